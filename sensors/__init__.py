@@ -1,0 +1,1 @@
+"""Sensing (sensors/): device registry, MQTT ingest, rules and alarms, device health, simulator."""
