@@ -1,0 +1,62 @@
+"""AppContext: the composition root's wiring. Opens connections once and hands them down.
+
+Every process (web, ingest, dispatch, demo) builds one ``AppContext`` from ``Settings``; library
+packages never see settings, only the objects built here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+import redis
+
+from app.config import Settings
+
+if TYPE_CHECKING:
+    from grid.model import City
+    from incidents.service import IncidentService
+    from sensors.registry import DeviceRegistry
+
+
+@dataclass
+class AppContext:
+    """Connections and domain objects for one process."""
+
+    settings: Settings
+    redis_url: str
+    mqtt_url: str | None = None
+    extras: dict = field(default_factory=dict)
+
+    @cached_property
+    def redis(self) -> redis.Redis:
+        """Shared client (thread-safe pool), ``decode_responses=True``."""
+        return redis.Redis.from_url(self.redis_url, decode_responses=True,
+                                    health_check_interval=30, socket_keepalive=True)
+
+    @cached_property
+    def redis_bytes(self) -> redis.Redis:
+        """Client returning bytes (raw payloads in the dead letter)."""
+        return redis.Redis.from_url(self.redis_url, health_check_interval=30)
+
+    @cached_property
+    def city(self) -> City:
+        """The city model; built (demo) on first use if the directory does not hold one yet."""
+        from grid.io import load_or_build_city  # noqa: PLC0415
+
+        return load_or_build_city(self.settings.city, self.settings.resolved_city_dir)
+
+    @cached_property
+    def devices(self) -> DeviceRegistry:
+        """Sensors and cameras of the city (generated for the demo on first use)."""
+        from sensors.registry import load_or_create  # noqa: PLC0415
+
+        return load_or_create(self.city, self.settings.resolved_city_dir)
+
+    @cached_property
+    def incidents(self) -> IncidentService:
+        """The one API that changes incidents."""
+        from incidents.service import IncidentService  # noqa: PLC0415
+
+        return IncidentService(self.redis, self.city)

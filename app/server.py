@@ -1,0 +1,57 @@
+"""The Flask server that carries every screen: one Dash app per screen, mounted side by side.
+
+``create_server(ctx)`` installs auth (login, sessions, CSRF, scope: ``app.auth``), the HTTP API
+(``app.api``), static assets, then mounts each screen module in ``app/screens/`` that defines
+``mount(server, ctx)``. Workers hold no state: everything lives in Redis.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+from flask import Flask, redirect, send_from_directory
+
+from app import screens
+from app.config import ASSETS_DIR
+from app.context import AppContext
+
+SCREEN_ORDER = ("wall", "console", "mobile", "analytics", "ops")
+
+
+def create_server(ctx: AppContext) -> Flask:
+    """Build the WSGI app for the given context."""
+    server = Flask("onemap", static_folder=None)
+    server.config.update(SECRET_KEY=ctx.settings.secret_key,
+                         MAX_CONTENT_LENGTH=int(ctx.settings.max_upload_mb * 1024 * 1024),
+                         SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
+    server.extensions["onemap"] = ctx
+
+    for optional in ("app.auth", "app.api"):
+        try:
+            module = importlib.import_module(optional)
+        except ModuleNotFoundError as exc:
+            if exc.name != optional:
+                raise
+            continue
+        module.install(server, ctx)
+
+    @server.get("/static/<path:path>")
+    def static_asset(path: str):  # served by OneMap itself: offline (non-negotiable 3)
+        return send_from_directory(ASSETS_DIR / "static", path, max_age=3600)
+
+    @server.get("/healthz")
+    def healthz():
+        ctx.redis.ping()
+        return {"ok": True}
+
+    @server.get("/")
+    def index():
+        return redirect("/console/")
+
+    names = {m.name for m in pkgutil.iter_modules(screens.__path__)}
+    for name in [n for n in SCREEN_ORDER if n in names] + sorted(names - set(SCREEN_ORDER)):
+        module = importlib.import_module(f"app.screens.{name}")
+        if hasattr(module, "mount"):
+            module.mount(server, ctx)
+    return server
