@@ -27,7 +27,7 @@ def create_server(ctx: AppContext) -> Flask:
                          SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
     server.extensions["onemap"] = ctx
 
-    for optional in ("app.auth", "app.api"):
+    for optional in ("app.auth", "app.api", "app.mobile_api"):
         try:
             module = importlib.import_module(optional)
         except ModuleNotFoundError as exc:
