@@ -1,0 +1,91 @@
+"""``onemap demo``: the whole system in one process on embedded defaults.
+
+Redis, the MQTT broker, the demo city (高州市), the simulator, the ingest and dispatch workers and
+the web screens, all started here and stopped together on Ctrl-C or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import signal
+import threading
+from pathlib import Path
+
+import click
+
+from app.config import Settings
+from app.context import AppContext
+from app.runtime import Runtime, ensure_mqtt, ensure_redis, serve_web
+from app.workers import start_background_workers
+
+log = logging.getLogger("onemap")
+
+
+@click.command("demo")
+@click.option("--host", default=None, help="Listen address (default ONEMAP_HOST, 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Listen port (default ONEMAP_PORT, 8050).")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None,
+              help="Data directory (default ONEMAP_DATA_DIR, ./var).")
+@click.option("--no-simulate", is_flag=True, help="Do not run the telemetry simulator.")
+def command(host: str | None, port: int | None, data_dir: Path | None, no_simulate: bool) -> None:
+    """Run the whole system on embedded defaults (demo city, simulator, no outside services)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    overrides = {k: v for k, v in {"host": host, "port": port, "data_dir": data_dir}.items()
+                 if v is not None}
+    if no_simulate:
+        overrides["simulate"] = False
+    settings = Settings(**overrides)
+    if not settings.kiosk_token:
+        settings.kiosk_token = secrets.token_urlsafe(16)
+    Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+
+    runtime = Runtime()
+    stopped = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        click.echo(f"\nsignal {signum}: stopping everything OneMap started…")
+        stopped.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        redis_url = ensure_redis(settings, runtime)
+        mqtt_url = ensure_mqtt(settings, runtime)
+        ctx = AppContext(settings, redis_url, mqtt_url)
+        click.echo(f"Redis: {redis_url}   MQTT: {mqtt_url}")
+        click.echo(f"City model: {settings.city} (building on first run)…")
+        city = ctx.city
+        click.echo(f"  {len(city.towns)} towns/streets, {len(city.villages)} villages/communities, "
+                   f"{len(city.cells)} grid cells, {len(city.centers)} centers")
+        accounts = _demo_accounts(ctx)
+        started = start_background_workers(ctx, runtime, simulate=settings.simulate)
+
+        from app.server import create_server  # noqa: PLC0415  (after the city exists)
+
+        serve_web(create_server(ctx), settings.host, settings.port, runtime)
+        base = f"http://{settings.host}:{settings.port}"
+        click.echo("\nOneMap is running. Screens:")
+        click.echo(f"  wall (video wall, kiosk):  {base}/wall/?kiosk={settings.kiosk_token}")
+        for path, what in (("/console/", "console (1 + 28 + N sub-centers)"),
+                           ("/m/", "mobile (grid workers)"), ("/analytics/", "analytics (考核)"),
+                           ("/ops/", "ops (administrators)")):
+            click.echo(f"  {what + ':':<27}{base}{path}")
+        click.echo(f"Background workers: {', '.join(started) or 'none'}")
+        if accounts:
+            click.echo("Demo accounts (user / password / role / center):")
+            for a in accounts:
+                click.echo(f"  {a['user']:<12} {a['password']:<14} {a['role']:<15} {a.get('center', '')}")
+        click.echo("Ctrl-C stops everything.")
+        stopped.wait()
+    finally:
+        runtime.stop()
+        click.echo("stopped.")
+
+
+def _demo_accounts(ctx: AppContext) -> list[dict]:
+    try:
+        from app.users import ensure_demo_users  # noqa: PLC0415
+    except ModuleNotFoundError:
+        return []
+    return ensure_demo_users(ctx.redis, ctx.city)

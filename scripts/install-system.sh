@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Install the system services and browser OneMap's tests use, when missing (Debian/Ubuntu, apt).
+# redis-server 7 and mosquitto 2 are started privately by the tests; chromium + chromedriver drive
+# the browser tests. Nothing is started or enabled system-wide.
+set -euo pipefail
+need=()
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+{ command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ]; } || need+=(mosquitto)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
+if [ "${1:-}" = "--services-only" ]; then
+  need=("${need[@]/chromium-driver}"); need=("${need[@]/chromium}")
+fi
+need=($(printf '%s\n' "${need[@]}" | grep -v '^$' || true))
+[ ${#need[@]} -eq 0 ] && exit 0
+SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+echo "installing: ${need[*]}"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
