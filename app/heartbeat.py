@@ -1,0 +1,88 @@
+"""Process heartbeats (心跳): every long-running process says "alive" into Redis; /ops reads them.
+
+Each process (``ingest``, ``dispatch``, ``web``, ``simulator``, …) calls ``beat`` every few seconds
+with a stable ``name`` (host:pid is fine) and a small ``info`` dict. Numeric fields of ``info`` that
+only grow (counters, e.g. ``messages``) are turned into per-second rates between two beats, so the
+ops page shows message rates without any process keeping history. A beat older than
+``STALE_AFTER_S`` marks the process as down; entries stay until ``forget`` so a dead process is
+visible, not silently gone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import redis
+
+from app.keys import HEARTBEATS
+
+BEAT_EVERY_S = 5.0      # demo default: how often a process should call beat()
+STALE_AFTER_S = 20.0    # demo default/assumption: 4 missed beats → shown as down
+
+
+@dataclass(frozen=True)
+class Beat:
+    """The last heartbeat of one process."""
+
+    kind: str           # ingest | dispatch | web | simulator | deadlines | …
+    name: str           # stable per process, e.g. "host:1234"
+    ts: float           # epoch seconds of the beat
+    info: dict = field(default_factory=dict)
+    rates: dict = field(default_factory=dict)   # counter name → per second since previous beat
+    age_s: float = 0.0
+
+    @property
+    def alive(self) -> bool:
+        return self.age_s <= STALE_AFTER_S
+
+
+def default_name() -> str:
+    """host:pid, unique per process."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def beat(r: redis.Redis, kind: str, name: str | None = None, info: dict | None = None,
+         clock: Callable[[], float] = time.time) -> None:
+    """心跳: record that process ``kind``/``name`` is alive now, with ``info`` (JSON-able)."""
+    name = name or default_name()
+    field_name = f"{kind}:{name}"
+    now = clock()
+    info = dict(info or {})
+    rates: dict[str, float] = {}
+    prev_raw = r.hget(HEARTBEATS, field_name)
+    if prev_raw:
+        prev = json.loads(prev_raw)
+        dt = now - float(prev.get("ts", now))
+        for k, v in info.items():
+            old = prev.get("info", {}).get(k)
+            if dt > 0 and _is_num(v) and _is_num(old) and v >= old:
+                rates[k] = round((v - old) / dt, 3)
+    r.hset(HEARTBEATS, field_name, json.dumps(
+        {"kind": kind, "name": name, "ts": now, "info": info, "rates": rates},
+        ensure_ascii=False, default=str))
+
+
+def read(r: redis.Redis, clock: Callable[[], float] = time.time) -> list[Beat]:
+    """Every process's last beat, sorted by kind then name, with its age."""
+    now = clock()
+    out = []
+    for raw in r.hgetall(HEARTBEATS).values():
+        d = json.loads(raw)
+        ts = float(d.get("ts", 0))
+        out.append(Beat(d["kind"], d["name"], ts, d.get("info", {}), d.get("rates", {}),
+                        max(0.0, now - ts)))
+    return sorted(out, key=lambda b: (b.kind, b.name))
+
+
+def forget(r: redis.Redis, kind: str, name: str) -> None:
+    """Remove a process that was retired on purpose."""
+    r.hdel(HEARTBEATS, f"{kind}:{name}")
+
+
+def _is_num(v: object) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
