@@ -6,3 +6,60 @@ HEARTBEATS = "om:hb"                       # hash "<kind>:<name>" → JSON beat 
 MOBILE_PHOTO = "om:m:photo:{photo_id}"     # hash: content type, bytes (base64), owner (app.mobile_api)
 MOBILE_PATROL = "om:m:patrol:{worker}"     # stream: a grid worker's patrol log (巡查)
 MOBILE_RECENT_CATS = "om:m:recent:{worker}"  # zset category → last use (ms): recent first
+
+# --- accounts, security, API (app.users, app.auth, app.security, app.api) ---------------
+USERS = "om:users"
+"""Set of every user id (账号)."""
+
+
+def user(user_id: str) -> str:
+    """Hash of one account: name, role, center, cell, pw (argon2 hash), disabled, epoch, created."""
+    return f"om:user:{user_id}"
+
+
+SECURITY_AUDIT = "om:sec:audit"
+"""Stream of security events (denied requests, logins, account changes): ``event``, ``user``,
+``role``, ``center``, ``path``, ``target``, ``reason``, ``ts``. Trimmed ``MAXLEN ~ 100000``."""
+
+
+def rate(bucket: str, who: str, window: int) -> str:
+    """Fixed-window counter of one caller in one bucket (e.g. ``report``) for window number n."""
+    return f"om:rate:{bucket}:{who}:{window}"
+
+
+def idempotency(scope: str, key: str) -> str:
+    """Result of an intake request already handled under this Idempotency-Key (per caller)."""
+    return f"om:idem:{scope}:{key}"
+
+
+COUNTERS = "om:sec:counters"
+"""Hash of security counters: ``cap_rejected``, ``csrf_rejected``, ``rate_limited``,
+``upload_rejected``, ``denied``."""
+
+UPPER_PUSH = "om:push:upper"
+"""Stream of incidents pushed to the upper (provincial) platform (mock): ``id``, ``payload``
+(JSON), ``ts``."""
+
+EMERGENCY = "om:app:emergency"
+"""Hash of the emergency mode switched on by the city commander (应急模式): ``active`` (1/0),
+``lon``, ``lat``, ``radius_m``, ``until`` (epoch s), ``by``, ``note``. Read by every screen's banner."""
+
+
+# --- screens: ops, mobile (owned by the mobile/analytics/ops engineer; please keep) ------------
+HEARTBEATS = "om:hb"
+"""Hash ``<kind>:<name>`` → JSON of the last heartbeat of a process (``app.heartbeat``)."""
+
+
+def mobile_photo(photo_id: str) -> str:
+    """Hash of one uploaded photo: ``owner``, ``type`` (image/jpeg…), ``data`` (base64), ``ts``."""
+    return f"om:m:photo:{photo_id}"
+
+
+def mobile_patrol(worker: str) -> str:
+    """Stream of a grid worker's patrol log (巡查): ``note``, ``lon``, ``lat``, ``photos``, ``ts``."""
+    return f"om:m:patrol:{worker}"
+
+
+def mobile_recent_categories(worker: str) -> str:
+    """Sorted set category code → last use (epoch ms) of one grid worker: recent first."""
+    return f"om:m:recent:{worker}"
