@@ -1,0 +1,93 @@
+"""``onemap users``: administer accounts (add, disable, enable, reset, list, demo)."""
+
+from __future__ import annotations
+
+import click
+
+from app.config import Settings
+from app.context import AppContext
+from app.users import UserError, UserStore, ensure_demo_users, format_accounts
+from incidents.actor import ROLES
+
+
+def _store(with_city: bool = False) -> tuple[UserStore, AppContext]:
+    settings = Settings()
+    if not settings.redis_url:
+        raise click.UsageError("set ONEMAP_REDIS_URL to the Redis of the running system")
+    ctx = AppContext(settings, settings.redis_url)
+    return UserStore(ctx.redis, ctx.city if with_city else None), ctx
+
+
+@click.group("users")
+def command() -> None:
+    """Accounts (账号管理): add, disable, enable, reset, list."""
+
+
+@command.command("add")
+@click.argument("user_id")
+@click.option("--role", type=click.Choice(ROLES), required=True)
+@click.option("--center", default="CITY", show_default=True, help="CITY, T<town code>, D<dept>.")
+@click.option("--name", default="", help="Display name.")
+@click.option("--cell", default=None, help="Grid workers: their grid cell code.")
+@click.password_option(help="Password (prompted when omitted).")
+def add(user_id: str, role: str, center: str, name: str, cell: str | None, password: str) -> None:
+    """Add an account."""
+    store, _ = _store(with_city=True)
+    try:
+        u = store.add(user_id, password, role, center, name, cell)
+    except UserError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"added {u.user_id} ({u.role} @ {u.center})")
+
+
+@command.command("disable")
+@click.argument("user_id")
+def disable(user_id: str) -> None:
+    """Disable an account (its sessions end at once)."""
+    store, _ = _store()
+    try:
+        store.set_disabled(user_id, True)
+    except UserError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"disabled {user_id}")
+
+
+@command.command("enable")
+@click.argument("user_id")
+def enable(user_id: str) -> None:
+    """Enable a disabled account."""
+    store, _ = _store()
+    try:
+        store.set_disabled(user_id, False)
+    except UserError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"enabled {user_id}")
+
+
+@command.command("reset")
+@click.argument("user_id")
+@click.option("--password", default=None, help="New password (default: generate and print one).")
+def reset(user_id: str, password: str | None) -> None:
+    """Reset a password (its sessions end at once)."""
+    store, _ = _store()
+    try:
+        pw = store.reset(user_id, password)
+    except UserError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{user_id}: new password {pw}" if password is None else f"{user_id}: password set")
+
+
+@command.command("list")
+def list_() -> None:
+    """List accounts."""
+    store, _ = _store()
+    for u in store.list():
+        flag = " (disabled)" if u.disabled else ""
+        click.echo(f"{u.user_id:<20} {u.role:<16} {u.center:<12} {u.cell or '':<16} {u.name}{flag}")
+
+
+@command.command("demo")
+def demo() -> None:
+    """(Re)create the demo accounts with fresh passwords and print them."""
+    _, ctx = _store()
+    click.echo(format_accounts(ensure_demo_users(ctx.redis, ctx.city)))

@@ -1,0 +1,226 @@
+"""Accounts (账号): a user store in Redis with argon2 password hashes; each user is an Actor.
+
+A user has a role (``incidents.actor.ROLES``), a center (``CITY``, ``T<town>``, ``D<dept>``) and,
+for grid workers, a cell. ``epoch`` is bumped on disable/reset so every open session of the
+user ends at its next request (sessions carry ``user_id:epoch``).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import asdict, dataclass
+
+import redis
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from app import keys
+from incidents.actor import ROLE_NAMES, ROLES, Actor
+
+_HASHER = PasswordHasher()
+_DUMMY_HASH = _HASHER.hash("onemap-timing-equaliser")
+
+CITY_ROLES = frozenset({"city_commander", "city_operator", "wall_viewer", "admin"})
+
+
+class UserError(ValueError):
+    """A bad account request (unknown role, center that does not fit the role, duplicate...)."""
+
+
+@dataclass(frozen=True)
+class User:
+    """One account (no password hash: that never leaves this module)."""
+
+    user_id: str
+    name: str
+    role: str
+    center: str
+    cell: str | None = None
+    disabled: bool = False
+    epoch: int = 0
+
+    @property
+    def actor(self) -> Actor:
+        """The subject of every scope check for this user."""
+        return Actor(self.user_id, self.role, self.center, self.name, self.cell)  # type: ignore[arg-type]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _check(role: str, center: str, cell: str | None, city=None) -> None:
+    if role not in ROLES:
+        raise UserError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
+    if role in CITY_ROLES and center != "CITY":
+        raise UserError(f"role {role} belongs to the city center (CITY), not {center}")
+    if role == "town_operator" and not center.startswith("T"):
+        raise UserError("a town operator's center is T<town code>")
+    if role == "dept_operator" and not center.startswith("D"):
+        raise UserError("a department operator's center is D<dept code>")
+    if role == "supervisor" and not (center == "CITY" or center.startswith("T")):
+        raise UserError("a supervisor's center is CITY or T<town code>")
+    if role == "grid_worker" and (not center.startswith("T") or not cell):
+        raise UserError("a grid worker needs center T<town code> and a cell")
+    if city is not None and center not in city.centers:
+        raise UserError(f"unknown center {center}")
+
+
+class UserStore:
+    """用户库: add, disable, reset, list and verify accounts in Redis."""
+
+    def __init__(self, r: redis.Redis, city=None) -> None:
+        self.r = r
+        self.city = city  # optional: validates center codes when given
+
+    def add(self, user_id: str, password: str, role: str, center: str, name: str = "",
+            cell: str | None = None, *, replace: bool = False) -> User:
+        """Create an account (raises UserError if it exists, unless ``replace``)."""
+        if not user_id or ":" in user_id or len(user_id) > 64:
+            raise UserError("user id: 1-64 characters, no ':'")
+        if len(password) < 8:
+            raise UserError("password: at least 8 characters")
+        _check(role, center, cell, self.city)
+        key = keys.user(user_id)
+        if not replace and self.r.exists(key):
+            raise UserError(f"user {user_id} exists")
+        epoch = int(self.r.hget(key, "epoch") or 0) + 1 if replace else 0
+        mapping = {"name": name or user_id, "role": role, "center": center, "cell": cell or "",
+                   "pw": _HASHER.hash(password), "disabled": "0", "epoch": str(epoch),
+                   "created": str(int(time.time()))}
+        pipe = self.r.pipeline()
+        pipe.delete(key)
+        pipe.hset(key, mapping=mapping)
+        pipe.sadd(keys.USERS, user_id)
+        pipe.execute()
+        return self.get(user_id)  # type: ignore[return-value]
+
+    def get(self, user_id: str) -> User | None:
+        """The account or None."""
+        h = self.r.hgetall(keys.user(user_id))
+        if not h:
+            return None
+        return User(user_id, h.get("name", user_id), h["role"], h["center"], h.get("cell") or None,
+                    h.get("disabled") == "1", int(h.get("epoch", 0)))
+
+    def verify(self, user_id: str, password: str) -> User | None:
+        """The user if the password matches and the account is enabled, else None.
+
+        Unknown users still cost one hash check, so timing does not reveal which ids exist.
+        """
+        h = self.r.hgetall(keys.user(user_id)) if user_id else {}
+        try:
+            _HASHER.verify(h.get("pw") or _DUMMY_HASH, password)
+        except (VerificationError, InvalidHashError):
+            return None
+        if not h or h.get("disabled") == "1":
+            return None
+        if _HASHER.check_needs_rehash(h["pw"]):
+            self.r.hset(keys.user(user_id), "pw", _HASHER.hash(password))
+        return self.get(user_id)
+
+    def set_disabled(self, user_id: str, disabled: bool = True) -> User:
+        """停用/启用: (dis)able an account; ends its open sessions."""
+        self._require(user_id)
+        pipe = self.r.pipeline()
+        pipe.hset(keys.user(user_id), "disabled", "1" if disabled else "0")
+        pipe.hincrby(keys.user(user_id), "epoch", 1)
+        pipe.execute()
+        return self.get(user_id)  # type: ignore[return-value]
+
+    def reset(self, user_id: str, password: str | None = None) -> str:
+        """重置密码: set a new password (generated when None); ends open sessions. Returns it."""
+        self._require(user_id)
+        password = password or secrets.token_urlsafe(9)
+        if len(password) < 8:
+            raise UserError("password: at least 8 characters")
+        pipe = self.r.pipeline()
+        pipe.hset(keys.user(user_id), "pw", _HASHER.hash(password))
+        pipe.hincrby(keys.user(user_id), "epoch", 1)
+        pipe.execute()
+        return password
+
+    def list(self) -> list[User]:
+        """Every account, sorted by id."""
+        ids = sorted(self.r.smembers(keys.USERS))
+        return [u for u in (self.get(i) for i in ids) if u is not None]
+
+    def _require(self, user_id: str) -> None:
+        if not self.r.exists(keys.user(user_id)):
+            raise UserError(f"no user {user_id}")
+
+
+# --- demo accounts ----------------------------------------------------------------------------------
+def _pick_town(city, *, name_part: str | None = None, kind: str | None = None) -> tuple[str, str]:
+    towns = city.towns.sort_values("code")
+    if name_part is not None:
+        hit = towns[towns["name"].str.contains(name_part)]
+        if len(hit):
+            return str(hit.iloc[0]["code"]), str(hit.iloc[0]["name"])
+    if kind is not None:
+        hit = towns[towns["kind"] == kind]
+        if len(hit):
+            return str(hit.iloc[0]["code"]), str(hit.iloc[0]["name"])
+    return str(towns.iloc[0]["code"]), str(towns.iloc[0]["name"])
+
+
+def _first_cell(city, town_code: str) -> tuple[str, str, str]:
+    cells = city.cells[city.cells["town_code"] == town_code].sort_values("code")
+    row = cells.iloc[0]
+    return str(row["code"]), str(row["worker_id"]), str(row.get("worker_name", "") or "")
+
+
+def demo_accounts(city) -> list[dict]:
+    """The demo accounts (one per role; two towns, two departments, two grid workers).
+
+    Town operators: 潘州街道 (a street of the city proper) and the first rural town (镇);
+    departments: 城管 (DCG) and 水利 (DSL); grid workers: the workers of the first cell of each of
+    those two towns (their user id is the cell's worker id, ``W<cell code>``).
+    """
+    street, street_name = _pick_town(city, name_part="潘州", kind="street")
+    town, town_name = _pick_town(city, kind="town")
+    cell1, w1, wn1 = _first_cell(city, street)
+    cell2, w2, wn2 = _first_cell(city, town)
+    return [
+        dict(user_id="commander", role="city_commander", center="CITY", name="市指挥长"),
+        dict(user_id="ops", role="city_operator", center="CITY", name="市值班员"),
+        dict(user_id="panzhou", role="town_operator", center=f"T{street}",
+             name=f"{street_name}值班员"),
+        dict(user_id="town", role="town_operator", center=f"T{town}", name=f"{town_name}值班员"),
+        dict(user_id="chengguan", role="dept_operator", center="DCG", name="城管值班员"),
+        dict(user_id="shuili", role="dept_operator", center="DSL", name="水利值班员"),
+        dict(user_id="supervisor", role="supervisor", center="CITY", name="监督核查员"),
+        dict(user_id="supervisor_pz", role="supervisor", center=f"T{street}",
+             name=f"{street_name}核查员"),
+        dict(user_id=w1, role="grid_worker", center=f"T{street}", cell=cell1,
+             name=wn1 or f"{street_name}网格员"),
+        dict(user_id=w2, role="grid_worker", center=f"T{town}", cell=cell2,
+             name=wn2 or f"{town_name}网格员"),
+        dict(user_id="wall", role="wall_viewer", center="CITY", name="大屏"),
+        dict(user_id="admin", role="admin", center="CITY", name="管理员"),
+    ]
+
+
+def ensure_demo_users(r: redis.Redis, city, password: str | None = None) -> list[dict]:
+    """Create (or re-key) the demo accounts; returns them with their passwords, to print.
+
+    ``password``: one password for all (tests); None generates one per account, so a demo
+    started on a reachable address never carries a guessable password.
+    """
+    store = UserStore(r, city)
+    out = []
+    for acc in demo_accounts(city):
+        pw = password or secrets.token_urlsafe(9)
+        store.add(acc["user_id"], pw, acc["role"], acc["center"], acc["name"], acc.get("cell"),
+                  replace=True)
+        out.append(dict(acc, user=acc["user_id"], password=pw, role_name=ROLE_NAMES[acc["role"]]))
+    return out
+
+
+def format_accounts(accounts: list[dict]) -> str:
+    """A table of demo accounts for the terminal."""
+    lines = [f"{'user':<20} {'password':<14} {'role':<16} center"]
+    for a in accounts:
+        lines.append(f"{a['user_id']:<20} {a['password']:<14} {a['role']:<16} {a['center']}"
+                     f"  {a['name']}")
+    return "\n".join(lines)

@@ -1,0 +1,245 @@
+"""Login, sessions, the gate, CSRF, security headers, rate limits, uploads (issue 6; S1, S2)."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from click.testing import CliRunner
+from dash import Dash, Input, Output, html
+from PIL import Image
+
+from app import keys, security
+from app.auth import SCREEN_ROLES, current_actor, deny, may_open
+from app.users import UserError, UserStore
+from incidents.actor import ROLES
+from tests.app.authkit import KIOSK, PASSWORD, csrf_of, login
+
+
+def _audit(r, event: str) -> list[dict]:
+    return [e for e in security.audit_entries(r, 1000) if e["event"] == event]
+
+
+def test_anonymous_html_goes_to_login_and_machines_get_401(web):
+    c = web.test_client()
+    r = c.get("/console/")
+    assert r.status_code == 302 and r.headers["Location"].startswith("/login?next=/console/")
+    for path in ("/api/me", "/api/incidents", "/console/_dash-layout", "/console/_dash-dependencies"):
+        r = c.get(path)
+        assert r.status_code == 401 and r.json["error"] == "login_required", path
+    assert c.get("/login").status_code == 200
+    assert c.get("/healthz").status_code == 200
+    assert c.get("/static/login.css").status_code == 200
+
+
+def test_login_logout_and_wrong_password(web, app_ctx):
+    c = web.test_client()
+    c.get("/login")
+    r = c.post("/login", data={"user": "panzhou", "password": "nope-nope",
+                               "csrf_token": csrf_of(c)})
+    assert r.status_code == 401
+    assert _audit(app_ctx.redis, "login_failed")[0]["user"] == "panzhou"
+    assert c.get("/api/me").status_code == 401
+
+    login(c, "panzhou")
+    me = c.get("/api/me").json
+    assert me["role"] == "town_operator" and me["center"].startswith("T440981001")
+    assert "console" in me["screens"] and "ops" not in me["screens"]
+    r = c.post("/logout", headers={"X-CSRFToken": csrf_of(c)})
+    assert r.status_code == 302
+    assert c.get("/api/me").status_code == 401
+
+
+def test_login_redirects_only_inside_the_site(web):
+    c = web.test_client()
+    c.get("/login")
+    r = c.post("/login", data={"user": "ops", "password": PASSWORD, "csrf_token": csrf_of(c),
+                               "next": "//evil.example/x"})
+    assert r.headers["Location"] == "/console/"
+    c2 = web.test_client()
+    c2.get("/login")
+    r = c2.post("/login", data={"user": "admin", "password": PASSWORD, "csrf_token": csrf_of(c2),
+                                "next": "/analytics/"})
+    assert r.headers["Location"] == "/analytics/"
+
+
+def test_csrf_refused_without_the_session_token(web, app_ctx):
+    c = web.test_client()
+    c.get("/login")
+    r = c.post("/login", data={"user": "ops", "password": PASSWORD})  # no token
+    assert r.status_code == 403 and r.json["error"] == "csrf"
+    tok = login(c, "ops")
+    r = c.post("/logout", headers={"X-CSRFToken": "forged"})
+    assert r.status_code == 403 and r.json["error"] == "csrf"
+    r = c.post("/console/_dash-update-component", json={})
+    assert r.status_code == 403 and r.json["error"] == "csrf"
+    assert int(app_ctx.redis.hget(keys.COUNTERS, "csrf_rejected")) == 3
+    assert c.get("/api/me").status_code == 200          # still logged in
+    assert c.post("/logout", headers={"X-CSRFToken": tok}).status_code == 302
+
+
+def test_screen_access_by_role(web, app_ctx, accounts):
+    expected = {"grid_worker": {"wall", "m"}, "wall_viewer": {"wall"},
+                "admin": {"wall", "analytics", "ops"},
+                "town_operator": {"wall", "console"}, "dept_operator": {"wall", "console"},
+                "supervisor": {"wall", "console", "analytics"},
+                "city_operator": {"wall", "console", "m", "analytics"},
+                "city_commander": {"wall", "console", "m", "analytics", "ops"}}
+    from incidents.actor import Actor
+    for role in ROLES:
+        got = {s for s in SCREEN_ROLES if may_open(Actor("x", role, "CITY"), s)}
+        assert got == expected[role], role
+    worker = next(u for u, a in accounts.items() if a["role"] == "grid_worker")
+    c = web.test_client()
+    login(c, worker)
+    r = c.get("/console/")
+    assert r.status_code == 403
+    r = c.get("/console/_dash-layout")
+    assert r.status_code == 403 and r.json["error"] == "forbidden"
+    denied = _audit(app_ctx.redis, "denied")
+    assert len(denied) == 2 and denied[0]["user"] == worker and denied[0]["role"] == "grid_worker"
+
+
+def test_kiosk_token_opens_only_the_wall(web):
+    c = web.test_client()
+    assert c.get("/wall/?kiosk=wrong").status_code == 302
+    assert c.get("/api/me").status_code == 401
+    c.get(f"/wall/?kiosk={KIOSK}")
+    me = c.get("/api/me").json
+    assert me["role"] == "wall_viewer" and me["screens"] == ["wall"]
+    assert c.get("/console/").status_code == 403
+    assert c.get("/api/incidents").status_code == 403   # no incident data for the kiosk
+
+
+def test_disable_and_reset_end_open_sessions(web, app_ctx):
+    store = UserStore(app_ctx.redis)
+    c = web.test_client()
+    login(c, "chengguan")
+    assert c.get("/api/me").status_code == 200
+    store.set_disabled("chengguan")
+    assert c.get("/api/me").status_code == 401
+    c.get("/login")
+    r = c.post("/login", data={"user": "chengguan", "password": PASSWORD, "csrf_token": csrf_of(c)})
+    assert r.status_code == 401                          # disabled: no login
+    store.set_disabled("chengguan", False)
+    login(c, "chengguan")
+    new_pw = store.reset("chengguan")
+    assert c.get("/api/me").status_code == 401
+    login(c, "chengguan", new_pw)
+    assert c.get("/api/me").status_code == 200
+
+
+def test_security_headers(web):
+    c = web.test_client()
+    r = c.get("/login")
+    csp = r.headers["Content-Security-Policy"]
+    assert "default-src 'self'" in csp and "frame-ancestors 'self'" in csp
+    assert "'unsafe-inline'" not in csp.split("script-src", 1)[1].split(";", 1)[0]
+    assert r.headers["X-Frame-Options"] == "SAMEORIGIN"
+    assert r.headers["X-Content-Type-Options"] == "nosniff"
+    assert r.headers["Referrer-Policy"] == "same-origin"
+    cookie = r.headers.getlist("Set-Cookie")
+    assert any(h.startswith("session=") and "HttpOnly" in h for h in cookie)
+
+
+def test_inline_script_hashes():
+    page = b'<script id="a" type="application/javascript">var x = 1;</script><script src="/x.js"></script>'
+    assert security.inline_script_hashes(page) == ["'sha256-" + __import__("base64").b64encode(
+        __import__("hashlib").sha256(b"var x = 1;").digest()).decode() + "'"]
+
+
+def test_denied_dash_callback_answers_403_and_audits(web, app_ctx):
+    """deny() inside a Dash callback: HTTP 403, no data, an audit entry."""
+    probe = Dash(__name__, server=web, url_base_pathname="/probe/")
+    probe.layout = html.Div([html.Button(id="b"), html.Div(id="o")])
+
+    @probe.callback(Output("o", "children"), Input("b", "n_clicks"))
+    def secret(n):
+        actor = current_actor()
+        if actor is None or actor.role != "city_commander":
+            deny("commander only", target="probe")
+        return "secret"
+
+    c = web.test_client()
+    tok = login(c, "panzhou")
+    body = {"output": "o.children", "outputs": {"id": "o", "property": "children"},
+            "inputs": [{"id": "b", "property": "n_clicks", "value": 1}], "changedPropIds": ["b.n_clicks"],
+            "state": []}
+    r = c.post("/probe/_dash-update-component", json=body, headers={"X-CSRFToken": tok})
+    assert r.status_code == 403 and "secret" not in r.get_data(as_text=True)
+    e = _audit(app_ctx.redis, "denied")[0]
+    assert (e["user"], e["target"], e["reason"]) == ("panzhou", "probe", "commander only")
+    c2 = web.test_client()
+    tok2 = login(c2, "commander")
+    r = c2.post("/probe/_dash-update-component", json=body, headers={"X-CSRFToken": tok2})
+    assert r.status_code == 200 and "secret" in r.get_data(as_text=True)
+
+
+def test_login_rate_limit(web, app_ctx):
+    c = web.test_client()
+    c.get("/login")
+    codes = [c.post("/login", data={"user": "ops", "password": "wrong-wrong",
+                                    "csrf_token": csrf_of(c)}).status_code
+             for _ in range(security.LOGIN_LIMIT.limit + 1)]
+    assert codes[:-1] == [401] * security.LOGIN_LIMIT.limit and codes[-1] == 429
+
+
+def test_fixed_window_rate_limit(redis_client):
+    rule = security.RateLimit("t", 3, 60)
+    got = [security.hit(redis_client, rule, "u1", now=120.0)[0] for _ in range(4)]
+    assert got == [True, True, True, False]
+    assert security.hit(redis_client, rule, "u2", now=120.0)[0]          # per caller
+    assert security.hit(redis_client, rule, "u1", now=180.0)[0]          # next window
+
+
+def _img(fmt: str) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8), "red").save(buf, fmt)
+    return buf.getvalue()
+
+
+def test_upload_type_checked_by_content():
+    assert security.check_image(_img("JPEG")) == "JPEG"
+    assert security.check_image(_img("PNG")) == "PNG"
+    for bad in (_img("GIF"), b"<svg xmlns='http://www.w3.org/2000/svg'/>", b"\xff\xd8\xff garbage"):
+        with pytest.raises(security.UploadRejected):
+            security.check_image(bad)
+    with pytest.raises(security.UploadRejected):
+        security.check_images([_img("PNG")] * (security.MAX_FILES + 1))
+
+
+def test_user_store_rules(redis_client):
+    store = UserStore(redis_client)
+    u = store.add("a1", "password-1", "town_operator", "T440981001", "甲")
+    assert u.actor.role == "town_operator" and u.actor.center == "T440981001"
+    with pytest.raises(UserError):
+        store.add("a1", "password-1", "town_operator", "T440981001")
+    for role, center, cell in (("town_operator", "CITY", None), ("dept_operator", "T1", None),
+                               ("grid_worker", "T1", None), ("admin", "T1", None),
+                               ("nobody", "CITY", None)):
+        with pytest.raises(UserError):
+            store.add("b", "password-1", role, center, cell=cell)
+    with pytest.raises(UserError):
+        store.add("c", "short", "admin", "CITY")
+    assert store.verify("a1", "password-1") is not None
+    assert store.verify("a1", "wrong-password") is None
+    assert store.verify("ghost", "password-1") is None
+    h = redis_client.hgetall(keys.user("a1"))
+    assert h["pw"].startswith("$argon2") and "password-1" not in str(h)
+    assert [x.user_id for x in store.list()] == ["a1"]
+
+
+def test_users_cli(redis_service, redis_client, monkeypatch):
+    from app.cli import main
+    monkeypatch.setenv("ONEMAP_REDIS_URL", redis_service.url)
+    run = CliRunner().invoke
+    r = run(main, ["users", "add", "zz", "--role", "city_operator", "--password", "pass-word-1"])
+    assert r.exit_code == 0, r.output
+    r = run(main, ["users", "list"])
+    assert "zz" in r.output and "city_operator" in r.output
+    assert run(main, ["users", "disable", "zz"]).exit_code == 0
+    assert "(disabled)" in run(main, ["users", "list"]).output
+    assert UserStore(redis_client).verify("zz", "pass-word-1") is None
+    r = run(main, ["users", "reset", "zz"])
+    assert r.exit_code == 0 and "new password" in r.output
+    assert run(main, ["users", "disable", "ghost"]).exit_code != 0
