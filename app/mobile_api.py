@@ -1,0 +1,330 @@
+"""JSON endpoints of the grid worker's phone page (/m/api/*; issue 6, SPEC §4 weak network).
+
+Scope is checked here, on the server, for every request: the caller is ``app.auth.current_actor``;
+a grid worker sees only its own reports, its own tasks (sub-tasks given to ``W<its cell>``) and its
+own patrol log; every incident action goes through ``IncidentService``, which checks scope again.
+
+Weak network: each write carries the phone's idempotency key (body ``key`` or header
+``Idempotency-Key``). Reports pass it to ``IncidentService.report(..., idempotency_key=...)``;
+task updates and patrol entries remember it in Redis (``app.keys.idempotency``), so a retry after
+a lost answer returns the first answer and changes nothing.
+
+Photos: one per request (``POST /m/api/photos``, raw JPEG/PNG/WEBP body), checked by content with
+Pillow (``app.security.check_image``), stored in Redis under an id that is an HMAC of the content
+(a retried upload gets the same id; ids cannot be guessed), served at ``/media/photo/<id>``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+
+from flask import Flask, Response, abort, request
+
+from app import keys, security
+from app.context import AppContext
+from grid.categories import CATEGORIES
+from incidents.actor import ROLE_NAMES, Actor
+
+MAX_PHOTO_BYTES = 3 * 1024 * 1024
+"""One photo after phone-side resizing is ~0.2 MB; 3 MiB leaves room for a PNG. Demo default."""
+MAX_PHOTOS = security.MAX_FILES
+PHOTO_TTL_S = 400 * 86400
+"""Photos are evidence: kept > 1 year (assessment periods). Demo default."""
+IDEM_TTL_S = 7 * 86400
+"""How long a task-update/patrol key is remembered (a draft older than a week is sent anew)."""
+PATROL_MAXLEN = 2000
+"""Patrol entries kept per worker (stream MAXLEN ~)."""
+RECENT_CATEGORIES = 6
+STAFF_ROLES = frozenset({"city_commander", "city_operator", "town_operator", "dept_operator",
+                         "supervisor"})
+"""Roles that may see any report photo they can reach through the console (the ids are secret)."""
+
+
+def _ctx() -> AppContext:
+    from flask import current_app  # noqa: PLC0415
+
+    return current_app.extensions["onemap"]
+
+
+def _actor() -> Actor:
+    from app.auth import require_actor, require_role  # noqa: PLC0415
+
+    require_actor()
+    return require_role("grid_worker", "city_commander", "city_operator")
+
+
+def _key() -> str:
+    key = (request.headers.get("Idempotency-Key") or (request.get_json(silent=True) or {})
+           .get("key") or "").strip()
+    if not key or len(key) > 64 or not key.replace("-", "").isalnum():
+        abort(security.json_error(400, "bad_request", reason="Idempotency-Key required (≤ 64 "
+                                  "letters/digits)"))
+    return key
+
+
+def _body() -> dict:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        abort(security.json_error(400, "bad_request", reason="JSON object expected"))
+    return body
+
+
+def _point(body: dict) -> tuple[float, float]:
+    try:
+        lon, lat = float(body["lon"]), float(body["lat"])
+    except (KeyError, TypeError, ValueError):
+        abort(security.json_error(400, "bad_request", reason="lon/lat required"))
+    if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+        abort(security.json_error(400, "bad_request", reason="lon/lat out of range"))
+    return lon, lat
+
+
+def _text(body: dict, name: str, limit: int = 500) -> str:
+    return str(body.get(name) or "").strip()[:limit]
+
+
+def _photo_ids(ctx: AppContext, actor: Actor, body: dict) -> list[str]:
+    ids = body.get("photos") or []
+    if not isinstance(ids, list) or len(ids) > MAX_PHOTOS:
+        abort(security.json_error(400, "bad_request", reason=f"at most {MAX_PHOTOS} photos"))
+    out = []
+    for pid in ids:
+        owner = ctx.redis.hget(keys.mobile_photo(str(pid)), "owner")
+        if owner is None:
+            abort(security.json_error(400, "bad_request", reason=f"unknown photo {pid}"))
+        out.append(str(pid))
+    return out
+
+
+def photo_url(photo_id: str) -> str:
+    """Where a stored photo is served (an incident attachment)."""
+    return f"/media/photo/{photo_id}"
+
+
+def _remember(ctx: AppContext, scope: str, key: str, compute) -> dict:  # noqa: ANN001
+    """Run ``compute()`` once per (scope, key); a retry gets the first answer back."""
+    k = keys.idempotency(scope, key)
+    seen = ctx.redis.get(k)
+    if seen:
+        return dict(json.loads(seen), duplicate=True)
+    out = compute()
+    ctx.redis.set(k, security.dumps(out), ex=IDEM_TTL_S)
+    return out
+
+
+# --- bootstrap (inlined into the page) ---------------------------------------------------------
+def bootstrap(ctx: AppContext, actor: Actor) -> dict:
+    """What the page needs before any request: user, categories (recent first), map, fallback."""
+    from app.screens.mobile import DEFAULT_RECENT, town_map  # noqa: PLC0415
+
+    city = ctx.city
+    cell_row = None
+    if actor.cell:
+        hit = city.cells[city.cells["code"] == actor.cell]
+        cell_row = hit.iloc[0] if len(hit) else None
+    town = str(cell_row["town_code"]) if cell_row is not None else (
+        actor.center[1:] if actor.center.startswith("T") else "")
+    if cell_row is not None:
+        p = cell_row.geometry.representative_point()
+        fallback = [round(p.x, 6), round(p.y, 6)]
+    else:
+        p = city.boundary.representative_point()
+        fallback = [round(p.x, 6), round(p.y, 6)]
+    cache = ctx.extras.setdefault("mobile_maps", {})
+    mkey = (town, actor.cell or "")
+    if mkey not in cache:
+        cache[mkey] = town_map(city, town, actor.cell or "")
+    recent_codes = ctx.redis.zrevrange(keys.mobile_recent_categories(actor.user_id), 0,
+                                       RECENT_CATEGORIES - 1)
+    for code in DEFAULT_RECENT:
+        if len(recent_codes) >= RECENT_CATEGORIES:
+            break
+        if code not in recent_codes:
+            recent_codes.append(code)
+    where = city.town_names.get(town, city.name)
+    if actor.cell:
+        where = f"{where} · 网格 {actor.cell[-6:]}"
+    return {
+        "user": {"id": actor.user_id, "name": actor.name or actor.user_id,
+                 "role": ROLE_NAMES.get(actor.role, actor.role), "cell": actor.cell,
+                 "where": where},
+        "recent": [{"code": c, "name": CATEGORIES[c].name} for c in recent_codes
+                   if c in CATEGORIES],
+        "categories": [
+            {"code": top.code, "name": top.name,
+             "items": [{"code": c.code, "name": c.name} for c in CATEGORIES.values()
+                       if c.parent == top.code]}
+            for top in CATEGORIES.values() if top.parent is None],
+        "fallback": fallback,
+        "map": cache[mkey],
+        "max_photos": MAX_PHOTOS,
+    }
+
+
+# --- incident views ------------------------------------------------------------------------------
+def _task_view(inc, actor: Actor) -> dict:  # noqa: ANN001 (incidents.incident.Incident)
+    from incidents.incident import STATE_NAMES  # noqa: PLC0415
+
+    mine = f"W{actor.cell}" if actor.cell else ""
+    task = next((t for t in inc.tasks if t.center == mine and t.state != "returned"), None)
+    actions = []
+    if task is not None and task.state == "dispatched":
+        actions = ["accept"]
+    elif task is not None and task.state == "in_progress":
+        actions = ["progress", "result"]
+    state = task.state if task is not None else inc.state
+    due = time.strftime("%m-%d %H:%M", time.localtime(inc.due_ts)) if inc.due_ts else ""
+    return {"id": inc.id, "n": task.n if task else None,
+            "title": inc.title or inc.category_name, "description": inc.description,
+            "state": state, "state_name": STATE_NAMES.get(state, state), "due": due,
+            "place": "", "actions": actions, "lon": inc.lon, "lat": inc.lat}
+
+
+def install(server: Flask, ctx: AppContext) -> None:  # noqa: C901 (one route per function)
+    """Register /m/api/* and /media/photo/<id> on ``server``."""
+    secret = str(server.config["SECRET_KEY"]).encode()
+
+    @server.post("/m/api/photos", endpoint="mobile_photo_upload")
+    def upload_photo():
+        actor = _actor()
+        data = request.get_data(cache=False)
+        if len(data) > MAX_PHOTO_BYTES:
+            security.count(ctx.redis, "upload_rejected")
+            return security.json_error(413, "too_large", reason=f"photo > {MAX_PHOTO_BYTES} bytes")
+        try:
+            fmt = security.check_image(data)
+        except security.UploadRejected as exc:
+            security.count(ctx.redis, "upload_rejected")
+            return security.json_error(415, "not_an_image", reason=str(exc))
+        pid = hmac.new(secret, data, hashlib.sha256).hexdigest()[:32]
+        k = keys.mobile_photo(pid)
+        if not ctx.redis.exists(k):
+            ctx.redis_bytes.hset(k, mapping={"owner": actor.user_id, "type": f"image/{fmt.lower()}",
+                                             "data": data, "ts": str(int(time.time() * 1000))})
+            ctx.redis.expire(k, PHOTO_TTL_S)
+        return {"id": pid, "url": photo_url(pid)}
+
+    @server.get("/media/photo/<photo_id>", endpoint="mobile_photo_get")
+    def get_photo(photo_id: str):
+        from app.auth import deny, require_actor  # noqa: PLC0415
+
+        actor = require_actor()
+        if not photo_id.isalnum():
+            abort(404)
+        raw = ctx.redis_bytes.hgetall(keys.mobile_photo(photo_id))
+        if not raw:
+            abort(404)
+        owner = raw.get(b"owner", b"").decode()
+        if owner != actor.user_id and actor.role not in STAFF_ROLES:
+            deny("photo of another user", target=photo_id)
+        resp = Response(raw[b"data"], mimetype=raw.get(b"type", b"image/jpeg").decode())
+        resp.headers["Cache-Control"] = "private, max-age=86400"
+        return resp
+
+    @server.post("/m/api/reports", endpoint="mobile_report")
+    def report():
+        from app.auth import guarded  # noqa: PLC0415
+
+        actor = _actor()
+        key = _key()
+        security.enforce(ctx.redis, security.REPORT_LIMIT, actor.user_id)
+        body = _body()
+        category = _text(body, "category", 8)
+        if category not in CATEGORIES:
+            return security.json_error(400, "bad_request", reason=f"unknown category {category!r}")
+        lon, lat = _point(body)
+        photos = _photo_ids(ctx, actor, body)
+        with guarded("report"):
+            inc = ctx.incidents.report(
+                actor, category=category, description=_text(body, "description"), lon=lon,
+                lat=lat, channel="grid_worker", attachments=[photo_url(p) for p in photos],
+                idempotency_key=f"m:{actor.user_id}:{key}")
+        ctx.redis.zadd(keys.mobile_recent_categories(actor.user_id),
+                       {category: int(time.time() * 1000)})
+        return {"id": inc.id, "state": inc.state, "center": inc.center,
+                "duplicate": getattr(inc, "intake", "") == "duplicate"}
+
+    @server.get("/m/api/reports", endpoint="mobile_my_reports")
+    def my_reports():
+        actor = _actor()
+        with _guard():
+            items = ctx.incidents.my_reports(actor, limit=50)
+        return {"reports": [{"id": i.id, "title": i.title or i.category_name, "state": i.state,
+                             "created_ts": i.created_ts} for i in items]}
+
+    @server.get("/m/api/tasks", endpoint="mobile_tasks")
+    def tasks():
+        actor = _actor()
+        with _guard():
+            items = ctx.incidents.my_tasks(actor)
+        return {"tasks": [_task_view(i, actor) for i in items]}
+
+    @server.post("/m/api/tasks/<incident_id>/<action>", endpoint="mobile_task_action")
+    def task_action(incident_id: str, action: str):
+        actor = _actor()
+        if action not in ("accept", "progress", "result"):
+            abort(404)
+        body = request.get_json(silent=True) or {}
+        if action == "accept":   # immediate (online) action: no draft, the state is idempotent
+            with _guard(incident_id):
+                inc = ctx.incidents.start_task(actor, incident_id)
+            return {"id": inc.id, "state": inc.state}
+        key = _key()
+        photos = _photo_ids(ctx, actor, body)
+        note = _text(body, "note")
+
+        def apply() -> dict:
+            with _guard(incident_id):
+                if action == "progress":
+                    inc = ctx.incidents.progress_task(actor, incident_id, note=note,
+                                                      attachments=[photo_url(p) for p in photos])
+                else:
+                    inc = ctx.incidents.report_back(actor, incident_id, note=note,
+                                                    attachments=[photo_url(p) for p in photos])
+            return {"id": inc.id, "state": inc.state}
+
+        return _remember(ctx, f"m:task:{actor.user_id}", key, apply)
+
+    @server.post("/m/api/patrol", endpoint="mobile_patrol_add")
+    def patrol_add():
+        actor = _actor()
+        key = _key()
+        body = _body()
+        lon, lat = _point(body)
+        photos = _photo_ids(ctx, actor, body)
+
+        def add() -> dict:
+            ts = int(time.time() * 1000)
+            eid = ctx.redis.xadd(keys.mobile_patrol(actor.user_id), {
+                "note": _text(body, "note"), "lon": f"{lon:.6f}", "lat": f"{lat:.6f}",
+                "photos": json.dumps(photos), "ts": str(ts), "key": key,
+                "located_by": _text(body, "located_by", 8)},
+                maxlen=PATROL_MAXLEN, approximate=True)
+            return {"id": eid, "ts": ts}
+
+        return _remember(ctx, f"m:patrol:{actor.user_id}", key, add)
+
+    @server.get("/m/api/patrol", endpoint="mobile_patrol_list")
+    def patrol_list():
+        actor = _actor()
+        return {"entries": patrol_log(ctx, actor.user_id, 30)}
+
+
+def patrol_log(ctx: AppContext, worker: str, count: int = 30) -> list[dict]:
+    """巡查日志: a worker's latest patrol entries, newest first."""
+    out = []
+    for eid, f in ctx.redis.xrevrange(keys.mobile_patrol(worker), count=count):
+        photos = json.loads(f.get("photos") or "[]")
+        out.append({"id": eid, "note": f.get("note", ""), "lon": float(f.get("lon", 0)),
+                    "lat": float(f.get("lat", 0)), "ts": int(f.get("ts", 0)),
+                    "photos": len(photos), "photo_urls": [photo_url(p) for p in photos]})
+    return out
+
+
+def _guard(target: str = ""):  # noqa: ANN202
+    from app.auth import guarded  # noqa: PLC0415
+
+    return guarded(target)

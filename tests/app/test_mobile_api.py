@@ -1,0 +1,102 @@
+"""/m/ page and /m/api/* (issue 6, SPEC §4): scope, photos checked by content, idempotent writes."""
+
+from __future__ import annotations
+
+import io
+import json
+
+from PIL import Image
+
+from tests.app.authkit import accounts, app_ctx, login, web  # noqa: F401
+
+
+def _jpeg(w: int = 64, h: int = 48, color=(200, 30, 30)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (w, h), color).save(buf, "JPEG")
+    return buf.getvalue()
+
+
+def _worker(accounts) -> str:  # noqa: F811
+    return next(u for u, a in accounts.items() if a["role"] == "grid_worker")
+
+
+def _workers(accounts) -> list[str]:  # noqa: F811
+    return sorted(u for u, a in accounts.items() if a["role"] == "grid_worker")
+
+
+def test_page_is_light_and_carries_the_bootstrap(web, accounts):  # noqa: F811
+    c = web.test_client()
+    login(c, _worker(accounts))
+    r = c.get("/m/")
+    assert r.status_code == 200
+    page = r.get_data(as_text=True)
+    assert "_dash" not in page and "plotly" not in page  # no framework on the phone
+    boot = json.loads(page.split('id="boot">', 1)[1].split("</script>", 1)[0])
+    assert boot["user"]["cell"] == accounts[_worker(accounts)]["cell"]
+    assert len(boot["recent"]) >= 4 and boot["map"]["features"]
+    assert any(f["properties"]["own"] for f in boot["map"]["features"])
+    lon, lat = boot["fallback"]
+    minx, miny, maxx, maxy = boot["map"]["bbox"]
+    assert minx <= lon <= maxx and miny <= lat <= maxy
+    total = len(r.get_data())
+    for s in ("outbox.js", "photos.js", "minimap.js", "app.js", "m.css"):
+        a = c.get(f"/m/assets/{s}")
+        assert a.status_code == 200
+        total += len(a.get_data())
+    assert total < 150_000, total   # the whole page, uncompressed, on one bar of signal
+
+
+def test_other_roles_cannot_open_mobile(web, accounts):  # noqa: F811
+    c = web.test_client()
+    login(c, "chengguan")
+    assert c.get("/m/").status_code == 403
+    tok = login(c, "chengguan")
+    r = c.post("/m/api/patrol", json={"lon": 110.9, "lat": 21.9, "key": "k1"},
+               headers={"X-CSRFToken": tok})
+    assert r.status_code == 403
+
+
+def test_photo_upload_checked_by_content_and_idempotent(web, accounts, app_ctx):  # noqa: F811
+    c = web.test_client()
+    w1, w2 = _workers(accounts)
+    tok = login(c, w1)
+    jpg = _jpeg()
+    r1 = c.post("/m/api/photos", data=jpg, headers={"X-CSRFToken": tok,
+                                                    "Content-Type": "image/jpeg"})
+    r2 = c.post("/m/api/photos", data=jpg, headers={"X-CSRFToken": tok,
+                                                    "Content-Type": "image/jpeg"})
+    assert r1.status_code == 200 and r1.json["id"] == r2.json["id"]
+    got = c.get(r1.json["url"])
+    assert got.status_code == 200 and got.data == jpg and got.mimetype == "image/jpeg"
+    # a "JPEG" that is really HTML is refused by content
+    bad = c.post("/m/api/photos", data=b"<html><script>alert(1)</script>",
+                 headers={"X-CSRFToken": tok, "Content-Type": "image/jpeg"})
+    assert bad.status_code == 415
+    # without the CSRF token nothing is stored
+    assert c.post("/m/api/photos", data=jpg, headers={"Content-Type": "image/jpeg"}).status_code == 403
+    # another grid worker may not read it
+    c2 = web.test_client()
+    login(c2, w2)
+    assert c2.get(r1.json["url"]).status_code == 403
+    # the town's console may
+    c3 = web.test_client()
+    login(c3, "panzhou")
+    assert c3.get(r1.json["url"]).status_code == 200
+
+
+def test_patrol_entries_are_own_and_idempotent(web, accounts):  # noqa: F811
+    c = web.test_client()
+    w1, w2 = _workers(accounts)
+    tok = login(c, w1)
+    body = {"lon": 110.9, "lat": 21.9, "note": "河道巡查 正常", "key": "abc123", "photos": []}
+    a = c.post("/m/api/patrol", json=body, headers={"X-CSRFToken": tok})
+    b = c.post("/m/api/patrol", json=body, headers={"X-CSRFToken": tok})  # network retry
+    assert a.status_code == b.status_code == 200
+    assert a.json["id"] == b.json["id"] and b.json["duplicate"] is True
+    entries = c.get("/m/api/patrol").json["entries"]
+    assert [e["note"] for e in entries] == ["河道巡查 正常"]
+    c2 = web.test_client()
+    login(c2, w2)
+    assert c2.get("/m/api/patrol").json["entries"] == []
+    missing_key = c.post("/m/api/patrol", json={"lon": 1, "lat": 1}, headers={"X-CSRFToken": tok})
+    assert missing_key.status_code == 400
