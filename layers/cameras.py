@@ -1,0 +1,88 @@
+"""视频点位图层: cameras by class (一/二/三类, V19) and state; field-of-view wedges when zoomed in.
+
+Input: the registry's ``cameras`` frame (id, cls, owner, heading_deg, fov_deg, range_m, lon, lat,
+…) and the ``om:dev:state`` mapping. At city zoom with the 26,907-camera stress registry the
+hexagon aggregate replaces raw points (worst state per hexagon).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from layers import hexbin, palette
+from layers.basemap import to_display
+from layers.legend import Layer, Legend, LegendItem
+from layers.points import order_worst_last, state_series, state_trace
+
+KEY = "cameras"
+CLASS_NAMES = {1: "一类", 2: "二类", 3: "三类"}
+CLASS_SCALE = {1: 1.25, 2: 1.0, 3: 0.8}   # key points (一类, police-built) a little larger
+FOV_ZOOM = 13.0          # wedges only from street level: at city zoom they are sub-pixel noise
+FOV_COLOR = "#4fc3f7"
+
+
+def cameras_layer(cameras: pd.DataFrame, states: dict[str, str] | pd.Series | None,
+                  classes: tuple[int, ...] | None = None, tile_crs: str = "wgs84",
+                  zoom: float = 10.0) -> Layer:
+    """Raw camera points, one trace per class (meta ``cameras:<cls>``), wedges at FOV_ZOOM+."""
+    frame = cameras if classes is None else cameras[cameras["cls"].isin(classes)]
+    st = state_series(frame["id"], states)
+    traces = []
+    for cls, sub in frame.groupby("cls", sort=True):
+        s = st.loc[sub.index]
+        sub, s = order_worst_last(sub, s)
+        traces.append(state_trace(sub, s, f"{KEY}:{int(cls)}", f"{CLASS_NAMES.get(int(cls), cls)}视频",
+                                  tile_crs, CLASS_SCALE.get(int(cls), 1.0)))
+    map_layers = []
+    if zoom >= FOV_ZOOM and len(frame):
+        map_layers.append({"sourcetype": "geojson", "source": fov_wedges(frame, tile_crs=tile_crs),
+                           "type": "fill", "color": FOV_COLOR, "opacity": 0.18})
+    n_state = st.value_counts()
+    online = 1 - n_state.get("offline", 0) / max(len(frame), 1)
+    items = [LegendItem(f"{palette.STATE_NAMES[s]} {int(n_state.get(s, 0))}",
+                        palette.STATE_COLORS[s]) for s in ("alarm", "offline", "normal")]
+    items.append(LegendItem("视场(放大可见)", FOV_COLOR, "wedge"))
+    by_cls = frame["cls"].value_counts()
+    title = (f"视频点位 {len(frame)} 路 在线率 {online:.1%} · "
+             + "·".join(f"{CLASS_NAMES.get(int(c), c)}{int(by_cls[c])}" for c in sorted(by_cls.index)))
+    return Layer(KEY, "视频点位", traces, map_layers, Legend(title, tuple(items)))
+
+
+def cameras_hex_layer(cameras: pd.DataFrame, states: dict[str, str] | pd.Series | None,
+                      res: int = hexbin.DEFAULT_RES, tile_crs: str = "wgs84") -> Layer:
+    """H3 aggregate of cameras (worst state per hexagon)."""
+    pts = pd.DataFrame({"lon": cameras["lon"].to_numpy(), "lat": cameras["lat"].to_numpy(),
+                        "state": state_series(cameras["id"], states).to_numpy()})
+    if "h3" in cameras:
+        pts["h3"] = cameras["h3"].to_numpy()
+    agg = hexbin.aggregate(pts, res, hex_col="h3" if "h3" in pts else None)
+    return hexbin.hex_layer(agg, key="hex_cameras", name="视频聚合", tile_crs=tile_crs)
+
+
+def fov_wedges(cameras: pd.DataFrame, steps: int = 8, tile_crs: str = "wgs84") -> dict:
+    """视场扇形: one polygon per camera from heading (clockwise from north), fov and range."""
+    feats = []
+    lat0 = float(np.nanmean(cameras["lat"])) if len(cameras) else 0.0
+    m_per_deg_lat = 111_320.0
+    m_per_deg_lon = 111_320.0 * math.cos(math.radians(lat0))
+    for row in cameras.itertuples(index=False):
+        heading = float(getattr(row, "heading_deg", 0.0) or 0.0)
+        fov = float(getattr(row, "fov_deg", 60.0) or 60.0)
+        rng = float(getattr(row, "range_m", 50.0) or 50.0)
+        if fov >= 359:   # dome cameras: a full circle
+            angles = np.linspace(0, 360, steps * 4 + 1)
+        else:
+            angles = np.linspace(heading - fov / 2, heading + fov / 2, steps + 1)
+        rad = np.radians(angles)
+        xs = row.lon + rng * np.sin(rad) / m_per_deg_lon
+        ys = row.lat + rng * np.cos(rad) / m_per_deg_lat
+        xs = np.concatenate([[row.lon], xs, [row.lon]])
+        ys = np.concatenate([[row.lat], ys, [row.lat]])
+        xs, ys = to_display(xs, ys, tile_crs)
+        feats.append({"type": "Feature", "id": str(row.id), "properties": {},
+                      "geometry": {"type": "Polygon", "coordinates": [
+                          [[round(float(x), 6), round(float(y), 6)] for x, y in zip(xs, ys, strict=True)]]}})
+    return {"type": "FeatureCollection", "features": feats}

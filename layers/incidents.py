@@ -1,0 +1,103 @@
+"""事件图层: open incidents by owning tier (one trace per tier), coloured and sized by severity;
+overdue ones (超期) get a magenta ring drawn beneath them so they stand out from every severity.
+
+Input: ``IncidentService.open_incidents_frame()`` or any frame with the contract's columns
+``id, state, center, category, severity, lon, lat`` and ``overdue`` (bool) or ``due_ts``
+(epoch s). All arrays are lists: the wall's live tick appends and recolours points by id.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from layers import palette
+from layers.basemap import to_display
+from layers.legend import Layer, Legend, LegendItem
+
+KEY = "incidents"
+TIERS: tuple[str, ...] = ("department", "town", "city")   # drawn city last (on top)
+CLOSED_STATES = frozenset({"closed", "cancelled", "canceled", "rejected", "archived", "merged"})
+RING_EXTRA = 9   # px added around an overdue incident
+
+
+def tier_of(center: str | None) -> str:
+    """归属层级: CITY → city, T<town> → town, D<dept> → department."""
+    c = str(center or "")
+    if c == "CITY" or not c:
+        return "city"
+    return "town" if c.startswith("T") else "department"
+
+
+def overdue_mask(frame: pd.DataFrame, now: float | None = None) -> pd.Series:
+    """超期: the ``overdue`` column when present, else ``due_ts`` before ``now``."""
+    if "overdue" in frame:
+        return frame["overdue"].fillna(False).astype(bool)
+    if "due_ts" in frame:
+        now = time.time() if now is None else now
+        due = pd.to_numeric(frame["due_ts"], errors="coerce")
+        return (due.notna() & (due < now)).astype(bool)
+    return pd.Series(False, index=frame.index)
+
+
+def normalise(frame: pd.DataFrame, categories: tuple[str, ...] | None = None,
+              now: float | None = None) -> pd.DataFrame:
+    """Open incidents only, with ``tier`` and ``overdue`` columns, optionally by category prefix."""
+    if frame is None or frame.empty:
+        return pd.DataFrame(columns=["id", "state", "center", "category", "severity", "lon", "lat",
+                                     "tier", "overdue"])
+    f = frame[~frame["state"].astype(str).isin(CLOSED_STATES)].copy()
+    f = f[pd.to_numeric(f["lon"], errors="coerce").notna()]
+    if categories:
+        f = f[f["category"].astype(str).str.startswith(tuple(categories))]
+    f["tier"] = f["center"].map(tier_of)
+    f["overdue"] = overdue_mask(f, now)
+    f["lon"] = f["lon"].astype(float)
+    f["lat"] = f["lat"].astype(float)
+    return f
+
+
+def _marker_lists(f: pd.DataFrame) -> tuple[list[str], list[int]]:
+    colors = [palette.SEVERITY_COLORS.get(s, palette.SEVERITY_COLORS["一般"]) for s in f["severity"]]
+    sizes = [palette.SEVERITY_SIZES.get(s, 9) for s in f["severity"]]
+    return colors, sizes
+
+
+def incidents_layer(frame: pd.DataFrame, categories: tuple[str, ...] | None = None,
+                    tile_crs: str = "wgs84", now: float | None = None) -> Layer:
+    """Traces ``incidents:overdue`` (rings) then ``incidents:<tier>`` for each tier."""
+    f = normalise(frame, categories, now)
+    traces = []
+    od = f.loc[f["overdue"].astype(bool).to_numpy()]
+    lon, lat = to_display(od["lon"].to_numpy(), od["lat"].to_numpy(), tile_crs)
+    _, od_sizes = _marker_lists(od)
+    traces.append(go.Scattermap(
+        lon=lon.round(5).tolist(), lat=lat.round(5).tolist(), mode="markers",
+        customdata=od["id"].astype(str).tolist(),
+        marker={"color": palette.OVERDUE_COLOR, "size": [s + RING_EXTRA for s in od_sizes],
+                "opacity": 0.9}, hoverinfo="skip", meta=f"{KEY}:overdue", name="超期"))
+    for tier in TIERS:
+        sub = f.loc[(f["tier"] == tier).to_numpy()].sort_values("severity", key=lambda s: s.map(
+            {v: i for i, v in enumerate(palette.SEVERITY_ORDER)}), kind="stable")
+        lon, lat = to_display(sub["lon"].to_numpy(), sub["lat"].to_numpy(), tile_crs)
+        colors, sizes = _marker_lists(sub)
+        traces.append(go.Scattermap(
+            lon=lon.round(5).tolist(), lat=lat.round(5).tolist(), mode="markers",
+            customdata=sub["id"].astype(str).tolist(),
+            marker={"color": colors, "size": sizes, "opacity": 0.95},
+            hoverinfo="skip", meta=f"{KEY}:{tier}", name=f"{palette.TIER_NAMES[tier]}事件"))
+    by_tier = f["tier"].value_counts()
+    items = [LegendItem(f"{s}", palette.SEVERITY_COLORS[s]) for s in reversed(palette.SEVERITY_ORDER)]
+    items.append(LegendItem(f"超期 {int(f['overdue'].sum())}", palette.OVERDUE_COLOR, "ring"))
+    title = "在办事件 " + " ".join(f"{palette.TIER_NAMES[t]}{int(by_tier.get(t, 0))}"
+                                   for t in ("city", "town", "department"))
+    return Layer(KEY, "事件", traces, [], Legend(title, tuple(items)))
+
+
+def point_style(severity: str, overdue: bool) -> dict:
+    """Colour/size of one incident point: what the live tick sends for a changed incident."""
+    size = palette.SEVERITY_SIZES.get(severity, 9)
+    return {"color": palette.SEVERITY_COLORS.get(severity, palette.SEVERITY_COLORS["一般"]),
+            "size": size, "ring": size + RING_EXTRA if overdue else 0}

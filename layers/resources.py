@@ -1,0 +1,85 @@
+"""应急资源图层 (X3, X15): rescue teams, material warehouses and shelters.
+
+The demo has no real resource register, so ``demo_resources`` derives one deterministically from
+the city (same city → same resources): a rescue team per town/street, a warehouse per ~4 towns,
+two shelters per town. A deployment loads its own frame with the same columns.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import shapely
+
+from layers.basemap import to_display
+from layers.legend import Layer, Legend, LegendItem
+
+if TYPE_CHECKING:
+    from grid.model import City
+
+KEY = "resources"
+KINDS: dict[str, tuple[str, str, int]] = {     # kind → (name, colour, marker size)
+    "rescue_team": ("救援队伍", "#00e676", 14),
+    "warehouse": ("物资仓库", "#b388ff", 14),
+    "shelter": ("避难场所", "#ffffff", 11),
+}
+COLUMNS = ["id", "kind", "name", "lon", "lat", "capacity", "town_code"]
+
+
+def _points_in(geom, n: int, rng: np.random.Generator) -> list[tuple[float, float]]:  # noqa: ANN001
+    minx, miny, maxx, maxy = geom.bounds
+    out: list[tuple[float, float]] = []
+    shapely.prepare(geom)
+    for _ in range(200):
+        xs = rng.uniform(minx, maxx, 32)
+        ys = rng.uniform(miny, maxy, 32)
+        inside = shapely.contains_xy(geom, xs, ys)
+        out += list(zip(xs[inside].tolist(), ys[inside].tolist(), strict=True))
+        if len(out) >= n:
+            return out[:n]
+    c = geom.representative_point()
+    return (out + [(c.x, c.y)] * n)[:n]
+
+
+def demo_resources(city: City, seed: int = 0) -> pd.DataFrame:
+    """Deterministic demo resources inside the city's towns."""
+    rng = np.random.default_rng(zlib.crc32(f"{city.admin_code}:{seed}".encode()))
+    rows = []
+    towns = city.towns.sort_values("code")
+    for i, t in enumerate(towns.itertuples(index=False)):
+        pts = _points_in(t.geometry, 4, rng)
+        rows.append((f"res-team-{t.code}", "rescue_team", f"{t.name}应急救援队", *pts[0],
+                     int(rng.integers(20, 60)), t.code))
+        rows.append((f"res-shelter-{t.code}-1", "shelter", f"{t.name}避难场所一", *pts[1],
+                     int(rng.integers(300, 3000)), t.code))
+        rows.append((f"res-shelter-{t.code}-2", "shelter", f"{t.name}避难场所二", *pts[2],
+                     int(rng.integers(300, 3000)), t.code))
+        if i % 4 == 0:
+            rows.append((f"res-wh-{t.code}", "warehouse", f"{t.name}应急物资仓库", *pts[3],
+                         int(rng.integers(500, 5000)), t.code))
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def resources_layer(resources: pd.DataFrame, kinds: tuple[str, ...] | None = None,
+                    tile_crs: str = "wgs84") -> Layer:
+    """One trace per kind (meta ``resources:<kind>``)."""
+    traces, items = [], []
+    for kind, (name, color, size) in KINDS.items():
+        if kinds is not None and kind not in kinds:
+            continue
+        sub = resources[resources["kind"] == kind]
+        lon, lat = to_display(sub["lon"].to_numpy(), sub["lat"].to_numpy(), tile_crs)
+        # a dark core inside a coloured disc reads as a "facility" next to solid event dots
+        traces.append(go.Scattermap(lon=lon.round(5), lat=lat.round(5), mode="markers",
+                                    customdata=sub["id"].tolist(),
+                                    marker={"color": color, "size": size, "opacity": 0.95},
+                                    hoverinfo="skip", meta=f"{KEY}:{kind}", name=name))
+        traces.append(go.Scattermap(lon=lon.round(5), lat=lat.round(5), mode="markers",
+                                    marker={"color": "#07111f", "size": max(size - 7, 3)},
+                                    hoverinfo="skip", meta=f"{KEY}:{kind}:core", name=name))
+        items.append(LegendItem(f"{name} {len(sub)}", color, "ring"))
+    return Layer(KEY, "应急资源", traces, [], Legend("应急资源", tuple(items)))

@@ -1,0 +1,61 @@
+"""物联感知图层: sensors by type (one trace each, so a theme can pick types) and state.
+
+Input: the registry's ``sensors`` frame (id, type, name, lon, lat, …; docs/architecture.md) and
+the ``om:dev:state`` mapping id → normal|warning|alarm|offline. Alarms are emphasised: bigger,
+red, drawn last; at low zoom with many points the hexagon layer (layers.hexbin) replaces the raw
+points and carries the worst state inside each hexagon.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from layers import hexbin, palette
+from layers.legend import Layer, Legend, LegendItem
+from layers.points import order_worst_last, state_series, state_trace
+
+KEY = "sensors"
+
+# Display names of device kinds (sensors/kinds/*); unknown types show their code.
+TYPE_NAMES: dict[str, str] = {
+    "water_level": "水位", "weather": "气象站", "manhole": "井盖", "bridge": "桥梁监测",
+    "fire": "消防烟感", "gas": "燃气", "air_quality": "空气质量", "water_quality": "水质",
+    "electrical": "电气火灾", "smart_pole": "智慧灯杆", "visitor_flow": "客流",
+}
+
+
+def type_name(t: str) -> str:
+    return TYPE_NAMES.get(t, t)
+
+
+def sensors_layer(sensors: pd.DataFrame, states: dict[str, str] | pd.Series | None,
+                  types: tuple[str, ...] | None = None, tile_crs: str = "wgs84",
+                  size_scale: float = 1.0) -> Layer:
+    """Raw sensor points, one trace per type (meta ``sensors:<type>``)."""
+    frame = sensors if types is None else sensors[sensors["type"].isin(types)]
+    st = state_series(frame["id"], states)
+    traces = []
+    counts = {}
+    for t, sub in frame.groupby("type", sort=True):
+        s = st.loc[sub.index]
+        sub, s = order_worst_last(sub, s)
+        traces.append(state_trace(sub, s, f"{KEY}:{t}", type_name(str(t)), tile_crs, size_scale))
+        counts[str(t)] = len(sub)
+    n_state = st.value_counts()
+    items = [LegendItem(f"{palette.STATE_NAMES[s]} {int(n_state.get(s, 0))}",
+                        palette.STATE_COLORS[s]) for s in ("alarm", "warning", "offline", "normal")]
+    title = "物联感知 " + "·".join(f"{type_name(t)}{n}" for t, n in counts.items())
+    return Layer(KEY, "物联感知", traces, [], Legend(title, tuple(items)))
+
+
+def sensors_hex_layer(sensors: pd.DataFrame, states: dict[str, str] | pd.Series | None,
+                      types: tuple[str, ...] | None = None, res: int = hexbin.DEFAULT_RES,
+                      tile_crs: str = "wgs84") -> Layer:
+    """H3 aggregate of sensors, coloured by the worst state inside each hexagon."""
+    frame = sensors if types is None else sensors[sensors["type"].isin(types)]
+    pts = pd.DataFrame({"lon": frame["lon"].to_numpy(), "lat": frame["lat"].to_numpy(),
+                        "state": state_series(frame["id"], states).to_numpy()})
+    if "h3" in frame:
+        pts["h3"] = frame["h3"].to_numpy()
+    agg = hexbin.aggregate(pts, res, hex_col="h3" if "h3" in pts else None)
+    return hexbin.hex_layer(agg, key="hex_sensors", name="物联感知聚合", tile_crs=tile_crs)
