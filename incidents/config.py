@@ -1,0 +1,73 @@
+"""IncidentConfig: the rules a deployment configures (deadlines, correlation, routing).
+
+Every default comes from ``incidents.defaults`` and is an assumption (the seeds give none).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from incidents import defaults as D
+
+
+def _longest_prefix(table: dict, code: str, fallback):
+    best, best_len = fallback, -1
+    for prefix, value in table.items():
+        if code.startswith(prefix) and len(prefix) > best_len:
+            best, best_len = value, len(prefix)
+    return best
+
+
+@dataclass(frozen=True)
+class RoutingRule:
+    """A configured routing rule for categories starting with ``prefix``.
+
+    ``owner``: ``territory`` (town of the grid cell), ``line`` (the category's department) or
+    ``city``. ``automatic``: an admin-marked rule that dispatches to the line owner without a
+    person confirming (E30: everything else waits for a human).
+    """
+
+    prefix: str
+    owner: str = "territory"
+    automatic: bool = False
+
+
+@dataclass(frozen=True)
+class IncidentConfig:
+    """Deadlines per stage by category × severity, correlation, routing. Defaults are assumptions."""
+
+    stage_seconds: dict[str, dict[str, int]] = field(default_factory=lambda: dict(D.STAGE_SECONDS))
+    category_factor: dict[str, float] = field(default_factory=lambda: dict(D.CATEGORY_DEADLINE_FACTOR))
+    warn_before_fraction: float = D.WARN_BEFORE_FRACTION
+    escalate_after_fraction: float = D.ESCALATE_AFTER_FRACTION
+    correlation: dict[str, tuple[float, float]] = field(default_factory=lambda: dict(D.CORRELATION))
+    related: tuple[frozenset[str], ...] = D.RELATED_CATEGORIES
+    routing_rules: tuple[RoutingRule, ...] = tuple(RoutingRule(p, o, a) for p, o, a in D.ROUTING_RULES)
+    major_severities: frozenset[str] = D.MAJOR_SEVERITIES
+    correlate: bool = True
+    idempotency_ttl_s: int = D.IDEMPOTENCY_TTL_S
+    queue_maxlen: int = D.QUEUE_MAXLEN
+    feed_maxlen: int = D.FEED_MAXLEN
+
+    def stage_limit(self, stage: str, category: str, severity: str) -> float:
+        """Seconds allowed for ``stage`` of an incident of this category and severity."""
+        per_sev = self.stage_seconds.get(stage) or self.stage_seconds["handle"]
+        base = per_sev.get(severity, per_sev.get("一般", 3600))
+        return float(base) * _longest_prefix(self.category_factor, category, 1.0)
+
+    def correlation_for(self, category: str) -> tuple[float, float]:
+        """(radius m, window s) for correlating a new event of this category."""
+        return _longest_prefix(self.correlation, category, self.correlation.get("", (150.0, 7200.0)))
+
+    def related_to(self, a: str, b: str) -> bool:
+        """Same or related category (one is a prefix of the other, or one configured group)."""
+        if a == b or a.startswith(b) or b.startswith(a):
+            return True
+        return any(a in g and b in g for g in self.related)
+
+    def rule_for(self, category: str) -> RoutingRule | None:
+        best: RoutingRule | None = None
+        for r in self.routing_rules:
+            if category.startswith(r.prefix) and (best is None or len(r.prefix) > len(best.prefix)):
+                best = r
+        return best

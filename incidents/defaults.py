@@ -1,0 +1,103 @@
+"""Tunables of the incidents package, with units. The seeds give NO numbers for deadlines,
+correlation or escalation ("Escalation: gap" in seed-requirements §1c): every value below is a
+**demo default / assumption**, to be replaced by each deployment's own rules (IncidentConfig).
+"""
+
+from __future__ import annotations
+
+SEVERITIES: tuple[str, ...] = ("一般", "较大", "重大", "特别重大")
+"""Severity levels, lowest first (一般/较大/重大/特别重大, the national four-level scheme)."""
+
+MAJOR_SEVERITIES: frozenset[str] = frozenset({"重大", "特别重大"})
+"""Severities that route straight to the city center (T3). Assumption: 重大 and above."""
+
+STAGE_SECONDS: dict[str, dict[str, int]] = {
+    # stage:     一般         较大        重大       特别重大     (seconds; ASSUMPTION)
+    "accept":   {"一般": 600,   "较大": 300,   "重大": 120,  "特别重大": 60},
+    "register": {"一般": 1800,  "较大": 900,   "重大": 300,  "特别重大": 120},
+    "dispatch": {"一般": 1800,  "较大": 900,   "重大": 300,  "特别重大": 120},
+    "handle":   {"一般": 86400, "较大": 28800, "重大": 7200, "特别重大": 3600},
+    "verify":   {"一般": 14400, "较大": 7200,  "重大": 3600, "特别重大": 1800},
+    "close":    {"一般": 3600,  "较大": 1800,  "重大": 900,  "特别重大": 600},
+}
+"""Stage deadline by stage × severity, in seconds. Demo default / assumption."""
+
+CATEGORY_DEADLINE_FACTOR: dict[str, float] = {
+    "03": 0.5,    # 自然灾害: twice as fast (assumption)
+    "04": 0.25,   # 消防安全 (assumption)
+    "05": 0.5,    # 安全生产 (assumption)
+    "0702": 0.5,  # 交通事故 (assumption)
+    "1004": 0.25, # 紧急求助 (assumption)
+    "12": 2.0,    # 12345 诉求: working-day pace (assumption)
+}
+"""Multiplier of STAGE_SECONDS by category-code prefix (longest prefix wins). Assumption."""
+
+WARN_BEFORE_FRACTION = 0.2
+"""Warn (预警) when this fraction of the stage time is left. Assumption."""
+
+ESCALATE_AFTER_FRACTION = 0.5
+"""Escalate one tier (上报) when overdue by this fraction of the stage time. Assumption."""
+
+CORRELATION: dict[str, tuple[float, float]] = {
+    # prefix: (radius metres, window seconds)   ASSUMPTION
+    "": (150.0, 7200.0),          # default
+    "01": (80.0, 86400.0),        # 城市管理: small things, reported again over a day
+    "03": (800.0, 21600.0),       # 自然灾害: flooding covers an area
+    "04": (500.0, 7200.0),        # 火灾: many callers see one fire
+    "0305": (2000.0, 21600.0),    # 森林火灾
+    "0501": (1000.0, 7200.0),     # 危化品泄漏
+    "06": (1000.0, 21600.0),      # 生态环境
+    "08": (500.0, 7200.0),        # 文旅客流
+    "11": (50.0, 86400.0),        # 设备故障: same spot
+}
+"""Correlation radius/time window by category-code prefix (longest wins). Assumption."""
+
+RELATED_CATEGORIES: tuple[frozenset[str], ...] = (
+    frozenset({"0301", "0302", "0306"}),          # 防汛排涝 / 道路积水 / 水位超警
+    frozenset({"0401", "0305", "0604", "0402"}),  # 火灾 / 森林火灾 / 秸秆焚烧 / 消防隐患
+    frozenset({"0202", "0203"}),                  # 治安隐患 / 人员聚集
+    frozenset({"0701", "0702"}),                  # 交通拥堵 / 交通事故
+    frozenset({"0203", "0801"}),                  # 人员聚集 / 景区客流超限
+)
+"""Groups of categories that describe the same real-world event. Assumption."""
+
+ROUTING_RULES: tuple[tuple[str, str, bool], ...] = (
+    # (category prefix, owner: territory|line|city, automatic dispatch to the line owner)
+    ("11", "line", True),    # 设备故障 → 政数局, dispatched automatically (admin-marked rule)
+    ("12", "line", False),   # 12345 诉求 → 12345 热线 center
+)
+"""Routing rules beyond the defaults (territory owner = town). Assumption; admins edit these."""
+
+SIMILAR_RADIUS_M = 1000.0
+"""Radius for 'similar past incidents' suggestions (metres). Assumption."""
+
+SIMILAR_LIMIT = 5
+"""How many similar past incidents to suggest."""
+
+IDEMPOTENCY_TTL_S = 7 * 86400
+"""How long a client idempotency key is remembered (seconds). A mobile draft older than this may
+be created again. Assumption."""
+
+QUEUE_MAXLEN = 100_000
+"""Approximate cap of each center's queue stream (entries); the place zsets are the truth."""
+
+FEED_MAXLEN = 10_000
+"""Approximate cap of ``om:inc:feed`` (contract in docs/architecture.md)."""
+
+AUDIT_MAXLEN = 0
+"""Audit streams are never trimmed (append-only, E32). 0 = no cap."""
+
+KPI_DURATIONS_KEPT = 2000
+"""Recent stage durations kept per center × day × stage for percentiles."""
+
+KPI_DAY_OFFSET_S = 8 * 3600
+"""KPI days are China Standard Time days (UTC+8)."""
+
+RECLAIM_IDLE_MS = 30_000
+"""A queue entry held this long by a consumer that did not ack is reclaimed (XAUTOCLAIM)."""
+
+DEADLINE_POLL_S = 1.0
+"""How often the deadline worker looks for due deadlines (seconds)."""
+
+ALARM_BLOCK_MS = 500
+"""How long the alarm intake blocks on XREADGROUP (milliseconds)."""

@@ -1,0 +1,197 @@
+"""The incident (事件): one model for every channel, its sub-tasks and sources.
+
+An incident is stored as one Redis hash (``keys.incident(id)``); lists (sub-tasks, sources,
+links, attachments, centers) are JSON fields so that one atomic script moves all of it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from grid.categories import category_name
+
+STATES: tuple[str, ...] = ("reported", "accepted", "registered", "dispatched", "in_progress",
+                           "handled", "verified", "closed", "voided")
+STATE_NAMES: dict[str, str] = {
+    "reported": "上报", "accepted": "受理", "registered": "立案", "dispatched": "派遣",
+    "in_progress": "处置", "handled": "反馈", "verified": "核查", "closed": "结案", "voided": "作废",
+}
+OPEN_STATES: frozenset[str] = frozenset(STATES[:7])
+FINAL_STATES: frozenset[str] = frozenset({"closed", "voided"})
+STAGE_OF_STATE: dict[str, str] = {
+    "reported": "accept", "accepted": "register", "registered": "dispatch", "dispatched": "handle",
+    "in_progress": "handle", "handled": "verify", "verified": "close",
+}
+"""The deadline stage that runs while the incident is in a state (the next step to be done)."""
+
+STAGE_NAMES: dict[str, str] = {"accept": "受理", "register": "立案", "dispatch": "派遣",
+                               "handle": "处置", "verify": "核查", "close": "结案"}
+
+CHANNELS: dict[str, str] = {
+    "grid_worker": "网格员上报", "iot": "物联感知", "video_ai": "视频AI", "device_fault": "设备故障",
+    "hotline": "12345热线", "external": "外部预警", "api": "系统接口", "assignment": "上情下达",
+}
+
+TASK_OPEN: frozenset[str] = frozenset({"dispatched", "in_progress"})
+TASK_STATES: tuple[str, ...] = ("dispatched", "in_progress", "handled", "returned")
+
+
+@dataclass
+class Task:
+    """A sub-task (子任务) of an incident given to one handler center (or grid worker)."""
+
+    n: int
+    center: str                       # D<dept>, T<town> or W<cell> (a grid worker)
+    state: str = "dispatched"
+    dispatched_ts: float = 0.0
+    started_ts: float = 0.0
+    handled_ts: float = 0.0
+    handler: str = ""                 # user id who started / reported back
+    note: str = ""
+
+    @property
+    def place(self) -> str:
+        return f"h:{self.center}"
+
+    @property
+    def open(self) -> bool:
+        return self.state in TASK_OPEN
+
+
+@dataclass
+class Incident:
+    """One incident (or a top-down task, ``kind == "task"``). See docs/incidents.md."""
+
+    id: str
+    category: str
+    severity: str = "一般"
+    kind: str = "incident"            # incident | task (上情下达)
+    channel: str = "api"
+    title: str = ""
+    description: str = ""
+    lon: float = 0.0
+    lat: float = 0.0
+    cell_code: str = ""
+    village_code: str = ""
+    town_code: str = ""
+    reporter: str = ""
+    reporter_center: str = ""
+    center: str = ""                  # the owning center now (dispatches, verifies, closes)
+    tier: str = "town"                # city | town | department
+    place: str = ""                   # q:<center> | x:<center> | "" when closed/voided
+    state: str = "reported"
+    priority: int = 0                 # 1 = emergency mode / major (served first)
+    created_ts: float = 0.0
+    updated_ts: float = 0.0
+    version: int = 0
+    stage: str = ""                   # the deadline stage running now
+    stage_ts: float = 0.0             # when it began
+    due_ts: float = 0.0               # when it is due (0 = none)
+    handle_limit_s: float = 0.0       # a task's own handle deadline (上情下达), 0 = configured
+    urged: int = 0
+    escalations: int = 0
+    reopen_count: int = 0
+    satisfaction: int = 0             # 回访 1..5 (0 = not yet)
+    route_reason: str = ""
+    void_reason: str = ""
+    merged_into: str = ""
+    emergency: int = 0
+    tasks: list[Task] = field(default_factory=list)
+    sources: list[dict] = field(default_factory=list)
+    links: list[str] = field(default_factory=list)
+    attachments: list[str] = field(default_factory=list)
+    centers: list[str] = field(default_factory=list)     # every center involved so far
+    origin: list[str] = field(default_factory=list)      # centers it came up from (for 退回)
+    suggested_depts: list[str] = field(default_factory=list)
+    times: dict[str, float] = field(default_factory=dict)  # state → first time reached
+    intake: str = field(default="", compare=False)       # transient: created|correlated|duplicate
+
+    # --- derived ----------------------------------------------------------------------------
+    @property
+    def is_open(self) -> bool:
+        return self.state in OPEN_STATES
+
+    @property
+    def open_tasks(self) -> list[Task]:
+        return [t for t in self.tasks if t.open]
+
+    @property
+    def active_tasks(self) -> list[Task]:
+        """Sub-tasks not returned: the ones the incident waits for."""
+        return [t for t in self.tasks if t.state != "returned"]
+
+    @property
+    def handler_centers(self) -> set[str]:
+        return {t.center for t in self.tasks if t.state != "returned"}
+
+    @property
+    def handler_users(self) -> set[str]:
+        return {t.handler for t in self.tasks if t.handler}
+
+    def task(self, n: int) -> Task | None:
+        return next((t for t in self.tasks if t.n == n), None)
+
+    def overdue(self, now: float) -> bool:
+        return self.is_open and self.due_ts > 0 and now > self.due_ts
+
+    @property
+    def category_name(self) -> str:
+        return category_name(self.category)
+
+    # --- (de)serialisation --------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict (sub-tasks as dicts), plus display names."""
+        d = asdict(self)
+        d.pop("intake", None)
+        d["state_name"] = STATE_NAMES.get(self.state, self.state)
+        d["category_name"] = self.category_name
+        d["channel_name"] = CHANNELS.get(self.channel, self.channel)
+        return d
+
+    def to_hash(self) -> dict[str, str]:
+        """The Redis hash mapping (all strings)."""
+        out: dict[str, str] = {}
+        for f in fields(self):
+            if f.name == "intake":
+                continue
+            out[f.name] = encode(f.name, getattr(self, f.name))
+        return out
+
+    @classmethod
+    def from_hash(cls, h: dict[str, str]) -> Incident:
+        kw: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name in h:
+                kw[f.name] = decode(f.name, h[f.name])
+        return cls(**kw)
+
+
+_JSON_FIELDS = {"sources", "links", "attachments", "centers", "origin", "suggested_depts", "times"}
+_FLOAT_FIELDS = {"lon", "lat", "created_ts", "updated_ts", "stage_ts", "due_ts", "handle_limit_s"}
+_INT_FIELDS = {"version", "priority", "urged", "escalations", "reopen_count", "satisfaction",
+               "emergency"}
+
+
+def encode(name: str, value: Any) -> str:
+    """One field's hash value."""
+    if name == "tasks":
+        return json.dumps([asdict(t) for t in value], ensure_ascii=False, separators=(",", ":"))
+    if name in _JSON_FIELDS:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    if name in _FLOAT_FIELDS:
+        return repr(float(value))
+    return str(value)
+
+
+def decode(name: str, raw: str) -> Any:
+    if name == "tasks":
+        return [Task(**t) for t in json.loads(raw or "[]")]
+    if name in _JSON_FIELDS:
+        return json.loads(raw) if raw else ([] if name != "times" else {})
+    if name in _FLOAT_FIELDS:
+        return float(raw or 0)
+    if name in _INT_FIELDS:
+        return int(raw or 0)
+    return raw

@@ -1,0 +1,96 @@
+"""Redis key names of the incidents package (and only here). Every key starts with ``om:inc:``.
+
+Layout (see docs/incidents.md):
+
+- ``om:inc:{id}``                 hash: the incident (fields of ``incidents.incident.Incident``)
+- ``om:inc:audit:{id}``           stream: append-only audit trail of one incident (E32)
+- ``om:inc:q:{center}``           stream: the dispatch queue of one center (consumer group ``ops``)
+- ``om:inc:place:{place}``        zset: work items (incident ids / ``id#n`` sub-tasks) at a place;
+                                  places are ``q:<center>`` (waits in that center's queue),
+                                  ``x:<center>`` (out with handlers, supervised by that center),
+                                  ``h:<center|worker>`` (a sub-task with its handler)
+- ``om:inc:open``                 zset: open incident id → created ts
+- ``om:inc:all``                  zset: every incident id → created ts
+- ``om:inc:town:{town}``          zset: open incidents of a town's territory (块)
+- ``om:inc:involved:{center}``    zset: incidents a center ever owned/handled/reported → ts
+- ``om:inc:by:{user}``            zset: incidents reported by / assigned to a user
+- ``om:inc:geo``                  geo set: open incidents (correlation, nearby)
+- ``om:inc:geo:hist``             geo set: every incident (similar past incidents)
+- ``om:inc:due``                  zset: deadline events ``id|stage|phase`` → fire time
+- ``om:inc:overdue:{center}``     zset: open incident → stage due ts, per owning center
+- ``om:inc:idem:{key}``           string: client idempotency key → incident id
+- ``om:inc:seq``                  counter for ids
+- ``om:inc:emergency``            hash: emergency mode (area GeoJSON, until, by, since)
+- ``om:inc:emergency:log``        stream: emergency mode switched on/off (who, when, why)
+- ``om:inc:kpi:{scope}:{day}``    hash: KPI counters of a center (scope ``ALL`` = city-wide)
+- ``om:inc:kpid:{scope}:{day}:{stage}`` list: recent stage durations (s), capped
+- ``om:inc:feed``                 stream: incident changes (contract in docs/architecture.md)
+- ``om:inc:denied``               stream: refused attempts on unknown incidents
+"""
+
+from __future__ import annotations
+
+PREFIX = "om:inc:"
+SEQ = "om:inc:seq"
+OPEN = "om:inc:open"
+ALL = "om:inc:all"
+GEO = "om:inc:geo"
+GEO_HIST = "om:inc:geo:hist"
+DUE = "om:inc:due"
+FEED = "om:inc:feed"
+EMERGENCY = "om:inc:emergency"
+EMERGENCY_LOG = "om:inc:emergency:log"
+DENIED = "om:inc:denied"
+QUEUE_GROUP = "ops"
+ALARMS = "om:alarms"          # owned by sensors; named in docs/architecture.md
+ALARMS_GROUP = "intake"
+
+
+def incident(incident_id: str) -> str:
+    return f"om:inc:{incident_id}"
+
+
+def audit(incident_id: str) -> str:
+    return f"om:inc:audit:{incident_id}"
+
+
+def queue(center: str) -> str:
+    """The dispatch-queue stream of a center (或 a grid worker ``W<cell>``)."""
+    return f"om:inc:q:{center}"
+
+
+def place(place_code: str) -> str:
+    return f"om:inc:place:{place_code}"
+
+
+def town(town_code: str) -> str:
+    return f"om:inc:town:{town_code}"
+
+
+def involved(center: str) -> str:
+    return f"om:inc:involved:{center}"
+
+
+def by_user(user_id: str) -> str:
+    return f"om:inc:by:{user_id}"
+
+
+def overdue(center: str) -> str:
+    return f"om:inc:overdue:{center}"
+
+
+def idem(key: str) -> str:
+    return f"om:inc:idem:{key}"
+
+
+def kpi(scope: str, day: str) -> str:
+    return f"om:inc:kpi:{scope}:{day}"
+
+
+def kpi_durations(scope: str, day: str, stage: str) -> str:
+    return f"om:inc:kpid:{scope}:{day}:{stage}"
+
+
+def kpi_days(scope: str) -> str:
+    """Set of days (yyyymmdd) for which a scope has KPI buckets."""
+    return f"om:inc:kpidays:{scope}"

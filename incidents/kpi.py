@@ -1,0 +1,152 @@
+"""KPIs per center (考核指标), kept incrementally by the same atomic script as each change.
+
+Counters live in one hash per center per day (China Standard Time, UTC+8) plus ``ALL`` for the
+whole city; recent stage durations in a capped list for mean and p90. ``read`` sums the days
+asked for and derives the rates. Feeds the wall and the assessment (考核) page.
+"""
+
+from __future__ import annotations
+
+import time
+
+import redis
+
+from incidents import defaults as D
+from incidents import keys
+from incidents.incident import Incident
+
+COUNTERS = ("received", "accepted", "accepted_on_time", "registered", "dispatched",
+            "dispatched_on_time", "handled", "handled_on_time", "verified", "reopened", "closed",
+            "voided", "escalated", "urged", "warned", "correlated", "satisfaction_sum",
+            "satisfaction_n")
+STAGES = ("accept", "dispatch", "handle", "verify", "close", "total")
+
+
+def day_of(ts: float) -> str:
+    return time.strftime("%Y%m%d", time.gmtime(ts + D.KPI_DAY_OFFSET_S))
+
+
+class KpiPlan:
+    """Collects KPI increments for one change; turned into commands for apply.lua."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+        self.day = day_of(now)
+        self.cmds: list[list[str]] = []
+
+    def incr(self, center: str, counter: str, n: int = 1) -> None:
+        for scope in (center, "ALL"):
+            self.cmds.append(["HINCRBY", keys.kpi(scope, self.day), counter, str(n)])
+            self.cmds.append(["SADD", keys.kpi_days(scope), self.day])
+
+    def duration(self, center: str, stage: str, seconds: float) -> None:
+        s = f"{max(seconds, 0.0):.3f}"
+        for scope in (center, "ALL"):
+            k = keys.kpi_durations(scope, self.day, stage)
+            self.cmds.append(["LPUSH", k, s])
+            self.cmds.append(["LTRIM", k, "0", str(D.KPI_DURATIONS_KEPT - 1)])
+
+
+def plan(old: Incident | None, new: Incident, action: str, now: float,
+         task_n: int | None = None) -> list[list[str]]:
+    """The KPI commands implied by the change ``old`` → ``new`` (``old`` None = created)."""
+    k = KpiPlan(now)
+    on_time = old is not None and (old.due_ts <= 0 or now <= old.due_ts)
+    if old is None:
+        k.incr(new.center, "received")
+        return k.cmds
+    c = old.center
+    if action == "correlate":
+        k.incr(c, "correlated")
+    if old.state == "reported" and new.state == "accepted":
+        k.incr(c, "accepted")
+        k.incr(c, "accepted_on_time", int(on_time))
+        k.duration(c, "accept", now - old.stage_ts)
+    if new.state == "registered" and old.state == "accepted":
+        k.incr(c, "registered")
+    if new.state == "dispatched" and old.state in ("accepted", "registered"):
+        k.incr(c, "dispatched")
+        k.incr(c, "dispatched_on_time", int(on_time))
+        k.duration(c, "dispatch", now - old.times.get("accepted", old.stage_ts))
+    if action == "handle" and task_n is not None:
+        t = new.task(task_n)
+        if t is not None:
+            k.incr(t.center, "handled")
+            k.incr(t.center, "handled_on_time", int(on_time))
+            k.duration(t.center, "handle", now - t.dispatched_ts)
+    if old.state == "handled" and new.state == "verified":
+        k.incr(c, "verified")
+        k.duration(c, "verify", now - old.stage_ts)
+    if old.state == "handled" and new.state == "dispatched":
+        k.incr(c, "reopened")
+    if new.state == "closed" and old.state != "closed":
+        k.incr(new.center, "closed")
+        k.duration(new.center, "close", now - old.stage_ts)
+        k.duration(new.center, "total", now - new.created_ts)
+    if new.state == "voided" and old.state != "voided":
+        k.incr(c, "voided")
+    if action == "escalate":
+        k.incr(c, "escalated")
+    if action == "urge":
+        k.incr(c, "urged")
+    if action == "warn":
+        k.incr(c, "warned")
+    if action == "callback" and new.satisfaction and not old.satisfaction:
+        k.incr(new.center, "satisfaction_sum", new.satisfaction)
+        k.incr(new.center, "satisfaction_n")
+    return k.cmds
+
+
+def _pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    s = sorted(values)
+    i = min(len(s) - 1, max(0, int(round(q * (len(s) - 1)))))
+    return s[i]
+
+
+def read(r: redis.Redis, center: str | None, since: float | None, until: float | None,
+         now: float) -> dict:
+    """KPIs of one center (or the whole city when ``center`` is None) over [since, until]."""
+    scope = center or "ALL"
+    days = sorted(r.smembers(keys.kpi_days(scope)))
+    lo = day_of(since) if since is not None else "00000000"
+    hi = day_of(until) if until is not None else "99999999"
+    days = [d for d in days if lo <= d <= hi]
+    p = r.pipeline(transaction=False)
+    for d in days:
+        p.hgetall(keys.kpi(scope, d))
+        for st in STAGES:
+            p.lrange(keys.kpi_durations(scope, d, st), 0, -1)
+    p.zcount(keys.overdue(scope), "-inf", f"({now}")
+    p.zcard(keys.overdue(scope))
+    res = p.execute()
+    counts = dict.fromkeys(COUNTERS, 0)
+    durs: dict[str, list[float]] = {st: [] for st in STAGES}
+    i = 0
+    for _ in days:
+        for f, v in res[i].items():
+            counts[f] = counts.get(f, 0) + int(v)
+        i += 1
+        for st in STAGES:
+            durs[st].extend(float(x) for x in res[i])
+            i += 1
+    overdue_now, open_now = int(res[i]), int(res[i + 1])
+
+    def rate(a: str, b: str) -> float | None:
+        return round(counts[a] / counts[b], 4) if counts[b] else None
+
+    out: dict = {"center": scope, "since": since, "until": until, **counts,
+                 "open_now": open_now, "overdue_now": overdue_now,
+                 "accepted_on_time_rate": rate("accepted_on_time", "accepted"),
+                 "dispatched_on_time_rate": rate("dispatched_on_time", "dispatched"),
+                 "handled_on_time_rate": rate("handled_on_time", "handled"),
+                 "closure_rate": rate("closed", "received"),
+                 "reopen_rate": rate("reopened", "verified") if counts["verified"] else None,
+                 "satisfaction": (round(counts["satisfaction_sum"] / counts["satisfaction_n"], 2)
+                                  if counts["satisfaction_n"] else None)}
+    if counts["verified"] or counts["reopened"]:
+        out["reopen_rate"] = round(counts["reopened"] / (counts["verified"] + counts["reopened"]), 4)
+    out["stage_seconds"] = {st: {"n": len(v), "mean": (sum(v) / len(v)) if v else None,
+                                 "p90": _pct(v, 0.9)} for st, v in durs.items()}
+    return out

@@ -1,0 +1,98 @@
+"""Scope (分级接入/分级控制, S1/S2) and supervision separation (监管分离, T11).
+
+Pure predicates over (Actor, Incident); the service calls them for every read and action and
+raises ``Forbidden`` (audited) when one says no. Roles: see ``incidents.actor``.
+"""
+
+from __future__ import annotations
+
+from grid.model import CITY_CENTER
+from incidents.actor import Actor
+from incidents.incident import Incident, Task
+
+CITY_READERS = frozenset({"city_commander", "city_operator", "wall_viewer"})
+REPORTERS = frozenset({"city_commander", "city_operator", "town_operator", "dept_operator",
+                       "supervisor", "grid_worker"})
+HANDLER_ROLES = frozenset({"dept_operator", "town_operator", "grid_worker"})
+SUPERVISOR_ACTIONS = frozenset({"verify", "close", "callback", "urge", "note"})
+
+
+def worker_ids(actor: Actor) -> set[str]:
+    """The ids a grid worker's tasks may be addressed to."""
+    ids = {actor.user_id}
+    if actor.cell:
+        ids.add(f"W{actor.cell}")
+    return ids
+
+
+def town_of(actor: Actor) -> str | None:
+    return actor.center[1:] if actor.center.startswith("T") else None
+
+
+def can_read(actor: Actor, inc: Incident) -> str | None:
+    """None if the actor may read the incident, else the reason why not."""
+    if actor.role in CITY_READERS or (actor.role == "supervisor" and actor.is_city):
+        return None
+    if actor.role == "admin":
+        return "admins manage accounts, not incidents"
+    if actor.role == "grid_worker":
+        mine = worker_ids(actor)
+        if inc.reporter in mine or any(t.center in mine for t in inc.tasks):
+            return None
+        return "grid workers see only their own reports and tasks"
+    if actor.center in inc.centers or actor.center == inc.center:
+        return None
+    town = town_of(actor)
+    if town and inc.town_code == town:
+        return None
+    return f"outside the scope of {actor.center} (块/条)"
+
+
+def can_own(actor: Actor, inc: Incident, action: str) -> str | None:
+    """None if the actor may do an owning-center action (accept, dispatch, verify, …)."""
+    if actor.role == "city_commander":
+        return None
+    if actor.role == "supervisor":
+        if action not in SUPERVISOR_ACTIONS:
+            return f"supervisors verify, close, urge and call back; they do not {action}"
+        if actor.is_city or inc.center == actor.center:
+            return None
+        return f"the case belongs to {inc.center}"
+    if actor.role in ("city_operator", "town_operator", "dept_operator"):
+        if inc.center == actor.center:
+            return None
+        if actor.role == "city_operator" and action in ("urge", "note"):
+            return None
+        return f"the case belongs to {inc.center}, not {actor.center}"
+    return f"role {actor.role} may not {action}"
+
+
+def separation(actor: Actor, inc: Incident) -> str | None:
+    """监管分离 (T11): whoever handled the case never verifies or closes it."""
+    if actor.center in inc.handler_centers:
+        return f"监管分离: {actor.center} handled this case and may not verify or close it"
+    if actor.user_id in inc.handler_users:
+        return f"监管分离: {actor.user_id} handled this case and may not verify or close it"
+    return None
+
+
+def can_handle(actor: Actor, task: Task) -> str | None:
+    """None if the actor may work a sub-task (start, report back, return it)."""
+    if actor.role not in HANDLER_ROLES:
+        return f"role {actor.role} does not handle sub-tasks (监管分离)"
+    if actor.role == "grid_worker":
+        return None if task.center in worker_ids(actor) else "not your task"
+    if task.center == actor.center:
+        return None
+    return f"sub-task {task.n} is for {task.center}, not {actor.center}"
+
+
+def can_assign(actor: Actor, target: str, target_town: str | None) -> str | None:
+    """上情下达: may this actor give a task to ``target`` (center or W<cell>)?"""
+    if actor.role in ("city_commander", "city_operator") and actor.is_city:
+        return None if target != CITY_CENTER else "the city center cannot assign to itself"
+    if actor.role == "town_operator" and target.startswith("W"):
+        return None if target_town == town_of(actor) else "grid worker outside the town"
+    if actor.role == "dept_operator" and target.startswith("W"):
+        return None
+    return f"{actor.role} at {actor.center} may not assign tasks to {target}"

@@ -1,0 +1,913 @@
+"""IncidentService: the one Python API that reads and changes incidents (app, CLI, tests).
+
+Every method takes an ``incidents.actor.Actor``; scope (S1/S2: a town sees its territory 块, a
+department its line 条, a grid worker its own reports and tasks) and supervision separation
+(监管分离 T11: the handler never verifies or closes its own case) are enforced HERE, raising
+``Forbidden`` (and writing an audit entry). Invalid transitions raise ``InvalidTransition``.
+Every change (state + queue move + audit + feed + KPIs + deadlines) is one atomic Lua call
+(``incidents.store``), so no incident is ever in two queues, in none, or half-moved.
+
+Typical use::
+
+    svc = IncidentService(redis, city)
+    inc = svc.report(worker, "0108", lon, lat, description="井盖缺失", idempotency_key=draft_id)
+    svc.accept(inc.id, town_op); svc.dispatch(inc.id, town_op, ["CG"])
+    svc.start(inc.id, dept_op); svc.handle(inc.id, dept_op, note="已更换")
+    svc.verify(inc.id, supervisor, passed=True); svc.close(inc.id, town_op)
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import pandas as pd
+import redis
+
+from grid.categories import CATEGORIES
+from grid.model import CITY_CENTER, City, Location
+from incidents import defaults as D
+from incidents import keys, kpi, lifecycle, routing, scope
+from incidents.actor import SYSTEM, Actor
+from incidents.config import IncidentConfig
+from incidents.errors import Forbidden, InvalidTransition, NotFound
+from incidents.incident import OPEN_STATES, Incident, Task
+from incidents.store import Stale, Store, clone
+
+CamerasNear = Callable[[float, float, float], list[dict]]
+"""(lon, lat, radius_m) → nearby cameras as dicts (id, name, distance_m, ...): injectable."""
+
+_MAX_RETRIES = 20
+VIEWS = ("new", "mine", "overdue", "open", "all")
+
+
+class IncidentService:
+    """The incident API. ``redis`` must use ``decode_responses=True``; ``clock`` → epoch s."""
+
+    def __init__(self, redis: redis.Redis, city: City, config: IncidentConfig | None = None,
+                 clock: Callable[[], float] = time.time, *,
+                 cameras_near: CamerasNear | None = None,
+                 resources_near: CamerasNear | None = None) -> None:
+        self.r = redis
+        self.city = city
+        self.config = config or IncidentConfig()
+        self.clock = clock
+        self.cameras_near = cameras_near
+        self.resources_near = resources_near
+        self.store = Store(redis, self.config)
+
+    # ======================================================================================
+    # intake (上报)
+    # ======================================================================================
+    def report(self, actor: Actor, category: str, lon: float, lat: float, *,
+               severity: str = "一般", description: str = "", title: str = "",
+               channel: str | None = None, idempotency_key: str | None = None,
+               attachments: Sequence[str] = (), ref: str = "", area: dict | None = None,
+               correlate: bool = True) -> Incident:
+        """上报: intake for every channel (grid worker, iot, video_ai, hotline, external, api).
+
+        Idempotent: the same ``idempotency_key`` (a client-generated draft id, an alarm episode)
+        returns the incident made the first time (``intake == "duplicate"``) and creates nothing.
+        A report of the same/related category near an open incident within the category's
+        window is linked to it as one more source (``intake == "correlated"``), not opened again.
+        ``area`` (GeoJSON) marks an event that covers ground: if it spans several towns it goes
+        one tier up. Returns the incident (``intake == "created"`` when new).
+        """
+        now = self.clock()
+        if actor.role not in scope.REPORTERS:
+            self._deny(actor, "report", f"role {actor.role} does not report events", None, now)
+        if category not in CATEGORIES:
+            raise ValueError(f"unknown category {category!r} (see grid.categories)")
+        if severity not in D.SEVERITIES:
+            raise ValueError(f"unknown severity {severity!r}; one of {D.SEVERITIES}")
+        channel = channel or ("grid_worker" if actor.role == "grid_worker" else "api")
+        if idempotency_key:
+            existing = self.r.get(keys.idem(idempotency_key))
+            if existing:
+                return self._duplicate(existing)
+        loc = self.city.try_locate(lon, lat)
+        source = {"channel": channel, "ref": ref, "reporter": actor.user_id, "ts": now,
+                  "description": description, "lon": lon, "lat": lat, "category": category,
+                  "severity": severity, "key": idempotency_key or ""}
+        if correlate and self.config.correlate:
+            target = self._correlated(category, lon, lat, now)
+            if target is not None:
+                linked = self._link(target, source, actor, idempotency_key, now)
+                if linked is not None:
+                    return linked
+        p = self.r.pipeline(transaction=False)
+        p.incr(keys.SEQ)
+        p.hgetall(keys.EMERGENCY)
+        seq, emergency = p.execute()
+        towns = self._towns_touched(area) if area else 1
+        rt = routing.route(self.city, self.config, category, severity, loc, lon=lon, lat=lat,
+                           now=now, emergency=emergency or None, towns_touched=towns)
+        day = kpi.day_of(now)
+        inc = Incident(
+            id=f"E{day}{seq:06d}", category=category, severity=severity, channel=channel,
+            title=title or f"{CATEGORIES[category].name}", description=description,
+            lon=float(lon), lat=float(lat), cell_code=loc.cell_code if loc else "",
+            village_code=loc.village_code if loc else "", town_code=loc.town_code if loc else "",
+            reporter=actor.user_id, reporter_center=actor.center, center=rt.center, tier=rt.tier,
+            place=f"q:{rt.center}", state="reported", priority=rt.priority, created_ts=now,
+            route_reason=rt.reason, emergency=int(rt.emergency), sources=[source],
+            attachments=list(attachments), centers=sorted({rt.center}),
+            suggested_depts=list(rt.suggested))
+        res = self.store.commit(None, inc, actor, "report", now, reason=rt.reason,
+                                idem=idempotency_key)
+        if res.status == "dup":
+            return self._duplicate(res.value)
+        inc.intake = "created"
+        if rt.auto_dispatch:
+            inc = self._mutate(inc.id, SYSTEM, "dispatch", lambda i: self._do_dispatch(
+                i, SYSTEM, list(rt.auto_dispatch), auto=True), reason="automatic rule (admin-marked)")
+            inc.intake = "created"
+        return inc
+
+    def assign_task(self, actor: Actor, target: str, title: str, *, description: str = "",
+                    category: str = "1001", deadline_s: float | None = None,
+                    lon: float | None = None, lat: float | None = None,
+                    idempotency_key: str | None = None) -> Incident:
+        """上情下达: a center gives a patrol/inspection task to a town, department or grid worker
+        (``W<cell>``). Tracked like an incident (kind ``task``): start → handle → verify → close.
+        ``deadline_s`` overrides the handle-stage deadline."""
+        now = self.clock()
+        try:
+            tgt = routing.target_center(self.city, target)
+        except KeyError:
+            raise ValueError(f"unknown task target {target!r}") from None
+        tgt_town = self._town_of_target(tgt)
+        why = scope.can_assign(actor, tgt, tgt_town)
+        if why:
+            self._deny(actor, "assign_task", why, None, now)
+        if idempotency_key:
+            existing = self.r.get(keys.idem(idempotency_key))
+            if existing:
+                return self._duplicate(existing)
+        if lon is None or lat is None:
+            lon, lat = self._anchor(tgt)
+        loc = self.city.try_locate(lon, lat)
+        seq = self.r.incr(keys.SEQ)
+        inc = Incident(
+            id=f"T{kpi.day_of(now)}{seq:06d}", kind="task", category=category, channel="assignment",
+            title=title, description=description, lon=float(lon), lat=float(lat),
+            cell_code=loc.cell_code if loc else "", village_code=loc.village_code if loc else "",
+            town_code=loc.town_code if loc else (tgt_town or ""), reporter=actor.user_id,
+            reporter_center=actor.center, center=actor.center,
+            tier=self._tier(actor.center), place=f"x:{actor.center}", state="dispatched",
+            created_ts=now, route_reason="上情下达", tasks=[Task(1, tgt, dispatched_ts=now)],
+            centers=sorted({actor.center, tgt}), sources=[{"channel": "assignment",
+                                                           "reporter": actor.user_id, "ts": now}])
+        if deadline_s is not None:
+            inc.handle_limit_s = float(deadline_s)
+        res = self.store.commit(None, inc, actor, "assign_task", now, reason=title,
+                                idem=idempotency_key)
+        if res.status == "dup":
+            return self._duplicate(res.value)
+        inc.intake = "created"
+        return inc
+
+    # ======================================================================================
+    # reads
+    # ======================================================================================
+    def get(self, incident_id: str, actor: Actor) -> Incident:
+        """One incident, if the actor's scope covers it (else Forbidden, audited)."""
+        inc = self.store.load(incident_id)
+        if inc is None:
+            raise NotFound(incident_id)
+        why = scope.can_read(actor, inc)
+        if why:
+            self._deny(actor, "read", why, incident_id, self.clock())
+        return inc
+
+    def timeline(self, incident_id: str, actor: Actor) -> list[dict]:
+        """The audit trail (E32) as a timeline, oldest first: ts, actor, name, role, center,
+        action, reason, task, from_state, state, before, after (dicts)."""
+        self.get(incident_id, actor)
+        out = []
+        for entry_id, f in self.r.xrange(keys.audit(incident_id)):
+            d = dict(f)
+            d["entry"] = entry_id
+            d["ts"] = float(d.get("ts") or 0)
+            for k in ("before", "after"):
+                d[k] = json.loads(d.get(k) or "{}")
+            out.append(d)
+        return out
+
+    def list_queue(self, actor: Actor, view: str = "mine", limit: int = 50, offset: int = 0,
+                   center: str | None = None) -> list[Incident]:
+        """A scoped work list, queue order (priority, then oldest first).
+
+        ``new``: waiting in the actor's center queue, not yet accepted; ``mine``: everything at
+        the actor's center (its queue, its sub-tasks, what it supervises; a grid worker's own
+        reports and tasks); ``overdue``: open and past the stage deadline, in scope; ``open``: all
+        open incidents in scope; ``all``: also closed ones (newest first). ``center`` lets city
+        roles look at another center's queue.
+        """
+        if view not in VIEWS:
+            raise ValueError(f"view must be one of {VIEWS}")
+        if actor.role == "admin":
+            self._deny(actor, "list", "admins manage accounts, not incidents", None, self.clock())
+        now = self.clock()
+        c = actor.center
+        if center and center != c:
+            if actor.role not in scope.CITY_READERS and not (actor.role == "supervisor" and actor.is_city):
+                self._deny(actor, "list", f"may not look at {center}'s queue", None, now)
+            c = center
+        worker = actor.role == "grid_worker" and not center
+        if view in ("new", "mine"):
+            ids: list[str] = []
+            if worker:
+                for wid in scope.worker_ids(actor):
+                    ids += self._place_ids(f"h:{wid}")
+                ids += self.r.zrevrange(keys.by_user(actor.user_id), 0, 200)
+            else:
+                ids += self._place_ids(f"q:{c}")
+                if view == "mine":
+                    ids += self._place_ids(f"h:{c}") + self._place_ids(f"x:{c}")
+            incs = self.store.load_many(_unique(ids))
+            if view == "new":
+                incs = [i for i in incs if i.state == "reported"]
+            if worker:
+                incs = [i for i in incs if scope.can_read(actor, i) is None]
+            incs.sort(key=lambda i: (-i.priority, i.created_ts))
+        elif view == "all":
+            ids = self._scope_ids(actor, c, open_only=False, limit=max(500, offset + limit))
+            incs = [i for i in self.store.load_many(ids) if self._readable(actor, i, center)]
+            incs.sort(key=lambda i: -i.created_ts)
+        else:
+            ids = self._scope_ids(actor, c, open_only=True, limit=5000)
+            incs = [i for i in self.store.load_many(ids)
+                    if i.state in OPEN_STATES and self._readable(actor, i, center)]
+            if view == "overdue":
+                incs = [i for i in incs if i.overdue(now)]
+            incs.sort(key=lambda i: (-i.priority, i.created_ts))
+        return incs[offset:offset + limit]
+
+    def queue_depths(self) -> dict[str, int]:
+        """Work items waiting per place (q:/x:/h:) → count, for the ops page and the wall."""
+        out = {}
+        for k in self.r.scan_iter(match=keys.place("*"), count=500):
+            out[k.removeprefix(keys.place(""))] = int(self.r.zcard(k))
+        return out
+
+    # ======================================================================================
+    # lifecycle (owning-center actions)
+    # ======================================================================================
+    def accept(self, incident_id: str, actor: Actor, note: str = "") -> Incident:
+        """受理: the owning center takes the report into its work."""
+        def fn(i: Incident) -> None:
+            self._own(actor, i, "accept")
+            lifecycle.check("accept", i.state, i.id)
+            i.state = "accepted"
+        return self._mutate(incident_id, actor, "accept", fn, reason=note)
+
+    def register(self, incident_id: str, actor: Actor, note: str = "") -> Incident:
+        """立案: the case is confirmed as a valid case to handle."""
+        def fn(i: Incident) -> None:
+            self._own(actor, i, "register")
+            lifecycle.check("register", i.state, i.id)
+            i.state = "registered"
+        return self._mutate(incident_id, actor, "register", fn, reason=note)
+
+    def dispatch(self, incident_id: str, actor: Actor, dept_codes: Iterable[str],
+                 note: str = "") -> Incident:
+        """派遣: send the case to one or more handlers (一处发现、多项联动: one sub-task each).
+
+        ``dept_codes``: department codes (``CG``) or center codes (``DCG``, ``T<town>``) or grid
+        workers (``W<cell>``). Dispatching from 受理 registers (立案) implicitly."""
+        targets = list(dept_codes)
+        return self._mutate(incident_id, actor, "dispatch",
+                            lambda i: self._do_dispatch(i, actor, targets), reason=note)
+
+    def verify(self, incident_id: str, actor: Actor, passed: bool, note: str = "") -> Incident:
+        """核查: the supervising side (never the handler, T11) checks the result. ``passed=False``
+        reopens the case: its sub-tasks go back to their handlers."""
+        def fn(i: Incident) -> None:
+            self._own(actor, i, "verify")
+            self._separate(actor, i, "verify")
+            lifecycle.check("verify", i.state, i.id)
+            if passed:
+                i.state = "verified"
+                i.place = f"q:{i.center}"
+            else:
+                i.state = "dispatched"
+                i.place = f"x:{i.center}"
+                i.reopen_count += 1
+                now = self.clock()
+                for t in i.tasks:
+                    if t.state == "handled":
+                        t.state, t.dispatched_ts, t.started_ts, t.handled_ts = "dispatched", now, 0.0, 0.0
+        action = "verify" if passed else "reopen"
+        return self._mutate(incident_id, actor, action, fn, reason=note, reset_stage=not passed)
+
+    def close(self, incident_id: str, actor: Actor, note: str = "") -> Incident:
+        """结案: the dispatching center closes a verified case (never the handler, T11)."""
+        def fn(i: Incident) -> None:
+            self._own(actor, i, "close")
+            self._separate(actor, i, "close")
+            lifecycle.check("close", i.state, i.id)
+            if i.open_tasks:
+                raise InvalidTransition("close", i.state, "sub-tasks are still open", i.id)
+            i.state, i.place = "closed", ""
+        return self._mutate(incident_id, actor, "close", fn, reason=note)
+
+    def void(self, incident_id: str, actor: Actor, reason: str) -> Incident:
+        """作废: a duplicate or invalid report, with a reason (required)."""
+        if not reason.strip():
+            raise ValueError("void needs a reason (作废须说明原因)")
+
+        def fn(i: Incident) -> None:
+            self._own(actor, i, "void")
+            lifecycle.check("void", i.state, i.id)
+            i.state, i.place, i.void_reason = "voided", "", reason
+        return self._mutate(incident_id, actor, "void", fn, reason=reason)
+
+    def return_(self, incident_id: str, actor: Actor, reason: str, task: int | None = None) -> Incident:
+        """退回. A handler returns its sub-task to the dispatching center (not ours / cannot do);
+        when no sub-task is left the case waits again in the center's queue (立案, re-dispatch).
+        The owning center returns a case it received from below (escalated) to that center."""
+        if not reason.strip():
+            raise ValueError("return needs a reason (退回须说明原因)")
+
+        def fn(i: Incident) -> int | None:
+            lifecycle.check("return", i.state, i.id)
+            t = self._my_task(actor, i, task, required=False)
+            if t is not None:
+                t.state, t.note = "returned", reason
+                self._after_task_change(i)
+                return t.n
+            self._own(actor, i, "return")
+            if i.state not in lifecycle.PRE_DISPATCH:
+                raise InvalidTransition("return", i.state, "the case is out with its handlers", i.id)
+            if not i.origin:
+                raise InvalidTransition("return", i.state,
+                                        "it came from no lower center; void it instead (作废)", i.id)
+            down = i.origin.pop()
+            i.center, i.tier, i.place, i.state = down, self._tier(down), f"q:{down}", "reported"
+            if down not in i.centers:
+                i.centers.append(down)
+            return None
+        return self._mutate(incident_id, actor, "return", fn, reason=reason, reset_stage=True)
+
+    def escalate(self, incident_id: str, actor: Actor, reason: str = "") -> Incident:
+        """上报: the owning center sends the case one tier up (town/department → city)."""
+        def fn(i: Incident) -> None:
+            self._own(actor, i, "escalate")
+            lifecycle.check("escalate", i.state, i.id)
+            self._move_up(i)
+        return self._mutate(incident_id, actor, "escalate", fn, reason=reason, reset_stage=True)
+
+    def take_over(self, incident_id: str, actor: Actor, reason: str = "") -> Incident:
+        """接管: the city center takes over any open incident (it becomes the owner)."""
+        def fn(i: Incident) -> None:
+            if not (actor.is_city and actor.role in ("city_commander", "city_operator")):
+                raise _Deny("only the city center's commander/operators take over")
+            lifecycle.check("take_over", i.state, i.id)
+            if i.center == CITY_CENTER:
+                raise InvalidTransition("take_over", i.state, "the city center owns it already", i.id)
+            i.origin.append(i.center)
+            self._set_owner(i, CITY_CENTER)
+        return self._mutate(incident_id, actor, "take_over", fn, reason=reason, reset_stage=True)
+
+    def urge(self, incident_id: str, actor: Actor, note: str = "") -> Incident:
+        """督办: press the current holder of an open case (recorded; counts in KPIs)."""
+        def fn(i: Incident) -> None:
+            self._own(actor, i, "urge")
+            lifecycle.check("urge", i.state, i.id)
+            i.urged += 1
+        return self._mutate(incident_id, actor, "urge", fn, reason=note)
+
+    def callback(self, incident_id: str, actor: Actor, satisfaction: int, note: str = "") -> Incident:
+        """回访: record the reporter's satisfaction (1–5, 好差评 E35) on a closed case, once."""
+        if not 1 <= int(satisfaction) <= 5:
+            raise ValueError("satisfaction is 1..5")
+
+        def fn(i: Incident) -> None:
+            self._own(actor, i, "callback")
+            lifecycle.check("callback", i.state, i.id)
+            if i.satisfaction:
+                raise InvalidTransition("callback", i.state, "already called back", i.id)
+            i.satisfaction = int(satisfaction)
+        return self._mutate(incident_id, actor, "callback", fn, reason=note)
+
+    def note(self, incident_id: str, actor: Actor, text: str, idempotency_key: str | None = None
+             ) -> Incident:
+        """备注: add a note to the trail (anyone who may read the case)."""
+        def fn(i: Incident) -> None:
+            why = scope.can_read(actor, i)
+            if why and actor is not SYSTEM:
+                raise _Deny(why)
+            lifecycle.check("note", i.state, i.id)
+        return self._mutate(incident_id, actor, "note", fn, reason=text, idem=idempotency_key)
+
+    def update_severity(self, incident_id: str, actor: Actor, severity: str, reason: str = "",
+                        idempotency_key: str | None = None) -> Incident:
+        """定级: change the severity. Raised to 重大 or above, the case goes to the city center."""
+        if severity not in D.SEVERITIES:
+            raise ValueError(f"unknown severity {severity!r}")
+
+        def fn(i: Incident) -> None:
+            if actor is not SYSTEM:
+                self._own(actor, i, "severity")
+            lifecycle.check("severity", i.state, i.id)
+            i.severity = severity
+            if severity in self.config.major_severities and i.center != CITY_CENTER:
+                i.origin.append(i.center)
+                self._set_owner(i, CITY_CENTER)
+                i.priority = 1
+        return self._mutate(incident_id, actor, "severity", fn, reason=reason, idem=idempotency_key)
+
+    # ======================================================================================
+    # handler actions (sub-tasks)
+    # ======================================================================================
+    def start(self, incident_id: str, actor: Actor, task: int | None = None, note: str = "") -> Incident:
+        """开始处置: a handler starts its sub-task."""
+        def fn(i: Incident) -> int:
+            lifecycle.check("start", i.state, i.id)
+            t = self._my_task(actor, i, task)
+            if t.state != "dispatched":
+                raise InvalidTransition("start", t.state, f"sub-task {t.n} is {t.state}", i.id)
+            t.state, t.started_ts, t.handler = "in_progress", self.clock(), actor.user_id
+            i.state = "in_progress"
+            return t.n
+        return self._mutate(incident_id, actor, "start", fn, reason=note)
+
+    def handle(self, incident_id: str, actor: Actor, task: int | None = None, note: str = "",
+               attachments: Sequence[str] = ()) -> Incident:
+        """反馈 (处置完毕): a handler reports its sub-task done; when every sub-task is done the
+        case goes back to the dispatching center's queue for 核查."""
+        def fn(i: Incident) -> int:
+            lifecycle.check("handle", i.state, i.id)
+            t = self._my_task(actor, i, task)
+            if not t.open:
+                raise InvalidTransition("handle", t.state, f"sub-task {t.n} is {t.state}", i.id)
+            now = self.clock()
+            t.state, t.handled_ts, t.note = "handled", now, note
+            t.handler = t.handler or actor.user_id
+            if not t.started_ts:
+                t.started_ts = now
+            i.attachments += list(attachments)
+            self._after_task_change(i)
+            return t.n
+        return self._mutate(incident_id, actor, "handle", fn, reason=note)
+
+    report_back = handle
+
+    # ======================================================================================
+    # correlation: merge / split
+    # ======================================================================================
+    def merge(self, target_id: str, other_ids: Iterable[str], actor: Actor, reason: str = "") -> Incident:
+        """合并: fold other incidents into ``target_id`` (their sources move over; each other
+        one is voided as a duplicate, linked to the target)."""
+        target = self.get(target_id, actor)
+        for oid in other_ids:
+            if oid == target_id:
+                continue
+            other = self.get(oid, actor)
+
+            def void_fn(i: Incident, tid: str = target_id) -> None:
+                self._own(actor, i, "merge")
+                if i.state not in lifecycle.PRE_DISPATCH:
+                    raise InvalidTransition("merge", i.state, "only cases not yet dispatched merge", i.id)
+                i.state, i.place, i.merged_into = "voided", "", tid
+                i.void_reason = f"merged into {tid}"
+                if tid not in i.links:
+                    i.links.append(tid)
+            self._mutate(oid, actor, "merge", void_fn, reason=reason or f"merged into {target_id}")
+
+            def add_fn(i: Incident, o: Incident = other) -> None:
+                self._own(actor, i, "merge")
+                lifecycle.check("merge", i.state, i.id)
+                i.sources += [dict(s, merged_from=o.id) for s in o.sources]
+                i.attachments += o.attachments
+                if o.id not in i.links:
+                    i.links.append(o.id)
+                i.severity = _max_sev(i.severity, o.severity)
+            target = self._mutate(target_id, actor, "merge", add_fn, reason=reason or f"merged {oid}")
+        return target
+
+    def split(self, incident_id: str, actor: Actor, source_index: int, reason: str = "") -> Incident:
+        """拆分: take one linked source out of a correlated incident into a new incident of its
+        own (it was not the same event after all). Returns the new incident."""
+        inc = self.get(incident_id, actor)
+        if not 0 < source_index < len(inc.sources):
+            raise ValueError(f"source_index must be 1..{len(inc.sources) - 1} (0 is the first report)")
+        src = inc.sources[source_index]
+
+        def fn(i: Incident) -> None:
+            self._own(actor, i, "split")
+            lifecycle.check("split", i.state, i.id)
+            if source_index >= len(i.sources):
+                raise InvalidTransition("split", i.state, "that source is gone", i.id)
+            i.sources.pop(source_index)
+        self._mutate(incident_id, actor, "split", fn, reason=reason)
+        reporter = Actor(src.get("reporter") or actor.user_id, actor.role, actor.center, actor.name,
+                         actor.cell)
+        new = self.report(reporter, src["category"], src["lon"], src["lat"],
+                          severity=src.get("severity", "一般"), description=src.get("description", ""),
+                          channel=src.get("channel"), ref=src.get("ref", ""), correlate=False)
+        self._mutate(new.id, SYSTEM, "note", lambda i: i.links.append(incident_id),
+                     reason=f"split from {incident_id} by {actor.user_id}")
+        return self.store.load(new.id)  # type: ignore[return-value]
+
+    # ======================================================================================
+    # routing suggestions (E30: a person confirms)
+    # ======================================================================================
+    def suggest_routing(self, incident_id: str, actor: Actor | None = None) -> dict[str, Any]:
+        """Suggestions for the operator to confirm: departments (line owner 条 and related),
+        nearby cameras and resources (injectable functions), similar past incidents."""
+        inc = self.get(incident_id, actor or SYSTEM)
+        depts = []
+        seen = set()
+        for code in [routing.line_owner(self.city, inc.category)] + list(inc.suggested_depts) + [
+                routing.line_owner(self.city, s.get("category", "")) for s in inc.sources]:
+            if code and code not in seen and code in self.city.centers:
+                seen.add(code)
+                depts.append({"center": code, "name": self.city.centers[code].name,
+                              "why": "条: line owner of the category"})
+        cams = self.cameras_near(inc.lon, inc.lat, 500.0) if self.cameras_near else []
+        res = self.resources_near(inc.lon, inc.lat, 2000.0) if self.resources_near else []
+        similar = []
+        hits = self.r.geosearch(keys.GEO_HIST, longitude=inc.lon, latitude=inc.lat,
+                                radius=D.SIMILAR_RADIUS_M, unit="m", sort="ASC", count=200,
+                                withdist=True)
+        cand = [(h[0], float(h[1])) for h in hits if h[0] != inc.id]
+        for other in self.store.load_many([c[0] for c in cand]):
+            if other.id == inc.id or not self.config.related_to(other.category, inc.category):
+                continue
+            if other.state not in ("closed",):
+                continue
+            dist = next(d for i, d in cand if i == other.id)
+            similar.append({"id": other.id, "category": other.category, "title": other.title,
+                            "state": other.state, "distance_m": round(dist, 1),
+                            "handlers": sorted(other.handler_centers),
+                            "created_ts": other.created_ts})
+            if len(similar) >= D.SIMILAR_LIMIT:
+                break
+        return {"owner": inc.center, "reason": inc.route_reason, "departments": depts,
+                "cameras": cams, "resources": res, "similar": similar}
+
+    # ======================================================================================
+    # emergency mode (应急模式)
+    # ======================================================================================
+    def emergency_on(self, area: dict, until: float, actor: Actor, reason: str = "") -> dict:
+        """应急模式 on: new incidents inside ``area`` (GeoJSON) until ``until`` (epoch s) route to
+        the city center with priority. City commander only."""
+        now = self.clock()
+        if actor.role != "city_commander":
+            self._deny(actor, "emergency_on", "only the city commander switches emergency mode", None, now)
+        if until <= now:
+            raise ValueError("until must be in the future")
+        routing.parse_area(area)  # validate before storing
+        state = {"area": json.dumps(area, ensure_ascii=False), "until": repr(float(until)),
+                 "since": repr(now), "by": actor.user_id, "reason": reason}
+        p = self.r.pipeline()
+        p.delete(keys.EMERGENCY)
+        p.hset(keys.EMERGENCY, mapping=state)
+        p.xadd(keys.EMERGENCY_LOG, {"action": "on", "by": actor.user_id,
+                                                             "ts": repr(now), "until": repr(until),
+                                                             "reason": reason})
+        p.execute()
+        return self.emergency_state() or {}
+
+    def emergency_off(self, actor: Actor, reason: str = "") -> None:
+        """应急模式 off (city commander only)."""
+        now = self.clock()
+        if actor.role != "city_commander":
+            self._deny(actor, "emergency_off", "only the city commander switches emergency mode", None, now)
+        p = self.r.pipeline()
+        p.delete(keys.EMERGENCY)
+        p.xadd(keys.EMERGENCY_LOG, {"action": "off", "by": actor.user_id,
+                                                             "ts": repr(now), "reason": reason})
+        p.execute()
+
+    def emergency_state(self) -> dict | None:
+        """The active emergency mode (area as a dict, until, since, by, reason) or None."""
+        h = self.r.hgetall(keys.EMERGENCY)
+        if not h or float(h.get("until", 0)) < self.clock():
+            return None
+        return {"area": json.loads(h["area"]), "until": float(h["until"]),
+                "since": float(h.get("since", 0)), "by": h.get("by", ""), "reason": h.get("reason", "")}
+
+    # ======================================================================================
+    # KPIs and the map
+    # ======================================================================================
+    def kpis(self, center: str | None = None, since: float | None = None,
+             until: float | None = None) -> dict:
+        """KPIs (考核) of a center, or of the whole city: received, accepted/dispatched/handled
+        on time (+ rates), closure rate, overdue now, reopen rate, mean/p90 per stage,
+        satisfaction. Kept incrementally; ``since``/``until`` select whole days (UTC+8)."""
+        return kpi.read(self.r, center, since, until, self.clock())
+
+    def open_incidents_frame(self) -> pd.DataFrame:
+        """Every open incident for the map: id, category, category_name, severity, state,
+        center, tier, lon, lat, town_code, overdue, created_ts, title, priority, n_sources."""
+        ids = self.r.zrange(keys.OPEN, 0, -1)
+        cols = ["id", "category", "severity", "state", "center", "tier", "lon", "lat",
+                "town_code", "due_ts", "created_ts", "title", "priority", "sources"]
+        p = self.r.pipeline(transaction=False)
+        for i in ids:
+            p.hmget(keys.incident(i), cols)
+        rows = [r for r in p.execute() if r[0]]
+        now = self.clock()
+        df = pd.DataFrame(rows, columns=cols)
+        out = pd.DataFrame({
+            "id": df["id"].astype(str), "category": df["category"].astype(str),
+            "category_name": [CATEGORIES[c].name if c in CATEGORIES else c for c in df["category"]],
+            "severity": df["severity"].astype(str), "state": df["state"].astype(str),
+            "center": df["center"].astype(str), "tier": df["tier"].astype(str),
+            "lon": pd.to_numeric(df["lon"]).astype(float), "lat": pd.to_numeric(df["lat"]).astype(float),
+            "town_code": df["town_code"].astype(str),
+            "overdue": (pd.to_numeric(df["due_ts"]).astype(float) > 0)
+            & (pd.to_numeric(df["due_ts"]).astype(float) < now),
+            "created_ts": pd.to_numeric(df["created_ts"]).astype(float),
+            "title": df["title"].astype(str),
+            "priority": pd.to_numeric(df["priority"]).astype(int),
+            "n_sources": [len(json.loads(s or "[]")) for s in df["sources"]],
+        })
+        return out
+
+    # ======================================================================================
+    # deadlines (used by incidents.deadlines.DeadlineWorker)
+    # ======================================================================================
+    def fire_deadline(self, member: str) -> str:
+        """Act on one due deadline event ``id|stage|phase`` exactly once (atomic claim): 预警
+        warn, 督办 urge, or 上报 escalate one tier. Returns what happened ('warn', 'urge',
+        'escalate', 'stale', 'claimed')."""
+        inc_id, stage, phase = member.split("|")
+        for _ in range(_MAX_RETRIES):
+            inc, _ = self.store.for_update(inc_id, fresh=True)
+            if inc is None or inc.stage != stage or inc.state not in OPEN_STATES:
+                self.r.zrem(keys.DUE, member)
+                return "stale"
+            new = clone(inc)
+            now = self.clock()
+            reset = False
+            reason = f"deadline {stage} ({inc.due_ts:.0f})"
+            if phase == "urge":
+                new.urged += 1
+                action, reason = "urge", f"督办: {stage} overdue"
+            elif phase == "escalate":
+                action = "escalate"
+                if inc.center != CITY_CENTER:
+                    self._move_up(new)
+                    reset = True
+                    reason = f"上报: {stage} overdue past the limit"
+                else:
+                    reason = f"{stage} overdue past the limit at the top tier"
+            else:
+                action, reason = "warn", f"预警: {stage} due soon"
+            try:
+                res = self.store.commit(inc, new, SYSTEM, action, now, reason=reason, claim=member,
+                                        reset_stage=reset)
+            except Stale:
+                continue
+            if res.status == "claimed":
+                return "claimed"
+            return action
+        return "stale"
+
+    # ======================================================================================
+    # internals
+    # ======================================================================================
+    def _mutate(self, incident_id: str, actor: Actor, action: str, fn: Callable[[Incident], Any], *,
+                reason: str = "", reset_stage: bool = False, idem: str | None = None) -> Incident:
+        """Read (cached), check + change with ``fn``, commit atomically; re-read and retry when
+        the incident changed meanwhile. A refusal is re-checked on fresh data, then audited."""
+        fresh = False
+        for _ in range(_MAX_RETRIES):
+            old, cached = self.store.for_update(incident_id, fresh=fresh)
+            if old is None:
+                raise NotFound(incident_id)
+            new = clone(old)
+            try:
+                task_n = fn(new)
+            except (_Deny, Forbidden, InvalidTransition) as exc:
+                if cached:  # our copy may be old: decide on fresh data
+                    fresh = True
+                    continue
+                now = self.clock()
+                if isinstance(exc, _Deny):
+                    self._deny(actor, action, str(exc), incident_id, now)
+                if isinstance(exc, Forbidden):
+                    self.store.audit_denied(actor, action, exc.reason, incident_id, now)
+                raise
+            try:
+                res = self.store.commit(old, new, actor, action, self.clock(), reason=reason,
+                                        task_n=task_n if isinstance(task_n, int) else None,
+                                        idem=idem, reset_stage=reset_stage)
+            except Stale:
+                fresh = True
+                continue
+            if res.status == "dup":
+                return self.store.load(incident_id)  # type: ignore[return-value]
+            return new
+        raise Stale(incident_id)
+
+    def _deny(self, actor: Actor, action: str, why: str, incident_id: str | None, now: float):
+        self.store.audit_denied(actor, action, why, incident_id, now)
+        raise Forbidden(action, actor, why, incident_id)
+
+    def _own(self, actor: Actor, i: Incident, action: str) -> None:
+        why = scope.can_own(actor, i, action)
+        if why:
+            raise Forbidden(action, actor, why, i.id)
+
+    def _separate(self, actor: Actor, i: Incident, action: str) -> None:
+        why = scope.separation(actor, i)
+        if why:
+            raise Forbidden(action, actor, why, i.id)
+
+    def _my_task(self, actor: Actor, i: Incident, n: int | None, required: bool = True) -> Task | None:
+        """The sub-task the actor works on (explicit ``n``, or its own single open one)."""
+        if n is not None:
+            t = i.task(n)
+            if t is None:
+                raise NotFound(f"{i.id}#{n}", "sub-task")
+            why = scope.can_handle(actor, t)
+            if why:
+                if not required:
+                    return None
+                raise Forbidden("handle", actor, why, i.id)
+            return t
+        mine = [t for t in i.tasks if t.open and scope.can_handle(actor, t) is None]
+        if not mine:
+            if not required:
+                return None
+            anyone = [t for t in i.tasks if scope.can_handle(actor, t) is None]
+            if anyone:
+                raise InvalidTransition("handle", i.state, "your sub-task is not open", i.id)
+            raise Forbidden("handle", actor, "no sub-task of this case is yours (监管分离/条块)", i.id)
+        return mine[0]
+
+    def _do_dispatch(self, i: Incident, actor: Actor, targets: list[str], auto: bool = False) -> None:
+        if not auto:
+            self._own(actor, i, "dispatch")
+        lifecycle.check("dispatch", i.state, i.id)
+        if not targets:
+            raise ValueError("dispatch needs at least one department (派遣对象)")
+        now = self.clock()
+        centers = []
+        for code in targets:
+            try:
+                c = routing.target_center(self.city, code)
+            except KeyError:
+                raise ValueError(f"unknown department/center {code!r}") from None
+            if c == CITY_CENTER or c == i.center:
+                raise InvalidTransition("dispatch", i.state, f"cannot dispatch to {c} (the owner)", i.id)
+            if c not in centers:
+                centers.append(c)
+        n0 = max((t.n for t in i.tasks), default=0)
+        for k, c in enumerate(centers, 1):
+            i.tasks.append(Task(n0 + k, c, dispatched_ts=now))
+            if c not in i.centers:
+                i.centers.append(c)
+        i.state, i.place = "dispatched", f"x:{i.center}"
+
+    def _after_task_change(self, i: Incident) -> None:
+        """Parent state from its sub-tasks: handled when every active one is (fan-out)."""
+        active = i.active_tasks
+        if not active:  # all returned: back to the center's queue for re-dispatch
+            i.state, i.place = "registered", f"q:{i.center}"
+        elif all(t.state == "handled" for t in active):
+            i.state, i.place = "handled", f"q:{i.center}"
+        elif any(t.state == "in_progress" for t in active) or any(t.state == "handled" for t in active):
+            i.state = "in_progress"
+        else:
+            i.state = "dispatched"
+
+    def _move_up(self, i: Incident) -> None:
+        parent = self.city.centers[i.center].parent if i.center in self.city.centers else CITY_CENTER
+        if i.center == CITY_CENTER or parent is None:
+            raise InvalidTransition("escalate", i.state, "the city center is the top tier", i.id)
+        i.origin.append(i.center)
+        i.escalations += 1
+        self._set_owner(i, parent)
+
+    def _set_owner(self, i: Incident, center: str) -> None:
+        i.center, i.tier = center, self._tier(center)
+        if i.place:
+            i.place = f"{i.place[0]}:{center}"
+        if center not in i.centers:
+            i.centers.append(center)
+
+    def _tier(self, center: str) -> str:
+        c = self.city.centers.get(center)
+        return c.tier if c else "town"
+
+    def _town_of_target(self, target: str) -> str | None:
+        if target.startswith("W"):
+            cells = self.city.cells
+            hit = cells.loc[cells["code"] == target[1:], "town_code"]
+            return str(hit.iloc[0]) if len(hit) else None
+        c = self.city.centers.get(target)
+        return c.town_code if c else None
+
+    def _anchor(self, target: str) -> tuple[float, float]:
+        """A representative point for a task without a location (the target's area)."""
+        geom = None
+        if target.startswith("W"):
+            rows = self.city.cells[self.city.cells["code"] == target[1:]]
+            geom = rows.geometry.iloc[0] if len(rows) else None
+        elif target.startswith("T"):
+            rows = self.city.towns[self.city.towns["code"] == target[1:]]
+            geom = rows.geometry.iloc[0] if len(rows) else None
+        p = (geom if geom is not None else self.city.boundary).representative_point()
+        return float(p.x), float(p.y)
+
+    def _towns_touched(self, area: dict) -> int:
+        geom = routing.parse_area(area)
+        towns = self.city.towns
+        return int(towns.geometry.intersects(geom).sum())
+
+    def _correlated(self, category: str, lon: float, lat: float, now: float) -> str | None:
+        """An open incident this report describes again (same/related category, near, recent)."""
+        radius, window = self.config.correlation_for(category)
+        hits = self.r.geosearch(keys.GEO, longitude=lon, latitude=lat, radius=radius, unit="m",
+                                sort="ASC", count=20)
+        if not hits:
+            return None
+        p = self.r.pipeline(transaction=False)
+        for h in hits:
+            p.hmget(keys.incident(h), ["category", "state", "created_ts", "kind"])
+        for h, (cat, state, created, kind) in zip(hits, p.execute(), strict=True):
+            if (cat and state in OPEN_STATES and kind != "task"
+                    and now - float(created or 0) <= window and self.config.related_to(cat, category)):
+                return h
+        return None
+
+    def _link(self, target_id: str, source: dict, actor: Actor, idem: str | None,
+              now: float) -> Incident | None:
+        def fn(i: Incident) -> None:
+            if i.state not in OPEN_STATES:
+                raise InvalidTransition("correlate", i.state, "closed meanwhile", i.id)
+            i.sources.append(source)
+            sev = _max_sev(i.severity, source["severity"])
+            if sev != i.severity:
+                i.severity = sev
+                if sev in self.config.major_severities and i.center != CITY_CENTER:
+                    i.origin.append(i.center)
+                    self._set_owner(i, CITY_CENTER)
+                    i.priority = 1
+        try:
+            inc = self._mutate(target_id, SYSTEM, "correlate", fn, idem=idem,
+                               reason=f"{source['channel']} report by {actor.user_id} linked "
+                                      f"(same/related category nearby)")
+        except InvalidTransition:
+            return None
+        if source["reporter"]:
+            self.r.zadd(keys.by_user(source["reporter"]), {target_id: now})
+        inc.intake = "correlated"
+        return inc
+
+    def _duplicate(self, incident_id: str) -> Incident:
+        inc = self.store.load(incident_id)
+        if inc is None:
+            raise NotFound(incident_id)
+        inc.intake = "duplicate"
+        return inc
+
+    def _place_ids(self, place_code: str) -> list[str]:
+        return [m.split("#", 1)[0] for m in self.r.zrange(keys.place(place_code), 0, 1000)]
+
+    def _scope_ids(self, actor: Actor, center: str, open_only: bool, limit: int) -> list[str]:
+        city_wide = (actor.role in scope.CITY_READERS or (actor.role == "supervisor" and actor.is_city))
+        if city_wide and center == actor.center:
+            key = keys.OPEN if open_only else keys.ALL
+            return self.r.zrevrange(key, 0, limit - 1)
+        if actor.role == "grid_worker":
+            ids = list(self.r.zrevrange(keys.by_user(actor.user_id), 0, limit - 1))
+            for wid in scope.worker_ids(actor):
+                ids += self.r.zrevrange(keys.involved(wid), 0, limit - 1)
+            return _unique(ids)
+        ids = list(self.r.zrevrange(keys.involved(center), 0, limit - 1))
+        if center.startswith("T"):
+            ids += self.r.zrevrange(keys.town(center[1:]), 0, limit - 1)
+        return _unique(ids)
+
+    def _readable(self, actor: Actor, i: Incident, center: str | None) -> bool:
+        if center and center != actor.center:
+            return center in i.centers or center == i.center or (
+                center.startswith("T") and i.town_code == center[1:])
+        return scope.can_read(actor, i) is None
+
+
+class _Deny(Exception):  # noqa: N818
+    """Raised inside a mutation: turned into an audited Forbidden."""
+
+
+def _unique(ids: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(ids))
+
+
+def _max_sev(a: str, b: str) -> str:
+    order = {s: k for k, s in enumerate(D.SEVERITIES)}
+    return a if order.get(a, 0) >= order.get(b, 0) else b
+
+
+def location_of(city: City, lon: float, lat: float) -> Location | None:
+    """Convenience for callers: the grid cell chain of a point, or None outside the city."""
+    return city.try_locate(lon, lat)

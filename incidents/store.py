@@ -1,0 +1,277 @@
+"""Store: turns one change of an incident into one atomic Lua call (scripts/apply.lua).
+
+A change is (old incident, new incident, who, what, why). ``Store.commit`` derives every Redis
+command it implies: the hash fields, the move between places (queue zsets), the queue-stream
+notification, the open/town/geo indexes, the deadline events, the KPIs, the audit entry and the
+feed entry, and runs them all in one script guarded by the incident's version (optimistic
+concurrency: a concurrent change makes the caller re-read and re-check). Nothing is kept in
+process memory that another worker needs: the cache only saves a read before a guarded write.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from pathlib import Path
+
+import redis
+
+from incidents import keys, kpi
+from incidents.actor import Actor
+from incidents.config import IncidentConfig
+from incidents.errors import Conflict
+from incidents.incident import OPEN_STATES, STAGE_OF_STATE, Incident, encode
+
+SCRIPT = (Path(__file__).parent / "scripts" / "apply.lua").read_text()
+PHASES = ("warn", "urge", "escalate")
+_AUDIT_SKIP = {"version", "updated_ts", "times", "stage_ts"}
+_CREATE_FIELDS = ("state", "center", "place", "category", "severity", "channel", "town_code",
+                  "cell_code", "priority", "due_ts")
+
+
+def work_items(inc: Incident | None) -> dict[str, str]:
+    """Work item → place: the incident itself and each open sub-task (``id#n``)."""
+    if inc is None or inc.state not in OPEN_STATES:
+        return {}
+    items = {inc.id: inc.place}
+    for t in inc.tasks:
+        if t.open:
+            items[f"{inc.id}#{t.n}"] = t.place
+    return items
+
+
+def due_members(inc_id: str, stage: str) -> list[str]:
+    return [f"{inc_id}|{stage}|{p}" for p in PHASES]
+
+
+def score(inc: Incident) -> str:
+    """Queue order: priority first (emergency/major), then oldest first."""
+    return repr(inc.created_ts - inc.priority * 1e10)
+
+
+class Commit:
+    """Outcome of a commit: ``ok``, or ``dup`` (idempotency key seen) / ``claimed``."""
+
+    __slots__ = ("status", "value")
+
+    def __init__(self, status: str, value: str) -> None:
+        self.status, self.value = status, value
+
+
+class Store:
+    """Reads incidents and commits changes atomically."""
+
+    def __init__(self, r: redis.Redis, config: IncidentConfig, cache_size: int = 4096) -> None:
+        self.r = r
+        self.config = config
+        self._script = r.register_script(SCRIPT)
+        self._cache: OrderedDict[str, Incident] = OrderedDict()
+        self._cache_size = cache_size
+
+    # --- reads ----------------------------------------------------------------------------
+    def load(self, incident_id: str) -> Incident | None:
+        h = self.r.hgetall(keys.incident(incident_id))
+        return Incident.from_hash(h) if h else None
+
+    def load_many(self, ids: list[str]) -> list[Incident]:
+        if not ids:
+            return []
+        p = self.r.pipeline(transaction=False)
+        for i in ids:
+            p.hgetall(keys.incident(i))
+        return [Incident.from_hash(h) for h in p.execute() if h]
+
+    def for_update(self, incident_id: str, fresh: bool = False) -> tuple[Incident | None, bool]:
+        """(incident, from_cache): the copy to validate an action against. A cached copy may be
+        old; the commit's version check catches that and the caller re-reads."""
+        if not fresh:
+            inc = self._cache.get(incident_id)
+            if inc is not None:
+                return clone(inc), True
+        inc = self.load(incident_id)
+        if inc is not None:
+            self._remember(inc)
+            return clone(inc), False
+        self.forget(incident_id)
+        return None, False
+
+    def forget(self, incident_id: str) -> None:
+        self._cache.pop(incident_id, None)
+
+    def _remember(self, inc: Incident) -> None:
+        self._cache[inc.id] = inc
+        self._cache.move_to_end(inc.id)
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+
+    # --- the one write path -------------------------------------------------------------------
+    def commit(self, old: Incident | None, new: Incident, actor: Actor, action: str, now: float, *,
+               reason: str = "", task_n: int | None = None, idem: str | None = None,
+               claim: str | None = None, reset_stage: bool = False,
+               extra: list[list[str]] | None = None, notify: bool = True) -> Commit:
+        """Apply ``old`` → ``new`` atomically. Sets new.version/updated_ts/stage/due. Returns
+        Commit('ok'|'dup'|'claimed'); raises ``_Stale`` on a version conflict."""
+        cfg = self.config
+        new.version = (old.version if old else 0) + 1
+        new.updated_ts = now
+        if new.state not in new.times:
+            new.times[new.state] = now
+        # deadline stage: restart the clock when the stage changes (or on escalation/reopen)
+        if new.state in OPEN_STATES:
+            stage = STAGE_OF_STATE[new.state]
+            if old is None or reset_stage or stage != old.stage:
+                new.stage, new.stage_ts = stage, now
+                limit = (new.handle_limit_s if stage == "handle" and new.handle_limit_s > 0
+                         else cfg.stage_limit(stage, new.category, new.severity))
+                new.due_ts = now + limit
+        else:
+            new.stage, new.due_ts = "", 0.0
+        k = keys.incident(new.id)
+        cmds: list[list[str]] = []
+        old_h = old.to_hash() if old else {}
+        new_h = new.to_hash()
+        changed = {f: v for f, v in new_h.items() if old_h.get(f) != v}
+        flat = ["HSET", k]
+        for f, v in changed.items():
+            flat += [f, v]
+        cmds.append(flat)
+
+        # places: every open work item sits in exactly one place zset
+        before, after = work_items(old), work_items(new)
+        sc = score(new)
+        ts_ms = f"{now * 1000:.3f}"
+        for item, pl in before.items():
+            if after.get(item) != pl:
+                cmds.append(["ZREM", keys.place(pl), item])
+        for item, pl in after.items():
+            if before.get(item) != pl:
+                cmds.append(["ZADD", keys.place(pl), sc, item])
+                if notify:
+                    who = pl.split(":", 1)[1]
+                    task = item.split("#", 1)[1] if "#" in item else ""
+                    cmds.append(["XADD", keys.queue(who), "MAXLEN", "~", str(cfg.queue_maxlen), "*",
+                                 "id", new.id, "task", task, "action", action,
+                                 "v", str(new.version), "ts", ts_ms])
+
+        # indexes of open incidents
+        was_open = old is not None and old.state in OPEN_STATES
+        is_open = new.state in OPEN_STATES
+        lon, lat = repr(new.lon), repr(new.lat)
+        if old is None:
+            cmds.append(["ZADD", keys.ALL, repr(new.created_ts), new.id])
+            cmds.append(["GEOADD", keys.GEO_HIST, lon, lat, new.id])
+            if new.reporter:
+                cmds.append(["ZADD", keys.by_user(new.reporter), repr(new.created_ts), new.id])
+        if is_open and not was_open:
+            cmds.append(["ZADD", keys.OPEN, repr(new.created_ts), new.id])
+            cmds.append(["GEOADD", keys.GEO, lon, lat, new.id])
+            if new.town_code:
+                cmds.append(["ZADD", keys.town(new.town_code), repr(new.created_ts), new.id])
+        if was_open and not is_open:
+            cmds.append(["ZREM", keys.OPEN, new.id])
+            cmds.append(["ZREM", keys.GEO, new.id])
+            if old.town_code:
+                cmds.append(["ZREM", keys.town(old.town_code), new.id])
+        if is_open and old is not None and (old.lon, old.lat) != (new.lon, new.lat):
+            cmds.append(["GEOADD", keys.GEO, lon, lat, new.id])
+        old_centers = set(old.centers) if old else set()
+        for c in new.centers:
+            if c not in old_centers:
+                cmds.append(["ZADD", keys.involved(c), repr(now), new.id])
+
+        # deadlines: the three events of the running stage, and the per-center overdue index
+        if old is not None and old.stage and (old.stage != new.stage or reset_stage or not is_open):
+            cmds.append(["ZREM", keys.DUE, *due_members(new.id, old.stage)])
+        if is_open and (old is None or new.stage != old.stage or reset_stage):
+            limit = new.due_ts - new.stage_ts
+            w, u = new.due_ts - limit * cfg.warn_before_fraction, new.due_ts
+            e = new.due_ts + limit * cfg.escalate_after_fraction
+            m = due_members(new.id, new.stage)
+            cmds.append(["ZADD", keys.DUE, repr(w), m[0], repr(u), m[1], repr(e), m[2]])
+        if old is not None and was_open and (not is_open or old.center != new.center):
+            cmds.append(["ZREM", keys.overdue(old.center), new.id])
+        if was_open and not is_open:
+            cmds.append(["ZREM", keys.overdue("ALL"), new.id])
+        if is_open:
+            cmds.append(["ZADD", keys.overdue(new.center), repr(new.due_ts), new.id])
+            cmds.append(["ZADD", keys.overdue("ALL"), repr(new.due_ts), new.id])
+
+        cmds += kpi.plan(old, new, action, now, task_n)
+        if extra:
+            cmds += extra
+
+        # audit (append-only, E32) and feed
+        if old is None:  # creation: the essentials, the rest is in the incident itself
+            b, a = {}, {f: changed[f] for f in _CREATE_FIELDS if f in changed}
+        else:
+            b = {f: _audit_value(f, old_h.get(f)) for f in changed if f not in _AUDIT_SKIP}
+            a = {f: _audit_value(f, changed[f]) for f in changed if f not in _AUDIT_SKIP}
+        cmds.append(["XADD", keys.audit(new.id), "*", "ts", repr(now), "actor", actor.user_id,
+                     "name", actor.name, "role", actor.role, "center", actor.center,
+                     "action", action, "reason", reason, "task", "" if task_n is None else str(task_n),
+                     "state", new.state, "from_state", old.state if old else "",
+                     "v", str(new.version), "before", _j(b), "after", _j(a)])
+        cmds.append(["XADD", keys.FEED, "MAXLEN", "~", str(cfg.feed_maxlen), "*", "id", new.id,
+                     "state", new.state, "action", action, "center", new.center,
+                     "category", new.category, "severity", new.severity, "lon", lon, "lat", lat,
+                     "town_code", new.town_code, "ts", ts_ms])
+        if idem:
+            cmds.append(["SET", keys.idem(idem), new.id, "EX", str(cfg.idempotency_ttl_s)])
+        if claim:
+            cmds.append(["ZREM", keys.DUE, claim])
+
+        res = self._script(keys=[k], args=[
+            "" if old is None else str(old.version), keys.idem(idem) if idem else "",
+            keys.DUE if claim else "", claim or "",
+            json.dumps(cmds, ensure_ascii=False, separators=(",", ":"))])
+        status, value = res[0], res[1]
+        if status == "conflict":
+            self.forget(new.id)
+            raise Stale(new.id)
+        if status == "ok":
+            self._remember(clone(new))
+        return Commit(status, value)
+
+    def audit_denied(self, actor: Actor, action: str, reason: str, incident_id: str | None,
+                     now: float) -> None:
+        """A refused attempt is recorded too (监督留痕), without changing the incident."""
+        exists = incident_id is not None and self.r.exists(keys.incident(incident_id))
+        stream = keys.audit(incident_id) if exists else keys.DENIED
+        self.r.xadd(stream, {"ts": repr(now), "actor": actor.user_id, "name": actor.name,
+                             "role": actor.role, "center": actor.center,
+                             "action": f"denied:{action}", "reason": reason, "task": "",
+                             "state": "", "from_state": "", "v": "", "before": "{}",
+                             "after": "{}", "id": incident_id or ""})
+
+
+class Stale(Conflict):  # noqa: N818
+    """The incident changed since it was read: re-read, re-check, retry."""
+
+
+def _audit_value(field: str, raw: str | None):
+    if raw is None:
+        return None
+    if field == "tasks":
+        return [f"{t['n']}:{t['center']}:{t['state']}" for t in json.loads(raw)]
+    if field == "sources":
+        return len(json.loads(raw))
+    if field in ("centers", "origin", "links", "attachments", "suggested_depts"):
+        return json.loads(raw)
+    return raw
+
+
+def _j(d: dict) -> str:
+    return json.dumps(d, ensure_ascii=False, separators=(",", ":"))
+
+
+def clone(inc: Incident) -> Incident:
+    """A copy deep enough to mutate (lists and sub-tasks copied)."""
+    from dataclasses import replace  # noqa: PLC0415
+
+    return replace(inc, tasks=[replace(t) for t in inc.tasks], sources=list(inc.sources),
+                   links=list(inc.links), attachments=list(inc.attachments),
+                   centers=list(inc.centers), origin=list(inc.origin),
+                   suggested_depts=list(inc.suggested_depts), times=dict(inc.times))
+
+
+__all__ = ["Store", "Stale", "Commit", "work_items", "due_members", "clone", "encode"]
