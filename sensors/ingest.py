@@ -1,0 +1,297 @@
+"""Ingest worker (接入): MQTT telemetry, status and video-AI detections → Redis (S1, S4, S5, S9).
+
+paho-mqtt 2 (``CallbackAPIVersion.VERSION2``), MQTT 5, a shared subscription
+``$share/<group>/om/v1/...`` so that several workers split one feed, ``clean_start=False`` with a
+session expiry so that a worker that comes back gets every QoS 1 message published while it was
+away, automatic reconnect with exponential back-off, resubscribe on every connect.
+
+``on_message`` only puts the message on a queue. A processing thread takes what is queued (up to
+``BATCH_MAX``), validates it at the edge (``sensors.schemas``), and writes the batch in ONE round
+trip: one pipeline holding one ``ingest.lua`` call (history, last value, device state, rules,
+alarms) plus the dead-letter entries. Only then are the messages acknowledged (manual ack), so a
+worker killed mid-batch loses nothing: the broker redelivers what was not acknowledged
+(at-least-once; a redelivered reading is stored again, the alarm rules ignore it).
+
+Run it as ``onemap ingest`` (a process) or, in ``onemap demo``, as a thread: ``start()`` /
+``stop()``; ``subscribed`` is an Event that is set while the worker is subscribed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import socket
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable
+from urllib.parse import urlparse
+
+import paho.mqtt.client as mqtt
+import redis
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from sensors import deadletter, defaults, keys, topics
+from sensors.kinds.camera import AI_LABELS
+from sensors.registry import DeviceRegistry
+from sensors.rules import DeviceEntry, RuleEngine, compile_registry, detection_args, reading_args
+from sensors.schemas import (
+    Rejected,
+    check_reading,
+    parse_detection,
+    parse_reading,
+    parse_status,
+)
+
+log = logging.getLogger("onemap.ingest")
+
+
+def mqtt_client(url: str, client_id: str = "", **kw) -> tuple[mqtt.Client, str, int]:
+    """A paho v2 / MQTT 5 client for ``mqtt://[user:pass@]host[:port]`` (not yet connected)."""
+    u = urlparse(url)
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                    protocol=MQTTProtocolVersion.MQTTv5, **kw)
+    if u.username:
+        c.username_pw_set(u.username, u.password)
+    if u.scheme in ("mqtts", "ssl"):
+        c.tls_set()
+    return c, u.hostname or "127.0.0.1", u.port or (8883 if u.scheme in ("mqtts", "ssl") else 1883)
+
+
+def default_client_id(group: str, index: int = 0) -> str:
+    """Stable per host and index: the broker keeps this worker's session across restarts."""
+    return f"onemap-ingest-{group}-{socket.gethostname()}-{index}"
+
+
+class IngestWorker:
+    """接入工作进程: one MQTT session feeding Redis in batches."""
+
+    def __init__(self, r: redis.Redis, registry: DeviceRegistry | dict[str, DeviceEntry],
+                 mqtt_url: str, group: str = "onemap", client_id: str | None = None,
+                 history_maxlen: int = defaults.HISTORY_MAXLEN, batch_max: int = defaults.BATCH_MAX,
+                 session_expiry_s: int = defaults.SESSION_EXPIRY_S,
+                 topic_filters: Iterable[str] = topics.FILTERS,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.redis = r
+        self.devices = registry if isinstance(registry, dict) else compile_registry(registry)
+        self.mqtt_url, self.group = mqtt_url, group
+        self.client_id = client_id or f"onemap-ingest-{group}-{uuid.uuid4().hex[:8]}"
+        self.batch_max, self.session_expiry_s, self.clock = batch_max, session_expiry_s, clock
+        self.filters = [topics.shared(group, f) for f in topic_filters]
+        self.engine = RuleEngine(r, history_maxlen)
+        self.connected = threading.Event()
+        self.subscribed = threading.Event()
+        self.stats: Counter[str] = Counter()
+        self._q: queue.SimpleQueue[mqtt.MQTTMessage] = queue.SimpleQueue()
+        self._halt = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._client: mqtt.Client | None = None
+        self._sha: str | None = None
+        self._max_future_ms = int(defaults.MAX_FUTURE_S * 1000)
+
+    # --- MQTT -------------------------------------------------------------------------------
+    def start(self) -> IngestWorker:
+        """Connect (in the background, retrying) and start the processing thread."""
+        c, host, port = mqtt_client(self.mqtt_url, self.client_id, manual_ack=True)
+        c.on_connect, c.on_subscribe = self._on_connect, self._on_subscribe
+        c.on_disconnect, c.on_message = self._on_disconnect, self._on_message
+        c.reconnect_delay_set(max(1, int(defaults.RECONNECT_MIN_S)), int(defaults.RECONNECT_MAX_S))
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = self.session_expiry_s
+        props.ReceiveMaximum = defaults.MAX_INFLIGHT
+        c.connect_async(host, port, keepalive=defaults.KEEPALIVE_S, clean_start=False,
+                        properties=props)
+        self._client = c
+        self._halt.clear()
+        self._thread = threading.Thread(target=self._run, name=f"ingest-{self.client_id}",
+                                        daemon=True)
+        self._thread.start()
+        c.loop_start()
+        return self
+
+    def wait_subscribed(self, timeout: float = 10.0) -> bool:
+        return self.subscribed.wait(timeout)
+
+    def stop(self, drain_s: float = 5.0) -> None:
+        """Write and acknowledge what is queued (up to ``drain_s``), then disconnect. The session
+        stays on the broker: what arrives meanwhile waits there for the next start."""
+        deadline = time.monotonic() + drain_s
+        while not self._q.empty() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        self._halt.set()
+        if self._thread is not None:
+            self._thread.join(drain_s + 5)
+        if self._client is not None:
+            self._client.disconnect()
+            self._client.loop_stop()
+        self.connected.clear()
+        self.subscribed.clear()
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
+        if reason_code.is_failure:
+            log.warning("ingest %s: connect refused: %s", self.client_id, reason_code)
+            return
+        self.connected.set()
+        # resubscribe every time: harmless with a kept session, needed after it expired
+        client.subscribe([(f, SubscribeOptions(qos=1)) for f in self.filters])
+
+    def _on_subscribe(self, client, userdata, mid, reason_code_list, properties) -> None:  # noqa: ANN001
+        if all(not rc.is_failure for rc in reason_code_list):
+            self.subscribed.set()
+        else:
+            log.error("ingest %s: subscribe refused: %s", self.client_id, reason_code_list)
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
+        self.connected.clear()
+        self.subscribed.clear()
+        if not self._halt.is_set():
+            log.warning("ingest %s: disconnected (%s); reconnecting", self.client_id, reason_code)
+
+    def _on_message(self, client, userdata, msg: mqtt.MQTTMessage) -> None:  # noqa: ANN001
+        self._q.put(msg)   # keep the network thread free: everything else happens in _run
+
+    # --- processing -------------------------------------------------------------------------
+    def _run(self) -> None:
+        q, cap = self._q, self.batch_max
+        while not self._halt.is_set():
+            try:
+                batch = [q.get(timeout=0.2)]
+            except queue.Empty:
+                continue
+            while len(batch) < cap:
+                try:
+                    batch.append(q.get_nowait())
+                except queue.Empty:
+                    break
+            if self._write(batch):
+                c = self._client
+                for m in batch:
+                    if m.qos and c is not None:
+                        c.ack(m.mid, m.qos)
+
+    def process(self, batch: list[tuple[str, bytes]]) -> dict:
+        """Validate and store (topic, payload) pairs without MQTT (tests, replays, benchmarks)."""
+        msgs = []
+        for t, p in batch:
+            m = mqtt.MQTTMessage(topic=t.encode())
+            m.payload, m.qos = p, 0
+            msgs.append(m)
+        self._write(msgs)
+        return dict(self.stats)
+
+    def _prepare(self, batch: list[mqtt.MQTTMessage], now_ms: int) -> tuple[list[str], list, list]:
+        args: list[str] = []
+        dlq: list[tuple[str, str, bytes, str, str]] = []
+        offline: list[str] = []
+        for m in batch:
+            topic = m.topic
+            try:
+                self._one(topic, m.payload, now_ms, args, offline)
+            except Rejected as e:
+                dlq.append((e.reason, topic, bytes(m.payload), e.detail, e.device_id))
+        return args, dlq, offline
+
+    def _one(self, topic: str, payload: bytes, now_ms: int, args: list[str],
+             offline: list[str]) -> None:
+        t = topics.parse(topic)
+        if len(payload) > defaults.MAX_PAYLOAD_BYTES:
+            raise Rejected("oversized", f"{len(payload)} bytes > {defaults.MAX_PAYLOAD_BYTES}",
+                           t[2] if t else "")
+        if t is None:
+            raise Rejected("bad_topic", "not an om/v1 topic")
+        ch, dtype, did = t
+        dev = self.devices.get(did)
+        if dev is None:
+            raise Rejected("unknown_device", f"{did!r} is not in the registry", did)
+        if ch == "tele":
+            if dtype != dev.type:
+                raise Rejected("bad_topic", f"{did} is a {dev.type}, topic says {dtype}", did)
+            try:
+                ts, metrics, units = parse_reading(payload)
+                values = check_reading(dev.kind, metrics, units, ts or now_ms, now_ms,
+                                       self._max_future_ms)
+            except Rejected as e:
+                e.device_id = did
+                raise
+            reading_args(dev, ts or now_ms, json.dumps(metrics, separators=(",", ":"),
+                                                       ensure_ascii=False), values, args)
+            self.stats["readings"] += 1
+        elif ch == "ai":
+            if dev.type != "camera":
+                raise Rejected("bad_topic", f"{did} is not a camera", did)
+            try:
+                d = parse_detection(payload)
+            except Rejected as e:
+                e.device_id = did
+                raise
+            if d.label not in AI_LABELS:
+                raise Rejected("schema", f"unknown label {d.label!r}", did)
+            if d.ts - now_ms > self._max_future_ms:
+                raise Rejected("future_ts", f"ts {d.ts} ahead of the server clock", did)
+            if d.confidence >= defaults.AI_MIN_CONFIDENCE:
+                detection_args(dev, d.ts, d.label, float(d.confidence), d.snapshot_url, args)
+            self.stats["detections"] += 1
+        else:
+            try:
+                st = parse_status(payload)
+            except Rejected as e:
+                e.device_id = did
+                raise
+            if st.state == "offline":
+                offline.append(did)
+            else:   # back online: a reading without rules (seen, state, fault cleared)
+                args += (did, str(now_ms), "", dev.static, "", "0")
+            self.stats["status"] += 1
+
+    def _write(self, batch: list[mqtt.MQTTMessage]) -> bool:
+        """One round trip for the batch; retried while Redis is away. False: stopped meanwhile."""
+        now_ms = int(self.clock() * 1000)
+        args, dlq, offline = self._prepare(batch, now_ms)
+        delay = 0.1
+        while True:
+            try:
+                self._execute(now_ms, args, dlq, offline, len(batch))
+                break
+            except redis.exceptions.NoScriptError:
+                self._sha = None
+            except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as e:
+                if self._halt.is_set():
+                    return False
+                log.warning("ingest: Redis unavailable (%s); retrying in %.1fs", e, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+            except redis.ResponseError as e:
+                # a bug, not bad input: keep the messages where an operator can see them
+                log.exception("ingest: batch failed in Redis")
+                args, offline = [], []
+                dlq = [("internal", m.topic, bytes(m.payload), str(e)[:300], "") for m in batch]
+        self.stats["messages"] += len(batch)
+        self.stats["rejected"] += len(dlq)
+        self.stats["batches"] += 1
+        return True
+
+    def _execute(self, now_ms: int, args: list[str], dlq: list, offline: list[str],
+                 n: int) -> None:
+        r = self.redis
+        if self._sha is None:
+            self._sha = r.script_load(self.engine.script.script)
+        p = r.pipeline(transaction=False)
+        if args:
+            p.evalsha(self._sha, 0, *self.engine.args(now_ms, args))
+        for did in offline:
+            p.hset(keys.DEV_STATE, did, "offline")
+            p.hset(keys.dev_last(did), "online", "0")
+            p.hset(keys.DEV_LWT, did, now_ms)
+        for reason, topic, raw, detail, did in dlq:
+            deadletter.record(p, reason, topic, raw, detail, did, now_ms)
+        p.hincrby(keys.INGEST_STATS, "messages", n)
+        if dlq:
+            p.hincrby(keys.INGEST_STATS, "rejected", len(dlq))
+        res = p.execute()
+        if args and isinstance(res[0], int) and res[0]:
+            self.stats["alarms"] += res[0]
