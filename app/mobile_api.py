@@ -168,8 +168,7 @@ def bootstrap(ctx: AppContext, actor: Actor) -> dict:
 def _task_view(inc, actor: Actor) -> dict:  # noqa: ANN001 (incidents.incident.Incident)
     from incidents.incident import STATE_NAMES  # noqa: PLC0415
 
-    mine = f"W{actor.cell}" if actor.cell else ""
-    task = next((t for t in inc.tasks if t.center == mine and t.state != "returned"), None)
+    task = _my_task(inc, actor)
     actions = []
     if task is not None and task.state == "dispatched":
         actions = ["accept"]
@@ -226,8 +225,6 @@ def install(server: Flask, ctx: AppContext) -> None:  # noqa: C901 (one route pe
 
     @server.post("/m/api/reports", endpoint="mobile_report")
     def report():
-        from app.auth import guarded  # noqa: PLC0415
-
         actor = _actor()
         key = _key()
         security.enforce(ctx.redis, security.REPORT_LIMIT, actor.user_id)
@@ -237,7 +234,7 @@ def install(server: Flask, ctx: AppContext) -> None:  # noqa: C901 (one route pe
             return security.json_error(400, "bad_request", reason=f"unknown category {category!r}")
         lon, lat = _point(body)
         photos = _photo_ids(ctx, actor, body)
-        with guarded("report"):
+        with _guard("report"):
             inc = ctx.incidents.report(
                 actor, category=category, description=_text(body, "description"), lon=lon,
                 lat=lat, channel="grid_worker", attachments=[photo_url(p) for p in photos],
@@ -251,16 +248,15 @@ def install(server: Flask, ctx: AppContext) -> None:  # noqa: C901 (one route pe
     def my_reports():
         actor = _actor()
         with _guard():
-            items = ctx.incidents.my_reports(actor, limit=50)
+            items = ctx.incidents.list_queue(actor, "all", limit=50)
         return {"reports": [{"id": i.id, "title": i.title or i.category_name, "state": i.state,
-                             "created_ts": i.created_ts} for i in items]}
+                             "created_ts": i.created_ts} for i in items
+                            if i.reporter == actor.user_id]}
 
     @server.get("/m/api/tasks", endpoint="mobile_tasks")
     def tasks():
         actor = _actor()
-        with _guard():
-            items = ctx.incidents.my_tasks(actor)
-        return {"tasks": [_task_view(i, actor) for i in items]}
+        return {"tasks": [_task_view(i, actor) for i in my_tasks(ctx, actor)]}
 
     @server.post("/m/api/tasks/<incident_id>/<action>", endpoint="mobile_task_action")
     def task_action(incident_id: str, action: str):
@@ -268,22 +264,34 @@ def install(server: Flask, ctx: AppContext) -> None:  # noqa: C901 (one route pe
         if action not in ("accept", "progress", "result"):
             abort(404)
         body = request.get_json(silent=True) or {}
-        if action == "accept":   # immediate (online) action: no draft, the state is idempotent
+        if action == "accept":   # online action: its state change is its own idempotency
             with _guard(incident_id):
-                inc = ctx.incidents.start_task(actor, incident_id)
+                inc = ctx.incidents.get(incident_id, actor)
+                task = _my_task(inc, actor)
+                if task is not None and task.state == "dispatched":
+                    inc = ctx.incidents.start(incident_id, actor, task=task.n, note="网格员接收任务")
             return {"id": inc.id, "state": inc.state}
         key = _key()
         photos = _photo_ids(ctx, actor, body)
+        urls = [photo_url(p) for p in photos]
         note = _text(body, "note")
 
         def apply() -> dict:
             with _guard(incident_id):
-                if action == "progress":
-                    inc = ctx.incidents.progress_task(actor, incident_id, note=note,
-                                                      attachments=[photo_url(p) for p in photos])
-                else:
-                    inc = ctx.incidents.report_back(actor, incident_id, note=note,
-                                                    attachments=[photo_url(p) for p in photos])
+                if action == "progress":  # 进展: a note in the trail (photos linked in it)
+                    text = note or "进展"
+                    if urls:
+                        text += " 照片: " + " ".join(urls)
+                    inc = ctx.incidents.note(incident_id, actor, text,
+                                             idempotency_key=f"m:{actor.user_id}:{key}")
+                else:                     # 处置完成: report the sub-task done with its photos
+                    inc = ctx.incidents.get(incident_id, actor)
+                    task = _my_task(inc, actor)
+                    if task is not None and task.state == "dispatched":
+                        ctx.incidents.start(incident_id, actor, task=task.n)
+                    inc = ctx.incidents.handle(incident_id, actor,
+                                               task=task.n if task else None,
+                                               note=note or "处置完成", attachments=urls)
             return {"id": inc.id, "state": inc.state}
 
         return _remember(ctx, f"m:task:{actor.user_id}", key, apply)
@@ -311,6 +319,23 @@ def install(server: Flask, ctx: AppContext) -> None:  # noqa: C901 (one route pe
     def patrol_list():
         actor = _actor()
         return {"entries": patrol_log(ctx, actor.user_id, 30)}
+
+
+def _my_task(inc, actor: Actor):  # noqa: ANN001, ANN202 (Incident → Task | None)
+    """The actor's own live sub-task of an incident (addressed to W<cell> or the user id)."""
+    from incidents.scope import worker_ids  # noqa: PLC0415
+
+    mine = worker_ids(actor)
+    live = [t for t in inc.tasks if t.center in mine and t.state != "returned"]
+    return next((t for t in live if t.open), live[0] if live else None)
+
+
+def my_tasks(ctx: AppContext, actor: Actor) -> list:
+    """我的任务: incidents and top-down tasks with a sub-task for this worker, open first."""
+    items = ctx.incidents.list_queue(actor, "mine", limit=200)
+    out = [i for i in items if _my_task(i, actor) is not None]
+    out.sort(key=lambda i: (not _my_task(i, actor).open, -i.created_ts))
+    return out[:50]
 
 
 def patrol_log(ctx: AppContext, worker: str, count: int = 30) -> list[dict]:

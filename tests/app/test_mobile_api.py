@@ -100,3 +100,74 @@ def test_patrol_entries_are_own_and_idempotent(web, accounts):  # noqa: F811
     assert c2.get("/m/api/patrol").json["entries"] == []
     missing_key = c.post("/m/api/patrol", json={"lon": 1, "lat": 1}, headers={"X-CSRFToken": tok})
     assert missing_key.status_code == 400
+
+
+def _inside(accounts, app_ctx, user):  # noqa: F811
+    cell = accounts[user]["cell"]
+    row = app_ctx.city.cells[app_ctx.city.cells["code"] == cell].iloc[0]
+    p = row.geometry.representative_point()
+    return p.x, p.y
+
+
+def test_report_retried_with_same_key_makes_one_incident(web, accounts, app_ctx):  # noqa: F811
+    from incidents import keys as ik
+    from incidents.actor import SYSTEM
+
+    c = web.test_client()
+    w1 = _workers(accounts)[0]
+    tok = login(c, w1)
+    lon, lat = _inside(accounts, app_ctx, w1)
+    pid = c.post("/m/api/photos", data=_jpeg(), headers={"X-CSRFToken": tok,
+                                                          "Content-Type": "image/jpeg"}).json["id"]
+    body = {"category": "0108", "description": "井盖缺失", "lon": lon, "lat": lat,
+            "photos": [pid], "key": "draft0001"}
+    first = c.post("/m/api/reports", json=body, headers={"X-CSRFToken": tok,
+                                                          "Idempotency-Key": "draft0001"})
+    again = c.post("/m/api/reports", json=body, headers={"X-CSRFToken": tok,
+                                                          "Idempotency-Key": "draft0001"})
+    assert first.status_code == 200, first.get_data(as_text=True)
+    assert again.json["id"] == first.json["id"] and again.json["duplicate"] is True
+    assert app_ctx.redis.zcard(ik.ALL) == 1
+    inc = app_ctx.incidents.get(first.json["id"], SYSTEM)
+    assert inc.channel == "grid_worker" and inc.attachments == [f"/media/photo/{pid}"]
+    assert inc.center == f"T{inc.town_code}" == accounts[w1]["center"]
+    # recent categories: the one just used comes first on the next page load
+    page = c.get("/m/").get_data(as_text=True)
+    boot = json.loads(page.split('id="boot">', 1)[1].split("</script>", 1)[0])
+    assert boot["recent"][0]["code"] == "0108"
+    # unknown category and missing location are refused, not stored
+    bad = c.post("/m/api/reports", json=dict(body, category="9999", key="k2"),
+                 headers={"X-CSRFToken": tok})
+    assert bad.status_code == 400 and app_ctx.redis.zcard(ik.ALL) == 1
+
+
+def test_my_tasks_accept_and_result_with_photo(web, accounts, app_ctx):  # noqa: F811
+    from app.users import UserStore
+
+    w1, w2 = _workers(accounts)
+    town_op = UserStore(app_ctx.redis).get("panzhou").actor
+    target = f"W{accounts[w1]['cell']}"
+    task = app_ctx.incidents.assign_task(town_op, target, "巡查河堤", description="雨后巡查")
+    c = web.test_client()
+    tok = login(c, w1)
+    tasks = c.get("/m/api/tasks").json["tasks"]
+    assert [t["id"] for t in tasks] == [task.id] and tasks[0]["actions"] == ["accept"]
+    c2 = web.test_client()
+    tok2 = login(c2, w2)
+    assert c2.get("/m/api/tasks").json["tasks"] == []
+    # another worker cannot act on it: 403 and an audit entry
+    denied = c2.post(f"/m/api/tasks/{task.id}/accept", json={}, headers={"X-CSRFToken": tok2})
+    assert denied.status_code == 403
+    assert c.post(f"/m/api/tasks/{task.id}/accept", json={},
+                  headers={"X-CSRFToken": tok}).json["state"] == "in_progress"
+    pid = c.post("/m/api/photos", data=_jpeg(color=(0, 128, 0)),
+                 headers={"X-CSRFToken": tok, "Content-Type": "image/jpeg"}).json["id"]
+    body = {"note": "已巡查，无异常", "photos": [pid], "key": "res0001", "lon": 1, "lat": 1}
+    done = c.post(f"/m/api/tasks/{task.id}/result", json=body, headers={"X-CSRFToken": tok})
+    again = c.post(f"/m/api/tasks/{task.id}/result", json=body, headers={"X-CSRFToken": tok})
+    assert done.status_code == 200, done.get_data(as_text=True)
+    assert again.json["duplicate"] is True
+    inc = app_ctx.incidents.get(task.id, town_op)
+    assert inc.tasks[0].state == "handled" and f"/media/photo/{pid}" in inc.attachments
+    steps = [e["action"] for e in app_ctx.incidents.timeline(task.id, town_op)]
+    assert steps.count("handle") == 1
