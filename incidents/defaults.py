@@ -63,7 +63,7 @@ RELATED_CATEGORIES: tuple[frozenset[str], ...] = (
 
 ROUTING_RULES: tuple[tuple[str, str, bool], ...] = (
     # (category prefix, owner: territory|line|city, automatic dispatch to the line owner)
-    ("11", "line", True),    # 设备故障 → 政数局, dispatched automatically (admin-marked rule)
+    ("11", "territory", True),  # 设备故障: town owns, auto-dispatched to 政数局 (admin-marked)
     ("12", "line", False),   # 12345 诉求 → 12345 热线 center
 )
 """Routing rules beyond the defaults (territory owner = town). Assumption; admins edit these."""

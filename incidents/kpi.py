@@ -58,13 +58,13 @@ def plan(old: Incident | None, new: Incident, action: str, now: float,
     c = old.center
     if action == "correlate":
         k.incr(c, "correlated")
-    if old.state == "reported" and new.state == "accepted":
+    if old.state == "reported" and new.state in ("accepted", "dispatched"):
         k.incr(c, "accepted")
         k.incr(c, "accepted_on_time", int(on_time))
         k.duration(c, "accept", now - old.stage_ts)
     if new.state == "registered" and old.state == "accepted":
         k.incr(c, "registered")
-    if new.state == "dispatched" and old.state in ("accepted", "registered"):
+    if new.state == "dispatched" and old.state in ("reported", "accepted", "registered"):
         k.incr(c, "dispatched")
         k.incr(c, "dispatched_on_time", int(on_time))
         k.duration(c, "dispatch", now - old.times.get("accepted", old.stage_ts))

@@ -87,15 +87,17 @@ def route(city: City, config: IncidentConfig, category: str, severity: str,
         return Route(CITY_CENTER, "city", f"跨镇街: spans {towns_touched} towns, one tier up",
                      suggested=suggested)
     rule = config.rule_for(category)
+    center, tier, reason = town_center_code(loc.town_code), "town", "块: territory owner of the grid cell"
     if rule is not None:
         if rule.owner == "city":
-            return Route(CITY_CENTER, "city", f"rule {rule.prefix}: city center", suggested=suggested)
-        if rule.owner == "line" and line:
-            auto = (line,) if rule.automatic else ()
-            return Route(line, "department", f"rule {rule.prefix}: line owner (条) {line}",
-                         auto_dispatch=auto, suggested=suggested)
-    return Route(town_center_code(loc.town_code), "town", "块: territory owner of the grid cell",
-                 suggested=suggested)
+            center, tier, reason = CITY_CENTER, "city", f"rule {rule.prefix}: city center"
+        elif rule.owner == "line" and line:
+            center, tier, reason = line, "department", f"rule {rule.prefix}: line owner (条) {line}"
+        if rule.automatic and line and line != center:
+            return Route(center, tier, reason + f"; automatic dispatch to {line}",
+                         auto_dispatch=(line,), suggested=suggested)
+    return Route(center, tier, reason, suggested=suggested)
+
 
 
 def target_center(city: City, code: str) -> str:

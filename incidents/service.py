@@ -744,7 +744,10 @@ class IncidentService:
         return mine[0]
 
     def _do_dispatch(self, i: Incident, actor: Actor, targets: list[str], auto: bool = False) -> None:
-        if not auto:
+        if auto:  # an admin-marked automatic rule: accepted and dispatched without a person
+            if i.state == "reported":
+                i.state = "accepted"
+        else:
             self._own(actor, i, "dispatch")
         lifecycle.check("dispatch", i.state, i.id)
         if not targets:
@@ -756,8 +759,8 @@ class IncidentService:
                 c = routing.target_center(self.city, code)
             except KeyError:
                 raise ValueError(f"unknown department/center {code!r}") from None
-            if c == CITY_CENTER or c == i.center:
-                raise InvalidTransition("dispatch", i.state, f"cannot dispatch to {c} (the owner)", i.id)
+            if c == CITY_CENTER:
+                raise InvalidTransition("dispatch", i.state, "the city center commands; it is no handler", i.id)
             if c not in centers:
                 centers.append(c)
         n0 = max((t.n for t in i.tasks), default=0)

@@ -1,0 +1,136 @@
+"""The dispatch queue (调度队列): one Redis stream per center, consumer group ``ops``.
+
+The place zsets (``keys.place``) say where each work item IS; the stream of a center says what
+ARRIVED there (one entry per move, written by the same atomic script as the move). Consoles and
+workers are consumers of their center's stream: delivery is at least once, so consumers are
+idempotent: ``QueueEntry.current(r)`` tells whether the entry still describes the incident
+(same version → act; otherwise it is stale → just ack). Entries a crashed consumer held are
+reclaimed with XAUTOCLAIM (redis-py returns 3 items on Redis ≥ 7, 2 on 6.2: both handled).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import redis
+
+from incidents import defaults as D
+from incidents import keys
+
+
+@dataclass(frozen=True)
+class QueueEntry:
+    """One queue-stream entry: incident ``id`` (sub-task ``task``) arrived at ``center``."""
+
+    center: str
+    entry_id: str
+    incident_id: str
+    task: str
+    action: str
+    version: int
+    ts_ms: float
+
+    def current(self, r: redis.Redis) -> bool:
+        """True while the incident is still at the version this entry announced."""
+        v = r.hget(keys.incident(self.incident_id), "version")
+        return v is not None and int(v) == self.version
+
+    @property
+    def item(self) -> str:
+        return f"{self.incident_id}#{self.task}" if self.task else self.incident_id
+
+
+def ensure_groups(r: redis.Redis, centers: Iterable[str], group: str = keys.QUEUE_GROUP) -> None:
+    """Create the consumer group of each center's stream (idempotent; from the start: 0)."""
+    p = r.pipeline(transaction=False)
+    for c in centers:
+        p.xgroup_create(keys.queue(c), group, id="0", mkstream=True)
+    for res in p.execute(raise_on_error=False):
+        if isinstance(res, Exception) and "BUSYGROUP" not in str(res):
+            raise res
+
+
+def _entry(stream: str, entry_id: str, f: dict) -> QueueEntry:
+    return QueueEntry(stream.removeprefix(keys.queue("")), entry_id, f.get("id", ""),
+                      f.get("task", ""), f.get("action", ""), int(f.get("v") or 0),
+                      float(f.get("ts") or 0))
+
+
+class QueueConsumer:
+    """A consumer of one or more centers' queues (an operator console, a worker)."""
+
+    def __init__(self, r: redis.Redis, centers: Iterable[str], consumer: str,
+                 group: str = keys.QUEUE_GROUP) -> None:
+        self.r = r
+        self.centers = list(centers)
+        self.consumer = consumer
+        self.group = group
+        ensure_groups(r, self.centers, group)
+
+    def read(self, count: int = 100, block_ms: int | None = 1000) -> list[QueueEntry]:
+        """New entries for this consumer (they stay pending until ``ack``)."""
+        res = self.r.xreadgroup(self.group, self.consumer,
+                                {keys.queue(c): ">" for c in self.centers}, count=count,
+                                block=block_ms)
+        out: list[QueueEntry] = []
+        for stream, entries in res or []:
+            for entry_id, f in entries:
+                if f:
+                    out.append(_entry(stream, entry_id, f))
+        return out
+
+    def ack(self, entries: Iterable[QueueEntry]) -> int:
+        p = self.r.pipeline(transaction=False)
+        n = 0
+        for e in entries:
+            p.xack(keys.queue(e.center), self.group, e.entry_id)
+            n += 1
+        if n:
+            p.execute()
+        return n
+
+    def reclaim(self, min_idle_ms: int = D.RECLAIM_IDLE_MS, count: int = 100) -> list[QueueEntry]:
+        """XAUTOCLAIM entries idle longer than ``min_idle_ms`` (their consumer died)."""
+        out: list[QueueEntry] = []
+        for c in self.centers:
+            stream, start = keys.queue(c), "0-0"
+            while True:
+                res = self.r.xautoclaim(stream, self.group, self.consumer, min_idle_ms,
+                                        start_id=start, count=count)
+                nxt, claimed = res[0], res[1]          # res[2] (deleted ids) only on Redis ≥ 7
+                for entry_id, f in claimed:
+                    if f:
+                        out.append(_entry(stream, entry_id, f))
+                    else:  # trimmed away meanwhile: nothing to do but ack
+                        self.r.xack(stream, self.group, entry_id)
+                if nxt in ("0-0", b"0-0") or not claimed:
+                    break
+                start = nxt
+        return out
+
+    def pending(self) -> int:
+        """Entries delivered to any consumer of the group and not acked yet, over all centers."""
+        total = 0
+        for c in self.centers:
+            info = self.r.xpending(keys.queue(c), self.group)
+            total += int(info["pending"] if isinstance(info, dict) else info[0])
+        return total
+
+    def run(self, handle: Callable[[QueueEntry], None], stop: threading.Event,
+            block_ms: int = 500, reclaim_every_s: float = 10.0,
+            min_idle_ms: int = D.RECLAIM_IDLE_MS) -> None:
+        """Loop: reclaim abandoned entries now and then, read, handle current ones, ack all."""
+        last = 0.0
+        while not stop.is_set():
+            batch: list[QueueEntry] = []
+            if time.monotonic() - last > reclaim_every_s:
+                batch += self.reclaim(min_idle_ms)
+                last = time.monotonic()
+            batch += self.read(block_ms=block_ms)
+            for e in batch:
+                if e.current(self.r):
+                    handle(e)
+            self.ack(batch)
