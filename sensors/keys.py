@@ -77,3 +77,9 @@ def script_keys() -> dict[str, str]:
     return {"state": DEV_STATE, "last": DEV_LAST, "hist": DEV_HIST, "seen": DEV_SEEN,
             "lv": DEV_LEVELS, "ep": EPISODE, "rate": RATE_ANCHOR, "cond": CONDITION,
             "alarms": ALARMS, "ai_open": AI_OPEN, "faults": FAULTS_OPEN, "lwt": DEV_LWT}
+
+
+def script_keys_json() -> str:
+    import json  # noqa: PLC0415
+
+    return json.dumps(script_keys(), separators=(",", ":"))

@@ -1,0 +1,75 @@
+"""``onemap ingest``: one ingest worker process (MQTT → Redis) plus the device-health checker.
+
+Run several on one broker: they share the feed through the MQTT shared subscription
+``$share/<group>/om/v1/...`` (``--group``, default ONEMAP_INGEST_GROUP). Give each a stable
+``--client-id`` (default: host + ``--index``) so that after a restart the broker hands it the QoS 1
+messages it kept for the session.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+
+import click
+
+from app.config import Settings
+from app.context import AppContext
+
+
+@click.command("ingest")
+@click.option("--redis-url", default=None, help="Redis URL (default ONEMAP_REDIS_URL).")
+@click.option("--mqtt-url", default=None, help="MQTT broker URL (default ONEMAP_MQTT_URL).")
+@click.option("--group", default=None, help="Shared-subscription group (default ONEMAP_INGEST_GROUP).")
+@click.option("--client-id", default=None, help="MQTT client id (stable: keeps the session).")
+@click.option("--index", type=int, default=0, help="Worker index on this host (default client id).")
+@click.option("--health/--no-health", default=True, help="Also run the device-health checker.")
+def command(redis_url: str | None, mqtt_url: str | None, group: str | None, client_id: str | None,
+            index: int, health: bool) -> None:
+    """Ingest IoT telemetry, device status and video-AI detections from MQTT into Redis."""
+    from app.heartbeat import BEAT_EVERY_S, beat  # noqa: PLC0415
+    from sensors.health import HealthChecker  # noqa: PLC0415
+    from sensors.ingest import IngestWorker, default_client_id  # noqa: PLC0415
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings()
+    redis_url = redis_url or settings.redis_url
+    mqtt_url = mqtt_url or settings.mqtt_url
+    if not redis_url or not mqtt_url:
+        raise click.UsageError("give --redis-url and --mqtt-url (or ONEMAP_REDIS_URL / ONEMAP_MQTT_URL)")
+    group = group or settings.ingest_group
+    ctx = AppContext(settings, redis_url, mqtt_url)
+    registry = ctx.devices
+    worker = IngestWorker(ctx.redis, registry, mqtt_url, group=group,
+                          client_id=client_id or default_client_id(group, index),
+                          history_maxlen=settings.history_maxlen)
+    checker = HealthChecker(ctx.redis, registry, devices=worker.devices) if health else None
+    stopped = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        stopped.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    worker.start()
+    if checker:
+        checker.start()
+    click.echo(f"ingest {worker.client_id}: {len(worker.devices)} devices, group {group!r}, "
+               f"{mqtt_url} → {redis_url}", err=True)
+    worker.wait_subscribed(10.0)
+    try:
+        while True:
+            try:
+                beat(ctx.redis, "ingest", info={**worker.stats, "client_id": worker.client_id,
+                                                "subscribed": worker.subscribed.is_set()})
+            except Exception as e:  # noqa: BLE001  (a missed heartbeat must not stop ingest)
+                logging.getLogger("onemap.ingest").warning("heartbeat failed: %s", e)
+            if stopped.wait(BEAT_EVERY_S):
+                break
+    finally:
+        if checker:
+            checker.stop()
+        worker.stop()
+        click.echo(f"ingest {worker.client_id}: stopped after {worker.stats['messages']} messages",
+                   err=True)

@@ -1,0 +1,165 @@
+"""Device health (设备状态, S5; "a sensor that stops reporting is itself an event", §10.12).
+
+- online/offline: offline after a last-will/status ``offline`` message, or after silence longer
+  than ``OFFLINE_AFTER_INTERVALS`` × the device's reporting interval;
+- an offline device becomes a 设备故障 alarm (1101 物联设备离线 / 1102 视频设备离线) after
+  ``FAULT_GRACE_S``, raised exactly once (``scripts/health.lua``) and cleared when it is back;
+- online rate and data freshness (鲜活率, Q32) per type and per town: ``summary``.
+
+``HealthChecker`` runs ``run_once`` periodically (a thread in the demo; part of ``onemap ingest``);
+every transition is atomic in Redis, so several checkers may run side by side.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import redis
+
+from sensors import defaults, keys
+from sensors.registry import DeviceRegistry
+from sensors.rules import DeviceEntry, compile_registry
+
+log = logging.getLogger("onemap.health")
+SCRIPTS = Path(__file__).resolve().parent / "scripts"
+FAULT_CATEGORY = {"sensor": "1101", "camera": "1102"}   # 物联设备离线 / 视频设备离线
+
+
+def _fleet(registry: DeviceRegistry) -> pd.DataFrame:
+    s = registry.sensors[["id", "type", "town_code", "interval_s"]].copy()
+    c = registry.cameras[["id", "town_code"]].copy()
+    c["type"], c["interval_s"] = "camera", defaults.CAMERA_HEARTBEAT_S
+    df = pd.concat([pd.DataFrame(s), pd.DataFrame(c)], ignore_index=True)
+    df["interval_s"] = df["interval_s"].astype(float)
+    return df
+
+
+class HealthChecker:
+    """巡检: marks silent devices offline, raises device faults, closes quiet video-AI alarms."""
+
+    def __init__(self, r: redis.Redis, registry: DeviceRegistry,
+                 devices: dict[str, DeviceEntry] | None = None,
+                 every_s: float = defaults.HEALTH_EVERY_S,
+                 offline_after: float = defaults.OFFLINE_AFTER_INTERVALS,
+                 grace_s: float = defaults.FAULT_GRACE_S,
+                 ai_clear_after_s: float = defaults.AI_CLEAR_AFTER_S,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.redis, self.every_s, self.clock = r, every_s, clock
+        self.offline_after, self.grace_s, self.ai_clear_after_s = offline_after, grace_s, \
+            ai_clear_after_s
+        self.fleet = _fleet(registry)
+        self.devices = devices or compile_registry(registry)
+        self.script = r.register_script((SCRIPTS / "health.lua").read_text(encoding="utf-8"))
+        self._head = [keys.script_keys_json(), str(defaults.ALARMS_MAXLEN)]
+        self.started_ms = int(clock() * 1000)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def run_once(self) -> dict[str, int]:
+        """One sweep; returns how many devices went offline, faults raised, AI alarms cleared."""
+        now = int(self.clock() * 1000)
+        r = self.redis
+        p = r.pipeline(transaction=False)
+        p.zrange(keys.DEV_SEEN, 0, -1, withscores=True)
+        p.hgetall(keys.DEV_LWT)
+        p.hgetall(keys.DEV_STATE)
+        seen_l, lwt, state = p.execute()
+        seen = dict(seen_l)
+        ids = self.fleet["id"].to_numpy()
+        limit = (self.fleet["interval_s"].to_numpy() * self.offline_after * 1000).astype(np.int64)
+        last = np.array([seen.get(i, -1.0) for i in ids], dtype=float)
+        down = np.array([float(lwt.get(i, -1)) for i in ids], dtype=float)
+        silent_since = np.where(last >= 0, last + limit, self.started_ms + limit)
+        lwt_down = (down >= 0) & (down >= last)
+        since = np.where(lwt_down, down, silent_since)
+        is_off = lwt_down | (since <= now)
+        out = {"offline": 0, "faults": 0, "ai_cleared": 0}
+
+        # silence → offline (the script re-checks the last-heard time, atomically)
+        cand = [(i, int(now - lim)) for i, lim, off, st in
+                zip(ids, limit, is_off, (state.get(i) for i in ids), strict=True)
+                if off and st != "offline"]
+        for chunk in _chunks(cand, 500):
+            args = [a for i, c in chunk for a in (i, str(c))]
+            out["offline"] += int(self.script(args=[*self._head, "offline", str(now), *args]))
+
+        # offline (and ever heard from) for longer than the grace → one fault episode each
+        faults = r.smembers(keys.FAULTS_OPEN)
+        due = [(i, int(s)) for i, s, off, heard in zip(ids, since, is_off, (last >= 0) | lwt_down,
+                                                       strict=True)
+               if off and heard and now - s >= self.grace_s * 1000 and i not in faults]
+        for chunk in _chunks(due, 200):
+            args: list[str] = []
+            for i, s in chunk:
+                dev = self.devices[i]
+                cat = FAULT_CATEGORY["camera" if dev.type == "camera" else "sensor"]
+                args += (i, dev.static, cat, str(s), str(max(1, (now - s) // 60000)))
+            out["faults"] += int(self.script(args=[*self._head, "fault", str(now), *args]))
+
+        cutoff = now - int(self.ai_clear_after_s * 1000)
+        out["ai_cleared"] = int(self.script(args=[*self._head, "ai_clear", str(now), str(cutoff),
+                                                  str(int(self.ai_clear_after_s // 60))]))
+        return out
+
+    # --- thread ---------------------------------------------------------------------------------
+    def start(self) -> HealthChecker:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="health", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every_s):
+            try:
+                self.run_once()
+            except redis.RedisError as e:   # Redis away for a moment: try again next period
+                log.warning("health sweep failed: %s", e)
+
+
+def _chunks(items: list, n: int):  # noqa: ANN202
+    for i in range(0, len(items), n):
+        yield items[i:i + n]
+
+
+def summary(r: redis.Redis, registry: DeviceRegistry, now: float | None = None) -> dict:
+    """Online rate and data freshness (鲜活率) of sensors and cameras, per type and per town.
+
+    ``{"ts", "sensors": {...}, "cameras": {...}, "by_type": {type: {...}}, "by_town": {code:
+    {...}}}`` where each ``{...}`` is ``total, online, online_rate, fresh, fresh_rate``. A device is
+    online when heard from and not offline; fresh when heard from within ``FRESH_INTERVALS`` ×
+    its interval.
+    """
+    now_ms = (time.time() if now is None else now) * 1000
+    p = r.pipeline(transaction=False)
+    p.zrange(keys.DEV_SEEN, 0, -1, withscores=True)
+    p.hgetall(keys.DEV_STATE)
+    seen_l, state = p.execute()
+    seen = dict(seen_l)
+    df = _fleet(registry)
+    last = df["id"].map(seen).astype(float)
+    st = df["id"].map(state)
+    df["online"] = last.notna() & (st != "offline")
+    df["fresh"] = last.notna() & (now_ms - last <= df["interval_s"] * defaults.FRESH_INTERVALS * 1000)
+    df["camera"] = df["type"] == "camera"
+
+    def agg(g: pd.DataFrame) -> dict:
+        n = len(g)
+        on, fr = int(g["online"].sum()), int(g["fresh"].sum())
+        return {"total": n, "online": on, "online_rate": round(on / n, 4) if n else 0.0,
+                "fresh": fr, "fresh_rate": round(fr / n, 4) if n else 0.0}
+
+    return {"ts": int(now_ms), "sensors": agg(df[~df["camera"]]), "cameras": agg(df[df["camera"]]),
+            "by_type": {t: agg(g) for t, g in df.groupby("type")},
+            "by_town": {t: agg(g[~g["camera"]]) | {"cameras": agg(g[g["camera"]])}
+                        for t, g in df.groupby("town_code")}}
