@@ -277,7 +277,8 @@ class IncidentService:
         """派遣: send the case to one or more handlers (一处发现、多项联动: one sub-task each).
 
         ``dept_codes``: department codes (``CG``) or center codes (``DCG``, ``T<town>``) or grid
-        workers (``W<cell>``). Dispatching from 受理 registers (立案) implicitly."""
+        workers (``W<cell>``). Dispatching from 受理 registers (立案) implicitly; in 应急模式 a
+        case is dispatched straight from 上报 (accepted on dispatch)."""
         targets = list(dept_codes)
         return self._mutate(incident_id, actor, "dispatch",
                             lambda i: self._do_dispatch(i, actor, targets), reason=note)
@@ -744,11 +745,11 @@ class IncidentService:
         return mine[0]
 
     def _do_dispatch(self, i: Incident, actor: Actor, targets: list[str], auto: bool = False) -> None:
-        if auto:  # an admin-marked automatic rule: accepted and dispatched without a person
-            if i.state == "reported":
-                i.state = "accepted"
-        else:
+        if not auto:
             self._own(actor, i, "dispatch")
+        # an admin-marked automatic rule, or 应急模式 (fast path): accepted on dispatch
+        if (auto or i.emergency) and i.state == "reported":
+            i.state = "accepted"
         lifecycle.check("dispatch", i.state, i.id)
         if not targets:
             raise ValueError("dispatch needs at least one department (派遣对象)")

@@ -1,0 +1,103 @@
+"""Deadlines (时限): warn → urge (督办) → escalate (上报), each exactly once, with two dispatch
+workers racing on the same redis-server; time is an injected clock (no waiting)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import redis
+
+from incidents import invariants, keys
+from incidents.deadlines import DeadlineWorker
+from incidents.service import IncidentService
+
+
+def race(workers: list[DeadlineWorker]) -> None:
+    """Tick every worker at the same moment, in threads (as separate processes would)."""
+    go = threading.Barrier(len(workers))
+    errors: list[BaseException] = []
+
+    def run(w: DeadlineWorker) -> None:
+        try:
+            go.wait(5)
+            w.tick()
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    ts = [threading.Thread(target=run, args=(w,)) for w in workers]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(30)
+    assert not errors, errors
+
+
+@pytest.fixture
+def two_workers(redis_service, demo_city, clock):
+    clients = [redis.Redis.from_url(redis_service.url, decode_responses=True) for _ in range(2)]
+    yield [DeadlineWorker(IncidentService(c, demo_city, clock=clock)) for c in clients]
+    for c in clients:
+        c.close()
+
+
+def system_actions(svc, inc_id, who):
+    return [e["action"] for e in svc.timeline(inc_id, who.commander) if e["actor"] == "system"]
+
+
+def test_deadline_warns_urges_then_escalates_once(svc, who, here, clock, two_workers, demo_city):
+    cells = demo_city.cells[demo_city.cells["town_code"] == here.town].geometry.iloc[:5]
+    incs = [svc.report(who.worker, "0107", p.x, p.y, correlate=False)
+            for p in cells.representative_point()]
+    limit = svc.config.stage_limit("accept", "0107", "一般")
+    assert incs[0].due_ts == pytest.approx(clock() + limit)
+    race(two_workers)
+    assert all(system_actions(svc, i.id, who) == [] for i in incs)
+    clock.advance(limit * 0.85)                          # inside the warning window
+    race(two_workers)
+    race(two_workers)
+    assert all(system_actions(svc, i.id, who) == ["warn"] for i in incs)
+    assert svc.list_queue(who.town, "overdue") == []
+    clock.advance(limit * 0.2)                           # overdue: 督办
+    race(two_workers)
+    assert all(system_actions(svc, i.id, who) == ["warn", "urge"] for i in incs)
+    assert {i.id for i in svc.list_queue(who.town, "overdue")} == {i.id for i in incs}
+    assert svc.kpis(f"T{here.town}")["overdue_now"] == 5
+    clock.advance(limit * 0.5)                           # past the further limit: 上报
+    race(two_workers)
+    race(two_workers)
+    for i in incs:
+        assert system_actions(svc, i.id, who) == ["warn", "urge", "escalate"]
+        now = svc.get(i.id, who.commander)
+        assert (now.center, now.place, now.escalations, now.urged) == ("CITY", "q:CITY", 1, 1)
+        assert now.due_ts == pytest.approx(clock() + limit)       # the city gets a fresh clock
+    k = svc.kpis(f"T{here.town}")
+    assert (k["warned"], k["urged"], k["escalated"]) == (5, 5, 5)
+    assert svc.kpis(f"T{here.town}")["overdue_now"] == 0
+    assert invariants.check(svc.r) == []
+
+
+def test_acting_in_time_cancels_the_deadline(svc, who, here, clock, two_workers):
+    inc = svc.report(who.worker, "0107", here.lon, here.lat)
+    limit = svc.config.stage_limit("accept", "0107", "一般")
+    clock.advance(limit * 0.5)
+    svc.accept(inc.id, who.town)
+    clock.advance(limit * 1.4)       # past the old accept deadline, not the register one
+    race(two_workers)
+    assert system_actions(svc, inc.id, who) == []
+    assert not [m for m in svc.r.zrange(keys.DUE, 0, -1) if "|accept|" in m]
+    svc.dispatch(inc.id, who.town, ["CG"])
+    svc.handle(inc.id, who.cg)
+    svc.verify(inc.id, who.town, passed=True)
+    svc.close(inc.id, who.town)
+    clock.advance(10 * 86400)
+    race(two_workers)
+    assert system_actions(svc, inc.id, who) == []
+    assert svc.r.zcard(keys.DUE) == 0
+    assert invariants.check(svc.r) == []
+
+
+def test_deadline_depends_on_category_and_severity(svc):
+    cfg = svc.config
+    assert cfg.stage_limit("handle", "0107", "重大") < cfg.stage_limit("handle", "0107", "一般")
+    assert cfg.stage_limit("handle", "0401", "一般") < cfg.stage_limit("handle", "0107", "一般")

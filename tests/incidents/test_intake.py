@@ -1,0 +1,154 @@
+"""Intake: idempotency (client keys), correlation (linked, not duplicated), merge/split,
+routing defaults (1+N), emergency mode, and the alarm consumer (om:alarms, group intake)."""
+
+from __future__ import annotations
+
+import pytest
+
+from incidents import invariants, keys
+from incidents.actor import SYSTEM
+from incidents.errors import Forbidden
+from incidents.intake import AlarmIntake
+
+
+def test_idempotent_retry_creates_nothing(svc, who, here):
+    a = svc.report(who.worker, "0107", here.lon, here.lat, idempotency_key="draft-42")
+    n_keys = svc.r.dbsize()
+    trail = len(svc.timeline(a.id, who.town))
+    b = svc.report(who.worker, "0107", here.lon, here.lat, idempotency_key="draft-42")
+    assert (b.id, b.intake) == (a.id, "duplicate")
+    assert svc.r.zcard(keys.ALL) == 1 and svc.r.dbsize() == n_keys
+    assert len(svc.timeline(a.id, who.town)) == trail
+    assert svc.kpis()["received"] == 1
+
+
+def test_correlation_links_a_duplicate_report(svc, who, here, clock):
+    a = svc.report(who.worker, "0302", here.lon, here.lat, description="路面积水")
+    clock.advance(600)
+    b = svc.report(who.city, "0306", here.lon + 0.001, here.lat, channel="hotline",
+                   description="河水上涨")          # related category (flood group), ~100 m
+    assert (b.id, b.intake) == (a.id, "correlated")
+    assert [s["channel"] for s in b.sources] == ["grid_worker", "hotline"]
+    c = svc.report(who.worker, "0106", here.lon, here.lat)       # unrelated category: new
+    assert c.id != a.id
+    far = svc.report(who.worker, "0302", here.lon + 0.05, here.lat)   # ~5 km: new
+    assert far.id != a.id
+    clock.advance(10 * 86400)
+    late = svc.report(who.worker, "0302", here.lon, here.lat)   # outside the time window
+    assert late.id != a.id
+    frame = svc.open_incidents_frame().set_index("id")
+    assert frame.loc[a.id, "n_sources"] == 2
+    assert len(frame) == 4
+    assert svc.kpis()["correlated"] == 1
+    assert invariants.check(svc.r) == []
+
+
+def test_merge_and_split(svc, who, here):
+    a = svc.report(who.worker, "0101", here.lon, here.lat, correlate=False)
+    b = svc.report(who.worker, "0101", here.lon, here.lat, correlate=False)
+    merged = svc.merge(a.id, [b.id], who.town, "同一事件")
+    assert len(merged.sources) == 2 and b.id in merged.links
+    gone = svc.get(b.id, who.town)
+    assert (gone.state, gone.merged_into) == ("voided", a.id)
+    new = svc.split(a.id, who.town, 1, "不是同一事件")
+    assert new.id not in (a.id, b.id) and a.id in new.links and new.state == "reported"
+    assert len(svc.get(a.id, who.town).sources) == 1
+    with pytest.raises(Forbidden):
+        svc.merge(a.id, [new.id], who.other_town)
+    assert invariants.check(svc.r) == []
+
+
+def test_routing_defaults(svc, who, here, elsewhere):
+    assert svc.report(who.worker, "0104", here.lon, here.lat).center == f"T{here.town}"
+    major = svc.report(who.worker, "0202", here.lon, here.lat, severity="重大", correlate=False)
+    assert (major.center, major.priority) == ("CITY", 1)
+    assert svc.report(who.worker, "0501", here.lon, here.lat).center == "CITY"     # sudden
+    hot = svc.report(who.city, "1201", here.lon, here.lat, channel="hotline")
+    assert hot.center == "DRX"                                                    # line rule
+    fault = svc.report(SYSTEM, "1101", here.lon, here.lat, channel="device_fault")
+    assert fault.state == "dispatched" and [t.center for t in fault.tasks] == ["DZSJ"]
+    assert fault.center == f"T{here.town}"                                        # auto rule
+    line = {"type": "LineString", "coordinates": [[here.lon, here.lat], [elsewhere.lon, elsewhere.lat]]}
+    across = svc.report(who.city, "0701", here.lon, here.lat, area=line, correlate=False)
+    assert across.center == "CITY" and "跨镇街" in across.route_reason
+    sugg = svc.suggest_routing(svc.report(who.worker, "0108", here.lon, here.lat).id, who.town)
+    assert sugg["departments"][0]["center"] == "DCG"
+    inc = svc.report(SYSTEM, "0108", 0.0, 0.0)
+    assert inc.center == "CITY" and inc.cell_code == ""                            # outside
+
+
+def test_suggestions_cameras_and_similar(redis_client, demo_city, clock, who, here):
+    from incidents.service import IncidentService
+
+    cams = [{"id": "cam-1", "distance_m": 40.0}]
+    svc = IncidentService(redis_client, demo_city, clock=clock,
+                          cameras_near=lambda lon, lat, r: cams if r >= 100 else [])
+    old = svc.report(who.worker, "0108", here.lon, here.lat)
+    svc.accept(old.id, who.town)
+    svc.dispatch(old.id, who.town, ["CG"])
+    svc.handle(old.id, who.cg)
+    svc.verify(old.id, who.town, passed=True)
+    svc.close(old.id, who.town)
+    new = svc.report(who.worker, "0108", here.lon, here.lat + 0.0005)
+    s = svc.suggest_routing(new.id, who.town)
+    assert s["cameras"] == cams
+    assert [x["id"] for x in s["similar"]] == [old.id] and s["similar"][0]["handlers"] == ["DCG"]
+    assert new.state == "reported"          # suggestions never dispatch (E30)
+
+
+def test_emergency_mode_reroutes(svc, who, here, elsewhere, clock, demo_city):
+    town_geom = demo_city.towns.set_index("code").geometry[here.town]
+    area = {"type": "Feature", "geometry": town_geom.__geo_interface__, "properties": {}}
+    with pytest.raises(Forbidden):
+        svc.emergency_on(area, clock() + 3600, who.city)
+    svc.emergency_on(area, clock() + 3600, who.commander, "台风")
+    assert svc.emergency_state()["by"] == "boss"
+    inside = svc.report(who.worker, "0104", here.lon, here.lat)
+    assert (inside.center, inside.priority, inside.emergency) == ("CITY", 1, 1)
+    outside = svc.report(who.other_worker, "0104", elsewhere.lon, elsewhere.lat)
+    assert outside.center == f"T{elsewhere.town}"
+    normal = svc.report(who.city, "0104", here.lon + 0.0001, here.lat, correlate=False)
+    assert svc.list_queue(who.city, "mine")[0].id in (inside.id, normal.id)
+    assert svc.list_queue(who.city, "mine")[0].priority == 1
+    inside2 = svc.dispatch(normal.id, who.city, ["CG", "GA", "YJ"])      # several at once
+    assert len(inside2.tasks) == 3
+    clock.advance(3601)
+    assert svc.emergency_state() is None                                   # expired
+    assert svc.report(who.worker, "0106", here.lon, here.lat).center == f"T{here.town}"
+    svc.emergency_on(area, clock() + 3600, who.commander)
+    svc.emergency_off(who.commander)
+    assert svc.report(who.worker, "0105", here.lon, here.lat).center == f"T{here.town}"
+
+
+def test_alarm_intake(svc, who, here):
+    r = svc.r
+    intake = AlarmIntake(svc, consumer="c1")
+    base = {"episode": "wl-0042:level:1", "source": "iot", "device_id": "wl-0042",
+            "device_type": "water_level", "category": "0306", "level": "yellow",
+            "severity": "一般", "lon": repr(here.lon), "lat": repr(here.lat),
+            "cell_code": here.cell, "town_code": here.town, "ts": "1795000000000",
+            "message": "水位 12.3 m 超过警戒水位 12.0 m"}
+    r.xadd(keys.ALARMS, {**base, "event": "raise"})
+    r.xadd(keys.ALARMS, {**base, "event": "raise"})           # re-delivered raise
+    assert intake.poll(block_ms=None) == 2
+    ids = r.zrange(keys.ALL, 0, -1)
+    assert len(ids) == 1
+    inc = svc.get(ids[0], who.town)
+    assert (inc.channel, inc.center, inc.severity) == ("iot", f"T{here.town}", "一般")
+    r.xadd(keys.ALARMS, {**base, "event": "level", "level": "red", "severity": "重大"})
+    r.xadd(keys.ALARMS, {**base, "event": "clear", "message": "水位回落"})
+    r.xadd(keys.ALARMS, {**base, "episode": "unknown", "event": "clear"})
+    assert intake.poll(block_ms=None) == 3
+    inc = svc.get(ids[0], who.city)
+    assert (inc.severity, inc.center) == ("重大", "CITY")
+    acts = [e["action"] for e in svc.timeline(inc.id, who.city)]
+    assert acts == ["report", "severity", "note"]
+    assert r.xpending(keys.ALARMS, keys.ALARMS_GROUP)["pending"] == 0
+    # an entry held by a dead consumer is reclaimed and applied once
+    r.xadd(keys.ALARMS, {**base, "episode": "wl-0043:level:1", "event": "raise",
+                         "lon": repr(here.lon + 0.05)})
+    r.xreadgroup(keys.ALARMS_GROUP, "dead", {keys.ALARMS: ">"}, count=10)
+    other = AlarmIntake(svc, consumer="c2")
+    assert other.poll(block_ms=None, reclaim_idle_ms=0) == 1
+    assert r.zcard(keys.ALL) == 2
+    assert invariants.check(r) == []
