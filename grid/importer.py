@@ -100,6 +100,8 @@ def read_layer(layer: str, path: str | os.PathLike, fields: FieldMap,
     out = gpd.GeoDataFrame({"_row": range(1, len(gdf) + 1)}, geometry=gdf.geometry.values,
                            crs="EPSG:4326")
     for dst, fld in cols.items():
+        if fld not in gdf.columns and fld[:10] in gdf.columns:
+            fld = fld[:10]   # Shapefile (DBF) field names are cut to 10 characters
         if fld in gdf.columns:
             out[dst] = gdf[fld].map(_as_text).to_numpy()
         elif dst in ("code", "name", "parent") and not (layer == "cells" and dst == "name"):
