@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import keplergl
@@ -29,8 +30,9 @@ STATIC_ROUTE = "/analytics/kepler-static"   # widget.js / widget.css
 STYLE_ROUTE = "/analytics/kepler-style.json"  # the local basemap style
 
 # kepler shows a thumbnail per basemap; an empty icon would request "/null".
-_ICON = ("data:image/svg+xml;utf8,<svg xmlns='http://www.w3.org/2000/svg' width='64' height='64'>"
-         "<rect width='64' height='64' fill='%230b1220'/></svg>")
+# (a 1×1 dark PNG: no URL of any kind inside the page)
+_ICON = ("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mPg"
+         "TjJ6DwACwQF/Zf0JZQAAAABJRU5ErkJggg==")
 
 # Every other origin is refused by the browser on the kepler page (belt and braces with the
 # fetch override below). kepler needs blob: workers and eval-free inline module script.
@@ -113,9 +115,9 @@ def _kepler_type(s: pd.Series) -> str:
     return "string"
 
 
-def install(server: Flask, style: dict) -> None:
-    """Routes for the bundle and the local basemap style (idempotent per server)."""
-    if "onemap_kepler" in server.blueprints or "kepler_static" in server.view_functions:
+def install(server: Flask, style: Callable[[], dict]) -> None:
+    """Routes for the bundle and the local basemap style (``style()`` → a MapLibre style)."""
+    if "kepler_static" in server.view_functions:
         return
 
     @server.get(f"{STATIC_ROUTE}/<path:name>", endpoint="kepler_static")
@@ -130,7 +132,7 @@ def install(server: Flask, style: dict) -> None:
 
     @server.get(STYLE_ROUTE, endpoint="kepler_style")
     def kepler_style():
-        return style
+        return style()
 
 
 def respond(page_html: str) -> Response:

@@ -1,0 +1,439 @@
+"""/analytics/: assessment (考核评价, E14/E15; seed-requirements §10 item 11) and kepler.gl.
+
+For a chosen period (whole days, UTC+8 like the KPI counters): KPIs per town/street sub-center
+and per department sub-center (volumes, on-time rates per stage, closure rate, overdue now,
+reopen rate, satisfaction) from ``IncidentService.kpis``; plotly charts and a ranking; CSV and
+GeoJSON export of the period's incidents; a kepler.gl view of the period's incidents, alarms and
+devices served fully by OneMap (``app.kepler``) and the same data as a kepler.gl map file.
+
+Scope: the page is for city roles, supervisors and admins (``app.auth.SCREEN_ROLES``). KPIs are
+aggregates; incident-level data (exports, kepler) is filtered with ``incidents.scope.can_read``,
+so a town supervisor exports its own territory only and an admin exports no incidents.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import time
+
+import pandas as pd
+import plotly.graph_objects as go
+from dash import Dash, Input, Output, State, dash_table, dcc, html
+from flask import Flask, Response, request
+
+from app import kepler
+from app.config import ASSETS_DIR
+from app.context import AppContext
+
+TZ = dt.timezone(dt.timedelta(hours=8))       # China Standard Time: KPI days are CST days
+DEFAULT_DAYS = 30
+MAX_PERIOD_INCIDENTS = 50_000                 # export/kepler cap per request (memory bound)
+MAX_PERIOD_ALARMS = 20_000
+SCORE_WEIGHTS = {"handled_on_time_rate": 0.35, "closure_rate": 0.30, "satisfaction5": 0.20,
+                 "no_reopen": 0.15}
+"""Composite ranking score (考核得分, 0–100). Demo default/assumption: the seeds name the measures
+(E14/E15, §10 item 11) but no weights; a deployment sets its own."""
+INCIDENT_COLS = ["id", "kind", "category", "category_name", "severity", "channel", "state",
+                 "state_name", "center", "center_name", "town_code", "town_name", "lon", "lat",
+                 "created", "closed", "overdue", "reopen_count", "satisfaction", "title"]
+
+
+# --- period ----------------------------------------------------------------------------------
+def period(start: str | None, end: str | None, now: float | None = None) -> tuple[float, float]:
+    """[since, until] epoch seconds for whole CST days ``start``..``end`` (YYYY-MM-DD)."""
+    today = dt.datetime.fromtimestamp(now or time.time(), TZ).date()
+    d0 = dt.date.fromisoformat(start[:10]) if start else today - dt.timedelta(days=DEFAULT_DAYS - 1)
+    d1 = dt.date.fromisoformat(end[:10]) if end else today
+    if d1 < d0:
+        d0, d1 = d1, d0
+    since = dt.datetime.combine(d0, dt.time.min, TZ).timestamp()
+    until = dt.datetime.combine(d1, dt.time.max, TZ).timestamp()
+    return since, until
+
+
+def _iso(ts: float | None) -> str:
+    return dt.datetime.fromtimestamp(ts, TZ).isoformat(timespec="seconds") if ts else ""
+
+
+# --- KPIs ------------------------------------------------------------------------------------
+def kpi_table(ctx: AppContext, tier: str, since: float, until: float) -> pd.DataFrame:
+    """One row per center of a tier (``town`` | ``department``) with its KPIs and score."""
+    rows = []
+    for c in ctx.city.centers.values():
+        if c.tier != tier:
+            continue
+        k = ctx.incidents.kpis(c.code, since, until)
+        stage = k.get("stage_seconds", {})
+        rows.append({
+            "center": c.code, "name": c.name.replace("指挥联动中心", "").replace("业务分中心", ""),
+            "received": k.get("received", 0), "closed": k.get("closed", 0),
+            "handled": k.get("handled", 0), "open_now": k.get("open_now", 0),
+            "overdue_now": k.get("overdue_now", 0), "urged": k.get("urged", 0),
+            "escalated": k.get("escalated", 0),
+            "accepted_on_time_rate": k.get("accepted_on_time_rate"),
+            "dispatched_on_time_rate": k.get("dispatched_on_time_rate"),
+            "handled_on_time_rate": k.get("handled_on_time_rate"),
+            "closure_rate": k.get("closure_rate"), "reopen_rate": k.get("reopen_rate"),
+            "satisfaction": k.get("satisfaction"),
+            "handle_mean_h": _hours((stage.get("handle") or {}).get("mean")),
+            "total_p90_h": _hours((stage.get("total") or {}).get("p90")),
+        })
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return df
+    df["score"] = score(df)
+    df = df.sort_values(["score", "received"], ascending=[False, False], na_position="last")
+    df["rank"] = range(1, len(df) + 1)
+    return df.reset_index(drop=True)
+
+
+def _hours(seconds: float | None) -> float | None:
+    return round(seconds / 3600, 2) if seconds is not None else None
+
+
+def score(df: pd.DataFrame) -> pd.Series:
+    """考核得分 0–100 from the weighted measures; centers with no work in the period get none."""
+    parts = pd.DataFrame({
+        "handled_on_time_rate": df["handled_on_time_rate"],
+        "closure_rate": df["closure_rate"],
+        "satisfaction5": df["satisfaction"].astype(float) / 5.0,
+        "no_reopen": 1.0 - df["reopen_rate"].astype(float),
+    }).astype(float)
+    w = pd.Series(SCORE_WEIGHTS)
+    have = parts.notna()
+    weighted = (parts.fillna(0) * w).sum(axis=1)
+    used = (have * w).sum(axis=1)
+    out = (100 * weighted / used.where(used > 0)).round(1)
+    return out.where(df["received"] > 0)
+
+
+# --- incidents of the period -------------------------------------------------------------------
+def period_incidents(ctx: AppContext, actor, since: float, until: float) -> pd.DataFrame:  # noqa: ANN001
+    """The incidents created in [since, until] that ``actor`` may read, one row each."""
+    from incidents import keys as ik  # noqa: PLC0415
+    from incidents.incident import STATE_NAMES  # noqa: PLC0415
+    from incidents.scope import can_read  # noqa: PLC0415
+
+    ids = ctx.redis.zrangebyscore(ik.ALL, since, until, start=0, num=MAX_PERIOD_INCIDENTS)
+    now = time.time()
+    centers = ctx.city.centers
+    towns = ctx.city.town_names
+    rows = []
+    for inc in ctx.incidents.store.load_many(ids):
+        if actor is None or can_read(actor, inc) is not None:
+            continue
+        rows.append({
+            "id": inc.id, "kind": inc.kind, "category": inc.category,
+            "category_name": inc.category_name, "severity": inc.severity, "channel": inc.channel,
+            "state": inc.state, "state_name": STATE_NAMES.get(inc.state, inc.state),
+            "center": inc.center, "center_name": getattr(centers.get(inc.center), "name", ""),
+            "town_code": inc.town_code, "town_name": towns.get(inc.town_code, ""),
+            "lon": inc.lon, "lat": inc.lat, "created": _iso(inc.created_ts),
+            "closed": _iso(inc.times.get("closed")), "overdue": bool(inc.overdue(now)),
+            "reopen_count": inc.reopen_count, "satisfaction": inc.satisfaction or None,
+            "title": inc.title})
+    return pd.DataFrame(rows, columns=INCIDENT_COLS)
+
+
+def to_geojson(df: pd.DataFrame) -> dict:
+    """Points as a GeoJSON FeatureCollection (WGS-84), every other column a property."""
+    props = [c for c in df.columns if c not in ("lon", "lat")]
+    records = json.loads(df[props].to_json(orient="records", force_ascii=False))
+    feats = [{"type": "Feature", "geometry": {"type": "Point",
+                                              "coordinates": [round(lon, 6), round(lat, 6)]},
+              "properties": p}
+             for lon, lat, p in zip(df["lon"], df["lat"], records, strict=True)]
+    return {"type": "FeatureCollection", "features": feats}
+
+
+def period_alarms(ctx: AppContext, since: float, until: float) -> pd.DataFrame:
+    """Alarm-episode events of the period (``om:alarms``, by stream id time)."""
+    from incidents import keys as ik  # noqa: PLC0415 (ALARMS is named there for the incidents side)
+
+    entries = ctx.redis.xrange(ik.ALARMS, min=f"{int(since * 1000)}-0",
+                               max=f"{int(until * 1000)}-99999", count=MAX_PERIOD_ALARMS)
+    rows = []
+    for eid, f in entries:
+        try:
+            lon, lat = float(f.get("lon", "")), float(f.get("lat", ""))
+        except ValueError:
+            continue
+        rows.append({"id": eid, "episode": f.get("episode", ""), "event": f.get("event", ""),
+                     "source": f.get("source", ""), "device_id": f.get("device_id", ""),
+                     "device_type": f.get("device_type", ""), "level": f.get("level", ""),
+                     "message": f.get("message", ""), "lon": lon, "lat": lat,
+                     "time": _iso(int(eid.split("-")[0]) / 1000)})
+    return pd.DataFrame(rows, columns=["id", "episode", "event", "source", "device_id",
+                                       "device_type", "level", "message", "lon", "lat", "time"])
+
+
+def devices_frame(ctx: AppContext) -> pd.DataFrame:
+    """Sensors and cameras with their state now (om:dev:state)."""
+    from sensors import keys as sk  # noqa: PLC0415
+
+    try:
+        reg = ctx.devices
+    except Exception:  # noqa: BLE001 (registry not buildable: kepler shows incidents only)
+        return pd.DataFrame(columns=["id", "kind", "type", "name", "state", "lon", "lat"])
+    state = ctx.redis.hgetall(sk.DEV_STATE)
+    s = reg.sensors
+    c = reg.cameras
+    df = pd.concat([
+        pd.DataFrame({"id": s["id"], "kind": "sensor", "type": s["type"], "name": s["name"],
+                      "lon": s["lon"], "lat": s["lat"]}),
+        pd.DataFrame({"id": c["id"], "kind": "camera", "type": "camera", "name": c["name"],
+                      "lon": c["lon"], "lat": c["lat"]}),
+    ], ignore_index=True)
+    df["state"] = [state.get(i, "normal") for i in df["id"]]
+    return df[["id", "kind", "type", "name", "state", "lon", "lat"]]
+
+
+def kepler_datasets(ctx: AppContext, actor, since: float, until: float  # noqa: ANN001
+                    ) -> dict[str, pd.DataFrame]:
+    """The three point tables of the kepler view (columns ``lat``/``lon`` for kepler)."""
+    inc = period_incidents(ctx, actor, since, until)
+    out = {"incidents 事件": inc}
+    if actor is not None and actor.role in ("city_commander", "city_operator", "admin") \
+            or (actor is not None and actor.role == "supervisor" and actor.is_city):
+        out["alarms 告警"] = period_alarms(ctx, since, until)
+        out["devices 设备"] = devices_frame(ctx)
+    return out
+
+
+# --- charts ----------------------------------------------------------------------------------
+PALETTE = {"received": "#60a5fa", "closed": "#34d399", "overdue": "#f87171",
+           "accept": "#a78bfa", "dispatch": "#fbbf24", "handle": "#34d399"}
+
+
+def _layout(fig: go.Figure, title: str, height: int = 340) -> go.Figure:
+    fig.update_layout(title={"text": title, "x": 0.01, "font": {"size": 15}}, height=height,
+                      margin={"l": 48, "r": 12, "t": 44, "b": 90}, template="plotly_dark",
+                      paper_bgcolor="#111a2e", plot_bgcolor="#111a2e",
+                      legend={"orientation": "h", "y": 1.12, "x": 1, "xanchor": "right"},
+                      font={"family": "Noto Sans CJK SC, Microsoft YaHei, sans-serif"})
+    return fig
+
+
+def volume_figure(df: pd.DataFrame, title: str) -> go.Figure:
+    d = df.sort_values("received", ascending=False)
+    fig = go.Figure([
+        go.Bar(name="受理量 received", x=d["name"], y=d["received"], marker_color=PALETTE["received"]),
+        go.Bar(name="结案 closed", x=d["name"], y=d["closed"], marker_color=PALETTE["closed"]),
+        go.Bar(name="当前超期 overdue", x=d["name"], y=d["overdue_now"],
+               marker_color=PALETTE["overdue"]),
+    ])
+    fig.update_layout(barmode="group")
+    return _layout(fig, title)
+
+
+def ontime_figure(df: pd.DataFrame, title: str) -> go.Figure:
+    d = df[df["received"] > 0].sort_values("score", ascending=False)
+    fig = go.Figure([
+        go.Bar(name=f"{label}按时率", x=d["name"], y=d[col], marker_color=PALETTE[key])
+        for key, col, label in (("accept", "accepted_on_time_rate", "受理"),
+                                ("dispatch", "dispatched_on_time_rate", "派遣"),
+                                ("handle", "handled_on_time_rate", "处置"))])
+    fig.update_layout(barmode="group", yaxis={"tickformat": ".0%", "range": [0, 1.05]})
+    return _layout(fig, title)
+
+
+def score_figure(df: pd.DataFrame, title: str) -> go.Figure:
+    d = df.dropna(subset=["score"]).sort_values("score")
+    fig = go.Figure(go.Bar(x=d["score"], y=d["name"], orientation="h",
+                           marker={"color": d["score"], "colorscale": "RdYlGn", "cmin": 40,
+                                   "cmax": 100},
+                           text=[f"{s:.1f}" for s in d["score"]], textposition="outside"))
+    fig.update_xaxes(range=[0, 105])
+    return _layout(fig, title, height=max(260, 26 * len(d) + 80))
+
+
+def _pct(v: float | None) -> str:
+    return "–" if v is None or pd.isna(v) else f"{v:.0%}"
+
+
+def kpi_cards(k: dict) -> list:
+    items = [("受理量", f"{k.get('received', 0):,}"), ("结案率", _pct(k.get("closure_rate"))),
+             ("处置按时率", _pct(k.get("handled_on_time_rate"))),
+             ("当前超期", f"{k.get('overdue_now', 0):,}"), ("返工率", _pct(k.get("reopen_rate"))),
+             ("满意度", "–" if k.get("satisfaction") is None else f"{k['satisfaction']:.2f} / 5")]
+    return [html.Div([html.Div(v, className="v"), html.Div(label, className="l")],
+                     className="kpi", id=f"kpi-{i}") for i, (label, v) in enumerate(items)]
+
+
+RANK_COLUMNS = [("rank", "名次"), ("name", "中心"), ("score", "得分"), ("received", "受理"),
+                ("closed", "结案"), ("closure_rate", "结案率"),
+                ("accepted_on_time_rate", "受理按时"), ("dispatched_on_time_rate", "派遣按时"),
+                ("handled_on_time_rate", "处置按时"), ("overdue_now", "超期"),
+                ("reopen_rate", "返工率"), ("satisfaction", "满意度"), ("handle_mean_h", "处置均时 h")]
+
+
+def rank_rows(df: pd.DataFrame) -> list[dict]:
+    out = []
+    for r in df.to_dict("records"):
+        row = {}
+        for k, _ in RANK_COLUMNS:
+            v = r.get(k)
+            if k.endswith("_rate"):
+                v = _pct(v)
+            elif isinstance(v, float) and pd.isna(v):
+                v = "–"
+            row[k] = v
+        out.append(row)
+    return out
+
+
+# --- routes: exports and kepler --------------------------------------------------------------
+def _install_routes(server: Flask, ctx: AppContext) -> None:
+    def who():  # noqa: ANN202
+        from app.auth import require_role  # noqa: PLC0415
+
+        return require_role("city_commander", "city_operator", "supervisor", "admin")
+
+    def span() -> tuple[float, float]:
+        return period(request.args.get("start"), request.args.get("end"))
+
+    def fname(ext: str) -> str:
+        a, b = request.args.get("start", ""), request.args.get("end", "")
+        return f"onemap-incidents-{a or 'start'}-{b or 'today'}.{ext}"
+
+    @server.get("/analytics/export.csv", endpoint="analytics_csv")
+    def export_csv():
+        actor = who()
+        df = period_incidents(ctx, actor, *span())
+        buf = io.StringIO()
+        df.to_csv(buf, index=False)
+        # UTF-8 BOM: Excel (what assessors open it with) then reads the Chinese correctly
+        return Response("\ufeff" + buf.getvalue(), mimetype="text/csv",
+                        headers={"Content-Disposition": f"attachment; filename={fname('csv')}"})
+
+    @server.get("/analytics/export.geojson", endpoint="analytics_geojson")
+    def export_geojson():
+        actor = who()
+        fc = to_geojson(period_incidents(ctx, actor, *span()))
+        return Response(json.dumps(fc, ensure_ascii=False), mimetype="application/geo+json",
+                        headers={"Content-Disposition": f"attachment; filename={fname('geojson')}"})
+
+    @server.get("/analytics/kepler.json", endpoint="analytics_kepler_json")
+    def export_kepler():
+        actor = who()
+        data = kepler_datasets(ctx, actor, *span())
+        doc = kepler.kepler_json(data, _kepler_config(ctx), title="OneMap 考核")
+        return Response(json.dumps(doc, ensure_ascii=False, default=str),
+                        mimetype="application/json",
+                        headers={"Content-Disposition":
+                                 f"attachment; filename={fname('kepler.json')}"})
+
+    @server.get("/analytics/kepler", endpoint="analytics_kepler")
+    def kepler_page():
+        actor = who()
+        data = kepler_datasets(ctx, actor, *span())
+        sets = {name: kepler.frame_dataset(name, df) for name, df in data.items()}
+        return kepler.respond(kepler.page(sets, _kepler_config(ctx), title="OneMap 考核分析"))
+
+
+def _kepler_config(ctx: AppContext) -> dict:
+    b = ctx.city.boundary.bounds
+    return kepler.default_config(((b[0] + b[2]) / 2, (b[1] + b[3]) / 2), zoom=9.2)
+
+
+def _town_outlines(ctx: AppContext) -> dict:
+    towns = ctx.city.towns[["code", "name", "geometry"]].copy()
+    towns["geometry"] = towns.geometry.boundary.simplify(0.0005)
+    return json.loads(towns.to_json())
+
+
+# --- the Dash app ----------------------------------------------------------------------------
+def mount(server: Flask, ctx: AppContext) -> Dash:
+    """The /analytics/ Dash app, its export routes and the kepler routes."""
+    style: dict = {}
+
+    def basemap() -> dict:   # built on first use, then kept: the town outlines never change
+        if not style:
+            style.update(kepler.local_style(_town_outlines(ctx)))
+        return style
+
+    kepler.install(server, basemap)
+    _install_routes(server, ctx)
+    app = Dash("onemap_analytics", server=server, url_base_pathname="/analytics/",
+               assets_folder=str(ASSETS_DIR / "analytics"), title="考核评价 · OneMap",
+               update_title=None, serve_locally=True)
+    today = dt.datetime.now(TZ).date()
+    app.layout = html.Div(className="an", children=[
+        html.Header([
+            html.H1("考核评价 · Assessment"),
+            dcc.DatePickerRange(id="an-period", display_format="YYYY-MM-DD",
+                                start_date=str(today - dt.timedelta(days=DEFAULT_DAYS - 1)),
+                                end_date=str(today), first_day_of_week=1),
+            dcc.RadioItems(id="an-tier", value="town", inline=True, className="tier",
+                           options=[{"label": "镇街分中心", "value": "town"},
+                                    {"label": "部门分中心", "value": "department"}]),
+            html.Nav([html.A("CSV", id="an-csv", href="#", className="btn"),
+                      html.A("GeoJSON", id="an-geojson", href="#", className="btn"),
+                      html.A("kepler.gl 文件", id="an-kjson", href="#", className="btn"),
+                      html.A("退出", href="/logout")]),
+        ]),
+        html.Section(id="an-cards", className="cards"),
+        dcc.Tabs(id="an-tabs", value="kpi", className="tabs", children=[
+            dcc.Tab(label="指标与排名 KPIs", value="kpi", children=[
+                html.Div(className="charts", children=[
+                    dcc.Graph(id="an-volume", config={"displaylogo": False}),
+                    dcc.Graph(id="an-ontime", config={"displaylogo": False}),
+                ]),
+                html.Div(className="rank", children=[
+                    dcc.Graph(id="an-score", config={"displaylogo": False}),
+                    dash_table.DataTable(
+                        id="an-rank", columns=[{"name": n, "id": k} for k, n in RANK_COLUMNS],
+                        sort_action="native", page_size=30,
+                        style_table={"overflowX": "auto"},
+                        style_header={"backgroundColor": "#1f2a44", "color": "#e5e7eb",
+                                      "fontWeight": 600},
+                        style_cell={"backgroundColor": "#111a2e", "color": "#e5e7eb",
+                                    "border": "1px solid #1f2a44", "padding": "4px 8px",
+                                    "fontFamily": "inherit", "textAlign": "left"}),
+                ]),
+            ]),
+            dcc.Tab(label="kepler.gl 空间分析", value="kepler", children=[
+                html.Iframe(id="an-kepler", className="kepler", title="kepler.gl"),
+            ]),
+        ]),
+    ])
+
+    @app.callback(
+        Output("an-cards", "children"), Output("an-volume", "figure"),
+        Output("an-ontime", "figure"), Output("an-score", "figure"), Output("an-rank", "data"),
+        Output("an-csv", "href"), Output("an-geojson", "href"), Output("an-kjson", "href"),
+        Input("an-period", "start_date"), Input("an-period", "end_date"),
+        Input("an-tier", "value"))
+    def refresh(start, end, tier):  # noqa: ANN001
+        from app.auth import require_role  # noqa: PLC0415
+
+        require_role("city_commander", "city_operator", "supervisor", "admin")
+        since, until = period(start, end)
+        q = f"?start={(start or '')[:10]}&end={(end or '')[:10]}"
+        df = kpi_table(ctx, tier, since, until)
+        city = ctx.incidents.kpis(None, since, until)
+        label = "镇街" if tier == "town" else "部门"
+        if df.empty:
+            empty = _layout(go.Figure(), "无数据")
+            return kpi_cards(city), empty, empty, empty, [], *_links(q)
+        return (kpi_cards(city), volume_figure(df, f"{label}事件量"),
+                ontime_figure(df, f"{label}各环节按时率"), score_figure(df, f"{label}考核得分"),
+                rank_rows(df), *_links(q))
+
+    @app.callback(Output("an-kepler", "src"), Input("an-tabs", "value"),
+                  Input("an-period", "start_date"), Input("an-period", "end_date"),
+                  State("an-kepler", "src"))
+    def kepler_src(tab, start, end, current):  # noqa: ANN001
+        # the kepler bundle is 12 MB: load it only when the analyst opens the tab
+        if tab != "kepler":
+            return current
+        return f"/analytics/kepler?start={(start or '')[:10]}&end={(end or '')[:10]}"
+
+    return app
+
+
+def _links(q: str) -> tuple[str, str, str]:
+    return (f"/analytics/export.csv{q}", f"/analytics/export.geojson{q}",
+            f"/analytics/kepler.json{q}")

@@ -1,0 +1,112 @@
+"""/analytics/ (考核评价 E14/E15): KPIs per center, ranking, scoped CSV/GeoJSON/kepler exports."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+
+from app.screens import analytics
+from tests.app.authkit import accounts, app_ctx, login, web  # noqa: F401
+
+
+def _actor(app_ctx, user):  # noqa: F811
+    from app.users import UserStore
+
+    return UserStore(app_ctx.redis).get(user).actor
+
+
+def _point_in(app_ctx, town_code):  # noqa: F811
+    cells = app_ctx.city.cells[app_ctx.city.cells["town_code"] == town_code]
+    p = cells.iloc[len(cells) // 2].geometry.representative_point()
+    return p.x, p.y
+
+
+@pytest.fixture
+def closed_loop(app_ctx, accounts):  # noqa: F811
+    """Two towns' incidents: one closed with satisfaction in 潘州, one open in the other town."""
+    svc = app_ctx.incidents
+    pz, town = _actor(app_ctx, "panzhou"), _actor(app_ctx, "town")
+    cg, sup = _actor(app_ctx, "chengguan"), _actor(app_ctx, "supervisor_pz")
+    w1 = next(_actor(app_ctx, u) for u, a in accounts.items()
+              if a["role"] == "grid_worker" and a["center"] == pz.center)
+    a = svc.report(w1, "0101", *_point_in(app_ctx, pz.center[1:]), description="垃圾堆放")
+    svc.accept(a.id, pz)
+    svc.register(a.id, pz)
+    svc.dispatch(a.id, pz, ["CG"])
+    svc.start(a.id, cg)
+    svc.handle(a.id, cg, note="已清理")
+    svc.verify(a.id, sup, passed=True)
+    svc.close(a.id, pz)
+    svc.callback(a.id, pz, satisfaction=5)
+    b = svc.report(town, "0106", *_point_in(app_ctx, town.center[1:]), description="违停")
+    return a, b
+
+
+def test_kpi_table_ranks_towns_and_departments(app_ctx, closed_loop):  # noqa: F811
+    since, until = analytics.period(None, None)
+    towns = analytics.kpi_table(app_ctx, "town", since, until)
+    a, b = closed_loop
+    assert len(towns) == sum(1 for c in app_ctx.city.centers.values() if c.tier == "town")
+    top = towns.iloc[0]
+    assert top["center"] == f"T{a.town_code}" and top["received"] == 1 and top["closed"] == 1
+    assert top["closure_rate"] == 1.0 and top["satisfaction"] == 5 and top["score"] > 90
+    other = towns.set_index("center").loc[f"T{b.town_code}"]
+    assert other["received"] == 1 and other["closed"] == 0
+    assert towns.set_index("center")["score"].isna().sum() == len(towns) - 2
+    depts = analytics.kpi_table(app_ctx, "department", since, until)
+    assert depts.iloc[0]["center"] == "DCG" and depts.iloc[0]["handled"] == 1
+    for fig in (analytics.volume_figure(towns, "t"), analytics.ontime_figure(towns, "t"),
+                analytics.score_figure(towns, "t")):
+        assert fig.data
+
+
+def test_exports_are_scoped(web, app_ctx, closed_loop):  # noqa: F811
+    a, b = closed_loop
+    c = web.test_client()
+    login(c, "commander")
+    rows = list(csv.DictReader(io.StringIO(c.get("/analytics/export.csv").get_data(as_text=True)
+                                           .lstrip("\ufeff"))))
+    assert {r["id"] for r in rows} == {a.id, b.id}
+    assert {r["state"] for r in rows} == {"closed", "reported"}
+    fc = json.loads(c.get("/analytics/export.geojson").get_data(as_text=True))
+    assert fc["type"] == "FeatureCollection" and len(fc["features"]) == 2
+    lon, lat = fc["features"][0]["geometry"]["coordinates"]
+    assert app_ctx.city.try_locate(lon, lat) is not None
+    kj = c.get("/analytics/kepler.json").json
+    names = [d["data"]["id"] for d in kj["datasets"]]
+    assert names[0].startswith("incidents") and len(kj["datasets"][0]["data"]["allData"]) == 2
+    # a town supervisor exports its own territory only; an admin exports no incident
+    c2 = web.test_client()
+    login(c2, "supervisor_pz")
+    fc2 = json.loads(c2.get("/analytics/export.geojson").get_data(as_text=True))
+    assert [f["properties"]["id"] for f in fc2["features"]] == [a.id]
+    c3 = web.test_client()
+    login(c3, "admin")
+    assert json.loads(c3.get("/analytics/export.geojson").get_data(as_text=True))["features"] == []
+    # a town operator may not open the assessment at all
+    c4 = web.test_client()
+    login(c4, "panzhou")
+    assert c4.get("/analytics/export.csv").status_code == 403
+
+
+def test_period_outside_excludes(web, app_ctx, closed_loop):  # noqa: F811
+    c = web.test_client()
+    login(c, "commander")
+    r = c.get("/analytics/export.geojson?start=2020-01-01&end=2020-01-31")
+    assert json.loads(r.get_data(as_text=True))["features"] == []
+
+
+def test_kepler_page_is_self_contained(web, closed_loop):  # noqa: F811
+    c = web.test_client()
+    login(c, "commander")
+    r = c.get("/analytics/kepler")
+    page = r.get_data(as_text=True)
+    assert r.status_code == 200 and "default-src 'self'" in r.headers["Content-Security-Policy"]
+    assert "https://" not in page and "http://" not in page
+    assert c.get("/analytics/kepler-static/widget.js").status_code == 200
+    style = c.get("/analytics/kepler-style.json").json
+    assert style["version"] == 8 and all(
+        s.get("type") == "geojson" for s in style["sources"].values())
