@@ -1,0 +1,119 @@
+"""Crash test: kill -9 a process that holds queue entries mid-flight; after XAUTOCLAIM every
+incident is in exactly one place, none lost, none done twice. Then restart redis-server (AOF):
+every incident, queue and consumer group comes back."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+import redis
+
+from app.services import restart_redis_server, start_redis_server
+from incidents import invariants, keys
+from incidents.queue import QueueConsumer
+from incidents.service import IncidentService
+
+from .conftest import Actors, Clock, point_in
+
+N = 40
+
+HOLDER = textwrap.dedent("""
+    import sys, time, redis
+    from grid.io import load_city
+    from incidents.actor import Actor
+    from incidents.queue import QueueConsumer
+    from incidents.service import IncidentService
+    url, city_dir, town = sys.argv[1:4]
+    r = redis.Redis.from_url(url, decode_responses=True)
+    svc = IncidentService(r, load_city(city_dir))
+    op = Actor("crashy-op", "town_operator", "T" + town)
+    consumer = QueueConsumer(r, ["T" + town], "crashy")
+    held = []
+    while len(held) < {n}:
+        held += consumer.read(count={n}, block_ms=2000)
+    for e in held[: {n} // 2]:          # half done, none acked: then the process dies
+        svc.accept(e.incident_id, op)
+    print("HELD", len(held), flush=True)
+    time.sleep(600)
+""").replace("{n}", str(N))
+
+
+def wait_line(proc: subprocess.Popen, prefix: str, timeout: float = 60.0) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if line.startswith(prefix):
+            return line
+        if not line and proc.poll() is not None:
+            raise AssertionError(f"holder exited: {proc.stderr.read()}")
+    raise TimeoutError(prefix)
+
+
+@pytest.mark.slow
+def test_kill_9_then_reclaim_then_aof_restart(tmp_path, demo_city, demo_city_dir):
+    service = start_redis_server(tmp_path / "redis")
+    proc = None
+    try:
+        r = redis.Redis.from_url(service.url, decode_responses=True)
+        here = point_in(demo_city, 100)
+        who = Actors(here, point_in(demo_city, 1300))
+        svc = IncidentService(r, demo_city, clock=Clock(time.time()))
+        QueueConsumer(r, [f"T{here.town}"], "setup")      # groups exist before anything arrives
+        cells = demo_city.cells[demo_city.cells["town_code"] == here.town].geometry
+        pts = [cells.iloc[k % len(cells)].representative_point() for k in range(N)]
+        ids = [svc.report(who.worker, "0107", p.x, p.y, correlate=False).id for p in pts]
+        assert len(set(ids)) == N
+
+        proc = subprocess.Popen([sys.executable, "-c", HOLDER, service.url, str(demo_city_dir),
+                                 here.town], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, cwd=os.getcwd())
+        assert wait_line(proc, "HELD").split() == ["HELD", str(N)]
+        os.kill(proc.pid, signal.SIGKILL)                 # kill -9, mid-flight
+        proc.wait(10)
+        rescuer = QueueConsumer(r, [f"T{here.town}"], "rescuer")
+        assert rescuer.pending() == N
+
+        entries = rescuer.reclaim(min_idle_ms=0)
+        assert len(entries) == N
+        redone = 0
+        for e in entries:
+            if e.current(r):                # not done by the dead consumer: do it now
+                svc.accept(e.incident_id, who.town)
+                redone += 1
+        rescuer.ack(entries)
+        assert redone == N // 2
+        assert rescuer.pending() == 0
+        for i in ids:
+            inc = svc.get(i, who.town)
+            assert (inc.state, inc.place) == ("accepted", f"q:T{here.town}")
+            accepts = [e for e in svc.timeline(i, who.town) if e["action"] == "accept"]
+            assert len(accepts) == 1, (i, accepts)                 # never done twice
+        assert r.zcard(keys.place(f"q:T{here.town}")) == N
+        assert invariants.check(r) == []
+        qlen = r.xlen(keys.queue(f"T{here.town}"))
+
+        r.close()
+        service = restart_redis_server(service)          # AOF recovery
+        r = redis.Redis.from_url(service.url, decode_responses=True)
+        assert r.zcard(keys.ALL) == N
+        assert r.zcard(keys.place(f"q:T{here.town}")) == N
+        assert r.xlen(keys.queue(f"T{here.town}")) == qlen
+        groups = {g["name"]: g for g in r.xinfo_groups(keys.queue(f"T{here.town}"))}
+        assert groups[keys.QUEUE_GROUP]["pending"] == 0
+        assert all(r.hget(keys.incident(i), "state") == "accepted" for i in ids)
+        assert invariants.check(r) == []
+        svc = IncidentService(r, demo_city)
+        inc = svc.dispatch(ids[0], who.town, ["CG"])      # and it keeps working
+        assert inc.state == "dispatched"
+        r.close()
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+        service.stop()
