@@ -36,6 +36,15 @@ MAX_PIXELS = 12_000_000
 _EPS = 1e-6   # in pixel units (~30 µm): boundary marks are widened by this against rounding
 
 
+def _sorted_unique(a: np.ndarray) -> np.ndarray:
+    """np.unique by sorting: several times faster than numpy 2's hash-based unique for int64 keys."""
+    s = np.sort(a)
+    keep = np.empty(s.shape, dtype=bool)
+    keep[:1] = True
+    np.not_equal(s[1:], s[:-1], out=keep[1:])
+    return s[keep]
+
+
 class Locator:
     """Exact point-in-cell index over a city's grid cells (row order of ``cells``); -1 outside."""
 
@@ -112,17 +121,17 @@ class Locator:
         label, count = self._scanline(u0, v0, u1, v1, cell)
 
         flat_label = label.ravel()
-        bpix_marked = np.unique(np.concatenate(keys) // self.n)
+        bpix_marked = _sorted_unique(np.concatenate(keys) // self.n)
         # a boundary pixel also gets the cell covering its centre (only differs if cells overlap)
         with_label = bpix_marked[flat_label[bpix_marked] >= 0]
         keys.append(with_label * self.n + flat_label[with_label])
-        pairs = np.unique(np.concatenate(keys))
+        pairs = _sorted_unique(np.concatenate(keys))
         pix, cand = pairs // self.n, pairs % self.n
         # pixels where cells overlap at the centre: candidates from an STRtree query of the pixel
         overlap = np.flatnonzero(count.ravel() > 1)
         if overlap.size:
             extra_pix, extra_cand = self._query_pixels(overlap)
-            pairs = np.unique(np.concatenate([pairs, extra_pix * self.n + extra_cand]))
+            pairs = _sorted_unique(np.concatenate([pairs, extra_pix * self.n + extra_cand]))
             pix, cand = pairs // self.n, pairs % self.n
         bpix, first = np.unique(pix, return_index=True)
         offsets = np.append(first, len(pix)).astype(np.int64)
