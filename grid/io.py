@@ -59,13 +59,16 @@ def save_city(city: City, directory: str | os.PathLike) -> Path:
 
 def _replace_dir(tmp: Path, out: Path) -> None:
     """Move tmp into place; an existing directory is swapped out, never left half-written."""
-    if out.exists():
-        old = out.with_name(f".{out.name}.old.{os.getpid()}")
-        out.rename(old)
-        tmp.rename(out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        tmp.rename(out)
+    try:
+        tmp.rename(out)          # atomic; fails if out exists and is not empty
+        return
+    except OSError:
+        if not out.exists():
+            raise
+    old = out.with_name(f".{out.name}.old.{os.getpid()}")
+    out.rename(old)
+    tmp.rename(out)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def load_city(directory: str | os.PathLike) -> City:
@@ -97,7 +100,9 @@ def load_or_build_city(name: str, directory: str | os.PathLike, seed: int = 0) -
         return load_city(d)
     from grid.build import build_city  # noqa: PLC0415 (building is the rare path)
 
-    save_city(build_city(name, seed=seed), d)
+    city = build_city(name, seed=seed)
+    if not (d / "city.json").exists():   # another process may have saved it meanwhile
+        save_city(city, d)
     return load_city(d)
 
 
