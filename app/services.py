@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
 import socket
 import subprocess
@@ -119,8 +120,11 @@ def start_mosquitto(data_dir: Path | None = None, port: int | None = None) -> Se
     data_dir = Path(data_dir or tempfile.mkdtemp(prefix="onemap-mqtt-"))
     data_dir.mkdir(parents=True, exist_ok=True)
     conf = data_dir / "mosquitto.conf"
+    # As root, mosquitto drops to user "mosquitto", which cannot write a private 0700 data dir:
+    # persistence then fails ("Permission denied") and sessions are lost on a restart.
+    run_as = "user root\n" if hasattr(os, "geteuid") and os.geteuid() == 0 else ""
     conf.write_text(MOSQUITTO_CONF.read_text() + f"\nlistener {port} 127.0.0.1\n"
-                    f"persistence_location {data_dir}/\n")
+                    f"persistence_location {data_dir}/\n" + run_as)
     proc = subprocess.Popen([exe, "-c", str(conf)], stdout=subprocess.DEVNULL,
                             stderr=open(data_dir / "mosquitto.log", "ab"))  # noqa: SIM115
     svc = Service("mqtt", f"mqtt://127.0.0.1:{port}", port, proc, data_dir)

@@ -75,14 +75,17 @@ class IngestWorker:
                  mqtt_url: str, group: str = "onemap", client_id: str | None = None,
                  history_maxlen: int = defaults.HISTORY_MAXLEN, batch_max: int = defaults.BATCH_MAX,
                  session_expiry_s: int = defaults.SESSION_EXPIRY_S,
-                 topic_filters: Iterable[str] = topics.FILTERS,
+                 topic_filters: Iterable[str] = topics.FILTERS, shared: bool = True,
                  clock: Callable[[], float] = time.time) -> None:
         self.redis = r
         self.devices = registry if isinstance(registry, dict) else compile_registry(registry)
         self.mqtt_url, self.group = mqtt_url, group
         self.client_id = client_id or f"onemap-ingest-{group}-{uuid.uuid4().hex[:8]}"
         self.batch_max, self.session_expiry_s, self.clock = batch_max, session_expiry_s, clock
-        self.filters = [topics.shared(group, f) for f in topic_filters]
+        # shared=False: a plain subscription, for a single worker. mosquitto 2.0 does not restore
+        # $share subscriptions from its persistence file, so only a plain one survives a broker
+        # restart with the messages published before the worker is back (docs/mqtt.md).
+        self.filters = [topics.shared(group, f) if shared else f for f in topic_filters]
         self.engine = RuleEngine(r, history_maxlen)
         self.connected = threading.Event()
         self.subscribed = threading.Event()

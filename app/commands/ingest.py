@@ -24,9 +24,12 @@ from app.context import AppContext
 @click.option("--group", default=None, help="Shared-subscription group (default ONEMAP_INGEST_GROUP).")
 @click.option("--client-id", default=None, help="MQTT client id (stable: keeps the session).")
 @click.option("--index", type=int, default=0, help="Worker index on this host (default client id).")
+@click.option("--share/--no-share", default=True,
+              help="Shared subscription (several workers; default) or a plain one (one worker: "
+                   "survives a mosquitto restart without a gap).")
 @click.option("--health/--no-health", default=True, help="Also run the device-health checker.")
 def command(redis_url: str | None, mqtt_url: str | None, group: str | None, client_id: str | None,
-            index: int, health: bool) -> None:
+            index: int, share: bool, health: bool) -> None:
     """Ingest IoT telemetry, device status and video-AI detections from MQTT into Redis."""
     from app.heartbeat import BEAT_EVERY_S, beat  # noqa: PLC0415
     from sensors.health import HealthChecker  # noqa: PLC0415
@@ -43,7 +46,7 @@ def command(redis_url: str | None, mqtt_url: str | None, group: str | None, clie
     registry = ctx.devices
     worker = IngestWorker(ctx.redis, registry, mqtt_url, group=group,
                           client_id=client_id or default_client_id(group, index),
-                          history_maxlen=settings.history_maxlen)
+                          history_maxlen=settings.history_maxlen, shared=share)
     checker = HealthChecker(ctx.redis, registry, devices=worker.devices) if health else None
     stopped = threading.Event()
 
