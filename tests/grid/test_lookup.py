@@ -6,6 +6,8 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from grid.lookup import Locator
 from grid.model import OutsideJurisdiction
@@ -93,3 +95,30 @@ def test_empty_locator():
     loc = Locator(gpd.GeoDataFrame(geometry=[], crs="EPSG:4326"))
     assert loc.locate_one(110.0, 22.0) == -1
     assert loc.locate_many(np.array([110.0]), np.array([22.0])).tolist() == [-1]
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 60), pixel_m=st.floats(2.0, 400.0),
+       aligned=st.booleans())
+def test_locator_matches_sjoin_on_random_partitions(seed, n, pixel_m, aligned):
+    """Property: any partition (Voronoi, or grid-aligned squares), any pixel size, points on
+    vertices, on edge midpoints and at random: the raster index answers exactly like sjoin."""
+    rng = np.random.default_rng(seed)
+    region = shapely.box(110.8, 21.8, 110.9, 21.87)
+    if aligned:
+        k = max(1, int(np.sqrt(n)))
+        xs, ys = np.linspace(110.8, 110.9, k + 1), np.linspace(21.8, 21.87, k + 1)
+        geoms = [shapely.box(xs[i], ys[j], xs[i + 1], ys[j + 1]) for i in range(k) for j in range(k)]
+    else:
+        pts = rng.uniform((110.8, 21.8), (110.9, 21.87), (n, 2))
+        vor = shapely.voronoi_polygons(shapely.multipoints(pts), extend_to=region, ordered=True)
+        geoms = [region.intersection(v) for v in shapely.get_parts(vor)] if n > 1 else [region]
+    cells = gpd.GeoDataFrame(geometry=geoms, crs="EPSG:4326")
+    loc = Locator(cells, pixel_m=pixel_m)
+    verts = shapely.get_coordinates(cells.geometry.values)
+    mids = (verts[:-1] + verts[1:]) / 2
+    rand = rng.uniform((110.79, 21.79), (110.91, 21.88), (5000, 2))
+    xy = np.vstack([verts, mids, rand])
+    got = loc.locate_many(xy[:, 0], xy[:, 1])
+    assert np.array_equal(got, _sjoin_rows(cells, xy[:, 0], xy[:, 1]))
+    assert [loc.locate_one(x, y) for x, y in xy[:300]] == got[:300].tolist()
