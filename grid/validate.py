@@ -224,13 +224,10 @@ def validate_layers(layers: dict[str, gpd.GeoDataFrame], tolerance_m2: float = T
     """
     problems: list[Problem] = []
     step("checking names and codes")
-    parent_codes = {"towns": None}
     for layer in ("towns", "villages", "cells"):
-        gdf = layers[layer]
         pl = PARENT_LAYER.get(layer)
         pcs = set(layers[pl]["code"].dropna().astype(str)) if pl else None
-        problems += check_attributes(layer, gdf, pcs)
-        parent_codes[layer] = pcs
+        problems += check_attributes(layer, layers[layer], pcs)
     admins = {str(c)[:6] for c in layers["towns"]["code"].dropna()}
     if len(admins) > 1:
         problems.append(Problem("towns", "towns", f"town codes span several admin codes: "
