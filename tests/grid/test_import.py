@@ -144,6 +144,10 @@ BAD = {
     "unknown parent": (_set("cells", 2, "village_code", "440981101009"),
                        r"cells #3 .*: cell code '440981101002001' does not start with its "
                        r"parent's code '440981101009'"),
+    "parent not in file": (lambda layers: _set("villages", 3, "town_code", "440981109")(
+                               _set("villages", 3, "code", "440981109002")(layers)),
+                           r"villages #4 \(code 440981109002.*\): town code 440981109 is not in "
+                           r"the towns file"),
 }
 
 
