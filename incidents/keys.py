@@ -22,8 +22,10 @@ Layout (see docs/incidents.md):
 - ``om:inc:seq``                  counter for ids
 - ``om:inc:emergency``            hash: emergency mode (area GeoJSON, until, by, since)
 - ``om:inc:emergency:log``        stream: emergency mode switched on/off (who, when, why)
-- ``om:inc:kpi:{scope}:{day}``    hash: KPI counters of a center (scope ``ALL`` = city-wide)
-- ``om:inc:kpid:{scope}:{day}:{stage}`` list: recent stage durations (s), capped
+- ``om:inc:kpi:{center}:{day}``   hash: KPI counters of a center for a day (UTC+8)
+- ``om:inc:kpid:{center}:{day}:{stage}`` list: recent stage durations (s), capped
+- ``om:inc:kpidays:{center}``, ``om:inc:kpicenters``  sets: which buckets exist
+- ``om:inc:overdue:ALL``          zset: every open incident → stage due ts
 - ``om:inc:feed``                 stream: incident changes (contract in docs/architecture.md)
 - ``om:inc:denied``               stream: refused attempts on unknown incidents
 """
@@ -89,6 +91,11 @@ def kpi(scope: str, day: str) -> str:
 
 def kpi_durations(scope: str, day: str, stage: str) -> str:
     return f"om:inc:kpid:{scope}:{day}:{stage}"
+
+
+def kpi_centers() -> str:
+    """Set of centers that have KPI counters."""
+    return "om:inc:kpicenters"
 
 
 def kpi_days(scope: str) -> str:

@@ -1,8 +1,8 @@
 """KPIs per center (考核指标), kept incrementally by the same atomic script as each change.
 
-Counters live in one hash per center per day (China Standard Time, UTC+8) plus ``ALL`` for the
-whole city; recent stage durations in a capped list for mean and p90. ``read`` sums the days
-asked for and derives the rates. Feeds the wall and the assessment (考核) page.
+Counters live in one hash per center per day (China Standard Time, UTC+8); recent stage
+durations in a capped list for mean and p90. ``read`` sums the days (and, for the whole city,
+the centers) asked for and derives the rates. Feeds the wall and the assessment (考核) page.
 """
 
 from __future__ import annotations
@@ -33,18 +33,19 @@ class KpiPlan:
         self.now = now
         self.day = day_of(now)
         self.cmds: list[list[str]] = []
+        self._days: set[str] = set()
 
     def incr(self, center: str, counter: str, n: int = 1) -> None:
-        for scope in (center, "ALL"):
-            self.cmds.append(["HINCRBY", keys.kpi(scope, self.day), counter, str(n)])
-            self.cmds.append(["SADD", keys.kpi_days(scope), self.day])
+        self.cmds.append(["HINCRBY", keys.kpi(center, self.day), counter, str(n)])
+        if center not in self._days:   # the city-wide figure sums the centers at read time
+            self._days.add(center)
+            self.cmds.append(["SADD", keys.kpi_days(center), self.day])
+            self.cmds.append(["SADD", keys.kpi_centers(), center])
 
     def duration(self, center: str, stage: str, seconds: float) -> None:
-        s = f"{max(seconds, 0.0):.3f}"
-        for scope in (center, "ALL"):
-            k = keys.kpi_durations(scope, self.day, stage)
-            self.cmds.append(["LPUSH", k, s])
-            self.cmds.append(["LTRIM", k, "0", str(D.KPI_DURATIONS_KEPT - 1)])
+        k = keys.kpi_durations(center, self.day, stage)
+        self.cmds.append(["LPUSH", k, f"{max(seconds, 0.0):.3f}"])
+        self.cmds.append(["LTRIM", k, "0", str(D.KPI_DURATIONS_KEPT - 1)])
 
 
 def plan(old: Incident | None, new: Incident, action: str, now: float,
@@ -107,24 +108,27 @@ def _pct(values: list[float], q: float) -> float | None:
 
 def read(r: redis.Redis, center: str | None, since: float | None, until: float | None,
          now: float) -> dict:
-    """KPIs of one center (or the whole city when ``center`` is None) over [since, until]."""
-    scope = center or "ALL"
-    days = sorted(r.smembers(keys.kpi_days(scope)))
+    """KPIs of one center (or the whole city, summed over centers, when ``center`` is None)
+    over the whole days (UTC+8) from ``since`` to ``until``."""
+    scopes = [center] if center else sorted(r.smembers(keys.kpi_centers()))
     lo = day_of(since) if since is not None else "00000000"
     hi = day_of(until) if until is not None else "99999999"
-    days = [d for d in days if lo <= d <= hi]
     p = r.pipeline(transaction=False)
-    for d in days:
-        p.hgetall(keys.kpi(scope, d))
+    for sc in scopes:
+        p.smembers(keys.kpi_days(sc))
+    wanted = [(sc, d) for sc, ds in zip(scopes, p.execute(), strict=True)
+              for d in sorted(ds) if lo <= d <= hi]
+    for sc, d in wanted:
+        p.hgetall(keys.kpi(sc, d))
         for st in STAGES:
-            p.lrange(keys.kpi_durations(scope, d, st), 0, -1)
-    p.zcount(keys.overdue(scope), "-inf", f"({now}")
-    p.zcard(keys.overdue(scope))
+            p.lrange(keys.kpi_durations(sc, d, st), 0, -1)
+    p.zcount(keys.overdue(center or "ALL"), "-inf", f"({now}")
+    p.zcard(keys.overdue(center or "ALL"))
     res = p.execute()
     counts = dict.fromkeys(COUNTERS, 0)
     durs: dict[str, list[float]] = {st: [] for st in STAGES}
     i = 0
-    for _ in days:
+    for _ in wanted:
         for f, v in res[i].items():
             counts[f] = counts.get(f, 0) + int(v)
         i += 1
@@ -136,13 +140,13 @@ def read(r: redis.Redis, center: str | None, since: float | None, until: float |
     def rate(a: str, b: str) -> float | None:
         return round(counts[a] / counts[b], 4) if counts[b] else None
 
-    out: dict = {"center": scope, "since": since, "until": until, **counts,
+    out: dict = {"center": center or "ALL", "since": since, "until": until, **counts,
                  "open_now": open_now, "overdue_now": overdue_now,
                  "accepted_on_time_rate": rate("accepted_on_time", "accepted"),
                  "dispatched_on_time_rate": rate("dispatched_on_time", "dispatched"),
                  "handled_on_time_rate": rate("handled_on_time", "handled"),
                  "closure_rate": rate("closed", "received"),
-                 "reopen_rate": rate("reopened", "verified") if counts["verified"] else None,
+                 "reopen_rate": None,
                  "satisfaction": (round(counts["satisfaction_sum"] / counts["satisfaction_n"], 2)
                                   if counts["satisfaction_n"] else None)}
     if counts["verified"] or counts["reopened"]:

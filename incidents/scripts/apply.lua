@@ -6,7 +6,7 @@
 -- ARGV[2]  idempotency key ('' = none): if it is already set, nothing happens
 -- ARGV[3]  claim zset ('' = none); ARGV[4] claim member: it must still be there (deadline
 --          events act once even with several workers; the commands ZREM it)
--- ARGV[5]  JSON array of commands (arrays of strings), run in order
+-- ARGV[5..] the commands, run in order, each as its length n followed by its n words
 -- returns  {'ok', new_version} | {'dup', existing_id} | {'conflict', version} | {'claimed', ''}
 if ARGV[2] ~= '' then
   local existing = redis.call('GET', ARGV[2])
@@ -21,8 +21,10 @@ end
 if ARGV[3] ~= '' and not redis.call('ZSCORE', ARGV[3], ARGV[4]) then
   return {'claimed', ''}
 end
-local cmds = cjson.decode(ARGV[5])
-for i = 1, #cmds do
-  redis.call(unpack(cmds[i]))
+local i = 5
+while i <= #ARGV do
+  local n = tonumber(ARGV[i])
+  redis.call(unpack(ARGV, i + 1, i + n))
+  i = i + n + 1
 end
 return {'ok', redis.call('HGET', KEYS[1], 'version')}
