@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import pandas as pd
-import plotly.graph_objects as go
 
 from layers import palette
 from layers.basemap import to_display
 from layers.legend import Layer, Legend, LegendItem
+from layers.trace import scattermap
 
 KEY = "alarms"
 CORE_SIZE = 17
@@ -40,7 +40,7 @@ def fold(entries: Iterable[tuple[str, dict]]) -> pd.DataFrame:
     return df.dropna(subset=["lon", "lat"]).reset_index(drop=True)
 
 
-def alarms_layer(active: pd.DataFrame, tile_crs: str = "wgs84") -> Layer:
+def alarms_layer(active: pd.DataFrame, tile_crs: str = "wgs84", size_scale: float = 1.0) -> Layer:
     """Traces ``alarms:halo`` and ``alarms:core`` (customdata = episode ids)."""
     a = active.copy()
     a["_r"] = a["level"].map(palette.LEVEL_RANK).fillna(0)
@@ -49,12 +49,12 @@ def alarms_layer(active: pd.DataFrame, tile_crs: str = "wgs84") -> Layer:
     lon, lat = lon.round(5).tolist(), lat.round(5).tolist()
     eps = a["episode"].astype(str).tolist()
     colors = [palette.LEVEL_COLORS.get(lv, palette.LEVEL_COLORS["red"]) for lv in a["level"]]
-    halo = go.Scattermap(lon=lon, lat=lat, mode="markers", customdata=eps,
-                         marker={"color": palette.HIGHLIGHT, "size": [HALO_SIZE] * len(eps),
+    halo = scattermap(lon=lon, lat=lat, mode="markers", customdata=eps,
+                         marker={"color": palette.HIGHLIGHT, "size": [round(HALO_SIZE * size_scale, 1)] * len(eps),
                                  "opacity": 0.28}, hoverinfo="skip", meta=f"{KEY}:halo",
                          name="告警光晕")
-    core = go.Scattermap(lon=list(lon), lat=list(lat), mode="markers", customdata=list(eps),
-                         marker={"color": colors, "size": [CORE_SIZE] * len(eps), "opacity": 1.0},
+    core = scattermap(lon=list(lon), lat=list(lat), mode="markers", customdata=list(eps),
+                         marker={"color": colors, "size": [round(CORE_SIZE * size_scale, 1)] * len(eps), "opacity": 1.0},
                          hoverinfo="skip", meta=f"{KEY}:core", name="告警")
     n = a["level"].value_counts()
     items = tuple(LegendItem(f"{palette.LEVEL_NAMES[lv]}告警 {int(n.get(lv, 0))}",

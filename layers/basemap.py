@@ -19,7 +19,11 @@ from layers import palette
 def map_style(tile_url: str | None = None, background: str = palette.BACKGROUND,
               tile_opacity: float = 0.55) -> dict:
     """MapLibre style dict: background only, or background + one raster tile source."""
-    style: dict = {"version": 8, "name": "onemap", "sources": {},
+    # ``sources`` must never be empty: plotly prunes empty objects when it copies the layout, and
+    # MapLibre then rejects the style ("missing required property sources") on the next update
+    style: dict = {"version": 8, "name": "onemap",
+                   "sources": {"om-none": {"type": "geojson", "data": {
+                       "type": "FeatureCollection", "features": []}}},
                    "layers": [{"id": "om-bg", "type": "background",
                                "paint": {"background-color": background}}]}
     if tile_url:
@@ -35,32 +39,10 @@ def to_display(lons, lats, tile_crs: str = "wgs84") -> tuple[np.ndarray, np.ndar
     lats = np.asarray(lats, dtype=float)
     if tile_crs.lower() != "gcj02":
         return lons, lats
-    try:
-        from grid.coords import wgs84_to_gcj02  # noqa: PLC0415 (optional: lands with grid)
-    except ImportError:
-        return _wgs84_to_gcj02(lons, lats)
+    from grid.coords import wgs84_to_gcj02  # noqa: PLC0415 (only when a GCJ-02 base map is set)
+
     out = wgs84_to_gcj02(lons, lats)
     return np.asarray(out[0], float), np.asarray(out[1], float)
-
-
-def _wgs84_to_gcj02(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The published GCJ-02 offset formula (fallback while grid.coords is missing)."""
-    a, ee = 6378245.0, 0.00669342162296594323
-    x, y = lon - 105.0, lat - 35.0
-    dlat = (-100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * np.sqrt(np.abs(x))
-            + (20.0 * np.sin(6.0 * x * np.pi) + 20.0 * np.sin(2.0 * x * np.pi)) * 2.0 / 3.0
-            + (20.0 * np.sin(y * np.pi) + 40.0 * np.sin(y / 3.0 * np.pi)) * 2.0 / 3.0
-            + (160.0 * np.sin(y / 12.0 * np.pi) + 320 * np.sin(y * np.pi / 30.0)) * 2.0 / 3.0)
-    dlon = (300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * np.sqrt(np.abs(x))
-            + (20.0 * np.sin(6.0 * x * np.pi) + 20.0 * np.sin(2.0 * x * np.pi)) * 2.0 / 3.0
-            + (20.0 * np.sin(x * np.pi) + 40.0 * np.sin(x / 3.0 * np.pi)) * 2.0 / 3.0
-            + (150.0 * np.sin(x / 12.0 * np.pi) + 300.0 * np.sin(x / 30.0 * np.pi)) * 2.0 / 3.0)
-    radlat = lat / 180.0 * np.pi
-    magic = 1 - ee * np.sin(radlat) ** 2
-    sqrtmagic = np.sqrt(magic)
-    dlat = (dlat * 180.0) / ((a * (1 - ee)) / (magic * sqrtmagic) * np.pi)
-    dlon = (dlon * 180.0) / (a / sqrtmagic * np.cos(radlat) * np.pi)
-    return lon + dlon, lat + dlat
 
 
 def fit_view(bounds: tuple[float, float, float, float], width_px: int, height_px: int,

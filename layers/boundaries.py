@@ -10,12 +10,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import geopandas as gpd
-import plotly.graph_objects as go
 
 from layers import palette
 from layers.basemap import to_display
 from layers.geojson import feature_collection
 from layers.legend import Layer, Legend, LegendItem
+from layers.trace import scattermap
 
 if TYPE_CHECKING:
     from grid.model import City
@@ -25,8 +25,9 @@ LABELS_META = "labels"   # the JS overlay finds the label trace by this ``meta``
 
 def _line(source: dict, color: str, width: float, opacity: float = 1.0,
           minzoom: float | None = None) -> dict:
+    # below="traces": MapLibre draws the line under every trace, so no dot is ever covered
     layer = {"sourcetype": "geojson", "source": source, "type": "line", "color": color,
-             "line": {"width": width}, "opacity": opacity}
+             "line": {"width": width}, "opacity": opacity, "below": "traces"}
     if minzoom is not None:
         layer["minzoom"] = minzoom
     return layer
@@ -34,7 +35,7 @@ def _line(source: dict, color: str, width: float, opacity: float = 1.0,
 
 def _fill(source: dict, color: str, opacity: float) -> dict:
     return {"sourcetype": "geojson", "source": source, "type": "fill", "color": color,
-            "opacity": opacity}
+            "opacity": opacity, "below": "traces"}
 
 
 def city_layer(city: City, tile_crs: str = "wgs84") -> Layer:
@@ -51,7 +52,7 @@ def towns_layer(city: City, tile_crs: str = "wgs84") -> Layer:
     fc = feature_collection(city.towns, "code", ("name",), tolerance_deg=0.0004, tile_crs=tile_crs)
     pts = city.towns.geometry.representative_point()
     lons, lats = to_display(pts.x.to_numpy(), pts.y.to_numpy(), tile_crs)
-    labels = go.Scattermap(
+    labels = scattermap(
         lon=lons.round(5).tolist(), lat=lats.round(5).tolist(), mode="markers",
         text=city.towns["name"].tolist(), customdata=city.towns["kind"].tolist(),
         marker={"size": 1, "opacity": 0}, hoverinfo="skip", meta=LABELS_META, name="镇街名称")

@@ -26,7 +26,7 @@ FOV_COLOR = "#4fc3f7"
 
 def cameras_layer(cameras: pd.DataFrame, states: dict[str, str] | pd.Series | None,
                   classes: tuple[int, ...] | None = None, tile_crs: str = "wgs84",
-                  zoom: float = 10.0) -> Layer:
+                  zoom: float = 10.0, size_scale: float = 1.0) -> Layer:
     """Raw camera points, one trace per class (meta ``cameras:<cls>``), wedges at FOV_ZOOM+."""
     frame = cameras if classes is None else cameras[cameras["cls"].isin(classes)]
     st = state_series(frame["id"], states)
@@ -35,7 +35,7 @@ def cameras_layer(cameras: pd.DataFrame, states: dict[str, str] | pd.Series | No
         s = st.loc[sub.index]
         sub, s = order_worst_last(sub, s)
         traces.append(state_trace(sub, s, f"{KEY}:{int(cls)}", f"{CLASS_NAMES.get(int(cls), cls)}视频",
-                                  tile_crs, CLASS_SCALE.get(int(cls), 1.0)))
+                                  tile_crs, CLASS_SCALE.get(int(cls), 1.0) * size_scale))
     map_layers = []
     if zoom >= FOV_ZOOM and len(frame):
         map_layers.append({"sourcetype": "geojson", "source": fov_wedges(frame, tile_crs=tile_crs),

@@ -12,12 +12,12 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import pandas as pd
-import plotly.graph_objects as go
 
 from layers import alarms as alarms_mod
 from layers import basemap, boundaries, cameras, hexbin, incidents, resources, risk, sensors
 from layers.legend import Layer, Legend
 from layers.themes import LAYER_KEYS, Theme
+from layers.trace import scattermap
 
 if TYPE_CHECKING:
     from grid.model import City
@@ -107,14 +107,15 @@ def build_layers(data: MapData, theme: Theme, view: View) -> list[Layer]:
                     frame, data.states, tile_crs=view.tile_crs))
             else:
                 out.append(cameras.cameras_layer(frame, data.states, tile_crs=view.tile_crs,
-                                                 zoom=view.zoom))
+                                                 zoom=view.zoom, size_scale=view.size_scale))
         elif key == "resources" and key in wanted:
             out.append(resources.resources_layer(data.resources, theme.resource_kinds,
-                                                 view.tile_crs))
+                                                 view.tile_crs, view.size_scale))
         elif key == "incidents" and key in wanted:
-            out.append(incidents.incidents_layer(inc, tile_crs=view.tile_crs))
+            out.append(incidents.incidents_layer(inc, tile_crs=view.tile_crs,
+                                                 size_scale=view.size_scale))
         elif key == "alarms" and key in wanted:
-            out.append(alarms_mod.alarms_layer(data.alarms, view.tile_crs))
+            out.append(alarms_mod.alarms_layer(data.alarms, view.tile_crs, view.size_scale))
     return out
 
 
@@ -126,9 +127,9 @@ def _first_point_slot(layers: list[Layer]) -> int:
     return len(layers)
 
 
-def highlight_trace() -> go.Scattermap:
+def highlight_trace() -> dict:
     """新到高亮: rings around what just arrived; the live tick fills it and clears it again."""
-    return go.Scattermap(lon=[], lat=[], mode="markers", customdata=[],
+    return scattermap(lon=[], lat=[], mode="markers", customdata=[],
                          marker={"color": "#ffffff", "size": [], "opacity": 0.55},
                          hoverinfo="skip", meta="highlight", name="新到")
 
@@ -139,13 +140,13 @@ def compose(data: MapData, theme: Theme, view: View) -> MapFigure:
     traces, map_layers, legends = [], [], []
     for lay in layers:
         traces += lay.traces
-        map_layers += lay.map_layers
+        # with a tile base map the tiles are the background: no territory fill over them
+        map_layers += [m for m in lay.map_layers if not (view.tile_url and m["type"] == "fill")]
         if lay.legend is not None and lay.key not in ("villages", "cells", "city", "towns"):
             legends.append(lay.legend)
     traces.append(highlight_trace())
     layout = basemap.map_layout(view.center, view.zoom, basemap.map_style(view.tile_url))
     layout["map"]["layers"] = map_layers
-    fig = go.Figure(data=traces, layout=layout)
-    figure = fig.to_plotly_json()
-    index = {t.meta: i for i, t in enumerate(traces) if t.meta}
+    figure = {"data": traces, "layout": layout}
+    index = {t["meta"]: i for i, t in enumerate(traces) if t.get("meta")}
     return MapFigure(figure, legends, index, [lay.key for lay in layers])

@@ -10,11 +10,11 @@ from __future__ import annotations
 import h3
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 
 from layers import palette
 from layers.basemap import to_display
 from layers.legend import Layer, Legend, LegendItem
+from layers.trace import choroplethmap
 
 DEFAULT_RES = 7          # ≈5 km² per hexagon: ~700 over a 3,300 km² county (demo assumption)
 RAW_POINT_LIMIT = 8000   # above this many points in view, draw hexagons instead (ecosystem §2)
@@ -82,7 +82,7 @@ def hex_layer(agg: pd.DataFrame, key: str = "hex", name: str = "设备聚合",
               tile_crs: str = "wgs84", geojson: dict | None = None) -> Layer:
     """Choropleth of H3 cells coloured by worst state; z is a plain list so a tick can patch it."""
     n = len(palette.STATE_ORDER)
-    trace = go.Choroplethmap(
+    trace = choroplethmap(
         geojson=geojson if geojson is not None else hex_geojson(agg["h3"], tile_crs),
         locations=agg["h3"].tolist(), z=[int(r) for r in agg["rank"]],
         zmin=-0.5, zmax=n - 0.5, colorscale=state_colorscale(), showscale=False,

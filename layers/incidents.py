@@ -11,11 +11,11 @@ from __future__ import annotations
 import time
 
 import pandas as pd
-import plotly.graph_objects as go
 
 from layers import palette
 from layers.basemap import to_display
 from layers.legend import Layer, Legend, LegendItem
+from layers.trace import scattermap
 
 KEY = "incidents"
 TIERS: tuple[str, ...] = ("department", "town", "city")   # drawn city last (on top)
@@ -59,31 +59,32 @@ def normalise(frame: pd.DataFrame, categories: tuple[str, ...] | None = None,
     return f
 
 
-def _marker_lists(f: pd.DataFrame) -> tuple[list[str], list[int]]:
+def _marker_lists(f: pd.DataFrame, k: float = 1.0) -> tuple[list[str], list[float]]:
     colors = [palette.SEVERITY_COLORS.get(s, palette.SEVERITY_COLORS["一般"]) for s in f["severity"]]
-    sizes = [palette.SEVERITY_SIZES.get(s, 9) for s in f["severity"]]
+    sizes = [round(palette.SEVERITY_SIZES.get(s, 9) * k, 1) for s in f["severity"]]
     return colors, sizes
 
 
 def incidents_layer(frame: pd.DataFrame, categories: tuple[str, ...] | None = None,
-                    tile_crs: str = "wgs84", now: float | None = None) -> Layer:
+                    tile_crs: str = "wgs84", now: float | None = None,
+                    size_scale: float = 1.0) -> Layer:
     """Traces ``incidents:overdue`` (rings) then ``incidents:<tier>`` for each tier."""
     f = normalise(frame, categories, now)
     traces = []
     od = f.loc[f["overdue"].astype(bool).to_numpy()]
     lon, lat = to_display(od["lon"].to_numpy(), od["lat"].to_numpy(), tile_crs)
-    _, od_sizes = _marker_lists(od)
-    traces.append(go.Scattermap(
+    _, od_sizes = _marker_lists(od, size_scale)
+    traces.append(scattermap(
         lon=lon.round(5).tolist(), lat=lat.round(5).tolist(), mode="markers",
         customdata=od["id"].astype(str).tolist(),
-        marker={"color": palette.OVERDUE_COLOR, "size": [s + RING_EXTRA for s in od_sizes],
+        marker={"color": palette.OVERDUE_COLOR, "size": [round(s + RING_EXTRA * size_scale, 1) for s in od_sizes],
                 "opacity": 0.9}, hoverinfo="skip", meta=f"{KEY}:overdue", name="超期"))
     for tier in TIERS:
         sub = f.loc[(f["tier"] == tier).to_numpy()].sort_values("severity", key=lambda s: s.map(
             {v: i for i, v in enumerate(palette.SEVERITY_ORDER)}), kind="stable")
         lon, lat = to_display(sub["lon"].to_numpy(), sub["lat"].to_numpy(), tile_crs)
-        colors, sizes = _marker_lists(sub)
-        traces.append(go.Scattermap(
+        colors, sizes = _marker_lists(sub, size_scale)
+        traces.append(scattermap(
             lon=lon.round(5).tolist(), lat=lat.round(5).tolist(), mode="markers",
             customdata=sub["id"].astype(str).tolist(),
             marker={"color": colors, "size": sizes, "opacity": 0.95},

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 
 from layers import palette
 from layers.basemap import to_display
+from layers.trace import scattermap
 
 STATE_SIZES: dict[str, int] = {"normal": 5, "offline": 6, "warning": 9, "alarm": 13}
 
@@ -27,7 +27,7 @@ def state_series(ids: pd.Series, states: dict[str, str] | pd.Series | None) -> p
 
 def state_trace(frame: pd.DataFrame, states: pd.Series, meta: str, name: str,
                 tile_crs: str = "wgs84", size_scale: float = 1.0,
-                as_lists: bool = False) -> go.Scattermap:
+                as_lists: bool = False) -> dict:
     """One device trace coloured per point by state; customdata carries the device ids."""
     lons, lats = to_display(frame["lon"].to_numpy(), frame["lat"].to_numpy(), tile_crs)
     st = states.to_numpy()
@@ -35,7 +35,7 @@ def state_trace(frame: pd.DataFrame, states: pd.Series, meta: str, name: str,
     sizes = [round(STATE_SIZES.get(s, 5) * size_scale, 1) for s in st]
     lon = lons.round(5)
     lat = lats.round(5)
-    return go.Scattermap(
+    return scattermap(
         lon=lon.tolist() if as_lists else lon, lat=lat.tolist() if as_lists else lat,
         mode="markers", customdata=frame["id"].astype(str).tolist(),
         marker={"color": colors, "size": sizes, "opacity": 0.95},

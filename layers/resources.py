@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 import shapely
 
 from layers.basemap import to_display
 from layers.legend import Layer, Legend, LegendItem
+from layers.trace import scattermap
 
 if TYPE_CHECKING:
     from grid.model import City
@@ -65,21 +65,22 @@ def demo_resources(city: City, seed: int = 0) -> pd.DataFrame:
 
 
 def resources_layer(resources: pd.DataFrame, kinds: tuple[str, ...] | None = None,
-                    tile_crs: str = "wgs84") -> Layer:
+                    tile_crs: str = "wgs84", size_scale: float = 1.0) -> Layer:
     """One trace per kind (meta ``resources:<kind>``)."""
     traces, items = [], []
     for kind, (name, color, size) in KINDS.items():
         if kinds is not None and kind not in kinds:
             continue
         sub = resources[resources["kind"] == kind]
+        size = round(size * size_scale, 1)
         lon, lat = to_display(sub["lon"].to_numpy(), sub["lat"].to_numpy(), tile_crs)
         # a dark core inside a coloured disc reads as a "facility" next to solid event dots
-        traces.append(go.Scattermap(lon=lon.round(5), lat=lat.round(5), mode="markers",
+        traces.append(scattermap(lon=lon.round(5), lat=lat.round(5), mode="markers",
                                     customdata=sub["id"].tolist(),
                                     marker={"color": color, "size": size, "opacity": 0.95},
                                     hoverinfo="skip", meta=f"{KEY}:{kind}", name=name))
-        traces.append(go.Scattermap(lon=lon.round(5), lat=lat.round(5), mode="markers",
-                                    marker={"color": "#07111f", "size": max(size - 7, 3)},
+        traces.append(scattermap(lon=lon.round(5), lat=lat.round(5), mode="markers",
+                                    marker={"color": "#07111f", "size": max(round(size - 7 * size_scale, 1), 3)},
                                     hoverinfo="skip", meta=f"{KEY}:{kind}:core", name=name))
         items.append(LegendItem(f"{name} {len(sub)}", color, "ring"))
     return Layer(KEY, "应急资源", traces, [], Legend("应急资源", tuple(items)))

@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 
 from layers import palette
 from layers.geojson import feature_collection
 from layers.legend import Layer, Legend, LegendItem
+from layers.trace import choroplethmap
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -58,7 +58,7 @@ def risk_layer(units: gpd.GeoDataFrame, unit_col: str, alarms: pd.DataFrame | No
     scale = []
     for i, lv in enumerate(palette.RISK_LEVELS):
         scale += [[i / n, palette.RISK_COLORS[lv]], [(i + 1) / n, palette.RISK_COLORS[lv]]]
-    trace = go.Choroplethmap(
+    trace = choroplethmap(
         geojson=feature_collection(units, "code", (), tolerance_deg=0.0004, tile_crs=tile_crs),
         locations=units["code"].astype(str).tolist(), z=[int(v) for v in b],
         zmin=-0.5, zmax=n - 0.5, colorscale=scale, showscale=False,

@@ -1,0 +1,560 @@
+"""/wall: the command-hall video wall (指挥大厅大屏, M1/M3), read-only, live, offline.
+
+Layout for 3840×2160 (sizes in vh so 1920×1080 keeps the same proportions): KPI tiles on the left,
+the one map in the middle (layers.compose), the event ticker and charts on the right, the theme
+(专题) and the emergency banner (应急模式) on top. No inputs, no hover-only information.
+
+Live without reloads (docs/architecture.md "Live screens"): the browser keeps the last stream ids
+it has seen in ``wall-cursor``; every second ``tick`` XREADs ``om:alarms`` and ``om:inc:feed``
+after them and returns only a small delta (or nothing: HTTP 204). A clientside function
+(assets/wall/wall.js) turns the delta into a ``Patch`` of the map figure by id, so the figure is
+never resent on a tick. The page is built once per theme; themes rotate on a timer or are pinned
+with ``?theme=<code|名称>``. Opened with ``/wall/?kiosk=<token>`` (app.auth).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from dash import (
+    ClientsideFunction,
+    Dash,
+    Input,
+    Output,
+    Patch,
+    State,
+    dcc,
+    html,
+    no_update,
+)
+from flask import Flask
+
+from app.config import ASSETS_DIR
+from app.context import AppContext
+from layers import alarms as alarms_layer
+from layers import basemap, compose, feed, hexbin, palette, resources
+from layers.themes import KPI_KEYS, THEMES, get_theme, next_theme
+
+log = logging.getLogger(__name__)
+
+TICK_MS = 1000            # live poll period: an alarm shows within ~1 s (aim: < 2 s)
+ROTATE_S = 60             # theme rotation period on the wall (轮播), seconds; demo default
+CHART_S = 30              # trend/category charts refresh period, seconds
+ALARM_REPLAY = 5000       # stream entries folded at page load to find the active alarms
+TICKER_MAX = 14           # lines in the event ticker
+XREAD_COUNT = 500         # most entries one tick takes from each stream
+MAP_W, MAP_H = 0.55, 0.72   # share of the viewport the map box gets, when not measured
+
+try:  # stream and hash names are owned by their packages (keys.py); see docs/architecture.md
+    from sensors.keys import ALARMS, DEV_STATE
+except ImportError:  # pragma: no cover - sensors not installed yet
+    ALARMS, DEV_STATE = "om:alarms", "om:dev:state"
+try:
+    from incidents.keys import FEED
+except ImportError:  # pragma: no cover
+    FEED = "om:inc:feed"
+try:
+    from app.keys import EMERGENCY
+except ImportError:  # pragma: no cover
+    EMERGENCY = "om:app:emergency"
+
+
+# --- data sources (all reads; the wall never writes) -------------------------------------------
+@dataclass
+class DeviceIndex:
+    """Registry frames for the map (static per process) and H3 membership for worst-state hexes."""
+
+    sensors: pd.DataFrame
+    cameras: pd.DataFrame
+    hex_of: dict[str, str] = field(default_factory=dict)          # device id → h3 cell
+    members: dict[str, list[str]] = field(default_factory=dict)   # "<layer>|<h3>" → device ids
+
+
+def _frame(gdf, cols: tuple[str, ...]) -> pd.DataFrame:  # noqa: ANN001 (GeoDataFrame or frame)
+    out = pd.DataFrame({c: gdf[c].to_numpy() for c in cols if c in gdf.columns})
+    out["id"] = out["id"].astype(str)
+    return out
+
+
+def device_index(ctx: AppContext) -> DeviceIndex:
+    """Sensors and cameras as plain frames plus their H3 cells; cached on the context."""
+    cached = ctx.extras.get("wall_devices")
+    if isinstance(cached, DeviceIndex):
+        return cached
+    if isinstance(cached, tuple):       # (sensors, cameras) given by a caller (bench, tests)
+        sensors, cameras = cached
+    else:
+        try:
+            reg = ctx.devices
+            sensors, cameras = reg.sensors, reg.cameras
+        except ImportError:             # sensors package not available: an empty map, honestly
+            log.warning("no device registry: the wall shows no devices")
+            sensors = pd.DataFrame(columns=["id", "type", "lon", "lat"])
+            cameras = pd.DataFrame(columns=["id", "cls", "lon", "lat"])
+    s = _frame(sensors, ("id", "type", "lon", "lat", "town_code"))
+    c = _frame(cameras, ("id", "cls", "lon", "lat", "heading_deg", "fov_deg", "range_m",
+                         "town_code"))
+    c["cls"] = pd.to_numeric(c["cls"], errors="coerce").fillna(3).astype(int)
+    s["h3"] = hexbin.cells_of(s["lon"], s["lat"]) if len(s) else []
+    c["h3"] = hexbin.cells_of(c["lon"], c["lat"]) if len(c) else []
+    idx = DeviceIndex(s, c)
+    for layer, frame in (("hex_sensors", s), ("hex_cameras", c)):
+        for dev, h in zip(frame["id"], frame["h3"], strict=True):
+            idx.hex_of[dev] = h
+            idx.members.setdefault(f"{layer}|{h}", []).append(dev)
+    ctx.extras["wall_devices"] = idx
+    return idx
+
+
+def _resources(ctx: AppContext) -> pd.DataFrame:
+    res = ctx.extras.get("wall_resources")
+    if res is None:
+        res = resources.demo_resources(ctx.city)
+        ctx.extras["wall_resources"] = res
+    return res
+
+
+def open_incidents(ctx: AppContext) -> pd.DataFrame:
+    """Open incidents (IncidentService.open_incidents_frame), empty while the service is absent."""
+    override = ctx.extras.get("wall_incidents")
+    if override is not None:
+        return override() if callable(override) else override
+    try:
+        return ctx.incidents.open_incidents_frame()
+    except (ImportError, AttributeError) as exc:
+        log.debug("no incidents service yet: %s", exc)
+        return pd.DataFrame(columns=["id", "state", "center", "category", "severity", "lon", "lat"])
+
+
+def last_id(r, stream: str) -> str:  # noqa: ANN001
+    """The newest entry id of a stream ('0-0' when empty): where a new page starts reading."""
+    got = r.xrevrange(stream, count=1)
+    return got[0][0] if got else "0-0"
+
+
+def active_alarms(r) -> pd.DataFrame:  # noqa: ANN001
+    """Active episodes: the last ALARM_REPLAY entries of om:alarms folded in order."""
+    entries = r.xrevrange(ALARMS, count=ALARM_REPLAY)
+    return alarms_layer.fold(reversed(entries))
+
+
+def device_kpis(r, idx: DeviceIndex) -> dict:  # noqa: ANN001
+    """Online rates (在线率) of sensors and cameras from om:dev:state."""
+    states = r.hgetall(DEV_STATE)
+    off_cam = sum(1 for k, v in states.items() if v == "offline" and k.startswith("cam-"))
+    off_all = sum(1 for v in states.values() if v == "offline")
+    n_s, n_c = max(len(idx.sensors), 1), max(len(idx.cameras), 1)
+    return {"device_online": round(1 - (off_all - off_cam) / n_s, 4),
+            "camera_online": round(1 - off_cam / n_c, 4)}
+
+
+def incident_kpis(ctx: AppContext, frame: pd.DataFrame | None = None, now: float | None = None) -> dict:
+    """Open incidents by tier, overdue now, on-time rate today (China Standard Time day)."""
+    from layers.incidents import normalise  # noqa: PLC0415
+
+    now = time.time() if now is None else now
+    f = normalise(open_incidents(ctx) if frame is None else frame, now=now)
+    tiers = f["tier"].value_counts()
+    out = {"tier_city": int(tiers.get("city", 0)), "tier_town": int(tiers.get("town", 0)),
+           "tier_department": int(tiers.get("department", 0)), "overdue": int(f["overdue"].sum()),
+           "on_time": None}
+    try:
+        from incidents import kpi  # noqa: PLC0415
+
+        day0 = now - ((now + 8 * 3600) % 86400)
+        k = kpi.read(ctx.redis, None, day0, now, now)
+        num = sum(k.get(c, 0) for c in ("accepted_on_time", "dispatched_on_time", "handled_on_time"))
+        den = sum(k.get(c, 0) for c in ("accepted", "dispatched", "handled"))
+        out["on_time"] = round(num / den, 4) if den else None
+        out["overdue"] = max(out["overdue"], int(k.get("overdue_now") or 0))
+    except (ImportError, AttributeError) as exc:  # pragma: no cover - incidents absent
+        log.debug("no incident KPIs: %s", exc)
+    return out
+
+
+def emergency(r) -> dict:  # noqa: ANN001
+    """应急模式 from the city commander's switch (app.keys.EMERGENCY): {on, note}."""
+    h = r.hgetall(EMERGENCY) or {}
+    on = h.get("active") == "1" and float(h.get("until") or 9e12) > time.time()
+    return {"on": bool(on), "note": h.get("note", "") if on else ""}
+
+
+# --- the figure --------------------------------------------------------------------------------
+def view_for(ctx: AppContext, screen: dict | None) -> compose.View:
+    """Fit the city into the map area of this screen; dots scale with the screen height."""
+    screen = screen or {}
+    w = int(screen.get("w") or 1920)
+    h = int(screen.get("h") or 1080)
+    mw = int(screen.get("mw") or w * MAP_W)    # the map box as measured in the browser
+    mh = int(screen.get("mh") or h * MAP_H)
+    center, zoom = basemap.fit_view(ctx.city.boundary.bounds, mw, mh, padding=0.03)
+    return compose.View(center, zoom, ctx.settings.tile_url, ctx.settings.tile_crs,
+                        size_scale=max(1.0, h / 1080))
+
+
+def map_data(ctx: AppContext) -> tuple[compose.MapData, dict]:
+    """Everything the map draws, plus the stream cursor taken BEFORE the reads (nothing lost)."""
+    r = ctx.redis
+    cursor = {"a": last_id(r, ALARMS), "f": last_id(r, FEED), "seq": 0, "n": 0}
+    idx = device_index(ctx)
+    states = r.hgetall(DEV_STATE)
+    data = compose.MapData(ctx.city, idx.sensors, idx.cameras, states, open_incidents(ctx),
+                           active_alarms(r), _resources(ctx))
+    return data, cursor
+
+
+def legend_children(legends) -> list:  # noqa: ANN001
+    out = []
+    for lg in legends:
+        items = [html.Span([html.Span(className=f"sw sw-{it.shape}",
+                                      style={"--c": it.color}), it.label], className="lg-item")
+                 for it in lg.items]
+        out.append(html.Div([html.Span(lg.title, className="lg-title"), *items],
+                            className="lg-block"))
+    return out
+
+
+def _dark_layout(**kw) -> dict:
+    base = {"paper_bgcolor": "rgba(0,0,0,0)", "plot_bgcolor": "rgba(0,0,0,0)",
+            "font": {"color": palette.TEXT, "size": 14}, "margin": {"l": 8, "r": 8, "t": 8, "b": 8},
+            "showlegend": False}
+    base.update(kw)
+    return base
+
+
+def trend_figure(r, now: float | None = None, font: float = 14) -> go.Figure:  # noqa: ANN001
+    """Alarms and incidents per hour over the last 24 h (from the streams' time-ordered ids)."""
+    now = time.time() if now is None else now
+    start = int((now - 24 * 3600) * 1000)
+    hours = np.arange(24)
+    a = np.zeros(24, int)
+    i = np.zeros(24, int)
+    for eid, f in r.xrange(ALARMS, min=f"{start}-0", count=20000):
+        if f.get("event") == "raise":
+            a[min(23, (int(eid.split("-")[0]) - start) // 3_600_000)] += 1
+    for eid, f in r.xrange(FEED, min=f"{start}-0", count=20000):
+        if f.get("action") in feed.INCIDENT_NEW_ACTIONS:
+            i[min(23, (int(eid.split("-")[0]) - start) // 3_600_000)] += 1
+    labels = [time.strftime("%H时", time.gmtime(start / 1000 + 8 * 3600 + (h + 1) * 3600))
+              for h in hours]
+    fig = go.Figure([
+        go.Bar(x=labels, y=a.tolist(), name="告警", marker_color=palette.LEVEL_COLORS["orange"]),
+        go.Scatter(x=labels, y=i.tolist(), name="新事件", mode="lines+markers",
+                   line={"color": palette.ACCENT, "width": 3}),
+    ], layout=_dark_layout(
+        font={"color": palette.TEXT, "size": font}, showlegend=True,
+        legend={"orientation": "h", "x": 0, "y": 1.18, "font": {"size": font}},
+        xaxis={"tickfont": {"size": font * 0.8}, "gridcolor": "#173454", "nticks": 8},
+        yaxis={"tickfont": {"size": font * 0.8}, "gridcolor": "#173454"},
+        margin={"l": 40, "r": 10, "t": 36, "b": 30}, bargap=0.25))
+    return fig
+
+
+def category_figure(frame: pd.DataFrame, categories: tuple[str, ...] | None,
+                    font: float = 14) -> go.Figure:
+    """Open incidents by top-level category (事件分类), largest first."""
+    from grid.categories import CATEGORIES  # noqa: PLC0415
+    from layers.incidents import normalise  # noqa: PLC0415
+
+    f = normalise(frame, categories)
+    top = f["category"].astype(str).str[:2].map(lambda c: CATEGORIES[c].name if c in CATEGORIES else c)
+    counts = top.value_counts().head(8).sort_values()
+    fig = go.Figure(go.Bar(x=counts.to_numpy().tolist(), y=counts.index.tolist(), orientation="h",
+                           marker_color=palette.ACCENT, text=counts.to_numpy().tolist(),
+                           textposition="outside", textfont={"size": font, "color": palette.TEXT},
+                           cliponaxis=False),
+                    layout=_dark_layout(font={"color": palette.TEXT, "size": font},
+                                        xaxis={"visible": False},
+                                        yaxis={"tickfont": {"size": font}},
+                                        margin={"l": 110 * font / 14, "r": 50, "t": 6, "b": 6}))
+    return fig
+
+
+# --- the live tick -----------------------------------------------------------------------------
+def tick(ctx: AppContext, cursor: dict, hex_layers: tuple[str, ...] = ()) -> dict | None:
+    """One poll: what came after ``cursor`` in both streams, as a small delta (None: nothing).
+
+    Returns {"cursor", "delta", "kpi", "ticker"}; ``delta`` holds alarm events, incident changes,
+    device states of the devices named in the alarms, and recoloured hexagons (worst state).
+    """
+    r = ctx.redis
+    got = r.xread({ALARMS: cursor.get("a", "$"), FEED: cursor.get("f", "$")}, count=XREAD_COUNT)
+    if not got:
+        return None
+    new_cursor = dict(cursor)
+    towns = ctx.city.town_names
+    alarms, incs, ticker = [], [], []
+    for stream, entries in got:
+        if not entries:
+            continue
+        if stream == ALARMS:
+            new_cursor["a"] = entries[-1][0]
+            for eid, f in entries:
+                a = feed.alarm_item(eid, f)
+                alarms.append(a)
+                if a["ev"] != "clear" or len(entries) < 50:
+                    ticker.append(feed.alarm_text(a, towns))
+        else:
+            new_cursor["f"] = entries[-1][0]
+            for eid, f in entries:
+                i = feed.incident_item(eid, f)
+                incs.append(i)
+                ticker.append(feed.incident_text(i, towns))
+    delta: dict = {"alarms": alarms, "incidents": incs}
+    kpi: dict = {}
+    if alarms:
+        idx = device_index(ctx)
+        devs = sorted({a["dev"] for a in alarms if a["dev"]})
+        states = dict(zip(devs, r.hmget(DEV_STATE, devs), strict=True)) if devs else {}
+        delta["devices"] = {d: {"state": s or "normal",
+                                "color": palette.STATE_COLORS.get(s or "normal"),
+                                "size": _state_size(s or "normal", d)}
+                            for d, s in states.items()}
+        hexes: dict[str, dict[str, int]] = {}
+        for layer in hex_layers:
+            touched = {idx.hex_of[d] for d in devs if d in idx.hex_of
+                       and f"{layer}|{idx.hex_of[d]}" in idx.members}
+            for h in sorted(touched):
+                members = idx.members[f"{layer}|{h}"]
+                worst = palette.worst_state(s for s in r.hmget(DEV_STATE, members) if s)
+                hexes.setdefault(layer, {})[h] = palette.STATE_RANK[worst]
+        delta["hex"] = hexes
+        kpi.update(device_kpis(r, idx))
+    if incs:
+        kpi.update(incident_kpis(ctx))
+    new_cursor["seq"] = int(cursor.get("seq", 0)) + 1
+    delta["seq"] = new_cursor["seq"]
+    delta["ts"] = int(time.time() * 1000)
+    return {"cursor": new_cursor, "delta": delta, "kpi": kpi, "ticker": ticker[-TICKER_MAX:]}
+
+
+def _state_size(state: str, dev: str) -> float:
+    from layers.points import STATE_SIZES  # noqa: PLC0415
+
+    return STATE_SIZES.get(state, 5) * (1.25 if dev.startswith("cam-") else 1.0)
+
+
+def ticker_line(t: dict, fresh: bool) -> html.Div:
+    return html.Div([html.Span(t["time"], className="tk-time"),
+                     html.Span(t["tag"], className="tk-tag", style={"--c": t["color"]}),
+                     html.Span(t["text"], className="tk-text")],
+                    className="tk-line fresh" if fresh else "tk-line",
+                    **{"data-dev": t["dev"]})
+
+
+def initial_ticker(ctx: AppContext) -> list:
+    r = ctx.redis
+    towns = ctx.city.town_names
+    lines = [(eid, feed.alarm_text(feed.alarm_item(eid, f), towns))
+             for eid, f in r.xrevrange(ALARMS, count=TICKER_MAX)]
+    lines += [(eid, feed.incident_text(feed.incident_item(eid, f), towns))
+              for eid, f in r.xrevrange(FEED, count=TICKER_MAX)]
+    lines.sort(key=lambda x: tuple(int(p) for p in x[0].split("-")), reverse=True)
+    return [ticker_line(t, False) for _, t in lines[:TICKER_MAX]]
+
+
+# --- page ----------------------------------------------------------------------------------------
+KPI_TILES: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
+    # kpi key → (title, [(element id suffix, label, colour)])
+    "open_by_tier": ("在办事件", [("tier_city", "市级", palette.ACCENT),
+                                   ("tier_town", "镇街", palette.ACCENT),
+                                   ("tier_department", "部门", palette.ACCENT)]),
+    "overdue": ("当前超期", [("overdue", "件", palette.OVERDUE_COLOR)]),
+    "on_time": ("今日按时率", [("on_time", "", "#00e676")]),
+    "alarms_by_level": ("实时告警", [(f"alarm_{lv}", palette.LEVEL_NAMES[lv],
+                                      palette.LEVEL_COLORS[lv])
+                                     for lv in reversed(palette.LEVEL_ORDER)]),
+    "device_online": ("物联设备在线率", [("device_online", "", palette.STATE_COLORS["normal"])]),
+    "camera_online": ("视频在线率", [("camera_online", "", palette.STATE_COLORS["normal"])]),
+}
+
+
+def _tile(key: str) -> html.Div:
+    title, cells = KPI_TILES[key]
+    return html.Div([html.Div(title, className="kpi-title"),
+                     html.Div([html.Div([html.Div("–", id=f"wall-kpi-{cid}", className="kpi-value",
+                                                  style={"color": color}),
+                                         html.Div(label, className="kpi-label")],
+                                        className="kpi-cell") for cid, label, color in cells],
+                              className="kpi-row")],
+                    id=f"wall-tile-{key}", className="kpi-tile")
+
+
+def layout() -> html.Div:
+    """The page shell; the map and every number arrive through callbacks (no reloads)."""
+    return html.Div([
+        dcc.Location(id="wall-url", refresh=False),
+        dcc.Store(id="wall-screen"), dcc.Store(id="wall-cursor"), dcc.Store(id="wall-delta"),
+        dcc.Store(id="wall-kpi"), dcc.Store(id="wall-theme"),
+        dcc.Interval(id="wall-tick", interval=TICK_MS),
+        dcc.Interval(id="wall-rotate", interval=ROTATE_S * 1000),
+        dcc.Interval(id="wall-slow", interval=CHART_S * 1000),
+        html.Div([
+            html.Div([html.Span("一网统管", className="hd-brand"),
+                      html.Span(id="wall-city", className="hd-city")], className="hd-left"),
+            html.Div([html.Span("专题 ", className="hd-dim"),
+                      html.Span(id="wall-theme-name", className="hd-theme"),
+                      html.Span(id="wall-theme-blurb", className="hd-blurb")], className="hd-mid"),
+            html.Div(id="wall-clock", className="hd-clock"),
+        ], className="wall-header"),
+        html.Div(id="wall-emergency", className="wall-emergency off"),
+        html.Div([
+            html.Div([_tile(k) for k in KPI_KEYS], className="wall-left", id="wall-kpis"),
+            html.Div([
+                html.Div([
+                    dcc.Graph(id="wall-map", className="wall-map",
+                              config={"displayModeBar": False, "scrollZoom": False,
+                                      "staticPlot": False, "responsive": True},
+                              figure={"data": [], "layout": basemap.map_layout(
+                                  {"lon": 0, "lat": 0}, 1, basemap.map_style())}),
+                    html.Div(id="wall-labels", className="wall-labels"),
+                    html.Div(id="wall-attribution", className="wall-attr"),
+                ], className="wall-mapbox", id="wall-mapbox"),
+                html.Div(id="wall-legend", className="wall-legend"),
+            ], className="wall-center"),
+            html.Div([
+                html.Div("实时动态", className="panel-title"),
+                html.Div(id="wall-ticker", className="wall-ticker"),
+                html.Div("24小时告警与事件", className="panel-title"),
+                dcc.Graph(id="wall-trend", className="wall-chart",
+                          config={"displayModeBar": False, "staticPlot": True}),
+                html.Div("在办事件分类", className="panel-title"),
+                dcc.Graph(id="wall-cats", className="wall-chart",
+                          config={"displayModeBar": False, "staticPlot": True}),
+            ], className="wall-right"),
+        ], className="wall-body"),
+    ], className="wall")
+
+
+def theme_from(search: str | None, n_rotate: int | None) -> tuple[str, bool]:
+    """(theme code, pinned): ``?theme=`` pins a theme; otherwise rotate every ROTATE_S."""
+    q = parse_qs((search or "").lstrip("?"))
+    asked = (q.get("theme") or [""])[0]
+    if asked:
+        return get_theme(asked).code, True
+    code = "overview"
+    for _ in range(int(n_rotate or 0) % len(THEMES)):
+        code = next_theme(code).code
+    return code, False
+
+
+def build_app(server: Flask, ctx: AppContext, url_base: str = "/wall/", naive: bool = False) -> Dash:
+    """The wall's Dash app. ``naive=True`` is the bench's baseline: raw points, whole figure per
+    tick (never used by the product)."""
+    app = Dash(f"wall{'-naive' if naive else ''}", server=server, url_base_pathname=url_base,
+               assets_folder=str(ASSETS_DIR / "wall"), title="一网统管 · 城市运行一张图",
+               update_title=None, serve_locally=True, compress=False)
+    app.layout = layout
+
+    app.clientside_callback(ClientsideFunction("wall", "screen"), Output("wall-screen", "data"),
+                            Input("wall-url", "search"))
+    app.clientside_callback(ClientsideFunction("wall", "clock"), Output("wall-clock", "children"),
+                            Input("wall-tick", "n_intervals"))
+
+    @app.callback(Output("wall-rotate", "disabled"), Input("wall-url", "search"))
+    def pin(search):  # noqa: ANN001, ANN202
+        return theme_from(search, 0)[1]
+
+    @app.callback(
+        Output("wall-map", "figure"), Output("wall-legend", "children"),
+        Output("wall-theme-name", "children"), Output("wall-theme-blurb", "children"),
+        Output("wall-theme", "data"), Output("wall-cursor", "data"),
+        Output("wall-kpi", "data"), Output("wall-ticker", "children"),
+        Output("wall-city", "children"), Output("wall-attribution", "children"),
+        *[Output(f"wall-tile-{k}", "className") for k in KPI_KEYS],
+        Input("wall-screen", "data"), Input("wall-rotate", "n_intervals"),
+        State("wall-url", "search"))
+    def render(screen, n_rotate, search):  # noqa: ANN001, ANN202
+        code, _ = theme_from(search, n_rotate)
+        theme = THEMES[code]
+        view = view_for(ctx, screen)
+        view.force_raw = naive
+        data, cursor = map_data(ctx)
+        mf = compose.compose(data, theme, view)
+        hex_layers = [k for k in mf.layers if k.startswith("hex_")]
+        cursor["hx"] = hex_layers
+        kpi = {**incident_kpis(ctx, data.incidents), **device_kpis(ctx.redis, device_index(ctx))}
+        tiles = ["kpi-tile" if k in theme.kpis else "kpi-tile hidden" for k in KPI_KEYS]
+        attribution = (ctx.city.attribution or "") + " · 底图: OneMap 自有边界数据(离线)"
+        return (mf.figure, legend_children(mf.legends), theme.name, theme.blurb,
+                {"code": code, "layers": mf.layers, "naive": naive, "screen": screen},
+                cursor, kpi, initial_ticker(ctx), f"{ctx.city.name}城市运行管理中心",
+                attribution, *tiles)
+
+    @app.callback(
+        Output("wall-delta", "data"), Output("wall-cursor", "data", allow_duplicate=True),
+        Output("wall-kpi", "data", allow_duplicate=True),
+        Output("wall-ticker", "children", allow_duplicate=True),
+        Output("wall-emergency", "children"), Output("wall-emergency", "className"),
+        Output("wall-map", "figure", allow_duplicate=True),
+        Input("wall-tick", "n_intervals"), State("wall-cursor", "data"),
+        State("wall-theme", "data"), State("wall-kpi", "data"),
+        prevent_initial_call=True)
+    def live(_n, cursor, theme, kpi_prev):  # noqa: ANN001, ANN202
+        if not cursor:
+            return (no_update,) * 7
+        em = emergency(ctx.redis)
+        em_sig = "1" + em["note"] if em["on"] else "0"
+        em_out = (no_update, no_update)
+        if cursor.get("em") != em_sig:
+            em_out = ((f"应急模式 · {em['note']}" if em["on"] else ""),
+                      "wall-emergency on" if em["on"] else "wall-emergency off")
+        out = tick(ctx, cursor, tuple(cursor.get("hx") or ()))
+        if out is None:
+            if em_out[0] is no_update:
+                return (no_update,) * 7
+            return (no_update, {**cursor, "em": em_sig}, no_update, no_update, *em_out, no_update)
+        out["cursor"]["em"] = em_sig
+        kpi = {**(kpi_prev or {}), **out["kpi"]} if out["kpi"] else no_update
+        lines = Patch()
+        shown = int(cursor.get("n") or 0)
+        for t in out["ticker"]:
+            lines.prepend(ticker_line(t, True))
+        total = shown + len(out["ticker"])
+        for _ in range(max(0, total - TICKER_MAX)):
+            del lines[-1]
+        out["cursor"]["n"] = min(total, TICKER_MAX)
+        fig = no_update
+        if naive:  # baseline: rebuild and resend the whole figure on every event
+            view = view_for(ctx, (theme or {}).get("screen"))
+            view.force_raw = True
+            data, _ = map_data(ctx)
+            fig = compose.compose(data, THEMES[(theme or {}).get("code", "overview")], view).figure
+            return (no_update, out["cursor"], kpi, lines, *em_out, fig)
+        return (out["delta"], out["cursor"], kpi, lines, *em_out, fig)
+
+    app.clientside_callback(
+        ClientsideFunction("wall", "apply"),
+        Output("wall-map", "figure", allow_duplicate=True),
+        Input("wall-delta", "data"), Input("wall-tick", "n_intervals"), State("wall-map", "figure"),
+        prevent_initial_call=True)
+
+    app.clientside_callback(
+        ClientsideFunction("wall", "kpis"),
+        [Output(f"wall-kpi-{cid}", "children") for _k, (_t, cells) in KPI_TILES.items()
+         for cid, _l, _c in cells],
+        Input("wall-kpi", "data"), Input("wall-map", "figure"))
+
+    @app.callback(Output("wall-trend", "figure"), Output("wall-cats", "figure"),
+                  Input("wall-slow", "n_intervals"), Input("wall-theme", "data"))
+    def charts(_n, theme):  # noqa: ANN001, ANN202
+        if not theme:
+            return no_update, no_update
+        screen = theme.get("screen") or {}
+        font = 14 * max(1.0, int(screen.get("h") or 1080) / 1080)
+        t = THEMES.get(theme.get("code"), THEMES["overview"])
+        return (trend_figure(ctx.redis, font=font),
+                category_figure(open_incidents(ctx), t.categories, font=font))
+
+    return app
+
+
+def mount(server: Flask, ctx: AppContext) -> None:
+    """Mount /wall/ on the OneMap server (app.server.create_server)."""
+    build_app(server, ctx)

@@ -1,0 +1,274 @@
+/* OneMap video wall (/wall): clientside callbacks and the offline place-name overlay.
+ *
+ * apply(): turns the server's small delta (alarm events, incident changes, device states,
+ * hexagon ranks) into a dash Patch of the map figure, finding points by id in each trace's
+ * customdata, so a live tick never resends the figure.
+ * Labels: MapLibre needs glyph PBFs for map text, which are not available offline, so town
+ * and street names are HTML divs positioned with the map's own projection (map.project).
+ */
+(function () {
+  "use strict";
+  var LEVEL_COLORS = {blue: "#3d8bff", yellow: "#ffd400", orange: "#ff8c1a", red: "#ff2d2d"};
+  var CORE = 17, HALO = 34, HL_MS = 3500;
+
+  function traceIndex(fig) {
+    var idx = {};
+    (fig.data || []).forEach(function (t, i) { if (t.meta) { idx[t.meta] = i; } });
+    return idx;
+  }
+  function posIn(trace, id) {
+    var cd = trace && trace.customdata;
+    return cd && cd.indexOf ? cd.indexOf(id) : -1;
+  }
+
+  function apply(delta, _n, fig) {
+    var nu = window.dash_clientside.no_update;
+    if (!fig || !fig.data) { return nu; }
+    var trig = (window.dash_clientside.callback_context.triggered || []).map(function (t) { return t.prop_id; });
+    var idx = traceIndex(fig);
+    var P = new window.dash_clientside.Patch();
+    var changed = false;
+    var hi = idx.highlight;
+    var byDelta = trig.indexOf("wall-delta.data") >= 0;
+    if (!byDelta) {
+      // fade the arrival highlight after HL_MS
+      if (window.__omHL && Date.now() - window.__omHL > HL_MS && hi !== undefined) {
+        window.__omHL = 0;
+        P.assign(["data", hi, "lon"], []).assign(["data", hi, "lat"], [])
+          .assign(["data", hi, "marker", "size"], []).assign(["data", hi, "customdata"], []);
+        return P.build();
+      }
+      return nu;
+    }
+    if (!delta || delta.seq === window.__omSeq) { return nu; }
+    window.__omSeq = delta.seq;
+    var hl = {lon: [], lat: [], size: [], id: []};
+    var sc = window.__omScale || 1;
+
+    // --- device states: recolour the point wherever the device is drawn ---
+    var devs = delta.devices || {};
+    var devTraces = Object.keys(idx).filter(function (m) { return m.indexOf("sensors:") === 0 || m.indexOf("cameras:") === 0; });
+    Object.keys(devs).forEach(function (id) {
+      for (var j = 0; j < devTraces.length; j++) {
+        var ti = idx[devTraces[j]], k = posIn(fig.data[ti], id);
+        if (k >= 0) {
+          P.assign(["data", ti, "marker", "color", k], devs[id].color);
+          P.assign(["data", ti, "marker", "size", k], Math.round(devs[id].size * sc * 10) / 10);
+          changed = true;
+          break;
+        }
+      }
+    });
+    // --- hexagons: worst state inside ---
+    var hex = delta.hex || {};
+    Object.keys(hex).forEach(function (layer) {
+      var ti = idx[layer];
+      if (ti === undefined) { return; }
+      var locs = fig.data[ti].locations || [];
+      Object.keys(hex[layer]).forEach(function (h) {
+        var k = locs.indexOf(h);
+        if (k >= 0) { P.assign(["data", ti, "z", k], hex[layer][h]); changed = true; }
+      });
+    });
+    // --- alarm episodes ---
+    var ci = idx["alarms:core"], hai = idx["alarms:halo"];
+    if (ci !== undefined) {
+      var added = {};
+      (delta.alarms || []).forEach(function (a) {
+        if (a.lon === null || a.lat === null) { return; }
+        var k = posIn(fig.data[ci], a.ep);
+        if (k < 0 && added[a.ep] !== undefined) { k = added[a.ep]; }
+        if (a.ev === "clear") {
+          if (k >= 0) {
+            P.assign(["data", ci, "marker", "size", k], 0).assign(["data", hai, "marker", "size", k], 0);
+            changed = true;
+          }
+          return;
+        }
+        if (k >= 0) {
+          P.assign(["data", ci, "marker", "color", k], a.color)
+            .assign(["data", ci, "marker", "size", k], CORE * sc).assign(["data", hai, "marker", "size", k], HALO * sc);
+        } else {
+          var n = (fig.data[ci].customdata || []).length + Object.keys(added).length;
+          added[a.ep] = n;
+          [ci, hai].forEach(function (ti) {
+            P.append(["data", ti, "lon"], a.lon).append(["data", ti, "lat"], a.lat)
+              .append(["data", ti, "customdata"], a.ep);
+          });
+          P.append(["data", ci, "marker", "color"], a.color).append(["data", ci, "marker", "size"], CORE * sc)
+            .append(["data", hai, "marker", "size"], HALO * sc);
+        }
+        if (a.ev === "raise") { hl.lon.push(a.lon); hl.lat.push(a.lat); hl.size.push(54 * sc); hl.id.push(a.ep); }
+        changed = true;
+      });
+    }
+    // --- incidents: one trace per tier + the overdue ring trace ---
+    var tiers = ["department", "town", "city"];
+    var ri = idx["incidents:overdue"];
+    if (ri !== undefined) {
+      var appended = {};
+      (delta.incidents || []).forEach(function (c) {
+        if (c.lon === null || c.lat === null) { return; }
+        tiers.forEach(function (tier) {
+          var ti = idx["incidents:" + tier];
+          var k = posIn(fig.data[ti], c.id);
+          if (k < 0) { return; }
+          if (c.closed || tier !== c.tier) {
+            P.assign(["data", ti, "marker", "size", k], 0);
+          } else {
+            P.assign(["data", ti, "marker", "color", k], c.color).assign(["data", ti, "marker", "size", k], c.size * sc);
+          }
+          changed = true;
+        });
+        var ti = idx["incidents:" + c.tier];
+        var present = posIn(fig.data[ti], c.id) >= 0 || appended[c.tier + c.id];
+        if (!c.closed && !present) {
+          appended[c.tier + c.id] = true;
+          P.append(["data", ti, "lon"], c.lon).append(["data", ti, "lat"], c.lat)
+            .append(["data", ti, "customdata"], c.id).append(["data", ti, "marker", "color"], c.color)
+            .append(["data", ti, "marker", "size"], c.size * sc);
+          hl.lon.push(c.lon); hl.lat.push(c.lat); hl.size.push(46 * sc); hl.id.push(c.id);
+          changed = true;
+        }
+        var rk = posIn(fig.data[ri], c.id);
+        if (c.overdue && !c.closed) {
+          if (rk >= 0) { P.assign(["data", ri, "marker", "size", rk], c.ring * sc); }
+          else if (!appended["ring" + c.id]) {
+            appended["ring" + c.id] = true;
+            P.append(["data", ri, "lon"], c.lon).append(["data", ri, "lat"], c.lat)
+              .append(["data", ri, "customdata"], c.id).append(["data", ri, "marker", "size"], c.ring * sc);
+          }
+          changed = true;
+        } else if (rk >= 0 && c.closed) {
+          P.assign(["data", ri, "marker", "size", rk], 0);
+          changed = true;
+        }
+      });
+    }
+    if (hl.lon.length && hi !== undefined) {
+      P.assign(["data", hi, "lon"], hl.lon).assign(["data", hi, "lat"], hl.lat)
+        .assign(["data", hi, "marker", "size"], hl.size).assign(["data", hi, "customdata"], hl.id);
+      window.__omHL = Date.now();
+    }
+    window.__omApplied = (window.__omApplied || 0) + 1;
+    return changed || hl.lon.length ? P.build() : nu;
+  }
+
+  function pct(v) { return (v === null || v === undefined) ? "–" : (100 * v).toFixed(1) + "%"; }
+  function num(v) { return (v === null || v === undefined) ? "–" : String(v); }
+
+  function kpis(kpi, fig) {
+    kpi = kpi || {};
+    var counts = {red: 0, orange: 0, yellow: 0, blue: 0};
+    var colorLevel = {};
+    Object.keys(LEVEL_COLORS).forEach(function (lv) { colorLevel[LEVEL_COLORS[lv]] = lv; });
+    var core = null;
+    ((fig && fig.data) || []).forEach(function (t) { if (t.meta === "alarms:core") { core = t; } });
+    if (core) {
+      var cs = core.marker.color || [], ss = core.marker.size || [];
+      for (var i = 0; i < cs.length; i++) {
+        if (ss[i] > 0 && colorLevel[cs[i]]) { counts[colorLevel[cs[i]]] += 1; }
+      }
+    }
+    return [num(kpi.tier_city), num(kpi.tier_town), num(kpi.tier_department), num(kpi.overdue),
+            pct(kpi.on_time), num(counts.red), num(counts.orange), num(counts.yellow), num(counts.blue),
+            pct(kpi.device_online), pct(kpi.camera_online)];
+  }
+
+  function screen() {
+    window.__omScale = Math.max(1, window.innerHeight / 1080);
+    var box = document.getElementById("wall-mapbox");
+    return {w: window.innerWidth, h: window.innerHeight,
+            mw: box ? box.clientWidth : null, mh: box ? box.clientHeight : null};
+  }
+
+  function clock() {
+    // China Standard Time whatever the kiosk's zone
+    var d = new Date(Date.now() + 8 * 3600 * 1000);
+    var p = function (x) { return (x < 10 ? "0" : "") + x; };
+    return d.getUTCFullYear() + "-" + p(d.getUTCMonth() + 1) + "-" + p(d.getUTCDate()) + " " +
+      p(d.getUTCHours()) + ":" + p(d.getUTCMinutes()) + ":" + p(d.getUTCSeconds());
+  }
+
+  window.dash_clientside = Object.assign({}, window.dash_clientside, {
+    wall: {apply: apply, kpis: kpis, screen: screen, clock: clock}
+  });
+
+  // --- place names (offline: HTML, not map glyphs) and the first-paint mark -----------------
+  var state = {map: null, sig: "", els: []};
+
+  function graphDiv() { return document.querySelector("#wall-map .js-plotly-plot"); }
+
+  function labelsTrace(gd) {
+    var out = null;
+    (gd.data || []).forEach(function (t) { if (t.meta === "labels") { out = t; } });
+    return out;
+  }
+
+  function place() {
+    var map = state.map;
+    if (!map) { return; }
+    var box = document.getElementById("wall-labels");
+    if (!box) { return; }
+    // towns first, then streets; a label that would overlap one already placed is hidden
+    var placed = [];
+    state.els.forEach(function (e) {
+      var p = map.project([e.lon, e.lat]);
+      var w = e.el.offsetWidth, h = e.el.offsetHeight;
+      var r = {x0: p.x - w / 2, x1: p.x + w / 2, y0: p.y - h / 2, y1: p.y + h / 2};
+      var hit = placed.some(function (q) { return r.x0 < q.x1 && r.x1 > q.x0 && r.y0 < q.y1 && r.y1 > q.y0; });
+      e.el.style.visibility = hit ? "hidden" : "visible";
+      if (!hit) { placed.push(r); }
+      e.el.style.transform = "translate(" + Math.round(r.x0) + "px," + Math.round(r.y0) + "px)";
+    });
+    box.dataset.visible = String(placed.length);
+  }
+
+  function build(gd, map) {
+    var t = labelsTrace(gd);
+    var box = document.getElementById("wall-labels");
+    if (!box) { return; }
+    var sig = t ? (t.text || []).join("|") : "";
+    if (map === state.map && sig === state.sig) { return; }
+    if (map !== state.map) {
+      map.on("move", place);
+      map.on("resize", place);
+      map.on("error", function (e) { console.warn("maplibre:", e && e.error && e.error.message, e && e.error && String(e.error.stack).slice(0, 1500)); });
+    }
+    state.map = map;
+    state.sig = sig;
+    box.innerHTML = "";
+    state.els = [];
+    if (!t) { box.dataset.count = "0"; return; }
+    var lon = t.lon, lat = t.lat, text = t.text || [], kind = t.customdata || [];
+    var order = [];
+    for (var j = 0; j < text.length; j++) { order.push(j); }
+    order.sort(function (a, b) { return (kind[a] === "street") - (kind[b] === "street"); });
+    for (var oi = 0; oi < order.length; oi++) {
+      var i = order[oi];
+      var el = document.createElement("div");
+      el.className = "map-label " + (kind[i] === "street" ? "street" : "town");
+      el.textContent = text[i];
+      box.appendChild(el);
+      state.els.push({el: el, lon: +lon[i], lat: +lat[i]});
+    }
+    box.dataset.count = String(text.length);
+    place();
+  }
+
+  function poll() {
+    var gd = graphDiv();
+    var fl = gd && gd._fullLayout;
+    var sub = fl && fl.map && fl.map._subplot;
+    var map = sub && sub.map;
+    if (map) {
+      build(gd, map);
+      if (!window.__omFirstPaint && (gd.data || []).length > 1 && map.loaded() && !map.isMoving()) {
+        window.__omFirstPaint = performance.now();
+        document.body.dataset.mapReady = "1";
+      }
+    }
+  }
+  setInterval(poll, 100);
+  window.addEventListener("resize", function () { setTimeout(place, 50); });
+})();
