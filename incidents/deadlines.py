@@ -26,6 +26,7 @@ class DeadlineWorker:
     def __init__(self, service: IncidentService, batch: int = 200) -> None:
         self.service = service
         self.batch = batch
+        self.stats: Counter = Counter()   # outcomes so far (for the heartbeat / ops page)
 
     def tick(self) -> Counter:
         """Act on every event due by now; returns counts by outcome (warn/urge/escalate/...)."""
@@ -37,7 +38,9 @@ class DeadlineWorker:
                 return out
             for member in due:
                 try:
-                    out[self.service.fire_deadline(member)] += 1
+                    what = self.service.fire_deadline(member)
+                    out[what] += 1
+                    self.stats[what] += 1
                 except Exception:  # one bad event must not stop the worker; it stays due
                     log.exception("deadline %s failed", member)
                     out["error"] += 1

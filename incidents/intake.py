@@ -36,6 +36,7 @@ class AlarmIntake:
         self.service = service
         self.r: redis.Redis = service.r
         self.consumer = consumer or f"intake-{socket.gethostname()}-{os.getpid()}"
+        self.stats: dict[str, int] = {"alarms": 0, "errors": 0}
         try:
             self.r.xgroup_create(keys.ALARMS, keys.ALARMS_GROUP, id="0", mkstream=True)
         except redis.ResponseError as exc:
@@ -80,9 +81,12 @@ class AlarmIntake:
     def process(self, entries: list[tuple[str, dict]]) -> None:
         for entry_id, f in entries:
             try:
-                self.handle(entry_id, f)
+                what = self.handle(entry_id, f)
+                self.stats["alarms"] += 1
+                self.stats[what] = self.stats.get(what, 0) + 1
             except (IncidentError, ValueError) as exc:  # a bad alarm must not block the rest
                 log.warning("alarm %s not taken in: %s", entry_id, exc)
+                self.stats["errors"] += 1
             self.r.xack(keys.ALARMS, keys.ALARMS_GROUP, entry_id)
 
     def poll(self, block_ms: int | None = D.ALARM_BLOCK_MS, count: int = 200,

@@ -29,6 +29,13 @@ class DispatchWorker:
         self.intake = AlarmIntake(self.service, consumer=name)
         self.poll_s = poll_s
 
+    @property
+    def stats(self) -> dict[str, int]:
+        """Counters since start: alarms taken in (created/correlated/duplicate/severity/note),
+        deadline events fired (warn/urge/escalate), errors."""
+        return {**{f"alarm_{k}": v for k, v in self.intake.stats.items()},
+                **{f"deadline_{k}": v for k, v in self.deadlines.stats.items()}}
+
     def run(self, stop: threading.Event) -> None:
         t = threading.Thread(target=self.deadlines.run, args=(stop, self.poll_s),
                              name="deadlines", daemon=True)

@@ -1,0 +1,68 @@
+"""``onemap dispatch``: one dispatch worker process: the deadline worker (预警 → 督办 → 上报)
+and the alarm intake (``om:alarms`` → incidents). Run as many as you like on one Redis: deadline
+events are claimed atomically and alarms are shared through the consumer group ``intake``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+
+import click
+
+from app.config import Settings
+from app.context import AppContext
+
+
+@click.command("dispatch")
+@click.option("--redis-url", default=None, help="Redis URL (default ONEMAP_REDIS_URL).")
+@click.option("--name", default=None, help="Consumer name in group 'intake' (default host-pid; "
+              "keep it stable across restarts to pick up what this worker held).")
+@click.option("--poll", type=float, default=1.0, show_default=True,
+              help="Seconds between deadline scans.")
+@click.option("--check", is_flag=True, help="Only check the incident store's consistency "
+              "(every incident in exactly one place, audit complete, deadlines match) and exit.")
+def command(redis_url: str | None, name: str | None, poll: float, check: bool) -> None:
+    """Run the deadline worker and the alarm intake (1+N dispatch)."""
+    from app.heartbeat import BEAT_EVERY_S, beat  # noqa: PLC0415
+    from incidents import invariants  # noqa: PLC0415
+    from incidents.worker import DispatchWorker  # noqa: PLC0415
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings()
+    redis_url = redis_url or settings.redis_url
+    if not redis_url:
+        raise click.UsageError("give --redis-url (or ONEMAP_REDIS_URL)")
+    ctx = AppContext(settings, redis_url)
+    if check:
+        problems = invariants.check(ctx.redis)
+        for p in problems:
+            click.echo(p)
+        click.echo(f"{len(problems)} problem(s)", err=True)
+        raise SystemExit(1 if problems else 0)
+    name = name or f"dispatch-{socket.gethostname()}-{os.getpid()}"
+    worker = DispatchWorker(ctx.redis, ctx.city, name=name, poll_s=poll)
+    stopped = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        stopped.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    t = threading.Thread(target=worker.run, args=(stopped,), name="dispatch", daemon=True)
+    t.start()
+    click.echo(f"dispatch {name}: deadlines + alarm intake on {redis_url}", err=True)
+    try:
+        while not stopped.is_set():
+            try:
+                beat(ctx.redis, "dispatch", info=worker.stats)
+            except Exception as e:  # noqa: BLE001  (a missed heartbeat must not stop dispatch)
+                logging.getLogger("onemap.dispatch").warning("heartbeat failed: %s", e)
+            stopped.wait(BEAT_EVERY_S)
+    finally:
+        stopped.set()
+        t.join(10)
+        click.echo(f"dispatch {name}: stopped ({worker.stats})", err=True)
