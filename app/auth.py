@@ -242,6 +242,10 @@ def install(server: Flask, ctx) -> None:
                            center=actor.center, path="/logout")
         return redirect("/login")
 
+    @server.get("/favicon.ico")
+    def favicon():  # browsers ask for it on every plain page (login); no icon, no 404 noise
+        return "", 204
+
     @server.get("/api/me")
     def me():
         actor = require_actor()

@@ -1,0 +1,91 @@
+"""What is around an incident (周边): cameras that can see it, sensors and their recent readings.
+
+Pure functions over the device registry frames (plus one Redis read for readings), used by the
+console's incident panel. "Can see it": within the camera's range and inside its field of view
+(heading ± fov/2); cameras with a 360° view (fov ≥ 360) see all around.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import redis
+
+EARTH_M = 6_371_008.8
+CAMERA_RADIUS_M = 500.0
+"""Search radius for cameras around an incident (m). Demo default."""
+SENSOR_RADIUS_M = 1500.0
+"""Search radius for sensors around an incident (m). Demo default."""
+
+
+def _dist_bearing(lon0: float, lat0: float, lons: np.ndarray, lats: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Distance (m) and bearing (deg, from each device TO the point) on a local plane."""
+    k = np.cos(np.radians(lat0))
+    dx = np.radians(lon0 - lons) * k * EARTH_M      # east, device → point
+    dy = np.radians(lat0 - lats) * EARTH_M          # north
+    return np.hypot(dx, dy), (np.degrees(np.arctan2(dx, dy)) + 360.0) % 360.0
+
+
+def cameras_seeing(cameras: pd.DataFrame, lon: float, lat: float,
+                   radius_m: float = CAMERA_RADIUS_M, limit: int = 6) -> list[dict]:
+    """Cameras within ``radius_m`` whose field of view covers the point, nearest first."""
+    if cameras is None or cameras.empty:
+        return []
+    lons, lats = cameras["lon"].to_numpy(float), cameras["lat"].to_numpy(float)
+    box = (np.abs(lons - lon) < radius_m / 80_000) & (np.abs(lats - lat) < radius_m / 100_000)
+    sub = cameras[box]
+    if sub.empty:
+        return []
+    dist, bearing = _dist_bearing(lon, lat, sub["lon"].to_numpy(float), sub["lat"].to_numpy(float))
+    heading = sub["heading_deg"].to_numpy(float)
+    fov = sub["fov_deg"].to_numpy(float)
+    rng = np.minimum(sub["range_m"].to_numpy(float), radius_m)
+    off = np.abs((bearing - heading + 180.0) % 360.0 - 180.0)
+    sees = (dist <= rng) & ((fov >= 360.0) | (off <= fov / 2.0))
+    order = np.argsort(dist[sees])[:limit]
+    rows = sub[sees].iloc[order]
+    return [{"id": r["id"], "name": r["name"], "cls": int(r["cls"]), "owner": r["owner"],
+             "stream_url": r["stream_url"], "distance_m": round(float(d), 1)}
+            for (_, r), d in zip(rows.iterrows(), dist[sees][order], strict=True)]
+
+
+def sensors_near(sensors: pd.DataFrame, lon: float, lat: float,
+                 radius_m: float = SENSOR_RADIUS_M, limit: int = 5) -> list[dict]:
+    """Sensors within ``radius_m``, nearest first."""
+    if sensors is None or sensors.empty:
+        return []
+    lons, lats = sensors["lon"].to_numpy(float), sensors["lat"].to_numpy(float)
+    box = (np.abs(lons - lon) < radius_m / 80_000) & (np.abs(lats - lat) < radius_m / 100_000)
+    sub = sensors[box]
+    if sub.empty:
+        return []
+    dist, _ = _dist_bearing(lon, lat, sub["lon"].to_numpy(float), sub["lat"].to_numpy(float))
+    keep = dist <= radius_m
+    order = np.argsort(dist[keep])[:limit]
+    rows = sub[keep].iloc[order]
+    return [{"id": r["id"], "type": r["type"], "name": r["name"], "distance_m": round(float(d), 1)}
+            for (_, r), d in zip(rows.iterrows(), dist[keep][order], strict=True)]
+
+
+def readings(r: redis.Redis, history_key: str, count: int = 60) -> tuple[list[float], dict[str, list]]:
+    """The last ``count`` readings of a device history stream (fields ``ts``, ``m`` JSON):
+    timestamps (epoch s) and metric → values, oldest first."""
+    entries = list(reversed(r.xrevrange(history_key, count=count)))
+    ts: list[float] = []
+    series: dict[str, list] = {}
+    for _, f in entries:
+        try:
+            metrics = json.loads(f.get("m") or "{}")
+        except ValueError:
+            continue
+        ts.append(float(f.get("ts", 0)) / 1000.0)
+        for k, v in metrics.items():
+            if isinstance(v, int | float):
+                series.setdefault(k, [None] * (len(ts) - 1)).append(float(v))
+        for vals in series.values():
+            if len(vals) < len(ts):
+                vals.append(None)
+    return ts, series
