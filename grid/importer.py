@@ -24,7 +24,7 @@ from grid.categories import DEMO_DEPARTMENTS
 from grid.codes import worker_id
 from grid.io import save_city
 from grid.model import City
-from grid.validate import TOLERANCE_M2, CityDataError, Problem, validate_layers
+from grid.validate import TOLERANCE_M2, TOLERANCE_WIDTH_M, CityDataError, Problem, validate_layers
 
 LAYERS = ("towns", "villages", "cells")
 
@@ -122,7 +122,7 @@ def _as_text(v: object) -> str | None:
 def import_city(towns: str | os.PathLike, villages: str | os.PathLike, cells: str | os.PathLike,
                 out: str | os.PathLike, *, name: str | None = None, fields: FieldMap | None = None,
                 crs: str | None = None, tolerance_m2: float = TOLERANCE_M2,
-                attribution: str = "", step: Callable[[str], None] = lambda s: None) -> City:
+                tolerance_width_m: float = TOLERANCE_WIDTH_M, attribution: str = "", step: Callable[[str], None] = lambda s: None) -> City:
     """Read, validate and save a city; raises CityDataError (nothing written) if anything is wrong."""
     fields = fields or FieldMap()
     the_crs = parse_crs(crs)
@@ -138,7 +138,8 @@ def import_city(towns: str | os.PathLike, villages: str | os.PathLike, cells: st
     if problems:
         raise CityDataError(problems)
     common = crss[0] if all(c == crss[0] for c in crss) else None
-    problems = validate_layers(layers, tolerance_m2, step=step, source_crs=common)
+    problems = validate_layers(layers, tolerance_m2, step=step, source_crs=common,
+                               tolerance_width_m=tolerance_width_m)
     if problems:
         raise CityDataError(problems)
 
@@ -171,7 +172,7 @@ def import_city(towns: str | os.PathLike, villages: str | os.PathLike, cells: st
                 cells=cells_gdf.reset_index(drop=True), departments=DEMO_DEPARTMENTS,
                 attribution=attribution or f"Imported from {src}",
                 meta={"generator": "grid.importer", "sources": [str(p) for p in (towns, villages, cells)],
-                      "tolerance_m2": tolerance_m2})
+                      "tolerance_m2": tolerance_m2, "tolerance_width_m": tolerance_width_m})
     save_city(city, out)
     return city
 

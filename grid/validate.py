@@ -8,7 +8,10 @@ and the problem:
 - geometry: missing or empty geometries, non-polygons, invalid polygons (with GEOS's reason);
 - topology (in the files' own CRS, areas in m²): overlaps between features of one layer, a grid cell
   (or village) in no parent or in two, one that extends outside its parent, a parent not fully
-  covered by its children (gaps), and gaps between towns; all beyond ``tolerance_m2``.
+  covered by its children (gaps), and gaps between towns. A piece of overlap or gap counts only
+  if it is both larger than ``tolerance_m2`` and wider than ``tolerance_width_m`` (mean width
+  2·area/perimeter): kilometres of centimetre-wide sliver along a shared edge (rounding,
+  reprojection) are noise, a 5 m × 10 m overlap is not.
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ from grid.codes import Level, code_problem
 
 TOLERANCE_M2 = 25.0
 """Demo default: overlaps and gaps smaller than this (m²) are digitising noise, not errors."""
+
+TOLERANCE_WIDTH_M = 0.5
+"""Demo default: overlaps and gaps narrower than this (m, mean width) are slivers, not errors."""
 
 LAYER_LEVEL: dict[str, Level] = {"towns": "town", "villages": "village", "cells": "cell"}
 PARENT_LAYER = {"villages": "towns", "cells": "villages"}
@@ -118,46 +124,61 @@ def check_geometries(layer: str, gdf: gpd.GeoDataFrame) -> list[Problem]:
     return out
 
 
-def _at(g: shapely.Geometry, to_ll: Callable) -> str:
-    p = g.representative_point()
-    lon, lat = to_ll(p.x, p.y)
-    return f"around ({lon:.5f}, {lat:.5f})"
+@dataclass(frozen=True)
+class _Tol:
+    """Tolerances in the working CRS's units, and how to report in m² and lon/lat."""
+
+    area: float                 # work units²
+    width: float                # work units
+    unit: float                 # m² per work unit²
+    gs: float                   # precision grid for overlay (work units)
+    to_ll: Callable             # work CRS → lon/lat
+
+    def big(self, g: np.ndarray | shapely.Geometry) -> np.ndarray | bool:
+        """Larger than the area tolerance and wider than the width tolerance."""
+        a = shapely.area(g)
+        per = shapely.length(g)
+        width = np.divide(2 * a, per, out=np.zeros_like(np.asarray(a, float)), where=np.asarray(per) > 0)
+        return (a > self.area) & (width > self.width)
+
+    def m2(self, a: float) -> str:
+        return f"{a * self.unit:.0f} m²"
+
+    def at(self, g: shapely.Geometry) -> str:
+        p = g.representative_point()
+        lon, lat = self.to_ll(p.x, p.y)
+        return f"around ({lon:.5f}, {lat:.5f})"
 
 
-def check_overlaps(layer: str, gdf: gpd.GeoDataFrame, m: np.ndarray, tol: float,
-                   to_ll: Callable, unit: float = 1.0, gs: float = 0.0) -> list[Problem]:
-    """Pairs of features of one layer overlapping by more than tol m²."""
+def check_overlaps(layer: str, gdf: gpd.GeoDataFrame, m: np.ndarray, tol: _Tol) -> list[Problem]:
+    """Pairs of features of one layer overlapping beyond the tolerance."""
     out: list[Problem] = []
-    tree = shapely.STRtree(m)
-    a, b = tree.query(m, predicate="intersects")
+    a, b = shapely.STRtree(m).query(m, predicate="intersects")
     keep = a < b
     a, b = a[keep], b[keep]
     if not a.size:
         return out
-    inter = shapely.intersection(m[a], m[b], grid_size=gs)
-    area = shapely.area(inter)
-    for i, j, ar, g in zip(a, b, area, inter, strict=True):
-        if ar > tol:
+    inter = shapely.intersection(m[a], m[b], grid_size=tol.gs)
+    for i, j, g, big in zip(a, b, inter, tol.big(inter), strict=True):
+        if big:
             out.append(Problem(layer, label(layer, gdf, int(i)),
-                               f"overlaps {label(layer, gdf, int(j))} by {ar * unit:.0f} m² "
-                               f"{_at(g, to_ll)}"))
+                               f"overlaps {label(layer, gdf, int(j))} by {tol.m2(g.area)} {tol.at(g)}"))
     return out
 
 
 def check_nesting(layer: str, gdf: gpd.GeoDataFrame, m: np.ndarray, parents: gpd.GeoDataFrame,
-                  pm: np.ndarray, tol: float, unit: float = 1.0, gs: float = 0.0) -> list[Problem]:
+                  pm: np.ndarray, tol: _Tol) -> list[Problem]:
     """Each child lies in exactly one parent, the one its parent code names, and not outside it."""
     out: list[Problem] = []
     pl = PARENT_LAYER[layer]
     noun = _NOUN[pl]
-    tree = shapely.STRtree(pm)
-    ci, pi = tree.query(m, predicate="intersects")
-    area = shapely.area(shapely.intersection(m[ci], pm[pi], grid_size=gs)) if ci.size else np.zeros(0)
-    child_area = shapely.area(m)
+    ci, pi = shapely.STRtree(pm).query(m, predicate="intersects")
+    inter = shapely.intersection(m[ci], pm[pi], grid_size=tol.gs)
+    big = tol.big(inter) if ci.size else np.zeros(0, bool)
     by_child: dict[int, list[tuple[int, float]]] = {}
-    for c, p, a in zip(ci, pi, area, strict=True):
-        if a > tol:
-            by_child.setdefault(int(c), []).append((int(p), float(a)))
+    for c, p, g, b in zip(ci, pi, inter, big, strict=True):
+        if b:
+            by_child.setdefault(int(c), []).append((int(p), float(g.area)))
     pcodes = parents["code"].astype(str).to_numpy()
     for i in range(len(gdf)):
         lab = label(layer, gdf, i)
@@ -166,7 +187,7 @@ def check_nesting(layer: str, gdf: gpd.GeoDataFrame, m: np.ndarray, parents: gpd
             out.append(Problem(layer, lab, f"lies in no {noun}"))
             continue
         if len(inside) > 1:
-            parts = ", ".join(f"{label(pl, parents, p)} ({a * unit:.0f} m²)" for p, a in inside)
+            parts = ", ".join(f"{label(pl, parents, p)} ({tol.m2(a)})" for p, a in inside)
             out.append(Problem(layer, lab, f"lies in {len(inside)} {noun}s: {parts}"))
             continue
         p, a = inside[0]
@@ -174,48 +195,56 @@ def check_nesting(layer: str, gdf: gpd.GeoDataFrame, m: np.ndarray, parents: gpd
         if not _blank(declared) and str(declared) != pcodes[p]:
             out.append(Problem(layer, lab, f"lies in {label(pl, parents, p)} but its {noun} code "
                                            f"is {declared}"))
-        outside = child_area[i] - a
-        if outside > tol:
-            out.append(Problem(layer, lab, f"extends {outside * unit:.0f} m² outside "
-                                           f"{label(pl, parents, p)}"))
+        if m[i].area - a > tol.area:
+            outside = shapely.difference(m[i], pm[p], grid_size=tol.gs)
+            if tol.big(outside):
+                out.append(Problem(layer, lab, f"extends {tol.m2(outside.area)} outside "
+                                               f"{label(pl, parents, p)} {tol.at(outside)}"))
     return out
 
 
-def check_gaps(layer: str, parents: gpd.GeoDataFrame, pm: np.ndarray, children: np.ndarray, tol: float,
-               to_ll: Callable, unit: float = 1.0, gs: float = 0.0) -> list[Problem]:
-    """Each parent is covered by its children (no gap beyond tol m²)."""
+def _big_parts(g: shapely.Geometry, tol: _Tol) -> list[shapely.Geometry]:
+    parts = shapely.get_parts(g)
+    return [x for x, b in zip(parts, np.atleast_1d(tol.big(parts)), strict=True) if b]
+
+
+def check_gaps(layer: str, parents: gpd.GeoDataFrame, pm: np.ndarray, children: np.ndarray,
+               tol: _Tol) -> list[Problem]:
+    """Each parent is covered by its children (no gap beyond the tolerance)."""
     out: list[Problem] = []
     child_layer = {v: k for k, v in PARENT_LAYER.items()}[layer]
     tree = shapely.STRtree(children)
     for i, g in enumerate(pm):
         kids = children[tree.query(g, predicate="intersects")]
-        gap = (shapely.difference(g, shapely.union_all(kids, grid_size=gs), grid_size=gs)
+        gap = (shapely.difference(g, shapely.union_all(kids, grid_size=tol.gs), grid_size=tol.gs)
                if kids.size else g)
-        if gap.area > tol:
-            biggest = max(shapely.get_parts(gap), key=lambda x: x.area)
+        if gap.area <= tol.area:
+            continue
+        parts = _big_parts(gap, tol)
+        if parts:
+            biggest = max(parts, key=lambda x: x.area)
             out.append(Problem(layer, label(layer, parents, i),
-                               f"{gap.area * unit:.0f} m² not covered by any {_NOUN[child_layer]} "
-                               f"{_at(biggest, to_ll)}"))
+                               f"{tol.m2(sum(x.area for x in parts))} not covered by any "
+                               f"{_NOUN[child_layer]} {tol.at(biggest)}"))
     return out
 
 
-def check_town_gaps(pm: np.ndarray, tol: float, to_ll: Callable, unit: float = 1.0,
-                    gs: float = 0.0) -> list[Problem]:
+def check_town_gaps(pm: np.ndarray, tol: _Tol) -> list[Problem]:
     """Holes in the union of the towns: land between towns that belongs to none."""
     out: list[Problem] = []
-    union = shapely.union_all(pm, grid_size=gs)
-    for poly in shapely.get_parts(union):
+    for poly in shapely.get_parts(shapely.union_all(pm, grid_size=tol.gs)):
         for ring in poly.interiors:
             hole = shapely.Polygon(ring)
-            if hole.area > tol:
-                out.append(Problem("towns", "towns", f"gap of {hole.area * unit:.0f} m² between towns "
-                                                     f"{_at(hole, to_ll)}"))
+            if tol.big(hole):
+                out.append(Problem("towns", "towns", f"gap of {tol.m2(hole.area)} between towns "
+                                                     f"{tol.at(hole)}"))
     return out
 
 
 def validate_layers(layers: dict[str, gpd.GeoDataFrame], tolerance_m2: float = TOLERANCE_M2,
                     step: Callable[[str], None] = lambda s: None,
-                    source_crs: CRS | None = None) -> list[Problem]:
+                    source_crs: CRS | None = None,
+                    tolerance_width_m: float = TOLERANCE_WIDTH_M) -> list[Problem]:
     """All problems of towns/villages/cells (EPSG:4326; columns code, name, parent, geometry).
 
     Topology is checked in ``source_crs`` (the files' own CRS, when they share one): reprojecting
@@ -242,22 +271,21 @@ def validate_layers(layers: dict[str, gpd.GeoDataFrame], tolerance_m2: float = T
     step("checking topology")
     work = source_crs if source_crs is not None else CRS.from_epsg(4326)
     metric = {k: np.asarray(v.to_crs(work).geometry.values, dtype=object) for k, v in layers.items()}
-    back = Transformer.from_crs(work, "EPSG:4326", always_xy=True).transform
     if work.is_geographic:
         lat = math.radians(float(np.mean(layers["towns"].total_bounds[[1, 3]])))
         unit = 111_320.0 * math.cos(lat) * 110_574.0      # m² per deg² here
     else:
         unit = work.axis_info[0].unit_conversion_factor ** 2
-    tol = tolerance_m2 / unit
     # a fixed precision grid (~0.1 mm) makes GEOS overlay robust: in floating precision, near-
     # coincident shared edges can make a difference() return its whole input (seen, GEOS 3.14)
-    gs = 1e-9 if work.is_geographic else 1e-4 / work.axis_info[0].unit_conversion_factor
+    tol = _Tol(area=tolerance_m2 / unit, width=tolerance_width_m / math.sqrt(unit), unit=unit,
+               gs=1e-4 / math.sqrt(unit),
+               to_ll=Transformer.from_crs(work, "EPSG:4326", always_xy=True).transform)
     for layer in ("towns", "villages", "cells"):
-        problems += check_overlaps(layer, layers[layer], metric[layer], tol, back, unit, gs)
-    problems += check_town_gaps(metric["towns"], tol, back, unit, gs)
+        problems += check_overlaps(layer, layers[layer], metric[layer], tol)
+    problems += check_town_gaps(metric["towns"], tol)
     for layer in ("villages", "cells"):
         pl = PARENT_LAYER[layer]
-        problems += check_nesting(layer, layers[layer], metric[layer], layers[pl], metric[pl], tol, unit,
-                                  gs)
-        problems += check_gaps(pl, layers[pl], metric[pl], metric[layer], tol, back, unit, gs)
+        problems += check_nesting(layer, layers[layer], metric[layer], layers[pl], metric[pl], tol)
+        problems += check_gaps(pl, layers[pl], metric[pl], metric[layer], tol)
     return problems

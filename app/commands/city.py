@@ -60,16 +60,18 @@ def build(name: str, out: Path | None, seed: int) -> None:
 @click.option("--crs", default=None, help="CRS of files that declare none (e.g. EPSG:4549).")
 @click.option("--tolerance", "tolerance_m2", type=float, default=None,
               help="Overlaps and gaps below this many m² are ignored (default 25).")
+@click.option("--tolerance-width", "tolerance_width_m", type=float, default=None,
+              help="Overlaps and gaps narrower than this many metres are ignored (default 0.5).")
 @click.option("--attribution", default="", help="Data source/licence shown on the map.")
 def import_(towns: str, villages: str, cells: str, out: Path, name: str | None,
             name_field: tuple[str, ...], code_field: tuple[str, ...], parent_field: tuple[str, ...],
             worker_id_field: str, worker_name_field: str, crs: str | None,
-            tolerance_m2: float | None, attribution: str) -> None:
+            tolerance_m2: float | None, tolerance_width_m: float | None, attribution: str) -> None:
     """Import a real city's towns, villages and grid cells (any CRS → WGS-84), after validation."""
     from tqdm import tqdm  # noqa: PLC0415
 
     from grid.importer import FieldMap, import_city  # noqa: PLC0415
-    from grid.validate import TOLERANCE_M2, CityDataError  # noqa: PLC0415
+    from grid.validate import TOLERANCE_M2, TOLERANCE_WIDTH_M, CityDataError  # noqa: PLC0415
 
     fields = FieldMap(worker_id=worker_id_field, worker_name=worker_name_field)
     try:
@@ -87,6 +89,8 @@ def import_(towns: str, villages: str, cells: str, out: Path, name: str | None,
     try:
         city = import_city(towns, villages, cells, out, name=name, fields=fields, crs=crs,
                            tolerance_m2=TOLERANCE_M2 if tolerance_m2 is None else tolerance_m2,
+                           tolerance_width_m=(TOLERANCE_WIDTH_M if tolerance_width_m is None
+                                              else tolerance_width_m),
                            attribution=attribution, step=step)
     except CityDataError as e:
         bar.close()
@@ -96,3 +100,29 @@ def import_(towns: str, villages: str, cells: str, out: Path, name: str | None,
     bar.close()
     click.echo(f"imported {city.name} ({city.admin_code}): {len(city.towns)} towns/streets, "
                f"{len(city.villages)} villages/communities, {len(city.cells)} grid cells → {out}")
+
+
+@command.command("export")
+@click.argument("city_dir", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("--out", "out", required=True, type=click.Path(path_type=Path),
+              help="Directory for towns.geojson, villages.geojson, cells.geojson, boundary.geojson.")
+def export(city_dir: Path, out: Path) -> None:
+    """Export a city directory's layers as GeoJSON (WGS-84), e.g. for GIS tools or kepler.gl."""
+    import json  # noqa: PLC0415
+
+    import geopandas as gpd  # noqa: PLC0415
+
+    from grid.io import load_city, to_geojson  # noqa: PLC0415
+
+    city = load_city(city_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    boundary = gpd.GeoDataFrame({"name": [city.name], "code": [city.admin_code],
+                                 "attribution": [city.attribution]},
+                                geometry=[city.boundary], crs="EPSG:4326")
+    for layer, gdf in (("towns", city.towns), ("villages", city.villages), ("cells", city.cells),
+                       ("boundary", boundary)):
+        # full precision: an exchange format must not open slivers by rounding T-junctions
+        (out / f"{layer}.geojson").write_text(json.dumps(to_geojson(gdf, precision=None),
+                                                         ensure_ascii=False),
+                                             encoding="utf-8")
+    click.echo(f"exported {city.name} to {out}")

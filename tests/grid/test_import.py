@@ -204,3 +204,36 @@ def test_city_build_command(tmp_path):
     assert load_city(tmp_path / "gz").admin_code == "440981"
     res = CliRunner().invoke(main, ["city", "build", "没有这个县", "--out", str(tmp_path / "x")])
     assert res.exit_code != 0 and "没有这个县" in res.output
+
+
+def test_export_then_reimport_round_trip(tmp_path, demo_city_dir):
+    """`city export` writes GeoJSON that `city import` accepts again (same codes)."""
+    res = CliRunner().invoke(main, ["city", "export", str(demo_city_dir), "--out", str(tmp_path / "x")])
+    assert res.exit_code == 0, res.output
+    x = tmp_path / "x"
+    res, text, out = _import(tmp_path, ["--towns", str(x / "towns.geojson"), "--villages",
+                                        str(x / "villages.geojson"), "--cells", str(x / "cells.geojson")])
+    assert res.exit_code == 0, text
+    assert list(load_city(out).cells["code"]) == list(load_city(demo_city_dir).cells["code"])
+
+
+def test_rounding_slivers_are_tolerated_but_a_real_overlap_is_not(tmp_path, demo_city):
+    """6-decimal GeoJSON (~0.1 m) opens km-long cm-wide slivers: noise, not errors (width rule)."""
+    import json  # noqa: PLC0415
+
+    from grid.io import to_geojson  # noqa: PLC0415
+
+    args = []
+    for layer in ("towns", "villages", "cells"):
+        gdf = getattr(demo_city, layer)
+        (tmp_path / f"{layer}.geojson").write_text(json.dumps(to_geojson(gdf)), encoding="utf-8")
+        args += [f"--{layer}", str(tmp_path / f"{layer}.geojson")]
+    res, text, _ = _import(tmp_path, args)
+    assert res.exit_code == 0, text
+    cells = demo_city.cells.copy()
+    g0 = cells.geometry.iloc[0]
+    cells.loc[cells.index[0], "geometry"] = g0.buffer(0.0002)   # ~20 m: grows into its neighbours
+    (tmp_path / "cells.geojson").write_text(json.dumps(to_geojson(cells)), encoding="utf-8")
+    res, text, _ = _import(tmp_path, args)
+    assert res.exit_code == 1
+    assert re.search(r"cells #1 \(code 440981001001001\): overlaps cells #\d+ .* by \d+ m²", text), text
