@@ -65,13 +65,32 @@ def geojson_dataset(name: str, fc: dict) -> dict:
     return {"id": name, "data": fc, "format": "geojson"}
 
 
-def default_config(center: tuple[float, float] | None = None, zoom: float = 9.5) -> dict:
-    """kepler config: OneMap's offline style, the map over the city."""
+def point_layer(data_id: str, label: str, color: tuple[int, int, int], radius: float = 4,
+                opacity: float = 0.85, tooltip: tuple[str, ...] = ()) -> dict:
+    """A kepler point layer on a table's ``lat``/``lon`` (plus the fields its tooltip shows)."""
+    return {"id": f"layer-{abs(hash(data_id)) % 10**8}", "type": "point", "config": {
+        "dataId": data_id, "label": label, "color": list(color),
+        "columns": {"lat": "lat", "lng": "lon", "altitude": None}, "isVisible": True,
+        "visConfig": {"radius": radius, "opacity": opacity, "filled": True, "outline": False,
+                      "thickness": 1}},
+        "visualChannels": {"colorField": None, "colorScale": "quantile", "sizeField": None,
+                           "sizeScale": "linear"},
+        "_tooltip": list(tooltip)}
+
+
+def default_config(center: tuple[float, float] | None = None, zoom: float = 9.5,
+                   layers: list[dict] | None = None) -> dict:
+    """kepler config: OneMap's offline style, the map over the city, optional point layers."""
     cfg: dict = {"version": "v1", "config": {
         "mapStyle": {"styleType": "onemap", "mapStyles": {"onemap": {
             "id": "onemap", "label": "OneMap 离线底图", "url": STYLE_ROUTE, "icon": _ICON,
             "layerGroups": []}}},
     }}
+    if layers:
+        tips = {ly["config"]["dataId"]: [{"name": f, "format": None} for f in ly.pop("_tooltip")]
+                for ly in layers}
+        cfg["config"]["visState"] = {"filters": [], "layers": layers, "interactionConfig": {
+            "tooltip": {"enabled": True, "fieldsToShow": {k: v for k, v in tips.items() if v}}}}
     if center:
         cfg["config"]["mapState"] = {"longitude": center[0], "latitude": center[1],
                                      "zoom": zoom, "pitch": 0, "bearing": 0}
@@ -145,7 +164,7 @@ def respond(page_html: str) -> Response:
 
 _PAGE = """<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8"><title>__TITLE__</title>
-<link rel="stylesheet" href="__STATIC__/widget.css">
+<link rel="icon" href="data:,"><link rel="stylesheet" href="__STATIC__/widget.css">
 <style>html,body{margin:0;height:100%;background:#0b1220;overflow:hidden}
 #k{width:100%;height:100%}</style></head>
 <body><div id="k"></div>

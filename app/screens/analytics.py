@@ -193,12 +193,12 @@ def devices_frame(ctx: AppContext) -> pd.DataFrame:
 def kepler_datasets(ctx: AppContext, actor, since: float, until: float  # noqa: ANN001
                     ) -> dict[str, pd.DataFrame]:
     """The three point tables of the kepler view (columns ``lat``/``lon`` for kepler)."""
-    inc = period_incidents(ctx, actor, since, until)
-    out = {"incidents 事件": inc}
+    out = {}
     if actor is not None and actor.role in ("city_commander", "city_operator", "admin") \
             or (actor is not None and actor.role == "supervisor" and actor.is_city):
-        out["alarms 告警"] = period_alarms(ctx, since, until)
         out["devices 设备"] = devices_frame(ctx)
+        out["alarms 告警"] = period_alarms(ctx, since, until)
+    out["incidents 事件"] = period_incidents(ctx, actor, since, until)
     return out
 
 
@@ -319,7 +319,7 @@ def _install_routes(server: Flask, ctx: AppContext) -> None:
     def export_kepler():
         actor = who()
         data = kepler_datasets(ctx, actor, *span())
-        doc = kepler.kepler_json(data, _kepler_config(ctx), title="OneMap 考核")
+        doc = kepler.kepler_json(data, _kepler_config(ctx, list(data)), title="OneMap 考核")
         return Response(json.dumps(doc, ensure_ascii=False, default=str),
                         mimetype="application/json",
                         headers={"Content-Disposition":
@@ -328,14 +328,27 @@ def _install_routes(server: Flask, ctx: AppContext) -> None:
     @server.get("/analytics/kepler", endpoint="analytics_kepler")
     def kepler_page():
         actor = who()
-        data = kepler_datasets(ctx, actor, *span())
+        # empty tables are left out: kepler invents a time filter for an empty dataset
+        data = {k: v for k, v in kepler_datasets(ctx, actor, *span()).items() if len(v)}
         sets = {name: kepler.frame_dataset(name, df) for name, df in data.items()}
-        return kepler.respond(kepler.page(sets, _kepler_config(ctx), title="OneMap 考核分析"))
+        return kepler.respond(kepler.page(sets, _kepler_config(ctx, list(data)),
+                                          title="OneMap 考核分析"))
 
 
-def _kepler_config(ctx: AppContext) -> dict:
+LAYER_STYLE = {   # dataset → (label, colour, radius px, tooltip fields); devices under the rest
+    "devices 设备": ("设备 devices", (100, 116, 139), 1.5, ("id", "type", "name", "state")),
+    "alarms 告警": ("告警 alarms", (249, 115, 22), 4, ("device_id", "level", "message", "time")),
+    "incidents 事件": ("事件 incidents", (239, 68, 68), 6,
+                     ("id", "category_name", "state_name", "center_name", "created", "overdue")),
+}
+
+
+def _kepler_config(ctx: AppContext, names: list[str] | None = None) -> dict:
     b = ctx.city.boundary.bounds
-    return kepler.default_config(((b[0] + b[2]) / 2, (b[1] + b[3]) / 2), zoom=9.2)
+    names = names if names is not None else list(LAYER_STYLE)
+    layers = [kepler.point_layer(n, *LAYER_STYLE[n][:3], tooltip=LAYER_STYLE[n][3])
+              for n in reversed(LAYER_STYLE) if n in names]   # kepler draws the first on top
+    return kepler.default_config(((b[0] + b[2]) / 2, (b[1] + b[3]) / 2), zoom=9.2, layers=layers)
 
 
 def _town_outlines(ctx: AppContext) -> dict:
@@ -376,7 +389,8 @@ def mount(server: Flask, ctx: AppContext) -> Dash:
         ]),
         html.Section(id="an-cards", className="cards"),
         dcc.Tabs(id="an-tabs", value="kpi", className="tabs", children=[
-            dcc.Tab(label="指标与排名 KPIs", value="kpi", children=[
+            dcc.Tab(label="指标与排名 KPIs", value="kpi", style=TAB, selected_style=TAB_ON,
+                    children=[
                 html.Div(className="charts", children=[
                     dcc.Graph(id="an-volume", config={"displaylogo": False}),
                     dcc.Graph(id="an-ontime", config={"displaylogo": False}),
@@ -394,7 +408,8 @@ def mount(server: Flask, ctx: AppContext) -> Dash:
                                     "fontFamily": "inherit", "textAlign": "left"}),
                 ]),
             ]),
-            dcc.Tab(label="kepler.gl 空间分析", value="kepler", children=[
+            dcc.Tab(label="kepler.gl 空间分析", value="kepler", style=TAB, selected_style=TAB_ON,
+                    children=[
                 html.Iframe(id="an-kepler", className="kepler", title="kepler.gl"),
             ]),
         ]),
@@ -432,6 +447,12 @@ def mount(server: Flask, ctx: AppContext) -> Dash:
         return f"/analytics/kepler?start={(start or '')[:10]}&end={(end or '')[:10]}"
 
     return app
+
+
+TAB = {"backgroundColor": "#111a2e", "color": "#9ca3af", "border": "1px solid #1f2a44",
+       "padding": "8px 14px", "height": "auto"}
+TAB_ON = dict(TAB, color="#f8fafc", backgroundColor="#16233d", borderTop="3px solid #60a5fa",
+              fontWeight=600)
 
 
 def _links(q: str) -> tuple[str, str, str]:

@@ -76,8 +76,10 @@ def test_exports_are_scoped(web, app_ctx, closed_loop):  # noqa: F811
     lon, lat = fc["features"][0]["geometry"]["coordinates"]
     assert app_ctx.city.try_locate(lon, lat) is not None
     kj = c.get("/analytics/kepler.json").json
-    names = [d["data"]["id"] for d in kj["datasets"]]
-    assert names[0].startswith("incidents") and len(kj["datasets"][0]["data"]["allData"]) == 2
+    sets = {d["data"]["id"]: d["data"] for d in kj["datasets"]}
+    assert len(sets["incidents 事件"]["allData"]) == 2 and "devices 设备" in sets
+    layers = kj["config"]["config"]["visState"]["layers"]
+    assert layers[0]["config"]["dataId"] == "incidents 事件"
     # a town supervisor exports its own territory only; an admin exports no incident
     c2 = web.test_client()
     login(c2, "supervisor_pz")
