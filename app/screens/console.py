@@ -520,7 +520,7 @@ def mount(server: Flask, ctx_) -> Dash:
         except _Refused as exc:
             return f"✗ {BUTTON_NAMES.get(name, name)}: {exc}", "msg err", (rev or 0) + 1, no_update
         return (f"✓ {BUTTON_NAMES.get(name, name)} → {inc.id} 状态: {STATE_NAMES[inc.state]}"
-                f" · 归属 {inc.center}", "msg ok", (rev or 0) + 1, "")
+                f" · 归属 {short_center(ctx_.city, inc.center)}", "msg ok", (rev or 0) + 1, "")
 
     @app.callback(Output("new-where", "children"), Input("pick", "data"), Input("new-landmark", "value"))
     def where(pick, landmark):
