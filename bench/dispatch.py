@@ -76,6 +76,7 @@ def onemap_cycles(url: str, n: int, workers: int) -> float:
     pts = _points(CITY, n)
     towns = sorted({p[2] for p in pts})
     QueueConsumer(r, [f"T{t}" for t in towns] + ["DCG"], "setup")   # groups before anything
+    r.config_resetstat()
     done = "bench:done"
     procs = [mp.Process(target=operator, args=(url, f"op{k}", towns, n, done)) for k in range(workers)]
     for p in procs:
@@ -93,6 +94,12 @@ def onemap_cycles(url: str, n: int, workers: int) -> float:
     audit = sum(r.xlen(keys.audit(i)) for i in r.zrange(keys.ALL, 0, 49))
     assert closed == n, (closed, n)
     assert audit == 50 * 6, audit       # report, accept, dispatch, handle, verify, close
+    stats = r.info("commandstats")
+    server_us = sum(v["usec"] for v in stats.values()) / n
+    lua = stats.get("cmdstat_evalsha", {})
+    print(f"  redis-server busy {server_us:.0f} µs per cycle ({lua.get('calls', 0) / n:.1f} atomic "
+          f"scripts per cycle, {lua.get('usec_per_call', 0):.0f} µs each); the single-threaded "
+          f"server alone caps this machine at ~{1e6 / server_us:,.0f} cycles/s")
     return n / elapsed
 
 

@@ -11,6 +11,7 @@ process memory that another worker needs: the cache only saves a read before a g
 from __future__ import annotations
 
 import json
+import threading
 from collections import OrderedDict
 from dataclasses import fields
 from pathlib import Path
@@ -70,6 +71,7 @@ class Store:
         self._script = r.register_script(SCRIPT)
         self._cache: OrderedDict[str, Incident] = OrderedDict()
         self._cache_size = cache_size
+        self._lock = threading.Lock()      # one service object serves many web threads
 
     # --- reads ----------------------------------------------------------------------------
     def load(self, incident_id: str) -> Incident | None:
@@ -88,7 +90,8 @@ class Store:
         """(incident, from_cache): the copy to validate an action against. A cached copy may be
         old; the commit's version check catches that and the caller re-reads."""
         if not fresh:
-            inc = self._cache.get(incident_id)
+            with self._lock:
+                inc = self._cache.get(incident_id)
             if inc is not None:
                 return clone(inc), True
         inc = self.load(incident_id)
@@ -99,13 +102,15 @@ class Store:
         return None, False
 
     def forget(self, incident_id: str) -> None:
-        self._cache.pop(incident_id, None)
+        with self._lock:
+            self._cache.pop(incident_id, None)
 
     def _remember(self, inc: Incident) -> None:
-        self._cache[inc.id] = inc
-        self._cache.move_to_end(inc.id)
-        while len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
+        with self._lock:
+            self._cache[inc.id] = inc
+            self._cache.move_to_end(inc.id)
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
 
     # --- the one write path -------------------------------------------------------------------
     def commit(self, old: Incident | None, new: Incident, actor: Actor, action: str, now: float, *,
