@@ -1,44 +1,70 @@
-"""Background workers of the embedded demo, each in a thread: ingest, device health, dispatch
-(deadlines + alarm intake) and the simulator. Production runs them as separate processes
-(``onemap ingest``, ``onemap dispatch``, ``onemap simulate``).
+"""Background workers of the embedded demo, each in a thread: ingest + device health, dispatch
+(deadlines + alarm intake), the simulator, and a heartbeat for the ops page. Production runs them
+as separate processes (``onemap ingest``, ``onemap dispatch``, ``onemap simulate``).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 from app.context import AppContext
+from app.heartbeat import BEAT_EVERY_S, beat
 from app.runtime import Runtime
 
 log = logging.getLogger("onemap")
 
 
 def start_background_workers(ctx: AppContext, runtime: Runtime, simulate: bool = True) -> list[str]:
-    """Start what this checkout has; returns the names of the workers started."""
-    started: list[str] = []
-    for name, starter in (("ingest", _start_ingest), ("dispatch", _start_dispatch),
-                          ("simulator", _start_simulator)):
-        if name == "simulator" and not simulate:
-            continue
-        starter(ctx, runtime)
-        started.append(name)
+    """Start ingest, device health, dispatch and (optionally) the simulator; returns their names."""
+    from incidents.worker import DispatchWorker  # noqa: PLC0415
+    from sensors.health import HealthChecker  # noqa: PLC0415
+    from sensors.ingest import IngestWorker, default_client_id  # noqa: PLC0415
+
+    settings = ctx.settings
+    registry = ctx.devices
+    # One worker in the demo: a plain subscription survives a broker restart without a gap.
+    ingest = IngestWorker(ctx.redis, registry, ctx.mqtt_url or "", group=settings.ingest_group,
+                          client_id=default_client_id(settings.ingest_group),
+                          history_maxlen=settings.history_maxlen, shared=False).start()
+    runtime.add("ingest", ingest.stop)
+    checker = HealthChecker(ctx.redis, registry, devices=ingest.devices).start()
+    runtime.add("health", checker.stop)
+    if not ingest.wait_subscribed(15.0):
+        log.warning("ingest is not subscribed yet; it keeps retrying in the background")
+
+    dispatch = DispatchWorker(ctx.redis, ctx.city, name="demo-dispatch")
+    _thread("dispatch", lambda: dispatch.run(runtime.stop_event))
+    started = ["ingest", "health", "dispatch"]
+
+    sources: dict[str, Callable[[], dict]] = {"ingest": lambda: dict(ingest.stats),
+                                              "dispatch": lambda: dispatch.stats}
+    if simulate:
+        from sensors.simulator import Simulator  # noqa: PLC0415
+
+        sim = Simulator(registry, ctx.mqtt_url or "", rate=settings.sim_rate)
+        sim.start()
+        runtime.add("simulator", sim.stop)
+        sources["simulator"] = lambda: dict(getattr(sim, "stats", {}) or {})
+        started.append("simulator")
+    sources["web"] = dict
+    _thread("heartbeat", lambda: _heartbeats(ctx, runtime.stop_event, sources))
     return started
 
 
-def _thread(name: str, target, runtime: Runtime) -> threading.Thread:  # noqa: ANN001
+def _thread(name: str, target: Callable[[], None]) -> threading.Thread:
     t = threading.Thread(target=target, name=name, daemon=True)
     t.start()
     return t
 
 
-def _start_ingest(ctx: AppContext, runtime: Runtime) -> None:
-    raise NotImplementedError  # wired once sensors/ lands
-
-
-def _start_dispatch(ctx: AppContext, runtime: Runtime) -> None:
-    raise NotImplementedError  # wired once incidents/ lands
-
-
-def _start_simulator(ctx: AppContext, runtime: Runtime) -> None:
-    raise NotImplementedError  # wired once sensors/ lands
+def _heartbeats(ctx: AppContext, stop: threading.Event, sources: dict[str, Callable[[], dict]]) -> None:
+    """One beat per worker kind every few seconds, so /ops shows each one alive with its rates."""
+    while not stop.is_set():
+        for kind, info in sources.items():
+            try:
+                beat(ctx.redis, kind, info=info())
+            except Exception as e:  # noqa: BLE001  (a missed heartbeat must not stop the demo)
+                log.warning("heartbeat %s failed: %s", kind, e)
+        stop.wait(BEAT_EVERY_S)
