@@ -41,7 +41,7 @@ def _fill(source: dict, color: str, opacity: float) -> dict:
 def city_layer(city: City, tile_crs: str = "wgs84") -> Layer:
     """市域: the county boundary, filled faintly so the territory reads against the background."""
     frame = gpd.GeoDataFrame({"name": [city.name]}, geometry=[city.boundary], crs="EPSG:4326")
-    fc = feature_collection(frame, props=("name",), tolerance_deg=0.0005, tile_crs=tile_crs)
+    fc = feature_collection(frame, props=("name",), tolerance_deg=0.001, tile_crs=tile_crs)
     return Layer("city", "市域", [], [_fill(fc, palette.CITY_FILL, 0.85),
                                       _line(fc, palette.CITY_LINE, 3.5)],
                  Legend("边界", (LegendItem(f"{city.name}市域", palette.CITY_LINE, "line"),)))
@@ -49,7 +49,7 @@ def city_layer(city: City, tile_crs: str = "wgs84") -> Layer:
 
 def towns_layer(city: City, tile_crs: str = "wgs84") -> Layer:
     """镇/街道: boundaries plus the name labels (streets in a lighter tone than towns)."""
-    fc = feature_collection(city.towns, "code", ("name",), tolerance_deg=0.0004, tile_crs=tile_crs)
+    fc = feature_collection(city.towns, "code", ("name",), tolerance_deg=0.0008, tile_crs=tile_crs)
     pts = city.towns.geometry.representative_point()
     lons, lats = to_display(pts.x.to_numpy(), pts.y.to_numpy(), tile_crs)
     labels = scattermap(
@@ -62,14 +62,14 @@ def towns_layer(city: City, tile_crs: str = "wgs84") -> Layer:
 
 def villages_layer(city: City, tile_crs: str = "wgs84") -> Layer:
     """村/社区 boundaries (thin)."""
-    fc = feature_collection(city.villages, "code", (), tolerance_deg=0.0004, tile_crs=tile_crs)
+    fc = feature_collection(city.villages, "code", (), tolerance_deg=0.0006, tile_crs=tile_crs)
     return Layer("villages", "村社区", [], [_line(fc, palette.VILLAGE_LINE, 0.8, 0.9)],
                  Legend("边界", (LegendItem("村/社区界", palette.VILLAGE_LINE, "line"),)))
 
 
 def cells_layer(city: City, tile_crs: str = "wgs84") -> Layer:
     """网格: the ~1,440 grid cells (one grid worker each), faint so they give texture only."""
-    fc = feature_collection(city.cells, "code", (), tolerance_deg=0.0003, tile_crs=tile_crs)
+    fc = feature_collection(city.cells, "code", (), tolerance_deg=0.0005, tile_crs=tile_crs)
     return Layer("cells", "网格", [], [_line(fc, palette.CELL_LINE, 0.6, 0.9)],
                  Legend("边界", (LegendItem("网格", palette.CELL_LINE, "line"),)))
 

@@ -30,12 +30,9 @@ def cameras_layer(cameras: pd.DataFrame, states: dict[str, str] | pd.Series | No
     """Raw camera points, one trace per class (meta ``cameras:<cls>``), wedges at FOV_ZOOM+."""
     frame = cameras if classes is None else cameras[cameras["cls"].isin(classes)]
     st = state_series(frame["id"], states)
-    traces = []
-    for cls, sub in frame.groupby("cls", sort=True):
-        s = st.loc[sub.index]
-        sub, s = order_worst_last(sub, s)
-        traces.append(state_trace(sub, s, f"{KEY}:{int(cls)}", f"{CLASS_NAMES.get(int(cls), cls)}视频",
-                                  tile_crs, CLASS_SCALE.get(int(cls), 1.0) * size_scale))
+    sub, s = order_worst_last(frame, st)
+    scale = sub["cls"].map(CLASS_SCALE).fillna(1.0).to_numpy() * size_scale
+    traces = [state_trace(sub, s, f"{KEY}:all", "视频点位", tile_crs, scale)]
     map_layers = []
     if zoom >= FOV_ZOOM and len(frame):
         map_layers.append({"sourcetype": "geojson", "source": fov_wedges(frame, tile_crs=tile_crs),

@@ -9,16 +9,12 @@ from __future__ import annotations
 import time
 
 from grid.categories import category_name
+from incidents.incident import STATE_NAMES
 from layers import palette
 from layers.incidents import CLOSED_STATES, tier_of
 
-OVERDUE_ACTIONS = frozenset({"urge", "overdue"})   # feed actions that mean "past its deadline"
-INCIDENT_NEW_ACTIONS = frozenset({"create", "created", "receive", "received", "report", "intake"})
-STATE_NAMES: dict[str, str] = {
-    "received": "受理", "accepted": "已受理", "registered": "立案", "dispatched": "已派遣",
-    "handling": "处置中", "handled": "已处置", "verified": "已核查", "closed": "结案",
-    "returned": "退回", "escalated": "上报", "voided": "作废", "reopened": "重办",
-}
+OVERDUE_ACTIONS = frozenset({"urge"})   # 督办: the deadline worker urges what is past due
+INCIDENT_NEW_ACTIONS = frozenset({"report", "assign_task"})   # what opens an incident
 
 
 def _f(v: str | None) -> float | None:

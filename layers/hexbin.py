@@ -7,6 +7,8 @@ points/s here, enough for 30k devices).
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import h3
 import numpy as np
 import pandas as pd
@@ -56,7 +58,12 @@ def aggregate(frame: pd.DataFrame, res: int = DEFAULT_RES, state_col: str = "sta
 
 
 def hex_geojson(hex_ids, tile_crs: str = "wgs84") -> dict:  # noqa: ANN001
-    """FeatureCollection of H3 cells (feature id = cell id)."""
+    """FeatureCollection of H3 cells (feature id = cell id); cached per set of cells."""
+    return _hex_geojson(tuple(str(h) for h in hex_ids), tile_crs)
+
+
+@lru_cache(maxsize=16)
+def _hex_geojson(hex_ids: tuple[str, ...], tile_crs: str) -> dict:
     feats = []
     for c in hex_ids:
         ring = h3.cell_to_boundary(c)                       # ((lat, lng), ...)

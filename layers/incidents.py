@@ -12,6 +12,7 @@ import time
 
 import pandas as pd
 
+from incidents.incident import FINAL_STATES
 from layers import palette
 from layers.basemap import to_display
 from layers.legend import Layer, Legend, LegendItem
@@ -19,7 +20,7 @@ from layers.trace import scattermap
 
 KEY = "incidents"
 TIERS: tuple[str, ...] = ("department", "town", "city")   # drawn city last (on top)
-CLOSED_STATES = frozenset({"closed", "cancelled", "canceled", "rejected", "archived", "merged"})
+CLOSED_STATES = FINAL_STATES   # 结案/作废: off the map
 RING_EXTRA = 9   # px added around an overdue incident
 
 

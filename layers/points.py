@@ -22,17 +22,19 @@ def state_series(ids: pd.Series, states: dict[str, str] | pd.Series | None) -> p
     if states is None or len(states) == 0:
         return pd.Series("normal", index=ids.index)
     mapping = states if isinstance(states, pd.Series) else pd.Series(states, dtype=object)
-    return ids.map(mapping).fillna("normal")
+    out = ids.map(mapping).astype(object)
+    return out.where(out.notna(), "normal")
 
 
 def state_trace(frame: pd.DataFrame, states: pd.Series, meta: str, name: str,
-                tile_crs: str = "wgs84", size_scale: float = 1.0,
+                tile_crs: str = "wgs84", size_scale: float | np.ndarray = 1.0,
                 as_lists: bool = False) -> dict:
     """One device trace coloured per point by state; customdata carries the device ids."""
     lons, lats = to_display(frame["lon"].to_numpy(), frame["lat"].to_numpy(), tile_crs)
     st = states.to_numpy()
     colors = [palette.STATE_COLORS.get(s, palette.STATE_COLORS["normal"]) for s in st]
-    sizes = [round(STATE_SIZES.get(s, 5) * size_scale, 1) for s in st]
+    base = np.array([STATE_SIZES.get(s, 5) for s in st], dtype=float)
+    sizes = np.round(base * size_scale, 1).tolist()
     lon = lons.round(5)
     lat = lats.round(5)
     return scattermap(

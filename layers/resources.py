@@ -66,21 +66,21 @@ def demo_resources(city: City, seed: int = 0) -> pd.DataFrame:
 
 def resources_layer(resources: pd.DataFrame, kinds: tuple[str, ...] | None = None,
                     tile_crs: str = "wgs84", size_scale: float = 1.0) -> Layer:
-    """One trace per kind (meta ``resources:<kind>``)."""
-    traces, items = [], []
-    for kind, (name, color, size) in KINDS.items():
-        if kinds is not None and kind not in kinds:
-            continue
-        sub = resources[resources["kind"] == kind]
-        size = round(size * size_scale, 1)
-        lon, lat = to_display(sub["lon"].to_numpy(), sub["lat"].to_numpy(), tile_crs)
-        # a dark core inside a coloured disc reads as a "facility" next to solid event dots
-        traces.append(scattermap(lon=lon.round(5), lat=lat.round(5), mode="markers",
-                                    customdata=sub["id"].tolist(),
-                                    marker={"color": color, "size": size, "opacity": 0.95},
-                                    hoverinfo="skip", meta=f"{KEY}:{kind}", name=name))
-        traces.append(scattermap(lon=lon.round(5), lat=lat.round(5), mode="markers",
-                                    marker={"color": "#07111f", "size": max(round(size - 7 * size_scale, 1), 3)},
-                                    hoverinfo="skip", meta=f"{KEY}:{kind}:core", name=name))
-        items.append(LegendItem(f"{name} {len(sub)}", color, "ring"))
-    return Layer(KEY, "应急资源", traces, [], Legend("应急资源", tuple(items)))
+    """Two traces (meta ``resources:all`` and its dark ``resources:core``): a coloured disc with
+    a dark centre reads as a facility next to the solid event dots."""
+    sel = resources if kinds is None else resources[resources["kind"].isin(kinds)]
+    lon, lat = to_display(sel["lon"].to_numpy(), sel["lat"].to_numpy(), tile_crs)
+    colors = [KINDS[k][1] for k in sel["kind"]]
+    sizes = [round(KINDS[k][2] * size_scale, 1) for k in sel["kind"]]
+    cores = [max(round(s - 7 * size_scale, 1), 3) for s in sizes]
+    traces = [scattermap(lon=lon.round(5), lat=lat.round(5), mode="markers",
+                         customdata=sel["id"].tolist(),
+                         marker={"color": colors, "size": sizes, "opacity": 0.95},
+                         hoverinfo="skip", meta=f"{KEY}:all", name="应急资源"),
+              scattermap(lon=lon.round(5), lat=lat.round(5), mode="markers",
+                         marker={"color": "#07111f", "size": cores},
+                         hoverinfo="skip", meta=f"{KEY}:core", name="应急资源")]
+    n = sel["kind"].value_counts()
+    items = tuple(LegendItem(f"{name} {int(n.get(kind, 0))}", color, "ring")
+                  for kind, (name, color, _size) in KINDS.items() if kinds is None or kind in kinds)
+    return Layer(KEY, "应急资源", traces, [], Legend("应急资源", items))

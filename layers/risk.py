@@ -43,6 +43,17 @@ def scores(units: gpd.GeoDataFrame, unit_col: str, alarms: pd.DataFrame | None,
     return s.reindex(units["code"].astype(str).to_numpy()).fillna(0.0)
 
 
+_GEOJSON: dict[tuple, dict] = {}
+
+
+def _units_geojson(units: gpd.GeoDataFrame, tile_crs: str) -> dict:
+    """Unit polygons for the choropleth, cached: towns and cells do not change while serving."""
+    key = (id(units), len(units), tile_crs)
+    if key not in _GEOJSON:
+        _GEOJSON[key] = feature_collection(units, "code", (), tolerance_deg=0.0008, tile_crs=tile_crs)
+    return _GEOJSON[key]
+
+
 def band(score: float | np.ndarray) -> np.ndarray:
     """Band index 0..4 (green..red)."""
     return np.searchsorted(np.asarray(BANDS), np.asarray(score, dtype=float), side="left")
@@ -59,7 +70,7 @@ def risk_layer(units: gpd.GeoDataFrame, unit_col: str, alarms: pd.DataFrame | No
     for i, lv in enumerate(palette.RISK_LEVELS):
         scale += [[i / n, palette.RISK_COLORS[lv]], [(i + 1) / n, palette.RISK_COLORS[lv]]]
     trace = choroplethmap(
-        geojson=feature_collection(units, "code", (), tolerance_deg=0.0004, tile_crs=tile_crs),
+        geojson=_units_geojson(units, tile_crs),
         locations=units["code"].astype(str).tolist(), z=[int(v) for v in b],
         zmin=-0.5, zmax=n - 0.5, colorscale=scale, showscale=False,
         marker={"opacity": 0.42, "line": {"width": 0}}, hoverinfo="skip", meta=KEY, name=name)

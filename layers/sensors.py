@@ -31,20 +31,18 @@ def type_name(t: str) -> str:
 def sensors_layer(sensors: pd.DataFrame, states: dict[str, str] | pd.Series | None,
                   types: tuple[str, ...] | None = None, tile_crs: str = "wgs84",
                   size_scale: float = 1.0) -> Layer:
-    """Raw sensor points, one trace per type (meta ``sensors:<type>``)."""
+    """Raw sensor points in ONE trace (meta ``sensors:all``): per-point colour by state, graver
+    states drawn last. One trace, not one per type: every trace is a MapLibre source and layer,
+    and a dozen of them doubled the first paint; a theme filters types before drawing."""
     frame = sensors if types is None else sensors[sensors["type"].isin(types)]
     st = state_series(frame["id"], states)
-    traces = []
-    counts = {}
-    for t, sub in frame.groupby("type", sort=True):
-        s = st.loc[sub.index]
-        sub, s = order_worst_last(sub, s)
-        traces.append(state_trace(sub, s, f"{KEY}:{t}", type_name(str(t)), tile_crs, size_scale))
-        counts[str(t)] = len(sub)
+    counts = frame["type"].value_counts().sort_index()
+    sub, s = order_worst_last(frame, st)
+    traces = [state_trace(sub, s, f"{KEY}:all", "物联感知", tile_crs, size_scale)]
     n_state = st.value_counts()
     items = [LegendItem(f"{palette.STATE_NAMES[s]} {int(n_state.get(s, 0))}",
                         palette.STATE_COLORS[s]) for s in ("alarm", "warning", "offline", "normal")]
-    title = "物联感知 " + "·".join(f"{type_name(t)}{n}" for t, n in counts.items())
+    title = "物联感知 " + "·".join(f"{type_name(str(t))}{int(n)}" for t, n in counts.items())
     return Layer(KEY, "物联感知", traces, [], Legend(title, tuple(items)))
 
 
