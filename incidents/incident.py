@@ -31,7 +31,8 @@ STAGE_NAMES: dict[str, str] = {"accept": "受理", "register": "立案", "dispat
 
 CHANNELS: dict[str, str] = {
     "grid_worker": "网格员上报", "iot": "物联感知", "video_ai": "视频AI", "device_fault": "设备故障",
-    "hotline": "12345热线", "external": "外部预警", "api": "系统接口", "assignment": "上情下达",
+    "hotline": "12345热线", "walk_in": "来访", "external": "外部预警", "api": "系统接口",
+    "assignment": "上情下达",
 }
 
 TASK_OPEN: frozenset[str] = frozenset({"dispatched", "in_progress"})

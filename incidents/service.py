@@ -29,7 +29,7 @@ import redis
 from grid.categories import CATEGORIES
 from grid.model import CITY_CENTER, City, Location
 from incidents import defaults as D
-from incidents import keys, kpi, lifecycle, routing, scope
+from incidents import audit, correlation, keys, kpi, lifecycle, routing, scope
 from incidents.actor import SYSTEM, Actor
 from incidents.config import IncidentConfig
 from incidents.errors import Forbidden, InvalidTransition, NotFound
@@ -186,15 +186,7 @@ class IncidentService:
         """The audit trail (E32) as a timeline, oldest first: ts, actor, name, role, center,
         action, reason, task, from_state, state, before, after (dicts)."""
         self.get(incident_id, actor)
-        out = []
-        for entry_id, f in self.r.xrange(keys.audit(incident_id)):
-            d = dict(f)
-            d["entry"] = entry_id
-            d["ts"] = float(d.get("ts") or 0)
-            for k in ("before", "after"):
-                d[k] = json.loads(d.get(k) or "{}")
-            out.append(d)
-        return out
+        return audit.timeline(self.r, incident_id)
 
     def list_queue(self, actor: Actor, view: str = "mine", limit: int = 50, offset: int = 0,
                    center: str | None = None) -> list[Incident]:
@@ -828,20 +820,7 @@ class IncidentService:
         return int(towns.geometry.intersects(geom).sum())
 
     def _correlated(self, category: str, lon: float, lat: float, now: float) -> str | None:
-        """An open incident this report describes again (same/related category, near, recent)."""
-        radius, window = self.config.correlation_for(category)
-        hits = self.r.geosearch(keys.GEO, longitude=lon, latitude=lat, radius=radius, unit="m",
-                                sort="ASC", count=20)
-        if not hits:
-            return None
-        p = self.r.pipeline(transaction=False)
-        for h in hits:
-            p.hmget(keys.incident(h), ["category", "state", "created_ts", "kind"])
-        for h, (cat, state, created, kind) in zip(hits, p.execute(), strict=True):
-            if (cat and state in OPEN_STATES and kind != "task"
-                    and now - float(created or 0) <= window and self.config.related_to(cat, category)):
-                return h
-        return None
+        return correlation.find_open_match(self.r, self.config, category, lon, lat, now)
 
     def _link(self, target_id: str, source: dict, actor: Actor, idem: str | None,
               now: float) -> Incident | None:
