@@ -1,0 +1,83 @@
+"""Console callbacks: hand intake (12345 / walk-in) through the same intake, emergency mode."""
+
+from __future__ import annotations
+
+from app.screens.console import circle_area, emergency_banner
+from app.users import UserStore
+from tests.app.test_api import DA, PZ, point_in
+from tests.app.test_scope_console import Console, _outputs, _spec
+
+
+def _new(con: Console, pick, landmark=None, desc="市民来电：路灯不亮", channel="hotline"):
+    out = _spec(con.deps, "new-msg.children")
+    states = {"new-channel": ("value", channel), "new-category": ("value", "0103"),
+              "new-severity": ("value", "一般"), "new-desc": ("value", desc),
+              "new-ref": ("value", "12345-77"), "pick": ("data", pick),
+              "new-landmark": ("value", landmark), "rev": ("data", 0)}
+    return con.post({"output": out, "outputs": _outputs(out),
+                     "inputs": [{"id": "new-submit", "property": "n_clicks", "value": 1}],
+                     "changedPropIds": ["new-submit.n_clicks"],
+                     "state": [{"id": k, "property": p, "value": v} for k, (p, v) in states.items()]})
+
+
+def test_hand_intake_from_a_picked_point_and_a_landmark(web, app_ctx):
+    con = Console(web, "panzhou")
+    lon, lat = point_in(app_ctx.city, PZ, 2)
+    resp = _new(con, {"lon": lon, "lat": lat, "cell": "x"})
+    assert resp.status_code == 200, resp.get_data(as_text=True)[:300]
+    new_id = resp.json["response"]["sel"]["data"]
+    inc = app_ctx.incidents.store.load(new_id)
+    assert (inc.channel, inc.category, inc.center) == ("hotline", "0103", f"T{PZ}")
+    assert inc.reporter == "panzhou" and inc.sources[0]["ref"] == "12345-77"
+    vil = app_ctx.city.villages[app_ctx.city.villages["town_code"] == PZ].iloc[0]
+    p = vil.geometry.representative_point()
+    resp = _new(con, None, landmark=f"{p.x:.6f},{p.y:.6f}", desc="来访：占道", channel="walk_in")
+    inc2 = app_ctx.incidents.store.load(resp.json["response"]["sel"]["data"])
+    assert inc2.channel == "walk_in" and inc2.village_code == vil["code"]
+    msg = _new(con, None).json["response"]["new-msg"]["children"]
+    assert "位置" in msg                                  # no location: told, nothing created
+
+
+def _emergency(con: Console, on: bool, town=None, pick=None):
+    out = _spec(con.deps, "em-msg.children")
+    trig = "em-on" if on else "em-off"
+    return con.post({"output": out, "outputs": _outputs(out),
+                     "inputs": [{"id": "em-on", "property": "n_clicks", "value": 1 if on else None},
+                                {"id": "em-off", "property": "n_clicks", "value": None if on else 1}],
+                     "changedPropIds": [f"{trig}.n_clicks"],
+                     "state": [{"id": "em-town", "property": "value", "value": town},
+                               {"id": "em-radius", "property": "value", "value": 2},
+                               {"id": "em-minutes", "property": "value", "value": 60},
+                               {"id": "em-reason", "property": "value", "value": "台风"},
+                               {"id": "pick", "property": "data", "value": pick},
+                               {"id": "rev", "property": "data", "value": 0}]})
+
+
+def test_emergency_mode_commander_only_and_banner_by_area(web, app_ctx):
+    svc, city = app_ctx.incidents, app_ctx.city
+    pz = Console(web, "panzhou")
+    assert _emergency(pz, True, town=PZ).status_code == 403
+    assert svc.emergency_state() is None
+    cmd = Console(web, "commander")
+    assert _emergency(cmd, True, town=PZ).status_code == 200
+    assert svc.emergency_state()["reason"] == "台风"
+    store = UserStore(app_ctx.redis)
+    assert "应急模式" in emergency_banner(svc, city, store.get("panzhou").actor)
+    assert emergency_banner(svc, city, store.get("town").actor) == ""   # 东岸镇: outside the area
+    assert "应急模式" in emergency_banner(svc, city, store.get("chengguan").actor)
+    # a new incident inside the area goes straight to the city center (T3, 应急模式)
+    con = Console(web, "panzhou")
+    lon, lat = point_in(city, PZ, 4)
+    new_id = _new(con, {"lon": lon, "lat": lat}).json["response"]["sel"]["data"]
+    assert svc.store.load(new_id).center == "CITY"
+    assert _emergency(cmd, False).status_code == 200 and svc.emergency_state() is None
+    lon, lat = point_in(city, DA, 1)
+    assert _emergency(cmd, True, pick={"lon": lon, "lat": lat}).status_code == 200
+    assert "应急模式" in emergency_banner(svc, city, store.get("town").actor)
+
+
+def test_circle_area_is_closed_and_sized():
+    a = circle_area(110.9, 21.9, 1.0)
+    ring = a["coordinates"][0]
+    assert ring[0] == ring[-1] and len(ring) == 33
+    assert abs(max(p[1] for p in ring) - 21.9 - 1 / 111.32) < 1e-4
