@@ -28,8 +28,8 @@ import redis
 
 from grid.categories import CATEGORIES
 from grid.model import CITY_CENTER, City, Location
-from incidents import defaults as D
 from incidents import audit, correlation, keys, kpi, lifecycle, routing, scope
+from incidents import defaults as D
 from incidents.actor import SYSTEM, Actor
 from incidents.config import IncidentConfig
 from incidents.errors import Forbidden, InvalidTransition, NotFound
