@@ -35,9 +35,9 @@ UPPER_PUSH = "om:push:upper"
 """Stream of incidents pushed to the upper (provincial) platform (mock): ``id``, ``payload``
 (JSON), ``ts``."""
 
-EMERGENCY = "om:app:emergency"
-"""Hash of the emergency mode switched on by the city commander (应急模式): ``active`` (1/0),
-``lon``, ``lat``, ``radius_m``, ``until`` (epoch s), ``by``, ``note``. Read by every screen's banner."""
+# Emergency mode (应急模式) lives in the incidents package (``incidents.keys.EMERGENCY``, read with
+# ``IncidentService.emergency_state()``); screens show its banner via
+# ``app.screens.console.emergency_banner(service, city, actor)``.
 
 
 # --- screens: ops, mobile (owned by the mobile/analytics/ops engineer; please keep) ------------
