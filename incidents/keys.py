@@ -9,9 +9,9 @@ Layout (see docs/incidents.md):
                                   places are ``q:<center>`` (waits in that center's queue),
                                   ``x:<center>`` (out with handlers, supervised by that center),
                                   ``h:<center|worker>`` (a sub-task with its handler)
-- ``om:inc:open``                 zset: open incident id → created ts
+- ``om:inc:open``                 zset: open incident id → queue score (priority first, then age)
 - ``om:inc:all``                  zset: every incident id → created ts
-- ``om:inc:town:{town}``          zset: open incidents of a town's territory (块)
+- ``om:inc:town:{town}``          zset: open incidents of a town's territory (块), queue score
 - ``om:inc:involved:{center}``    zset: incidents a center ever owned/handled/reported → ts
 - ``om:inc:by:{user}``            zset: incidents reported by / assigned to a user
 - ``om:inc:geo``                  geo set: open incidents (correlation, nearby)

@@ -229,6 +229,17 @@ class IncidentService:
             ids = self._scope_ids(actor, c, open_only=False, limit=max(500, offset + limit))
             incs = [i for i in self.store.load_many(ids) if self._readable(actor, i, center)]
             incs.sort(key=lambda i: -i.created_ts)
+        elif self._city_wide(actor) and c == actor.center:
+            # the whole city: read only the page asked for, straight from the ordered indexes
+            if view == "overdue":
+                ids = self.r.zrangebyscore(keys.overdue("ALL"), "-inf", f"({now}", start=offset,
+                                           num=limit)
+            else:
+                ids = self.r.zrange(keys.OPEN, offset, offset + limit - 1)
+            incs = [i for i in self.store.load_many(ids) if i.state in OPEN_STATES]
+            if view == "open":
+                incs.sort(key=lambda i: (-i.priority, i.created_ts))
+            return incs
         else:
             ids = self._scope_ids(actor, c, open_only=True, limit=5000)
             incs = [i for i in self.store.load_many(ids)
@@ -857,8 +868,7 @@ class IncidentService:
         return [m.split("#", 1)[0] for m in self.r.zrange(keys.place(place_code), 0, 1000)]
 
     def _scope_ids(self, actor: Actor, center: str, open_only: bool, limit: int) -> list[str]:
-        city_wide = (actor.role in scope.CITY_READERS or (actor.role == "supervisor" and actor.is_city))
-        if city_wide and center == actor.center:
+        if self._city_wide(actor) and center == actor.center:
             key = keys.OPEN if open_only else keys.ALL
             return self.r.zrevrange(key, 0, limit - 1)
         if actor.role == "grid_worker":
@@ -867,9 +877,13 @@ class IncidentService:
                 ids += self.r.zrevrange(keys.involved(wid), 0, limit - 1)
             return _unique(ids)
         ids = list(self.r.zrevrange(keys.involved(center), 0, limit - 1))
-        if center.startswith("T"):
-            ids += self.r.zrevrange(keys.town(center[1:]), 0, limit - 1)
+        if center.startswith("T") and open_only:
+            ids += self.r.zrange(keys.town(center[1:]), 0, limit - 1)
         return _unique(ids)
+
+    @staticmethod
+    def _city_wide(actor: Actor) -> bool:
+        return actor.role in scope.CITY_READERS or (actor.role == "supervisor" and actor.is_city)
 
     def _readable(self, actor: Actor, i: Incident, center: str | None) -> bool:
         if center and center != actor.center:

@@ -177,10 +177,14 @@ class Store:
             if new.reporter:
                 cmds.append(["ZADD", keys.by_user(new.reporter), repr(new.created_ts), new.id])
         if is_open and not was_open:
-            cmds.append(["ZADD", keys.OPEN, repr(new.created_ts), new.id])
+            cmds.append(["ZADD", keys.OPEN, sc, new.id])
             cmds.append(["GEOADD", keys.GEO, lon, lat, new.id])
             if new.town_code:
-                cmds.append(["ZADD", keys.town(new.town_code), repr(new.created_ts), new.id])
+                cmds.append(["ZADD", keys.town(new.town_code), sc, new.id])
+        elif is_open and old is not None and old.priority != new.priority:  # queue order changed
+            cmds.append(["ZADD", keys.OPEN, sc, new.id])
+            if new.town_code:
+                cmds.append(["ZADD", keys.town(new.town_code), sc, new.id])
         if was_open and not is_open:
             cmds.append(["ZREM", keys.OPEN, new.id])
             cmds.append(["ZREM", keys.GEO, new.id])
