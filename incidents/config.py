@@ -5,7 +5,8 @@ Every default comes from ``incidents.defaults`` and is an assumption (the seeds 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 from incidents import defaults as D
 
@@ -71,3 +72,36 @@ class IncidentConfig:
             if category.startswith(r.prefix) and (best is None or len(r.prefix) > len(best.prefix)):
                 best = r
         return best
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> IncidentConfig:
+        """Build from a mapping (e.g. a TOML table ``[incidents]`` read by the app). Tables
+        ``stage_seconds``, ``category_factor`` and ``correlation`` override the defaults entry by
+        entry; ``routing_rules`` ([{prefix, owner, automatic}]) and ``related`` ([[codes]])
+        replace them. Unknown keys are an error (a typo must not pass silently)."""
+        base = cls()
+        names = {f.name for f in fields(cls)}
+        kw: dict[str, Any] = {}
+        for k, v in d.items():
+            if k not in names:
+                raise ValueError(f"unknown incident setting {k!r}; known: {sorted(names)}")
+            if k == "stage_seconds":
+                merged = {st: dict(sev) for st, sev in base.stage_seconds.items()}
+                for st, sev in v.items():
+                    merged.setdefault(st, {}).update({s: int(x) for s, x in sev.items()})
+                v = merged
+            elif k == "category_factor":
+                v = {**base.category_factor, **{p: float(x) for p, x in v.items()}}
+            elif k == "correlation":
+                v = {**base.correlation, **{p: (float(x[0]), float(x[1])) for p, x in v.items()}}
+            elif k == "routing_rules":
+                v = tuple(RoutingRule(**r) if isinstance(r, dict) else RoutingRule(*r) for r in v)
+                for r in v:
+                    if r.owner not in ("territory", "line", "city"):
+                        raise ValueError(f"routing rule {r.prefix!r}: owner must be territory|line|city")
+            elif k == "related":
+                v = tuple(frozenset(g) for g in v)
+            elif k == "major_severities":
+                v = frozenset(v)
+            kw[k] = v
+        return cls(**kw)
