@@ -30,7 +30,7 @@ def alarm_item(entry_id: str, f: dict) -> dict:
             "lv": f.get("level", "red"), "lon": _f(f.get("lon")), "lat": _f(f.get("lat")),
             "dev": f.get("device_id", ""), "type": f.get("device_type", ""),
             "cat": f.get("category", ""), "msg": f.get("message", "")[:80],
-            "ts": int(f.get("ts") or entry_id.split("-")[0]), "town": f.get("town_code", ""),
+            "ts": int(float(f.get("ts") or entry_id.split("-")[0])), "town": f.get("town_code", ""),
             "color": palette.LEVEL_COLORS.get(f.get("level", ""), palette.LEVEL_COLORS["red"])}
 
 
@@ -46,7 +46,7 @@ def incident_item(entry_id: str, f: dict) -> dict:
             "new": f.get("action", "") in INCIDENT_NEW_ACTIONS,
             "color": palette.SEVERITY_COLORS.get(sev, palette.SEVERITY_COLORS["一般"]),
             "size": size, "ring": size + 9,
-            "ts": int(f.get("ts") or entry_id.split("-")[0]), "town": f.get("town_code", "")}
+            "ts": int(float(f.get("ts") or entry_id.split("-")[0])), "town": f.get("town_code", "")}
 
 
 def _clock(ts_ms: int) -> str:

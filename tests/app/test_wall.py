@@ -1,0 +1,99 @@
+"""/wall server side against a real redis-server: snapshot cursor, live tick deltas (issue 5)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from app.config import Settings
+from app.context import AppContext
+from app.screens import wall
+from incidents.actor import Actor
+from layers import hexbin, palette, synthetic
+from sensors.keys import ALARMS, DEV_STATE
+
+
+@pytest.fixture
+def ctx(redis_service, redis_client, demo_city_dir, demo_city):
+    c = AppContext(Settings(city_dir=demo_city_dir, kiosk_token="k"), redis_service.url)
+    c.__dict__["city"] = demo_city     # the session's city (cached_property slot)
+    c.extras["wall_devices"] = (synthetic.sensors_frame(demo_city, 3000),
+                                synthetic.cameras_frame(demo_city, 2000))
+    yield c
+    c.redis.close()
+
+
+def _alarm(dev: str, lon: float, lat: float, town: str, event: str = "raise", level: str = "red",
+           ep: str = "ep-1") -> dict:
+    return {"episode": ep, "event": event, "source": "iot", "device_id": dev,
+            "device_type": "water_level", "category": "0306", "level": level, "severity": "重大",
+            "lon": str(lon), "lat": str(lat), "town_code": town, "cell_code": "",
+            "ts": str(int(time.time() * 1000)), "message": "水位 12.3 m 超过警戒水位 12.0 m"}
+
+
+def test_tick_sends_only_what_came_after_the_cursor(ctx, redis_client):
+    idx = wall.device_index(ctx)
+    dev = idx.sensors.iloc[10]
+    redis_client.xadd(ALARMS, _alarm("old", 110.9, 21.9, "", ep="old"))
+    data, cursor = wall.map_data(ctx)
+    assert data.alarms["episode"].tolist() == ["old"]          # folded at page load
+    assert wall.tick(ctx, cursor) is None                      # nothing new: HTTP 204
+
+    redis_client.hset(DEV_STATE, dev["id"], "alarm")
+    redis_client.xadd(ALARMS, _alarm(dev["id"], dev["lon"], dev["lat"], dev.get("town_code", "")))
+    out = wall.tick(ctx, cursor, ("hex_sensors",))
+    assert out is not None
+    d = out["delta"]
+    assert [a["ep"] for a in d["alarms"]] == ["ep-1"]
+    assert d["devices"][dev["id"]]["state"] == "alarm"
+    assert d["devices"][dev["id"]]["color"] == palette.STATE_COLORS["alarm"]
+    assert d["hex"]["hex_sensors"] == {dev["h3"]: palette.STATE_RANK["alarm"]}  # worst state
+    assert out["ticker"][0]["tag"] == "红色告警"
+    assert out["cursor"]["a"] > cursor["a"]
+    assert len(json.dumps(out)) < 5_000                        # a delta, not a figure
+    assert wall.tick(ctx, out["cursor"]) is None
+
+
+def test_hexagon_falls_back_when_the_alarm_clears(ctx, redis_client):
+    idx = wall.device_index(ctx)
+    dev = idx.sensors.iloc[20]
+    _, cursor = wall.map_data(ctx)
+    redis_client.hset(DEV_STATE, dev["id"], "normal")
+    redis_client.xadd(ALARMS, _alarm(dev["id"], dev["lon"], dev["lat"], "", event="clear"))
+    out = wall.tick(ctx, cursor, ("hex_sensors",))
+    members = idx.members[f"hex_sensors|{dev['h3']}"]
+    assert dev["id"] in members
+    assert out["delta"]["hex"]["hex_sensors"][dev["h3"]] == palette.STATE_RANK["normal"]
+    assert out["delta"]["alarms"][0]["ev"] == "clear"
+
+
+def test_incident_feed_reaches_the_tick_and_the_kpis(ctx, redis_client, demo_city):
+    _, cursor = wall.map_data(ctx)
+    town = demo_city.towns.iloc[3]
+    p = town.geometry.representative_point()
+    worker = Actor("w1", "grid_worker", f"T{town['code']}", "网格员")
+    inc = ctx.incidents.report(worker, "0101", p.x, p.y, severity="一般", description="占道")
+    out = wall.tick(ctx, cursor)
+    items = out["delta"]["incidents"]
+    assert [i["id"] for i in items] == [inc.id] and items[0]["new"]
+    assert out["kpi"]["tier_town"] + out["kpi"]["tier_city"] + out["kpi"]["tier_department"] == 1
+    assert out["ticker"][0]["tag"] == "新事件"
+
+
+def test_theme_from_url_pins_and_rotation_cycles():
+    assert wall.theme_from("?kiosk=x&theme=生态环境", 5) == ("ecology", True)
+    assert wall.theme_from("?theme=transport", 0) == ("transport", True)
+    assert wall.theme_from("", 0) == ("overview", False)
+    assert wall.theme_from("?kiosk=x", 1)[0] != "overview"
+    assert wall.theme_from("?kiosk=x", 8)[0] == "overview"
+
+
+def test_device_index_maps_every_device_to_its_hexagon(ctx):
+    idx = wall.device_index(ctx)
+    n = len(idx.sensors) + len(idx.cameras)
+    assert len(idx.hex_of) == n
+    assert sum(len(v) for v in idx.members.values()) == n
+    row = idx.cameras.iloc[0]
+    assert idx.hex_of[row["id"]] == hexbin.cells_of([row["lon"]], [row["lat"]])[0]
