@@ -465,12 +465,36 @@ class IncidentService:
     # ======================================================================================
     def merge(self, target_id: str, other_ids: Iterable[str], actor: Actor, reason: str = "") -> Incident:
         """合并: fold other incidents into ``target_id`` (their sources move over; each other
-        one is voided as a duplicate, linked to the target)."""
+        one is voided as a duplicate, linked to the target). Everything is checked first, so a
+        refusal changes nothing; then the target takes each source before the other is voided
+        (an interruption can leave a source twice, never lose one)."""
+        others = [o for o in dict.fromkeys(other_ids) if o != target_id]
         target = self.get(target_id, actor)
-        for oid in other_ids:
-            if oid == target_id:
-                continue
-            other = self.get(oid, actor)
+        now = self.clock()
+        why = scope.can_own(actor, target, "merge")
+        if why:
+            self._deny(actor, "merge", why, target_id, now)
+        lifecycle.check("merge", target.state, target_id)
+        loaded = []
+        for oid in others:
+            o = self.get(oid, actor)
+            why = scope.can_own(actor, o, "merge")
+            if why:
+                self._deny(actor, "merge", why, oid, now)
+            if o.state not in lifecycle.PRE_DISPATCH:
+                raise InvalidTransition("merge", o.state, "only cases not yet dispatched merge", oid)
+            loaded.append(o)
+        for other in loaded:
+            def add_fn(i: Incident, o: Incident = other) -> None:
+                self._own(actor, i, "merge")
+                lifecycle.check("merge", i.state, i.id)
+                i.sources += [dict(s, merged_from=o.id) for s in o.sources]
+                i.attachments += [a for a in o.attachments if a not in i.attachments]
+                if o.id not in i.links:
+                    i.links.append(o.id)
+                i.severity = _max_sev(i.severity, o.severity)
+            target = self._mutate(target_id, actor, "merge", add_fn,
+                                  reason=reason or f"merged {other.id}")
 
             def void_fn(i: Incident, tid: str = target_id) -> None:
                 self._own(actor, i, "merge")
@@ -480,42 +504,36 @@ class IncidentService:
                 i.void_reason = f"merged into {tid}"
                 if tid not in i.links:
                     i.links.append(tid)
-            self._mutate(oid, actor, "merge", void_fn, reason=reason or f"merged into {target_id}")
-
-            def add_fn(i: Incident, o: Incident = other) -> None:
-                self._own(actor, i, "merge")
-                lifecycle.check("merge", i.state, i.id)
-                i.sources += [dict(s, merged_from=o.id) for s in o.sources]
-                i.attachments += o.attachments
-                if o.id not in i.links:
-                    i.links.append(o.id)
-                i.severity = _max_sev(i.severity, o.severity)
-            target = self._mutate(target_id, actor, "merge", add_fn, reason=reason or f"merged {oid}")
+            self._mutate(other.id, actor, "merge", void_fn, reason=reason or f"merged into {target_id}")
         return target
 
     def split(self, incident_id: str, actor: Actor, source_index: int, reason: str = "") -> Incident:
         """拆分: take one linked source out of a correlated incident into a new incident of its
-        own (it was not the same event after all). Returns the new incident."""
+        own (it was not the same event after all). Returns the new incident. The new incident is
+        made before the source is removed: an interruption never loses a report."""
         inc = self.get(incident_id, actor)
         if not 0 < source_index < len(inc.sources):
             raise ValueError(f"source_index must be 1..{len(inc.sources) - 1} (0 is the first report)")
+        why = scope.can_own(actor, inc, "split")
+        if why:
+            self._deny(actor, "split", why, incident_id, self.clock())
+        lifecycle.check("split", inc.state, incident_id)
         src = inc.sources[source_index]
-
-        def fn(i: Incident) -> None:
-            self._own(actor, i, "split")
-            lifecycle.check("split", i.state, i.id)
-            if source_index >= len(i.sources):
-                raise InvalidTransition("split", i.state, "that source is gone", i.id)
-            i.sources.pop(source_index)
-        self._mutate(incident_id, actor, "split", fn, reason=reason)
         reporter = Actor(src.get("reporter") or actor.user_id, actor.role, actor.center, actor.name,
                          actor.cell)
         new = self.report(reporter, src["category"], src["lon"], src["lat"],
                           severity=src.get("severity", "一般"), description=src.get("description", ""),
                           channel=src.get("channel"), ref=src.get("ref", ""), correlate=False)
-        self._mutate(new.id, SYSTEM, "note", lambda i: i.links.append(incident_id),
-                     reason=f"split from {incident_id} by {actor.user_id}")
-        return self.store.load(new.id)  # type: ignore[return-value]
+
+        def fn(i: Incident) -> None:
+            self._own(actor, i, "split")
+            lifecycle.check("split", i.state, i.id)
+            if src in i.sources[1:]:
+                i.sources.remove(src)
+            i.links.append(new.id)
+        self._mutate(incident_id, actor, "split", fn, reason=reason or f"split into {new.id}")
+        return self._mutate(new.id, SYSTEM, "note", lambda i: i.links.append(incident_id),
+                            reason=f"split from {incident_id} by {actor.user_id}")
 
     # ======================================================================================
     # routing suggestions (E30: a person confirms)
