@@ -67,7 +67,7 @@ def kpi_table(ctx: AppContext, tier: str, since: float, until: float) -> pd.Data
         k = ctx.incidents.kpis(c.code, since, until)
         stage = k.get("stage_seconds", {})
         rows.append({
-            "center": c.code, "name": c.name.replace("指挥联动中心", "").replace("业务分中心", ""),
+            "center": c.code, "name": _short_name(ctx, c),
             "received": k.get("received", 0), "closed": k.get("closed", 0),
             "handled": k.get("handled", 0), "open_now": k.get("open_now", 0),
             "overdue_now": k.get("overdue_now", 0), "urged": k.get("urged", 0),
@@ -87,6 +87,14 @@ def kpi_table(ctx: AppContext, tier: str, since: float, until: float) -> pd.Data
     df = df.sort_values(["score", "received"], ascending=[False, False], na_position="last")
     df["rank"] = range(1, len(df) + 1)
     return df.reset_index(drop=True)
+
+
+def _short_name(ctx: AppContext, c) -> str:  # noqa: ANN001 (grid.model.Center)
+    """潘州街道 / 城管: the town or department name without the center suffix."""
+    if c.town_code:
+        return ctx.city.town_names.get(c.town_code, c.name)
+    dept = next((d for d in ctx.city.departments if d.code == c.dept_code), None)
+    return dept.name if dept else c.name
 
 
 def _hours(seconds: float | None) -> float | None:
@@ -230,11 +238,13 @@ def volume_figure(df: pd.DataFrame, title: str) -> go.Figure:
 
 def ontime_figure(df: pd.DataFrame, title: str) -> go.Figure:
     d = df[df["received"] > 0].sort_values("score", ascending=False)
+    # a stage a tier never does (towns do not handle: departments do) gets no empty series
     fig = go.Figure([
         go.Bar(name=f"{label}按时率", x=d["name"], y=d[col], marker_color=PALETTE[key])
         for key, col, label in (("accept", "accepted_on_time_rate", "受理"),
                                 ("dispatch", "dispatched_on_time_rate", "派遣"),
-                                ("handle", "handled_on_time_rate", "处置"))])
+                                ("handle", "handled_on_time_rate", "处置"))
+        if d[col].notna().any()])
     fig.update_layout(barmode="group", yaxis={"tickformat": ".0%", "range": [0, 1.05]})
     return _layout(fig, title)
 
@@ -244,8 +254,9 @@ def score_figure(df: pd.DataFrame, title: str) -> go.Figure:
     fig = go.Figure(go.Bar(x=d["score"], y=d["name"], orientation="h",
                            marker={"color": d["score"], "colorscale": "RdYlGn", "cmin": 40,
                                    "cmax": 100},
-                           text=[f"{s:.1f}" for s in d["score"]], textposition="outside"))
-    fig.update_xaxes(range=[0, 105])
+                           text=[f"{s:.1f}" for s in d["score"]], textposition="outside",
+                           cliponaxis=False))
+    fig.update_xaxes(range=[0, 112])
     return _layout(fig, title, height=max(260, 26 * len(d) + 80))
 
 
