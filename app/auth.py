@@ -9,6 +9,8 @@
 - the wall kiosk token: ``/wall/?kiosk=<settings.kiosk_token>`` opens a wall_viewer session;
 - CSRF: every POST/PUT/PATCH/DELETE carries the session token (header ``X-CSRFToken``, which
   Dash's renderer sends from the ``_csrf_token`` cookie, or the form field ``csrf_token``);
+- other systems (weather bureau CAP, provincial platform) call the API with
+  ``Authorization: Bearer <token>`` (``onemap users token USER``): no cookie, so no CSRF token;
 - security headers on every response (``app.security.apply_security_headers``).
 
 Inside any Flask view or Dash callback: ``current_actor()`` is the caller's ``Actor`` (or None);
@@ -26,7 +28,7 @@ from contextlib import contextmanager
 from typing import NoReturn
 from urllib.parse import urlsplit
 
-from flask import Flask, abort, current_app, redirect, request, session
+from flask import Flask, abort, current_app, g, redirect, request, session
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 
 from app import security
@@ -256,6 +258,20 @@ def install(server: Flask, ctx) -> None:
     @server.before_request
     def gate():
         path = request.path
+        auth = request.headers.get("Authorization", "")
+        if auth.startswith("Bearer "):
+            # A machine client: the token is the credential; cookies are ignored, and a request
+            # that carries no cookie cannot be forged cross-site, so no CSRF token is needed.
+            u = UserStore(ctx.redis).user_for_token(auth[7:].strip()) if path.startswith(
+                ("/api/", "/open311/")) else None
+            if u is None:
+                security.audit(ctx.redis, "token_rejected", path=path)
+                return security.json_error(401, "bad_token")
+            g._login_user = _session_user(u)  # flask-login's per-request user (no session write)
+            g.onemap_bearer = True
+            if path != "/api/me" and u.role not in API_ROLES:
+                deny(f"role {u.role} may not use the API")
+            return None
         # CSRF first: no state change without the session's token (login form included).
         if request.method not in security.SAFE_METHODS and not security.csrf_ok():
             security.count(ctx.redis, "csrf_rejected")
@@ -297,5 +313,6 @@ def install(server: Flask, ctx) -> None:
 
     @server.after_request
     def headers(resp):
-        security.set_csrf_cookie(resp)
+        if not g.get("onemap_bearer"):
+            security.set_csrf_cookie(resp)
         return security.apply_security_headers(resp)

@@ -12,6 +12,16 @@ def user(user_id: str) -> str:
     return f"om:user:{user_id}"
 
 
+def api_token(token_hash: str) -> str:
+    """String: the user id an API token (stored as its SHA-256) belongs to."""
+    return f"om:apitok:{token_hash}"
+
+
+def user_tokens(user_id: str) -> str:
+    """Set of a user's API token hashes (revoked together on disable/reset)."""
+    return f"om:apitoks:{user_id}"
+
+
 SECURITY_AUDIT = "om:sec:audit"
 """Stream of security events (denied requests, logins, account changes): ``event``, ``user``,
 ``role``, ``center``, ``path``, ``target``, ``reason``, ``ts``. Trimmed ``MAXLEN ~ 100000``."""

@@ -7,6 +7,7 @@ user ends at its next request (sessions carry ``user_id:epoch``).
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import time
 from dataclasses import asdict, dataclass
@@ -126,6 +127,8 @@ class UserStore:
         pipe.hset(keys.user(user_id), "disabled", "1" if disabled else "0")
         pipe.hincrby(keys.user(user_id), "epoch", 1)
         pipe.execute()
+        if disabled:
+            self.revoke_tokens(user_id)
         return self.get(user_id)  # type: ignore[return-value]
 
     def reset(self, user_id: str, password: str | None = None) -> str:
@@ -138,7 +141,38 @@ class UserStore:
         pipe.hset(keys.user(user_id), "pw", _HASHER.hash(password))
         pipe.hincrby(keys.user(user_id), "epoch", 1)
         pipe.execute()
+        self.revoke_tokens(user_id)
         return password
+
+    def issue_token(self, user_id: str) -> str:
+        """接口令牌: a bearer token for another system acting as this user (shown once; only
+        its SHA-256 is stored). Ends when the user is disabled or reset, or on ``revoke_tokens``."""
+        self._require(user_id)
+        token = "om_" + secrets.token_urlsafe(32)
+        h = hashlib.sha256(token.encode()).hexdigest()
+        pipe = self.r.pipeline()
+        pipe.set(keys.api_token(h), user_id)
+        pipe.sadd(keys.user_tokens(user_id), h)
+        pipe.execute()
+        return token
+
+    def user_for_token(self, token: str) -> User | None:
+        """The enabled user a bearer token belongs to, or None."""
+        if not token.startswith("om_") or len(token) > 100:
+            return None
+        uid = self.r.get(keys.api_token(hashlib.sha256(token.encode()).hexdigest()))
+        u = self.get(uid) if uid else None
+        return None if u is None or u.disabled else u
+
+    def revoke_tokens(self, user_id: str) -> int:
+        """Revoke every API token of a user; returns how many."""
+        hashes = self.r.smembers(keys.user_tokens(user_id))
+        pipe = self.r.pipeline()
+        for h in hashes:
+            pipe.delete(keys.api_token(h))
+        pipe.delete(keys.user_tokens(user_id))
+        pipe.execute()
+        return len(hashes)
 
     def list(self) -> list[User]:
         """Every account, sorted by id."""

@@ -77,6 +77,21 @@ def reset(user_id: str, password: str | None) -> None:
     click.echo(f"{user_id}: new password {pw}" if password is None else f"{user_id}: password set")
 
 
+@command.command("token")
+@click.argument("user_id")
+@click.option("--revoke", is_flag=True, help="Revoke every token of the user instead.")
+def token(user_id: str, revoke: bool) -> None:
+    """Issue an API bearer token for another system acting as USER_ID (shown once)."""
+    store, _ = _store()
+    try:
+        if revoke:
+            click.echo(f"revoked {store.revoke_tokens(user_id)} token(s) of {user_id}")
+            return
+        click.echo(store.issue_token(user_id))
+    except UserError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
 @command.command("list")
 def list_() -> None:
     """List accounts."""

@@ -243,3 +243,24 @@ def test_users_cli(redis_service, redis_client, monkeypatch):
     r = run(main, ["users", "reset", "zz"])
     assert r.exit_code == 0 and "new password" in r.output
     assert run(main, ["users", "disable", "ghost"]).exit_code != 0
+
+
+def test_api_bearer_tokens_for_other_systems(web, app_ctx):
+    from tests.app.test_api import PZ, point_in
+    store = UserStore(app_ctx.redis)
+    tok = store.issue_token("ops")
+    c = web.test_client()                                   # no cookie, no CSRF token
+    h = {"Authorization": f"Bearer {tok}"}
+    r = c.get("/api/me", headers=h)
+    assert r.status_code == 200 and r.json["user_id"] == "ops"
+    assert "Set-Cookie" not in r.headers
+    lon, lat = point_in(app_ctx.city, PZ)
+    r = c.post("/api/incidents", json={"category": "0108", "lon": lon, "lat": lat, "channel": "api"},
+               headers=h)
+    assert r.status_code == 201 and r.json["reporter"] == "ops"
+    assert c.get("/api/me", headers={"Authorization": "Bearer om_forged"}).status_code == 401
+    assert c.get("/console/", headers=h).status_code == 401   # tokens open the API only
+    store.set_disabled("ops")
+    assert c.get("/api/me", headers=h).status_code == 401
+    assert app_ctx.redis.get(keys.api_token(__import__("hashlib").sha256(tok.encode()).hexdigest())) is None
+    assert _audit(app_ctx.redis, "token_rejected")
