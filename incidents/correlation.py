@@ -2,6 +2,10 @@
 
 Same or related category (``IncidentConfig.related_to``), within the category's radius (GEO
 search on the open incidents) and time window. The map then shows one incident with its sources.
+The check that decides runs inside the creating script (``scripts/apply.lua``, spec from
+``lua_spec``), so two simultaneous reports of one event never open two incidents;
+``find_open_match`` is the same test as a read-only query (e.g. to warn an operator keying in a
+hotline call before saving).
 """
 
 from __future__ import annotations
@@ -10,7 +14,15 @@ import redis
 
 from incidents import keys
 from incidents.config import IncidentConfig
-from incidents.incident import OPEN_STATES
+from incidents.incident import OPEN_STATES, Incident
+
+
+def lua_spec(config: IncidentConfig, new: Incident, now: float) -> str:
+    """The correlation argument of apply.lua for the creation of ``new``."""
+    radius, window = config.correlation_for(new.category)
+    related = sorted({c for g in config.related if new.category in g for c in g})
+    return "|".join([keys.GEO, keys.incident(""), repr(new.lon), repr(new.lat), repr(radius),
+                     repr(window), repr(now), new.category, ",".join(related)])
 
 
 def find_open_match(r: redis.Redis, config: IncidentConfig, category: str, lon: float, lat: float,

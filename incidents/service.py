@@ -28,7 +28,7 @@ import redis
 
 from grid.categories import CATEGORIES
 from grid.model import CITY_CENTER, City, Location
-from incidents import audit, correlation, keys, kpi, lifecycle, routing, scope
+from incidents import audit, keys, kpi, lifecycle, routing, scope
 from incidents import defaults as D
 from incidents.actor import SYSTEM, Actor
 from incidents.config import IncidentConfig
@@ -83,42 +83,42 @@ class IncidentService:
         if severity not in D.SEVERITIES:
             raise ValueError(f"unknown severity {severity!r}; one of {D.SEVERITIES}")
         channel = channel or ("grid_worker" if actor.role == "grid_worker" else "api")
-        if idempotency_key:
-            existing = self.r.get(keys.idem(idempotency_key))
-            if existing:
-                return self._duplicate(existing)
         loc = self.city.try_locate(lon, lat)
         source = {"channel": channel, "ref": ref, "reporter": actor.user_id, "ts": now,
                   "description": description, "lon": lon, "lat": lat, "category": category,
                   "severity": severity, "key": idempotency_key or ""}
-        if correlate and self.config.correlate:
-            target = self._correlated(category, lon, lat, now)
-            if target is not None:
-                linked = self._link(target, source, actor, idempotency_key, now)
+        towns = self._towns_touched(area) if area else 1
+        correlate = correlate and self.config.correlate
+        for _ in range(_MAX_RETRIES):
+            p = self.r.pipeline(transaction=False)
+            p.incr(keys.SEQ)
+            p.hgetall(keys.EMERGENCY)
+            seq, emergency = p.execute()
+            rt = routing.route(self.city, self.config, category, severity, loc, lon=lon, lat=lat,
+                               now=now, emergency=emergency or None, towns_touched=towns)
+            inc = Incident(
+                id=f"E{kpi.day_of(now)}{seq:06d}", category=category, severity=severity,
+                channel=channel, title=title or f"{CATEGORIES[category].name}",
+                description=description, lon=float(lon), lat=float(lat),
+                cell_code=loc.cell_code if loc else "", village_code=loc.village_code if loc else "",
+                town_code=loc.town_code if loc else "", reporter=actor.user_id,
+                reporter_center=actor.center, center=rt.center, tier=rt.tier,
+                place=f"q:{rt.center}", state="reported", priority=rt.priority, created_ts=now,
+                route_reason=rt.reason, emergency=int(rt.emergency), sources=[source],
+                attachments=list(attachments), centers=sorted({rt.center}),
+                suggested_depts=list(rt.suggested))
+            # one script: idempotency key, correlation and creation together (no race between
+            # two simultaneous reports of the same event)
+            res = self.store.commit(None, inc, actor, "report", now, reason=rt.reason,
+                                    idem=idempotency_key, correlate=correlate)
+            if res.status == "dup":
+                return self._duplicate(res.value)
+            if res.status == "match":
+                linked = self._link(res.value, source, actor, idempotency_key, now)
                 if linked is not None:
                     return linked
-        p = self.r.pipeline(transaction=False)
-        p.incr(keys.SEQ)
-        p.hgetall(keys.EMERGENCY)
-        seq, emergency = p.execute()
-        towns = self._towns_touched(area) if area else 1
-        rt = routing.route(self.city, self.config, category, severity, loc, lon=lon, lat=lat,
-                           now=now, emergency=emergency or None, towns_touched=towns)
-        day = kpi.day_of(now)
-        inc = Incident(
-            id=f"E{day}{seq:06d}", category=category, severity=severity, channel=channel,
-            title=title or f"{CATEGORIES[category].name}", description=description,
-            lon=float(lon), lat=float(lat), cell_code=loc.cell_code if loc else "",
-            village_code=loc.village_code if loc else "", town_code=loc.town_code if loc else "",
-            reporter=actor.user_id, reporter_center=actor.center, center=rt.center, tier=rt.tier,
-            place=f"q:{rt.center}", state="reported", priority=rt.priority, created_ts=now,
-            route_reason=rt.reason, emergency=int(rt.emergency), sources=[source],
-            attachments=list(attachments), centers=sorted({rt.center}),
-            suggested_depts=list(rt.suggested))
-        res = self.store.commit(None, inc, actor, "report", now, reason=rt.reason,
-                                idem=idempotency_key)
-        if res.status == "dup":
-            return self._duplicate(res.value)
+                continue            # it closed meanwhile: try again
+            break
         inc.intake = "created"
         if rt.auto_dispatch:
             inc = self._mutate(inc.id, SYSTEM, "dispatch", lambda i: self._do_dispatch(
@@ -847,9 +847,6 @@ class IncidentService:
         geom = routing.parse_area(area)
         towns = self.city.towns
         return int(towns.geometry.intersects(geom).sum())
-
-    def _correlated(self, category: str, lon: float, lat: float, now: float) -> str | None:
-        return correlation.find_open_match(self.r, self.config, category, lon, lat, now)
 
     def _link(self, target_id: str, source: dict, actor: Actor, idem: str | None,
               now: float) -> Incident | None:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import redis
 
-from incidents import keys, kpi
+from incidents import correlation, keys, kpi
 from incidents.actor import Actor
 from incidents.config import IncidentConfig
 from incidents.errors import Conflict
@@ -116,9 +116,12 @@ class Store:
     def commit(self, old: Incident | None, new: Incident, actor: Actor, action: str, now: float, *,
                reason: str = "", task_n: int | None = None, idem: str | None = None,
                claim: str | None = None, reset_stage: bool = False,
-               extra: list[list[str]] | None = None, notify: bool = True) -> Commit:
+               extra: list[list[str]] | None = None, notify: bool = True,
+               correlate: bool = False) -> Commit:
         """Apply ``old`` → ``new`` atomically. Sets new.version/updated_ts/stage/due. Returns
-        Commit('ok'|'dup'|'claimed'); raises ``_Stale`` on a version conflict."""
+        Commit('ok'|'dup'|'claimed'|'match'); raises ``Stale`` on a version conflict.
+        ``correlate`` (creations only): refuse with 'match' (value = the open incident's id)
+        when an open incident of a related category is near (checked inside the script)."""
         cfg = self.config
         new.version = (old.version if old else 0) + 1
         new.updated_ts = now
@@ -240,7 +243,7 @@ class Store:
 
         res = self._script(keys=[k], args=[
             "" if old is None else str(old.version), keys.idem(idem) if idem else "",
-            keys.DUE if claim else "", claim or "",
+            keys.DUE if claim else "", claim or "", correlation.lua_spec(self.config, new, now) if correlate else "",
             *_flatten(cmds)])
         status, value = res[0], res[1]
         if status == "conflict":

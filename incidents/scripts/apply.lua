@@ -6,8 +6,14 @@
 -- ARGV[2]  idempotency key ('' = none): if it is already set, nothing happens
 -- ARGV[3]  claim zset ('' = none); ARGV[4] claim member: it must still be there (deadline
 --          events act once even with several workers; the commands ZREM it)
--- ARGV[5..] the commands, run in order, each as its length n followed by its n words
+-- ARGV[5]  correlation check for a creation ('' = none), fields joined by '|':
+--          geo key, incident key prefix, lon, lat, radius m, window s, now, category,
+--          related categories (comma list). An open incident of the same or a related category
+--          within radius and window wins: nothing is created, its id is returned. Done here, in
+--          the same script as the creation, so two simultaneous reports never open two cases.
+-- ARGV[6..] the commands, run in order, each as its length n followed by its n words
 -- returns  {'ok', new_version} | {'dup', existing_id} | {'conflict', version} | {'claimed', ''}
+--          | {'match', open_incident_id}
 if ARGV[2] ~= '' then
   local existing = redis.call('GET', ARGV[2])
   if existing then return {'dup', existing} end
@@ -21,7 +27,27 @@ end
 if ARGV[3] ~= '' and not redis.call('ZSCORE', ARGV[3], ARGV[4]) then
   return {'claimed', ''}
 end
-local i = 5
+if ARGV[5] ~= '' then
+  local f = {}
+  for part in string.gmatch(ARGV[5], '([^|]*)|?') do f[#f + 1] = part end
+  local geo, prefix, lon, lat, radius = f[1], f[2], f[3], f[4], f[5]
+  local window, now, cat = tonumber(f[6]), tonumber(f[7]), f[8]
+  local related = {}
+  for c in string.gmatch(f[9] or '', '[^,]+') do related[c] = true end
+  local hits = redis.call('GEOSEARCH', geo, 'FROMLONLAT', lon, lat, 'BYRADIUS', radius, 'm',
+                          'ASC', 'COUNT', 20)
+  for _, id in ipairs(hits) do
+    local h = redis.call('HMGET', prefix .. id, 'category', 'state', 'created_ts', 'kind')
+    local c, state, created, kind = h[1], h[2], tonumber(h[3] or '0'), h[4]
+    if c and state ~= 'closed' and state ~= 'voided' and kind ~= 'task'
+        and now - created <= window
+        and (c == cat or string.sub(c, 1, #cat) == cat or string.sub(cat, 1, #c) == c
+             or related[c]) then
+      return {'match', id}
+    end
+  end
+end
+local i = 6
 while i <= #ARGV do
   local n = tonumber(ARGV[i])
   redis.call(unpack(ARGV, i + 1, i + n))

@@ -78,3 +78,29 @@ def test_random_concurrent_moves_keep_every_incident_in_one_place(redis_service,
     assert invariants.check(svc.r) == []
     states = {svc.get(i, who.commander).state for i in incs}
     assert states - {"reported"}, "the random walk moved nothing: the test would prove nothing"
+
+
+def test_simultaneous_reports_of_one_event_open_one_incident(redis_service, svc, who, here,
+                                                             demo_city):
+    """Four intake workers take in 40 sightings of one fire at once: one incident, 40 sources."""
+    go = threading.Barrier(4)
+    made: list[str] = []
+
+    def run(k: int) -> None:
+        c = redis.Redis.from_url(redis_service.url, decode_responses=True)
+        s = IncidentService(c, demo_city)
+        go.wait(5)
+        for j in range(10):
+            made.append(s.report(who.worker, "0401", here.lon + 0.0001 * j, here.lat,
+                                 idempotency_key=f"w{k}-{j}").id)
+        c.close()
+
+    ts = [threading.Thread(target=run, args=(k,)) for k in range(4)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(60)
+    assert len(made) == 40 and len(set(made)) == 1
+    inc = svc.get(made[0], who.commander)
+    assert len(inc.sources) == 40
+    assert invariants.check(svc.r) == []
