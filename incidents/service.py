@@ -665,8 +665,11 @@ class IncidentService:
             if inc is None or inc.stage != stage or inc.state not in OPEN_STATES:
                 self.r.zrem(keys.DUE, member)
                 return "stale"
-            new = clone(inc)
             now = self.clock()
+            due = self.r.zscore(keys.DUE, member)
+            if due is None or due > now:   # fired by another worker, or re-armed (reopened) since
+                return "stale"
+            new = clone(inc)
             reset = False
             reason = f"deadline {stage} ({inc.due_ts:.0f})"
             if phase == "urge":

@@ -87,17 +87,18 @@ class Store:
         return [Incident.from_hash(h) for h in p.execute() if h]
 
     def for_update(self, incident_id: str, fresh: bool = False) -> tuple[Incident | None, bool]:
-        """(incident, from_cache): the copy to validate an action against. A cached copy may be
-        old; the commit's version check catches that and the caller re-reads."""
+        """(incident, from_cache): the state to validate an action against. Read-only: callers
+        change a ``clone``. A cached copy may be old; the commit's version check catches that and
+        the caller re-reads."""
         if not fresh:
             with self._lock:
                 inc = self._cache.get(incident_id)
             if inc is not None:
-                return clone(inc), True
+                return inc, True
         inc = self.load(incident_id)
         if inc is not None:
             self._remember(inc)
-            return clone(inc), False
+            return inc, False
         self.forget(incident_id)
         return None, False
 
