@@ -101,17 +101,17 @@ __SCRIPTS__
   <div class="field"><label for="category">事件类别</label>
    <div id="recent" class="chips" aria-label="最近使用"></div>
    <select id="category" required><option value="">选择类别…</option>__OPTIONS__</select></div>
+  <div class="field" id="report-photos"><span class="lbl">照片（最多 __MAXP__ 张）</span>
+   <div class="thumbs"></div>
+   <label class="big-btn">＋ 拍照 / 选图<input id="photo-input" type="file" accept="image/*"
+    capture="environment" multiple hidden></label></div>
   <div class="field"><label for="description">情况描述</label>
-   <textarea id="description" rows="3" maxlength="500" placeholder="发生了什么？在哪里？"></textarea></div>
+   <textarea id="description" rows="2" maxlength="500" placeholder="发生了什么？在哪里？"></textarea></div>
   <div class="field"><span class="lbl">位置</span><div id="loc-status"></div>
    <svg id="map" role="img" aria-label="点击地图修正位置"></svg>
    <div class="row"><button type="button" id="zoom-in" aria-label="放大">＋</button>
    <button type="button" id="zoom-out" aria-label="缩小">－</button>
    <button type="button" id="use-gps">重新定位</button></div></div>
-  <div class="field" id="report-photos"><span class="lbl">照片（最多 __MAXP__ 张）</span>
-   <div class="thumbs"></div>
-   <label class="big-btn">📷 拍照 / 选图<input id="photo-input" type="file" accept="image/*"
-    capture="environment" multiple hidden></label></div>
   <button id="submit" type="submit" class="primary">上报</button>
  </form>
 </section>
@@ -120,7 +120,7 @@ __SCRIPTS__
  <form id="patrol-form"><div class="field"><textarea id="patrol-note" rows="2" maxlength="500"
   placeholder="巡查情况（可空：仅打卡）"></textarea></div>
  <div class="field" id="patrol-photos"><div class="thumbs"></div>
-  <label class="big-btn">📷 拍照<input type="file" accept="image/*" capture="environment"
+  <label class="big-btn">＋ 拍照<input type="file" accept="image/*" capture="environment"
    multiple hidden></label></div>
  <button type="submit" class="primary" id="patrol-submit" style="width:100%">巡查打卡</button></form>
  <h3>最近巡查</h3><ul id="patrol-list"></ul></section>

@@ -170,7 +170,7 @@
     const form = el("form", {class: "task-form", hidden: ""},
       el("textarea", {class: "note", rows: "3", maxlength: "500"}),
       el("div", {class: "photos"}, el("div", {class: "thumbs"}),
-        el("label", {class: "big-btn"}, "📷 拍照",
+        el("label", {class: "big-btn"}, "＋ 拍照",
           el("input", {type: "file", accept: "image/*", capture: "environment", multiple: "",
                        hidden: ""}))),
       el("button", {type: "submit", class: "primary"}, "提交"));
