@@ -11,8 +11,10 @@ visible, not silently gone.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -77,6 +79,28 @@ def read(r: redis.Redis, clock: Callable[[], float] = time.time) -> list[Beat]:
         out.append(Beat(d["kind"], d["name"], ts, d.get("info", {}), d.get("rates", {}),
                         max(0.0, now - ts)))
     return sorted(out, key=lambda b: (b.kind, b.name))
+
+
+def start_beating(r: redis.Redis, kind: str, stop: threading.Event,
+                  info: Callable[[], dict] | None = None, name: str | None = None,
+                  every_s: float = BEAT_EVERY_S) -> threading.Thread:
+    """Beat from a daemon thread every ``every_s`` until ``stop`` is set (workers call this once).
+
+    ``info()`` is called at each beat: return counters that only grow (``{"messages": n}``)
+    to get rates on the ops page."""
+    name = name or default_name()
+
+    def loop() -> None:
+        while not stop.is_set():
+            try:
+                beat(r, kind, name, info() if info else {})
+            except Exception:  # Redis away for a moment: the next beat says so by its absence
+                logging.getLogger("onemap").debug("heartbeat %s failed", kind, exc_info=True)
+            stop.wait(every_s)
+
+    t = threading.Thread(target=loop, name=f"heartbeat-{kind}", daemon=True)
+    t.start()
+    return t
 
 
 def forget(r: redis.Redis, kind: str, name: str) -> None:

@@ -9,6 +9,7 @@ rates. ``snapshot(ctx)`` gathers it (one call, tested); the Dash app draws it ev
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from urllib.parse import urlsplit
 
@@ -224,8 +225,29 @@ def render(snap: dict) -> list:
     ]
 
 
+def install_web_heartbeat(server, ctx: AppContext) -> None:  # noqa: ANN001 (flask.Flask)
+    """The web process beats as it serves requests (at most every BEAT_EVERY_S), with its
+    request counter, so /ops shows each web worker and its request rate. An idle web worker
+    goes stale, which the page shows as 失联 (no traffic or down)."""
+    state = {"last": 0.0, "requests": 0}   # per process on purpose: it describes this process
+    lock = threading.Lock()
+
+    @server.before_request
+    def _web_beat() -> None:
+        with lock:
+            state["requests"] += 1
+            now = time.monotonic()
+            if now - state["last"] < heartbeat.BEAT_EVERY_S:
+                return
+            state["last"] = now
+            n = state["requests"]
+        with contextlib.suppress(redis.RedisError):   # the page itself reports Redis down
+            heartbeat.beat(ctx.redis, "web", None, {"requests": n})
+
+
 def mount(server, ctx: AppContext) -> Dash:  # noqa: ANN001 (flask.Flask)
-    """The /ops/ Dash app on the shared Flask server."""
+    """The /ops/ Dash app on the shared Flask server (and the web process's heartbeat)."""
+    install_web_heartbeat(server, ctx)
     app = Dash("onemap_ops", server=server, url_base_pathname="/ops/",
                assets_folder=str(ASSETS_DIR / "ops"), title="运维 · OneMap", update_title=None,
                serve_locally=True)

@@ -44,10 +44,12 @@ def test_broker_down_is_reported():
     assert out["ok"] is False and out["error"]
 
 
-def test_ops_is_for_admins_only(web, accounts):  # noqa: F811
+def test_ops_is_for_admins_only(web, accounts, app_ctx):  # noqa: F811
     c = web.test_client()
     login(c, "admin")
     assert c.get("/ops/").status_code == 200
+    web_beats = [b for b in heartbeat.read(app_ctx.redis) if b.kind == "web"]
+    assert len(web_beats) == 1 and web_beats[0].info["requests"] >= 1
     c2 = web.test_client()
     login(c2, "panzhou")
     assert c2.get("/ops/").status_code == 403

@@ -30,3 +30,26 @@ def test_counter_reset_gives_no_negative_rate(redis_client):
     assert heartbeat.read(redis_client, clock=lambda: t[0])[0].rates == {}
     heartbeat.forget(redis_client, "dispatch", "a")
     assert heartbeat.read(redis_client) == []
+
+
+def test_start_beating_thread_beats_until_stopped(redis_client):
+    import threading
+    import time
+
+    stop = threading.Event()
+    n = [0]
+
+    def info():
+        n[0] += 10
+        return {"messages": n[0]}
+
+    t = heartbeat.start_beating(redis_client, "ingest", stop, info, name="w1", every_s=0.05)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not (heartbeat.read(redis_client)
+                                               and heartbeat.read(redis_client)[0].rates):
+        time.sleep(0.02)
+    b = heartbeat.read(redis_client)[0]
+    assert (b.kind, b.name) == ("ingest", "w1") and b.rates["messages"] > 0
+    stop.set()
+    t.join(5)
+    assert not t.is_alive()
