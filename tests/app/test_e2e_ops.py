@@ -1,0 +1,31 @@
+"""Browser: the admin's /ops/ page draws process health, Redis, broker and dead letters."""
+
+from __future__ import annotations
+
+import pytest
+from selenium.webdriver.common.by import By
+
+from app import heartbeat
+from tests.app.e2ekit import browser_login, chrome, foreign_requests, live, wait  # noqa: F401
+
+pytestmark = [pytest.mark.browser]
+
+
+def test_ops_page_shows_health(live, app_ctx, accounts):  # noqa: F811
+    from sensors import deadletter
+
+    heartbeat.beat(app_ctx.redis, "ingest", "box:1", {"messages": 5})
+    deadletter.record(app_ctx.redis, "schema", "gz/wl/wl-1/telemetry", b'{"v": "x"}',
+                      device_id="wl-1")
+    d = chrome(1280, 900)
+    try:
+        browser_login(d, live, "admin", "/ops/")
+        table = wait(lambda: d.find_element(By.ID, "procs"), 60, "the process table")
+        wait(lambda: "ingest" in table.text and "web" in d.find_element(By.ID, "procs").text,
+             30, "ingest and web rows")
+        assert "正常" in d.find_element(By.ID, "card-redis").text
+        assert "schema" in d.find_element(By.ID, "dlq-reasons").text
+        assert "wl-1" in d.find_element(By.ID, "dlq-latest").text
+        assert foreign_requests(d, live) == []
+    finally:
+        d.quit()
