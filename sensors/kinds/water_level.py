@@ -22,7 +22,8 @@ def simulate(rng: np.random.Generator, meta: dict, ctx: SimContext, state: dict)
     normal = warn - float(meta.get("freeboard_m", 1.5))
     lvl = state.get("level", normal + rng.normal(0, 0.1))
     target = normal + ctx.rain * (warn + 1.2 - normal)
-    step = 0.025 if target > lvl else 0.01          # per reading: rises fast, falls slowly
+    # per reading: rises fast (faster in a storm), falls slowly
+    step = (0.025 + 0.08 * ctx.rain) if target > lvl else 0.01
     lvl += float(np.clip(target - lvl, -step, step)) + rng.normal(0, 0.003)
     state["level"] = lvl
     return {"level_m": round(lvl, 3)}
@@ -37,7 +38,7 @@ KIND = Kind(
              min_duration_s=60),
         # water rising fast (涨水过快): rate of change over a 10 min window, m/h
         Rule("rise", "level_m", "水位上涨速率", (0.3, 0.5, 1.0, 2.0), hysteresis=0.1,
-             mode="rate", unit="m/h", category="0301", tag="rise"),
+             mode="rate", unit="m/h", category="0301", tag="rise", window_s=300),
     ),
     simulate=simulate,
 )

@@ -1,0 +1,64 @@
+"""Cameras (雪亮工程) that can see a point: within a radius AND with the point inside their field
+of view (and their range), nearest first. The incident panel uses it to open the right videos
+(V1 全域覆盖, V28 video for emergency dispatch). No face or vehicle data is involved (V15).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from sensors.registry import DeviceRegistry
+
+M_PER_DEG_LAT = 110_540.0
+M_PER_DEG_LON_EQ = 111_320.0
+
+
+def _offsets_m(lon0: float, lat0: float, lons: np.ndarray, lats: np.ndarray):  # noqa: ANN202
+    """Local east/north metres from (lon0, lat0) (equirectangular: fine within a few km)."""
+    dx = (lons - lon0) * M_PER_DEG_LON_EQ * math.cos(math.radians(lat0))
+    dy = (lats - lat0) * M_PER_DEG_LAT
+    return dx, dy
+
+
+def cameras_seeing(registry: DeviceRegistry, lon: float, lat: float, radius_m: float = 300.0,
+                   limit: int = 10) -> list[dict]:
+    """能看到该点的摄像机: cameras within ``radius_m`` of (lon, lat) whose field of view (heading ±
+    fov/2, up to ``range_m``) contains the point, nearest first, at most ``limit``.
+
+    Each dict: id, name, distance_m, bearing_deg (camera → point, 0 = north, clockwise), cls,
+    owner, site_type, heading_deg, fov_deg, range_m, share, stream_url, mobile, lon, lat,
+    cell_code, town_code.
+    """
+    cams = registry.cameras
+    if cams.empty:
+        return []
+    clon, clat = cams["lon"].to_numpy(float), cams["lat"].to_numpy(float)
+    # coarse box first: 10k+ cameras, a handful near the point
+    dlat = radius_m / M_PER_DEG_LAT
+    dlon = radius_m / (M_PER_DEG_LON_EQ * max(0.01, math.cos(math.radians(lat))))
+    near = np.flatnonzero((np.abs(clat - lat) <= dlat) & (np.abs(clon - lon) <= dlon))
+    if near.size == 0:
+        return []
+    # vector from each camera to the point
+    dx, dy = _offsets_m(lon, lat, clon[near], clat[near])
+    dx, dy = -dx, -dy
+    dist = np.hypot(dx, dy)
+    bearing = np.degrees(np.arctan2(dx, dy)) % 360.0
+    heading = cams["heading_deg"].to_numpy(float)[near]
+    fov = cams["fov_deg"].to_numpy(float)[near]
+    rng = cams["range_m"].to_numpy(float)[near]
+    off = np.abs((bearing - heading + 180.0) % 360.0 - 180.0)
+    ok = (dist <= radius_m) & (dist <= rng) & ((fov >= 360.0) | (off <= fov / 2.0) | (dist < 1.0))
+    idx = near[ok]
+    order = np.argsort(dist[ok], kind="stable")[:limit]
+    cols = ["id", "name", "cls", "owner", "site_type", "heading_deg", "fov_deg", "range_m", "share",
+            "stream_url", "mobile", "lon", "lat", "cell_code", "town_code"]
+    rows = cams.iloc[idx[order]][cols].to_dict("records")
+    for r, d, b in zip(rows, dist[ok][order], bearing[ok][order], strict=True):
+        r["distance_m"] = round(float(d), 1)
+        r["bearing_deg"] = round(float(b), 1)
+        r["cls"] = int(r["cls"])
+        r["mobile"] = bool(r["mobile"])
+    return rows
