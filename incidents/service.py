@@ -18,9 +18,14 @@ Typical use::
 
 from __future__ import annotations
 
+import functools
 import json
+import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -32,14 +37,24 @@ from incidents import audit, keys, kpi, lifecycle, routing, scope
 from incidents import defaults as D
 from incidents.actor import SYSTEM, Actor
 from incidents.config import IncidentConfig
-from incidents.errors import Forbidden, InvalidTransition, NotFound
+from incidents.errors import Forbidden, IncidentError, InvalidTransition, NotFound
 from incidents.incident import OPEN_STATES, Incident, Task
-from incidents.store import Stale, Store, clone
+from incidents.store import Commit, Stale, Store, clone
 
 CamerasNear = Callable[[float, float, float], list[dict]]
 """(lon, lat, radius_m) → nearby cameras as dicts (id, name, distance_m, ...): injectable."""
 
 _MAX_RETRIES = 20
+
+
+def _unbatched_call(method: Callable) -> Callable:
+    """Intake and multi-incident actions run at once even inside ``batch()`` (they branch on
+    what the server answers)."""
+    @functools.wraps(method)
+    def wrapper(self: IncidentService, *args: Any, **kwargs: Any) -> Any:
+        with self._unbatched():
+            return method(self, *args, **kwargs)
+    return wrapper
 VIEWS = ("new", "mine", "overdue", "open", "all")
 
 
@@ -57,10 +72,12 @@ class IncidentService:
         self.cameras_near = cameras_near
         self.resources_near = resources_near
         self.store = Store(redis, self.config)
+        self._local = threading.local()      # the open batch of this thread, if any
 
     # ======================================================================================
     # intake (上报)
     # ======================================================================================
+    @_unbatched_call
     def report(self, actor: Actor, category: str, lon: float, lat: float, *,
                severity: str = "一般", description: str = "", title: str = "",
                channel: str | None = None, idempotency_key: str | None = None,
@@ -126,6 +143,7 @@ class IncidentService:
             inc.intake = "created"
         return inc
 
+    @_unbatched_call
     def assign_task(self, actor: Actor, target: str, title: str, *, description: str = "",
                     category: str = "1001", deadline_s: float | None = None,
                     lon: float | None = None, lat: float | None = None,
@@ -463,6 +481,7 @@ class IncidentService:
     # ======================================================================================
     # correlation: merge / split
     # ======================================================================================
+    @_unbatched_call
     def merge(self, target_id: str, other_ids: Iterable[str], actor: Actor, reason: str = "") -> Incident:
         """合并: fold other incidents into ``target_id`` (their sources move over; each other
         one is voided as a duplicate, linked to the target). Everything is checked first, so a
@@ -507,6 +526,7 @@ class IncidentService:
             self._mutate(other.id, actor, "merge", void_fn, reason=reason or f"merged into {target_id}")
         return target
 
+    @_unbatched_call
     def split(self, incident_id: str, actor: Actor, source_index: int, reason: str = "") -> Incident:
         """拆分: take one linked source out of a correlated incident into a new incident of its
         own (it was not the same event after all). Returns the new incident. The new incident is
@@ -701,25 +721,14 @@ class IncidentService:
     def _mutate(self, incident_id: str, actor: Actor, action: str, fn: Callable[[Incident], Any], *,
                 reason: str = "", reset_stage: bool = False, idem: str | None = None) -> Incident:
         """Read (cached), check + change with ``fn``, commit atomically; re-read and retry when
-        the incident changed meanwhile. A refusal is re-checked on fresh data, then audited."""
+        the incident changed meanwhile. A refusal is re-checked on fresh data, then audited.
+        Inside ``batch()`` the change is queued instead (and the predicted incident returned)."""
+        b = getattr(self._local, "batch", None)
+        if b is not None:
+            return self._queue(b, incident_id, actor, action, fn, reason, reset_stage, idem)
         fresh = False
         for _ in range(_MAX_RETRIES):
-            old, cached = self.store.for_update(incident_id, fresh=fresh)
-            if old is None:
-                raise NotFound(incident_id)
-            new = clone(old)
-            try:
-                task_n = fn(new)
-            except (_Deny, Forbidden, InvalidTransition) as exc:
-                if cached:  # our copy may be old: decide on fresh data
-                    fresh = True
-                    continue
-                now = self.clock()
-                if isinstance(exc, _Deny):
-                    self._deny(actor, action, str(exc), incident_id, now)
-                if isinstance(exc, Forbidden):
-                    self.store.audit_denied(actor, action, exc.reason, incident_id, now)
-                raise
+            old, new, task_n = self._check(incident_id, actor, action, fn, fresh=fresh)
             try:
                 res = self.store.commit(old, new, actor, action, self.clock(), reason=reason,
                                         task_n=task_n if isinstance(task_n, int) else None,
@@ -731,6 +740,92 @@ class IncidentService:
                 return self.store.load(incident_id)  # type: ignore[return-value]
             return new
         raise Stale(incident_id)
+
+    def _check(self, incident_id: str, actor: Actor, action: str, fn: Callable[[Incident], Any],
+               fresh: bool = False, base: Incident | None = None) -> tuple[Incident, Incident, Any]:
+        """(old, new, fn's result): ``fn`` applied to a copy; refusals re-checked on fresh data
+        (a cached copy may be old), then audited and raised."""
+        while True:
+            if base is not None:
+                old, cached = base, False
+            else:
+                old, cached = self.store.for_update(incident_id, fresh=fresh)
+            if old is None:
+                raise NotFound(incident_id)
+            new = clone(old)
+            try:
+                return old, new, fn(new)
+            except (_Deny, Forbidden, InvalidTransition) as exc:
+                if cached:
+                    fresh = True
+                    continue
+                now = self.clock()
+                if isinstance(exc, _Deny):
+                    self._deny(actor, action, str(exc), incident_id, now)
+                if isinstance(exc, Forbidden):
+                    self.store.audit_denied(actor, action, exc.reason, incident_id, now)
+                raise
+
+    # --- batches ----------------------------------------------------------------------------
+    @contextmanager
+    def batch(self) -> Iterator[Batch]:
+        """Queue the lifecycle actions called inside (accept, dispatch, handle, verify, close,
+        urge, …) and send them in ONE round trip on exit: a console or worker working through a
+        queue batch. Each action is still checked when called (refusals raise at once) and
+        still runs atomically on its own; several actions on one incident are chained so a later
+        one never lands if an earlier one did not. Actions the server refused for a concurrent
+        change are redone one by one. ``Batch.results`` holds, per queued action, the incident
+        or the error. Calls inside return the *predicted* incident. Intake (report,
+        assign_task, merge, split) is never batched. Per thread; nested batches join."""
+        if getattr(self._local, "batch", None) is not None:
+            yield self._local.batch
+            return
+        b = Batch()
+        self._local.batch = b
+        try:
+            yield b
+        finally:
+            self._local.batch = None
+            self._flush(b)
+
+    @contextmanager
+    def _unbatched(self) -> Iterator[None]:
+        saved = getattr(self._local, "batch", None)
+        self._local.batch = None
+        try:
+            yield
+        finally:
+            self._local.batch = saved
+
+    def _queue(self, b: Batch, incident_id: str, actor: Actor, action: str, fn: Callable, reason: str,
+               reset_stage: bool, idem: str | None) -> Incident:
+        prev = b.state.get(incident_id)
+        old, new, task_n = self._check(incident_id, actor, action, fn,
+                                       base=prev[0] if prev else None)
+        token = uuid.uuid4().hex[:16]
+        key, args = self.store.prepare(old, new, actor, action, self.clock(), reason=reason,
+                                       task_n=task_n if isinstance(task_n, int) else None,
+                                       idem=idem, reset_stage=reset_stage, token=token,
+                                       after_token=prev[1] if prev else None)
+        b.items.append(_Queued(incident_id, actor, action, fn, reason, reset_stage, idem, new, key, args))
+        b.state[incident_id] = (new, token)
+        return new
+
+    def _flush(self, b: Batch) -> None:
+        items, b.items, b.state = b.items, [], {}
+        results = self.store.commit_many([(it.new, it.key, it.args) for it in items])
+        redo: set[str] = set()
+        for it, res in zip(items, results, strict=True):
+            if it.incident_id not in redo and isinstance(res, Commit) and res.status == "ok":
+                b.results.append(it.new)
+                continue
+            redo.add(it.incident_id)   # and every later action on it: they were chained
+            try:
+                b.results.append(self._mutate(it.incident_id, it.actor, it.action, it.fn,
+                                              reason=it.reason, reset_stage=it.reset_stage,
+                                              idem=it.idem))
+            except IncidentError as exc:
+                b.results.append(exc)
 
     def _deny(self, actor: Actor, action: str, why: str, incident_id: str | None, now: float):
         self.store.audit_denied(actor, action, why, incident_id, now)
@@ -908,6 +1003,34 @@ class IncidentService:
             return center in i.centers or center == i.center or (
                 center.startswith("T") and i.town_code == center[1:])
         return scope.can_read(actor, i) is None
+
+
+@dataclass
+class Batch:
+    """Actions queued by ``IncidentService.batch()``; after the block, ``results`` holds one
+    entry per action, in order: the incident after it, or the IncidentError it ended with."""
+
+    items: list = field(default_factory=list)
+    state: dict = field(default_factory=dict)
+    results: list = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[IncidentError]:
+        return [r for r in self.results if isinstance(r, Exception)]
+
+
+@dataclass
+class _Queued:
+    incident_id: str
+    actor: Actor
+    action: str
+    fn: Callable
+    reason: str
+    reset_stage: bool
+    idem: str | None
+    new: Incident
+    key: str
+    args: list
 
 
 class _Deny(Exception):  # noqa: N818

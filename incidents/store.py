@@ -114,15 +114,53 @@ class Store:
                 self._cache.popitem(last=False)
 
     # --- the one write path -------------------------------------------------------------------
-    def commit(self, old: Incident | None, new: Incident, actor: Actor, action: str, now: float, *,
-               reason: str = "", task_n: int | None = None, idem: str | None = None,
-               claim: str | None = None, reset_stage: bool = False,
-               extra: list[list[str]] | None = None, notify: bool = True,
-               correlate: bool = False) -> Commit:
-        """Apply ``old`` → ``new`` atomically. Sets new.version/updated_ts/stage/due. Returns
-        Commit('ok'|'dup'|'claimed'|'match'); raises ``Stale`` on a version conflict.
-        ``correlate`` (creations only): refuse with 'match' (value = the open incident's id)
-        when an open incident of a related category is near (checked inside the script)."""
+    def commit(self, old: Incident | None, new: Incident, actor: Actor, action: str, now: float,
+               **kw) -> Commit:
+        """Apply ``old`` → ``new`` atomically (see ``prepare`` for the options). Returns
+        Commit('ok'|'dup'|'claimed'|'match'); raises ``Stale`` on a version conflict."""
+        key, args = self.prepare(old, new, actor, action, now, **kw)
+        return self.finish(new, self._script(keys=[key], args=args))
+
+    def commit_many(self, prepared: list[tuple[Incident, str, list[str]]]) -> list[Commit | Exception]:
+        """Send many prepared changes in one pipeline (one round trip). Each runs atomically on
+        its own; a result is a Commit, or the exception (``Stale`` on a version conflict)."""
+        if not prepared:
+            return []
+        p = self.r.pipeline(transaction=False)
+        for _, key, args in prepared:
+            self._script(keys=[key], args=args, client=p)
+        out: list[Commit | Exception] = []
+        for (new, _, _), res in zip(prepared, p.execute(raise_on_error=False), strict=True):
+            if isinstance(res, Exception):
+                out.append(res)
+                continue
+            try:
+                out.append(self.finish(new, res))
+            except Stale as exc:
+                out.append(exc)
+        return out
+
+    def finish(self, new: Incident, res: list) -> Commit:
+        status, value = res[0], res[1]
+        if status == "conflict":
+            self.forget(new.id)
+            raise Stale(new.id)
+        if status == "ok":
+            self._remember(clone(new))
+        return Commit(status, value)
+
+    def prepare(self, old: Incident | None, new: Incident, actor: Actor, action: str, now: float, *,
+                reason: str = "", task_n: int | None = None, idem: str | None = None,
+                claim: str | None = None, reset_stage: bool = False,
+                extra: list[list[str]] | None = None, notify: bool = True,
+                correlate: bool = False, after_token: str | None = None,
+                token: str | None = None) -> tuple[str, list[str]]:
+        """The script call (key, args) for ``old`` → ``new``; sets new.version/updated_ts/stage/due.
+
+        ``correlate`` (creations only): the script answers 'match' (value = the open incident's
+        id) when an open incident of a related category is near. ``token``: a nonce this change
+        writes; ``after_token``: apply only if the incident carries that nonce (chains the changes
+        of one batch: a later change never lands on a state its predecessor failed to make)."""
         cfg = self.config
         new.version = (old.version if old else 0) + 1
         new.updated_ts = now
@@ -242,17 +280,14 @@ class Store:
         if claim:
             cmds.append(["ZREM", keys.DUE, claim])
 
-        res = self._script(keys=[k], args=[
-            "" if old is None else str(old.version), keys.idem(idem) if idem else "",
-            keys.DUE if claim else "", claim or "", correlation.lua_spec(self.config, new, now) if correlate else "",
-            *_flatten(cmds)])
-        status, value = res[0], res[1]
-        if status == "conflict":
-            self.forget(new.id)
-            raise Stale(new.id)
-        if status == "ok":
-            self._remember(clone(new))
-        return Commit(status, value)
+        if token:
+            cmds.append(["HSET", k, "_tok", token])
+        expected = "" if old is None else str(old.version)
+        if after_token and old is not None:
+            expected += "|" + after_token
+        return k, [expected, keys.idem(idem) if idem else "", keys.DUE if claim else "", claim or "",
+                   correlation.lua_spec(self.config, new, now) if correlate else "",
+                   *_flatten(cmds)]
 
     def audit_denied(self, actor: Actor, action: str, reason: str, incident_id: str | None,
                      now: float) -> None:

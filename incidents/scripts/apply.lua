@@ -2,7 +2,8 @@
 -- Nothing is ever half-moved: either every command below runs, or none does (checks first).
 --
 -- KEYS[1]  the incident hash
--- ARGV[1]  expected version ('' = the incident must not exist yet: creation)
+-- ARGV[1]  expected version ('' = the incident must not exist yet: creation), or
+--          'version|nonce': also the nonce the previous change of the same batch wrote
 -- ARGV[2]  idempotency key ('' = none): if it is already set, nothing happens
 -- ARGV[3]  claim zset ('' = none); ARGV[4] claim member: it must still be there (deadline
 --          events act once even with several workers; the commands ZREM it)
@@ -19,8 +20,11 @@ if ARGV[2] ~= '' then
   if existing then return {'dup', existing} end
 end
 local v = redis.call('HGET', KEYS[1], 'version')
+local want, token = string.match(ARGV[1], '^([^|]*)|(.+)$')
 if ARGV[1] == '' then
   if v then return {'conflict', v} end
+elseif want then  -- a chained change of a batch: its predecessor must have landed
+  if v ~= want or redis.call('HGET', KEYS[1], '_tok') ~= token then return {'conflict', v or ''} end
 elseif v ~= ARGV[1] then
   return {'conflict', v or ''}
 end

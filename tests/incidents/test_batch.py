@@ -1,0 +1,75 @@
+"""IncidentService.batch(): a queue batch worked in one round trip, still atomic per action,
+chained per incident, and redone one by one when a concurrent change got in between."""
+
+from __future__ import annotations
+
+import pytest
+
+from incidents import invariants
+from incidents.errors import Forbidden, InvalidTransition
+from incidents.service import IncidentService
+
+
+def actions(svc, inc_id, actor):
+    return [e["action"] for e in svc.timeline(inc_id, actor) if not e["action"].startswith("denied")]
+
+
+def test_batch_applies_chained_actions(svc, who, here):
+    ids = [svc.report(who.worker, "0107", here.lon, here.lat, correlate=False).id for _ in range(20)]
+    calls_before = int(svc.r.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0))
+    with svc.batch() as b:
+        for i in ids:
+            assert svc.accept(i, who.town).state == "accepted"           # predicted
+            svc.dispatch(i, who.town, ["CG"])
+        assert svc.get(ids[0], who.town).state == "reported"            # nothing sent yet
+    assert len(b.results) == 40 and b.errors == []
+    for i in ids:
+        inc = svc.get(i, who.town)
+        assert (inc.state, inc.place) == ("dispatched", f"x:T{here.town}")
+        assert actions(svc, i, who.town) == ["report", "accept", "dispatch"]
+    assert int(svc.r.info("commandstats")["cmdstat_evalsha"]["calls"]) - calls_before == 40
+    with svc.batch():
+        for i in ids:
+            svc.handle(i, who.cg)
+    with svc.batch():
+        for i in ids:
+            svc.verify(i, who.town, passed=True)
+            svc.close(i, who.town)
+    assert all(svc.get(i, who.town).state == "closed" for i in ids)
+    assert invariants.check(svc.r) == []
+
+
+def test_refusals_raise_when_called(svc, who, here):
+    inc = svc.report(who.worker, "0107", here.lon, here.lat)
+    with pytest.raises(InvalidTransition), svc.batch():
+        svc.accept(inc.id, who.town)
+        svc.accept(inc.id, who.town)          # the predicted state is already accepted
+    assert svc.get(inc.id, who.town).state == "accepted"      # the first one was still sent
+    with pytest.raises(Forbidden), svc.batch():
+        svc.register(inc.id, who.cg)
+    assert invariants.check(svc.r) == []
+
+
+def test_a_concurrent_change_makes_the_chain_redo_one_by_one(redis_client, svc, who, here,
+                                                             demo_city, clock):
+    other = IncidentService(redis_client, demo_city, clock=clock)
+    a = svc.report(who.worker, "0107", here.lon, here.lat, correlate=False)
+    b_ = svc.report(who.worker, "0107", here.lon, here.lat, correlate=False)
+    svc.get(a.id, who.town)
+    with svc.batch() as b:
+        svc.accept(a.id, who.town)
+        svc.dispatch(a.id, who.town, ["CG"])
+        svc.accept(b_.id, who.town)
+        svc.dispatch(b_.id, who.town, ["CG"])
+        other.urge(a.id, who.city, "插队")      # exactly one change: version +1 under our feet
+        other.accept(b_.id, who.town)            # b is accepted by someone else meanwhile
+        other.escalate(b_.id, who.town)
+    assert b.errors and len(b.results) == 4
+    inc_a = svc.get(a.id, who.town)
+    assert inc_a.state == "dispatched"
+    assert actions(svc, a.id, who.town) == ["report", "urge", "accept", "dispatch"]
+    inc_b = svc.get(b_.id, who.commander)
+    assert (inc_b.state, inc_b.center) == ("accepted", "CITY")
+    assert actions(svc, b_.id, who.commander) == ["report", "accept", "escalate"]
+    assert [type(e) for e in b.errors] == [Forbidden, Forbidden]     # b now belongs to CITY
+    assert invariants.check(svc.r) == []
