@@ -9,12 +9,13 @@ go through the same IncidentService the console calls, and are asserted there.
 from __future__ import annotations
 
 import io
+import time
 
 import pytest
 from PIL import Image
 from selenium.webdriver.common.by import By
 
-from tests.app.authkit import KIOSK
+from tests.app.authkit import KIOSK, login
 from tests.app.e2ekit import SCREENSHOTS, browser_login, chrome, foreign_requests, live, wait  # noqa: F401
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -69,7 +70,7 @@ def _fill_report(d, photo) -> None:
          "the resized photo thumbnail")
 
 
-def test_report_from_phone_through_closed_loop(live, app_ctx, accounts, tmp_path):  # noqa: F811
+def test_report_from_phone_through_closed_loop(live, web, app_ctx, accounts, tmp_path):  # noqa: F811
     from incidents import keys as ik
 
     town_op = _actor(app_ctx, "panzhou")
@@ -78,8 +79,11 @@ def test_report_from_phone_through_closed_loop(live, app_ctx, accounts, tmp_path
     _big_photo(photo)
 
     wall = chrome(1400, 1000)
+    console = chrome(1400, 1000)
     d = chrome(360, 780, mobile=True)
     try:
+        browser_login(console, live, "panzhou", "/console/")
+        wait(lambda: console.find_element(By.ID, "queue"), 120, "the town console")
         wall.get(f"{live}/wall/?kiosk={KIOSK}")
         wait(lambda: wall.find_element(By.ID, "wall-ticker"), 120, "the wall")
         clock = wall.find_element(By.ID, "wall-clock").text
@@ -101,6 +105,7 @@ def test_report_from_phone_through_closed_loop(live, app_ctx, accounts, tmp_path
         _tap(d, submit)
         sent = wait(lambda: d.find_element(By.CSS_SELECTOR, "#sent-list .card.sent .title")
                     .get_attribute("textContent"), 60, "the report confirmed by the server")
+        confirmed = time.monotonic()
         inc_id = sent.split("·")[-1].strip()
         assert inc_id.startswith("E")
         assert d.execute_script("return window.__reportPosts") == 2      # it was retried …
@@ -118,25 +123,43 @@ def test_report_from_phone_through_closed_loop(live, app_ctx, accounts, tmp_path
         raw = app_ctx.redis_bytes.hget(f"om:m:photo:{pid}", "data")
         with Image.open(io.BytesIO(raw)) as im:
             assert max(im.size) <= 1280 and im.format == "JPEG"
-        # the right town sees it in its queue (the console polls this every second) …
+        # the right town's console shows it (it polls the feed every 400 ms) …
+        seen = wait(lambda: inc_id in console.find_element(By.ID, "queue").get_attribute(
+            "textContent") and time.monotonic(), 10, "the incident in the town's console")
+        print(f"phone confirmed → town console shows it: {seen - confirmed:.2f} s")
+        cell = wait(lambda: next(c for c in console.find_elements(
+            By.CSS_SELECTOR, "#queue td") if c.text.strip() == inc_id), 20, "the queue row")
+        cell.click()
+        wait(lambda: console.find_element(By.ID, "timeline"), 30, "the incident panel")
         assert inc_id in [i.id for i in svc.list_queue(town_op, "new")]
         assert inc_id not in [i.id for i in svc.list_queue(_actor(app_ctx, "town"), "open")]
-        # … and the wall shows it live
+        # … and the wall too
         wait(lambda: inc_id in wall.find_element(By.ID, "wall-ticker").get_attribute(
-            "textContent"), 20,
-             "the incident on the wall's ticker")
+            "textContent"), 20, "the incident on the wall's ticker")
 
-        # the town dispatches to 城管, 城管 reports back, the town verifies and closes
-        dept, sup = _actor(app_ctx, "chengguan"), _actor(app_ctx, "supervisor_pz")
-        svc.accept(inc_id, town_op)
-        svc.register(inc_id, town_op)
-        svc.dispatch(inc_id, town_op, ["CG"])
-        svc.start(inc_id, dept)
-        svc.handle(inc_id, dept, note="已更换井盖")
-        svc.verify(inc_id, sup, passed=True)
-        svc.close(inc_id, town_op)
-        steps = [(e["action"], e.get("actor") or e.get("user"), e["ts"])
-                 for e in svc.timeline(inc_id, town_op)]
+        # the town dispatches to 城管, 城管 reports back, the town verifies and closes: each
+        # through the HTTP API the console calls, each with its own session and CSRF token
+        def as_user(user):
+            c = web.test_client()
+            tok = login(c, user)
+            return lambda action, **body: c.post(f"/api/incidents/{inc_id}/{action}", json=body,
+                                                 headers={"X-CSRFToken": tok})
+
+        town, dept, sup = as_user("panzhou"), as_user("chengguan"), as_user("supervisor_pz")
+        other_town = as_user("town")
+        assert other_town("accept").status_code == 403          # outside its territory
+        for who, action, body in ((town, "accept", {}), (town, "register", {}),
+                                  (town, "dispatch", {"depts": ["CG"]}), (dept, "start", {}),
+                                  (dept, "handle", {"note": "已更换井盖"}),
+                                  (sup, "verify", {"passed": True}), (town, "close", {})):
+            r = who(action, **body)
+            assert r.status_code == 200, (action, r.get_data(as_text=True))
+        trail = svc.timeline(inc_id, town_op)
+        # the refused attempt of the other town is in the trail too (audited, no data given)
+        assert [(e["action"], e.get("actor")) for e in trail
+                if e["action"].startswith("denied")] == [("denied:read", "town")]
+        steps = [(e["action"], e.get("actor"), e["ts"]) for e in trail
+                 if not e["action"].startswith("denied")]
         assert [a for a, _, _ in steps] == ["report", "accept", "register", "dispatch", "start",
                                             "handle", "verify", "close"]
         assert [w for _, w, _ in steps] == [worker, "panzhou", "panzhou", "panzhou", "chengguan",
@@ -144,9 +167,19 @@ def test_report_from_phone_through_closed_loop(live, app_ctx, accounts, tmp_path
         times = [t for _, _, t in steps]
         assert times == sorted(times) and all(t > 0 for t in times)
         assert svc.get(inc_id, town_op).state == "closed"
+
+        # the console's timeline (opened before the steps) shows every step, who and when
+        wait(lambda: "结案" in console.find_element(By.ID, "timeline").text, 20,
+             "the closed step in the console timeline")
+        lines = [x for x in console.find_element(By.ID, "timeline").text.splitlines() if x]
+        for who in ("panzhou", "chengguan", "supervisor_pz"):
+            name = accounts[who]["name"]
+            assert any(name in x for x in lines), (who, lines)
+        assert len(lines) >= 8, lines
     finally:
         d.quit()
         wall.quit()
+        console.quit()
 
 
 def test_offline_report_waits_on_the_phone_then_sends_once(live, app_ctx, accounts,  # noqa: F811
