@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import threading
 import time
 import uuid
@@ -99,6 +100,7 @@ class IncidentService:
             raise ValueError(f"unknown category {category!r} (see grid.categories)")
         if severity not in D.SEVERITIES:
             raise ValueError(f"unknown severity {severity!r}; one of {D.SEVERITIES}")
+        lon, lat = _checked_point(lon, lat)
         channel = channel or ("grid_worker" if actor.role == "grid_worker" else "api")
         loc = self.city.try_locate(lon, lat)
         source = {"channel": channel, "ref": ref, "reporter": actor.user_id, "ts": now,
@@ -166,6 +168,7 @@ class IncidentService:
                 return self._duplicate(existing)
         if lon is None or lat is None:
             lon, lat = self._anchor(tgt)
+        lon, lat = _checked_point(lon, lat)
         loc = self.city.try_locate(lon, lat)
         seq = self.r.incr(keys.SEQ)
         inc = Incident(
@@ -1035,6 +1038,14 @@ class _Queued:
 
 class _Deny(Exception):  # noqa: N818
     """Raised inside a mutation: turned into an audited Forbidden."""
+
+
+def _checked_point(lon: float, lat: float) -> tuple[float, float]:
+    """WGS-84 degrees, finite and on the map (GEO indexes refuse anything else)."""
+    lon, lat = float(lon), float(lat)
+    if not (math.isfinite(lon) and math.isfinite(lat) and -180 <= lon <= 180 and -85 <= lat <= 85):
+        raise ValueError(f"({lon}, {lat}) is not a WGS-84 point (lon -180..180, lat -85..85)")
+    return lon, lat
 
 
 def _unique(ids: Iterable[str]) -> list[str]:

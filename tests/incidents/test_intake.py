@@ -75,6 +75,9 @@ def test_routing_defaults(svc, who, here, elsewhere):
     assert sugg["departments"][0]["center"] == "DCG"
     inc = svc.report(SYSTEM, "0108", 0.0, 0.0)
     assert inc.center == "CITY" and inc.cell_code == ""                            # outside
+    for lon, lat in [(float("nan"), 21.0), (200.0, 21.0), (110.0, 89.0)]:
+        with pytest.raises(ValueError, match="WGS-84"):
+            svc.report(SYSTEM, "0108", lon, lat)
 
 
 def test_suggestions_cameras_and_similar(redis_client, demo_city, clock, who, here):
