@@ -280,6 +280,13 @@ RANK_COLUMNS = [("rank", "名次"), ("name", "中心"), ("score", "得分"), ("r
                 ("reopen_rate", "返工率"), ("satisfaction", "满意度"), ("handle_mean_h", "处置均时 h")]
 
 
+def rank_columns(df: pd.DataFrame) -> list[dict]:
+    """Ranking columns, without the measures a tier never has (towns do not handle cases)."""
+    keep = [(k, n) for k, n in RANK_COLUMNS
+            if df.empty or k not in df or k in ("rank", "name") or df[k].notna().any()]
+    return [{"name": n, "id": k} for k, n in keep]
+
+
 def rank_rows(df: pd.DataFrame) -> list[dict]:
     out = []
     for r in df.to_dict("records"):
@@ -429,6 +436,7 @@ def mount(server: Flask, ctx: AppContext) -> Dash:
     @app.callback(
         Output("an-cards", "children"), Output("an-volume", "figure"),
         Output("an-ontime", "figure"), Output("an-score", "figure"), Output("an-rank", "data"),
+        Output("an-rank", "columns"),
         Output("an-csv", "href"), Output("an-geojson", "href"), Output("an-kjson", "href"),
         Input("an-period", "start_date"), Input("an-period", "end_date"),
         Input("an-tier", "value"))
@@ -443,10 +451,10 @@ def mount(server: Flask, ctx: AppContext) -> Dash:
         label = "镇街" if tier == "town" else "部门"
         if df.empty:
             empty = _layout(go.Figure(), "无数据")
-            return kpi_cards(city), empty, empty, empty, [], *_links(q)
+            return kpi_cards(city), empty, empty, empty, [], rank_columns(df), *_links(q)
         return (kpi_cards(city), volume_figure(df, f"{label}事件量"),
                 ontime_figure(df, f"{label}各环节按时率"), score_figure(df, f"{label}考核得分"),
-                rank_rows(df), *_links(q))
+                rank_rows(df), rank_columns(df), *_links(q))
 
     @app.callback(Output("an-kepler", "src"), Input("an-tabs", "value"),
                   Input("an-period", "start_date"), Input("an-period", "end_date"),
