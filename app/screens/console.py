@@ -24,7 +24,7 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import plotly.graph_objects as go
-from dash import ALL, Dash, Input, Output, State, ctx, dash_table, dcc, html, no_update
+from dash import ALL, Dash, Input, Output, Patch, State, ctx, dash_table, dcc, html, no_update
 from flask import Flask
 
 from app.api import ACTIONS, act, intake, summary
@@ -146,7 +146,9 @@ def _build_scope_geo(center: str, city) -> dict:  # noqa: ANN001
     else:
         towns, villages, cells = city.towns, city.villages.iloc[0:0], city.cells
         bounds = tuple(city.towns.total_bounds)
+    # the fill goes under the markers (MapLibre draws layout layers above traces otherwise)
     layers = [{"sourcetype": "geojson", "type": "fill", "color": "#0f2238", "opacity": 0.8,
+               "below": "traces",
                "source": feature_collection(towns, "code", (), tolerance_deg=0.0004)},
               {"sourcetype": "geojson", "type": "line", "color": "#3a86c8", "line": {"width": 1.6},
                "source": feature_collection(towns, "code", (), tolerance_deg=0.0004)}]
@@ -166,49 +168,58 @@ def _build_scope_geo(center: str, city) -> dict:  # noqa: ANN001
             "center": center_pt, "zoom": zoom, "landmarks": landmarks}
 
 
-def map_figure(city, actor: Actor, rows: list[dict], selected=None, cameras=(), pick=None,
-               tile_url: str | None = None) -> dict:
-    """The console map: territory, pick points, queue incidents, selection, cameras."""
-    from layers.basemap import map_style  # noqa: PLC0415
+def map_traces(rows: list[dict], selected=None, cameras=(), pick=None) -> list[dict]:
+    """The live traces of the console map, in fixed slots 1..5 (slot 0 is the pick grid):
+    overdue rings, incidents, cameras that see the selection, the selection, the picked point."""
     from layers.palette import OVERDUE_COLOR, SEVERITY_COLORS, SEVERITY_SIZES  # noqa: PLC0415
 
-    geo = _scope_geo(id(city), actor.center, city)
-    traces = [go.Scattermap(lon=geo["pick_lon"], lat=geo["pick_lat"], customdata=geo["pick_id"],
-                            mode="markers", marker={"size": 7, "color": "#5f7a99", "opacity": 0.25},
-                            hovertemplate="网格 %{customdata}<br>点击选为新事件位置<extra></extra>",
-                            meta="pick", name="网格")]
+    rows = [r for r in rows if r.get("state") not in ("closed", "voided")]
     od = [r for r in rows if r.get("overdue")]
-    traces.append(go.Scattermap(lon=[r["lon"] for r in od], lat=[r["lat"] for r in od],
-                                customdata=[r["id"] for r in od], mode="markers",
-                                marker={"size": [SEVERITY_SIZES.get(r["severity"], 9) + 9 for r in od],
-                                        "color": OVERDUE_COLOR, "opacity": 0.85},
-                                hoverinfo="skip", meta="overdue", name="超期"))
-    traces.append(go.Scattermap(
-        lon=[r["lon"] for r in rows], lat=[r["lat"] for r in rows],
-        customdata=[r["id"] for r in rows], mode="markers",
-        text=[f"{r['id']} {r['title']}<br>{r['state_name']} · {r['severity']}" for r in rows],
-        marker={"size": [SEVERITY_SIZES.get(r["severity"], 9) + 5 for r in rows],
-                "color": [SEVERITY_COLORS.get(r["severity"], "#4fc3f7") for r in rows]},
-        hovertemplate="%{text}<extra></extra>", meta="incidents", name="事件"))
-    if cameras:
-        traces.append(go.Scattermap(
-            lon=[c["lon"] for c in cameras], lat=[c["lat"] for c in cameras], mode="markers",
-            marker={"size": 9, "color": "#b388ff"}, text=[c["name"] for c in cameras],
-            hovertemplate="摄像机 %{text}<extra></extra>", meta="cameras", name="摄像机"))
-    if selected is not None:
-        traces.append(go.Scattermap(lon=[selected.lon], lat=[selected.lat], mode="markers",
-                                    marker={"size": 26, "color": "#ffffff", "opacity": 0.45},
-                                    hoverinfo="skip", meta="selected", name="选中"))
-    if pick:
-        traces.append(go.Scattermap(lon=[pick["lon"]], lat=[pick["lat"]], mode="markers",
-                                    marker={"size": 16, "color": "#00e676"}, hoverinfo="skip",
-                                    meta="picked", name="新事件位置"))
+    traces = [
+        go.Scattermap(lon=[r["lon"] for r in od], lat=[r["lat"] for r in od],
+                      customdata=[r["id"] for r in od], mode="markers",
+                      marker={"size": [SEVERITY_SIZES.get(r["severity"], 9) + 12 for r in od],
+                              "color": OVERDUE_COLOR, "opacity": 0.85},
+                      hoverinfo="skip", meta="overdue", name="超期"),
+        go.Scattermap(lon=[r["lon"] for r in rows], lat=[r["lat"] for r in rows],
+                      customdata=[r["id"] for r in rows], mode="markers",
+                      text=[f"{r['id']} {r['title']}<br>{r['state_name']} · {r['severity']}" for r in rows],
+                      marker={"size": [SEVERITY_SIZES.get(r["severity"], 9) + 5 for r in rows],
+                              "color": [SEVERITY_COLORS.get(r["severity"], "#4fc3f7") for r in rows],
+                              "opacity": 1.0},
+                      unselected={"marker": {"opacity": 1.0}},
+                      hovertemplate="%{text}<extra></extra>", meta="incidents", name="事件"),
+        go.Scattermap(lon=[c["lon"] for c in cameras], lat=[c["lat"] for c in cameras],
+                      mode="markers", marker={"size": 9, "color": "#b388ff"},
+                      text=[c["name"] for c in cameras], hovertemplate="摄像机 %{text}<extra></extra>",
+                      meta="cameras", name="摄像机"),
+        go.Scattermap(lon=[selected.lon] if selected else [], lat=[selected.lat] if selected else [],
+                      mode="markers", marker={"size": 28, "color": "#ffffff", "opacity": 0.45},
+                      hoverinfo="skip", meta="selected", name="选中"),
+        go.Scattermap(lon=[pick["lon"]] if pick else [], lat=[pick["lat"]] if pick else [],
+                      mode="markers", marker={"size": 16, "color": "#00e676"}, hoverinfo="skip",
+                      meta="picked", name="新事件位置"),
+    ]
+    return [t.to_plotly_json() for t in traces]
+
+
+def map_figure(city, actor: Actor, rows: list[dict], selected=None, cameras=(), pick=None,
+               tile_url: str | None = None) -> dict:
+    """The whole console map: territory (GeoJSON layers), pick grid, then ``map_traces``."""
+    from layers.basemap import map_style  # noqa: PLC0415
+
+    geo = _scope_geo(id(city), actor.center, city)
+    pick_grid = go.Scattermap(lon=geo["pick_lon"], lat=geo["pick_lat"], customdata=geo["pick_id"],
+                              mode="markers", marker={"size": 7, "color": "#5f7a99", "opacity": 0.25},
+                              hovertemplate="网格 %{customdata}<br>点击选为新事件位置<extra></extra>",
+                              meta="pick", name="网格")
     layout = {"map": {"style": map_style(tile_url), "center": geo["center"], "zoom": geo["zoom"],
                       "layers": geo["layers"]},
               "margin": {"l": 0, "r": 0, "t": 0, "b": 0}, "showlegend": False,
               "paper_bgcolor": "#07111f", "uirevision": actor.center, "hovermode": "closest",
               "clickmode": "event"}
-    return {"data": [t.to_plotly_json() for t in traces], "layout": layout}
+    return {"data": [pick_grid.to_plotly_json()] + map_traces(rows, selected, cameras, pick),
+            "layout": layout}
 
 
 def short_center(city, code: str) -> str:  # noqa: ANN001
@@ -423,10 +434,10 @@ def mount(server: Flask, ctx_) -> Dash:
         text = emergency_banner(svc(), ctx_.city, console_actor())
         return text, "banner on" if text else "banner"
 
-    @app.callback(Output("queue", "data"), Output("counts", "children"), Output("map", "figure"),
-                  Input("feed-last", "data"), Input("view", "value"), Input("rev", "data"),
-                  Input("sel", "data"), Input("pick", "data"))
-    def refresh(_feed, view, _rev, sel, pick):
+    @app.callback(Output("queue", "data"), Output("counts", "children"),
+                  Input("feed-last", "data"), Input("view", "value"), Input("rev", "data"))
+    def refresh(_feed, view, _rev):
+        """The queue: re-read only when the feed moved (or the view changed)."""
         actor = console_actor()
         now = time.time()
         with guarded("console:queue"):
@@ -435,21 +446,29 @@ def mount(server: Flask, ctx_) -> Dash:
         for inc in incs:
             s = summary(inc, now)
             s.update(owner=short_center(ctx_.city, inc.center), created=_fmt(inc.created_ts, True),
-                due=("超期 " if s["overdue"] else "") + _fmt(inc.due_ts, True))
+                     due=("超期 " if s["overdue"] else "") + _fmt(inc.due_ts, True))
             rows.append(s)
-        selected = cams = None
+        n_over = sum(1 for r in rows if r["overdue"])
+        return rows, f"{len(rows)} 件" + (f" · 超期 {n_over}" if n_over else "")
+
+    @app.callback(Output("map", "figure"), Input("queue", "data"), Input("sel", "data"),
+                  Input("pick", "data"))
+    def redraw(rows, sel, pick):
+        """The map's live traces as a Patch (the territory layers are sent once, with the page)."""
+        actor = console_actor()
+        selected, cams = None, []
         if sel:
             with guarded(sel):
                 selected = svc().get(sel, actor)
-            cams = cameras_seeing(ctx_.devices.cameras, selected.lon, selected.lat) \
-                if _has_devices(ctx_) else []
-            reg = ctx_.devices.cameras.set_index("id") if cams else None
-            for c in cams or []:
-                c["lon"], c["lat"] = float(reg.at[c["id"], "lon"]), float(reg.at[c["id"], "lat"])
-        n_over = sum(1 for r in rows if r["overdue"])
-        counts = f"{len(rows)} 件" + (f" · 超期 {n_over}" if n_over else "")
-        return rows, counts, map_figure(ctx_.city, actor, [r for r in rows if r["state"] not in (
-            "closed", "voided")], selected, cams or (), pick, ctx_.settings.tile_url)
+            if _has_devices(ctx_):
+                cams = cameras_seeing(ctx_.devices.cameras, selected.lon, selected.lat)
+                reg = ctx_.devices.cameras.set_index("id") if cams else None
+                for c in cams:
+                    c["lon"], c["lat"] = float(reg.at[c["id"], "lon"]), float(reg.at[c["id"], "lat"])
+        p = Patch()
+        for k, trace in enumerate(map_traces(rows or [], selected, cams, pick), start=1):
+            p["data"][k] = trace
+        return p
 
     @app.callback(Output("sel", "data"), Output("pick", "data"),
                   Input("queue", "active_cell"), Input("map", "clickData"),
@@ -676,6 +695,16 @@ def incident_panel(ctx_, actor: Actor, inc, trail: list[dict]) -> list:
     return parts
 
 
+def _metric_label(device_type: str, metric: str) -> str:
+    try:
+        from sensors.kinds import KINDS  # noqa: PLC0415
+
+        m = next(m for m in KINDS[device_type].metrics if m.name == metric)
+        return f"{m.label}{f' ({m.unit})' if m.unit else ''}"
+    except (ImportError, KeyError, StopIteration, AttributeError):
+        return metric
+
+
 def _sensor_block(ctx_, sens: list[dict]) -> html.Div:
     from sensors.keys import dev_hist  # noqa: PLC0415
 
@@ -687,12 +716,14 @@ def _sensor_block(ctx_, sens: list[dict]) -> html.Div:
             items.append(html.Div(f"{label} · 暂无读数"))
             continue
         metric, vals = next(iter(series.items()))
+        metric = _metric_label(s["type"], metric)
         fig = {"data": [{"type": "scatter", "mode": "lines", "x": [_fmt(t) for t in ts], "y": vals,
                          "line": {"color": "#4fc3f7", "width": 1.5}}],
                "layout": {"margin": {"l": 30, "r": 4, "t": 2, "b": 14}, "height": 60,
                           "paper_bgcolor": "rgba(0,0,0,0)", "plot_bgcolor": "rgba(0,0,0,0)",
-                          "xaxis": {"visible": False}, "yaxis": {"tickfont": {"size": 9,
-                                                                             "color": "#91a9c6"}}}}
+                          "xaxis": {"visible": False},
+                          "yaxis": {"tickfont": {"size": 9, "color": "#91a9c6"}, "nticks": 3,
+                                    "gridcolor": "#1c3350"}}}
         last = next((v for v in reversed(vals) if v is not None), None)
         items.append(html.Div([html.Div(f"{label} · {metric} {last}"),
                                dcc.Graph(figure=fig, config={"staticPlot": True}, className="spark")]))

@@ -45,7 +45,7 @@ def test_town_console_queue_live_and_panel_action(live, browser, app_ctx):  # no
     accept.click()
     wait_for(lambda: browser.find_element(By.ID, "inc-state").text == "受理", what="state shown")
     assert svc.store.load(second.id).state == "accepted"
-    wait_for(lambda: "accept" in browser.find_element(By.ID, "timeline").text, what="timeline")
+    wait_for(lambda: "· 受理 → 受理" in browser.find_element(By.ID, "timeline").text, what="timeline")
     # dispatch with the suggested department (城管 for 垃圾满溢), keyboard-free path via the button
     dispatch = wait_for(lambda: next(b for b in browser.find_elements(By.CSS_SELECTOR, ".actions button")
                                      if b.text == "派遣" and b.is_displayed()), what="dispatch button")
@@ -54,7 +54,39 @@ def test_town_console_queue_live_and_panel_action(live, browser, app_ctx):  # no
     inc = svc.store.load(second.id)
     assert inc.state == "dispatched" and [t.center for t in inc.tasks] == ["DCG"]
     wait_for(lambda: "✓ 派遣" in browser.find_element(By.ID, "act-msg").text, what="result message")
-    SHOT.parent.mkdir(parents=True, exist_ok=True)
-    browser.save_screenshot(str(SHOT))
+    _screenshot_scene(browser, app_ctx, second)
     logs = severe_logs(browser)
     assert logs == [], "\n".join(logs)  # no CSP violation, no JS error
+
+
+def _screenshot_scene(browser, app_ctx, selected) -> None:  # noqa: F811
+    """A fuller console for docs/screenshots/console.png: more cases, live sensor readings."""
+    import json
+    import math
+
+    from app.nearby import sensors_near
+    from sensors.keys import dev_hist
+    from sensors.kinds import KINDS
+
+    svc, city = app_ctx.incidents, app_ctx.city
+    for k, (cat, sev, desc) in enumerate((("0105", "一般", "早市占道经营"), ("0302", "较大", "下穿通道积水"),
+                                          ("0106", "一般", "消防通道违停"), ("0102", "较大", "人行道路面塌陷"),
+                                          ("1001", "一般", "居民反映噪音扰民"))):
+        svc.report(SYSTEM, cat, *point_in(city, PZ, 12 + 3 * k), severity=sev, description=desc)
+    now_ms = int(time.time() * 1000)
+    for s in sensors_near(app_ctx.devices.sensors, selected.lon, selected.lat)[:3]:
+        metric = KINDS[s["type"]].metrics[0].name
+        for i in range(40):
+            v = round(50 + 20 * math.sin(i / 5) + (i % 7), 2)
+            app_ctx.redis.xadd(dev_hist(s["id"]), {"ts": str(now_ms - (40 - i) * 60_000),
+                                                    "m": json.dumps({metric: v})})
+    browser.find_element(By.XPATH, "//label[contains(., '全部在办')]").click()
+    wait_for(lambda: len(_queue_ids(browser)) >= 7, what="all open cases listed")
+    # re-open the panel so the sensor sparklines are drawn, then show its top
+    svc.note(selected.id, app_ctx.incidents.store.load(selected.id) and
+             __import__("app.users", fromlist=["UserStore"]).UserStore(app_ctx.redis).get("panzhou").actor,
+             "已电话联系城管中队")
+    wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, ".spark"), what="sparklines")
+    browser.execute_script("document.querySelector('.panel-box').scrollTop = 0")
+    SHOT.parent.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(SHOT))

@@ -17,12 +17,13 @@ URL = "/console/_dash-update-component"
 BUTTON_IDS = [{"action": a, "type": "act"} for a, *_ in BUTTONS]
 
 
-def _outputs(spec: str) -> list[dict]:
+def _outputs(spec: str) -> list[dict] | dict:
+    """The ``outputs`` of a callback request: a list for a multi-output spec ``..a.b...c.d..``."""
     out = []
     for part in spec.strip(".").split("..."):
         cid, prop = part.rsplit(".", 1)
         out.append({"id": json.loads(cid) if cid.startswith("{") else cid, "property": prop})
-    return out
+    return out if spec.startswith("..") else out[0]
 
 
 def _spec(deps: list[dict], needle: str) -> str:
@@ -41,10 +42,10 @@ class Console:
         return self.c.post(URL, json=body, headers={"X-CSRFToken": self.tok})
 
     def read(self, incident_id: str):
-        """The refresh callback with the incident selected (queue + map + selection)."""
-        out = _spec(self.deps, "queue.data")
-        vals = {"feed-last": "0", "view": "open", "rev": 0, "sel": incident_id, "pick": None}
-        props = {"feed-last": "data", "view": "value", "rev": "data", "sel": "data", "pick": "data"}
+        """The map callback with the incident selected (its location, the cameras seeing it)."""
+        out = _spec(self.deps, "map.figure")
+        vals = {"queue": [], "sel": incident_id, "pick": None}
+        props = {"queue": "data", "sel": "data", "pick": "data"}
         return self.post({"output": out, "outputs": _outputs(out),
                           "inputs": [{"id": k, "property": props[k], "value": v} for k, v in vals.items()],
                           "changedPropIds": ["sel.data"], "state": []})
@@ -113,7 +114,8 @@ def test_inside_scope_panel_actions(web, app_ctx, world):  # noqa: F811
     ids, _ = world
     pz = Console(web, "panzhou")
     resp = pz.read(ids["w1"])
-    assert resp.status_code == 200 and ids["w1"] in resp.get_data(as_text=True)
+    lon = app_ctx.incidents.store.load(ids["w1"]).lon
+    assert resp.status_code == 200 and json.dumps(lon) in resp.get_data(as_text=True)
     resp = pz.act(ids["w1"], "accept")
     assert resp.status_code == 200 and _msg(resp).startswith("✓ 受理")
     assert app_ctx.incidents.store.load(ids["w1"]).state == "accepted"
