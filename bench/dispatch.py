@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
+import os
 import sys
 import time
 from pathlib import Path
@@ -121,7 +122,8 @@ def observer(url: str, towns: list[str], n: int, out) -> None:
     lat: list[float] = []
     while len(lat) < n:
         for e in qc.read(count=100, block_ms=1000):
-            lat.append(time.time() * 1000 - e.ts_ms)
+            # enqueue time = the stream entry id (ms of the server clock when XADD ran, same host)
+            lat.append(time.time() * 1000 - int(e.entry_id.split("-")[0]))
     out.put(lat)
 
 
@@ -225,7 +227,10 @@ def main() -> None:
         print(f"RQ baseline: {rq_rate:,.0f} full cycles/s ({args.rq_cycles} cycles, one job per "
               f"step, SimpleWorker burst in-process)")
         p99 = latency(svc.url, args.latency_n)
-        print(f"enqueue → waiting consumer p99: {p99:.2f} ms ({args.latency_n} entries)")
+        print(f"enqueue → waiting consumer p99: {p99:.2f} ms ({args.latency_n} entries; XADD time "
+              f"from the entry id, 1 ms resolution)")
+        print(f"load average during the run: {', '.join(f'{x:.1f}' for x in os.getloadavg())} "
+              f"on {os.cpu_count()} CPUs")
         ratio = om / rq_rate
         print(f"ratio OneMap / RQ: {ratio:.1f}×")
         print(json.dumps({"bench": "dispatch", "onemap_cycles_per_s": round(om, 1),
