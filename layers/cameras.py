@@ -12,7 +12,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from layers import hexbin, palette
+from layers import palette
 from layers.basemap import to_display
 from layers.legend import Layer, Legend, LegendItem
 from layers.points import order_worst_last, state_series, state_trace
@@ -26,13 +26,19 @@ FOV_COLOR = "#4fc3f7"
 
 def cameras_layer(cameras: pd.DataFrame, states: dict[str, str] | pd.Series | None,
                   classes: tuple[int, ...] | None = None, tile_crs: str = "wgs84",
-                  zoom: float = 10.0, size_scale: float = 1.0) -> Layer:
-    """Raw camera points, one trace per class (meta ``cameras:<cls>``), wedges at FOV_ZOOM+."""
+                  zoom: float = 10.0, size_scale: float = 1.0,
+                  exceptions_only: bool = False) -> Layer:
+    """Raw camera points in one trace (meta ``cameras:all``, 一类 a little larger), wedges at
+    FOV_ZOOM+. ``exceptions_only``: only cameras not 'normal' (over the hexagons), as lists."""
     frame = cameras if classes is None else cameras[cameras["cls"].isin(classes)]
     st = state_series(frame["id"], states)
     sub, s = order_worst_last(frame, st)
+    if exceptions_only:
+        keep = (s != "normal").to_numpy()
+        sub, s = sub[keep], s[keep]
     scale = sub["cls"].map(CLASS_SCALE).fillna(1.0).to_numpy() * size_scale
-    traces = [state_trace(sub, s, f"{KEY}:all", "视频点位", tile_crs, scale)]
+    traces = [state_trace(sub, s, f"{KEY}:all", "视频点位", tile_crs, scale,
+                          as_lists=exceptions_only)]
     map_layers = []
     if zoom >= FOV_ZOOM and len(frame):
         map_layers.append({"sourcetype": "geojson", "source": fov_wedges(frame, tile_crs=tile_crs),
@@ -46,17 +52,6 @@ def cameras_layer(cameras: pd.DataFrame, states: dict[str, str] | pd.Series | No
     title = (f"视频点位 {len(frame)} 路 在线率 {online:.1%} · "
              + "·".join(f"{CLASS_NAMES.get(int(c), c)}{int(by_cls[c])}" for c in sorted(by_cls.index)))
     return Layer(KEY, "视频点位", traces, map_layers, Legend(title, tuple(items)))
-
-
-def cameras_hex_layer(cameras: pd.DataFrame, states: dict[str, str] | pd.Series | None,
-                      res: int = hexbin.DEFAULT_RES, tile_crs: str = "wgs84") -> Layer:
-    """H3 aggregate of cameras (worst state per hexagon)."""
-    pts = pd.DataFrame({"lon": cameras["lon"].to_numpy(), "lat": cameras["lat"].to_numpy(),
-                        "state": state_series(cameras["id"], states).to_numpy()})
-    if "h3" in cameras:
-        pts["h3"] = cameras["h3"].to_numpy()
-    agg = hexbin.aggregate(pts, res, hex_col="h3" if "h3" in pts else None)
-    return hexbin.hex_layer(agg, key="hex_cameras", name="视频聚合", tile_crs=tile_crs)
 
 
 def fov_wedges(cameras: pd.DataFrame, steps: int = 8, tile_crs: str = "wgs84") -> dict:

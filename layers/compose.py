@@ -80,6 +80,9 @@ def build_layers(data: MapData, theme: Theme, view: View) -> list[Layer]:
     bl = _boundary_layers(_city_key(data.city), view.tile_crs)
     out: list[Layer] = []
     inc = incidents.normalise(data.incidents, theme.categories)
+    sens, cams = theme_devices(data, theme)
+    # a city view of many devices: hexagons (worst state) + only the devices that are not normal
+    aggregate = not view.force_raw and hexbin.use_aggregate(len(sens) + len(cams), view.zoom)
     for key in LAYER_KEYS:
         if key in ("city", "towns", "villages", "cells") and key in wanted:
             out.append(bl[key])
@@ -90,24 +93,17 @@ def build_layers(data: MapData, theme: Theme, view: View) -> list[Layer]:
             else:
                 out.append(risk.risk_layer(data.city.towns, "town_code", data.alarms, inc,
                                            view.tile_crs))
+        elif key == "hex_devices" and aggregate:
+            out.append(hexbin.devices_hex_layer([sens, cams], data.states,
+                                                tile_crs=view.tile_crs))
         elif key == "sensors" and key in wanted:
-            frame = data.sensors if theme.sensor_types is None else \
-                data.sensors[data.sensors["type"].isin(theme.sensor_types)]
-            if not view.force_raw and hexbin.use_aggregate(len(frame), view.zoom):
-                out.insert(_first_point_slot(out), sensors.sensors_hex_layer(
-                    frame, data.states, tile_crs=view.tile_crs))
-            else:
-                out.append(sensors.sensors_layer(frame, data.states, tile_crs=view.tile_crs,
-                                                 size_scale=view.size_scale))
+            out.append(sensors.sensors_layer(sens, data.states, tile_crs=view.tile_crs,
+                                             size_scale=view.size_scale,
+                                             exceptions_only=aggregate))
         elif key == "cameras" and key in wanted:
-            frame = data.cameras if theme.camera_classes is None else \
-                data.cameras[data.cameras["cls"].isin(theme.camera_classes)]
-            if not view.force_raw and hexbin.use_aggregate(len(frame), view.zoom):
-                out.insert(_first_point_slot(out), cameras.cameras_hex_layer(
-                    frame, data.states, tile_crs=view.tile_crs))
-            else:
-                out.append(cameras.cameras_layer(frame, data.states, tile_crs=view.tile_crs,
-                                                 zoom=view.zoom, size_scale=view.size_scale))
+            out.append(cameras.cameras_layer(cams, data.states, tile_crs=view.tile_crs,
+                                             zoom=view.zoom, size_scale=view.size_scale,
+                                             exceptions_only=aggregate))
         elif key == "resources" and key in wanted:
             out.append(resources.resources_layer(data.resources, theme.resource_kinds,
                                                  view.tile_crs, view.size_scale))
@@ -119,12 +115,17 @@ def build_layers(data: MapData, theme: Theme, view: View) -> list[Layer]:
     return out
 
 
-def _first_point_slot(layers: list[Layer]) -> int:
-    """Hexagons go under every boundary line and point layer: right after city/risk."""
-    for i, lay in enumerate(layers):
-        if lay.key not in ("city", "risk", "hex_sensors", "hex_cameras"):
-            return i
-    return len(layers)
+def theme_devices(data: MapData, theme: Theme) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The sensors and cameras a theme shows (empty when it shows none)."""
+    sens = data.sensors.iloc[0:0]
+    cams = data.cameras.iloc[0:0]
+    if "sensors" in theme.layers:
+        sens = data.sensors if theme.sensor_types is None else \
+            data.sensors[data.sensors["type"].isin(theme.sensor_types)]
+    if "cameras" in theme.layers:
+        cams = data.cameras if theme.camera_classes is None else \
+            data.cameras[data.cameras["cls"].isin(theme.camera_classes)]
+    return sens, cams
 
 
 def highlight_trace() -> dict:

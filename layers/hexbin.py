@@ -19,7 +19,7 @@ from layers.legend import Layer, Legend, LegendItem
 from layers.trace import choroplethmap
 
 DEFAULT_RES = 7          # ≈5 km² per hexagon: ~700 over a 3,300 km² county (demo assumption)
-RAW_POINT_LIMIT = 8000   # above this many points in view, draw hexagons instead (ecosystem §2)
+RAW_POINT_LIMIT = 3000   # above this many devices in a city view, hexagons + exceptions instead
 RAW_ZOOM = 12.0          # at or above this zoom, raw points always (a street-level view)
 
 
@@ -68,9 +68,10 @@ def _hex_geojson(hex_ids: tuple[str, ...], tile_crs: str) -> dict:
     for c in hex_ids:
         ring = h3.cell_to_boundary(c)                       # ((lat, lng), ...)
         lo, la = to_display([p[1] for p in ring], [p[0] for p in ring], tile_crs)
-        coords = [[round(float(x), 5), round(float(y), 5)] for x, y in zip(lo, la, strict=True)]
+        # 4 decimals (≈10 m) is far below a pixel at the zooms that draw hexagons
+        coords = [[round(float(x), 4), round(float(y), 4)] for x, y in zip(lo, la, strict=True)]
         coords.append(coords[0])
-        feats.append({"type": "Feature", "id": c, "properties": {},
+        feats.append({"type": "Feature", "id": c,
                       "geometry": {"type": "Polygon", "coordinates": [coords]}})
     return {"type": "FeatureCollection", "features": feats}
 
@@ -99,3 +100,24 @@ def hex_layer(agg: pd.DataFrame, key: str = "hex", name: str = "设备聚合",
                     tuple(LegendItem(palette.STATE_NAMES[s], palette.STATE_COLORS[s], "hex")
                           for s in reversed(palette.STATE_ORDER)))
     return Layer(key, name, [trace], [], legend)
+
+
+def devices_hex_layer(frames: list[pd.DataFrame], states, res: int = DEFAULT_RES,  # noqa: ANN001
+                      tile_crs: str = "wgs84") -> Layer:
+    """设备聚合: sensors and cameras together, one hexagon per H3 cell, worst state inside.
+
+    Frames carry ``id, lon, lat`` (and ``h3`` when precomputed); ``states`` is om:dev:state.
+    """
+    from layers.points import state_series  # noqa: PLC0415
+
+    parts = []
+    for f in frames:
+        if len(f):
+            part = pd.DataFrame({"lon": f["lon"].to_numpy(), "lat": f["lat"].to_numpy(),
+                                 "state": state_series(f["id"], states).to_numpy()})
+            part["h3"] = f["h3"].to_numpy() if "h3" in f else cells_of(f["lon"], f["lat"], res)
+            parts.append(part)
+    pts = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
+        columns=["lon", "lat", "state", "h3"])
+    agg = aggregate(pts, res, hex_col="h3")
+    return hex_layer(agg, key="hex_devices", name="设备聚合", tile_crs=tile_crs)

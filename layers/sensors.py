@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from layers import hexbin, palette
+from layers import palette
 from layers.legend import Layer, Legend, LegendItem
 from layers.points import order_worst_last, state_series, state_trace
 
@@ -30,30 +30,23 @@ def type_name(t: str) -> str:
 
 def sensors_layer(sensors: pd.DataFrame, states: dict[str, str] | pd.Series | None,
                   types: tuple[str, ...] | None = None, tile_crs: str = "wgs84",
-                  size_scale: float = 1.0) -> Layer:
+                  size_scale: float = 1.0, exceptions_only: bool = False) -> Layer:
     """Raw sensor points in ONE trace (meta ``sensors:all``): per-point colour by state, graver
     states drawn last. One trace, not one per type: every trace is a MapLibre source and layer,
-    and a dozen of them doubled the first paint; a theme filters types before drawing."""
+    and a dozen of them doubled the first paint; a theme filters types before drawing.
+    ``exceptions_only``: only devices not 'normal' (above a hexagon layer at city zoom); lists,
+    so the live tick can append a device that turns red."""
     frame = sensors if types is None else sensors[sensors["type"].isin(types)]
     st = state_series(frame["id"], states)
     counts = frame["type"].value_counts().sort_index()
     sub, s = order_worst_last(frame, st)
-    traces = [state_trace(sub, s, f"{KEY}:all", "物联感知", tile_crs, size_scale)]
+    if exceptions_only:
+        keep = (s != "normal").to_numpy()
+        sub, s = sub[keep], s[keep]
+    traces = [state_trace(sub, s, f"{KEY}:all", "物联感知", tile_crs, size_scale,
+                          as_lists=exceptions_only)]
     n_state = st.value_counts()
     items = [LegendItem(f"{palette.STATE_NAMES[s]} {int(n_state.get(s, 0))}",
                         palette.STATE_COLORS[s]) for s in ("alarm", "warning", "offline", "normal")]
     title = "物联感知 " + "·".join(f"{type_name(str(t))}{int(n)}" for t, n in counts.items())
     return Layer(KEY, "物联感知", traces, [], Legend(title, tuple(items)))
-
-
-def sensors_hex_layer(sensors: pd.DataFrame, states: dict[str, str] | pd.Series | None,
-                      types: tuple[str, ...] | None = None, res: int = hexbin.DEFAULT_RES,
-                      tile_crs: str = "wgs84") -> Layer:
-    """H3 aggregate of sensors, coloured by the worst state inside each hexagon."""
-    frame = sensors if types is None else sensors[sensors["type"].isin(types)]
-    pts = pd.DataFrame({"lon": frame["lon"].to_numpy(), "lat": frame["lat"].to_numpy(),
-                        "state": state_series(frame["id"], states).to_numpy()})
-    if "h3" in frame:
-        pts["h3"] = frame["h3"].to_numpy()
-    agg = hexbin.aggregate(pts, res, hex_col="h3" if "h3" in pts else None)
-    return hexbin.hex_layer(agg, key="hex_sensors", name="物联感知聚合", tile_crs=tile_crs)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # Layer keys a theme may list (bottom to top is fixed by layers.compose.ORDER).
-LAYER_KEYS: tuple[str, ...] = ("city", "risk", "hex_sensors", "hex_cameras", "cells", "villages",
+LAYER_KEYS: tuple[str, ...] = ("city", "risk", "hex_devices", "cells", "villages",
                                "towns", "sensors", "cameras", "resources", "incidents", "alarms")
 # KPI panels (指标) the wall knows how to draw.
 KPI_KEYS: tuple[str, ...] = ("open_by_tier", "overdue", "on_time", "alarms_by_level",

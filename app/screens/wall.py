@@ -59,21 +59,32 @@ try:
     from incidents.keys import FEED
 except ImportError:  # pragma: no cover
     FEED = "om:inc:feed"
-try:
-    from app.keys import EMERGENCY
-except ImportError:  # pragma: no cover
-    EMERGENCY = "om:app:emergency"
 
 
 # --- data sources (all reads; the wall never writes) -------------------------------------------
 @dataclass
 class DeviceIndex:
-    """Registry frames for the map (static per process) and H3 membership for worst-state hexes."""
+    """Registry frames for the map (static per process), each device's H3 cell and position, and
+    per theme the devices it shows grouped by hexagon (for the worst state of a hexagon)."""
 
     sensors: pd.DataFrame
     cameras: pd.DataFrame
-    hex_of: dict[str, str] = field(default_factory=dict)          # device id → h3 cell
-    members: dict[str, list[str]] = field(default_factory=dict)   # "<layer>|<h3>" → device ids
+    hex_of: dict[str, str] = field(default_factory=dict)                 # device id → h3 cell
+    pos: dict[str, tuple[float, float]] = field(default_factory=dict)    # device id → lon, lat
+    _themes: dict[str, tuple[set, dict]] = field(default_factory=dict)
+
+    def theme(self, code: str) -> tuple[set[str], dict[str, list[str]]]:
+        """(ids the theme shows, h3 → those ids)."""
+        if code not in self._themes:
+            t = THEMES.get(code, THEMES["overview"])
+            data = compose.MapData(None, self.sensors, self.cameras, {}, None, None, None)
+            sens, cams = compose.theme_devices(data, t)
+            ids = set(sens["id"]) | set(cams["id"])
+            members: dict[str, list[str]] = {}
+            for d in ids:
+                members.setdefault(self.hex_of[d], []).append(d)
+            self._themes[code] = (ids, members)
+        return self._themes[code]
 
 
 def _frame(gdf, cols: tuple[str, ...]) -> pd.DataFrame:  # noqa: ANN001 (GeoDataFrame or frame)
@@ -104,10 +115,10 @@ def device_index(ctx: AppContext) -> DeviceIndex:
     s["h3"] = hexbin.cells_of(s["lon"], s["lat"]) if len(s) else []
     c["h3"] = hexbin.cells_of(c["lon"], c["lat"]) if len(c) else []
     idx = DeviceIndex(s, c)
-    for layer, frame in (("hex_sensors", s), ("hex_cameras", c)):
-        for dev, h in zip(frame["id"], frame["h3"], strict=True):
+    for frame in (s, c):
+        for dev, h, lo, la in zip(frame["id"], frame["h3"], frame["lon"], frame["lat"], strict=True):
             idx.hex_of[dev] = h
-            idx.members.setdefault(f"{layer}|{h}", []).append(dev)
+            idx.pos[dev] = (round(float(lo), 5), round(float(la), 5))
     ctx.extras["wall_devices"] = idx
     return idx
 
@@ -165,10 +176,8 @@ def incident_kpis(ctx: AppContext, frame: pd.DataFrame | None = None, now: float
            "tier_department": int(tiers.get("department", 0)), "overdue": int(f["overdue"].sum()),
            "on_time": None}
     try:
-        from incidents import kpi  # noqa: PLC0415
-
-        day0 = now - ((now + 8 * 3600) % 86400)
-        k = kpi.read(ctx.redis, None, day0, now, now)
+        day0 = now - ((now + 8 * 3600) % 86400)     # today in China Standard Time
+        k = ctx.incidents.kpis(None, day0, now)
         num = sum(k.get(c, 0) for c in ("accepted_on_time", "dispatched_on_time", "handled_on_time"))
         den = sum(k.get(c, 0) for c in ("accepted", "dispatched", "handled"))
         out["on_time"] = round(num / den, 4) if den else None
@@ -178,11 +187,16 @@ def incident_kpis(ctx: AppContext, frame: pd.DataFrame | None = None, now: float
     return out
 
 
-def emergency(r) -> dict:  # noqa: ANN001
-    """应急模式 from the city commander's switch (app.keys.EMERGENCY): {on, note}."""
-    h = r.hgetall(EMERGENCY) or {}
-    on = h.get("active") == "1" and float(h.get("until") or 9e12) > time.time()
-    return {"on": bool(on), "note": h.get("note", "") if on else ""}
+def emergency(ctx: AppContext) -> dict:
+    """应急模式 as switched on by the city commander (IncidentService.emergency_state): {on, note}."""
+    try:
+        st = ctx.incidents.emergency_state()
+    except (ImportError, AttributeError):  # pragma: no cover - incidents absent
+        st = None
+    if not st:
+        return {"on": False, "note": ""}
+    until = time.strftime("%H:%M", time.gmtime(float(st.get("until", 0)) + 8 * 3600))
+    return {"on": True, "note": f"{st.get('reason') or '应急处置'} · 至 {until}"}
 
 
 # --- the figure --------------------------------------------------------------------------------
@@ -277,7 +291,7 @@ def category_figure(frame: pd.DataFrame, categories: tuple[str, ...] | None,
 
 
 # --- the live tick -----------------------------------------------------------------------------
-def tick(ctx: AppContext, cursor: dict, hex_layers: tuple[str, ...] = ()) -> dict | None:
+def tick(ctx: AppContext, cursor: dict, theme: str = "overview", hexes_on: bool = False) -> dict | None:
     """One poll: what came after ``cursor`` in both streams, as a small delta (None: nothing).
 
     Returns {"cursor", "delta", "kpi", "ticker"}; ``delta`` holds alarm events, incident changes,
@@ -312,18 +326,19 @@ def tick(ctx: AppContext, cursor: dict, hex_layers: tuple[str, ...] = ()) -> dic
         idx = device_index(ctx)
         devs = sorted({a["dev"] for a in alarms if a["dev"]})
         states = dict(zip(devs, r.hmget(DEV_STATE, devs), strict=True)) if devs else {}
+        shown, members = idx.theme(theme)
         delta["devices"] = {d: {"state": s or "normal",
                                 "color": palette.STATE_COLORS.get(s or "normal"),
-                                "size": _state_size(s or "normal", d)}
+                                "size": _state_size(s or "normal", d),
+                                "lon": idx.pos.get(d, (None, None))[0],
+                                "lat": idx.pos.get(d, (None, None))[1],
+                                "in": d in shown, "cam": d.startswith("cam-")}
                             for d, s in states.items()}
         hexes: dict[str, dict[str, int]] = {}
-        for layer in hex_layers:
-            touched = {idx.hex_of[d] for d in devs if d in idx.hex_of
-                       and f"{layer}|{idx.hex_of[d]}" in idx.members}
-            for h in sorted(touched):
-                members = idx.members[f"{layer}|{h}"]
-                worst = palette.worst_state(s for s in r.hmget(DEV_STATE, members) if s)
-                hexes.setdefault(layer, {})[h] = palette.STATE_RANK[worst]
+        if hexes_on:
+            for h in sorted({idx.hex_of[d] for d in devs if d in shown}):
+                worst = palette.worst_state(s for s in r.hmget(DEV_STATE, members[h]) if s)
+                hexes.setdefault("hex_devices", {})[h] = palette.STATE_RANK[worst]
         delta["hex"] = hexes
         kpi.update(device_kpis(r, idx))
     if incs:
@@ -386,12 +401,20 @@ def _tile(key: str) -> html.Div:
                     id=f"wall-tile-{key}", className="kpi-tile")
 
 
+def placeholder_figure() -> dict:
+    """An empty map in the final style: MapLibre and its workers start while the server builds
+    the real figure (the map is created only once a map trace exists)."""
+    return {"data": [{"type": "scattermap", "lon": [], "lat": [], "mode": "markers",
+                      "hoverinfo": "skip", "meta": "placeholder"}],
+            "layout": basemap.map_layout({"lon": 110.95, "lat": 22.0}, 8, basemap.map_style())}
+
+
 def layout() -> html.Div:
     """The page shell; the map and every number arrive through callbacks (no reloads)."""
     return html.Div([
         dcc.Location(id="wall-url", refresh=False),
         dcc.Store(id="wall-screen"), dcc.Store(id="wall-cursor"), dcc.Store(id="wall-delta"),
-        dcc.Store(id="wall-kpi"), dcc.Store(id="wall-theme"),
+        dcc.Store(id="wall-kpi"), dcc.Store(id="wall-theme"), dcc.Store(id="wall-ready"),
         dcc.Interval(id="wall-tick", interval=TICK_MS),
         dcc.Interval(id="wall-rotate", interval=ROTATE_S * 1000),
         dcc.Interval(id="wall-slow", interval=CHART_S * 1000),
@@ -411,8 +434,7 @@ def layout() -> html.Div:
                     dcc.Graph(id="wall-map", className="wall-map",
                               config={"displayModeBar": False, "scrollZoom": False,
                                       "staticPlot": False, "responsive": True},
-                              figure={"data": [], "layout": basemap.map_layout(
-                                  {"lon": 0, "lat": 0}, 1, basemap.map_style())}),
+                              figure=placeholder_figure()),
                     html.Div(id="wall-labels", className="wall-labels"),
                     html.Div(id="wall-attribution", className="wall-attr"),
                 ], className="wall-mapbox", id="wall-mapbox"),
@@ -444,10 +466,11 @@ def theme_from(search: str | None, n_rotate: int | None) -> tuple[str, bool]:
     return code, False
 
 
-def build_app(server: Flask, ctx: AppContext, url_base: str = "/wall/", naive: bool = False) -> Dash:
+def build_app(server: Flask, ctx: AppContext, url_base: str = "/wall/", naive: bool = False,
+              name: str = "wall") -> Dash:
     """The wall's Dash app. ``naive=True`` is the bench's baseline: raw points, whole figure per
     tick (never used by the product)."""
-    app = Dash(f"wall{'-naive' if naive else ''}", server=server, url_base_pathname=url_base,
+    app = Dash(name, server=server, url_base_pathname=url_base,
                assets_folder=str(ASSETS_DIR / "wall"), title="一网统管 · 城市运行一张图",
                update_title=None, serve_locally=True, compress=False)
     app.layout = layout
@@ -477,8 +500,8 @@ def build_app(server: Flask, ctx: AppContext, url_base: str = "/wall/", naive: b
         view.force_raw = naive
         data, cursor = map_data(ctx)
         mf = compose.compose(data, theme, view)
-        hex_layers = [k for k in mf.layers if k.startswith("hex_")]
-        cursor["hx"] = hex_layers
+        cursor["hx"] = "hex_devices" in mf.layers
+        cursor["theme"] = code
         kpi = {**incident_kpis(ctx, data.incidents), **device_kpis(ctx.redis, device_index(ctx))}
         tiles = ["kpi-tile" if k in theme.kpis else "kpi-tile hidden" for k in KPI_KEYS]
         attribution = (ctx.city.attribution or "") + " · 底图: OneMap 自有边界数据(离线)"
@@ -499,13 +522,13 @@ def build_app(server: Flask, ctx: AppContext, url_base: str = "/wall/", naive: b
     def live(_n, cursor, theme, kpi_prev):  # noqa: ANN001, ANN202
         if not cursor:
             return (no_update,) * 7
-        em = emergency(ctx.redis)
+        em = emergency(ctx)
         em_sig = "1" + em["note"] if em["on"] else "0"
         em_out = (no_update, no_update)
         if cursor.get("em") != em_sig:
             em_out = ((f"应急模式 · {em['note']}" if em["on"] else ""),
                       "wall-emergency on" if em["on"] else "wall-emergency off")
-        out = tick(ctx, cursor, tuple(cursor.get("hx") or ()))
+        out = tick(ctx, cursor, cursor.get("theme") or "overview", bool(cursor.get("hx")))
         if out is None:
             if em_out[0] is no_update:
                 return (no_update,) * 7
@@ -542,9 +565,10 @@ def build_app(server: Flask, ctx: AppContext, url_base: str = "/wall/", naive: b
         Input("wall-kpi", "data"), Input("wall-map", "figure"))
 
     @app.callback(Output("wall-trend", "figure"), Output("wall-cats", "figure"),
-                  Input("wall-slow", "n_intervals"), Input("wall-theme", "data"))
-    def charts(_n, theme):  # noqa: ANN001, ANN202
-        if not theme:
+                  Input("wall-slow", "n_intervals"), Input("wall-ready", "data"),
+                  Input("wall-theme", "data"))
+    def charts(_n, ready, theme):  # noqa: ANN001, ANN202
+        if not theme or not ready:
             return no_update, no_update
         screen = theme.get("screen") or {}
         font = 14 * max(1.0, int(screen.get("h") or 1080) / 1080)

@@ -45,18 +45,27 @@
     var hl = {lon: [], lat: [], size: [], id: []};
     var sc = window.__omScale || 1;
 
-    // --- device states: recolour the point wherever the device is drawn ---
+    // --- device states: recolour the point where the device is drawn; over hexagons only the
+    // devices that are not normal are drawn, so one turning red is appended, one back to normal
+    // is retired (size 0) ---
     var devs = delta.devices || {};
-    var devTraces = Object.keys(idx).filter(function (m) { return m.indexOf("sensors:") === 0 || m.indexOf("cameras:") === 0; });
     Object.keys(devs).forEach(function (id) {
-      for (var j = 0; j < devTraces.length; j++) {
-        var ti = idx[devTraces[j]], k = posIn(fig.data[ti], id);
-        if (k >= 0) {
-          P.assign(["data", ti, "marker", "color", k], devs[id].color);
-          P.assign(["data", ti, "marker", "size", k], Math.round(devs[id].size * sc * 10) / 10);
-          changed = true;
-          break;
-        }
+      var d = devs[id];
+      var meta = d.cam ? "cameras:all" : "sensors:all";
+      var ti = idx[meta];
+      if (ti === undefined) { return; }
+      var t = fig.data[ti], k = posIn(t, id);
+      var size = Math.round(d.size * sc * 10) / 10;
+      if (k >= 0) {
+        var over = idx.hex_devices !== undefined && d.state === "normal";
+        P.assign(["data", ti, "marker", "color", k], d.color);
+        P.assign(["data", ti, "marker", "size", k], over ? 0 : size);
+        changed = true;
+      } else if (d["in"] && d.state !== "normal" && d.lon !== null && Array.isArray(t.lon)) {
+        P.append(["data", ti, "lon"], d.lon).append(["data", ti, "lat"], d.lat)
+          .append(["data", ti, "customdata"], id).append(["data", ti, "marker", "color"], d.color)
+          .append(["data", ti, "marker", "size"], size);
+        changed = true;
       }
     });
     // --- hexagons: worst state inside ---
@@ -262,10 +271,17 @@
     var sub = fl && fl.map && fl.map._subplot;
     var map = sub && sub.map;
     if (map) {
+      var tl = window.__omTimeline = window.__omTimeline || {};
+      if (!tl.map) { tl.map = performance.now(); }
+      if (!tl.figure && (gd.data || []).length > 1) { tl.figure = performance.now(); }
       build(gd, map);
       if (!window.__omFirstPaint && (gd.data || []).length > 1 && map.loaded() && !map.isMoving()) {
         window.__omFirstPaint = performance.now();
         document.body.dataset.mapReady = "1";
+        // the charts wait for this: they would compete with the map's first paint
+        if (window.dash_clientside && window.dash_clientside.set_props) {
+          window.dash_clientside.set_props("wall-ready", {data: Math.round(window.__omFirstPaint)});
+        }
       }
     }
   }

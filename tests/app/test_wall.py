@@ -43,13 +43,14 @@ def test_tick_sends_only_what_came_after_the_cursor(ctx, redis_client):
 
     redis_client.hset(DEV_STATE, dev["id"], "alarm")
     redis_client.xadd(ALARMS, _alarm(dev["id"], dev["lon"], dev["lat"], dev.get("town_code", "")))
-    out = wall.tick(ctx, cursor, ("hex_sensors",))
+    out = wall.tick(ctx, cursor, "overview", hexes_on=True)
     assert out is not None
     d = out["delta"]
     assert [a["ep"] for a in d["alarms"]] == ["ep-1"]
     assert d["devices"][dev["id"]]["state"] == "alarm"
     assert d["devices"][dev["id"]]["color"] == palette.STATE_COLORS["alarm"]
-    assert d["hex"]["hex_sensors"] == {dev["h3"]: palette.STATE_RANK["alarm"]}  # worst state
+    assert d["hex"]["hex_devices"] == {dev["h3"]: palette.STATE_RANK["alarm"]}  # worst state
+    assert d["devices"][dev["id"]]["in"] and d["devices"][dev["id"]]["lon"] == round(dev["lon"], 5)
     assert out["ticker"][0]["tag"] == "红色告警"
     assert out["cursor"]["a"] > cursor["a"]
     assert len(json.dumps(out)) < 5_000                        # a delta, not a figure
@@ -62,10 +63,10 @@ def test_hexagon_falls_back_when_the_alarm_clears(ctx, redis_client):
     _, cursor = wall.map_data(ctx)
     redis_client.hset(DEV_STATE, dev["id"], "normal")
     redis_client.xadd(ALARMS, _alarm(dev["id"], dev["lon"], dev["lat"], "", event="clear"))
-    out = wall.tick(ctx, cursor, ("hex_sensors",))
-    members = idx.members[f"hex_sensors|{dev['h3']}"]
-    assert dev["id"] in members
-    assert out["delta"]["hex"]["hex_sensors"][dev["h3"]] == palette.STATE_RANK["normal"]
+    out = wall.tick(ctx, cursor, "overview", hexes_on=True)
+    _shown, members = idx.theme("overview")
+    assert dev["id"] in members[dev["h3"]]
+    assert out["delta"]["hex"]["hex_devices"][dev["h3"]] == palette.STATE_RANK["normal"]
     assert out["delta"]["alarms"][0]["ev"] == "clear"
 
 
@@ -93,7 +94,10 @@ def test_theme_from_url_pins_and_rotation_cycles():
 def test_device_index_maps_every_device_to_its_hexagon(ctx):
     idx = wall.device_index(ctx)
     n = len(idx.sensors) + len(idx.cameras)
-    assert len(idx.hex_of) == n
-    assert sum(len(v) for v in idx.members.values()) == n
+    assert len(idx.hex_of) == len(idx.pos) == n
+    shown, members = idx.theme("overview")
+    assert len(shown) == n and sum(len(v) for v in members.values()) == n
+    eco, _ = idx.theme("ecology")
+    assert 0 < len(eco) < len(idx.sensors) and not any(d.startswith("cam-") for d in eco)
     row = idx.cameras.iloc[0]
     assert idx.hex_of[row["id"]] == hexbin.cells_of([row["lon"]], [row["lat"]])[0]

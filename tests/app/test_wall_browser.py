@@ -30,7 +30,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 KIOSK = "kiosk-test-token"
 LIVE_LIMIT_S = 2.0          # issue 5: a new alarm shows on the wall within 2 s of reaching Redis
-OVERVIEW_TRACES = {"risk", "labels", "sensors:all", "cameras:all", "resources:all",
+OVERVIEW_TRACES = {"risk", "hex_devices", "labels", "sensors:all", "cameras:all", "resources:all",
                    "incidents:city", "incidents:town", "incidents:department", "incidents:overdue",
                    "alarms:core", "alarms:halo", "highlight"}
 

@@ -44,5 +44,6 @@ def test_points_split_into_their_own_cells_and_geometry_matches_h3():
 
 def test_aggregate_only_when_many_points_at_low_zoom():
     assert hexbin.use_aggregate(26907, 9.5)
-    assert not hexbin.use_aggregate(5000, 9.5)
+    assert hexbin.use_aggregate(10220, 9.5)            # the demo city at full size
+    assert not hexbin.use_aggregate(500, 9.5)
     assert not hexbin.use_aggregate(26907, hexbin.RAW_ZOOM)
