@@ -37,10 +37,11 @@ step = st.one_of(
     st.tuples(st.just("assign"), st.integers(0, 20), st.sampled_from(["WORKER", "CG", "TOWN"])),
     st.tuples(st.just("merge"), st.integers(0, 20), st.integers(0, 20), st.integers(0, 20)),
     st.tuples(st.just("split"), st.integers(0, 20), st.integers(0, 20)),
+    st.tuples(st.just("batch"), st.integers(0, 20), st.integers(0, 20), st.integers(0, 20)),
 )
 
 
-@settings(max_examples=35, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                   HealthCheck.too_slow])
 @given(steps=st.lists(step, min_size=1, max_size=25))
 def test_random_actions_keep_the_invariants(redis_client, demo_city, steps):
@@ -81,6 +82,12 @@ def test_random_actions_keep_the_invariants(redis_client, demo_city, steps):
                     getattr(svc, "return_" if kind == "return" else "void")(inc_id, a, "随机原因")
                 elif kind == "merge":
                     svc.merge(inc_id, [ids[s[3] % len(ids)]], a)
+                elif kind == "batch":       # a console working two cases in one round trip
+                    other = ids[s[3] % len(ids)]
+                    with svc.batch():
+                        svc.accept(inc_id, a)
+                        with contextlib.suppress(IncidentError):
+                            svc.dispatch(other, a, ["CG"])
                 elif kind == "split":
                     ids.append(svc.split(inc_id, a, 1).id)
                 elif kind == "get":
