@@ -228,6 +228,9 @@ def short_center(city, code: str) -> str:  # noqa: ANN001
         return "市指挥中心"
     if code.startswith("T"):
         return city.town_names.get(code[1:], code)
+    if code.startswith("W"):
+        hit = city.cells.loc[city.cells["worker_id"] == code, "worker_name"]
+        return f"网格员{hit.iloc[0]}" if len(hit) else code
     c = city.centers.get(code)
     return c.name.replace("业务分中心", "") if c else code
 
@@ -312,6 +315,38 @@ def _new_incident_form(landmarks: list[dict]) -> html.Details:
     ])
 
 
+def task_targets(city, actor: Actor) -> list[dict]:  # noqa: ANN001
+    """Who this actor may give a task to (上情下达, ``incidents.scope.can_assign``)."""
+    if actor.role in ("city_commander", "city_operator"):
+        return [{"label": c.name, "value": code} for code, c in city.centers.items() if code != "CITY"]
+    cells = city.cells
+    if actor.role == "town_operator":
+        cells = cells[cells["town_code"] == actor.center[1:]]
+    elif actor.role != "dept_operator":
+        return []
+    tnames, vnames = city.town_names, city.village_names
+    return [{"label": f"网格员 {w} · {tnames.get(t, '')}{vnames.get(v, '')}", "value": wid}
+            for wid, w, t, v in zip(cells["worker_id"], cells["worker_name"], cells["town_code"],
+                                    cells["village_code"], strict=True)]
+
+
+def _task_form(targets: list[dict]) -> html.Details:
+    return html.Details(className="form", id="task-form", hidden=not targets, children=[
+        html.Summary("↓ 下达巡查任务（上情下达）"),
+        html.Div(className="row", children=[
+            html.Label("对象"), dcc.Dropdown(id="task-target", options=targets, className="grow",
+                                           placeholder="网格员 / 镇街 / 部门")]),
+        html.Div(className="row", children=[
+            html.Label("任务"), dcc.Input(id="task-title", type="text", className="grow", maxLength=120,
+                                        placeholder="如：汛前巡查排水口")]),
+        html.Div(className="row", children=[
+            html.Label("时限"), dcc.Input(id="task-hours", type="number", value=24, min=1, max=720,
+                                        style={"width": "90px"}), html.Span("小时"),
+            html.Button("下达", id="task-submit", className="primary")]),
+        html.Div(id="task-msg", className="msg"),
+    ])
+
+
 def _emergency_form(city) -> html.Details:
     towns = [{"label": n, "value": c} for c, n in city.town_names.items()]
     return html.Details(className="form", id="em-form", children=[
@@ -362,7 +397,7 @@ def _layout(ctx_):
                                                                    "scrollZoom": True},
                       figure=map_figure(ctx_.city, actor, [], tile_url=ctx_.settings.tile_url)),
             html.Div("点击网格点选位置 · 点击事件打开详情", className="hint")]),
-            _new_incident_form(geo["landmarks"])]
+            _new_incident_form(geo["landmarks"]), _task_form(task_targets(ctx_.city, actor))]
         if actor.role == "city_commander":
             left.append(_emergency_form(ctx_.city))
         return html.Div([
@@ -508,12 +543,12 @@ def mount(server: Flask, ctx_) -> Dash:
         hidden = [i["action"] not in can for i in ids]
         depts = [{"label": c.name.replace("业务分中心", ""), "value": c.code}
                  for c in ctx_.city.centers.values() if c.tier == "department"]
-        suggested = []
-        if "dispatch" in can:
-            with guarded(sel):
-                suggested = [d["center"] for d in svc().suggest_routing(sel, actor)["departments"]
-                             if d["center"].startswith("D")]
-        return incident_panel(ctx_, actor, inc, trail), hidden, depts, suggested, ver
+        with guarded(sel):
+            hints = svc().suggest_routing(sel, actor)
+        suggested = [d["center"] for d in hints["departments"] if d["center"].startswith("D")] \
+            if "dispatch" in can else []
+        return (incident_panel(ctx_, actor, inc, trail, hints.get("similar", [])), hidden, depts,
+                suggested, ver)
 
     @app.callback(Output("act-msg", "children"), Output("act-msg", "className"),
                   Output("rev", "data"), Output("act-reason", "value"),
@@ -580,6 +615,20 @@ def mount(server: Flask, ctx_) -> Dash:
         return (f"✓ {how} {inc.id} → {ctx_.city.centers.get(inc.center).name if inc.center in ctx_.city.centers else inc.center}",
                 "msg ok", inc.id, (rev or 0) + 1)
 
+    @app.callback(Output("task-msg", "children"), Output("task-msg", "className"),
+                  Output("sel", "data", allow_duplicate=True), Output("rev", "data", allow_duplicate=True),
+                  Input("task-submit", "n_clicks"), State("task-target", "value"),
+                  State("task-title", "value"), State("task-hours", "value"), State("pick", "data"),
+                  State("rev", "data"), prevent_initial_call=True)
+    def assign(_n, target, title, hours, pick, rev):
+        actor = console_actor()
+        if not target or not (title or "").strip():
+            return "请选择对象并填写任务 (target and title)", "msg err", no_update, no_update
+        with guarded("console:assign_task"):
+            inc = svc().assign_task(actor, target, title.strip(), deadline_s=float(hours or 24) * 3600,
+                                    lon=pick["lon"] if pick else None, lat=pick["lat"] if pick else None)
+        return f"✓ 已下达 {inc.id} → {short_center(ctx_.city, target)}", "msg ok", inc.id, (rev or 0) + 1
+
     @app.callback(Output("em-msg", "children"), Output("rev", "data", allow_duplicate=True),
                   Input("em-on", "n_clicks"), Input("em-off", "n_clicks"),
                   State("em-town", "value"), State("em-radius", "value"), State("em-minutes", "value"),
@@ -639,7 +688,7 @@ def _location(city, pick, landmark, trigger) -> tuple[float, float, str] | None:
 
 
 # --- the incident panel ------------------------------------------------------------------------------
-def incident_panel(ctx_, actor: Actor, inc, trail: list[dict]) -> list:
+def incident_panel(ctx_, actor: Actor, inc, trail: list[dict], similar: list[dict] = ()) -> list:
     """Details, photos, location, cameras, sensors (sparkline), related incidents, timeline."""
     city = ctx_.city
     names = {c: short_center(city, c) for c in city.centers}
@@ -683,6 +732,9 @@ def incident_panel(ctx_, actor: Actor, inc, trail: list[dict]) -> list:
                        f"{_fmt(float(s.get('ts') or 0), True)} · {s.get('description', '')}")
                for s in inc.sources[1:]]
     related += [html.Li(f"关联事件 {x}") for x in inc.links]
+    related += [html.Li(f"历史相似 {x['id']} · {x.get('title', '')} · {x.get('distance_m', 0):.0f} m · "
+                        f"处置 {'、'.join(short_center(city, h) for h in x.get('handlers', []))}")
+                for x in similar]
     if related:
         parts += [html.H2("关联上报 / 相关事件"), html.Ul(className="related", children=related)]
     parts.append(html.H2("处置时间线 (审计)"))

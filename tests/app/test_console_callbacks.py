@@ -81,3 +81,30 @@ def test_circle_area_is_closed_and_sized():
     ring = a["coordinates"][0]
     assert ring[0] == ring[-1] and len(ring) == 33
     assert abs(max(p[1] for p in ring) - 21.9 - 1 / 111.32) < 1e-4
+
+
+def _assign(con: Console, target: str, title: str = "汛前巡查排水口"):
+    out = _spec(con.deps, "task-msg.children")
+    return con.post({"output": out, "outputs": _outputs(out),
+                     "inputs": [{"id": "task-submit", "property": "n_clicks", "value": 1}],
+                     "changedPropIds": ["task-submit.n_clicks"],
+                     "state": [{"id": "task-target", "property": "value", "value": target},
+                               {"id": "task-title", "property": "value", "value": title},
+                               {"id": "task-hours", "property": "value", "value": 8},
+                               {"id": "pick", "property": "data", "value": None},
+                               {"id": "rev", "property": "data", "value": 0}]})
+
+
+def test_assign_patrol_task_to_own_grid_worker_only(web, app_ctx, accounts):
+    from app.screens.console import task_targets
+    w1 = next(a for a in accounts.values() if a["role"] == "grid_worker" and a["center"] == f"T{PZ}")
+    w2 = next(a for a in accounts.values() if a["role"] == "grid_worker" and a["center"] == f"T{DA}")
+    pz_actor = UserStore(app_ctx.redis).get("panzhou").actor
+    targets = {t["value"] for t in task_targets(app_ctx.city, pz_actor)}
+    assert w1["user_id"] in targets and w2["user_id"] not in targets
+    con = Console(web, "panzhou")
+    resp = _assign(con, w1["user_id"])
+    assert resp.status_code == 200, resp.get_data(as_text=True)[:300]
+    task = app_ctx.incidents.store.load(resp.json["response"]["sel"]["data"])
+    assert task.kind == "task" and [t.center for t in task.tasks] == [w1["user_id"]]
+    assert _assign(con, w2["user_id"]).status_code == 403       # a worker of another town
