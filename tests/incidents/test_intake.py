@@ -154,4 +154,11 @@ def test_alarm_intake(svc, who, here):
     other = AlarmIntake(svc, consumer="c2")
     assert other.poll(block_ms=None, reclaim_idle_ms=0) == 1
     assert r.zcard(keys.ALL) == 2
+    # a worker restarted under its own name takes up what it held, at once
+    r.xadd(keys.ALARMS, {**base, "episode": "wl-0044:level:1", "event": "raise",
+                         "lon": repr(here.lon - 0.05)})
+    r.xreadgroup(keys.ALARMS_GROUP, "c3", {keys.ALARMS: ">"}, count=10)
+    assert AlarmIntake(svc, consumer="c3").own_pending() == 1
+    assert r.zcard(keys.ALL) == 3
+    assert r.xpending(keys.ALARMS, keys.ALARMS_GROUP)["pending"] == 0
     assert invariants.check(r) == []
