@@ -241,3 +241,61 @@ def test_draft_survives_reload(live, app_ctx, accounts, tmp_path):  # noqa: F811
         assert app_ctx.redis.zcard(ik.ALL) == 1
     finally:
         d.quit()
+
+
+def test_gps_fix_map_correction_tasks_and_patrol_on_the_phone(live, app_ctx, accounts,  # noqa: F811
+                                                               tmp_path):
+    from incidents.actor import SYSTEM
+
+    town_op = _actor(app_ctx, "panzhou")
+    worker = _worker_of(accounts, town_op.center)
+    cell = app_ctx.city.cells[app_ctx.city.cells["code"] == accounts[worker]["cell"]].iloc[0]
+    fix = cell.geometry.representative_point()
+    task = app_ctx.incidents.assign_task(town_op, f"W{cell['code']}", "雨后巡查河堤",
+                                         description="重点看护坡")
+    photo = tmp_path / "camera.jpg"
+    _big_photo(photo)
+    d = chrome(360, 780, mobile=True)
+    try:
+        d.execute_cdp_cmd("Browser.grantPermissions", {"permissions": ["geolocation"]})
+        d.execute_cdp_cmd("Emulation.setGeolocationOverride", {
+            "latitude": fix.y, "longitude": fix.x, "accuracy": 8})
+        browser_login(d, live, worker, "/m/")
+        wait(lambda: d.find_element(By.ID, "loc-status").get_attribute("data-source") == "gps",
+             20, "the GPS fix replacing the cell centroid")
+        assert "±8 m" in d.find_element(By.ID, "loc-status").text
+        # the worker corrects the point on the map: the correction wins over later fixes
+        _tap(d, d.find_element(By.ID, "map"))
+        wait(lambda: d.find_element(By.ID, "loc-status").get_attribute("data-source") == "map",
+             5, "the map correction")
+        # my tasks: accept, then report the result with a photo
+        _tap(d, d.find_element(By.CSS_SELECTOR, 'nav.tabs button[data-tab="tasks"]'))
+        card = wait(lambda: d.find_element(By.CSS_SELECTOR, f'.task[data-id="{task.id}"]'), 20,
+                    "the task card")
+        assert "雨后巡查河堤" in card.text
+        _tap(d, card.find_element(By.CSS_SELECTOR, "button.accept"))
+        wait(lambda: d.find_elements(By.CSS_SELECTOR, f'.task[data-id="{task.id}"] button.result'),
+             20, "the task accepted")
+        card = d.find_element(By.CSS_SELECTOR, f'.task[data-id="{task.id}"]')
+        _tap(d, card.find_element(By.CSS_SELECTOR, "button.result"))
+        card.find_element(By.CSS_SELECTOR, "textarea.note").send_keys("已巡查，护坡完好")
+        card.find_element(By.CSS_SELECTOR, "input[type=file]").send_keys(str(photo))
+        wait(lambda: card.find_elements(By.CSS_SELECTOR, ".thumb img"), 30, "the task photo")
+        _tap(d, card.find_element(By.CSS_SELECTOR, ".task-form button[type=submit]"))
+        wait(lambda: app_ctx.incidents.get(task.id, SYSTEM).tasks[0].state == "handled", 30,
+             "the task reported done")
+        inc = app_ctx.incidents.get(task.id, SYSTEM)
+        assert inc.tasks[0].note == "已巡查，护坡完好" and inc.attachments
+        # patrol log: a check-in with the corrected location
+        _tap(d, d.find_element(By.CSS_SELECTOR, 'nav.tabs button[data-tab="patrol"]'))
+        d.find_element(By.ID, "patrol-note").send_keys("河堤巡查 正常")
+        _tap(d, d.find_element(By.ID, "patrol-submit"))
+        wait(lambda: "河堤巡查 正常" in d.find_element(By.ID, "patrol-list").text, 30,
+             "the patrol entry in the log")
+        from app.mobile_api import patrol_log
+
+        entries = patrol_log(app_ctx, worker)
+        assert len(entries) == 1 and app_ctx.city.try_locate(entries[0]["lon"],
+                                                             entries[0]["lat"]) is not None
+    finally:
+        d.quit()
