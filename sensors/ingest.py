@@ -39,7 +39,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from sensors import deadletter, defaults, keys, topics
 from sensors.kinds.camera import AI_LABELS
 from sensors.registry import DeviceRegistry
-from sensors.rules import DeviceEntry, RuleEngine, compile_registry, detection_args, reading_args
+from sensors.rules import Batch, DeviceEntry, RuleEngine, compile_registry
 from sensors.schemas import (
     Rejected,
     check_reading,
@@ -49,6 +49,7 @@ from sensors.schemas import (
 )
 
 log = logging.getLogger("onemap.ingest")
+_compact = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 def mqtt_client(url: str, client_id: str = "", **kw) -> tuple[mqtt.Client, str, int]:
@@ -91,6 +92,9 @@ class IngestWorker:
         self.subscribed = threading.Event()
         self.stats: Counter[str] = Counter()
         self._q: queue.SimpleQueue[mqtt.MQTTMessage] = queue.SimpleQueue()
+        # prepared batches waiting for Redis: validation of batch k+1 overlaps the write of k
+        self._wq: queue.Queue[tuple | None] = queue.Queue(maxsize=2)
+        self._topics: dict[str, tuple[str, str, str] | None] = {}
         self._halt = threading.Event()
         self._thread: threading.Thread | None = None
         self._client: mqtt.Client | None = None
@@ -113,7 +117,10 @@ class IngestWorker:
         self._halt.clear()
         self._thread = threading.Thread(target=self._run, name=f"ingest-{self.client_id}",
                                         daemon=True)
+        self._writer = threading.Thread(target=self._write_loop, daemon=True,
+                                        name=f"ingest-w-{self.client_id}")
         self._thread.start()
+        self._writer.start()
         c.loop_start()
         return self
 
@@ -124,11 +131,12 @@ class IngestWorker:
         """Write and acknowledge what is queued (up to ``drain_s``), then disconnect. The session
         stays on the broker: what arrives meanwhile waits there for the next start."""
         deadline = time.monotonic() + drain_s
-        while not self._q.empty() and time.monotonic() < deadline:
+        while (not self._q.empty() or self._wq.unfinished_tasks) and time.monotonic() < deadline:
             time.sleep(0.01)
         self._halt.set()
         if self._thread is not None:
             self._thread.join(drain_s + 5)
+            self._writer.join(drain_s + 5)
         if self._client is not None:
             self._client.disconnect()
             self._client.loop_stop()
@@ -171,11 +179,32 @@ class IngestWorker:
                     batch.append(q.get_nowait())
                 except queue.Empty:
                     break
-            if self._write(batch):
-                c = self._client
-                for m in batch:
-                    if m.qos and c is not None:
-                        c.ack(m.mid, m.qos)
+            now_ms = int(self.clock() * 1000)
+            item = (batch, now_ms, *self._prepare(batch, now_ms))
+            while not self._halt.is_set():
+                try:
+                    self._wq.put(item, timeout=0.2)
+                    break
+                except queue.Full:
+                    continue
+
+    def _write_loop(self) -> None:
+        while not self._halt.is_set() or self._wq.unfinished_tasks:
+            try:
+                item = self._wq.get(timeout=0.2)
+            except queue.Empty:
+                if self._halt.is_set():
+                    return
+                continue
+            try:
+                batch = item[0]
+                if self._write(*item):
+                    c = self._client
+                    for m in batch:
+                        if m.qos and c is not None:
+                            c.ack(m.mid, m.qos)
+            finally:
+                self._wq.task_done()
 
     def process(self, batch: list[tuple[str, bytes]]) -> dict:
         """Validate and store (topic, payload) pairs without MQTT (tests, replays, benchmarks)."""
@@ -184,24 +213,33 @@ class IngestWorker:
             m = mqtt.MQTTMessage(topic=t.encode())
             m.payload, m.qos = p, 0
             msgs.append(m)
-        self._write(msgs)
+        now_ms = int(self.clock() * 1000)
+        self._write(msgs, now_ms, *self._prepare(msgs, now_ms))
         return dict(self.stats)
 
-    def _prepare(self, batch: list[mqtt.MQTTMessage], now_ms: int) -> tuple[list[str], list, list]:
-        args: list[str] = []
+    def _prepare(self, batch: list[mqtt.MQTTMessage], now_ms: int) -> tuple[Batch, list, list]:
+        out = Batch()
         dlq: list[tuple[str, str, bytes, str, str]] = []
         offline: list[str] = []
         for m in batch:
             topic = m.topic
             try:
-                self._one(topic, m.payload, now_ms, args, offline)
+                self._one(topic, m.payload, now_ms, out, offline)
             except Rejected as e:
                 dlq.append((e.reason, topic, bytes(m.payload), e.detail, e.device_id))
-        return args, dlq, offline
+        return out, dlq, offline
 
-    def _one(self, topic: str, payload: bytes, now_ms: int, args: list[str],
+    def _parse_topic(self, topic: str) -> tuple[str, str, str] | None:
+        t = self._topics.get(topic)
+        if t is None:
+            t = topics.parse(topic)
+            if t is not None and t[2] in self.devices:   # cache only ours: bounded by the registry
+                self._topics[topic] = t
+        return t
+
+    def _one(self, topic: str, payload: bytes, now_ms: int, out: Batch,
              offline: list[str]) -> None:
-        t = topics.parse(topic)
+        t = self._parse_topic(topic)
         if len(payload) > defaults.MAX_PAYLOAD_BYTES:
             raise Rejected("oversized", f"{len(payload)} bytes > {defaults.MAX_PAYLOAD_BYTES}",
                            t[2] if t else "")
@@ -221,8 +259,7 @@ class IngestWorker:
             except Rejected as e:
                 e.device_id = did
                 raise
-            reading_args(dev, ts or now_ms, json.dumps(metrics, separators=(",", ":"),
-                                                       ensure_ascii=False), values, args)
+            out.reading(dev, ts or now_ms, _compact(metrics), values)
             self.stats["readings"] += 1
         elif ch == "ai":
             if dev.type != "camera":
@@ -237,7 +274,7 @@ class IngestWorker:
             if d.ts - now_ms > self._max_future_ms:
                 raise Rejected("future_ts", f"ts {d.ts} ahead of the server clock", did)
             if d.confidence >= defaults.AI_MIN_CONFIDENCE:
-                detection_args(dev, d.ts, d.label, float(d.confidence), d.snapshot_url, args)
+                out.detection(dev, d.ts, d.label, float(d.confidence), d.snapshot_url)
             self.stats["detections"] += 1
         else:
             try:
@@ -248,13 +285,12 @@ class IngestWorker:
             if st.state == "offline":
                 offline.append(did)
             else:   # back online: a reading without rules (seen, state, fault cleared)
-                args += (did, str(now_ms), "", dev.static, "", "0")
+                out.heard(dev, now_ms)
             self.stats["status"] += 1
 
-    def _write(self, batch: list[mqtt.MQTTMessage]) -> bool:
+    def _write(self, batch: list[mqtt.MQTTMessage], now_ms: int, args: Batch, dlq: list,
+               offline: list[str]) -> bool:
         """One round trip for the batch; retried while Redis is away. False: stopped meanwhile."""
-        now_ms = int(self.clock() * 1000)
-        args, dlq, offline = self._prepare(batch, now_ms)
         delay = 0.1
         while True:
             try:
@@ -271,14 +307,14 @@ class IngestWorker:
             except redis.ResponseError as e:
                 # a bug, not bad input: keep the messages where an operator can see them
                 log.exception("ingest: batch failed in Redis")
-                args, offline = [], []
+                args, offline = Batch(), []
                 dlq = [("internal", m.topic, bytes(m.payload), str(e)[:300], "") for m in batch]
         self.stats["messages"] += len(batch)
         self.stats["rejected"] += len(dlq)
         self.stats["batches"] += 1
         return True
 
-    def _execute(self, now_ms: int, args: list[str], dlq: list, offline: list[str],
+    def _execute(self, now_ms: int, args: Batch, dlq: list, offline: list[str],
                  n: int) -> None:
         r = self.redis
         if self._sha is None:

@@ -32,6 +32,9 @@ DEV_LEVELS = "om:dev:lv:"
 EPISODE = "om:alarm:ep:"
 """Hash per (device, rule): open alarm episode and its pending (minimum-duration) candidate."""
 
+DEV_ACTIVE = "om:dev:act:"
+"""Set per device: rule ids with an open or pending episode (lets quiet readings skip the rules)."""
+
 RATE_ANCHOR = "om:dev:rate:"
 """Hash per device: rule id → "ts,value,rate" anchor of a rate-of-change rule."""
 
@@ -75,7 +78,7 @@ def episode(device_id: str, rule_id: str) -> str:
 def script_keys() -> dict[str, str]:
     """Key names and prefixes handed to the Lua scripts (so the scripts spell none)."""
     return {"state": DEV_STATE, "last": DEV_LAST, "hist": DEV_HIST, "seen": DEV_SEEN,
-            "lv": DEV_LEVELS, "ep": EPISODE, "rate": RATE_ANCHOR, "cond": CONDITION,
+            "lv": DEV_LEVELS, "act": DEV_ACTIVE, "ep": EPISODE, "rate": RATE_ANCHOR, "cond": CONDITION,
             "alarms": ALARMS, "ai_open": AI_OPEN, "faults": FAULTS_OPEN, "lwt": DEV_LWT}
 
 

@@ -50,14 +50,34 @@ def rule_spec(kind: Kind, rule: Rule, thresholds: list | tuple | None = None) ->
 
 
 @dataclass(frozen=True)
+class RuleRef:
+    """A rule of one device: its spec and a cheap test of whether a value is near its limits."""
+
+    spec: str
+    always: bool          # rate and event rules are always evaluated
+    above: bool
+    edge: float           # least severe limit widened by the hysteresis
+
+    def hot(self, v: float) -> bool:
+        return self.always or (v >= self.edge if self.above else v <= self.edge)
+
+
+def rule_ref(kind: Kind, rule: Rule, thresholds: list | tuple | None = None) -> RuleRef:
+    t = [x for x in (thresholds if thresholds is not None else rule.thresholds) if x is not None]
+    above = rule.direction == "above"
+    edge = (min(t) - rule.hysteresis) if above else (max(t) + rule.hysteresis)
+    return RuleRef(rule_spec(kind, rule, thresholds), rule.mode != "value", above, edge)
+
+
+@dataclass(frozen=True)
 class DeviceEntry:
     """What the ingest worker needs about one device, precomputed."""
 
     id: str
     type: str
     kind: Kind
-    static: str                                   # JSON: type, lon, lat, cell, town, village, name
-    rules: dict[str, tuple[str, ...]] = field(default_factory=dict)   # metric → rule specs
+    static: str                                   # JSON: type, lon, lat, cell, town, village
+    rules: dict[str, tuple[RuleRef, ...]] = field(default_factory=dict)   # metric → rules
 
 
 def _static(row: dict, device_type: str) -> str:
@@ -70,11 +90,11 @@ def _static(row: dict, device_type: str) -> str:
 def compile_registry(registry: DeviceRegistry) -> dict[str, DeviceEntry]:
     """Device id → DeviceEntry (rules with per-device overrides), for every sensor and camera."""
     out: dict[str, DeviceEntry] = {}
-    kind_specs: dict[str, dict[str, tuple[str, ...]]] = {}
+    kind_specs: dict[str, dict[str, tuple[RuleRef, ...]]] = {}
     for name, kind in KINDS.items():
-        by_metric: dict[str, list[str]] = {}
+        by_metric: dict[str, list[RuleRef]] = {}
         for r in kind.rules:
-            by_metric.setdefault(r.metric, []).append(rule_spec(kind, r))
+            by_metric.setdefault(r.metric, []).append(rule_ref(kind, r))
         kind_specs[name] = {m: tuple(v) for m, v in by_metric.items()}
     cols = ["id", "type", "lon", "lat", "cell_code", "town_code", "meta"]
     for row in registry.sensors[cols].to_dict("records"):
@@ -84,19 +104,64 @@ def compile_registry(registry: DeviceRegistry) -> dict[str, DeviceEntry]:
         if over:
             by_metric = {}
             for r in kind.rules:
-                by_metric.setdefault(r.metric, []).append(rule_spec(kind, r, over.get(r.id)))
+                by_metric.setdefault(r.metric, []).append(rule_ref(kind, r, over.get(r.id)))
             specs = {m: tuple(v) for m, v in by_metric.items()}
         out[row["id"]] = DeviceEntry(row["id"], row["type"], kind, _static(row, row["type"]), specs)
-    ai = {lb: rule_spec(CAMERA, r) for lb, r in zip(AI_LABELS, CAMERA.rules, strict=True)}
+    ai = {lb: rule_ref(CAMERA, r) for lb, r in zip(AI_LABELS, CAMERA.rules, strict=True)}
     for row in registry.cameras[["id", "lon", "lat", "cell_code", "town_code"]].to_dict("records"):
         out[row["id"]] = DeviceEntry(row["id"], "camera", CAMERA, _static(row, "camera"),
                                      {f"ai:{lb}": (s,) for lb, s in ai.items()})
     return out
 
 
-def num(v: float) -> str:
-    """A reading value as text: integers without '.0', floats as Python repr (round-trips)."""
-    return str(int(v)) if float(v).is_integer() and abs(v) < 1e15 else repr(float(v))
+class Batch:
+    """The arguments of one ``ingest.lua`` call: the rule specs used (each sent once) and one
+    record per reading, detection or status (see the script's header)."""
+
+    __slots__ = ("args", "specs")
+
+    def __init__(self) -> None:
+        self.specs: dict[str, int] = {}
+        self.args: list[str] = []
+
+    def __bool__(self) -> bool:
+        return bool(self.args)
+
+    def _idx(self, spec: str) -> str:
+        i = self.specs.get(spec)
+        if i is None:
+            i = self.specs[spec] = len(self.specs) + 1
+        return str(i)
+
+    def reading(self, dev: DeviceEntry, ts: int, metrics_json: str, values: dict[str, float]) -> None:
+        rules = dev.rules
+        parts: list[str] = []
+        hot = False
+        for m, v in values.items():
+            refs = rules.get(m)
+            if refs:
+                vs = num(v)
+                for ref in refs:
+                    parts.append(self._idx(ref.spec))
+                    parts.append(vs)
+                    if not hot and ref.hot(v):
+                        hot = True
+        self.args += (f"{dev.id}|{ts}|{'1' if hot else '0'}|{metrics_json}|{'|'.join(parts)}",
+                      dev.static if hot else "", "")
+
+    def detection(self, dev: DeviceEntry, ts: int, label: str, confidence: float,
+                  snapshot: str) -> bool:
+        """A video-AI detection; False if the label is not known."""
+        refs = dev.rules.get(f"ai:{label}")
+        if not refs:
+            return False
+        self.args += (f"{dev.id}|{ts}|1||{self._idx(refs[0].spec)}|{num(confidence)}",
+                      dev.static, snapshot)
+        return True
+
+    def heard(self, dev: DeviceEntry, now_ms: int) -> None:
+        """A sign of life without readings (status ``online``): seen, state, fault cleared."""
+        self.args += (f"{dev.id}|{now_ms}|0||", "", "")
 
 
 class RuleEngine:
@@ -109,35 +174,15 @@ class RuleEngine:
         self.head = [_dumps(keys.script_keys()), str(history_maxlen), str(alarms_maxlen)]
         self.combined = _dumps({"lv": defaults.COMBINED_LEVEL, "c": COMBINED_CATEGORY})
 
-    def args(self, now_ms: int, records: list[str]) -> list[str]:
-        return [*self.head, str(now_ms), self.combined, *records]
+    def args(self, now_ms: int, batch: Batch) -> list[str]:
+        return [*self.head, str(now_ms), self.combined, str(len(batch.specs)), *batch.specs,
+                *batch.args]
 
-    def run(self, now_ms: int, records: list[str], pipe: redis.client.Pipeline | None = None):  # noqa: ANN201
-        """Queue (on ``pipe``) or run the script on flat ``records`` (see ``reading_args``)."""
-        return self.script(keys=[], args=self.args(now_ms, records), client=pipe or self.redis)
-
-
-def reading_args(dev: DeviceEntry, ts: int, metrics_json: str, values: dict[str, float],
-                 out: list[str]) -> None:
-    """Append one reading's script arguments to ``out``."""
-    rules = dev.rules
-    pairs: list[str] = []
-    for m, v in values.items():
-        specs = rules.get(m)
-        if specs:
-            vs = num(v)
-            for s in specs:
-                pairs.append(s)
-                pairs.append(vs)
-    out += (dev.id, str(ts), metrics_json, dev.static, "", str(len(pairs) // 2))
-    out += pairs
+    def run(self, now_ms: int, batch: Batch):  # noqa: ANN201
+        """Run the script on ``batch`` now (one round trip); returns the alarm entries written."""
+        return self.script(keys=[], args=self.args(now_ms, batch))
 
 
-def detection_args(dev: DeviceEntry, ts: int, label: str, confidence: float, snapshot: str,
-                   out: list[str]) -> bool:
-    """Append one video-AI detection's script arguments; False if the label is not known."""
-    specs = dev.rules.get(f"ai:{label}")
-    if not specs:
-        return False
-    out += (dev.id, str(ts), "", dev.static, snapshot, "1", specs[0], num(confidence))
-    return True
+def num(v: float) -> str:
+    """A reading value as text: integers without '.0', floats as Python repr (round-trips)."""
+    return str(int(v)) if float(v).is_integer() and abs(v) < 1e15 else repr(float(v))

@@ -61,6 +61,7 @@ elseif OP == 'ai_clear' then
       redis.call('DEL', ek)
       local rule = string.match(ek, ':([^:]+)$')
       redis.call('HDEL', K.lv .. f.dev, rule)
+      redis.call('SREM', K.act .. f.dev, rule)
       local lb = (string.gsub(f.lb or '视频AI识别', '，置信度', ''))
       alarm('clear', f, tonumber(f.lv), NOW, lb .. ' 已 ' .. ARGV[6] .. ' 分钟无新的识别，解除')
       local st = redis.call('HGET', K.state, f.dev)

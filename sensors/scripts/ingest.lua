@@ -8,8 +8,13 @@
 --
 -- ARGV[1] key names (JSON)   ARGV[2] history MAXLEN ~   ARGV[3] alarms MAXLEN ~
 -- ARGV[4] now (ms)           ARGV[5] combined rule (JSON: lv, c)
--- then per reading: id, ts, metrics JSON ('' = no history), static JSON, snapshot, nrules,
---                   nrules × (rule spec JSON, value)
+-- ARGV[6] S = number of rule specs in this batch, ARGV[7 .. 6+S] the specs (JSON)
+-- then 3 arguments per reading: "id|ts|hot|metrics JSON|rules", static JSON, snapshot URL
+--   metrics JSON '' = no history (status, detections); rules "<spec index>|<value>|…";
+--   static JSON is sent only when hot (only a hot reading can raise an episode).
+-- hot = '0': every value is clearly inside its limits (the worker checked), so the rules run only
+-- if the device has an open or pending episode (hash K.act: id → rule ids): the common case costs
+-- no JSON decoding and no per-rule lookups; state, act and seen are read/written once per batch.
 -- Rule spec: r id, m metric, lb label, u unit, d 1 above | -1 below, h hysteresis, md min duration
 --            ms, t thresholds [blue, yellow, orange, red] (null = none), c category,
 --            mode 'v' value | 'r' rate per hour | 'e' event, w rate window ms, tag, src
@@ -100,7 +105,7 @@ local function clear_fault(id, ts)
 end
 
 -- one rule on one reading; returns true when the rule's level changed
-local function eval_rule(id, ts, S, spec, v, vstr, snap)
+local function eval_rule(id, ts, sj, spec, v, vstr, snap)
   local ek = K.ep .. id .. ':' .. spec.r
   local x, xs = v, vstr
   if spec.mode == 'r' then
@@ -153,6 +158,7 @@ local function eval_rule(id, ts, S, spec, v, vstr, snap)
   end
   local verb = (spec.d == 1) and ' 超过' or ' 低于'
   if cur == 0 then
+    local S = cjson.decode(sj)
     local f = {ep = id .. ':' .. spec.r .. ':' .. ts, lv = new, ts = ts, dev = id, src = spec.src,
       type = S.type, c = spec.c, m = spec.m, u = spec.u, lb = spec.lb, lon = S.lon, lat = S.lat,
       cell = S.cell, town = S.town, village = S.village, tag = spec.tag or '', mode = spec.mode}
@@ -190,27 +196,79 @@ local function eval_rule(id, ts, S, spec, v, vstr, snap)
   return true
 end
 
-local i, n = 6, #ARGV
-while i <= n do
-  local id, ts, mj, sj, snap = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
-  local nr = tonumber(ARGV[i + 5])
-  i = i + 6
-  local S = cjson.decode(sj)
-  local changed = false
-  for _ = 1, nr do
-    local spec = cjson.decode(ARGV[i])
-    local vstr = ARGV[i + 1]
-    i = i + 2
-    if eval_rule(id, ts, S, spec, tonumber(vstr), vstr, snap) then changed = true end
+local NS = tonumber(ARGV[6])
+local specs = {}
+local function spec_at(k)
+  local sp = specs[k]
+  if sp == nil then
+    sp = cjson.decode(ARGV[6 + k])
+    specs[k] = sp
   end
-  redis.call('ZADD', K.seen, 'GT', ARGV[4], id)
-  local cur_state = redis.call('HGET', K.state, id)
+  return sp
+end
+
+local recs, ids = {}, {}
+for i = 7 + NS, #ARGV, 3 do
+  local id, ts, hot, mj, rules = string.match(ARGV[i], '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|?(.*)$')
+  recs[#recs + 1] = {id, tonumber(ts), hot, mj, rules, ARGV[i + 1], ARGV[i + 2]}
+  ids[#ids + 1] = id
+end
+if #ids == 0 then return 0 end
+local states = redis.call('HMGET', K.state, unpack(ids))
+local acts = redis.call('HMGET', K.act, unpack(ids))
+local act_now = {}      -- id → rule set, for devices whose rules ran in this batch
+local touched = {}      -- ids already handled in this batch (their state may have changed)
+local seen = {}
+
+local function act_set(id, k)
+  local set = act_now[id]
+  if set == nil then
+    set = {}
+    local cur = acts[k]
+    if cur then for r in string.gmatch(cur, '[^,]+') do set[r] = true end end
+    act_now[id] = set
+  end
+  return set
+end
+
+for k, rec in ipairs(recs) do
+  local id, ts, hot, mj, rules, sj, snap = rec[1], rec[2], rec[3], rec[4], rec[5], rec[6], rec[7]
+  local changed = false
+  local cur_state = states[k]
+  if touched[id] then
+    -- the device appeared earlier in this batch: its state may have changed meanwhile
+    cur_state = redis.call('HGET', K.state, id)
+  end
+  touched[id] = true
+  local active = act_now[id] and next(act_now[id]) ~= nil or (act_now[id] == nil and acts[k])
+  if rules ~= '' and (hot == '1' or active) then
+    local set = act_set(id, k)
+    local before = 0
+    for _ in pairs(set) do before = before + 1 end
+    local parts = {}
+    for tok in string.gmatch(rules, '[^|]+') do parts[#parts + 1] = tok end
+    for j = 1, #parts, 2 do
+      local spec = spec_at(tonumber(parts[j]))
+      local vstr = parts[j + 1]
+      if eval_rule(id, ts, sj, spec, tonumber(vstr), vstr, snap) then changed = true end
+      set[spec.r] = (redis.call('EXISTS', K.ep .. id .. ':' .. spec.r) == 1) or nil
+    end
+    local list = {}
+    for r in pairs(set) do list[#list + 1] = r end
+    if #list > 0 then
+      redis.call('HSET', K.act, id, table.concat(list, ','))
+    elseif before > 0 or acts[k] then
+      redis.call('HDEL', K.act, id)
+    end
+  end
+  seen[#seen + 1] = ARGV[4]
+  seen[#seen + 1] = id
   local lvname = nil
   if changed or not cur_state or cur_state == 'offline' then
     local mx = 0
     for _, l in ipairs(redis.call('HVALS', K.lv .. id)) do mx = math.max(mx, tonumber(l)) end
-    local s = (mx == 0) and 'normal' or ((mx <= 2) and 'warning' or 'alarm')
-    if s ~= cur_state then redis.call('HSET', K.state, id, s) end
+    local st = (mx == 0) and 'normal' or ((mx <= 2) and 'warning' or 'alarm')
+    if st ~= cur_state then redis.call('HSET', K.state, id, st) end
     if cur_state == 'offline' then clear_fault(id, ts) end
     lvname = LV[mx] or ''
   end
@@ -222,5 +280,8 @@ while i <= n do
       if lvname then redis.call('HSET', lk, 'level', lvname) end
     end
   end
+end
+for j = 1, #seen, 1000 do
+  redis.call('ZADD', K.seen, 'GT', unpack(seen, j, math.min(j + 999, #seen)))
 end
 return nalarms
