@@ -178,7 +178,7 @@ _INT_FIELDS = {"version", "priority", "urged", "escalations", "reopen_count", "s
 def encode(name: str, value: Any) -> str:
     """One field's hash value."""
     if name == "tasks":
-        return json.dumps([asdict(t) for t in value], ensure_ascii=False, separators=(",", ":"))
+        return json.dumps([vars(t) for t in value], ensure_ascii=False, separators=(",", ":"))
     if name in _JSON_FIELDS:
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     if name in _FLOAT_FIELDS:

@@ -264,8 +264,8 @@ class Store:
         if old is None:  # creation: the essentials, the rest is in the incident itself
             b, a = {}, {f: changed[f] for f in _CREATE_FIELDS if f in changed}
         else:
-            b = {f: _audit_value(f, old_h[f]) for f in changed if f not in _AUDIT_SKIP}
-            a = {f: _audit_value(f, changed[f]) for f in changed if f not in _AUDIT_SKIP}
+            b = {f: _audit_value(f, old) for f in changed if f not in _AUDIT_SKIP}
+            a = {f: _audit_value(f, new) for f in changed if f not in _AUDIT_SKIP}
         cmds.append(["XADD", keys.audit(new.id), "*", "ts", repr(now), "actor", actor.user_id,
                      "name", actor.name, "role", actor.role, "center", actor.center,
                      "action", action, "reason", reason, "task", "" if task_n is None else str(task_n),
@@ -305,16 +305,16 @@ class Stale(Conflict):  # noqa: N818
     """The incident changed since it was read: re-read, re-check, retry."""
 
 
-def _audit_value(field: str, raw: str | None):
-    if raw is None:
-        return None
+def _audit_value(field: str, inc: Incident):
+    """A field as the audit trail shows it (sub-tasks as ``n:center:state``, sources counted)."""
+    v = getattr(inc, field)
     if field == "tasks":
-        return [f"{t['n']}:{t['center']}:{t['state']}" for t in json.loads(raw)]
+        return [f"{t.n}:{t.center}:{t.state}" for t in v]
     if field == "sources":
-        return len(json.loads(raw))
-    if field in ("centers", "origin", "links", "attachments", "suggested_depts"):
-        return json.loads(raw)
-    return raw
+        return len(v)
+    if isinstance(v, (list, dict)):
+        return v
+    return encode(field, v)
 
 
 def _flatten(cmds: list[list[str]]) -> list[str]:
