@@ -58,5 +58,9 @@ class AppContext:
     def incidents(self) -> IncidentService:
         """The one API that changes incidents."""
         from incidents.service import IncidentService  # noqa: PLC0415
+        from sensors.cameras import cameras_seeing  # noqa: PLC0415
 
-        return IncidentService(self.redis, self.city)
+        def cameras_near(lon: float, lat: float, radius_m: float) -> list[dict]:
+            return cameras_seeing(self.devices, lon, lat, radius_m)
+
+        return IncidentService(self.redis, self.city, cameras_near=cameras_near)
