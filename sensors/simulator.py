@@ -86,6 +86,7 @@ class Simulator:
         self.scenarios: list[Scenario] = []
         self.stats = {"published": 0, "malformed": 0, "dropouts": 0, "detections": 0}
         self._burst_until = 0.0
+        self._last_tick = 0.0
         self._burst_factor = defaults.SIM_BURST_FACTOR
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -112,7 +113,8 @@ class Simulator:
                           for c in self.cameras}
 
     # --- control ------------------------------------------------------------------------------
-    def start(self) -> Simulator:
+    def start(self, thread: bool = True) -> Simulator:
+        """Connect and (``thread``) publish in the background; without it, call ``tick`` yourself."""
         c, host, port = mqtt_client(self.mqtt_url, self.client_id)
         c.max_inflight_messages_set(1000)
         c.reconnect_delay_set(1, 30)
@@ -120,8 +122,9 @@ class Simulator:
         c.loop_start()
         self._client = c
         self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="simulator", daemon=True)
-        self._thread.start()
+        if thread:
+            self._thread = threading.Thread(target=self._loop, name="simulator", daemon=True)
+            self._thread.start()
         return self
 
     def stop(self) -> None:
@@ -194,7 +197,9 @@ class Simulator:
         rate = self.rate * (self._burst_factor if now < self._burst_until else 1.0)
         # the nominal feed is Σ 1/interval; scale time so that the feed matches ``rate``
         speed = rate / self._nominal
-        budget = max(1, int(rate * 0.1 * 1.5))
+        elapsed = min(5.0, max(0.1, now - self._last_tick)) if self._last_tick else 0.1
+        self._last_tick = now
+        budget = max(1, int(rate * elapsed * 1.5))
         hour = ((now / 3600.0) + 8.0) % 24.0                  # China Standard Time
         n = 0
         for d in self.devices:
