@@ -244,6 +244,12 @@ def install(server: Flask, ctx) -> None:
                            center=actor.center, path="/logout")
         return redirect("/login")
 
+    @server.errorhandler(413)
+    def too_large(_exc):  # MAX_CONTENT_LENGTH (settings.max_upload_mb): the upload limit
+        security.count(ctx.redis, "upload_rejected")
+        return security.json_error(413, "too_large",
+                                   reason=f"request body over {ctx.settings.max_upload_mb} MiB")
+
     @server.get("/favicon.ico")
     def favicon():  # browsers ask for it on every plain page (login); no icon, no 404 noise
         return "", 204

@@ -165,3 +165,12 @@ def test_upper_push(web, app_ctx):
     tok_pz = login(pz, "panzhou")
     assert pz.post(f"/api/upper/push/{inc.id}", headers={"X-CSRFToken": tok_pz}).status_code == 403
     assert len(json.loads(json.dumps(c.get("/api/upper/pushed").json["items"]))) == 1
+
+
+def test_upload_size_limit(web, app_ctx):
+    c = web.test_client()
+    tok = login(c, "ops")
+    big = b"<" + b"x" * int(app_ctx.settings.max_upload_mb * 1024 * 1024 + 10)
+    r = c.post("/api/cap", data=big, headers={"X-CSRFToken": tok, "Content-Type": "application/xml"})
+    assert r.status_code == 413 and r.json["error"] == "too_large"
+    assert app_ctx.redis.hget(keys.COUNTERS, "upload_rejected") == "1"

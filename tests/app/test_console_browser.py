@@ -55,6 +55,15 @@ def test_town_console_queue_live_and_panel_action(live, browser, app_ctx):  # no
     assert inc.state == "dispatched" and [t.center for t in inc.tasks] == ["DCG"]
     wait_for(lambda: "✓ 派遣" in browser.find_element(By.ID, "act-msg").text, what="result message")
     _screenshot_scene(browser, app_ctx, second)
+
+    # keyboard: arrow keys move through the queue and the panel follows (no mouse needed)
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+    row = next(td for td in browser.find_elements(By.CSS_SELECTOR, "#queue td[data-dash-column=id]")
+               if td.text == second.id)
+    row.click()
+    ActionChains(browser).send_keys(Keys.ARROW_UP).perform()
+    wait_for(lambda: first.id in browser.find_element(By.ID, "panel").text, what="keyboard selection")
     logs = severe_logs(browser)
     assert logs == [], "\n".join(logs)  # no CSP violation, no JS error
 
