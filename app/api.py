@@ -40,9 +40,13 @@ CITY_ROLES = ("city_commander", "city_operator")
 
 
 def summary(inc, now: float | None = None) -> dict:
-    """The list view of an incident (no sources, no trail)."""
-    d = inc.to_dict()
-    out = {k: d.get(k) for k in LIST_FIELDS}
+    """The list view of an incident (no sources, no trail). Reads attributes directly: a queue
+    of hundreds is built on every feed change, and ``to_dict`` deep-copies every list."""
+    from incidents.incident import CHANNELS, STATE_NAMES  # noqa: PLC0415
+
+    names = {"category_name": inc.category_name, "state_name": STATE_NAMES.get(inc.state, inc.state),
+             "channel_name": CHANNELS.get(inc.channel, inc.channel)}
+    out = {k: names[k] if k in names else getattr(inc, k, None) for k in LIST_FIELDS}
     out["overdue"] = inc.overdue(time.time() if now is None else now)
     out["n_sources"] = len(inc.sources)
     out["n_tasks"] = len(inc.tasks)
