@@ -128,7 +128,7 @@ def require_role(*roles: str) -> Actor:
 @contextmanager
 def guarded(target: str = "") -> Iterator[None]:
     """Map the incident service's errors: Forbidden → 403 (+audit), NotFound → 404,
-    InvalidTransition → 409, ValueError → 400. Use around every service call of a view/callback."""
+    InvalidTransition and Conflict → 409, ValueError → 400. Use around every service call of a view/callback."""
     try:
         from incidents import errors  # noqa: PLC0415 (the incidents package lands in parallel)
     except ImportError:  # pragma: no cover
@@ -143,6 +143,8 @@ def guarded(target: str = "") -> Iterator[None]:
                 abort(security.json_error(404, "not_found", reason=str(exc)))
             if isinstance(exc, getattr(errors, "InvalidTransition", ())):
                 abort(security.json_error(409, "invalid_transition", reason=str(exc)))
+            if isinstance(exc, getattr(errors, "Conflict", ())):
+                abort(security.json_error(409, "conflict", reason=str(exc)))
         if isinstance(exc, ValueError):
             abort(security.json_error(400, "bad_request", reason=str(exc)))
         raise

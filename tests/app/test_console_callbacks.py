@@ -108,3 +108,36 @@ def test_assign_patrol_task_to_own_grid_worker_only(web, app_ctx, accounts):
     task = app_ctx.incidents.store.load(resp.json["response"]["sel"]["data"])
     assert task.kind == "task" and [t.center for t in task.tasks] == [w1["user_id"]]
     assert _assign(con, w2["user_id"]).status_code == 403       # a worker of another town
+
+
+def test_panel_shows_photos_cameras_timeline_and_applicable_actions(app_ctx, accounts):
+    from dash import html
+
+    from app.screens.console import applicable, incident_panel
+    from incidents.actor import SYSTEM
+    svc = app_ctx.incidents
+    store = UserStore(app_ctx.redis)
+    pz, cg = store.get("panzhou").actor, store.get("chengguan").actor
+    inc = svc.report(SYSTEM, "0108", *point_in(app_ctx.city, PZ, 6), description="井盖破损",
+                     attachments=["/media/photo/abc123"])
+    assert applicable(pz, inc)[:2] == ["accept", "void"]
+    assert "accept" not in applicable(cg, inc)
+    svc.accept(inc.id, pz)
+    inc = svc.dispatch(inc.id, pz, ["CG"])
+    assert {"start", "handle", "return"} <= set(applicable(cg, inc))
+    assert "verify" not in applicable(cg, svc.handle(inc.id, cg, note="已修复"))
+    inc = svc.get(inc.id, pz)
+    assert "verify" in applicable(pz, inc) and "close" not in applicable(pz, inc)
+    parts = incident_panel(app_ctx, pz, inc, svc.timeline(inc.id, pz))
+
+    def walk(node):
+        yield node
+        for child in getattr(node, "children", None) or []:
+            if not isinstance(child, str):
+                yield from walk(child)
+    nodes = [n for p in parts for n in walk(p)]
+    assert any(isinstance(n, html.Img) and n.src == "/media/photo/abc123" for n in nodes)
+    timeline = next(n for n in nodes if getattr(n, "id", None) == "timeline")
+    assert len(timeline.children) == 4                    # 上报 受理 派遣 处置反馈
+    assert any(isinstance(n, html.A) and str(n.href).startswith("rtsp://") for n in nodes) or \
+        any("附近无可视摄像机" in str(getattr(n, "children", "")) for n in nodes)
