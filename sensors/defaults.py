@@ -33,8 +33,8 @@ BATCH_MAX = 500
 """Most messages written to Redis in one round trip (one Lua call + one pipeline)."""
 
 BATCH_WAIT_S = 0.005
-"""How long the processing thread waits for more messages before writing a partial batch, s.
-Small: it bounds the alarm delay; a busy worker fills batches without waiting."""
+"""A partial batch is written once its oldest message is this old, s (bounds the alarm delay;
+a busy worker fills batches of BATCH_MAX sooner)."""
 
 SESSION_EXPIRY_S = 3600
 """MQTT 5 session expiry of ingest workers, s: a worker that is back within this time gets every

@@ -50,6 +50,7 @@ from sensors.schemas import (
 
 log = logging.getLogger("onemap.ingest")
 _compact = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+LINGER_S = defaults.BATCH_WAIT_S
 
 
 def mqtt_client(url: str, client_id: str = "", **kw) -> tuple[mqtt.Client, str, int]:
@@ -91,9 +92,15 @@ class IngestWorker:
         self.connected = threading.Event()
         self.subscribed = threading.Event()
         self.stats: Counter[str] = Counter()
-        self._q: queue.SimpleQueue[mqtt.MQTTMessage] = queue.SimpleQueue()
-        # prepared batches waiting for Redis: validation of batch k+1 overlaps the write of k
-        self._wq: queue.Queue[tuple | None] = queue.Queue(maxsize=2)
+        # Messages wait here until the batch is full or LINGER_S old; the network thread then
+        # writes it itself (no hand-over to another thread: with one GIL that hand-over made the
+        # network thread wait for the GIL after every packet); a flusher thread writes what is
+        # left when traffic stops.
+        self._pending: list[mqtt.MQTTMessage] = []
+        self._oldest = 0.0
+        self._lock = threading.Lock()
+        self._has = threading.Event()
+        self._wq: queue.Queue = queue.Queue(maxsize=1)   # prepared batch → writer thread
         self._topics: dict[str, tuple[str, str, str] | None] = {}
         self._halt = threading.Event()
         self._thread: threading.Thread | None = None
@@ -115,11 +122,11 @@ class IngestWorker:
                         properties=props)
         self._client = c
         self._halt.clear()
-        self._thread = threading.Thread(target=self._run, name=f"ingest-{self.client_id}",
+        self._thread = threading.Thread(target=self._flusher, name=f"ingest-{self.client_id}",
                                         daemon=True)
+        self._thread.start()
         self._writer = threading.Thread(target=self._write_loop, daemon=True,
                                         name=f"ingest-w-{self.client_id}")
-        self._thread.start()
         self._writer.start()
         c.loop_start()
         return self
@@ -131,11 +138,13 @@ class IngestWorker:
         """Write and acknowledge what is queued (up to ``drain_s``), then disconnect. The session
         stays on the broker: what arrives meanwhile waits there for the next start."""
         deadline = time.monotonic() + drain_s
-        while (not self._q.empty() or self._wq.unfinished_tasks) and time.monotonic() < deadline:
+        while (self._pending or not self._wq.empty()) and time.monotonic() < deadline:
             time.sleep(0.01)
         self._halt.set()
+        self._has.set()
         if self._thread is not None:
             self._thread.join(drain_s + 5)
+            self._wq.put(None)
             self._writer.join(drain_s + 5)
         if self._client is not None:
             self._client.disconnect()
@@ -164,47 +173,50 @@ class IngestWorker:
             log.warning("ingest %s: disconnected (%s); reconnecting", self.client_id, reason_code)
 
     def _on_message(self, client, userdata, msg: mqtt.MQTTMessage) -> None:  # noqa: ANN001
-        self._q.put(msg)   # keep the network thread free: everything else happens in _run
+        with self._lock:
+            p = self._pending
+            p.append(msg)
+            if len(p) == 1:
+                self._oldest = time.monotonic()
+                self._has.set()
+            elif len(p) >= self.batch_max or time.monotonic() - self._oldest >= LINGER_S:
+                self._flush_locked()
 
     # --- processing -------------------------------------------------------------------------
-    def _run(self) -> None:
-        q, cap = self._q, self.batch_max
+    def _flusher(self) -> None:
+        """Write a partial batch that nobody else will: traffic stopped before it filled."""
         while not self._halt.is_set():
-            try:
-                batch = [q.get(timeout=0.2)]
-            except queue.Empty:
+            if not self._has.wait(0.5):
                 continue
-            while len(batch) < cap:
-                try:
-                    batch.append(q.get_nowait())
-                except queue.Empty:
-                    break
-            now_ms = int(self.clock() * 1000)
-            item = (batch, now_ms, *self._prepare(batch, now_ms))
-            while not self._halt.is_set():
-                try:
-                    self._wq.put(item, timeout=0.2)
-                    break
-                except queue.Full:
-                    continue
+            time.sleep(LINGER_S)
+            with self._lock:
+                if self._pending and time.monotonic() - self._oldest >= LINGER_S:
+                    self._flush_locked()
+                if not self._pending:
+                    self._has.clear()
+        with self._lock:
+            if self._pending:
+                self._flush_locked()
+
+    def _flush_locked(self) -> None:
+        """Validate, write (one round trip) and acknowledge the pending messages (lock held)."""
+        batch, self._pending = self._pending, []
+        now_ms = int(self.clock() * 1000)
+        item = (batch, now_ms, Batch(), [], [])
+        self._prepare(batch, now_ms, *item[2:])
+        # the writer waits for Redis while this (network) thread reads the next batch
+        self._wq.put(item)
 
     def _write_loop(self) -> None:
-        while not self._halt.is_set() or self._wq.unfinished_tasks:
-            try:
-                item = self._wq.get(timeout=0.2)
-            except queue.Empty:
-                if self._halt.is_set():
-                    return
-                continue
-            try:
-                batch = item[0]
-                if self._write(*item):
-                    c = self._client
-                    for m in batch:
-                        if m.qos and c is not None:
-                            c.ack(m.mid, m.qos)
-            finally:
-                self._wq.task_done()
+        while True:
+            item = self._wq.get()
+            if item is None:
+                return
+            if self._write(*item):
+                c = self._client
+                for m in item[0]:
+                    if m.qos and c is not None:
+                        c.ack(m.mid, m.qos)
 
     def process(self, batch: list[tuple[str, bytes]]) -> dict:
         """Validate and store (topic, payload) pairs without MQTT (tests, replays, benchmarks)."""
@@ -214,20 +226,20 @@ class IngestWorker:
             m.payload, m.qos = p, 0
             msgs.append(m)
         now_ms = int(self.clock() * 1000)
-        self._write(msgs, now_ms, *self._prepare(msgs, now_ms))
+        item = (msgs, now_ms, Batch(), [], [])
+        self._prepare(msgs, now_ms, *item[2:])
+        self._write(*item)
         return dict(self.stats)
 
-    def _prepare(self, batch: list[mqtt.MQTTMessage], now_ms: int) -> tuple[Batch, list, list]:
-        out = Batch()
-        dlq: list[tuple[str, str, bytes, str, str]] = []
-        offline: list[str] = []
+    def _prepare(self, batch: list[mqtt.MQTTMessage], now_ms: int, out: Batch, dlq: list,
+                 offline: list[str]) -> None:
+        """Validate ``batch`` into ``out`` (records), ``dlq`` (rejections), ``offline`` (ids)."""
         for m in batch:
             topic = m.topic
             try:
                 self._one(topic, m.payload, now_ms, out, offline)
             except Rejected as e:
                 dlq.append((e.reason, topic, bytes(m.payload), e.detail, e.device_id))
-        return out, dlq, offline
 
     def _parse_topic(self, topic: str) -> tuple[str, str, str] | None:
         t = self._topics.get(topic)

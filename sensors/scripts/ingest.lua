@@ -207,11 +207,13 @@ local function spec_at(k)
   return sp
 end
 
-local recs, ids = {}, {}
+local recs, ids, newest = {}, {}, {}
 for i = 7 + NS, #ARGV, 3 do
   local id, ts, hot, mj, rules = string.match(ARGV[i], '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|?(.*)$')
-  recs[#recs + 1] = {id, tonumber(ts), hot, mj, rules, ARGV[i + 1], ARGV[i + 2]}
+  ts = tonumber(ts)
+  recs[#recs + 1] = {id, ts, hot, mj, rules, ARGV[i + 1], ARGV[i + 2]}
   ids[#ids + 1] = id
+  if mj ~= '' and (newest[id] == nil or ts > newest[id]) then newest[id] = ts end
 end
 if #ids == 0 then return 0 end
 local states = redis.call('HMGET', K.state, unpack(ids))
@@ -274,10 +276,16 @@ for k, rec in ipairs(recs) do
   end
   if mj ~= '' then
     redis.call('XADD', K.hist .. id, 'MAXLEN', '~', HMAX, '*', 'ts', ts, 'm', mj)
-    local lk = K.last .. id
-    if ts >= (tonumber(redis.call('HGET', lk, 'ts')) or 0) then
-      redis.call('HSET', lk, 'ts', ts, 'metrics', mj, 'online', '1')
-      if lvname then redis.call('HSET', lk, 'level', lvname) end
+    -- last value: the newest reading of the batch (no read-before-write: readings of one
+    -- device reach one worker in order except across a worker hand-over, and the next fixes it)
+    if ts == newest[id] then
+      if lvname then
+        redis.call('HSET', K.last .. id, 'ts', ts, 'metrics', mj, 'online', '1', 'level', lvname)
+      else
+        redis.call('HSET', K.last .. id, 'ts', ts, 'metrics', mj, 'online', '1')
+      end
+    elseif lvname then
+      redis.call('HSET', K.last .. id, 'level', lvname)
     end
   end
 end
