@@ -115,10 +115,13 @@ class Meter:
         def _t1(resp):  # noqa: ANN001, ANN202
             if request.path.endswith("_dash-update-component"):
                 body = request.get_json(silent=True) or {}
+                data = resp.get_data() if resp.status_code == 200 else b""
+                # a tick "with events" sends a delta (ours) or the figure (naive)
+                sent = json.loads(data).get("response", {}) if data else {}
                 with self.lock:
                     self.rows.append({"path": request.path, "output": str(body.get("output", "")),
-                                      "status": resp.status_code,
-                                      "bytes": len(resp.get_data()) if resp.status_code == 200 else 0,
+                                      "status": resp.status_code, "bytes": len(data),
+                                      "events": "wall-delta" in sent or "wall-map" in sent,
                                       "s": time.perf_counter() - g.t0, "t": time.monotonic()})
             return resp
 
@@ -187,7 +190,7 @@ def live_ticks(drv: webdriver.Chrome, ctx: AppContext, meter: Meter, prefix: str
         else:
             raise RuntimeError(f"{marker} never reached the wall")
     time.sleep(1.2)   # let the last tick's response be metered
-    return [t for t in meter.ticks(prefix, since) if t["bytes"] > 0]
+    return [t for t in meter.ticks(prefix, since) if t["events"]]
 
 
 def server_tick_seconds(ctx: AppContext, sensors, naive: bool, n: int = 10) -> float:  # noqa: ANN001
@@ -221,6 +224,27 @@ def server_tick_seconds(ctx: AppContext, sensors, naive: bool, n: int = 10) -> f
     return statistics.median(times)
 
 
+def screenshots(base: str, out_dir: Path, theme: str = "") -> list[Path]:
+    """docs/screenshots/wall-3840x2160.png and wall-1920x1080.png (the README's pictures)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for w, h in ((3840, 2160), (1920, 1080)):
+        drv = driver(w, h)
+        try:
+            first_paint(drv, f"{base}/wall/{'?theme=' + theme if theme else ''}", 1, timeout=120)
+            deadline = time.monotonic() + 30   # the charts follow the map's first paint
+            while time.monotonic() < deadline and not drv.execute_script(
+                    "return document.querySelectorAll('#wall-trend .main-svg').length > 0"):
+                time.sleep(0.1)
+            time.sleep(1.5)
+            p = out_dir / f"wall-{w}x{h}{'-' + theme if theme else ''}.png"
+            drv.save_screenshot(str(p))
+            paths.append(p)
+        finally:
+            drv.quit()
+    return paths
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--ticks", type=int, default=6)
@@ -228,6 +252,9 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=2, help="first-paint runs per page (after a warm-up)")
     ap.add_argument("--size", default="1920x1080")
     ap.add_argument("--city-dir", type=Path, default=None)
+    ap.add_argument("--screenshots", type=Path, default=None,
+                    help="only write the wall's screenshots (3840×2160, 1920×1080) to this folder")
+    ap.add_argument("--theme", default="", help="with --screenshots: a theme code")
     args = ap.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
     t_start = time.monotonic()
@@ -263,6 +290,10 @@ def main() -> None:
         httpd = make_server("127.0.0.1", port, server, threaded=True)
         threading.Thread(target=httpd.serve_forever, daemon=True).start()
         base = f"http://127.0.0.1:{port}"
+        if args.screenshots:
+            for p in screenshots(base, args.screenshots, args.theme):
+                log(f"wrote {p}")
+            return
         drv = driver(width, height)
         log(f"load average {os.getloadavg()[0]:.1f} (2-core VM shared with other jobs); "
             f"viewport {width}×{height}; Chromium SwiftShader (software WebGL)")
@@ -285,8 +316,9 @@ def main() -> None:
         nb = statistics.mean(t["bytes"] for t in naive)
         st = statistics.median(t["s"] for t in ours)
         nst = statistics.median(t["s"] for t in naive)
-        log(f"bytes per live tick  : {b / 1024:.1f} KB ({len(ours)} ticks with events)   "
-            f"naive {nb / 1024:.1f} KB   ratio {nb / b:.0f}×")
+        log(f"bytes per live tick  : {b / 1024:.1f} KB ({len(ours)} ticks with events, max "
+            f"{max(t['bytes'] for t in ours) / 1024:.1f} KB)   naive {nb / 1024:.1f} KB "
+            f"(sizes {sorted(t['bytes'] // 1024 for t in naive)} KB)   ratio {nb / b:.0f}×")
         log(f"server time per tick : {st * 1000:.1f} ms (HTTP, incl. Dash)   naive {nst * 1000:.1f} ms   "
             f"ratio {nst / st:.1f}×")
         srv = server_tick_seconds(ctx, sensors, False)

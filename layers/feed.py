@@ -79,5 +79,5 @@ def incident_text(i: dict, town_names: dict[str, str]) -> dict:
     color = palette.OVERDUE_COLOR if i["overdue"] else i["color"]
     return {"key": f"i{i['sid']}", "time": _clock(_ts_ms(i["ts"])), "tag": tag, "color": color,
             "text": " · ".join(x for x in (category_name(i["cat"]) if i["cat"] else "", i["sev"],
-                                           where, f"{tier}{i['id']}") if x),
+                                           where, tier) if x),
             "dev": i["id"]}

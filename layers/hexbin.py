@@ -76,12 +76,22 @@ def _hex_geojson(hex_ids: tuple[str, ...], tile_crs: str) -> dict:
     return {"type": "FeatureCollection", "features": feats}
 
 
-def state_colorscale(opacity_normal: float = 0.35) -> list:
-    """Discrete colourscale for z = state rank (0..3)."""
+# Fill alpha per state: quiet hexagons only hint at coverage (the risk colours show through),
+# a hexagon with an alarm inside is loud.
+STATE_ALPHA: dict[str, float] = {"normal": 0.16, "offline": 0.42, "warning": 0.62, "alarm": 0.8}
+
+
+def _rgba(hex_color: str, alpha: float) -> str:
+    r, g, b = (int(hex_color[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def state_colorscale() -> list:
+    """Discrete colourscale for z = state rank (0..3), alpha by gravity."""
     n = len(palette.STATE_ORDER)
     scale = []
     for i, s in enumerate(palette.STATE_ORDER):
-        color = palette.STATE_COLORS[s]
+        color = _rgba(palette.STATE_COLORS[s], STATE_ALPHA[s])
         scale += [[i / n, color], [(i + 1) / n, color]]
     return scale
 
@@ -94,7 +104,7 @@ def hex_layer(agg: pd.DataFrame, key: str = "hex", name: str = "设备聚合",
         geojson=geojson if geojson is not None else hex_geojson(agg["h3"], tile_crs),
         locations=agg["h3"].tolist(), z=[int(r) for r in agg["rank"]],
         zmin=-0.5, zmax=n - 0.5, colorscale=state_colorscale(), showscale=False,
-        marker={"opacity": 0.55, "line": {"width": 0.6, "color": "#0a1a2c"}},
+        marker={"opacity": 1.0, "line": {"width": 0.5, "color": "rgba(7,17,31,0.6)"}},
         hoverinfo="skip", meta=key, name=name)
     legend = Legend(f"{name}(最严重状态)",
                     tuple(LegendItem(palette.STATE_NAMES[s], palette.STATE_COLORS[s], "hex")

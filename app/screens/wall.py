@@ -49,6 +49,10 @@ CHART_S = 30              # trend/category charts refresh period, seconds
 ALARM_REPLAY = 5000       # stream entries folded at page load to find the active alarms
 TICKER_MAX = 14           # lines in the event ticker
 XREAD_COUNT = 500         # most entries one tick takes from each stream
+DEVICE_KPI_S = 10.0       # online rates: recomputed on alarm ticks at most this often (one
+                          # HGETALL of om:dev:state is ~75 % of a tick's cost at stress size)
+DEVICE_KPI_IDLE_S = 30.0  # ... and at least this often even without alarms
+INCIDENT_KPI_S = 2.0      # incident tiles: at most this often on ticks with incident changes
 MAP_W, MAP_H = 0.55, 0.72   # share of the viewport the map box gets, when not measured
 
 try:  # stream and hash names are owned by their packages (keys.py); see docs/architecture.md
@@ -71,6 +75,7 @@ class DeviceIndex:
     cameras: pd.DataFrame
     hex_of: dict[str, str] = field(default_factory=dict)                 # device id → h3 cell
     pos: dict[str, tuple[float, float]] = field(default_factory=dict)    # device id → lon, lat
+    registry: object | None = None     # sensors.registry.DeviceRegistry when read from it
     _themes: dict[str, tuple[set, dict]] = field(default_factory=dict)
 
     def theme(self, code: str) -> tuple[set[str], dict[str, list[str]]]:
@@ -98,6 +103,7 @@ def device_index(ctx: AppContext) -> DeviceIndex:
     cached = ctx.extras.get("wall_devices")
     if isinstance(cached, DeviceIndex):
         return cached
+    reg = None
     if isinstance(cached, tuple):       # (sensors, cameras) given by a caller (bench, tests)
         sensors, cameras = cached
     else:
@@ -114,7 +120,7 @@ def device_index(ctx: AppContext) -> DeviceIndex:
     c["cls"] = pd.to_numeric(c["cls"], errors="coerce").fillna(3).astype(int)
     s["h3"] = hexbin.cells_of(s["lon"], s["lat"]) if len(s) else []
     c["h3"] = hexbin.cells_of(c["lon"], c["lat"]) if len(c) else []
-    idx = DeviceIndex(s, c)
+    idx = DeviceIndex(s, c, registry=reg)
     for frame in (s, c):
         for dev, h, lo, la in zip(frame["id"], frame["h3"], frame["lon"], frame["lat"], strict=True):
             idx.hex_of[dev] = h
@@ -156,13 +162,27 @@ def active_alarms(r) -> pd.DataFrame:  # noqa: ANN001
 
 
 def device_kpis(r, idx: DeviceIndex) -> dict:  # noqa: ANN001
-    """Online rates (在线率) of sensors and cameras from om:dev:state."""
+    """Online rates (在线率) of sensors and cameras: sensors.health.summary (heard from and not
+    offline) for the real registry, else from om:dev:state alone."""
+    if idx.registry is not None:
+        try:
+            from sensors.health import summary  # noqa: PLC0415
+
+            h = summary(r, idx.registry)
+            return {"device_online": h["sensors"]["online_rate"],
+                    "camera_online": h["cameras"]["online_rate"]}
+        except (ImportError, KeyError) as exc:  # pragma: no cover - older sensors package
+            log.debug("sensors.health.summary unavailable: %s", exc)
     states = r.hgetall(DEV_STATE)
-    off_cam = sum(1 for k, v in states.items() if v == "offline" and k.startswith("cam-"))
-    off_all = sum(1 for v in states.values() if v == "offline")
+    off_cam = off_sens = 0
+    for k, v in states.items():
+        if v == "offline" and k in idx.pos:          # only devices of this registry count
+            if k.startswith("cam-"):
+                off_cam += 1
+            else:
+                off_sens += 1
     n_s, n_c = max(len(idx.sensors), 1), max(len(idx.cameras), 1)
-    return {"device_online": round(1 - (off_all - off_cam) / n_s, 4),
-            "camera_online": round(1 - off_cam / n_c, 4)}
+    return {"device_online": round(1 - off_sens / n_s, 4), "camera_online": round(1 - off_cam / n_c, 4)}
 
 
 def incident_kpis(ctx: AppContext, frame: pd.DataFrame | None = None, now: float | None = None) -> dict:
@@ -215,7 +235,8 @@ def view_for(ctx: AppContext, screen: dict | None) -> compose.View:
 def map_data(ctx: AppContext) -> tuple[compose.MapData, dict]:
     """Everything the map draws, plus the stream cursor taken BEFORE the reads (nothing lost)."""
     r = ctx.redis
-    cursor = {"a": last_id(r, ALARMS), "f": last_id(r, FEED), "seq": 0, "n": 0}
+    cursor = {"a": last_id(r, ALARMS), "f": last_id(r, FEED), "seq": 0, "n": 0,
+              "kt": time.time(), "ki": time.time()}
     idx = device_index(ctx)
     states = r.hgetall(DEV_STATE)
     data = compose.MapData(ctx.city, idx.sensors, idx.cameras, states, open_incidents(ctx),
@@ -266,7 +287,7 @@ def trend_figure(r, now: float | None = None, font: float = 14) -> go.Figure:  #
         legend={"orientation": "h", "x": 0, "y": 1.18, "font": {"size": font}},
         xaxis={"tickfont": {"size": font * 0.8}, "gridcolor": "#173454", "nticks": 8},
         yaxis={"tickfont": {"size": font * 0.8}, "gridcolor": "#173454"},
-        margin={"l": 40, "r": 10, "t": 36, "b": 30}, bargap=0.25))
+        margin={"l": 3 * font, "r": font, "t": 2.6 * font, "b": 2.2 * font}, bargap=0.25))
     return fig
 
 
@@ -298,13 +319,15 @@ def tick(ctx: AppContext, cursor: dict, theme: str = "overview", hexes_on: bool 
     device states of the devices named in the alarms, and recoloured hexagons (worst state).
     """
     r = ctx.redis
+    now = time.time()
     got = r.xread({ALARMS: cursor.get("a", "$"), FEED: cursor.get("f", "$")}, count=XREAD_COUNT)
-    if not got:
+    stale = now - float(cursor.get("kt") or 0) >= DEVICE_KPI_IDLE_S
+    if not got and not stale:
         return None
     new_cursor = dict(cursor)
     towns = ctx.city.town_names
     alarms, incs, ticker = [], [], []
-    for stream, entries in got:
+    for stream, entries in got or []:
         if not entries:
             continue
         if stream == ALARMS:
@@ -340,9 +363,12 @@ def tick(ctx: AppContext, cursor: dict, theme: str = "overview", hexes_on: bool 
                 worst = palette.worst_state(s for s in r.hmget(DEV_STATE, members[h]) if s)
                 hexes.setdefault("hex_devices", {})[h] = palette.STATE_RANK[worst]
         delta["hex"] = hexes
-        kpi.update(device_kpis(r, idx))
-    if incs:
+    if (alarms and now - float(cursor.get("kt") or 0) >= DEVICE_KPI_S) or stale:
+        kpi.update(device_kpis(r, device_index(ctx)))
+        new_cursor["kt"] = now
+    if incs and now - float(cursor.get("ki") or 0) >= INCIDENT_KPI_S:
         kpi.update(incident_kpis(ctx))
+        new_cursor["ki"] = now
     new_cursor["seq"] = int(cursor.get("seq", 0)) + 1
     delta["seq"] = new_cursor["seq"]
     delta["ts"] = int(time.time() * 1000)
@@ -544,7 +570,8 @@ def build_app(server: Flask, ctx: AppContext, url_base: str = "/wall/", naive: b
             del lines[-1]
         out["cursor"]["n"] = min(total, TICKER_MAX)
         fig = no_update
-        if naive:  # baseline: rebuild and resend the whole figure on every event
+        if naive and (out["delta"]["alarms"] or out["delta"]["incidents"]):
+            # baseline: rebuild and resend the whole figure on every tick with events
             view = view_for(ctx, (theme or {}).get("screen"))
             view.force_raw = True
             data, _ = map_data(ctx)
@@ -571,7 +598,7 @@ def build_app(server: Flask, ctx: AppContext, url_base: str = "/wall/", naive: b
         if not theme or not ready:
             return no_update, no_update
         screen = theme.get("screen") or {}
-        font = 14 * max(1.0, int(screen.get("h") or 1080) / 1080)
+        font = 16 * max(1.0, int(screen.get("h") or 1080) / 1080)
         t = THEMES.get(theme.get("code"), THEMES["overview"])
         return (trend_figure(ctx.redis, font=font),
                 category_figure(open_incidents(ctx), t.categories, font=font))

@@ -76,11 +76,21 @@ def test_incident_feed_reaches_the_tick_and_the_kpis(ctx, redis_client, demo_cit
     p = town.geometry.representative_point()
     worker = Actor("w1", "grid_worker", f"T{town['code']}", "网格员")
     inc = ctx.incidents.report(worker, "0101", p.x, p.y, severity="一般", description="占道")
+    cursor["ki"] = 0            # incident tiles are recomputed at most every INCIDENT_KPI_S
     out = wall.tick(ctx, cursor)
     items = out["delta"]["incidents"]
     assert [i["id"] for i in items] == [inc.id] and items[0]["new"]
     assert out["kpi"]["tier_town"] + out["kpi"]["tier_city"] + out["kpi"]["tier_department"] == 1
     assert out["ticker"][0]["tag"] == "新事件"
+
+
+def test_kpis_are_throttled_but_never_stale(ctx, redis_client):
+    _, cursor = wall.map_data(ctx)
+    assert wall.tick(ctx, cursor) is None
+    cursor["kt"] = time.time() - wall.DEVICE_KPI_IDLE_S - 1   # no event, but the tiles are old
+    out = wall.tick(ctx, cursor)
+    assert set(out["kpi"]) == {"device_online", "camera_online"} and out["delta"]["alarms"] == []
+    assert wall.tick(ctx, out["cursor"]) is None
 
 
 def test_theme_from_url_pins_and_rotation_cycles():

@@ -22,7 +22,7 @@ def test_one_alarm_among_many_normals_makes_the_hexagon_red():
     assert trace["z"] == [palette.STATE_RANK["alarm"]]
     pos = (trace["z"][0] - trace["zmin"]) / (trace["zmax"] - trace["zmin"])
     color = [c for p, c in trace["colorscale"] if p <= pos][-1]   # the stop at or below pos
-    assert color == palette.STATE_COLORS["alarm"]
+    assert color == hexbin._rgba(palette.STATE_COLORS["alarm"], hexbin.STATE_ALPHA["alarm"])
 
 
 def test_offline_ranks_below_warning_and_alarm():
