@@ -22,6 +22,7 @@ import json
 import logging
 import queue
 import socket
+import struct
 import threading
 import time
 import uuid
@@ -51,6 +52,12 @@ from sensors.schemas import (
 log = logging.getLogger("onemap.ingest")
 _compact = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 LINGER_S = defaults.BATCH_WAIT_S
+_PUBACK = 0x40
+_PUBACK_PACK = struct.Struct("!BBH").pack
+try:
+    from hiredis import pack_command as _pack
+except ImportError:  # pragma: no cover - redis-py works without hiredis, only slower
+    _pack = None
 
 
 def mqtt_client(url: str, client_id: str = "", **kw) -> tuple[mqtt.Client, str, int]:
@@ -213,10 +220,7 @@ class IngestWorker:
             if item is None:
                 return
             if self._write(*item):
-                c = self._client
-                for m in item[0]:
-                    if m.qos and c is not None:
-                        c.ack(m.mid, m.qos)
+                self._ack_all(item[0])
 
     def process(self, batch: list[tuple[str, bytes]]) -> dict:
         """Validate and store (topic, payload) pairs without MQTT (tests, replays, benchmarks)."""
@@ -331,18 +335,82 @@ class IngestWorker:
         r = self.redis
         if self._sha is None:
             self._sha = r.script_load(self.engine.script.script)
-        p = r.pipeline(transaction=False)
+        cmds = _Commands()
         if args:
-            p.evalsha(self._sha, 0, *self.engine.args(now_ms, args))
+            cmds.evalsha(self._sha, 0, *self.engine.args(now_ms, args))
         for did in offline:
-            p.hset(keys.DEV_STATE, did, "offline")
-            p.hset(keys.dev_last(did), "online", "0")
-            p.hset(keys.DEV_LWT, did, now_ms)
+            cmds.hset(keys.DEV_STATE, did, "offline")
+            cmds.hset(keys.dev_last(did), "online", "0")
+            cmds.hset(keys.DEV_LWT, did, now_ms)
         for reason, topic, raw, detail, did in dlq:
-            deadletter.record(p, reason, topic, raw, detail, did, now_ms)
-        p.hincrby(keys.INGEST_STATS, "messages", n)
+            deadletter.record(cmds, reason, topic, raw, detail, did, now_ms)
+        cmds.hincrby(keys.INGEST_STATS, "messages", n)
         if dlq:
-            p.hincrby(keys.INGEST_STATS, "rejected", len(dlq))
-        res = p.execute()
+            cmds.hincrby(keys.INGEST_STATS, "rejected", len(dlq))
+        res = cmds.run(r)
         if args and isinstance(res[0], int) and res[0]:
             self.stats["alarms"] += res[0]
+
+    def _ack_all(self, batch: list[mqtt.MQTTMessage]) -> None:
+        """PUBACK every QoS 1 message of the batch in ONE socket write (one queued packet that
+        holds them all) instead of a packet, a wake-up and a write per message."""
+        c = self._client
+        if c is None:
+            return
+        mids = [m.mid for m in batch if m.qos == 1]
+        if not mids:
+            return
+        try:
+            queue_packet = c._packet_queue   # paho 2.x internal; falls back to ack() below
+        except AttributeError:
+            for mid in mids:
+                c.ack(mid, 1)
+            return
+        queue_packet(_PUBACK, b"".join(_PUBACK_PACK(_PUBACK, 2, mid) for mid in mids), 0, 0)
+
+
+class _Commands:
+    """Redis commands packed by hiredis and sent in one write, replies read in order: a pipeline
+    without redis-py's per-argument Python work (thousands of arguments per batch)."""
+
+    def __init__(self) -> None:
+        self.cmds: list[tuple] = []
+
+    def evalsha(self, *a) -> None:  # noqa: ANN002
+        self.cmds.append(("EVALSHA", *a))
+
+    def hset(self, key: str, field: str, value: object) -> None:
+        self.cmds.append(("HSET", key, field, value))
+
+    def hincrby(self, key: str, field: str, n: int) -> None:
+        self.cmds.append(("HINCRBY", key, field, n))
+
+    def xadd(self, key: str, fields: dict, maxlen: int, approximate: bool = True) -> None:
+        self.cmds.append(("XADD", key, "MAXLEN", "~" if approximate else "=", maxlen, "*",
+                          *(x for kv in fields.items() for x in kv)))
+
+    def run(self, r: redis.Redis) -> list:
+        if _pack is None:   # no hiredis: the ordinary pipeline
+            p = r.pipeline(transaction=False)
+            for c in self.cmds:
+                p.execute_command(*c)
+            return p.execute()
+        pool = r.connection_pool
+        conn = pool.get_connection()
+        try:
+            conn.send_packed_command([_pack(c) for c in self.cmds])
+            out, err = [], None
+            for _ in self.cmds:
+                try:
+                    out.append(conn.read_response())
+                except redis.ResponseError as e:   # read every reply, then raise the first error
+                    err = err or e
+                    out.append(e)
+            if err is not None:
+                raise err
+            return out
+        except (redis.ConnectionError, redis.TimeoutError):
+            conn.disconnect()
+            raise
+        finally:
+            pool.release(conn)
