@@ -250,8 +250,9 @@ def install(server: Flask, ctx: AppContext) -> None:  # noqa: C901 (one route pe
         with _guard():
             items = ctx.incidents.list_queue(actor, "all", limit=50)
         return {"reports": [{"id": i.id, "title": i.title or i.category_name, "state": i.state,
+                             "state_name": i.to_dict()["state_name"],
                              "created_ts": i.created_ts} for i in items
-                            if i.reporter == actor.user_id]}
+                            if i.reporter == actor.user_id][:30]}
 
     @server.get("/m/api/tasks", endpoint="mobile_tasks")
     def tasks():

@@ -125,7 +125,8 @@ __SCRIPTS__
  <button type="submit" class="primary" id="patrol-submit" style="width:100%">巡查打卡</button></form>
  <h3>最近巡查</h3><ul id="patrol-list"></ul></section>
 <section id="tab-outbox" hidden><h2>待发送</h2><ul id="outbox-list"></ul>
- <h3>已送达</h3><ul id="sent-list"></ul></section>
+ <h3>已送达</h3><ul id="sent-list"></ul>
+ <h3>我的上报 · 办理进度</h3><ul id="my-reports"></ul></section>
 </main>
 <div id="toast" class="toast" role="status" aria-live="polite"></div>
 <nav class="tabs">

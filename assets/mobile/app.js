@@ -40,7 +40,7 @@
       b.classList.toggle("on", b.dataset.tab === tab));
     if (tab === "tasks") loadTasks();
     if (tab === "patrol") loadPatrol();
-    if (tab === "outbox") renderOutbox();
+    if (tab === "outbox") { renderOutbox(); loadReports(); }
   }
   document.querySelectorAll("nav.tabs button").forEach((b) =>
     b.addEventListener("click", () => show(b.dataset.tab)));
@@ -223,6 +223,18 @@
         el("div", {class: "meta"}, ago(p.ts) + (p.photos ? " · " + p.photos + " 张照片" : "")),
         el("div", {}, p.note || "打卡"))));
     } catch (e) { /* offline: the outbox shows what is waiting */ }
+  }
+
+  // --- my reports: where each one is in the closed loop ------------------------------------------
+  async function loadReports() {
+    try {
+      const out = await getJSON("/m/api/reports");
+      $("#my-reports").replaceChildren(...(out.reports.length ? out.reports.map((r) =>
+        el("li", {class: "card report", "data-id": r.id},
+          el("div", {class: "title"}, r.title + " · " + r.id),
+          el("div", {class: "meta"}, r.state_name + " · " + ago(r.created_ts * 1000))))
+        : [el("li", {class: "empty"}, "还没有上报")]));
+    } catch (e) { /* offline: the outbox above is what matters */ }
   }
 
   // --- outbox -------------------------------------------------------------------------------------

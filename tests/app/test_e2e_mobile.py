@@ -84,7 +84,7 @@ def test_report_from_phone_through_closed_loop(live, web, app_ctx, accounts, tmp
     try:
         browser_login(console, live, "panzhou", "/console/")
         wait(lambda: console.find_element(By.ID, "queue"), 120, "the town console")
-        wall.get(f"{live}/wall/?kiosk={KIOSK}")
+        wall.get(f"{live}/wall/?kiosk={KIOSK}&theme=overview")   # pinned: no theme rotation
         wait(lambda: wall.find_element(By.ID, "wall-ticker"), 120, "the wall")
         clock = wall.find_element(By.ID, "wall-clock").text
         wait(lambda: wall.find_element(By.ID, "wall-clock").text != clock, 60, "the wall live")
@@ -134,8 +134,11 @@ def test_report_from_phone_through_closed_loop(live, web, app_ctx, accounts, tmp
         assert inc_id in [i.id for i in svc.list_queue(town_op, "new")]
         assert inc_id not in [i.id for i in svc.list_queue(_actor(app_ctx, "town"), "open")]
         # … and the wall too
-        wait(lambda: inc_id in wall.find_element(By.ID, "wall-ticker").get_attribute(
-            "textContent"), 20, "the incident on the wall's ticker")
+        # (the ticker names category and town; the only incident of this test is this one)
+        town_name = app_ctx.city.town_names[inc.town_code]
+        wait(lambda: (lambda t: inc_id in t or ("井盖异常" in t and town_name in t))(
+            wall.find_element(By.ID, "wall-ticker").get_attribute("textContent")), 60,
+            "the incident on the wall's ticker")
 
         # the town dispatches to 城管, 城管 reports back, the town verifies and closes: each
         # through the HTTP API the console calls, each with its own session and CSRF token
@@ -176,6 +179,11 @@ def test_report_from_phone_through_closed_loop(live, web, app_ctx, accounts, tmp
             name = accounts[who]["name"]
             assert any(name in x for x in lines), (who, lines)
         assert len(lines) >= 8, lines
+        # and the worker sees on the phone where the report ended up
+        _tap(d, d.find_element(By.CSS_SELECTOR, 'nav.tabs button[data-tab="outbox"]'))
+        wait(lambda: "结案" in d.find_element(By.CSS_SELECTOR,
+                                             f'#my-reports .report[data-id="{inc_id}"]').text,
+             20, "the closed state on the phone")
     finally:
         d.quit()
         wall.quit()

@@ -131,6 +131,8 @@ def test_report_retried_with_same_key_makes_one_incident(web, accounts, app_ctx)
     inc = app_ctx.incidents.get(first.json["id"], SYSTEM)
     assert inc.channel == "grid_worker" and inc.attachments == [f"/media/photo/{pid}"]
     assert inc.center == f"T{inc.town_code}" == accounts[w1]["center"]
+    mine = c.get("/m/api/reports").json["reports"]
+    assert [(r["id"], r["state_name"]) for r in mine] == [(first.json["id"], "上报")]
     # recent categories: the one just used comes first on the next page load
     page = c.get("/m/").get_data(as_text=True)
     boot = json.loads(page.split('id="boot">', 1)[1].split("</script>", 1)[0])
