@@ -193,6 +193,41 @@ def test_switching_themes_changes_the_layers(browser, wall_url):
     assert severe_logs(browser) == []
 
 
+def test_grid_boundaries_theme_draws_cells_and_villages(browser, wall_url):
+    base, ctx = wall_url
+    open_wall(browser, base, "&theme=community")
+    n = browser.execute_script(
+        "return document.querySelector('#wall-map .js-plotly-plot').layout.map.layers.length")
+    assert n >= 5                              # city fill + outline, cells, villages, towns
+    sources = browser.execute_script(
+        "var m=document.querySelector('#wall-map .js-plotly-plot')._fullLayout.map._subplot.map;"
+        "return Object.keys(m.getStyle().sources).length")
+    assert sources >= n
+    assert severe_logs(browser) == [] and foreign_requests(browser, base) == []
+
+
+def test_emergency_mode_banner_follows_the_commander(browser, wall_url):
+    base, ctx = wall_url
+    open_wall(browser, base)
+    assert "on" not in browser.find_element("id", "wall-emergency").get_attribute("class").split()
+    p = ctx.city.towns.geometry.iloc[0].representative_point()
+    area = {"type": "Point", "coordinates": [p.x, p.y], "radius_m": 3000}
+    boss = Actor("c1", "city_commander", "CITY", "指挥长")
+    try:
+        ctx.incidents.emergency_on(area, time.time() + 3600, boss, reason="防汛Ⅳ级应急响应")
+    except ValueError:        # another area shape: a polygon around the town
+        ctx.incidents.emergency_on(ctx.city.towns.geometry.iloc[0].__geo_interface__,
+                                   time.time() + 3600, boss, reason="防汛Ⅳ级应急响应")
+    try:
+        wait_for(browser, "return document.getElementById('wall-emergency').className"
+                 ".split(' ').includes('on')", 5)
+        assert "防汛Ⅳ级应急响应" in browser.find_element("id", "wall-emergency").text
+    finally:
+        ctx.incidents.emergency_off(boss, reason="解除")
+    wait_for(browser, "return !document.getElementById('wall-emergency').className"
+             ".split(' ').includes('on')", 5)
+
+
 def test_the_wall_needs_the_kiosk_token(browser, wall_url):
     base, _ctx = wall_url
     browser.delete_all_cookies()

@@ -98,3 +98,18 @@ def test_feed_items_and_ticker_text(demo_city):
     assert feed.incident_text(i, {})["tag"] == "新事件"
     closed = feed.incident_item("2-0", {"id": "E9", "state": "closed", "action": "close"})
     assert closed["closed"]
+
+
+def test_tile_base_map_in_gcj02_shifts_what_we_draw(data):
+    view = _view(data.city)
+    plain = compose.compose(data, THEMES["overview"], view)
+    tiled = compose.compose(data, THEMES["overview"], compose.View(
+        view.center, view.zoom, tile_url="/tiles/{z}/{x}/{y}.png", tile_crs="gcj02"))
+    style = tiled.figure["layout"]["map"]["style"]
+    assert style["sources"]["om-tiles"]["tiles"] == ["/tiles/{z}/{x}/{y}.png"]
+    # the tiles are the background: no territory fill over them, the lines stay
+    assert [m["type"] for m in tiled.figure["layout"]["map"]["layers"]].count("fill") == 0
+    a = plain.figure["data"][plain.index["labels"]]
+    b = tiled.figure["data"][tiled.index["labels"]]
+    d = np.array(b["lon"]) - np.array(a["lon"])
+    assert (np.abs(d) > 1e-3).all() and (np.abs(d) < 1e-2).all()   # ~100–1000 m east/west
