@@ -27,9 +27,11 @@ from app.context import AppContext
 @click.option("--share/--no-share", default=True,
               help="Shared subscription (several workers; default) or a plain one (one worker: "
                    "survives a mosquitto restart without a gap).")
+@click.option("--stress", is_flag=True,
+              help="Use the stress registry: 26,907 cameras (Q9) instead of 4,780.")
 @click.option("--health/--no-health", default=True, help="Also run the device-health checker.")
 def command(redis_url: str | None, mqtt_url: str | None, group: str | None, client_id: str | None,
-            index: int, share: bool, health: bool) -> None:
+            index: int, share: bool, stress: bool, health: bool) -> None:
     """Ingest IoT telemetry, device status and video-AI detections from MQTT into Redis."""
     from app.heartbeat import BEAT_EVERY_S, beat  # noqa: PLC0415
     from sensors.health import HealthChecker  # noqa: PLC0415
@@ -43,7 +45,12 @@ def command(redis_url: str | None, mqtt_url: str | None, group: str | None, clie
         raise click.UsageError("give --redis-url and --mqtt-url (or ONEMAP_REDIS_URL / ONEMAP_MQTT_URL)")
     group = group or settings.ingest_group
     ctx = AppContext(settings, redis_url, mqtt_url)
-    registry = ctx.devices
+    if stress:
+        from sensors.registry import load_or_create  # noqa: PLC0415
+
+        registry = load_or_create(ctx.city, settings.resolved_city_dir, stress=True)
+    else:
+        registry = ctx.devices
     worker = IngestWorker(ctx.redis, registry, mqtt_url, group=group,
                           client_id=client_id or default_client_id(group, index),
                           history_maxlen=settings.history_maxlen, shared=share)

@@ -24,10 +24,12 @@ from app.context import AppContext
 @click.option("--building", default=None, help="Building id (bld-NNN) of a fire scenario.")
 @click.option("--duration", type=float, default=1800.0, help="Scenario length, s.")
 @click.option("--seconds", type=float, default=0.0, help="Stop after this many s (0: Ctrl-C).")
+@click.option("--stress", is_flag=True,
+              help="Use the stress registry: 26,907 cameras (Q9) instead of 4,780.")
 @click.option("--seed", type=int, default=0, help="Random seed.")
 def command(mqtt_url: str | None, rate: float | None, burst: float, scenario: tuple[str, ...],
             town: str | None, building: str | None, duration: float, seconds: float,
-            seed: int) -> None:
+            stress: bool, seed: int) -> None:
     """Publish realistic telemetry for every device of the city (仿真), with scenarios."""
     from app.heartbeat import BEAT_EVERY_S, beat  # noqa: PLC0415
     from sensors.simulator import Simulator  # noqa: PLC0415
@@ -38,7 +40,13 @@ def command(mqtt_url: str | None, rate: float | None, burst: float, scenario: tu
     if not mqtt_url:
         raise click.UsageError("give --mqtt-url (or ONEMAP_MQTT_URL)")
     ctx = AppContext(settings, settings.redis_url or "", mqtt_url)
-    sim = Simulator(ctx.devices, mqtt_url, rate=rate or settings.sim_rate, seed=seed).start()
+    if stress:
+        from sensors.registry import load_or_create  # noqa: PLC0415
+
+        registry = load_or_create(ctx.city, settings.resolved_city_dir, stress=True)
+    else:
+        registry = ctx.devices
+    sim = Simulator(registry, mqtt_url, rate=rate or settings.sim_rate, seed=seed).start()
     if burst:
         sim.burst(burst)
     for name in scenario:

@@ -89,3 +89,31 @@ def test_outage_scenario_marks_cameras_offline(worker, redis_client, registry, m
                  "cameras offline")
     finally:
         sim.stop()
+
+
+def test_fire_scenario_smoke_then_a_camera_that_sees_it(worker, redis_client, registry,
+                                                        mqtt_service):
+    fire = registry.sensors[registry.sensors["type"] == "fire"]
+    bld = fire["meta"].map(lambda m: __import__("json").loads(m)["building"]).iloc[0]
+    town = fire["town_code"].iloc[0]
+    s = registry.sensors
+    reg = DeviceRegistry(s[s["meta"].str.contains(f'"{bld}"')].reset_index(drop=True),
+                         registry.cameras)
+    clock = Clock(time.time() - 600)
+    sim = Simulator(reg, mqtt_service.url, rate=20, malformed_p=0.0, dropout_p=0.0,
+                    cameras=False, clock=clock).start(thread=False)
+    try:
+        sc = sim.run_scenario("fire", building=bld, duration_s=3600)
+        assert sc.town_code == town and sc.cameras
+        for _ in range(240):
+            clock.t += 1.0
+            sim.tick(clock.t)
+        got = wait_for(lambda: (a := [f for _, f in redis_client.xrange(keys.ALARMS)]) and
+                       {x["source"] for x in a} >= {"iot", "video_ai"} and a, 30, "fire alarms")
+        smoke = [a for a in got if a["metric"] == "smoke_obs" and a["event"] == "raise"]
+        assert len(smoke) == 3 and {a["category"] for a in smoke} == {"0401"}   # 3 smoke sensors
+        ai = [a for a in got if a["source"] == "video_ai"]
+        assert {a["device_id"] for a in ai} <= set(sc.cameras)
+        assert {a["category"] for a in ai} == {"0401"} and ai[0]["snapshot_url"]
+    finally:
+        sim.stop()
