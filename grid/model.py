@@ -110,8 +110,10 @@ class City:
         out = {CITY_CENTER: Center(CITY_CENTER, f"{self.name}城市运行管理中心", "city")}
         for code, name, kind in zip(self.towns["code"], self.towns["name"], self.towns["kind"],
                                     strict=True):
-            suffix = "街道指挥联动中心" if kind == "street" else "镇指挥联动中心"
-            out[town_center_code(code)] = Center(town_center_code(code), f"{name}{suffix}", "town",
+            # Town names already end in 镇/街道 (潘州街道 → 潘州街道指挥联动中心); imported ones may not.
+            full = name if str(name).endswith(("镇", "街道", "乡")) else \
+                f"{name}{'街道' if kind == 'street' else '镇'}"
+            out[town_center_code(code)] = Center(town_center_code(code), f"{full}指挥联动中心", "town",
                                                  town_code=code, parent=CITY_CENTER)
         for d in self.departments:
             out[d.center_code] = Center(d.center_code, f"{d.name}业务分中心", "department",
