@@ -198,6 +198,12 @@ _PAGE = """<!doctype html>
 <script type="module">
 import widget from "__STATIC__/widget.js";
 const state = __STATE__;
+// kepler fetches a custom style only from an absolute http(s) URL (a relative one becomes
+// "/null"): make OneMap's style URL absolute on this origin.
+const styles = (((state.config || {}).config || {}).mapStyle || {}).mapStyles || {};
+for (const s of Object.values(styles)) {
+  if (s.url && !/^https?:/.test(s.url)) s.url = new URL(s.url, location.href).href;
+}
 const listeners = {};
 const model = {
   get: (k) => state[k], set: (k, v) => { state[k] = v; },

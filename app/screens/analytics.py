@@ -355,8 +355,8 @@ def _install_routes(server: Flask, ctx: AppContext) -> None:
 
 LAYER_STYLE = {   # dataset → (label, colour, radius px, tooltip fields); devices under the rest
     "devices 设备": ("设备 devices", (100, 116, 139), 1.5, ("id", "type", "name", "state")),
-    "alarms 告警": ("告警 alarms", (249, 115, 22), 4, ("device_id", "level", "message", "time")),
-    "incidents 事件": ("事件 incidents", (239, 68, 68), 6,
+    "alarms 告警": ("告警 alarms", (249, 115, 22), 7, ("device_id", "level", "message", "time")),
+    "incidents 事件": ("事件 incidents", (239, 68, 68), 10,
                      ("id", "category_name", "state_name", "center_name", "created", "overdue")),
 }
 

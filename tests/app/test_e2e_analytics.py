@@ -37,12 +37,18 @@ def test_assessment_and_kepler_offline(live, app_ctx, accounts):  # noqa: F811
         wait(lambda: d.execute_script("return window.__keplerReady === true"), 120, "kepler")
         wait(lambda: d.execute_script("return document.querySelectorAll('canvas').length > 0"),
              60, "the kepler map canvas")
-        d.save_screenshot("/tmp/kt/kepler-in-test.png")
+        wait(lambda: sum(n.endswith("/analytics/kepler-style.json") for n in d.execute_script(
+            "return performance.getEntriesByType('resource').map(e => e.name)")) >= 1, 30,
+            "OneMap's basemap style")
+        d.switch_to.default_content()
+        d.save_screenshot(str(SCREENSHOTS / "kepler.png"))
+        d.switch_to.frame(d.find_element(By.ID, "an-kepler"))
         # the basemap request carto's CDN would have made was answered locally
         blocked = d.execute_script("return window.__blocked")
         names = d.execute_script("return performance.getEntriesByType('resource')"
                                  ".map(e => e.name)")
         assert any(n.endswith("/analytics/kepler-style.json") for n in names)
+        assert not any(n.endswith("/null") for n in names), names
         assert foreign_requests(d, live) == [], foreign_requests(d, live)
         severe = [e for e in d.get_log("browser") if e["level"] == "SEVERE"
                   and "Failed to load" in e["message"] and "favicon.ico" not in e["message"]]
