@@ -59,6 +59,11 @@ def command(host: str | None, port: int | None, data_dir: Path | None, no_simula
         click.echo(f"  {len(city.towns)} towns/streets, {len(city.villages)} villages/communities, "
                    f"{len(city.cells)} grid cells, {len(city.centers)} centers")
         accounts = _demo_accounts(ctx)
+        from app.demo_data import seed_once  # noqa: PLC0415
+
+        made = seed_once(ctx.redis, city)
+        if made:
+            click.echo(f"  wrote a demo history of {made} past incidents (demo data)")
         started = start_background_workers(ctx, runtime, simulate=settings.simulate)
 
         from app.server import create_server  # noqa: PLC0415  (after the city exists)
