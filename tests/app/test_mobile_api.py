@@ -173,3 +173,50 @@ def test_my_tasks_accept_and_result_with_photo(web, accounts, app_ctx):  # noqa:
     assert inc.tasks[0].state == "handled" and f"/media/photo/{pid}" in inc.attachments
     steps = [e["action"] for e in app_ctx.incidents.timeline(task.id, town_op)]
     assert steps.count("handle") == 1
+
+
+def test_limits_size_count_and_rate(web, accounts, app_ctx):  # noqa: F811
+    from app import security
+
+    c = web.test_client()
+    w1 = _workers(accounts)[0]
+    tok = login(c, w1)
+    h = {"X-CSRFToken": tok, "Content-Type": "image/jpeg"}
+    huge = b"\xff\xd8" + b"0" * (3 * 1024 * 1024 + 1)
+    assert c.post("/m/api/photos", data=huge, headers=h).status_code == 413
+    body = {"category": "0107", "lon": 110.9, "lat": 21.9, "key": "k",
+            "photos": [f"p{i}" for i in range(security.MAX_FILES + 1)]}
+    assert c.post("/m/api/reports", json=body, headers={"X-CSRFToken": tok}).status_code == 400
+    unknown = dict(body, photos=["doesnotexist"], key="k2")
+    assert c.post("/m/api/reports", json=unknown, headers={"X-CSRFToken": tok}).status_code == 400
+    # the reporting rate limit answers 429 with Retry-After (the phone waits and retries)
+    codes = [c.post("/m/api/reports", json=dict(body, photos=[], key=f"r{i}", lon=0, lat=0),
+                    headers={"X-CSRFToken": tok}).status_code
+             for i in range(security.REPORT_LIMIT.limit + 1)]
+    assert codes[-1] == 429 and 429 not in codes[:-3]
+
+
+def test_city_roles_open_the_phone_page(web, accounts):  # noqa: F811
+    c = web.test_client()
+    login(c, "commander")
+    r = c.get("/m/")
+    assert r.status_code == 200
+    boot = json.loads(r.get_data(as_text=True).split('id="boot">', 1)[1].split("</script>", 1)[0])
+    assert boot["user"]["cell"] is None and len(boot["map"]["features"]) > 10  # the towns
+
+
+def test_dash_callbacks_check_the_role_too(web, accounts, app_ctx):  # noqa: F811
+    """A callback POST of a role without the screen gets 403 and an audit entry, never data."""
+    from app import security
+
+    c = web.test_client()
+    tok = login(c, "panzhou")
+    body = {"output": "ops-body.children", "outputs": {"id": "ops-body", "property": "children"},
+            "inputs": [{"id": "ops-tick", "property": "n_intervals", "value": 1}],
+            "changedPropIds": ["ops-tick.n_intervals"], "state": []}
+    for path in ("/ops/_dash-update-component", "/analytics/_dash-update-component"):
+        r = c.post(path, json=body, headers={"X-CSRFToken": tok})
+        assert r.status_code == 403 and b"Redis" not in r.data
+    events = [e for e in security.audit_entries(app_ctx.redis) if e["event"] == "denied"]
+    assert {e["path"] for e in events} >= {"/ops/_dash-update-component",
+                                           "/analytics/_dash-update-component"}
