@@ -371,7 +371,7 @@ def _panel_controls() -> html.Div:
                            title=f"Alt+{k.upper()}", className="primary" if a in (
                                "accept", "dispatch", "verify", "close", "start", "handle") else "")
                for a, label, k, _ in BUTTONS]
-    return html.Div(id="controls", children=[
+    return html.Div(id="controls", hidden=True, children=[
         html.Div(className="row", children=[
             html.Label("派遣至"), dcc.Dropdown(id="act-depts", multi=True, className="grow",
                                              placeholder="派遣单位（建议已预选）")]),
@@ -523,20 +523,20 @@ def mount(server: Flask, ctx_) -> Dash:
 
     @app.callback(Output("panel", "children"), Output({"type": "act", "action": ALL}, "hidden"),
                   Output("act-depts", "options"), Output("act-depts", "value"),
-                  Output("sel-ver", "data"),
+                  Output("sel-ver", "data"), Output("controls", "hidden"),
                   Input("sel", "data"), Input("feed-last", "data"), Input("rev", "data"),
                   State({"type": "act", "action": ALL}, "id"), State("sel-ver", "data"))
     def panel(sel, _feed, _rev, ids, seen):
         actor = console_actor()
         hide_all = [True] * len(ids)
         if not sel:
-            return html.P("选择一个事件 · select an incident"), hide_all, [], [], None
+            return html.P("选择一个事件 · select an incident"), hide_all, [], [], None, True
         with guarded(sel):
             inc = svc().get(sel, actor)
         ver = f"{inc.id}:{inc.version}"
         if ctx.triggered_id == "feed-last" and ver == seen:
             # the feed moved for another incident: keep the panel (and what the operator typed)
-            return no_update, [no_update] * len(ids), no_update, no_update, no_update
+            return no_update, [no_update] * len(ids), no_update, no_update, no_update, no_update
         with guarded(sel):
             trail = svc().timeline(sel, actor)
         can = set(applicable(actor, inc))
@@ -548,7 +548,7 @@ def mount(server: Flask, ctx_) -> Dash:
         suggested = [d["center"] for d in hints["departments"] if d["center"].startswith("D")] \
             if "dispatch" in can else []
         return (incident_panel(ctx_, actor, inc, trail, hints.get("similar", [])), hidden, depts,
-                suggested, ver)
+                suggested, ver, False)
 
     @app.callback(Output("act-msg", "children"), Output("act-msg", "className"),
                   Output("rev", "data"), Output("act-reason", "value"),
@@ -702,7 +702,8 @@ def incident_panel(ctx_, actor: Actor, inc, trail: list[dict], similar: list[dic
         " ", html.Span("应急" if inc.emergency else "", className="overdue")])
     loc = " / ".join(x for x in (city.town_names.get(inc.town_code, ""),
                                  city.village_names.get(inc.village_code, ""), inc.cell_code) if x)
-    tasks = [html.Li(f"#{t.n} {names.get(t.center, t.center)} · {t.state}"
+    task_names = {"dispatched": "已派遣", "in_progress": "处置中", "handled": "已反馈", "returned": "已退回"}
+    tasks = [html.Li(f"#{t.n} {names.get(t.center, t.center)} · {task_names.get(t.state, t.state)}"
                      + (f" · {t.note}" if t.note else "")) for t in inc.tasks]
     details = html.Dl(className="kv", children=[
         html.Dt("类别"), html.Dd(f"{inc.category} {inc.category_name}"),
