@@ -52,7 +52,7 @@ XREAD_COUNT = 500         # most entries one tick takes from each stream
 DEVICE_KPI_S = 10.0       # online rates: recomputed on alarm ticks at most this often (one
                           # HGETALL of om:dev:state is ~75 % of a tick's cost at stress size)
 DEVICE_KPI_IDLE_S = 30.0  # ... and at least this often even without alarms
-INCIDENT_KPI_S = 2.0      # incident tiles: at most this often on ticks with incident changes
+INCIDENT_KPI_S = 5.0      # on-time rate: at most this often on ticks with incident changes
 MAP_W, MAP_H = 0.55, 0.72   # share of the viewport the map box gets, when not measured
 
 try:  # stream and hash names are owned by their packages (keys.py); see docs/architecture.md
@@ -185,23 +185,30 @@ def device_kpis(r, idx: DeviceIndex) -> dict:  # noqa: ANN001
     return {"device_online": round(1 - off_sens / n_s, 4), "camera_online": round(1 - off_cam / n_c, 4)}
 
 
-def incident_kpis(ctx: AppContext, frame: pd.DataFrame | None = None, now: float | None = None) -> dict:
-    """Open incidents by tier, overdue now, on-time rate today (China Standard Time day)."""
+def incident_kpis(ctx: AppContext, frame: pd.DataFrame | None = None, now: float | None = None,
+                  counts: bool = True) -> dict:
+    """Open incidents by tier and overdue now (from the open-incidents frame, when ``counts``),
+    on-time rate today (China Standard Time day, from IncidentService.kpis).
+
+    A live tick asks only for the rate: the tier and overdue tiles are then counted in the
+    browser from the map's own incident traces (assets/wall/wall.js), which the tick keeps
+    current, so no tick reads every open incident."""
     from layers.incidents import normalise  # noqa: PLC0415
 
     now = time.time() if now is None else now
-    f = normalise(open_incidents(ctx) if frame is None else frame, now=now)
-    tiers = f["tier"].value_counts()
-    out = {"tier_city": int(tiers.get("city", 0)), "tier_town": int(tiers.get("town", 0)),
-           "tier_department": int(tiers.get("department", 0)), "overdue": int(f["overdue"].sum()),
-           "on_time": None}
+    out: dict = {"on_time": None}
+    if counts:
+        f = normalise(open_incidents(ctx) if frame is None else frame, now=now)
+        tiers = f["tier"].value_counts()
+        out.update({"tier_city": int(tiers.get("city", 0)), "tier_town": int(tiers.get("town", 0)),
+                    "tier_department": int(tiers.get("department", 0)),
+                    "overdue": int(f["overdue"].sum())})
     try:
         day0 = now - ((now + 8 * 3600) % 86400)     # today in China Standard Time
         k = ctx.incidents.kpis(None, day0, now)
         num = sum(k.get(c, 0) for c in ("accepted_on_time", "dispatched_on_time", "handled_on_time"))
         den = sum(k.get(c, 0) for c in ("accepted", "dispatched", "handled"))
         out["on_time"] = round(num / den, 4) if den else None
-        out["overdue"] = max(out["overdue"], int(k.get("overdue_now") or 0))
     except (ImportError, AttributeError) as exc:  # pragma: no cover - incidents absent
         log.debug("no incident KPIs: %s", exc)
     return out
@@ -367,7 +374,7 @@ def tick(ctx: AppContext, cursor: dict, theme: str = "overview", hexes_on: bool 
         kpi.update(device_kpis(r, device_index(ctx)))
         new_cursor["kt"] = now
     if incs and now - float(cursor.get("ki") or 0) >= INCIDENT_KPI_S:
-        kpi.update(incident_kpis(ctx))
+        kpi.update(incident_kpis(ctx, counts=False))
         new_cursor["ki"] = now
     new_cursor["seq"] = int(cursor.get("seq", 0)) + 1
     delta["seq"] = new_cursor["seq"]

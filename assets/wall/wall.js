@@ -179,6 +179,21 @@
         if (ss[i] > 0 && colorLevel[cs[i]]) { counts[colorLevel[cs[i]]] += 1; }
       }
     }
+    // open incidents by tier and overdue: counted from the map's incident traces, which every
+    // tick keeps current (closed ones have size 0); the server's numbers until the map exists
+    var tiers = {}, shown = 0;
+    ((fig && fig.data) || []).forEach(function (t) {
+      if (t.meta && t.meta.indexOf("incidents:") === 0) {
+        var n = 0, ss = (t.marker && t.marker.size) || [];
+        for (var j = 0; j < ss.length; j++) { if (ss[j] > 0) { n += 1; } }
+        tiers[t.meta.slice(10)] = n;
+        shown += 1;
+      }
+    });
+    if (shown) {
+      kpi = Object.assign({}, kpi, {tier_city: tiers.city, tier_town: tiers.town,
+                                    tier_department: tiers.department, overdue: tiers.overdue});
+    }
     return [num(kpi.tier_city), num(kpi.tier_town), num(kpi.tier_department), num(kpi.overdue),
             pct(kpi.on_time), num(counts.red), num(counts.orange), num(counts.yellow), num(counts.blue),
             pct(kpi.device_online), pct(kpi.camera_online)];

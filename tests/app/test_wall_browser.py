@@ -177,6 +177,29 @@ def test_a_new_alarm_appears_within_the_limit(browser, wall_url):
     assert severe_logs(browser) == []
 
 
+TIER_SUM = ("return ['city','town','department'].map(k => parseInt(document.getElementById("
+            "'wall-kpi-tier_' + k).innerText)).reduce((a, b) => a + b, 0)")
+
+
+def test_a_new_incident_appears_and_the_tiles_follow(browser, wall_url):
+    base, ctx = wall_url
+    open_wall(browser, base)
+    before = wait_for(browser, TIER_SUM, 5)
+    c = ctx.city.cells.iloc[77]
+    p = c.geometry.representative_point()
+    who = Actor("wlive", "grid_worker", f"T{c['town_code']}", "网格员", cell=c["code"])
+    inc = ctx.incidents.report(who, "0105", p.x, p.y, severity="较大", description="live",
+                               correlate=False)
+    wait_for(browser, "var gd=document.querySelector('#wall-map .js-plotly-plot');"
+             "return gd.data.some(t => (t.meta || '').startsWith('incidents:') &&"
+             " t.customdata.includes(arguments[0]))", LIVE_LIMIT_S, inc.id)
+    wait_for(browser, TIER_SUM.replace("return ", "return (") + ") === arguments[0]", 3, before + 1)
+    owner = Actor("op", "town_operator", inc.center, "镇街值班员")     # the owning center voids it
+    ctx.incidents.void(inc.id, owner, reason="测试作废")
+    wait_for(browser, TIER_SUM.replace("return ", "return (") + ") === arguments[0]", 3, before)
+    assert severe_logs(browser) == []
+
+
 def test_switching_themes_changes_the_layers(browser, wall_url):
     base, _ctx = wall_url
     open_wall(browser, base, "&theme=ecology")
