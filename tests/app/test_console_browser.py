@@ -99,3 +99,66 @@ def _screenshot_scene(browser, app_ctx, selected) -> None:  # noqa: F811
     browser.execute_script("document.querySelector('.panel-box').scrollTop = 0")
     SHOT.parent.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(SHOT))
+
+
+def _click_action(driver, label: str) -> None:
+    btn = wait_for(lambda: next(b for b in driver.find_elements(By.CSS_SELECTOR, ".actions button")
+                                if b.text == label and b.is_displayed()), what=f"button {label}")
+    btn.click()
+
+
+def _open(driver, inc_id: str) -> None:
+    cell = wait_for(lambda: next(td for td in driver.find_elements(
+        By.CSS_SELECTOR, "#queue td[data-dash-column=id]") if td.text == inc_id), what=f"row {inc_id}")
+    cell.click()
+    wait_for(lambda: inc_id in driver.find_element(By.ID, "panel").text, what="panel")
+
+
+@pytest.mark.browser
+def test_town_and_department_close_the_loop_in_their_consoles(live, app_ctx):  # noqa: F811
+    """Town dispatches → the department's console gets it → starts, reports back with a note →
+    the town verifies and closes; the timeline shows every step with who (T11 separation)."""
+    from selenium import webdriver
+
+    svc, city = app_ctx.incidents, app_ctx.city
+    inc = svc.report(SYSTEM, "0105", *point_in(city, PZ, 5), description="校门口占道经营")
+
+    def chrome():
+        o = webdriver.ChromeOptions()
+        for a in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,900"):
+            o.add_argument(a)
+        return webdriver.Chrome(options=o)
+
+    town, dept = chrome(), chrome()
+    try:
+        browser_login(town, live, "panzhou")
+        browser_login(dept, live, "chengguan")
+        _open(town, inc.id)
+        _click_action(town, "受理")
+        wait_for(lambda: town.find_element(By.ID, "inc-state").text == "受理", what="accepted")
+        _click_action(town, "派遣")                          # the suggested line owner: 城管
+        wait_for(lambda: town.find_element(By.ID, "inc-state").text == "派遣", what="dispatched")
+
+        _open(dept, inc.id)                                  # it reached the department's queue
+        assert "核查通过" not in [b.text for b in dept.find_elements(By.CSS_SELECTOR, ".actions button")
+                              if b.is_displayed()]          # 监管分离: the handler never verifies
+        _click_action(dept, "开始处置")
+        wait_for(lambda: dept.find_element(By.ID, "inc-state").text == "处置", what="in progress")
+        dept.find_element(By.ID, "act-reason").send_keys("已劝离摊贩，现场恢复")
+        _click_action(dept, "处置反馈")
+        wait_for(lambda: dept.find_element(By.ID, "inc-state").text == "反馈", what="handled")
+
+        wait_for(lambda: town.find_element(By.ID, "inc-state").text == "反馈", what="town sees it live")
+        _click_action(town, "核查通过")
+        wait_for(lambda: town.find_element(By.ID, "inc-state").text == "核查", what="verified")
+        _click_action(town, "结案")
+        wait_for(lambda: town.find_element(By.ID, "inc-state").text == "结案", what="closed")
+        lines = town.find_element(By.ID, "timeline").text.splitlines()
+        steps = [next(w for w in ("上报", "受理", "派遣", "开始处置", "处置反馈", "核查通过", "结案")
+                      if f"· {w}" in ln) for ln in lines]
+        assert steps == ["上报", "受理", "派遣", "开始处置", "处置反馈", "核查通过", "结案"]
+        assert "城管值班员" in lines[3] and "已劝离摊贩" in lines[4] and "潘州街道值班员" in lines[6]
+        assert svc.store.load(inc.id).state == "closed"
+    finally:
+        town.quit()
+        dept.quit()
