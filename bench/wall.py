@@ -144,6 +144,9 @@ def driver(width: int, height: int) -> webdriver.Chrome:
     return drv
 
 
+BOOT: list[float] = []   # seconds until the (empty) map exists: page + plotly.js + MapLibre boot
+
+
 def first_paint(drv: webdriver.Chrome, url: str, runs: int, timeout: float = 90) -> list[float]:
     """Seconds from navigation start to the first complete map paint, per run."""
     out = []
@@ -160,6 +163,9 @@ def first_paint(drv: webdriver.Chrome, url: str, runs: int, timeout: float = 90)
         if not fp:
             raise RuntimeError(f"no first paint on {url} within {timeout}s (tab crash?)")
         out.append(fp / 1000)
+        boot = drv.execute_script("return (window.__omTimeline || {}).map || null")
+        if boot:
+            BOOT.append(boot / 1000)
     return out
 
 
@@ -307,6 +313,13 @@ def main() -> None:
             f"   naive {statistics.median(nfp):.2f} s")
         log(f"first paint stress   : {statistics.median(fp_s):.2f} s (runs {[round(x, 2) for x in fp_s]})"
             f"   naive {statistics.median(nfp_s):.2f} s (26,907 raw points)")
+        renders = {pre: statistics.median(r["s"] for r in meter.rows if r["path"].startswith(pre)
+                                          and "wall-legend.children" in r["output"])
+                   for pre in ("/wall/", "/stress/", "/naive/", "/naive-stress/")}
+        log("server render (figure): " + ", ".join(f"{k.strip('/')} {v * 1000:.0f} ms"
+                                                    for k, v in renders.items()))
+        log(f"of which page boot   : {statistics.median(BOOT):.2f} s median until an empty map exists "
+            f"(Dash + React + plotly.js 4.8 MB + MapLibre/WebGL), the same for both versions")
 
         first_paint(drv, f"{base}/wall/", 1)
         ours = live_ticks(drv, ctx, meter, "/wall/", sensors, args.ticks, "ours")

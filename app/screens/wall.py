@@ -507,6 +507,10 @@ def build_app(server: Flask, ctx: AppContext, url_base: str = "/wall/", naive: b
                assets_folder=str(ASSETS_DIR / "wall"), title="一网统管 · 城市运行一张图",
                update_title=None, serve_locally=True, compress=False)
     app.layout = layout
+    # fetch plotly.js (4.8 MB) alongside Dash's own bundles instead of after the layout arrives
+    app.index_string = app.index_string.replace(
+        "{%css%}", f'{{%css%}}<link rel="preload" as="script" href="{url_base}'
+        '_dash-component-suites/plotly/package_data/plotly.min.js">')
 
     app.clientside_callback(ClientsideFunction("wall", "screen"), Output("wall-screen", "data"),
                             Input("wall-url", "search"))
