@@ -16,7 +16,8 @@ Errors: ``{"error": ..., "reason": ...}`` with 400 / 401 / 403 / 404 / 409 / 422
 | GET/POST | /api/emergency, /api/emergency/off | 应急模式 (city commander switches) |
 | POST | /api/cap | CAP 1.2 alert intake (defusedxml) |
 | POST/GET | /api/upper/push/<id>, /api/upper/pushed | mock push to the provincial platform |
-| GET | /open311/v2/services.json, /open311/v2/requests.json, /requests/<id>.json | GeoReport v2 |
+| GET/POST | /open311/v2/services.json, /open311/v2/requests.json, /requests/<id>.json | GeoReport v2 |
+| GET | /api/incidents/<id>/cap.xml | CAP 1.2 view of an incident (预警发布) |
 | GET | /api/security/audit | latest security events (admin, commander) |
 """
 
@@ -342,6 +343,18 @@ def install(server: Flask, ctx) -> None:
         resp.status_code = 201 if inc.intake == "created" else 200
         return resp
 
+    @server.get("/api/incidents/<incident_id>/cap.xml")
+    def incident_cap(incident_id: str):
+        """CAP 1.2 view of an incident (预警发布 to other systems)."""
+        actor = require_actor()
+        with guarded(incident_id):
+            inc = svc().get(incident_id, actor)
+        d = inc.to_dict()
+        area = " ".join(x for x in (ctx.city.town_names.get(inc.town_code, ""),
+                                    ctx.city.village_names.get(inc.village_code, "")) if x)
+        body = cap.to_cap(d, f"onemap@{ctx.city.admin_code}", area)
+        return body, 200, {"Content-Type": "application/cap+xml; charset=utf-8"}
+
     # --- upper (provincial) platform ----------------------------------------------------------
     @server.post("/api/upper/push/<incident_id>")
     def upper_push(incident_id: str):
@@ -386,6 +399,25 @@ def install(server: Flask, ctx) -> None:
                 continue
             out.append(v)
         return jsonify(out)
+
+    @server.post("/open311/v2/requests.json")
+    def open311_create():
+        """GeoReport v2 POST (form or JSON): service_code, lat, long, description; the caller's
+        ``Idempotency-Key`` (or ``service_request_token``) makes a retry return the same id."""
+        actor = require_actor()
+        security.enforce(ctx.redis, security.REPORT_LIMIT, actor.user_id)
+        data = request.get_json(silent=True) if request.is_json else request.form
+        data = data or {}
+        body = {"category": str(data.get("service_code", "")), "lon": data.get("long"),
+                "lat": data.get("lat"), "description": str(data.get("description", ""))[:2000],
+                "channel": "api", "ref": str(data.get("address_string", ""))[:200]}
+        idem = request.headers.get("Idempotency-Key") or data.get("service_request_token")
+        with guarded("open311"):
+            inc = intake(ctx, actor, body, str(idem)[:128] if idem else None)
+        resp = jsonify([{"service_request_id": inc.id, "service_notice": inc.route_reason,
+                         "account_id": None}])
+        resp.status_code = 201 if inc.intake == "created" else 200
+        return resp
 
     @server.get("/open311/v2/requests/<incident_id>.json")
     def open311_request(incident_id: str):

@@ -116,3 +116,45 @@ def parse(xml: bytes) -> CapAlert:
                     urgency=_t(info, "cap:urgency"), certainty=_t(info, "cap:certainty"),
                     headline=_t(info, "cap:headline"), description=_t(info, "cap:description"),
                     area_desc=area_desc, lon=lon, lat=lat, polygon=polygon)
+
+
+SEVERITY_OUT = {"特别重大": "Extreme", "重大": "Severe", "较大": "Moderate", "一般": "Minor"}
+"""Incident severity → CAP severity (the inverse of ``SEVERITY``)."""
+
+
+def to_cap(inc: dict, sender: str, area_desc: str = "", status: str = "Actual") -> bytes:
+    """An incident (``Incident.to_dict()``) as a CAP 1.2 ``<alert>`` (预警发布): one ``<info>``
+    with a 0.5 km circle around the incident. Built with ElementTree (no text is parsed)."""
+    import xml.etree.ElementTree as ET  # noqa: PLC0415 (building only; parsing uses defusedxml)
+    from datetime import UTC, datetime  # noqa: PLC0415
+
+    ET.register_namespace("", NS)
+
+    def sub(parent, tag: str, text: str | None = None):
+        el = ET.SubElement(parent, f"{{{NS}}}{tag}")
+        if text is not None:
+            el.text = str(text)
+        return el
+
+    alert = ET.Element(f"{{{NS}}}alert")
+    sub(alert, "identifier", f"{sender}-{inc['id']}")
+    sub(alert, "sender", sender)
+    sent = datetime.fromtimestamp(inc.get("updated_ts") or inc.get("created_ts") or 0, UTC)
+    sub(alert, "sent", sent.isoformat(timespec="seconds"))
+    sub(alert, "status", status)
+    sub(alert, "msgType", "Update" if inc.get("state") not in ("reported", "accepted") else "Alert")
+    sub(alert, "scope", "Restricted")
+    sub(alert, "restriction", "政务内网 / government intranet")
+    info = sub(alert, "info")
+    sub(info, "language", "zh-CN")
+    sub(info, "category", "Met" if str(inc.get("category", "")).startswith("03") else "Safety")
+    sub(info, "event", inc.get("category_name") or inc.get("category", ""))
+    sub(info, "urgency", "Immediate" if inc.get("severity") in ("重大", "特别重大") else "Expected")
+    sub(info, "severity", SEVERITY_OUT.get(inc.get("severity", ""), "Unknown"))
+    sub(info, "certainty", "Observed")
+    sub(info, "headline", inc.get("title") or "")
+    sub(info, "description", inc.get("description") or "")
+    area = sub(info, "area")
+    sub(area, "areaDesc", area_desc or inc.get("town_code", ""))
+    sub(area, "circle", f"{inc['lat']:.6f},{inc['lon']:.6f} 0.5")
+    return ET.tostring(alert, encoding="utf-8", xml_declaration=True)

@@ -174,3 +174,25 @@ def test_upload_size_limit(web, app_ctx):
     r = c.post("/api/cap", data=big, headers={"X-CSRFToken": tok, "Content-Type": "application/xml"})
     assert r.status_code == 413 and r.json["error"] == "too_large"
     assert app_ctx.redis.hget(keys.COUNTERS, "upload_rejected") == "1"
+
+
+def test_open311_post_and_cap_export_round_trip(web, app_ctx):
+    from app import cap
+    store_tok = __import__("app.users", fromlist=["UserStore"]).UserStore(app_ctx.redis).issue_token("ops")
+    c = web.test_client()
+    h = {"Authorization": f"Bearer {store_tok}", "Idempotency-Key": "sys-42"}
+    lon, lat = point_in(app_ctx.city, PZ, 1)
+    form = {"service_code": "0106", "lat": str(lat), "long": str(lon), "description": "违停堵门"}
+    r1 = c.post("/open311/v2/requests.json", data=form, headers=h)
+    assert r1.status_code == 201, r1.json
+    r2 = c.post("/open311/v2/requests.json", data=form, headers=h)
+    assert r2.status_code == 200 and r2.json[0]["service_request_id"] == r1.json[0]["service_request_id"]
+    inc_id = r1.json[0]["service_request_id"]
+    x = c.get(f"/api/incidents/{inc_id}/cap.xml", headers={"Authorization": f"Bearer {store_tok}"})
+    assert x.status_code == 200 and x.headers["Content-Type"].startswith("application/cap+xml")
+    alert = cap.parse(x.data)                              # our own export parses as CAP 1.2
+    assert alert.identifier.endswith(inc_id) and alert.severity == "Minor"
+    assert abs(alert.lon - lon) < 1e-5 and abs(alert.lat - lat) < 1e-5
+    other = web.test_client()
+    login(other, "town")
+    assert other.get(f"/api/incidents/{inc_id}/cap.xml").status_code == 403
