@@ -382,6 +382,8 @@ def _panel_controls() -> html.Div:
                                                          for k in (5, 4, 3, 2, 1)],
                          placeholder="满意度", style={"width": "130px"})]),
         html.Div(className="actions", children=buttons),
+        html.Div("键盘: ↑↓ 在队列中移动并打开事件 · Alt+字母 执行操作 (悬停按钮可见) · Tab 切换输入",
+                 className="hint-keys"),
         html.Div(id="act-msg", className="msg", role="status"),
     ])
 
