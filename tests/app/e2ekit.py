@@ -3,7 +3,6 @@ login through the form, and a month of plausible incidents for the assessment pa
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -85,67 +84,7 @@ def foreign_requests(d: webdriver.Chrome, base: str) -> list[str]:
 
 
 def populate(ctx, accounts: dict, n: int = 160, days: int = 20, seed: int = 7) -> list[str]:
-    """A plausible few weeks of closed-loop work in every town (for charts and screenshots).
+    """A plausible few weeks of closed-loop work in every town (the demo's own history)."""
+    from app.demo_data import populate as demo_populate
 
-    Uses the real IncidentService with a clock moved through the past ``days``: some stages are
-    late, some cases stay open, a few are reopened, callbacks give 2–5 stars.
-    """
-    from incidents.actor import Actor
-    from incidents.service import IncidentService
-
-    rng = random.Random(seed)
-    city = ctx.city
-    t = [time.time() - days * 86400]
-    svc = IncidentService(ctx.redis, city, clock=lambda: t[0])
-    cats = ["0101", "0104", "0105", "0106", "0107", "0108", "0102", "0601", "0602", "1001",
-            "0201", "0302"]
-    towns = list(city.towns["code"])
-    # each town gets its own skill: how fast and how well it works (so the ranking spreads)
-    skill = {tc: rng.uniform(0.3, 1.0) for tc in towns}
-    ids = []
-    start = t[0]
-    for k in range(n):
-        town = rng.choice(towns)
-        s = skill[town]
-        cells = city.cells[city.cells["town_code"] == town]
-        cell = cells.iloc[rng.randrange(len(cells))]
-        p = cell.geometry.representative_point()
-        worker = Actor(str(cell["worker_id"]), "grid_worker", f"T{town}", "网格员",
-                       str(cell["code"]))
-        op = Actor(f"op-{town}", "town_operator", f"T{town}", "值班员")
-        sup = Actor(f"sup-{town}", "supervisor", f"T{town}", "核查员")
-        t[0] = start + (k / n) * (days - 1) * 86400 + rng.uniform(0, 3600)
-        inc = svc.report(worker, rng.choice(cats), p.x, p.y, description="巡查发现",
-                         correlate=False)
-        ids.append(inc.id)
-        try:
-            t[0] += rng.uniform(60, 1500 / s)
-            svc.accept(inc.id, op)
-            if rng.random() < 0.05:
-                continue
-            t[0] += rng.uniform(60, 2400 / s)
-            dept = city.department_for(inc.category)
-            svc.dispatch(inc.id, op, [dept.code if dept else "CG"])
-            dop = Actor(f"d-{dept.code if dept else 'CG'}", "dept_operator",
-                        f"D{dept.code if dept else 'CG'}", "部门")
-            if rng.random() < 0.08:
-                continue
-            t[0] += rng.uniform(300, 3600)
-            svc.start(inc.id, dop)
-            t[0] += rng.uniform(1800, 100000 / s)
-            svc.handle(inc.id, dop, note="已处置")
-            t[0] += rng.uniform(600, 9000)
-            passed = rng.random() < 0.75 + 0.2 * s
-            svc.verify(inc.id, sup, passed=passed)
-            if not passed:
-                t[0] += rng.uniform(3600, 20000)
-                svc.start(inc.id, dop)
-                svc.handle(inc.id, dop, note="返工完成")
-                t[0] += rng.uniform(600, 5000)
-                svc.verify(inc.id, sup, passed=True)
-            t[0] += rng.uniform(300, 3000)
-            svc.close(inc.id, op)
-            svc.callback(inc.id, op, satisfaction=max(1, min(5, round(rng.gauss(3 + 2 * s, 0.7)))))
-        except Exception:  # noqa: BLE001 (a path the rules refuse: leave that case where it is)
-            continue
-    return ids
+    return demo_populate(ctx.redis, ctx.city, n=n, days=days, seed=seed)
