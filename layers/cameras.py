@@ -44,12 +44,11 @@ def cameras_layer(cameras: pd.DataFrame, states: dict[str, str] | pd.Series | No
         map_layers.append({"sourcetype": "geojson", "source": fov_wedges(frame, tile_crs=tile_crs),
                            "type": "fill", "color": FOV_COLOR, "opacity": 0.18})
     n_state = st.value_counts()
-    online = 1 - n_state.get("offline", 0) / max(len(frame), 1)
     items = [LegendItem(f"{palette.STATE_NAMES[s]} {int(n_state.get(s, 0))}",
                         palette.STATE_COLORS[s]) for s in ("alarm", "offline", "normal")]
     items.append(LegendItem("视场(放大可见)", FOV_COLOR, "wedge"))
     by_cls = frame["cls"].value_counts()
-    title = (f"视频点位 {len(frame)} 路 在线率 {online:.1%} · "
+    title = (f"视频点位 {len(frame)} 路 · "
              + "·".join(f"{CLASS_NAMES.get(int(c), c)}{int(by_cls[c])}" for c in sorted(by_cls.index)))
     return Layer(KEY, "视频点位", traces, map_layers, Legend(title, tuple(items)))
 
