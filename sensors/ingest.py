@@ -18,6 +18,7 @@ Run it as ``onemap ingest`` (a process) or, in ``onemap demo``, as a thread: ``s
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import queue
@@ -70,6 +71,15 @@ def mqtt_client(url: str, client_id: str = "", **kw) -> tuple[mqtt.Client, str, 
     if u.scheme in ("mqtts", "ssl"):
         c.tls_set()
     return c, u.hostname or "127.0.0.1", u.port or (8883 if u.scheme in ("mqtts", "ssl") else 1883)
+
+
+def settle_heap() -> None:
+    """Move everything alive now (registry, compiled rules, pandas…) out of the garbage
+    collector's reach (``gc.freeze``). Call it once after loading, before ingesting: in-flight
+    messages live a few ms, get promoted, and trigger full collections that would otherwise walk
+    the whole registry every time (measured: the ingest path ran 2–3× slower)."""
+    gc.collect()
+    gc.freeze()
 
 
 def default_client_id(group: str, index: int = 0) -> str:

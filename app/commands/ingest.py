@@ -35,7 +35,7 @@ def command(redis_url: str | None, mqtt_url: str | None, group: str | None, clie
     """Ingest IoT telemetry, device status and video-AI detections from MQTT into Redis."""
     from app.heartbeat import BEAT_EVERY_S, beat  # noqa: PLC0415
     from sensors.health import HealthChecker  # noqa: PLC0415
-    from sensors.ingest import IngestWorker, default_client_id  # noqa: PLC0415
+    from sensors.ingest import IngestWorker, default_client_id, settle_heap  # noqa: PLC0415
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings()
@@ -55,6 +55,7 @@ def command(redis_url: str | None, mqtt_url: str | None, group: str | None, clie
                           client_id=client_id or default_client_id(group, index),
                           history_maxlen=settings.history_maxlen, shared=share)
     checker = HealthChecker(ctx.redis, registry, devices=worker.devices) if health else None
+    settle_heap()
     stopped = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:
