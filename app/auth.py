@@ -23,6 +23,7 @@ from __future__ import annotations
 import hmac
 import html
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import NoReturn
@@ -52,6 +53,11 @@ API_ROLES = frozenset({"city_commander", "city_operator", "town_operator", "dept
 
 HOME: dict[str, str] = {"wall_viewer": "/wall/", "grid_worker": "/m/", "admin": "/ops/"}
 """Where a role lands after login (default /console/)."""
+
+SESSION_IDLE_S = 8 * 3600
+"""A login session ends after this long without a request (s): shared office PCs. Demo default;
+the wall kiosk is exempt (it runs all day)."""
+_SEEN = "_seen"
 
 PUBLIC_PREFIXES = ("/login", "/logout", "/static/", "/healthz", "/_dash-component-suites/",
                    "/favicon.ico", "/_favicon.ico")
@@ -231,6 +237,7 @@ def install(server: Flask, ctx) -> None:
             return _login_page("账号或密码错误 Wrong user or password", 401)
         session.clear()  # no session fixation: a fresh session (and CSRF token) per login
         login_user(_session_user(u))
+        session[_SEEN] = int(time.time())
         security.csrf_token()
         security.audit(ctx.redis, "login", user=u.user_id, role=u.role, center=u.center,
                        path="/login")
@@ -299,6 +306,16 @@ def install(server: Flask, ctx) -> None:
                 security.csrf_token()
             return None
         actor = current_actor()
+        if actor is not None and actor.user_id != _KIOSK_ID:
+            now = int(time.time())
+            seen = int(session.get(_SEEN, now))
+            if now - seen > SESSION_IDLE_S:
+                security.audit(ctx.redis, "session_expired", user=actor.user_id, path=path)
+                logout_user()
+                session.clear()
+                actor = None
+            elif now - seen > 60 or _SEEN not in session:  # refresh at most once a minute
+                session[_SEEN] = now
         if actor is None:
             if _is_machine(path):
                 return security.json_error(401, "login_required")

@@ -16,7 +16,7 @@ import redis
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from app import keys
+from app import keys, security
 from incidents.actor import ROLE_NAMES, ROLES, Actor
 
 _HASHER = PasswordHasher()
@@ -94,6 +94,8 @@ class UserStore:
         pipe.hset(key, mapping=mapping)
         pipe.sadd(keys.USERS, user_id)
         pipe.execute()
+        security.audit(self.r, "user_replaced" if replace else "user_added", user=user_id, role=role,
+                       center=center)
         return self.get(user_id)  # type: ignore[return-value]
 
     def get(self, user_id: str) -> User | None:
@@ -129,6 +131,7 @@ class UserStore:
         pipe.execute()
         if disabled:
             self.revoke_tokens(user_id)
+        security.audit(self.r, "user_disabled" if disabled else "user_enabled", user=user_id)
         return self.get(user_id)  # type: ignore[return-value]
 
     def reset(self, user_id: str, password: str | None = None) -> str:
@@ -142,6 +145,7 @@ class UserStore:
         pipe.hincrby(keys.user(user_id), "epoch", 1)
         pipe.execute()
         self.revoke_tokens(user_id)
+        security.audit(self.r, "password_reset", user=user_id)
         return password
 
     def issue_token(self, user_id: str) -> str:
@@ -154,6 +158,7 @@ class UserStore:
         pipe.set(keys.api_token(h), user_id)
         pipe.sadd(keys.user_tokens(user_id), h)
         pipe.execute()
+        security.audit(self.r, "token_issued", user=user_id, target=h[:12])
         return token
 
     def user_for_token(self, token: str) -> User | None:

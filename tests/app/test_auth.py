@@ -264,3 +264,19 @@ def test_api_bearer_tokens_for_other_systems(web, app_ctx):
     assert c.get("/api/me", headers=h).status_code == 401
     assert app_ctx.redis.get(keys.api_token(__import__("hashlib").sha256(tok.encode()).hexdigest())) is None
     assert _audit(app_ctx.redis, "token_rejected")
+
+
+def test_idle_session_expires_and_account_changes_are_audited(web, app_ctx):
+    from app import auth
+    c = web.test_client()
+    login(c, "town")
+    assert c.get("/api/me").status_code == 200
+    with c.session_transaction() as sess:
+        sess["_seen"] = int(__import__("time").time()) - auth.SESSION_IDLE_S - 5
+    assert c.get("/api/me").status_code == 401
+    assert _audit(app_ctx.redis, "session_expired")[0]["user"] == "town"
+    store = UserStore(app_ctx.redis)
+    store.set_disabled("town")
+    store.reset("shuili")
+    events = [e["event"] for e in security.audit_entries(app_ctx.redis, 1000)]
+    assert {"user_disabled", "password_reset", "user_replaced"} <= set(events)
