@@ -33,6 +33,7 @@ from dash import (
     html,
     no_update,
 )
+from dash.exceptions import PreventUpdate
 from flask import Flask
 
 from app.config import ASSETS_DIR
@@ -558,7 +559,7 @@ def build_app(server: Flask, ctx: AppContext, url_base: str = "/wall/", naive: b
         prevent_initial_call=True)
     def live(_n, cursor, theme, kpi_prev):  # noqa: ANN001, ANN202
         if not cursor:
-            return (no_update,) * 7
+            raise PreventUpdate
         em = emergency(ctx)
         em_sig = "1" + em["note"] if em["on"] else "0"
         em_out = (no_update, no_update)
@@ -568,7 +569,7 @@ def build_app(server: Flask, ctx: AppContext, url_base: str = "/wall/", naive: b
         out = tick(ctx, cursor, cursor.get("theme") or "overview", bool(cursor.get("hx")))
         if out is None:
             if em_out[0] is no_update:
-                return (no_update,) * 7
+                raise PreventUpdate            # an idle tick: HTTP 204, no body
             return (no_update, {**cursor, "em": em_sig}, no_update, no_update, *em_out, no_update)
         out["cursor"]["em"] = em_sig
         kpi = {**(kpi_prev or {}), **out["kpi"]} if out["kpi"] else no_update
