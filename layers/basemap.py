@@ -59,7 +59,7 @@ def fit_view(bounds: tuple[float, float, float, float], width_px: int, height_px
     usable = 1 - 2 * padding
     zx = np.log2(width_px * usable / 512.0 / max(dx, 1e-9))
     zy = np.log2(height_px * usable / 512.0 / max(dy, 1e-9))
-    center = {"lon": (minx + maxx) / 2, "lat": (miny + maxy) / 2}
+    center = {"lon": float(minx + maxx) / 2, "lat": float(miny + maxy) / 2}
     return center, float(min(zx, zy))
 
 

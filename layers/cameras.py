@@ -20,7 +20,7 @@ from layers.points import order_worst_last, state_series, state_trace
 KEY = "cameras"
 CLASS_NAMES = {1: "一类", 2: "二类", 3: "三类"}
 CLASS_SCALE = {1: 1.25, 2: 1.0, 3: 0.8}   # key points (一类, police-built) a little larger
-FOV_ZOOM = 13.0          # wedges only from street level: at city zoom they are sub-pixel noise
+FOV_ZOOM = 12.5          # wedges only from street level (≈12 m/px): at city zoom they are noise
 FOV_COLOR = "#4fc3f7"
 
 

@@ -228,14 +228,28 @@ def emergency(ctx: AppContext) -> dict:
 
 
 # --- the figure --------------------------------------------------------------------------------
-def view_for(ctx: AppContext, screen: dict | None) -> compose.View:
-    """Fit the city into the map area of this screen; dots scale with the screen height."""
+def town_code_from(ctx: AppContext, search: str | None) -> str | None:
+    """``?town=<code or name>``: a wall screen focused on one town/street (镇街), else None."""
+    asked = (parse_qs((search or "").lstrip("?")).get("town") or [""])[0]
+    if not asked:
+        return None
+    towns = ctx.city.towns
+    hit = towns[(towns["code"] == asked) | (towns["name"] == asked)]
+    return str(hit["code"].iloc[0]) if len(hit) else None
+
+
+def view_for(ctx: AppContext, screen: dict | None, town: str | None = None) -> compose.View:
+    """Fit the city (or one town) into the map area of this screen; dots scale with the height.
+    Zoomed in on a town the map draws raw points and cameras' fields of view."""
     screen = screen or {}
     w = int(screen.get("w") or 1920)
     h = int(screen.get("h") or 1080)
     mw = int(screen.get("mw") or w * MAP_W)    # the map box as measured in the browser
     mh = int(screen.get("mh") or h * MAP_H)
-    center, zoom = basemap.fit_view(ctx.city.boundary.bounds, mw, mh, padding=0.03)
+    bounds = ctx.city.boundary.bounds
+    if town is not None:
+        bounds = ctx.city.towns.loc[ctx.city.towns["code"] == town].total_bounds
+    center, zoom = basemap.fit_view(tuple(bounds), mw, mh, padding=0.03)
     return compose.View(center, zoom, ctx.settings.tile_url, ctx.settings.tile_crs,
                         size_scale=max(1.0, h / 1080))
 
@@ -534,7 +548,7 @@ def build_app(server: Flask, ctx: AppContext, url_base: str = "/wall/", naive: b
     def render(screen, n_rotate, search):  # noqa: ANN001, ANN202
         code, _ = theme_from(search, n_rotate)
         theme = THEMES[code]
-        view = view_for(ctx, screen)
+        view = view_for(ctx, screen, town_code_from(ctx, search))
         view.force_raw = naive
         data, cursor = map_data(ctx)
         mf = compose.compose(data, theme, view)
@@ -608,7 +622,7 @@ def build_app(server: Flask, ctx: AppContext, url_base: str = "/wall/", naive: b
                   Input("wall-theme", "data"))
     def charts(_n, ready, theme):  # noqa: ANN001, ANN202
         if not theme or not ready:
-            return no_update, no_update
+            raise PreventUpdate
         screen = theme.get("screen") or {}
         font = 16 * max(1.0, int(screen.get("h") or 1080) / 1080)
         t = THEMES.get(theme.get("code"), THEMES["overview"])

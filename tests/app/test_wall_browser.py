@@ -256,3 +256,16 @@ def test_the_wall_needs_the_kiosk_token(browser, wall_url):
     browser.delete_all_cookies()
     browser.get(f"{base}/wall/")
     assert "/login" in browser.current_url
+
+
+def test_a_town_screen_draws_raw_points_and_fields_of_view(browser, wall_url):
+    base, ctx = wall_url
+    open_wall(browser, base, "&theme=city_safety&town=潘州街道")
+    metas = set(wait_for(browser, METAS, 10))
+    assert "hex_devices" not in metas and "cameras:all" in metas      # street level: raw points
+    kinds = browser.execute_script(
+        "return document.querySelector('#wall-map .js-plotly-plot').layout.map.layers"
+        ".map(l => l.type + ':' + (l.source.features || []).length)")
+    wedges = [k for k in kinds if k.startswith("fill:") and int(k.split(":")[1]) > 50]
+    assert wedges, kinds                                            # camera field-of-view wedges
+    assert severe_logs(browser) == [] and foreign_requests(browser, base) == []
