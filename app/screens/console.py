@@ -507,21 +507,32 @@ def mount(server: Flask, ctx_) -> Dash:
             p["data"][k] = trace
         return p
 
-    @app.callback(Output("sel", "data"), Output("pick", "data"),
+    @app.callback(Output("sel", "data"), Output("pick", "data"), Output("new-landmark", "value"),
                   Input("queue", "active_cell"), Input("map", "clickData"),
                   State("sel", "data"), prevent_initial_call=True)
     def choose(active, click, sel):
         console_actor()
         if ctx.triggered_id == "queue" and active and active.get("row_id"):
-            return (active["row_id"] if active["row_id"] != sel else no_update), no_update
+            return (active["row_id"] if active["row_id"] != sel else no_update), no_update, no_update
         if ctx.triggered_id == "map" and click and click.get("points"):
             p = click["points"][0]
             if p.get("curveNumber") == 0:         # the pick trace: a location, not an incident
-                return no_update, {"lon": p["lon"], "lat": p["lat"], "cell": p.get("customdata")}
+                # the map wins over an earlier landmark: clear it so the form shows one place
+                return no_update, {"lon": p["lon"], "lat": p["lat"], "cell": p.get("customdata")}, None
             cd = p.get("customdata")
             if isinstance(cd, str) and cd[:1] in ("E", "T"):
-                return cd, no_update
-        return no_update, no_update
+                return cd, no_update, no_update
+        return no_update, no_update, no_update
+
+    @app.callback(Output("pick", "data", allow_duplicate=True), Input("new-landmark", "value"),
+                  prevent_initial_call=True)
+    def landmark_pick(landmark):
+        """A landmark chosen from the list becomes the picked location (shown on the map)."""
+        console_actor()
+        if not landmark:
+            return no_update
+        lon, lat = (float(v) for v in landmark.split(","))
+        return {"lon": lon, "lat": lat}
 
     @app.callback(Output("panel", "children"), Output({"type": "act", "action": ALL}, "hidden"),
                   Output("act-depts", "options"), Output("act-depts", "value"),
