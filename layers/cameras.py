@@ -27,7 +27,8 @@ FOV_COLOR = "#4fc3f7"
 def cameras_layer(cameras: pd.DataFrame, states: dict[str, str] | pd.Series | None,
                   classes: tuple[int, ...] | None = None, tile_crs: str = "wgs84",
                   zoom: float = 10.0, size_scale: float = 1.0,
-                  exceptions_only: bool = False) -> Layer:
+                  exceptions_only: bool = False,
+                  bbox: tuple[float, float, float, float] | None = None) -> Layer:
     """Raw camera points in one trace (meta ``cameras:all``, 一类 a little larger), wedges at
     FOV_ZOOM+. ``exceptions_only``: only cameras not 'normal' (over the hexagons), as lists."""
     frame = cameras if classes is None else cameras[cameras["cls"].isin(classes)]
@@ -41,8 +42,14 @@ def cameras_layer(cameras: pd.DataFrame, states: dict[str, str] | pd.Series | No
                           as_lists=exceptions_only)]
     map_layers = []
     if zoom >= FOV_ZOOM and len(frame):
-        map_layers.append({"sourcetype": "geojson", "source": fov_wedges(frame, tile_crs=tile_crs),
-                           "type": "fill", "color": FOV_COLOR, "opacity": 0.18})
+        # directional cameras in view only: a dome's 360° disc says nothing about where it looks
+        w = frame[frame["fov_deg"].astype(float) < 359] if "fov_deg" in frame else frame
+        if bbox is not None:
+            x0, y0, x1, y1 = bbox
+            w = w[(w["lon"] >= x0) & (w["lon"] <= x1) & (w["lat"] >= y0) & (w["lat"] <= y1)]
+        map_layers.append({"sourcetype": "geojson", "source": fov_wedges(w, tile_crs=tile_crs),
+                           "type": "fill", "color": FOV_COLOR, "opacity": 0.12,
+                           "below": "traces"})
     n_state = st.value_counts()
     items = [LegendItem(f"{palette.STATE_NAMES[s]} {int(n_state.get(s, 0))}",
                         palette.STATE_COLORS[s]) for s in ("alarm", "offline", "normal")]

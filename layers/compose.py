@@ -46,6 +46,7 @@ class View:
     tile_crs: str = "wgs84"
     size_scale: float = 1.0                  # 2.0 on a 4K wall: dots keep their size at 5 m
     force_raw: bool = False                  # the naive baseline: never aggregate
+    bbox: tuple[float, float, float, float] | None = None   # what the view shows (zoomed in)
 
 
 @dataclass
@@ -103,7 +104,7 @@ def build_layers(data: MapData, theme: Theme, view: View) -> list[Layer]:
         elif key == "cameras" and key in wanted:
             out.append(cameras.cameras_layer(cams, data.states, tile_crs=view.tile_crs,
                                              zoom=view.zoom, size_scale=view.size_scale,
-                                             exceptions_only=aggregate))
+                                             exceptions_only=aggregate, bbox=view.bbox))
         elif key == "resources" and key in wanted:
             out.append(resources.resources_layer(data.resources, theme.resource_kinds,
                                                  view.tile_crs, view.size_scale))

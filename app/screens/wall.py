@@ -251,7 +251,8 @@ def view_for(ctx: AppContext, screen: dict | None, town: str | None = None) -> c
         bounds = ctx.city.towns.loc[ctx.city.towns["code"] == town].total_bounds
     center, zoom = basemap.fit_view(tuple(bounds), mw, mh, padding=0.03)
     return compose.View(center, zoom, ctx.settings.tile_url, ctx.settings.tile_crs,
-                        size_scale=max(1.0, h / 1080))
+                        size_scale=max(1.0, h / 1080),
+                        bbox=tuple(float(b) for b in bounds) if town is not None else None)
 
 
 def map_data(ctx: AppContext) -> tuple[compose.MapData, dict]:

@@ -45,7 +45,13 @@ def test_camera_wedges_only_when_zoomed_in(cameras_df):
     far = cameras.cameras_layer(cameras_df, {}, zoom=10)
     near = cameras.cameras_layer(cameras_df.head(50), {}, zoom=cameras.FOV_ZOOM)
     assert far.map_layers == [] and len(near.map_layers) == 1
-    assert len(near.map_layers[0]["source"]["features"]) == 50
+    directional = int((cameras_df.head(50)["fov_deg"] < 359).sum())    # domes get no wedge
+    assert 0 < len(near.map_layers[0]["source"]["features"]) == directional < 50
+    head = cameras_df.head(50)
+    x0, y0 = head["lon"].median(), head["lat"].median()
+    inside = cameras.cameras_layer(head, {}, zoom=13, bbox=(x0, y0, 180, 90))
+    n_in = int(((head["lon"] >= x0) & (head["lat"] >= y0) & (head["fov_deg"] < 359)).sum())
+    assert len(inside.map_layers[0]["source"]["features"]) == n_in
 
 
 def test_fov_wedge_points_along_heading_within_range():
