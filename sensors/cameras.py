@@ -8,7 +8,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import redis
 
+from sensors import keys
 from sensors.registry import DeviceRegistry
 
 M_PER_DEG_LAT = 110_540.0
@@ -22,18 +24,42 @@ def _offsets_m(lon0: float, lat0: float, lons: np.ndarray, lats: np.ndarray):  #
     return dx, dy
 
 
+def live_positions(r: redis.Redis) -> dict[str, tuple[float, float, float | None]]:
+    """Last reported position of each mobile camera: id → (lon, lat, heading or None)."""
+    out = {}
+    for cid, v in r.hgetall(keys.CAM_POS).items():
+        lon, lat, heading, _ts = v.split(",")
+        out[cid] = (float(lon), float(lat), float(heading) if heading else None)
+    return out
+
+
 def cameras_seeing(registry: DeviceRegistry, lon: float, lat: float, radius_m: float = 300.0,
-                   limit: int = 10) -> list[dict]:
+                   limit: int = 10,
+                   positions: dict[str, tuple[float, float, float | None]] | None = None,
+                   ) -> list[dict]:
     """能看到该点的摄像机: cameras within ``radius_m`` of (lon, lat) whose field of view (heading ±
     fov/2, up to ``range_m``) contains the point, nearest first, at most ``limit``.
 
     Each dict: id, name, distance_m, bearing_deg (camera → point, 0 = north, clockwise), cls,
     owner, site_type, heading_deg, fov_deg, range_m, share, stream_url, mobile, lon, lat,
-    cell_code, town_code.
+    cell_code, town_code. ``positions`` (``live_positions(redis)``) moves mobile cameras.
     """
     cams = registry.cameras
     if cams.empty:
         return []
+    if positions:   # mobile cameras where they are now (live_positions), not where registered
+        cams = cams.copy()
+        idx = cams["id"].map({c: i for i, c in enumerate(positions)})
+        hit = idx.notna().to_numpy()
+        if hit.any():
+            pos = list(positions.values())
+            sel = idx[hit].astype(int).to_numpy()
+            cams.loc[hit, "lon"] = [pos[i][0] for i in sel]
+            cams.loc[hit, "lat"] = [pos[i][1] for i in sel]
+            heads = [pos[i][2] for i in sel]
+            cur = cams.loc[hit, "heading_deg"].to_numpy(float)
+            cams.loc[hit, "heading_deg"] = [h if h is not None else c for h, c in zip(heads, cur,
+                                                                                     strict=True)]
     clon, clat = cams["lon"].to_numpy(float), cams["lat"].to_numpy(float)
     # coarse box first: 10k+ cameras, a handful near the point
     dlat = radius_m / M_PER_DEG_LAT

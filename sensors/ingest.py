@@ -5,12 +5,14 @@ paho-mqtt 2 (``CallbackAPIVersion.VERSION2``), MQTT 5, a shared subscription
 session expiry so that a worker that comes back gets every QoS 1 message published while it was
 away, automatic reconnect with exponential back-off, resubscribe on every connect.
 
-``on_message`` only puts the message on a queue. A processing thread takes what is queued (up to
-``BATCH_MAX``), validates it at the edge (``sensors.schemas``), and writes the batch in ONE round
-trip: one pipeline holding one ``ingest.lua`` call (history, last value, device state, rules,
-alarms) plus the dead-letter entries. Only then are the messages acknowledged (manual ack), so a
-worker killed mid-batch loses nothing: the broker redelivers what was not acknowledged
-(at-least-once; a redelivered reading is stored again, the alarm rules ignore it).
+Messages are batched in the network thread (up to ``BATCH_MAX``, or ``BATCH_WAIT_S`` old; a
+flusher thread takes a partial batch when traffic stops), validated at the edge
+(``sensors.schemas``) and handed to a writer thread, which writes the batch in ONE round trip: one
+``ingest.lua`` call (history, last value, device state, rules, alarms) plus the dead-letter
+entries, while the network thread reads the next batch. Only then are the messages acknowledged
+(manual PUBACK, all of a batch in one write), so a worker killed mid-batch loses nothing: the
+broker redelivers what was not acknowledged (at-least-once; a redelivered reading is stored again,
+the alarm rules ignore it).
 
 Run it as ``onemap ingest`` (a process) or, in ``onemap demo``, as a thread: ``start()`` /
 ``stop()``; ``subscribed`` is an Event that is set while the worker is subscribed.
@@ -46,6 +48,7 @@ from sensors.schemas import (
     Rejected,
     check_reading,
     parse_detection,
+    parse_position,
     parse_reading,
     parse_status,
 )
@@ -98,6 +101,7 @@ class IngestWorker:
                  clock: Callable[[], float] = time.time) -> None:
         self.redis = r
         self.devices = registry if isinstance(registry, dict) else compile_registry(registry)
+        self.mobile = {d for d, e in self.devices.items() if e.mobile}
         self.mqtt_url, self.group = mqtt_url, group
         self.client_id = client_id or f"onemap-ingest-{group}-{uuid.uuid4().hex[:8]}"
         self.batch_max, self.session_expiry_s, self.clock = batch_max, session_expiry_s, clock
@@ -246,14 +250,18 @@ class IngestWorker:
         return dict(self.stats)
 
     def _prepare(self, batch: list[mqtt.MQTTMessage], now_ms: int, out: Batch, dlq: list,
-                 offline: list[str]) -> None:
-        """Validate ``batch`` into ``out`` (records), ``dlq`` (rejections), ``offline`` (ids)."""
+                 extra: list[tuple[str, str, str]]) -> None:
+        """Validate ``batch`` into ``out`` (script records), ``dlq`` (rejections) and ``extra``
+        (("offline", id, "") status changes, ("pos", id, "lon,lat,heading,ts") positions)."""
         for m in batch:
             topic = m.topic
             try:
-                self._one(topic, m.payload, now_ms, out, offline)
+                self._one(topic, m.payload, now_ms, out, extra)
             except Rejected as e:
                 dlq.append((e.reason, topic, bytes(m.payload), e.detail, e.device_id))
+
+    def _mobile(self, camera_id: str) -> bool:
+        return camera_id in self.mobile
 
     def _parse_topic(self, topic: str) -> tuple[str, str, str] | None:
         t = self._topics.get(topic)
@@ -264,7 +272,7 @@ class IngestWorker:
         return t
 
     def _one(self, topic: str, payload: bytes, now_ms: int, out: Batch,
-             offline: list[str]) -> None:
+             extra: list[tuple[str, str, str]]) -> None:
         t = self._parse_topic(topic)
         if len(payload) > defaults.MAX_PAYLOAD_BYTES:
             raise Rejected("oversized", f"{len(payload)} bytes > {defaults.MAX_PAYLOAD_BYTES}",
@@ -302,6 +310,20 @@ class IngestWorker:
             if d.confidence >= defaults.AI_MIN_CONFIDENCE:
                 out.detection(dev, d.ts, d.label, float(d.confidence), d.snapshot_url)
             self.stats["detections"] += 1
+        elif ch == "pos":
+            if dev.type != "camera" or not self._mobile(did):
+                raise Rejected("bad_topic", f"{did} is not a mobile camera", did)
+            try:
+                p = parse_position(payload)
+            except Rejected as e:
+                e.device_id = did
+                raise
+            if p.ts - now_ms > self._max_future_ms:
+                raise Rejected("future_ts", f"ts {p.ts} ahead of the server clock", did)
+            h = "" if p.heading_deg is None else f"{float(p.heading_deg):.1f}"
+            extra.append(("pos", did, f"{float(p.lon):.6f},{float(p.lat):.6f},{h},{p.ts}"))
+            out.heard(dev, now_ms)
+            self.stats["positions"] += 1
         else:
             try:
                 st = parse_status(payload)
@@ -309,18 +331,18 @@ class IngestWorker:
                 e.device_id = did
                 raise
             if st.state == "offline":
-                offline.append(did)
+                extra.append(("offline", did, ""))
             else:   # back online: a reading without rules (seen, state, fault cleared)
                 out.heard(dev, now_ms)
             self.stats["status"] += 1
 
     def _write(self, batch: list[mqtt.MQTTMessage], now_ms: int, args: Batch, dlq: list,
-               offline: list[str]) -> bool:
+               extra: list[tuple[str, str, str]]) -> bool:
         """One round trip for the batch; retried while Redis is away. False: stopped meanwhile."""
         delay = 0.1
         while True:
             try:
-                self._execute(now_ms, args, dlq, offline, len(batch))
+                self._execute(now_ms, args, dlq, extra, len(batch))
                 break
             except redis.exceptions.NoScriptError:
                 self._sha = None
@@ -333,14 +355,14 @@ class IngestWorker:
             except redis.ResponseError as e:
                 # a bug, not bad input: keep the messages where an operator can see them
                 log.exception("ingest: batch failed in Redis")
-                args, offline = Batch(), []
+                args, extra = Batch(), []
                 dlq = [("internal", m.topic, bytes(m.payload), str(e)[:300], "") for m in batch]
         self.stats["messages"] += len(batch)
         self.stats["rejected"] += len(dlq)
         self.stats["batches"] += 1
         return True
 
-    def _execute(self, now_ms: int, args: Batch, dlq: list, offline: list[str],
+    def _execute(self, now_ms: int, args: Batch, dlq: list, extra: list[tuple[str, str, str]],
                  n: int) -> None:
         r = self.redis
         if self._sha is None:
@@ -348,10 +370,13 @@ class IngestWorker:
         cmds = _Commands()
         if args:
             cmds.evalsha(self._sha, 0, *self.engine.args(now_ms, args))
-        for did in offline:
-            cmds.hset(keys.DEV_STATE, did, "offline")
-            cmds.hset(keys.dev_last(did), "online", "0")
-            cmds.hset(keys.DEV_LWT, did, now_ms)
+        for what, did, value in extra:
+            if what == "offline":
+                cmds.hset(keys.DEV_STATE, did, "offline")
+                cmds.hset(keys.dev_last(did), "online", "0")
+                cmds.hset(keys.DEV_LWT, did, now_ms)
+            else:
+                cmds.hset(keys.CAM_POS, did, value)
         for reason, topic, raw, detail, did in dlq:
             deadletter.record(cmds, reason, topic, raw, detail, did, now_ms)
         cmds.hincrby(keys.INGEST_STATS, "messages", n)

@@ -47,6 +47,9 @@ AI_OPEN = "om:alarm:ai_open"
 FAULTS_OPEN = "om:alarm:faults"
 """Set of device ids with an open 设备故障 (device fault) episode."""
 
+CAM_POS = "om:cam:pos"
+"""Hash camera id → "lon,lat,heading,ts" of mobile cameras (tour buses, boats)."""
+
 DEADLETTER = "om:dlq"
 """Stream of rejected messages: reason, topic, detail, raw (base64, bounded), device_id, ts."""
 

@@ -78,6 +78,7 @@ class DeviceEntry:
     kind: Kind
     static: str                                   # JSON: type, lon, lat, cell, town, village
     rules: dict[str, tuple[RuleRef, ...]] = field(default_factory=dict)   # metric → rules
+    mobile: bool = False                          # a camera on a tour bus or boat (V29)
 
 
 def _static(row: dict, device_type: str) -> str:
@@ -108,9 +109,11 @@ def compile_registry(registry: DeviceRegistry) -> dict[str, DeviceEntry]:
             specs = {m: tuple(v) for m, v in by_metric.items()}
         out[row["id"]] = DeviceEntry(row["id"], row["type"], kind, _static(row, row["type"]), specs)
     ai = {lb: rule_ref(CAMERA, r) for lb, r in zip(AI_LABELS, CAMERA.rules, strict=True)}
-    for row in registry.cameras[["id", "lon", "lat", "cell_code", "town_code"]].to_dict("records"):
+    cols = ["id", "lon", "lat", "cell_code", "town_code", "mobile"]
+    for row in registry.cameras[cols].to_dict("records"):
         out[row["id"]] = DeviceEntry(row["id"], "camera", CAMERA, _static(row, "camera"),
-                                     {f"ai:{lb}": (s,) for lb, s in ai.items()})
+                                     {f"ai:{lb}": (s,) for lb, s in ai.items()},
+                                     mobile=bool(row["mobile"]))
     return out
 
 

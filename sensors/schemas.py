@@ -86,6 +86,17 @@ class Detection(BaseModel):
     bbox: list[StrictInt | StrictFloat] | None = None
 
 
+class Position(BaseModel):
+    """A mobile camera's position: ``{"ts": …, "lon": 110.9, "lat": 21.9, "heading_deg": 90}``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ts: StrictInt = Field(gt=0)
+    lon: StrictFloat | StrictInt = Field(ge=-180, le=180)
+    lat: StrictFloat | StrictInt = Field(ge=-90, le=90)
+    heading_deg: StrictFloat | StrictInt | None = Field(default=None, ge=0, lt=360)
+
+
 class Status(BaseModel):
     """Device status (and last will): ``{"state": "offline", "ts": …}`` or the bare word."""
 
@@ -98,6 +109,7 @@ class Status(BaseModel):
 _ONEMAP = OneMapReading.model_validate_json
 _DETECTION = Detection.model_validate_json
 _STATUS = Status.model_validate_json
+_POSITION = Position.model_validate_json
 
 
 def _structural(e: ValidationError) -> Rejected:
@@ -192,5 +204,12 @@ def parse_status(payload: bytes) -> Status:
         return Status(state=word.decode())
     try:
         return _STATUS(payload)
+    except ValidationError as e:
+        raise _structural(e) from None
+
+
+def parse_position(payload: bytes) -> Position:
+    try:
+        return _POSITION(payload)
     except ValidationError as e:
         raise _structural(e) from None

@@ -111,6 +111,10 @@ class Simulator:
                                   strict=True))
         self._cam_next = {c: now + float(self.rng.uniform(0, defaults.CAMERA_HEARTBEAT_S))
                           for c in self.cameras}
+        cams = registry.cameras
+        self._mobile = {c: [float(x), float(y), float(h)] for c, x, y, h, m in zip(
+            cams["id"], cams["lon"], cams["lat"], cams["heading_deg"], cams["mobile"], strict=True)
+            if m and cameras}
 
     # --- control ------------------------------------------------------------------------------
     def start(self, thread: bool = True) -> Simulator:
@@ -246,6 +250,16 @@ class Simulator:
             if self._cam_town[c] not in out_towns:
                 self._publish(topics.status(c), b"online")
                 n += 1
+                pos = self._mobile.get(c)
+                if pos is not None:   # a tour bus / boat moves a little between heartbeats
+                    pos[2] = (pos[2] + float(self.rng.normal(0, 20))) % 360.0
+                    step = float(self.rng.uniform(0, 300)) / 111_000.0
+                    pos[0] += step * np.sin(np.radians(pos[2]))
+                    pos[1] += step * np.cos(np.radians(pos[2]))
+                    self._publish(topics.position(c), json.dumps({
+                        "ts": int(now * 1000), "lon": round(pos[0], 6), "lat": round(pos[1], 6),
+                        "heading_deg": round(pos[2], 1)}).encode())
+                    n += 1
         return n
 
     def _detections(self, now: float, active: list[Scenario]) -> int:

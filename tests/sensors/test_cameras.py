@@ -55,3 +55,27 @@ def test_demo_cameras_near_a_camera(registry):
     got = cameras_seeing(registry, lon, lat, radius_m=300, limit=50)
     assert cam["id"] in [c["id"] for c in got]
     assert [c["distance_m"] for c in got] == sorted(c["distance_m"] for c in got)
+
+
+def test_mobile_camera_positions_are_ingested_and_used(worker, publisher, redis_client, registry):
+    """V29: tour-bus/boat cameras report positions; cameras_seeing uses where they are now."""
+    from sensors import deadletter, topics  # noqa: PLC0415
+    from sensors.cameras import live_positions  # noqa: PLC0415
+    from tests.sensors.conftest import wait_for  # noqa: PLC0415
+
+    mob = registry.cameras[registry.cameras["mobile"]].iloc[0]
+    fixed = registry.cameras[~registry.cameras["mobile"]].iloc[0]
+    # move the bus 2 km east of where it was registered, looking west at a point 50 m ahead
+    lon = mob["lon"] + 2000 / (111_320.0 * math.cos(math.radians(mob["lat"])))
+    t = int(__import__("time").time() * 1000)
+    publisher.send(topics.position(mob["id"]), {"ts": t, "lon": lon, "lat": mob["lat"],
+                                                "heading_deg": 270.0})
+    publisher.send(topics.position(fixed["id"]), {"ts": t, "lon": 110.0, "lat": 21.0})
+    pos = wait_for(lambda: live_positions(redis_client), what="position stored")
+    assert set(pos) == {mob["id"]} and abs(pos[mob["id"]][0] - lon) < 1e-6
+    assert deadletter.summary(redis_client)["by_reason"] == {"bad_topic": 1}   # fixed camera
+    target_lon = lon - 50 / (111_320.0 * math.cos(math.radians(mob["lat"])))
+    seen = cameras_seeing(registry, target_lon, mob["lat"], 300, 50, positions=pos)
+    assert mob["id"] in [c["id"] for c in seen]
+    assert mob["id"] not in [c["id"] for c in cameras_seeing(registry, target_lon, mob["lat"],
+                                                             300, 50)]
