@@ -233,8 +233,11 @@ class IngestWorker:
             item = self._wq.get()
             if item is None:
                 return
-            if self._write(*item):
-                self._ack_all(item[0])
+            try:
+                if self._write(*item):
+                    self._ack_all(item[0])
+            except Exception:  # keep the writer alive; unacknowledged messages come back
+                log.exception("ingest: writing a batch failed")
 
     def process(self, batch: list[tuple[str, bytes]]) -> dict:
         """Validate and store (topic, payload) pairs without MQTT (tests, replays, benchmarks)."""
@@ -259,6 +262,9 @@ class IngestWorker:
                 self._one(topic, m.payload, now_ms, out, extra)
             except Rejected as e:
                 dlq.append((e.reason, topic, bytes(m.payload), e.detail, e.device_id))
+            except Exception as e:  # a bug must not stop ingest: keep the message for a look
+                log.exception("ingest: unexpected error on %s", topic)
+                dlq.append(("internal", topic, bytes(m.payload), repr(e)[:300], ""))
 
     def _mobile(self, camera_id: str) -> bool:
         return camera_id in self.mobile

@@ -28,7 +28,7 @@ from sensors.kinds.base import Kind
 
 Scalar = StrictBool | StrictInt | StrictFloat | StrictStr
 REASONS = ("oversized", "bad_topic", "not_json", "schema", "unknown_device", "unknown_metric",
-           "wrong_type", "wrong_unit", "out_of_range", "future_ts")
+           "wrong_type", "wrong_unit", "out_of_range", "future_ts", "internal")
 """Dead-letter reasons (sensors.deadletter counts per reason)."""
 
 
