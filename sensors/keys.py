@@ -32,8 +32,9 @@ DEV_LEVELS = "om:dev:lv:"
 EPISODE = "om:alarm:ep:"
 """Hash per (device, rule): open alarm episode and its pending (minimum-duration) candidate."""
 
-DEV_ACTIVE = "om:dev:act:"
-"""Set per device: rule ids with an open or pending episode (lets quiet readings skip the rules)."""
+DEV_ACTIVE = "om:dev:act"
+"""Hash device id → comma list of rule ids with an open or pending episode (lets quiet readings
+skip the rules)."""
 
 RATE_ANCHOR = "om:dev:rate:"
 """Hash per device: rule id → "ts,value,rate" anchor of a rate-of-change rule."""

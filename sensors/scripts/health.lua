@@ -61,7 +61,13 @@ elseif OP == 'ai_clear' then
       redis.call('DEL', ek)
       local rule = string.match(ek, ':([^:]+)$')
       redis.call('HDEL', K.lv .. f.dev, rule)
-      redis.call('SREM', K.act .. f.dev, rule)
+      local act = redis.call('HGET', K.act, f.dev)
+      if act then
+        local keep = {}
+        for r in string.gmatch(act, '[^,]+') do if r ~= rule then keep[#keep + 1] = r end end
+        if #keep > 0 then redis.call('HSET', K.act, f.dev, table.concat(keep, ','))
+        else redis.call('HDEL', K.act, f.dev) end
+      end
       local lb = (string.gsub(f.lb or '视频AI识别', '，置信度', ''))
       alarm('clear', f, tonumber(f.lv), NOW, lb .. ' 已 ' .. ARGV[6] .. ' 分钟无新的识别，解除')
       local st = redis.call('HGET', K.state, f.dev)

@@ -100,3 +100,24 @@ def test_summary_online_rate_and_freshness(redis_client, registry, compiled):
     # 2 intervals later: still online (not yet offline) but no longer fresh
     s = summary(redis_client, registry, now=clock.t + 121)
     assert s["by_type"]["gas"]["online"] == 100 and s["by_type"]["gas"]["fresh"] == 0
+
+
+def test_quiet_video_ai_episode_is_cleared(redis_client, registry, compiled):
+    clock = Clock()
+    w = _worker(redis_client, compiled, clock)
+    cam = "cam-00030"
+    det = {"ts": int(clock.t * 1000), "label": "garbage_overflow", "confidence": 0.8,
+           "snapshot_url": "/s/1.jpg"}
+    w.process([(topics.ai(cam), json.dumps(det).encode())])
+    assert redis_client.hget(keys.DEV_STATE, cam) == "warning"
+    assert redis_client.hget(keys.DEV_ACTIVE, cam) == "ai_garbage_overflow"
+    h = HealthChecker(redis_client, registry, devices=compiled, clock=clock, ai_clear_after_s=300)
+    clock.t += 200
+    assert h.run_once()["ai_cleared"] == 0
+    clock.t += 101
+    assert h.run_once()["ai_cleared"] == 1
+    got = [(f["event"], f["category"]) for _, f in redis_client.xrange(keys.ALARMS)
+           if f["device_id"] == cam]
+    assert got == [("raise", "0107"), ("clear", "0107")]
+    assert redis_client.hget(keys.DEV_STATE, cam) == "normal"
+    assert redis_client.hget(keys.DEV_ACTIVE, cam) is None
