@@ -36,20 +36,13 @@ def test_town_console_queue_live_and_panel_action(live, browser, app_ctx):  # no
     print(f"\nconsole queue latency (report → row visible): {time.monotonic() - t0:.2f} s")
 
     # open the panel from the queue, accept it from the panel
-    cell = next(td for td in browser.find_elements(By.CSS_SELECTOR, "#queue td[data-dash-column=id]")
-                if td.text == second.id)
-    cell.click()
-    wait_for(lambda: second.id in browser.find_element(By.ID, "panel").text, what="panel")
-    accept = wait_for(lambda: next(b for b in browser.find_elements(By.CSS_SELECTOR, ".actions button")
-                                   if b.text == "受理" and b.is_displayed()), what="accept button")
-    accept.click()
+    _open(browser, second.id)
+    _click_action(browser, "受理")
     wait_for(lambda: browser.find_element(By.ID, "inc-state").text == "受理", what="state shown")
     assert svc.store.load(second.id).state == "accepted"
     wait_for(lambda: "· 受理 → 受理" in browser.find_element(By.ID, "timeline").text, what="timeline")
     # dispatch with the suggested department (城管 for 垃圾满溢), keyboard-free path via the button
-    dispatch = wait_for(lambda: next(b for b in browser.find_elements(By.CSS_SELECTOR, ".actions button")
-                                     if b.text == "派遣" and b.is_displayed()), what="dispatch button")
-    dispatch.click()
+    _click_action(browser, "派遣")
     wait_for(lambda: browser.find_element(By.ID, "inc-state").text == "派遣", what="dispatched")
     inc = svc.store.load(second.id)
     assert inc.state == "dispatched" and [t.center for t in inc.tasks] == ["DCG"]
@@ -59,9 +52,7 @@ def test_town_console_queue_live_and_panel_action(live, browser, app_ctx):  # no
     # keyboard: arrow keys move through the queue and the panel follows (no mouse needed)
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.keys import Keys
-    row = next(td for td in browser.find_elements(By.CSS_SELECTOR, "#queue td[data-dash-column=id]")
-               if td.text == second.id)
-    row.click()
+    _open(browser, second.id)
     ActionChains(browser).send_keys(Keys.ARROW_UP).perform()
     wait_for(lambda: first.id in browser.find_element(By.ID, "panel").text, what="keyboard selection")
     logs = severe_logs(browser)
@@ -102,15 +93,16 @@ def _screenshot_scene(browser, app_ctx, selected) -> None:  # noqa: F811
 
 
 def _click_action(driver, label: str) -> None:
-    btn = wait_for(lambda: next(b for b in driver.find_elements(By.CSS_SELECTOR, ".actions button")
-                                if b.text == label and b.is_displayed()), what=f"button {label}")
-    btn.click()
+    """Find and click in one retried step: live updates may re-render the element in between."""
+    wait_for(lambda: next(b for b in driver.find_elements(By.CSS_SELECTOR, ".actions button")
+                          if b.text == label and b.is_displayed()).click() or True,
+             what=f"button {label}")
 
 
 def _open(driver, inc_id: str) -> None:
-    cell = wait_for(lambda: next(td for td in driver.find_elements(
-        By.CSS_SELECTOR, "#queue td[data-dash-column=id]") if td.text == inc_id), what=f"row {inc_id}")
-    cell.click()
+    wait_for(lambda: next(td for td in driver.find_elements(
+        By.CSS_SELECTOR, "#queue td[data-dash-column=id]") if td.text == inc_id).click() or True,
+        what=f"row {inc_id}")
     wait_for(lambda: inc_id in driver.find_element(By.ID, "panel").text, what="panel")
 
 
