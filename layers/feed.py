@@ -11,7 +11,7 @@ import time
 from grid.categories import category_name
 from incidents.incident import STATE_NAMES
 from layers import palette
-from layers.incidents import CLOSED_STATES, tier_of
+from layers.incidents import CLOSED_STATES, stage_opacity, tier_of
 
 OVERDUE_ACTIONS = frozenset({"urge"})   # 督办: the deadline worker urges what is past due
 INCIDENT_NEW_ACTIONS = frozenset({"report", "assign_task"})   # what opens an incident
@@ -45,7 +45,7 @@ def incident_item(entry_id: str, f: dict) -> dict:
             "closed": state in CLOSED_STATES, "overdue": f.get("action", "") in OVERDUE_ACTIONS,
             "new": f.get("action", "") in INCIDENT_NEW_ACTIONS,
             "color": palette.SEVERITY_COLORS.get(sev, palette.SEVERITY_COLORS["一般"]),
-            "size": size, "ring": size + 9,
+            "size": size, "ring": size + 9, "op": stage_opacity(state),
             "ts": int(float(f.get("ts") or entry_id.split("-")[0])), "town": f.get("town_code", "")}
 
 

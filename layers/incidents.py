@@ -22,6 +22,18 @@ KEY = "incidents"
 TIERS: tuple[str, ...] = ("department", "town", "city")   # drawn city last (on top)
 CLOSED_STATES = FINAL_STATES   # 结案/作废: off the map
 RING_EXTRA = 9   # px added around an overdue incident
+# State by opacity (处置阶段): waiting for someone to act is the loudest; handled and awaiting
+# verification is quietest. Colour stays severity, size stays severity, ring stays overdue.
+STAGE_OPACITY: dict[str, float] = {
+    "reported": 1.0, "accepted": 1.0, "registered": 1.0,        # 待受理/待派遣
+    "dispatched": 0.85, "in_progress": 0.85,                     # 处置中
+    "handled": 0.5, "verified": 0.5,                             # 待核查/待结案
+}
+STAGE_NAMES: tuple[tuple[str, float], ...] = (("待派遣", 1.0), ("处置中", 0.85), ("待核查", 0.5))
+
+
+def stage_opacity(state: str) -> float:
+    return STAGE_OPACITY.get(state, 0.85)
 
 
 def tier_of(center: str | None) -> str:
@@ -88,11 +100,13 @@ def incidents_layer(frame: pd.DataFrame, categories: tuple[str, ...] | None = No
         traces.append(scattermap(
             lon=lon.round(5).tolist(), lat=lat.round(5).tolist(), mode="markers",
             customdata=sub["id"].astype(str).tolist(),
-            marker={"color": colors, "size": sizes, "opacity": 0.95},
+            marker={"color": colors, "size": sizes,
+                    "opacity": [stage_opacity(st) for st in sub["state"].astype(str)]},
             hoverinfo="skip", meta=f"{KEY}:{tier}", name=f"{palette.TIER_NAMES[tier]}事件"))
     by_tier = f["tier"].value_counts()
     items = [LegendItem(f"{s}", palette.SEVERITY_COLORS[s]) for s in reversed(palette.SEVERITY_ORDER)]
     items.append(LegendItem(f"超期 {int(f['overdue'].sum())}", palette.OVERDUE_COLOR, "ring"))
+    items += [LegendItem(name, f"rgba(232,241,255,{op})") for name, op in STAGE_NAMES]
     title = "在办事件 " + " ".join(f"{palette.TIER_NAMES[t]}{int(by_tier.get(t, 0))}"
                                    for t in ("city", "town", "department"))
     return Layer(KEY, "事件", traces, [], Legend(title, tuple(items)))

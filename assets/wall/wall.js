@@ -125,7 +125,8 @@
           if (c.closed || tier !== c.tier) {
             P.assign(["data", ti, "marker", "size", k], 0);
           } else {
-            P.assign(["data", ti, "marker", "color", k], c.color).assign(["data", ti, "marker", "size", k], c.size * sc);
+            P.assign(["data", ti, "marker", "color", k], c.color).assign(["data", ti, "marker", "size", k], c.size * sc)
+              .assign(["data", ti, "marker", "opacity", k], c.op);
           }
           changed = true;
         });
@@ -135,7 +136,7 @@
           appended[c.tier + c.id] = true;
           P.append(["data", ti, "lon"], c.lon).append(["data", ti, "lat"], c.lat)
             .append(["data", ti, "customdata"], c.id).append(["data", ti, "marker", "color"], c.color)
-            .append(["data", ti, "marker", "size"], c.size * sc);
+            .append(["data", ti, "marker", "size"], c.size * sc).append(["data", ti, "marker", "opacity"], c.op);
           hl.lon.push(c.lon); hl.lat.push(c.lat); hl.size.push(46 * sc); hl.id.push(c.id);
           changed = true;
         }

@@ -194,6 +194,13 @@ def test_a_new_incident_appears_and_the_tiles_follow(browser, wall_url):
              "return gd.data.some(t => (t.meta || '').startsWith('incidents:') &&"
              " t.customdata.includes(arguments[0]))", LIVE_LIMIT_S, inc.id)
     wait_for(browser, TIER_SUM.replace("return ", "return (") + ") === arguments[0]", 3, before + 1)
+    # every per-point array of the patched trace stays aligned (colour, size, stage opacity)
+    lens = browser.execute_script(
+        "var gd=document.querySelector('#wall-map .js-plotly-plot');"
+        "var t=gd.data.find(t => (t.meta || '').startsWith('incidents:') && t.customdata.includes(arguments[0]));"
+        "return [t.lon.length, t.customdata.length, t.marker.color.length, t.marker.size.length,"
+        " t.marker.opacity.length]", inc.id)
+    assert len(set(lens)) == 1, lens
     owner = Actor("op", "town_operator", inc.center, "镇街值班员")     # the owning center voids it
     ctx.incidents.void(inc.id, owner, reason="测试作废")
     wait_for(browser, TIER_SUM.replace("return ", "return (") + ") === arguments[0]", 3, before)

@@ -76,6 +76,9 @@ def test_incidents_by_tier_overdue_ring_and_closed_dropped(incidents_df):
     assert by_meta["incidents:overdue"]["marker"]["color"] == palette.OVERDUE_COLOR
     assert by_meta["incidents:overdue"]["marker"]["size"][0] > by_meta["incidents:city"]["marker"]["size"][0]
     assert "市级1" in layer.legend.title and "部门1" in layer.legend.title
+    # stage by opacity: E1 reported (waiting: loudest), E2 dispatched (in progress)
+    assert by_meta["incidents:city"]["marker"]["opacity"] == [1.0]
+    assert by_meta["incidents:town"]["marker"]["opacity"] == [0.85]
 
 
 def test_incident_category_filter_and_due_ts(incidents_df):
