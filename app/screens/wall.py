@@ -362,8 +362,10 @@ def tick(ctx: AppContext, cursor: dict, theme: str = "overview", hexes_on: bool 
                     ticker.append(feed.alarm_text(a, towns))
         else:
             new_cursor["f"] = entries[-1][0]
+            cats = THEMES.get(theme, THEMES["overview"]).categories
             for eid, f in entries:
                 i = feed.incident_item(eid, f)
+                i["in"] = not cats or i["cat"].startswith(tuple(cats))   # the theme's filter
                 incs.append(i)
                 ticker.append(feed.incident_text(i, towns))
     delta: dict = {"alarms": alarms, "incidents": incs}

@@ -132,7 +132,7 @@
         });
         var ti = idx["incidents:" + c.tier];
         var present = posIn(fig.data[ti], c.id) >= 0 || appended[c.tier + c.id];
-        if (!c.closed && !present) {
+        if (!c.closed && !present && c["in"] !== false) {
           appended[c.tier + c.id] = true;
           P.append(["data", ti, "lon"], c.lon).append(["data", ti, "lat"], c.lat)
             .append(["data", ti, "customdata"], c.id).append(["data", ti, "marker", "color"], c.color)
@@ -141,7 +141,7 @@
           changed = true;
         }
         var rk = posIn(fig.data[ri], c.id);
-        if (c.overdue && !c.closed) {
+        if (c.overdue && !c.closed && c["in"] !== false) {
           if (rk >= 0) { P.assign(["data", ri, "marker", "size", rk], c.ring * sc); }
           else if (!appended["ring" + c.id]) {
             appended["ring" + c.id] = true;

@@ -79,7 +79,9 @@ def test_incident_feed_reaches_the_tick_and_the_kpis(ctx, redis_client, demo_cit
     cursor["ki"] = 0            # incident tiles are recomputed at most every INCIDENT_KPI_S
     out = wall.tick(ctx, cursor)
     items = out["delta"]["incidents"]
-    assert [i["id"] for i in items] == [inc.id] and items[0]["new"]
+    assert [i["id"] for i in items] == [inc.id] and items[0]["new"] and items[0]["in"]
+    eco = wall.tick(ctx, cursor, "ecology")            # 0101 市容环境 is not an ecology category
+    assert eco["delta"]["incidents"][0]["in"] is False
     assert "on_time" in out["kpi"] and "tier_town" not in out["kpi"]   # tiers: counted clientside
     assert out["ticker"][0]["tag"] == "新事件"
     full = wall.incident_kpis(ctx)
