@@ -206,11 +206,9 @@ class Simulator:
         budget = max(1, int(rate * elapsed * 1.5))
         hour = ((now / 3600.0) + 8.0) % 24.0                  # China Standard Time
         n = 0
-        for d in self.devices:
-            if n >= budget:
-                break
-            if d.next_due > now:
-                continue
+        # most overdue first, so that a rate cap delays devices fairly instead of starving some
+        due = sorted((d for d in self.devices if d.next_due <= now), key=lambda d: d.next_due)
+        for d in due:
             sc_rain, sc_fire, out = 0.0, 0.0, False
             for s in active:
                 if s.town_code == d.town:
@@ -221,6 +219,8 @@ class Simulator:
                 if s.name == "fire" and d.meta.get("building") == s.building:
                     sc_fire = max(sc_fire, s.intensity(now))
             dens = SCENARIO_DENSIFY if (sc_rain > 0 or sc_fire > 0) else 1.0
+            if n >= budget and dens == 1.0:
+                continue      # over the rate: stays due; 加密上报 devices are not held back
             d.next_due = now + d.interval / speed / dens
             if out or d.silent_until > now:
                 continue

@@ -8,9 +8,14 @@ from sensors.kinds.base import Kind, Metric, Rule, SimContext, daily
 
 
 def simulate(rng: np.random.Generator, meta: dict, ctx: SimContext, state: dict) -> dict:
-    """Warm humid south-China day; showers now and then; a rain scenario brings a rainstorm."""
-    base_rain = max(0.0, rng.gamma(0.3, 2.0) - 0.8) if rng.random() < 0.05 else 0.0
-    rain = base_rain + ctx.rain * rng.uniform(55, 95)
+    """Warm humid south-China day; showers now and then; a rain scenario brings a rainstorm whose
+    intensity builds and wanders smoothly around the station's own peak (rain is autocorrelated)."""
+    shower = max(0.0, rng.gamma(0.3, 2.0) - 0.8) if rng.random() < 0.05 else 0.0
+    peak = state.setdefault("peak", float(rng.uniform(55, 95)))
+    cur = state.get("rain", 0.0)
+    cur += 0.35 * (ctx.rain * peak - cur) + rng.normal(0, 1.5) * ctx.rain
+    state["rain"] = cur = max(0.0, cur)
+    rain = cur + shower
     return {"rain_mmh": round(rain, 1),
             "wind_ms": round(abs(rng.normal(2.5 + 6 * ctx.rain, 1.2)), 1),
             "temp_c": round(26 + 5 * daily(ctx.hour) - 4 * ctx.rain + rng.normal(0, 0.3), 1),
@@ -29,7 +34,8 @@ KIND = Kind(
     ),
     rules=(
         # demo default: rainstorm signal levels as hourly intensity (暴雨预警, mm/h)
-        Rule("rain", "rain_mmh", "雨强", (16.0, 30.0, 50.0, 80.0), hysteresis=3.0, tag="rain"),
+        Rule("rain", "rain_mmh", "雨强", (16.0, 30.0, 50.0, 80.0), hysteresis=3.0,
+             min_duration_s=120, tag="rain"),
         # Beaufort 6/8/10/12 (大风预警)
         Rule("wind", "wind_ms", "风速", (10.8, 17.2, 24.5, 32.7), hysteresis=1.0,
              min_duration_s=60),
