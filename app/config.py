@@ -8,7 +8,6 @@ needs as arguments. Every tunable has a default, a unit and a description.
 from __future__ import annotations
 
 import os
-import secrets
 from pathlib import Path
 
 from pydantic import Field
@@ -46,8 +45,9 @@ class Settings(BaseSettings):
     # --- web --------------------------------------------------------------------------------
     host: str = Field("127.0.0.1", description="Address the web app listens on.")
     port: int = Field(8050, description="TCP port of the web app.")
-    secret_key: str = Field(default_factory=lambda: secrets.token_hex(32),
-                            description="Flask session signing key; set it in production.")
+    secret_key: str | None = Field(None, description="Flask session signing key. Unset: one "
+                                   "random key is created once in Redis and shared by every web "
+                                   "worker (so sessions survive a load balancer).")
     kiosk_token: str | None = Field(None, description="Token that opens /wall without a login; "
                                     "generated and printed by `onemap demo` when unset.")
     tile_url: str | None = Field(None, description="Optional raster tile URL template "

@@ -71,3 +71,7 @@ def mobile_recent_categories(worker: str) -> str:
 
 DEMO_SEEDED = "om:demo:seeded"
 """String: set once `onemap demo` has written its history of past incidents (app.demo_data)."""
+
+WEB_SECRET = "om:web:secret"
+"""String: the Flask session signing key shared by every web worker when ONEMAP_SECRET_KEY is
+unset (created once with SET NX)."""

@@ -9,20 +9,27 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import secrets
 
 from flask import Flask, redirect, send_from_directory
 
-from app import screens
+from app import keys, screens
 from app.config import ASSETS_DIR
 from app.context import AppContext
 
 SCREEN_ORDER = ("wall", "console", "mobile", "analytics", "ops")
 
 
+def shared_secret_key(ctx: AppContext) -> str:
+    """The session key every web worker of this deployment shares: created once in Redis."""
+    ctx.redis.set(keys.WEB_SECRET, secrets.token_hex(32), nx=True)
+    return str(ctx.redis.get(keys.WEB_SECRET))
+
+
 def create_server(ctx: AppContext) -> Flask:
     """Build the WSGI app for the given context."""
     server = Flask("onemap", static_folder=None)
-    server.config.update(SECRET_KEY=ctx.settings.secret_key,
+    server.config.update(SECRET_KEY=ctx.settings.secret_key or shared_secret_key(ctx),
                          MAX_CONTENT_LENGTH=int(ctx.settings.max_upload_mb * 1024 * 1024),
                          SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
     server.extensions["onemap"] = ctx

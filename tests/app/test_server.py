@@ -1,0 +1,28 @@
+"""The web process: stateless workers that share sessions through Redis."""
+
+from __future__ import annotations
+
+from app.config import Settings
+from app.context import AppContext
+from app.server import create_server
+
+
+def test_two_web_workers_share_the_session_key(redis_client, redis_service, demo_city_dir, tmp_path):
+    """Without ONEMAP_SECRET_KEY, every worker signs sessions with one key kept in Redis, so a
+    login on one worker is valid on the next one behind the load balancer."""
+    settings = Settings(data_dir=tmp_path, city_dir=demo_city_dir)
+    a = create_server(AppContext(settings, redis_service.url))
+    b = create_server(AppContext(settings, redis_service.url))
+    assert a.config["SECRET_KEY"] == b.config["SECRET_KEY"]
+    assert len(a.config["SECRET_KEY"]) == 64
+
+
+def test_configured_key_wins(redis_client, redis_service, demo_city_dir, tmp_path):
+    settings = Settings(data_dir=tmp_path, city_dir=demo_city_dir, secret_key="k" * 64)
+    assert create_server(AppContext(settings, redis_service.url)).config["SECRET_KEY"] == "k" * 64
+
+
+def test_healthz_answers(redis_client, redis_service, demo_city_dir, tmp_path):
+    settings = Settings(data_dir=tmp_path, city_dir=demo_city_dir)
+    client = create_server(AppContext(settings, redis_service.url)).test_client()
+    assert client.get("/healthz").get_json() == {"ok": True}
