@@ -65,6 +65,27 @@ def demo_city_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _cheap_password_hashing() -> Iterator[None]:
+    """Real argon2, with the cheapest parameters: the demo accounts are hashed in every app test."""
+    from argon2 import PasswordHasher  # noqa: PLC0415
+
+    import app.users  # noqa: PLC0415
+
+    saved = app.users._HASHER
+    app.users._HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    yield
+    app.users._HASHER = saved
+
+
+@pytest.fixture(scope="session")
+def demo_devices(demo_city, demo_city_dir: Path):
+    """The demo city's sensors and cameras (sensors.registry.DeviceRegistry), made once."""
+    from sensors.registry import load_or_create  # noqa: PLC0415
+
+    return load_or_create(demo_city, demo_city_dir)
+
+
 @pytest.fixture(scope="session")
 def demo_city(demo_city_dir: Path):
     """The demo city model (grid.model.City)."""

@@ -18,10 +18,11 @@ KIOSK = "kiosk-token-for-tests"
 
 
 @pytest.fixture
-def app_ctx(redis_client, redis_service, demo_city, tmp_path) -> AppContext:
+def app_ctx(redis_client, redis_service, demo_city, demo_devices, tmp_path) -> AppContext:
     settings = Settings(secret_key="t" * 64, kiosk_token=KIOSK, data_dir=tmp_path)
     ctx = AppContext(settings, redis_service.url)
-    ctx.__dict__["city"] = demo_city  # cached_property: reuse the session's city
+    ctx.__dict__["city"] = demo_city  # cached_property: reuse the session's city …
+    ctx.__dict__["devices"] = demo_devices  # … and its device registry (made once: ~3 s)
     return ctx
 
 
