@@ -153,7 +153,8 @@ def test_rate_of_change_and_combined_village_rule(worker, publisher, redis_clien
                            & (registry.sensors["cell_code"].str[:12] == village)]["id"].iloc[0]
     warn = row["meta"]["warn_m"]
     t0 = now_ms() - 7_200_000
-    publisher.send(topics.telemetry("weather", aws), reading(t0, rain_mmh=40.0))  # yellow rain
+    for dt in (0, 150_000):                  # yellow rain, held over the 2-min minimum duration
+        publisher.send(topics.telemetry("weather", aws), reading(t0 + dt, rain_mmh=40.0))
     seq = [(i * 300, warn - 3.0 + 0.3 * i) for i in range(4)]                      # 3.6 m/h
     publisher.send_many([(topics.telemetry("water_level", dev), reading(t0 + s * 1000, level_m=v))
                          for s, v in seq])
@@ -165,7 +166,8 @@ def test_rate_of_change_and_combined_village_rule(worker, publisher, redis_clien
     assert combined[0]["category"] == "0301" and combined[0]["level"] == "orange"
     rise = [a for a in alarms(redis_client, dev) if a["episode"].startswith(f"{dev}:rise:")]
     assert len(rise) == 1 and rise[0]["category"] == "0301" and rise[0]["unit"] == "m/h"
-    publisher.send(topics.telemetry("weather", aws), reading(t0 + 2_000_000, rain_mmh=0.0))
+    for dt in (2_000_000, 2_150_000):        # the rain stops (and stays stopped 2 min)
+        publisher.send(topics.telemetry("weather", aws), reading(t0 + dt, rain_mmh=0.0))
     wait_for(lambda: [a["event"] for a in alarms(redis_client)
                       if a["episode"].startswith(f"village-{village}:flood")] == ["raise", "clear"],
              what="combined clear")

@@ -62,17 +62,20 @@ def test_flood_scenario_tells_its_story(worker, redis_client, registry, mqtt_ser
     try:
         sc = sim.run_scenario("flood", town_code=town, duration_s=3600)
         assert sc.town_code == town and sc.cameras
-        for _ in range(300):                  # five simulated minutes
+        for _ in range(400):                  # a bit under seven simulated minutes
             clock.t += 1.0
             sim.tick(clock.t)
 
         def town_alarms() -> list[dict]:
             return [f for _, f in redis_client.xrange(keys.ALARMS) if f["town_code"] == town]
 
-        got = wait_for(lambda: (a := town_alarms()) and
-                       {x["source"] for x in a} >= {"iot", "video_ai"} and a, 30, "flood alarms")
-        rain = [a for a in got if a["metric"] == "rain_mmh" and a["event"] == "raise"]
-        assert len(rain) >= len(reg.sensors) // 2          # most gauges in the town
+        def rain(a: list[dict]) -> list[dict]:
+            return [x for x in a if x["metric"] == "rain_mmh" and x["event"] == "raise"]
+
+        # most gauges of the town raise a rain alarm (held 2 min), and cameras see water on roads
+        got = wait_for(lambda: (a := town_alarms()) and "video_ai" in {x["source"] for x in a}
+                       and len(rain(a)) >= len(reg.sensors) // 2 and a, 30, "flood alarms")
+        assert len(rain(got)) <= len(reg.sensors)            # one episode per gauge, no flapping
         assert {a["category"] for a in got if a["source"] == "video_ai"} == {"0302"}  # 道路积水
     finally:
         sim.stop()
