@@ -1,4 +1,5 @@
-"""What is around an incident (周边): cameras that can see it, sensors and their recent readings.
+"""What is around an incident (周边): sensors and their recent readings (cameras that can see
+it: ``sensors.cameras.cameras_seeing``).
 
 Pure functions over the device registry frames (plus one Redis read for readings), used by the
 console's incident panel. "Can see it": within the camera's range and inside its field of view
@@ -27,29 +28,6 @@ def _dist_bearing(lon0: float, lat0: float, lons: np.ndarray, lats: np.ndarray
     dx = np.radians(lon0 - lons) * k * EARTH_M      # east, device → point
     dy = np.radians(lat0 - lats) * EARTH_M          # north
     return np.hypot(dx, dy), (np.degrees(np.arctan2(dx, dy)) + 360.0) % 360.0
-
-
-def cameras_seeing(cameras: pd.DataFrame, lon: float, lat: float,
-                   radius_m: float = CAMERA_RADIUS_M, limit: int = 6) -> list[dict]:
-    """Cameras within ``radius_m`` whose field of view covers the point, nearest first."""
-    if cameras is None or cameras.empty:
-        return []
-    lons, lats = cameras["lon"].to_numpy(float), cameras["lat"].to_numpy(float)
-    box = (np.abs(lons - lon) < radius_m / 80_000) & (np.abs(lats - lat) < radius_m / 100_000)
-    sub = cameras[box]
-    if sub.empty:
-        return []
-    dist, bearing = _dist_bearing(lon, lat, sub["lon"].to_numpy(float), sub["lat"].to_numpy(float))
-    heading = sub["heading_deg"].to_numpy(float)
-    fov = sub["fov_deg"].to_numpy(float)
-    rng = np.minimum(sub["range_m"].to_numpy(float), radius_m)
-    off = np.abs((bearing - heading + 180.0) % 360.0 - 180.0)
-    sees = (dist <= rng) & ((fov >= 360.0) | (off <= fov / 2.0))
-    order = np.argsort(dist[sees])[:limit]
-    rows = sub[sees].iloc[order]
-    return [{"id": r["id"], "name": r["name"], "cls": int(r["cls"]), "owner": r["owner"],
-             "stream_url": r["stream_url"], "distance_m": round(float(d), 1)}
-            for (_, r), d in zip(rows.iterrows(), dist[sees][order], strict=True)]
 
 
 def sensors_near(sensors: pd.DataFrame, lon: float, lat: float,

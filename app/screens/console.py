@@ -30,10 +30,11 @@ from flask import Flask
 from app.api import ACTIONS, act, intake, summary
 from app.auth import current_actor, deny, guarded, require_actor
 from app.config import ASSETS_DIR
-from app.nearby import cameras_seeing, readings, sensors_near
+from app.nearby import CAMERA_RADIUS_M, readings, sensors_near
 from grid.categories import CATEGORIES
 from incidents.actor import ROLE_NAMES, Actor
 from incidents.incident import STATE_NAMES
+from sensors.cameras import cameras_seeing, live_positions
 
 TZ = timezone(timedelta(hours=8))
 POLL_MS = 400
@@ -498,10 +499,7 @@ def mount(server: Flask, ctx_) -> Dash:
             with guarded(sel):
                 selected = svc().get(sel, actor)
             if _has_devices(ctx_):
-                cams = cameras_seeing(ctx_.devices.cameras, selected.lon, selected.lat)
-                reg = ctx_.devices.cameras.set_index("id") if cams else None
-                for c in cams:
-                    c["lon"], c["lat"] = float(reg.at[c["id"], "lon"]), float(reg.at[c["id"], "lat"])
+                cams = _cameras_seeing(ctx_, selected.lon, selected.lat)
         p = Patch()
         for k, trace in enumerate(map_traces(rows or [], selected, cams, pick), start=1):
             p["data"][k] = trace
@@ -680,6 +678,12 @@ def _invalid_as_value(fn, invalid_type):  # noqa: ANN001, ANN202
         raise _Refused(str(exc)) from exc
 
 
+def _cameras_seeing(ctx_, lon: float, lat: float) -> list[dict]:  # noqa: ANN001
+    """Cameras that can see the point (mobile ones where they are now), nearest first."""
+    return cameras_seeing(ctx_.devices, lon, lat, radius_m=CAMERA_RADIUS_M, limit=6,
+                          positions=live_positions(ctx_.redis))
+
+
 def _has_devices(ctx_) -> bool:
     try:
         return ctx_.devices is not None
@@ -732,7 +736,7 @@ def incident_panel(ctx_, actor: Actor, inc, trail: list[dict], similar: list[dic
     if photos:
         parts.append(html.Div(className="photos", children=photos))
     if _has_devices(ctx_):
-        cams = cameras_seeing(ctx_.devices.cameras, inc.lon, inc.lat)
+        cams = _cameras_seeing(ctx_, inc.lon, inc.lat)
         parts.append(html.H2("可视摄像机 (能看到事发点)"))
         parts.append(html.Ul(className="cams", children=[
             html.Li([f"{c['name']} · {c['cls']}类 · {c['distance_m']:.0f} m · ",
