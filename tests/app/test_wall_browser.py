@@ -108,8 +108,11 @@ def wait_for(drv, script: str, timeout: float, *args):  # noqa: ANN001, ANN201
 
 
 def open_wall(drv, base: str, query: str = "") -> None:  # noqa: ANN001
+    """Load the wall and wait until it is settled: map painted, then the charts drawn (they
+    follow the first paint), so that a live measurement does not race the page's own start."""
     drv.get(f"{base}/wall/?kiosk={KIOSK}{query}")
     wait_for(drv, "return document.body.dataset.mapReady === '1'", 60)
+    wait_for(drv, "return document.querySelectorAll('#wall-cats .main-svg').length > 0", 30)
 
 
 METAS = ("var gd=document.querySelector('#wall-map .js-plotly-plot');"
