@@ -1,6 +1,8 @@
 """Telemetry simulator (仿真): drives the device registry over MQTT like the real city would.
 
-Every sensor reports on its kind's behaviour (``sensors/kinds/<kind>.py``: daily cycles, noise,
+Rate: ``rate`` messages/s (steady), ``burst()`` ×10 for a while, ``rate=0`` flat out (every
+device on every tick, as fast as the broker takes them: load tests). Every sensor reports on its
+kind's behaviour (``sensors/kinds/<kind>.py``: daily cycles, noise,
 type-specific dynamics); cameras send a status heartbeat. Devices drop out now and then and come
 back; a few messages are malformed (they must end in the dead letter). Rates: steady (≈90 msg/s,
 5,400 sensors at 1/min, seed-requirements §11), bursts (×10) and flat out (load tests).
@@ -103,7 +105,7 @@ class Simulator:
         self.devices = devs
         self._nominal = sum(1.0 / d.interval for d in devs) or 1.0   # msg/s at real intervals
         # spread first reports over one (scaled) interval so the feed is steady from the start
-        speed = self.rate / self._nominal
+        speed = (self.rate if self.rate > 0 else 1e6) / self._nominal
         for d in devs:
             d.next_due = now + float(self.rng.uniform(0, d.interval / speed))
         self.cameras = list(registry.cameras["id"]) if cameras else []
@@ -191,7 +193,8 @@ class Simulator:
         while not self._stop.is_set():
             t0 = self.clock()
             self.tick(t0)
-            self._stop.wait(max(0.0, 0.1 - (self.clock() - t0)))
+            if self.rate > 0:
+                self._stop.wait(max(0.0, 0.1 - (self.clock() - t0)))
 
     def tick(self, now: float) -> int:
         """Publish what is due at ``now`` (rate-limited); returns how many were published."""
@@ -200,10 +203,11 @@ class Simulator:
             active = list(self.scenarios)
         rate = self.rate * (self._burst_factor if now < self._burst_until else 1.0)
         # the nominal feed is Σ 1/interval; scale time so that the feed matches ``rate``
-        speed = rate / self._nominal
+        flat_out = rate <= 0          # as fast as it can: every device every tick, no cap
+        speed = 1e6 if flat_out else rate / self._nominal
         elapsed = min(5.0, max(0.1, now - self._last_tick)) if self._last_tick else 0.1
         self._last_tick = now
-        budget = max(1, int(rate * elapsed * 1.5))
+        budget = len(self.devices) if flat_out else max(1, int(rate * elapsed * 1.5))
         hour = ((now / 3600.0) + 8.0) % 24.0                  # China Standard Time
         n = 0
         # most overdue first, so that a rate cap delays devices fairly instead of starving some

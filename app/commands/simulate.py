@@ -16,7 +16,7 @@ from app.context import AppContext
 @click.command("simulate")
 @click.option("--mqtt-url", default=None, help="MQTT broker URL (default ONEMAP_MQTT_URL).")
 @click.option("--rate", type=float, default=None,
-              help="Steady messages per second (default ONEMAP_SIM_RATE, 90).")
+              help="Steady messages per second (default ONEMAP_SIM_RATE, 90); 0 = flat out.")
 @click.option("--burst", type=float, default=0.0, help="Start with a ×10 burst of this many s.")
 @click.option("--scenario", type=click.Choice(["flood", "fire", "outage"]), multiple=True,
               help="Start a scenario now (repeatable).")
@@ -46,7 +46,7 @@ def command(mqtt_url: str | None, rate: float | None, burst: float, scenario: tu
         registry = load_or_create(ctx.city, settings.resolved_city_dir, stress=True)
     else:
         registry = ctx.devices
-    sim = Simulator(registry, mqtt_url, rate=rate or settings.sim_rate, seed=seed).start()
+    sim = Simulator(registry, mqtt_url, rate=settings.sim_rate if rate is None else rate, seed=seed).start()
     if burst:
         sim.burst(burst)
     for name in scenario:
