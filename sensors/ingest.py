@@ -356,6 +356,7 @@ class IngestWorker:
                 if self._halt.is_set():
                     return False
                 log.warning("ingest: Redis unavailable (%s); retrying in %.1fs", e, delay)
+                self.stats["redis_retries"] += 1
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
             except redis.ResponseError as e:

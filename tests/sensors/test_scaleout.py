@@ -156,3 +156,30 @@ def test_broker_restart_loses_no_qos1_message(redis_client, compiled, tmp_path, 
             pub.close()
         w.stop()
         broker.stop()
+
+
+def test_redis_outage_loses_nothing(compiled, mqtt_service, tmp_path, group):
+    """Redis away for a moment: the worker keeps the batch, retries, acknowledges only after."""
+    import redis as redis_lib  # noqa: PLC0415
+
+    from app.services import start_redis_server  # noqa: PLC0415
+
+    svc = start_redis_server(tmp_path / "redis")
+    r = redis_lib.Redis.from_url(svc.url, decode_responses=True)
+    w = IngestWorker(r, compiled, mqtt_service.url, group=group, client_id=f"{group}-r",
+                     session_expiry_s=60).start()
+    pub = Publisher(mqtt_service.url, f"{group}-pub")
+    ids = ["mh-0600", "mh-0601"]
+    try:
+        assert w.wait_subscribed(10)
+        pub.send_many(messages(ids, 100, 1_700_000_000_000))
+        wait_for(lambda: n_stored(r, ids) == 100, 30, "first batch")
+        svc.stop()                                            # Redis goes away (AOF flushed)
+        pub.send_many(messages(ids, 100, 1_700_000_100_000))  # these arrive during the outage
+        svc = start_redis_server(svc.data_dir, svc.port)      # …and it comes back
+        wait_for(lambda: len(set(stored_pairs(r, ids))) == 200, 60, "every message")
+        assert w.stats["redis_retries"] > 0, "precondition: a write met the outage"
+    finally:
+        pub.close()
+        w.stop()
+        svc.stop()
