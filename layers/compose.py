@@ -28,7 +28,7 @@ class MapData:
     """Everything the map draws: plain frames in the contracts' shapes (docs/architecture.md)."""
 
     city: City
-    sensors: pd.DataFrame                    # id, type, lon, lat (+ optional h3)
+    sensors: pd.DataFrame                    # id, type, lon, lat (+ optional h3_<res>)
     cameras: pd.DataFrame                    # id, cls, lon, lat, heading_deg, fov_deg, range_m
     states: dict[str, str] | pd.Series      # om:dev:state
     incidents: pd.DataFrame                  # open incidents (layers.incidents columns)
@@ -96,7 +96,7 @@ def build_layers(data: MapData, theme: Theme, view: View) -> list[Layer]:
                                            view.tile_crs))
         elif key == "hex_devices" and aggregate:
             out.append(hexbin.devices_hex_layer([sens, cams], data.states,
-                                                tile_crs=view.tile_crs))
+                                                res=hex_res(view), tile_crs=view.tile_crs))
         elif key == "sensors" and key in wanted:
             out.append(sensors.sensors_layer(sens, data.states, tile_crs=view.tile_crs,
                                              size_scale=view.size_scale,
@@ -114,6 +114,11 @@ def build_layers(data: MapData, theme: Theme, view: View) -> list[Layer]:
         elif key == "alarms" and key in wanted:
             out.append(alarms_mod.alarms_layer(data.alarms, view.tile_crs, view.size_scale))
     return out
+
+
+def hex_res(view: View) -> int:
+    """The H3 resolution of this view's device hexagons (hexbin.res_for_zoom)."""
+    return hexbin.res_for_zoom(view.zoom, float(view.center["lat"]))
 
 
 def theme_devices(data: MapData, theme: Theme) -> tuple[pd.DataFrame, pd.DataFrame]:

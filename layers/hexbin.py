@@ -19,8 +19,19 @@ from layers.legend import Layer, Legend, LegendItem
 from layers.trace import choroplethmap
 
 DEFAULT_RES = 7          # ≈5 km² per hexagon: ~700 over a 3,300 km² county (demo assumption)
+RES_CHOICES = (6, 7)     # the resolutions a city view picks from (res_for_zoom)
+HEX_EDGE_PX = 20.0       # finest resolution whose hexagon edge is still this many px on screen:
+                         # smaller hexagons are visual noise and cost first paint (bench/wall.py)
 RAW_POINT_LIMIT = 3000   # above this many devices in a city view, hexagons + exceptions instead
 RAW_ZOOM = 12.0          # at or above this zoom, raw points always (a street-level view)
+
+
+def res_for_zoom(zoom: float, lat: float = 22.0, choices: tuple[int, ...] = RES_CHOICES) -> int:
+    """LOD: the finest H3 resolution among ``choices`` whose edge is ≥ HEX_EDGE_PX at ``zoom``
+    (MapLibre 512-px tiles); the coarsest when none is."""
+    m_per_px = 40_075_016.7 * np.cos(np.radians(lat)) / (512 * 2 ** zoom)
+    ok = [r for r in choices if h3.average_hexagon_edge_length(r, "m") / m_per_px >= HEX_EDGE_PX]
+    return max(ok) if ok else min(choices)
 
 
 def use_aggregate(n_points: int, zoom: float) -> bool:
@@ -116,7 +127,7 @@ def devices_hex_layer(frames: list[pd.DataFrame], states, res: int = DEFAULT_RES
                       tile_crs: str = "wgs84") -> Layer:
     """设备聚合: sensors and cameras together, one hexagon per H3 cell, worst state inside.
 
-    Frames carry ``id, lon, lat`` (and ``h3`` when precomputed); ``states`` is om:dev:state.
+    Frames carry ``id, lon, lat`` (and ``h3_<res>`` when precomputed); ``states`` is om:dev:state.
     """
     from layers.points import state_series  # noqa: PLC0415
 
@@ -125,7 +136,8 @@ def devices_hex_layer(frames: list[pd.DataFrame], states, res: int = DEFAULT_RES
         if len(f):
             part = pd.DataFrame({"lon": f["lon"].to_numpy(), "lat": f["lat"].to_numpy(),
                                  "state": state_series(f["id"], states).to_numpy()})
-            part["h3"] = f["h3"].to_numpy() if "h3" in f else cells_of(f["lon"], f["lat"], res)
+            col = f"h3_{res}"
+            part["h3"] = f[col].to_numpy() if col in f else cells_of(f["lon"], f["lat"], res)
             parts.append(part)
     pts = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
         columns=["lon", "lat", "state", "h3"])

@@ -44,7 +44,8 @@ from layers.themes import KPI_KEYS, THEMES, get_theme, next_theme
 
 log = logging.getLogger(__name__)
 
-TICK_MS = 1000            # live poll period: an alarm shows within ~1 s (aim: < 2 s)
+TICK_MS = 500             # live poll period: an alarm shows within ~0.5–1 s (promise: < 2 s, even on a
+                          # busy server); an idle poll is an HTTP 204 of ~2 ms
 ROTATE_S = 60             # theme rotation period on the wall (轮播), seconds; demo default
 CHART_S = 30              # trend/category charts refresh period, seconds
 ALARM_REPLAY = 5000       # stream entries folded at page load to find the active alarms
@@ -74,23 +75,23 @@ class DeviceIndex:
 
     sensors: pd.DataFrame
     cameras: pd.DataFrame
-    hex_of: dict[str, str] = field(default_factory=dict)                 # device id → h3 cell
+    hex_of: dict[int, dict[str, str]] = field(default_factory=dict)      # res → id → h3 cell
     pos: dict[str, tuple[float, float]] = field(default_factory=dict)    # device id → lon, lat
     registry: object | None = None     # sensors.registry.DeviceRegistry when read from it
     _themes: dict[str, tuple[set, dict]] = field(default_factory=dict)
 
-    def theme(self, code: str) -> tuple[set[str], dict[str, list[str]]]:
-        """(ids the theme shows, h3 → those ids)."""
-        if code not in self._themes:
+    def theme(self, code: str, res: int = hexbin.DEFAULT_RES) -> tuple[set[str], dict[str, list[str]]]:
+        """(ids the theme shows, h3 cell at ``res`` → those ids)."""
+        if (code, res) not in self._themes:
             t = THEMES.get(code, THEMES["overview"])
             data = compose.MapData(None, self.sensors, self.cameras, {}, None, None, None)
             sens, cams = compose.theme_devices(data, t)
             ids = set(sens["id"]) | set(cams["id"])
             members: dict[str, list[str]] = {}
             for d in ids:
-                members.setdefault(self.hex_of[d], []).append(d)
-            self._themes[code] = (ids, members)
-        return self._themes[code]
+                members.setdefault(self.hex_of[res][d], []).append(d)
+            self._themes[(code, res)] = (ids, members)
+        return self._themes[(code, res)]
 
 
 def _frame(gdf, cols: tuple[str, ...]) -> pd.DataFrame:  # noqa: ANN001 (GeoDataFrame or frame)
@@ -119,12 +120,14 @@ def device_index(ctx: AppContext) -> DeviceIndex:
     c = _frame(cameras, ("id", "cls", "lon", "lat", "heading_deg", "fov_deg", "range_m",
                          "town_code"))
     c["cls"] = pd.to_numeric(c["cls"], errors="coerce").fillna(3).astype(int)
-    s["h3"] = hexbin.cells_of(s["lon"], s["lat"]) if len(s) else []
-    c["h3"] = hexbin.cells_of(c["lon"], c["lat"]) if len(c) else []
+    for res in hexbin.RES_CHOICES:
+        s[f"h3_{res}"] = hexbin.cells_of(s["lon"], s["lat"], res) if len(s) else []
+        c[f"h3_{res}"] = hexbin.cells_of(c["lon"], c["lat"], res) if len(c) else []
     idx = DeviceIndex(s, c, registry=reg)
     for frame in (s, c):
-        for dev, h, lo, la in zip(frame["id"], frame["h3"], frame["lon"], frame["lat"], strict=True):
-            idx.hex_of[dev] = h
+        for res in hexbin.RES_CHOICES:
+            idx.hex_of.setdefault(res, {}).update(zip(frame["id"], frame[f"h3_{res}"], strict=True))
+        for dev, lo, la in zip(frame["id"], frame["lon"], frame["lat"], strict=True):
             idx.pos[dev] = (round(float(lo), 5), round(float(la), 5))
     ctx.extras["wall_devices"] = idx
     return idx
@@ -335,7 +338,8 @@ def category_figure(frame: pd.DataFrame, categories: tuple[str, ...] | None,
 
 
 # --- the live tick -----------------------------------------------------------------------------
-def tick(ctx: AppContext, cursor: dict, theme: str = "overview", hexes_on: bool = False) -> dict | None:
+def tick(ctx: AppContext, cursor: dict, theme: str = "overview", hexes_on: bool = False,
+         res: int = hexbin.DEFAULT_RES) -> dict | None:
     """One poll: what came after ``cursor`` in both streams, as a small delta (None: nothing).
 
     Returns {"cursor", "delta", "kpi", "ticker"}; ``delta`` holds alarm events, incident changes,
@@ -374,7 +378,7 @@ def tick(ctx: AppContext, cursor: dict, theme: str = "overview", hexes_on: bool 
         idx = device_index(ctx)
         devs = sorted({a["dev"] for a in alarms if a["dev"]})
         states = dict(zip(devs, r.hmget(DEV_STATE, devs), strict=True)) if devs else {}
-        shown, members = idx.theme(theme)
+        shown, members = idx.theme(theme, res)
         delta["devices"] = {d: {"state": s or "normal",
                                 "color": palette.STATE_COLORS.get(s or "normal"),
                                 "size": _state_size(s or "normal", d),
@@ -384,7 +388,7 @@ def tick(ctx: AppContext, cursor: dict, theme: str = "overview", hexes_on: bool 
                             for d, s in states.items()}
         hexes: dict[str, dict[str, int]] = {}
         if hexes_on:
-            for h in sorted({idx.hex_of[d] for d in devs if d in shown}):
+            for h in sorted({idx.hex_of[res][d] for d in devs if d in shown}):
                 worst = palette.worst_state(s for s in r.hmget(DEV_STATE, members[h]) if s)
                 hexes.setdefault("hex_devices", {})[h] = palette.STATE_RANK[worst]
         delta["hex"] = hexes
@@ -556,6 +560,7 @@ def build_app(server: Flask, ctx: AppContext, url_base: str = "/wall/", naive: b
         data, cursor = map_data(ctx)
         mf = compose.compose(data, theme, view)
         cursor["hx"] = "hex_devices" in mf.layers
+        cursor["hres"] = compose.hex_res(view)
         cursor["theme"] = code
         kpi = {**incident_kpis(ctx, data.incidents), **device_kpis(ctx.redis, device_index(ctx))}
         tiles = ["kpi-tile" if k in theme.kpis else "kpi-tile hidden" for k in KPI_KEYS]
@@ -583,7 +588,8 @@ def build_app(server: Flask, ctx: AppContext, url_base: str = "/wall/", naive: b
         if cursor.get("em") != em_sig:
             em_out = ((f"应急模式 · {em['note']}" if em["on"] else ""),
                       "wall-emergency on" if em["on"] else "wall-emergency off")
-        out = tick(ctx, cursor, cursor.get("theme") or "overview", bool(cursor.get("hx")))
+        out = tick(ctx, cursor, cursor.get("theme") or "overview", bool(cursor.get("hx")),
+                   int(cursor.get("hres") or hexbin.DEFAULT_RES))
         if out is None:
             if em_out[0] is no_update:
                 raise PreventUpdate            # an idle tick: HTTP 204, no body

@@ -49,7 +49,7 @@ def test_tick_sends_only_what_came_after_the_cursor(ctx, redis_client):
     assert [a["ep"] for a in d["alarms"]] == ["ep-1"]
     assert d["devices"][dev["id"]]["state"] == "alarm"
     assert d["devices"][dev["id"]]["color"] == palette.STATE_COLORS["alarm"]
-    assert d["hex"]["hex_devices"] == {dev["h3"]: palette.STATE_RANK["alarm"]}  # worst state
+    assert d["hex"]["hex_devices"] == {dev["h3_7"]: palette.STATE_RANK["alarm"]}  # worst state
     assert d["devices"][dev["id"]]["in"] and d["devices"][dev["id"]]["lon"] == round(dev["lon"], 5)
     assert out["ticker"][0]["tag"] == "红色告警"
     assert out["cursor"]["a"] > cursor["a"]
@@ -65,8 +65,10 @@ def test_hexagon_falls_back_when_the_alarm_clears(ctx, redis_client):
     redis_client.xadd(ALARMS, _alarm(dev["id"], dev["lon"], dev["lat"], "", event="clear"))
     out = wall.tick(ctx, cursor, "overview", hexes_on=True)
     _shown, members = idx.theme("overview")
-    assert dev["id"] in members[dev["h3"]]
-    assert out["delta"]["hex"]["hex_devices"][dev["h3"]] == palette.STATE_RANK["normal"]
+    assert dev["id"] in members[dev["h3_7"]]
+    assert out["delta"]["hex"]["hex_devices"][dev["h3_7"]] == palette.STATE_RANK["normal"]
+    coarse = wall.tick(ctx, cursor, "overview", hexes_on=True, res=6)   # a 1080p wall: res 6
+    assert set(coarse["delta"]["hex"]["hex_devices"]) == {dev["h3_6"]}
     assert out["delta"]["alarms"][0]["ev"] == "clear"
 
 
@@ -108,10 +110,11 @@ def test_theme_from_url_pins_and_rotation_cycles():
 def test_device_index_maps_every_device_to_its_hexagon(ctx):
     idx = wall.device_index(ctx)
     n = len(idx.sensors) + len(idx.cameras)
-    assert len(idx.hex_of) == len(idx.pos) == n
+    assert len(idx.hex_of[7]) == len(idx.hex_of[6]) == len(idx.pos) == n
     shown, members = idx.theme("overview")
     assert len(shown) == n and sum(len(v) for v in members.values()) == n
     eco, _ = idx.theme("ecology")
     assert 0 < len(eco) < len(idx.sensors) and not any(d.startswith("cam-") for d in eco)
     row = idx.cameras.iloc[0]
-    assert idx.hex_of[row["id"]] == hexbin.cells_of([row["lon"]], [row["lat"]])[0]
+    for res in hexbin.RES_CHOICES:
+        assert idx.hex_of[res][row["id"]] == hexbin.cells_of([row["lon"]], [row["lat"]], res)[0]

@@ -47,3 +47,11 @@ def test_aggregate_only_when_many_points_at_low_zoom():
     assert hexbin.use_aggregate(10220, 9.5)            # the demo city at full size
     assert not hexbin.use_aggregate(500, 9.5)
     assert not hexbin.use_aggregate(26907, hexbin.RAW_ZOOM)
+
+
+def test_hexagons_are_never_smaller_than_a_readable_size():
+    # the demo county on a 1920×1080 wall (zoom ≈ 9.7) → res 6; on 3840×2160 (≈ 10.7) → res 7
+    assert hexbin.res_for_zoom(9.7) == 6
+    assert hexbin.res_for_zoom(10.7) == 7
+    assert hexbin.res_for_zoom(3.0) == min(hexbin.RES_CHOICES)
+    assert hexbin.res_for_zoom(15.0) == max(hexbin.RES_CHOICES)
