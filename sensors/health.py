@@ -32,12 +32,7 @@ FAULT_CATEGORY = {"sensor": "1101", "camera": "1102"}   # 物联设备离线 / �
 
 
 def _fleet(registry: DeviceRegistry) -> pd.DataFrame:
-    s = registry.sensors[["id", "type", "town_code", "interval_s"]].copy()
-    c = registry.cameras[["id", "town_code"]].copy()
-    c["type"], c["interval_s"] = "camera", defaults.CAMERA_HEARTBEAT_S
-    df = pd.concat([pd.DataFrame(s), pd.DataFrame(c)], ignore_index=True)
-    df["interval_s"] = df["interval_s"].astype(float)
-    return df
+    return registry.fleet
 
 
 class HealthChecker:
@@ -145,21 +140,24 @@ def summary(r: redis.Redis, registry: DeviceRegistry, now: float | None = None) 
     p.zrange(keys.DEV_SEEN, 0, -1, withscores=True)
     p.hgetall(keys.DEV_STATE)
     seen_l, state = p.execute()
-    seen = dict(seen_l)
     df = _fleet(registry)
-    last = df["id"].map(seen).astype(float)
-    st = df["id"].map(state)
-    df["online"] = last.notna() & (st != "offline")
-    df["fresh"] = last.notna() & (now_ms - last <= df["interval_s"] * defaults.FRESH_INTERVALS * 1000)
-    df["camera"] = df["type"] == "camera"
+    ids = df["id"]
+    last = ids.map(dict(seen_l)).to_numpy(dtype=float)
+    heard = ~np.isnan(last)
+    online = heard & (ids.map(state).to_numpy(dtype=object) != "offline")
+    fresh = heard & (now_ms - np.nan_to_num(last) <= df["interval_s"].to_numpy()
+                     * defaults.FRESH_INTERVALS * 1000)
+    camera = (df["type"] == "camera").to_numpy()
 
-    def agg(g: pd.DataFrame) -> dict:
-        n = len(g)
-        on, fr = int(g["online"].sum()), int(g["fresh"].sum())
+    def agg(mask: np.ndarray) -> dict:
+        n = int(mask.sum())
+        on, fr = int((online & mask).sum()), int((fresh & mask).sum())
         return {"total": n, "online": on, "online_rate": round(on / n, 4) if n else 0.0,
                 "fresh": fr, "fresh_rate": round(fr / n, 4) if n else 0.0}
 
-    return {"ts": int(now_ms), "sensors": agg(df[~df["camera"]]), "cameras": agg(df[df["camera"]]),
-            "by_type": {t: agg(g) for t, g in df.groupby("type")},
-            "by_town": {t: agg(g[~g["camera"]]) | {"cameras": agg(g[g["camera"]])}
-                        for t, g in df.groupby("town_code")}}
+    types = df["type"].to_numpy()
+    towns = df["town_code"].to_numpy()
+    return {"ts": int(now_ms), "sensors": agg(~camera), "cameras": agg(camera),
+            "by_type": {t: agg(types == t) for t in sorted(set(types))},
+            "by_town": {t: agg((towns == t) & ~camera) | {"cameras": agg((towns == t) & camera)}
+                        for t in sorted(set(towns))}}

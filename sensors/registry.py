@@ -83,6 +83,19 @@ class DeviceRegistry:
     def __len__(self) -> int:
         return len(self.sensors) + len(self.cameras)
 
+    @cached_property
+    def fleet(self) -> pd.DataFrame:
+        """Every device, sensors then cameras: id, type ('camera' for cameras), town_code,
+        interval_s (cameras: their status heartbeat). Cached: health sweeps and summaries."""
+        from sensors.defaults import CAMERA_HEARTBEAT_S  # noqa: PLC0415
+
+        s = pd.DataFrame(self.sensors[["id", "type", "town_code", "interval_s"]])
+        c = pd.DataFrame(self.cameras[["id", "town_code"]]).assign(
+            type="camera", interval_s=CAMERA_HEARTBEAT_S)
+        df = pd.concat([s, c[["id", "type", "town_code", "interval_s"]]], ignore_index=True)
+        df["interval_s"] = df["interval_s"].astype(float)
+        return df
+
 
 # --- generation -----------------------------------------------------------------------------------
 
