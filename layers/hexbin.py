@@ -20,8 +20,9 @@ from layers.trace import choroplethmap
 
 DEFAULT_RES = 7          # ≈5 km² per hexagon: ~700 over a 3,300 km² county (demo assumption)
 RES_CHOICES = (6, 7)     # the resolutions a city view picks from (res_for_zoom)
-HEX_EDGE_PX = 20.0       # finest resolution whose hexagon edge is still this many px on screen:
-                         # smaller hexagons are visual noise and cost first paint (bench/wall.py)
+HEX_EDGE_PX = 14.0       # finest resolution whose hexagon edge is still this many px on screen:
+                         # smaller hexagons are noise and cost first paint; bigger ones paint a
+                         # whole district with one device's state (1080p and 4K walls: res 7)
 RAW_POINT_LIMIT = 3000   # above this many devices in a city view, hexagons + exceptions instead
 RAW_ZOOM = 12.0          # at or above this zoom, raw points always (a street-level view)
 
@@ -89,7 +90,7 @@ def _hex_geojson(hex_ids: tuple[str, ...], tile_crs: str) -> dict:
 
 # Fill alpha per state: quiet hexagons only hint at coverage (the risk colours show through),
 # a hexagon with an alarm inside is loud.
-STATE_ALPHA: dict[str, float] = {"normal": 0.16, "offline": 0.42, "warning": 0.62, "alarm": 0.8}
+STATE_ALPHA: dict[str, float] = {"normal": 0.16, "offline": 0.38, "warning": 0.55, "alarm": 0.75}
 
 
 def _rgba(hex_color: str, alpha: float) -> str:

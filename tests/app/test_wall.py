@@ -67,7 +67,7 @@ def test_hexagon_falls_back_when_the_alarm_clears(ctx, redis_client):
     _shown, members = idx.theme("overview")
     assert dev["id"] in members[dev["h3_7"]]
     assert out["delta"]["hex"]["hex_devices"][dev["h3_7"]] == palette.STATE_RANK["normal"]
-    coarse = wall.tick(ctx, cursor, "overview", hexes_on=True, res=6)   # a 1080p wall: res 6
+    coarse = wall.tick(ctx, cursor, "overview", hexes_on=True, res=6)   # a smaller screen: res 6
     assert set(coarse["delta"]["hex"]["hex_devices"]) == {dev["h3_6"]}
     assert out["delta"]["alarms"][0]["ev"] == "clear"
 

@@ -50,8 +50,10 @@ def test_aggregate_only_when_many_points_at_low_zoom():
 
 
 def test_hexagons_are_never_smaller_than_a_readable_size():
-    # the demo county on a 1920×1080 wall (zoom ≈ 9.7) → res 6; on 3840×2160 (≈ 10.7) → res 7
-    assert hexbin.res_for_zoom(9.7) == 6
+    # the demo county on a 1920×1080 wall (zoom ≈ 9.7) and on 3840×2160 (≈ 10.7): res 7;
+    # a smaller screen or a wider area (zoom ≈ 9) falls back to res 6
+    assert hexbin.res_for_zoom(9.7) == 7
     assert hexbin.res_for_zoom(10.7) == 7
+    assert hexbin.res_for_zoom(9.0) == 6
     assert hexbin.res_for_zoom(3.0) == min(hexbin.RES_CHOICES)
     assert hexbin.res_for_zoom(15.0) == max(hexbin.RES_CHOICES)
