@@ -6,6 +6,7 @@ as separate processes (``onemap ingest``, ``onemap dispatch``, ``onemap simulate
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
 
@@ -20,10 +21,11 @@ def start_background_workers(ctx: AppContext, runtime: Runtime, simulate: bool =
     """Start ingest, device health, dispatch and (optionally) the simulator; returns their names."""
     from incidents.worker import DispatchWorker  # noqa: PLC0415
     from sensors.health import HealthChecker  # noqa: PLC0415
-    from sensors.ingest import IngestWorker, default_client_id  # noqa: PLC0415
+    from sensors.ingest import IngestWorker, default_client_id, settle_heap  # noqa: PLC0415
 
     settings = ctx.settings
     registry = ctx.devices
+    settle_heap()  # the registry and rules are loaded: keep them out of the GC's way (2–3× ingest)
     # One worker in the demo: a plain subscription survives a broker restart without a gap.
     ingest = IngestWorker(ctx.redis, registry, ctx.mqtt_url or "", group=settings.ingest_group,
                           client_id=default_client_id(settings.ingest_group),
@@ -48,6 +50,8 @@ def start_background_workers(ctx: AppContext, runtime: Runtime, simulate: bool =
         runtime.add("simulator", sim.stop)
         sources["simulator"] = lambda: dict(getattr(sim, "stats", {}) or {})
         started.append("simulator")
+        _thread("stories", lambda: _tell_stories(sim, runtime.stop_event))
+        started.append("scenarios")
     sources["web"] = dict
     _thread("heartbeat", lambda: _heartbeats(ctx, runtime.stop_event, sources))
     return started
@@ -57,6 +61,29 @@ def _thread(name: str, target: Callable[[], None]) -> threading.Thread:
     t = threading.Thread(target=target, name=name, daemon=True)
     t.start()
     return t
+
+
+# The demo's story: something happens soon after start, then every few minutes (demo default).
+FIRST_STORY_S = float(os.environ.get("ONEMAP_DEMO_FIRST_STORY_S", "45"))
+STORY_EVERY_S = 240.0
+STORIES = ("flood", "fire", "outage", "fire", "flood")
+
+
+def _tell_stories(sim, stop: threading.Event) -> None:  # noqa: ANN001 (sensors.simulator.Simulator)
+    """Play the simulator's scenarios in turn (heavy rain and flooding, a fire, a device outage),
+    so that a first look at the demo shows alarms becoming incidents on the wall and consoles."""
+    k = 0
+    if stop.wait(FIRST_STORY_S):
+        return
+    while not stop.is_set():
+        name = STORIES[k % len(STORIES)]
+        try:
+            sc = sim.run_scenario(name, duration_s=STORY_EVERY_S * 0.8)
+            log.info("demo scenario %s in town %s", name, sc.town_code)
+        except Exception as e:  # noqa: BLE001 (a story that cannot be told must not stop the demo)
+            log.warning("demo scenario %s failed: %s", name, e)
+        k += 1
+        stop.wait(STORY_EVERY_S)
 
 
 def _heartbeats(ctx: AppContext, stop: threading.Event, sources: dict[str, Callable[[], dict]]) -> None:
