@@ -9,7 +9,13 @@ it has seen in ``wall-cursor``; every second ``tick`` XREADs ``om:alarms`` and `
 after them and returns only a small delta (or nothing: HTTP 204). A clientside function
 (assets/wall/wall.js) turns the delta into a ``Patch`` of the map figure by id, so the figure is
 never resent on a tick. The page is built once per theme; themes rotate on a timer or are pinned
-with ``?theme=<code|名称>``. Opened with ``/wall/?kiosk=<token>`` (app.auth).
+with ``?theme=<code|名称>``; ``?town=<code|名称>`` focuses one town/street (raw points and
+cameras' fields of view). Opened with ``/wall/?kiosk=<token>`` (app.auth).
+
+Data: ``ctx.devices`` (sensors.registry), ``om:dev:state``, ``om:alarms``, ``om:inc:feed``,
+``ctx.incidents`` (open_incidents_frame, kpis, emergency_state), sensors.health.summary;
+read only. ``ctx.extras`` may carry ``wall_devices`` = (sensors, cameras) frames (bench: the
+stress registry), ``wall_incidents`` (frame or callable) and ``wall_resources`` instead.
 """
 
 from __future__ import annotations
