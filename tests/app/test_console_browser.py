@@ -4,16 +4,16 @@ panel changes its state at once, the timeline shows it (issue 6). Commits the sc
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 from selenium.webdriver.common.by import By
 
 from incidents.actor import SYSTEM
 from tests.app.browserkit import browser, browser_login, live, severe_logs, wait_for  # noqa: F401
+from tests.app.e2ekit import SCREENSHOTS
 from tests.app.test_api import DA, PZ, point_in
 
-SHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "console.png"
+SHOT = SCREENSHOTS / "console.png"
 
 
 def _queue_ids(driver) -> set[str]:
