@@ -56,7 +56,6 @@ def alarms_layer(active: pd.DataFrame, tile_crs: str = "wgs84", size_scale: floa
     core = scattermap(lon=list(lon), lat=list(lat), mode="markers", customdata=list(eps),
                          marker={"color": colors, "size": [round(CORE_SIZE * size_scale, 1)] * len(eps), "opacity": 1.0},
                          hoverinfo="skip", meta=f"{KEY}:core", name="告警")
-    n = a["level"].value_counts()
-    items = tuple(LegendItem(f"{palette.LEVEL_NAMES[lv]}告警 {int(n.get(lv, 0))}",
-                             palette.LEVEL_COLORS[lv]) for lv in reversed(palette.LEVEL_ORDER))
+    items = tuple(LegendItem(f"{palette.LEVEL_NAMES[lv]}告警", palette.LEVEL_COLORS[lv])
+                  for lv in reversed(palette.LEVEL_ORDER))
     return Layer(KEY, "告警", [halo, core], [], Legend("实时告警", items))

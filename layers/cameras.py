@@ -50,9 +50,8 @@ def cameras_layer(cameras: pd.DataFrame, states: dict[str, str] | pd.Series | No
         map_layers.append({"sourcetype": "geojson", "source": fov_wedges(w, tile_crs=tile_crs),
                            "type": "fill", "color": FOV_COLOR, "opacity": 0.12,
                            "below": "traces"})
-    n_state = st.value_counts()
-    items = [LegendItem(f"{palette.STATE_NAMES[s]} {int(n_state.get(s, 0))}",
-                        palette.STATE_COLORS[s]) for s in ("alarm", "offline", "normal")]
+    items = [LegendItem(palette.STATE_NAMES[s], palette.STATE_COLORS[s])
+             for s in ("alarm", "offline", "normal")]
     items.append(LegendItem("视场(放大可见)", FOV_COLOR, "wedge"))
     by_cls = frame["cls"].value_counts()
     title = (f"视频点位 {len(frame)} 路 · "

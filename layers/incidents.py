@@ -103,12 +103,10 @@ def incidents_layer(frame: pd.DataFrame, categories: tuple[str, ...] | None = No
             marker={"color": colors, "size": sizes,
                     "opacity": [stage_opacity(st) for st in sub["state"].astype(str)]},
             hoverinfo="skip", meta=f"{KEY}:{tier}", name=f"{palette.TIER_NAMES[tier]}事件"))
-    by_tier = f["tier"].value_counts()
     items = [LegendItem(f"{s}", palette.SEVERITY_COLORS[s]) for s in reversed(palette.SEVERITY_ORDER)]
-    items.append(LegendItem(f"超期 {int(f['overdue'].sum())}", palette.OVERDUE_COLOR, "ring"))
+    items.append(LegendItem("超期", palette.OVERDUE_COLOR, "ring"))
     items += [LegendItem(name, f"rgba(232,241,255,{op})") for name, op in STAGE_NAMES]
-    title = "在办事件 " + " ".join(f"{palette.TIER_NAMES[t]}{int(by_tier.get(t, 0))}"
-                                   for t in ("city", "town", "department"))
+    title = "在办事件"        # counts by tier live in the KPI tiles (they change every tick)
     return Layer(KEY, "事件", traces, [], Legend(title, tuple(items)))
 
 

@@ -45,8 +45,8 @@ def sensors_layer(sensors: pd.DataFrame, states: dict[str, str] | pd.Series | No
         sub, s = sub[keep], s[keep]
     traces = [state_trace(sub, s, f"{KEY}:all", "物联感知", tile_crs, size_scale,
                           as_lists=exceptions_only)]
-    n_state = st.value_counts()
-    items = [LegendItem(f"{palette.STATE_NAMES[s]} {int(n_state.get(s, 0))}",
-                        palette.STATE_COLORS[s]) for s in ("alarm", "warning", "offline", "normal")]
+    # no state counts here: they change on every tick (the KPI tiles carry the live numbers)
+    items = [LegendItem(palette.STATE_NAMES[s], palette.STATE_COLORS[s])
+             for s in ("alarm", "warning", "offline", "normal")]
     title = "物联感知 " + "·".join(f"{type_name(str(t))}{int(n)}" for t, n in counts.items())
     return Layer(KEY, "物联感知", traces, [], Legend(title, tuple(items)))
