@@ -8,8 +8,10 @@ command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 { command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ]; } || need+=(mosquitto)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
+# A CJK font, so that headless Chromium (tests, screenshots) draws Chinese instead of boxes.
+fc-list 2>/dev/null | grep -qiE "wqy|noto.*cjk|droid.*fallback" || need+=(fonts-wqy-microhei)
 if [ "${1:-}" = "--services-only" ]; then
-  need=("${need[@]/chromium-driver}"); need=("${need[@]/chromium}")
+  need=("${need[@]/chromium-driver}"); need=("${need[@]/chromium}"); need=("${need[@]/fonts-wqy-microhei}")
 fi
 need=($(printf '%s\n' "${need[@]}" | grep -v '^$' || true))
 [ ${#need[@]} -eq 0 ] && exit 0
