@@ -10,8 +10,10 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+import pandas as pd
 import redis
 
+from app import nearby
 from app.config import Settings
 
 if TYPE_CHECKING:
@@ -63,4 +65,15 @@ class AppContext:
         def cameras_near(lon: float, lat: float, radius_m: float) -> list[dict]:
             return cameras_seeing(self.devices, lon, lat, radius_m)
 
-        return IncidentService(self.redis, self.city, cameras_near=cameras_near)
+        def resources_near(lon: float, lat: float, radius_m: float) -> list[dict]:
+            return nearby.resources_near(self.resources, lon, lat, radius_m)
+
+        return IncidentService(self.redis, self.city, cameras_near=cameras_near,
+                               resources_near=resources_near)
+
+    @cached_property
+    def resources(self) -> pd.DataFrame:
+        """Emergency resources: rescue teams, material warehouses, shelters (demo data)."""
+        from layers.resources import demo_resources  # noqa: PLC0415
+
+        return demo_resources(self.city)

@@ -30,22 +30,40 @@ def _dist_bearing(lon0: float, lat0: float, lons: np.ndarray, lats: np.ndarray
     return np.hypot(dx, dy), (np.degrees(np.arctan2(dx, dy)) + 360.0) % 360.0
 
 
-def sensors_near(sensors: pd.DataFrame, lon: float, lat: float,
-                 radius_m: float = SENSOR_RADIUS_M, limit: int = 5) -> list[dict]:
-    """Sensors within ``radius_m``, nearest first."""
-    if sensors is None or sensors.empty:
+def _plain(v: object) -> object:
+    """numpy scalars → Python values (JSON endpoints serialise these dicts)."""
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def near(frame: pd.DataFrame, lon: float, lat: float, radius_m: float, limit: int,
+         fields: tuple[str, ...]) -> list[dict]:
+    """Rows of ``frame`` (columns lon, lat + ``fields``) within ``radius_m``, nearest first."""
+    if frame is None or frame.empty:
         return []
-    lons, lats = sensors["lon"].to_numpy(float), sensors["lat"].to_numpy(float)
+    lons, lats = frame["lon"].to_numpy(float), frame["lat"].to_numpy(float)
     box = (np.abs(lons - lon) < radius_m / 80_000) & (np.abs(lats - lat) < radius_m / 100_000)
-    sub = sensors[box]
+    sub = frame[box]
     if sub.empty:
         return []
     dist, _ = _dist_bearing(lon, lat, sub["lon"].to_numpy(float), sub["lat"].to_numpy(float))
     keep = dist <= radius_m
     order = np.argsort(dist[keep])[:limit]
     rows = sub[keep].iloc[order]
-    return [{"id": r["id"], "type": r["type"], "name": r["name"], "distance_m": round(float(d), 1)}
+    return [{**{f: _plain(r[f]) for f in fields}, "lon": float(r["lon"]), "lat": float(r["lat"]),
+             "distance_m": round(float(d), 1)}
             for (_, r), d in zip(rows.iterrows(), dist[keep][order], strict=True)]
+
+
+def sensors_near(sensors: pd.DataFrame, lon: float, lat: float,
+                 radius_m: float = SENSOR_RADIUS_M, limit: int = 5) -> list[dict]:
+    """Sensors within ``radius_m``, nearest first."""
+    return near(sensors, lon, lat, radius_m, limit, ("id", "type", "name"))
+
+
+def resources_near(resources: pd.DataFrame, lon: float, lat: float, radius_m: float,
+                   limit: int = 5) -> list[dict]:
+    """Emergency resources (救援队伍, 物资仓库, 避难场所) within ``radius_m``, nearest first."""
+    return near(resources, lon, lat, radius_m, limit, ("id", "kind", "name", "capacity"))
 
 
 def readings(r: redis.Redis, history_key: str, count: int = 60) -> tuple[list[float], dict[str, list]]:

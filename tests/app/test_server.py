@@ -26,3 +26,24 @@ def test_healthz_answers(redis_client, redis_service, demo_city_dir, tmp_path):
     settings = Settings(data_dir=tmp_path, city_dir=demo_city_dir)
     client = create_server(AppContext(settings, redis_service.url)).test_client()
     assert client.get("/healthz").get_json() == {"ok": True}
+
+
+def test_routing_suggestions_carry_cameras_and_resources(redis_client, redis_service, demo_city,
+                                                         demo_devices, tmp_path):
+    """E30: the operator confirms a suggestion that names the line department, the cameras that
+    can see the spot and the nearest emergency resources (all JSON-serialisable)."""
+    import json
+
+    from incidents.actor import Actor
+
+    ctx = AppContext(Settings(data_dir=tmp_path), redis_service.url)
+    ctx.__dict__["city"], ctx.__dict__["devices"] = demo_city, demo_devices
+    op = Actor("op", "city_operator", "CITY")
+    cell = demo_city.cells[demo_city.cells["town_code"] == "440981001"].iloc[5]
+    p = cell.geometry.representative_point()
+    inc = ctx.incidents.report(op, "0301", p.x, p.y, description="积水")
+    suggestion = ctx.incidents.suggest_routing(inc.id, op)
+    assert [d["center"] for d in suggestion["departments"]] == ["DSL"]
+    assert suggestion["resources"], "a town's shelters and rescue team lie within 2 km"
+    assert all(r["distance_m"] <= 2000 for r in suggestion["resources"])
+    json.dumps(suggestion)
