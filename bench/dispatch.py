@@ -86,31 +86,43 @@ def onemap_cycles(url: str, n: int, workers: int) -> float:
     QueueConsumer(r, [f"T{t}" for t in towns] + ["DCG"], "setup")   # groups before anything
     r.config_resetstat()
     done = "bench:done"
+    children0 = os.times()
     procs = [mp.Process(target=operator, args=(url, f"op{k}", towns, n, done)) for k in range(workers)]
     for p in procs:
         p.start()
     reporters = [Actor(w, "grid_worker", f"T{t}", cell=c) for _, _, t, w, c in pts]
-    t0 = time.perf_counter()
+    cpu0 = r.info("cpu")
+    t0, c0 = time.perf_counter(), time.process_time()
     for (x, y, _, _, _), a in zip(pts, reporters, strict=True):
         svc.report(a, "0108", x, y, correlate=False)
     reported = time.perf_counter() - t0
+    reporter_cpu = time.process_time() - c0
     while int(r.get(done) or 0) < n:
         time.sleep(0.002)
     elapsed = time.perf_counter() - t0
     print(f"  reporter: {n / reported:,.0f} reports/s; all closed {elapsed - reported:.2f} s after "
           f"the last report")
+    cpu1 = r.info("cpu")
     for p in procs:
         p.join(10)
+    children1 = os.times()
     closed = r.zcard(keys.ALL) - r.zcard(keys.OPEN)
     audit = sum(r.xlen(keys.audit(i)) for i in r.zrange(keys.ALL, 0, 49))
     assert closed == n, (closed, n)
     assert audit == 50 * 6, audit       # report, accept, dispatch, handle, verify, close
+    # Server time: the CPU of redis-server's main thread (INFO cpu). Summing INFO commandstats
+    # would count every command run inside a script twice (its own line and EVALSHA's usec).
+    main = ("used_cpu_user_main_thread", "used_cpu_sys_main_thread")
+    server_us = sum(cpu1[k] - cpu0[k] for k in main) * 1e6 / n
     stats = r.info("commandstats")
-    server_us = sum(v["usec"] for v in stats.values()) / n
     lua = stats.get("cmdstat_evalsha", {})
-    print(f"  redis-server busy {server_us:.0f} µs per cycle ({lua.get('calls', 0) / n:.1f} atomic "
-          f"scripts per cycle, {lua.get('usec_per_call', 0):.0f} µs each); the single-threaded "
+    ops_cpu = sum(children1[i] - children0[i] for i in (2, 3))   # children user + system
+    print(f"  redis-server main thread busy {server_us:.0f} µs CPU per cycle "
+          f"({lua.get('calls', 0) / n:.1f} atomic scripts per cycle, "
+          f"{lua.get('usec_per_call', 0):.0f} µs each incl. their commands); the single-threaded "
           f"server alone caps this machine at ~{1e6 / server_us:,.0f} cycles/s")
+    print(f"  client CPU per cycle: reporter {reporter_cpu * 1e6 / n:.0f} µs, operators "
+          f"{ops_cpu * 1e6 / n:.0f} µs (all processes share {os.cpu_count()} CPUs)")
     return n / elapsed
 
 

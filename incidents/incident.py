@@ -153,12 +153,8 @@ class Incident:
 
     def to_hash(self) -> dict[str, str]:
         """The Redis hash mapping (all strings)."""
-        out: dict[str, str] = {}
-        for f in fields(self):
-            if f.name == "intake":
-                continue
-            out[f.name] = encode(f.name, getattr(self, f.name))
-        return out
+        d = self.__dict__
+        return {f: encode(f, d[f]) for f in _HASH_FIELDS}
 
     @classmethod
     def from_hash(cls, h: dict[str, str]) -> Incident:
@@ -175,12 +171,17 @@ _INT_FIELDS = {"version", "priority", "urged", "escalations", "reopen_count", "s
                "emergency"}
 
 
+# one encoder, built once (json.dumps with options builds a new one per call: the hot path)
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_HASH_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Incident) if f.name != "intake")
+
+
 def encode(name: str, value: Any) -> str:
     """One field's hash value."""
     if name == "tasks":
-        return json.dumps([vars(t) for t in value], ensure_ascii=False, separators=(",", ":"))
+        return _JSON([vars(t) for t in value])
     if name in _JSON_FIELDS:
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        return _JSON(value)
     if name in _FLOAT_FIELDS:
         return repr(float(value))
     return str(value)
