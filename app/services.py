@@ -78,7 +78,8 @@ def start_redis_server(data_dir: Path | None = None, port: int | None = None,
     if exe is None:
         raise FileNotFoundError("redis-server is not on PATH (apt-get install redis-server)")
     port = port or free_port()
-    data_dir = Path(data_dir or tempfile.mkdtemp(prefix="onemap-redis-"))
+    # Absolute: redis-server chdirs into --dir before it opens the (otherwise relative) logfile.
+    data_dir = Path(data_dir or tempfile.mkdtemp(prefix="onemap-redis-")).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     args = [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(data_dir),
             "--appendonly", "yes" if appendonly else "no", "--appendfsync", "everysec",
@@ -117,7 +118,7 @@ def start_mosquitto(data_dir: Path | None = None, port: int | None = None) -> Se
     if exe is None:
         raise FileNotFoundError("mosquitto is not on PATH (apt-get install mosquitto)")
     port = port or free_port()
-    data_dir = Path(data_dir or tempfile.mkdtemp(prefix="onemap-mqtt-"))
+    data_dir = Path(data_dir or tempfile.mkdtemp(prefix="onemap-mqtt-")).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     conf = data_dir / "mosquitto.conf"
     # As root, mosquitto drops to user "mosquitto", which cannot write a private 0700 data dir:
