@@ -71,11 +71,11 @@ def command(host: str | None, port: int | None, data_dir: Path | None, no_simula
         serve_web(create_server(ctx), settings.host, settings.port, runtime)
         base = f"http://{settings.host}:{settings.port}"
         click.echo("\nOneMap is running. Screens:")
-        click.echo(f"  wall (video wall, kiosk):  {base}/wall/?kiosk={settings.kiosk_token}")
-        for path, what in (("/console/", "console (1 + 28 + N sub-centers)"),
-                           ("/m/", "mobile (grid workers)"), ("/analytics/", "analytics (考核)"),
+        for path, what in ((f"/wall/?kiosk={settings.kiosk_token}", "wall (video wall, kiosk)"),
+                           ("/console/", "console (1 + 28 + N centers)"),
+                           ("/m/", "mobile (grid workers)"), ("/analytics/", "analytics (assessment)"),
                            ("/ops/", "ops (administrators)")):
-            click.echo(f"  {what + ':':<27}{base}{path}")
+            click.echo(f"  {what + ':':<32}{base}{path}")
         click.echo(f"Background workers: {', '.join(started) or 'none'}")
         if accounts:
             click.echo("Demo accounts (user / password / role / center):")
