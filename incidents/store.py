@@ -29,6 +29,9 @@ FIELD_NAMES = tuple(f.name for f in fields(Incident) if f.name != "intake")
 SCRIPT = (Path(__file__).parent / "scripts" / "apply.lua").read_text()
 PHASES = ("warn", "urge", "escalate")
 _AUDIT_SKIP = {"version", "updated_ts", "times", "stage_ts"}
+# fields whose audit value is not their encoded hash value (lists/dicts shown as JSON values)
+_AUDIT_OBJECTS = {"tasks", "sources", "links", "attachments", "centers", "origin",
+                  "suggested_depts", "times", "intake"}
 _CREATE_FIELDS = ("state", "center", "place", "category", "severity", "channel", "town_code",
                   "cell_code", "priority", "due_ts")
 
@@ -101,6 +104,17 @@ class Store:
             return inc, False
         self.forget(incident_id)
         return None, False
+
+    def prefetch(self, wanted: dict[str, int]) -> int:
+        """Read in ONE round trip the incidents of ``wanted`` (id → version announced, e.g. by a
+        queue entry) whose cached copy is missing or older; returns how many were read. Only
+        saves the one-by-one reads a batch would otherwise do: commits still check versions."""
+        with self._lock:
+            need = [i for i, v in wanted.items()
+                    if (c := self._cache.get(i)) is None or c.version < v]
+        for inc in self.load_many(need):
+            self._remember(inc)
+        return len(need)
 
     def forget(self, incident_id: str) -> None:
         with self._lock:
@@ -267,7 +281,9 @@ class Store:
             b, a = {}, {f: changed[f] for f in _CREATE_FIELDS if f in changed}
         else:
             b = {f: _audit_value(f, old) for f in changed if f not in _AUDIT_SKIP}
-            a = {f: _audit_value(f, new) for f in changed if f not in _AUDIT_SKIP}
+            # a scalar's audit value is its encoded hash value, already in ``changed``
+            a = {f: _audit_value(f, new) if f in _AUDIT_OBJECTS else changed[f]
+                 for f in changed if f not in _AUDIT_SKIP}
         cmds.append(["XADD", keys.audit(new.id), "*", "ts", repr(now), "actor", actor.user_id,
                      "name", actor.name, "role", actor.role, "center", actor.center,
                      "action", action, "reason", reason, "task", "" if task_n is None else str(task_n),

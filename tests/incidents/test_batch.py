@@ -73,3 +73,29 @@ def test_a_concurrent_change_makes_the_chain_redo_one_by_one(redis_client, svc, 
     assert actions(svc, b_.id, who.commander) == ["report", "accept", "escalate"]
     assert [type(e) for e in b.errors] == [Forbidden, Forbidden]     # b now belongs to CITY
     assert invariants.check(svc.r) == []
+
+
+def test_prefetch_reads_only_what_the_cache_lacks(redis_client, svc, who, here, demo_city, clock):
+    """A queue batch's incidents are read in one round trip; a cached copy at least as new as
+    the entry's version is kept, an older one is read again (the consumer reads what changed)."""
+    from incidents.queue import QueueConsumer
+
+    reporter = IncidentService(redis_client, demo_city, clock=clock)
+    ids = [reporter.report(who.worker, "0107", here.lon, here.lat, correlate=False).id
+           for _ in range(5)]
+    qc = QueueConsumer(redis_client, [f"T{here.town}"], "c1", group="prefetch-test")
+    entries = [e for e in qc.read(count=100, block_ms=None) if e.incident_id in ids]
+    assert len(entries) == 5
+    assert svc.prefetch(entries) == 5                   # none cached yet: all read, one pipeline
+    assert svc.prefetch(entries) == 0                   # cached at the announced version
+    reporter.accept(ids[0], who.town)                   # a change elsewhere: version 2
+    assert svc.prefetch([ids[0]]) == 1                  # a bare id is always read
+    with svc.batch() as b:
+        for e in entries:
+            if e.incident_id == ids[0]:
+                svc.urge(e.incident_id, who.town)       # validated against the re-read copy
+            else:
+                svc.accept(e.incident_id, who.town)
+    assert b.errors == [] and svc.get(ids[0], who.town).state == "accepted"
+    assert all(svc.get(i, who.town).state == "accepted" for i in ids)
+    assert invariants.check(svc.r) == []
