@@ -7,8 +7,9 @@ GeoJSON export of the period's incidents; a kepler.gl view of the period's incid
 devices served fully by OneMap (``app.kepler``) and the same data as a kepler.gl map file.
 
 Scope: the page is for city roles, supervisors and admins (``app.auth.SCREEN_ROLES``). KPIs are
-aggregates; incident-level data (exports, kepler) is filtered with ``incidents.scope.can_read``,
-so a town supervisor exports its own territory only and an admin exports no incidents.
+aggregates: the city's roles see every center's, a town supervisor only its own center's row and
+totals. Incident-level data (exports, kepler) is filtered with ``incidents.scope.can_read``, so
+a town supervisor exports its own territory only and an admin exports no incidents.
 """
 
 from __future__ import annotations
@@ -443,11 +444,16 @@ def mount(server: Flask, ctx: AppContext) -> Dash:
     def refresh(start, end, tier):  # noqa: ANN001
         from app.auth import require_role  # noqa: PLC0415
 
-        require_role("city_commander", "city_operator", "supervisor", "admin")
+        actor = require_role("city_commander", "city_operator", "supervisor", "admin")
         since, until = period(start, end)
         q = f"?start={(start or '')[:10]}&end={(end or '')[:10]}"
         df = kpi_table(ctx, tier, since, until)
-        city = ctx.incidents.kpis(None, since, until)
+        # 分级控制 (S2): the city sees every center; a sub-center's supervisor sees its own row
+        # (scored among its peers) and its own totals, never another center's figures.
+        own = None if actor.is_city else actor.center
+        if own is not None:
+            df = df[df["center"] == own]
+        city = ctx.incidents.kpis(own, since, until)
         label = "镇街" if tier == "town" else "部门"
         if df.empty:
             empty = _layout(go.Figure(), "无数据")

@@ -112,3 +112,39 @@ def test_kepler_page_is_self_contained(web, closed_loop):  # noqa: F811
     style = c.get("/analytics/kepler-style.json").json
     assert style["version"] == 8 and all(
         s.get("type") == "geojson" for s in style["sources"].values())
+
+
+def _refresh(web, user: str, tier: str = "town"):  # noqa: F811
+    """Call the page's KPI callback the way its browser does (POST _dash-update-component)."""
+    client = web.test_client()
+    tok = login(client, user)
+    deps = client.get("/analytics/_dash-dependencies").json
+    spec = next(d["output"] for d in deps if "an-rank.data" in d["output"])
+    outputs = []
+    for part in spec.strip(".").split("..."):
+        cid, prop = part.rsplit(".", 1)
+        outputs.append({"id": cid, "property": prop})
+    today = analytics.dt.date.today().isoformat()
+    body = {"output": spec, "outputs": outputs, "changedPropIds": ["an-tier.value"], "state": [],
+            "inputs": [{"id": "an-period", "property": "start_date", "value": today},
+                       {"id": "an-period", "property": "end_date", "value": today},
+                       {"id": "an-tier", "property": "value", "value": tier}]}
+    return client.post("/analytics/_dash-update-component", json=body, headers={"X-CSRFToken": tok})
+
+
+def test_kpis_are_scoped_to_the_callers_center(web, app_ctx, closed_loop):  # noqa: F811
+    """S2 分级控制: the city supervisor ranks every town; 潘州街道's supervisor sees only its own
+    row, and the other town's open case does not show in its totals."""
+    pz = _actor(app_ctx, "panzhou").center
+    city = _refresh(web, "supervisor").json["response"]
+    assert len(city["an-rank"]["data"]) == len(app_ctx.city.towns)
+    own = _refresh(web, "supervisor_pz").json["response"]
+    assert [row["name"] for row in own["an-rank"]["data"]] == [app_ctx.city.town_names[pz[1:]]]
+    assert _received(city) == 2, "the city's totals count both towns' cases"
+    assert _received(own) == 1, "潘州街道's totals count only its own case"
+
+
+def _received(response: dict) -> int:
+    """The 受理量 card's figure."""
+    first = response["an-cards"]["children"][0]["props"]["children"][0]["props"]["children"]
+    return int(str(first).replace(",", ""))
