@@ -158,11 +158,7 @@ class Incident:
 
     @classmethod
     def from_hash(cls, h: dict[str, str]) -> Incident:
-        kw: dict[str, Any] = {}
-        for f in fields(cls):
-            if f.name in h:
-                kw[f.name] = decode(f.name, h[f.name])
-        return cls(**kw)
+        return cls(**{f: decode(f, h[f]) for f in _ALL_FIELDS if f in h})
 
 
 _JSON_FIELDS = {"sources", "links", "attachments", "centers", "origin", "suggested_depts", "times"}
@@ -173,7 +169,8 @@ _INT_FIELDS = {"version", "priority", "urged", "escalations", "reopen_count", "s
 
 # one encoder, built once (json.dumps with options builds a new one per call: the hot path)
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-_HASH_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Incident) if f.name != "intake")
+_ALL_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Incident))
+_HASH_FIELDS: tuple[str, ...] = tuple(f for f in _ALL_FIELDS if f != "intake")
 
 
 def encode(name: str, value: Any) -> str:
