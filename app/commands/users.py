@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import click
 
 from app.config import Settings
@@ -16,6 +19,15 @@ def _store(with_city: bool = False) -> tuple[UserStore, AppContext]:
         raise click.UsageError("set ONEMAP_REDIS_URL to the Redis of the running system")
     ctx = AppContext(settings, settings.redis_url)
     return UserStore(ctx.redis, ctx.city if with_city else None), ctx
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """A refused account change (UserError) becomes a clean CLI error, not a traceback."""
+    try:
+        yield
+    except UserError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 @click.group("users")
@@ -33,10 +45,8 @@ def command() -> None:
 def add(user_id: str, role: str, center: str, name: str, cell: str | None, password: str) -> None:
     """Add an account."""
     store, _ = _store(with_city=True)
-    try:
+    with _user_errors():
         u = store.add(user_id, password, role, center, name, cell)
-    except UserError as exc:
-        raise click.ClickException(str(exc)) from exc
     click.echo(f"added {u.user_id} ({u.role} @ {u.center})")
 
 
@@ -45,10 +55,8 @@ def add(user_id: str, role: str, center: str, name: str, cell: str | None, passw
 def disable(user_id: str) -> None:
     """Disable an account (its sessions end at once)."""
     store, _ = _store()
-    try:
+    with _user_errors():
         store.set_disabled(user_id, True)
-    except UserError as exc:
-        raise click.ClickException(str(exc)) from exc
     click.echo(f"disabled {user_id}")
 
 
@@ -57,10 +65,8 @@ def disable(user_id: str) -> None:
 def enable(user_id: str) -> None:
     """Enable a disabled account."""
     store, _ = _store()
-    try:
+    with _user_errors():
         store.set_disabled(user_id, False)
-    except UserError as exc:
-        raise click.ClickException(str(exc)) from exc
     click.echo(f"enabled {user_id}")
 
 
@@ -70,10 +76,8 @@ def enable(user_id: str) -> None:
 def reset(user_id: str, password: str | None) -> None:
     """Reset a password (its sessions end at once)."""
     store, _ = _store()
-    try:
+    with _user_errors():
         pw = store.reset(user_id, password)
-    except UserError as exc:
-        raise click.ClickException(str(exc)) from exc
     click.echo(f"{user_id}: new password {pw}" if password is None else f"{user_id}: password set")
 
 
@@ -83,13 +87,11 @@ def reset(user_id: str, password: str | None) -> None:
 def token(user_id: str, revoke: bool) -> None:
     """Issue an API bearer token for another system acting as USER_ID (shown once)."""
     store, _ = _store()
-    try:
+    with _user_errors():
         if revoke:
             click.echo(f"revoked {store.revoke_tokens(user_id)} token(s) of {user_id}")
             return
         click.echo(store.issue_token(user_id))
-    except UserError as exc:
-        raise click.ClickException(str(exc)) from exc
 
 
 @command.command("list")
