@@ -176,6 +176,14 @@ def _device_scope(actor: Actor, frame, dept_col: str | None):
     return frame.iloc[0:0]
 
 
+def intake_response(inc):  # noqa: ANN001, ANN201 (incidents.incident.Incident → flask.Response)
+    """An intake's answer: 201 with the new incident, or 200 with the one a retry (same key) or
+    a correlated report resolved to, so that a client can tell the two apart."""
+    resp = jsonify(dict(inc.to_dict(), intake=inc.intake))
+    resp.status_code = 201 if inc.intake == "created" else 200
+    return resp
+
+
 def install(server: Flask, ctx) -> None:
     """Register the API routes on ``server`` (behind app.auth's gate)."""
 
@@ -203,9 +211,7 @@ def install(server: Flask, ctx) -> None:
             return security.json_error(400, "bad_request", reason="Idempotency-Key: 1-128 chars")
         with guarded("intake"):
             inc = intake(ctx, actor, _body(), idem)
-        resp = jsonify(dict(inc.to_dict(), intake=inc.intake))
-        resp.status_code = 201 if inc.intake == "created" else 200
-        return resp
+        return intake_response(inc)
 
     @server.get("/api/incidents/<incident_id>")
     def get_incident(incident_id: str):
@@ -339,9 +345,7 @@ def install(server: Flask, ctx) -> None:
                                description=alert.description or alert.headline,
                                idempotency_key=f"cap:{alert.sender}:{alert.identifier}",
                                ref=alert.identifier, area=area)
-        resp = jsonify(dict(inc.to_dict(), intake=inc.intake))
-        resp.status_code = 201 if inc.intake == "created" else 200
-        return resp
+        return intake_response(inc)
 
     @server.get("/api/incidents/<incident_id>/cap.xml")
     def incident_cap(incident_id: str):
