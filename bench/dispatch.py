@@ -118,6 +118,8 @@ def onemap_cycles(url: str, n: int, workers: int) -> float:
     server_us = sum(cpu1[k] - cpu0[k] for k in main) * 1e6 / n
     stats = r.info("commandstats")
     lua = stats.get("cmdstat_evalsha", {})
+    if os.environ.get("BENCH_DEBUG"):
+        print({k[8:]: round(v["calls"] / n, 2) for k, v in stats.items()})
     ops_cpu = sum(children1[i] - children0[i] for i in (2, 3))   # children user + system
     print(f"  redis-server main thread busy {server_us:.0f} µs CPU per cycle "
           f"({lua.get('calls', 0) / n:.1f} atomic scripts per cycle, "
@@ -232,7 +234,7 @@ def main() -> None:
 
         CITY = build_city("高州市")
     CITY.try_locate(*_points(CITY, 1)[0][:2])      # build the point index before forking
-    svc = start_redis_server()                      # private, AOF everysec (production-like)
+    svc = start_redis_server(appendonly=not os.environ.get("BENCH_NOAOF"))  # AOF everysec
     try:
         om = onemap_cycles(svc.url, args.cycles, args.workers)
         print(f"OneMap: {om:,.0f} full cycles/s ({args.cycles} cycles, {args.workers} operator "

@@ -27,25 +27,23 @@ def day_of(ts: float) -> str:
 
 
 class KpiPlan:
-    """Collects KPI increments for one change; turned into commands for apply.lua."""
+    """Collects KPI increments for one change; turned into commands for apply.lua (its ``KPI``
+    and ``LCAP`` pseudo-commands: the day/center registrations and the trim of the durations
+    list run only when needed, inside the script)."""
 
     def __init__(self, now: float) -> None:
         self.now = now
         self.day = day_of(now)
         self.cmds: list[list[str]] = []
-        self._days: set[str] = set()
 
     def incr(self, center: str, counter: str, n: int = 1) -> None:
-        self.cmds.append(["HINCRBY", keys.kpi(center, self.day), counter, str(n)])
-        if center not in self._days:   # the city-wide figure sums the centers at read time
-            self._days.add(center)
-            self.cmds.append(["SADD", keys.kpi_days(center), self.day])
-            self.cmds.append(["SADD", keys.kpi_centers(), center])
+        if n:  # a zero increment changes nothing (the reader counts a missing field as 0)
+            self.cmds.append(["KPI", keys.kpi(center, self.day), counter, str(n),
+                              keys.kpi_days(center), self.day, keys.kpi_centers(), center])
 
     def duration(self, center: str, stage: str, seconds: float) -> None:
-        k = keys.kpi_durations(center, self.day, stage)
-        self.cmds.append(["LPUSH", k, f"{max(seconds, 0.0):.3f}"])
-        self.cmds.append(["LTRIM", k, "0", str(D.KPI_DURATIONS_KEPT - 1)])
+        self.cmds.append(["LCAP", keys.kpi_durations(center, self.day, stage),
+                          f"{max(seconds, 0.0):.3f}", str(D.KPI_DURATIONS_KEPT)])
 
 
 def plan(old: Incident | None, new: Incident, action: str, now: float,
@@ -121,7 +119,7 @@ def read(r: redis.Redis, center: str | None, since: float | None, until: float |
     for sc, d in wanted:
         p.hgetall(keys.kpi(sc, d))
         for st in STAGES:
-            p.lrange(keys.kpi_durations(sc, d, st), 0, -1)
+            p.lrange(keys.kpi_durations(sc, d, st), 0, D.KPI_DURATIONS_KEPT - 1)
     p.zcount(keys.overdue(center or "ALL"), "-inf", f"({now}")
     p.zcard(keys.overdue(center or "ALL"))
     res = p.execute()

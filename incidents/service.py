@@ -40,7 +40,7 @@ from incidents.actor import SYSTEM, Actor
 from incidents.config import IncidentConfig
 from incidents.errors import Forbidden, IncidentError, InvalidTransition, NotFound
 from incidents.incident import OPEN_STATES, Incident, Task
-from incidents.store import Commit, Stale, Store, clone
+from incidents.store import Change, Commit, Stale, Store, clone
 
 CamerasNear = Callable[[float, float, float], list[dict]]
 """(lon, lat, radius_m) → nearby cameras as dicts (id, name, distance_m, ...): injectable."""
@@ -820,17 +820,17 @@ class IncidentService:
         old, new, task_n = self._check(incident_id, actor, action, fn,
                                        base=prev[0] if prev else None)
         token = os.urandom(8).hex()        # 16 hex chars, like uuid4().hex[:16], cheaper
-        key, args = self.store.prepare(old, new, actor, action, self.clock(), reason=reason,
-                                       task_n=task_n if isinstance(task_n, int) else None,
-                                       idem=idem, reset_stage=reset_stage, token=token,
-                                       after_token=prev[1] if prev else None)
-        b.items.append(_Queued(incident_id, actor, action, fn, reason, reset_stage, idem, new, key, args))
+        change = self.store.prepare(old, new, actor, action, self.clock(), reason=reason,
+                                    task_n=task_n if isinstance(task_n, int) else None,
+                                    idem=idem, reset_stage=reset_stage, token=token,
+                                    after_token=prev[1] if prev else None)
+        b.items.append(_Queued(incident_id, actor, action, fn, reason, reset_stage, idem, new, change))
         b.state[incident_id] = (new, token)
         return new
 
     def _flush(self, b: Batch) -> None:
         items, b.items, b.state = b.items, [], {}
-        results = self.store.commit_many([(it.new, it.key, it.args) for it in items])
+        results = self.store.commit_many([it.change for it in items])
         redo: set[str] = set()
         for it, res in zip(items, results, strict=True):
             if it.incident_id not in redo and isinstance(res, Commit) and res.status == "ok":
@@ -1046,8 +1046,7 @@ class _Queued:
     reset_stage: bool
     idem: str | None
     new: Incident
-    key: str
-    args: list
+    change: Change
 
 
 class _Deny(Exception):  # noqa: N818

@@ -23,6 +23,7 @@ from incidents.actor import Actor
 from incidents.config import IncidentConfig
 from incidents.errors import Conflict
 from incidents.incident import OPEN_STATES, STAGE_OF_STATE, Incident, Task, encode
+from incidents.script import Script
 
 FIELD_NAMES = tuple(f.name for f in fields(Incident) if f.name != "intake")
 
@@ -57,12 +58,35 @@ def score(inc: Incident) -> str:
 
 
 class Commit:
-    """Outcome of a commit: ``ok``, or ``dup`` (idempotency key seen) / ``claimed``."""
+    """Outcome of a commit: ``ok``, or ``dup`` (idempotency key seen) / ``claimed`` / ``match``
+    (an open incident nearby: its id) / ``guard`` (the guarded value changed: its new value)."""
 
     __slots__ = ("status", "value")
 
     def __init__(self, status: str, value: str) -> None:
         self.status, self.value = status, value
+
+
+class Change:
+    """One prepared change: the script's key, its header arguments and its commands.
+
+    ``token``/``after_token`` chain the changes of one batch on one incident: when two chained
+    changes travel in one script call they need neither (the call is atomic); when they travel
+    apart, the first writes its token and the second runs only if it finds it."""
+
+    __slots__ = ("new", "key", "head", "cmds", "token", "after_token")
+
+    def __init__(self, new: Incident, key: str, head: list[str], cmds: list[list[str]],
+                 token: str | None, after_token: str | None) -> None:
+        self.new, self.key, self.head, self.cmds = new, key, head, cmds
+        self.token, self.after_token = token, after_token
+
+    @property
+    def joinable(self) -> bool:
+        """May ride in its predecessor's call: chained to it, and nothing of its own to check
+        first (idempotency key, deadline claim, correlation, guard)."""
+        h = self.head
+        return self.after_token is not None and not (h[1] or h[2] or h[4] or h[5])
 
 
 class Store:
@@ -71,7 +95,7 @@ class Store:
     def __init__(self, r: redis.Redis, config: IncidentConfig, cache_size: int = 4096) -> None:
         self.r = r
         self.config = config
-        self._script = r.register_script(SCRIPT)
+        self._script = Script(r, SCRIPT)
         self._cache: OrderedDict[str, Incident] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()      # one service object serves many web threads
@@ -131,35 +155,51 @@ class Store:
     def commit(self, old: Incident | None, new: Incident, actor: Actor, action: str, now: float,
                **kw) -> Commit:
         """Apply ``old`` → ``new`` atomically (see ``prepare`` for the options). Returns
-        Commit('ok'|'dup'|'claimed'|'match'); raises ``Stale`` on a version conflict."""
-        key, args = self.prepare(old, new, actor, action, now, **kw)
-        return self.finish(new, self._script(keys=[key], args=args))
+        Commit('ok'|'dup'|'claimed'|'match'|'guard'); raises ``Stale`` on a version conflict."""
+        ch = self.prepare(old, new, actor, action, now, **kw)
+        return self.finish(new, self._script(ch.key, ch.head + _flatten(ch.cmds)))
 
-    def commit_many(self, prepared: list[tuple[Incident, str, list[str]]]) -> list[Commit | Exception]:
-        """Send many prepared changes in one pipeline (one round trip). Each runs atomically on
-        its own; a result is a Commit, or the exception (``Stale`` on a version conflict)."""
-        if not prepared:
+    def commit_many(self, changes: list[Change]) -> list[Commit | Exception]:
+        """Send many prepared changes in ONE round trip. Each runs atomically on its own, except
+        that consecutive chained changes of one incident (accept then dispatch, verify then
+        close) share one script call: they land together or not at all. A result per change: a
+        Commit, or the exception (``Stale`` on a version conflict)."""
+        if not changes:
             return []
-        p = self.r.pipeline(transaction=False)
-        for _, key, args in prepared:
-            self._script(keys=[key], args=args, client=p)
+        groups: list[list[Change]] = []
+        for ch in changes:
+            last = groups[-1][-1] if groups else None
+            if last is not None and ch.joinable and ch.after_token == last.token:
+                groups[-1].append(ch)
+            else:
+                groups.append([ch])
+        calls = []
+        for k, g in enumerate(groups):
+            cmds: list[list[str]] = []
+            for ch in g:
+                cmds += ch.cmds
+            nxt = groups[k + 1][0] if k + 1 < len(groups) else None
+            if nxt is not None and nxt.after_token is not None and nxt.after_token == g[-1].token:
+                cmds.append(["HSET", g[-1].key, "_tok", g[-1].token])   # the next call checks it
+            calls.append((g[0].key, g[0].head + _flatten(cmds)))
         out: list[Commit | Exception] = []
-        for (new, _, _), res in zip(prepared, p.execute(raise_on_error=False), strict=True):
-            if isinstance(res, Exception):
-                out.append(res)
-                continue
-            try:
-                out.append(self.finish(new, res))
-            except Stale as exc:
-                out.append(exc)
+        for g, res in zip(groups, self._script.run_many(calls), strict=True):
+            for k, ch in enumerate(g):
+                if isinstance(res, Exception):
+                    out.append(res)
+                    continue
+                try:
+                    out.append(self.finish(ch.new, res, remember=k == len(g) - 1))
+                except Stale as exc:
+                    out.append(exc)
         return out
 
-    def finish(self, new: Incident, res: list) -> Commit:
+    def finish(self, new: Incident, res: list, remember: bool = True) -> Commit:
         status, value = res[0], res[1]
         if status == "conflict":
             self.forget(new.id)
             raise Stale(new.id)
-        if status == "ok":
+        if status == "ok" and remember:
             self._remember(clone(new))
         return Commit(status, value)
 
@@ -168,13 +208,15 @@ class Store:
                 claim: str | None = None, reset_stage: bool = False,
                 extra: list[list[str]] | None = None, notify: bool = True,
                 correlate: bool = False, after_token: str | None = None,
-                token: str | None = None) -> tuple[str, list[str]]:
-        """The script call (key, args) for ``old`` → ``new``; sets new.version/updated_ts/stage/due.
+                token: str | None = None, guard: tuple[str, str] | None = None) -> Change:
+        """The script call for ``old`` → ``new``; sets new.version/updated_ts/stage/due.
 
         ``correlate`` (creations only): the script answers 'match' (value = the open incident's
         id) when an open incident of a related category is near. ``token``: a nonce this change
         writes; ``after_token``: apply only if the incident carries that nonce (chains the changes
-        of one batch: a later change never lands on a state its predecessor failed to make)."""
+        of one batch: a later change never lands on a state its predecessor failed to make).
+        ``guard`` (key, value): apply only while the string at key is still value ('' = absent);
+        else the script answers 'guard' with the value it found."""
         cfg = self.config
         new.version = (old.version if old else 0) + 1
         new.updated_ts = now
@@ -204,8 +246,6 @@ class Store:
         flat = ["HSET", k]
         for f, v in changed.items():
             flat += [f, v]
-        if token:  # the batch nonce rides in the same HSET (one Lua call fewer)
-            flat += ["_tok", token]
         cmds.append(flat)
 
         # places: every open work item sits in exactly one place zset
@@ -301,9 +341,10 @@ class Store:
         expected = "" if old is None else str(old.version)
         if after_token and old is not None:
             expected += "|" + after_token
-        return k, [expected, keys.idem(idem) if idem else "", keys.DUE if claim else "", claim or "",
-                   correlation.lua_spec(self.config, new, now) if correlate else "",
-                   *_flatten(cmds)]
+        head = [expected, keys.idem(idem) if idem else "", keys.DUE if claim else "", claim or "",
+                correlation.lua_spec(self.config, new, now) if correlate else "",
+                f"{guard[0]}|{guard[1]}" if guard else ""]
+        return Change(new, k, head, cmds, token, after_token if old is not None else None)
 
     def audit_denied(self, actor: Actor, action: str, reason: str, incident_id: str | None,
                      now: float) -> None:
@@ -369,4 +410,4 @@ def _copy_task(t: Task) -> Task:
     return c
 
 
-__all__ = ["Store", "Stale", "Commit", "work_items", "due_members", "clone", "encode"]
+__all__ = ["Store", "Stale", "Commit", "Change", "work_items", "due_members", "clone", "encode"]

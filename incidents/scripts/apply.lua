@@ -12,12 +12,25 @@
 --          related categories (comma list). An open incident of the same or a related category
 --          within radius and window wins: nothing is created, its id is returned. Done here, in
 --          the same script as the creation, so two simultaneous reports never open two cases.
--- ARGV[6..] the commands, run in order, each as its length n followed by its n words
+-- ARGV[6]  guard ('' = none): 'key|value': the string at key must still be value ('' = absent);
+--          a creation routed with the emergency mode (应急模式) the client last read answers
+--          'guard' when it has changed since, and the client routes again
+-- ARGV[7..] the commands, run in order, each as its length n followed by its n words. Two
+--          pseudo-commands save the commands that would almost always do nothing:
+--            KPI hash field n days day centers center   HINCRBY; the first increment of a
+--                counter in a day's hash also registers the day and the center (SADD)
+--            LCAP list value cap                         LPUSH; trims back to cap once the list
+--                is an eighth longer (stage durations: the last ``cap`` or a few more)
 -- returns  {'ok', new_version} | {'dup', existing_id} | {'conflict', version} | {'claimed', ''}
---          | {'match', open_incident_id}
+--          | {'match', open_incident_id} | {'guard', current_value}
 if ARGV[2] ~= '' then
   local existing = redis.call('GET', ARGV[2])
   if existing then return {'dup', existing} end
+end
+if ARGV[6] ~= '' then
+  local gkey, gval = string.match(ARGV[6], '^([^|]*)|(.*)$')
+  local cur = redis.call('GET', gkey) or ''
+  if cur ~= gval then return {'guard', cur} end
 end
 local v = redis.call('HGET', KEYS[1], 'version')
 local want, token = string.match(ARGV[1], '^([^|]*)|(.+)$')
@@ -51,10 +64,24 @@ if ARGV[5] ~= '' then
     end
   end
 end
-local i = 6
+local i = 7
 while i <= #ARGV do
   local n = tonumber(ARGV[i])
-  redis.call(unpack(ARGV, i + 1, i + n))
+  local cmd = ARGV[i + 1]
+  if cmd == 'KPI' then
+    local by = tonumber(ARGV[i + 4])
+    if redis.call('HINCRBY', ARGV[i + 2], ARGV[i + 3], by) == by then
+      redis.call('SADD', ARGV[i + 5], ARGV[i + 6])
+      redis.call('SADD', ARGV[i + 7], ARGV[i + 8])
+    end
+  elseif cmd == 'LCAP' then
+    local cap = tonumber(ARGV[i + 4])
+    if redis.call('LPUSH', ARGV[i + 2], ARGV[i + 3]) > cap + math.floor(cap / 8) then
+      redis.call('LTRIM', ARGV[i + 2], 0, cap - 1)
+    end
+  else
+    redis.call(unpack(ARGV, i + 1, i + n))
+  end
   i = i + n + 1
 end
 return {'ok', redis.call('HGET', KEYS[1], 'version')}

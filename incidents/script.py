@@ -1,0 +1,86 @@
+"""Script: one Lua script, called many times in one round trip, packed by hiredis.
+
+The incident store sends every change as one call of ``scripts/apply.lua`` with ~50–150
+arguments. redis-py's pipeline spends more client CPU on those arguments than on anything
+else (a generator and isinstance per argument, plus its observability hooks), so this sends
+``EVALSHA`` calls packed by ``hiredis.pack_command`` straight down a pooled connection and reads
+the replies in order. It keeps redis-py's guarantees that matter here: the pool, the client's
+retry policy on a broken connection (the whole batch is sent again; every call is
+version-guarded, so a call that had landed answers 'conflict' instead of acting twice), and
+``NOSCRIPT`` after a server restart (the script is loaded and the calls that missed it are sent
+again, in order).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+import redis
+from redis.exceptions import NoScriptError, ResponseError
+
+try:
+    from hiredis import pack_command
+except ImportError:  # pragma: no cover - hiredis is a declared dependency
+    pack_command = None
+
+Call = tuple[str, Sequence[str]]
+"""(key, args): one script call on one key."""
+
+
+class Script:
+    """An atomic Lua script on one key, run one call or many calls per round trip."""
+
+    def __init__(self, r: redis.Redis, source: str) -> None:
+        self.r = r
+        self.source = source
+        self.sha = hashlib.sha1(source.encode()).hexdigest()
+        self._fallback = r.register_script(source)   # without hiredis: redis-py's own path
+
+    def __call__(self, key: str, args: Sequence[str]) -> list:
+        res = self.run_many([(key, args)])[0]
+        if isinstance(res, Exception):
+            raise res
+        return res
+
+    def run_many(self, calls: Sequence[Call]) -> list:
+        """Run every call in order in ONE round trip; each result is the script's reply or the
+        ``ResponseError`` it ended with (a call's error never stops the others)."""
+        if not calls:
+            return []
+        if pack_command is None:  # pragma: no cover
+            p = self.r.pipeline(transaction=False)
+            for key, args in calls:
+                self._fallback(keys=[key], args=list(args), client=p)
+            return p.execute(raise_on_error=False)
+        out = self._send(calls)
+        missed = [i for i, res in enumerate(out) if isinstance(res, NoScriptError)]
+        if missed:   # the server restarted (empty script cache): load, send those again in order
+            self.r.script_load(self.source)
+            for i, res in zip(missed, self._send([calls[i] for i in missed]), strict=True):
+                out[i] = res
+        return out
+
+    def _send(self, calls: Sequence[Call]) -> list:
+        sha = self.sha
+        data = b"".join(pack_command(("EVALSHA", sha, "1", key, *args)) for key, args in calls)
+        pool = self.r.connection_pool
+        conn = pool.get_connection()
+
+        def exchange() -> list:
+            conn.send_packed_command([data])
+            out: list = []
+            for _ in calls:
+                try:
+                    out.append(conn.read_response())
+                except ResponseError as exc:    # this call's error; the rest still answer
+                    out.append(exc)
+            return out
+
+        try:
+            return conn.retry.call_with_retry(exchange, lambda _err: conn.disconnect())
+        finally:
+            pool.release(conn)
+
+
+__all__ = ["Script", "Call"]
