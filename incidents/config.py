@@ -49,6 +49,7 @@ class IncidentConfig:
     idempotency_ttl_s: int = D.IDEMPOTENCY_TTL_S
     queue_maxlen: int = D.QUEUE_MAXLEN
     feed_maxlen: int = D.FEED_MAXLEN
+    id_block: int = D.ID_BLOCK
 
     def stage_limit(self, stage: str, category: str, severity: str) -> float:
         """Seconds allowed for ``stage`` of an incident of this category and severity."""

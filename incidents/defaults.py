@@ -78,6 +78,12 @@ IDEMPOTENCY_TTL_S = 7 * 86400
 """How long a client idempotency key is remembered (seconds). A mobile draft older than this may
 be created again. Assumption."""
 
+ID_BLOCK = 16
+"""Case numbers a service object reserves at a time (one INCRBY per block, not one round trip
+per report). Numbers stay unique; across processes they interleave, and a stopped process leaves
+the rest of its block unused (gaps), as a cached database sequence does. 1 = strictly
+consecutive numbers, at one more round trip per report."""
+
 QUEUE_MAXLEN = 100_000
 """Approximate cap of each center's queue stream (entries); the place zsets are the truth."""
 

@@ -6,9 +6,10 @@ links, attachments, centers) are JSON fields so that one atomic script moves all
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
+
+import orjson
 
 from grid.categories import category_name
 
@@ -167,8 +168,11 @@ _INT_FIELDS = {"version", "priority", "urged", "escalations", "reopen_count", "s
                "emergency"}
 
 
-# one encoder, built once (json.dumps with options builds a new one per call: the hot path)
-_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_ORJSON_OPTS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+
+
+def _JSON(value: Any) -> str:  # noqa: N802 - compact JSON, UTF-8 kept: the hot path (orjson)
+    return orjson.dumps(value, option=_ORJSON_OPTS).decode()
 _ALL_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Incident))
 _HASH_FIELDS: tuple[str, ...] = tuple(f for f in _ALL_FIELDS if f != "intake")
 
@@ -186,9 +190,9 @@ def encode(name: str, value: Any) -> str:
 
 def decode(name: str, raw: str) -> Any:
     if name == "tasks":
-        return [Task(**t) for t in json.loads(raw or "[]")]
+        return [Task(**t) for t in orjson.loads(raw or "[]")]
     if name in _JSON_FIELDS:
-        return json.loads(raw) if raw else ([] if name != "times" else {})
+        return orjson.loads(raw) if raw else ([] if name != "times" else {})
     if name in _FLOAT_FIELDS:
         return float(raw or 0)
     if name in _INT_FIELDS:

@@ -11,7 +11,7 @@ from collections import defaultdict
 
 import redis
 
-from incidents import keys
+from incidents import audit, keys
 from incidents.incident import OPEN_STATES, Incident
 from incidents.store import PHASES, work_items
 
@@ -43,10 +43,11 @@ def check(r: redis.Redis) -> list[str]:
             problems.append(f"{i}: indexed but missing")
             continue
         inc = Incident.from_hash(h)
-        changes = sum(1 for _, f in r.xrange(keys.audit(i)) if not f.get("action", "").startswith("denied:"))
+        changes = sum(1 for e in audit.timeline(r, i) if not e.get("action", "").startswith("denied:"))
         if changes != inc.version:
             problems.append(f"{i}: version {inc.version} but {changes} audit entries")
-        states = [f for _, f in last if not f.get("action", "").startswith("denied:")]
+        states = [e for e in (audit.entry(x, f) for x, f in last)
+                  if not e.get("action", "").startswith("denied:")]
         if states and states[0].get("state") != inc.state:
             problems.append(f"{i}: state {inc.state} but last audit says {states[0].get('state')}")
         items = work_items(inc)

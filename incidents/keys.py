@@ -21,6 +21,7 @@ Layout (see docs/incidents.md):
 - ``om:inc:idem:{key}``           string: client idempotency key → incident id
 - ``om:inc:seq``                  counter for ids
 - ``om:inc:emergency``            hash: emergency mode (area GeoJSON, until, by, since)
+- ``om:inc:emergency:v``          counter: bumped on every switch (intake guards on it)
 - ``om:inc:emergency:log``        stream: emergency mode switched on/off (who, when, why)
 - ``om:inc:kpi:{center}:{day}``   hash: KPI counters of a center for a day (UTC+8)
 - ``om:inc:kpid:{center}:{day}:{stage}`` list: recent stage durations (s), capped
@@ -42,6 +43,7 @@ DUE = "om:inc:due"
 FEED = "om:inc:feed"
 EMERGENCY = "om:inc:emergency"
 EMERGENCY_LOG = "om:inc:emergency:log"
+EMERGENCY_VERSION = "om:inc:emergency:v"
 DENIED = "om:inc:denied"
 QUEUE_GROUP = "ops"
 ALARMS = "om:alarms"          # owned by sensors; named in docs/architecture.md

@@ -74,6 +74,29 @@ class IncidentService:
         self.resources_near = resources_near
         self.store = Store(redis, self.config)
         self._local = threading.local()      # the open batch of this thread, if any
+        self._seq_lock = threading.Lock()
+        self._seq_next = self._seq_end = 0   # the reserved block of case numbers [next, end]
+        self._emergency_cache: tuple[str, dict] | None = None   # (version, hash) last read
+
+    def _next_seq(self) -> int:
+        """The next case number of this object's reserved block (``config.id_block``)."""
+        with self._seq_lock:
+            if self._seq_next == 0 or self._seq_next > self._seq_end:
+                block = max(1, int(self.config.id_block))
+                self._seq_end = int(self.r.incrby(keys.SEQ, block))
+                self._seq_next = self._seq_end - block + 1
+            seq = self._seq_next
+            self._seq_next += 1
+            return seq
+
+    def _read_emergency(self) -> tuple[str, dict]:
+        """(version, emergency hash) read together; cached until a report's guard says stale."""
+        p = self.r.pipeline(transaction=True)
+        p.get(keys.EMERGENCY_VERSION)
+        p.hgetall(keys.EMERGENCY)
+        v, h = p.execute()
+        self._emergency_cache = (v or "", h or {})
+        return self._emergency_cache
 
     # ======================================================================================
     # intake (上报)
@@ -109,10 +132,10 @@ class IncidentService:
         towns = self._towns_touched(area) if area else 1
         correlate = correlate and self.config.correlate
         for _ in range(_MAX_RETRIES):
-            p = self.r.pipeline(transaction=False)
-            p.incr(keys.SEQ)
-            p.hgetall(keys.EMERGENCY)
-            seq, emergency = p.execute()
+            # one round trip per report: the case number comes from this object's reserved
+            # block, the emergency mode from its cached copy, which the script checks is current
+            seq = self._next_seq()
+            ev, emergency = self._emergency_cache or self._read_emergency()
             rt = routing.route(self.city, self.config, category, severity, loc, lon=lon, lat=lat,
                                now=now, emergency=emergency or None, towns_touched=towns)
             inc = Incident(
@@ -129,7 +152,11 @@ class IncidentService:
             # one script: idempotency key, correlation and creation together (no race between
             # two simultaneous reports of the same event)
             res = self.store.commit(None, inc, actor, "report", now, reason=rt.reason,
-                                    idem=idempotency_key, correlate=correlate)
+                                    idem=idempotency_key, correlate=correlate,
+                                    guard=(keys.EMERGENCY_VERSION, ev))
+            if res.status == "guard":     # 应急模式 switched since we read it: route again
+                self._emergency_cache = None
+                continue
             if res.status == "dup":
                 return self._duplicate(res.value)
             if res.status == "match":
@@ -170,7 +197,7 @@ class IncidentService:
             lon, lat = self._anchor(tgt)
         lon, lat = _checked_point(lon, lat)
         loc = self.city.try_locate(lon, lat)
-        seq = self.r.incr(keys.SEQ)
+        seq = self._next_seq()
         inc = Incident(
             id=f"T{kpi.day_of(now)}{seq:06d}", kind="task", category=category, channel="assignment",
             title=title, description=description, lon=float(lon), lat=float(lat),
@@ -612,6 +639,7 @@ class IncidentService:
         p = self.r.pipeline()
         p.delete(keys.EMERGENCY)
         p.hset(keys.EMERGENCY, mapping=state)
+        p.incr(keys.EMERGENCY_VERSION)
         p.xadd(keys.EMERGENCY_LOG, {"action": "on", "by": actor.user_id,
                                                              "ts": repr(now), "until": repr(until),
                                                              "reason": reason})
@@ -625,6 +653,7 @@ class IncidentService:
             self._deny(actor, "emergency_off", "only the city commander switches emergency mode", None, now)
         p = self.r.pipeline()
         p.delete(keys.EMERGENCY)
+        p.incr(keys.EMERGENCY_VERSION)
         p.xadd(keys.EMERGENCY_LOG, {"action": "off", "by": actor.user_id,
                                                              "ts": repr(now), "reason": reason})
         p.execute()

@@ -10,19 +10,20 @@ process memory that another worker needs: the cache only saves a read before a g
 
 from __future__ import annotations
 
-import json
 import threading
 from collections import OrderedDict
 from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
+import orjson
 import redis
 
 from incidents import correlation, keys, kpi
 from incidents.actor import Actor
 from incidents.config import IncidentConfig
 from incidents.errors import Conflict
-from incidents.incident import OPEN_STATES, STAGE_OF_STATE, Incident, Task, encode
+from incidents.incident import _ORJSON_OPTS, OPEN_STATES, STAGE_OF_STATE, Incident, Task, encode
 from incidents.script import Script
 
 FIELD_NAMES = tuple(f.name for f in fields(Incident) if f.name != "intake")
@@ -262,8 +263,7 @@ class Store:
                     who = pl.split(":", 1)[1]
                     task = item.split("#", 1)[1] if "#" in item else ""
                     cmds.append(["XADD", keys.queue(who), "MAXLEN", "~", str(cfg.queue_maxlen), "*",
-                                 "id", new.id, "task", task, "action", action,
-                                 "v", str(new.version), "ts", ts_ms])
+                                 "e", f"{new.id}|{task}|{action}|{new.version}|{ts_ms}"])
 
         # indexes of open incidents
         was_open = old is not None and old.state in OPEN_STATES
@@ -324,15 +324,16 @@ class Store:
             # a scalar's audit value is its encoded hash value, already in ``changed``
             a = {f: _audit_value(f, new) if f in _AUDIT_OBJECTS else changed[f]
                  for f in changed if f not in _AUDIT_SKIP}
-        cmds.append(["XADD", keys.audit(new.id), "*", "ts", repr(now), "actor", actor.user_id,
-                     "name", actor.name, "role", actor.role, "center", actor.center,
-                     "action", action, "reason", reason, "task", "" if task_n is None else str(task_n),
-                     "state", new.state, "from_state", old.state if old else "",
-                     "v", str(new.version), "before", _j(b), "after", _j(a)])
-        cmds.append(["XADD", keys.FEED, "MAXLEN", "~", str(cfg.feed_maxlen), "*", "id", new.id,
-                     "state", new.state, "action", action, "center", new.center,
-                     "category", new.category, "severity", new.severity, "lon", lon, "lat", lat,
-                     "town_code", new.town_code, "ts", ts_ms])
+        # the whole entry as one JSON field: a 13-field XADD costs the server ~3x a 1-field one
+        cmds.append(["XADD", keys.audit(new.id), "*", "e", _j({
+            "ts": now, "actor": actor.user_id, "name": actor.name, "role": actor.role,
+            "center": actor.center, "action": action, "reason": reason,
+            "task": "" if task_n is None else str(task_n), "state": new.state,
+            "from_state": old.state if old else "", "v": str(new.version), "before": b, "after": a})])
+        cmds.append(["XADD", keys.FEED, "MAXLEN", "~", str(cfg.feed_maxlen), "*", "e", _j({
+            "id": new.id, "state": new.state, "action": action, "center": new.center,
+            "category": new.category, "severity": new.severity, "lon": new.lon, "lat": new.lat,
+            "town_code": new.town_code, "ts": int(now * 1000)})])
         if idem:
             cmds.append(["SET", keys.idem(idem), new.id, "EX", str(cfg.idempotency_ttl_s)])
         if claim:
@@ -351,11 +352,11 @@ class Store:
         """A refused attempt is recorded too (监督留痕), without changing the incident."""
         exists = incident_id is not None and self.r.exists(keys.incident(incident_id))
         stream = keys.audit(incident_id) if exists else keys.DENIED
-        self.r.xadd(stream, {"ts": repr(now), "actor": actor.user_id, "name": actor.name,
-                             "role": actor.role, "center": actor.center,
-                             "action": f"denied:{action}", "reason": reason, "task": "",
-                             "state": "", "from_state": "", "v": "", "before": "{}",
-                             "after": "{}", "id": incident_id or ""})
+        self.r.xadd(stream, {"e": _j({
+            "ts": now, "actor": actor.user_id, "name": actor.name, "role": actor.role,
+            "center": actor.center, "action": f"denied:{action}", "reason": reason, "task": "",
+            "state": "", "from_state": "", "v": "", "before": {}, "after": {},
+            "id": incident_id or ""})})
 
 
 class Stale(Conflict):  # noqa: N818
@@ -383,8 +384,9 @@ def _flatten(cmds: list[list[str]]) -> list[str]:
     return out
 
 
-_j = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-"""dict → compact JSON (one encoder built once: json.dumps with options builds one per call)."""
+def _j(value: Any) -> str:
+    """dict → compact JSON, UTF-8 kept (orjson: several times faster than json on this path)."""
+    return orjson.dumps(value, option=_ORJSON_OPTS).decode()
 
 
 def clone(inc: Incident) -> Incident:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 
 from grid.categories import category_name
+from incidents import feed as incident_feed
 from incidents.incident import STATE_NAMES
 from layers import palette
 from layers.incidents import CLOSED_STATES, stage_opacity, tier_of
@@ -36,6 +37,7 @@ def alarm_item(entry_id: str, f: dict) -> dict:
 
 def incident_item(entry_id: str, f: dict) -> dict:
     """One ``om:inc:feed`` entry → {id, state, action, tier, sev, lon, lat, closed, overdue, …}."""
+    f = incident_feed.fields(f)
     state = f.get("state", "")
     sev = f.get("severity", "一般")
     size = palette.SEVERITY_SIZES.get(sev, 9)

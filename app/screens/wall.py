@@ -44,6 +44,7 @@ from flask import Flask
 
 from app.config import ASSETS_DIR
 from app.context import AppContext
+from incidents import feed as incident_feed
 from layers import alarms as alarms_layer
 from layers import basemap, compose, feed, hexbin, palette, resources
 from layers.themes import KPI_KEYS, THEMES, get_theme, next_theme
@@ -306,7 +307,7 @@ def trend_figure(r, now: float | None = None, font: float = 14) -> go.Figure:  #
         if f.get("event") == "raise":
             a[min(23, (int(eid.split("-")[0]) - start) // 3_600_000)] += 1
     for eid, f in r.xrange(FEED, min=f"{start}-0", count=20000):
-        if f.get("action") in feed.INCIDENT_NEW_ACTIONS:
+        if incident_feed.fields(f).get("action") in feed.INCIDENT_NEW_ACTIONS:
             i[min(23, (int(eid.split("-")[0]) - start) // 3_600_000)] += 1
     labels = [time.strftime("%H时", time.gmtime(start / 1000 + 8 * 3600 + (h + 1) * 3600))
               for h in hours]
