@@ -1,7 +1,8 @@
 """Deadline worker (时限监控): before a stage deadline it warns (预警), at the deadline it urges
 (督办), past a further limit it escalates one tier (上报); each recorded in the audit trail.
 
-Deadline events live in one zset (``keys.DUE``: ``id|stage|phase`` → fire time). Any number of
+Deadline events live in one zset (``keys.DUE``: ``id|stage|phase`` → fire time), the running
+stage's next event only: firing warn arms urge, firing urge arms escalate. Any number of
 workers may run: each event is claimed inside the same atomic script that acts on it (the
 script refuses if the member is gone), so it happens exactly once. Time comes from the
 service's injectable clock, so tests never wait.
@@ -36,15 +37,17 @@ class DeadlineWorker:
             due = r.zrangebyscore(keys.DUE, "-inf", repr(now), start=0, num=self.batch)
             if not due:
                 return out
+            armed = 0   # a fired warn/urge arms the stage's next event: it may be due already
             for member in due:
                 try:
                     what = self.service.fire_deadline(member)
                     out[what] += 1
                     self.stats[what] += 1
+                    armed += what in ("warn", "urge")
                 except Exception:  # one bad event must not stop the worker; it stays due
                     log.exception("deadline %s failed", member)
                     out["error"] += 1
-            if len(due) < self.batch or out["error"]:
+            if out["error"] or (len(due) < self.batch and not armed):
                 return out
 
     def run(self, stop: threading.Event, poll_s: float = D.DEADLINE_POLL_S) -> None:

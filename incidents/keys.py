@@ -16,7 +16,8 @@ Layout (see docs/incidents.md):
 - ``om:inc:by:{user}``            zset: incidents reported by / assigned to a user
 - ``om:inc:geo``                  geo set: open incidents (correlation, nearby)
 - ``om:inc:geo:hist``             geo set: every incident (similar past incidents)
-- ``om:inc:due``                  zset: deadline events ``id|stage|phase`` → fire time
+- ``om:inc:due``                  zset: the next deadline event of each open incident,
+                                  ``id|stage|phase`` → fire time
 - ``om:inc:overdue:{center}``     zset: open incident → stage due ts, per owning center
 - ``om:inc:idem:{key}``           string: client idempotency key → incident id
 - ``om:inc:seq``                  counter for ids
@@ -26,7 +27,6 @@ Layout (see docs/incidents.md):
 - ``om:inc:kpi:{center}:{day}``   hash: KPI counters of a center for a day (UTC+8)
 - ``om:inc:kpid:{center}:{day}:{stage}`` list: recent stage durations (s), capped
 - ``om:inc:kpidays:{center}``, ``om:inc:kpicenters``  sets: which buckets exist
-- ``om:inc:overdue:ALL``          zset: every open incident → stage due ts
 - ``om:inc:feed``                 stream: incident changes (contract in docs/architecture.md)
 - ``om:inc:denied``               stream: refused attempts on unknown incidents
 """

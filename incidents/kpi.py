@@ -105,9 +105,10 @@ def _pct(values: list[float], q: float) -> float | None:
 
 
 def read(r: redis.Redis, center: str | None, since: float | None, until: float | None,
-         now: float) -> dict:
+         now: float, owners: list[str] | None = None) -> dict:
     """KPIs of one center (or the whole city, summed over centers, when ``center`` is None)
-    over the whole days (UTC+8) from ``since`` to ``until``."""
+    over the whole days (UTC+8) from ``since`` to ``until``. ``owners``: every center that can
+    own an incident (for the city's overdue count: the sum of their overdue indexes)."""
     scopes = [center] if center else sorted(r.smembers(keys.kpi_centers()))
     lo = day_of(since) if since is not None else "00000000"
     hi = day_of(until) if until is not None else "99999999"
@@ -120,8 +121,13 @@ def read(r: redis.Redis, center: str | None, since: float | None, until: float |
         p.hgetall(keys.kpi(sc, d))
         for st in STAGES:
             p.lrange(keys.kpi_durations(sc, d, st), 0, D.KPI_DURATIONS_KEPT - 1)
-    p.zcount(keys.overdue(center or "ALL"), "-inf", f"({now}")
-    p.zcard(keys.overdue(center or "ALL"))
+    counted = [center] if center else (owners or scopes)
+    for c in counted:
+        p.zcount(keys.overdue(c), "-inf", f"({now}")
+    if center:
+        p.zcard(keys.overdue(center))
+    else:
+        p.zcard(keys.OPEN)
     res = p.execute()
     counts = dict.fromkeys(COUNTERS, 0)
     durs: dict[str, list[float]] = {st: [] for st in STAGES}
@@ -133,7 +139,8 @@ def read(r: redis.Redis, center: str | None, since: float | None, until: float |
         for st in STAGES:
             durs[st].extend(float(x) for x in res[i])
             i += 1
-    overdue_now, open_now = int(res[i]), int(res[i + 1])
+    overdue_now = sum(int(x) for x in res[i:i + len(counted)])
+    open_now = int(res[i + len(counted)])
 
     def rate(a: str, b: str) -> float | None:
         return round(counts[a] / counts[b], 4) if counts[b] else None

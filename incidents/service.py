@@ -40,7 +40,7 @@ from incidents.actor import SYSTEM, Actor
 from incidents.config import IncidentConfig
 from incidents.errors import Forbidden, IncidentError, InvalidTransition, NotFound
 from incidents.incident import OPEN_STATES, Incident, Task
-from incidents.store import Change, Commit, Stale, Store, clone
+from incidents.store import Change, Commit, Stale, Store, clone, due_score, phase_times
 
 CamerasNear = Callable[[float, float, float], list[dict]]
 """(lon, lat, radius_m) → nearby cameras as dicts (id, name, distance_m, ...): injectable."""
@@ -279,9 +279,9 @@ class IncidentService:
             incs.sort(key=lambda i: -i.created_ts)
         elif self._city_wide(actor) and c == actor.center:
             # the whole city: read only the page asked for, straight from the ordered indexes
-            if view == "overdue":
-                ids = self.r.zrangebyscore(keys.overdue("ALL"), "-inf", f"({now}", start=offset,
-                                           num=limit)
+            if view == "overdue":   # the owning centers' overdue indexes, merged, most overdue first
+                due = self.r.zunion([keys.overdue(c) for c in self.city.centers], withscores=True)
+                ids = [i for i, ts in sorted(due, key=lambda x: x[1]) if ts < now][offset:offset + limit]
             else:
                 ids = self.r.zrange(keys.OPEN, offset, offset + limit - 1)
             incs = [i for i in self.store.load_many(ids) if i.state in OPEN_STATES]
@@ -674,7 +674,7 @@ class IncidentService:
         """KPIs (考核) of a center, or of the whole city: received, accepted/dispatched/handled
         on time (+ rates), closure rate, overdue now, reopen rate, mean/p90 per stage,
         satisfaction. Kept incrementally; ``since``/``until`` select whole days (UTC+8)."""
-        return kpi.read(self.r, center, since, until, self.clock())
+        return kpi.read(self.r, center, since, until, self.clock(), owners=list(self.city.centers))
 
     def open_incidents_frame(self) -> pd.DataFrame:
         """Every open incident for the map: id, category, category_name, severity, state,
@@ -724,6 +724,10 @@ class IncidentService:
             new = clone(inc)
             reset = False
             reason = f"deadline {stage} ({inc.due_ts:.0f})"
+            # only the stage's next event is armed: firing one arms the one after it
+            nxt = {"warn": "urge", "urge": "escalate"}.get(phase)
+            extra = [["ZADD", keys.DUE, due_score(phase_times(inc, self.config)[nxt]),
+                      f"{inc_id}|{stage}|{nxt}"]] if nxt else None
             if phase == "urge":
                 new.urged += 1
                 action, reason = "urge", f"督办: {stage} overdue"
@@ -739,7 +743,7 @@ class IncidentService:
                 action, reason = "warn", f"预警: {stage} due soon"
             try:
                 res = self.store.commit(inc, new, SYSTEM, action, now, reason=reason, claim=member,
-                                        reset_stage=reset)
+                                        reset_stage=reset, extra=extra)
             except Stale:
                 continue
             if res.status == "claimed":

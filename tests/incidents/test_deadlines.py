@@ -63,6 +63,9 @@ def test_deadline_warns_urges_then_escalates_once(svc, who, here, clock, two_wor
     assert all(system_actions(svc, i.id, who) == ["warn", "urge"] for i in incs)
     assert {i.id for i in svc.list_queue(who.town, "overdue")} == {i.id for i in incs}
     assert svc.kpis(f"T{here.town}")["overdue_now"] == 5
+    # the city sees every owning center's overdue cases (merged indexes), most overdue first
+    assert {i.id for i in svc.list_queue(who.commander, "overdue")} == {i.id for i in incs}
+    assert svc.kpis()["overdue_now"] == 5
     clock.advance(limit * 0.5)                           # past the further limit: 上报
     race(two_workers)
     race(two_workers)
@@ -74,6 +77,21 @@ def test_deadline_warns_urges_then_escalates_once(svc, who, here, clock, two_wor
     k = svc.kpis(f"T{here.town}")
     assert (k["warned"], k["urged"], k["escalated"]) == (5, 5, 5)
     assert svc.kpis(f"T{here.town}")["overdue_now"] == 0
+    assert svc.kpis()["overdue_now"] == 0 and svc.list_queue(who.commander, "overdue") == []
+    assert invariants.check(svc.r) == []
+
+
+def test_one_event_armed_per_stage_and_a_late_worker_catches_up(svc, who, here, clock, two_workers):
+    """Only the stage's next event waits in om:inc:due; a worker that was down past every limit
+    fires warn, urge and escalate in order, each once."""
+    inc = svc.report(who.worker, "0107", here.lon, here.lat, correlate=False)
+    assert svc.r.zrange(keys.DUE, 0, -1) == [f"{inc.id}|accept|warn"]
+    limit = svc.config.stage_limit("accept", "0107", "一般")
+    clock.advance(limit * 2)
+    race(two_workers)
+    assert system_actions(svc, inc.id, who) == ["warn", "urge", "escalate"]
+    assert svc.r.zrange(keys.DUE, 0, -1) == [f"{inc.id}|accept|warn"]   # the city's fresh clock
+    assert svc.get(inc.id, who.commander).center == "CITY"
     assert invariants.check(svc.r) == []
 
 
