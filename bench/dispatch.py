@@ -52,6 +52,20 @@ def _points(city, n: int):
 # --- OneMap ------------------------------------------------------------------------------
 def operator(url: str, name: str, towns: list[str], target: int, done_key: str) -> None:
     """An operator console/worker process: reacts to what arrives in its queues."""
+    if os.environ.get("BENCH_PROFILE"):   # python bench/dispatch.py with a cProfile per operator
+        import cProfile  # noqa: PLC0415
+
+        prof = cProfile.Profile()
+        prof.enable()
+        try:
+            return _operate(url, name, towns, target, done_key)
+        finally:
+            prof.disable()
+            prof.dump_stats(f"{os.environ['BENCH_PROFILE']}.{name}")
+    return _operate(url, name, towns, target, done_key)
+
+
+def _operate(url: str, name: str, towns: list[str], target: int, done_key: str) -> None:
     r = redis.Redis.from_url(url, decode_responses=True)
     svc = IncidentService(r, CITY)
     qc = QueueConsumer(r, [f"T{t}" for t in towns] + ["DCG"], name)
