@@ -31,6 +31,7 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from app.runtime import tune_gc  # noqa: E402
 from app.services import start_redis_server  # noqa: E402
 from incidents import keys  # noqa: E402
 from incidents.actor import Actor  # noqa: E402
@@ -69,6 +70,7 @@ def _operate(url: str, name: str, towns: list[str], target: int, done_key: str) 
     r = redis.Redis.from_url(url, decode_responses=True)
     svc = IncidentService(r, CITY)
     qc = QueueConsumer(r, [f"T{t}" for t in towns] + ["DCG"], name)
+    tune_gc()                  # what `onemap web` / `onemap dispatch` do after loading
     ops = {t: Actor(f"op-{t}", "town_operator", f"T{t}") for t in towns}
     while int(r.get(done_key) or 0) < target:
         batch = qc.read(count=200, block_ms=200)
@@ -107,6 +109,7 @@ def onemap_cycles(url: str, n: int, workers: int) -> float:
     for p in procs:
         p.start()
     reporters = [Actor(w, "grid_worker", f"T{t}", cell=c) for _, _, t, w, c in pts]
+    tune_gc()                  # the reporter stands for the web process (`onemap web` does this)
     cpu0 = r.info("cpu")
     t0, c0 = time.perf_counter(), time.process_time()
     for (x, y, _, _, _), a in zip(pts, reporters, strict=True):

@@ -16,7 +16,7 @@ import click
 
 from app.config import Settings
 from app.context import AppContext
-from app.runtime import Runtime, ensure_mqtt, ensure_redis, serve_web
+from app.runtime import Runtime, ensure_mqtt, ensure_redis, serve_web, tune_gc
 from app.workers import start_background_workers
 
 log = logging.getLogger("onemap")
@@ -69,6 +69,7 @@ def command(host: str | None, port: int | None, data_dir: Path | None, no_simula
         from app.server import create_server  # noqa: PLC0415  (after the city exists)
 
         serve_web(create_server(ctx), settings.host, settings.port, runtime)
+        tune_gc()
         base = f"http://{settings.host}:{settings.port}"
         click.echo("\nOneMap is running. Screens:")
         for path, what in ((f"/wall/?kiosk={settings.kiosk_token}", "wall (video wall, kiosk)"),

@@ -15,6 +15,7 @@ import click
 
 from app.config import Settings
 from app.context import AppContext
+from app.runtime import tune_gc
 
 
 @click.command("dispatch")
@@ -45,6 +46,7 @@ def command(redis_url: str | None, name: str | None, poll: float, check: bool) -
         raise SystemExit(1 if problems else 0)
     name = name or f"dispatch-{socket.gethostname()}-{os.getpid()}"
     worker = DispatchWorker(ctx.redis, ctx.city, name=name, poll_s=poll)
+    tune_gc()
     stopped = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:

@@ -6,6 +6,7 @@ import click
 
 from app.config import Settings
 from app.context import AppContext
+from app.runtime import tune_gc
 
 
 @click.command("web")
@@ -21,4 +22,6 @@ def command(host: str | None, port: int | None) -> None:
     if not settings.redis_url:
         raise click.UsageError("set ONEMAP_REDIS_URL (or run `onemap demo`)")
     ctx = AppContext(settings, settings.redis_url, settings.mqtt_url)
-    run_simple(host or settings.host, port or settings.port, create_server(ctx), threaded=True)
+    server = create_server(ctx)
+    tune_gc()
+    run_simple(host or settings.host, port or settings.port, server, threaded=True)
