@@ -4,11 +4,14 @@ routing defaults (1+N), emergency mode, and the alarm consumer (om:alarms, group
 from __future__ import annotations
 
 import pytest
+import redis as redis_lib
 
 from incidents import invariants, keys
 from incidents.actor import SYSTEM
+from incidents.config import IncidentConfig
 from incidents.errors import Forbidden
 from incidents.intake import AlarmIntake
+from incidents.service import IncidentService
 
 
 def test_idempotent_retry_creates_nothing(svc, who, here):
@@ -162,3 +165,35 @@ def test_alarm_intake(svc, who, here):
     assert r.zcard(keys.ALL) == 3
     assert r.xpending(keys.ALARMS, keys.ALARMS_GROUP)["pending"] == 0
     assert invariants.check(r) == []
+
+
+def test_emergency_switched_by_another_process_reroutes_at_once(svc, redis_service, who, here,
+                                                                clock, demo_city):
+    """A report is one round trip: the service routes with its cached emergency mode and the
+    creating script checks the cache is current (om:inc:emergency:v). Switched on elsewhere,
+    the very next report must still go to the city center."""
+    assert svc.report(who.worker, "0104", here.lon, here.lat).center == f"T{here.town}"  # cached
+    other_client = redis_lib.Redis.from_url(redis_service.url, decode_responses=True)
+    commander_console = IncidentService(other_client, demo_city, clock=clock)
+    town_geom = demo_city.towns.set_index("code").geometry[here.town]
+    area = {"type": "Feature", "geometry": town_geom.__geo_interface__, "properties": {}}
+    commander_console.emergency_on(area, clock() + 3600, who.commander, "暴雨")
+    inside = svc.report(who.worker, "0106", here.lon, here.lat, correlate=False)
+    assert (inside.center, inside.priority, inside.emergency) == ("CITY", 1, 1)
+    commander_console.emergency_off(who.commander)
+    assert svc.report(who.worker, "0105", here.lon, here.lat).center == f"T{here.town}"
+    other_client.close()
+
+
+def test_case_numbers_are_unique_across_service_objects(svc, redis_client, demo_city, clock, who,
+                                                        here):
+    """Each service object reserves a block of case numbers (one INCRBY per block)."""
+    other = IncidentService(redis_client, demo_city, clock=clock)
+    ids = [s.report(who.worker, "0108", here.lon, here.lat, correlate=False).id
+           for _ in range(40) for s in (svc, other)]
+    assert len(set(ids)) == 80
+    strict = IncidentService(redis_client, demo_city, clock=clock,
+                             config=IncidentConfig(id_block=1))
+    a, b = (strict.report(who.worker, "0108", here.lon, here.lat, correlate=False).id
+            for _ in range(2))
+    assert int(b[-6:]) == int(a[-6:]) + 1           # id_block=1: consecutive numbers
