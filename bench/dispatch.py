@@ -4,8 +4,9 @@ A cycle is report → route → enqueue → accept → dispatch → handle → v
 audit entry for every step. OneMap: ``IncidentService`` + the center queue streams, worked by
 event-driven operator processes (consumer group ``ops``) while the main process reports; each
 operator reads what it has not seen yet in one round trip (``IncidentService.prefetch``) and works
-what it read as one ``IncidentService.batch()`` (one round trip, every step still its own atomic
-script).
+what it read as one ``IncidentService.batch()`` (one round trip; each step is atomic, and the
+two steps an operator takes on one incident at once, accept+dispatch and verify+close, share one
+atomic call). Every process tunes its garbage collector as ``onemap web``/``dispatch`` do.
 Baseline, measured in the same run on the same redis-server: the way a user would build it
 without OneMap: one RQ job per step, state in a hash, audit in a list, each job enqueueing the
 next, run by rq's ``SimpleWorker`` in burst mode in-process. Also: p99 latency from enqueue to a
@@ -14,7 +15,8 @@ consumer already waiting on XREADGROUP.
     python bench/dispatch.py            # --cycles 3000 --rq-cycles 300 --workers 2
 
 Last line: one JSON object (bench, onemap_cycles_per_s, rq_cycles_per_s, ratio,
-enqueue_to_consumer_p99_ms).
+enqueue_to_consumer_p99_ms, cpu_ms_per_cycle: CPU of all processes per cycle, python_loop_ns: a
+calibration of this machine's speed).
 """
 
 from __future__ import annotations
@@ -144,7 +146,24 @@ def onemap_cycles(url: str, n: int, workers: int) -> float:
           f"server alone caps this machine at ~{1e6 / server_us:,.0f} cycles/s")
     print(f"  client CPU per cycle: reporter {reporter_cpu * 1e6 / n:.0f} µs, operators "
           f"{ops_cpu * 1e6 / n:.0f} µs (all processes share {os.cpu_count()} CPUs)")
+    total_ms = (server_us + (reporter_cpu + ops_cpu) * 1e6 / n) / 1000
+    print(f"  CPU per cycle, all processes: {total_ms:.2f} ms → this machine's {os.cpu_count()} CPUs "
+          f"cap it at ~{os.cpu_count() / total_ms * 1000:,.0f} cycles/s")
+    CPU_MS[0] = total_ms
     return n / elapsed
+
+
+CPU_MS = [0.0]   # CPU per cycle of the last onemap_cycles run, for the JSON line
+
+
+def python_speed() -> float:
+    """Calibration: ns per iteration of a plain CPython loop on this machine now (the same
+    code is several times slower on one box than another; read the cycles/s with it)."""
+    t = time.perf_counter()
+    s = 0
+    for i in range(2_000_000):
+        s += i
+    return (time.perf_counter() - t) / 2_000_000 * 1e9
 
 
 def observer(url: str, towns: list[str], n: int, out) -> None:
@@ -255,7 +274,7 @@ def main() -> None:
     try:
         om = onemap_cycles(svc.url, args.cycles, args.workers)
         print(f"OneMap: {om:,.0f} full cycles/s ({args.cycles} cycles, {args.workers} operator "
-              f"processes + 1 reporter, 6 atomic steps + audit each)")
+              f"processes + 1 reporter, 6 steps with their audit entries in 4 atomic calls)")
         rq_rate = rq_cycles(svc.url, args.rq_cycles)
         print(f"RQ baseline: {rq_rate:,.0f} full cycles/s ({args.rq_cycles} cycles, one job per "
               f"step, SimpleWorker burst in-process)")
@@ -266,9 +285,14 @@ def main() -> None:
               f"on {os.cpu_count()} CPUs")
         ratio = om / rq_rate
         print(f"ratio OneMap / RQ: {ratio:.1f}×")
+        loop_ns = python_speed()
+        print(f"calibration: a plain CPython loop takes {loop_ns:.1f} ns per iteration here "
+              f"(~25–35 on a current desktop CPU)")
         print(json.dumps({"bench": "dispatch", "onemap_cycles_per_s": round(om, 1),
                           "rq_cycles_per_s": round(rq_rate, 1), "ratio": round(ratio, 2),
-                          "enqueue_to_consumer_p99_ms": round(p99, 3)}))
+                          "enqueue_to_consumer_p99_ms": round(p99, 3),
+                          "cpu_ms_per_cycle": round(CPU_MS[0], 3),
+                          "python_loop_ns": round(loop_ns, 1)}))
     finally:
         svc.stop()
 
