@@ -53,9 +53,14 @@ class IncidentConfig:
 
     def stage_limit(self, stage: str, category: str, severity: str) -> float:
         """Seconds allowed for ``stage`` of an incident of this category and severity."""
-        per_sev = self.stage_seconds.get(stage) or self.stage_seconds["handle"]
-        base = per_sev.get(severity, per_sev.get("一般", 3600))
-        return float(base) * _longest_prefix(self.category_factor, category, 1.0)
+        k = (stage, category, severity)
+        cache = self.__dict__.setdefault("_limits", {})   # frozen: settings never change
+        limit = cache.get(k)
+        if limit is None:
+            per_sev = self.stage_seconds.get(stage) or self.stage_seconds["handle"]
+            base = per_sev.get(severity, per_sev.get("一般", 3600))
+            limit = cache[k] = float(base) * _longest_prefix(self.category_factor, category, 1.0)
+        return limit
 
     def correlation_for(self, category: str) -> tuple[float, float]:
         """(radius m, window s) for correlating a new event of this category."""

@@ -6,7 +6,7 @@ links, attachments, centers) are JSON fields so that one atomic script moves all
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any
 
 import orjson
@@ -159,7 +159,21 @@ class Incident:
 
     @classmethod
     def from_hash(cls, h: dict[str, str]) -> Incident:
-        return cls(**{f: decode(f, h[f]) for f in _ALL_FIELDS if f in h})
+        """From the Redis hash; fields it lacks take their defaults. Builds the instance dict
+        directly (no ``__init__`` with 45 keywords: this runs for every incident read)."""
+        inc = object.__new__(cls)
+        d = inc.__dict__
+        d.update(_SCALAR_DEFAULTS)
+        for name, factory in _FACTORY_DEFAULTS:
+            d[name] = factory()
+        for name, raw in h.items():
+            dec = _DECODERS.get(name)
+            if dec is not None:
+                d[name] = dec(raw)
+        missing = [f for f in _REQUIRED if f not in d]
+        if missing:
+            raise ValueError(f"incident hash without {missing}")
+        return inc
 
 
 _JSON_FIELDS = {"sources", "links", "attachments", "centers", "origin", "suggested_depts", "times"}
@@ -186,6 +200,28 @@ def encode(name: str, value: Any) -> str:
     if name in _FLOAT_FIELDS:
         return repr(float(value))
     return str(value)
+
+
+def _decoder(name: str):
+    """The decoding function of one field (chosen once, not per value)."""
+    if name == "tasks":
+        return lambda raw: [Task(**t) for t in orjson.loads(raw or "[]")]
+    if name in _JSON_FIELDS:
+        empty = dict if name == "times" else list
+        return lambda raw: orjson.loads(raw) if raw else empty()
+    if name in _FLOAT_FIELDS:
+        return lambda raw: float(raw or 0)
+    if name in _INT_FIELDS:
+        return lambda raw: int(raw or 0)
+    return str
+
+
+_DECODERS = {f: _decoder(f) for f in _HASH_FIELDS}
+_SCALAR_DEFAULTS = {f.name: f.default for f in fields(Incident) if f.default is not MISSING}
+_FACTORY_DEFAULTS = tuple((f.name, f.default_factory) for f in fields(Incident)
+                          if f.default_factory is not MISSING)
+_REQUIRED = tuple(f.name for f in fields(Incident)
+                  if f.default is MISSING and f.default_factory is MISSING)
 
 
 def decode(name: str, raw: str) -> Any:
