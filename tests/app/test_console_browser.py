@@ -100,10 +100,18 @@ def _click_action(driver, label: str) -> None:
 
 
 def _open(driver, inc_id: str) -> None:
-    wait_for(lambda: next(td for td in driver.find_elements(
-        By.CSS_SELECTOR, "#queue td[data-dash-column=id]") if td.text == inc_id).click() or True,
-        what=f"row {inc_id}")
-    wait_for(lambda: inc_id in driver.find_element(By.ID, "panel").text, what="panel")
+    """Click the incident's row until its panel shows: a live update may re-render the table
+    between finding the row and the click, which then lands on a detached element."""
+    def attempt() -> bool:
+        next(td for td in driver.find_elements(By.CSS_SELECTOR, "#queue td[data-dash-column=id]")
+             if td.text == inc_id).click()
+        try:
+            wait_for(lambda: inc_id in driver.find_element(By.ID, "panel").text, timeout=3.0,
+                     what="panel")
+        except AssertionError:
+            return False
+        return True
+    wait_for(attempt, timeout=30.0, what=f"panel of {inc_id}")
 
 
 @pytest.mark.browser
