@@ -185,8 +185,11 @@ _INT_FIELDS = {"version", "priority", "urged", "escalations", "reopen_count", "s
 _ORJSON_OPTS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
 
-def _JSON(value: Any) -> str:  # noqa: N802 - compact JSON, UTF-8 kept: the hot path (orjson)
+def to_json(value: Any) -> str:
+    """Compact JSON, UTF-8 kept (orjson: several times faster than json on the write path)."""
     return orjson.dumps(value, option=_ORJSON_OPTS).decode()
+
+
 _ALL_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Incident))
 _HASH_FIELDS: tuple[str, ...] = tuple(f for f in _ALL_FIELDS if f != "intake")
 
@@ -194,9 +197,9 @@ _HASH_FIELDS: tuple[str, ...] = tuple(f for f in _ALL_FIELDS if f != "intake")
 def encode(name: str, value: Any) -> str:
     """One field's hash value."""
     if name == "tasks":
-        return _JSON([vars(t) for t in value])
+        return to_json([vars(t) for t in value])
     if name in _JSON_FIELDS:
-        return _JSON(value)
+        return to_json(value)
     if name in _FLOAT_FIELDS:
         return repr(float(value))
     return str(value)
@@ -225,12 +228,5 @@ _REQUIRED = tuple(f.name for f in fields(Incident)
 
 
 def decode(name: str, raw: str) -> Any:
-    if name == "tasks":
-        return [Task(**t) for t in orjson.loads(raw or "[]")]
-    if name in _JSON_FIELDS:
-        return orjson.loads(raw) if raw else ([] if name != "times" else {})
-    if name in _FLOAT_FIELDS:
-        return float(raw or 0)
-    if name in _INT_FIELDS:
-        return int(raw or 0)
-    return raw
+    """One field's value from its hash string."""
+    return _DECODERS[name](raw)

@@ -40,7 +40,16 @@ from incidents.actor import SYSTEM, Actor
 from incidents.config import IncidentConfig
 from incidents.errors import Forbidden, IncidentError, InvalidTransition, NotFound
 from incidents.incident import OPEN_STATES, Incident, Task
-from incidents.store import Change, Commit, Stale, Store, clone, due_score, phase_times
+from incidents.store import (
+    PHASES,
+    Change,
+    Commit,
+    Stale,
+    Store,
+    clone,
+    due_score,
+    phase_times,
+)
 
 CamerasNear = Callable[[float, float, float], list[dict]]
 """(lon, lat, radius_m) → nearby cameras as dicts (id, name, distance_m, ...): injectable."""
@@ -725,7 +734,7 @@ class IncidentService:
             reset = False
             reason = f"deadline {stage} ({inc.due_ts:.0f})"
             # only the stage's next event is armed: firing one arms the one after it
-            nxt = {"warn": "urge", "urge": "escalate"}.get(phase)
+            nxt = PHASES[PHASES.index(phase) + 1] if phase != PHASES[-1] else None
             extra = [["ZADD", keys.DUE, due_score(phase_times(inc, self.config)[nxt]),
                       f"{inc_id}|{stage}|{nxt}"]] if nxt else None
             if phase == "urge":
