@@ -124,7 +124,9 @@ def _refresh(web, user: str, tier: str = "town"):  # noqa: F811
     for part in spec.strip(".").split("..."):
         cid, prop = part.rsplit(".", 1)
         outputs.append({"id": cid, "property": prop})
-    today = analytics.dt.date.today().isoformat()
+    # the KPI day is a China Standard Time day (UTC+8): between 16:00 and 24:00 UTC it is
+    # already tomorrow there
+    today = analytics.dt.datetime.now(analytics.TZ).date().isoformat()
     body = {"output": spec, "outputs": outputs, "changedPropIds": ["an-tier.value"], "state": [],
             "inputs": [{"id": "an-period", "property": "start_date", "value": today},
                        {"id": "an-period", "property": "end_date", "value": today},
