@@ -53,7 +53,7 @@ def _points(city, n: int):
 
 
 # --- OneMap ------------------------------------------------------------------------------
-def operator(url: str, name: str, towns: list[str], target: int, done_key: str) -> None:
+def operator(url: str, name: str, towns: list[str], target: int, done_key: str, go, out) -> None:
     """An operator console/worker process: reacts to what arrives in its queues."""
     if os.environ.get("BENCH_PROFILE"):   # python bench/dispatch.py with a cProfile per operator
         import cProfile  # noqa: PLC0415
@@ -61,19 +61,21 @@ def operator(url: str, name: str, towns: list[str], target: int, done_key: str) 
         prof = cProfile.Profile()
         prof.enable()
         try:
-            return _operate(url, name, towns, target, done_key)
+            return _operate(url, name, towns, target, done_key, go, out)
         finally:
             prof.disable()
             prof.dump_stats(f"{os.environ['BENCH_PROFILE']}.{name}")
-    return _operate(url, name, towns, target, done_key)
+    return _operate(url, name, towns, target, done_key, go, out)
 
 
-def _operate(url: str, name: str, towns: list[str], target: int, done_key: str) -> None:
+def _operate(url: str, name: str, towns: list[str], target: int, done_key: str, go, out) -> None:
     r = redis.Redis.from_url(url, decode_responses=True)
     svc = IncidentService(r, CITY)
     qc = QueueConsumer(r, [f"T{t}" for t in towns] + ["DCG"], name)
     tune_gc()                  # what `onemap web` / `onemap dispatch` do after loading
     ops = {t: Actor(f"op-{t}", "town_operator", f"T{t}") for t in towns}
+    go.wait()
+    c0 = time.process_time()
     while int(r.get(done_key) or 0) < target:
         batch = qc.read(count=200, block_ms=200)
         svc.prefetch(batch)        # what this process has not seen yet: one read round trip
@@ -95,38 +97,55 @@ def _operate(url: str, name: str, towns: list[str], target: int, done_key: str) 
         qc.ack(batch)
         if closed:
             r.incrby(done_key, closed)
+    out.put(("operator", time.perf_counter(), time.process_time() - c0))
 
 
-def onemap_cycles(url: str, n: int, workers: int) -> float:
+def reporter(url: str, rows: list, go, out) -> None:
+    """A web process taking grid workers' reports (one ``IncidentService.report`` each, one
+    round trip): the load generator. Several run at once, as `onemap web` does in production."""
+    r = redis.Redis.from_url(url, decode_responses=True)
+    svc = IncidentService(r, CITY)
+    actors = [Actor(w, "grid_worker", f"T{t}", cell=c) for _, _, t, w, c in rows]
+    tune_gc()                  # what `onemap web` does after loading
+    go.wait()
+    c0 = time.process_time()
+    for (x, y, _, _, _), a in zip(rows, actors, strict=True):
+        svc.report(a, "0108", x, y, correlate=False)
+    out.put(("reporter", time.perf_counter(), time.process_time() - c0))
+
+
+def onemap_cycles(url: str, n: int, workers: int, reporters: int) -> float:
     r = redis.Redis.from_url(url, decode_responses=True)
     r.flushall()
-    svc = IncidentService(r, CITY)
     pts = _points(CITY, n)
     towns = sorted({p[2] for p in pts})
     QueueConsumer(r, [f"T{t}" for t in towns] + ["DCG"], "setup")   # groups before anything
     r.config_resetstat()
     done = "bench:done"
-    children0 = os.times()
-    procs = [mp.Process(target=operator, args=(url, f"op{k}", towns, n, done)) for k in range(workers)]
-    for p in procs:
+    go, out = mp.Event(), mp.Queue()
+    ops = [mp.Process(target=operator, args=(url, f"op{k}", towns, n, done, go, out))
+           for k in range(workers)]
+    reps = [mp.Process(target=reporter, args=(url, pts[k::reporters], go, out))
+            for k in range(reporters)]
+    for p in ops + reps:
         p.start()
-    reporters = [Actor(w, "grid_worker", f"T{t}", cell=c) for _, _, t, w, c in pts]
-    tune_gc()                  # the reporter stands for the web process (`onemap web` does this)
+    time.sleep(1.0)            # every process has loaded (the timed part starts at `go`)
     cpu0 = r.info("cpu")
-    t0, c0 = time.perf_counter(), time.process_time()
-    for (x, y, _, _, _), a in zip(pts, reporters, strict=True):
-        svc.report(a, "0108", x, y, correlate=False)
-    reported = time.perf_counter() - t0
-    reporter_cpu = time.process_time() - c0
+    t0 = time.perf_counter()
+    go.set()
     while int(r.get(done) or 0) < n:
         time.sleep(0.002)
     elapsed = time.perf_counter() - t0
-    print(f"  reporter: {n / reported:,.0f} reports/s; all closed {elapsed - reported:.2f} s after "
-          f"the last report")
     cpu1 = r.info("cpu")
-    for p in procs:
+    # each process measures its own CPU from `go` to its end (not its start-up)
+    ended = [out.get(timeout=600) for _ in ops + reps]
+    reported = max(t for role, t, _ in ended if role == "reporter") - t0
+    reporter_cpu = sum(c for role, _, c in ended if role == "reporter")
+    ops_cpu = sum(c for role, _, c in ended if role == "operator")
+    print(f"  reporters: {n / reported:,.0f} reports/s together; all closed "
+          f"{elapsed - reported:.2f} s after the last report")
+    for p in ops + reps:
         p.join(10)
-    children1 = os.times()
     closed = r.zcard(keys.ALL) - r.zcard(keys.OPEN)
     audit = sum(r.xlen(keys.audit(i)) for i in r.zrange(keys.ALL, 0, 49))
     assert closed == n, (closed, n)
@@ -139,12 +158,11 @@ def onemap_cycles(url: str, n: int, workers: int) -> float:
     lua = stats.get("cmdstat_evalsha", {})
     if os.environ.get("BENCH_DEBUG"):
         print({k[8:]: round(v["calls"] / n, 2) for k, v in stats.items()})
-    ops_cpu = sum(children1[i] - children0[i] for i in (2, 3))   # children user + system
     print(f"  redis-server main thread busy {server_us:.0f} µs CPU per cycle "
           f"({lua.get('calls', 0) / n:.1f} atomic scripts per cycle, "
           f"{lua.get('usec_per_call', 0):.0f} µs each incl. their commands); the single-threaded "
           f"server alone caps this machine at ~{1e6 / server_us:,.0f} cycles/s")
-    print(f"  client CPU per cycle: reporter {reporter_cpu * 1e6 / n:.0f} µs, operators "
+    print(f"  client CPU per cycle: reporters {reporter_cpu * 1e6 / n:.0f} µs, operators "
           f"{ops_cpu * 1e6 / n:.0f} µs (all processes share {os.cpu_count()} CPUs)")
     total_ms = (server_us + (reporter_cpu + ops_cpu) * 1e6 / n) / 1000
     print(f"  CPU per cycle, all processes: {total_ms:.2f} ms → this machine's {os.cpu_count()} CPUs "
@@ -257,6 +275,8 @@ def main() -> None:
     ap.add_argument("--cycles", type=int, default=3000)
     ap.add_argument("--rq-cycles", type=int, default=300)
     ap.add_argument("--workers", type=int, default=2, help="OneMap operator processes")
+    ap.add_argument("--reporters", type=int, default=2,
+                    help="reporting (web) processes: the load generator")
     ap.add_argument("--latency-n", type=int, default=1000)
     ap.add_argument("--city-dir", default=None)
     args = ap.parse_args()
@@ -272,9 +292,9 @@ def main() -> None:
     CITY.try_locate(*_points(CITY, 1)[0][:2])      # build the point index before forking
     svc = start_redis_server(appendonly=not os.environ.get("BENCH_NOAOF"))  # AOF everysec
     try:
-        om = onemap_cycles(svc.url, args.cycles, args.workers)
+        om = onemap_cycles(svc.url, args.cycles, args.workers, args.reporters)
         print(f"OneMap: {om:,.0f} full cycles/s ({args.cycles} cycles, {args.workers} operator "
-              f"processes + 1 reporter, 6 steps with their audit entries in 4 atomic calls)")
+              f"processes + {args.reporters} reporters, 6 steps with their audit entries in 4 atomic calls)")
         rq_rate = rq_cycles(svc.url, args.rq_cycles)
         print(f"RQ baseline: {rq_rate:,.0f} full cycles/s ({args.rq_cycles} cycles, one job per "
               f"step, SimpleWorker burst in-process)")

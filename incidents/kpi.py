@@ -39,6 +39,8 @@ class KpiPlan:
     and ``LCAP`` pseudo-commands: the day/center registrations and the trim of the durations
     list run only when needed, inside the script)."""
 
+    __slots__ = ("now", "day", "cmds")
+
     def __init__(self, now: float) -> None:
         self.now = now
         self.day = day_of(now)
@@ -46,12 +48,28 @@ class KpiPlan:
 
     def incr(self, center: str, counter: str, n: int = 1) -> None:
         if n:  # a zero increment changes nothing (the reader counts a missing field as 0)
-            self.cmds.append(["KPI", keys.kpi(center, self.day), counter, str(n),
-                              keys.kpi_days(center), self.day, keys.kpi_centers(), center])
+            hkey, dkey, ckey = _bucket_keys(center, self.day)
+            self.cmds.append(["KPI", hkey, counter, str(n), dkey, self.day, ckey, center])
 
     def duration(self, center: str, stage: str, seconds: float) -> None:
         self.cmds.append(["LCAP", keys.kpi_durations(center, self.day, stage),
-                          f"{max(seconds, 0.0):.3f}", str(D.KPI_DURATIONS_KEPT)])
+                          f"{max(seconds, 0.0):.3f}", _KEPT])
+
+
+_KEPT = str(D.KPI_DURATIONS_KEPT)
+_BUCKETS: dict[tuple[str, str], tuple[str, str, str]] = {}
+
+
+def _bucket_keys(center: str, day: str) -> tuple[str, str, str]:
+    """(counters hash, days set, centers set) of a center's day: built once per center and day
+    (a KPI plan runs for every change)."""
+    k = _BUCKETS.get((center, day))
+    if k is None:
+        if len(_BUCKETS) > 4096:      # a long-running process crosses many days
+            _BUCKETS.clear()
+        k = _BUCKETS[(center, day)] = (keys.kpi(center, day), keys.kpi_days(center),
+                                       keys.kpi_centers())
+    return k
 
 
 def plan(old: Incident | None, new: Incident, action: str, now: float,

@@ -63,24 +63,38 @@ class Script:
 
     def _send(self, calls: Sequence[Call]) -> list:
         sha = self.sha
-        data = b"".join(pack_command(("EVALSHA", sha, "1", key, *args)) for key, args in calls)
-        pool = self.r.connection_pool
-        conn = pool.get_connection()
-
-        def exchange() -> list:
-            conn.send_packed_command([data])
-            out: list = []
-            for _ in calls:
-                try:
-                    out.append(conn.read_response())
-                except ResponseError as exc:    # this call's error; the rest still answer
-                    out.append(exc)
-            return out
-
-        try:
-            return conn.retry.call_with_retry(exchange, lambda _err: conn.disconnect())
-        finally:
-            pool.release(conn)
+        return exchange(self.r, [("EVALSHA", sha, "1", key, *args) for key, args in calls])
 
 
-__all__ = ["Script", "Call"]
+def exchange(r: redis.Redis, commands: Sequence[Sequence]) -> list:
+    """Send ``commands`` in ONE round trip, packed by hiredis on a pooled connection, and return
+    the server's raw replies in order (no response callbacks: HGETALL answers a flat list on
+    RESP2); a command's error is its reply (``ResponseError``) and never stops the others.
+    Under redis-py's retry policy a broken connection sends the whole batch again: only for
+    commands that are safe to repeat (reads, and the version-guarded script calls)."""
+    if pack_command is None:  # pragma: no cover - hiredis is a declared dependency
+        p = r.pipeline(transaction=False)
+        for c in commands:
+            p.execute_command(*c)
+        return p.execute(raise_on_error=False)
+    data = b"".join(pack_command(tuple(c)) for c in commands)
+    pool = r.connection_pool
+    conn = pool.get_connection()
+
+    def once() -> list:
+        conn.send_packed_command([data])
+        out: list = []
+        for _ in commands:
+            try:
+                out.append(conn.read_response())
+            except ResponseError as exc:    # this command's error; the rest still answer
+                out.append(exc)
+        return out
+
+    try:
+        return conn.retry.call_with_retry(once, lambda _err: conn.disconnect())
+    finally:
+        pool.release(conn)
+
+
+__all__ = ["Script", "Call", "exchange"]

@@ -14,16 +14,19 @@ import math
 import threading
 from collections import OrderedDict
 from dataclasses import fields
+from itertools import compress
+from operator import ne
 from pathlib import Path
 
+import msgpack
 import redis
 
 from incidents import correlation, keys, kpi
 from incidents.actor import Actor
 from incidents.config import IncidentConfig
 from incidents.errors import Conflict
-from incidents.incident import OPEN_STATES, STAGE_OF_STATE, Incident, Task, encode, to_json
-from incidents.script import Script
+from incidents.incident import ENCODERS, OPEN_STATES, STAGE_OF_STATE, Incident, Task, encode, to_json
+from incidents.script import Script, exchange
 
 FIELD_NAMES = tuple(f.name for f in fields(Incident) if f.name != "intake")
 
@@ -131,10 +134,13 @@ class Store:
     def load_many(self, ids: list[str]) -> list[Incident]:
         if not ids:
             return []
-        p = self.r.pipeline(transaction=False)
-        for i in ids:
-            p.hgetall(keys.incident(i))
-        return [Incident.from_hash(h) for h in p.execute() if h]
+        out = []
+        for h in exchange(self.r, [("HGETALL", keys.incident(i)) for i in ids]):
+            if isinstance(h, Exception):
+                raise h
+            if h:   # a flat [field, value, ...] list on RESP2, a dict on RESP3
+                out.append(Incident.from_hash(h if isinstance(h, dict) else _pairs(h)))
+        return out
 
     def for_update(self, incident_id: str, fresh: bool = False) -> tuple[Incident | None, bool]:
         """(incident, from_cache): the state to validate an action against. Read-only: callers
@@ -180,7 +186,7 @@ class Store:
         """Apply ``old`` → ``new`` atomically (see ``prepare`` for the options). Returns
         Commit('ok'|'dup'|'claimed'|'match'|'guard'); raises ``Stale`` on a version conflict."""
         ch = self.prepare(old, new, actor, action, now, **kw)
-        return self.finish(new, self._script(ch.key, ch.head + _flatten(ch.cmds)))
+        return self.finish(new, self._script(ch.key, [*ch.head, _pack(ch.cmds)]))
 
     def commit_many(self, changes: list[Change]) -> list[Commit | Exception]:
         """Send many prepared changes in ONE round trip. Each runs atomically on its own, except
@@ -204,7 +210,7 @@ class Store:
             nxt = groups[k + 1][0] if k + 1 < len(groups) else None
             if nxt is not None and nxt.after_token is not None and nxt.after_token == g[-1].token:
                 cmds.append(["HSET", g[-1].key, "_tok", g[-1].token])   # the next call checks it
-            calls.append((g[0].key, g[0].head + _flatten(cmds)))
+            calls.append((g[0].key, [*g[0].head, _pack(cmds)]))
         out: list[Commit | Exception] = []
         for g, res in zip(groups, self._script.run_many(calls), strict=True):
             for k, ch in enumerate(g):
@@ -258,18 +264,15 @@ class Store:
         k = keys.incident(new.id)
         cmds: list[list[str]] = []
         if old is None:
-            changed = new.to_hash()
-        else:  # compare values first; encode only what changed (the hot path)
-            changed = {}
+            changed = new.to_hash(lean=True)
+        else:  # compare values first (in C: map/compress), encode only what changed
             nd, od = new.__dict__, old.__dict__
-            for f in FIELD_NAMES:
-                nv = nd[f]
-                if nv != od[f]:
-                    changed[f] = encode(f, nv)
-        flat = ["HSET", k]
+            changed = {f: ENCODERS[f](nd[f]) for f in compress(
+                FIELD_NAMES, map(ne, map(nd.__getitem__, FIELD_NAMES), map(od.__getitem__, FIELD_NAMES)))}
+        hset = ["HSET", k]
         for f, v in changed.items():
-            flat += [f, v]
-        cmds.append(flat)
+            hset += (f, v)
+        cmds.append(hset)
 
         # places: every open work item sits in exactly one place zset
         before, after = work_items(old), work_items(new)
@@ -337,10 +340,12 @@ class Store:
         if old is None:  # creation: the essentials, the rest is in the incident itself
             b, a = {}, {f: changed[f] for f in _CREATE_FIELDS if f in changed}
         else:
-            b = {f: _audit_value(f, old) for f in changed if f not in _AUDIT_SKIP}
+            shown = [f for f in changed if f not in _AUDIT_SKIP]
+            od = old.__dict__
+            b = {f: _AUDIT_VALUE[f](od[f]) for f in shown}
             # a scalar's audit value is its encoded hash value, already in ``changed``
-            a = {f: _audit_value(f, new) if f in _AUDIT_OBJECTS else changed[f]
-                 for f in changed if f not in _AUDIT_SKIP}
+            nd = new.__dict__
+            a = {f: _AUDIT_VALUE[f](nd[f]) if f in _AUDIT_OBJECTS else changed[f] for f in shown}
         # the whole entry as one JSON field: a 13-field XADD costs the server ~3x a 1-field one
         cmds.append(["XADD", keys.audit(new.id), "*", "e", to_json({
             "ts": now, "actor": actor.user_id, "name": actor.name, "role": actor.role,
@@ -380,25 +385,35 @@ class Stale(Conflict):  # noqa: N818
     """The incident changed since it was read: re-read, re-check, retry."""
 
 
-def _audit_value(field: str, inc: Incident):
-    """A field as the audit trail shows it (sub-tasks as ``n:center:state``, sources counted)."""
-    v = getattr(inc, field)
+def _audit_shower(field: str):
+    """How the audit trail shows a field's value (sub-tasks as ``n:center:state``, sources
+    counted, lists and dicts as JSON values, scalars as their hash value)."""
     if field == "tasks":
-        return [f"{t.n}:{t.center}:{t.state}" for t in v]
+        return lambda v: [f"{t.n}:{t.center}:{t.state}" for t in v]
     if field == "sources":
-        return len(v)
-    if isinstance(v, (list, dict)):
-        return v
-    return encode(field, v)
+        return len
+    if field in _AUDIT_OBJECTS:
+        return lambda v: v
+    return ENCODERS[field]
 
 
-def _flatten(cmds: list[list[str]]) -> list[str]:
-    """[[cmd, args...], ...] → [n, cmd, args..., n, ...] (cheaper for Lua than JSON)."""
-    out: list[str] = []
-    for c in cmds:
-        out.append(str(len(c)))
-        out += c
-    return out
+_AUDIT_VALUE = {f: _audit_shower(f) for f in FIELD_NAMES}
+
+
+def _audit_value(field: str, inc: Incident):
+    """A field of ``inc`` as the audit trail shows it."""
+    return _AUDIT_VALUE[field](getattr(inc, field))
+
+
+def _pairs(flat: list) -> dict:
+    it = iter(flat)
+    return dict(zip(it, it, strict=True))
+
+
+def _pack(cmds: list[list[str]]) -> bytes:
+    """The commands as apply.lua's one MessagePack argument (an array of arrays of words).
+    ``packb`` makes its own packer per call: a shared one is not safe across web threads."""
+    return msgpack.packb(cmds)
 
 
 def clone(inc: Incident) -> Incident:

@@ -15,13 +15,15 @@
 -- ARGV[6]  guard ('' = none): 'key|value': the string at key must still be value ('' = absent);
 --          a creation routed with the emergency mode (应急模式) the client last read answers
 --          'guard' when it has changed since, and the client routes again
--- ARGV[7..] the commands, run in order, each as its length n followed by its n words. Two
---          pseudo-commands save the commands that would almost always do nothing:
+-- ARGV[7]  the commands, run in order: one MessagePack array of arrays of words (one argument,
+--          not ~100: packing and parsing a hundred small arguments cost more than the commands
+--          themselves on both sides). Two pseudo-commands save the commands that would almost
+--          always do nothing:
 --            KPI hash field n days day centers center   HINCRBY; the first increment of a
 --                counter in a day's hash also registers the day and the center (SADD)
 --            LCAP list value cap                         LPUSH; trims back to cap once the list
 --                is an eighth longer (stage durations: the last ``cap`` or a few more)
--- returns  {'ok', new_version} | {'dup', existing_id} | {'conflict', version} | {'claimed', ''}
+-- returns  {'ok', ''} | {'dup', existing_id} | {'conflict', version} | {'claimed', ''}
 --          | {'match', open_incident_id} | {'guard', current_value}
 if ARGV[2] ~= '' then
   local existing = redis.call('GET', ARGV[2])
@@ -64,24 +66,21 @@ if ARGV[5] ~= '' then
     end
   end
 end
-local i = 7
-while i <= #ARGV do
-  local n = tonumber(ARGV[i])
-  local cmd = ARGV[i + 1]
+for _, c in ipairs(cmsgpack.unpack(ARGV[7])) do
+  local cmd = c[1]
   if cmd == 'KPI' then
-    local by = tonumber(ARGV[i + 4])
-    if redis.call('HINCRBY', ARGV[i + 2], ARGV[i + 3], by) == by then
-      redis.call('SADD', ARGV[i + 5], ARGV[i + 6])
-      redis.call('SADD', ARGV[i + 7], ARGV[i + 8])
+    local by = tonumber(c[4])
+    if redis.call('HINCRBY', c[2], c[3], by) == by then
+      redis.call('SADD', c[5], c[6])
+      redis.call('SADD', c[7], c[8])
     end
   elseif cmd == 'LCAP' then
-    local cap = tonumber(ARGV[i + 4])
-    if redis.call('LPUSH', ARGV[i + 2], ARGV[i + 3]) > cap + math.floor(cap / 8) then
-      redis.call('LTRIM', ARGV[i + 2], 0, cap - 1)
+    local cap = tonumber(c[4])
+    if redis.call('LPUSH', c[2], c[3]) > cap + math.floor(cap / 8) then
+      redis.call('LTRIM', c[2], 0, cap - 1)
     end
   else
-    redis.call(unpack(ARGV, i + 1, i + n))
+    redis.call(unpack(c))
   end
-  i = i + n + 1
 end
-return {'ok', redis.call('HGET', KEYS[1], 'version')}
+return {'ok', ''}
