@@ -157,7 +157,7 @@ def onemap_cycles(url: str, n: int, workers: int, reporters: int) -> float:
     stats = r.info("commandstats")
     lua = stats.get("cmdstat_evalsha", {})
     if os.environ.get("BENCH_DEBUG"):
-        print({k[8:]: round(v["calls"] / n, 2) for k, v in stats.items()})
+        print({k[8:]: (round(v["calls"] / n, 2), round(v["usec_per_call"], 2)) for k, v in stats.items() if v["calls"] > n / 2})
     print(f"  redis-server main thread busy {server_us:.0f} µs CPU per cycle "
           f"({lua.get('calls', 0) / n:.1f} atomic scripts per cycle, "
           f"{lua.get('usec_per_call', 0):.0f} µs each incl. their commands); the single-threaded "

@@ -410,10 +410,17 @@ def _pairs(flat: list) -> dict:
     return dict(zip(it, it, strict=True))
 
 
+_packers = threading.local()
+
+
 def _pack(cmds: list[list[str]]) -> bytes:
     """The commands as apply.lua's one MessagePack argument (an array of arrays of words).
-    ``packb`` makes its own packer per call: a shared one is not safe across web threads."""
-    return msgpack.packb(cmds)
+    One packer per thread (a shared one is not safe across web threads), kept: ``packb``
+    makes a new one per call, whose 256 KiB buffer cost more than the packing."""
+    p = getattr(_packers, "p", None)
+    if p is None:
+        p = _packers.p = msgpack.Packer()
+    return p.pack(cmds)
 
 
 def clone(inc: Incident) -> Incident:
