@@ -121,12 +121,20 @@ class City:
         return out
 
     def department_for(self, category: str) -> Department | None:
-        """The line owner (条) of a category, matching the longest category-code prefix."""
+        """The line owner (条) of a category, matching the longest category-code prefix
+        (memoised per category: routing asks it for every report)."""
+        memo = self.__dict__.setdefault("_dept_memo", {})
+        key = (category, id(self.departments), len(self.departments))
+        if key in memo:
+            return memo[key]
         best: tuple[int, Department | None] = (0, None)
         for d in self.departments:
             for c in d.categories:
                 if category.startswith(c) and len(c) > best[0]:
                     best = (len(c), d)
+        if len(memo) > 10_000:
+            memo.clear()
+        memo[key] = best[1]
         return best[1]
 
     # --- lookup ---------------------------------------------------------------------------

@@ -14,6 +14,9 @@ again, in order).
 from __future__ import annotations
 
 import hashlib
+import os
+import threading
+import weakref
 from collections.abc import Sequence
 
 import redis
@@ -78,8 +81,7 @@ def exchange(r: redis.Redis, commands: Sequence[Sequence]) -> list:
             p.execute_command(*c)
         return p.execute(raise_on_error=False)
     data = b"".join(pack_command(tuple(c)) for c in commands)
-    pool = r.connection_pool
-    conn = pool.get_connection()
+    conn = _held_connection(r)
 
     def once() -> list:
         conn.send_packed_command([data])
@@ -91,10 +93,25 @@ def exchange(r: redis.Redis, commands: Sequence[Sequence]) -> list:
                 out.append(exc)
         return out
 
-    try:
-        return conn.retry.call_with_retry(once, lambda _err: conn.disconnect())
-    finally:
-        pool.release(conn)
+    return conn.retry.call_with_retry(once, lambda _err: conn.disconnect())
+
+
+_held = threading.local()
+
+
+def _held_connection(r: redis.Redis) -> redis.connection.AbstractConnection:
+    """This thread's own connection of ``r``'s pool, kept between exchanges: taking one from the
+    pool and giving it back costs more than a small exchange (redis-py 8 records pool metrics on
+    both). A new one after a fork; a disconnected one reconnects on its next send."""
+    pool = r.connection_pool
+    held = getattr(_held, "conns", None)
+    if held is None:   # weak: a pool that is gone takes its held connection with it
+        held = _held.conns = weakref.WeakKeyDictionary()
+    entry = held.get(pool)
+    pid = os.getpid()
+    if entry is None or entry[0] != pid:
+        entry = held[pool] = (pid, pool.get_connection())
+    return entry[1]
 
 
 __all__ = ["Script", "Call", "exchange"]
