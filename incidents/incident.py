@@ -230,7 +230,7 @@ def encode(name: str, value: Any) -> str:
 def _decoder(name: str):
     """The decoding function of one field (chosen once, not per value)."""
     if name == "tasks":
-        return lambda raw: [Task(**t) for t in orjson.loads(raw or "[]")]
+        return _decode_tasks
     if name in _JSON_FIELDS:
         empty = dict if name == "times" else list
         return lambda raw: orjson.loads(raw) if raw else empty()
@@ -241,6 +241,21 @@ def _decoder(name: str):
     return str
 
 
+def _decode_tasks(raw: str) -> list[Task]:
+    """Sub-tasks from their JSON: instance dicts filled directly (the JSON holds every field
+    ``encode`` wrote); anything else, e.g. an older layout, goes through ``Task(**t)``."""
+    out = []
+    for t in orjson.loads(raw or "[]"):
+        if t.keys() == _TASK_FIELDS:
+            task = object.__new__(Task)
+            task.__dict__.update(t)
+        else:
+            task = Task(**t)
+        out.append(task)
+    return out
+
+
+_TASK_FIELDS = {f.name for f in fields(Task)}
 _DECODERS = {f: _decoder(f) for f in _HASH_FIELDS}
 _SCALAR_DEFAULTS = {f.name: f.default for f in fields(Incident) if f.default is not MISSING}
 _FACTORY_DEFAULTS = tuple((f.name, f.default_factory) for f in fields(Incident)

@@ -293,15 +293,15 @@ class Store:
         # indexes of open incidents
         was_open = old is not None and old.state in OPEN_STATES
         is_open = new.state in OPEN_STATES
-        lon, lat = repr(new.lon), repr(new.lat)
         if old is None:
+            lon, lat = repr(new.lon), repr(new.lat)
             cmds.append(["ZADD", keys.ALL, _ts(new.created_ts), new.id])
             cmds.append(["GEOADD", keys.GEO_HIST, lon, lat, new.id])
             if new.reporter:
                 cmds.append(["ZADD", keys.by_user(new.reporter), _ts(new.created_ts), new.id])
         if is_open and not was_open:
             cmds.append(["ZADD", keys.OPEN, sc, new.id])
-            cmds.append(["GEOADD", keys.GEO, lon, lat, new.id])
+            cmds.append(["GEOADD", keys.GEO, repr(new.lon), repr(new.lat), new.id])
             if new.town_code:
                 cmds.append(["ZADD", keys.town(new.town_code), sc, new.id])
         elif is_open and old is not None and old.priority != new.priority:  # queue order changed
@@ -314,8 +314,8 @@ class Store:
             if old.town_code:
                 cmds.append(["ZREM", keys.town(old.town_code), new.id])
         if is_open and old is not None and (old.lon, old.lat) != (new.lon, new.lat):
-            cmds.append(["GEOADD", keys.GEO, lon, lat, new.id])
-        old_centers = set(old.centers) if old else set()
+            cmds.append(["GEOADD", keys.GEO, repr(new.lon), repr(new.lat), new.id])
+        old_centers = old.centers if old else ()     # a few: a list scan beats a set
         for c in new.centers:
             if c not in old_centers:
                 cmds.append(["ZADD", keys.involved(c), _ts(now), new.id])
@@ -325,8 +325,8 @@ class Store:
         if old is not None and old.stage and (old.stage != new.stage or reset_stage or not is_open):
             cmds.append(["ZREM", keys.DUE, *due_members(new.id, old.stage)])
         if is_open and (old is None or new.stage != old.stage or reset_stage):
-            cmds.append(["ZADD", keys.DUE, due_score(phase_times(new, cfg)["warn"]),
-                         f"{new.id}|{new.stage}|warn"])
+            warn = new.due_ts - (new.due_ts - new.stage_ts) * cfg.warn_before_fraction  # phase_times
+            cmds.append(["ZADD", keys.DUE, due_score(warn), f"{new.id}|{new.stage}|warn"])
         if old is not None and was_open and (not is_open or old.center != new.center):
             cmds.append(["ZREM", keys.overdue(old.center), new.id])
         if is_open and (not was_open or old.center != new.center or old.due_ts != new.due_ts):
