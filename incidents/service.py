@@ -7,6 +7,9 @@ department its line 条, a grid worker its own reports and tasks) and supervisio
 Every change (state + queue move + audit + feed + KPIs + deadlines) is one atomic Lua call
 (``incidents.store``), so no incident is ever in two queues, in none, or half-moved.
 
+Incidents returned are read-only snapshots (shared with the service's cache); an incident changes
+only through these methods.
+
 Typical use::
 
     svc = IncidentService(redis, city)

@@ -229,7 +229,9 @@ class Store:
             self.forget(new.id)
             raise Stale(new.id)
         if status == "ok" and remember:
-            self._remember(clone(new))
+            # the incident itself, not a copy: callers treat what the service returns as
+            # read-only (changes go through the service, which clones before changing)
+            self._remember(new)
         return Commit(status, value)
 
     def prepare(self, old: Incident | None, new: Incident, actor: Actor, action: str, now: float, *,
@@ -434,6 +436,7 @@ def clone(inc: Incident) -> Incident:
     for f in _LIST_FIELDS:
         d[f] = list(d[f])
     d["times"] = dict(inc.times)
+    d["intake"] = ""            # transient: says how a report was taken, not this copy
     return c
 
 

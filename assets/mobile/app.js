@@ -191,15 +191,20 @@
     card.append(row, form);
     return card;
   }
+  let tasksAsked = 0;   // on a slow network answers can overtake each other: the newest wins
   async function loadTasks() {
     const list = $("#task-list");
+    const asked = ++tasksAsked;
     try {
       const out = await getJSON("/m/api/tasks");
+      if (asked !== tasksAsked) return;   // an older answer must not undo a newer one
       list.replaceChildren(...(out.tasks.length ? out.tasks.map(taskCard) :
         [el("li", {class: "empty"}, "暂无任务")]));
       $("#task-count").textContent = out.tasks.filter((t) => t.actions.includes("accept")).length || "";
     } catch (e) {
-      if (!list.children.length) list.replaceChildren(el("li", {class: "empty"}, "离线：无法加载任务"));
+      if (asked === tasksAsked && !list.children.length) {
+        list.replaceChildren(el("li", {class: "empty"}, "离线：无法加载任务"));
+      }
     }
   }
 

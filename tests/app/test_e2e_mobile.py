@@ -60,6 +60,18 @@ def _tap(d, el) -> None:
     el.click()
 
 
+def _task_card(d, task_id: str):
+    return d.find_element(By.CSS_SELECTOR, f'.task[data-id="{task_id}"]')
+
+
+def _tap_in_card(d, task_id: str, css: str) -> None:
+    """Tap a button of a task card, finding the card again if a list refresh replaced it."""
+    def tapped() -> bool:
+        _tap(d, _task_card(d, task_id).find_element(By.CSS_SELECTOR, css))
+        return True
+    wait(tapped, 20, f"a tap on {css}")
+
+
 def _fill_report(d, photo) -> None:
     wait(lambda: d.execute_script("return window.OM && window.OM.ready === true"), 30, "page")
     wait(lambda: d.find_element(By.CSS_SELECTOR, '#recent .chip[data-code="0108"]'), 10,
@@ -278,14 +290,13 @@ def test_gps_fix_map_correction_tasks_and_patrol_on_the_phone(live, app_ctx, acc
              5, "the map correction")
         # my tasks: accept, then report the result with a photo
         _tap(d, d.find_element(By.CSS_SELECTOR, 'nav.tabs button[data-tab="tasks"]'))
-        card = wait(lambda: d.find_element(By.CSS_SELECTOR, f'.task[data-id="{task.id}"]'), 20,
-                    "the task card")
-        assert "雨后巡查河堤" in card.text
-        _tap(d, card.find_element(By.CSS_SELECTOR, "button.accept"))
+        # the list re-renders when a load lands (page start, tab switch): find the card anew
+        wait(lambda: "雨后巡查河堤" in _task_card(d, task.id).text, 20, "the task card")
+        _tap_in_card(d, task.id, "button.accept")
         wait(lambda: d.find_elements(By.CSS_SELECTOR, f'.task[data-id="{task.id}"] button.result'),
              20, "the task accepted")
-        card = d.find_element(By.CSS_SELECTOR, f'.task[data-id="{task.id}"]')
-        _tap(d, card.find_element(By.CSS_SELECTOR, "button.result"))
+        _tap_in_card(d, task.id, "button.result")
+        card = _task_card(d, task.id)
         card.find_element(By.CSS_SELECTOR, "textarea.note").send_keys("已巡查，护坡完好")
         card.find_element(By.CSS_SELECTOR, "input[type=file]").send_keys(str(photo))
         wait(lambda: card.find_elements(By.CSS_SELECTOR, ".thumb img"), 30, "the task photo")
