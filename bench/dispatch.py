@@ -12,7 +12,7 @@ without OneMap: one RQ job per step, state in a hash, audit in a list, each job 
 next, run by rq's ``SimpleWorker`` in burst mode in-process. Also: p99 latency from enqueue to a
 consumer already waiting on XREADGROUP.
 
-    python bench/dispatch.py    # --cycles 3000 --runs 3 --rq-cycles 300 --workers 2 --reporters 2
+    python bench/dispatch.py    # --cycles 3000 --runs 5 --rq-cycles 300 --workers 2 --reporters 2
 
 The reports come from ``--reporters`` processes (web processes taking grid workers' reports, as
 `onemap web` runs several in production): one alone waits out a round trip per report and caps
@@ -283,7 +283,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2, help="OneMap operator processes")
     ap.add_argument("--reporters", type=int, default=2,
                     help="reporting (web) processes: the load generator")
-    ap.add_argument("--runs", type=int, default=3,
+    ap.add_argument("--runs", type=int, default=5,
                     help="OneMap runs; the figure is their median (this box varies ±10 %%)")
     ap.add_argument("--latency-n", type=int, default=1000)
     ap.add_argument("--city-dir", default=None)
