@@ -12,7 +12,8 @@ Layout (see docs/incidents.md):
 - ``om:inc:open``                 zset: open incident id → queue score (priority first, then age)
 - ``om:inc:all``                  zset: every incident id → created ts
 - ``om:inc:town:{town}``          zset: open incidents of a town's territory (块), queue score
-- ``om:inc:involved:{center}``    zset: incidents a center ever owned/handled/reported → ts
+- ``om:inc:involved:{center}``    zset: incidents a center ever owned/handled/reported, and a
+                                  town's: every incident of its territory → ts
 - ``om:inc:by:{user}``            zset: incidents reported by / assigned to a user
 - ``om:inc:geo``                  geo set: open incidents (correlation, nearby)
 - ``om:inc:geo:hist``             geo set: every incident (similar past incidents)

@@ -21,6 +21,7 @@ from pathlib import Path
 import msgpack
 import redis
 
+from grid.model import town_center_code
 from incidents import correlation, keys, kpi
 from incidents.actor import Actor
 from incidents.config import IncidentConfig
@@ -301,6 +302,11 @@ class Store:
             cmds.append(["GEOADD", keys.GEO_HIST, lon, lat, new.id])
             if new.reporter:
                 cmds.append(["ZADD", keys.by_user(new.reporter), _ts(new.created_ts), new.id])
+            territory = town_center_code(new.town_code) if new.town_code else ""
+            if territory and territory not in new.centers:
+                # 块: the town keeps, in its "all" view, what happened on its ground even when
+                # another center owned it from the start (a fire goes straight to the city)
+                cmds.append(["ZADD", keys.involved(territory), _ts(now), new.id])
         if is_open and not was_open:
             cmds.append(["ZADD", keys.OPEN, sc, new.id])
             cmds.append(["GEOADD", keys.GEO, repr(new.lon), repr(new.lat), new.id])

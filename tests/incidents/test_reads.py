@@ -52,6 +52,21 @@ def test_queue_views(svc, who, here, clock):
     assert depths.get(f"q:T{here.town}") == 1
 
 
+def test_a_towns_all_view_keeps_what_the_city_handled_in_its_territory(svc, who, here):
+    """S1 块: a case in the town's territory that the city center owned from the start (a fire,
+    突发, goes straight to the city) is still in the town's "all" view after it closed, and
+    never in another town's."""
+    inc = svc.report(who.worker, "0401", here.lon, here.lat)
+    assert inc.center == "CITY"
+    svc.accept(inc.id, who.commander)
+    svc.dispatch(inc.id, who.commander, ["CG"])
+    svc.handle(inc.id, who.cg)
+    svc.verify(inc.id, who.city_sup, passed=True)
+    svc.close(inc.id, who.commander)
+    assert inc.id in {i.id for i in svc.list_queue(who.town, "all")}
+    assert inc.id not in {i.id for i in svc.list_queue(who.other_town, "all")}
+
+
 def test_open311_view(svc, who, here):
     inc = svc.report(who.worker, "0108", here.lon, here.lat, description="井盖缺失",
                      attachments=["/media/a.jpg"])
