@@ -8,6 +8,7 @@ the centers) asked for and derives the rates. Feeds the wall and the assessment 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 import redis
 
@@ -44,16 +45,16 @@ class KpiPlan:
     def __init__(self, now: float) -> None:
         self.now = now
         self.day = day_of(now)
-        self.cmds: list[list[str]] = []
+        self.cmds: list[Sequence[str]] = []
 
     def incr(self, center: str, counter: str, n: int = 1) -> None:
         if n:  # a zero increment changes nothing (the reader counts a missing field as 0)
             hkey, dkey, ckey = _bucket_keys(center, self.day)
-            self.cmds.append(["KPI", hkey, counter, str(n), dkey, self.day, ckey, center])
+            self.cmds.append(("KPI", hkey, counter, str(n), dkey, self.day, ckey, center))
 
     def duration(self, center: str, stage: str, seconds: float) -> None:
-        self.cmds.append(["LCAP", keys.kpi_durations(center, self.day, stage),
-                          f"{max(seconds, 0.0):.3f}", _KEPT])
+        self.cmds.append(("LCAP", keys.kpi_durations(center, self.day, stage),
+                          f"{max(seconds, 0.0):.3f}", _KEPT))
 
 
 _KEPT = str(D.KPI_DURATIONS_KEPT)
@@ -73,7 +74,7 @@ def _bucket_keys(center: str, day: str) -> tuple[str, str, str]:
 
 
 def plan(old: Incident | None, new: Incident, action: str, now: float,
-         task_n: int | None = None) -> list[list[str]]:
+         task_n: int | None = None) -> list[Sequence[str]]:
     """The KPI commands implied by the change ``old`` → ``new`` (``old`` None = created)."""
     k = KpiPlan(now)
     on_time = old is not None and (old.due_ts <= 0 or now <= old.due_ts)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import fields
 from itertools import compress
 from operator import ne
@@ -103,7 +104,7 @@ class Change:
 
     __slots__ = ("new", "key", "head", "cmds", "token", "after_token")
 
-    def __init__(self, new: Incident, key: str, head: list[str], cmds: list[list[str]],
+    def __init__(self, new: Incident, key: str, head: list[str], cmds: list[Sequence[str]],
                  token: str | None, after_token: str | None) -> None:
         self.new, self.key, self.head, self.cmds = new, key, head, cmds
         self.token, self.after_token = token, after_token
@@ -164,6 +165,9 @@ class Store:
         queue entry) whose cached copy is missing or older; returns how many were read. Only
         saves the one-by-one reads a batch would otherwise do: commits still check versions."""
         with self._lock:
+            # the cache holds at least two batches: a batch larger than it (a backlog after an
+            # outage) would evict its own incidents before they are worked, one read each
+            self._cache_size = max(self._cache_size, 2 * len(wanted))
             need = [i for i, v in wanted.items()
                     if (c := self._cache.get(i)) is None or c.version < v]
         for inc in self.load_many(need):
@@ -205,12 +209,12 @@ class Store:
                 groups.append([ch])
         calls = []
         for k, g in enumerate(groups):
-            cmds: list[list[str]] = []
+            cmds: list[Sequence[str]] = []
             for ch in g:
                 cmds += ch.cmds
             nxt = groups[k + 1][0] if k + 1 < len(groups) else None
             if nxt is not None and nxt.after_token is not None and nxt.after_token == g[-1].token:
-                cmds.append(["HSET", g[-1].key, "_tok", g[-1].token])   # the next call checks it
+                cmds.append(("HSET", g[-1].key, "_tok", g[-1].token))   # the next call checks it
             calls.append((g[0].key, [*g[0].head, _pack(cmds)]))
         out: list[Commit | Exception] = []
         for g, res in zip(groups, self._script.run_many(calls), strict=True):
@@ -238,7 +242,7 @@ class Store:
     def prepare(self, old: Incident | None, new: Incident, actor: Actor, action: str, now: float, *,
                 reason: str = "", task_n: int | None = None, idem: str | None = None,
                 claim: str | None = None, reset_stage: bool = False,
-                extra: list[list[str]] | None = None, notify: bool = True,
+                extra: list[Sequence[str]] | None = None, notify: bool = True,
                 correlate: bool = False, after_token: str | None = None,
                 token: str | None = None, guard: tuple[str, str] | None = None) -> Change:
         """The script call for ``old`` → ``new``; sets new.version/updated_ts/stage/due.
@@ -265,7 +269,7 @@ class Store:
         else:
             new.stage, new.due_ts = "", 0.0
         k = keys.incident(new.id)
-        cmds: list[list[str]] = []
+        cmds: list[Sequence[str]] = []
         if old is None:
             changed = new.to_hash(lean=True)
         else:  # compare values first (in C: map/compress), encode only what changed
@@ -283,62 +287,62 @@ class Store:
         ts_ms = f"{now * 1000:.3f}"
         for item, pl in before.items():
             if after.get(item) != pl:
-                cmds.append(["ZREM", keys.place(pl), item])
+                cmds.append(("ZREM", keys.place(pl), item))
         for item, pl in after.items():
             if before.get(item) != pl:
-                cmds.append(["ZADD", keys.place(pl), sc, item])
+                cmds.append(("ZADD", keys.place(pl), sc, item))
                 if notify:
                     who = pl.split(":", 1)[1]
                     task = item.split("#", 1)[1] if "#" in item else ""
-                    cmds.append(["XADD", keys.queue(who), "MAXLEN", "~", str(cfg.queue_maxlen), "*",
-                                 "e", f"{new.id}|{task}|{action}|{new.version}|{ts_ms}"])
+                    cmds.append(("XADD", keys.queue(who), "MAXLEN", "~", str(cfg.queue_maxlen), "*",
+                                 "e", f"{new.id}|{task}|{action}|{new.version}|{ts_ms}"))
 
         # indexes of open incidents
         was_open = old is not None and old.state in OPEN_STATES
         is_open = new.state in OPEN_STATES
         if old is None:
             lon, lat = repr(new.lon), repr(new.lat)
-            cmds.append(["ZADD", keys.ALL, _ts(new.created_ts), new.id])
-            cmds.append(["GEOADD", keys.GEO_HIST, lon, lat, new.id])
+            cmds.append(("ZADD", keys.ALL, _ts(new.created_ts), new.id))
+            cmds.append(("GEOADD", keys.GEO_HIST, lon, lat, new.id))
             if new.reporter:
-                cmds.append(["ZADD", keys.by_user(new.reporter), _ts(new.created_ts), new.id])
+                cmds.append(("ZADD", keys.by_user(new.reporter), _ts(new.created_ts), new.id))
             territory = town_center_code(new.town_code) if new.town_code else ""
             if territory and territory not in new.centers:
                 # 块: the town keeps, in its "all" view, what happened on its ground even when
                 # another center owned it from the start (a fire goes straight to the city)
-                cmds.append(["ZADD", keys.involved(territory), _ts(now), new.id])
+                cmds.append(("ZADD", keys.involved(territory), _ts(now), new.id))
         if is_open and not was_open:
-            cmds.append(["ZADD", keys.OPEN, sc, new.id])
-            cmds.append(["GEOADD", keys.GEO, repr(new.lon), repr(new.lat), new.id])
+            cmds.append(("ZADD", keys.OPEN, sc, new.id))
+            cmds.append(("GEOADD", keys.GEO, repr(new.lon), repr(new.lat), new.id))
             if new.town_code:
-                cmds.append(["ZADD", keys.town(new.town_code), sc, new.id])
+                cmds.append(("ZADD", keys.town(new.town_code), sc, new.id))
         elif is_open and old is not None and old.priority != new.priority:  # queue order changed
-            cmds.append(["ZADD", keys.OPEN, sc, new.id])
+            cmds.append(("ZADD", keys.OPEN, sc, new.id))
             if new.town_code:
-                cmds.append(["ZADD", keys.town(new.town_code), sc, new.id])
+                cmds.append(("ZADD", keys.town(new.town_code), sc, new.id))
         if was_open and not is_open:
-            cmds.append(["ZREM", keys.OPEN, new.id])
-            cmds.append(["ZREM", keys.GEO, new.id])
+            cmds.append(("ZREM", keys.OPEN, new.id))
+            cmds.append(("ZREM", keys.GEO, new.id))
             if old.town_code:
-                cmds.append(["ZREM", keys.town(old.town_code), new.id])
+                cmds.append(("ZREM", keys.town(old.town_code), new.id))
         if is_open and old is not None and (old.lon, old.lat) != (new.lon, new.lat):
-            cmds.append(["GEOADD", keys.GEO, repr(new.lon), repr(new.lat), new.id])
+            cmds.append(("GEOADD", keys.GEO, repr(new.lon), repr(new.lat), new.id))
         old_centers = old.centers if old else ()     # a few: a list scan beats a set
         for c in new.centers:
             if c not in old_centers:
-                cmds.append(["ZADD", keys.involved(c), _ts(now), new.id])
+                cmds.append(("ZADD", keys.involved(c), _ts(now), new.id))
 
         # deadlines: the running stage's next event (warn first; firing one arms the next, see
         # IncidentService.fire_deadline), and the per-center overdue index
         if old is not None and old.stage and (old.stage != new.stage or reset_stage or not is_open):
-            cmds.append(["ZREM", keys.DUE, *due_members(new.id, old.stage)])
+            cmds.append(("ZREM", keys.DUE, *due_members(new.id, old.stage)))
         if is_open and (old is None or new.stage != old.stage or reset_stage):
             warn = new.due_ts - (new.due_ts - new.stage_ts) * cfg.warn_before_fraction  # phase_times
-            cmds.append(["ZADD", keys.DUE, due_score(warn), f"{new.id}|{new.stage}|warn"])
+            cmds.append(("ZADD", keys.DUE, due_score(warn), f"{new.id}|{new.stage}|warn"))
         if old is not None and was_open and (not is_open or old.center != new.center):
-            cmds.append(["ZREM", keys.overdue(old.center), new.id])
+            cmds.append(("ZREM", keys.overdue(old.center), new.id))
         if is_open and (not was_open or old.center != new.center or old.due_ts != new.due_ts):
-            cmds.append(["ZADD", keys.overdue(new.center), due_score(new.due_ts), new.id])
+            cmds.append(("ZADD", keys.overdue(new.center), due_score(new.due_ts), new.id))
 
         cmds += kpi.plan(old, new, action, now, task_n)
         if extra:
@@ -355,19 +359,19 @@ class Store:
             nd = new.__dict__
             a = {f: _AUDIT_VALUE[f](nd[f]) if f in _AUDIT_OBJECTS else changed[f] for f in shown}
         # the whole entry as one JSON field: a 13-field XADD costs the server ~3x a 1-field one
-        cmds.append(["XADD", keys.audit(new.id), "*", "e", to_json({
+        cmds.append(("XADD", keys.audit(new.id), "*", "e", to_json({
             "ts": now, "actor": actor.user_id, "name": actor.name, "role": actor.role,
             "center": actor.center, "action": action, "reason": reason,
             "task": "" if task_n is None else str(task_n), "state": new.state,
-            "from_state": old.state if old else "", "v": str(new.version), "before": b, "after": a})])
-        cmds.append(["XADD", keys.FEED, "MAXLEN", "~", str(cfg.feed_maxlen), "*", "e", to_json({
+            "from_state": old.state if old else "", "v": str(new.version), "before": b, "after": a})))
+        cmds.append(("XADD", keys.FEED, "MAXLEN", "~", str(cfg.feed_maxlen), "*", "e", to_json({
             "id": new.id, "state": new.state, "action": action, "center": new.center,
             "category": new.category, "severity": new.severity, "lon": new.lon, "lat": new.lat,
-            "town_code": new.town_code, "ts": int(now * 1000)})])
+            "town_code": new.town_code, "ts": int(now * 1000)})))
         if idem:
-            cmds.append(["SET", keys.idem(idem), new.id, "EX", str(cfg.idempotency_ttl_s)])
+            cmds.append(("SET", keys.idem(idem), new.id, "EX", str(cfg.idempotency_ttl_s)))
         if claim:
-            cmds.append(["ZREM", keys.DUE, claim])
+            cmds.append(("ZREM", keys.DUE, claim))
 
         expected = "" if old is None else str(old.version)
         if after_token and old is not None:
@@ -421,7 +425,7 @@ def _pairs(flat: list) -> dict:
 _packers = threading.local()
 
 
-def _pack(cmds: list[list[str]]) -> bytes:
+def _pack(cmds: list[Sequence[str]]) -> bytes:
     """The commands as apply.lua's one MessagePack argument (an array of arrays of words).
     One packer per thread (a shared one is not safe across web threads), kept: ``packb``
     makes a new one per call, whose 256 KiB buffer cost more than the packing."""
