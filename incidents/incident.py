@@ -196,6 +196,12 @@ def to_json(value: Any) -> str:
     return orjson.dumps(value, option=_ORJSON_OPTS).decode()
 
 
+def to_json_bytes(value: Any) -> bytes:
+    """Compact JSON as UTF-8 bytes: what a script argument carries as it is (a ``str`` would be
+    decoded from orjson's bytes, then encoded again by the packer)."""
+    return orjson.dumps(value, option=_ORJSON_OPTS)
+
+
 _ALL_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Incident))
 _HASH_FIELDS: tuple[str, ...] = tuple(f for f in _ALL_FIELDS if f != "intake")
 

@@ -27,7 +27,16 @@ from incidents import correlation, keys, kpi
 from incidents.actor import Actor
 from incidents.config import IncidentConfig
 from incidents.errors import Conflict
-from incidents.incident import ENCODERS, OPEN_STATES, STAGE_OF_STATE, Incident, Task, encode, to_json
+from incidents.incident import (
+    ENCODERS,
+    OPEN_STATES,
+    STAGE_OF_STATE,
+    Incident,
+    Task,
+    encode,
+    to_json,
+    to_json_bytes,
+)
 from incidents.script import Script, exchange
 
 FIELD_NAMES = tuple(f.name for f in fields(Incident) if f.name != "intake")
@@ -359,12 +368,12 @@ class Store:
             nd = new.__dict__
             a = {f: _AUDIT_VALUE[f](nd[f]) if f in _AUDIT_OBJECTS else changed[f] for f in shown}
         # the whole entry as one JSON field: a 13-field XADD costs the server ~3x a 1-field one
-        cmds.append(("XADD", keys.audit(new.id), "*", "e", to_json({
+        cmds.append(("XADD", keys.audit(new.id), "*", "e", to_json_bytes({
             "ts": now, "actor": actor.user_id, "name": actor.name, "role": actor.role,
             "center": actor.center, "action": action, "reason": reason,
             "task": "" if task_n is None else str(task_n), "state": new.state,
             "from_state": old.state if old else "", "v": str(new.version), "before": b, "after": a})))
-        cmds.append(("XADD", keys.FEED, "MAXLEN", "~", str(cfg.feed_maxlen), "*", "e", to_json({
+        cmds.append(("XADD", keys.FEED, "MAXLEN", "~", str(cfg.feed_maxlen), "*", "e", to_json_bytes({
             "id": new.id, "state": new.state, "action": action, "center": new.center,
             "category": new.category, "severity": new.severity, "lon": new.lon, "lat": new.lat,
             "town_code": new.town_code, "ts": int(now * 1000)})))
@@ -431,7 +440,8 @@ def _pack(cmds: list[Sequence[str]]) -> bytes:
     makes a new one per call, whose 256 KiB buffer cost more than the packing."""
     p = getattr(_packers, "p", None)
     if p is None:
-        p = _packers.p = msgpack.Packer()
+        # use_bin_type=False: bytes as the old raw type; the cmsgpack in Redis knows no bin types
+        p = _packers.p = msgpack.Packer(use_bin_type=False)
     return p.pack(cmds)
 
 
