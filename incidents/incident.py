@@ -40,7 +40,7 @@ TASK_OPEN: frozenset[str] = frozenset({"dispatched", "in_progress"})
 TASK_STATES: tuple[str, ...] = ("dispatched", "in_progress", "handled", "returned")
 
 
-@dataclass
+@dataclass(eq=False)
 class Task:
     """A sub-task (子任务) of an incident given to one handler center (or grid worker)."""
 
@@ -52,6 +52,15 @@ class Task:
     handled_ts: float = 0.0
     handler: str = ""                 # user id who started / reported back
     note: str = ""
+
+    def __eq__(self, other: object) -> bool:
+        # the instance dicts, compared in C: a change compares every sub-task of the incident
+        # before and after (the dataclass' own __eq__ builds two tuples per comparison)
+        if other.__class__ is not Task:
+            return NotImplemented
+        return self.__dict__ == other.__dict__
+
+    __hash__ = None  # type: ignore[assignment]  (mutable, like the dataclass default)
 
     @property
     def place(self) -> str:
