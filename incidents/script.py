@@ -70,7 +70,7 @@ class Script:
 
 
 def exchange(r: redis.Redis, commands: Sequence[Sequence]) -> list:
-    """Send ``commands`` in ONE round trip, packed by hiredis on a pooled connection, and return
+    """Send ``commands`` in ONE round trip, packed by hiredis on this thread's connection, and return
     the server's raw replies in order (no response callbacks: HGETALL answers a flat list on
     RESP2); a command's error is its reply (``ResponseError``) and never stops the others.
     Under redis-py's retry policy a broken connection sends the whole batch again: only for
@@ -93,7 +93,11 @@ def exchange(r: redis.Redis, commands: Sequence[Sequence]) -> list:
                 out.append(exc)
         return out
 
-    return conn.retry.call_with_retry(once, lambda _err: conn.disconnect())
+    try:
+        return conn.retry.call_with_retry(once, lambda _err: conn.disconnect())
+    except BaseException:
+        conn.disconnect()   # replies may still be unread: the next exchange must not get them
+        raise
 
 
 _held = threading.local()
@@ -102,7 +106,7 @@ _held = threading.local()
 def _held_connection(r: redis.Redis) -> redis.connection.AbstractConnection:
     """This thread's own connection of ``r``'s pool, kept between exchanges: taking one from the
     pool and giving it back costs more than a small exchange (redis-py 8 records pool metrics on
-    both). A new one after a fork; a disconnected one reconnects on its next send."""
+    both). A new one after a fork; a closed one reconnects before its next send."""
     pool = r.connection_pool
     held = getattr(_held, "conns", None)
     if held is None:   # weak: a pool that is gone takes its held connection with it
@@ -111,7 +115,16 @@ def _held_connection(r: redis.Redis) -> redis.connection.AbstractConnection:
     pid = os.getpid()
     if entry is None or entry[0] != pid:
         entry = held[pool] = (pid, pool.get_connection())
-    return entry[1]
+        return entry[1]
+    conn = entry[1]
+    # what the pool checks on every checkout: a socket the server closed (restart, CLIENT KILL,
+    # timeout) or one with unread data is replaced before it is used
+    try:
+        if conn.can_read():             # connects first if it is not connected
+            raise redis.ConnectionError("connection has unread data")
+    except (redis.ConnectionError, redis.TimeoutError, OSError):
+        conn.disconnect()
+    return conn
 
 
 __all__ = ["Script", "Call", "exchange"]

@@ -4,6 +4,8 @@ lost its script cache (restart, SCRIPT FLUSH) gets the script again without losi
 
 from __future__ import annotations
 
+import threading
+
 import redis
 
 from incidents.script import Script
@@ -29,3 +31,36 @@ def test_lost_script_cache_is_refilled_and_every_call_runs_once(redis_client):
     out = s.run_many([("t:x", ["1"]), ("t:y", ["5"]), ("t:x", ["1"])])
     assert out == [2, 5, 3]                     # each ran exactly once, in order
     assert redis_client.script_exists(s.sha) == [True]
+
+
+def test_a_killed_connection_is_replaced_and_the_call_runs_once(redis_client):
+    """Each thread keeps its connection between exchanges: when the server drops it (restart,
+    CLIENT KILL, idle timeout) the next call reconnects and runs exactly once."""
+    s = Script(redis_client, INCR_OR_FAIL)
+    assert s("t:kill", ["1"]) == 1
+    killed = redis_client.client_kill_filter(_type="normal", skipme=True)
+    assert killed >= 1                          # the held connection among them
+    assert s("t:kill", ["1"]) == 2
+    assert int(redis_client.get("t:kill")) == 2
+
+
+def test_threads_exchange_on_their_own_connections(redis_client):
+    """Web threads share one client: replies never cross from one thread's batch to another's."""
+    s = Script(redis_client, INCR_OR_FAIL)
+    errors: list[BaseException] = []
+
+    def work(k: int) -> None:
+        try:
+            for n in range(1, 101):
+                out = s.run_many([(f"t:th{k}", ["1"]), (f"t:th{k}:b", ["2"])])
+                assert out == [n, 2 * n], (k, n, out)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors[:2]
+    assert [int(redis_client.get(f"t:th{k}")) for k in range(8)] == [100] * 8
