@@ -124,6 +124,7 @@ class IngestWorker:
         self._lock = threading.Lock()
         self._has = threading.Event()
         self._wq: queue.Queue = queue.Queue(maxsize=1)   # prepared batch → writer thread
+        self._writer_gone = threading.Event()   # set by stop(): nobody takes batches any more
         self._topics: dict[str, tuple[str, str, str] | None] = {}
         self._halt = threading.Event()
         self._thread: threading.Thread | None = None
@@ -145,6 +146,7 @@ class IngestWorker:
                         properties=props)
         self._client = c
         self._halt.clear()
+        self._writer_gone.clear()
         self._thread = threading.Thread(target=self._flusher, name=f"ingest-{self.client_id}",
                                         daemon=True)
         self._thread.start()
@@ -169,6 +171,7 @@ class IngestWorker:
             self._thread.join(drain_s + 5)
             self._wq.put(None)
             self._writer.join(drain_s + 5)
+            self._writer_gone.set()   # a batch the network thread still hands over is left unacked
         if self._client is not None:
             self._client.disconnect()
             self._client.loop_stop()
@@ -229,7 +232,15 @@ class IngestWorker:
         item = (batch, now_ms, Batch(), [], [])
         self._prepare(batch, now_ms, *item[2:])
         # the writer waits for Redis while this (network) thread reads the next batch
-        self._wq.put(item)
+        while True:
+            try:
+                self._wq.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                if self._writer_gone.is_set():
+                    # stopping, the writer has gone: this batch stays unacknowledged and the
+                    # broker delivers it again to the next session (QoS 1, kept session)
+                    return
 
     def _write_loop(self) -> None:
         while True:

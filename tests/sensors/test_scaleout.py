@@ -183,3 +183,36 @@ def test_redis_outage_loses_nothing(compiled, mqtt_service, tmp_path, group):
         pub.close()
         w.stop()
         svc.stop()
+
+
+def test_stop_during_a_stream_returns_and_a_restart_loses_nothing(redis_client, compiled,
+                                                                  mqtt_service, group):
+    """Stopping a worker while messages keep coming: ``stop`` returns (the network thread never
+    waits on a writer that has gone), and what it did not acknowledge the broker delivers again
+    to the next start of the same session, so every message is stored (at least once)."""
+    import threading  # noqa: PLC0415
+
+    ids = ["mh-0610", "mh-0611", "mh-0612"]
+    msgs = messages(ids, 3000, 1_700_000_200_000)
+    # small batches: the network thread hands a batch over every few messages, also while
+    # stop() is under way
+    w = IngestWorker(redis_client, compiled, mqtt_service.url, group=group,
+                     client_id=f"{group}-s", session_expiry_s=60, batch_max=5).start()
+    pub = Publisher(mqtt_service.url, f"{group}-spub")
+    try:
+        assert w.wait_subscribed(10)
+        sender = threading.Thread(target=pub.send_many, args=(msgs,))
+        sender.start()
+        wait_for(lambda: n_stored(redis_client, ids) > 200, 30, "the stream under way")
+        stopper = threading.Thread(target=w.stop, kwargs={"drain_s": 0.05})
+        stopper.start()
+        stopper.join(30)
+        assert not stopper.is_alive(), "stop() hung while messages kept arriving"
+        sender.join(60)
+        w = IngestWorker(redis_client, compiled, mqtt_service.url, group=group,
+                         client_id=f"{group}-s", session_expiry_s=60).start()
+        wait_for(lambda: len(set(stored_pairs(redis_client, ids))) == len(msgs), 60,
+                 "every message after the restart")
+    finally:
+        pub.close()
+        w.stop()
