@@ -33,6 +33,7 @@ import os
 import statistics
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import redis
@@ -78,10 +79,13 @@ def _operate(url: str, name: str, towns: list[str], target: int, done_key: str, 
     r = redis.Redis.from_url(url, decode_responses=True)
     svc = IncidentService(r, CITY)
     qc = QueueConsumer(r, [f"T{t}" for t in towns] + ["DCG"], name)
-    tune_gc()                  # what `onemap web` / `onemap dispatch` do after loading
     ops = {t: Actor(f"op-{t}", "town_operator", f"T{t}") for t in towns}
-    go.wait()
-    c0 = time.process_time()
+    with _timed("operator", go, out):
+        _work(r, svc, qc, ops, target, done_key)
+
+
+def _work(r, svc: IncidentService, qc: QueueConsumer, ops: dict, target: int,  # noqa: ANN001
+          done_key: str) -> None:
     while int(r.get(done_key) or 0) < target:
         batch = qc.read(count=200, block_ms=200)
         svc.prefetch(batch)        # what this process has not seen yet: one read round trip
@@ -103,7 +107,18 @@ def _operate(url: str, name: str, towns: list[str], target: int, done_key: str, 
         qc.ack(batch)
         if closed:
             r.incrby(done_key, closed)
-    out.put(("operator", time.perf_counter(), time.process_time() - c0))
+
+
+@contextmanager
+def _timed(role: str, go, out):  # noqa: ANN001, ANN202
+    """The timed part of a process: says it is ready, waits for the common start, then reports
+    (role, end time, its own CPU from the start): start-up is not counted."""
+    tune_gc()                  # what `onemap web` / `onemap dispatch` do after loading
+    out.put(("ready", 0.0, 0.0))
+    go.wait()
+    c0 = time.process_time()
+    yield
+    out.put((role, time.perf_counter(), time.process_time() - c0))
 
 
 def reporter(url: str, rows: list, go, out) -> None:
@@ -112,12 +127,9 @@ def reporter(url: str, rows: list, go, out) -> None:
     r = redis.Redis.from_url(url, decode_responses=True)
     svc = IncidentService(r, CITY)
     actors = [Actor(w, "grid_worker", f"T{t}", cell=c) for _, _, t, w, c in rows]
-    tune_gc()                  # what `onemap web` does after loading
-    go.wait()
-    c0 = time.process_time()
-    for (x, y, _, _, _), a in zip(rows, actors, strict=True):
-        svc.report(a, "0108", x, y, correlate=False)
-    out.put(("reporter", time.perf_counter(), time.process_time() - c0))
+    with _timed("reporter", go, out):
+        for (x, y, _, _, _), a in zip(rows, actors, strict=True):
+            svc.report(a, "0108", x, y, correlate=False)
 
 
 def onemap_cycles(url: str, n: int, workers: int, reporters: int) -> float:
@@ -135,7 +147,8 @@ def onemap_cycles(url: str, n: int, workers: int, reporters: int) -> float:
             for k in range(reporters)]
     for p in ops + reps:
         p.start()
-    time.sleep(1.0)            # every process has loaded (the timed part starts at `go`)
+    for _ in ops + reps:       # every process has loaded (the timed part starts at `go`)
+        assert out.get(timeout=120)[0] == "ready"
     cpu0 = r.info("cpu")
     t0 = time.perf_counter()
     go.set()

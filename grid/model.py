@@ -123,19 +123,17 @@ class City:
     def department_for(self, category: str) -> Department | None:
         """The line owner (条) of a category, matching the longest category-code prefix
         (memoised per category: routing asks it for every report)."""
-        memo = self.__dict__.setdefault("_dept_memo", {})
-        key = (category, id(self.departments), len(self.departments))
-        if key in memo:
-            return memo[key]
-        best: tuple[int, Department | None] = (0, None)
-        for d in self.departments:
-            for c in d.categories:
-                if category.startswith(c) and len(c) > best[0]:
-                    best = (len(c), d)
-        if len(memo) > 10_000:
-            memo.clear()
-        memo[key] = best[1]
-        return best[1]
+        memo = self.__dict__.get("_dept_memo")
+        if memo is None or memo[0] is not self.departments:   # built, or departments replaced
+            memo = self.__dict__["_dept_memo"] = (self.departments, {})
+        if category not in memo[1]:
+            best: tuple[int, Department | None] = (0, None)
+            for d in self.departments:
+                for c in d.categories:
+                    if category.startswith(c) and len(c) > best[0]:
+                        best = (len(c), d)
+            memo[1][category] = best[1]
+        return memo[1][category]
 
     # --- lookup ---------------------------------------------------------------------------
     @cached_property

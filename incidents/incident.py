@@ -167,9 +167,9 @@ class Incident:
         (``HASH_ALWAYS``): a new incident is written as ~30 fields, not 42."""
         d = self.__dict__
         if not lean:
-            return {f: _ENCODERS[f](d[f]) for f in _HASH_FIELDS}
+            return {f: ENCODERS[f](d[f]) for f in _HASH_FIELDS}
         omit = _OMIT_IF_DEFAULT
-        return {f: _ENCODERS[f](d[f]) for f in _HASH_FIELDS
+        return {f: ENCODERS[f](d[f]) for f in _HASH_FIELDS
                 if f not in omit or d[f] != omit[f]}
 
     @classmethod
@@ -226,8 +226,7 @@ def _encoder(name: str):
     return str
 
 
-_ENCODERS = {f: _encoder(f) for f in _HASH_FIELDS}
-ENCODERS: dict[str, Any] = _ENCODERS
+ENCODERS: dict[str, Any] = {f: _encoder(f) for f in _HASH_FIELDS}
 """Field name → its encoding function (the hot path looks each up once per changed field)."""
 
 HASH_ALWAYS: frozenset[str] = frozenset({
@@ -239,7 +238,7 @@ the scripts."""
 
 def encode(name: str, value: Any) -> str:
     """One field's hash value."""
-    return _ENCODERS[name](value)
+    return ENCODERS[name](value)
 
 
 def _decoder(name: str):

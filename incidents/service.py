@@ -870,8 +870,8 @@ class IncidentService:
         prev = b.state.get(incident_id)
         old, new, task_n = self._check(incident_id, actor, action, fn,
                                        base=prev[0] if prev else None)
-        # a nonce unique to this batch step: a random prefix per service object and a counter
-        # (no getrandom syscall per step)
+        # a nonce unique to this batch step: the process's random prefix and a counter (no
+        # getrandom syscall per step)
         token = f"{_TOKEN_PREFIX[0]}{next(self._token_seq):x}"
         change = self.store.prepare(old, new, actor, action, self.clock(), reason=reason,
                                     task_n=task_n if isinstance(task_n, int) else None,

@@ -421,12 +421,8 @@ def _audit_shower(field: str):
 _AUDIT_VALUE = {f: _audit_shower(f) for f in FIELD_NAMES}
 
 
-def _audit_value(field: str, inc: Incident):
-    """A field of ``inc`` as the audit trail shows it."""
-    return _AUDIT_VALUE[field](getattr(inc, field))
-
-
 def _pairs(flat: list) -> dict:
+    """A RESP2 HGETALL reply ([field, value, ...]) as a dict."""
     it = iter(flat)
     return dict(zip(it, it, strict=True))
 
