@@ -50,7 +50,7 @@ def test_hotline_intake_is_idempotent_and_lands_in_the_town_queue(web, app_ctx):
     assert [e["action"] for e in tl][:2] == ["report", "accept"]
 
 
-def test_intake_validation_and_rate_limit(web, app_ctx, monkeypatch):
+def test_intake_validation_and_rate_limit(web, app_ctx, monkeypatch, limiter_clock):
     from app import security
     monkeypatch.setattr(security, "REPORT_LIMIT", security.RateLimit("report", 3, 60))
     c = web.test_client()

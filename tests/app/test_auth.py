@@ -175,7 +175,7 @@ def test_denied_dash_callback_answers_403_and_audits(web, app_ctx):
     assert r.status_code == 200 and "secret" in r.get_data(as_text=True)
 
 
-def test_login_rate_limit(web, app_ctx):
+def test_login_rate_limit(web, app_ctx, limiter_clock):
     c = web.test_client()
     c.get("/login")
     codes = [c.post("/login", data={"user": "ops", "password": "wrong-wrong",

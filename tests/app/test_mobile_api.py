@@ -175,7 +175,7 @@ def test_my_tasks_accept_and_result_with_photo(web, accounts, app_ctx):  # noqa:
     assert steps.count("handle") == 1
 
 
-def test_limits_size_count_and_rate(web, accounts, app_ctx):  # noqa: F811
+def test_limits_size_count_and_rate(web, accounts, app_ctx, limiter_clock):  # noqa: F811
     from app import security
 
     c = web.test_client()
