@@ -2,7 +2,9 @@
 
 Invariants: every open incident (and open sub-task) is in exactly one place (its ``place``),
 and no closed one is anywhere; every change has its audit entry (audit length == version);
-no closed incident has an open sub-task; deadline events exist exactly for the running stage.
+no closed incident has an open sub-task; deadline events exist exactly for the running stage
+(one, the stage's next event; none only at the top tier once its last event has fired); every
+open incident is in its owner's overdue index with its due time, and in no other.
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ from collections import defaultdict
 
 import redis
 
+from grid.model import CITY_CENTER
 from incidents import audit, keys
 from incidents.incident import OPEN_STATES, Incident
-from incidents.store import PHASES, work_items
+from incidents.store import PHASES, due_score, work_items
 
 
 def check(r: redis.Redis) -> list[str]:
@@ -28,6 +31,11 @@ def check(r: redis.Redis) -> list[str]:
     for m in r.zrange(keys.DUE, 0, -1):
         i, stage, phase = m.split("|")
         due[i].add(f"{stage}|{phase}")
+    overdue: dict[str, dict[str, float]] = defaultdict(dict)     # id → {center: score}
+    for k in r.scan_iter(match=keys.overdue("*"), count=1000):
+        c = k.removeprefix(keys.overdue(""))
+        for m, sc in r.zrange(k, 0, -1, withscores=True):
+            overdue[m][c] = sc
     ids = r.zrange(keys.ALL, 0, -1)
     p = r.pipeline(transaction=False)
     for i in ids:
@@ -59,13 +67,19 @@ def check(r: redis.Redis) -> list[str]:
             if i not in open_set:
                 problems.append(f"{i}: open but not in the open index")
             want = {f"{inc.stage}|{ph}" for ph in PHASES}
-            if not due[i] <= want or not inc.stage or inc.due_ts <= 0:
+            events = len(due[i]) if inc.center == CITY_CENTER else len(due[i]) or -1
+            if not due[i] <= want or not inc.stage or inc.due_ts <= 0 or events not in (0, 1):
                 problems.append(f"{i}: deadlines {sorted(due[i])} for stage {inc.stage!r}")
+            if overdue.get(i) != {inc.center: float(due_score(inc.due_ts))}:
+                problems.append(f"{i}: overdue index {overdue.get(i)}, owner {inc.center} "
+                                f"due {due_score(inc.due_ts)}")
         else:
             if i in open_set:
                 problems.append(f"{i}: {inc.state} but still in the open index")
             if due.get(i):
                 problems.append(f"{i}: {inc.state} but has deadlines {sorted(due[i])}")
+            if overdue.get(i):
+                problems.append(f"{i}: {inc.state} but in the overdue index {overdue[i]}")
             if inc.state == "closed" and inc.open_tasks:
                 problems.append(f"{i}: closed with open sub-tasks")
             if inc.due_ts:

@@ -100,3 +100,50 @@ def test_prefetch_reads_only_what_the_cache_lacks(redis_client, svc, who, here, 
     assert b.errors == [] and svc.get(ids[0], who.town).state == "accepted"
     assert all(svc.get(i, who.town).state == "accepted" for i in ids)
     assert invariants.check(svc.r) == []
+
+
+def _stored(r, inc_id: str) -> dict:
+    """What the store keeps of one incident, without its id: hash, places, deadline events,
+    overdue entries, indexes, and its audit trail (actions, states, before/after)."""
+    from incidents import audit, keys  # noqa: PLC0415
+
+    h = r.hgetall(keys.incident(inc_id))
+    h.pop("id")
+    h.pop("_tok", None)   # the batch's chaining nonce
+    zsets = {}
+    for k in r.scan_iter(match="om:inc:*", _type="zset"):
+        for m, sc in r.zrange(k, 0, -1, withscores=True):
+            if m.split("|")[0].split("#")[0] == inc_id:
+                zsets[(k, m.replace(inc_id, "ID"))] = sc
+    trail = [(e["action"], e["state"], e["from_state"], e["v"], e["before"], e["after"])
+             for e in audit.timeline(r, inc_id)]
+    return {"hash": h, "zsets": zsets, "trail": trail}
+
+
+def test_a_pair_in_one_call_stores_what_two_calls_store(redis_client, svc, who, here):
+    """Chained steps that share one script call write their net state once (store._joined:
+    one HSET, no deadline event of a stage entered and left inside the call, no overdue entry
+    the next step rewrites); what is stored must be exactly what the two calls apart store."""
+    r = redis_client
+    joined, apart = (svc.report(who.worker, "0107", here.lon, here.lat, correlate=False).id
+                     for _ in range(2))
+    hsets = int(r.info("commandstats")["cmdstat_hset"]["calls"])
+    with svc.batch():
+        svc.accept(joined, who.town)
+        svc.dispatch(joined, who.town, ["CG"])
+    assert int(r.info("commandstats")["cmdstat_hset"]["calls"]) - hsets == 1   # net state once
+    svc.accept(apart, who.town)
+    svc.dispatch(apart, who.town, ["CG"])
+    svc.handle(joined, who.cg)
+    svc.handle(apart, who.cg)
+    assert _stored(r, joined)["zsets"] == _stored(r, apart)["zsets"]
+    with svc.batch():
+        svc.verify(joined, who.town, passed=True)
+        svc.close(joined, who.town)
+    svc.verify(apart, who.town, passed=True)
+    svc.close(apart, who.town)
+    a, b = _stored(r, joined), _stored(r, apart)
+    assert a["hash"] == b["hash"]
+    assert a["zsets"] == b["zsets"]
+    assert a["trail"] == b["trail"] and len(a["trail"]) == 6
+    assert invariants.check(r) == []

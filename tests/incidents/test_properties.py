@@ -38,6 +38,7 @@ step = st.one_of(
     st.tuples(st.just("merge"), st.integers(0, 20), st.integers(0, 20), st.integers(0, 20)),
     st.tuples(st.just("split"), st.integers(0, 20), st.integers(0, 20)),
     st.tuples(st.just("batch"), st.integers(0, 20), st.integers(0, 20), st.integers(0, 20)),
+    st.tuples(st.just("chain"), st.integers(0, 20), st.integers(0, 20), st.booleans()),
 )
 
 
@@ -88,6 +89,14 @@ def test_random_actions_keep_the_invariants(redis_client, demo_city, steps):
                         svc.accept(inc_id, a)
                         with contextlib.suppress(IncidentError):
                             svc.dispatch(other, a, ["CG"])
+                elif kind == "chain":       # two steps on one case, one atomic call (store._joined)
+                    with svc.batch():
+                        if s[3]:
+                            svc.accept(inc_id, a)
+                            svc.dispatch(inc_id, a, ["CG"])
+                        else:
+                            svc.verify(inc_id, a, passed=True)
+                            svc.close(inc_id, a)
                 elif kind == "split":
                     ids.append(svc.split(inc_id, a, 1).id)
                 elif kind == "get":
