@@ -86,8 +86,10 @@ def _operate(url: str, name: str, towns: list[str], target: int, done_key: str, 
 
 def _work(r, svc: IncidentService, qc: QueueConsumer, ops: dict, target: int,  # noqa: ANN001
           done_key: str) -> None:
+    reads = entries = 0
     while int(r.get(done_key) or 0) < target:
         batch = qc.read(count=200, block_ms=200)
+        reads, entries = reads + 1, entries + len(batch)
         svc.prefetch(batch)        # what this process has not seen yet: one read round trip
         closed = 0
         with svc.batch() as b:     # the whole queue batch in one round trip (each step atomic)
@@ -107,6 +109,9 @@ def _work(r, svc: IncidentService, qc: QueueConsumer, ops: dict, target: int,  #
         qc.ack(batch)
         if closed:
             r.incrby(done_key, closed)
+    if os.environ.get("BENCH_DEBUG"):
+        print(f"  operator {qc.consumer}: {reads} queue reads, {entries / max(reads, 1):.1f} "
+              "entries each")
 
 
 @contextmanager

@@ -1,7 +1,8 @@
 """The dispatch queue (调度队列): one Redis stream per center, consumer group ``ops``.
 
 The place zsets (``keys.place``) say where each work item IS; the stream of a center says what
-ARRIVED there (one entry per move, written by the same atomic script as the move). Consoles and
+ARRIVED there (one entry per move, written by the same atomic script as the move; not the moves a
+center makes itself into its own ``x:`` list when it dispatches: nothing arrived). Consoles and
 workers are consumers of their center's stream: delivery is at least once, so consumers are
 idempotent: ``QueueEntry.current(r)`` tells whether the entry still describes the incident
 (same version → act; otherwise it is stale → just ack). Entries a crashed consumer held are

@@ -15,7 +15,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import fields
-from itertools import compress
+from itertools import chain, compress
 from operator import ne
 from pathlib import Path
 
@@ -56,9 +56,10 @@ def work_items(inc: Incident | None) -> dict[str, str]:
     if inc is None or inc.state not in OPEN_STATES:
         return {}
     items = {inc.id: inc.place}
-    for t in inc.tasks:
-        if t.open:
-            items[f"{inc.id}#{t.n}"] = t.place
+    if inc.tasks:
+        for t in inc.tasks:
+            if t.open:
+                items[f"{inc.id}#{t.n}"] = t.place
     return items
 
 
@@ -291,8 +292,7 @@ class Store:
             changed = {f: ENCODERS[f](nd[f]) for f in compress(
                 FIELD_NAMES, map(ne, map(nd.__getitem__, FIELD_NAMES), map(od.__getitem__, FIELD_NAMES)))}
         hset = ["HSET", k]
-        for f, v in changed.items():
-            hset += (f, v)
+        hset.extend(chain.from_iterable(changed.items()))
         cmds.append(hset)
 
         # places: every open work item sits in exactly one place zset
@@ -305,8 +305,10 @@ class Store:
         for item, pl in after.items():
             if before.get(item) != pl:
                 cmds.append(("ZADD", keys.place(pl), sc, item))
-                if notify:
-                    who = pl.split(":", 1)[1]
+                who = pl[2:]   # "q:", "x:", "h:" + the center
+                # the stream says what arrived for a center to act on or to know of: not a case
+                # the center itself sent out to its handlers (its own dispatch into ``x:``)
+                if notify and not (pl[0] == "x" and who == actor.center):
                     task = item.split("#", 1)[1] if "#" in item else ""
                     cmds.append(("XADD", keys.queue(who), "MAXLEN", "~", str(cfg.queue_maxlen), "*",
                                  "e", f"{new.id}|{task}|{action}|{new.version}|{ts_ms}"))

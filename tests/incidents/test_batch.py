@@ -147,3 +147,28 @@ def test_a_pair_in_one_call_stores_what_two_calls_store(redis_client, svc, who, 
     assert a["zsets"] == b["zsets"]
     assert a["trail"] == b["trail"] and len(a["trail"]) == 6
     assert invariants.check(r) == []
+
+
+def test_the_queue_stream_says_what_arrived_not_a_centers_own_dispatch(redis_client, svc, who,
+                                                                       here):
+    """A center's stream carries what arrived for it: a report, a handled case back for 核查, a
+    sub-task for a department, a case escalated to the city; not the case it dispatched itself
+    (its own move into its ``x:`` list)."""
+    from incidents import keys  # noqa: PLC0415
+
+    r = redis_client
+
+    def arrivals(center: str) -> list[str]:
+        return [f["e"].split("|")[2] for _, f in r.xrange(keys.queue(center))]
+
+    inc = svc.report(who.worker, "0107", here.lon, here.lat, correlate=False)
+    svc.accept(inc.id, who.town)
+    svc.dispatch(inc.id, who.town, ["CG"])
+    assert arrivals(f"T{here.town}") == ["report"]
+    assert arrivals("DCG") == ["dispatch"]                   # the sub-task arrived there
+    svc.escalate(inc.id, who.town, "跨部门")                    # x:T → x:CITY, sent by the town
+    assert arrivals("CITY") == ["escalate"]
+    svc.handle(inc.id, who.cg)
+    assert arrivals("CITY") == ["escalate", "handle"]
+    assert arrivals(f"T{here.town}") == ["report"]
+    assert invariants.check(r) == []
