@@ -172,3 +172,20 @@ def test_the_queue_stream_says_what_arrived_not_a_centers_own_dispatch(redis_cli
     assert arrivals("CITY") == ["escalate", "handle"]
     assert arrivals(f"T{here.town}") == ["report"]
     assert invariants.check(r) == []
+
+
+def test_three_chained_steps_in_one_call_store_what_three_calls_store(redis_client, svc, who, here):
+    """accept → register → dispatch in one call: two stages entered and left inside it."""
+    r = redis_client
+    joined, apart = (svc.report(who.worker, "0107", here.lon, here.lat, correlate=False).id
+                     for _ in range(2))
+    with svc.batch():
+        svc.accept(joined, who.town)
+        svc.register(joined, who.town)
+        svc.dispatch(joined, who.town, ["CG", "ZJ"])
+    svc.accept(apart, who.town)
+    svc.register(apart, who.town)
+    svc.dispatch(apart, who.town, ["CG", "ZJ"])
+    a, b = _stored(r, joined), _stored(r, apart)
+    assert a == b and len(a["trail"]) == 4
+    assert invariants.check(r) == []
