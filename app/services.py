@@ -56,6 +56,12 @@ def wait_for_port(port: int, timeout: float = 10.0, host: str = "127.0.0.1") -> 
     raise TimeoutError(f"nothing listens on {host}:{port} after {timeout}s")
 
 
+_OWN_GROUP = """A private service runs in its own process group: Ctrl-C in a terminal (SIGINT to
+the whole foreground group) or a supervisor's group SIGTERM then reaches only OneMap, which stops
+its workers first and its services last. Otherwise Redis and the broker died first, under workers
+still writing, which logged connection errors and retried until they were stopped."""
+
+
 @dataclass
 class Service:
     """A running service: its URL and how to stop it."""
@@ -99,7 +105,8 @@ def start_redis_server(data_dir: Path | None = None, port: int | None = None,
     args = [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(data_dir),
             "--appendonly", "yes" if appendonly else "no", "--appendfsync", "everysec",
             "--daemonize", "no", "--logfile", str(data_dir / "redis.log")]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            process_group=0)   # see _OWN_GROUP
     svc = Service("redis", f"redis://127.0.0.1:{port}/0", port, proc, data_dir)
     _wait_redis(svc)
     return svc
@@ -141,7 +148,8 @@ def start_mosquitto(data_dir: Path | None = None, port: int | None = None) -> Se
     conf.write_text(MOSQUITTO_CONF.read_text() + f"\nlistener {port} 127.0.0.1\n"
                     f"persistence_location {data_dir}/\n" + run_as)
     proc = subprocess.Popen([exe, "-c", str(conf)], stdout=subprocess.DEVNULL,
-                            stderr=open(data_dir / "mosquitto.log", "ab"))  # noqa: SIM115
+                            stderr=open(data_dir / "mosquitto.log", "ab"),  # noqa: SIM115
+                            process_group=0)   # see _OWN_GROUP
     svc = Service("mqtt", f"mqtt://127.0.0.1:{port}", port, proc, data_dir)
     wait_for_port(port)
     return svc

@@ -49,6 +49,9 @@ def command(host: str | None, port: int | None, data_dir: Path | None, no_simula
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    # a closed terminal: the services are in their own process groups (app.services), so only
+    # this process hears the hang-up, and it stops them
+    signal.signal(signal.SIGHUP, on_signal)
     try:
         redis_url = ensure_redis(settings, runtime)
         mqtt_url = ensure_mqtt(settings, runtime)

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
 
+import pytest
 import redis
 
-from app.services import start_mosquitto, start_redis_server
+from app.services import free_port, start_mosquitto, start_redis_server
 
 
 def test_redis_and_mosquitto_start_in_a_relative_data_dir(tmp_path, monkeypatch):
@@ -22,3 +31,48 @@ def test_redis_and_mosquitto_start_in_a_relative_data_dir(tmp_path, monkeypatch)
     finally:
         m_svc.stop()
         r_svc.stop()
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_workers_first_and_the_services_last(tmp_path, demo_city_dir):
+    """Ctrl-C in a terminal sends SIGINT to the whole foreground process group. The private
+    redis-server and mosquitto are in their own groups, so only `onemap demo` hears it: it stops
+    its workers while Redis and the broker still run (no connection errors, no retries), then
+    the services, then exits 0."""
+    env = {**os.environ, "ONEMAP_DATA_DIR": str(tmp_path / "var"),
+           "ONEMAP_CITY_DIR": str(demo_city_dir), "ONEMAP_PORT": str(free_port())}
+    for k in ("ONEMAP_REDIS_URL", "ONEMAP_MQTT_URL"):
+        env.pop(k, None)
+    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "demo", "--no-simulate"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)       # its own group, as a terminal gives it
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(x) for x in proc.stdout], daemon=True).start()
+    seen: list[str] = []
+    try:
+        deadline = time.monotonic() + 180
+        while not any("Ctrl-C stops everything" in x for x in seen):
+            seen.append(lines.get(timeout=max(0.1, deadline - time.monotonic())))
+        urls = next(x for x in seen if x.startswith("Redis: ")).split()
+        redis_port, mqtt_port = (int(u.rsplit(":", 1)[1].split("/")[0]) for u in (urls[1], urls[3]))
+        assert redis.Redis(port=redis_port).ping()
+        os.killpg(proc.pid, signal.SIGINT)                 # what Ctrl-C does
+        assert proc.wait(60) == 0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    rest = []
+    while True:
+        try:
+            rest.append(lines.get(timeout=5))
+        except queue.Empty:
+            break
+        if rest[-1].strip() == "stopped.":
+            break
+    after = "".join(rest)
+    assert "stopped." in after
+    for bad in ("unavailable", "disconnected", "Traceback", "Error"):
+        assert bad not in after, after
+    for port in (redis_port, mqtt_port):            # both services are gone
+        with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+            pass
