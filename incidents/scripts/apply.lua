@@ -66,21 +66,45 @@ if ARGV[5] ~= '' then
     end
   end
 end
-for _, c in ipairs(cmsgpack.unpack(ARGV[7])) do
-  local cmd = c[1]
+-- The commands: each inner array is decoded straight onto the Lua stack (its header read here,
+-- its elements by cmsgpack.unpack_limit) and passed on as arguments: building a Lua table per
+-- command (cmsgpack.unpack) cost the server more than the commands' own work.
+local s, byte, unpack_limit = ARGV[7], string.byte, cmsgpack.unpack_limit
+local function header(off)  -- element count and header length of the array at byte offset off
+  local b = byte(s, off + 1)
+  if b >= 0x90 and b <= 0x9f then return b - 0x90, 1 end
+  if b == 0xdc then
+    local h, l = byte(s, off + 2, off + 3)
+    return h * 256 + l, 3
+  end
+  if b == 0xdd then
+    local b1, b2, b3, b4 = byte(s, off + 2, off + 5)
+    return ((b1 * 256 + b2) * 256 + b3) * 256 + b4, 5
+  end
+  error('apply.lua: ARGV[7] is not a MessagePack array of arrays (byte ' .. off .. ')')
+end
+local function run(nxt, cmd, ...)
   if cmd == 'KPI' then
-    local by = tonumber(c[4])
-    if redis.call('HINCRBY', c[2], c[3], by) == by then
-      redis.call('SADD', c[5], c[6])
-      redis.call('SADD', c[7], c[8])
+    local key, field, by, dkey, day, ckey, center = ...
+    by = tonumber(by)
+    if redis.call('HINCRBY', key, field, by) == by then
+      redis.call('SADD', dkey, day)
+      redis.call('SADD', ckey, center)
     end
   elseif cmd == 'LCAP' then
-    local cap = tonumber(c[4])
-    if redis.call('LPUSH', c[2], c[3]) > cap + math.floor(cap / 8) then
-      redis.call('LTRIM', c[2], 0, cap - 1)
+    local key, value, cap = ...
+    cap = tonumber(cap)
+    if redis.call('LPUSH', key, value) > cap + math.floor(cap / 8) then
+      redis.call('LTRIM', key, 0, cap - 1)
     end
   else
-    redis.call(unpack(c))
+    redis.call(cmd, ...)
   end
+  return nxt
+end
+local ncmds, off = header(0)
+for _ = 1, ncmds do
+  local n, h = header(off)
+  off = run(unpack_limit(s, n, off + h))
 end
 return {'ok', ''}
