@@ -16,6 +16,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,8 +94,9 @@ class Service:
 
 
 def start_redis_server(data_dir: Path | None = None, port: int | None = None,
-                       appendonly: bool = True) -> Service:
-    """Start ``redis-server`` privately on loopback; AOF (fsync every second) in ``data_dir``."""
+                       appendonly: bool = True, wrapper: Sequence[str] = ()) -> Service:
+    """Start ``redis-server`` privately on loopback; AOF (fsync every second) in ``data_dir``.
+    ``wrapper``: a command to run it under (``valgrind --tool=callgrind …`` in a bench)."""
     exe = system_binary("redis-server")
     if exe is None:
         raise FileNotFoundError("redis-server is not on PATH (apt-get install redis-server)")
@@ -102,13 +104,13 @@ def start_redis_server(data_dir: Path | None = None, port: int | None = None,
     # Absolute: redis-server chdirs into --dir before it opens the (otherwise relative) logfile.
     data_dir = Path(data_dir or tempfile.mkdtemp(prefix="onemap-redis-")).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    args = [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(data_dir),
+    args = [*wrapper, exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(data_dir),
             "--appendonly", "yes" if appendonly else "no", "--appendfsync", "everysec",
             "--daemonize", "no", "--logfile", str(data_dir / "redis.log")]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             process_group=0)   # see _OWN_GROUP
     svc = Service("redis", f"redis://127.0.0.1:{port}/0", port, proc, data_dir)
-    _wait_redis(svc)
+    _wait_redis(svc, timeout=60.0 if wrapper else 10.0)
     return svc
 
 

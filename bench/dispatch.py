@@ -90,28 +90,36 @@ def _work(r, svc: IncidentService, qc: QueueConsumer, ops: dict, target: int,  #
     while int(r.get(done_key) or 0) < target:
         batch = qc.read(count=200, block_ms=200)
         reads, entries = reads + 1, entries + len(batch)
-        svc.prefetch(batch)        # what this process has not seen yet: one read round trip
-        closed = 0
-        with svc.batch() as b:     # the whole queue batch in one round trip (each step atomic)
-            for e in batch:
-                if e.center == "DCG":
-                    svc.handle(e.incident_id, CG)
-                    continue
-                op = ops[e.center[1:]]
-                if e.action == "report":
-                    svc.accept(e.incident_id, op)
-                    svc.dispatch(e.incident_id, op, ["CG"])
-                elif e.action == "handle":
-                    svc.verify(e.incident_id, SUP, passed=True)
-                    svc.close(e.incident_id, op)
-                    closed += 1
-        assert not b.errors, b.errors[:3]
-        qc.ack(batch)
+        closed = work_batch(svc, qc, ops, batch)
         if closed:
             r.incrby(done_key, closed)
     if os.environ.get("BENCH_DEBUG"):
         print(f"  operator {qc.consumer}: {reads} queue reads, {entries / max(reads, 1):.1f} "
               "entries each")
+
+
+def work_batch(svc: IncidentService, qc: QueueConsumer, ops: dict, batch: list) -> int:
+    """What an operator does with one queue read: the incidents it has not seen yet in one read
+    round trip, every step in one ``batch()`` (one write round trip; each step atomic), then the
+    acks. Returns how many incidents it closed."""
+    svc.prefetch(batch)
+    closed = 0
+    with svc.batch() as b:
+        for e in batch:
+            if e.center == "DCG":
+                svc.handle(e.incident_id, CG)
+                continue
+            op = ops[e.center[1:]]
+            if e.action == "report":
+                svc.accept(e.incident_id, op)
+                svc.dispatch(e.incident_id, op, ["CG"])
+            elif e.action == "handle":
+                svc.verify(e.incident_id, SUP, passed=True)
+                svc.close(e.incident_id, op)
+                closed += 1
+    assert not b.errors, b.errors[:3]
+    qc.ack(batch)
+    return closed
 
 
 @contextmanager

@@ -14,7 +14,7 @@ import redis
 
 from incidents import defaults as D
 from incidents import keys
-from incidents.incident import Incident
+from incidents.incident import Incident, float_text
 
 COUNTERS = ("received", "accepted", "accepted_on_time", "registered", "dispatched",
             "dispatched_on_time", "handled", "handled_on_time", "verified", "reopened", "closed",
@@ -54,7 +54,7 @@ class KpiPlan:
 
     def duration(self, center: str, stage: str, seconds: float) -> None:
         self.cmds.append(("LCAP", keys.kpi_durations(center, self.day, stage),
-                          f"{max(seconds, 0.0):.3f}", _KEPT))
+                          float_text(round(max(seconds, 0.0), 3)), _KEPT))
 
 
 _KEPT = str(D.KPI_DURATIONS_KEPT)

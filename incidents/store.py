@@ -34,6 +34,7 @@ from incidents.incident import (
     Incident,
     Task,
     encode,
+    float_text,
     to_json,
     to_json_bytes,
 )
@@ -298,7 +299,7 @@ class Store:
         # places: every open work item sits in exactly one place zset
         before, after = work_items(old), work_items(new)
         sc = score(new)
-        ts_ms = f"{now * 1000:.3f}"
+        ts_ms = float_text(round(now * 1000, 3))
         for item, pl in before.items():
             if after.get(item) != pl:
                 cmds.append(("ZREM", keys.place(pl), item))
@@ -317,7 +318,7 @@ class Store:
         was_open = old is not None and old.state in OPEN_STATES
         is_open = new.state in OPEN_STATES
         if old is None:
-            lon, lat = repr(new.lon), repr(new.lat)
+            lon, lat = changed["lon"], changed["lat"]     # as the hash has them
             cmds.append(("ZADD", keys.ALL, _ts(new.created_ts), new.id))
             cmds.append(("GEOADD", keys.GEO_HIST, lon, lat, new.id))
             if new.reporter:
@@ -329,7 +330,7 @@ class Store:
                 cmds.append(("ZADD", keys.involved(territory), _ts(now), new.id))
         if is_open and not was_open:
             cmds.append(("ZADD", keys.OPEN, sc, new.id))
-            cmds.append(("GEOADD", keys.GEO, repr(new.lon), repr(new.lat), new.id))
+            cmds.append(("GEOADD", keys.GEO, float_text(new.lon), float_text(new.lat), new.id))
             if new.town_code:
                 cmds.append(("ZADD", keys.town(new.town_code), sc, new.id))
         elif is_open and old is not None and old.priority != new.priority:  # queue order changed
@@ -342,7 +343,7 @@ class Store:
             if old.town_code:
                 cmds.append(("ZREM", keys.town(old.town_code), new.id))
         if is_open and old is not None and (old.lon, old.lat) != (new.lon, new.lat):
-            cmds.append(("GEOADD", keys.GEO, repr(new.lon), repr(new.lat), new.id))
+            cmds.append(("GEOADD", keys.GEO, float_text(new.lon), float_text(new.lat), new.id))
         old_centers = old.centers if old else ()     # a few: a list scan beats a set
         for c in new.centers:
             if c not in old_centers:
