@@ -57,10 +57,11 @@ def wait_for_port(port: int, timeout: float = 10.0, host: str = "127.0.0.1") -> 
     raise TimeoutError(f"nothing listens on {host}:{port} after {timeout}s")
 
 
-_OWN_GROUP = """A private service runs in its own process group: Ctrl-C in a terminal (SIGINT to
-the whole foreground group) or a supervisor's group SIGTERM then reaches only OneMap, which stops
-its workers first and its services last. Otherwise Redis and the broker died first, under workers
-still writing, which logged connection errors and retried until they were stopped."""
+# A private service runs in its own process group (``process_group=0``): Ctrl-C in a terminal
+# (SIGINT to the whole foreground group) or a supervisor's group SIGTERM then reaches only
+# OneMap, which stops its workers first and its services last. In OneMap's group, Redis and the
+# broker died first, under workers still writing, which logged connection errors and retried
+# until they were stopped.
 
 
 @dataclass
@@ -108,7 +109,7 @@ def start_redis_server(data_dir: Path | None = None, port: int | None = None,
             "--appendonly", "yes" if appendonly else "no", "--appendfsync", "everysec",
             "--daemonize", "no", "--logfile", str(data_dir / "redis.log")]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            process_group=0)   # see _OWN_GROUP
+                            process_group=0)   # its own group: see above Service
     svc = Service("redis", f"redis://127.0.0.1:{port}/0", port, proc, data_dir)
     _wait_redis(svc, timeout=60.0 if wrapper else 10.0)
     return svc
@@ -151,7 +152,7 @@ def start_mosquitto(data_dir: Path | None = None, port: int | None = None) -> Se
                     f"persistence_location {data_dir}/\n" + run_as)
     proc = subprocess.Popen([exe, "-c", str(conf)], stdout=subprocess.DEVNULL,
                             stderr=open(data_dir / "mosquitto.log", "ab"),  # noqa: SIM115
-                            process_group=0)   # see _OWN_GROUP
+                            process_group=0)   # its own group: see above Service
     svc = Service("mqtt", f"mqtt://127.0.0.1:{port}", port, proc, data_dir)
     wait_for_port(port)
     return svc
