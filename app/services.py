@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -21,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
+
+log = logging.getLogger(__name__)
 
 MOSQUITTO_CONF = Path(__file__).resolve().parent.parent / "assets" / "config" / "mosquitto.conf"
 
@@ -84,6 +88,11 @@ class Service:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)
+        if self.process is not None and self.data_dir is not None:
+            with contextlib.suppress(OSError, ValueError):
+                f = self.data_dir / PIDFILE
+                if int(f.read_text().split()[0]) == self.process.pid:
+                    f.unlink()
         if callable(self._stop):
             self._stop()
 
@@ -92,6 +101,50 @@ class Service:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait(5)
+
+
+PIDFILE = ".onemap-server.pid"
+"""In a private service's data dir: the pid of the server OneMap started there."""
+
+
+def _claim(data_dir: Path, name: str) -> None:
+    """One server per data dir. A server an earlier OneMap left running there (that OneMap was
+    killed with SIGKILL, e.g. by an IDE's stop button, and stopped nothing) is stopped first,
+    with SIGTERM, so it writes its data out (Redis its AOF, mosquitto its sessions): two servers
+    appending to one AOF would corrupt it."""
+    try:
+        pid = int((data_dir / PIDFILE).read_text().split()[0])
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except (OSError, ValueError, IndexError):
+        return                  # none, gone, or no /proc to tell what it is
+    # redis-server rewrites its title ("redis-server 127.0.0.1:PORT") and chdirs into its data
+    # dir; mosquitto keeps its arguments (-c DIR/mosquitto.conf)
+    cwd = ""
+    with contextlib.suppress(OSError):
+        cwd = os.readlink(f"/proc/{pid}/cwd")
+    if name not in cmdline or (str(data_dir) not in cmdline and cwd != str(data_dir)):
+        return                  # the pid is some other process's now
+    log.warning("%s (pid %d) left running in %s by an earlier OneMap: stopping it first",
+                name, pid, data_dir)
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    while _running(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if _running(pid):
+        os.kill(pid, signal.SIGKILL)
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (exited, waiting for its parent to reap it)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+def _started(proc: subprocess.Popen, data_dir: Path) -> None:
+    (data_dir / PIDFILE).write_text(f"{proc.pid}\n")
 
 
 def start_redis_server(data_dir: Path | None = None, port: int | None = None,
@@ -105,11 +158,13 @@ def start_redis_server(data_dir: Path | None = None, port: int | None = None,
     # Absolute: redis-server chdirs into --dir before it opens the (otherwise relative) logfile.
     data_dir = Path(data_dir or tempfile.mkdtemp(prefix="onemap-redis-")).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
+    _claim(data_dir, "redis-server")
     args = [*wrapper, exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(data_dir),
             "--appendonly", "yes" if appendonly else "no", "--appendfsync", "everysec",
             "--daemonize", "no", "--logfile", str(data_dir / "redis.log")]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             process_group=0)   # its own group: see above Service
+    _started(proc, data_dir)
     svc = Service("redis", f"redis://127.0.0.1:{port}/0", port, proc, data_dir)
     _wait_redis(svc, timeout=60.0 if wrapper else 10.0)
     return svc
@@ -144,6 +199,7 @@ def start_mosquitto(data_dir: Path | None = None, port: int | None = None) -> Se
     port = port or free_port()
     data_dir = Path(data_dir or tempfile.mkdtemp(prefix="onemap-mqtt-")).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
+    _claim(data_dir, "mosquitto")
     conf = data_dir / "mosquitto.conf"
     # As root, mosquitto drops to user "mosquitto", which cannot write a private 0700 data dir:
     # persistence then fails ("Permission denied") and sessions are lost on a restart.
@@ -153,6 +209,7 @@ def start_mosquitto(data_dir: Path | None = None, port: int | None = None) -> Se
     proc = subprocess.Popen([exe, "-c", str(conf)], stdout=subprocess.DEVNULL,
                             stderr=open(data_dir / "mosquitto.log", "ab"),  # noqa: SIM115
                             process_group=0)   # its own group: see above Service
+    _started(proc, data_dir)
     svc = Service("mqtt", f"mqtt://127.0.0.1:{port}", port, proc, data_dir)
     wait_for_port(port)
     return svc

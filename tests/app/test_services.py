@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from app.services import free_port, start_mosquitto, start_redis_server
+from app.services import PIDFILE, free_port, start_mosquitto, start_redis_server
 
 
 def test_redis_and_mosquitto_start_in_a_relative_data_dir(tmp_path, monkeypatch):
@@ -76,3 +76,38 @@ def test_ctrl_c_stops_the_workers_first_and_the_services_last(tmp_path, demo_cit
     for port in (redis_port, mqtt_port):            # both services are gone
         with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
             pass
+
+
+def test_a_server_left_running_on_its_data_dir_is_stopped_first(tmp_path):
+    """`onemap demo` killed with SIGKILL stops nothing: its redis-server and mosquitto keep
+    running on the data dir. The next start stops them first (SIGTERM: Redis writes its AOF
+    out) instead of starting a second server appending to the same AOF."""
+    first = start_redis_server(tmp_path / "redis")
+    redis.Redis.from_url(first.url).set("k", "written before the kill")
+    broker = start_mosquitto(tmp_path / "mqtt")
+    # the OneMap that started them is gone: nothing stops them (their Service objects dropped)
+    second = start_redis_server(tmp_path / "redis")
+    broker2 = start_mosquitto(tmp_path / "mqtt")
+    try:
+        assert first.process.wait(20) is not None           # the left-over server was stopped
+        assert broker.process.wait(20) is not None
+        assert redis.Redis.from_url(second.url).get("k") == b"written before the kill"
+        assert (tmp_path / "redis" / PIDFILE).read_text().split()[0] == str(second.process.pid)
+    finally:
+        for svc in (broker2, second, broker, first):
+            svc.stop()
+    assert not (tmp_path / "redis" / PIDFILE).exists()      # a stopped server leaves none
+
+
+def test_a_pid_file_of_another_process_is_left_alone(tmp_path):
+    """A pid file whose pid now belongs to some other process (pids are reused) stops nothing."""
+    (tmp_path / "redis").mkdir()
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (tmp_path / "redis" / PIDFILE).write_text(f"{other.pid}\n")
+        svc = start_redis_server(tmp_path / "redis")
+        svc.stop()
+        assert other.poll() is None
+    finally:
+        other.kill()
+        other.wait(5)
