@@ -22,10 +22,8 @@ Typical use::
 from __future__ import annotations
 
 import functools
-import itertools
 import json
 import math
-import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -60,11 +58,6 @@ CamerasNear = Callable[[float, float, float], list[dict]]
 
 _MAX_RETRIES = 20
 
-# batch-step nonces: a random prefix per process (new in a forked child) and a counter
-_TOKEN_PREFIX = [os.urandom(6).hex()]
-os.register_at_fork(after_in_child=lambda: _TOKEN_PREFIX.__setitem__(0, os.urandom(6).hex()))
-
-
 def _unbatched_call(method: Callable) -> Callable:
     """Intake and multi-incident actions run at once even inside ``batch()`` (they branch on
     what the server answers)."""
@@ -94,7 +87,6 @@ class IncidentService:
         self._seq_lock = threading.Lock()
         self._seq_next = self._seq_end = 0   # the reserved block of case numbers [next, end]
         self._emergency_cache: tuple[str, dict] | None = None   # (version, hash) last read
-        self._token_seq = itertools.count(1)
 
     def _next_seq(self) -> int:
         """The next case number of this object's reserved block (``config.id_block``)."""
@@ -870,15 +862,12 @@ class IncidentService:
         prev = b.state.get(incident_id)
         old, new, task_n = self._check(incident_id, actor, action, fn,
                                        base=prev[0] if prev else None)
-        # a nonce unique to this batch step: the process's random prefix and a counter (no
-        # getrandom syscall per step)
-        token = f"{_TOKEN_PREFIX[0]}{next(self._token_seq):x}"
         change = self.store.prepare(old, new, actor, action, self.clock(), reason=reason,
                                     task_n=task_n if isinstance(task_n, int) else None,
-                                    idem=idem, reset_stage=reset_stage, token=token,
+                                    idem=idem, reset_stage=reset_stage,
                                     after_token=prev[1] if prev else None)
         b.items.append(_Queued(incident_id, actor, action, fn, reason, reset_stage, idem, new, change))
-        b.state[incident_id] = (new, token)
+        b.state[incident_id] = (new, change.token)
         return new
 
     def _flush(self, b: Batch) -> None:

@@ -10,7 +10,9 @@ process memory that another worker needs: the cache only saves a read before a g
 
 from __future__ import annotations
 
+import itertools
 import math
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -43,6 +45,17 @@ from incidents.script import Script, exchange
 FIELD_NAMES = tuple(f.name for f in fields(Incident) if f.name != "intake")
 
 SCRIPT = (Path(__file__).parent / "scripts" / "apply.lua").read_text()
+
+# Change nonces: a random prefix per process (a new one in a forked child) and a counter shared
+# by every store of the process (no getrandom syscall per change)
+_TOKEN_PREFIX = [os.urandom(6).hex()]
+os.register_at_fork(after_in_child=lambda: _TOKEN_PREFIX.__setitem__(0, os.urandom(6).hex()))
+_TOKENS = itertools.count(1)
+
+
+def new_token() -> str:
+    """A nonce unique to one change (the ``_tok`` field it writes)."""
+    return f"{_TOKEN_PREFIX[0]}{next(_TOKENS):x}"
 PHASES = ("warn", "urge", "escalate")
 _AUDIT_SKIP = {"version", "updated_ts", "times", "stage_ts"}
 # fields whose audit value is not their encoded hash value (lists/dicts shown as JSON values)
@@ -209,7 +222,7 @@ class Store:
         """Apply ``old`` → ``new`` atomically (see ``prepare`` for the options). Returns
         Commit('ok'|'dup'|'claimed'|'match'|'guard'); raises ``Stale`` on a version conflict."""
         ch = self.prepare(old, new, actor, action, now, **kw)
-        return self.finish(new, self._script(ch.key, [*ch.head, _pack(ch.cmds)]))
+        return self.finish(new, self._script(ch.key, [*ch.head, _pack(ch.cmds), ch.token]))
 
     def commit_many(self, changes: list[Change]) -> list[Commit | Exception]:
         """Send many prepared changes in ONE round trip. Each runs atomically on its own, except
@@ -226,12 +239,10 @@ class Store:
             else:
                 groups.append([ch])
         calls = []
-        for k, g in enumerate(groups):
-            cmds = _joined(g) if len(g) > 1 else list(g[0].cmds)
-            nxt = groups[k + 1][0] if k + 1 < len(groups) else None
-            if nxt is not None and nxt.after_token is not None and nxt.after_token == g[-1].token:
-                cmds.append(("HSET", g[-1].key, "_tok", g[-1].token))   # the next call checks it
-            calls.append((g[0].key, [*g[0].head, _pack(cmds)]))
+        for g in groups:
+            cmds = _joined(g) if len(g) > 1 else g[0].cmds
+            # the call's nonce is its last change's: the one its HSET leaves in ``_tok``
+            calls.append((g[0].key, [*g[0].head, _pack(cmds), g[-1].token]))
         out: list[Commit | Exception] = []
         for g, res in zip(groups, self._script.run_many(calls), strict=True):
             for k, ch in enumerate(g):
@@ -292,8 +303,12 @@ class Store:
             nd, od = new.__dict__, old.__dict__
             changed = {f: ENCODERS[f](nd[f]) for f in compress(
                 FIELD_NAMES, map(ne, map(nd.__getitem__, FIELD_NAMES), map(od.__getitem__, FIELD_NAMES)))}
+        token = token or new_token()
         hset = ["HSET", k]
         hset.extend(chain.from_iterable(changed.items()))
+        # the change's nonce: a later change chained to it checks it, and a call sent again
+        # after its reply was lost finds it and answers 'ok' instead of 'conflict' (apply.lua)
+        hset += ("_tok", token)
         cmds.append(hset)
 
         # places: every open work item sits in exactly one place zset

@@ -23,11 +23,21 @@
 --                counter in a day's hash also registers the day and the center (SADD)
 --            LCAP list value cap                         LPUSH; trims back to cap once the list
 --                is an eighth longer (stage durations: the last ``cap`` or a few more)
--- returns  {'ok', ''} | {'dup', existing_id} | {'conflict', version} | {'claimed', ''}
---          | {'match', open_incident_id} | {'guard', current_value}
+-- ARGV[8]  this call's nonce: the one its commands write to the incident's '_tok' field. A call
+--          sent again because its reply was lost (a dropped connection, a restarting server:
+--          redis-py's retry policy) finds its own nonce where the version check fails and
+--          answers 'ok' (nothing is done twice, and the caller is told it was done)
+-- returns  {'ok', ''} | {'ok', 'replayed'} | {'dup', existing_id} | {'conflict', version}
+--          | {'claimed', ''} | {'match', open_incident_id} | {'guard', current_value}
+local function replayed()
+  return ARGV[8] ~= nil and ARGV[8] ~= '' and redis.call('HGET', KEYS[1], '_tok') == ARGV[8]
+end
 if ARGV[2] ~= '' then
   local existing = redis.call('GET', ARGV[2])
-  if existing then return {'dup', existing} end
+  if existing then
+    if replayed() then return {'ok', 'replayed'} end
+    return {'dup', existing}
+  end
 end
 if ARGV[6] ~= '' then
   local gkey, gval = string.match(ARGV[6], '^([^|]*)|(.*)$')
@@ -37,10 +47,17 @@ end
 local v = redis.call('HGET', KEYS[1], 'version')
 local want, token = string.match(ARGV[1], '^([^|]*)|(.+)$')
 if ARGV[1] == '' then
-  if v then return {'conflict', v} end
+  if v then
+    if replayed() then return {'ok', 'replayed'} end
+    return {'conflict', v}
+  end
 elseif want then  -- a chained change of a batch: its predecessor must have landed
-  if v ~= want or redis.call('HGET', KEYS[1], '_tok') ~= token then return {'conflict', v or ''} end
+  if v ~= want or redis.call('HGET', KEYS[1], '_tok') ~= token then
+    if replayed() then return {'ok', 'replayed'} end
+    return {'conflict', v or ''}
+  end
 elseif v ~= ARGV[1] then
+  if replayed() then return {'ok', 'replayed'} end
   return {'conflict', v or ''}
 end
 if ARGV[3] ~= '' and not redis.call('ZSCORE', ARGV[3], ARGV[4]) then
