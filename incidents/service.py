@@ -58,6 +58,7 @@ CamerasNear = Callable[[float, float, float], list[dict]]
 
 _MAX_RETRIES = 20
 
+
 def _unbatched_call(method: Callable) -> Callable:
     """Intake and multi-incident actions run at once even inside ``batch()`` (they branch on
     what the server answers)."""
