@@ -105,8 +105,13 @@ def phase_times(inc: Incident, config: IncidentConfig) -> dict[str, float]:
     """When each deadline event of the running stage fires: warn (预警) before the stage
     deadline, urge (督办) at it, escalate (上报) past it by a further fraction of the stage time."""
     limit = inc.due_ts - inc.stage_ts
-    return {"warn": inc.due_ts - limit * config.warn_before_fraction, "urge": inc.due_ts,
+    return {"warn": warn_time(inc, config), "urge": inc.due_ts,
             "escalate": inc.due_ts + limit * config.escalate_after_fraction}
+
+
+def warn_time(inc: Incident, config: IncidentConfig) -> float:
+    """When the running stage's first event (预警 warn) fires: what every stage change arms."""
+    return inc.due_ts - (inc.due_ts - inc.stage_ts) * config.warn_before_fraction
 
 
 class Commit:
@@ -130,15 +135,16 @@ class Change:
                  "left_stage", "over_add", "over_keys")
 
     def __init__(self, new: Incident, key: str, head: list[str], cmds: list[Sequence[str]],
-                 token: str | None, after_token: str | None) -> None:
+                 token: str | None, after_token: str | None, *, due_add: int = -1,
+                 due_rm: int = -1, left_stage: str = "", over_add: int = -1,
+                 over_keys: tuple[str, ...] = ()) -> None:
         self.new, self.key, self.head, self.cmds = new, key, head, cmds
         self.token, self.after_token = token, after_token
         # where its deadline writes sit in ``cmds`` (-1 = none), for ``_joined``: the ZADD of
         # the entered stage's warn event, the ZREM of the stage it left (``left_stage``), the
         # ZADD of the overdue index, and every overdue key it writes (ZADD or ZREM)
-        self.due_add = self.due_rm = self.over_add = -1
-        self.left_stage = ""
-        self.over_keys: tuple[str, ...] = ()
+        self.due_add, self.due_rm, self.left_stage = due_add, due_rm, left_stage
+        self.over_add, self.over_keys = over_add, over_keys
 
     @property
     def joinable(self) -> bool:
@@ -333,9 +339,8 @@ class Store:
         was_open = old is not None and old.state in OPEN_STATES
         is_open = new.state in OPEN_STATES
         if old is None:
-            lon, lat = changed["lon"], changed["lat"]     # as the hash has them
             cmds.append(("ZADD", keys.ALL, _ts(new.created_ts), new.id))
-            cmds.append(("GEOADD", keys.GEO_HIST, lon, lat, new.id))
+            cmds.append(("GEOADD", keys.GEO_HIST, *_point_text(new, changed), new.id))
             if new.reporter:
                 cmds.append(("ZADD", keys.by_user(new.reporter), _ts(new.created_ts), new.id))
             territory = town_center_code(new.town_code) if new.town_code else ""
@@ -345,7 +350,7 @@ class Store:
                 cmds.append(("ZADD", keys.involved(territory), _ts(now), new.id))
         if is_open and not was_open:
             cmds.append(("ZADD", keys.OPEN, sc, new.id))
-            cmds.append(("GEOADD", keys.GEO, float_text(new.lon), float_text(new.lat), new.id))
+            cmds.append(("GEOADD", keys.GEO, *_point_text(new, changed), new.id))
             if new.town_code:
                 cmds.append(("ZADD", keys.town(new.town_code), sc, new.id))
         elif is_open and old is not None and old.priority != new.priority:  # queue order changed
@@ -358,7 +363,7 @@ class Store:
             if old.town_code:
                 cmds.append(("ZREM", keys.town(old.town_code), new.id))
         if is_open and old is not None and (old.lon, old.lat) != (new.lon, new.lat):
-            cmds.append(("GEOADD", keys.GEO, float_text(new.lon), float_text(new.lat), new.id))
+            cmds.append(("GEOADD", keys.GEO, *_point_text(new, changed), new.id))
         old_centers = old.centers if old else ()     # a few: a list scan beats a set
         for c in new.centers:
             if c not in old_centers:
@@ -373,9 +378,8 @@ class Store:
             due_rm, left_stage = len(cmds), old.stage
             cmds.append(("ZREM", keys.DUE, *due_members(new.id, old.stage)))
         if is_open and (old is None or new.stage != old.stage or reset_stage):
-            warn = new.due_ts - (new.due_ts - new.stage_ts) * cfg.warn_before_fraction  # phase_times
             due_add = len(cmds)
-            cmds.append(("ZADD", keys.DUE, due_score(warn), f"{new.id}|{new.stage}|warn"))
+            cmds.append(("ZADD", keys.DUE, due_score(warn_time(new, cfg)), f"{new.id}|{new.stage}|warn"))
         if old is not None and was_open and (not is_open or old.center != new.center):
             over_keys = (keys.overdue(old.center),)
             cmds.append(("ZREM", over_keys[0], new.id))
@@ -420,10 +424,9 @@ class Store:
         head = [expected, keys.idem(idem) if idem else "", keys.DUE if claim else "", claim or "",
                 correlation.lua_spec(self.config, new, now) if correlate else "",
                 f"{guard[0]}|{guard[1]}" if guard else ""]
-        ch = Change(new, k, head, cmds, token, after_token if old is not None else None)
-        ch.due_add, ch.due_rm, ch.left_stage = due_add, due_rm, left_stage
-        ch.over_add, ch.over_keys = over_add, over_keys
-        return ch
+        return Change(new, k, head, cmds, token, after_token if old is not None else None,
+                      due_add=due_add, due_rm=due_rm, left_stage=left_stage, over_add=over_add,
+                      over_keys=over_keys)
 
     def audit_denied(self, actor: Actor, action: str, reason: str, incident_id: str | None,
                      now: float) -> None:
@@ -489,6 +492,13 @@ def _joined(g: list[Change]) -> list[Sequence[str]]:
             elif i not in d:
                 out.append(c)
     return out
+
+
+def _point_text(inc: Incident, changed: dict[str, str]) -> tuple[str, str]:
+    """(lon, lat) as text for GEOADD: as the hash write has them when it writes them."""
+    if "lon" in changed and "lat" in changed:
+        return changed["lon"], changed["lat"]
+    return float_text(inc.lon), float_text(inc.lat)
 
 
 def _pairs(flat: list) -> dict:

@@ -46,17 +46,15 @@ if ARGV[6] ~= '' then
 end
 local v = redis.call('HGET', KEYS[1], 'version')
 local want, token = string.match(ARGV[1], '^([^|]*)|(.+)$')
+local stale
 if ARGV[1] == '' then
-  if v then
-    if replayed() then return {'ok', 'replayed'} end
-    return {'conflict', v}
-  end
+  stale = v ~= false    -- HGET of a missing hash answers false
 elseif want then  -- a chained change of a batch: its predecessor must have landed
-  if v ~= want or redis.call('HGET', KEYS[1], '_tok') ~= token then
-    if replayed() then return {'ok', 'replayed'} end
-    return {'conflict', v or ''}
-  end
-elseif v ~= ARGV[1] then
+  stale = v ~= want or redis.call('HGET', KEYS[1], '_tok') ~= token
+else
+  stale = v ~= ARGV[1]
+end
+if stale then
   if replayed() then return {'ok', 'replayed'} end
   return {'conflict', v or ''}
 end
