@@ -127,11 +127,13 @@ def _timed(role: str, go, out):  # noqa: ANN001, ANN202
     """The timed part of a process: says it is ready, waits for the common start, then reports
     (role, end time, its own CPU from the start): start-up is not counted."""
     tune_gc()                  # what `onemap web` / `onemap dispatch` do after loading
-    out.put(("ready", 0.0, 0.0))
+    out.put(("ready", 0.0, 0.0, 0.0))
     go.wait()
-    c0 = time.process_time()
+    t0 = os.times()
     yield
-    out.put((role, time.perf_counter(), time.process_time() - c0))
+    t1 = os.times()
+    out.put((role, time.perf_counter(), t1.user - t0.user + t1.system - t0.system,
+             t1.system - t0.system))
 
 
 def reporter(url: str, rows: list, go, out) -> None:
@@ -171,9 +173,10 @@ def onemap_cycles(url: str, n: int, workers: int, reporters: int) -> float:
     cpu1 = r.info("cpu")
     # each process measures its own CPU from `go` to its end (not its start-up)
     ended = [out.get(timeout=600) for _ in ops + reps]
-    reported = max(t for role, t, _ in ended if role == "reporter") - t0
-    reporter_cpu = sum(c for role, _, c in ended if role == "reporter")
-    ops_cpu = sum(c for role, _, c in ended if role == "operator")
+    reported = max(t for role, t, _, _ in ended if role == "reporter") - t0
+    reporter_cpu = sum(c for role, _, c, _ in ended if role == "reporter")
+    ops_cpu = sum(c for role, _, c, _ in ended if role == "operator")
+    client_sys = sum(s for _, _, _, s in ended)
     print(f"  reporters: {n / reported:,.0f} reports/s together; all closed "
           f"{elapsed - reported:.2f} s after the last report")
     for p in ops + reps:
@@ -186,16 +189,19 @@ def onemap_cycles(url: str, n: int, workers: int, reporters: int) -> float:
     # would count every command run inside a script twice (its own line and EVALSHA's usec).
     main = ("used_cpu_user_main_thread", "used_cpu_sys_main_thread")
     server_us = sum(cpu1[k] - cpu0[k] for k in main) * 1e6 / n
+    server_sys = (cpu1[main[1]] - cpu0[main[1]]) * 1e6 / n
     stats = r.info("commandstats")
     lua = stats.get("cmdstat_evalsha", {})
     if os.environ.get("BENCH_DEBUG"):
         print({k[8:]: (round(v["calls"] / n, 2), round(v["usec_per_call"], 2)) for k, v in stats.items() if v["calls"] > n / 2})
     print(f"  redis-server main thread busy {server_us:.0f} µs CPU per cycle "
           f"({lua.get('calls', 0) / n:.1f} atomic scripts per cycle, "
-          f"{lua.get('usec_per_call', 0):.0f} µs each incl. their commands); the single-threaded "
+          f"{lua.get('usec_per_call', 0):.0f} µs each incl. their commands; {server_sys / server_us:.0%} "
+          f"in the kernel); the single-threaded "
           f"server alone caps this machine at ~{1e6 / server_us:,.0f} cycles/s")
     print(f"  client CPU per cycle: reporters {reporter_cpu * 1e6 / n:.0f} µs, operators "
-          f"{ops_cpu * 1e6 / n:.0f} µs (all processes share {os.cpu_count()} CPUs)")
+          f"{ops_cpu * 1e6 / n:.0f} µs ({client_sys / (reporter_cpu + ops_cpu):.0%} of it in the kernel; "
+          f"all processes share {os.cpu_count()} CPUs)")
     total_ms = (server_us + (reporter_cpu + ops_cpu) * 1e6 / n) / 1000
     print(f"  CPU per cycle, all processes: {total_ms:.2f} ms → this machine's {os.cpu_count()} CPUs "
           f"cap it at ~{os.cpu_count() / total_ms * 1000:,.0f} cycles/s")

@@ -38,7 +38,8 @@ _DAYS: dict[int, str] = {}
 class KpiPlan:
     """Collects KPI increments for one change; turned into commands for apply.lua (its ``KPI``
     and ``LCAP`` pseudo-commands: the day/center registrations and the trim of the durations
-    list run only when needed, inside the script)."""
+    list run only when needed, inside the script). A counter and its on-time counterpart share
+    one ``KPI`` command."""
 
     __slots__ = ("now", "day", "cmds")
 
@@ -47,10 +48,17 @@ class KpiPlan:
         self.day = day_of(now)
         self.cmds: list[Sequence[str]] = []
 
-    def incr(self, center: str, counter: str, n: int = 1) -> None:
-        if n:  # a zero increment changes nothing (the reader counts a missing field as 0)
-            hkey, dkey, ckey = _bucket_keys(center, self.day)
-            self.cmds.append(("KPI", hkey, counter, str(n), dkey, self.day, ckey, center))
+    def incr(self, center: str, counter: str, n: int = 1, also: str = "", also_n: int = 0) -> None:
+        """``counter`` += n and ``also`` += also_n (a zero increment changes nothing: the
+        reader counts a missing field as 0)."""
+        if also_n:
+            words: tuple[str, ...] = (counter, str(n), also, str(also_n)) if n else (also, str(also_n))
+        elif n:
+            words = (counter, str(n))
+        else:
+            return
+        hkey, dkey, ckey = _bucket_keys(center, self.day)
+        self.cmds.append(("KPI", hkey, dkey, self.day, ckey, center, *words))
 
     def duration(self, center: str, stage: str, seconds: float) -> None:
         self.cmds.append(("LCAP", keys.kpi_durations(center, self.day, stage),
@@ -85,20 +93,17 @@ def plan(old: Incident | None, new: Incident, action: str, now: float,
     if action == "correlate":
         k.incr(c, "correlated")
     if old.state == "reported" and new.state in ("accepted", "dispatched"):
-        k.incr(c, "accepted")
-        k.incr(c, "accepted_on_time", int(on_time))
+        k.incr(c, "accepted", 1, "accepted_on_time", int(on_time))
         k.duration(c, "accept", now - old.stage_ts)
     if new.state == "registered" and old.state == "accepted":
         k.incr(c, "registered")
     if new.state == "dispatched" and old.state in ("reported", "accepted", "registered"):
-        k.incr(c, "dispatched")
-        k.incr(c, "dispatched_on_time", int(on_time))
+        k.incr(c, "dispatched", 1, "dispatched_on_time", int(on_time))
         k.duration(c, "dispatch", now - old.times.get("accepted", old.stage_ts))
     if action == "handle" and task_n is not None:
         t = new.task(task_n)
         if t is not None:
-            k.incr(t.center, "handled")
-            k.incr(t.center, "handled_on_time", int(on_time))
+            k.incr(t.center, "handled", 1, "handled_on_time", int(on_time))
             k.duration(t.center, "handle", now - t.dispatched_ts)
     if old.state == "handled" and new.state == "verified":
         k.incr(c, "verified")
@@ -118,8 +123,7 @@ def plan(old: Incident | None, new: Incident, action: str, now: float,
     if action == "warn":
         k.incr(c, "warned")
     if action == "callback" and new.satisfaction and not old.satisfaction:
-        k.incr(new.center, "satisfaction_sum", new.satisfaction)
-        k.incr(new.center, "satisfaction_n")
+        k.incr(new.center, "satisfaction_sum", new.satisfaction, "satisfaction_n", 1)
     return k.cmds
 
 

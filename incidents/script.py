@@ -68,6 +68,92 @@ class Script:
         sha = self.sha
         return exchange(self.r, [("EVALSHA", sha, "1", key, *args) for key, args in calls])
 
+    def stream(self) -> ScriptStream:
+        """Calls sent as they are ready, their replies read once at the end (see ScriptStream)."""
+        return ScriptStream(self)
+
+
+class ScriptStream:
+    """Script calls sent in chunks as a caller prepares them, on a connection of their own,
+    with every reply read at the end (``results``): the server runs the first chunk while the
+    caller prepares the next, instead of idling until the whole batch is ready and the caller
+    then idling while the server runs it. The same guarantees as ``Script.run_many``: results
+    in order, a call's error is its result, a broken connection sends everything again (the
+    calls are version-guarded), ``NOSCRIPT`` loads the script and sends the calls that missed."""
+
+    def __init__(self, script: Script) -> None:
+        self.script = script
+        self.calls: list[Call] = []
+        self._chunks: list[bytes] = []
+        self._conn: redis.connection.AbstractConnection | None = None
+        self._broken = False
+
+    def send(self, calls: Sequence[Call]) -> None:
+        if not calls:
+            return
+        self.calls.extend(calls)
+        if pack_command is None:  # pragma: no cover - sent at the end by run_many
+            return
+        sha = self.script.sha
+        data = b"".join(pack_command(("EVALSHA", sha, "1", key, *args)) for key, args in calls)
+        self._chunks.append(data)
+        if self._broken:
+            return                # sent again with the rest at the end
+        try:
+            if self._conn is None:
+                self._conn = self.script.r.connection_pool.get_connection()
+            self._conn.send_packed_command([data])
+        except (redis.ConnectionError, redis.TimeoutError, OSError):
+            self._broken = True
+
+    def results(self) -> list:
+        """Every call's reply (or its ``ResponseError``), in order; the connection goes back."""
+        if pack_command is None or not self._chunks:  # pragma: no cover
+            return self.script.run_many(self.calls)
+        conn, n = self._conn, len(self.calls)
+        try:
+            if conn is None:
+                conn = self._conn = self.script.r.connection_pool.get_connection()
+            out = None
+            if not self._broken:
+                try:
+                    out = _read_replies(conn, n)
+                except (redis.ConnectionError, redis.TimeoutError, OSError):
+                    conn.disconnect()
+            if out is None:       # all again on a fresh connection, under the retry policy
+                data = b"".join(self._chunks)
+
+                def once() -> list:
+                    conn.send_packed_command([data])
+                    return _read_replies(conn, n)
+
+                out = conn.retry.call_with_retry(once, lambda _err: conn.disconnect())
+        except BaseException:
+            if conn is not None:
+                conn.disconnect()   # replies may still be unread
+            raise
+        finally:
+            if conn is not None:
+                self.script.r.connection_pool.release(conn)
+            self._conn, self._chunks = None, []
+        missed = [i for i, res in enumerate(out) if isinstance(res, NoScriptError)]
+        if missed:
+            self.script.r.script_load(self.script.source)
+            for i, res in zip(missed, self.script._send([self.calls[i] for i in missed]), strict=True):
+                out[i] = res
+        return out
+
+
+def _read_replies(conn: redis.connection.AbstractConnection, n: int) -> list:
+    """``n`` replies in order; a command's error is its reply (the rest still answer)."""
+    out: list = []
+    for _ in range(n):
+        try:
+            out.append(conn.read_response())
+        except ResponseError as exc:
+            out.append(exc)
+    return out
+
 
 def exchange(r: redis.Redis, commands: Sequence[Sequence]) -> list:
     """Send ``commands`` in ONE round trip, packed by hiredis on this thread's connection, and return
@@ -85,13 +171,7 @@ def exchange(r: redis.Redis, commands: Sequence[Sequence]) -> list:
 
     def once() -> list:
         conn.send_packed_command([data])
-        out: list = []
-        for _ in commands:
-            try:
-                out.append(conn.read_response())
-            except ResponseError as exc:    # this command's error; the rest still answer
-                out.append(exc)
-        return out
+        return _read_replies(conn, len(commands))
 
     try:
         return conn.retry.call_with_retry(once, lambda _err: conn.disconnect())
@@ -127,4 +207,4 @@ def _held_connection(r: redis.Redis) -> redis.connection.AbstractConnection:
     return conn
 
 
-__all__ = ["Script", "Call", "exchange"]
+__all__ = ["Script", "ScriptStream", "Call", "exchange"]

@@ -818,7 +818,8 @@ class IncidentService:
     def batch(self) -> Iterator[Batch]:
         """Queue the lifecycle actions called inside (accept, dispatch, handle, verify, close,
         urge, …) and send them in ONE round trip on exit: a console or worker working through a
-        queue batch. Each action is still checked when called (refusals raise at once) and
+        queue batch. A long batch is sent in chunks of ~``defaults.BATCH_SEND_EVERY`` while the
+        rest is prepared (Redis works in parallel with the caller; replies are read on exit). Each action is still checked when called (refusals raise at once) and
         still runs atomically on its own; several actions on one incident are chained so a later
         one never lands if an earlier one did not. Actions the server refused for a concurrent
         change are redone one by one. ``Batch.results`` holds, per queued action, the incident
@@ -869,11 +870,31 @@ class IncidentService:
                                     after_token=prev[1] if prev else None)
         b.items.append(_Queued(incident_id, actor, action, fn, reason, reset_stage, idem, new, change))
         b.state[incident_id] = (new, change.token)
+        if len(b.items) - b.sent > D.BATCH_SEND_EVERY:
+            self._send_ready(b)
         return new
+
+    def _send_ready(self, b: Batch) -> None:
+        """Send the queued changes that no later one can join: all but the trailing run of the
+        last incident (its next step, if it comes, shares their script call)."""
+        items, end = b.items, len(b.items) - 1
+        last = items[end].incident_id
+        while end > b.sent and items[end - 1].incident_id == last:
+            end -= 1
+        if end > b.sent:
+            if b.stream is None:
+                b.stream = self.store.stream()
+            b.stream.send([it.change for it in items[b.sent:end]])
+            b.sent = end
 
     def _flush(self, b: Batch) -> None:
         items, b.items, b.state = b.items, [], {}
-        results = self.store.commit_many([it.change for it in items])
+        if b.stream is None:      # a small batch: one round trip on the thread's connection
+            results = self.store.commit_many([it.change for it in items])
+        else:                     # the rest of a streamed one, then every reply
+            b.stream.send([it.change for it in items[b.sent:]])
+            results = b.stream.results()
+        b.stream, b.sent = None, 0
         redo: set[str] = set()
         for it, res in zip(items, results, strict=True):
             if it.incident_id not in redo and isinstance(res, Commit) and res.status == "ok":
@@ -1073,6 +1094,8 @@ class Batch:
     items: list = field(default_factory=list)
     state: dict = field(default_factory=dict)
     results: list = field(default_factory=list)
+    sent: int = 0               # items already sent (a streamed batch: ``_send_ready``)
+    stream: Any = None          # its store.CommitStream, once the first chunk is sent
 
     @property
     def errors(self) -> list[IncidentError]:

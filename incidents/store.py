@@ -132,12 +132,12 @@ class Change:
     apart, the first writes its token and the second runs only if it finds it."""
 
     __slots__ = ("new", "key", "head", "cmds", "token", "after_token", "due_add", "due_rm",
-                 "left_stage", "over_add", "over_keys")
+                 "left_stage", "over_add", "over_keys", "action", "feed_at")
 
     def __init__(self, new: Incident, key: str, head: list[str], cmds: list[Sequence[str]],
                  token: str | None, after_token: str | None, *, due_add: int = -1,
                  due_rm: int = -1, left_stage: str = "", over_add: int = -1,
-                 over_keys: tuple[str, ...] = ()) -> None:
+                 over_keys: tuple[str, ...] = (), action: str = "", feed_at: int = -1) -> None:
         self.new, self.key, self.head, self.cmds = new, key, head, cmds
         self.token, self.after_token = token, after_token
         # where its deadline writes sit in ``cmds`` (-1 = none), for ``_joined``: the ZADD of
@@ -145,6 +145,9 @@ class Change:
         # ZADD of the overdue index, and every overdue key it writes (ZADD or ZREM)
         self.due_add, self.due_rm, self.left_stage = due_add, due_rm, left_stage
         self.over_add, self.over_keys = over_add, over_keys
+        # the step (``action``) and where its feed entry (XADD) sits in ``cmds``: a call that
+        # carries several steps writes one feed entry, the last one's (``_joined``)
+        self.action, self.feed_at = action, feed_at
 
     @property
     def joinable(self) -> bool:
@@ -237,20 +240,16 @@ class Store:
         Commit, or the exception (``Stale`` on a version conflict)."""
         if not changes:
             return []
-        groups: list[list[Change]] = []
-        for ch in changes:
-            last = groups[-1][-1] if groups else None
-            if last is not None and ch.joinable and ch.after_token == last.token:
-                groups[-1].append(ch)
-            else:
-                groups.append([ch])
-        calls = []
-        for g in groups:
-            cmds = _joined(g) if len(g) > 1 else g[0].cmds
-            # the call's nonce is its last change's: the one its HSET leaves in ``_tok``
-            calls.append((g[0].key, [*g[0].head, _pack(cmds), g[-1].token]))
+        groups = _groups(changes)
+        return self._finished(groups, self._script.run_many([_call(g) for g in groups]))
+
+    def stream(self) -> CommitStream:
+        """Changes sent in chunks while the caller prepares more (``CommitStream``)."""
+        return CommitStream(self)
+
+    def _finished(self, groups: list[list[Change]], replies: list) -> list[Commit | Exception]:
         out: list[Commit | Exception] = []
-        for g, res in zip(groups, self._script.run_many(calls), strict=True):
+        for g, res in zip(groups, replies, strict=True):
             for k, ch in enumerate(g):
                 if isinstance(res, Exception):
                     out.append(res)
@@ -409,6 +408,7 @@ class Store:
             "center": actor.center, "action": action, "reason": reason,
             "task": "" if task_n is None else str(task_n), "state": new.state,
             "from_state": old.state if old else "", "v": str(new.version), "before": b, "after": a})))
+        feed_at = len(cmds)
         cmds.append(("XADD", keys.FEED, "MAXLEN", "~", str(cfg.feed_maxlen), "*", "e", to_json_bytes({
             "id": new.id, "state": new.state, "action": action, "center": new.center,
             "category": new.category, "severity": new.severity, "lon": new.lon, "lat": new.lat,
@@ -426,7 +426,7 @@ class Store:
                 f"{guard[0]}|{guard[1]}" if guard else ""]
         return Change(new, k, head, cmds, token, after_token if old is not None else None,
                       due_add=due_add, due_rm=due_rm, left_stage=left_stage, over_add=over_add,
-                      over_keys=over_keys)
+                      over_keys=over_keys, action=action, feed_at=feed_at)
 
     def audit_denied(self, actor: Actor, action: str, reason: str, incident_id: str | None,
                      now: float) -> None:
@@ -442,6 +442,51 @@ class Store:
 
 class Stale(Conflict):  # noqa: N818
     """The incident changed since it was read: re-read, re-check, retry."""
+
+
+class CommitStream:
+    """``Store.commit_many`` for a caller that prepares changes one by one (a batch working
+    through a queue read): ``send`` sends what is ready while the caller prepares the rest, so
+    the server works in parallel with it; ``results`` reads every reply at the end. Chained
+    changes share a script call only when they are sent together: a caller sends a prefix that
+    ends where the next change is of another incident."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._groups: list[list[Change]] = []
+        self._script = store._script.stream()
+
+    def send(self, changes: list[Change]) -> None:
+        if changes:
+            groups = _groups(changes)
+            self._groups += groups
+            self._script.send([_call(g) for g in groups])
+
+    def results(self) -> list[Commit | Exception]:
+        """One result per change sent, in order, as ``Store.commit_many`` gives them."""
+        if not self._groups:
+            return []
+        groups, self._groups = self._groups, []
+        return self.store._finished(groups, self._script.results())
+
+
+def _groups(changes: list[Change]) -> list[list[Change]]:
+    """Consecutive chained changes of one incident, which share one script call."""
+    groups: list[list[Change]] = []
+    for ch in changes:
+        last = groups[-1][-1] if groups else None
+        if last is not None and ch.joinable and ch.after_token == last.token:
+            groups[-1].append(ch)
+        else:
+            groups.append([ch])
+    return groups
+
+
+def _call(g: list[Change]) -> tuple[str, list]:
+    """The script call of a group: its first change's key and checks; the call's nonce is its
+    last change's, the one its HSET leaves in ``_tok``."""
+    cmds = _joined(g) if len(g) > 1 else g[0].cmds
+    return g[0].key, [*g[0].head, _pack(cmds), g[-1].token]
 
 
 def _audit_shower(field: str):
@@ -461,15 +506,17 @@ _AUDIT_VALUE = {f: _audit_shower(f) for f in FIELD_NAMES}
 
 def _joined(g: list[Change]) -> list[Sequence[str]]:
     """The commands of chained changes of one incident that share one script call, writing the
-    net state once (accept+dispatch, verify+close: 8 commands fewer per cycle). Every step keeps
-    its own audit entry, feed entry and KPIs; what a later step overwrites in the same atomic
-    call is not written first:
+    net state once (accept+dispatch, verify+close: 10 commands fewer per cycle). Every step keeps
+    its own audit entry and KPIs; what a later step overwrites in the same atomic call is not
+    written first:
 
     - one HSET: each step's fields in order (a later value of a field wins), at the last step;
     - a stage entered and left inside the call: neither its warn event (ZADD) nor its removal
       (ZREM). A stage is left with every event removed (``prepare``), so on entry the only
       event it can hold is the one this call would add;
-    - an overdue entry that a later step rewrites or removes: only the later write.
+    - an overdue entry that a later step rewrites or removes: only the later write;
+    - one feed entry, the last step's, with ``steps`` naming every step of the call: the feed
+      says what changed on the map, and the map sees the call's net change at once.
     """
     drop: list[set[int]] = [set() for _ in g]
     hset = list(g[0].cmds[0])
@@ -477,6 +524,8 @@ def _joined(g: list[Change]) -> list[Sequence[str]]:
         a, b = g[j - 1], g[j]
         drop[j - 1].add(0)                      # its HSET rides in the next step's
         hset += b.cmds[0][2:]
+        if a.feed_at >= 0:
+            drop[j - 1].add(a.feed_at)
         if a.due_add >= 0 and b.due_rm >= 0 and b.left_stage == a.new.stage:
             drop[j - 1].add(a.due_add)
             drop[j].add(b.due_rm)
@@ -484,14 +533,23 @@ def _joined(g: list[Change]) -> list[Sequence[str]]:
             drop[j - 1].add(a.over_add)
     out: list[Sequence[str]] = []
     last = len(g) - 1
+    feed_at = g[last].feed_at
     for j, ch in enumerate(g):
         d = drop[j]
         for i, c in enumerate(ch.cmds):
             if i == 0 and j == last:
                 out.append(hset)
+            elif j == last and i == feed_at:
+                out.append((*c[:-1], _with_steps(c[-1], [x.action for x in g])))
             elif i not in d:
                 out.append(c)
     return out
+
+
+def _with_steps(entry: bytes, steps: list[str]) -> bytes:
+    """A feed entry's JSON object with ``steps`` added (the last key: the object's closing brace
+    is its last byte)."""
+    return b"".join((entry[:-1], b',"steps":', to_json_bytes(steps), b"}"))
 
 
 def _point_text(inc: Incident, changed: dict[str, str]) -> tuple[str, str]:

@@ -19,8 +19,9 @@
 --          not ~100: packing and parsing a hundred small arguments cost more than the commands
 --          themselves on both sides). Two pseudo-commands save the commands that would almost
 --          always do nothing:
---            KPI hash field n days day centers center   HINCRBY; the first increment of a
---                counter in a day's hash also registers the day and the center (SADD)
+--            KPI hash days day centers center field n [field n ...]   HINCRBY each field;
+--                the first increment of a counter in a day's hash also registers the day and
+--                the center (SADD)
 --            LCAP list value cap                         LPUSH; trims back to cap once the list
 --                is an eighth longer (stage durations: the last ``cap`` or a few more)
 -- ARGV[8]  this call's nonce: the one its commands write to the incident's '_tok' field. A call
@@ -100,9 +101,14 @@ local function header(off)  -- element count and header length of the array at b
 end
 local function run(nxt, cmd, ...)
   if cmd == 'KPI' then
-    local key, field, by, dkey, day, ckey, center = ...
-    by = tonumber(by)
-    if redis.call('HINCRBY', key, field, by) == by then
+    local key, dkey, day, ckey, center = ...
+    local first = false
+    for i = 6, select('#', ...), 2 do
+      local field, by = select(i, ...)
+      by = tonumber(by)
+      if redis.call('HINCRBY', key, field, by) == by then first = true end
+    end
+    if first then
       redis.call('SADD', dkey, day)
       redis.call('SADD', ckey, center)
     end

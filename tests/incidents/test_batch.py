@@ -3,8 +3,11 @@ chained per incident, and redone one by one when a concurrent change got in betw
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
+from incidents import defaults as D
 from incidents import invariants
 from incidents.errors import Forbidden, InvalidTransition
 from incidents.service import IncidentService
@@ -15,13 +18,23 @@ def actions(svc, inc_id, actor):
 
 
 def test_batch_applies_chained_actions(svc, who, here):
+    """A batch's actions land in order, chained pairs in one call each; a long batch is sent in
+    chunks while it is prepared (the server works meanwhile), never splitting a pair."""
     ids = [svc.report(who.worker, "0107", here.lon, here.lat, correlate=False).id for _ in range(20)]
     calls_before = int(svc.r.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0))
+    assert len(ids) * 2 > D.BATCH_SEND_EVERY        # this batch is sent in chunks
     with svc.batch() as b:
-        for i in ids:
+        for k, i in enumerate(ids):
             assert svc.accept(i, who.town).state == "accepted"           # predicted
+            if k == 0:
+                assert svc.get(i, who.town).state == "reported"         # nothing sent yet
             svc.dispatch(i, who.town, ["CG"])
-        assert svc.get(ids[0], who.town).state == "reported"            # nothing sent yet
+        # the first chunk went out while the rest was prepared: it lands before the block ends
+        # (read on another connection: wait for it), the last incident's steps are still held
+        deadline = time.monotonic() + 10
+        while svc.get(ids[0], who.town).state != "dispatched":
+            assert time.monotonic() < deadline, "the first chunk never landed"
+        assert svc.get(ids[-1], who.town).state == "reported"
     assert len(b.results) == 40 and b.errors == []
     for i in ids:
         inc = svc.get(i, who.town)
@@ -189,3 +202,24 @@ def test_three_chained_steps_in_one_call_store_what_three_calls_store(redis_clie
     a, b = _stored(r, joined), _stored(r, apart)
     assert a == b and len(a["trail"]) == 4
     assert invariants.check(r) == []
+
+
+def test_the_feed_gets_one_entry_per_atomic_call(redis_client, svc, who, here):
+    """The feed (实时动态) says what changed on the map: a call that carries two steps moves the
+    map once, so it writes one entry, the last step's, whose ``steps`` name both."""
+    from incidents import feed, keys  # noqa: PLC0415
+
+    r = redis_client
+    inc = svc.report(who.worker, "0107", here.lon, here.lat, correlate=False)
+    with svc.batch():
+        svc.accept(inc.id, who.town)
+        svc.dispatch(inc.id, who.town, ["CG"])
+    svc.handle(inc.id, who.cg)
+    with svc.batch():
+        svc.verify(inc.id, who.town, passed=True)
+        svc.close(inc.id, who.town)
+    got = [feed.fields(f) for _, f in r.xrange(keys.FEED) if feed.fields(f)["id"] == inc.id]
+    assert [(e["action"], e["state"], e.get("steps")) for e in got] == [
+        ("report", "reported", None), ("dispatch", "dispatched", ["accept", "dispatch"]),
+        ("handle", "handled", None), ("close", "closed", ["verify", "close"])]
+    assert got[1]["center"] == f"T{here.town}" and got[1]["lon"] == here.lon

@@ -95,10 +95,13 @@ def test_a_step_whose_reply_was_lost_lands_once_and_is_reported_done(lossy, redi
     assert redis_client.hget(keys.incident(inc.id), "version") == "2"
 
 
+@pytest.mark.parametrize("n", [3, 30], ids=["one-round-trip", "sent-in-chunks"])
 def test_a_batch_whose_reply_was_lost_lands_once_and_is_reported_done(lossy, redis_client, who,
-                                                                      here):
+                                                                      here, n):
+    """Also a long batch, sent in chunks while it is prepared: the connection is cut after its
+    first chunk has run; everything is sent again, and what had landed answers as done."""
     proxy, svc = lossy
-    ids = [svc.report(who.worker, "0107", here.lon, here.lat, correlate=False).id for _ in range(3)]
+    ids = [svc.report(who.worker, "0107", here.lon, here.lat, correlate=False).id for _ in range(n)]
     proxy.armed.set()
     with svc.batch() as b:
         for i in ids:
