@@ -132,12 +132,13 @@ class Change:
     apart, the first writes its token and the second runs only if it finds it."""
 
     __slots__ = ("new", "key", "head", "cmds", "token", "after_token", "due_add", "due_rm",
-                 "left_stage", "over_add", "over_keys", "action", "feed_at")
+                 "left_stage", "over_add", "over_keys", "action", "feed")
 
     def __init__(self, new: Incident, key: str, head: list[str], cmds: list[Sequence[str]],
                  token: str | None, after_token: str | None, *, due_add: int = -1,
                  due_rm: int = -1, left_stage: str = "", over_add: int = -1,
-                 over_keys: tuple[str, ...] = (), action: str = "", feed_at: int = -1) -> None:
+                 over_keys: tuple[str, ...] = (), action: str = "",
+                 feed: tuple[tuple[str, ...], dict] | None = None) -> None:
         self.new, self.key, self.head, self.cmds = new, key, head, cmds
         self.token, self.after_token = token, after_token
         # where its deadline writes sit in ``cmds`` (-1 = none), for ``_joined``: the ZADD of
@@ -145,9 +146,17 @@ class Change:
         # ZADD of the overdue index, and every overdue key it writes (ZADD or ZREM)
         self.due_add, self.due_rm, self.left_stage = due_add, due_rm, left_stage
         self.over_add, self.over_keys = over_add, over_keys
-        # the step (``action``) and where its feed entry (XADD) sits in ``cmds``: a call that
-        # carries several steps writes one feed entry, the last one's (``_joined``)
-        self.action, self.feed_at = action, feed_at
+        # the step (``action``) and its feed entry (the XADD's words, the entry), not yet in
+        # ``cmds``: a call that carries several steps writes one, the last one's (``_joined``)
+        self.action, self.feed = action, feed
+
+    def commands(self) -> list[Sequence[str]]:
+        """Every command of this change alone: ``cmds`` and its feed entry."""
+        return [*self.cmds, self.feed_command()] if self.feed else self.cmds
+
+    def feed_command(self, steps: list[str] | None = None) -> tuple:
+        head, entry = self.feed  # type: ignore[misc]
+        return (*head, to_json_bytes({**entry, "steps": steps} if steps else entry))
 
     @property
     def joinable(self) -> bool:
@@ -167,6 +176,7 @@ class Store:
         self._cache: OrderedDict[str, Incident] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()      # one service object serves many web threads
+        self._feed_head = ("XADD", keys.FEED, "MAXLEN", "~", str(config.feed_maxlen), "*", "e")
 
     # --- reads ----------------------------------------------------------------------------
     def load(self, incident_id: str) -> Incident | None:
@@ -231,7 +241,7 @@ class Store:
         """Apply ``old`` → ``new`` atomically (see ``prepare`` for the options). Returns
         Commit('ok'|'dup'|'claimed'|'match'|'guard'); raises ``Stale`` on a version conflict."""
         ch = self.prepare(old, new, actor, action, now, **kw)
-        return self.finish(new, self._script(ch.key, [*ch.head, _pack(ch.cmds), ch.token]))
+        return self.finish(new, self._script(ch.key, [*ch.head, _pack(ch.commands()), ch.token]))
 
     def commit_many(self, changes: list[Change]) -> list[Commit | Exception]:
         """Send many prepared changes in ONE round trip. Each runs atomically on its own, except
@@ -408,11 +418,10 @@ class Store:
             "center": actor.center, "action": action, "reason": reason,
             "task": "" if task_n is None else str(task_n), "state": new.state,
             "from_state": old.state if old else "", "v": str(new.version), "before": b, "after": a})))
-        feed_at = len(cmds)
-        cmds.append(("XADD", keys.FEED, "MAXLEN", "~", str(cfg.feed_maxlen), "*", "e", to_json_bytes({
+        feed = (self._feed_head, {
             "id": new.id, "state": new.state, "action": action, "center": new.center,
             "category": new.category, "severity": new.severity, "lon": new.lon, "lat": new.lat,
-            "town_code": new.town_code, "ts": int(now * 1000)})))
+            "town_code": new.town_code, "ts": int(now * 1000)})
         if idem:
             cmds.append(("SET", keys.idem(idem), new.id, "EX", str(cfg.idempotency_ttl_s)))
         if claim:
@@ -426,7 +435,7 @@ class Store:
                 f"{guard[0]}|{guard[1]}" if guard else ""]
         return Change(new, k, head, cmds, token, after_token if old is not None else None,
                       due_add=due_add, due_rm=due_rm, left_stage=left_stage, over_add=over_add,
-                      over_keys=over_keys, action=action, feed_at=feed_at)
+                      over_keys=over_keys, action=action, feed=feed)
 
     def audit_denied(self, actor: Actor, action: str, reason: str, incident_id: str | None,
                      now: float) -> None:
@@ -485,7 +494,7 @@ def _groups(changes: list[Change]) -> list[list[Change]]:
 def _call(g: list[Change]) -> tuple[str, list]:
     """The script call of a group: its first change's key and checks; the call's nonce is its
     last change's, the one its HSET leaves in ``_tok``."""
-    cmds = _joined(g) if len(g) > 1 else g[0].cmds
+    cmds = _joined(g) if len(g) > 1 else g[0].commands()
     return g[0].key, [*g[0].head, _pack(cmds), g[-1].token]
 
 
@@ -524,8 +533,6 @@ def _joined(g: list[Change]) -> list[Sequence[str]]:
         a, b = g[j - 1], g[j]
         drop[j - 1].add(0)                      # its HSET rides in the next step's
         hset += b.cmds[0][2:]
-        if a.feed_at >= 0:
-            drop[j - 1].add(a.feed_at)
         if a.due_add >= 0 and b.due_rm >= 0 and b.left_stage == a.new.stage:
             drop[j - 1].add(a.due_add)
             drop[j].add(b.due_rm)
@@ -533,23 +540,16 @@ def _joined(g: list[Change]) -> list[Sequence[str]]:
             drop[j - 1].add(a.over_add)
     out: list[Sequence[str]] = []
     last = len(g) - 1
-    feed_at = g[last].feed_at
     for j, ch in enumerate(g):
         d = drop[j]
         for i, c in enumerate(ch.cmds):
             if i == 0 and j == last:
                 out.append(hset)
-            elif j == last and i == feed_at:
-                out.append((*c[:-1], _with_steps(c[-1], [x.action for x in g])))
             elif i not in d:
                 out.append(c)
+    if g[last].feed:
+        out.append(g[last].feed_command([x.action for x in g]))
     return out
-
-
-def _with_steps(entry: bytes, steps: list[str]) -> bytes:
-    """A feed entry's JSON object with ``steps`` added (the last key: the object's closing brace
-    is its last byte)."""
-    return b"".join((entry[:-1], b',"steps":', to_json_bytes(steps), b"}"))
 
 
 def _point_text(inc: Incident, changed: dict[str, str]) -> tuple[str, str]:
