@@ -28,7 +28,7 @@ lint: $(BIN)/python
 
 bench: $(BIN)/python
 	$(BIN)/pip install -q -e ".[test]"
-	for b in lookup ingest dispatch dispatch_work script_costs console mobile wall; do [ -f bench/$$b.py ] && $(BIN)/python bench/$$b.py; done
+	for b in lookup ingest dispatch dispatch_work drain script_costs console mobile wall; do [ -f bench/$$b.py ] && $(BIN)/python bench/$$b.py; done
 
 clean:
 	rm -rf $(VENV) var *.egg-info
