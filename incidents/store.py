@@ -329,7 +329,7 @@ class Store:
         # places: every open work item sits in exactly one place zset
         before, after = work_items(old), work_items(new)
         sc = score(new)
-        ts_ms = float_text(round(now * 1000, 3))
+        ts_ms = ""        # the queue entry's time, written only when an entry is
         for item, pl in before.items():
             if after.get(item) != pl:
                 cmds.append(("ZREM", keys.place(pl), item))
@@ -341,6 +341,7 @@ class Store:
                 # the center itself sent out to its handlers (its own dispatch into ``x:``)
                 if notify and not (pl[0] == "x" and who == actor.center):
                     task = item.split("#", 1)[1] if "#" in item else ""
+                    ts_ms = ts_ms or float_text(round(now * 1000, 3))
                     cmds.append(("XADD", keys.queue(who), "MAXLEN", "~", str(cfg.queue_maxlen), "*",
                                  "e", f"{new.id}|{task}|{action}|{new.version}|{ts_ms}"))
 
