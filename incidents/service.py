@@ -819,8 +819,9 @@ class IncidentService:
         """Queue the lifecycle actions called inside (accept, dispatch, handle, verify, close,
         urge, …) and send them in ONE round trip on exit: a console or worker working through a
         queue batch. A long batch is sent in chunks of ~``defaults.BATCH_SEND_EVERY`` while the
-        rest is prepared (Redis works in parallel with the caller; replies are read on exit). Each action is still checked when called (refusals raise at once) and
-        still runs atomically on its own; several actions on one incident are chained so a later
+        rest is prepared (Redis works in parallel with the caller; replies are read on exit).
+        Each action is still checked when called (refusals raise at once) and still runs
+        atomically on its own; several actions on one incident are chained so a later
         one never lands if an earlier one did not. Actions the server refused for a concurrent
         change are redone one by one. ``Batch.results`` holds, per queued action, the incident
         or the error. Calls inside return the *predicted* incident. Intake (report,
@@ -892,9 +893,9 @@ class IncidentService:
         if b.stream is None:      # a small batch: one round trip on the thread's connection
             results = self.store.commit_many([it.change for it in items])
         else:                     # the rest of a streamed one, then every reply
-            b.stream.send([it.change for it in items[b.sent:]])
-            results = b.stream.results()
-        b.stream, b.sent = None, 0
+            stream, b.stream, sent, b.sent = b.stream, None, b.sent, 0
+            stream.send([it.change for it in items[sent:]])
+            results = stream.results()
         redo: set[str] = set()
         for it, res in zip(items, results, strict=True):
             if it.incident_id not in redo and isinstance(res, Commit) and res.status == "ok":

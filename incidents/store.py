@@ -604,4 +604,4 @@ def _copy_task(t: Task) -> Task:
     return c
 
 
-__all__ = ["Store", "Stale", "Commit", "Change", "phase_times", "due_score", "work_items", "due_members", "clone", "encode"]
+__all__ = ["Store", "Stale", "Commit", "Change", "CommitStream", "phase_times", "due_score", "work_items", "due_members", "clone", "encode"]
