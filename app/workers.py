@@ -37,7 +37,7 @@ def start_background_workers(ctx: AppContext, runtime: Runtime, simulate: bool =
         log.warning("ingest is not subscribed yet; it keeps retrying in the background")
 
     dispatch = DispatchWorker(ctx.redis, ctx.city, name="demo-dispatch")
-    _thread("dispatch", lambda: dispatch.run(runtime.stop_event))
+    _joined(runtime, _thread("dispatch", lambda: dispatch.run(runtime.stop_event)))
     started = ["ingest", "health", "dispatch"]
 
     sources: dict[str, Callable[[], dict]] = {"ingest": lambda: dict(ingest.stats),
@@ -50,10 +50,10 @@ def start_background_workers(ctx: AppContext, runtime: Runtime, simulate: bool =
         runtime.add("simulator", sim.stop)
         sources["simulator"] = lambda: dict(getattr(sim, "stats", {}) or {})
         started.append("simulator")
-        _thread("stories", lambda: _tell_stories(sim, runtime.stop_event))
+        _joined(runtime, _thread("stories", lambda: _tell_stories(sim, runtime.stop_event)))
         started.append("scenarios")
     sources["web"] = dict
-    _thread("heartbeat", lambda: _heartbeats(ctx, runtime.stop_event, sources))
+    _joined(runtime, _thread("heartbeat", lambda: _heartbeats(ctx, runtime.stop_event, sources)))
     return started
 
 
@@ -61,6 +61,13 @@ def _thread(name: str, target: Callable[[], None]) -> threading.Thread:
     t = threading.Thread(target=target, name=name, daemon=True)
     t.start()
     return t
+
+
+def _joined(runtime: Runtime, t: threading.Thread, timeout: float = 10.0) -> None:
+    """Stopping waits for the thread: the stop event is set first, and a thread still inside a
+    blocking read (the alarm intake's XREADGROUP, up to ``ALARM_BLOCK_MS``) must finish it
+    before Redis stops, or it logs "redis unavailable" on the way out."""
+    runtime.add(t.name, lambda: t.join(timeout))
 
 
 # The demo's story: something happens soon after start, then every few minutes (demo default).
