@@ -56,17 +56,24 @@ class Script:
             for key, args in calls:
                 self._fallback(keys=[key], args=list(args), client=p)
             return p.execute(raise_on_error=False)
-        out = self._send(calls)
+        return self._reload_missed(calls, self._send(calls))
+
+    def _reload_missed(self, calls: Sequence[Call], out: list) -> list:
+        """``out`` with the calls that found no script (the server restarted: an empty script
+        cache) sent again, in order, after loading it."""
         missed = [i for i, res in enumerate(out) if isinstance(res, NoScriptError)]
-        if missed:   # the server restarted (empty script cache): load, send those again in order
+        if missed:
             self.r.script_load(self.source)
             for i, res in zip(missed, self._send([calls[i] for i in missed]), strict=True):
                 out[i] = res
         return out
 
     def _send(self, calls: Sequence[Call]) -> list:
+        return exchange(self.r, self._commands(calls))
+
+    def _commands(self, calls: Sequence[Call]) -> list[tuple]:
         sha = self.sha
-        return exchange(self.r, [("EVALSHA", sha, "1", key, *args) for key, args in calls])
+        return [("EVALSHA", sha, "1", key, *args) for key, args in calls]
 
     def stream(self) -> ScriptStream:
         """Calls sent as they are ready, their replies read once at the end (see ScriptStream)."""
@@ -94,8 +101,7 @@ class ScriptStream:
         self.calls.extend(calls)
         if pack_command is None:  # pragma: no cover - sent at the end by run_many
             return
-        sha = self.script.sha
-        data = b"".join(pack_command(("EVALSHA", sha, "1", key, *args)) for key, args in calls)
+        data = _packed(self.script._commands(calls))
         self._chunks.append(data)
         if self._broken:
             return                # sent again with the rest at the end
@@ -110,10 +116,9 @@ class ScriptStream:
         """Every call's reply (or its ``ResponseError``), in order; the connection goes back."""
         if pack_command is None or not self._chunks:  # pragma: no cover
             return self.script.run_many(self.calls)
-        conn, n = self._conn, len(self.calls)
+        pool, n = self.script.r.connection_pool, len(self.calls)
+        conn = self._conn or pool.get_connection()
         try:
-            if conn is None:
-                conn = self._conn = self.script.r.connection_pool.get_connection()
             out = None
             if not self._broken:
                 try:
@@ -121,27 +126,14 @@ class ScriptStream:
                 except (redis.ConnectionError, redis.TimeoutError, OSError):
                     conn.disconnect()
             if out is None:       # all again on a fresh connection, under the retry policy
-                data = b"".join(self._chunks)
-
-                def once() -> list:
-                    conn.send_packed_command([data])
-                    return _read_replies(conn, n)
-
-                out = conn.retry.call_with_retry(once, lambda _err: conn.disconnect())
+                out = _send_and_read(conn, b"".join(self._chunks), n)
         except BaseException:
-            if conn is not None:
-                conn.disconnect()   # replies may still be unread
+            conn.disconnect()     # replies may still be unread
             raise
         finally:
-            if conn is not None:
-                self.script.r.connection_pool.release(conn)
+            pool.release(conn)
             self._conn, self._chunks = None, []
-        missed = [i for i, res in enumerate(out) if isinstance(res, NoScriptError)]
-        if missed:
-            self.script.r.script_load(self.script.source)
-            for i, res in zip(missed, self.script._send([self.calls[i] for i in missed]), strict=True):
-                out[i] = res
-        return out
+        return self.script._reload_missed(self.calls, out)
 
 
 def _read_replies(conn: redis.connection.AbstractConnection, n: int) -> list:
@@ -166,12 +158,19 @@ def exchange(r: redis.Redis, commands: Sequence[Sequence]) -> list:
         for c in commands:
             p.execute_command(*c)
         return p.execute(raise_on_error=False)
-    data = b"".join(pack_command(tuple(c)) for c in commands)
-    conn = _held_connection(r)
+    return _send_and_read(_held_connection(r), _packed(commands), len(commands))
 
+
+def _packed(commands: Sequence[Sequence]) -> bytes:
+    return b"".join(pack_command(tuple(c)) for c in commands)
+
+
+def _send_and_read(conn: redis.connection.AbstractConnection, data: bytes, n: int) -> list:
+    """Send ``data`` (``n`` packed commands) and read their replies, under redis-py's retry
+    policy: a broken connection sends it all again."""
     def once() -> list:
         conn.send_packed_command([data])
-        return _read_replies(conn, len(commands))
+        return _read_replies(conn, n)
 
     try:
         return conn.retry.call_with_retry(once, lambda _err: conn.disconnect())
