@@ -108,6 +108,7 @@ ACTIONS: dict[str, ActionFn] = {
 """Action name → call of ``IncidentService`` (body fields in the lambda). 受理 立案 派遣 开始处置
 反馈 核查 结案 作废 退回 上报 接管 督办 回访 备注 定级 合并 拆分."""
 
+
 def act(service, actor: Actor, incident_id: str, action: str, body: dict):
     """Do one lifecycle action for ``actor`` (API and console share it).
 

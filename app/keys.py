@@ -69,6 +69,7 @@ def mobile_recent_categories(worker: str) -> str:
     """Sorted set category code → last use (epoch ms) of one grid worker: recent first."""
     return f"om:m:recent:{worker}"
 
+
 DEMO_SEEDED = "om:demo:seeded"
 """String: set once `onemap demo` has written its history of past incidents (app.demo_data)."""
 

@@ -99,7 +99,6 @@ def route(city: City, config: IncidentConfig, category: str, severity: str,
     return Route(center, tier, reason, suggested=suggested)
 
 
-
 def target_center(city: City, code: str) -> str:
     """Normalise a dispatch target: 'CG' → 'DCG'; center codes and W<cell> pass through."""
     if code in city.centers or code.startswith("W"):

@@ -67,6 +67,8 @@ def _unbatched_call(method: Callable) -> Callable:
         with self._unbatched():
             return method(self, *args, **kwargs)
     return wrapper
+
+
 VIEWS = ("new", "mine", "overdue", "open", "all")
 
 

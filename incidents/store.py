@@ -56,6 +56,8 @@ _TOKENS = itertools.count(1)
 def new_token() -> str:
     """A nonce unique to one change (the ``_tok`` field it writes)."""
     return f"{_TOKEN_PREFIX[0]}{next(_TOKENS):x}"
+
+
 PHASES = ("warn", "urge", "escalate")
 _AUDIT_SKIP = {"version", "updated_ts", "times", "stage_ts"}
 # fields whose audit value is not their encoded hash value (lists/dicts shown as JSON values)
