@@ -14,6 +14,7 @@ Errors: ``{"error": ..., "reason": ...}`` with 400 / 401 / 403 / 404 / 409 / 422
 | POST | /api/tasks | 上情下达: assign a patrol/inspection task |
 | GET | /api/geojson/<layer> | towns, villages, cells, incidents, sensors, cameras |
 | GET/POST | /api/emergency, /api/emergency/off | 应急模式 (city commander switches) |
+| GET | /api/emergency/log | 应急模式 switches, newest first (city roles) |
 | POST | /api/cap | CAP 1.2 alert intake (defusedxml) |
 | POST/GET | /api/upper/push/<id>, /api/upper/pushed | mock push to the provincial platform |
 | GET/POST | /open311/v2/services.json, /open311/v2/requests.json, /requests/<id>.json | GeoReport v2 |
@@ -136,11 +137,11 @@ def intake(ctx, actor: Actor, body: dict, idem: str | None):
         lon, lat = float(body["lon"]), float(body["lat"])
     except (KeyError, TypeError, ValueError):
         raise ValueError("lon and lat (WGS-84 degrees) are required") from None
-    key = f"{actor.user_id}:{idem}" if idem else None  # keys are per caller: no cross-user reads
+    # the service keeps keys apart per user and action (no cross-user reads)
     return ctx.incidents.report(actor, _str(body, "category"), lon, lat,
                                 severity=_str(body, "severity", "一般") or "一般",
                                 description=_str(body, "description"), title=_str(body, "title"),
-                                channel=channel, idempotency_key=key, ref=_str(body, "ref"))
+                                channel=channel, idempotency_key=idem, ref=_str(body, "ref"))
 
 
 def _point_features(frame, props: tuple[str, ...]) -> dict:
@@ -253,10 +254,10 @@ def install(server: Flask, ctx) -> None:
                                     description=_str(b, "description"),
                                     category=_str(b, "category", "1001") or "1001",
                                     deadline_s=float(deadline) if deadline else None,
-                                    idempotency_key=(f"{actor.user_id}:{request.headers['Idempotency-Key']}"
-                                                     if request.headers.get("Idempotency-Key") else None))
+                                    # the service keeps keys apart per user and action
+                                    idempotency_key=request.headers.get("Idempotency-Key") or None)
         resp = jsonify(inc.to_dict())
-        resp.status_code = 201
+        resp.status_code = 201 if inc.intake == "created" else 200
         return resp
 
     # --- GeoJSON exports ------------------------------------------------------------------------
@@ -311,6 +312,12 @@ def install(server: Flask, ctx) -> None:
             until = time.time() + float(b.get("minutes", 60)) * 60
             state = svc().emergency_on(b.get("area") or {}, until, actor, _str(b, "reason"))
         return jsonify(active=state)
+
+    @server.get("/api/emergency/log")
+    def emergency_log():
+        actor = require_actor()
+        with guarded("emergency_log"):
+            return jsonify(entries=svc().emergency_log(actor, limit=_opt_int(request.args, "limit") or 100))
 
     @server.post("/api/emergency/off")
     def emergency_off():

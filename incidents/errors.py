@@ -39,3 +39,13 @@ class InvalidTransition(IncidentError):
 
 class Conflict(IncidentError):
     """并发冲突: the incident kept changing under us (retries exhausted)."""
+
+
+class KeyReused(Conflict):  # noqa: N818 (domain name)
+    """幂等键冲突: an idempotency key sent again with a different request."""
+
+    def __init__(self, key: str, incident_id: str) -> None:
+        super().__init__(f"idempotency key {key!r} was used for another request ({incident_id}); "
+                         "a retry must repeat the request unchanged, a new request needs a new key "
+                         "(幂等键冲突)")
+        self.key, self.incident_id = key, incident_id

@@ -52,6 +52,14 @@ class Task:
     handled_ts: float = 0.0
     handler: str = ""                 # user id who started / reported back
     note: str = ""
+    due_ts: float = 0.0               # its own handle deadline, set when dispatched (KPI on time)
+    town: str = ""                    # a grid worker's task (W<cell>): the cell's town code
+
+    @property
+    def worked(self) -> bool:
+        """Somebody worked on it: started, or reported back. A task returned before it was
+        started was never worked (退回: "not ours"); one returned after was."""
+        return bool(self.started_ts or self.handler)
 
     def __eq__(self, other: object) -> bool:
         # the instance dicts, compared in C: a change compares every sub-task of the incident
@@ -135,7 +143,18 @@ class Incident:
 
     @property
     def handler_centers(self) -> set[str]:
-        return {t.center for t in self.tasks if t.state != "returned"}
+        """Every center that handles or handled the case (监管分离, T11): each sub-task's
+        center unless it was returned unworked; on an incident, a grid worker's sub-task
+        (``W<cell>``) also counts for the worker's town, whose own team it is (T24). A top-down
+        task (上情下达) is checked by whoever gave it, its own grid worker's patrol included."""
+        out = set()
+        town_too = self.kind != "task"
+        for t in self.tasks:
+            if t.state != "returned" or t.worked:
+                out.add(t.center)
+                if t.town and town_too:
+                    out.add(f"T{t.town}")
+        return out
 
     @property
     def handler_users(self) -> set[str]:

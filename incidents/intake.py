@@ -62,7 +62,7 @@ class AlarmIntake:
                              idempotency_key=key, ref=f.get("device_id", ""),
                              attachments=[f["snapshot_url"]] if f.get("snapshot_url") else [])
             return inc.intake
-        inc_id = self.r.get(keys.idem(key))
+        inc_id = svc.reported_with(SYSTEM, key)
         if not inc_id:
             return "unknown-episode"
         if ev == "level":

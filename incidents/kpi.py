@@ -103,7 +103,10 @@ def plan(old: Incident | None, new: Incident, action: str, now: float,
     if action == "handle" and task_n is not None:
         t = new.task(task_n)
         if t is not None:
-            k.incr(t.center, "handled", 1, "handled_on_time", int(on_time))
+            # against the sub-task's own deadline: the case's clock restarts when it moves up
+            # (上报), which must not turn a late department's work into on-time work
+            due = t.due_ts or old.due_ts
+            k.incr(t.center, "handled", 1, "handled_on_time", int(due <= 0 or now <= due))
             k.duration(t.center, "handle", now - t.dispatched_ts)
     if old.state == "handled" and new.state == "verified":
         k.incr(c, "verified")
@@ -111,12 +114,14 @@ def plan(old: Incident | None, new: Incident, action: str, now: float,
     if old.state == "handled" and new.state == "dispatched":
         k.incr(c, "reopened")
     if new.state == "closed" and old.state != "closed":
-        k.incr(new.center, "closed")
+        # closure rate = closed / received of the center that received it, wherever it closed
+        # (escalated, taken over); the close stage's time is the closing center's
+        k.incr(received_by(new), "closed")
         k.duration(new.center, "close", now - old.stage_ts)
         k.duration(new.center, "total", now - new.created_ts)
     if new.state == "voided" and old.state != "voided":
-        k.incr(c, "voided")
-    if action == "escalate":
+        k.incr(received_by(new), "voided")
+    if action == "escalate" and new.center != c:   # not the top tier's "overdue past the limit"
         k.incr(c, "escalated")
     if action == "urge":
         k.incr(c, "urged")
@@ -125,6 +130,12 @@ def plan(old: Incident | None, new: Incident, action: str, now: float,
     if action == "callback" and new.satisfaction and not old.satisfaction:
         k.incr(new.center, "satisfaction_sum", new.satisfaction, "satisfaction_n", 1)
     return k.cmds
+
+
+def received_by(inc: Incident) -> str:
+    """The center whose ``received`` counted the incident: the first owner (the centers it has
+    moved up from are in ``origin``, the first one first)."""
+    return inc.origin[0] if inc.origin else inc.center
 
 
 def _pct(values: list[float], q: float) -> float | None:

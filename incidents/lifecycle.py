@@ -18,7 +18,8 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str, str]] = {
     # action: (allowed from-states, to-state ("=" same, "*" depends), Chinese)
     "accept": (frozenset({"reported"}), "accepted", "受理"),
     "register": (frozenset({"accepted"}), "registered", "立案"),
-    "dispatch": (frozenset({"accepted", "registered"}), "dispatched", "派遣"),
+    "dispatch": (frozenset({"accepted", "registered"}) | OUT, "*",
+                 "派遣 (on a case already out: 追加派遣/改派, one more handler)"),
     "start": (OUT, "in_progress", "开始处置"),
     "handle": (OUT, "*", "反馈 (handled when every sub-task is)"),
     "verify": (frozenset({"handled"}), "*", "核查 (verified, or reopened → dispatched)"),

@@ -4,8 +4,9 @@ The place zsets (``keys.place``) say where each work item IS; the stream of a ce
 ARRIVED there (one entry per move, written by the same atomic script as the move; not the moves a
 center makes itself into its own ``x:`` list when it dispatches: nothing arrived). Consoles and
 workers are consumers of their center's stream: delivery is at least once, so consumers are
-idempotent: ``QueueEntry.current(r)`` tells whether the entry still describes the incident
-(same version → act; otherwise it is stale → just ack). Entries a crashed consumer held are
+idempotent: ``QueueEntry.current(r)`` tells whether the item is still where the entry says it
+arrived (still there → act; the service refuses an action that no longer applies; moved on →
+just ack). Entries a crashed consumer held are
 reclaimed with XAUTOCLAIM (redis-py returns 3 items on Redis ≥ 7, 2 on 6.2: both handled).
 """
 
@@ -35,13 +36,36 @@ class QueueEntry:
     ts_ms: float
 
     def current(self, r: redis.Redis) -> bool:
-        """True while the incident is still at the version this entry announced."""
-        v = r.hget(keys.incident(self.incident_id), "version")
-        return v is not None and int(v) == self.version
+        """True while the item is still where this entry says it arrived (one of this center's
+        places): then it is this center's to act on. Not "at the version announced": a
+        warning, an urge or a note changes the version without moving the item, and an entry
+        skipped for that would leave the item in the queue with nobody told."""
+        return current_many(r, [self])[0]
+
+    @property
+    def places(self) -> tuple[str, ...]:
+        """The places this entry's item can have arrived at: a sub-task at its handler
+        (``h:``), an incident in the center's queue (``q:``) or out with its handlers under the
+        center's supervision (``x:``, an escalation of a dispatched case)."""
+        if self.task:
+            return (f"h:{self.center}",)
+        return (f"q:{self.center}", f"x:{self.center}")
 
     @property
     def item(self) -> str:
         return f"{self.incident_id}#{self.task}" if self.task else self.incident_id
+
+
+def current_many(r: redis.Redis, entries: list[QueueEntry]) -> list[bool]:
+    """``QueueEntry.current`` of many entries in one round trip."""
+    if not entries:
+        return []
+    p = r.pipeline(transaction=False)
+    for e in entries:
+        for pl in e.places:
+            p.zscore(keys.place(pl), e.item)
+    found = iter(p.execute())
+    return [any([next(found) is not None for _ in e.places]) for e in entries]
 
 
 def ensure_groups(r: redis.Redis, centers: Iterable[str], group: str = keys.QUEUE_GROUP) -> None:
@@ -139,7 +163,7 @@ class QueueConsumer:
                 batch += self.reclaim(min_idle_ms)
                 last = time.monotonic()
             batch += self.read(block_ms=block_ms)
-            for e in batch:
-                if e.current(self.r):
+            for e, here in zip(batch, current_many(self.r, batch), strict=True):
+                if here:
                     handle(e)
             self.ack(batch)

@@ -37,7 +37,9 @@ def can_read(actor: Actor, inc: Incident) -> str | None:
         return "admins manage accounts, not incidents"
     if actor.role == "grid_worker":
         mine = worker_ids(actor)
-        if inc.reporter in mine or any(t.center in mine for t in inc.tasks):
+        # a report correlated into another's incident is one of its sources: still theirs
+        if (inc.reporter in mine or any(t.center in mine for t in inc.tasks)
+                or any(s.get("reporter") in mine for s in inc.sources)):
             return None
         return "grid workers see only their own reports and tasks"
     if actor.center in inc.centers or actor.center == inc.center:
@@ -68,11 +70,13 @@ def can_own(actor: Actor, inc: Incident, action: str) -> str | None:
 
 
 def separation(actor: Actor, inc: Incident) -> str | None:
-    """监管分离 (T11): whoever handled the case never verifies or closes it."""
+    """监管分离 (T11): whoever handled the case never verifies, closes or calls back on it:
+    not its handling centers (a grid worker's task counts for the worker's town, T24; a task
+    returned after it was worked still counts), not the users who worked a sub-task."""
     if actor.center in inc.handler_centers:
-        return f"监管分离: {actor.center} handled this case and may not verify or close it"
+        return f"监管分离: {actor.center} handled this case and may not verify, close or call back on it"
     if actor.user_id in inc.handler_users:
-        return f"监管分离: {actor.user_id} handled this case and may not verify or close it"
+        return f"监管分离: {actor.user_id} handled this case and may not verify, close or call back on it"
     return None
 
 

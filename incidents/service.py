@@ -40,8 +40,8 @@ from incidents import audit, keys, kpi, lifecycle, routing, scope
 from incidents import defaults as D
 from incidents.actor import SYSTEM, Actor
 from incidents.config import IncidentConfig
-from incidents.errors import Forbidden, IncidentError, InvalidTransition, NotFound
-from incidents.incident import OPEN_STATES, Incident, Task
+from incidents.errors import Forbidden, IncidentError, InvalidTransition, KeyReused, NotFound
+from incidents.incident import OPEN_STATES, Incident, Task, to_json
 from incidents.store import (
     PHASES,
     Change,
@@ -90,6 +90,7 @@ class IncidentService:
         self._seq_lock = threading.Lock()
         self._seq_next = self._seq_end = 0   # the reserved block of case numbers [next, end]
         self._emergency_cache: tuple[str, dict] | None = None   # (version, hash) last read
+        self._cell_towns: dict[str, str] | None = None   # grid cell → town code, built once
 
     def _next_seq(self) -> int:
         """The next case number of this object's reserved block (``config.id_block``)."""
@@ -119,7 +120,7 @@ class IncidentService:
                severity: str = "一般", description: str = "", title: str = "",
                channel: str | None = None, idempotency_key: str | None = None,
                attachments: Sequence[str] = (), ref: str = "", area: dict | None = None,
-               correlate: bool = True) -> Incident:
+               correlate: bool = True, on_behalf_of: str = "") -> Incident:
         """上报: intake for every channel (grid worker, iot, video_ai, hotline, external, api).
 
         Idempotent: the same ``idempotency_key`` (a client-generated draft id, an alarm episode)
@@ -127,11 +128,16 @@ class IncidentService:
         A report of the same/related category near an open incident within the category's
         window is linked to it as one more source (``intake == "correlated"``), not opened again.
         ``area`` (GeoJSON) marks an event that covers ground: if it spans several towns it goes
-        one tier up. Returns the incident (``intake == "created"`` when new).
+        one tier up. ``on_behalf_of``: the user who found it, when an operator enters it for
+        them (拆分 split); the audit names the operator. Returns the incident (``intake ==
+        "created"`` when new).
         """
         now = self.clock()
         if actor.role not in scope.REPORTERS:
             self._deny(actor, "report", f"role {actor.role} does not report events", None, now)
+        if on_behalf_of and actor.role == "grid_worker":
+            self._deny(actor, "report", "grid workers report their own findings", None, now)
+        reporter = on_behalf_of or actor.user_id
         if category not in CATEGORIES:
             raise ValueError(f"unknown category {category!r} (see grid.categories)")
         if severity not in D.SEVERITIES:
@@ -139,11 +145,12 @@ class IncidentService:
         lon, lat = _checked_point(lon, lat)
         channel = channel or ("grid_worker" if actor.role == "grid_worker" else "api")
         loc = self.city.try_locate(lon, lat)
-        source = {"channel": channel, "ref": ref, "reporter": actor.user_id, "ts": now,
+        source = {"channel": channel, "ref": ref, "reporter": reporter, "ts": now,
                   "description": description, "lon": lon, "lat": lat, "category": category,
                   "severity": severity, "key": idempotency_key or ""}
         towns = self._towns_touched(area) if area else 1
         correlate = correlate and self.config.correlate
+        idem = _idem("report", actor, idempotency_key)
         for _ in range(_MAX_RETRIES):
             # one round trip per report: the case number comes from this object's reserved
             # block, the emergency mode from its cached copy, which the script checks is current
@@ -156,7 +163,7 @@ class IncidentService:
                 channel=channel, title=title or f"{CATEGORIES[category].name}",
                 description=description, lon=float(lon), lat=float(lat),
                 cell_code=loc.cell_code if loc else "", village_code=loc.village_code if loc else "",
-                town_code=loc.town_code if loc else "", reporter=actor.user_id,
+                town_code=loc.town_code if loc else "", reporter=reporter,
                 reporter_center=actor.center, center=rt.center, tier=rt.tier,
                 place=f"q:{rt.center}", state="reported", priority=rt.priority, created_ts=now,
                 route_reason=rt.reason, emergency=int(rt.emergency), sources=[source],
@@ -165,15 +172,15 @@ class IncidentService:
             # one script: idempotency key, correlation and creation together (no race between
             # two simultaneous reports of the same event)
             res = self.store.commit(None, inc, actor, "report", now, reason=rt.reason,
-                                    idem=idempotency_key, correlate=correlate,
+                                    idem=idem, correlate=correlate,
                                     guard=(keys.EMERGENCY_VERSION, ev))
             if res.status == "guard":     # 应急模式 switched since we read it: route again
                 self._emergency_cache = None
                 continue
             if res.status == "dup":
-                return self._duplicate(res.value)
+                return self._duplicate(res.value, actor, idempotency_key, _same_report(source))
             if res.status == "match":
-                linked = self._link(res.value, source, actor, idempotency_key, now)
+                linked = self._link(res.value, source, actor, idem, now)
                 if linked is not None:
                     return linked
                 continue            # it closed meanwhile: try again
@@ -202,10 +209,12 @@ class IncidentService:
         why = scope.can_assign(actor, tgt, tgt_town)
         if why:
             self._deny(actor, "assign_task", why, None, now)
-        if idempotency_key:
-            existing = self.r.get(keys.idem(idempotency_key))
+        idem = _idem("task", actor, idempotency_key)
+        same = _same_task(tgt, title)
+        if idem:
+            existing = self.r.get(keys.idem(idem))
             if existing:
-                return self._duplicate(existing)
+                return self._duplicate(existing, actor, idempotency_key, same)
         if lon is None or lat is None:
             lon, lat = self._anchor(tgt)
         lon, lat = _checked_point(lon, lat)
@@ -218,21 +227,28 @@ class IncidentService:
             town_code=loc.town_code if loc else (tgt_town or ""), reporter=actor.user_id,
             reporter_center=actor.center, center=actor.center,
             tier=self._tier(actor.center), place=f"x:{actor.center}", state="dispatched",
-            created_ts=now, route_reason="上情下达", tasks=[Task(1, tgt, dispatched_ts=now)],
+            created_ts=now, route_reason="上情下达",
+            tasks=[Task(1, tgt, dispatched_ts=now, town=tgt_town or "" if tgt.startswith("W") else "")],
             centers=sorted({actor.center, tgt}), sources=[{"channel": "assignment",
                                                            "reporter": actor.user_id, "ts": now}])
         if deadline_s is not None:
             inc.handle_limit_s = float(deadline_s)
-        res = self.store.commit(None, inc, actor, "assign_task", now, reason=title,
-                                idem=idempotency_key)
+        inc.tasks[0].due_ts = now + (inc.handle_limit_s if inc.handle_limit_s > 0
+                                     else self.config.stage_limit("handle", category, inc.severity))
+        res = self.store.commit(None, inc, actor, "assign_task", now, reason=title, idem=idem)
         if res.status == "dup":
-            return self._duplicate(res.value)
+            return self._duplicate(res.value, actor, idempotency_key, same)
         inc.intake = "created"
         return inc
 
     # ======================================================================================
     # reads
     # ======================================================================================
+    def reported_with(self, actor: Actor, idempotency_key: str) -> str | None:
+        """The id of the incident ``actor`` reported with this key (kept ``idempotency_ttl_s``),
+        or None: an alarm episode's incident, a phone's draft once it was sent."""
+        return self.r.get(keys.idem(_idem("report", actor, idempotency_key) or ""))
+
     def get(self, incident_id: str, actor: Actor) -> Incident:
         """One incident, if the actor's scope covers it (else Forbidden, audited)."""
         inc = self.store.load(incident_id)
@@ -362,9 +378,12 @@ class IncidentService:
                 i.place = f"x:{i.center}"
                 i.reopen_count += 1
                 now = self.clock()
+                limit = (i.handle_limit_s if i.handle_limit_s > 0
+                         else self.config.stage_limit("handle", i.category, i.severity))
                 for t in i.tasks:
                     if t.state == "handled":
                         t.state, t.dispatched_ts, t.started_ts, t.handled_ts = "dispatched", now, 0.0, 0.0
+                        t.due_ts = now + limit
         action = "verify" if passed else "reopen"
         return self._mutate(incident_id, actor, action, fn, reason=note, reset_stage=not passed)
 
@@ -403,6 +422,9 @@ class IncidentService:
             if t is not None:
                 t.state, t.note = "returned", reason
                 self._after_task_change(i)
+                # others still work on it: the case waits in the owner's queue all the same,
+                # to be sent to someone else (改派) or verified without that part later
+                i.place = f"q:{i.center}"
                 return t.n
             self._own(actor, i, "return")
             if i.state not in lifecycle.PRE_DISPATCH:
@@ -452,6 +474,7 @@ class IncidentService:
 
         def fn(i: Incident) -> None:
             self._own(actor, i, "callback")
+            self._separate(actor, i, "callback")     # a handler never rates its own work
             lifecycle.check("callback", i.state, i.id)
             if i.satisfaction:
                 raise InvalidTransition("callback", i.state, "already called back", i.id)
@@ -466,7 +489,8 @@ class IncidentService:
             if why and actor is not SYSTEM:
                 raise _Deny(why)
             lifecycle.check("note", i.state, i.id)
-        return self._mutate(incident_id, actor, "note", fn, reason=text, idem=idempotency_key)
+        return self._mutate(incident_id, actor, "note", fn, reason=text,
+                            idem=_idem("note", actor, idempotency_key))
 
     def update_severity(self, incident_id: str, actor: Actor, severity: str, reason: str = "",
                         idempotency_key: str | None = None) -> Incident:
@@ -478,12 +502,9 @@ class IncidentService:
             if actor is not SYSTEM:
                 self._own(actor, i, "severity")
             lifecycle.check("severity", i.state, i.id)
-            i.severity = severity
-            if severity in self.config.major_severities and i.center != CITY_CENTER:
-                i.origin.append(i.center)
-                self._set_owner(i, CITY_CENTER)
-                i.priority = 1
-        return self._mutate(incident_id, actor, "severity", fn, reason=reason, idem=idempotency_key)
+            self._set_severity(i, severity)
+        return self._mutate(incident_id, actor, "severity", fn, reason=reason,
+                            idem=_idem("severity", actor, idempotency_key))
 
     # ======================================================================================
     # handler actions (sub-tasks)
@@ -554,7 +575,7 @@ class IncidentService:
                 i.attachments += [a for a in o.attachments if a not in i.attachments]
                 if o.id not in i.links:
                     i.links.append(o.id)
-                i.severity = _max_sev(i.severity, o.severity)
+                self._set_severity(i, _max_sev(i.severity, o.severity))
             target = self._mutate(target_id, actor, "merge", add_fn,
                                   reason=reason or f"merged {other.id}")
 
@@ -582,11 +603,10 @@ class IncidentService:
             self._deny(actor, "split", why, incident_id, self.clock())
         lifecycle.check("split", inc.state, incident_id)
         src = inc.sources[source_index]
-        reporter = Actor(src.get("reporter") or actor.user_id, actor.role, actor.center, actor.name,
-                         actor.cell)
-        new = self.report(reporter, src["category"], src["lon"], src["lat"],
+        new = self.report(actor, src["category"], src["lon"], src["lat"],
                           severity=src.get("severity", "一般"), description=src.get("description", ""),
-                          channel=src.get("channel"), ref=src.get("ref", ""), correlate=False)
+                          channel=src.get("channel"), ref=src.get("ref", ""), correlate=False,
+                          on_behalf_of=src.get("reporter") or "")
 
         def fn(i: Incident) -> None:
             self._own(actor, i, "split")
@@ -604,7 +624,8 @@ class IncidentService:
     def suggest_routing(self, incident_id: str, actor: Actor | None = None) -> dict[str, Any]:
         """Suggestions for the operator to confirm: departments (line owner 条 and related),
         nearby cameras and resources (injectable functions), similar past incidents."""
-        inc = self.get(incident_id, actor or SYSTEM)
+        viewer = actor or SYSTEM
+        inc = self.get(incident_id, viewer)
         depts = []
         seen = set()
         for code in [routing.line_owner(self.city, inc.category)] + list(inc.suggested_depts) + [
@@ -623,8 +644,8 @@ class IncidentService:
         for other in self.store.load_many([c[0] for c in cand]):
             if other.id == inc.id or not self.config.related_to(other.category, inc.category):
                 continue
-            if other.state not in ("closed",):
-                continue
+            if other.state != "closed" or (viewer is not SYSTEM and scope.can_read(viewer, other)):
+                continue            # closed ones the operator may read (S1/S2)
             dist = next(d for i, d in cand if i == other.id)
             similar.append({"id": other.id, "category": other.category, "title": other.title,
                             "state": other.state, "distance_m": round(dist, 1),
@@ -640,7 +661,7 @@ class IncidentService:
     # ======================================================================================
     def emergency_on(self, area: dict, until: float, actor: Actor, reason: str = "") -> dict:
         """应急模式 on: new incidents inside ``area`` (GeoJSON) until ``until`` (epoch s) route to
-        the city center with priority. City commander only."""
+        the city center with priority. City commander only; audited (``emergency_log``)."""
         now = self.clock()
         if actor.role != "city_commander":
             self._deny(actor, "emergency_on", "only the city commander switches emergency mode", None, now)
@@ -649,27 +670,45 @@ class IncidentService:
         routing.parse_area(area)  # validate before storing
         state = {"area": json.dumps(area, ensure_ascii=False), "until": repr(float(until)),
                  "since": repr(now), "by": actor.user_id, "reason": reason}
-        p = self.r.pipeline()
-        p.delete(keys.EMERGENCY)
-        p.hset(keys.EMERGENCY, mapping=state)
-        p.incr(keys.EMERGENCY_VERSION)
-        p.xadd(keys.EMERGENCY_LOG, {"action": "on", "by": actor.user_id,
-                                                             "ts": repr(now), "until": repr(until),
-                                                             "reason": reason})
-        p.execute()
+        self._switch_emergency(actor, "emergency_on", reason, now, state)
         return self.emergency_state() or {}
 
     def emergency_off(self, actor: Actor, reason: str = "") -> None:
-        """应急模式 off (city commander only)."""
+        """应急模式 off (city commander only; audited)."""
         now = self.clock()
         if actor.role != "city_commander":
             self._deny(actor, "emergency_off", "only the city commander switches emergency mode", None, now)
-        p = self.r.pipeline()
-        p.delete(keys.EMERGENCY)
-        p.incr(keys.EMERGENCY_VERSION)
-        p.xadd(keys.EMERGENCY_LOG, {"action": "off", "by": actor.user_id,
-                                                             "ts": repr(now), "reason": reason})
-        p.execute()
+        self._switch_emergency(actor, "emergency_off", reason, now, None)
+
+    def _switch_emergency(self, actor: Actor, action: str, reason: str, now: float,
+                          state: dict | None) -> None:
+        """Replace the emergency mode and append its audit entry (who, role, center, when, why,
+        before/after: E32) in one MULTI/EXEC; the version bump makes reports route again."""
+        while True:
+            with self.r.pipeline() as p:
+                try:
+                    p.watch(keys.EMERGENCY)
+                    before = p.hgetall(keys.EMERGENCY)
+                    p.multi()
+                    p.delete(keys.EMERGENCY)
+                    if state:
+                        p.hset(keys.EMERGENCY, mapping=state)
+                    p.incr(keys.EMERGENCY_VERSION)
+                    p.xadd(keys.EMERGENCY_LOG, {"e": to_json({
+                        "ts": now, "actor": actor.user_id, "name": actor.name, "role": actor.role,
+                        "center": actor.center, "action": action, "reason": reason,
+                        "before": _emergency_view(before), "after": _emergency_view(state or {})})})
+                    p.execute()
+                    return
+                except redis.WatchError:
+                    continue
+
+    def emergency_log(self, actor: Actor, limit: int = 100) -> list[dict]:
+        """应急模式 switches, newest first (ts, actor, name, role, center, action, reason, before,
+        after): city roles only."""
+        if not IncidentService._city_wide(actor):
+            self._deny(actor, "emergency_log", "the emergency log is the city center's", None, self.clock())
+        return [audit.entry(i, f) for i, f in self.r.xrevrange(keys.EMERGENCY_LOG, count=limit)]
 
     def emergency_state(self) -> dict | None:
         """The active emergency mode (area as a dict, until, since, by, reason) or None."""
@@ -786,7 +825,11 @@ class IncidentService:
                 fresh = True
                 continue
             if res.status == "dup":
-                return self.store.load(incident_id)  # type: ignore[return-value]
+                # a retry: answered with what the first call made (a concurrent retry of a
+                # correlated report may have linked it first); a key of another case: refused
+                if res.value != incident_id and action != "correlate":
+                    raise KeyReused(idem or "", res.value)
+                return self.store.load(res.value)  # type: ignore[return-value]
             return new
         raise Stale(incident_id)
 
@@ -948,6 +991,8 @@ class IncidentService:
         return mine[0]
 
     def _do_dispatch(self, i: Incident, actor: Actor, targets: list[str], auto: bool = False) -> None:
+        """派遣 one sub-task per target. On a case already out with its handlers this is 追加派遣 /
+        改派: more handlers, e.g. instead of one that returned its part (退回)."""
         if not auto:
             self._own(actor, i, "dispatch")
         # an admin-marked automatic rule, or 应急模式 (fast path): accepted on dispatch
@@ -957,22 +1002,51 @@ class IncidentService:
         if not targets:
             raise ValueError("dispatch needs at least one department (派遣对象)")
         now = self.clock()
-        centers = []
+        busy = {t.center for t in i.open_tasks}
+        picked: list[tuple[str, str]] = []
         for code in targets:
-            try:
-                c = routing.target_center(self.city, code)
-            except KeyError:
-                raise ValueError(f"unknown department/center {code!r}") from None
-            if c == CITY_CENTER:
-                raise InvalidTransition("dispatch", i.state, "the city center commands; it is no handler", i.id)
-            if c not in centers:
-                centers.append(c)
+            c, town = self._dispatch_target(i, actor, code)
+            if c in busy:
+                raise InvalidTransition("dispatch", i.state, f"{c} already has an open sub-task", i.id)
+            if all(c != p for p, _ in picked):
+                picked.append((c, town))
+        limit = (i.handle_limit_s if i.handle_limit_s > 0
+                 else self.config.stage_limit("handle", i.category, i.severity))
         n0 = max((t.n for t in i.tasks), default=0)
-        for k, c in enumerate(centers, 1):
-            i.tasks.append(Task(n0 + k, c, dispatched_ts=now))
+        for k, (c, town) in enumerate(picked, 1):
+            i.tasks.append(Task(n0 + k, c, dispatched_ts=now, due_ts=now + limit, town=town))
             if c not in i.centers:
                 i.centers.append(c)
-        i.state, i.place = "dispatched", f"x:{i.center}"
+        if i.state in lifecycle.OUT:      # added to a running case: its stage clock runs on
+            self._after_task_change(i)
+        else:
+            i.state = "dispatched"
+        i.place = f"x:{i.center}"
+
+    def _dispatch_target(self, i: Incident, actor: Actor, code: str) -> tuple[str, str]:
+        """(handler center, its town code if a grid worker) of a dispatch target, checked: a
+        known department, town or grid cell; not the city center; a town sends its own grid
+        workers only (another town's ground goes through the city center, 跨镇街)."""
+        try:
+            c = routing.target_center(self.city, code)
+        except KeyError:
+            raise ValueError(f"unknown department/center {code!r}") from None
+        if c == CITY_CENTER:
+            raise InvalidTransition("dispatch", i.state, "the city center commands; it is no handler", i.id)
+        town = ""
+        if c.startswith("W"):
+            town = self._town_of_target(c) or ""
+            if not town:
+                raise ValueError(f"unknown grid cell {c[1:]!r} (派遣对象)")
+        sender = i.center
+        if sender.startswith("T") and actor is not SYSTEM and actor.role != "city_commander":
+            if town and town != sender[1:]:
+                raise Forbidden("dispatch", actor, f"grid worker {c} works in another town's "
+                                "grid (跨镇街: through the city center)", i.id)
+            if c.startswith("T") and c != sender:
+                raise Forbidden("dispatch", actor, f"{c} is another town (跨镇街: through the "
+                                "city center)", i.id)
+        return c, town
 
     def _after_task_change(self, i: Incident) -> None:
         """Parent state from its sub-tasks: handled when every active one is (fan-out)."""
@@ -985,6 +1059,23 @@ class IncidentService:
             i.state = "in_progress"
         else:
             i.state = "dispatched"
+
+    def _set_severity(self, i: Incident, severity: str) -> None:
+        """定级 (by hand, or raised by a correlated report or a merge): 重大 and above go to the
+        city center, first in its queue (T3); the deadlines of the running stage (store.prepare)
+        and of the open sub-tasks follow the new severity."""
+        if severity == i.severity:
+            return
+        i.severity = severity
+        if severity in self.config.major_severities:
+            i.priority = 1
+            if i.center != CITY_CENTER:
+                i.origin.append(i.center)
+                self._set_owner(i, CITY_CENTER)
+        if i.handle_limit_s <= 0:
+            limit = self.config.stage_limit("handle", i.category, severity)
+            for t in i.open_tasks:
+                t.due_ts = t.dispatched_ts + limit
 
     def _move_up(self, i: Incident) -> None:
         parent = self.city.centers[i.center].parent if i.center in self.city.centers else CITY_CENTER
@@ -1006,10 +1097,13 @@ class IncidentService:
         return c.tier if c else "town"
 
     def _town_of_target(self, target: str) -> str | None:
+        """The town code of a grid worker (``W<cell>``) or a town center; None if unknown."""
         if target.startswith("W"):
-            cells = self.city.cells
-            hit = cells.loc[cells["code"] == target[1:], "town_code"]
-            return str(hit.iloc[0]) if len(hit) else None
+            if self._cell_towns is None:
+                cells = self.city.cells
+                self._cell_towns = dict(zip(cells["code"].astype(str), cells["town_code"].astype(str),
+                                            strict=True))
+            return self._cell_towns.get(target[1:])
         c = self.city.centers.get(target)
         return c.town_code if c else None
 
@@ -1036,13 +1130,7 @@ class IncidentService:
             if i.state not in OPEN_STATES:
                 raise InvalidTransition("correlate", i.state, "closed meanwhile", i.id)
             i.sources.append(source)
-            sev = _max_sev(i.severity, source["severity"])
-            if sev != i.severity:
-                i.severity = sev
-                if sev in self.config.major_severities and i.center != CITY_CENTER:
-                    i.origin.append(i.center)
-                    self._set_owner(i, CITY_CENTER)
-                    i.priority = 1
+            self._set_severity(i, _max_sev(i.severity, source["severity"]))
         try:
             inc = self._mutate(target_id, SYSTEM, "correlate", fn, idem=idem,
                                reason=f"{source['channel']} report by {actor.user_id} linked "
@@ -1054,10 +1142,18 @@ class IncidentService:
         inc.intake = "correlated"
         return inc
 
-    def _duplicate(self, incident_id: str) -> Incident:
+    def _duplicate(self, incident_id: str, actor: Actor, key: str | None,
+                   same: Callable[[Incident, str], bool]) -> Incident:
+        """What a retried intake (same key, same user) made the first time. A key reused for
+        another request is refused (KeyReused), not answered with an unrelated incident."""
         inc = self.store.load(incident_id)
         if inc is None:
             raise NotFound(incident_id)
+        if not same(inc, key or ""):
+            raise KeyReused(key or "", incident_id)
+        why = scope.can_read(actor, inc)
+        if why:
+            self._deny(actor, "read", why, incident_id, self.clock())
         inc.intake = "duplicate"
         return inc
 
@@ -1120,6 +1216,42 @@ class _Queued:
 
 class _Deny(Exception):  # noqa: N818
     """Raised inside a mutation: turned into an audited Forbidden."""
+
+
+def _idem(kind: str, actor: Actor, key: str | None) -> str | None:
+    """A client's idempotency key, kept apart per action and per user: a retry finds its own
+    first result, never another user's or another action's (an alarm episode's key is the
+    intake's, user SYSTEM, shared by every intake worker)."""
+    return f"{kind}:{actor.user_id}:{key}" if key else None
+
+
+def _same_report(first: dict) -> Callable[[Incident, str], bool]:
+    """Whether a stored incident answers a retry of the report whose source is ``first``: the
+    source that carried the key has the same category and point (a correlated report is one
+    source of another incident; one split off since is not there any more: not checked)."""
+    def same(inc: Incident, key: str) -> bool:
+        for s in inc.sources:
+            if s.get("key") == key and s.get("reporter") == first["reporter"]:
+                return (s.get("category") == first["category"]
+                        and abs(float(s.get("lon", 0)) - first["lon"]) < 1e-6
+                        and abs(float(s.get("lat", 0)) - first["lat"]) < 1e-6)
+        return True
+    return same
+
+
+def _same_task(target: str, title: str) -> Callable[[Incident, str], bool]:
+    def same(inc: Incident, key: str) -> bool:
+        return inc.kind == "task" and inc.title == title and bool(inc.tasks) and inc.tasks[0].center == target
+    return same
+
+
+def _emergency_view(h: dict) -> dict:
+    """An emergency hash as the audit shows it (area as GeoJSON, times as numbers)."""
+    if not h:
+        return {}
+    return {"area": json.loads(h["area"]) if h.get("area") else None,
+            "until": float(h.get("until") or 0), "since": float(h.get("since") or 0),
+            "by": h.get("by", ""), "reason": h.get("reason", "")}
 
 
 def _checked_point(lon: float, lat: float) -> tuple[float, float]:

@@ -310,6 +310,9 @@ class Store:
                 limit = (new.handle_limit_s if stage == "handle" and new.handle_limit_s > 0
                          else cfg.stage_limit(stage, new.category, new.severity))
                 new.due_ts = now + limit
+            elif old.severity != new.severity and not (stage == "handle" and new.handle_limit_s > 0):
+                # 定级: the running stage keeps its start, its deadline follows the new severity
+                new.due_ts = new.stage_ts + cfg.stage_limit(stage, new.category, new.severity)
         else:
             new.stage, new.due_ts = "", 0.0
         k = keys.incident(new.id)
@@ -386,10 +389,13 @@ class Store:
         due_add = due_rm = over_add = -1
         left_stage = ""
         over_keys: tuple[str, ...] = ()
-        if old is not None and old.stage and (old.stage != new.stage or reset_stage or not is_open):
+        # the same stage with another deadline (定级): its events are armed afresh
+        rearm = is_open and old is not None and old.due_ts != new.due_ts and old.stage == new.stage
+        if old is not None and old.stage and (old.stage != new.stage or reset_stage or not is_open
+                                              or rearm):
             due_rm, left_stage = len(cmds), old.stage
             cmds.append(("ZREM", keys.DUE, *due_members(new.id, old.stage)))
-        if is_open and (old is None or new.stage != old.stage or reset_stage):
+        if is_open and (old is None or new.stage != old.stage or reset_stage or rearm):
             due_add = len(cmds)
             cmds.append(("ZADD", keys.DUE, due_score(warn_time(new, cfg)), f"{new.id}|{new.stage}|warn"))
         if old is not None and was_open and (not is_open or old.center != new.center):

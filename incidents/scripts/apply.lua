@@ -69,8 +69,8 @@ if ARGV[5] ~= '' then
   local window, now, cat = tonumber(f[6]), tonumber(f[7]), f[8]
   local related = {}
   for c in string.gmatch(f[9] or '', '[^,]+') do related[c] = true end
-  local hits = redis.call('GEOSEARCH', geo, 'FROMLONLAT', lon, lat, 'BYRADIUS', radius, 'm',
-                          'ASC', 'COUNT', 20)
+  -- every open incident within the radius, nearest first (a flooded street holds dozens)
+  local hits = redis.call('GEOSEARCH', geo, 'FROMLONLAT', lon, lat, 'BYRADIUS', radius, 'm', 'ASC')
   for _, id in ipairs(hits) do
     local h = redis.call('HMGET', prefix .. id, 'category', 'state', 'created_ts', 'kind')
     local c, state, created, kind = h[1], h[2], tonumber(h[3] or '0'), h[4]

@@ -11,6 +11,7 @@ import time
 import pytest
 
 from incidents import keys
+from incidents.actor import SYSTEM
 
 
 def wait_for(pred, timeout: float = 60.0):
@@ -33,7 +34,7 @@ def test_dispatch_process_takes_alarms_in(redis_service, redis_client, demo_city
             "episode": "smoke-1:fire:1", "event": "raise", "source": "iot", "device_id": "smoke-1",
             "category": "0401", "level": "red", "severity": "较大", "lon": repr(here.lon),
             "lat": repr(here.lat), "ts": "1", "message": "烟感报警"})
-        inc_id = wait_for(lambda: redis_client.get(keys.idem("alarm:smoke-1:fire:1")))
+        inc_id = wait_for(lambda: svc.reported_with(SYSTEM, "alarm:smoke-1:fire:1"))
         inc = svc.get(inc_id, who.commander)
         assert (inc.channel, inc.center, inc.category) == ("iot", "CITY", "0401")
     finally:

@@ -119,3 +119,30 @@ def test_deadline_depends_on_category_and_severity(svc):
     cfg = svc.config
     assert cfg.stage_limit("handle", "0107", "重大") < cfg.stage_limit("handle", "0107", "一般")
     assert cfg.stage_limit("handle", "0401", "一般") < cfg.stage_limit("handle", "0107", "一般")
+
+
+def test_a_new_severity_re_times_the_running_stage(svc, who, here, clock, two_workers):
+    """定级: the running stage keeps its start and takes the new severity's limit, its warning
+    is armed afresh, and so are the open sub-tasks' deadlines; raised to 特别重大 the case goes
+    to the city center, first in its queue (T3)."""
+    inc = svc.report(who.worker, "0107", here.lon, here.lat, correlate=False)
+    t0 = clock()
+    clock.advance(60)
+    inc = svc.update_severity(inc.id, who.town, "较大", reason="影响通行")
+    assert inc.due_ts == pytest.approx(t0 + svc.config.stage_limit("accept", "0107", "较大"))
+    warn = svc.r.zscore(keys.DUE, f"{inc.id}|accept|warn")
+    assert warn is not None and warn < t0 + svc.config.stage_limit("accept", "0107", "一般")
+    svc.accept(inc.id, who.town)
+    svc.dispatch(inc.id, who.town, ["CG"])
+    clock.advance(600)
+    stage_ts = svc.get(inc.id, who.town).stage_ts
+    inc = svc.update_severity(inc.id, who.town, "特别重大", reason="多车受困")
+    limit = svc.config.stage_limit("handle", "0107", "特别重大")
+    assert (inc.center, inc.priority, inc.place) == ("CITY", 1, "x:CITY")
+    assert inc.due_ts == pytest.approx(stage_ts + limit)
+    assert inc.tasks[0].due_ts == pytest.approx(inc.tasks[0].dispatched_ts + limit)
+    assert [m for m in svc.r.zrange(keys.DUE, 0, -1) if m.startswith(inc.id)] == [f"{inc.id}|handle|warn"]
+    clock.advance(limit)                   # past the new (shorter) deadline: urged at once
+    race(two_workers)
+    assert system_actions(svc, inc.id, who)[-2:] == ["warn", "urge"]
+    assert invariants.check(svc.r) == []

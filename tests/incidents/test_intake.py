@@ -9,7 +9,7 @@ import redis as redis_lib
 from incidents import invariants, keys
 from incidents.actor import SYSTEM
 from incidents.config import IncidentConfig
-from incidents.errors import Forbidden
+from incidents.errors import Forbidden, KeyReused
 from incidents.intake import AlarmIntake
 from incidents.service import IncidentService
 
@@ -122,8 +122,16 @@ def test_emergency_mode_reroutes(svc, who, here, elsewhere, clock, demo_city):
     assert svc.emergency_state() is None                                   # expired
     assert svc.report(who.worker, "0106", here.lon, here.lat).center == f"T{here.town}"
     svc.emergency_on(area, clock() + 3600, who.commander)
-    svc.emergency_off(who.commander)
+    svc.emergency_off(who.commander, "台风过境")
     assert svc.report(who.worker, "0105", here.lon, here.lat).center == f"T{here.town}"
+    log = svc.emergency_log(who.city)                  # newest first, every switch audited (E32)
+    assert [e["action"] for e in log] == ["emergency_off", "emergency_on", "emergency_on"]
+    assert (log[0]["actor"], log[0]["role"], log[0]["center"], log[0]["reason"]) == (
+        "boss", "city_commander", "CITY", "台风过境")
+    assert log[0]["after"] == {} and log[0]["before"]["area"]["geometry"]["type"] == "Polygon"
+    assert log[2]["before"] == {} and log[2]["after"]["reason"] == "台风"
+    with pytest.raises(Forbidden):
+        svc.emergency_log(who.town)
 
 
 def test_alarm_intake(svc, who, here):
@@ -197,3 +205,58 @@ def test_case_numbers_are_unique_across_service_objects(svc, redis_client, demo_
     a, b = (strict.report(who.worker, "0108", here.lon, here.lat, correlate=False).id
             for _ in range(2))
     assert int(b[-6:]) == int(a[-6:]) + 1           # id_block=1: consecutive numbers
+
+
+def test_idempotency_keys_are_per_user_and_per_action(svc, who, here, elsewhere):
+    """A key finds only its own user's first request of the same kind: another user's equal key
+    makes their own incident (and never reads the first one); the same user's key sent with
+    another request is refused (幂等键冲突), not answered with an unrelated incident."""
+    a = svc.report(who.worker, "0107", here.lon, here.lat, idempotency_key="k1", correlate=False)
+    b = svc.report(who.other_worker, "0104", elsewhere.lon, elsewhere.lat, idempotency_key="k1")
+    assert b.id != a.id and b.intake == "created" and b.reporter == who.other_worker.user_id
+    with pytest.raises(KeyReused, match="幂等键冲突"):
+        svc.report(who.worker, "0104", here.lon, here.lat, idempotency_key="k1")
+    assert svc.report(who.worker, "0107", here.lon, here.lat, idempotency_key="k1").id == a.id
+    note = svc.note(a.id, who.town, "现场已拍照", idempotency_key="n1")
+    assert svc.note(a.id, who.town, "现场已拍照", idempotency_key="n1").version == note.version
+    other = svc.report(who.town, "0104", here.lon, here.lat, correlate=False)
+    with pytest.raises(KeyReused):
+        svc.note(other.id, who.town, "另一件", idempotency_key="n1")
+    task = svc.assign_task(who.town, f"W{here.cell}", "巡查", idempotency_key="k1")
+    assert task.id not in (a.id, b.id)                  # a task's key is not a report's
+    assert svc.assign_task(who.town, f"W{here.cell}", "巡查", idempotency_key="k1").id == task.id
+    assert svc.reported_with(who.worker, "k1") == a.id
+    assert svc.reported_with(who.other_worker, "k1") == b.id
+
+
+def test_a_correlated_reporter_keeps_sight_of_the_incident(svc, who, here, demo_city):
+    """The second grid worker whose report was linked to an open incident still reads it, in
+    their lists too: it is their report as much as the first one's."""
+    neighbour = demo_city.cells[(demo_city.cells["town_code"] == here.town)
+                                & (demo_city.cells["code"] != here.cell)].iloc[0]
+    from incidents.actor import Actor
+
+    second = Actor(str(neighbour["worker_id"]), "grid_worker", f"T{here.town}", "网格员丙",
+                   cell=str(neighbour["code"]))
+    a = svc.report(who.worker, "0302", here.lon, here.lat)
+    b = svc.report(second, "0302", here.lon + 0.0005, here.lat, idempotency_key="d-7")
+    assert (b.id, b.intake) == (a.id, "correlated")
+    assert svc.get(a.id, second).id == a.id
+    assert [i.id for i in svc.list_queue(second, "mine")] == [a.id]
+    again = svc.report(second, "0302", here.lon + 0.0005, here.lat, idempotency_key="d-7")
+    assert (again.id, again.intake) == (a.id, "duplicate")
+
+
+def test_split_is_done_by_the_operator_for_the_finder(svc, who, here):
+    """拆分: the new incident is the finder's report, entered by the operator: the audit names
+    who did it (E32), the finder still sees their report."""
+    a = svc.report(who.worker, "0302", here.lon, here.lat)
+    b = svc.report(who.city, "0306", here.lon + 0.001, here.lat, channel="hotline")
+    assert b.id == a.id
+    new = svc.split(a.id, who.town, 1, "不是同一事件")
+    assert new.reporter == "city-op" and new.channel == "hotline"
+    first = svc.timeline(new.id, who.commander)[0]
+    assert (first["action"], first["actor"], first["role"], first["center"]) == (
+        "report", "town-op", "town_operator", f"T{here.town}")
+    with pytest.raises(Forbidden):
+        svc.report(who.worker, "0302", here.lon, here.lat, on_behalf_of="someone-else")

@@ -233,3 +233,89 @@ def test_top_down_task(svc, who, here):
     city_task = svc.assign_task(who.city, "CG", "全市占道经营专项整治")
     assert city_task.tasks[0].center == "DCG"
     assert invariants.check(svc.r) == []
+
+
+def test_separation_covers_the_towns_grid_workers_worked_returns_and_callbacks(svc, who, here):
+    """监管分离 (T11) without back doors: a town whose own grid worker fixed the case (T24), or
+    which worked a sub-task and then returned it, neither verifies, closes nor rates it."""
+    inc = svc.report(who.worker, "0105", here.lon, here.lat, correlate=False)
+    svc.accept(inc.id, who.town)
+    inc = svc.dispatch(inc.id, who.town, [f"W{here.cell}"])
+    assert inc.tasks[0].town == here.town
+    svc.start(inc.id, who.worker)
+    svc.handle(inc.id, who.worker, note="已清理")
+    for actor in (who.town, who.town_sup):
+        with pytest.raises(Forbidden, match="监管分离"):
+            svc.verify(inc.id, actor, passed=True)
+    svc.verify(inc.id, who.city_sup, passed=True)
+    with pytest.raises(Forbidden, match="监管分离"):
+        svc.close(inc.id, who.town)
+    svc.close(inc.id, who.city_sup)
+    with pytest.raises(Forbidden, match="监管分离"):
+        svc.callback(inc.id, who.town_sup, 5)          # a handler never rates its own work
+    assert svc.callback(inc.id, who.city_sup, 4).satisfaction == 4
+
+    worked = svc.report(who.worker, "0105", here.lon, here.lat, correlate=False)
+    svc.accept(worked.id, who.town)
+    svc.dispatch(worked.id, who.town, ["CG", f"T{here.town}"])
+    svc.start(worked.id, who.town, task=2)
+    svc.return_(worked.id, who.town, "人手不足", task=2)   # worked on it first: still a handler
+    svc.handle(worked.id, who.cg)
+    with pytest.raises(Forbidden, match="监管分离"):
+        svc.verify(worked.id, who.town_sup, passed=True)
+
+    unworked = svc.report(who.worker, "0105", here.lon, here.lat, correlate=False)
+    svc.accept(unworked.id, who.town)
+    svc.dispatch(unworked.id, who.town, ["CG", f"T{here.town}"])
+    svc.return_(unworked.id, who.town, "不属本镇职责", task=2)   # never started: no handler
+    svc.handle(unworked.id, who.cg)
+    assert svc.verify(unworked.id, who.town_sup, passed=True).state == "verified"
+    assert invariants.check(svc.r) == []
+
+
+def test_dispatch_targets_are_checked(svc, who, here, elsewhere):
+    """A town sends its own grid workers and the departments; another town's ground goes
+    through the city center (跨镇街); a target that does not exist is refused, not left as a
+    sub-task nobody can work."""
+    inc = svc.report(who.worker, "0105", here.lon, here.lat, correlate=False)
+    svc.accept(inc.id, who.town)
+    with pytest.raises(Forbidden, match="跨镇街"):
+        svc.dispatch(inc.id, who.town, [f"W{elsewhere.cell}"])
+    with pytest.raises(Forbidden, match="跨镇街"):
+        svc.dispatch(inc.id, who.town, [f"T{elsewhere.town}"])
+    with pytest.raises(ValueError, match="unknown grid cell"):
+        svc.dispatch(inc.id, who.town, ["W999999999999999"])
+    with pytest.raises(ValueError, match="unknown department"):
+        svc.dispatch(inc.id, who.town, ["NOPE"])
+    assert svc.get(inc.id, who.town).tasks == []           # every refusal changed nothing
+    city = svc.report(who.city, "0105", elsewhere.lon, elsewhere.lat, severity="重大", correlate=False)
+    svc.accept(city.id, who.city)
+    assert svc.dispatch(city.id, who.city, [f"W{here.cell}"]).tasks[0].center == f"W{here.cell}"
+
+
+def test_a_returned_part_waits_in_the_owners_queue_to_be_sent_elsewhere(redis_client, svc, who, here):
+    """Fan-out (E29) with a 退回: while the others work on, the case waits in its owner's
+    queue (told by a queue entry) and is sent to another department (改派); it is handled only
+    when every part that was not returned is."""
+    from incidents import keys
+
+    inc = svc.report(who.worker, "0102", here.lon, here.lat, correlate=False)
+    svc.accept(inc.id, who.town)
+    svc.dispatch(inc.id, who.town, ["CG", "ZJ"])
+    svc.start(inc.id, who.cg)
+    before = redis_client.xlen(keys.queue(f"T{here.town}"))
+    inc = svc.return_(inc.id, who.zj, "不属住建职责")
+    assert (inc.state, inc.place) == ("in_progress", f"q:T{here.town}")
+    last = redis_client.xrevrange(keys.queue(f"T{here.town}"), count=1)[0][1]["e"]
+    assert redis_client.xlen(keys.queue(f"T{here.town}")) == before + 1 and "|return|" in last
+    with pytest.raises(InvalidTransition, match="already has an open sub-task"):
+        svc.dispatch(inc.id, who.town, ["CG"])
+    inc = svc.dispatch(inc.id, who.town, ["GA"], note="改派公安")
+    assert (inc.state, inc.place) == ("in_progress", f"x:T{here.town}")
+    assert [(t.center, t.state) for t in inc.tasks] == [("DCG", "in_progress"), ("DZJ", "returned"),
+                                                       ("DGA", "dispatched")]
+    assert svc.handle(inc.id, who.cg).state == "in_progress"
+    inc = svc.handle(inc.id, who.ga)
+    assert (inc.state, inc.place) == ("handled", f"q:T{here.town}")
+    assert svc.close(svc.verify(inc.id, who.town, passed=True).id, who.town).state == "closed"
+    assert invariants.check(svc.r) == []

@@ -98,3 +98,36 @@ def test_kpis_by_center_and_day(svc, who, here, clock):
     clock.advance(3600)         # past both the accept (600 s) and the register (1800 s) deadline
     assert svc.kpis(f"T{here.town}")["overdue_now"] == 2
     assert svc.kpis("DCG")["received"] == 0
+
+
+def test_kpis_count_where_the_work_was_and_against_its_own_deadline(svc, who, here, clock):
+    """考核: a department that handles late is late even when the case moved up meanwhile (its
+    clock restarted at the city); a case received by a town and closed by the city counts as
+    closed for the town's closure rate; the top tier's "overdue past the limit" is no
+    escalation."""
+    inc = svc.report(who.worker, "0107", here.lon, here.lat, correlate=False)
+    svc.accept(inc.id, who.town)
+    svc.dispatch(inc.id, who.town, ["CG"])
+    handle_limit = svc.config.stage_limit("handle", "0107", "一般")
+    clock.advance(handle_limit * 0.9)
+    svc.escalate(inc.id, who.town, "协调不动")           # the case's clock restarts at CITY
+    clock.advance(handle_limit * 0.5)                   # late for CG's own deadline
+    svc.handle(inc.id, who.cg)
+    cg = svc.kpis("DCG")
+    assert (cg["handled"], cg["handled_on_time"]) == (1, 0)
+    svc.verify(inc.id, who.city_sup, passed=True)
+    svc.close(inc.id, who.city_sup)
+    town, city = svc.kpis(f"T{here.town}"), svc.kpis("CITY")
+    assert (town["received"], town["closed"], town["closure_rate"], town["escalated"]) == (1, 1, 1.0, 1)
+    assert (city["received"], city["closed"]) == (0, 0)
+    assert svc.kpis()["closure_rate"] == 1.0
+
+    top = svc.report(who.worker, "0107", here.lon, here.lat, severity="重大", correlate=False)
+    assert top.center == "CITY"
+    clock.advance(10 * 86400)
+    from incidents.deadlines import DeadlineWorker
+
+    for _ in range(3):
+        DeadlineWorker(svc).tick()
+    assert "escalate" in [e["action"] for e in svc.timeline(top.id, who.commander)]
+    assert svc.kpis("CITY")["escalated"] == 0
