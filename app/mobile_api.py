@@ -238,7 +238,7 @@ def install(server: Flask, ctx: AppContext) -> None:  # noqa: C901 (one route pe
             inc = ctx.incidents.report(
                 actor, category=category, description=_text(body, "description"), lon=lon,
                 lat=lat, channel="grid_worker", attachments=[photo_url(p) for p in photos],
-                idempotency_key=f"m:{actor.user_id}:{key}")
+                idempotency_key=f"m:{key}")      # the service keeps keys per user
         ctx.redis.zadd(keys.mobile_recent_categories(actor.user_id),
                        {category: int(time.time() * 1000)})
         return {"id": inc.id, "state": inc.state, "center": inc.center,
@@ -284,7 +284,7 @@ def install(server: Flask, ctx: AppContext) -> None:  # noqa: C901 (one route pe
                     if urls:
                         text += " 照片: " + " ".join(urls)
                     inc = ctx.incidents.note(incident_id, actor, text,
-                                             idempotency_key=f"m:{actor.user_id}:{key}")
+                                             idempotency_key=f"m:{key}")
                 else:                     # 处置完成: report the sub-task done with its photos
                     inc = ctx.incidents.get(incident_id, actor)
                     task = _my_task(inc, actor)

@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 from selenium.webdriver.common.by import By
 
+from incidents.actor import Actor
 from tests.app.authkit import KIOSK, login
 from tests.app.e2ekit import SCREENSHOTS, browser_login, chrome, foreign_requests, live, wait  # noqa: F401
 
@@ -231,7 +232,7 @@ def test_offline_report_waits_on_the_phone_then_sends_once(live, app_ctx, accoun
         wait(lambda: d.execute_script("return OM.outbox.items().length === 0"), 90,
              "the draft sent after the network came back")
         assert app_ctx.redis.zcard(ik.ALL) == 1
-        inc_id = app_ctx.redis.get(ik.idem(f"m:{worker}:{key}"))
+        inc_id = app_ctx.incidents.reported_with(Actor(worker, "grid_worker", ""), f"m:{key}")
         assert inc_id and app_ctx.redis.zscore(ik.ALL, inc_id) is not None
     finally:
         d.quit()
@@ -257,7 +258,7 @@ def test_draft_survives_reload(live, app_ctx, accounts, tmp_path):  # noqa: F811
         d.refresh()   # the patched fetch is gone: the kept draft goes out with its key
         wait(lambda: d.execute_script("return window.OM && OM.ready && "
                                       "OM.outbox.items().length === 0"), 60, "sent after reload")
-        assert app_ctx.redis.get(ik.idem(f"m:{worker}:{key}"))
+        assert app_ctx.incidents.reported_with(Actor(worker, "grid_worker", ""), f"m:{key}")
         assert app_ctx.redis.zcard(ik.ALL) == 1
     finally:
         d.quit()
