@@ -14,6 +14,8 @@ import logging
 import threading
 from collections import Counter
 
+import redis
+
 from incidents import defaults as D
 from incidents import keys
 from incidents.service import IncidentService
@@ -51,6 +53,16 @@ class DeadlineWorker:
                 return out
 
     def run(self, stop: threading.Event, poll_s: float = D.DEADLINE_POLL_S) -> None:
+        """Tick every ``poll_s`` until ``stop``. Redis away (a restart, a full pool) or any other
+        failure of a tick is logged and counted (``stats['unavailable']``, ``['error']``) and the
+        next tick tries again: the worker never dies of it (what is due stays due)."""
         while not stop.is_set():
-            self.tick()
+            try:
+                self.tick()
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                self.stats["unavailable"] += 1
+                log.warning("deadline worker: redis unavailable (%s); retrying", exc)
+            except Exception:
+                self.stats["error"] += 1
+                log.exception("deadline worker: tick failed; retrying")
             stop.wait(poll_s)

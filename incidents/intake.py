@@ -37,6 +37,11 @@ class AlarmIntake:
         self.r: redis.Redis = service.r
         self.consumer = consumer or f"intake-{socket.gethostname()}-{os.getpid()}"
         self.stats: dict[str, int] = {"alarms": 0, "errors": 0}
+        self._ensure_group()
+
+    def _ensure_group(self) -> None:
+        """The consumer group on ``om:alarms`` (made again when a Redis without its data came
+        back: NOGROUP)."""
         try:
             self.r.xgroup_create(keys.ALARMS, keys.ALARMS_GROUP, id="0", mkstream=True)
         except redis.ResponseError as exc:
@@ -113,12 +118,31 @@ class AlarmIntake:
         return len(entries)
 
     def run(self, stop: threading.Event, reclaim_every: int = 20) -> None:
-        self.own_pending()
-        n = 0
+        """Take alarms in until ``stop``: first what this consumer name held unacked, then new
+        ones (and, now and then, entries a dead consumer held). Redis away, a lost consumer
+        group or any other failure is logged and counted, and the loop goes on: the intake
+        never dies of it (unacked entries are delivered again)."""
+        n, resumed = 0, False
         while not stop.is_set():
             try:
+                if not resumed:
+                    self.own_pending()
+                    resumed = True
                 self.poll(reclaim_idle_ms=D.RECLAIM_IDLE_MS if n % reclaim_every == 0 else None)
-            except redis.ConnectionError:
+            except (redis.ConnectionError, redis.TimeoutError):
+                self.stats["unavailable"] = self.stats.get("unavailable", 0) + 1
                 log.warning("redis unavailable; retrying")
+                stop.wait(1.0)
+            except redis.ResponseError as exc:
+                if "NOGROUP" in str(exc):
+                    log.warning("alarm intake: consumer group gone (%s); making it again", exc)
+                    self._ensure_group()
+                    continue
+                self.stats["errors"] += 1
+                log.exception("alarm intake: poll failed; retrying")
+                stop.wait(1.0)
+            except Exception:
+                self.stats["errors"] += 1
+                log.exception("alarm intake: poll failed; retrying")
                 stop.wait(1.0)
             n += 1

@@ -148,7 +148,7 @@ def _read_replies(conn: redis.connection.AbstractConnection, n: int) -> list:
 
 
 def exchange(r: redis.Redis, commands: Sequence[Sequence]) -> list:
-    """Send ``commands`` in ONE round trip, packed by hiredis on this thread's connection, and return
+    """Send ``commands`` in ONE round trip, packed by hiredis on an idle connection, and return
     the server's raw replies in order (no response callbacks: HGETALL answers a flat list on
     RESP2); a command's error is its reply (``ResponseError``) and never stops the others.
     Under redis-py's retry policy a broken connection sends the whole batch again: only for
@@ -158,7 +158,15 @@ def exchange(r: redis.Redis, commands: Sequence[Sequence]) -> list:
         for c in commands:
             p.execute_command(*c)
         return p.execute(raise_on_error=False)
-    return _send_and_read(_held_connection(r), _packed(commands), len(commands))
+    pool = r.connection_pool
+    idle, conn = _take(pool)
+    ok = False
+    try:
+        out = _send_and_read(conn, _packed(commands), len(commands))
+        ok = True
+        return out
+    finally:
+        _give_back(pool, idle, conn, ok)
 
 
 def _packed(commands: Sequence[Sequence]) -> bytes:
@@ -179,31 +187,57 @@ def _send_and_read(conn: redis.connection.AbstractConnection, data: bytes, n: in
         raise
 
 
-_held = threading.local()
+class _Idle:
+    """Connections of one pool that exchanges took and gave back, kept checked out of the pool
+    for the next exchange: taking one from redis-py's pool and giving it back costs more than a
+    small exchange (redis-py 8 records pool metrics on both). A free list, not one connection
+    per thread: a web server that starts a thread per request would otherwise keep a connection
+    for every thread it ever ran, until the pool is exhausted (MaxConnectionsError)."""
+
+    __slots__ = ("pid", "conns", "__weakref__")
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.conns: list[redis.connection.AbstractConnection] = []
 
 
-def _held_connection(r: redis.Redis) -> redis.connection.AbstractConnection:
-    """This thread's own connection of ``r``'s pool, kept between exchanges: taking one from the
-    pool and giving it back costs more than a small exchange (redis-py 8 records pool metrics on
-    both). A new one after a fork; a closed one reconnects before its next send."""
-    pool = r.connection_pool
-    held = getattr(_held, "conns", None)
-    if held is None:   # weak: a pool that is gone takes its held connection with it
-        held = _held.conns = weakref.WeakKeyDictionary()
-    entry = held.get(pool)
-    pid = os.getpid()
-    if entry is None or entry[0] != pid:
-        entry = held[pool] = (pid, pool.get_connection())
-        return entry[1]
-    conn = entry[1]
+_idle: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # pool → _Idle (weak: a pool
+_idle_lock = threading.Lock()                                     # that is gone takes its own)
+IDLE_KEPT = 8
+"""Connections kept beyond that go back to the pool (a burst of web threads is not held)."""
+
+
+def _take(pool: redis.ConnectionPool) -> tuple[_Idle, redis.connection.AbstractConnection]:
+    """A connection for one exchange: an idle one (checked as the pool checks a checkout) or a
+    new one from the pool. Used by one thread at a time until ``_give_back``."""
+    idle = _idle.get(pool)
+    if idle is None or idle.pid != os.getpid():   # a forked child never shares its parent's
+        with _idle_lock:
+            idle = _idle.get(pool)
+            if idle is None or idle.pid != os.getpid():
+                idle = _idle[pool] = _Idle()
+    try:
+        conn = idle.conns.pop()               # atomic under the GIL
+    except IndexError:
+        return idle, pool.get_connection()
     # what the pool checks on every checkout: a socket the server closed (restart, CLIENT KILL,
     # timeout) or one with unread data is replaced before it is used
     try:
-        if conn.can_read():             # connects first if it is not connected
+        if conn.can_read():                   # connects first if it is not connected
             raise redis.ConnectionError("connection has unread data")
     except (redis.ConnectionError, redis.TimeoutError, OSError):
         conn.disconnect()
-    return conn
+    return idle, conn
+
+
+def _give_back(pool: redis.ConnectionPool, idle: _Idle, conn: redis.connection.AbstractConnection,
+               ok: bool) -> None:
+    if ok and len(idle.conns) < IDLE_KEPT and idle.pid == os.getpid():
+        idle.conns.append(conn)
+    else:
+        if not ok:
+            conn.disconnect()   # replies may still be unread: the next exchange must not get them
+        pool.release(conn)
 
 
 __all__ = ["Script", "ScriptStream", "Call", "exchange"]

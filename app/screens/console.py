@@ -75,8 +75,8 @@ def applicable(actor: Actor, inc) -> list[str]:
             out += ["accept"]
         if st == "accepted":
             out += ["register"]
-        if st in ("accepted", "registered"):
-            out += ["dispatch"]
+        if st in ("accepted", "registered", "dispatched", "in_progress"):
+            out += ["dispatch"]       # on a case already out: 追加派遣/改派 (e.g. after a 退回)
         if st in ("reported", "accepted", "registered"):
             out += ["void"]
             if inc.origin:

@@ -125,6 +125,7 @@ def test_panel_shows_photos_cameras_timeline_and_applicable_actions(app_ctx, acc
     svc.accept(inc.id, pz)
     inc = svc.dispatch(inc.id, pz, ["CG"])
     assert {"start", "handle", "return"} <= set(applicable(cg, inc))
+    assert "dispatch" in applicable(pz, inc) and "dispatch" not in applicable(cg, inc)  # 追加派遣
     assert "verify" not in applicable(cg, svc.handle(inc.id, cg, note="已修复"))
     inc = svc.get(inc.id, pz)
     assert "verify" in applicable(pz, inc) and "close" not in applicable(pz, inc)

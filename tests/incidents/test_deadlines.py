@@ -9,6 +9,7 @@ import pytest
 import redis
 
 from incidents import invariants, keys
+from incidents.actor import SYSTEM
 from incidents.deadlines import DeadlineWorker
 from incidents.service import IncidentService
 
@@ -146,3 +147,47 @@ def test_a_new_severity_re_times_the_running_stage(svc, who, here, clock, two_wo
     race(two_workers)
     assert system_actions(svc, inc.id, who)[-2:] == ["warn", "urge"]
     assert invariants.check(svc.r) == []
+
+
+def test_the_dispatch_worker_outlives_a_redis_restart(tmp_path, demo_city, here, clock):
+    """Redis goes away under a running `onemap dispatch` (a restart, a full pool): both loops,
+    deadlines and alarm intake, log it, keep going, and act once it is back."""
+    import time
+
+    from app.services import restart_redis_server, start_redis_server
+    from incidents.worker import DispatchWorker
+
+    from .conftest import Actors
+
+    service = start_redis_server(tmp_path / "redis")
+    stop = threading.Event()
+    try:
+        r = redis.Redis.from_url(service.url, decode_responses=True, socket_timeout=2)
+        worker = DispatchWorker(r, demo_city, clock=clock, name="w1", poll_s=0.05)
+        svc = worker.service
+        who = Actors(here, here)
+        inc = svc.report(who.worker, "0107", here.lon, here.lat, correlate=False)
+        t = threading.Thread(target=worker.run, args=(stop,), daemon=True)
+        t.start()
+        service.stop()
+
+        def until(pred, what: str) -> None:
+            deadline = time.monotonic() + 60
+            while not pred():
+                assert time.monotonic() < deadline, what
+                stop.wait(0.05)
+
+        until(lambda: worker.deadlines.stats["unavailable"] >= 1
+              and worker.intake.stats.get("unavailable", 0) >= 1, "both loops saw Redis gone")
+        service = restart_redis_server(service)
+        clock.advance(svc.config.stage_limit("accept", "0107", "一般"))
+        until(lambda: worker.deadlines.stats["urge"] >= 1, "urged once Redis was back")
+        assert t.is_alive()
+        assert [e["action"] for e in svc.timeline(inc.id, who.commander)][-2:] == ["warn", "urge"]
+        r.xadd(keys.ALARMS, {"episode": "smoke-9:fire:1", "event": "raise", "source": "iot",
+                             "device_id": "smoke-9", "category": "0401", "severity": "较大",
+                             "lon": repr(here.lon), "lat": repr(here.lat), "message": "烟感报警"})
+        until(lambda: svc.reported_with(SYSTEM, "alarm:smoke-9:fire:1"), "the alarm taken in")
+    finally:
+        stop.set()
+        service.stop()

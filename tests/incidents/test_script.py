@@ -34,7 +34,7 @@ def test_lost_script_cache_is_refilled_and_every_call_runs_once(redis_client):
 
 
 def test_a_killed_connection_is_replaced_and_the_call_runs_once(redis_client):
-    """Each thread keeps its connection between exchanges: when the server drops it (restart,
+    """Idle connections are kept between exchanges: when the server drops one (restart,
     CLIENT KILL, idle timeout) the next call reconnects and runs exactly once."""
     s = Script(redis_client, INCR_OR_FAIL)
     assert s("t:kill", ["1"]) == 1
@@ -64,3 +64,28 @@ def test_threads_exchange_on_their_own_connections(redis_client):
         t.join(60)
     assert not errors, errors[:2]
     assert [int(redis_client.get(f"t:th{k}")) for k in range(8)] == [100] * 8
+
+
+def test_a_thread_per_request_never_exhausts_the_pool(redis_service):
+    """A web server that starts a thread per request (werkzeug's threaded server does): a
+    thousand requests in turn, each on a new thread, on a pool of 20 connections. Each exchange
+    gives its connection back: the server sees a handful of clients, not one per thread ever
+    run (which ended in MaxConnectionsError, the web app and the deadline worker down)."""
+    r = redis.Redis.from_url(redis_service.url, decode_responses=True, max_connections=20)
+    s = Script(r, INCR_OR_FAIL)
+    errors: list[BaseException] = []
+
+    def request() -> None:
+        try:
+            s("t:req", ["1"])
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    for _ in range(1000):
+        t = threading.Thread(target=request)
+        t.start()
+        t.join(10)
+    assert not errors, errors[:1]
+    assert int(r.get("t:req")) == 1000
+    assert r.info("clients")["connected_clients"] <= 5
+    r.close()
