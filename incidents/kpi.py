@@ -10,11 +10,12 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
+import orjson
 import redis
 
 from incidents import defaults as D
 from incidents import keys
-from incidents.incident import Incident, float_text
+from incidents.incident import TASK_OPEN, Incident, float_text
 
 COUNTERS = ("received", "accepted", "accepted_on_time", "registered", "dispatched",
             "dispatched_on_time", "handled", "handled_on_time", "verified", "reopened", "closed",
@@ -132,6 +133,24 @@ def plan(old: Incident | None, new: Incident, action: str, now: float,
     return k.cmds
 
 
+def _tasks_overdue(r: redis.Redis, center: str, now: float) -> int:
+    """Open sub-tasks at ``center`` (a department, a town handling) past their own deadline:
+    what a handler is late with, beside the cases it owns."""
+    items = r.zrange(keys.place(f"h:{center}"), 0, -1)
+    if not items:
+        return 0
+    p = r.pipeline(transaction=False)
+    for item in items:
+        p.hget(keys.incident(item.split("#", 1)[0]), "tasks")
+    late = 0
+    for item, raw in zip(items, p.execute(), strict=True):
+        n = int(item.split("#", 1)[1]) if "#" in item else 0
+        for t in orjson.loads(raw or "[]"):
+            if t.get("n") == n and t.get("state") in TASK_OPEN and 0 < t.get("due_ts", 0) < now:
+                late += 1
+    return late
+
+
 def received_by(inc: Incident) -> str:
     """The center whose ``received`` counted the incident: the first owner (the centers it has
     moved up from are in ``origin``, the first one first)."""
@@ -183,12 +202,14 @@ def read(r: redis.Redis, center: str | None, since: float | None, until: float |
             i += 1
     overdue_now = sum(int(x) for x in res[i:i + len(counted)])
     open_now = int(res[i + len(counted)])
+    tasks_overdue = _tasks_overdue(r, center, now) if center else 0
 
     def rate(a: str, b: str) -> float | None:
         return round(counts[a] / counts[b], 4) if counts[b] else None
 
     out: dict = {"center": center or "ALL", "since": since, "until": until, **counts,
-                 "open_now": open_now, "overdue_now": overdue_now,
+                 "open_now": open_now, "overdue_now": overdue_now + tasks_overdue,
+                 "tasks_overdue_now": tasks_overdue,
                  "accepted_on_time_rate": rate("accepted_on_time", "accepted"),
                  "dispatched_on_time_rate": rate("dispatched_on_time", "dispatched"),
                  "handled_on_time_rate": rate("handled_on_time", "handled"),

@@ -321,8 +321,9 @@ class IncidentService:
             ids = self._scope_ids(actor, c, open_only=True, limit=5000)
             incs = [i for i in self.store.load_many(ids)
                     if i.state in OPEN_STATES and self._readable(actor, i, center)]
-            if view == "overdue":
-                incs = [i for i in incs if i.overdue(now)]
+            if view == "overdue":   # the case past its stage deadline, or a part of it that
+                incs = [i for i in incs if i.overdue(now) or any(   # this center handles past its own
+                    t.open and t.center == c and 0 < t.due_ts < now for t in i.tasks)]
             incs.sort(key=lambda i: (-i.priority, i.created_ts))
         return incs[offset:offset + limit]
 

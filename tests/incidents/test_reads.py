@@ -131,3 +131,20 @@ def test_kpis_count_where_the_work_was_and_against_its_own_deadline(svc, who, he
         DeadlineWorker(svc).tick()
     assert "escalate" in [e["action"] for e in svc.timeline(top.id, who.commander)]
     assert svc.kpis("CITY")["escalated"] == 0
+
+
+def test_a_department_sees_what_it_is_late_with(svc, who, here, clock):
+    """A department owns few cases but handles many sub-tasks: its overdue count and its
+    overdue view show the sub-tasks past their own deadline (they were always 0 and empty)."""
+    inc = svc.report(who.worker, "0107", here.lon, here.lat, correlate=False)
+    svc.accept(inc.id, who.town)
+    svc.dispatch(inc.id, who.town, ["CG", "ZJ"])
+    assert svc.kpis("DCG")["overdue_now"] == 0 and svc.list_queue(who.cg, "overdue") == []
+    clock.advance(svc.config.stage_limit("handle", "0107", "一般") + 60)
+    svc.handle(inc.id, who.zj)                          # 住建 done (late); 城管 still at it
+    cg, zj = svc.kpis("DCG"), svc.kpis("DZJ")
+    assert (cg["overdue_now"], cg["tasks_overdue_now"]) == (1, 1)
+    assert zj["tasks_overdue_now"] == 0
+    assert [i.id for i in svc.list_queue(who.cg, "overdue")] == [inc.id]
+    assert svc.get(inc.id, who.zj).overdue(clock())        # the case itself is late too:
+    assert [i.id for i in svc.list_queue(who.zj, "overdue")] == [inc.id]   # in 住建's line
