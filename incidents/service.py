@@ -551,7 +551,8 @@ class IncidentService:
         """合并: fold other incidents into ``target_id`` (their sources move over; each other
         one is voided as a duplicate, linked to the target). Everything is checked first, so a
         refusal changes nothing; then the target takes each source before the other is voided
-        (an interruption can leave a source twice, never lose one)."""
+        (an interruption can leave a source twice, never lose one; merging again finishes it
+        without taking the sources twice)."""
         others = [o for o in dict.fromkeys(other_ids) if o != target_id]
         target = self.get(target_id, actor)
         now = self.clock()
@@ -572,7 +573,9 @@ class IncidentService:
             def add_fn(i: Incident, o: Incident = other) -> None:
                 self._own(actor, i, "merge")
                 lifecycle.check("merge", i.state, i.id)
-                i.sources += [dict(s, merged_from=o.id) for s in o.sources]
+                # taken over already by a merge that was cut short: not twice (a retry finishes it)
+                if not any(s.get("merged_from") == o.id for s in i.sources):
+                    i.sources += [dict(s, merged_from=o.id) for s in o.sources]
                 i.attachments += [a for a in o.attachments if a not in i.attachments]
                 if o.id not in i.links:
                     i.links.append(o.id)
@@ -595,7 +598,8 @@ class IncidentService:
     def split(self, incident_id: str, actor: Actor, source_index: int, reason: str = "") -> Incident:
         """拆分: take one linked source out of a correlated incident into a new incident of its
         own (it was not the same event after all). Returns the new incident. The new incident is
-        made before the source is removed: an interruption never loses a report."""
+        made before the source is removed: an interruption never loses a report, and splitting
+        the same source again finishes the job with the incident made the first time."""
         inc = self.get(incident_id, actor)
         if not 0 < source_index < len(inc.sources):
             raise ValueError(f"source_index must be 1..{len(inc.sources) - 1} (0 is the first report)")
@@ -607,16 +611,22 @@ class IncidentService:
         new = self.report(actor, src["category"], src["lon"], src["lat"],
                           severity=src.get("severity", "一般"), description=src.get("description", ""),
                           channel=src.get("channel"), ref=src.get("ref", ""), correlate=False,
-                          on_behalf_of=src.get("reporter") or "")
+                          on_behalf_of=src.get("reporter") or "",
+                          idempotency_key=f"split:{incident_id}:{src.get('ts', '')}:{src.get('reporter', '')}")
 
         def fn(i: Incident) -> None:
             self._own(actor, i, "split")
             lifecycle.check("split", i.state, i.id)
             if src in i.sources[1:]:
                 i.sources.remove(src)
-            i.links.append(new.id)
+            if new.id not in i.links:
+                i.links.append(new.id)
+
+        def back_link(i: Incident) -> None:
+            if incident_id not in i.links:
+                i.links.append(incident_id)
         self._mutate(incident_id, actor, "split", fn, reason=reason or f"split into {new.id}")
-        return self._mutate(new.id, SYSTEM, "note", lambda i: i.links.append(incident_id),
+        return self._mutate(new.id, SYSTEM, "note", back_link,
                             reason=f"split from {incident_id} by {actor.user_id}")
 
     # ======================================================================================

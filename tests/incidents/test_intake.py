@@ -260,3 +260,43 @@ def test_split_is_done_by_the_operator_for_the_finder(svc, who, here):
         "report", "town-op", "town_operator", f"T{here.town}")
     with pytest.raises(Forbidden):
         svc.report(who.worker, "0302", here.lon, here.lat, on_behalf_of="someone-else")
+
+
+def test_a_merge_or_split_cut_short_is_finished_by_doing_it_again(svc, who, here, monkeypatch):
+    """合并/拆分 take several atomic steps. Cut short between them (a crash, a lost connection),
+    no report is lost, and the operator doing it again finishes it: no source twice, no second
+    incident."""
+    from incidents.service import IncidentService
+
+    a = svc.report(who.worker, "0101", here.lon, here.lat, correlate=False)
+    b = svc.report(who.worker, "0101", here.lon, here.lat, correlate=False)
+    real = IncidentService._mutate
+
+    def cut_before_void(self, incident_id, actor, action, fn, **kw):
+        if action == "merge" and incident_id == b.id:
+            raise ConnectionError("cut short")
+        return real(self, incident_id, actor, action, fn, **kw)
+
+    monkeypatch.setattr(IncidentService, "_mutate", cut_before_void)
+    with pytest.raises(ConnectionError):
+        svc.merge(a.id, [b.id], who.town, "同一事件")
+    assert len(svc.get(a.id, who.town).sources) == 2 and svc.get(b.id, who.town).state == "reported"
+    monkeypatch.setattr(IncidentService, "_mutate", real)
+    merged = svc.merge(a.id, [b.id], who.town, "同一事件")
+    assert len(merged.sources) == 2 and svc.get(b.id, who.town).state == "voided"
+
+    def cut_after_report(self, incident_id, actor, action, fn, **kw):
+        if action == "split":
+            raise ConnectionError("cut short")
+        return real(self, incident_id, actor, action, fn, **kw)
+
+    monkeypatch.setattr(IncidentService, "_mutate", cut_after_report)
+    with pytest.raises(ConnectionError):
+        svc.split(a.id, who.town, 1, "不是同一事件")
+    monkeypatch.setattr(IncidentService, "_mutate", real)
+    n = svc.r.zcard(keys.ALL)
+    new = svc.split(a.id, who.town, 1, "不是同一事件")
+    assert svc.r.zcard(keys.ALL) == n                   # the incident made the first time
+    assert len(svc.get(a.id, who.town).sources) == 1
+    assert svc.get(a.id, who.town).links.count(new.id) == 1 and new.links.count(a.id) == 1
+    assert invariants.check(svc.r) == []
