@@ -121,3 +121,90 @@ def test_kill_9_then_reclaim_then_aof_restart(tmp_path, demo_city, demo_city_dir
             proc.kill()
             proc.wait(5)
         service.stop()
+
+
+STREAMER = textwrap.dedent("""
+    import sys, time, redis
+    from grid.io import load_city
+    from incidents import script
+    from incidents.actor import Actor
+    from incidents.queue import QueueConsumer
+    from incidents.service import IncidentService
+    url, city_dir, town = sys.argv[1:4]
+    r = redis.Redis.from_url(url, decode_responses=True)
+    svc = IncidentService(r, load_city(city_dir))
+    op = Actor("crashy-op", "town_operator", "T" + town)
+    consumer = QueueConsumer(r, ["T" + town], "crashy")
+    held = []
+    while len(held) < {n}:
+        held += consumer.read(count={n}, block_ms=2000)
+    real_send, sent = script.ScriptStream.send, []
+
+    def send_then_die(self, calls):     # the second chunk never leaves: the process dies first
+        if sent:
+            print("SENT", len(sent[0]), flush=True)
+            time.sleep(600)
+        sent.append(calls)
+        real_send(self, calls)
+
+    script.ScriptStream.send = send_then_die
+    svc.prefetch(held)
+    with svc.batch():                   # accept + dispatch each: sent in chunks while prepared
+        for e in held:
+            svc.accept(e.incident_id, op)
+            svc.dispatch(e.incident_id, op, ["CG"])
+""").replace("{n}", str(N))
+
+
+@pytest.mark.slow
+def test_kill_9_in_the_middle_of_a_streamed_batch(tmp_path, demo_city, demo_city_dir):
+    """A long batch goes out in chunks while it is prepared (store.CommitStream). Killed after
+    its first chunk ran and before it read a reply or acked an entry: the first chunk's cases
+    are dispatched, the rest untouched; a rescuer reclaims every entry and finishes the rest;
+    each case is accepted and dispatched exactly once and sits in exactly one place."""
+    service = start_redis_server(tmp_path / "redis")
+    proc = None
+    try:
+        r = redis.Redis.from_url(service.url, decode_responses=True)
+        here = point_in(demo_city, 100)
+        who = Actors(here, point_in(demo_city, 1300))
+        svc = IncidentService(r, demo_city, clock=Clock(time.time()))
+        QueueConsumer(r, [f"T{here.town}"], "setup")
+        cells = demo_city.cells[demo_city.cells["town_code"] == here.town].geometry
+        pts = [cells.iloc[k % len(cells)].representative_point() for k in range(N)]
+        ids = [svc.report(who.worker, "0107", p.x, p.y, correlate=False).id for p in pts]
+        proc = subprocess.Popen([sys.executable, "-c", STREAMER, service.url, str(demo_city_dir),
+                                 here.town], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, cwd=os.getcwd())
+        first_chunk = int(wait_line(proc, "SENT").split()[1])     # script calls in the chunk
+        deadline = time.monotonic() + 30                          # its calls are on the server:
+        while sum(r.hget(keys.incident(i), "state") == "dispatched" for i in ids) < first_chunk:
+            assert time.monotonic() < deadline, "the first chunk never ran"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        states = [r.hget(keys.incident(i), "state") for i in ids]
+        assert states.count("dispatched") == first_chunk > 0      # one call per case (joined)
+        assert states.count("reported") == N - first_chunk
+
+        rescuer = QueueConsumer(r, [f"T{here.town}"], "rescuer")
+        entries = rescuer.reclaim(min_idle_ms=0)
+        assert len(entries) == N
+        for e in entries:
+            assert e.current(r)
+            if svc.get(e.incident_id, who.town).state == "reported":
+                svc.accept(e.incident_id, who.town)
+                svc.dispatch(e.incident_id, who.town, ["CG"])
+        rescuer.ack(entries)
+        assert rescuer.pending() == 0
+        for i in ids:
+            inc = svc.get(i, who.town)
+            assert (inc.state, inc.place) == ("dispatched", f"x:T{here.town}")
+            trail = [e["action"] for e in svc.timeline(i, who.town)]
+            assert trail.count("accept") == 1 and trail.count("dispatch") == 1, (i, trail)
+        assert r.zcard(keys.place("h:DCG")) == N
+        assert invariants.check(r) == []
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+        service.stop()
