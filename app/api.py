@@ -110,6 +110,21 @@ ACTIONS: dict[str, ActionFn] = {
 反馈 核查 结案 作废 退回 上报 接管 督办 回访 备注 定级 合并 拆分."""
 
 
+HANDLE_NOTE_MIN = 2
+"""处置反馈 says what was done: at least this many characters (e.g. 已修复). Demo default."""
+
+
+def handle_note(text: str | None) -> str:
+    """The note of a 处置反馈 (handle / the phone's 处置完成), stripped; ValueError when it is
+    shorter than ``HANDLE_NOTE_MIN``: the verifier (核查, T11) and the assessment read what was
+    done (E14 处置→督办反馈, E21 办理—反馈)."""
+    note = (text or "").strip()
+    if len(note) < HANDLE_NOTE_MIN:
+        raise ValueError(f"处置反馈须填写处置情况（至少 {HANDLE_NOTE_MIN} 个字）"
+                         "(describe what was done)")
+    return note
+
+
 def act(service, actor: Actor, incident_id: str, action: str, body: dict):
     """Do one lifecycle action for ``actor`` (API and console share it).
 
@@ -120,6 +135,8 @@ def act(service, actor: Actor, incident_id: str, action: str, body: dict):
     if fn is None:
         raise KeyError(action)
     service.get(incident_id, actor)
+    if action == "handle":
+        body = dict(body, note=handle_note(_str(body, "note")))
     return fn(service, incident_id, actor, body)
 
 

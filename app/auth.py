@@ -51,8 +51,11 @@ API_ROLES = frozenset({"city_commander", "city_operator", "town_operator", "dept
                        "supervisor", "grid_worker", "admin"})
 """Roles that may call /api/* and /open311/* at all (scope is then checked per incident)."""
 
-HOME: dict[str, str] = {"wall_viewer": "/wall/", "grid_worker": "/m/", "admin": "/ops/"}
-"""Where a role lands after login (default /console/)."""
+HOME: dict[str, str] = {"wall_viewer": "/wall/", "grid_worker": "/m/", "admin": "/ops/",
+                        "supervisor": "/analytics/"}
+"""Where a role lands after login and on the site root ``/`` (default /console/): the grid
+worker's phone page, the administrator's ops page, the wall, the assessors' (监督核查员, 考核)
+analytics; the city and sub-center operators' console (S2 分级控制)."""
 
 SESSION_IDLE_S = 8 * 3600
 """A login session ends after this long without a request (s): shared office PCs. Demo default;
@@ -112,14 +115,26 @@ def require_actor() -> Actor:
     return actor
 
 
-def deny(reason: str, target: str = "", actor: Actor | None = None, status: int = 403) -> NoReturn:
-    """越权: answer 403 (JSON, no data) and write a security-audit entry."""
+def home_for(actor: Actor | None) -> str:
+    """The screen a role opens first (``HOME``); /login for nobody."""
+    if actor is None:
+        return "/login"
+    return HOME.get(actor.role, "/console/")
+
+
+def audit_denied(reason: str, target: str = "", actor: Actor | None = None) -> None:
+    """Write the security-audit entry (and counter) of a refused attempt (SEC9)."""
     actor = actor or current_actor()
     r = _ctx().redis
     security.audit(r, "denied", user=actor.user_id if actor else "", role=actor.role if actor else "",
                    center=actor.center if actor else "", path=request.path, target=target,
                    reason=reason)
     security.count(r, "denied")
+
+
+def deny(reason: str, target: str = "", actor: Actor | None = None, status: int = 403) -> NoReturn:
+    """越权: answer 403 (JSON, no data) and write a security-audit entry."""
+    audit_denied(reason, target, actor)
     abort(security.json_error(status, "forbidden", reason=reason))
 
 
@@ -174,7 +189,7 @@ def _is_machine(path: str) -> bool:
 
 def _safe_next(target: str | None, actor: Actor | None = None) -> str:
     default = HOME.get(actor.role, "/console/") if actor else "/console/"
-    if not target:
+    if not target or target == "/":
         return default
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
@@ -329,7 +344,7 @@ def install(server: Flask, ctx) -> None:
             security.count(ctx.redis, "denied")
             return (f"<!doctype html><meta charset=utf-8><title>403</title><p>403 · "
                     f"{html.escape(ROLE_NAMES[actor.role])} 无权访问 /{screen}/ "
-                    f"<a href='{HOME.get(actor.role, '/console/')}'>返回</a> · "
+                    f"<a href='{home_for(actor)}'>返回</a> · "
                     f"<a href='/logout'>退出</a>", 403, {"Content-Type": "text/html; charset=utf-8"})
         if path.startswith(("/api/", "/open311/")) and path != "/api/me" \
                 and actor.role not in API_ROLES:

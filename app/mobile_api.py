@@ -24,7 +24,9 @@ import time
 from flask import Flask, Response, abort, request
 
 from app import keys, security
+from app.api import handle_note
 from app.context import AppContext
+from app.timefmt import fmt_cst
 from grid.categories import CATEGORIES
 from incidents.actor import ROLE_NAMES, Actor
 
@@ -175,7 +177,7 @@ def _task_view(inc, actor: Actor) -> dict:  # noqa: ANN001 (incidents.incident.I
     elif task is not None and task.state == "in_progress":
         actions = ["progress", "result"]
     state = task.state if task is not None else inc.state
-    due = time.strftime("%m-%d %H:%M", time.localtime(inc.due_ts)) if inc.due_ts else ""
+    due = fmt_cst(inc.due_ts)            # Beijing time, like the console (the server runs on UTC)
     return {"id": inc.id, "n": task.n if task else None,
             "title": inc.title or inc.category_name, "description": inc.description,
             "state": state, "state_name": STATE_NAMES.get(state, state), "due": due,
@@ -276,6 +278,11 @@ def install(server: Flask, ctx: AppContext) -> None:  # noqa: C901 (one route pe
         photos = _photo_ids(ctx, actor, body)
         urls = [photo_url(p) for p in photos]
         note = _text(body, "note")
+        if action == "result":   # 处置反馈: what was done, in words (the photos alone do not say)
+            try:
+                note = handle_note(note)
+            except ValueError as exc:
+                return security.json_error(400, "bad_request", reason=str(exc))
 
         def apply() -> dict:
             with _guard(incident_id):
@@ -292,7 +299,7 @@ def install(server: Flask, ctx: AppContext) -> None:  # noqa: C901 (one route pe
                         ctx.incidents.start(incident_id, actor, task=task.n)
                     inc = ctx.incidents.handle(incident_id, actor,
                                                task=task.n if task else None,
-                                               note=note or "处置完成", attachments=urls)
+                                               note=note, attachments=urls)
             return {"id": inc.id, "state": inc.state}
 
         return _remember(ctx, f"m:task:{actor.user_id}", key, apply)

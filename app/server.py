@@ -54,7 +54,11 @@ def create_server(ctx: AppContext) -> Flask:
 
     @server.get("/")
     def index():
-        return redirect("/console/")
+        """The site root opens the caller's own screen (by role, ``app.auth.HOME``); the gate
+        sends an anonymous visitor to /login first, and the login back here."""
+        from app.auth import current_actor, home_for  # noqa: PLC0415 (installed above)
+
+        return redirect(home_for(current_actor()))
 
     names = {m.name for m in pkgutil.iter_modules(screens.__path__)}
     for name in [n for n in SCREEN_ORDER if n in names] + sorted(names - set(SCREEN_ORDER)):

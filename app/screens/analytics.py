@@ -22,13 +22,14 @@ import time
 import pandas as pd
 import plotly.graph_objects as go
 from dash import Dash, Input, Output, State, dash_table, dcc, html
-from flask import Flask, Response, request
+from flask import Flask, Response, abort, request
 
-from app import kepler
+from app import kepler, security
 from app.config import ASSETS_DIR
 from app.context import AppContext
+from app.timefmt import CST
 
-TZ = dt.timezone(dt.timedelta(hours=8))       # China Standard Time: KPI days are CST days
+TZ = CST                                      # China Standard Time: KPI days are CST days
 DEFAULT_DAYS = 30
 MAX_PERIOD_INCIDENTS = 50_000                 # export/kepler cap per request (memory bound)
 MAX_PERIOD_ALARMS = 20_000
@@ -42,13 +43,24 @@ INCIDENT_COLS = ["id", "kind", "category", "category_name", "severity", "channel
 
 
 # --- period ----------------------------------------------------------------------------------
+def _day(value: str, name: str) -> dt.date:
+    """A ``YYYY-MM-DD`` day (a datetime's first 10 characters are accepted: the date picker)."""
+    try:
+        return dt.date.fromisoformat(value.strip()[:10])
+    except ValueError:
+        raise ValueError(f"{name} must be a date YYYY-MM-DD, got {value[:40]!r}") from None
+
+
 def period(start: str | None, end: str | None, now: float | None = None) -> tuple[float, float]:
-    """[since, until] epoch seconds for whole CST days ``start``..``end`` (YYYY-MM-DD)."""
+    """[since, until] epoch seconds for whole CST days ``start``..``end`` (YYYY-MM-DD).
+
+    ValueError (a clear reason) for a day that is not a date or a start after the end: an
+    assessment over a silently swapped or guessed period would be wrong without anyone seeing it."""
     today = dt.datetime.fromtimestamp(now or time.time(), TZ).date()
-    d0 = dt.date.fromisoformat(start[:10]) if start else today - dt.timedelta(days=DEFAULT_DAYS - 1)
-    d1 = dt.date.fromisoformat(end[:10]) if end else today
+    d0 = _day(start, "start") if start else today - dt.timedelta(days=DEFAULT_DAYS - 1)
+    d1 = _day(end, "end") if end else today
     if d1 < d0:
-        d0, d1 = d1, d0
+        raise ValueError(f"start {d0.isoformat()} is after end {d1.isoformat()}")
     since = dt.datetime.combine(d0, dt.time.min, TZ).timestamp()
     until = dt.datetime.combine(d1, dt.time.max, TZ).timestamp()
     return since, until
@@ -311,7 +323,10 @@ def _install_routes(server: Flask, ctx: AppContext) -> None:
         return require_role("city_commander", "city_operator", "supervisor", "admin")
 
     def span() -> tuple[float, float]:
-        return period(request.args.get("start"), request.args.get("end"))
+        try:
+            return period(request.args.get("start"), request.args.get("end"))
+        except ValueError as exc:   # ?start=foo, or a reversed range: say why, never a 500
+            abort(security.json_error(400, "bad_request", reason=str(exc)))
 
     def fname(ext: str) -> str:
         a, b = request.args.get("start", ""), request.args.get("end", "")
@@ -445,8 +460,13 @@ def mount(server: Flask, ctx: AppContext) -> Dash:
         from app.auth import require_role  # noqa: PLC0415
 
         actor = require_role("city_commander", "city_operator", "supervisor", "admin")
-        since, until = period(start, end)
         q = f"?start={(start or '')[:10]}&end={(end or '')[:10]}"
+        try:
+            since, until = period(start, end)
+        except ValueError as exc:    # a typed, reversed range: told, nothing computed
+            empty = _layout(go.Figure(), "无数据")
+            return (html.Div(f"✗ 时间段有误: {exc}", className="kpi err"), empty, empty, empty,
+                    [], [], *_links(q))
         df = kpi_table(ctx, tier, since, until)
         # 分级控制 (S2): the city sees every center; a sub-center's supervisor sees its own row
         # (scored among its peers) and its own totals, never another center's figures.

@@ -21,26 +21,29 @@ from __future__ import annotations
 
 import math
 import time
-from datetime import datetime, timedelta, timezone
 
 import plotly.graph_objects as go
 from dash import ALL, Dash, Input, Output, Patch, State, ctx, dash_table, dcc, html, no_update
 from flask import Flask
 
 from app.api import ACTIONS, act, intake, summary
-from app.auth import current_actor, deny, guarded, require_actor
+from app.auth import audit_denied, current_actor, deny, guarded, require_actor
 from app.config import ASSETS_DIR
 from app.nearby import CAMERA_RADIUS_M, readings, sensors_near
+from app.timefmt import CST, fmt_cst
 from grid.categories import CATEGORIES
 from incidents.actor import ROLE_NAMES, Actor
 from incidents.incident import STATE_NAMES
 from sensors.cameras import cameras_seeing, live_positions
 
-TZ = timezone(timedelta(hours=8))
+TZ = CST                  # Beijing time on every screen (app.timefmt), whatever the server's zone
 POLL_MS = 400
 """How often the browser asks whether the incident feed moved (ms). Demo default."""
 VIEWS = (("new", "待受理"), ("mine", "本中心"), ("overdue", "超期"), ("open", "全部在办"),
          ("all", "全部"))
+PAGE_SIZE = 8
+"""Queue rows per page: what the queue box shows without scrolling at 1366×768 (a clerk's
+laptop); more than that paged, never hidden under the box's edge."""
 CONSOLE_ROLES = ("city_commander", "city_operator", "town_operator", "dept_operator", "supervisor")
 
 # Action buttons: (action, label, access key, needs). The service checks the rules; the panel
@@ -57,9 +60,7 @@ BUTTON_NAMES = {b[0]: b[1] for b in BUTTONS}
 
 
 def _fmt(ts: float, with_date: bool = False) -> str:
-    if not ts:
-        return ""
-    return datetime.fromtimestamp(ts, TZ).strftime("%m-%d %H:%M" if with_date else "%H:%M:%S")
+    return fmt_cst(ts, "%m-%d %H:%M" if with_date else "%H:%M:%S")
 
 
 # --- what the panel offers ------------------------------------------------------------------------
@@ -119,7 +120,61 @@ def do_action(service, actor: Actor, incident_id: str, action: str, reason: str,
         body["satisfaction"] = satisfaction or 0
     if action == "note" and not text:
         raise ValueError("备注内容为空 (the note is empty)")
-    return act(service, actor, incident_id, action, body)
+    return act(service, actor, incident_id, action, body)   # handle: a note required (app.api)
+
+
+def refusal(exc: Exception, target: str, actor: Actor) -> str | None:
+    """Why the rules refused an operator's action, in the service's words (shown in the form's
+    message area), or None when ``exc`` is not a refusal. A Forbidden is audited (SEC9) as the
+    API's 403 is; the service has written it into the incident's trail already."""
+    from incidents.errors import Forbidden, IncidentError  # noqa: PLC0415
+
+    if isinstance(exc, Forbidden):
+        audit_denied(str(exc), target, actor)
+        return f"{exc.reason} (无权操作)"
+    if isinstance(exc, IncidentError | ValueError):   # InvalidTransition, Conflict, bad input
+        return str(exc)
+    return None
+
+
+def queue_order(incs: list, view: str, now: float) -> list:
+    """The queue as an operator works it: served-first cases (emergency mode / major, T3), then
+    overdue (E14a 督办), then the oldest. ``list_queue`` orders by priority and age only; the history
+    view (全部) stays newest first."""
+    if view == "all":
+        return list(incs)
+    return sorted(incs, key=lambda i: (-i.priority, not i.overdue(now), i.created_ts))
+
+
+def follow_selection(viewport_ids: list, active: dict | None):  # noqa: ANN201 (dict|None|no_update)
+    """Where the queue's active cell goes when the rows on screen change: to the row of the
+    same case (the cell carries its ``row_id``), or nowhere when the case is not on this page
+    any more (it left the list, or sorting, filtering or paging moved it away).
+
+    ``viewport_ids``: the table's ``derived_viewport_row_ids`` (the page as shown, after the
+    browser's native sort and filter). A DataTable keeps the active cell at its row index;
+    without this, after a case leaves the list the highlight stays on that index and marks
+    another case than the panel shows. The selected case stays marked by its id wherever it is
+    (``selection_styles``)."""
+    if not active or active.get("row_id") is None:
+        return no_update
+    if active["row_id"] not in viewport_ids:
+        return None
+    row = viewport_ids.index(active["row_id"])
+    return no_update if row == active.get("row") else dict(active, row=row)
+
+
+QUEUE_STYLES = [{"if": {"filter_query": "{overdue} = true"}, "color": "#ff3df2"},
+                {"if": {"state": "active"}, "border": "1px solid #4fc3f7"}]
+
+
+def selection_styles(sel: str | None) -> list[dict]:
+    """The queue's conditional styles with the selected case's row marked, by its id (so the
+    mark follows the case through live updates, sorting and paging)."""
+    if not sel or not all(ch.isalnum() or ch in "-_" for ch in sel):
+        return QUEUE_STYLES
+    return QUEUE_STYLES + [{"if": {"filter_query": f'{{id}} = "{sel}"'},
+                            "backgroundColor": "#21406a", "fontWeight": 600}]
 
 
 # --- map -----------------------------------------------------------------------------------------
@@ -278,6 +333,11 @@ def emergency_banner(service, city, actor: Actor | None) -> str:
 
 
 # --- layout --------------------------------------------------------------------------------------
+GROW = {"flex": "1 1 220px", "minWidth": "0"}
+"""A dropdown that takes the rest of its form row. dcc.Dropdown (Dash 4) puts ``style`` on its
+outer wrapper (the flex item) and ``className`` on the inner button, so the width goes here."""
+
+
 def _header(ctx_, actor: Actor) -> html.Div:
     center = ctx_.city.centers.get(actor.center)
     return html.Div(className="con-top", children=[
@@ -302,11 +362,11 @@ def _new_incident_form(landmarks: list[dict]) -> html.Details:
                                            style={"width": "120px"})]),
         html.Div(className="row", children=[
             html.Label("类别"), dcc.Dropdown(id="new-category", options=cats, value="1202",
-                                           clearable=False, className="grow")]),
+                                           clearable=False, style=GROW)]),
         html.Div(className="row", children=[
             html.Label("地点"), dcc.Dropdown(id="new-landmark", options=landmarks,
                                            placeholder="村/社区（或在地图上点选网格）",
-                                           className="grow")]),
+                                           style=GROW)]),
         html.Div(id="new-where", className="row", children="未选位置"),
         dcc.Textarea(id="new-desc", placeholder="来电/来访内容", maxLength=2000),
         html.Div(className="row", children=[
@@ -335,7 +395,7 @@ def _task_form(targets: list[dict]) -> html.Details:
     return html.Details(className="form", id="task-form", hidden=not targets, children=[
         html.Summary("↓ 下达巡查任务（上情下达）"),
         html.Div(className="row", children=[
-            html.Label("对象"), dcc.Dropdown(id="task-target", options=targets, className="grow",
+            html.Label("对象"), dcc.Dropdown(id="task-target", options=targets, style=GROW,
                                            placeholder="网格员 / 镇街 / 部门")]),
         html.Div(className="row", children=[
             html.Label("任务"), dcc.Input(id="task-title", type="text", className="grow", maxLength=120,
@@ -354,7 +414,7 @@ def _emergency_form(city) -> html.Details:
         html.Summary("⚠ 应急模式（市指挥长）"),
         html.Div(className="row", children=[
             html.Label("区域"), dcc.Dropdown(id="em-town", options=towns, placeholder="镇街（或地图点选 + 半径）",
-                                           className="grow"),
+                                           style=GROW),
             dcc.Input(id="em-radius", type="number", value=3, min=0.2, max=50, step=0.1,
                       style={"width": "80px"}), html.Span("km")]),
         html.Div(className="row", children=[
@@ -367,24 +427,34 @@ def _emergency_form(city) -> html.Details:
     ])
 
 
+KEY_HINT = "键盘: ↑↓ 在队列中移动并打开事件 · Alt+字母 执行操作 (悬停按钮可见) · Tab 切换输入"
+
+
 def _panel_controls() -> html.Div:
+    """What the operator does with the case: at the top of the panel, pinned while the details
+    below scroll (the buttons never sit below the fold). Inputs show only when an action on
+    offer needs them: departments for 派遣, satisfaction for 回访."""
     buttons = [html.Button(label, id={"type": "act", "action": a}, accessKey=k, hidden=True,
                            title=f"Alt+{k.upper()}", className="primary" if a in (
                                "accept", "dispatch", "verify", "close", "start", "handle") else "")
                for a, label, k, _ in BUTTONS]
-    return html.Div(id="controls", hidden=True, children=[
-        html.Div(className="row", children=[
-            html.Label("派遣至"), dcc.Dropdown(id="act-depts", multi=True, className="grow",
-                                             placeholder="派遣单位（建议已预选）")]),
-        html.Div(className="row", children=[
-            dcc.Input(id="act-reason", type="text", className="grow", maxLength=500,
-                      placeholder="原因/说明（退回、作废、核查不通过必填）"),
-            dcc.Dropdown(id="act-satisfaction", options=[{"label": f"满意度 {k}", "value": k}
-                                                         for k in (5, 4, 3, 2, 1)],
-                         placeholder="满意度", style={"width": "130px"})]),
-        html.Div(className="actions", children=buttons),
-        html.Div("键盘: ↑↓ 在队列中移动并打开事件 · Alt+字母 执行操作 (悬停按钮可见) · Tab 切换输入",
-                 className="hint-keys"),
+    return html.Div(id="controls", hidden=True, title=KEY_HINT, children=[
+        html.Div(className="actions", children=[
+            # no "Select All" in 派遣至: one click must not dispatch to every department (CSS)
+            html.Div(id="depts-row", className="depts-pick", hidden=True, children=[
+                html.Label("派遣至", htmlFor="act-depts"),
+                dcc.Dropdown(id="act-depts", multi=True, placeholder="派遣单位（建议已预选）",
+                             maxHeight=260, style=GROW,
+                             labels={"deselect_all": "全部取消", "search": "搜索部门",
+                                     "selected_count": "{num_selected} 个单位",
+                                     "clear_selection": "清空", "no_options_found": "无匹配部门"})]),
+            dcc.Input(id="act-reason", type="text", className="reason", maxLength=500,
+                      placeholder="原因/说明（退回、作废、核查不通过必填；处置反馈写处置情况）"),
+            html.Div(id="sat-box", hidden=True, children=dcc.Dropdown(
+                id="act-satisfaction", options=[{"label": f"满意度 {k}", "value": k}
+                                                for k in (5, 4, 3, 2, 1)],
+                placeholder="满意度", style={"width": "120px"})),
+            *buttons]),
         html.Div(id="act-msg", className="msg", role="status"),
     ])
 
@@ -403,7 +473,7 @@ def _layout(ctx_):
             _new_incident_form(geo["landmarks"]), _task_form(task_targets(ctx_.city, actor))]
         if actor.role == "city_commander":
             left.append(_emergency_form(ctx_.city))
-        return html.Div([
+        return html.Div(className="con-root", children=[
             dcc.Store(id="feed-last"), dcc.Store(id="sel"), dcc.Store(id="pick"),
             dcc.Store(id="rev", data=0), dcc.Store(id="sel-ver"),
             dcc.Interval(id="tick", interval=POLL_MS), dcc.Interval(id="slow", interval=5000),
@@ -419,22 +489,36 @@ def _layout(ctx_):
                                                                  for v, n in VIEWS]),
                             html.Span(id="counts", className="counts")]),
                         dash_table.DataTable(
-                            id="queue", data=[], page_size=12, sort_action="native",
+                            id="queue", data=[], page_size=PAGE_SIZE, sort_action="native",
                             filter_action="native", cell_selectable=True,
+                            filter_options={"placeholder_text": "筛选…"},
                             columns=[{"name": n, "id": k} for k, n in (
                                 ("id", "编号"), ("title", "标题"), ("category_name", "类别"),
                                 ("severity", "等级"), ("state_name", "状态"), ("owner", "归属"),
                                 ("due", "时限"), ("created", "上报时间"))],
-                            style_cell={"textAlign": "left", "padding": "4px 6px",
-                                        "maxWidth": "220px", "overflow": "hidden",
-                                        "textOverflow": "ellipsis"},
-                            style_data_conditional=[
-                                {"if": {"filter_query": "{overdue} = true"}, "color": "#ff3df2"},
-                                {"if": {"state": "active"}, "border": "1px solid #4fc3f7"}],
+                            # the dark theme through the table's own style props, so that the
+                            # conditional styles (overdue, the selected case) can colour rows
+                            style_table={"overflowX": "auto"},
+                            style_cell={"textAlign": "left", "padding": "3px 6px",
+                                        "maxWidth": "150px", "overflow": "hidden",
+                                        "textOverflow": "ellipsis", "fontFamily": "inherit",
+                                        "fontSize": "13px", "backgroundColor": "#111f33",
+                                        "color": "#e6eef9", "border": "1px solid #244063"},
+                            style_header={"backgroundColor": "#16273f", "fontWeight": 600},
+                            style_filter={"backgroundColor": "#0c1829"},
+                            style_cell_conditional=[   # whole ids and times, short the rest
+                                {"if": {"column_id": c}, "minWidth": w, "width": w, "maxWidth": w}
+                                for c, w in (("id", "146px"), ("severity", "44px"),
+                                             ("state_name", "44px"), ("due", "112px"),
+                                             ("created", "104px"))],
+                            style_data_conditional=QUEUE_STYLES,
                             tooltip_duration=None)]),
-                    html.Div(className="box panel-box", children=[
-                        html.Div(id="panel", children=html.P("选择一个事件 · select an incident")),
-                        _panel_controls()]),
+                    html.Div(className="box panel-box", id="panel", children=[
+                        html.Div(className="panel-top", children=[
+                            html.Div(id="panel-head"), _panel_controls()]),
+                        html.Div(id="panel-body",
+                                 children=html.P("选择一个事件 · select an incident")),
+                        html.Div(KEY_HINT, className="hint-keys")]),
                 ]),
             ]),
         ])
@@ -475,11 +559,13 @@ def mount(server: Flask, ctx_) -> Dash:
     @app.callback(Output("queue", "data"), Output("counts", "children"),
                   Input("feed-last", "data"), Input("view", "value"), Input("rev", "data"))
     def refresh(_feed, view, _rev):
-        """The queue: re-read only when the feed moved (or the view changed)."""
+        """The queue: re-read only when the feed moved (or the view changed); most urgent
+        first (``queue_order``)."""
         actor = console_actor()
         now = time.time()
+        view = view or "mine"
         with guarded("console:queue"):
-            incs = svc().list_queue(actor, view or "mine", limit=500)
+            incs = queue_order(svc().list_queue(actor, view, limit=500), view, now)
         rows = []
         for inc in incs:
             s = summary(inc, now)
@@ -488,6 +574,22 @@ def mount(server: Flask, ctx_) -> Dash:
             rows.append(s)
         n_over = sum(1 for r in rows if r["overdue"])
         return rows, f"{len(rows)} 件" + (f" · 超期 {n_over}" if n_over else "")
+
+    @app.callback(Output("queue", "active_cell"), Output("queue", "selected_cells"),
+                  Input("queue", "derived_viewport_row_ids"), State("queue", "active_cell"),
+                  prevent_initial_call=True)
+    def follow(viewport_ids, active):
+        """The rows on screen changed (live update, sort, filter, page): the active cell goes
+        with its case (``follow_selection``)."""
+        console_actor()
+        cell = follow_selection(viewport_ids or [], active)
+        return cell, no_update if cell is no_update else ([cell] if cell else [])
+
+    @app.callback(Output("queue", "style_data_conditional"), Input("sel", "data"))
+    def mark_selected(sel):
+        """The selected case's row is marked by its id, wherever it is in the queue."""
+        console_actor()
+        return selection_styles(sel)
 
     @app.callback(Output("map", "figure"), Input("queue", "data"), Input("sel", "data"),
                   Input("pick", "data"))
@@ -532,22 +634,25 @@ def mount(server: Flask, ctx_) -> Dash:
         lon, lat = (float(v) for v in landmark.split(","))
         return {"lon": lon, "lat": lat}
 
-    @app.callback(Output("panel", "children"), Output({"type": "act", "action": ALL}, "hidden"),
+    @app.callback(Output("panel-head", "children"), Output("panel-body", "children"),
+                  Output({"type": "act", "action": ALL}, "hidden"),
                   Output("act-depts", "options"), Output("act-depts", "value"),
                   Output("sel-ver", "data"), Output("controls", "hidden"),
+                  Output("depts-row", "hidden"), Output("sat-box", "hidden"),
                   Input("sel", "data"), Input("feed-last", "data"), Input("rev", "data"),
                   State({"type": "act", "action": ALL}, "id"), State("sel-ver", "data"))
     def panel(sel, _feed, _rev, ids, seen):
         actor = console_actor()
         hide_all = [True] * len(ids)
         if not sel:
-            return html.P("选择一个事件 · select an incident"), hide_all, [], [], None, True
+            return (None, html.P("选择一个事件 · select an incident"), hide_all, [], [], None,
+                    True, True, True)
         with guarded(sel):
             inc = svc().get(sel, actor)
         ver = f"{inc.id}:{inc.version}"
         if ctx.triggered_id == "feed-last" and ver == seen:
             # the feed moved for another incident: keep the panel (and what the operator typed)
-            return no_update, [no_update] * len(ids), no_update, no_update, no_update, no_update
+            return (no_update, no_update, [no_update] * len(ids), *[no_update] * 6)
         with guarded(sel):
             trail = svc().timeline(sel, actor)
         can = set(applicable(actor, inc))
@@ -558,8 +663,9 @@ def mount(server: Flask, ctx_) -> Dash:
             hints = svc().suggest_routing(sel, actor)
         suggested = [d["center"] for d in hints["departments"] if d["center"].startswith("D")] \
             if "dispatch" in can else []
-        return (incident_panel(ctx_, actor, inc, trail, hints.get("similar", [])), hidden, depts,
-                suggested, ver, False)
+        head, *body = incident_panel(ctx_, actor, inc, trail, hints.get("similar", []))
+        return (head, body, hidden, depts, suggested, ver, False, "dispatch" not in can,
+                "callback" not in can)
 
     @app.callback(Output("act-msg", "children"), Output("act-msg", "className"),
                   Output("rev", "data"), Output("act-reason", "value"),
@@ -573,18 +679,20 @@ def mount(server: Flask, ctx_) -> Dash:
         if not trig or not sel or not any(clicks or []):
             return no_update, no_update, no_update, no_update
         name = trig["action"]
+        label = BUTTON_NAMES.get(name, name)
         if name not in ACTIONS and name != "reopen":
-            return f"未知操作 {name}", "msg err", no_update, no_update
-        from incidents.errors import InvalidTransition  # noqa: PLC0415
-
+            return f"✗ 未知操作 {name}", "msg err", no_update, no_update
+        with guarded(sel):     # outside the read scope: 403 + audit, never a hint (S2)
+            svc().get(sel, actor)
         try:
-            with guarded(sel):     # Forbidden → 403 + audit; NotFound → 404
-                inc = _invalid_as_value(lambda: do_action(svc(), actor, sel, name, reason or "",
-                                                          reason or "", depts, satisfaction),
-                                        InvalidTransition)
-        except _Refused as exc:
-            return f"✗ {BUTTON_NAMES.get(name, name)}: {exc}", "msg err", (rev or 0) + 1, no_update
-        return (f"✓ {BUTTON_NAMES.get(name, name)} → {inc.id} 状态: {STATE_NAMES[inc.state]}"
+            inc = do_action(svc(), actor, sel, name, reason or "", reason or "", depts,
+                            satisfaction)
+        except Exception as exc:   # a refusal by the rules: told why, and the panel refreshed
+            why = refusal(exc, sel, actor)
+            if why is None:
+                raise
+            return f"✗ {label}: {why}", "msg err", (rev or 0) + 1, no_update
+        return (f"✓ {label} → {inc.id} 状态: {STATE_NAMES[inc.state]}"
                 f" · 归属 {short_center(ctx_.city, inc.center)}", "msg ok", (rev or 0) + 1, "")
 
     @app.callback(Output("new-where", "children"), Input("pick", "data"), Input("new-landmark", "value"))
@@ -607,21 +715,28 @@ def mount(server: Flask, ctx_) -> Dash:
         actor = console_actor()
         from app import security  # noqa: PLC0415
 
-        security.enforce(ctx_.redis, security.REPORT_LIMIT, actor.user_id)
         loc = _location(ctx_.city, pick, landmark, "pick" if pick else "new-landmark")
         if loc is None:
-            return "请先选择位置 (pick a location)", "msg err", no_update, no_update
+            return "✗ 请先选择位置 (pick a location)", "msg err", no_update, no_update
         if not (desc or "").strip():
-            return "请填写内容 (describe the call)", "msg err", no_update, no_update
+            return "✗ 请填写内容 (describe the call)", "msg err", no_update, no_update
+        ok, retry = security.hit(ctx_.redis, security.REPORT_LIMIT, actor.user_id)
+        if not ok:
+            security.count(ctx_.redis, "rate_limited")
+            return f"✗ 提交过于频繁，请 {retry} 秒后再试 (rate limited)", "msg err", no_update, no_update
         lon, lat, _ = loc
+        category = category if category in CATEGORIES else ""
         body = {"channel": channel, "category": category, "severity": severity,
                 "description": desc, "ref": ref or "", "lon": lon, "lat": lat,
-                "title": f"{'12345' if channel == 'hotline' else '来访'}: {CATEGORIES[category].name}"}
+                "title": f"{'12345' if channel == 'hotline' else '来访'}: "
+                         f"{CATEGORIES[category].name if category else ''}"}
         try:
-            with guarded("console:intake"):
-                inc = intake(ctx_, actor, body, None)
-        except _Refused as exc:  # pragma: no cover (guarded maps errors to HTTP)
-            return str(exc), "msg err", no_update, no_update
+            inc = intake(ctx_, actor, body, None)
+        except Exception as exc:   # refused by the rules: told why in the form
+            why = refusal(exc, "console:intake", actor)
+            if why is None:
+                raise
+            return f"✗ 新建事件: {why}", "msg err", no_update, no_update
         how = {"created": "已新建", "correlated": "已关联到在办事件", "duplicate": "重复"}[inc.intake]
         return (f"✓ {how} {inc.id} → {ctx_.city.centers.get(inc.center).name if inc.center in ctx_.city.centers else inc.center}",
                 "msg ok", inc.id, (rev or 0) + 1)
@@ -634,48 +749,50 @@ def mount(server: Flask, ctx_) -> Dash:
     def assign(_n, target, title, hours, pick, rev):
         actor = console_actor()
         if not target or not (title or "").strip():
-            return "请选择对象并填写任务 (target and title)", "msg err", no_update, no_update
-        with guarded("console:assign_task"):
-            inc = svc().assign_task(actor, target, title.strip(), deadline_s=float(hours or 24) * 3600,
-                                    lon=pick["lon"] if pick else None, lat=pick["lat"] if pick else None)
+            return "✗ 请选择对象并填写任务 (target and title)", "msg err", no_update, no_update
+        try:
+            inc = svc().assign_task(actor, target, title.strip(),
+                                    deadline_s=float(hours or 24) * 3600,
+                                    lon=pick["lon"] if pick else None,
+                                    lat=pick["lat"] if pick else None)
+        except Exception as exc:   # refused by the rules: told why in the form
+            why = refusal(exc, "console:assign_task", actor)
+            if why is None:
+                raise
+            return f"✗ 下达任务: {why}", "msg err", no_update, no_update
         return f"✓ 已下达 {inc.id} → {short_center(ctx_.city, target)}", "msg ok", inc.id, (rev or 0) + 1
 
-    @app.callback(Output("em-msg", "children"), Output("rev", "data", allow_duplicate=True),
+    @app.callback(Output("em-msg", "children"), Output("em-msg", "className"),
+                  Output("rev", "data", allow_duplicate=True),
                   Input("em-on", "n_clicks"), Input("em-off", "n_clicks"),
                   State("em-town", "value"), State("em-radius", "value"), State("em-minutes", "value"),
                   State("em-reason", "value"), State("pick", "data"), State("rev", "data"),
                   prevent_initial_call=True)
     def emergency(_on, _off, town, radius, minutes, reason, pick, rev):
         actor = console_actor()
-        if ctx.triggered_id == "em-off":
-            with guarded("emergency"):
+        if actor.role != "city_commander":   # the form is the commander's only (X19)
+            deny(f"role {actor.role} may not switch emergency mode", "emergency")
+        off = ctx.triggered_id == "em-off"
+        try:
+            if off:
                 svc().emergency_off(actor, reason or "")
-            return "应急模式已解除", (rev or 0) + 1
-        if town:
-            geom = ctx_.city.towns[ctx_.city.towns["code"] == town].geometry.iloc[0]
-            area = geom.simplify(0.0005).__geo_interface__
-        elif pick:
-            area = circle_area(pick["lon"], pick["lat"], float(radius or 3))
-        else:
-            return "请选择区域 (a town, or a point on the map + radius)", no_update
-        with guarded("emergency"):
+                return "✓ 应急模式已解除", "msg ok", (rev or 0) + 1
+            if town:
+                geom = ctx_.city.towns[ctx_.city.towns["code"] == town].geometry.iloc[0]
+                area = geom.simplify(0.0005).__geo_interface__
+            elif pick:
+                area = circle_area(pick["lon"], pick["lat"], float(radius or 3))
+            else:
+                return "✗ 请选择区域 (a town, or a point on the map + radius)", "msg err", no_update
             svc().emergency_on(area, time.time() + float(minutes or 120) * 60, actor, reason or "")
-        return f"应急模式已启动 · {int(minutes or 120)} 分钟", (rev or 0) + 1
+        except Exception as exc:   # refused by the rules: told why in the form
+            why = refusal(exc, "emergency", actor)
+            if why is None:
+                raise
+            return f"✗ {'解除' if off else '启动'}应急模式: {why}", "msg err", (rev or 0) + 1
+        return f"✓ 应急模式已启动 · {int(minutes or 120)} 分钟", "msg ok", (rev or 0) + 1
 
     return app
-
-
-class _Refused(Exception):  # noqa: N818
-    """An action the rules refuse for a reason the operator should read (not a scope denial)."""
-
-
-def _invalid_as_value(fn, invalid_type):  # noqa: ANN001, ANN202
-    try:
-        return fn()
-    except invalid_type as exc:
-        raise _Refused(str(exc)) from exc
-    except ValueError as exc:
-        raise _Refused(str(exc)) from exc
 
 
 def _cameras_seeing(ctx_, lon: float, lat: float) -> list[dict]:  # noqa: ANN001
@@ -711,7 +828,7 @@ def incident_panel(ctx_, actor: Actor, inc, trail: list[dict], similar: list[dic
     names = {c: short_center(city, c) for c in city.centers}
     now = time.time()
     over = inc.overdue(now)
-    head = html.Div([
+    head = html.Div(className="inc-head", children=[
         html.H2([f"{inc.id} · {inc.title}"]),
         html.Span(STATE_NAMES.get(inc.state, inc.state), className=f"state {inc.state}", id="inc-state"),
         " ", html.Span(inc.severity, className=f"sev-{inc.severity}"),

@@ -19,6 +19,7 @@ from dash import Dash, Input, Output, dcc, html
 from app import heartbeat
 from app.config import ASSETS_DIR
 from app.context import AppContext
+from app.timefmt import fmt_cst
 
 REFRESH_MS = 2000
 OPS_ROLES = ("admin", "city_commander")
@@ -125,7 +126,7 @@ def deadletters(r: redis.Redis, latest: int = 8) -> dict:
 
 def _ms(ts: object) -> str:
     try:
-        return time.strftime("%m-%d %H:%M:%S", time.localtime(int(ts) / 1000))
+        return fmt_cst(int(ts) / 1000, "%m-%d %H:%M:%S")
     except (TypeError, ValueError):
         return ""
 
@@ -265,6 +266,6 @@ def mount(server, ctx: AppContext) -> Dash:  # noqa: ANN001 (flask.Flask)
 
         require_role(*OPS_ROLES)   # scope inside the callback too (S2), not only the page gate
         snap = snapshot(ctx)
-        return render(snap), time.strftime("更新于 %H:%M:%S", time.localtime(snap["ts"]))
+        return render(snap), fmt_cst(snap["ts"], "更新于 %H:%M:%S")
 
     return app

@@ -30,7 +30,22 @@
     const s = Math.round((Date.now() - ms) / 1000);
     if (s < 60) return s + " 秒前";
     if (s < 3600) return Math.round(s / 60) + " 分钟前";
-    return new Date(ms).toLocaleString("zh-CN", {hour12: false});
+    // Beijing time, as the console and the server's task deadlines show it
+    return new Date(ms).toLocaleString("zh-CN", {hour12: false, timeZone: "Asia/Shanghai"});
+  }
+
+  // The status line (toast) says what really happened to a saved item: sending only while the
+  // phone is online, and after the attempt either delivered or kept on the phone for later,
+  // in agreement with the "n 条待发送（已保存在手机上）" banner.
+  function sendSaved(key) {
+    toast(navigator.onLine ? "已保存到手机，正在发送…" : "已保存到手机（离线），联网后自动发送");
+    return OM.outbox.flush(true).then(() => {
+      const waiting = OM.outbox.items().find((x) => x.key === key);
+      if (!waiting) toast("已送达");
+      else if (!waiting.attempts) return;   // not tried yet (another send was under way)
+      else if (waiting.state === "failed") toast("发送失败: " + waiting.last_error, true);
+      else toast("已保存在手机上，网络恢复后自动发送（" + OM.outbox.items().length + " 条待发送）");
+    });
   }
 
   // --- tabs ------------------------------------------------------------------------------------
@@ -120,8 +135,9 @@
     const payload = {category, description, lon: loc.lon, lat: loc.lat, located_by: loc.source,
                      accuracy_m: loc.accuracy, client_ts: Date.now()};
     const name = $("#category").selectedOptions[0].textContent.trim();
+    let item;
     try {
-      OM.outbox.add("report", "/m/api/reports", payload, reportPhotos.take(), name);
+      item = OM.outbox.add("report", "/m/api/reports", payload, reportPhotos.take(), name);
     } catch (e) { toast(e.message, true); return; }
     const hit = boot.recent.findIndex((c) => c.code === category);
     if (hit >= 0) boot.recent.splice(hit, 1);
@@ -129,8 +145,7 @@
     boot.recent = boot.recent.slice(0, 6);
     renderCategories();
     $("#description").value = "";
-    toast("已保存到手机，正在发送…");
-    OM.outbox.flush(true);
+    sendSaved(item.key);
   });
 
   // --- tasks -----------------------------------------------------------------------------------
@@ -178,15 +193,21 @@
     form.addEventListener("submit", (ev) => {
       ev.preventDefault();
       const action = form.dataset.action;
+      const note = $(".note", form).value.trim();
+      if (action === "result" && note.length < 2) {   // the server asks the same (处置反馈)
+        toast("请填写处置情况（至少 2 个字）", true);
+        $(".note", form).focus();
+        return;
+      }
+      let item;
       try {
-        OM.outbox.add("task", "/m/api/tasks/" + encodeURIComponent(t.id) + "/" + action,
-          {note: $(".note", form).value.trim(), lon: loc.lon, lat: loc.lat},
+        item = OM.outbox.add("task", "/m/api/tasks/" + encodeURIComponent(t.id) + "/" + action,
+          {note, lon: loc.lon, lat: loc.lat},
           picker.take(), (action === "result" ? "完成: " : "进展: ") + t.title);
       } catch (e) { toast(e.message, true); return; }
       form.hidden = true;
       $(".note", form).value = "";
-      toast("已保存，正在发送…");
-      OM.outbox.flush(true);
+      sendSaved(item.key);
     });
     card.append(row, form);
     return card;

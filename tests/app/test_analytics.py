@@ -101,6 +101,21 @@ def test_period_outside_excludes(web, app_ctx, closed_loop):  # noqa: F811
     assert json.loads(r.get_data(as_text=True))["features"] == []
 
 
+def test_bad_or_reversed_period_is_a_clear_400(web, accounts):  # noqa: F811
+    c = web.test_client()
+    login(c, "commander")
+    for url, why in (("/analytics/export.csv?start=foo", "start must be a date"),
+                     ("/analytics/export.geojson?end=2024-13-45", "end must be a date"),
+                     ("/analytics/export.csv?start=2024-03-10&end=2024-03-01", "after end"),
+                     ("/analytics/kepler.json?start=2024-03-10&end=2024-03-01", "after end")):
+        r = c.get(url)
+        assert r.status_code == 400, (url, r.status_code)
+        assert r.json["error"] == "bad_request" and why in r.json["reason"], r.json
+    assert c.get("/analytics/export.csv?start=2024-03-01&end=2024-03-01").status_code == 200
+    with pytest.raises(ValueError, match="after end"):
+        analytics.period("2024-03-10", "2024-03-01")
+
+
 def test_kepler_page_is_self_contained(web, closed_loop):  # noqa: F811
     c = web.test_client()
     login(c, "commander")

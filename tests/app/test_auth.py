@@ -280,3 +280,31 @@ def test_idle_session_expires_and_account_changes_are_audited(web, app_ctx):
     store.reset("shuili")
     events = [e["event"] for e in security.audit_entries(app_ctx.redis, 1000)]
     assert {"user_disabled", "password_reset", "user_replaced"} <= set(events)
+
+
+def test_site_root_opens_each_roles_own_screen(web, accounts):
+    """``/`` lands each role on its screen (a grid worker or an admin never on a 403 page);
+    an anonymous visitor logs in first and then lands on the right screen too."""
+    c = web.test_client()
+    r = c.get("/")
+    assert r.status_code == 302 and r.headers["Location"] == "/login?next=/"
+    want = {"grid_worker": "/m/", "admin": "/ops/", "supervisor": "/analytics/", "wall_viewer": "/wall/",
+            "city_commander": "/console/", "city_operator": "/console/",
+            "town_operator": "/console/", "dept_operator": "/console/"}
+    seen = set()
+    for user, a in accounts.items():
+        if a["role"] in seen:
+            continue
+        seen.add(a["role"])
+        c = web.test_client()
+        c.get("/login")
+        r = c.post("/login", data={"user": user, "password": PASSWORD, "next": "/",
+                                   "csrf_token": csrf_of(c)})
+        assert r.headers["Location"] == want[a["role"]], (user, a["role"])
+        r = c.get("/")
+        assert r.status_code == 302 and r.headers["Location"] == want[a["role"]]
+        assert c.get(want[a["role"]]).status_code == 200, user      # and may open it
+    assert seen == set(want)
+    kiosk = web.test_client()
+    kiosk.get(f"/wall/?kiosk={KIOSK}")
+    assert kiosk.get("/").headers["Location"] == "/wall/"

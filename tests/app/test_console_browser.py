@@ -41,6 +41,7 @@ def test_town_console_queue_live_and_panel_action(live, browser, app_ctx):  # no
     wait_for(lambda: browser.find_element(By.ID, "inc-state").text == "受理", what="state shown")
     assert svc.store.load(second.id).state == "accepted"
     wait_for(lambda: "· 受理 → 受理" in browser.find_element(By.ID, "timeline").text, what="timeline")
+    _laptop_layout_and_dropdowns(browser)
     # dispatch with the suggested department (城管 for 垃圾满溢), keyboard-free path via the button
     _click_action(browser, "派遣")
     wait_for(lambda: browser.find_element(By.ID, "inc-state").text == "派遣", what="dispatched")
@@ -57,6 +58,53 @@ def test_town_console_queue_live_and_panel_action(live, browser, app_ctx):  # no
     wait_for(lambda: first.id in browser.find_element(By.ID, "panel").text, what="keyboard selection")
     logs = severe_logs(browser)
     assert logs == [], "\n".join(logs)  # no CSP violation, no JS error
+
+
+CONTRAST = """const lum = (c) => { const v = c.match(/[\\d.]+/g).slice(0, 3).map(Number).map((x) => {
+  x /= 255; return x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4; });
+  return 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2]; };
+const el = arguments[0], fg = lum(getComputedStyle(el).color);
+let n = el, bg = 'rgba(0, 0, 0, 0)';
+while (n && /rgba\\(.*, 0\\)$|transparent/.test(bg)) { bg = getComputedStyle(n).backgroundColor; n = n.parentElement; }
+const b = lum(bg); return (Math.max(fg, b) + 0.05) / (Math.min(fg, b) + 0.05);"""
+
+
+def _laptop_layout_and_dropdowns(browser) -> None:  # noqa: F811
+    """1366×768, a clerk's laptop: no sideways scrolling, the panel's action buttons in view
+    without scrolling, the map not squeezed by a form, readable dark dropdowns, a wide 派遣至
+    without "Select All" (QA)."""
+    from selenium.webdriver.common.keys import Keys
+    browser.set_window_size(1366, 768)
+    wait_for(lambda: browser.execute_script(
+        "return document.documentElement.scrollWidth <= window.innerWidth"), what="no x-scroll")
+    assert browser.execute_script("return document.documentElement.scrollWidth") <= \
+        browser.execute_script("return window.innerWidth")
+    button = next(b for b in browser.find_elements(By.CSS_SELECTOR, ".actions button")
+                  if b.text == "派遣" and b.is_displayed())
+    top, bottom, height = browser.execute_script(
+        "const r = arguments[0].getBoundingClientRect(); return [r.top, r.bottom, innerHeight]",
+        button)
+    assert top >= 0 and bottom <= height, (top, bottom, height)
+    depts = browser.find_element(By.ID, "act-depts")
+    assert depts.size["width"] >= 240                   # was ~99 px: the clear × in the middle
+    for el in (depts.find_element(By.CSS_SELECTOR, ".dash-dropdown-value"),
+               browser.find_element(By.CSS_SELECTOR, "#new-category .dash-dropdown-value")):
+        ratio = browser.execute_script(CONTRAST, el)
+        assert ratio >= 4.5, ratio                         # WCAG AA for the chosen value
+    depts.click()
+    wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, ".dash-dropdown-option"), what="menu")
+    shown = [b.text for b in browser.find_elements(By.CSS_SELECTOR, ".dash-dropdown-action-button")
+             if b.is_displayed()]
+    assert "Select All" not in shown and shown, shown
+    option = browser.find_element(By.CSS_SELECTOR, ".dash-dropdown-option")
+    assert browser.execute_script(CONTRAST, option) >= 4.5
+    depts.send_keys(Keys.ESCAPE)
+    wait_for(lambda: not browser.find_elements(By.CSS_SELECTOR, ".dash-dropdown-option"),
+             what="menu closed")
+    browser.find_element(By.CSS_SELECTOR, "#new-form > summary").click()   # open the form
+    assert browser.find_element(By.ID, "map").size["height"] >= 250      # the map stays a map
+    browser.find_element(By.CSS_SELECTOR, "#new-form > summary").click()
+    browser.set_window_size(1400, 900)                   # back to the fixture's size
 
 
 def _screenshot_scene(browser, app_ctx, selected) -> None:  # noqa: F811

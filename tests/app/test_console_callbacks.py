@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from app import security
 from app.screens.console import circle_area, emergency_banner
 from app.users import UserStore
+from incidents import keys as ik
+from tests.app.authkit import login
 from tests.app.test_api import DA, PZ, point_in
 from tests.app.test_scope_console import Console, _outputs, _spec
 
@@ -107,7 +110,18 @@ def test_assign_patrol_task_to_own_grid_worker_only(web, app_ctx, accounts):
     assert resp.status_code == 200, resp.get_data(as_text=True)[:300]
     task = app_ctx.incidents.store.load(resp.json["response"]["sel"]["data"])
     assert task.kind == "task" and [t.center for t in task.tasks] == [w1["user_id"]]
-    assert _assign(con, w2["user_id"]).status_code == 403       # a worker of another town
+    # a worker of another town: refused by the service, the reason shown in the form (not a
+    # silent HTTP 403), audited, nothing created
+    n_before = app_ctx.redis.zcard(ik.ALL)
+    resp = _assign(con, w2["user_id"])
+    assert resp.status_code == 200
+    out = resp.json["response"]
+    assert out["task-msg"]["children"].startswith("✗ 下达任务: ") and "无权操作" in \
+        out["task-msg"]["children"]
+    assert out["task-msg"]["className"] == "msg err" and "sel" not in out
+    assert app_ctx.redis.zcard(ik.ALL) == n_before
+    denied = [e for e in security.audit_entries(app_ctx.redis, 100) if e["event"] == "denied"]
+    assert denied and denied[0]["user"] == "panzhou" and denied[0]["target"] == "console:assign_task"
 
 
 def test_panel_shows_photos_cameras_timeline_and_applicable_actions(app_ctx, accounts):
@@ -142,3 +156,116 @@ def test_panel_shows_photos_cameras_timeline_and_applicable_actions(app_ctx, acc
     assert len(timeline.children) == 4                    # 上报 受理 派遣 处置反馈
     assert any(isinstance(n, html.A) and str(n.href).startswith("rtsp://") for n in nodes) or \
         any("附近无可视摄像机" in str(getattr(n, "children", "")) for n in nodes)
+
+
+# --- a refused action is shown, never a silent HTTP error (QA: 受理 after 接管) -----------------
+def test_refused_action_shows_the_services_reason_and_refreshes(web, app_ctx):
+    from incidents.actor import SYSTEM
+    svc = app_ctx.incidents
+    inc = svc.report(SYSTEM, "0108", *point_in(app_ctx.city, PZ, 5), description="井盖缺失")
+    cmd = web.test_client()
+    tok = login(cmd, "commander")
+    r = cmd.post(f"/api/incidents/{inc.id}/take_over", json={"reason": "汛情"},
+                 headers={"X-CSRFToken": tok})
+    assert r.status_code == 200 and r.json["center"] == "CITY"
+    con = Console(web, "panzhou")
+    resp = con.act(inc.id, "accept")
+    assert resp.status_code == 200, resp.get_data(as_text=True)[:300]   # not a silent 403
+    out = resp.json["response"]
+    msg = out["act-msg"]["children"]
+    assert msg.startswith("✗ 受理: ") and "无权操作" in msg and out["act-msg"]["className"] == "msg err"
+    assert out["rev"]["data"] == 1                       # the panel refreshes (rev moved)
+    assert svc.store.load(inc.id).state == "reported"    # nothing changed …
+    denied = [e for e in security.audit_entries(app_ctx.redis, 100) if e["event"] == "denied"]
+    assert denied[0]["user"] == "panzhou" and denied[0]["target"] == inc.id   # … and audited
+    # a wrong state is told the same way (InvalidTransition)
+    msg = con.act(inc.id, "close").json["response"]["act-msg"]["children"]
+    assert msg.startswith("✗ 结案: ")
+    # the new-incident form too: a category the intake refuses
+    bad = _new(con, {"lon": inc.lon, "lat": inc.lat}, desc="来电", channel="nope")
+    assert bad.status_code == 200
+    assert bad.json["response"]["new-msg"]["children"].startswith("✗ 新建事件: ")
+
+
+def test_handle_needs_a_note_in_console_and_api(web, app_ctx):
+    from incidents.actor import SYSTEM
+    svc = app_ctx.incidents
+    pz_actor = UserStore(app_ctx.redis).get("panzhou").actor
+    inc = svc.report(SYSTEM, "0107", *point_in(app_ctx.city, PZ, 7), description="垃圾满溢")
+    svc.accept(inc.id, pz_actor)
+    svc.dispatch(inc.id, pz_actor, ["CG"])
+    cg = Console(web, "chengguan")
+    assert cg.act(inc.id, "start").status_code == 200
+    msg = cg.act(inc.id, "handle", reason=" ").json["response"]["act-msg"]["children"]
+    assert msg.startswith("✗ 处置反馈: ") and "处置情况" in msg
+    assert svc.store.load(inc.id).state == "in_progress"
+    c = web.test_client()
+    tok = login(c, "chengguan")
+    r = c.post(f"/api/incidents/{inc.id}/handle", json={}, headers={"X-CSRFToken": tok})
+    assert r.status_code == 400 and "处置情况" in r.json["reason"]
+    msg = cg.act(inc.id, "handle", reason="已清运").json["response"]["act-msg"]["children"]
+    assert msg.startswith("✓ 处置反馈")
+    assert svc.store.load(inc.id).tasks[0].note == "已清运"
+
+
+# --- the queue: urgent first, the selection follows its case ------------------------------------
+def test_queue_order_urgent_first():
+    from types import SimpleNamespace
+
+    from app.screens.console import queue_order
+
+    def inc(name, prio, over, ts):
+        return SimpleNamespace(name=name, priority=prio, created_ts=ts, overdue=lambda now: over)
+    incs = [inc("old", 0, False, 1), inc("late", 0, True, 5), inc("major", 1, False, 9),
+            inc("new", 0, False, 7)]
+    assert [i.name for i in queue_order(incs, "open", 100)] == ["major", "late", "old", "new"]
+    assert [i.name for i in queue_order(incs, "all", 100)] == ["old", "late", "major", "new"]
+
+
+def _refresh(con: Console, view: str):
+    out = _spec(con.deps, "queue.data")
+    return con.post({"output": out, "outputs": _outputs(out),
+                     "inputs": [{"id": "feed-last", "property": "data", "value": None},
+                                {"id": "view", "property": "value", "value": view},
+                                {"id": "rev", "property": "data", "value": 1}],
+                     "changedPropIds": ["rev.data"], "state": []})
+
+
+def _follow(con: Console, viewport_ids: list, active):
+    out = _spec(con.deps, "queue.active_cell")
+    return con.post({"output": out, "outputs": _outputs(out),
+                     "inputs": [{"id": "queue", "property": "derived_viewport_row_ids",
+                                 "value": viewport_ids}],
+                     "changedPropIds": ["queue.derived_viewport_row_ids"],
+                     "state": [{"id": "queue", "property": "active_cell", "value": active}]})
+
+
+def test_queue_selection_follows_the_case_not_the_row(web, app_ctx):
+    from incidents.actor import SYSTEM
+    svc = app_ctx.incidents
+    pz_actor = UserStore(app_ctx.redis).get("panzhou").actor
+    a, b, c = (svc.report(SYSTEM, "0108", *point_in(app_ctx.city, PZ, k), description=f"井盖 {k}")
+               for k in (2, 3, 4))
+    con = Console(web, "panzhou")
+    rows = _refresh(con, "new").json["response"]["queue"]["data"]
+    assert [r["id"] for r in rows] == [a.id, b.id, c.id]          # oldest first
+    active = {"row": 1, "column": 0, "column_id": "id", "row_id": b.id}
+    svc.accept(a.id, pz_actor)                                    # a leaves 待受理
+    rows = _refresh(con, "new").json["response"]["queue"]["data"]
+    assert [r["id"] for r in rows] == [b.id, c.id]
+    out = _follow(con, [r["id"] for r in rows], active).json["response"]["queue"]
+    assert out["active_cell"] == dict(active, row=0)              # still b, now on row 0
+    assert out["selected_cells"] == [dict(active, row=0)]
+    # b leaves too (or is sorted/paged off the page): no cell marks another case
+    out = _follow(con, [c.id], dict(active, row=0)).json["response"]["queue"]
+    assert out["active_cell"] is None and out["selected_cells"] == []
+    same = _follow(con, [b.id, c.id], dict(active, row=0))        # already on its row: no change
+    assert same.status_code == 204 or "queue" not in same.json.get("response", {}), same.json
+    # the selected case is marked by its id, wherever it is in the table
+    spec = _spec(con.deps, "queue.style_data_conditional")
+    styles = con.post({"output": spec, "outputs": _outputs(spec),
+                       "inputs": [{"id": "sel", "property": "data", "value": c.id}],
+                       "changedPropIds": ["sel.data"], "state": []}).json["response"]
+    marks = [s for s in styles["queue"]["style_data_conditional"]
+             if c.id in s["if"].get("filter_query", "")]
+    assert len(marks) == 1

@@ -222,6 +222,10 @@ def test_offline_report_waits_on_the_phone_then_sends_once(live, app_ctx, accoun
             "a failed attempt kept as a draft")
         banner = d.find_element(By.ID, "waiting-banner")
         assert banner.is_displayed() and "1 条待发送" in banner.text
+        # the status line agrees with the banner: kept on the phone, not "sending"
+        status = wait(lambda: (lambda t: t if "正在发送" not in t else "")(
+            d.find_element(By.ID, "toast").get_attribute("textContent")), 10, "the status line")
+        assert "已保存" in status and "手机" in status, status
         assert "待发送" in d.find_element(By.ID, "outbox-count").text or \
             d.find_element(By.ID, "outbox-count").text == "1"
         assert app_ctx.redis.zcard(ik.ALL) == 0

@@ -220,3 +220,38 @@ def test_dash_callbacks_check_the_role_too(web, accounts, app_ctx):  # noqa: F81
     events = [e for e in security.audit_entries(app_ctx.redis) if e["event"] == "denied"]
     assert {e["path"] for e in events} >= {"/ops/_dash-update-component",
                                            "/analytics/_dash-update-component"}
+
+
+def test_task_deadline_in_beijing_time_and_result_needs_a_note(web, accounts, app_ctx,  # noqa: F811
+                                                               monkeypatch):
+    """The phone shows a task's deadline in Beijing time as the console does, whatever the
+    server's zone (servers run on UTC); 处置完成 without a word of what was done is refused."""
+    import datetime as dt
+    import time
+
+    from app.users import UserStore
+
+    monkeypatch.setenv("TZ", "America/New_York")     # a server zone far from Beijing
+    time.tzset()
+    try:
+        w1 = _workers(accounts)[0]
+        town_op = UserStore(app_ctx.redis).get("panzhou").actor
+        if accounts[w1]["center"] != town_op.center:
+            town_op = next(UserStore(app_ctx.redis).get(u).actor for u, a in accounts.items()
+                           if a["role"] == "town_operator" and a["center"] == accounts[w1]["center"])
+        task = app_ctx.incidents.assign_task(town_op, f"W{accounts[w1]['cell']}", "巡查河堤",
+                                             deadline_s=5 * 3600)
+        c = web.test_client()
+        tok = login(c, w1)
+        view = c.get("/m/api/tasks").json["tasks"][0]
+        due = app_ctx.incidents.get(task.id, town_op).due_ts
+        cst = dt.timezone(dt.timedelta(hours=8))
+        assert view["due"] == dt.datetime.fromtimestamp(due, cst).strftime("%m-%d %H:%M")
+        c.post(f"/m/api/tasks/{task.id}/accept", json={}, headers={"X-CSRFToken": tok})
+        r = c.post(f"/m/api/tasks/{task.id}/result", json={"note": " ", "key": "res0002"},
+                   headers={"X-CSRFToken": tok})
+        assert r.status_code == 400 and "处置情况" in r.json["reason"]
+        assert app_ctx.incidents.get(task.id, town_op).tasks[0].state == "in_progress"
+    finally:
+        monkeypatch.undo()
+        time.tzset()

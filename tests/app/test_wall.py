@@ -118,3 +118,27 @@ def test_device_index_maps_every_device_to_its_hexagon(ctx):
     row = idx.cameras.iloc[0]
     for res in hexbin.RES_CHOICES:
         assert idx.hex_of[res][row["id"]] == hexbin.cells_of([row["lon"]], [row["lat"]], res)[0]
+
+
+def test_trend_counts_new_incidents_at_their_own_time(ctx, redis_client, demo_city):
+    """The demo writes weeks of past incidents in one minute (IncidentService with a clock in the
+    past): the 24-hour chart bins each by its created_ts, not by when it reached the feed."""
+    from incidents.service import IncidentService
+
+    now = time.time()
+    clock = [now - 5 * 3600 - 60]                               # 5 h ago …
+    svc = IncidentService(redis_client, demo_city, clock=lambda: clock[0])
+    sys_actor = Actor("system", "city_operator", "CITY")
+    town = demo_city.towns.iloc[0]
+    p = demo_city.cells[demo_city.cells["town_code"] == town["code"]].iloc[0].geometry
+    lon, lat = p.representative_point().x, p.representative_point().y
+    for _ in range(3):
+        svc.report(sys_actor, "0108", lon, lat, description="history", correlate=False)
+    clock[0] = now - 3 * 86400                                   # … and three days ago
+    svc.report(sys_actor, "0108", lon, lat, description="older", correlate=False)
+    clock[0] = now
+    svc.report(sys_actor, "0107", lon, lat, description="now", correlate=False)
+    series = next(t for t in wall.trend_figure(redis_client, now=now).data if t.name == "新事件")
+    y = list(series.y)
+    assert sum(y) == 4 and y[-1] == 1          # all five were written just now, in the feed
+    assert y[-6] == 3                          # the hour that ended 5 h ago (created_ts)

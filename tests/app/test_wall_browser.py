@@ -109,7 +109,9 @@ def wait_for(drv, script: str, timeout: float, *args):  # noqa: ANN001, ANN201
 
 def open_wall(drv, base: str, query: str = "") -> None:  # noqa: ANN001
     """Load the wall and wait until it is settled: map painted, then the charts drawn (they
-    follow the first paint), so that a live measurement does not race the page's own start."""
+    follow the first paint), so that a live measurement does not race the page's own start. The browser's log is drained first: what an earlier test's page logged (a
+    callback refused once that test dropped the cookies) is not this page's."""
+    drv.get_log("browser")
     drv.get(f"{base}/wall/?kiosk={KIOSK}{query}")
     wait_for(drv, "return document.body.dataset.mapReady === '1'", 60)
     wait_for(drv, "return document.querySelectorAll('#wall-cats .main-svg').length > 0", 30)
