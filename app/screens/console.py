@@ -661,7 +661,9 @@ def mount(server: Flask, ctx_) -> Dash:
                  for c in ctx_.city.centers.values() if c.tier == "department"]
         with guarded(sel):
             hints = svc().suggest_routing(sel, actor)
-        suggested = [d["center"] for d in hints["departments"] if d["center"].startswith("D")] \
+        busy = {t.center for t in inc.open_tasks}       # 追加派遣: not who works on it already
+        suggested = [d["center"] for d in hints["departments"]
+                     if d["center"].startswith("D") and d["center"] not in busy] \
             if "dispatch" in can else []
         head, *body = incident_panel(ctx_, actor, inc, trail, hints.get("similar", []))
         return (head, body, hidden, depts, suggested, ver, False, "dispatch" not in can,
