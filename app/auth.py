@@ -250,6 +250,7 @@ def install(server: Flask, ctx) -> None:
         if u is None:
             security.audit(ctx.redis, "login_failed", user=uid[:64], path="/login")
             return _login_page("账号或密码错误 Wrong user or password", 401)
+        security.forgive(ctx.redis, security.LOGIN_LIMIT, who)
         session.clear()  # no session fixation: a fresh session (and CSRF token) per login
         login_user(_session_user(u))
         session[_SEEN] = int(time.time())

@@ -240,15 +240,22 @@ def demo_accounts(city) -> list[dict]:
     ]
 
 
-def ensure_demo_users(r: redis.Redis, city, password: str | None = None) -> list[dict]:
+def ensure_demo_users(r: redis.Redis, city, password: str | None = None,
+                      remembered: dict[str, str] | None = None) -> list[dict]:
     """Create (or re-key) the demo accounts; returns them with their passwords, to print.
 
     ``password``: one password for all (tests); None generates one per account, so a demo
-    started on a reachable address never carries a guessable password.
+    started on a reachable address never carries a guessable password. ``remembered``: the
+    passwords an earlier start printed (user → password): an account whose password still
+    works keeps it, so restarting the demo logs nobody out and the printed table stays true.
     """
     store = UserStore(r, city)
     out = []
     for acc in demo_accounts(city):
+        kept = (remembered or {}).get(acc["user_id"]) if password is None else None
+        if kept and store.verify(acc["user_id"], kept) is not None:
+            out.append(dict(acc, user=acc["user_id"], password=kept, role_name=ROLE_NAMES[acc["role"]]))
+            continue
         pw = password or secrets.token_urlsafe(9)
         store.add(acc["user_id"], pw, acc["role"], acc["center"], acc["name"], acc.get("cell"),
                   replace=True)

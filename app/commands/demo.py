@@ -6,7 +6,10 @@ the web screens, all started here and stopped together on Ctrl-C or SIGTERM.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
+import os
 import secrets
 import signal
 import threading
@@ -57,7 +60,8 @@ def command(host: str | None, port: int | None, data_dir: Path | None, no_simula
         mqtt_url = ensure_mqtt(settings, runtime)
         ctx = AppContext(settings, redis_url, mqtt_url)
         click.echo(f"Redis: {redis_url}   MQTT: {mqtt_url}")
-        click.echo(f"City model: {settings.city} (building on first run)…")
+        first = not (Path(settings.resolved_city_dir) / "city.json").exists()
+        click.echo(f"City model: {settings.city}" + (" (building it: first run)…" if first else ""))
         city = ctx.city
         click.echo(f"  {len(city.towns)} towns/streets, {len(city.villages)} villages/communities, "
                    f"{len(city.cells)} grid cells, {len(city.centers)} centers")
@@ -93,8 +97,21 @@ def command(host: str | None, port: int | None, data_dir: Path | None, no_simula
 
 
 def _demo_accounts(ctx: AppContext) -> list[dict]:
+    """The demo accounts with their passwords, the same as the last start's while the data dir
+    keeps them (``demo-accounts.json``, readable by its owner only)."""
     try:
         from app.users import ensure_demo_users  # noqa: PLC0415
     except ModuleNotFoundError:
         return []
-    return ensure_demo_users(ctx.redis, ctx.city)
+    saved = Path(ctx.settings.data_dir) / "demo-accounts.json"
+    try:
+        remembered = {str(k): str(v) for k, v in json.loads(saved.read_text()).items()}
+    except (OSError, ValueError, AttributeError):
+        remembered = {}
+    accounts = ensure_demo_users(ctx.redis, ctx.city, remembered=remembered)
+    with contextlib.suppress(OSError):
+        saved.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(saved, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump({a["user_id"]: a["password"] for a in accounts}, f)
+    return accounts

@@ -308,3 +308,34 @@ def test_site_root_opens_each_roles_own_screen(web, accounts):
     kiosk = web.test_client()
     kiosk.get(f"/wall/?kiosk={KIOSK}")
     assert kiosk.get("/").headers["Location"] == "/wall/"
+
+
+def test_a_successful_login_resets_the_failures(web, app_ctx, limiter_clock):
+    """The login limit is against guessing: a clerk who logs in (and out) all day is never
+    locked out, while failures still count up to the limit."""
+    c = web.test_client()
+    c.get("/login")
+    for _ in range(security.LOGIN_LIMIT.limit - 1):
+        assert c.post("/login", data={"user": "ops", "password": "wrong-wrong",
+                                      "csrf_token": csrf_of(c)}).status_code == 401
+    for _ in range(security.LOGIN_LIMIT.limit + 2):
+        c.get("/logout")
+        c.get("/login")
+        assert c.post("/login", data={"user": "ops", "password": PASSWORD,
+                                      "csrf_token": csrf_of(c)}).status_code == 302
+
+
+def test_demo_accounts_keep_their_passwords_across_restarts(app_ctx):
+    """Restarting `onemap demo` logs nobody out: an account whose remembered password still
+    works keeps it; one reset meanwhile (or never printed) gets a new random one."""
+    from app.users import demo_accounts, ensure_demo_users
+
+    first = {a["user_id"]: a["password"] for a in ensure_demo_users(app_ctx.redis, app_ctx.city)}
+    town = next(a for a in demo_accounts(app_ctx.city) if a["user_id"] == "town")
+    UserStore(app_ctx.redis).add("town", "changed-by-admin", "town_operator", town["center"],
+                                 town["name"], replace=True)
+    again = {a["user_id"]: a["password"] for a in
+             ensure_demo_users(app_ctx.redis, app_ctx.city, remembered=first)}
+    assert {u: p for u, p in again.items() if u != "town"} == {u: p for u, p in first.items() if u != "town"}
+    assert again["town"] not in (first["town"], "changed-by-admin")
+    assert UserStore(app_ctx.redis).verify("town", again["town"]) is not None
