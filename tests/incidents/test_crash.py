@@ -24,9 +24,11 @@ from .conftest import Actors, Clock, point_in
 
 N = 40
 
-HOLDER = textwrap.dedent("""
+# what both holders do first: take the town's N queue entries and keep them unacked
+TAKE = textwrap.dedent("""
     import sys, time, redis
     from grid.io import load_city
+    from incidents import script
     from incidents.actor import Actor
     from incidents.queue import QueueConsumer
     from incidents.service import IncidentService
@@ -38,11 +40,28 @@ HOLDER = textwrap.dedent("""
     held = []
     while len(held) < {n}:
         held += consumer.read(count={n}, block_ms=2000)
+""").replace("{n}", str(N))
+
+HOLDER = TAKE + textwrap.dedent("""
     for e in held[: {n} // 2]:          # half done, none acked: then the process dies
         svc.accept(e.incident_id, op)
     print("HELD", len(held), flush=True)
     time.sleep(600)
 """).replace("{n}", str(N))
+
+
+def n_reports(r: redis.Redis, demo_city):  # noqa: ANN001, ANN201
+    """N reports in one town, each its own case in the town's queue (consumer groups made
+    before anything arrives): (place, actors, service, ids)."""
+    here = point_in(demo_city, 100)
+    who = Actors(here, point_in(demo_city, 1300))
+    svc = IncidentService(r, demo_city, clock=Clock(time.time()))
+    QueueConsumer(r, [f"T{here.town}"], "setup")
+    cells = demo_city.cells[demo_city.cells["town_code"] == here.town].geometry
+    pts = [cells.iloc[k % len(cells)].representative_point() for k in range(N)]
+    ids = [svc.report(who.worker, "0107", p.x, p.y, correlate=False).id for p in pts]
+    assert len(set(ids)) == N
+    return here, who, svc, ids
 
 
 def wait_line(proc: subprocess.Popen, prefix: str, timeout: float = 60.0) -> str:
@@ -62,14 +81,7 @@ def test_kill_9_then_reclaim_then_aof_restart(tmp_path, demo_city, demo_city_dir
     proc = None
     try:
         r = redis.Redis.from_url(service.url, decode_responses=True)
-        here = point_in(demo_city, 100)
-        who = Actors(here, point_in(demo_city, 1300))
-        svc = IncidentService(r, demo_city, clock=Clock(time.time()))
-        QueueConsumer(r, [f"T{here.town}"], "setup")      # groups exist before anything arrives
-        cells = demo_city.cells[demo_city.cells["town_code"] == here.town].geometry
-        pts = [cells.iloc[k % len(cells)].representative_point() for k in range(N)]
-        ids = [svc.report(who.worker, "0107", p.x, p.y, correlate=False).id for p in pts]
-        assert len(set(ids)) == N
+        here, who, svc, ids = n_reports(r, demo_city)
 
         proc = subprocess.Popen([sys.executable, "-c", HOLDER, service.url, str(demo_city_dir),
                                  here.town], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -123,21 +135,7 @@ def test_kill_9_then_reclaim_then_aof_restart(tmp_path, demo_city, demo_city_dir
         service.stop()
 
 
-STREAMER = textwrap.dedent("""
-    import sys, time, redis
-    from grid.io import load_city
-    from incidents import script
-    from incidents.actor import Actor
-    from incidents.queue import QueueConsumer
-    from incidents.service import IncidentService
-    url, city_dir, town = sys.argv[1:4]
-    r = redis.Redis.from_url(url, decode_responses=True)
-    svc = IncidentService(r, load_city(city_dir))
-    op = Actor("crashy-op", "town_operator", "T" + town)
-    consumer = QueueConsumer(r, ["T" + town], "crashy")
-    held = []
-    while len(held) < {n}:
-        held += consumer.read(count={n}, block_ms=2000)
+STREAMER = TAKE + textwrap.dedent("""
     real_send, sent = script.ScriptStream.send, []
 
     def send_then_die(self, calls):     # the second chunk never leaves: the process dies first
@@ -166,13 +164,7 @@ def test_kill_9_in_the_middle_of_a_streamed_batch(tmp_path, demo_city, demo_city
     proc = None
     try:
         r = redis.Redis.from_url(service.url, decode_responses=True)
-        here = point_in(demo_city, 100)
-        who = Actors(here, point_in(demo_city, 1300))
-        svc = IncidentService(r, demo_city, clock=Clock(time.time()))
-        QueueConsumer(r, [f"T{here.town}"], "setup")
-        cells = demo_city.cells[demo_city.cells["town_code"] == here.town].geometry
-        pts = [cells.iloc[k % len(cells)].representative_point() for k in range(N)]
-        ids = [svc.report(who.worker, "0107", p.x, p.y, correlate=False).id for p in pts]
+        here, who, svc, ids = n_reports(r, demo_city)
         proc = subprocess.Popen([sys.executable, "-c", STREAMER, service.url, str(demo_city_dir),
                                  here.town], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True, cwd=os.getcwd())
