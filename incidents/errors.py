@@ -19,11 +19,16 @@ class Forbidden(IncidentError):  # noqa: N818 (domain name)
     """无权操作: the actor may not do this (scope S1/S2, or 监管分离 T11). Audited."""
 
     def __init__(self, action: str, actor: object, reason: str, incident_id: str | None = None) -> None:
+        from incidents.actor import ROLE_NAMES  # noqa: PLC0415 (a leaf module; no cycle)
+
         who = getattr(actor, "user_id", actor)
         role = getattr(actor, "role", "?")
         center = getattr(actor, "center", "?")
         on = f" on {incident_id}" if incident_id else ""
-        super().__init__(f"{who} ({role} @ {center}) may not {action}{on}: {reason} (无权操作)")
+        # Chinese first: the operators' language; the English after it for logs and integrators
+        super().__init__(f"无权操作：{ROLE_NAMES.get(role, role)} {who}（{center}）不能「{_cn(action)}」"
+                         f"{incident_id or ''} — {reason} ({who} ({role} @ {center}) may not "
+                         f"{action}{on})")
         self.action, self.reason, self.incident_id = action, reason, incident_id
 
 
@@ -31,9 +36,13 @@ class InvalidTransition(IncidentError):
     """不允许的流转: the action does not apply to the incident in its current state."""
 
     def __init__(self, action: str, state: str, reason: str = "", incident_id: str | None = None) -> None:
+        from incidents.incident import STATE_NAMES, TASK_STATE_NAMES  # noqa: PLC0415
+
         on = f" {incident_id}" if incident_id else ""
         why = f": {reason}" if reason else ""
-        super().__init__(f"cannot {action}{on} in state {state!r}{why} (不允许的流转)")
+        state_cn = STATE_NAMES.get(state) or TASK_STATE_NAMES.get(state, state)
+        super().__init__(f"不允许的流转：{incident_id or ''}「{state_cn}」时不能「{_cn(action)}」"
+                         f" (cannot {action}{on} in state {state!r}{why})")
         self.action, self.state, self.reason, self.incident_id = action, state, reason, incident_id
 
 
@@ -49,3 +58,14 @@ class KeyReused(Conflict):  # noqa: N818 (domain name)
                          "a retry must repeat the request unchanged, a new request needs a new key "
                          "(幂等键冲突)")
         self.key, self.incident_id = key, incident_id
+
+
+def _cn(action: str) -> str:
+    """The Chinese name operators use for an action (``lifecycle.TRANSITIONS``), else itself."""
+    from incidents.lifecycle import TRANSITIONS  # noqa: PLC0415 (lifecycle imports this module)
+
+    names = {"reopen": "核查不通过", "read": "查看", "list": "查看队列", "assign_task": "下达任务",
+             "emergency_on": "启动应急模式", "emergency_off": "解除应急模式",
+             "emergency_log": "查看应急记录", "report": "上报"}
+    t = TRANSITIONS.get(action)
+    return names.get(action) or (t[2].split(" ")[0] if t else action)

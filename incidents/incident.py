@@ -36,6 +36,8 @@ CHANNELS: dict[str, str] = {
     "assignment": "上情下达",
 }
 
+TASK_STATE_NAMES: dict[str, str] = {"dispatched": "已派遣", "in_progress": "处置中",
+                                    "handled": "已反馈", "returned": "已退回"}
 TASK_OPEN: frozenset[str] = frozenset({"dispatched", "in_progress"})
 TASK_STATES: tuple[str, ...] = ("dispatched", "in_progress", "handled", "returned")
 

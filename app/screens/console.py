@@ -33,7 +33,7 @@ from app.nearby import CAMERA_RADIUS_M, readings, sensors_near
 from app.timefmt import CST, fmt_cst
 from grid.categories import CATEGORIES
 from incidents.actor import ROLE_NAMES, Actor
-from incidents.incident import STATE_NAMES
+from incidents.incident import STATE_NAMES, TASK_STATE_NAMES
 from sensors.cameras import cameras_seeing, live_positions
 
 TZ = CST                  # Beijing time on every screen (app.timefmt), whatever the server's zone
@@ -838,7 +838,7 @@ def incident_panel(ctx_, actor: Actor, inc, trail: list[dict], similar: list[dic
         " ", html.Span("应急" if inc.emergency else "", className="overdue")])
     loc = " / ".join(x for x in (city.town_names.get(inc.town_code, ""),
                                  city.village_names.get(inc.village_code, ""), inc.cell_code) if x)
-    task_names = {"dispatched": "已派遣", "in_progress": "处置中", "handled": "已反馈", "returned": "已退回"}
+    task_names = TASK_STATE_NAMES
     tasks = [html.Li(f"#{t.n} {names.get(t.center, t.center)} · {task_names.get(t.state, t.state)}"
                      + (f" · {t.note}" if t.note else "")) for t in inc.tasks]
     details = html.Dl(className="kv", children=[
