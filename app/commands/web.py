@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+import sys
+
 import click
 
 from app.config import Settings
@@ -13,8 +16,11 @@ from app.runtime import tune_gc
 @click.option("--host", default=None, help="Listen address (default ONEMAP_HOST).")
 @click.option("--port", type=int, default=None, help="Listen port (default ONEMAP_PORT).")
 def command(host: str | None, port: int | None) -> None:
-    """Serve the screens (wall, console, mobile, analytics, ops); needs ONEMAP_REDIS_URL."""
-    from werkzeug.serving import run_simple  # noqa: PLC0415
+    """Serve the screens (wall, console, mobile, analytics, ops); needs ONEMAP_REDIS_URL.
+
+    Served by waitress, a production WSGI server with a fixed pool of request threads
+    (ONEMAP_WEB_THREADS), not werkzeug's development server (a thread per request)."""
+    from waitress import serve  # noqa: PLC0415
 
     from app.server import create_server  # noqa: PLC0415
 
@@ -24,4 +30,7 @@ def command(host: str | None, port: int | None) -> None:
     ctx = AppContext(settings, settings.redis_url, settings.mqtt_url)
     server = create_server(ctx)
     tune_gc()
-    run_simple(host or settings.host, port or settings.port, server, threaded=True)
+    # SIGTERM (a process manager's stop) ends serve() through SystemExit: a clean exit 0
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    serve(server, host=host or settings.host, port=port or settings.port,
+          threads=settings.web_threads, ident="OneMap", clear_untrusted_proxy_headers=True)

@@ -111,3 +111,52 @@ def test_a_pid_file_of_another_process_is_left_alone(tmp_path):
     finally:
         other.kill()
         other.wait(5)
+
+
+@pytest.mark.slow
+def test_onemap_web_serves_many_requests_on_a_fixed_pool(redis_service, demo_city_dir):
+    """`onemap web`, the production entry, runs waitress with a fixed pool of request threads:
+    400 requests from 20 clients at once are answered, Redis sees a bounded number of clients
+    (not one per request ever made), and SIGTERM ends it with exit 0."""
+    from concurrent.futures import ThreadPoolExecutor
+    from urllib.error import HTTPError
+    from urllib.request import urlopen
+
+    port = free_port()
+    env = {**os.environ, "ONEMAP_REDIS_URL": redis_service.url, "ONEMAP_CITY_DIR": str(demo_city_dir),
+           "ONEMAP_PORT": str(port), "ONEMAP_WEB_THREADS": "8"}
+    env.pop("ONEMAP_MQTT_URL", None)
+    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "web"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    r = redis.Redis.from_url(redis_service.url)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as resp:
+                    assert resp.status == 200
+                    break
+            except (OSError, HTTPError):
+                assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read()
+                time.sleep(0.2)
+        before = r.info("clients")["connected_clients"]
+
+        def get(k: int) -> int:
+            path = ("/healthz", "/login", "/api/incidents")[k % 3]
+            try:
+                with urlopen(f"http://127.0.0.1:{port}{path}", timeout=30) as resp:
+                    return resp.status
+            except HTTPError as exc:
+                return exc.code
+
+        with ThreadPoolExecutor(20) as pool:
+            codes = list(pool.map(get, range(400)))
+        assert {c for c in codes} <= {200, 401} and codes.count(200) >= 266
+        assert r.info("clients")["connected_clients"] - before <= 2 * 8 + 4
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+        r.close()
