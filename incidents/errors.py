@@ -27,8 +27,8 @@ class Forbidden(IncidentError):  # noqa: N818 (domain name)
         on = f" on {incident_id}" if incident_id else ""
         # Chinese first: the operators' language; the English after it for logs and integrators
         super().__init__(f"无权操作：{ROLE_NAMES.get(role, role)} {who}（{center}）不能「{_cn(action)}」"
-                         f"{incident_id or ''} — {reason} ({who} ({role} @ {center}) may not "
-                         f"{action}{on})")
+                         f"{incident_id or ''}：{reason} [{who} ({role} @ {center}) may not "
+                         f"{action}{on}]")
         self.action, self.reason, self.incident_id = action, reason, incident_id
 
 
@@ -39,10 +39,10 @@ class InvalidTransition(IncidentError):
         from incidents.incident import STATE_NAMES, TASK_STATE_NAMES  # noqa: PLC0415
 
         on = f" {incident_id}" if incident_id else ""
-        why = f": {reason}" if reason else ""
         state_cn = STATE_NAMES.get(state) or TASK_STATE_NAMES.get(state, state)
-        super().__init__(f"不允许的流转：{incident_id or ''}「{state_cn}」时不能「{_cn(action)}」"
-                         f" (cannot {action}{on} in state {state!r}{why})")
+        why_cn = f"：{reason}" if reason else ""
+        super().__init__(f"不允许的流转：{incident_id or ''}「{state_cn}」时不能「{_cn(action)}」{why_cn} "
+                         f"[cannot {action}{on} in state {state!r}]")
         self.action, self.state, self.reason, self.incident_id = action, state, reason, incident_id
 
 

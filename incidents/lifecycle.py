@@ -9,7 +9,7 @@ docs/incidents.md shows; the service checks every action against it.
 from __future__ import annotations
 
 from incidents.errors import InvalidTransition
-from incidents.incident import OPEN_STATES
+from incidents.incident import OPEN_STATES, STATE_NAMES, STATES
 
 PRE_DISPATCH = frozenset({"reported", "accepted", "registered"})
 OUT = frozenset({"dispatched", "in_progress"})
@@ -44,4 +44,6 @@ def check(action: str, state: str, incident_id: str | None = None) -> None:
     allowed, _, _ = TRANSITIONS[action]
     if state not in allowed:
         ok = ", ".join(sorted(allowed))
-        raise InvalidTransition(action, state, f"{action} applies only in: {ok}", incident_id)
+        cn = "、".join(STATE_NAMES[s] for s in STATES if s in allowed)
+        raise InvalidTransition(action, state, f"仅适用于: {cn} ({action} applies only in: {ok})",
+                                incident_id)

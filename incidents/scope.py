@@ -34,20 +34,20 @@ def can_read(actor: Actor, inc: Incident) -> str | None:
     if actor.role in CITY_READERS or (actor.role == "supervisor" and actor.is_city):
         return None
     if actor.role == "admin":
-        return "admins manage accounts, not incidents"
+        return "管理员管理账号，不办理事件 (admins manage accounts, not incidents)"
     if actor.role == "grid_worker":
         mine = worker_ids(actor)
         # a report correlated into another's incident is one of its sources: still theirs
         if (inc.reporter in mine or any(t.center in mine for t in inc.tasks)
                 or any(s.get("reporter") in mine for s in inc.sources)):
             return None
-        return "grid workers see only their own reports and tasks"
+        return "网格员只看自己上报的事件和自己的任务 (grid workers see only their own reports and tasks)"
     if actor.center in inc.centers or actor.center == inc.center:
         return None
     town = town_of(actor)
     if town and inc.town_code == town:
         return None
-    return f"outside the scope of {actor.center} (块/条)"
+    return f"不在 {actor.center} 的管辖范围内（块/条） (outside the scope of {actor.center})"
 
 
 def can_own(actor: Actor, inc: Incident, action: str) -> str | None:
@@ -56,17 +56,17 @@ def can_own(actor: Actor, inc: Incident, action: str) -> str | None:
         return None
     if actor.role == "supervisor":
         if action not in SUPERVISOR_ACTIONS:
-            return f"supervisors verify, close, urge and call back; they do not {action}"
+            return f"监督核查员只核查、结案、督办和回访 (supervisors verify, close, urge and call back; they do not {action})"
         if actor.is_city or inc.center == actor.center:
             return None
-        return f"the case belongs to {inc.center}"
+        return f"该事件归 {inc.center} 办理 (the case belongs to {inc.center})"
     if actor.role in ("city_operator", "town_operator", "dept_operator"):
         if inc.center == actor.center:
             return None
         if actor.role == "city_operator" and action in ("urge", "note"):
             return None
-        return f"the case belongs to {inc.center}, not {actor.center}"
-    return f"role {actor.role} may not {action}"
+        return f"该事件归 {inc.center} 办理，不归 {actor.center} (the case belongs to {inc.center}, not {actor.center})"
+    return f"该角色无此权限 (role {actor.role} may not {action})"
 
 
 def separation(actor: Actor, inc: Incident) -> str | None:
@@ -74,29 +74,29 @@ def separation(actor: Actor, inc: Incident) -> str | None:
     not its handling centers (a grid worker's task counts for the worker's town, T24; a task
     returned after it was worked still counts), not the users who worked a sub-task."""
     if actor.center in inc.handler_centers:
-        return f"监管分离: {actor.center} handled this case and may not verify, close or call back on it"
+        return f"监管分离: {actor.center} 处置过本事件，不能核查、结案或回访 ({actor.center} handled this case and may not verify, close or call back on it)"
     if actor.user_id in inc.handler_users:
-        return f"监管分离: {actor.user_id} handled this case and may not verify, close or call back on it"
+        return f"监管分离: {actor.user_id} 处置过本事件，不能核查、结案或回访 ({actor.user_id} handled this case and may not verify, close or call back on it)"
     return None
 
 
 def can_handle(actor: Actor, task: Task) -> str | None:
     """None if the actor may work a sub-task (start, report back, return it)."""
     if actor.role not in HANDLER_ROLES:
-        return f"role {actor.role} does not handle sub-tasks (监管分离)"
+        return f"该角色不处置子任务（监管分离） (role {actor.role} does not handle sub-tasks)"
     if actor.role == "grid_worker":
-        return None if task.center in worker_ids(actor) else "not your task"
+        return None if task.center in worker_ids(actor) else "不是你的任务 (not your task)"
     if task.center == actor.center:
         return None
-    return f"sub-task {task.n} is for {task.center}, not {actor.center}"
+    return f"子任务 {task.n} 派给 {task.center}，不是 {actor.center} (sub-task {task.n} is for {task.center}, not {actor.center})"
 
 
 def can_assign(actor: Actor, target: str, target_town: str | None) -> str | None:
     """上情下达: may this actor give a task to ``target`` (center or W<cell>)?"""
     if actor.role in ("city_commander", "city_operator") and actor.is_city:
-        return None if target != CITY_CENTER else "the city center cannot assign to itself"
+        return None if target != CITY_CENTER else "市中心不能给自己下达任务 (the city center cannot assign to itself)"
     if actor.role == "town_operator" and target.startswith("W"):
-        return None if target_town == town_of(actor) else "grid worker outside the town"
+        return None if target_town == town_of(actor) else "不是本镇街的网格员 (grid worker outside the town)"
     if actor.role == "dept_operator" and target.startswith("W"):
         return None
-    return f"{actor.role} at {actor.center} may not assign tasks to {target}"
+    return f"{actor.center} 不能向 {target} 下达任务 ({actor.role} at {actor.center} may not assign tasks to {target})"

@@ -41,7 +41,7 @@ from incidents import defaults as D
 from incidents.actor import SYSTEM, Actor
 from incidents.config import IncidentConfig
 from incidents.errors import Forbidden, IncidentError, InvalidTransition, KeyReused, NotFound
-from incidents.incident import OPEN_STATES, Incident, Task, to_json
+from incidents.incident import OPEN_STATES, TASK_STATE_NAMES, Incident, Task, to_json
 from incidents.store import (
     PHASES,
     Change,
@@ -134,14 +134,14 @@ class IncidentService:
         """
         now = self.clock()
         if actor.role not in scope.REPORTERS:
-            self._deny(actor, "report", f"role {actor.role} does not report events", None, now)
+            self._deny(actor, "report", f"该角色不上报事件 (role {actor.role} does not report events)", None, now)
         if on_behalf_of and actor.role == "grid_worker":
-            self._deny(actor, "report", "grid workers report their own findings", None, now)
+            self._deny(actor, "report", "网格员只上报自己发现的事件 (grid workers report their own findings)", None, now)
         reporter = on_behalf_of or actor.user_id
         if category not in CATEGORIES:
-            raise ValueError(f"unknown category {category!r} (see grid.categories)")
+            raise ValueError(f"未知的事件类别 {category!r} (unknown category, see grid.categories)")
         if severity not in D.SEVERITIES:
-            raise ValueError(f"unknown severity {severity!r}; one of {D.SEVERITIES}")
+            raise ValueError(f"未知的等级 {severity!r}，应为 {'、'.join(D.SEVERITIES)} (unknown severity)")
         lon, lat = _checked_point(lon, lat)
         channel = channel or ("grid_worker" if actor.role == "grid_worker" else "api")
         loc = self.city.try_locate(lon, lat)
@@ -204,7 +204,7 @@ class IncidentService:
         try:
             tgt = routing.target_center(self.city, target)
         except KeyError:
-            raise ValueError(f"unknown task target {target!r}") from None
+            raise ValueError(f"未知的任务对象 {target!r} (unknown task target)") from None
         tgt_town = self._town_of_target(tgt)
         why = scope.can_assign(actor, tgt, tgt_town)
         if why:
@@ -276,14 +276,15 @@ class IncidentService:
         roles look at another center's queue.
         """
         if view not in VIEWS:
-            raise ValueError(f"view must be one of {VIEWS}")
+            raise ValueError(f"视图应为 {VIEWS} 之一 (view must be one of {VIEWS})")
         if actor.role == "admin":
-            self._deny(actor, "list", "admins manage accounts, not incidents", None, self.clock())
+            self._deny(actor, "list", "管理员管理账号，不办理事件 (admins manage accounts, not incidents)", None,
+                       self.clock())
         now = self.clock()
         c = actor.center
         if center and center != c:
             if actor.role not in scope.CITY_READERS and not (actor.role == "supervisor" and actor.is_city):
-                self._deny(actor, "list", f"may not look at {center}'s queue", None, now)
+                self._deny(actor, "list", f"无权查看 {center} 的队列 (may not look at {center}'s queue)", None, now)
             c = center
         worker = actor.role == "grid_worker" and not center
         if view in ("new", "mine"):
@@ -395,14 +396,14 @@ class IncidentService:
             self._separate(actor, i, "close")
             lifecycle.check("close", i.state, i.id)
             if i.open_tasks:
-                raise InvalidTransition("close", i.state, "sub-tasks are still open", i.id)
+                raise InvalidTransition("close", i.state, "还有未完成的子任务 (sub-tasks are still open)", i.id)
             i.state, i.place = "closed", ""
         return self._mutate(incident_id, actor, "close", fn, reason=note)
 
     def void(self, incident_id: str, actor: Actor, reason: str) -> Incident:
         """作废: a duplicate or invalid report, with a reason (required)."""
         if not reason.strip():
-            raise ValueError("void needs a reason (作废须说明原因)")
+            raise ValueError("作废须说明原因 (void needs a reason)")
 
         def fn(i: Incident) -> None:
             self._own(actor, i, "void")
@@ -415,7 +416,7 @@ class IncidentService:
         when no sub-task is left the case waits again in the center's queue (立案, re-dispatch).
         The owning center returns a case it received from below (escalated) to that center."""
         if not reason.strip():
-            raise ValueError("return needs a reason (退回须说明原因)")
+            raise ValueError("退回须说明原因 (return needs a reason)")
 
         def fn(i: Incident) -> int | None:
             lifecycle.check("return", i.state, i.id)
@@ -429,10 +430,10 @@ class IncidentService:
                 return t.n
             self._own(actor, i, "return")
             if i.state not in lifecycle.PRE_DISPATCH:
-                raise InvalidTransition("return", i.state, "the case is out with its handlers", i.id)
+                raise InvalidTransition("return", i.state, "事件已派出处置中，不能退回下级 (the case is out with its handlers)", i.id)
             if not i.origin:
                 raise InvalidTransition("return", i.state,
-                                        "it came from no lower center; void it instead (作废)", i.id)
+                                        "该事件不是下级上报的，请作废而非退回 (it came from no lower center; void it instead)", i.id)
             down = i.origin.pop()
             i.center, i.tier, i.place, i.state = down, self._tier(down), f"q:{down}", "reported"
             if down not in i.centers:
@@ -452,10 +453,10 @@ class IncidentService:
         """接管: the city center takes over any open incident (it becomes the owner)."""
         def fn(i: Incident) -> None:
             if not (actor.is_city and actor.role in ("city_commander", "city_operator")):
-                raise _Deny("only the city center's commander/operators take over")
+                raise _Deny("只有市中心的指挥长/值班员可以接管 (only the city center's commander/operators take over)")
             lifecycle.check("take_over", i.state, i.id)
             if i.center == CITY_CENTER:
-                raise InvalidTransition("take_over", i.state, "the city center owns it already", i.id)
+                raise InvalidTransition("take_over", i.state, "已由市中心办理 (the city center owns it already)", i.id)
             i.origin.append(i.center)
             self._set_owner(i, CITY_CENTER)
         return self._mutate(incident_id, actor, "take_over", fn, reason=reason, reset_stage=True)
@@ -471,14 +472,14 @@ class IncidentService:
     def callback(self, incident_id: str, actor: Actor, satisfaction: int, note: str = "") -> Incident:
         """回访: record the reporter's satisfaction (1–5, 好差评 E35) on a closed case, once."""
         if not 1 <= int(satisfaction) <= 5:
-            raise ValueError("satisfaction is 1..5")
+            raise ValueError("满意度为 1 到 5 (satisfaction is 1..5)")
 
         def fn(i: Incident) -> None:
             self._own(actor, i, "callback")
             self._separate(actor, i, "callback")     # a handler never rates its own work
             lifecycle.check("callback", i.state, i.id)
             if i.satisfaction:
-                raise InvalidTransition("callback", i.state, "already called back", i.id)
+                raise InvalidTransition("callback", i.state, "已回访过 (already called back)", i.id)
             i.satisfaction = int(satisfaction)
         return self._mutate(incident_id, actor, "callback", fn, reason=note)
 
@@ -497,7 +498,7 @@ class IncidentService:
                         idempotency_key: str | None = None) -> Incident:
         """定级: change the severity. Raised to 重大 or above, the case goes to the city center."""
         if severity not in D.SEVERITIES:
-            raise ValueError(f"unknown severity {severity!r}")
+            raise ValueError(f"未知的等级 {severity!r} (unknown severity)")
 
         def fn(i: Incident) -> None:
             if actor is not SYSTEM:
@@ -516,7 +517,7 @@ class IncidentService:
             lifecycle.check("start", i.state, i.id)
             t = self._my_task(actor, i, task)
             if t.state != "dispatched":
-                raise InvalidTransition("start", t.state, f"sub-task {t.n} is {t.state}", i.id)
+                raise InvalidTransition("start", t.state, _task_is(t), i.id)
             t.state, t.started_ts, t.handler = "in_progress", self.clock(), actor.user_id
             i.state = "in_progress"
             return t.n
@@ -530,7 +531,7 @@ class IncidentService:
             lifecycle.check("handle", i.state, i.id)
             t = self._my_task(actor, i, task)
             if not t.open:
-                raise InvalidTransition("handle", t.state, f"sub-task {t.n} is {t.state}", i.id)
+                raise InvalidTransition("handle", t.state, _task_is(t), i.id)
             now = self.clock()
             t.state, t.handled_ts, t.note = "handled", now, note
             t.handler = t.handler or actor.user_id
@@ -567,7 +568,7 @@ class IncidentService:
             if why:
                 self._deny(actor, "merge", why, oid, now)
             if o.state not in lifecycle.PRE_DISPATCH:
-                raise InvalidTransition("merge", o.state, "only cases not yet dispatched merge", oid)
+                raise InvalidTransition("merge", o.state, "只能合并尚未派遣的事件 (only cases not yet dispatched merge)", oid)
             loaded.append(o)
         for other in loaded:
             def add_fn(i: Incident, o: Incident = other) -> None:
@@ -586,7 +587,7 @@ class IncidentService:
             def void_fn(i: Incident, tid: str = target_id) -> None:
                 self._own(actor, i, "merge")
                 if i.state not in lifecycle.PRE_DISPATCH:
-                    raise InvalidTransition("merge", i.state, "only cases not yet dispatched merge", i.id)
+                    raise InvalidTransition("merge", i.state, "只能合并尚未派遣的事件 (only cases not yet dispatched merge)", i.id)
                 i.state, i.place, i.merged_into = "voided", "", tid
                 i.void_reason = f"merged into {tid}"
                 if tid not in i.links:
@@ -602,7 +603,7 @@ class IncidentService:
         the same source again finishes the job with the incident made the first time."""
         inc = self.get(incident_id, actor)
         if not 0 < source_index < len(inc.sources):
-            raise ValueError(f"source_index must be 1..{len(inc.sources) - 1} (0 is the first report)")
+            raise ValueError(f"拆分的来源序号应为 1..{len(inc.sources) - 1}，0 是首报 (source_index must be 1..{len(inc.sources) - 1})")
         why = scope.can_own(actor, inc, "split")
         if why:
             self._deny(actor, "split", why, incident_id, self.clock())
@@ -675,9 +676,10 @@ class IncidentService:
         the city center with priority. City commander only; audited (``emergency_log``)."""
         now = self.clock()
         if actor.role != "city_commander":
-            self._deny(actor, "emergency_on", "only the city commander switches emergency mode", None, now)
+            self._deny(actor, "emergency_on", "只有市指挥长可以启动/解除应急模式 (only the city commander switches emergency mode)",
+                       None, now)
         if until <= now:
-            raise ValueError("until must be in the future")
+            raise ValueError("结束时间须晚于现在 (until must be in the future)")
         routing.parse_area(area)  # validate before storing
         state = {"area": json.dumps(area, ensure_ascii=False), "until": repr(float(until)),
                  "since": repr(now), "by": actor.user_id, "reason": reason}
@@ -688,7 +690,8 @@ class IncidentService:
         """应急模式 off (city commander only; audited)."""
         now = self.clock()
         if actor.role != "city_commander":
-            self._deny(actor, "emergency_off", "only the city commander switches emergency mode", None, now)
+            self._deny(actor, "emergency_off", "只有市指挥长可以启动/解除应急模式 (only the city commander switches emergency mode)",
+                       None, now)
         self._switch_emergency(actor, "emergency_off", reason, now, None)
 
     def _switch_emergency(self, actor: Actor, action: str, reason: str, now: float,
@@ -718,7 +721,7 @@ class IncidentService:
         """应急模式 switches, newest first (ts, actor, name, role, center, action, reason, before,
         after): city roles only."""
         if not IncidentService._city_wide(actor):
-            self._deny(actor, "emergency_log", "the emergency log is the city center's", None, self.clock())
+            self._deny(actor, "emergency_log", "应急记录仅限市中心查看 (the emergency log is the city center's)", None, self.clock())
         return [audit.entry(i, f) for i, f in self.r.xrevrange(keys.EMERGENCY_LOG, count=limit)]
 
     def emergency_state(self) -> dict | None:
@@ -997,8 +1000,8 @@ class IncidentService:
                 return None
             anyone = [t for t in i.tasks if scope.can_handle(actor, t) is None]
             if anyone:
-                raise InvalidTransition("handle", i.state, "your sub-task is not open", i.id)
-            raise Forbidden("handle", actor, "no sub-task of this case is yours (监管分离/条块)", i.id)
+                raise InvalidTransition("handle", i.state, "你的子任务已不在办理中 (your sub-task is not open)", i.id)
+            raise Forbidden("handle", actor, "本事件没有派给你的子任务（监管分离/条块） (no sub-task of this case is yours)", i.id)
         return mine[0]
 
     def _do_dispatch(self, i: Incident, actor: Actor, targets: list[str], auto: bool = False) -> None:
@@ -1011,14 +1014,14 @@ class IncidentService:
             i.state = "accepted"
         lifecycle.check("dispatch", i.state, i.id)
         if not targets:
-            raise ValueError("dispatch needs at least one department (派遣对象)")
+            raise ValueError("请选择至少一个派遣单位 (dispatch needs at least one department)")
         now = self.clock()
         busy = {t.center for t in i.open_tasks}
         picked: list[tuple[str, str]] = []
         for code in targets:
             c, town = self._dispatch_target(i, actor, code)
             if c in busy:
-                raise InvalidTransition("dispatch", i.state, f"{c} already has an open sub-task", i.id)
+                raise InvalidTransition("dispatch", i.state, f"{c} 已有办理中的子任务，无需重复派遣 ({c} already has an open sub-task)", i.id)
             if all(c != p for p, _ in picked):
                 picked.append((c, town))
         limit = (i.handle_limit_s if i.handle_limit_s > 0
@@ -1041,22 +1044,22 @@ class IncidentService:
         try:
             c = routing.target_center(self.city, code)
         except KeyError:
-            raise ValueError(f"unknown department/center {code!r}") from None
+            raise ValueError(f"未知的派遣单位 {code!r} (unknown department/center)") from None
         if c == CITY_CENTER:
-            raise InvalidTransition("dispatch", i.state, "the city center commands; it is no handler", i.id)
+            raise InvalidTransition("dispatch", i.state, "市中心负责指挥，不作为处置单位 (the city center commands; it is no handler)", i.id)
         town = ""
         if c.startswith("W"):
             town = self._town_of_target(c) or ""
             if not town:
-                raise ValueError(f"unknown grid cell {c[1:]!r} (派遣对象)")
+                raise ValueError(f"未知的网格 {c[1:]!r} (unknown grid cell)")
         sender = i.center
         if sender.startswith("T") and actor is not SYSTEM and actor.role != "city_commander":
             if town and town != sender[1:]:
-                raise Forbidden("dispatch", actor, f"grid worker {c} works in another town's "
-                                "grid (跨镇街: through the city center)", i.id)
+                raise Forbidden("dispatch", actor, f"{c} 是其他镇街的网格员（跨镇街: 经市中心派遣） "
+                                f"(grid worker {c} works in another town's grid)", i.id)
             if c.startswith("T") and c != sender:
-                raise Forbidden("dispatch", actor, f"{c} is another town (跨镇街: through the "
-                                "city center)", i.id)
+                raise Forbidden("dispatch", actor, f"{c} 是其他镇街（跨镇街: 经市中心派遣） "
+                                f"({c} is another town: through the city center)", i.id)
         return c, town
 
     def _after_task_change(self, i: Incident) -> None:
@@ -1091,7 +1094,7 @@ class IncidentService:
     def _move_up(self, i: Incident) -> None:
         parent = self.city.centers[i.center].parent if i.center in self.city.centers else CITY_CENTER
         if i.center == CITY_CENTER or parent is None:
-            raise InvalidTransition("escalate", i.state, "the city center is the top tier", i.id)
+            raise InvalidTransition("escalate", i.state, "市中心已是最高层级 (the city center is the top tier)", i.id)
         i.origin.append(i.center)
         i.escalations += 1
         self._set_owner(i, parent)
@@ -1139,7 +1142,7 @@ class IncidentService:
               now: float) -> Incident | None:
         def fn(i: Incident) -> None:
             if i.state not in OPEN_STATES:
-                raise InvalidTransition("correlate", i.state, "closed meanwhile", i.id)
+                raise InvalidTransition("correlate", i.state, "事件已办结 (closed meanwhile)", i.id)
             i.sources.append(source)
             self._set_severity(i, _max_sev(i.severity, source["severity"]))
         try:
@@ -1229,6 +1232,11 @@ class _Deny(Exception):  # noqa: N818
     """Raised inside a mutation: turned into an audited Forbidden."""
 
 
+def _task_is(t: Task) -> str:
+    """Why a sub-task cannot be started or reported back: the state it is in."""
+    return f"子任务 {t.n} 已是「{TASK_STATE_NAMES.get(t.state, t.state)}」 (sub-task {t.n} is {t.state})"
+
+
 def _idem(kind: str, actor: Actor, key: str | None) -> str | None:
     """A client's idempotency key, kept apart per action and per user: a retry finds its own
     first result, never another user's or another action's (an alarm episode's key is the
@@ -1269,7 +1277,7 @@ def _checked_point(lon: float, lat: float) -> tuple[float, float]:
     """WGS-84 degrees, finite and on the map (GEO indexes refuse anything else)."""
     lon, lat = float(lon), float(lat)
     if not (math.isfinite(lon) and math.isfinite(lat) and -180 <= lon <= 180 and -85 <= lat <= 85):
-        raise ValueError(f"({lon}, {lat}) is not a WGS-84 point (lon -180..180, lat -85..85)")
+        raise ValueError(f"({lon}, {lat}) 不是有效的 WGS-84 坐标 (not a WGS-84 point: lon -180..180, lat -85..85)")
     return lon, lat
 
 
