@@ -41,7 +41,15 @@ from incidents import defaults as D
 from incidents.actor import SYSTEM, Actor
 from incidents.config import IncidentConfig
 from incidents.errors import Forbidden, IncidentError, InvalidTransition, KeyReused, NotFound
-from incidents.incident import OPEN_STATES, TASK_STATE_NAMES, Incident, Task, to_json
+from incidents.incident import (
+    CHANNELS,
+    OPEN_STATES,
+    STAGE_NAMES,
+    TASK_STATE_NAMES,
+    Incident,
+    Task,
+    to_json,
+)
 from incidents.store import (
     PHASES,
     Change,
@@ -188,7 +196,7 @@ class IncidentService:
         inc.intake = "created"
         if rt.auto_dispatch:
             inc = self._mutate(inc.id, SYSTEM, "dispatch", lambda i: self._do_dispatch(
-                i, SYSTEM, list(rt.auto_dispatch), auto=True), reason="automatic rule (admin-marked)")
+                i, SYSTEM, list(rt.auto_dispatch), auto=True), reason="自动派遣规则 (automatic rule, admin-marked)")
             inc.intake = "created"
         return inc
 
@@ -582,17 +590,17 @@ class IncidentService:
                     i.links.append(o.id)
                 self._set_severity(i, _max_sev(i.severity, o.severity))
             target = self._mutate(target_id, actor, "merge", add_fn,
-                                  reason=reason or f"merged {other.id}")
+                                  reason=reason or f"合并 {other.id} (merged {other.id})")
 
             def void_fn(i: Incident, tid: str = target_id) -> None:
                 self._own(actor, i, "merge")
                 if i.state not in lifecycle.PRE_DISPATCH:
                     raise InvalidTransition("merge", i.state, "只能合并尚未派遣的事件 (only cases not yet dispatched merge)", i.id)
                 i.state, i.place, i.merged_into = "voided", "", tid
-                i.void_reason = f"merged into {tid}"
+                i.void_reason = f"已合并到 {tid} (merged into {tid})"
                 if tid not in i.links:
                     i.links.append(tid)
-            self._mutate(other.id, actor, "merge", void_fn, reason=reason or f"merged into {target_id}")
+            self._mutate(other.id, actor, "merge", void_fn, reason=reason or f"合并到 {target_id} (merged into {target_id})")
         return target
 
     @_unbatched_call
@@ -626,9 +634,9 @@ class IncidentService:
         def back_link(i: Incident) -> None:
             if incident_id not in i.links:
                 i.links.append(incident_id)
-        self._mutate(incident_id, actor, "split", fn, reason=reason or f"split into {new.id}")
+        self._mutate(incident_id, actor, "split", fn, reason=reason or f"拆分出 {new.id} (split into {new.id})")
         return self._mutate(new.id, SYSTEM, "note", back_link,
-                            reason=f"split from {incident_id} by {actor.user_id}")
+                            reason=f"由 {actor.user_id} 从 {incident_id} 拆分 (split from {incident_id} by {actor.user_id})")
 
     # ======================================================================================
     # routing suggestions (E30: a person confirms)
@@ -796,17 +804,17 @@ class IncidentService:
                       f"{inc_id}|{stage}|{nxt}"]] if nxt else None
             if phase == "urge":
                 new.urged += 1
-                action, reason = "urge", f"督办: {stage} overdue"
+                action, reason = "urge", f"督办: {STAGE_NAMES.get(stage, stage)}超时 ({stage} overdue)"
             elif phase == "escalate":
                 action = "escalate"
                 if inc.center != CITY_CENTER:
                     self._move_up(new)
                     reset = True
-                    reason = f"上报: {stage} overdue past the limit"
+                    reason = f"上报: {STAGE_NAMES.get(stage, stage)}严重超时，上提一级 ({stage} overdue past the limit)"
                 else:
-                    reason = f"{stage} overdue past the limit at the top tier"
+                    reason = f"{STAGE_NAMES.get(stage, stage)}严重超时，已在最高层级 ({stage} overdue past the limit at the top tier)"
             else:
-                action, reason = "warn", f"预警: {stage} due soon"
+                action, reason = "warn", f"预警: {STAGE_NAMES.get(stage, stage)}即将到期 ({stage} due soon)"
             try:
                 res = self.store.commit(inc, new, SYSTEM, action, now, reason=reason, claim=member,
                                         reset_stage=reset, extra=extra)
@@ -1147,8 +1155,10 @@ class IncidentService:
             self._set_severity(i, _max_sev(i.severity, source["severity"]))
         try:
             inc = self._mutate(target_id, SYSTEM, "correlate", fn, idem=idem,
-                               reason=f"{source['channel']} report by {actor.user_id} linked "
-                                      f"(same/related category nearby)")
+                               reason=f"{CHANNELS.get(source['channel'], source['channel'])}上报"
+                                      f"（{actor.user_id}）已关联: 附近有同类/相关类别的在办事件 "
+                                      f"({source['channel']} report by {actor.user_id} linked: "
+                                      f"same/related category nearby)")
         except InvalidTransition:
             return None
         if source["reporter"]:
