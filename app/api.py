@@ -60,7 +60,7 @@ def _body() -> dict:
         return {}
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
-        abort(security.json_error(400, "bad_request", reason="a JSON object body is expected"))
+        abort(security.json_error(400, "bad_request", reason="请求体应为 JSON 对象 (a JSON object body is expected)"))
     return data
 
 
@@ -76,7 +76,7 @@ def _opt_int(d: dict, k: str) -> int | None:
     try:
         return int(v)
     except (TypeError, ValueError):
-        abort(security.json_error(400, "bad_request", reason=f"{k} must be an integer"))
+        abort(security.json_error(400, "bad_request", reason=f"{k} 应为整数 ({k} must be an integer)"))
 
 
 ActionFn = Callable[[Any, str, Actor, dict], Any]
@@ -149,11 +149,13 @@ def intake(ctx, actor: Actor, body: dict, idem: str | None):
     """New incident by hand or from another system (the same intake as every channel)."""
     channel = CHANNELS_IN.get(_str(body, "channel", "api"))
     if channel is None:
-        raise ValueError(f"channel must be one of {sorted(CHANNELS_IN)}")
+        raise ValueError(f"渠道 channel 应为 {'、'.join(sorted(CHANNELS_IN))} 之一 "
+                         f"(channel must be one of {sorted(CHANNELS_IN)})")
     try:
         lon, lat = float(body["lon"]), float(body["lat"])
     except (KeyError, TypeError, ValueError):
-        raise ValueError("lon and lat (WGS-84 degrees) are required") from None
+        raise ValueError("须提供经纬度 lon、lat（WGS-84，度）(lon and lat (WGS-84 degrees) are required)"
+                         ) from None
     # the service keeps keys apart per user and action (no cross-user reads)
     return ctx.incidents.report(actor, _str(body, "category"), lon, lat,
                                 severity=_str(body, "severity", "一般") or "一般",
@@ -227,7 +229,8 @@ def install(server: Flask, ctx) -> None:
         security.enforce(ctx.redis, security.REPORT_LIMIT, actor.user_id)
         idem = request.headers.get("Idempotency-Key")
         if idem is not None and not (0 < len(idem) <= 128):
-            return security.json_error(400, "bad_request", reason="Idempotency-Key: 1-128 chars")
+            return security.json_error(400, "bad_request", reason="幂等键 Idempotency-Key 应为 1–128 个字符 "
+                                       "(Idempotency-Key: 1-128 chars)")
         with guarded("intake"):
             inc = intake(ctx, actor, _body(), idem)
         return intake_response(inc)
@@ -255,7 +258,7 @@ def install(server: Flask, ctx) -> None:
     def incident_action(incident_id: str, action: str):
         actor = require_actor()
         if action not in ACTIONS:
-            return security.json_error(404, "unknown_action", reason=f"one of {sorted(ACTIONS)}")
+            return security.json_error(404, "unknown_action", reason=f"未知操作，应为以下之一 (one of {sorted(ACTIONS)})")
         body = _body()
         with guarded(incident_id):
             inc = act(svc(), actor, incident_id, action, body)
@@ -313,7 +316,8 @@ def install(server: Flask, ctx) -> None:
                          "cell_code", "town_code")
             return jsonify(_point_features(frame, props))
         return security.json_error(404, "unknown_layer",
-                                   reason="towns, villages, cells, incidents, sensors, cameras")
+                                   reason="未知图层，可选 (one of) towns, villages, cells, incidents, "
+                                   "sensors, cameras")
 
     # --- emergency mode -----------------------------------------------------------------------
     @server.get("/api/emergency")
@@ -356,10 +360,12 @@ def install(server: Flask, ctx) -> None:
             return security.json_error(400, f"{exc.kind}_xml" if exc.kind != "invalid" else "invalid_cap",
                                        reason=str(exc))
         if alert.lon is None or alert.lat is None:
-            return security.json_error(422, "no_location", reason="CAP <area> has no polygon or circle")
+            return security.json_error(422, "no_location", reason="CAP 预警的 <area> 没有多边形或圆形范围 "
+                                       "(CAP <area> has no polygon or circle)")
         if ctx.city.try_locate(alert.lon, alert.lat) is None:
             return security.json_error(422, "outside_jurisdiction",
-                                       reason=f"{alert.area_desc or 'area'} is outside {ctx.city.name}")
+                                       reason=f"{alert.area_desc or '预警区域'} 不在 {ctx.city.name} 辖区内 "
+                                       f"({alert.area_desc or 'area'} is outside {ctx.city.name})")
         area = None
         if len(alert.polygon) >= 4:
             area = {"type": "Polygon", "coordinates": [[list(p) for p in alert.polygon]]}

@@ -3,16 +3,23 @@
 Written through the real ``IncidentService`` with a clock moved through the past (every case
 gets its full audit trail): some stages late, some cases still open, a few reopened after a failed
 verification (核查不通过), callbacks (回访) giving 2–5 stars. Demo data only: labelled as such.
+
+The history runs up to the moment it is written (its newest reports minutes old), with a daily
+rhythm in Beijing time (more by day than at night), so the wall's 24-hour chart and the
+assessment have a filled recent past. No step of a case lies after that moment: the recent
+cases are left open where the clock stopped them.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 import time
 
 import redis
 
 from app import keys
+from app.timefmt import CST
 from grid.model import City
 from incidents.actor import Actor
 from incidents.service import IncidentService
@@ -21,22 +28,44 @@ from incidents.service import IncidentService
 PATROL_CATEGORIES = ("0101", "0104", "0105", "0106", "0107", "0108", "0102", "0601", "0602",
                      "1001", "0201", "0302")
 
+HOURLY_RHYTHM = (0.12, 0.08, 0.06, 0.06, 0.08, 0.15, 0.35, 0.7, 1.1, 1.35, 1.4, 1.3,
+                 1.0, 0.95, 1.2, 1.35, 1.35, 1.2, 1.0, 0.85, 0.7, 0.5, 0.3, 0.2)
+"""Relative rate of reports in each hour of the day, Beijing time (00时 … 23时): patrols and
+calls by day, few at night. Demo default."""
+
+
+def report_times(rng: random.Random, n: int, since: float, until: float) -> list[float]:
+    """``n`` report times in [since, until], oldest first, following ``HOURLY_RHYTHM`` (CST);
+    the newest is ``until`` itself (the history reaches the moment it ends)."""
+    if n <= 0:
+        return []
+    top = max(HOURLY_RHYTHM)
+    out: list[float] = []
+    while len(out) < n - 1:
+        ts = rng.uniform(since, until)
+        if rng.random() * top < HOURLY_RHYTHM[dt.datetime.fromtimestamp(ts, CST).hour]:
+            out.append(ts)
+    return sorted(out) + [until]
+
 
 def populate(r: redis.Redis, city: City, n: int = 160, days: int = 20, seed: int = 7,
-             open_share: float = 0.0) -> list[str]:
-    """Report ``n`` incidents spread over the past ``days`` and work them through the loop.
+             open_share: float = 0.0, now: float | None = None) -> list[str]:
+    """Report ``n`` incidents spread over the ``days`` before ``now`` (default: this moment),
+    the newest a few minutes old, and work them through the loop up to ``now``.
 
     Each town gets its own "skill" (how fast and how well it works) so that the assessment
-    ranking spreads. ``open_share``: fraction of the last cases left open at a random stage.
+    ranking spreads. ``open_share``: fraction of the last cases left open at a random stage
+    (the newest ones are open anyway: their next step would lie after ``now``).
     Returns the incident ids.
     """
     rng = random.Random(seed)
-    t = [time.time() - days * 86400]
+    now = time.time() if now is None else now
+    t = [now - days * 86400]
     svc = IncidentService(r, city, clock=lambda: t[0])
     towns = list(city.towns["code"])
     skill = {tc: rng.uniform(0.3, 1.0) for tc in towns}
     ids: list[str] = []
-    start = t[0]
+    times = report_times(rng, n, now - days * 86400, now - rng.uniform(120, 1800))
     for k in range(n):
         town = rng.choice(towns)
         s = skill[town]
@@ -46,59 +75,77 @@ def populate(r: redis.Redis, city: City, n: int = 160, days: int = 20, seed: int
         worker = Actor(str(cell["worker_id"]), "grid_worker", f"T{town}", "网格员", str(cell["code"]))
         op = Actor(f"op-{town}", "town_operator", f"T{town}", "值班员")
         sup = Actor(f"sup-{town}", "supervisor", f"T{town}", "核查员")
-        t[0] = start + (k / n) * (days - 1) * 86400 + rng.uniform(0, 3600)
+        t[0] = times[k]
         inc = svc.report(worker, rng.choice(PATROL_CATEGORIES), p.x, p.y, description="巡查发现",
                          correlate=False)
         ids.append(inc.id)
         stop_at = rng.randrange(6) if k >= n * (1 - open_share) else 99
         try:
-            _work(svc, city, inc.id, op, sup, s, rng, t, stop_at)
+            _work(svc, city, inc.id, op, sup, s, rng, t, stop_at, now)
         except Exception:  # noqa: BLE001 (a path the rules refuse: leave that case where it is)
             continue
     return ids
 
 
 def _work(svc: IncidentService, city: City, inc_id: str, op: Actor, sup: Actor, s: float,
-          rng: random.Random, t: list[float], stop_at: int) -> None:
-    """Take one case through accept → dispatch → handle → verify → close → callback."""
+          rng: random.Random, t: list[float], stop_at: int, until: float = float("inf")) -> None:
+    """Take one case through accept → dispatch → handle → verify → close → callback, as far
+    as the clock gets before ``until`` (a step that would lie after it is not taken)."""
     category = svc.get(inc_id, op).category
-    t[0] += rng.uniform(60, 1500 / s)
+
+    def later(lo: float, hi: float) -> bool:
+        """Move the clock on; False when that is past ``until`` (the case stays where it is)."""
+        t[0] += rng.uniform(lo, hi)
+        return t[0] <= until
+
+    if not later(60, 1500 / s):
+        return
     svc.accept(inc_id, op)
     if stop_at == 0 or rng.random() < 0.05:
         return
-    t[0] += rng.uniform(60, 2400 / s)
+    if not later(60, 2400 / s):
+        return
     dept = city.department_for(category)
     dcode = dept.code if dept else "CG"
     svc.dispatch(inc_id, op, [dcode])
     dop = Actor(f"d-{dcode}", "dept_operator", f"D{dcode}", "部门")
     if stop_at == 1 or rng.random() < 0.08:
         return
-    t[0] += rng.uniform(300, 3600)
+    if not later(300, 3600):
+        return
     svc.start(inc_id, dop)
     if stop_at == 2:
         return
-    t[0] += rng.uniform(1800, 100000 / s)
+    if not later(1800, 100000 / s):
+        return
     svc.handle(inc_id, dop, note="已处置")
     if stop_at == 3:
         return
-    t[0] += rng.uniform(600, 9000)
+    if not later(600, 9000):
+        return
     passed = rng.random() < 0.75 + 0.2 * s
     svc.verify(inc_id, sup, passed=passed)
     if not passed:
-        t[0] += rng.uniform(3600, 20000)
+        if not later(3600, 20000):
+            return
         svc.start(inc_id, dop)
         svc.handle(inc_id, dop, note="返工完成")
-        t[0] += rng.uniform(600, 5000)
+        if not later(600, 5000):
+            return
         svc.verify(inc_id, sup, passed=True)
     if stop_at == 4:
         return
-    t[0] += rng.uniform(300, 3000)
+    if not later(300, 3000):
+        return
     svc.close(inc_id, op)
     svc.callback(inc_id, op, satisfaction=max(1, min(5, round(rng.gauss(3 + 2 * s, 0.7)))))
 
 
-def seed_once(r: redis.Redis, city: City, n: int = 400, days: int = 14) -> int:
-    """Write the demo history the first time only (a marker key); returns how many were made."""
-    if not r.set(keys.DEMO_SEEDED, str(time.time()), nx=True):
+def seed_once(r: redis.Redis, city: City, n: int = 400, days: int = 14,
+              now: float | None = None) -> int:
+    """Write the demo history the first time only (a marker key); returns how many were made.
+    The history ends at the moment of seeding (``now``, default this moment)."""
+    now = time.time() if now is None else now
+    if not r.set(keys.DEMO_SEEDED, str(now), nx=True):
         return 0
-    return len(populate(r, city, n=n, days=days, open_share=0.15))
+    return len(populate(r, city, n=n, days=days, open_share=0.15, now=now))

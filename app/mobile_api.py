@@ -62,15 +62,15 @@ def _key() -> str:
     key = (request.headers.get("Idempotency-Key") or (request.get_json(silent=True) or {})
            .get("key") or "").strip()
     if not key or len(key) > 64 or not key.replace("-", "").isalnum():
-        abort(security.json_error(400, "bad_request", reason="Idempotency-Key required (≤ 64 "
-                                  "letters/digits)"))
+        abort(security.json_error(400, "bad_request", reason="缺少幂等键 Idempotency-Key（至多 64 个字母/数字）"
+                                  "(Idempotency-Key required (≤ 64 letters/digits))"))
     return key
 
 
 def _body() -> dict:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        abort(security.json_error(400, "bad_request", reason="JSON object expected"))
+        abort(security.json_error(400, "bad_request", reason="请求体应为 JSON 对象 (JSON object expected)"))
     return body
 
 
@@ -78,9 +78,9 @@ def _point(body: dict) -> tuple[float, float]:
     try:
         lon, lat = float(body["lon"]), float(body["lat"])
     except (KeyError, TypeError, ValueError):
-        abort(security.json_error(400, "bad_request", reason="lon/lat required"))
+        abort(security.json_error(400, "bad_request", reason="缺少位置经纬度 (lon/lat required)"))
     if not (-180 <= lon <= 180 and -90 <= lat <= 90):
-        abort(security.json_error(400, "bad_request", reason="lon/lat out of range"))
+        abort(security.json_error(400, "bad_request", reason="经纬度超出范围 (lon/lat out of range)"))
     return lon, lat
 
 
@@ -91,12 +91,14 @@ def _text(body: dict, name: str, limit: int = 500) -> str:
 def _photo_ids(ctx: AppContext, actor: Actor, body: dict) -> list[str]:
     ids = body.get("photos") or []
     if not isinstance(ids, list) or len(ids) > MAX_PHOTOS:
-        abort(security.json_error(400, "bad_request", reason=f"at most {MAX_PHOTOS} photos"))
+        abort(security.json_error(400, "bad_request", reason=f"照片至多 {MAX_PHOTOS} 张 "
+                                                         f"(at most {MAX_PHOTOS} photos)"))
     out = []
     for pid in ids:
         owner = ctx.redis.hget(keys.mobile_photo(str(pid)), "owner")
         if owner is None:
-            abort(security.json_error(400, "bad_request", reason=f"unknown photo {pid}"))
+            abort(security.json_error(400, "bad_request", reason=f"照片不存在或已过期 {pid} "
+                                                             f"(unknown photo {pid})"))
         out.append(str(pid))
     return out
 
@@ -194,7 +196,8 @@ def install(server: Flask, ctx: AppContext) -> None:  # noqa: C901 (one route pe
         data = request.get_data(cache=False)
         if len(data) > MAX_PHOTO_BYTES:
             security.count(ctx.redis, "upload_rejected")
-            return security.json_error(413, "too_large", reason=f"photo > {MAX_PHOTO_BYTES} bytes")
+            return security.json_error(413, "too_large", reason=f"照片过大，超过 {MAX_PHOTO_BYTES} 字节 "
+                                             f"(photo > {MAX_PHOTO_BYTES} bytes)")
         try:
             fmt = security.check_image(data)
         except security.UploadRejected as exc:
@@ -233,7 +236,8 @@ def install(server: Flask, ctx: AppContext) -> None:  # noqa: C901 (one route pe
         body = _body()
         category = _text(body, "category", 8)
         if category not in CATEGORIES:
-            return security.json_error(400, "bad_request", reason=f"unknown category {category!r}")
+            return security.json_error(400, "bad_request", reason=f"未知事件类别 {category!r} "
+                                                                  f"(unknown category {category!r})")
         lon, lat = _point(body)
         photos = _photo_ids(ctx, actor, body)
         with _guard("report"):

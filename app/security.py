@@ -196,22 +196,22 @@ def check_image(data: bytes) -> str:
         with Image.open(io.BytesIO(data)) as im:
             fmt = im.format or ""
             if fmt not in IMAGE_FORMATS:
-                raise UploadRejected(f"image type {fmt or 'unknown'} not accepted "
-                                     f"(JPEG, PNG, WEBP)")
+                raise UploadRejected(f"图片格式 {fmt or '未知'} 不受支持，仅限 JPEG、PNG、WEBP "
+                                     f"(image type {fmt or 'unknown'} not accepted)")
             if im.width * im.height > MAX_PIXELS:
-                raise UploadRejected("image too large")
+                raise UploadRejected("图片尺寸过大 (image too large)")
             im.verify()
     except UploadRejected:
         raise
     except Exception as exc:  # Pillow raises many types on garbage
-        raise UploadRejected("not an image") from exc
+        raise UploadRejected("不是图片 (not an image)") from exc
     return fmt
 
 
 def check_images(blobs: list[bytes], max_files: int = MAX_FILES) -> list[str]:
     """Check a request's photos: count and type of each; returns their formats."""
     if len(blobs) > max_files:
-        raise UploadRejected(f"at most {max_files} photos per request")
+        raise UploadRejected(f"每次至多 {max_files} 张照片 (at most {max_files} photos per request)")
     return [check_image(b) for b in blobs]
 
 

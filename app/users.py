@@ -210,10 +210,11 @@ def _first_cell(city, town_code: str) -> tuple[str, str, str]:
 
 
 def demo_accounts(city) -> list[dict]:
-    """The demo accounts (one per role; two towns, two departments, two grid workers).
+    """The demo accounts (one per role; two towns, three departments, two grid workers).
 
     Town operators: 潘州街道 (a street of the city proper) and the first rural town (镇);
-    departments: 城管 (DCG) and 水利 (DSL); grid workers: the workers of the first cell of each of
+    departments: 城管 (DCG), 水利 (DSL) and 应急 (DYJ, so that a 追加派遣 to 应急 can be worked
+    through with the printed accounts); grid workers: the workers of the first cell of each of
     those two towns (their user id is the cell's worker id, ``W<cell code>``).
     """
     street, street_name = _pick_town(city, name_part="潘州", kind="street")
@@ -228,6 +229,7 @@ def demo_accounts(city) -> list[dict]:
         dict(user_id="town", role="town_operator", center=f"T{town}", name=f"{town_name}值班员"),
         dict(user_id="chengguan", role="dept_operator", center="DCG", name="城管值班员"),
         dict(user_id="shuili", role="dept_operator", center="DSL", name="水利值班员"),
+        dict(user_id="yingji", role="dept_operator", center="DYJ", name="应急值班员"),
         dict(user_id="supervisor", role="supervisor", center="CITY", name="监督核查员"),
         dict(user_id="supervisor_pz", role="supervisor", center=f"T{street}",
              name=f"{street_name}核查员"),

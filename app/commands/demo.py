@@ -39,9 +39,8 @@ def command(host: str | None, port: int | None, data_dir: Path | None, no_simula
     if no_simulate:
         overrides["simulate"] = False
     settings = Settings(**overrides)
-    if not settings.kiosk_token:
-        settings.kiosk_token = secrets.token_urlsafe(16)
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+    settings.kiosk_token = kiosk_token(settings)
 
     runtime = Runtime()
     stopped = threading.Event()
@@ -96,6 +95,34 @@ def command(host: str | None, port: int | None, data_dir: Path | None, no_simula
         click.echo("stopped.")
 
 
+def _write_private(path: Path, text: str) -> None:
+    """Write ``path`` readable by its owner only (0600, also when it existed before)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        os.fchmod(f.fileno(), 0o600)
+        f.write(text)
+
+
+def kiosk_token(settings: Settings) -> str:
+    """The wall's kiosk token: ``ONEMAP_KIOSK_TOKEN`` when set; otherwise the same as the last
+    start's while the data dir keeps it (``kiosk-token``, readable by its owner only), so a wall
+    screen's link survives a restart; a new random one the first time."""
+    if settings.kiosk_token:
+        return settings.kiosk_token
+    saved = Path(settings.data_dir) / "kiosk-token"
+    try:
+        token = saved.read_text().strip()
+    except OSError:
+        token = ""
+    if len(token) >= 16 and all(ch.isalnum() or ch in "-_" for ch in token):
+        return token
+    token = secrets.token_urlsafe(16)
+    with contextlib.suppress(OSError):
+        _write_private(saved, token)
+    return token
+
+
 def _demo_accounts(ctx: AppContext) -> list[dict]:
     """The demo accounts with their passwords, the same as the last start's while the data dir
     keeps them (``demo-accounts.json``, readable by its owner only)."""
@@ -110,8 +137,5 @@ def _demo_accounts(ctx: AppContext) -> list[dict]:
         remembered = {}
     accounts = ensure_demo_users(ctx.redis, ctx.city, remembered=remembered)
     with contextlib.suppress(OSError):
-        saved.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(saved, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump({a["user_id"]: a["password"] for a in accounts}, f)
+        _write_private(saved, json.dumps({a["user_id"]: a["password"] for a in accounts}))
     return accounts

@@ -48,7 +48,9 @@ def _day(value: str, name: str) -> dt.date:
     try:
         return dt.date.fromisoformat(value.strip()[:10])
     except ValueError:
-        raise ValueError(f"{name} must be a date YYYY-MM-DD, got {value[:40]!r}") from None
+        what = {"start": "开始日期", "end": "结束日期"}.get(name, name)
+        raise ValueError(f"{what}格式应为 YYYY-MM-DD "
+                         f"({name} must be a date YYYY-MM-DD, got {value[:40]!r})") from None
 
 
 def period(start: str | None, end: str | None, now: float | None = None) -> tuple[float, float]:
@@ -60,7 +62,8 @@ def period(start: str | None, end: str | None, now: float | None = None) -> tupl
     d0 = _day(start, "start") if start else today - dt.timedelta(days=DEFAULT_DAYS - 1)
     d1 = _day(end, "end") if end else today
     if d1 < d0:
-        raise ValueError(f"start {d0.isoformat()} is after end {d1.isoformat()}")
+        raise ValueError(f"开始日期 {d0.isoformat()} 晚于结束日期 {d1.isoformat()} "
+                         f"(start {d0.isoformat()} is after end {d1.isoformat()})")
     since = dt.datetime.combine(d0, dt.time.min, TZ).timestamp()
     until = dt.datetime.combine(d1, dt.time.max, TZ).timestamp()
     return since, until

@@ -33,7 +33,7 @@ from app.nearby import CAMERA_RADIUS_M, readings, sensors_near
 from app.timefmt import CST, fmt_cst
 from grid.categories import CATEGORIES
 from incidents.actor import ROLE_NAMES, Actor
-from incidents.incident import STATE_NAMES, TASK_STATE_NAMES
+from incidents.incident import CHANNELS, STATE_NAMES, TASK_STATE_NAMES
 from sensors.cameras import cameras_seeing, live_positions
 
 TZ = CST                  # Beijing time on every screen (app.timefmt), whatever the server's zone
@@ -57,6 +57,15 @@ BUTTONS: tuple[tuple[str, str, str, str], ...] = (
     ("callback", "回访", "k", "satisfaction"), ("note", "备注", "m", "note"),
 )
 BUTTON_NAMES = {b[0]: b[1] for b in BUTTONS}
+NO_SELECTION = "请选择事件"
+"""The panel before a case is chosen."""
+DROPDOWN_LABELS = {"select_all": "全选", "deselect_all": "全部取消", "search": "搜索",
+                   "clear_search": "清除搜索", "clear_selection": "清空",
+                   "selected_count": "已选 {num_selected} 项", "no_options_found": "无匹配项"}
+"""dcc.Dropdown's own words (English by default) in the clerk's language."""
+REDISPATCH_NAME = "待改派"
+"""The queue's state of a case a handler returned its part of (退回), waiting in the owner's
+queue to be sent to someone else (改派) while it is still out (派遣/处置) or all parts came back."""
 
 
 def _fmt(ts: float, with_date: bool = False) -> str:
@@ -101,6 +110,22 @@ def applicable(actor: Actor, inc) -> list[str]:
         out += ["take_over"]
     out += ["note"]
     return list(dict.fromkeys(out))
+
+
+def awaiting_redispatch(inc) -> bool:  # noqa: ANN001
+    """A handler returned its part (退回) and the case waits in its owner's queue (``q:``) to be
+    sent to someone else: still out with other handlers (派遣/处置), or every part came back
+    (立案 again). ``list_queue("new")`` lists 上报 only; the console shows these there too."""
+    return (inc.place.startswith("q:") and inc.state in ("registered", "dispatched", "in_progress")
+            and any(t.state == "returned" for t in inc.tasks))
+
+
+def state_name(inc, actor: Actor) -> str:  # noqa: ANN001
+    """The state as the queue and panel show it to ``actor``: 待改派 for the owning (or a city)
+    center when a returned part waits for re-dispatch, else the lifecycle state's name."""
+    if (actor.center == inc.center or actor.is_city) and awaiting_redispatch(inc):
+        return REDISPATCH_NAME
+    return STATE_NAMES.get(inc.state, inc.state)
 
 
 def do_action(service, actor: Actor, incident_id: str, action: str, reason: str, note: str,
@@ -284,9 +309,13 @@ def short_center(city, code: str) -> str:  # noqa: ANN001
         return "市指挥中心"
     if code.startswith("T"):
         return city.town_names.get(code[1:], code)
-    if code.startswith("W"):
-        hit = city.cells.loc[city.cells["worker_id"] == code, "worker_name"]
-        return f"网格员{hit.iloc[0]}" if len(hit) else code
+    if code.startswith("W"):    # a grid worker (W<cell>): the cell's worker by name
+        cells = city.cells
+        hit = cells.loc[cells["worker_id"] == code, "worker_name"]
+        if not len(hit):
+            hit = cells.loc[cells["code"] == code[1:], "worker_name"]
+        name = str(hit.iloc[0]) if len(hit) and isinstance(hit.iloc[0], str) else ""
+        return f"{name}网格员" if name else code
     c = city.centers.get(code)
     return c.name.replace("业务分中心", "") if c else code
 
@@ -359,14 +388,14 @@ def _new_incident_form(landmarks: list[dict]) -> html.Details:
                                                       {"label": "来访", "value": "walk_in"}]),
             html.Label("等级"), dcc.Dropdown(id="new-severity", value="一般", clearable=False,
                                            options=["一般", "较大", "重大", "特别重大"],
-                                           style={"width": "120px"})]),
+                                           labels=DROPDOWN_LABELS, style={"width": "120px"})]),
         html.Div(className="row", children=[
             html.Label("类别"), dcc.Dropdown(id="new-category", options=cats, value="1202",
-                                           clearable=False, style=GROW)]),
+                                           clearable=False, labels=DROPDOWN_LABELS, style=GROW)]),
         html.Div(className="row", children=[
             html.Label("地点"), dcc.Dropdown(id="new-landmark", options=landmarks,
                                            placeholder="村/社区（或在地图上点选网格）",
-                                           style=GROW)]),
+                                           labels=DROPDOWN_LABELS, style=GROW)]),
         html.Div(id="new-where", className="row", children="未选位置"),
         dcc.Textarea(id="new-desc", placeholder="来电/来访内容", maxLength=2000),
         html.Div(className="row", children=[
@@ -396,7 +425,8 @@ def _task_form(targets: list[dict]) -> html.Details:
         html.Summary("↓ 下达巡查任务（上情下达）"),
         html.Div(className="row", children=[
             html.Label("对象"), dcc.Dropdown(id="task-target", options=targets, style=GROW,
-                                           placeholder="网格员 / 镇街 / 部门")]),
+                                           placeholder="网格员 / 镇街 / 部门",
+                                           labels=DROPDOWN_LABELS)]),
         html.Div(className="row", children=[
             html.Label("任务"), dcc.Input(id="task-title", type="text", className="grow", maxLength=120,
                                         placeholder="如：汛前巡查排水口")]),
@@ -414,7 +444,7 @@ def _emergency_form(city) -> html.Details:
         html.Summary("⚠ 应急模式（市指挥长）"),
         html.Div(className="row", children=[
             html.Label("区域"), dcc.Dropdown(id="em-town", options=towns, placeholder="镇街（或地图点选 + 半径）",
-                                           style=GROW),
+                                           labels=DROPDOWN_LABELS, style=GROW),
             dcc.Input(id="em-radius", type="number", value=3, min=0.2, max=50, step=0.1,
                       style={"width": "80px"}), html.Span("km")]),
         html.Div(className="row", children=[
@@ -445,15 +475,15 @@ def _panel_controls() -> html.Div:
                 html.Label("派遣至", htmlFor="act-depts"),
                 dcc.Dropdown(id="act-depts", multi=True, placeholder="派遣单位（建议已预选）",
                              maxHeight=260, style=GROW,
-                             labels={"deselect_all": "全部取消", "search": "搜索部门",
-                                     "selected_count": "{num_selected} 个单位",
-                                     "clear_selection": "清空", "no_options_found": "无匹配部门"})]),
+                             labels=dict(DROPDOWN_LABELS, search="搜索部门",
+                                         selected_count="{num_selected} 个单位",
+                                         no_options_found="无匹配部门"))]),
             dcc.Input(id="act-reason", type="text", className="reason", maxLength=500,
                       placeholder="原因/说明（退回、作废、核查不通过必填；处置反馈写处置情况）"),
             html.Div(id="sat-box", hidden=True, children=dcc.Dropdown(
                 id="act-satisfaction", options=[{"label": f"满意度 {k}", "value": k}
                                                 for k in (5, 4, 3, 2, 1)],
-                placeholder="满意度", style={"width": "120px"})),
+                placeholder="满意度", labels=DROPDOWN_LABELS, style={"width": "120px"})),
             *buttons]),
         html.Div(id="act-msg", className="msg", role="status"),
     ])
@@ -509,7 +539,7 @@ def _layout(ctx_):
                             style_cell_conditional=[   # whole ids and times, short the rest
                                 {"if": {"column_id": c}, "minWidth": w, "width": w, "maxWidth": w}
                                 for c, w in (("id", "146px"), ("severity", "44px"),
-                                             ("state_name", "44px"), ("due", "112px"),
+                                             ("state_name", "54px"), ("due", "112px"),
                                              ("created", "104px"))],
                             style_data_conditional=QUEUE_STYLES,
                             tooltip_duration=None)]),
@@ -517,7 +547,7 @@ def _layout(ctx_):
                         html.Div(className="panel-top", children=[
                             html.Div(id="panel-head"), _panel_controls()]),
                         html.Div(id="panel-body",
-                                 children=html.P("选择一个事件 · select an incident")),
+                                 children=html.P(NO_SELECTION)),
                         html.Div(KEY_HINT, className="hint-keys")]),
                 ]),
             ]),
@@ -565,12 +595,19 @@ def mount(server: Flask, ctx_) -> Dash:
         now = time.time()
         view = view or "mine"
         with guarded("console:queue"):
-            incs = queue_order(svc().list_queue(actor, view, limit=500), view, now)
+            incs = svc().list_queue(actor, view, limit=500)
+            if view == "new":     # new work includes a returned part waiting for 改派
+                seen = {i.id for i in incs}
+                incs += [i for i in svc().list_queue(actor, "mine", limit=500)
+                         if i.id not in seen and i.place == f"q:{actor.center}"
+                         and awaiting_redispatch(i)]
+            incs = queue_order(incs, view, now)
         rows = []
         for inc in incs:
             s = summary(inc, now)
             s.update(owner=short_center(ctx_.city, inc.center), created=_fmt(inc.created_ts, True),
-                     due=("超期 " if s["overdue"] else "") + _fmt(inc.due_ts, True))
+                     due=("超期 " if s["overdue"] else "") + _fmt(inc.due_ts, True),
+                     state_name=state_name(inc, actor))
             rows.append(s)
         n_over = sum(1 for r in rows if r["overdue"])
         return rows, f"{len(rows)} 件" + (f" · 超期 {n_over}" if n_over else "")
@@ -645,7 +682,7 @@ def mount(server: Flask, ctx_) -> Dash:
         actor = console_actor()
         hide_all = [True] * len(ids)
         if not sel:
-            return (None, html.P("选择一个事件 · select an incident"), hide_all, [], [], None,
+            return (None, html.P(NO_SELECTION), hide_all, [], [], None,
                     True, True, True)
         with guarded(sel):
             inc = svc().get(sel, actor)
@@ -661,7 +698,8 @@ def mount(server: Flask, ctx_) -> Dash:
                  for c in ctx_.city.centers.values() if c.tier == "department"]
         with guarded(sel):
             hints = svc().suggest_routing(sel, actor)
-        busy = {t.center for t in inc.open_tasks}       # 追加派遣: not who works on it already
+        # 追加派遣/改派: not who works on it already, nor who just returned its part (退回)
+        busy = {t.center for t in inc.tasks if t.open or t.state == "returned"}
         suggested = [d["center"] for d in hints["departments"]
                      if d["center"].startswith("D") and d["center"] not in busy] \
             if "dispatch" in can else []
@@ -739,9 +777,7 @@ def mount(server: Flask, ctx_) -> Dash:
             if why is None:
                 raise
             return f"✗ 新建事件: {why}", "msg err", no_update, no_update
-        how = {"created": "已新建", "correlated": "已关联到在办事件", "duplicate": "重复"}[inc.intake]
-        return (f"✓ {how} {inc.id} → {ctx_.city.centers.get(inc.center).name if inc.center in ctx_.city.centers else inc.center}",
-                "msg ok", inc.id, (rev or 0) + 1)
+        return intake_message(ctx_.city, inc), "msg ok", inc.id, (rev or 0) + 1
 
     @app.callback(Output("task-msg", "children"), Output("task-msg", "className"),
                   Output("sel", "data", allow_duplicate=True), Output("rev", "data", allow_duplicate=True),
@@ -797,6 +833,18 @@ def mount(server: Flask, ctx_) -> Dash:
     return app
 
 
+def intake_message(city, inc) -> str:  # noqa: ANN001
+    """What the new-incident form says about what the intake did: a new case, a report linked
+    to an open case nearby as one more source (关联), or a repeat of one made before."""
+    c = city.centers.get(inc.center)
+    where = c.name if c else inc.center
+    if inc.intake == "correlated":
+        return f"✓ 已关联到 {inc.id}（附近已有同类在办事件，作为新的来源记入）→ {where}"
+    if inc.intake == "duplicate":
+        return f"✓ 已提交过，未重复创建: {inc.id} → {where}"
+    return f"✓ 已新建 {inc.id} → {where}"
+
+
 def _cameras_seeing(ctx_, lon: float, lat: float) -> list[dict]:  # noqa: ANN001
     """Cameras that can see the point (mobile ones where they are now), nearest first."""
     return cameras_seeing(ctx_.devices, lon, lat, radius_m=CAMERA_RADIUS_M, limit=6,
@@ -828,22 +876,27 @@ def incident_panel(ctx_, actor: Actor, inc, trail: list[dict], similar: list[dic
     """Details, photos, location, cameras, sensors (sparkline), related incidents, timeline."""
     city = ctx_.city
     names = {c: short_center(city, c) for c in city.centers}
+
+    def name_of(code: str) -> str:
+        """A center or grid worker (W<cell>) by name; a user id stays as it is."""
+        return names.get(code) or (short_center(city, code) if code.startswith("W") else code)
     now = time.time()
     over = inc.overdue(now)
     head = html.Div(className="inc-head", children=[
         html.H2([f"{inc.id} · {inc.title}"]),
-        html.Span(STATE_NAMES.get(inc.state, inc.state), className=f"state {inc.state}", id="inc-state"),
+        html.Span(state_name(inc, actor), className=f"state {inc.state}", id="inc-state"),
         " ", html.Span(inc.severity, className=f"sev-{inc.severity}"),
         " ", html.Span("超期" if over else "", className="overdue"),
         " ", html.Span("应急" if inc.emergency else "", className="overdue")])
     loc = " / ".join(x for x in (city.town_names.get(inc.town_code, ""),
                                  city.village_names.get(inc.village_code, ""), inc.cell_code) if x)
     task_names = TASK_STATE_NAMES
-    tasks = [html.Li(f"#{t.n} {names.get(t.center, t.center)} · {task_names.get(t.state, t.state)}"
+    tasks = [html.Li(f"#{t.n} {name_of(t.center)} · {task_names.get(t.state, t.state)}"
                      + (f" · {t.note}" if t.note else "")) for t in inc.tasks]
     details = html.Dl(className="kv", children=[
         html.Dt("类别"), html.Dd(f"{inc.category} {inc.category_name}"),
-        html.Dt("渠道"), html.Dd(f"{inc.to_dict()['channel_name']} · 上报人 {inc.reporter}"),
+        html.Dt("渠道"), html.Dd(f"{CHANNELS.get(inc.channel, inc.channel)} · 上报人 "
+                               f"{name_of(inc.reporter)}"),
         html.Dt("位置"), html.Dd(f"{loc} ({inc.lon:.5f}, {inc.lat:.5f})"),
         html.Dt("归属"), html.Dd(f"{names.get(inc.center, inc.center)} · {inc.route_reason}"),
         html.Dt("时限"), html.Dd(_fmt(inc.due_ts, True) or "—"),
@@ -865,7 +918,8 @@ def incident_panel(ctx_, actor: Actor, inc, trail: list[dict], similar: list[dic
         if sens:
             parts.append(html.H2("周边传感器"))
             parts.append(_sensor_block(ctx_, sens))
-    related = [html.Li(f"{s.get('channel', '')} · {s.get('reporter', '')} · "
+    related = [html.Li(f"{CHANNELS.get(s.get('channel', ''), s.get('channel', ''))} · "
+                       f"{name_of(str(s.get('reporter', '')))} · "
                        f"{_fmt(float(s.get('ts') or 0), True)} · {s.get('description', '')}")
                for s in inc.sources[1:]]
     related += [html.Li(f"关联事件 {x}") for x in inc.links]
@@ -878,7 +932,7 @@ def incident_panel(ctx_, actor: Actor, inc, trail: list[dict], similar: list[dic
     parts.append(html.Ol(className="timeline", id="timeline", children=[
         html.Li([html.Span(_fmt(e["ts"], True), className="t"),
                  f"{e.get('name') or e.get('actor')} ({ROLE_NAMES.get(e.get('role', ''), e.get('role', ''))}"
-                 f"@{e.get('center', '')}) · {_action_name(e.get('action', ''))}"
+                 f"@{name_of(e.get('center', ''))}) · {_action_name(e.get('action', ''))}"
                  + (f" → {STATE_NAMES.get(e.get('state', ''), e.get('state', ''))}" if e.get("state") else "")
                  + (f" · {e.get('reason')}" if e.get("reason") else "")]) for e in trail]))
     return parts

@@ -104,13 +104,17 @@ def test_period_outside_excludes(web, app_ctx, closed_loop):  # noqa: F811
 def test_bad_or_reversed_period_is_a_clear_400(web, accounts):  # noqa: F811
     c = web.test_client()
     login(c, "commander")
-    for url, why in (("/analytics/export.csv?start=foo", "start must be a date"),
-                     ("/analytics/export.geojson?end=2024-13-45", "end must be a date"),
-                     ("/analytics/export.csv?start=2024-03-10&end=2024-03-01", "after end"),
-                     ("/analytics/kepler.json?start=2024-03-10&end=2024-03-01", "after end")):
+    for url, why, zh in (
+            ("/analytics/export.csv?start=foo", "start must be a date", "开始日期格式应为 YYYY-MM-DD"),
+            ("/analytics/export.geojson?end=2024-13-45", "end must be a date", "结束日期格式应为"),
+            ("/analytics/export.csv?start=2024-03-10&end=2024-03-01", "after end", "开始日期 2024-03-10 晚于"),
+            ("/analytics/kepler.json?start=2024-03-10&end=2024-03-01", "after end", "开始日期")):
         r = c.get(url)
         assert r.status_code == 400, (url, r.status_code)
         assert r.json["error"] == "bad_request" and why in r.json["reason"], r.json
+        assert r.json["reason"].startswith(zh), r.json             # Chinese first, English after
+    assert c.get("/analytics/export.csv?start=foo").json["reason"] == \
+        "开始日期格式应为 YYYY-MM-DD (start must be a date YYYY-MM-DD, got 'foo')"
     assert c.get("/analytics/export.csv?start=2024-03-01&end=2024-03-01").status_code == 200
     with pytest.raises(ValueError, match="after end"):
         analytics.period("2024-03-10", "2024-03-01")

@@ -196,3 +196,20 @@ def test_open311_post_and_cap_export_round_trip(web, app_ctx):
     other = web.test_client()
     login(other, "town")
     assert other.get(f"/api/incidents/{inc_id}/cap.xml").status_code == 403
+
+
+def test_intake_refusals_read_chinese_first(web, app_ctx):
+    c = web.test_client()
+    tok = login(c, "ops")
+    lon, lat = point_in(app_ctx.city, PZ)
+    h = {"X-CSRFToken": tok}
+    r = c.post("/api/incidents", json={"channel": "fax", "category": "0108", "lon": lon,
+                                       "lat": lat, "description": "来电"}, headers=h)
+    assert r.status_code == 400 and r.json["reason"].startswith("渠道 channel 应为 ")
+    assert "channel must be one of" in r.json["reason"]
+    r = c.post("/api/incidents", json={"channel": "12345", "category": "0108",
+                                       "description": "来电"}, headers=h)
+    assert r.status_code == 400 and r.json["reason"] == \
+        "须提供经纬度 lon、lat（WGS-84，度）(lon and lat (WGS-84 degrees) are required)"
+    r = c.post("/api/incidents", data="[1]", content_type="application/json", headers=h)
+    assert r.status_code == 400 and r.json["reason"].startswith("请求体应为 JSON 对象")

@@ -339,3 +339,31 @@ def test_demo_accounts_keep_their_passwords_across_restarts(app_ctx):
     assert {u: p for u, p in again.items() if u != "town"} == {u: p for u, p in first.items() if u != "town"}
     assert again["town"] not in (first["town"], "changed-by-admin")
     assert UserStore(app_ctx.redis).verify("town", again["town"]) is not None
+
+
+def test_demo_kiosk_token_is_kept_across_restarts(tmp_path, monkeypatch):
+    """Restarting `onemap demo` keeps the wall's kiosk link (a wall screen is not sent to the
+    login page): the token is kept in the data dir, owner-only; ONEMAP_KIOSK_TOKEN wins."""
+    import stat
+
+    from app.commands.demo import kiosk_token
+    from app.config import Settings
+
+    monkeypatch.delenv("ONEMAP_KIOSK_TOKEN", raising=False)
+    first = kiosk_token(Settings(data_dir=tmp_path))
+    saved = tmp_path / "kiosk-token"
+    assert len(first) >= 16 and saved.read_text() == first
+    assert stat.S_IMODE(saved.stat().st_mode) == 0o600
+    assert kiosk_token(Settings(data_dir=tmp_path)) == first            # the next start
+    assert kiosk_token(Settings(data_dir=tmp_path / "other")) != first  # another data set
+    monkeypatch.setenv("ONEMAP_KIOSK_TOKEN", "set-by-the-operator-123")
+    assert kiosk_token(Settings(data_dir=tmp_path)) == "set-by-the-operator-123"
+    assert saved.read_text() == first                                   # not overwritten
+
+
+def test_demo_has_an_emergency_management_account(app_ctx, accounts):
+    """追加派遣 to 应急 (DYJ) can be worked with the printed demo accounts."""
+    assert "DYJ" in app_ctx.city.centers
+    yj = accounts["yingji"]
+    assert (yj["role"], yj["center"], yj["name"]) == ("dept_operator", "DYJ", "应急值班员")
+    assert UserStore(app_ctx.redis).verify("yingji", PASSWORD) is not None

@@ -269,3 +269,109 @@ def test_queue_selection_follows_the_case_not_the_row(web, app_ctx):
     marks = [s for s in styles["queue"]["style_data_conditional"]
              if c.id in s["if"].get("filter_query", "")]
     assert len(marks) == 1
+
+
+# --- QA of the demo: 退回 → 改派, correlated intake, names instead of codes ----------------------
+def _panel(con: Console, sel: str):
+    """The panel callback with ``sel`` chosen (its outputs: head, body, buttons, 派遣至 …)."""
+    from tests.app.test_scope_console import BUTTON_IDS
+    out = _spec(con.deps, "panel-head.children")
+    outputs = [[{"id": b, "property": o["property"]} for b in BUTTON_IDS]
+               if isinstance(o["id"], dict) else o for o in _outputs(out)]
+    return con.post({"output": out, "outputs": outputs,
+                     "inputs": [{"id": "sel", "property": "data", "value": sel},
+                                {"id": "feed-last", "property": "data", "value": None},
+                                {"id": "rev", "property": "data", "value": 1}],
+                     "changedPropIds": ["sel.data"],
+                     "state": [[{"id": b, "property": "id", "value": b} for b in BUTTON_IDS],
+                               {"id": "sel-ver", "property": "data", "value": None}]})
+
+
+def test_returned_part_is_not_suggested_again_and_waits_as_new_work(web, app_ctx):
+    from incidents.actor import SYSTEM
+    svc = app_ctx.incidents
+    pz_actor = UserStore(app_ctx.redis).get("panzhou").actor
+    inc = svc.report(SYSTEM, "0108", *point_in(app_ctx.city, PZ, 8), description="井盖破损")
+    svc.accept(inc.id, pz_actor)
+    pz = Console(web, "panzhou")
+    hint = _panel(pz, inc.id).json["response"]["act-depts"]["value"]
+    assert "DCG" in hint                                  # 城管 suggested for a manhole cover
+    svc.dispatch(inc.id, pz_actor, ["DCG", "DSL"])
+    assert "✓ 退回" in Console(web, "chengguan").act(inc.id, "return", reason="不属本部门") \
+        .json["response"]["act-msg"]["children"]
+    case = svc.store.load(inc.id)
+    assert case.state == "dispatched" and case.place == f"q:T{PZ}"   # 水利 still has its part
+    out = _panel(pz, inc.id).json["response"]
+    assert "DCG" not in out["act-depts"]["value"]         # not sent straight back to 城管 …
+    assert "DSL" not in out["act-depts"]["value"]         # … nor to who works on it already
+    assert out["depts-row"]["hidden"] is False            # 改派 is on offer
+    # the clerk's new-work view (待受理) shows it, marked 待改派; 本中心 too
+    for view in ("new", "mine"):
+        rows = _refresh(pz, view).json["response"]["queue"]["data"]
+        row = next(r for r in rows if r["id"] == inc.id)
+        assert row["state_name"] == "待改派", view
+    # every part returned: back to 立案, still waiting for 改派 in the new-work view
+    Console(web, "shuili").act(inc.id, "return", reason="不属本部门")
+    assert svc.store.load(inc.id).state == "registered"
+    rows = _refresh(pz, "new").json["response"]["queue"]["data"]
+    assert [r["state_name"] for r in rows if r["id"] == inc.id] == ["待改派"]
+    # 改派 to 应急 (DYJ): out of the new-work view, its plain state again; the demo's 应急
+    # account (yingji) works its part
+    assert "✓ 派遣" in pz.act(inc.id, "dispatch", depts=["DYJ"]).json["response"]["act-msg"]["children"]
+    assert inc.id not in {r["id"] for r in _refresh(pz, "new").json["response"]["queue"]["data"]}
+    rows = _refresh(pz, "mine").json["response"]["queue"]["data"]
+    assert [r["state_name"] for r in rows if r["id"] == inc.id] == ["派遣"]
+    yj = Console(web, "yingji")
+    assert "✓ 开始处置" in yj.act(inc.id, "start").json["response"]["act-msg"]["children"]
+    assert "✓ 处置反馈" in yj.act(inc.id, "handle", reason="已排查加固").json["response"][
+        "act-msg"]["children"]
+    assert svc.store.load(inc.id).state == "handled"
+
+
+def test_hand_intake_linked_to_an_open_case_says_so(web, app_ctx):
+    from types import SimpleNamespace
+
+    from app.screens.console import intake_message
+    con = Console(web, "panzhou")
+    lon, lat = point_in(app_ctx.city, PZ, 9)
+    first = _new(con, {"lon": lon, "lat": lat}).json["response"]
+    assert first["new-msg"]["children"].startswith("✓ 已新建 ")
+    again = _new(con, {"lon": lon, "lat": lat}, desc="又一位市民来电：路灯不亮").json["response"]
+    case = first["sel"]["data"]
+    assert again["sel"]["data"] == case                   # the open case is opened …
+    msg = again["new-msg"]["children"]
+    assert msg.startswith(f"✓ 已关联到 {case}") and "作为新的来源记入" in msg   # … and named
+    assert len(app_ctx.incidents.store.load(case).sources) == 2
+    dup = SimpleNamespace(id=case, intake="duplicate", center=f"T{PZ}")
+    assert "已提交过，未重复创建" in intake_message(app_ctx.city, dup)
+
+
+def test_panel_names_channels_and_grid_workers_in_chinese(app_ctx, accounts):
+    from dash import html
+
+    from app.screens.console import NO_SELECTION, incident_panel
+    from incidents.actor import SYSTEM
+    svc, city = app_ctx.incidents, app_ctx.city
+    pz = UserStore(app_ctx.redis).get("panzhou").actor
+    lon, lat = point_in(city, PZ, 3)
+    inc = svc.report(pz, "0108", lon, lat, description="来电：井盖破损", channel="hotline")
+    svc.report(SYSTEM, "0108", lon, lat, description="来访：井盖破损", channel="walk_in")
+    cell = city.cells[city.cells["code"] == svc.get(inc.id, pz).cell_code].iloc[0]
+    svc.accept(inc.id, pz)
+    inc = svc.dispatch(inc.id, pz, [str(cell["worker_id"])])
+    assert inc.tasks[0].center.startswith("W") and len(inc.sources) == 2
+
+    def text(node):
+        if isinstance(node, str | int | float):
+            return str(node)
+        kids = getattr(node, "children", None)
+        kids = kids if isinstance(kids, list | tuple) else [kids] if kids is not None else []
+        return " ".join(text(k) for k in kids)
+    parts = incident_panel(app_ctx, pz, inc, svc.timeline(inc.id, pz))
+    details = text(parts[1])                              # 子任务: the worker by name
+    assert f"{cell['worker_name']}网格员" in details and str(cell["worker_id"]) not in details
+    related = text(next(p for p in parts if getattr(p, "className", "") == "related"))
+    assert "来访" in related and "walk_in" not in related   # 关联上报: the channel's name
+    assert "12345热线" in details and "hotline" not in details
+    assert isinstance(html.P(NO_SELECTION).children, str) and not any(
+        ch.isascii() and ch.isalpha() for ch in NO_SELECTION)

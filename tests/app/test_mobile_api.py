@@ -141,6 +141,12 @@ def test_report_retried_with_same_key_makes_one_incident(web, accounts, app_ctx)
     bad = c.post("/m/api/reports", json=dict(body, category="9999", key="k2"),
                  headers={"X-CSRFToken": tok})
     assert bad.status_code == 400 and app_ctx.redis.zcard(ik.ALL) == 1
+    assert bad.json["reason"].startswith("未知事件类别") and "unknown category" in bad.json["reason"]
+    nowhere = c.post("/m/api/reports", json={k: v for k, v in dict(body, key="k3").items()
+                                              if k not in ("lon", "lat")},
+                     headers={"X-CSRFToken": tok})
+    assert nowhere.status_code == 400 and nowhere.json["reason"] == "缺少位置经纬度 (lon/lat required)"
+    assert app_ctx.redis.zcard(ik.ALL) == 1
 
 
 def test_my_tasks_accept_and_result_with_photo(web, accounts, app_ctx):  # noqa: F811

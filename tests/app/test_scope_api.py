@@ -42,7 +42,7 @@ def world(app_ctx, accounts):
     readable = {"commander": {"pz", "da", "w1"}, "ops": {"pz", "da", "w1"},
                 "supervisor": {"pz", "da", "w1"}, "panzhou": {"pz", "w1"},
                 "supervisor_pz": {"pz", "w1"}, "town": {"da"}, "chengguan": {"pz"},
-                "shuili": set(), w1["user_id"]: {"w1"}, w2["user_id"]: set(),
+                "shuili": set(), "yingji": set(), w1["user_id"]: {"w1"}, w2["user_id"]: set(),
                 "wall": set(), "admin": set()}
     assert set(readable) == set(accounts)
     return ids, readable
