@@ -60,7 +60,8 @@ def _body() -> dict:
         return {}
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
-        abort(security.json_error(400, "bad_request", reason="请求体应为 JSON 对象 (a JSON object body is expected)"))
+        abort(security.json_error(400, "bad_request", reason="请求体应为 JSON 对象 "
+                                                             "(a JSON object body is expected)"))
     return data
 
 
@@ -258,7 +259,8 @@ def install(server: Flask, ctx) -> None:
     def incident_action(incident_id: str, action: str):
         actor = require_actor()
         if action not in ACTIONS:
-            return security.json_error(404, "unknown_action", reason=f"未知操作，应为以下之一 (one of {sorted(ACTIONS)})")
+            return security.json_error(404, "unknown_action", reason="未知操作，应为以下之一 "
+                                                                     f"(one of {sorted(ACTIONS)})")
         body = _body()
         with guarded(incident_id):
             inc = act(svc(), actor, incident_id, action, body)

@@ -188,7 +188,7 @@ def _is_machine(path: str) -> bool:
 
 
 def _safe_next(target: str | None, actor: Actor | None = None) -> str:
-    default = HOME.get(actor.role, "/console/") if actor else "/console/"
+    default = home_for(actor) if actor else "/console/"
     if not target or target == "/":
         return default
     parts = urlsplit(target)

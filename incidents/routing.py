@@ -72,27 +72,34 @@ def route(city: City, config: IncidentConfig, category: str, severity: str,
     line = line_owner(city, category)
     suggested = (line,) if line else ()
     if in_emergency(emergency, lon, lat, now):
-        return Route(CITY_CENTER, "city", "应急模式: 应急区域内，市中心优先 (inside the emergency area)", 1, True,
+        return Route(CITY_CENTER, "city", "应急模式: 应急区域内，市中心优先 "
+                                          "(inside the emergency area)", 1, True,
                      suggested=suggested)
     if severity in config.major_severities:
-        return Route(CITY_CENTER, "city", f"重大: {severity}事件直报市中心 (severity {severity} goes to the city center)", 1,
+        return Route(CITY_CENTER, "city", f"重大: {severity}事件直报市中心 "
+                                          f"(severity {severity} goes to the city center)", 1,
                      suggested=suggested)
     if is_sudden(category):
-        return Route(CITY_CENTER, "city", "突发: 突发类事件直报市中心 (sudden category goes to the city center)", 1,
+        return Route(CITY_CENTER, "city", "突发: 突发类事件直报市中心 "
+                                          "(sudden category goes to the city center)", 1,
                      suggested=suggested)
     if loc is None:
         return Route(CITY_CENTER, "city", "辖区外/无网格: 由市中心研判 (no grid cell, city center decides)",
                      suggested=suggested)
     if towns_touched > 1:
-        return Route(CITY_CENTER, "city", f"跨镇街: 涉及{towns_touched}个镇街，上提一级 (spans {towns_touched} towns, one tier up)",
+        return Route(CITY_CENTER, "city", f"跨镇街: 涉及{towns_touched}个镇街，上提一级 "
+                                          f"(spans {towns_touched} towns, one tier up)",
                      suggested=suggested)
     rule = config.rule_for(category)
-    center, tier, reason = town_center_code(loc.town_code), "town", "块: 网格所在镇街 (territory owner of the grid cell)"
+    center, tier, reason = town_center_code(loc.town_code), "town", ("块: 网格所在镇街 "
+                                                                     "(territory owner of the grid cell)")
     if rule is not None:
         if rule.owner == "city":
-            center, tier, reason = CITY_CENTER, "city", f"规则 {rule.prefix}: 市中心 (rule {rule.prefix}: city center)"
+            center, tier, reason = CITY_CENTER, "city", (f"规则 {rule.prefix}: 市中心 "
+                                                         f"(rule {rule.prefix}: city center)")
         elif rule.owner == "line" and line:
-            center, tier, reason = line, "department", f"规则 {rule.prefix}: 条线部门 {line} (rule {rule.prefix}: line owner)"
+            center, tier, reason = line, "department", (f"规则 {rule.prefix}: 条线部门 {line} "
+                                                        f"(rule {rule.prefix}: line owner)")
         if rule.automatic and line and line != center:
             return Route(center, tier, reason + f"; 自动派遣 {line} (automatic dispatch)",
                          auto_dispatch=(line,), suggested=suggested)

@@ -56,7 +56,8 @@ def can_own(actor: Actor, inc: Incident, action: str) -> str | None:
         return None
     if actor.role == "supervisor":
         if action not in SUPERVISOR_ACTIONS:
-            return f"监督核查员只核查、结案、督办和回访 (supervisors verify, close, urge and call back; they do not {action})"
+            return ("监督核查员只核查、结案、督办和回访 "
+                    f"(supervisors verify, close, urge and call back; they do not {action})")
         if actor.is_city or inc.center == actor.center:
             return None
         return f"该事件归 {inc.center} 办理 (the case belongs to {inc.center})"
@@ -65,7 +66,8 @@ def can_own(actor: Actor, inc: Incident, action: str) -> str | None:
             return None
         if actor.role == "city_operator" and action in ("urge", "note"):
             return None
-        return f"该事件归 {inc.center} 办理，不归 {actor.center} (the case belongs to {inc.center}, not {actor.center})"
+        return (f"该事件归 {inc.center} 办理，不归 {actor.center} "
+                f"(the case belongs to {inc.center}, not {actor.center})")
     return f"该角色无此权限 (role {actor.role} may not {action})"
 
 
@@ -74,9 +76,11 @@ def separation(actor: Actor, inc: Incident) -> str | None:
     not its handling centers (a grid worker's task counts for the worker's town, T24; a task
     returned after it was worked still counts), not the users who worked a sub-task."""
     if actor.center in inc.handler_centers:
-        return f"监管分离: {actor.center} 处置过本事件，不能核查、结案或回访 ({actor.center} handled this case and may not verify, close or call back on it)"
+        return (f"监管分离: {actor.center} 处置过本事件，不能核查、结案或回访 "
+                f"({actor.center} handled this case and may not verify, close or call back on it)")
     if actor.user_id in inc.handler_users:
-        return f"监管分离: {actor.user_id} 处置过本事件，不能核查、结案或回访 ({actor.user_id} handled this case and may not verify, close or call back on it)"
+        return (f"监管分离: {actor.user_id} 处置过本事件，不能核查、结案或回访 "
+                f"({actor.user_id} handled this case and may not verify, close or call back on it)")
     return None
 
 
@@ -88,15 +92,18 @@ def can_handle(actor: Actor, task: Task) -> str | None:
         return None if task.center in worker_ids(actor) else "不是你的任务 (not your task)"
     if task.center == actor.center:
         return None
-    return f"子任务 {task.n} 派给 {task.center}，不是 {actor.center} (sub-task {task.n} is for {task.center}, not {actor.center})"
+    return (f"子任务 {task.n} 派给 {task.center}，不是 {actor.center} "
+            f"(sub-task {task.n} is for {task.center}, not {actor.center})")
 
 
 def can_assign(actor: Actor, target: str, target_town: str | None) -> str | None:
     """上情下达: may this actor give a task to ``target`` (center or W<cell>)?"""
     if actor.role in ("city_commander", "city_operator") and actor.is_city:
-        return None if target != CITY_CENTER else "市中心不能给自己下达任务 (the city center cannot assign to itself)"
+        return None if target != CITY_CENTER else ("市中心不能给自己下达任务 "
+                                                   "(the city center cannot assign to itself)")
     if actor.role == "town_operator" and target.startswith("W"):
         return None if target_town == town_of(actor) else "不是本镇街的网格员 (grid worker outside the town)"
     if actor.role == "dept_operator" and target.startswith("W"):
         return None
-    return f"{actor.center} 不能向 {target} 下达任务 ({actor.role} at {actor.center} may not assign tasks to {target})"
+    return (f"{actor.center} 不能向 {target} 下达任务 "
+            f"({actor.role} at {actor.center} may not assign tasks to {target})")

@@ -59,6 +59,7 @@ from incidents.store import (
     clone,
     due_score,
     phase_times,
+    stage_limit,
 )
 
 CamerasNear = Callable[[float, float, float], list[dict]]
@@ -142,9 +143,11 @@ class IncidentService:
         """
         now = self.clock()
         if actor.role not in scope.REPORTERS:
-            self._deny(actor, "report", f"该角色不上报事件 (role {actor.role} does not report events)", None, now)
+            self._deny(actor, "report", "该角色不上报事件 "
+                                        f"(role {actor.role} does not report events)", None, now)
         if on_behalf_of and actor.role == "grid_worker":
-            self._deny(actor, "report", "网格员只上报自己发现的事件 (grid workers report their own findings)", None, now)
+            self._deny(actor, "report", "网格员只上报自己发现的事件 "
+                                        "(grid workers report their own findings)", None, now)
         reporter = on_behalf_of or actor.user_id
         if category not in CATEGORIES:
             raise ValueError(f"未知的事件类别 {category!r} (unknown category, see grid.categories)")
@@ -196,7 +199,8 @@ class IncidentService:
         inc.intake = "created"
         if rt.auto_dispatch:
             inc = self._mutate(inc.id, SYSTEM, "dispatch", lambda i: self._do_dispatch(
-                i, SYSTEM, list(rt.auto_dispatch), auto=True), reason="自动派遣规则 (automatic rule, admin-marked)")
+                i, SYSTEM, list(rt.auto_dispatch), auto=True), reason="自动派遣规则 "
+                                                                      "(automatic rule, admin-marked)")
             inc.intake = "created"
         return inc
 
@@ -236,13 +240,13 @@ class IncidentService:
             reporter_center=actor.center, center=actor.center,
             tier=self._tier(actor.center), place=f"x:{actor.center}", state="dispatched",
             created_ts=now, route_reason="上情下达",
-            tasks=[Task(1, tgt, dispatched_ts=now, town=tgt_town or "" if tgt.startswith("W") else "")],
+            tasks=[Task(1, tgt, dispatched_ts=now,
+                        town=(tgt_town or "") if tgt.startswith("W") else "")],
             centers=sorted({actor.center, tgt}), sources=[{"channel": "assignment",
                                                            "reporter": actor.user_id, "ts": now}])
         if deadline_s is not None:
             inc.handle_limit_s = float(deadline_s)
-        inc.tasks[0].due_ts = now + (inc.handle_limit_s if inc.handle_limit_s > 0
-                                     else self.config.stage_limit("handle", category, inc.severity))
+        inc.tasks[0].due_ts = now + stage_limit(inc, "handle", self.config)
         res = self.store.commit(None, inc, actor, "assign_task", now, reason=title, idem=idem)
         if res.status == "dup":
             return self._duplicate(res.value, actor, idempotency_key, same)
@@ -286,13 +290,15 @@ class IncidentService:
         if view not in VIEWS:
             raise ValueError(f"视图应为 {VIEWS} 之一 (view must be one of {VIEWS})")
         if actor.role == "admin":
-            self._deny(actor, "list", "管理员管理账号，不办理事件 (admins manage accounts, not incidents)", None,
+            self._deny(actor, "list", "管理员管理账号，不办理事件 "
+                                      "(admins manage accounts, not incidents)", None,
                        self.clock())
         now = self.clock()
         c = actor.center
         if center and center != c:
             if actor.role not in scope.CITY_READERS and not (actor.role == "supervisor" and actor.is_city):
-                self._deny(actor, "list", f"无权查看 {center} 的队列 (may not look at {center}'s queue)", None, now)
+                self._deny(actor, "list", f"无权查看 {center} 的队列 "
+                                          f"(may not look at {center}'s queue)", None, now)
             c = center
         worker = actor.role == "grid_worker" and not center
         if view in ("new", "mine"):
@@ -388,8 +394,7 @@ class IncidentService:
                 i.place = f"x:{i.center}"
                 i.reopen_count += 1
                 now = self.clock()
-                limit = (i.handle_limit_s if i.handle_limit_s > 0
-                         else self.config.stage_limit("handle", i.category, i.severity))
+                limit = stage_limit(i, "handle", self.config)
                 for t in i.tasks:
                     if t.state == "handled":
                         t.state, t.dispatched_ts, t.started_ts, t.handled_ts = "dispatched", now, 0.0, 0.0
@@ -404,7 +409,8 @@ class IncidentService:
             self._separate(actor, i, "close")
             lifecycle.check("close", i.state, i.id)
             if i.open_tasks:
-                raise InvalidTransition("close", i.state, "还有未完成的子任务 (sub-tasks are still open)", i.id)
+                raise InvalidTransition("close", i.state, "还有未完成的子任务 "
+                                                          "(sub-tasks are still open)", i.id)
             i.state, i.place = "closed", ""
         return self._mutate(incident_id, actor, "close", fn, reason=note)
 
@@ -438,10 +444,12 @@ class IncidentService:
                 return t.n
             self._own(actor, i, "return")
             if i.state not in lifecycle.PRE_DISPATCH:
-                raise InvalidTransition("return", i.state, "事件已派出处置中，不能退回下级 (the case is out with its handlers)", i.id)
+                raise InvalidTransition("return", i.state, "事件已派出处置中，不能退回下级 "
+                                                           "(the case is out with its handlers)", i.id)
             if not i.origin:
                 raise InvalidTransition("return", i.state,
-                                        "该事件不是下级上报的，请作废而非退回 (it came from no lower center; void it instead)", i.id)
+                                        "该事件不是下级上报的，请作废而非退回 "
+                                        "(it came from no lower center; void it instead)", i.id)
             down = i.origin.pop()
             i.center, i.tier, i.place, i.state = down, self._tier(down), f"q:{down}", "reported"
             if down not in i.centers:
@@ -461,10 +469,12 @@ class IncidentService:
         """接管: the city center takes over any open incident (it becomes the owner)."""
         def fn(i: Incident) -> None:
             if not (actor.is_city and actor.role in ("city_commander", "city_operator")):
-                raise _Deny("只有市中心的指挥长/值班员可以接管 (only the city center's commander/operators take over)")
+                raise _Deny("只有市中心的指挥长/值班员可以接管 "
+                            "(only the city center's commander/operators take over)")
             lifecycle.check("take_over", i.state, i.id)
             if i.center == CITY_CENTER:
-                raise InvalidTransition("take_over", i.state, "已由市中心办理 (the city center owns it already)", i.id)
+                raise InvalidTransition("take_over", i.state, "已由市中心办理 "
+                                                              "(the city center owns it already)", i.id)
             i.origin.append(i.center)
             self._set_owner(i, CITY_CENTER)
         return self._mutate(incident_id, actor, "take_over", fn, reason=reason, reset_stage=True)
@@ -576,7 +586,7 @@ class IncidentService:
             if why:
                 self._deny(actor, "merge", why, oid, now)
             if o.state not in lifecycle.PRE_DISPATCH:
-                raise InvalidTransition("merge", o.state, "只能合并尚未派遣的事件 (only cases not yet dispatched merge)", oid)
+                raise InvalidTransition("merge", o.state, _ONLY_NEW_MERGE, oid)
             loaded.append(o)
         for other in loaded:
             def add_fn(i: Incident, o: Incident = other) -> None:
@@ -595,12 +605,13 @@ class IncidentService:
             def void_fn(i: Incident, tid: str = target_id) -> None:
                 self._own(actor, i, "merge")
                 if i.state not in lifecycle.PRE_DISPATCH:
-                    raise InvalidTransition("merge", i.state, "只能合并尚未派遣的事件 (only cases not yet dispatched merge)", i.id)
+                    raise InvalidTransition("merge", i.state, _ONLY_NEW_MERGE, i.id)
                 i.state, i.place, i.merged_into = "voided", "", tid
                 i.void_reason = f"已合并到 {tid} (merged into {tid})"
                 if tid not in i.links:
                     i.links.append(tid)
-            self._mutate(other.id, actor, "merge", void_fn, reason=reason or f"合并到 {target_id} (merged into {target_id})")
+            self._mutate(other.id, actor, "merge", void_fn, reason=reason or f"合并到 {target_id} "
+                                                                             f"(merged into {target_id})")
         return target
 
     @_unbatched_call
@@ -611,7 +622,8 @@ class IncidentService:
         the same source again finishes the job with the incident made the first time."""
         inc = self.get(incident_id, actor)
         if not 0 < source_index < len(inc.sources):
-            raise ValueError(f"拆分的来源序号应为 1..{len(inc.sources) - 1}，0 是首报 (source_index must be 1..{len(inc.sources) - 1})")
+            raise ValueError(f"拆分的来源序号应为 1..{len(inc.sources) - 1}，0 是首报 "
+                             f"(source_index must be 1..{len(inc.sources) - 1})")
         why = scope.can_own(actor, inc, "split")
         if why:
             self._deny(actor, "split", why, incident_id, self.clock())
@@ -621,7 +633,8 @@ class IncidentService:
                           severity=src.get("severity", "一般"), description=src.get("description", ""),
                           channel=src.get("channel"), ref=src.get("ref", ""), correlate=False,
                           on_behalf_of=src.get("reporter") or "",
-                          idempotency_key=f"split:{incident_id}:{src.get('ts', '')}:{src.get('reporter', '')}")
+                          idempotency_key=f"split:{incident_id}:{src.get('ts', '')}:"
+                                          f"{src.get('reporter', '')}")
 
         def fn(i: Incident) -> None:
             self._own(actor, i, "split")
@@ -634,9 +647,11 @@ class IncidentService:
         def back_link(i: Incident) -> None:
             if incident_id not in i.links:
                 i.links.append(incident_id)
-        self._mutate(incident_id, actor, "split", fn, reason=reason or f"拆分出 {new.id} (split into {new.id})")
+        self._mutate(incident_id, actor, "split", fn, reason=reason or f"拆分出 {new.id} "
+                                                                       f"(split into {new.id})")
         return self._mutate(new.id, SYSTEM, "note", back_link,
-                            reason=f"由 {actor.user_id} 从 {incident_id} 拆分 (split from {incident_id} by {actor.user_id})")
+                            reason=f"由 {actor.user_id} 从 {incident_id} 拆分 "
+                                   f"(split from {incident_id} by {actor.user_id})")
 
     # ======================================================================================
     # routing suggestions (E30: a person confirms)
@@ -683,9 +698,7 @@ class IncidentService:
         """应急模式 on: new incidents inside ``area`` (GeoJSON) until ``until`` (epoch s) route to
         the city center with priority. City commander only; audited (``emergency_log``)."""
         now = self.clock()
-        if actor.role != "city_commander":
-            self._deny(actor, "emergency_on", "只有市指挥长可以启动/解除应急模式 (only the city commander switches emergency mode)",
-                       None, now)
+        self._commander_only(actor, "emergency_on", now)
         if until <= now:
             raise ValueError("结束时间须晚于现在 (until must be in the future)")
         routing.parse_area(area)  # validate before storing
@@ -697,10 +710,13 @@ class IncidentService:
     def emergency_off(self, actor: Actor, reason: str = "") -> None:
         """应急模式 off (city commander only; audited)."""
         now = self.clock()
-        if actor.role != "city_commander":
-            self._deny(actor, "emergency_off", "只有市指挥长可以启动/解除应急模式 (only the city commander switches emergency mode)",
-                       None, now)
+        self._commander_only(actor, "emergency_off", now)
         self._switch_emergency(actor, "emergency_off", reason, now, None)
+
+    def _commander_only(self, actor: Actor, action: str, now: float) -> None:
+        if actor.role != "city_commander":
+            self._deny(actor, action, "只有市指挥长可以启动/解除应急模式 "
+                       "(only the city commander switches emergency mode)", None, now)
 
     def _switch_emergency(self, actor: Actor, action: str, reason: str, now: float,
                           state: dict | None) -> None:
@@ -729,7 +745,8 @@ class IncidentService:
         """应急模式 switches, newest first (ts, actor, name, role, center, action, reason, before,
         after): city roles only."""
         if not IncidentService._city_wide(actor):
-            self._deny(actor, "emergency_log", "应急记录仅限市中心查看 (the emergency log is the city center's)", None, self.clock())
+            self._deny(actor, "emergency_log", "应急记录仅限市中心查看 "
+                                               "(the emergency log is the city center's)", None, self.clock())
         return [audit.entry(i, f) for i, f in self.r.xrevrange(keys.EMERGENCY_LOG, count=limit)]
 
     def emergency_state(self) -> dict | None:
@@ -810,9 +827,11 @@ class IncidentService:
                 if inc.center != CITY_CENTER:
                     self._move_up(new)
                     reset = True
-                    reason = f"上报: {STAGE_NAMES.get(stage, stage)}严重超时，上提一级 ({stage} overdue past the limit)"
+                    reason = (f"上报: {STAGE_NAMES.get(stage, stage)}严重超时，上提一级 "
+                              f"({stage} overdue past the limit)")
                 else:
-                    reason = f"{STAGE_NAMES.get(stage, stage)}严重超时，已在最高层级 ({stage} overdue past the limit at the top tier)"
+                    reason = (f"{STAGE_NAMES.get(stage, stage)}严重超时，已在最高层级 "
+                              f"({stage} overdue past the limit at the top tier)")
             else:
                 action, reason = "warn", f"预警: {STAGE_NAMES.get(stage, stage)}即将到期 ({stage} due soon)"
             try:
@@ -1008,8 +1027,10 @@ class IncidentService:
                 return None
             anyone = [t for t in i.tasks if scope.can_handle(actor, t) is None]
             if anyone:
-                raise InvalidTransition("handle", i.state, "你的子任务已不在办理中 (your sub-task is not open)", i.id)
-            raise Forbidden("handle", actor, "本事件没有派给你的子任务（监管分离/条块） (no sub-task of this case is yours)", i.id)
+                raise InvalidTransition("handle", i.state, "你的子任务已不在办理中 "
+                                                           "(your sub-task is not open)", i.id)
+            raise Forbidden("handle", actor, "本事件没有派给你的子任务（监管分离/条块） "
+                                             "(no sub-task of this case is yours)", i.id)
         return mine[0]
 
     def _do_dispatch(self, i: Incident, actor: Actor, targets: list[str], auto: bool = False) -> None:
@@ -1029,11 +1050,11 @@ class IncidentService:
         for code in targets:
             c, town = self._dispatch_target(i, actor, code)
             if c in busy:
-                raise InvalidTransition("dispatch", i.state, f"{c} 已有办理中的子任务，无需重复派遣 ({c} already has an open sub-task)", i.id)
+                raise InvalidTransition("dispatch", i.state, f"{c} 已有办理中的子任务，无需重复派遣 "
+                                                             f"({c} already has an open sub-task)", i.id)
             if all(c != p for p, _ in picked):
                 picked.append((c, town))
-        limit = (i.handle_limit_s if i.handle_limit_s > 0
-                 else self.config.stage_limit("handle", i.category, i.severity))
+        limit = stage_limit(i, "handle", self.config)
         n0 = max((t.n for t in i.tasks), default=0)
         for k, (c, town) in enumerate(picked, 1):
             i.tasks.append(Task(n0 + k, c, dispatched_ts=now, due_ts=now + limit, town=town))
@@ -1054,7 +1075,8 @@ class IncidentService:
         except KeyError:
             raise ValueError(f"未知的派遣单位 {code!r} (unknown department/center)") from None
         if c == CITY_CENTER:
-            raise InvalidTransition("dispatch", i.state, "市中心负责指挥，不作为处置单位 (the city center commands; it is no handler)", i.id)
+            raise InvalidTransition("dispatch", i.state, "市中心负责指挥，不作为处置单位 "
+                                                         "(the city center commands; it is no handler)", i.id)
         town = ""
         if c.startswith("W"):
             town = self._town_of_target(c) or ""
@@ -1094,15 +1116,15 @@ class IncidentService:
             if i.center != CITY_CENTER:
                 i.origin.append(i.center)
                 self._set_owner(i, CITY_CENTER)
-        if i.handle_limit_s <= 0:
-            limit = self.config.stage_limit("handle", i.category, severity)
-            for t in i.open_tasks:
-                t.due_ts = t.dispatched_ts + limit
+        limit = stage_limit(i, "handle", self.config)
+        for t in i.open_tasks:
+            t.due_ts = t.dispatched_ts + limit
 
     def _move_up(self, i: Incident) -> None:
         parent = self.city.centers[i.center].parent if i.center in self.city.centers else CITY_CENTER
         if i.center == CITY_CENTER or parent is None:
-            raise InvalidTransition("escalate", i.state, "市中心已是最高层级 (the city center is the top tier)", i.id)
+            raise InvalidTransition("escalate", i.state, "市中心已是最高层级 "
+                                                         "(the city center is the top tier)", i.id)
         i.origin.append(i.center)
         i.escalations += 1
         self._set_owner(i, parent)
@@ -1242,6 +1264,9 @@ class _Deny(Exception):  # noqa: N818
     """Raised inside a mutation: turned into an audited Forbidden."""
 
 
+_ONLY_NEW_MERGE = "只能合并尚未派遣的事件 (only cases not yet dispatched merge)"
+
+
 def _task_is(t: Task) -> str:
     """Why a sub-task cannot be started or reported back: the state it is in."""
     return f"子任务 {t.n} 已是「{TASK_STATE_NAMES.get(t.state, t.state)}」 (sub-task {t.n} is {t.state})"
@@ -1287,7 +1312,8 @@ def _checked_point(lon: float, lat: float) -> tuple[float, float]:
     """WGS-84 degrees, finite and on the map (GEO indexes refuse anything else)."""
     lon, lat = float(lon), float(lat)
     if not (math.isfinite(lon) and math.isfinite(lat) and -180 <= lon <= 180 and -85 <= lat <= 85):
-        raise ValueError(f"({lon}, {lat}) 不是有效的 WGS-84 坐标 (not a WGS-84 point: lon -180..180, lat -85..85)")
+        raise ValueError(f"({lon}, {lat}) 不是有效的 WGS-84 坐标 "
+                         "(not a WGS-84 point: lon -180..180, lat -85..85)")
     return lon, lat
 
 

@@ -111,6 +111,14 @@ def phase_times(inc: Incident, config: IncidentConfig) -> dict[str, float]:
             "escalate": inc.due_ts + limit * config.escalate_after_fraction}
 
 
+def stage_limit(inc: Incident, stage: str, config: IncidentConfig) -> float:
+    """How long ``inc`` may spend in ``stage`` (s): a top-down task's own handle deadline
+    (上情下达), else the configured stage × category × severity limit."""
+    if stage == "handle" and inc.handle_limit_s > 0:
+        return inc.handle_limit_s
+    return config.stage_limit(stage, inc.category, inc.severity)
+
+
 def warn_time(inc: Incident, config: IncidentConfig) -> float:
     """When the running stage's first event (预警 warn) fires: what every stage change arms."""
     return inc.due_ts - (inc.due_ts - inc.stage_ts) * config.warn_before_fraction
@@ -307,12 +315,10 @@ class Store:
             stage = STAGE_OF_STATE[new.state]
             if old is None or reset_stage or stage != old.stage:
                 new.stage, new.stage_ts = stage, now
-                limit = (new.handle_limit_s if stage == "handle" and new.handle_limit_s > 0
-                         else cfg.stage_limit(stage, new.category, new.severity))
-                new.due_ts = now + limit
-            elif old.severity != new.severity and not (stage == "handle" and new.handle_limit_s > 0):
+                new.due_ts = now + stage_limit(new, stage, cfg)
+            elif old.severity != new.severity:
                 # 定级: the running stage keeps its start, its deadline follows the new severity
-                new.due_ts = new.stage_ts + cfg.stage_limit(stage, new.category, new.severity)
+                new.due_ts = new.stage_ts + stage_limit(new, stage, cfg)
         else:
             new.stage, new.due_ts = "", 0.0
         k = keys.incident(new.id)
@@ -612,4 +618,5 @@ def _copy_task(t: Task) -> Task:
     return c
 
 
-__all__ = ["Store", "Stale", "Commit", "Change", "CommitStream", "phase_times", "due_score", "work_items", "due_members", "clone", "encode"]
+__all__ = ["Store", "Stale", "Commit", "Change", "CommitStream", "phase_times", "stage_limit",
+           "due_score", "work_items", "due_members", "clone", "encode"]

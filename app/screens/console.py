@@ -890,8 +890,7 @@ def incident_panel(ctx_, actor: Actor, inc, trail: list[dict], similar: list[dic
         " ", html.Span("应急" if inc.emergency else "", className="overdue")])
     loc = " / ".join(x for x in (city.town_names.get(inc.town_code, ""),
                                  city.village_names.get(inc.village_code, ""), inc.cell_code) if x)
-    task_names = TASK_STATE_NAMES
-    tasks = [html.Li(f"#{t.n} {name_of(t.center)} · {task_names.get(t.state, t.state)}"
+    tasks = [html.Li(f"#{t.n} {name_of(t.center)} · {TASK_STATE_NAMES.get(t.state, t.state)}"
                      + (f" · {t.note}" if t.note else "")) for t in inc.tasks]
     details = html.Dl(className="kv", children=[
         html.Dt("类别"), html.Dd(f"{inc.category} {inc.category_name}"),
