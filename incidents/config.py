@@ -1,12 +1,26 @@
 """IncidentConfig: the rules a deployment configures (deadlines, correlation, routing).
 
-Every default comes from ``incidents.defaults`` and is an assumption (the seeds give none).
+Every default comes from ``incidents.defaults`` and is an assumption (the seeds give none). A
+deployment changes them in the ``[incidents]`` table of its TOML file (``ONEMAP_CONFIG``), which
+``IncidentTable`` validates key by key (unknown key or bad value: an error naming it) and
+``IncidentConfig.from_dict`` turns into the rules the service applies (docs/incidents.md).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 
 from incidents import defaults as D
 
@@ -81,33 +95,122 @@ class IncidentConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> IncidentConfig:
-        """Build from a mapping (e.g. a TOML table ``[incidents]`` read by the app). Tables
-        ``stage_seconds``, ``category_factor`` and ``correlation`` override the defaults entry by
-        entry; ``routing_rules`` ([{prefix, owner, automatic}]) and ``related`` ([[codes]])
-        replace them. Unknown keys are an error (a typo must not pass silently)."""
+        """Build from a mapping (the ``[incidents]`` table of the deployment's TOML file, see
+        docs/incidents.md). Tables ``stage_seconds``, ``category_factor`` and ``correlation``
+        override the defaults entry by entry; ``routing_rules`` ([{prefix, owner, automatic}])
+        and ``related`` ([[codes]]) replace them. Unknown keys and bad values are an error naming
+        the key (:class:`IncidentConfigError`): a typo must not pass silently."""
+        try:
+            table = IncidentTable.model_validate(d)
+        except ValidationError as e:
+            raise IncidentConfigError(e) from None
         base = cls()
-        names = {f.name for f in fields(cls)}
         kw: dict[str, Any] = {}
-        for k, v in d.items():
-            if k not in names:
-                raise ValueError(f"unknown incident setting {k!r}; known: {sorted(names)}")
+        for k in table.model_fields_set:
+            v = getattr(table, k)
             if k == "stage_seconds":
                 merged = {st: dict(sev) for st, sev in base.stage_seconds.items()}
                 for st, sev in v.items():
-                    merged.setdefault(st, {}).update({s: int(x) for s, x in sev.items()})
+                    merged.setdefault(st, {}).update(sev)
                 v = merged
             elif k == "category_factor":
-                v = {**base.category_factor, **{p: float(x) for p, x in v.items()}}
+                v = {**base.category_factor, **v}
             elif k == "correlation":
-                v = {**base.correlation, **{p: (float(x[0]), float(x[1])) for p, x in v.items()}}
+                v = {**base.correlation, **v}
             elif k == "routing_rules":
-                v = tuple(RoutingRule(**r) if isinstance(r, dict) else RoutingRule(*r) for r in v)
-                for r in v:
-                    if r.owner not in ("territory", "line", "city"):
-                        raise ValueError(f"routing rule {r.prefix!r}: owner must be territory|line|city")
+                v = tuple(RoutingRule(r.prefix, r.owner, r.automatic) for r in v)
             elif k == "related":
                 v = tuple(frozenset(g) for g in v)
             elif k == "major_severities":
                 v = frozenset(v)
             kw[k] = v
         return cls(**kw)
+
+
+# --- the [incidents] table: validated with pydantic, every key named in an error -----------------
+
+Stage = Literal[tuple(D.STAGE_SECONDS)]  # type: ignore[valid-type]  (accept, register, ...)
+Severity = Literal[D.SEVERITIES]  # type: ignore[valid-type]  (一般, 较大, 重大, 特别重大)
+CategoryPrefix = Annotated[str, StringConstraints(pattern=r"^(\d\d)+$")]
+"""A category code or a prefix of one: pairs of digits (``03``, ``0301``)."""
+
+
+class _Table(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RoutingRuleTable(_Table):
+    """One ``[[incidents.routing_rules]]`` entry (see :class:`RoutingRule`)."""
+
+    prefix: CategoryPrefix = Field(description="Category code prefix the rule applies to.")
+    owner: Literal["territory", "line", "city"] = Field(
+        "territory", description="territory = the town of the grid cell (块), line = the "
+        "category's department (条), city = the city center.")
+    automatic: bool = Field(False, description="Dispatch to the line owner without a person "
+                            "confirming (E30: only admin-marked rules).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_list(cls, v: Any) -> Any:
+        # the older list form ["11", "territory", true] (as in incidents.defaults.ROUTING_RULES)
+        if isinstance(v, (list, tuple)):
+            return dict(zip(("prefix", "owner", "automatic"), v, strict=False))
+        return v
+
+
+class IncidentTable(_Table):
+    """The ``[incidents]`` table a deployment may set; every key optional (defaults: the demo
+    assumptions of ``incidents.defaults``)."""
+
+    stage_seconds: dict[Stage, dict[Severity, PositiveInt]] = Field(
+        default_factory=dict, description="Stage deadline (s) by stage × severity; entries "
+        "override the defaults one by one.")
+    category_factor: dict[CategoryPrefix, PositiveFloat] = Field(
+        default_factory=dict, description="Deadline multiplier by category prefix (longest wins).")
+    warn_before_fraction: float = Field(D.WARN_BEFORE_FRACTION, gt=0, lt=1, description=
+                                        "预警 when this fraction of the stage time is left.")
+    escalate_after_fraction: float = Field(D.ESCALATE_AFTER_FRACTION, gt=0, description=
+                                           "上报 when overdue by this fraction of the stage time.")
+    correlation: dict[Annotated[str, StringConstraints(pattern=r"^(\d\d)*$")],
+                      tuple[PositiveFloat, PositiveFloat]] = Field(
+        default_factory=dict, description="[radius m, window s] by category prefix ('' = any).")
+    related: list[Annotated[list[CategoryPrefix], Field(min_length=2)]] = Field(
+        default_factory=list, description="Groups of categories that describe one real event "
+        "(replaces the defaults).")
+    routing_rules: list[RoutingRuleTable] = Field(
+        default_factory=list, description="Routing rules (replace the defaults).")
+    major_severities: list[Severity] = Field(
+        default_factory=list, description="Severities that route straight to the city center.")
+    correlate: bool = Field(True, description="Merge a new report into an open incident nearby.")
+    idempotency_ttl_s: PositiveInt = Field(D.IDEMPOTENCY_TTL_S, description="How long a client "
+                                           "idempotency key is remembered (s).")
+    queue_maxlen: PositiveInt = Field(D.QUEUE_MAXLEN, description="Approximate cap of a center's "
+                                      "queue stream.")
+    feed_maxlen: PositiveInt = Field(D.FEED_MAXLEN, description="Approximate cap of om:inc:feed.")
+    id_block: PositiveInt = Field(D.ID_BLOCK, description="Case numbers reserved at a time.")
+
+
+class IncidentConfigError(ValueError):
+    """The ``[incidents]`` table is wrong: one line per problem, each naming its key
+    (``incidents.stage_seconds.handel``), Chinese first."""
+
+    def __init__(self, error: ValidationError) -> None:
+        self.problems = validation_problems(error, "incidents")
+        super().__init__("; ".join(self.problems))
+
+
+_CN = {"extra_forbidden": "未知的配置项", "literal_error": "取值不在允许范围内",
+       "missing": "缺少必填项"}
+
+
+def validation_problems(error: ValidationError, root: str) -> list[str]:
+    """One line per problem of a pydantic error: ``key.path: 中文 / English``. A bad mapping
+    key is named as the key itself (pydantic's ``[key]`` marker is dropped)."""
+    out: list[str] = []
+    for e in error.errors(include_url=False):
+        key = ".".join(str(p) for p in (root, *e["loc"]) if p != "[key]")
+        en = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
+        line = f"{key}: {_CN.get(e['type'], '取值无效')} / {en}"
+        if line not in out:
+            out.append(line)
+    return out
