@@ -45,11 +45,11 @@ from incidents.incident import (
     CHANNELS,
     OPEN_STATES,
     STAGE_NAMES,
-    TASK_STATE_NAMES,
     Incident,
     Task,
     to_json,
 )
+from incidents.policy import Offer, Policy, task_is
 from incidents.store import (
     PHASES,
     Change,
@@ -99,7 +99,7 @@ class IncidentService:
         self._seq_lock = threading.Lock()
         self._seq_next = self._seq_end = 0   # the reserved block of case numbers [next, end]
         self._emergency_cache: tuple[str, dict] | None = None   # (version, hash) last read
-        self._cell_towns: dict[str, str] | None = None   # grid cell → town code, built once
+        self.policy = Policy(city)           # who may do what, now: the one rulebook
 
     def _next_seq(self) -> int:
         """The next case number of this object's reserved block (``config.id_block``)."""
@@ -217,7 +217,7 @@ class IncidentService:
             tgt = routing.target_center(self.city, target)
         except KeyError:
             raise ValueError(f"未知的任务对象 {target!r} (unknown task target)") from None
-        tgt_town = self._town_of_target(tgt)
+        tgt_town = self.policy.town_of_target(tgt)
         why = scope.can_assign(actor, tgt, tgt_town)
         if why:
             self._deny(actor, "assign_task", why, None, now)
@@ -270,6 +270,13 @@ class IncidentService:
         if why:
             self._deny(actor, "read", why, incident_id, self.clock())
         return inc
+
+    def available_actions(self, incident_id: str | Incident, actor: Actor) -> list[Offer]:
+        """What ``actor`` may do with the case now (``incidents.policy``): the console's buttons,
+        the API's ``actions`` and the phone's task buttons all come from here. Read scope first
+        (outside it: Forbidden, audited, as ``get``)."""
+        inc = incident_id if isinstance(incident_id, Incident) else self.get(incident_id, actor)
+        return self.policy.available(actor, inc)
 
     def timeline(self, incident_id: str, actor: Actor) -> list[dict]:
         """The audit trail (E32) as a timeline, oldest first: ts, actor, name, role, center,
@@ -355,16 +362,14 @@ class IncidentService:
     def accept(self, incident_id: str, actor: Actor, note: str = "") -> Incident:
         """受理: the owning center takes the report into its work."""
         def fn(i: Incident) -> None:
-            self._own(actor, i, "accept")
-            lifecycle.check("accept", i.state, i.id)
+            self.policy.check("accept", actor, i)
             i.state = "accepted"
         return self._mutate(incident_id, actor, "accept", fn, reason=note)
 
     def register(self, incident_id: str, actor: Actor, note: str = "") -> Incident:
         """立案: the case is confirmed as a valid case to handle."""
         def fn(i: Incident) -> None:
-            self._own(actor, i, "register")
-            lifecycle.check("register", i.state, i.id)
+            self.policy.check("register", actor, i)
             i.state = "registered"
         return self._mutate(incident_id, actor, "register", fn, reason=note)
 
@@ -383,9 +388,7 @@ class IncidentService:
         """核查: the supervising side (never the handler, T11) checks the result. ``passed=False``
         reopens the case: its sub-tasks go back to their handlers."""
         def fn(i: Incident) -> None:
-            self._own(actor, i, "verify")
-            self._separate(actor, i, "verify")
-            lifecycle.check("verify", i.state, i.id)
+            self.policy.check("verify", actor, i)
             if passed:
                 i.state = "verified"
                 i.place = f"q:{i.center}"
@@ -405,12 +408,7 @@ class IncidentService:
     def close(self, incident_id: str, actor: Actor, note: str = "") -> Incident:
         """结案: the dispatching center closes a verified case (never the handler, T11)."""
         def fn(i: Incident) -> None:
-            self._own(actor, i, "close")
-            self._separate(actor, i, "close")
-            lifecycle.check("close", i.state, i.id)
-            if i.open_tasks:
-                raise InvalidTransition("close", i.state, "还有未完成的子任务 "
-                                                          "(sub-tasks are still open)", i.id)
+            self.policy.check("close", actor, i)
             i.state, i.place = "closed", ""
         return self._mutate(incident_id, actor, "close", fn, reason=note)
 
@@ -420,8 +418,7 @@ class IncidentService:
             raise ValueError("作废须说明原因 (void needs a reason)")
 
         def fn(i: Incident) -> None:
-            self._own(actor, i, "void")
-            lifecycle.check("void", i.state, i.id)
+            self.policy.check("void", actor, i)
             i.state, i.place, i.void_reason = "voided", "", reason
         return self._mutate(incident_id, actor, "void", fn, reason=reason)
 
@@ -434,7 +431,7 @@ class IncidentService:
 
         def fn(i: Incident) -> int | None:
             lifecycle.check("return", i.state, i.id)
-            t = self._my_task(actor, i, task, required=False)
+            t = self.policy.my_task(actor, i, task, required=False)
             if t is not None:
                 t.state, t.note = "returned", reason
                 self._after_task_change(i)
@@ -442,14 +439,7 @@ class IncidentService:
                 # to be sent to someone else (改派) or verified without that part later
                 i.place = f"q:{i.center}"
                 return t.n
-            self._own(actor, i, "return")
-            if i.state not in lifecycle.PRE_DISPATCH:
-                raise InvalidTransition("return", i.state, "事件已派出处置中，不能退回下级 "
-                                                           "(the case is out with its handlers)", i.id)
-            if not i.origin:
-                raise InvalidTransition("return", i.state,
-                                        "该事件不是下级上报的，请作废而非退回 "
-                                        "(it came from no lower center; void it instead)", i.id)
+            self.policy.return_down(actor, i)
             down = i.origin.pop()
             i.center, i.tier, i.place, i.state = down, self._tier(down), f"q:{down}", "reported"
             if down not in i.centers:
@@ -460,21 +450,14 @@ class IncidentService:
     def escalate(self, incident_id: str, actor: Actor, reason: str = "") -> Incident:
         """上报: the owning center sends the case one tier up (town/department → city)."""
         def fn(i: Incident) -> None:
-            self._own(actor, i, "escalate")
-            lifecycle.check("escalate", i.state, i.id)
+            self.policy.check("escalate", actor, i)
             self._move_up(i)
         return self._mutate(incident_id, actor, "escalate", fn, reason=reason, reset_stage=True)
 
     def take_over(self, incident_id: str, actor: Actor, reason: str = "") -> Incident:
         """接管: the city center takes over any open incident (it becomes the owner)."""
         def fn(i: Incident) -> None:
-            if not (actor.is_city and actor.role in ("city_commander", "city_operator")):
-                raise _Deny("只有市中心的指挥长/值班员可以接管 "
-                            "(only the city center's commander/operators take over)")
-            lifecycle.check("take_over", i.state, i.id)
-            if i.center == CITY_CENTER:
-                raise InvalidTransition("take_over", i.state, "已由市中心办理 "
-                                                              "(the city center owns it already)", i.id)
+            self.policy.check("take_over", actor, i)
             i.origin.append(i.center)
             self._set_owner(i, CITY_CENTER)
         return self._mutate(incident_id, actor, "take_over", fn, reason=reason, reset_stage=True)
@@ -482,8 +465,7 @@ class IncidentService:
     def urge(self, incident_id: str, actor: Actor, note: str = "") -> Incident:
         """督办: press the current holder of an open case (recorded; counts in KPIs)."""
         def fn(i: Incident) -> None:
-            self._own(actor, i, "urge")
-            lifecycle.check("urge", i.state, i.id)
+            self.policy.check("urge", actor, i)
             i.urged += 1
         return self._mutate(incident_id, actor, "urge", fn, reason=note)
 
@@ -493,11 +475,7 @@ class IncidentService:
             raise ValueError("满意度为 1 到 5 (satisfaction is 1..5)")
 
         def fn(i: Incident) -> None:
-            self._own(actor, i, "callback")
-            self._separate(actor, i, "callback")     # a handler never rates its own work
-            lifecycle.check("callback", i.state, i.id)
-            if i.satisfaction:
-                raise InvalidTransition("callback", i.state, "已回访过 (already called back)", i.id)
+            self.policy.check("callback", actor, i)
             i.satisfaction = int(satisfaction)
         return self._mutate(incident_id, actor, "callback", fn, reason=note)
 
@@ -505,10 +483,7 @@ class IncidentService:
              ) -> Incident:
         """备注: add a note to the trail (anyone who may read the case)."""
         def fn(i: Incident) -> None:
-            why = scope.can_read(actor, i)
-            if why and actor is not SYSTEM:
-                raise _Deny(why)
-            lifecycle.check("note", i.state, i.id)
+            self.policy.check("note", actor, i)
         return self._mutate(incident_id, actor, "note", fn, reason=text,
                             idem=_idem("note", actor, idempotency_key))
 
@@ -519,9 +494,7 @@ class IncidentService:
             raise ValueError(f"未知的等级 {severity!r} (unknown severity)")
 
         def fn(i: Incident) -> None:
-            if actor is not SYSTEM:
-                self._own(actor, i, "severity")
-            lifecycle.check("severity", i.state, i.id)
+            self.policy.check("severity", actor, i)
             self._set_severity(i, severity)
         return self._mutate(incident_id, actor, "severity", fn, reason=reason,
                             idem=_idem("severity", actor, idempotency_key))
@@ -533,9 +506,9 @@ class IncidentService:
         """开始处置: a handler starts its sub-task."""
         def fn(i: Incident) -> int:
             lifecycle.check("start", i.state, i.id)
-            t = self._my_task(actor, i, task)
+            t = self.policy.my_task(actor, i, task)
             if t.state != "dispatched":
-                raise InvalidTransition("start", t.state, _task_is(t), i.id)
+                raise InvalidTransition("start", t.state, task_is(t), i.id)
             t.state, t.started_ts, t.handler = "in_progress", self.clock(), actor.user_id
             i.state = "in_progress"
             return t.n
@@ -547,9 +520,9 @@ class IncidentService:
         case goes back to the dispatching center's queue for 核查."""
         def fn(i: Incident) -> int:
             lifecycle.check("handle", i.state, i.id)
-            t = self._my_task(actor, i, task)
+            t = self.policy.my_task(actor, i, task)
             if not t.open:
-                raise InvalidTransition("handle", t.state, _task_is(t), i.id)
+                raise InvalidTransition("handle", t.state, task_is(t), i.id)
             now = self.clock()
             t.state, t.handled_ts, t.note = "handled", now, note
             t.handler = t.handler or actor.user_id
@@ -575,23 +548,19 @@ class IncidentService:
         others = [o for o in dict.fromkeys(other_ids) if o != target_id]
         target = self.get(target_id, actor)
         now = self.clock()
-        why = scope.can_own(actor, target, "merge")
-        if why:
-            self._deny(actor, "merge", why, target_id, now)
-        lifecycle.check("merge", target.state, target_id)
+        self._ask("merge", actor, target, now)
         loaded = []
         for oid in others:
             o = self.get(oid, actor)
-            why = scope.can_own(actor, o, "merge")
-            if why:
-                self._deny(actor, "merge", why, oid, now)
-            if o.state not in lifecycle.PRE_DISPATCH:
-                raise InvalidTransition("merge", o.state, _ONLY_NEW_MERGE, oid)
+            why = self.policy.merge_ok(actor, o)
+            if isinstance(why, Forbidden):
+                self._deny(actor, "merge", why.reason, oid, now)
+            if why is not None:
+                raise why
             loaded.append(o)
         for other in loaded:
             def add_fn(i: Incident, o: Incident = other) -> None:
-                self._own(actor, i, "merge")
-                lifecycle.check("merge", i.state, i.id)
+                self.policy.check("merge", actor, i)
                 # taken over already by a merge that was cut short: not twice (a retry finishes it)
                 if not any(s.get("merged_from") == o.id for s in i.sources):
                     i.sources += [dict(s, merged_from=o.id) for s in o.sources]
@@ -603,9 +572,9 @@ class IncidentService:
                                   reason=reason or f"合并 {other.id} (merged {other.id})")
 
             def void_fn(i: Incident, tid: str = target_id) -> None:
-                self._own(actor, i, "merge")
-                if i.state not in lifecycle.PRE_DISPATCH:
-                    raise InvalidTransition("merge", i.state, _ONLY_NEW_MERGE, i.id)
+                why = self.policy.merge_ok(actor, i)
+                if why is not None:
+                    raise why
                 i.state, i.place, i.merged_into = "voided", "", tid
                 i.void_reason = f"已合并到 {tid} (merged into {tid})"
                 if tid not in i.links:
@@ -624,10 +593,7 @@ class IncidentService:
         if not 0 < source_index < len(inc.sources):
             raise ValueError(f"拆分的来源序号应为 1..{len(inc.sources) - 1}，0 是首报 "
                              f"(source_index must be 1..{len(inc.sources) - 1})")
-        why = scope.can_own(actor, inc, "split")
-        if why:
-            self._deny(actor, "split", why, incident_id, self.clock())
-        lifecycle.check("split", inc.state, incident_id)
+        self._ask("split", actor, inc, self.clock())
         src = inc.sources[source_index]
         new = self.report(actor, src["category"], src["lon"], src["lat"],
                           severity=src.get("severity", "一般"), description=src.get("description", ""),
@@ -637,8 +603,7 @@ class IncidentService:
                                           f"{src.get('reporter', '')}")
 
         def fn(i: Incident) -> None:
-            self._own(actor, i, "split")
-            lifecycle.check("split", i.state, i.id)
+            self.policy.check("split", actor, i)
             if src in i.sources[1:]:
                 i.sources.remove(src)
             if new.id not in i.links:
@@ -888,13 +853,11 @@ class IncidentService:
             new = clone(old)
             try:
                 return old, new, fn(new)
-            except (_Deny, Forbidden, InvalidTransition) as exc:
+            except (Forbidden, InvalidTransition) as exc:
                 if cached:
                     fresh = True
                     continue
                 now = self.clock()
-                if isinstance(exc, _Deny):
-                    self._deny(actor, action, str(exc), incident_id, now)
                 if isinstance(exc, Forbidden):
                     self.store.audit_denied(actor, action, exc.reason, incident_id, now)
                 raise
@@ -995,60 +958,35 @@ class IncidentService:
             except IncidentError as exc:
                 b.results.append(exc)
 
+    def _ask(self, action: str, actor: Actor, inc: Incident, now: float) -> None:
+        """``policy.check`` outside ``_mutate`` (merge, split: several cases): a Forbidden is
+        audited as every refusal is."""
+        try:
+            self.policy.check(action, actor, inc)
+        except Forbidden as exc:
+            self._deny(actor, action, exc.reason, inc.id, now)
+
     def _deny(self, actor: Actor, action: str, why: str, incident_id: str | None, now: float):
         self.store.audit_denied(actor, action, why, incident_id, now)
         raise Forbidden(action, actor, why, incident_id)
 
-    def _own(self, actor: Actor, i: Incident, action: str) -> None:
-        why = scope.can_own(actor, i, action)
-        if why:
-            raise Forbidden(action, actor, why, i.id)
-
-    def _separate(self, actor: Actor, i: Incident, action: str) -> None:
-        why = scope.separation(actor, i)
-        if why:
-            raise Forbidden(action, actor, why, i.id)
-
-    def _my_task(self, actor: Actor, i: Incident, n: int | None, required: bool = True) -> Task | None:
-        """The sub-task the actor works on (explicit ``n``, or its own single open one)."""
-        if n is not None:
-            t = i.task(n)
-            if t is None:
-                raise NotFound(f"{i.id}#{n}", "sub-task")
-            why = scope.can_handle(actor, t)
-            if why:
-                if not required:
-                    return None
-                raise Forbidden("handle", actor, why, i.id)
-            return t
-        mine = [t for t in i.tasks if t.open and scope.can_handle(actor, t) is None]
-        if not mine:
-            if not required:
-                return None
-            anyone = [t for t in i.tasks if scope.can_handle(actor, t) is None]
-            if anyone:
-                raise InvalidTransition("handle", i.state, "你的子任务已不在办理中 "
-                                                           "(your sub-task is not open)", i.id)
-            raise Forbidden("handle", actor, "本事件没有派给你的子任务（监管分离/条块） "
-                                             "(no sub-task of this case is yours)", i.id)
-        return mine[0]
-
     def _do_dispatch(self, i: Incident, actor: Actor, targets: list[str], auto: bool = False) -> None:
         """派遣 one sub-task per target. On a case already out with its handlers this is 追加派遣 /
         改派: more handlers, e.g. instead of one that returned its part (退回)."""
-        if not auto:
-            self._own(actor, i, "dispatch")
+        if auto:
+            self.policy.check_auto_dispatch(i)
+        else:
+            self.policy.check("dispatch", actor, i)
         # an admin-marked automatic rule, or 应急模式 (fast path): accepted on dispatch
         if (auto or i.emergency) and i.state == "reported":
             i.state = "accepted"
-        lifecycle.check("dispatch", i.state, i.id)
         if not targets:
             raise ValueError("请选择至少一个派遣单位 (dispatch needs at least one department)")
         now = self.clock()
         busy = {t.center for t in i.open_tasks}
         picked: list[tuple[str, str]] = []
         for code in targets:
-            c, town = self._dispatch_target(i, actor, code)
+            c, town = self.policy.dispatch_target(i, actor, code)
             if c in busy:
                 raise InvalidTransition("dispatch", i.state, f"{c} 已有办理中的子任务，无需重复派遣 "
                                                              f"({c} already has an open sub-task)", i.id)
@@ -1065,32 +1003,6 @@ class IncidentService:
         else:
             i.state = "dispatched"
         i.place = f"x:{i.center}"
-
-    def _dispatch_target(self, i: Incident, actor: Actor, code: str) -> tuple[str, str]:
-        """(handler center, its town code if a grid worker) of a dispatch target, checked: a
-        known department, town or grid cell; not the city center; a town sends its own grid
-        workers only (another town's ground goes through the city center, 跨镇街)."""
-        try:
-            c = routing.target_center(self.city, code)
-        except KeyError:
-            raise ValueError(f"未知的派遣单位 {code!r} (unknown department/center)") from None
-        if c == CITY_CENTER:
-            raise InvalidTransition("dispatch", i.state, "市中心负责指挥，不作为处置单位 "
-                                                         "(the city center commands; it is no handler)", i.id)
-        town = ""
-        if c.startswith("W"):
-            town = self._town_of_target(c) or ""
-            if not town:
-                raise ValueError(f"未知的网格 {c[1:]!r} (unknown grid cell)")
-        sender = i.center
-        if sender.startswith("T") and actor is not SYSTEM and actor.role != "city_commander":
-            if town and town != sender[1:]:
-                raise Forbidden("dispatch", actor, f"{c} 是其他镇街的网格员（跨镇街: 经市中心派遣） "
-                                f"(grid worker {c} works in another town's grid)", i.id)
-            if c.startswith("T") and c != sender:
-                raise Forbidden("dispatch", actor, f"{c} 是其他镇街（跨镇街: 经市中心派遣） "
-                                f"({c} is another town: through the city center)", i.id)
-        return c, town
 
     def _after_task_change(self, i: Incident) -> None:
         """Parent state from its sub-tasks: handled when every active one is (fan-out)."""
@@ -1139,17 +1051,6 @@ class IncidentService:
     def _tier(self, center: str) -> str:
         c = self.city.centers.get(center)
         return c.tier if c else "town"
-
-    def _town_of_target(self, target: str) -> str | None:
-        """The town code of a grid worker (``W<cell>``) or a town center; None if unknown."""
-        if target.startswith("W"):
-            if self._cell_towns is None:
-                cells = self.city.cells
-                self._cell_towns = dict(zip(cells["code"].astype(str), cells["town_code"].astype(str),
-                                            strict=True))
-            return self._cell_towns.get(target[1:])
-        c = self.city.centers.get(target)
-        return c.town_code if c else None
 
     def _anchor(self, target: str) -> tuple[float, float]:
         """A representative point for a task without a location (the target's area)."""
@@ -1258,18 +1159,6 @@ class _Queued:
     idem: str | None
     new: Incident
     change: Change
-
-
-class _Deny(Exception):  # noqa: N818
-    """Raised inside a mutation: turned into an audited Forbidden."""
-
-
-_ONLY_NEW_MERGE = "只能合并尚未派遣的事件 (only cases not yet dispatched merge)"
-
-
-def _task_is(t: Task) -> str:
-    """Why a sub-task cannot be started or reported back: the state it is in."""
-    return f"子任务 {t.n} 已是「{TASK_STATE_NAMES.get(t.state, t.state)}」 (sub-task {t.n} is {t.state})"
 
 
 def _idem(kind: str, actor: Actor, key: str | None) -> str | None:
