@@ -13,9 +13,12 @@ with ``?theme=<code|名称>``; ``?town=<code|名称>`` focuses one town/street (
 cameras' fields of view). Opened with ``/wall/?kiosk=<token>`` (app.auth).
 
 Data: ``ctx.devices`` (sensors.registry), ``om:dev:state``, ``om:alarms``, ``om:inc:feed``,
-``ctx.incidents`` (open_incidents_frame, kpis, emergency_state), sensors.health.summary;
-read only. ``ctx.extras`` may carry ``wall_devices`` = (sensors, cameras) frames (bench: the
-stress registry), ``wall_incidents`` (frame or callable) and ``wall_resources`` instead.
+``ctx.incidents`` (open_incidents_frame, kpis, emergency_state), ``ctx.resources``,
+sensors.health.summary; read only. One ``WallSources`` per wall app holds what it reads and its
+device index; a bench or test passes its own device frames as a constructor argument
+(``WallSources(ctx, devices=(sensors, cameras))``), never through the context. Service errors are
+not swallowed: a failing read fails the callback (the browser keeps its last picture and the
+server logs the traceback), it is never turned into an empty, healthy-looking wall.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from urllib.parse import parse_qs
 
 import numpy as np
@@ -45,9 +49,15 @@ from flask import Flask
 from app.config import ASSETS_DIR
 from app.context import AppContext
 from app.timefmt import cst_day_start, fmt_cst
+
+# stream and hash names come from their owners' keys.py (docs/architecture.md), never literals
+from incidents.keys import ALL as INCIDENTS_ALL
+from incidents.keys import FEED
 from layers import alarms as alarms_layer
-from layers import basemap, compose, feed, hexbin, palette, resources
+from layers import basemap, compose, feed, hexbin, palette
 from layers.themes import KPI_KEYS, THEMES, get_theme, next_theme
+from sensors.health import summary as health_summary
+from sensors.keys import ALARMS, DEV_STATE
 
 log = logging.getLogger(__name__)
 
@@ -63,16 +73,6 @@ DEVICE_KPI_S = 10.0       # online rates: recomputed on alarm ticks at most this
 DEVICE_KPI_IDLE_S = 30.0  # ... and at least this often even without alarms
 INCIDENT_KPI_S = 5.0      # on-time rate: at most this often on ticks with incident changes
 MAP_W, MAP_H = 0.55, 0.72   # share of the viewport the map box gets, when not measured
-
-try:  # stream and hash names are owned by their packages (keys.py); see docs/architecture.md
-    from sensors.keys import ALARMS, DEV_STATE
-except ImportError:  # pragma: no cover - sensors not installed yet
-    ALARMS, DEV_STATE = "om:alarms", "om:dev:state"
-try:
-    from incidents.keys import ALL as INCIDENTS_ALL
-    from incidents.keys import FEED
-except ImportError:  # pragma: no cover
-    FEED, INCIDENTS_ALL = "om:inc:feed", "om:inc:all"
 
 
 # --- data sources (all reads; the wall never writes) -------------------------------------------
@@ -108,22 +108,16 @@ def _frame(gdf, cols: tuple[str, ...]) -> pd.DataFrame:  # noqa: ANN001 (GeoData
     return out
 
 
-def device_index(ctx: AppContext) -> DeviceIndex:
-    """Sensors and cameras as plain frames plus their H3 cells; cached on the context."""
-    cached = ctx.extras.get("wall_devices")
-    if isinstance(cached, DeviceIndex):
-        return cached
+def device_index(ctx: AppContext,
+                 devices: tuple[pd.DataFrame, pd.DataFrame] | None = None) -> DeviceIndex:
+    """Sensors and cameras as plain frames plus their H3 cells: the context's registry
+    (``ctx.devices``), or the ``(sensors, cameras)`` frames a caller gives (bench, tests)."""
     reg = None
-    if isinstance(cached, tuple):       # (sensors, cameras) given by a caller (bench, tests)
-        sensors, cameras = cached
+    if devices is not None:
+        sensors, cameras = devices
     else:
-        try:
-            reg = ctx.devices
-            sensors, cameras = reg.sensors, reg.cameras
-        except ImportError:             # sensors package not available: an empty map, honestly
-            log.warning("no device registry: the wall shows no devices")
-            sensors = pd.DataFrame(columns=["id", "type", "lon", "lat"])
-            cameras = pd.DataFrame(columns=["id", "cls", "lon", "lat"])
+        reg = ctx.devices
+        sensors, cameras = reg.sensors, reg.cameras
     s = _frame(sensors, ("id", "type", "lon", "lat", "town_code"))
     c = _frame(cameras, ("id", "cls", "lon", "lat", "heading_deg", "fov_deg", "range_m",
                          "town_code"))
@@ -137,28 +131,28 @@ def device_index(ctx: AppContext) -> DeviceIndex:
             idx.hex_of.setdefault(res, {}).update(zip(frame["id"], frame[f"h3_{res}"], strict=True))
         for dev, lo, la in zip(frame["id"], frame["lon"], frame["lat"], strict=True):
             idx.pos[dev] = (round(float(lo), 5), round(float(la), 5))
-    ctx.extras["wall_devices"] = idx
     return idx
 
 
-def _resources(ctx: AppContext) -> pd.DataFrame:
-    res = ctx.extras.get("wall_resources")
-    if res is None:
-        res = resources.demo_resources(ctx.city)
-        ctx.extras["wall_resources"] = res
-    return res
+@dataclass
+class WallSources:
+    """What one wall app reads: the context, and the device frames when a caller (the bench's
+    stress registry, a test's stand-in frames) gives its own instead of ``ctx.devices``.
+
+    Owns the wall's one cache, the device index (static per process)."""
+
+    ctx: AppContext
+    devices: tuple[pd.DataFrame, pd.DataFrame] | None = None
+
+    @cached_property
+    def index(self) -> DeviceIndex:
+        """The device index, built on first use."""
+        return device_index(self.ctx, self.devices)
 
 
 def open_incidents(ctx: AppContext) -> pd.DataFrame:
-    """Open incidents (IncidentService.open_incidents_frame), empty while the service is absent."""
-    override = ctx.extras.get("wall_incidents")
-    if override is not None:
-        return override() if callable(override) else override
-    try:
-        return ctx.incidents.open_incidents_frame()
-    except (ImportError, AttributeError) as exc:
-        log.debug("no incidents service yet: %s", exc)
-        return pd.DataFrame(columns=["id", "state", "center", "category", "severity", "lon", "lat"])
+    """Open incidents (IncidentService.open_incidents_frame)."""
+    return ctx.incidents.open_incidents_frame()
 
 
 def last_id(r, stream: str) -> str:  # noqa: ANN001
@@ -177,14 +171,9 @@ def device_kpis(r, idx: DeviceIndex) -> dict:  # noqa: ANN001
     """Online rates (在线率) of sensors and cameras: sensors.health.summary (heard from and not
     offline) for the real registry, else from om:dev:state alone."""
     if idx.registry is not None:
-        try:
-            from sensors.health import summary  # noqa: PLC0415
-
-            h = summary(r, idx.registry)
-            return {"device_online": h["sensors"]["online_rate"],
-                    "camera_online": h["cameras"]["online_rate"]}
-        except (ImportError, KeyError) as exc:  # pragma: no cover - older sensors package
-            log.debug("sensors.health.summary unavailable: %s", exc)
+        h = health_summary(r, idx.registry)
+        return {"device_online": h["sensors"]["online_rate"],
+                "camera_online": h["cameras"]["online_rate"]}
     states = r.hgetall(DEV_STATE)
     off_cam = off_sens = 0
     for k, v in states.items():
@@ -215,23 +204,17 @@ def incident_kpis(ctx: AppContext, frame: pd.DataFrame | None = None, now: float
         out.update({"tier_city": int(tiers.get("city", 0)), "tier_town": int(tiers.get("town", 0)),
                     "tier_department": int(tiers.get("department", 0)),
                     "overdue": int(f["overdue"].sum())})
-    try:
-        day0 = cst_day_start(now)                    # today in China Standard Time
-        k = ctx.incidents.kpis(None, day0, now)
-        num = sum(k.get(c, 0) for c in ("accepted_on_time", "dispatched_on_time", "handled_on_time"))
-        den = sum(k.get(c, 0) for c in ("accepted", "dispatched", "handled"))
-        out["on_time"] = round(num / den, 4) if den else None
-    except (ImportError, AttributeError) as exc:  # pragma: no cover - incidents absent
-        log.debug("no incident KPIs: %s", exc)
+    day0 = cst_day_start(now)                        # today in China Standard Time
+    k = ctx.incidents.kpis(None, day0, now)
+    num = sum(k.get(c, 0) for c in ("accepted_on_time", "dispatched_on_time", "handled_on_time"))
+    den = sum(k.get(c, 0) for c in ("accepted", "dispatched", "handled"))
+    out["on_time"] = round(num / den, 4) if den else None
     return out
 
 
 def emergency(ctx: AppContext) -> dict:
     """应急模式 as switched on by the city commander (IncidentService.emergency_state): {on, note}."""
-    try:
-        st = ctx.incidents.emergency_state()
-    except (ImportError, AttributeError):  # pragma: no cover - incidents absent
-        st = None
+    st = ctx.incidents.emergency_state()
     if not st:
         return {"on": False, "note": ""}
     until = fmt_cst(float(st.get("until", 0)), "%H:%M")
@@ -266,15 +249,16 @@ def view_for(ctx: AppContext, screen: dict | None, town: str | None = None) -> c
                         bbox=tuple(float(b) for b in bounds) if town is not None else None)
 
 
-def map_data(ctx: AppContext) -> tuple[compose.MapData, dict]:
+def map_data(src: WallSources) -> tuple[compose.MapData, dict]:
     """Everything the map draws, plus the stream cursor taken BEFORE the reads (nothing lost)."""
+    ctx = src.ctx
     r = ctx.redis
     cursor = {"a": last_id(r, ALARMS), "f": last_id(r, FEED), "seq": 0, "n": 0,
               "kt": time.time(), "ki": time.time()}
-    idx = device_index(ctx)
+    idx = src.index
     states = r.hgetall(DEV_STATE)
     data = compose.MapData(ctx.city, idx.sensors, idx.cameras, states, open_incidents(ctx),
-                           active_alarms(r), _resources(ctx))
+                           active_alarms(r), ctx.resources)
     return data, cursor
 
 
@@ -355,13 +339,14 @@ def category_figure(frame: pd.DataFrame, categories: tuple[str, ...] | None,
 
 
 # --- the live tick -----------------------------------------------------------------------------
-def tick(ctx: AppContext, cursor: dict, theme: str = "overview", hexes_on: bool = False,
+def tick(src: WallSources, cursor: dict, theme: str = "overview", hexes_on: bool = False,
          res: int = hexbin.DEFAULT_RES) -> dict | None:
     """One poll: what came after ``cursor`` in both streams, as a small delta (None: nothing).
 
     Returns {"cursor", "delta", "kpi", "ticker"}; ``delta`` holds alarm events, incident changes,
     device states of the devices named in the alarms, and recoloured hexagons (worst state).
     """
+    ctx = src.ctx
     r = ctx.redis
     now = time.time()
     got = r.xread({ALARMS: cursor.get("a", "$"), FEED: cursor.get("f", "$")}, count=XREAD_COUNT)
@@ -392,7 +377,7 @@ def tick(ctx: AppContext, cursor: dict, theme: str = "overview", hexes_on: bool 
     delta: dict = {"alarms": alarms, "incidents": incs}
     kpi: dict = {}
     if alarms:
-        idx = device_index(ctx)
+        idx = src.index
         devs = sorted({a["dev"] for a in alarms if a["dev"]})
         states = dict(zip(devs, r.hmget(DEV_STATE, devs), strict=True)) if devs else {}
         shown, members = idx.theme(theme, res)
@@ -410,7 +395,7 @@ def tick(ctx: AppContext, cursor: dict, theme: str = "overview", hexes_on: bool 
                 hexes.setdefault("hex_devices", {})[h] = palette.STATE_RANK[worst]
         delta["hex"] = hexes
     if (alarms and now - float(cursor.get("kt") or 0) >= DEVICE_KPI_S) or stale:
-        kpi.update(device_kpis(r, device_index(ctx)))
+        kpi.update(device_kpis(r, src.index))
         new_cursor["kt"] = now
     if incs and now - float(cursor.get("ki") or 0) >= INCIDENT_KPI_S:
         kpi.update(incident_kpis(ctx, counts=False))
@@ -538,10 +523,11 @@ def theme_from(search: str | None, n_rotate: int | None) -> tuple[str, bool]:
     return code, False
 
 
-def build_app(server: Flask, ctx: AppContext, url_base: str = "/wall/", naive: bool = False,
+def build_app(server: Flask, src: WallSources, url_base: str = "/wall/", naive: bool = False,
               name: str = "wall") -> Dash:
-    """The wall's Dash app. ``naive=True`` is the bench's baseline: raw points, whole figure per
-    tick (never used by the product)."""
+    """The wall's Dash app reading ``src``. ``naive=True`` is the bench's baseline: raw points,
+    whole figure per tick (never used by the product)."""
+    ctx = src.ctx
     app = Dash(name, server=server, url_base_pathname=url_base,
                assets_folder=str(ASSETS_DIR / "wall"), title="一网统管 · 城市运行一张图",
                update_title=None, serve_locally=True, compress=False)
@@ -574,12 +560,12 @@ def build_app(server: Flask, ctx: AppContext, url_base: str = "/wall/", naive: b
         theme = THEMES[code]
         view = view_for(ctx, screen, town_code_from(ctx, search))
         view.force_raw = naive
-        data, cursor = map_data(ctx)
+        data, cursor = map_data(src)
         mf = compose.compose(data, theme, view)
         cursor["hx"] = "hex_devices" in mf.layers
         cursor["hres"] = compose.hex_res(view)
         cursor["theme"] = code
-        kpi = {**incident_kpis(ctx, data.incidents), **device_kpis(ctx.redis, device_index(ctx))}
+        kpi = {**incident_kpis(ctx, data.incidents), **device_kpis(ctx.redis, src.index)}
         tiles = ["kpi-tile" if k in theme.kpis else "kpi-tile hidden" for k in KPI_KEYS]
         attribution = (ctx.city.attribution or "") + " · 底图: OneMap 自有边界数据(离线)"
         return (mf.figure, legend_children(mf.legends), theme.name, theme.blurb,
@@ -605,7 +591,7 @@ def build_app(server: Flask, ctx: AppContext, url_base: str = "/wall/", naive: b
         if cursor.get("em") != em_sig:
             em_out = ((f"应急模式 · {em['note']}" if em["on"] else ""),
                       "wall-emergency on" if em["on"] else "wall-emergency off")
-        out = tick(ctx, cursor, cursor.get("theme") or "overview", bool(cursor.get("hx")),
+        out = tick(src, cursor, cursor.get("theme") or "overview", bool(cursor.get("hx")),
                    int(cursor.get("hres") or hexbin.DEFAULT_RES))
         if out is None:
             if em_out[0] is no_update:
@@ -626,7 +612,7 @@ def build_app(server: Flask, ctx: AppContext, url_base: str = "/wall/", naive: b
             # baseline: rebuild and resend the whole figure on every tick with events
             view = view_for(ctx, (theme or {}).get("screen"))
             view.force_raw = True
-            data, _ = map_data(ctx)
+            data, _ = map_data(src)
             fig = compose.compose(data, THEMES[(theme or {}).get("code", "overview")], view).figure
             return (no_update, out["cursor"], kpi, lines, *em_out, fig)
         return (out["delta"], out["cursor"], kpi, lines, *em_out, fig)
@@ -660,4 +646,4 @@ def build_app(server: Flask, ctx: AppContext, url_base: str = "/wall/", naive: b
 
 def mount(server: Flask, ctx: AppContext) -> None:
     """Mount /wall/ on the OneMap server (app.server.create_server)."""
-    build_app(server, ctx)
+    build_app(server, WallSources(ctx))

@@ -11,18 +11,24 @@ from app.config import Settings
 from app.context import AppContext
 from app.screens import wall
 from incidents.actor import Actor
-from layers import hexbin, palette, synthetic
+from layers import hexbin, palette
 from sensors.keys import ALARMS, DEV_STATE
+from tests.fixtures import synthetic
 
 
 @pytest.fixture
 def ctx(redis_service, redis_client, demo_city_dir, demo_city):
     c = AppContext(Settings(city_dir=demo_city_dir, kiosk_token="k"), redis_service.url)
     c.__dict__["city"] = demo_city     # the session's city (cached_property slot)
-    c.extras["wall_devices"] = (synthetic.sensors_frame(demo_city, 3000),
-                                synthetic.cameras_frame(demo_city, 2000))
     yield c
     c.redis.close()
+
+
+@pytest.fixture
+def src(ctx, demo_city) -> wall.WallSources:
+    """The wall's sources with stand-in device frames, given by constructor (not the context)."""
+    return wall.WallSources(ctx, devices=(synthetic.sensors_frame(demo_city, 3000),
+                                          synthetic.cameras_frame(demo_city, 2000)))
 
 
 def _alarm(dev: str, lon: float, lat: float, town: str, event: str = "raise", level: str = "red",
@@ -33,17 +39,17 @@ def _alarm(dev: str, lon: float, lat: float, town: str, event: str = "raise", le
             "ts": str(int(time.time() * 1000)), "message": "水位 12.3 m 超过警戒水位 12.0 m"}
 
 
-def test_tick_sends_only_what_came_after_the_cursor(ctx, redis_client):
-    idx = wall.device_index(ctx)
+def test_tick_sends_only_what_came_after_the_cursor(src, redis_client):
+    idx = src.index
     dev = idx.sensors.iloc[10]
     redis_client.xadd(ALARMS, _alarm("old", 110.9, 21.9, "", ep="old"))
-    data, cursor = wall.map_data(ctx)
+    data, cursor = wall.map_data(src)
     assert data.alarms["episode"].tolist() == ["old"]          # folded at page load
-    assert wall.tick(ctx, cursor) is None                      # nothing new: HTTP 204
+    assert wall.tick(src, cursor) is None                      # nothing new: HTTP 204
 
     redis_client.hset(DEV_STATE, dev["id"], "alarm")
     redis_client.xadd(ALARMS, _alarm(dev["id"], dev["lon"], dev["lat"], dev.get("town_code", "")))
-    out = wall.tick(ctx, cursor, "overview", hexes_on=True)
+    out = wall.tick(src, cursor, "overview", hexes_on=True)
     assert out is not None
     d = out["delta"]
     assert [a["ep"] for a in d["alarms"]] == ["ep-1"]
@@ -54,35 +60,35 @@ def test_tick_sends_only_what_came_after_the_cursor(ctx, redis_client):
     assert out["ticker"][0]["tag"] == "红色告警"
     assert out["cursor"]["a"] > cursor["a"]
     assert len(json.dumps(out)) < 5_000                        # a delta, not a figure
-    assert wall.tick(ctx, out["cursor"]) is None
+    assert wall.tick(src, out["cursor"]) is None
 
 
-def test_hexagon_falls_back_when_the_alarm_clears(ctx, redis_client):
-    idx = wall.device_index(ctx)
+def test_hexagon_falls_back_when_the_alarm_clears(src, redis_client):
+    idx = src.index
     dev = idx.sensors.iloc[20]
-    _, cursor = wall.map_data(ctx)
+    _, cursor = wall.map_data(src)
     redis_client.hset(DEV_STATE, dev["id"], "normal")
     redis_client.xadd(ALARMS, _alarm(dev["id"], dev["lon"], dev["lat"], "", event="clear"))
-    out = wall.tick(ctx, cursor, "overview", hexes_on=True)
+    out = wall.tick(src, cursor, "overview", hexes_on=True)
     _shown, members = idx.theme("overview")
     assert dev["id"] in members[dev["h3_7"]]
     assert out["delta"]["hex"]["hex_devices"][dev["h3_7"]] == palette.STATE_RANK["normal"]
-    coarse = wall.tick(ctx, cursor, "overview", hexes_on=True, res=6)   # a smaller screen: res 6
+    coarse = wall.tick(src, cursor, "overview", hexes_on=True, res=6)   # a smaller screen: res 6
     assert set(coarse["delta"]["hex"]["hex_devices"]) == {dev["h3_6"]}
     assert out["delta"]["alarms"][0]["ev"] == "clear"
 
 
-def test_incident_feed_reaches_the_tick_and_the_kpis(ctx, redis_client, demo_city):
-    _, cursor = wall.map_data(ctx)
+def test_incident_feed_reaches_the_tick_and_the_kpis(ctx, src, redis_client, demo_city):
+    _, cursor = wall.map_data(src)
     town = demo_city.towns.iloc[3]
     p = town.geometry.representative_point()
     worker = Actor("w1", "grid_worker", f"T{town['code']}", "网格员")
     inc = ctx.incidents.report(worker, "0101", p.x, p.y, severity="一般", description="占道")
     cursor["ki"] = 0            # incident tiles are recomputed at most every INCIDENT_KPI_S
-    out = wall.tick(ctx, cursor)
+    out = wall.tick(src, cursor)
     items = out["delta"]["incidents"]
     assert [i["id"] for i in items] == [inc.id] and items[0]["new"] and items[0]["in"]
-    eco = wall.tick(ctx, cursor, "ecology")            # 0101 市容环境 is not an ecology category
+    eco = wall.tick(src, cursor, "ecology")            # 0101 市容环境 is not an ecology category
     assert eco["delta"]["incidents"][0]["in"] is False
     assert "on_time" in out["kpi"] and "tier_town" not in out["kpi"]   # tiers: counted clientside
     assert out["ticker"][0]["tag"] == "新事件"
@@ -90,13 +96,13 @@ def test_incident_feed_reaches_the_tick_and_the_kpis(ctx, redis_client, demo_cit
     assert full["tier_town"] + full["tier_city"] + full["tier_department"] == 1
 
 
-def test_kpis_are_throttled_but_never_stale(ctx, redis_client):
-    _, cursor = wall.map_data(ctx)
-    assert wall.tick(ctx, cursor) is None
+def test_kpis_are_throttled_but_never_stale(src, redis_client):
+    _, cursor = wall.map_data(src)
+    assert wall.tick(src, cursor) is None
     cursor["kt"] = time.time() - wall.DEVICE_KPI_IDLE_S - 1   # no event, but the tiles are old
-    out = wall.tick(ctx, cursor)
+    out = wall.tick(src, cursor)
     assert set(out["kpi"]) == {"device_online", "camera_online"} and out["delta"]["alarms"] == []
-    assert wall.tick(ctx, out["cursor"]) is None
+    assert wall.tick(src, out["cursor"]) is None
 
 
 def test_theme_from_url_pins_and_rotation_cycles():
@@ -107,8 +113,8 @@ def test_theme_from_url_pins_and_rotation_cycles():
     assert wall.theme_from("?kiosk=x", 8)[0] == "overview"
 
 
-def test_device_index_maps_every_device_to_its_hexagon(ctx):
-    idx = wall.device_index(ctx)
+def test_device_index_maps_every_device_to_its_hexagon(src):
+    idx = src.index
     n = len(idx.sensors) + len(idx.cameras)
     assert len(idx.hex_of[7]) == len(idx.hex_of[6]) == len(idx.pos) == n
     shown, members = idx.theme("overview")
@@ -142,3 +148,45 @@ def test_trend_counts_new_incidents_at_their_own_time(ctx, redis_client, demo_ci
     y = list(series.y)
     assert sum(y) == 4 and y[-1] == 1          # all five were written just now, in the feed
     assert y[-6] == 3                          # the hour that ended 5 h ago (created_ts)
+
+
+def _charts_request(url_base: str = "/wall/") -> tuple[str, dict]:
+    """The Dash request of the wall's charts callback (trend + open incidents by category)."""
+    outputs = [{"id": "wall-trend", "property": "figure"}, {"id": "wall-cats", "property": "figure"}]
+    return f"{url_base}_dash-update-component", {
+        "output": "..wall-trend.figure...wall-cats.figure..", "outputs": outputs,
+        "inputs": [{"id": "wall-slow", "property": "n_intervals", "value": 1},
+                   {"id": "wall-ready", "property": "data", "value": True},
+                   {"id": "wall-theme", "property": "data", "value": {"code": "overview"}}],
+        "changedPropIds": ["wall-slow.n_intervals"], "state": []}
+
+
+def test_a_service_bug_fails_the_callback_not_an_empty_wall(src, ctx, monkeypatch):
+    """Issue 14 (no fail-open code): an AttributeError inside the incident service is a bug. It
+    used to be caught and turned into an empty, healthy-looking wall (no incidents, no
+    emergency); now the callback raises and the server logs it."""
+    from flask import Flask
+
+    server = Flask("wall-test")
+    server.testing = True                 # let the callback's exception reach the test
+    wall.build_app(server, src)
+    client = server.test_client()
+    url, body = _charts_request()
+    assert client.post(url, json=body).status_code == 200       # healthy: the charts come back
+
+    def broken(*_a, **_k):
+        raise AttributeError("'Incident' object has no attribute 'tier'")
+
+    monkeypatch.setattr(ctx.incidents, "open_incidents_frame", broken)
+    with pytest.raises(AttributeError, match="tier"):
+        client.post(url, json=body)
+    with pytest.raises(AttributeError):
+        wall.map_data(src)
+    with pytest.raises(AttributeError):
+        wall.incident_kpis(ctx)
+    monkeypatch.setattr(ctx.incidents, "emergency_state", broken)
+    with pytest.raises(AttributeError):
+        wall.emergency(ctx)                   # not "no emergency" while the check is broken
+    monkeypatch.setattr(ctx.incidents, "kpis", broken)
+    with pytest.raises(AttributeError):
+        wall.incident_kpis(ctx, counts=False)     # the on-time rate alone: no "None" tile

@@ -23,7 +23,7 @@ from app.context import AppContext
 from app.server import create_server
 from app.services import free_port
 from incidents.actor import Actor
-from layers import synthetic
+from tests.fixtures import synthetic
 from sensors.keys import ALARMS, DEV_STATE
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from layers import synthetic
+from tests.fixtures import synthetic
 
 
 @pytest.fixture(scope="session")
