@@ -28,7 +28,7 @@ sys.path.insert(0, str(REPO))
 def _publish(url: str, items: list[tuple[str, bytes]], rate: float | None = None,
              seconds: float | None = None, ready=None) -> None:  # noqa: ANN001
     """Child process: publish ``items`` (cycled when ``seconds``) at ``rate`` msg/s or flat out."""
-    from sensors.ingest import mqtt_client  # noqa: PLC0415
+    from sensors.mqtt_client import mqtt_client  # noqa: PLC0415
 
     c, host, port = mqtt_client(url, f"bench-pub-{time.time_ns()}")
     c.max_inflight_messages_set(1000)
@@ -81,7 +81,7 @@ def bare(url: str, n: int, items: list[tuple[str, bytes]]) -> float:
     from paho.mqtt.properties import Properties  # noqa: PLC0415
 
     from sensors import topics  # noqa: PLC0415
-    from sensors.ingest import mqtt_client  # noqa: PLC0415
+    from sensors.mqtt_client import mqtt_client  # noqa: PLC0415
 
     done = threading.Event()
     count = [0]
@@ -122,7 +122,7 @@ def bare(url: str, n: int, items: list[tuple[str, bytes]]) -> float:
 
 def _forget(url: str, client_id: str) -> None:
     """End a persistent session on the broker (so later runs do not queue copies for it)."""
-    from sensors.ingest import mqtt_client  # noqa: PLC0415
+    from sensors.mqtt_client import mqtt_client  # noqa: PLC0415
 
     c, host, port = mqtt_client(url, client_id)
     c.connect(host, port, clean_start=True)
@@ -160,7 +160,8 @@ def alarm_delay(url: str, r, compiled, registry, load: float, seconds: float) ->
     import gc  # noqa: PLC0415
 
     from sensors import keys, topics  # noqa: PLC0415
-    from sensors.ingest import IngestWorker, mqtt_client, settle_heap  # noqa: PLC0415
+    from sensors.ingest import IngestWorker, settle_heap  # noqa: PLC0415
+    from sensors.mqtt_client import mqtt_client  # noqa: PLC0415
 
     settle_heap()
     w = IngestWorker(r, compiled, url, group="delay", client_id="bench-delay").start()

@@ -1,16 +1,15 @@
 """Ingest worker (接入): MQTT telemetry, status and video-AI detections → Redis (S1, S4, S5, S9).
 
-paho-mqtt 2 (``CallbackAPIVersion.VERSION2``), MQTT 5, a shared subscription
-``$share/<group>/om/v1/...`` so that several workers split one feed, ``clean_start=False`` with a
-session expiry so that a worker that comes back gets every QoS 1 message published while it was
-away, automatic reconnect with exponential back-off, resubscribe on every connect.
+The MQTT side (paho, the persistent MQTT 5 session, reconnect, resubscribe, acknowledgement) is
+``sensors.mqtt_client.Session``: this module never sees paho. It subscribes to a shared
+subscription ``$share/<group>/om/v1/...`` so that several workers split one feed.
 
 Messages are batched in the network thread (up to ``BATCH_MAX``, or ``BATCH_WAIT_S`` old; a
 flusher thread takes a partial batch when traffic stops), validated at the edge
 (``sensors.schemas``) and handed to a writer thread, which writes the batch in ONE round trip: one
 ``ingest.lua`` call (history, last value, device state, rules, alarms) plus the dead-letter
 entries, while the network thread reads the next batch. Only then are the messages acknowledged
-(manual PUBACK, all of a batch in one write), so a worker killed mid-batch loses nothing: the
+(manual PUBACK through paho's public ``ack``), so a worker killed mid-batch loses nothing: the
 broker redelivers what was not acknowledged (at-least-once; a redelivered reading is stored again,
 the alarm rules ignore it).
 
@@ -25,23 +24,17 @@ import json
 import logging
 import queue
 import socket
-import struct
 import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
-from urllib.parse import urlparse
 
-import paho.mqtt.client as mqtt
 import redis
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from sensors import deadletter, defaults, keys, topics
 from sensors.kinds.camera import AI_LABELS
+from sensors.mqtt_client import Session
 from sensors.registry import DeviceRegistry
 from sensors.rules import Batch, DeviceEntry, RuleEngine, compile_registry
 from sensors.schemas import (
@@ -56,24 +49,10 @@ from sensors.schemas import (
 log = logging.getLogger("onemap.ingest")
 _compact = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 LINGER_S = defaults.BATCH_WAIT_S
-_PUBACK = 0x40
-_PUBACK_PACK = struct.Struct("!BBH").pack
 try:
     from hiredis import pack_command as _pack
 except ImportError:  # pragma: no cover - redis-py works without hiredis, only slower
     _pack = None
-
-
-def mqtt_client(url: str, client_id: str = "", **kw) -> tuple[mqtt.Client, str, int]:
-    """A paho v2 / MQTT 5 client for ``mqtt://[user:pass@]host[:port]`` (not yet connected)."""
-    u = urlparse(url)
-    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
-                    protocol=MQTTProtocolVersion.MQTTv5, **kw)
-    if u.username:
-        c.username_pw_set(u.username, u.password)
-    if u.scheme in ("mqtts", "ssl"):
-        c.tls_set()
-    return c, u.hostname or "127.0.0.1", u.port or (8883 if u.scheme in ("mqtts", "ssl") else 1883)
 
 
 def settle_heap() -> None:
@@ -110,8 +89,10 @@ class IngestWorker:
         # restart with the messages published before the worker is back (docs/mqtt.md).
         self.filters = [topics.shared(group, f) if shared else f for f in topic_filters]
         self.engine = RuleEngine(r, history_maxlen)
-        self.connected = threading.Event()
-        self.subscribed = threading.Event()
+        self.session = Session(mqtt_url, self.client_id, self.filters, self._on_message,
+                               session_expiry_s=session_expiry_s)
+        self.connected = self.session.connected
+        self.subscribed = self.session.subscribed
         self.stats: Counter[str] = Counter()
         # Messages wait here until the batch is full or LINGER_S old; the network thread then
         # writes it itself (no hand-over to another thread: with one GIL that hand-over made the
@@ -128,23 +109,12 @@ class IngestWorker:
         self._topics: dict[str, tuple[str, str, str] | None] = {}
         self._halt = threading.Event()
         self._thread: threading.Thread | None = None
-        self._client: mqtt.Client | None = None
         self._sha: str | None = None
         self._max_future_ms = int(defaults.MAX_FUTURE_S * 1000)
 
     # --- MQTT -------------------------------------------------------------------------------
     def start(self) -> IngestWorker:
         """Connect (in the background, retrying) and start the processing thread."""
-        c, host, port = mqtt_client(self.mqtt_url, self.client_id, manual_ack=True)
-        c.on_connect, c.on_subscribe = self._on_connect, self._on_subscribe
-        c.on_disconnect, c.on_message = self._on_disconnect, self._on_message
-        c.reconnect_delay_set(max(1, int(defaults.RECONNECT_MIN_S)), int(defaults.RECONNECT_MAX_S))
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = self.session_expiry_s
-        props.ReceiveMaximum = defaults.MAX_INFLIGHT
-        c.connect_async(host, port, keepalive=defaults.KEEPALIVE_S, clean_start=False,
-                        properties=props)
-        self._client = c
         self._halt.clear()
         self._writer_gone.clear()
         self._thread = threading.Thread(target=self._flusher, name=f"ingest-{self.client_id}",
@@ -153,7 +123,7 @@ class IngestWorker:
         self._writer = threading.Thread(target=self._write_loop, daemon=True,
                                         name=f"ingest-w-{self.client_id}")
         self._writer.start()
-        c.loop_start()
+        self.session.start()
         return self
 
     def wait_subscribed(self, timeout: float = 10.0) -> bool:
@@ -172,34 +142,11 @@ class IngestWorker:
             self._wq.put(None)
             self._writer.join(drain_s + 5)
             self._writer_gone.set()   # a batch the network thread still hands over is left unacked
-        if self._client is not None:
-            self._client.disconnect()
-            self._client.loop_stop()
-        self.connected.clear()
-        self.subscribed.clear()
+        self.session.stop()
 
-    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
-        if reason_code.is_failure:
-            log.warning("ingest %s: connect refused: %s", self.client_id, reason_code)
-            return
-        self.connected.set()
-        # resubscribe every time: harmless with a kept session, needed after it expired
-        client.subscribe([(f, SubscribeOptions(qos=1)) for f in self.filters])
-
-    def _on_subscribe(self, client, userdata, mid, reason_code_list, properties) -> None:  # noqa: ANN001
-        if all(not rc.is_failure for rc in reason_code_list):
-            self.subscribed.set()
-        else:
-            log.error("ingest %s: subscribe refused: %s", self.client_id, reason_code_list)
-
-    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
-        self.connected.clear()
-        self.subscribed.clear()
-        if not self._halt.is_set():
-            log.warning("ingest %s: disconnected (%s); reconnecting", self.client_id, reason_code)
-
-    def _on_message(self, client, userdata, msg: mqtt.MQTTMessage) -> None:  # noqa: ANN001
-        item = (msg.topic, msg.payload, msg.mid, msg.qos)
+    def _on_message(self, topic: str, payload: bytes, mid: int, qos: int) -> None:
+        """A message from the session (paho's network thread): into the pending batch."""
+        item = (topic, payload, mid, qos)
         with self._lock:
             p = self._pending
             p.append(item)
@@ -405,21 +352,8 @@ class IngestWorker:
             self.stats["alarms"] += res[0]
 
     def _ack_all(self, batch: list[tuple[str, bytes, int, int]]) -> None:
-        """PUBACK every QoS 1 message of the batch in ONE socket write (one queued packet that
-        holds them all) instead of a packet, a wake-up and a write per message."""
-        c = self._client
-        if c is None:
-            return
-        mids = [mid for _, _, mid, qos in batch if qos == 1]
-        if not mids:
-            return
-        try:
-            queue_packet = c._packet_queue   # paho 2.x internal; falls back to ack() below
-        except AttributeError:
-            for mid in mids:
-                c.ack(mid, 1)
-            return
-        queue_packet(_PUBACK, b"".join(_PUBACK_PACK(_PUBACK, 2, mid) for mid in mids), 0, 0)
+        """Acknowledge the batch's QoS 1 messages: Redis has them now."""
+        self.session.ack([mid for _, _, mid, qos in batch if qos == 1])
 
 
 class _Commands:

@@ -29,9 +29,9 @@ import numpy as np
 
 from sensors import defaults, topics
 from sensors.cameras import cameras_seeing
-from sensors.ingest import mqtt_client
 from sensors.kinds import KINDS
 from sensors.kinds.base import Kind, SimContext
+from sensors.mqtt_client import mqtt_client
 from sensors.registry import DeviceRegistry
 
 log = logging.getLogger("onemap.simulator")

@@ -10,7 +10,8 @@ from collections.abc import Callable, Iterator
 import paho.mqtt.client as mqtt
 import pytest
 
-from sensors.ingest import IngestWorker, mqtt_client
+from sensors.ingest import IngestWorker
+from sensors.mqtt_client import mqtt_client
 from sensors.registry import DeviceRegistry, load_or_create
 
 _ids = itertools.count(1)
