@@ -9,9 +9,10 @@ import importlib
 import pkgutil
 
 import click
+from pydantic import ValidationError
 
 from app import commands
-from app.config import describe_settings
+from app.config import ConfigError, config_origin, config_problems, describe_settings
 
 EPILOG = "Settings (environment variables; or a TOML file named by ONEMAP_CONFIG):\n\n" + describe_settings()
 
@@ -19,6 +20,16 @@ EPILOG = "Settings (environment variables; or a TOML file named by ONEMAP_CONFIG
 class _Group(click.Group):
     def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         formatter.write("\n" + EPILOG + "\n")
+
+    def invoke(self, ctx: click.Context) -> object:
+        # any command that reads Settings: a bad configuration is a clean error naming the key
+        # (exit 2), never a traceback
+        try:
+            return super().invoke(ctx)
+        except ValidationError as e:
+            if e.title != "Settings":
+                raise
+            raise ConfigError(config_problems(e), config_origin()) from None
 
 
 @click.group(cls=_Group)

@@ -3,20 +3,35 @@
 Built only here, in the composition root (``app/``), from ``ONEMAP_*`` environment variables and an
 optional TOML file (``ONEMAP_CONFIG=/etc/onemap.toml``); every other package receives what it
 needs as arguments. Every tunable has a default, a unit and a description.
+
+Validated when a process starts: an unknown key (at the top of the TOML file or inside a table)
+or a bad value is an error naming the key, and the process does not start (``ConfigError``,
+exit code 2). The tables ``[incidents]`` (deadlines, routing, escalation, correlation:
+``incidents.config.IncidentTable``) and ``[sensors]`` (thresholds per kind and per device:
+``sensors.rules.ThresholdOverrides``) and the category/department files are checked here too.
 """
 
 from __future__ import annotations
 
 import os
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field
+import click
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+if TYPE_CHECKING:
+    from grid.categories import Category
+    from grid.model import Department
+    from incidents.config import IncidentConfig
+    from sensors.rules import ThresholdOverrides
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ASSETS_DIR = REPO_ROOT / "assets"
@@ -25,7 +40,8 @@ ASSETS_DIR = REPO_ROOT / "assets"
 class Settings(BaseSettings):
     """Deployment settings. Environment: ``ONEMAP_<FIELD>`` (upper case)."""
 
-    model_config = SettingsConfigDict(env_prefix="ONEMAP_", extra="ignore")
+    # forbid: a key of the TOML file that is no setting (a typo) stops the process
+    model_config = SettingsConfigDict(env_prefix="ONEMAP_", extra="forbid")
 
     # --- services -------------------------------------------------------------------------
     redis_url: str | None = Field(
@@ -65,6 +81,108 @@ class Settings(BaseSettings):
     ingest_group: str = Field("onemap", description="MQTT shared-subscription group name.")
     history_maxlen: int = Field(2000, description="Readings kept per device (stream MAXLEN ~).")
 
+    # --- rules a deployment sets (TOML tables; env: JSON) ------------------------------------
+    incidents: dict[str, Any] = Field(
+        default_factory=dict, description="Table [incidents]: deadlines per stage × severity and "
+        "category, routing rules, escalation fractions, correlation windows (docs/incidents.md). "
+        "Unset keys: the demo defaults of incidents/defaults.py.")
+    sensors: dict[str, Any] = Field(
+        default_factory=dict, description="Table [sensors]: alarm thresholds per kind "
+        "([sensors.thresholds.<kind>] <rule> = [blue, yellow, orange, red] or {red = …}) and per "
+        "device ([sensors.devices.<id>]). Unset: the demo defaults of sensors/kinds/*.py.")
+    categories_file: Path | None = Field(
+        None, description="Category tree file (CSV code,name,sudden; JSON/TOML [[categories]]). "
+        "Unset: the demo tree of grid/categories.py.")
+    categories_mode: Literal["replace", "extend"] = Field(
+        "replace", description="'replace': the file is the whole tree; 'extend': it adds to the "
+        "demo tree.")
+    departments_file: Path | None = Field(
+        None, description="Department list file (CSV code,name,categories; JSON/TOML "
+        "[[departments]]). Unset: the departments of the city model (demo: grid/categories.py).")
+    departments_mode: Literal["replace", "extend"] = Field(
+        "replace", description="'replace': the file is the whole list; 'extend': it adds to "
+        "(or replaces by code) the city's departments.")
+
+    # --- demo and local services -------------------------------------------------------------
+    demo_first_story_s: float = Field(45.0, ge=0, description="`onemap demo`: seconds before "
+                                      "the first scenario (flood, fire, outage) plays.")
+    redis_server: str | None = Field(None, description="Path of the redis-server binary for a "
+                                     "private Redis. Unset: the system's (never the venv's).")
+    mosquitto: str | None = Field(None, description="Path of the mosquitto binary for a private "
+                                  "broker. Unset: the system's.")
+
+    @field_validator("incidents")
+    @classmethod
+    def _check_incidents(cls, v: dict[str, Any]) -> dict[str, Any]:
+        from incidents.config import IncidentConfig  # noqa: PLC0415
+
+        IncidentConfig.from_dict(v)      # raises IncidentConfigError naming the key
+        return v
+
+    @field_validator("sensors")
+    @classmethod
+    def _check_sensors(cls, v: dict[str, Any]) -> dict[str, Any]:
+        if v:
+            from sensors.rules import ThresholdOverrides  # noqa: PLC0415
+
+            ThresholdOverrides.from_dict(v)
+        return v
+
+    @model_validator(mode="after")
+    def _check_catalog(self) -> Settings:
+        """The category and department files parse, and every department owns categories of
+        the tree (else its alarms and reports would route nowhere)."""
+        if self.categories_file or self.departments_file:
+            from grid.categories import CatalogError, check_departments  # noqa: PLC0415
+
+            problems = check_departments(self.department_list() or (), self.category_tree)
+            if problems:
+                raise CatalogError([f"departments.{p}" for p in problems])
+        return self
+
+    # --- the validated objects, built once -----------------------------------------------------
+    @cached_property
+    def incident_config(self) -> IncidentConfig:
+        """The rules the incident service applies (``[incidents]`` over the demo defaults)."""
+        from incidents.config import IncidentConfig  # noqa: PLC0415
+
+        return IncidentConfig.from_dict(self.incidents)
+
+    @cached_property
+    def sensor_thresholds(self) -> ThresholdOverrides:
+        """The alarm thresholds a deployment set (``[sensors]``) over the kinds' defaults."""
+        from sensors.rules import ThresholdOverrides  # noqa: PLC0415
+
+        return ThresholdOverrides.from_dict(self.sensors)
+
+    @cached_property
+    def category_tree(self) -> dict[str, Category]:
+        """The category tree: ``categories_file`` (replacing or extending), else the demo tree."""
+        from grid.categories import DEMO_CATEGORIES, load_categories  # noqa: PLC0415
+
+        if self.categories_file is None:
+            return dict(DEMO_CATEGORIES)
+        return load_categories(self.categories_file, extend=self.categories_mode == "extend")
+
+    def department_list(self, base: tuple[Department, ...] | None = None) -> tuple[Department, ...] | None:
+        """The departments from ``departments_file`` over ``base`` (the city model's; default
+        the demo list), or None when no file is set (the city model's own list stands)."""
+        if self.departments_file is None:
+            return None
+        from grid.categories import DEMO_DEPARTMENTS, load_departments  # noqa: PLC0415
+
+        return load_departments(self.departments_file, DEMO_DEPARTMENTS if base is None else base,
+                                extend=self.departments_mode == "extend")
+
+    def apply(self) -> Settings:
+        """Build every configured rule now (so a bad one stops the start, not the first use)
+        and install the category tree for this process. Returns self."""
+        from grid.categories import install_categories  # noqa: PLC0415
+
+        _ = self.incident_config, self.sensor_thresholds
+        install_categories(self.category_tree)
+        return self
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -77,6 +195,8 @@ class Settings(BaseSettings):
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         toml_path = os.environ.get("ONEMAP_CONFIG")
         if toml_path:
+            if not Path(toml_path).is_file():
+                raise FileNotFoundError(f"ONEMAP_CONFIG: 配置文件不存在 / no such file: {toml_path}")
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
         return tuple(sources)
 
@@ -88,8 +208,60 @@ class Settings(BaseSettings):
 
 def describe_settings() -> str:
     """One line per setting, for ``onemap --help`` and the README."""
-    lines = []
+    lines = ["  ONEMAP_CONFIG                   TOML file with any of the settings below (keys in lower "
+             "case; tables [incidents], [sensors]). `onemap config show` prints the effective "
+             "values and where each came from."]
     for name, field in Settings.model_fields.items():
-        default = field.default if field.default_factory is None else "(generated)"
-        lines.append(f"  ONEMAP_{name.upper():<16} {field.description} [default: {default}]")
+        default = field.default if field.default_factory is None else field.default_factory()
+        lines.append(f"  ONEMAP_{name.upper():<24} {field.description} [default: {default}]")
     return "\n".join(lines)
+
+
+class ConfigError(click.ClickException):
+    """The configuration is wrong: the process does not start (exit code 2, like a usage
+    error). One line per problem, each naming its key, Chinese first."""
+
+    exit_code = 2
+
+    def __init__(self, problems: list[str], origin: str = "") -> None:
+        self.problems = problems
+        head = "配置错误，未启动 / configuration error, not started" + (f" ({origin})" if origin else "")
+        super().__init__(head + ":\n" + "\n".join(f"  {p}" for p in problems))
+
+
+def config_problems(exc: Exception) -> list[str]:
+    """The problems of a failed validation, one line each, naming the key."""
+    if isinstance(exc, ValidationError):
+        out: list[str] = []
+        for e in exc.errors(include_url=False):
+            inner = (e.get("ctx") or {}).get("error")
+            if getattr(inner, "problems", None):       # a table's own checks (already keyed)
+                out += list(inner.problems)
+                continue
+            key = ".".join(str(p) for p in e["loc"]) or "settings"
+            if e["type"] == "extra_forbidden":
+                out.append(f"{key}: 未知的配置项 / unknown setting (known: see `onemap --help`)")
+            else:
+                out.append(f"{key}: 取值无效 / {e['msg']} (value: {e.get('input')!r})")
+        return out
+    return list(getattr(exc, "problems", None) or [str(exc)])
+
+
+def config_origin() -> str:
+    """Where the settings come from, for error messages."""
+    path = os.environ.get("ONEMAP_CONFIG")
+    return f"ONEMAP_CONFIG={path}" if path else "environment ONEMAP_*"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings for a process that is starting: read, validate, build every rule, install the
+    category tree. Any problem raises :class:`ConfigError` naming the key."""
+    from grid.categories import CatalogError  # noqa: PLC0415
+    from incidents.config import IncidentConfigError  # noqa: PLC0415
+    from sensors.rules import ThresholdConfigError  # noqa: PLC0415
+
+    try:
+        return Settings(**overrides).apply()
+    except (ValidationError, IncidentConfigError, ThresholdConfigError, CatalogError, OSError,
+            ValueError) as e:   # ValueError: also a TOML syntax error (tomllib.TOMLDecodeError)
+        raise ConfigError(config_problems(e), config_origin()) from None

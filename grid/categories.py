@@ -3,12 +3,23 @@
 A configurable tree with hierarchical codes: ``01`` top level, ``0103`` second level. Names come
 from seed-requirements §2c (E37–E51) and §11; Jinhua's traditional terms are converted to
 simplified (§10 item 24). A category marked ``sudden`` (突发) routes straight to the city center
-(T3). The tree and the department list are demo defaults: a deployment replaces them.
+(T3). The tree and the department list are DEMO DEFAULTS: a deployment replaces or extends them
+from a file (``ONEMAP_CATEGORIES_FILE`` / ``ONEMAP_DEPARTMENTS_FILE``: CSV, JSON or TOML, read by
+``load_categories`` / ``load_departments``); the composition root installs the tree at start
+(``install_categories``), so ``CATEGORIES`` is always the tree the process runs with.
 """
 
 from __future__ import annotations
 
+import csv
+import json
+import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
 from grid.model import Department
 
@@ -51,9 +62,13 @@ _TREE: list[tuple[str, str, bool]] = [
     ("1203", "求助", False), ("1204", "建议", False),
 ]
 
-CATEGORIES: dict[str, Category] = {c: Category(c, n, s) for c, n, s in _TREE}
+DEMO_CATEGORIES: dict[str, Category] = {c: Category(c, n, s) for c, n, s in _TREE}
+"""The demo default tree (seed-requirements §2c, §11)."""
 
-# Departments (N ≈ 24, seed-requirements §11) with the category prefixes they own (条).
+CATEGORIES: dict[str, Category] = dict(DEMO_CATEGORIES)
+"""The tree this process runs with: the demo default until ``install_categories`` replaces it."""
+
+# Departments (N ≈ 24, seed-requirements §11) with the category prefixes they own (条): DEMO DEFAULT.
 DEMO_DEPARTMENTS: tuple[Department, ...] = (
     Department("CG", "城管", ("01",)),
     Department("GA", "公安", ("0202", "0203", "0702")),
@@ -95,3 +110,150 @@ def is_sudden(code: str) -> bool:
     """突发: routes straight to the city center."""
     c = CATEGORIES.get(code)
     return bool(c and c.sudden)
+
+
+# --- import from a file (a deployment's own tree and departments) ------------------------------
+
+class CatalogError(ValueError):
+    """A category or department file is wrong: one line per problem, naming the file and row."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+
+Code = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^(\d\d)+$")]
+
+
+class _Row(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CategoryRow(_Row):
+    """One category: ``code`` (pairs of digits; its parent is the code without the last two),
+    ``name``, ``sudden`` (突发: straight to the city center)."""
+
+    code: Code
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+    sudden: bool = False
+
+
+class DepartmentRow(_Row):
+    """One line department: ``code`` (letters/digits, e.g. ``CG``), ``name``, ``categories``
+    (the category code prefixes it owns; in CSV separated by spaces or ``;``)."""
+
+    code: Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Z][A-Z0-9_]*$")]
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+    categories: list[Code] = Field(default_factory=list)
+
+    @field_validator("categories", mode="before")
+    @classmethod
+    def _split(cls, v: Any) -> Any:
+        return v.replace(";", " ").split() if isinstance(v, str) else v
+
+
+def _rows(path: Path, table: str) -> list[dict]:
+    """The rows of a CSV file (header row), a JSON list (or ``{table: [...]}``) or a TOML file
+    with an array of tables ``[[table]]``."""
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".csv":
+            with path.open(encoding="utf-8-sig", newline="") as f:
+                return [{k.strip(): (v or "").strip() for k, v in row.items() if k and (v or "").strip()}
+                        for row in csv.DictReader(f)]
+        if suffix == ".json":
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        elif suffix == ".toml":
+            doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        else:
+            raise CatalogError([f"{path}: 不支持的文件类型 / unsupported file type {suffix!r} "
+                                "(use .csv, .json or .toml)"])
+    except OSError as e:
+        raise CatalogError([f"{path}: 无法读取 / cannot read ({e.strerror or e})"]) from None
+    except (ValueError, tomllib.TOMLDecodeError) as e:
+        raise CatalogError([f"{path}: 格式错误 / not valid {suffix[1:].upper()} ({e})"]) from None
+    if isinstance(doc, dict):
+        unknown = set(doc) - {table}
+        if unknown:
+            raise CatalogError([f"{path}: {k}: 未知的配置项 / unknown key (expected [[{table}]])"
+                                for k in sorted(unknown)])
+        doc = doc.get(table, [])
+    if not isinstance(doc, list):
+        raise CatalogError([f"{path}: 应为 {table} 列表 / expected a list of {table}"])
+    return doc
+
+
+def _parse(path: Path, table: str, model: type[_Row]) -> list:
+    out, problems = [], []
+    for i, raw in enumerate(_rows(path, table), start=1):
+        try:
+            out.append(model.model_validate(raw))
+        except ValidationError as e:
+            what = f"{path} {table}[{i}]" + (f" ({raw.get('code')})" if isinstance(raw, dict) and
+                                              raw.get("code") else "")
+            for err in e.errors(include_url=False):
+                key = ".".join(str(p) for p in err["loc"])
+                cn = "未知的配置项" if err["type"] == "extra_forbidden" else "取值无效"
+                en = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+                problems.append(f"{what}.{key}: {cn} / {en}")
+    if problems:
+        raise CatalogError(problems)
+    return out
+
+
+def load_categories(path: str | Path, extend: bool = False) -> dict[str, Category]:
+    """A category tree from a file (CSV ``code,name,sudden``; JSON/TOML ``[[categories]]``).
+    ``extend``: the file's categories are added to (or rename) the demo tree's; otherwise they
+    replace it. Raises :class:`CatalogError` for a bad row, a duplicate code or a code whose
+    parent is not in the tree."""
+    path = Path(path)
+    rows: list[CategoryRow] = _parse(path, "categories", CategoryRow)
+    tree = dict(DEMO_CATEGORIES) if extend else {}
+    problems, seen = [], set()
+    for r in rows:
+        if r.code in seen:
+            problems.append(f"{path}: {r.code}: 分类代码重复 / duplicate category code")
+        seen.add(r.code)
+        tree[r.code] = Category(r.code, r.name, r.sudden)
+    for code in sorted(tree):
+        if len(code) > 2 and code[:-2] not in tree:
+            problems.append(f"{path}: {code}: 上级分类 {code[:-2]} 不存在 / parent category "
+                            f"{code[:-2]} is not in the tree")
+    if not tree:
+        problems.append(f"{path}: 分类为空 / no categories")
+    if problems:
+        raise CatalogError(problems)
+    return dict(sorted(tree.items()))
+
+
+def load_departments(path: str | Path, base: Iterable[Department] = DEMO_DEPARTMENTS,
+                     extend: bool = False) -> tuple[Department, ...]:
+    """Line departments from a file (CSV ``code,name,categories``; JSON/TOML
+    ``[[departments]]``). ``extend``: added to (or replacing by code) ``base``; otherwise they
+    replace it."""
+    path = Path(path)
+    rows: list[DepartmentRow] = _parse(path, "departments", DepartmentRow)
+    out = {d.code: d for d in base} if extend else {}
+    problems, seen = [], set()
+    for r in rows:
+        if r.code in seen:
+            problems.append(f"{path}: {r.code}: 部门代码重复 / duplicate department code")
+        seen.add(r.code)
+        out[r.code] = Department(r.code, r.name, tuple(r.categories))
+    if problems:
+        raise CatalogError(problems)
+    return tuple(out.values())
+
+
+def check_departments(departments: Iterable[Department], tree: dict[str, Category]) -> list[str]:
+    """Problems of a department list against a category tree: each category prefix a
+    department owns must be a code of the tree."""
+    return [f"{d.code}.categories: 分类 {c} 不在分类树中 / category {c} is not in the tree"
+            for d in departments for c in d.categories if c not in tree]
+
+
+def install_categories(tree: dict[str, Category]) -> None:
+    """Make ``tree`` the process's category tree (in place: every module that imported
+    ``CATEGORIES`` sees it). Called once at start by the composition root (app/)."""
+    CATEGORIES.clear()
+    CATEGORIES.update(tree)

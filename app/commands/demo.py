@@ -17,7 +17,7 @@ from pathlib import Path
 
 import click
 
-from app.config import Settings
+from app.config import Settings, load_settings
 from app.context import AppContext
 from app.runtime import Runtime, ensure_mqtt, ensure_redis, serve_web, tune_gc
 from app.workers import start_background_workers
@@ -38,7 +38,7 @@ def command(host: str | None, port: int | None, data_dir: Path | None, no_simula
                  if v is not None}
     if no_simulate:
         overrides["simulate"] = False
-    settings = Settings(**overrides)
+    settings = load_settings(**overrides)   # a bad configuration stops here, before anything starts
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
     settings.kiosk_token = kiosk_token(settings)
 

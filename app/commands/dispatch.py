@@ -13,7 +13,7 @@ import threading
 
 import click
 
-from app.config import Settings
+from app.config import load_settings
 from app.context import AppContext
 from app.runtime import tune_gc
 
@@ -33,7 +33,7 @@ def command(redis_url: str | None, name: str | None, poll: float, check: bool) -
     from incidents.worker import DispatchWorker  # noqa: PLC0415
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = Settings()
+    settings = load_settings()    # a bad configuration stops here, before Redis is needed
     redis_url = redis_url or settings.redis_url
     if not redis_url:
         raise click.UsageError("give --redis-url (or ONEMAP_REDIS_URL)")
@@ -45,7 +45,8 @@ def command(redis_url: str | None, name: str | None, poll: float, check: bool) -
         click.echo(f"{len(problems)} problem(s)", err=True)
         raise SystemExit(1 if problems else 0)
     name = name or f"dispatch-{socket.gethostname()}-{os.getpid()}"
-    worker = DispatchWorker(ctx.redis, ctx.city, name=name, poll_s=poll)
+    worker = DispatchWorker(ctx.redis, ctx.city, config=settings.incident_config, name=name,
+                            poll_s=poll)
     tune_gc()
     stopped = threading.Event()
 

@@ -14,7 +14,7 @@ import threading
 
 import click
 
-from app.config import Settings
+from app.config import ConfigError, config_origin, load_settings
 from app.context import AppContext
 
 
@@ -36,9 +36,10 @@ def command(redis_url: str | None, mqtt_url: str | None, group: str | None, clie
     from app.heartbeat import BEAT_EVERY_S, beat  # noqa: PLC0415
     from sensors.health import HealthChecker  # noqa: PLC0415
     from sensors.ingest import IngestWorker, default_client_id, settle_heap  # noqa: PLC0415
+    from sensors.rules import ThresholdConfigError, compile_registry  # noqa: PLC0415
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = Settings()
+    settings = load_settings()    # a bad configuration stops here, before Redis or MQTT
     redis_url = redis_url or settings.redis_url
     mqtt_url = mqtt_url or settings.mqtt_url
     if not redis_url or not mqtt_url:
@@ -51,7 +52,11 @@ def command(redis_url: str | None, mqtt_url: str | None, group: str | None, clie
         registry = load_or_create(ctx.city, settings.resolved_city_dir, stress=True)
     else:
         registry = ctx.devices
-    worker = IngestWorker(ctx.redis, registry, mqtt_url, group=group,
+    try:   # the [sensors] thresholds; device overrides are checked against the registry here
+        devices = compile_registry(registry, settings.sensor_thresholds)
+    except ThresholdConfigError as e:
+        raise ConfigError(e.problems, config_origin()) from None
+    worker = IngestWorker(ctx.redis, devices, mqtt_url, group=group,
                           client_id=client_id or default_client_id(group, index),
                           history_maxlen=settings.history_maxlen, shared=share)
     checker = HealthChecker(ctx.redis, registry, devices=worker.devices) if health else None

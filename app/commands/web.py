@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from app.config import Settings
+from app.config import load_settings
 from app.context import AppContext
 from app.runtime import tune_gc
 
@@ -20,11 +20,11 @@ def command(host: str | None, port: int | None) -> None:
 
     Served by waitress, a production WSGI server with a fixed pool of request threads
     (ONEMAP_WEB_THREADS), not werkzeug's development server (a thread per request)."""
+    settings = load_settings()    # a bad configuration stops here, before Redis is needed
     from waitress import serve  # noqa: PLC0415
 
     from app.server import create_server  # noqa: PLC0415
 
-    settings = Settings()
     if not settings.redis_url:
         raise click.UsageError("set ONEMAP_REDIS_URL (or run `onemap demo`)")
     ctx = AppContext(settings, settings.redis_url, settings.mqtt_url)
