@@ -34,6 +34,7 @@ from flask_login import LoginManager, UserMixin, current_user, login_user, logou
 
 from app import security
 from app.users import User, UserStore
+from incidents import errors
 from incidents.actor import ROLE_NAMES, Actor
 
 SCREEN_ROLES: dict[str, frozenset[str]] = {
@@ -97,13 +98,14 @@ def _kiosk_user(token: str) -> SessionUser:
 
 
 def current_actor() -> Actor | None:
-    """The caller (in a Flask view or a Dash callback), or None when not logged in."""
-    try:
-        user = current_user
-        if user is not None and user.is_authenticated:
-            return user.actor
-    except Exception:  # outside a request (e.g. Dash building a layout at import)
-        return None
+    """The caller (in a Flask view or a Dash callback), or None when not logged in.
+
+    Outside a request (e.g. Dash building a layout at import) flask-login's ``current_user`` is
+    None by itself; an error while loading the session's user (Redis away, a bug) propagates:
+    it is not an anonymous caller."""
+    user = current_user._get_current_object()   # werkzeug LocalProxy: None outside a request
+    if user is not None and user.is_authenticated:
+        return user.actor
     return None
 
 
@@ -149,26 +151,21 @@ def require_role(*roles: str) -> Actor:
 @contextmanager
 def guarded(target: str = "") -> Iterator[None]:
     """Map the incident service's errors: Forbidden → 403 (+audit), NotFound → 404,
-    InvalidTransition and Conflict → 409, ValueError → 400. Use around every service call of a view/callback."""
-    try:
-        from incidents import errors  # noqa: PLC0415 (the incidents package lands in parallel)
-    except ImportError:  # pragma: no cover
-        errors = None
+    InvalidTransition and Conflict → 409, ValueError → 400. Use around every service call of a view/callback.
+
+    Only these expected refusals are mapped; anything else (a bug) propagates as a 500."""
     try:
         yield
-    except Exception as exc:
-        if errors is not None:
-            if isinstance(exc, getattr(errors, "Forbidden", ())):
-                deny(str(exc), target)
-            if isinstance(exc, getattr(errors, "NotFound", ())):
-                abort(security.json_error(404, "not_found", reason=str(exc)))
-            if isinstance(exc, getattr(errors, "InvalidTransition", ())):
-                abort(security.json_error(409, "invalid_transition", reason=str(exc)))
-            if isinstance(exc, getattr(errors, "Conflict", ())):
-                abort(security.json_error(409, "conflict", reason=str(exc)))
-        if isinstance(exc, ValueError):
-            abort(security.json_error(400, "bad_request", reason=str(exc)))
-        raise
+    except errors.Forbidden as exc:
+        deny(str(exc), target)
+    except errors.NotFound as exc:
+        abort(security.json_error(404, "not_found", reason=str(exc)))
+    except errors.InvalidTransition as exc:
+        abort(security.json_error(409, "invalid_transition", reason=str(exc)))
+    except errors.Conflict as exc:
+        abort(security.json_error(409, "conflict", reason=str(exc)))
+    except ValueError as exc:
+        abort(security.json_error(400, "bad_request", reason=str(exc)))
 
 
 def screen_of(path: str) -> str | None:

@@ -1,8 +1,13 @@
 """The Flask server that carries every screen: one Dash app per screen, mounted side by side.
 
 ``create_server(ctx)`` installs auth (login, sessions, CSRF, scope: ``app.auth``), the HTTP API
-(``app.api``), static assets, then mounts each screen module in ``app/screens/`` that defines
-``mount(server, ctx)``. Workers hold no state: everything lives in Redis.
+(``app.api``, ``app.mobile_api``), static assets, then mounts each screen module in
+``app/screens/`` that defines ``mount(server, ctx)``. Workers hold no state: everything lives in
+Redis.
+
+Fail closed (issue 14): the gate, the API and the phone API are plain imports. If ``app.auth``
+is missing, renamed or broken, importing this module raises and the process does not start; it
+never serves the screens without the login gate.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import secrets
 
 from flask import Flask, redirect, send_from_directory
 
-from app import keys, screens
+from app import api, auth, keys, mobile_api, screens
 from app.config import ASSETS_DIR
 from app.context import AppContext
 
@@ -34,14 +39,9 @@ def create_server(ctx: AppContext) -> Flask:
                          SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
     server.extensions["onemap"] = ctx
 
-    for optional in ("app.auth", "app.api", "app.mobile_api"):
-        try:
-            module = importlib.import_module(optional)
-        except ModuleNotFoundError as exc:
-            if exc.name != optional:
-                raise
-            continue
-        module.install(server, ctx)
+    auth.install(server, ctx)          # first: the gate stands before any route is served
+    api.install(server, ctx)
+    mobile_api.install(server, ctx)
 
     @server.get("/static/<path:path>")
     def static_asset(path: str):  # served by OneMap itself: offline (non-negotiable 3)
@@ -56,9 +56,7 @@ def create_server(ctx: AppContext) -> Flask:
     def index():
         """The site root opens the caller's own screen (by role, ``app.auth.HOME``); the gate
         sends an anonymous visitor to /login first, and the login back here."""
-        from app.auth import current_actor, home_for  # noqa: PLC0415 (installed above)
-
-        return redirect(home_for(current_actor()))
+        return redirect(auth.home_for(auth.current_actor()))
 
     names = {m.name for m in pkgutil.iter_modules(screens.__path__)}
     for name in [n for n in SCREEN_ORDER if n in names] + sorted(names - set(SCREEN_ORDER)):

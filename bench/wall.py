@@ -40,8 +40,8 @@ from app.context import AppContext  # noqa: E402
 from app.screens import wall  # noqa: E402
 from app.services import free_port, start_redis_server  # noqa: E402
 from incidents.actor import Actor  # noqa: E402
-from layers import synthetic  # noqa: E402
 from sensors.keys import ALARMS, DEV_STATE  # noqa: E402
+from tests.fixtures import synthetic  # noqa: E402
 
 
 def log(msg: str) -> None:
@@ -61,16 +61,12 @@ def load_city(city_dir: Path | None):  # noqa: ANN201
 
 
 def registries(city):  # noqa: ANN001, ANN201
-    """(sensors, cameras, stress cameras): the sensors package's registry, or stand-ins."""
-    try:
-        from sensors.registry import generate  # noqa: PLC0415
+    """(sensors, cameras, stress cameras): the sensors package's registry (normal and stress)."""
+    from sensors.registry import generate  # noqa: PLC0415
 
-        full = generate(city)
-        stress = generate(city, stress=True).cameras
-        return full.sensors, full.cameras, stress, "sensors.registry"
-    except ImportError:
-        return (synthetic.sensors_frame(city), synthetic.cameras_frame(city),
-                synthetic.cameras_frame(city, 26907), "layers.synthetic")
+    full = generate(city)
+    stress = generate(city, stress=True).cameras
+    return full.sensors, full.cameras, stress, "sensors.registry"
 
 
 def alarm(dev: str, lon: float, lat: float, town: str, ep: str, level: str, msg: str) -> dict:
@@ -199,14 +195,15 @@ def live_ticks(drv: webdriver.Chrome, ctx: AppContext, meter: Meter, prefix: str
     return [t for t in meter.ticks(prefix, since) if t["events"]]
 
 
-def server_tick_seconds(ctx: AppContext, sensors, naive: bool, n: int = 10) -> float:  # noqa: ANN001
+def server_tick_seconds(src: wall.WallSources, sensors, naive: bool, n: int = 10) -> float:  # noqa: ANN001
     """Median server time of one tick with 3 new alarms + 1 incident, in process."""
+    ctx = src.ctx
     from layers import compose  # noqa: PLC0415
     from layers.themes import THEMES  # noqa: PLC0415
 
     times = []
     rng = np.random.default_rng(9)
-    _, cursor = wall.map_data(ctx)
+    _, cursor = wall.map_data(src)
     for k in range(n):
         for j in range(3):
             row = sensors.iloc[int(rng.integers(0, len(sensors)))]
@@ -214,12 +211,12 @@ def server_tick_seconds(ctx: AppContext, sensors, naive: bool, n: int = 10) -> f
             ctx.redis.xadd(ALARMS, alarm(row["id"], row["lon"], row["lat"], row["town_code"],
                                          f"srv-{k}-{j}", "red", "srv"))
         t0 = time.perf_counter()
-        out = wall.tick(ctx, cursor, "overview", hexes_on=not naive)
+        out = wall.tick(src, cursor, "overview", hexes_on=not naive)
         payload = json.dumps(out["delta"])
         if naive:
             view = wall.view_for(ctx, {"w": 1920, "h": 1080})
             view.force_raw = True
-            data, _ = wall.map_data(ctx)
+            data, _ = wall.map_data(src)
             import plotly.io as pio  # noqa: PLC0415
 
             payload = pio.to_json(compose.compose(data, THEMES["overview"], view).figure,
@@ -276,22 +273,20 @@ def main() -> None:
         settings = Settings(city_dir=city_dir)
         ctx = AppContext(settings, svc.url)
         ctx.__dict__["city"] = city
-        ctx.extras["wall_devices"] = (sensors, cameras)
-        ctx_s = AppContext(settings, svc.url)
-        ctx_s.__dict__["city"] = city
-        ctx_s.extras["wall_devices"] = (sensors, stress)
+        # the bench's registries reach the wall through its constructor, not the context
+        src = wall.WallSources(ctx, devices=(sensors, cameras))
+        src_s = wall.WallSources(ctx, devices=(sensors, stress))
         t = time.perf_counter()
         seed(ctx, sensors, cameras, stress, args.incidents)
         log(f"seeded {args.incidents} open incidents and device states in {time.perf_counter() - t:.1f} s")
-        wall.device_index(ctx)
-        wall.device_index(ctx_s)
+        _ = src.index, src_s.index          # built before the first page, as in production
 
         server = Flask("bench-wall")
         meter = Meter(server)
-        wall.build_app(server, ctx, "/wall/", name="wall")
-        wall.build_app(server, ctx_s, "/stress/", name="wall-stress")
-        wall.build_app(server, ctx, "/naive/", naive=True, name="wall-naive")
-        wall.build_app(server, ctx_s, "/naive-stress/", naive=True, name="wall-naive-stress")
+        wall.build_app(server, src, "/wall/", name="wall")
+        wall.build_app(server, src_s, "/stress/", name="wall-stress")
+        wall.build_app(server, src, "/naive/", naive=True, name="wall-naive")
+        wall.build_app(server, src_s, "/naive-stress/", naive=True, name="wall-naive-stress")
         port = free_port()
         httpd = make_server("127.0.0.1", port, server, threaded=True)
         threading.Thread(target=httpd.serve_forever, daemon=True).start()
@@ -334,9 +329,9 @@ def main() -> None:
             f"(sizes {sorted(t['bytes'] // 1024 for t in naive)} KB)   ratio {nb / b:.0f}×")
         log(f"server time per tick : {st * 1000:.1f} ms (HTTP, incl. Dash)   naive {nst * 1000:.1f} ms   "
             f"ratio {nst / st:.1f}×")
-        srv = server_tick_seconds(ctx, sensors, False)
-        srv_s = server_tick_seconds(ctx_s, sensors, False)
-        nsrv = server_tick_seconds(ctx, sensors, True, n=3)
+        srv = server_tick_seconds(src, sensors, False)
+        srv_s = server_tick_seconds(src_s, sensors, False)
+        nsrv = server_tick_seconds(src, sensors, True, n=3)
         log(f"tick in process      : {srv * 1000:.1f} ms full, {srv_s * 1000:.1f} ms stress (hexagons)"
             f"   naive {nsrv * 1000:.0f} ms")
         fps, fpss, nfps = statistics.median(fp), statistics.median(fp_s), statistics.median(nfp)

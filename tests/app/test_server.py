@@ -47,3 +47,59 @@ def test_routing_suggestions_carry_cameras_and_resources(redis_client, redis_ser
     assert suggestion["resources"], "a town's shelters and rescue team lie within 2 km"
     assert all(r["distance_m"] <= 2000 for r in suggestion["resources"])
     json.dumps(suggestion)
+
+
+_WITHOUT_AUTH = """
+import importlib.abc, sys
+
+class NoAuth(importlib.abc.MetaPathFinder):
+    '''app.auth as if deleted or renamed: its import finds nothing.'''
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "app.auth":
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+if sys.argv[1] == "without":
+    sys.meta_path.insert(0, NoAuth())
+from pathlib import Path
+from app.config import Settings
+from app.context import AppContext
+try:
+    from app.server import create_server
+except ModuleNotFoundError as exc:       # the server module itself needs the gate
+    print("REFUSED", exc.name, "at import")
+    sys.exit(3)
+try:
+    server = create_server(AppContext(Settings(data_dir=Path(sys.argv[4]),
+                                               city_dir=Path(sys.argv[3])), sys.argv[2]))
+except ModuleNotFoundError as exc:
+    print("REFUSED", exc.name, "at start")
+    sys.exit(3)
+client = server.test_client()
+print("STARTED", client.get("/wall/").status_code, client.get("/api/me").status_code)
+"""
+
+
+def test_without_the_auth_module_the_app_does_not_start(redis_service, demo_city_dir, tmp_path):
+    """Issue 14, fail closed: with ``app.auth`` missing (deleted, renamed) importing the server
+    raises ModuleNotFoundError; it never starts without the login gate. The same script with the
+    module present starts and its gate answers (302 to /login, 401)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+
+    def run(mode: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", _WITHOUT_AUTH, mode, redis_service.url,
+                               str(demo_city_dir), str(tmp_path)],
+                              cwd=root, capture_output=True, text=True, timeout=300, check=False)
+
+    gone = run("without")
+    assert gone.returncode == 3, gone.stdout + gone.stderr
+    # the server module imports the gate itself (not incidentally through another module)
+    assert gone.stdout.strip() == "REFUSED app.auth at import"
+    present = run("with")
+    assert present.returncode == 0, present.stdout + present.stderr
+    assert present.stdout.split() == ["STARTED", "302", "401"]
