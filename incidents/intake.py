@@ -1,6 +1,8 @@
 """Alarm intake (物联/视频告警接入): reads ``om:alarms`` (consumer group ``intake``) and turns
 alarm episodes into incidents: ``raise`` → a new incident (or linked to a correlated open one),
-``level`` → the incident's severity, ``clear`` → a note on the incident.
+``level`` → the incident's severity, ``clear`` → a note on the incident. The entry's field names,
+events, sources and the level → severity table are the stream contract in ``grid.contracts``
+(shared with the producer, sensors).
 
 Idempotent: the episode id is the incident's idempotency key, and each level/clear entry carries
 its own key, so a re-delivered entry (at-least-once, XAUTOCLAIM after a crash) changes nothing.
@@ -15,6 +17,7 @@ import threading
 
 import redis
 
+from grid.contracts import Event, Field, Source, severity_of
 from incidents import defaults as D
 from incidents import keys
 from incidents.actor import SYSTEM
@@ -22,7 +25,8 @@ from incidents.errors import IncidentError
 from incidents.service import IncidentService
 
 log = logging.getLogger(__name__)
-CHANNEL = {"iot": "iot", "video_ai": "video_ai", "device_fault": "device_fault"}
+CHANNEL = {Source.IOT: "iot", Source.VIDEO_AI: "video_ai", Source.DEVICE_FAULT: "device_fault"}
+"""Alarm source → incident channel."""
 
 
 def episode_key(episode: str) -> str:
@@ -50,35 +54,37 @@ class AlarmIntake:
 
     def handle(self, entry_id: str, f: dict) -> str:
         """Apply one alarm entry; returns what happened."""
-        ev, episode = f.get("event", ""), f.get("episode", "")
+        ev, episode = f.get(Field.EVENT, ""), f.get(Field.EPISODE, "")
         if not episode:
             return "ignored"
         svc = self.service
         key = episode_key(episode)
-        if ev == "raise":
-            lon, lat = float(f.get("lon") or 0), float(f.get("lat") or 0)
-            cat = f.get("category") or "1101"
-            sev = f.get("severity") or "一般"
+        msg = f.get(Field.MESSAGE, "")
+        if ev == Event.RAISE:
+            lon, lat = float(f.get(Field.LON) or 0), float(f.get(Field.LAT) or 0)
+            cat = f.get(Field.CATEGORY) or "1101"
+            sev = severity_of(f) or "一般"
             if sev not in D.SEVERITIES:
                 sev = "一般"
+            snap = f.get(Field.SNAPSHOT_URL)
             inc = svc.report(SYSTEM, cat, lon, lat, severity=sev,
-                             description=f.get("message", ""), title=f.get("message", "")[:40],
-                             channel=CHANNEL.get(f.get("source", ""), "iot"),
-                             idempotency_key=key, ref=f.get("device_id", ""),
-                             attachments=[f["snapshot_url"]] if f.get("snapshot_url") else [])
+                             description=msg, title=msg[:40],
+                             channel=CHANNEL.get(f.get(Field.SOURCE, ""), "iot"),
+                             idempotency_key=key, ref=f.get(Field.DEVICE_ID, ""),
+                             attachments=[snap] if snap else [])
             return inc.intake
         inc_id = svc.reported_with(SYSTEM, key)
         if not inc_id:
             return "unknown-episode"
-        if ev == "level":
-            sev = f.get("severity") or ""
+        if ev == Event.LEVEL:
+            sev = severity_of(f) or ""
             if sev in D.SEVERITIES:
-                svc.update_severity(inc_id, SYSTEM, sev, reason=f.get("message", ""),
+                svc.update_severity(inc_id, SYSTEM, sev, reason=msg,
                                     idempotency_key=f"alarmev:{entry_id}")
                 return "severity"
             return "ignored"
-        if ev == "clear":
-            svc.note(inc_id, SYSTEM, f"告警解除: {f.get('message', '')}".strip(),
+        if ev == Event.CLEAR:
+            svc.note(inc_id, SYSTEM, f"告警解除: {msg}".strip(),
                      idempotency_key=f"alarmev:{entry_id}")
             return "note"
         return "ignored"

@@ -24,6 +24,7 @@ from typing import Annotated, Any, Literal
 import redis
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from grid.contracts import Source
 from sensors import defaults, keys
 from sensors.kinds import CAMERA, KINDS
 from sensors.kinds.base import LEVELS, Kind, Rule
@@ -50,7 +51,7 @@ def rule_spec(kind: Kind, rule: Rule, thresholds: list | tuple | None = None) ->
         "md": int(rule.min_duration_s * 1000), "t": t, "c": rule.category or kind.category,
         "mode": {"value": "v", "rate": "r", "event": "e"}[rule.mode],
         "w": int(rule.window_s * 1000), "tag": rule.tag or "",
-        "src": "video_ai" if rule.mode == "event" else "iot"})
+        "src": Source.VIDEO_AI if rule.mode == "event" else Source.IOT})
 
 
 # --- deployment overrides: the [sensors] table ------------------------------------------------

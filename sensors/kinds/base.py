@@ -14,14 +14,14 @@ from typing import Literal
 
 import numpy as np
 
+from grid import contracts
 from sensors import defaults
 
-LEVELS = ("blue", "yellow", "orange", "red")
-"""Alarm levels 蓝/黄/橙/红 (index + 1 = level number 1..4)."""
-
-LEVEL_CN = {"blue": "蓝色", "yellow": "黄色", "orange": "橙色", "red": "红色"}
-SEVERITY = {"blue": "一般", "yellow": "较大", "orange": "重大", "red": "特别重大"}
-"""Incident severity of an alarm level (IV..I 级)."""
+# Alarm levels 蓝/黄/橙/红 (index + 1 = level number 1..4) and the incident severity of each
+# (IV..I 级): the om:alarms stream contract, defined once in grid.contracts.
+LEVELS = contracts.LEVELS
+LEVEL_CN = contracts.LEVEL_CN
+SEVERITY = contracts.SEVERITY_OF_LEVEL
 
 Thresholds = tuple[float | None, float | None, float | None, float | None]
 
