@@ -113,3 +113,7 @@ BATCH_SEND_EVERY: int = 32
 while it prepares the rest, so Redis runs them in parallel with the client (a backlog of a
 thousand steps no longer makes the client wait for all of them at the end). Measured, not
 assumed: bench/README.md."""
+
+MERGE_RADIUS_M = 500.0
+"""合并: open cases within this distance are offered to be folded into the one on screen.
+Demo default (an operator merges what the correlation window did not join)."""

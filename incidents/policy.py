@@ -128,6 +128,11 @@ class Policy:
                              NEEDS.get(a, ""), hint, choices))
         return out
 
+    @staticmethod
+    def can_read(actor: Actor, inc: Incident) -> bool:
+        """May ``actor`` see ``inc`` at all (S1/S2)? A screen lists nothing else."""
+        return scope.can_read(actor, inc) is None
+
     def separated(self, actor: Actor, inc: Incident) -> bool:
         """Would 监管分离 (and only it) stop ``actor`` from checking or closing ``inc`` now?"""
         step = {State.HANDLED: Action.VERIFY, State.VERIFIED: Action.CLOSE}.get(inc.state)

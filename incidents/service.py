@@ -276,7 +276,25 @@ class IncidentService:
         the API's ``actions`` and the phone's task buttons all come from here. Read scope first
         (outside it: Forbidden, audited, as ``get``)."""
         inc = incident_id if isinstance(incident_id, Incident) else self.get(incident_id, actor)
-        return self.policy.available(actor, inc)
+        offers = self.policy.available(actor, inc)
+        if any(o.action == "merge" for o in offers):
+            others = tuple(self.merge_candidates(inc, actor))
+            offers = [Offer(o.action, o.label, o.needs, o.hint, others) if o.action == "merge" else o
+                      for o in offers if o.action != "merge" or others]
+        return offers
+
+    def merge_candidates(self, incident_id: str | Incident, actor: Actor) -> list[str]:
+        """合并: the open cases near this one (``defaults.MERGE_RADIUS_M``) that ``actor`` may
+        fold into it (``policy.merge_ok``: its own, not yet dispatched), nearest first."""
+        inc = incident_id if isinstance(incident_id, Incident) else self.get(incident_id, actor)
+        hits = self.r.geosearch(keys.GEO, longitude=inc.lon, latitude=inc.lat,
+                                radius=D.MERGE_RADIUS_M, unit="m", sort="ASC", count=50)
+        out = []
+        for other in self.store.load_many([h for h in hits if h != inc.id]):
+            if other.id != inc.id and scope.can_read(actor, other) is None \
+                    and self.policy.merge_ok(actor, other) is None:
+                out.append(other.id)
+        return out
 
     def timeline(self, incident_id: str, actor: Actor) -> list[dict]:
         """The audit trail (E32) as a timeline, oldest first: ts, actor, name, role, center,
