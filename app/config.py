@@ -14,6 +14,7 @@ exit code 2). The tables ``[incidents]`` (deadlines, routing, escalation, correl
 from __future__ import annotations
 
 import os
+import tomllib
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -262,6 +263,9 @@ def load_settings(**overrides: Any) -> Settings:
 
     try:
         return Settings(**overrides).apply()
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError([f"ONEMAP_CONFIG: TOML 语法错误 / TOML syntax error: {e}"],
+                          config_origin()) from None
     except (ValidationError, IncidentConfigError, ThresholdConfigError, CatalogError, OSError,
-            ValueError) as e:   # ValueError: also a TOML syntax error (tomllib.TOMLDecodeError)
+            ValueError) as e:
         raise ConfigError(config_problems(e), config_origin()) from None
