@@ -6,7 +6,7 @@ packages never see settings, only the objects built here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -29,7 +29,6 @@ class AppContext:
     settings: Settings
     redis_url: str
     mqtt_url: str | None = None
-    extras: dict = field(default_factory=dict)
 
     @cached_property
     def redis(self) -> redis.Redis:

@@ -20,6 +20,7 @@ import hashlib
 import hmac
 import json
 import time
+from typing import TYPE_CHECKING
 
 from flask import Flask, Response, abort, request
 
@@ -29,6 +30,9 @@ from app.context import AppContext
 from app.timefmt import fmt_cst
 from grid.categories import CATEGORIES
 from incidents.actor import ROLE_NAMES, Actor
+
+if TYPE_CHECKING:
+    from grid.model import City
 
 MAX_PHOTO_BYTES = 3 * 1024 * 1024
 """One photo after phone-side resizing is ~0.2 MB; 3 MiB leaves room for a PNG. Demo default."""
@@ -120,9 +124,38 @@ def _remember(ctx: AppContext, scope: str, key: str, compute) -> dict:  # noqa: 
 
 
 # --- bootstrap (inlined into the page) ---------------------------------------------------------
+class TownMaps:
+    """The phone page's mini map (a town's grid outlines, ``app.screens.mobile.town_map``) per
+    (town, own cell), each built once: a city's shapes do not change while the process runs."""
+
+    def __init__(self, city: City) -> None:
+        self.city = city
+        self._maps: dict[tuple[str, str], dict] = {}
+
+    def get(self, town: str, cell: str) -> dict:
+        """The map of ``town`` with ``cell`` marked as the user's own."""
+        from app.screens.mobile import town_map  # noqa: PLC0415 (the screen imports this module)
+
+        key = (town, cell)
+        if key not in self._maps:       # two threads may both build it once: same result
+            self._maps[key] = town_map(self.city, town, cell)
+        return self._maps[key]
+
+
+_TOWN_MAPS: list[TownMaps] = []
+"""The cache of this process's city (one slot: a process serves one city)."""
+
+
+def town_maps(city: City) -> TownMaps:
+    """The map cache of ``city`` (a new one when another city object is asked for)."""
+    if not _TOWN_MAPS or _TOWN_MAPS[0].city is not city:
+        _TOWN_MAPS[:] = [TownMaps(city)]
+    return _TOWN_MAPS[0]
+
+
 def bootstrap(ctx: AppContext, actor: Actor) -> dict:
     """What the page needs before any request: user, categories (recent first), map, fallback."""
-    from app.screens.mobile import DEFAULT_RECENT, town_map  # noqa: PLC0415
+    from app.screens.mobile import DEFAULT_RECENT  # noqa: PLC0415
 
     city = ctx.city
     cell_row = None
@@ -137,10 +170,6 @@ def bootstrap(ctx: AppContext, actor: Actor) -> dict:
     else:
         p = city.boundary.representative_point()
         fallback = [round(p.x, 6), round(p.y, 6)]
-    cache = ctx.extras.setdefault("mobile_maps", {})
-    mkey = (town, actor.cell or "")
-    if mkey not in cache:
-        cache[mkey] = town_map(city, town, actor.cell or "")
     recent_codes = ctx.redis.zrevrange(keys.mobile_recent_categories(actor.user_id), 0,
                                        RECENT_CATEGORIES - 1)
     for code in DEFAULT_RECENT:
@@ -163,7 +192,7 @@ def bootstrap(ctx: AppContext, actor: Actor) -> dict:
                        if c.parent == top.code]}
             for top in CATEGORIES.values() if top.parent is None],
         "fallback": fallback,
-        "map": cache[mkey],
+        "map": town_maps(city).get(town, actor.cell or ""),
         "max_photos": MAX_PHOTOS,
     }
 

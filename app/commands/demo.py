@@ -126,15 +126,14 @@ def kiosk_token(settings: Settings) -> str:
 def _demo_accounts(ctx: AppContext) -> list[dict]:
     """The demo accounts with their passwords, the same as the last start's while the data dir
     keeps them (``demo-accounts.json``, readable by its owner only)."""
-    try:
-        from app.users import ensure_demo_users  # noqa: PLC0415
-    except ModuleNotFoundError:
-        return []
+    from app.users import ensure_demo_users  # noqa: PLC0415
+
     saved = Path(ctx.settings.data_dir) / "demo-accounts.json"
     try:
-        remembered = {str(k): str(v) for k, v in json.loads(saved.read_text()).items()}
-    except (OSError, ValueError, AttributeError):
-        remembered = {}
+        kept = json.loads(saved.read_text())
+    except (OSError, ValueError):       # none yet, or unreadable: new passwords
+        kept = {}
+    remembered = {str(k): str(v) for k, v in kept.items()} if isinstance(kept, dict) else {}
     accounts = ensure_demo_users(ctx.redis, ctx.city, remembered=remembered)
     with contextlib.suppress(OSError):
         _write_private(saved, json.dumps({a["user_id"]: a["password"] for a in accounts}))

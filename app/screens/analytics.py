@@ -197,10 +197,7 @@ def devices_frame(ctx: AppContext) -> pd.DataFrame:
     """Sensors and cameras with their state now (om:dev:state)."""
     from sensors import keys as sk  # noqa: PLC0415
 
-    try:
-        reg = ctx.devices
-    except Exception:  # noqa: BLE001 (registry not buildable: kepler shows incidents only)
-        return pd.DataFrame(columns=["id", "kind", "type", "name", "state", "lon", "lat"])
+    reg = ctx.devices
     state = ctx.redis.hgetall(sk.DEV_STATE)
     s = reg.sensors
     c = reg.cameras

@@ -103,25 +103,14 @@ def queues(r: redis.Redis) -> list[dict]:
 
 
 def deadletters(r: redis.Redis, latest: int = 8) -> dict:
-    """Dead letters by reason and the latest samples (sensors.deadletter when it exists)."""
-    try:
-        from sensors import deadletter  # noqa: PLC0415
-    except ImportError:
-        deadletter = None
-    if deadletter is not None:
-        s = deadletter.summary(r)
-        rows = [dict(x, raw=x.get("preview", "")[:120], ts=_ms(x.get("ts")))
-                for x in deadletter.latest(r, latest)]
-        return {"by_reason": s.get("by_reason", {}), "by_device": s.get("by_device", {}),
-                "latest": rows}
-    from sensors import keys as sk  # noqa: PLC0415
+    """Dead letters by reason and the latest samples (sensors.deadletter)."""
+    from sensors import deadletter  # noqa: PLC0415
 
-    by_reason = {k: int(v) for k, v in r.hgetall(sk.DLQ_BY_REASON).items()}
-    rows = []
-    for eid, f in r.xrevrange(sk.DEADLETTER, count=latest):
-        rows.append({"id": eid, **{k: v for k, v in f.items() if k != "raw"},
-                     "raw": (f.get("raw") or "")[:120]})
-    return {"by_reason": by_reason, "latest": rows}
+    s = deadletter.summary(r)
+    rows = [dict(x, raw=x.get("preview", "")[:120], ts=_ms(x.get("ts")))
+            for x in deadletter.latest(r, latest)]
+    return {"by_reason": s.get("by_reason", {}), "by_device": s.get("by_device", {}),
+            "latest": rows}
 
 
 def _ms(ts: object) -> str:
@@ -148,12 +137,9 @@ def snapshot(ctx: AppContext) -> dict:
             for k, v in b.rates.items():
                 rates[f"{b.kind}.{k}"] = round(rates.get(f"{b.kind}.{k}", 0.0) + v, 2)
     snap["rates"] = rates
-    try:
-        from sensors import keys as sk  # noqa: PLC0415
+    from sensors import keys as sk  # noqa: PLC0415
 
-        snap["ingest_totals"] = {k: int(v) for k, v in r.hgetall(sk.INGEST_STATS).items()}
-    except (ImportError, AttributeError, ValueError):
-        snap["ingest_totals"] = {}
+    snap["ingest_totals"] = {k: int(v) for k, v in r.hgetall(sk.INGEST_STATS).items()}
     return snap
 
 
