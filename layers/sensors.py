@@ -13,15 +13,13 @@ import pandas as pd
 from layers import palette
 from layers.legend import Layer, Legend, LegendItem
 from layers.points import order_worst_last, state_series, state_trace
+from sensors.kinds import KINDS
 
 KEY = "sensors"
 
-# Display names of device kinds (sensors/kinds/*); unknown types show their code.
-TYPE_NAMES: dict[str, str] = {
-    "water_level": "水位", "weather": "气象站", "manhole": "井盖", "bridge": "桥梁监测",
-    "fire": "消防烟感", "gas": "燃气", "air_quality": "空气质量", "water_quality": "水质",
-    "electrical": "电气火灾", "smart_pole": "智慧灯杆", "visitor_flow": "客流",
-}
+# Display names of device kinds, as each kind declares them (sensors/kinds/*: short_label);
+# unknown types show their code.
+TYPE_NAMES: dict[str, str] = {name: k.short for name, k in KINDS.items()}
 
 
 def type_name(t: str) -> str:

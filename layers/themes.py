@@ -1,10 +1,13 @@
 """专题 (M10, S7): the eight themes of Huangshan's city brain (seed 002) as presets of layers,
 filters and KPI panels. 总体态势 is the default. A theme is data only; the wall applies it.
+Which sensor kinds a theme's map shows is declared by each kind (``Kind.themes``), not here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from sensors.kinds import in_theme
 
 # Layer keys a theme may list (bottom to top is fixed by layers.compose.ORDER).
 LAYER_KEYS: tuple[str, ...] = ("city", "risk", "hex_devices", "cells", "villages",
@@ -37,29 +40,29 @@ THEMES: dict[str, Theme] = {t.code: t for t in (
           blurb="全域感知、事件、告警与综合风险一张图"),
     Theme("city_mgmt", "城市管理",
           ("city", "cells", "towns", "sensors", "cameras", "incidents", "alarms"),
-          categories=("01", "12"), sensor_types=("manhole", "smart_pole"),
+          categories=("01", "12"), sensor_types=in_theme("city_mgmt"),
           camera_classes=(2, 3), kpis=("open_by_tier", "overdue", "on_time", "camera_online"),
           blurb="市容市政、路灯、环卫、占道、井盖:网格化管理"),
     Theme("city_safety", "城市安全",
           ("city", "risk", "towns", "sensors", "cameras", "resources", "incidents", "alarms"),
           categories=("02", "03", "04", "05"),
-          sensor_types=("water_level", "weather", "bridge", "fire", "gas", "electrical"),
+          sensor_types=in_theme("city_safety"),
           kpis=("alarms_by_level", "open_by_tier", "overdue", "device_online", "camera_online",
                 "on_time"),
           blurb="防汛、消防、燃气、桥梁、安全生产:风险精准感知与处置"),
     Theme("ecology", "生态环境",
           ("city", "villages", "towns", "sensors", "incidents", "alarms"),
-          categories=("06", "0305", "0604"), sensor_types=("air_quality", "water_quality", "weather"),
+          categories=("06", "0305", "0604"), sensor_types=in_theme("ecology"),
           kpis=("alarms_by_level", "open_by_tier", "overdue", "device_online"),
           blurb="大气、水、土壤全要素态势"),
     Theme("transport", "公共交通",
           ("city", "towns", "cameras", "sensors", "incidents", "alarms"),
-          categories=("07", "0503"), sensor_types=("bridge", "smart_pole"), camera_classes=(1, 2),
+          categories=("07", "0503"), sensor_types=in_theme("transport"), camera_classes=(1, 2),
           kpis=("open_by_tier", "overdue", "on_time", "camera_online"),
           blurb="拥堵、事故、桥梁:交通态势可视可管可控"),
     Theme("tourism", "智慧文旅",
           ("city", "towns", "sensors", "cameras", "incidents", "alarms"),
-          categories=("08",), sensor_types=("visitor_flow",),
+          categories=("08",), sensor_types=in_theme("tourism"),
           kpis=("alarms_by_level", "open_by_tier", "overdue", "camera_online"),
           blurb="景区客流监测预警、旅游投诉"),
     Theme("livelihood", "民生幸福",

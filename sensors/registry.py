@@ -22,13 +22,11 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
-from shapely.geometry.base import BaseGeometry
 
 from grid.model import City
+from sensors import placement
 from sensors.kinds import KINDS
-from sensors.kinds import visitor_flow as _vf
-from sensors.kinds import water_level as _wl
+from sensors.placement import Placer, points_in
 
 SENSOR_COLUMNS = ("id", "type", "name", "lon", "lat", "cell_code", "town_code", "dept",
                   "interval_s", "installed", "meta")
@@ -38,8 +36,6 @@ CAMERA_COLUMNS = ("id", "name", "cls", "owner", "site_type", "heading_deg", "fov
 N_CAMERAS = 4780          # Q11: 4,780 public-security front-ends
 N_CAMERAS_STRESS = 26907  # Q9: 26,907 video channels (Huangshan)
 STREAM_BASE = "rtsp://vms.onemap.local/live/"   # demo: no real streams (SPEC §4)
-INDUSTRIAL_PARKS = {"金山": "金山街道", "城东": "潘州街道", "蒲康": "宝光街道", "长坡": "长坡镇",
-                    "石鼓": "石鼓镇", "分界": "分界镇"}   # §11 geography hints → host town
 TRANSPORTS = ("NB-IoT", "NB-IoT", "4G", "5G", "LoRa", "eMTC")   # S6
 
 DEVICES_DIR = "devices"
@@ -99,181 +95,23 @@ class DeviceRegistry:
 
 # --- generation -----------------------------------------------------------------------------------
 
-def _points_in(geom: BaseGeometry, n: int, rng: np.random.Generator) -> np.ndarray:
-    """n uniform random points inside ``geom`` (rejection sampling in its bounding box)."""
-    minx, miny, maxx, maxy = geom.bounds
-    out: list[np.ndarray] = []
-    got = 0
-    shapely.prepare(geom)
-    while got < n:
-        k = max(16, 3 * (n - got))
-        xs, ys = rng.uniform(minx, maxx, k), rng.uniform(miny, maxy, k)
-        ok = shapely.contains_xy(geom, xs, ys)
-        pts = np.column_stack([xs[ok], ys[ok]])[: n - got]
-        out.append(pts)
-        got += len(pts)
-    return np.vstack(out) if out else np.empty((0, 2))
-
-
-class _Placer:
-    """Chooses grid cells for devices: urban streets dense, rural towns sparse."""
-
-    def __init__(self, city: City, rng: np.random.Generator) -> None:
-        self.city, self.rng = city, rng
-        kinds = dict(zip(city.towns["code"], city.towns["kind"], strict=True))
-        self.cells = city.cells.reset_index(drop=True)
-        self.cell_urban = np.array([kinds[t] == "street" for t in self.cells["town_code"]])
-        self.villages = city.villages.reset_index(drop=True)
-        self.village_rural = np.array([kinds[t] != "street" for t in self.villages["town_code"]])
-        self.village_names = city.village_names
-        self.town_names = city.town_names
-
-    def in_cells(self, idx: np.ndarray, spread: float = 1.0) -> list[tuple[float, float, int]]:
-        """One point inside each chosen cell: (lon, lat, cell row)."""
-        out = []
-        for i in idx:
-            (x, y), = _points_in(self.cells.geometry.iat[int(i)], 1, self.rng)
-            out.append((float(x), float(y), int(i)))
-        return out
-
-    def cells_where(self, n: int, urban_share: float) -> np.ndarray:
-        urban = np.flatnonzero(self.cell_urban)
-        rural = np.flatnonzero(~self.cell_urban)
-        nu = int(round(n * urban_share))
-        return np.concatenate([self.rng.choice(urban, nu), self.rng.choice(rural, n - nu)])
-
-    def cell_of_point(self, x: float, y: float) -> int:
-        i = int(self.city.locate_many(np.array([x]), np.array([y]))[0])
-        return i
-
-    def in_village(self, v: int) -> tuple[float, float, int]:
-        geom = self.villages.geometry.iat[v]
-        for _ in range(20):
-            (x, y), = _points_in(geom, 1, self.rng)
-            i = self.cell_of_point(x, y)
-            if i >= 0:
-                return float(x), float(y), i
-        raise RuntimeError(f"no point of village {self.villages['code'].iat[v]} lies in a cell")
-
-    def cluster(self, cell: int, n: int, metres: float) -> list[tuple[float, float, int]]:
-        """n points within ``metres`` of a random point of ``cell`` (same building/bridge)."""
-        (x0, y0), = _points_in(self.cells.geometry.iat[cell], 1, self.rng)
-        out = []
-        for _ in range(n):
-            dx, dy = self.rng.normal(0, metres / 111_000.0, 2)
-            x, y = x0 + dx, y0 + dy
-            i = self.cell_of_point(x, y)
-            if i < 0:
-                x, y, i = x0, y0, cell
-            out.append((float(x), float(y), i))
-        return out
-
-
 def _sensor_rows(city: City, rng: np.random.Generator) -> list[dict]:
-    p = _Placer(city, rng)
+    """The demo sensors: every kind placed by its placement strategy (``sensors.placement``), in
+    ``KINDS`` order (the order the demo's random numbers are drawn in: it keeps the demo city's
+    devices the same from release to release)."""
+    p = Placer(city, rng)
     rows: list[dict] = []
-
-    def add(kind_name: str, pts: list[tuple[float, float, int]], metas: list[dict],
-            names: list[str]) -> None:
-        kind = KINDS[kind_name]
-        start = sum(1 for r in rows if r["type"] == kind_name)
+    for kind in KINDS.values():
+        pts, metas, names = placement.place(p, kind)
         for j, ((x, y, ci), meta, name) in enumerate(zip(pts, metas, names, strict=True)):
             day = pd.Timestamp("2019-01-01") + pd.Timedelta(days=int(rng.integers(0, 6 * 365)))
             meta = {"transport": str(rng.choice(TRANSPORTS)), **meta}
-            rows.append({"id": f"{kind.id_prefix}-{start + j + 1:04d}", "type": kind_name,
+            rows.append({"id": f"{kind.id_prefix}-{j + 1:04d}", "type": kind.name,
                          "name": name, "lon": round(x, 6), "lat": round(y, 6),
                          "cell_code": str(p.cells["code"].iat[ci]),
                          "town_code": str(p.cells["town_code"].iat[ci]), "dept": kind.dept,
                          "interval_s": kind.interval_s, "installed": day.strftime("%Y-%m-%d"),
                          "meta": json.dumps(meta, ensure_ascii=False)})
-
-    def vname(ci: int) -> str:
-        return p.village_names.get(str(p.cells["village_code"].iat[ci]), "")
-
-    def tname(ci: int) -> str:
-        return p.town_names.get(str(p.cells["town_code"].iat[ci]), "")
-
-    # weather: one automatic station per village (S19)
-    pts = [p.in_village(v) for v in range(len(p.villages))]
-    add("weather", pts, [{} for _ in pts], [f"{tname(c)}{vname(c)}自动气象站" for *_, c in pts])
-
-    # water level: rural villages, rivers/reservoirs/ponds (S35)
-    rural_v = np.flatnonzero(p.village_rural)
-    for kind_name in ("water_level", "water_quality"):
-        k = KINDS[kind_name]
-        vs = rng.choice(rural_v, k.count, replace=len(rural_v) < k.count)
-        pts = [p.in_village(int(v)) for v in vs]
-        metas, names = [], []
-        for _, _, c in pts:
-            body = str(rng.choice(["河道", "河道", "河道", "水库", "山塘"]))
-            m: dict = {"water_body": body}
-            if kind_name == "water_level":
-                warn = round(float(rng.uniform(6, 30)), 1)
-                m.update(warn_m=warn, freeboard_m=round(float(rng.uniform(1.2, 2.0)), 2),
-                         thresholds={"level": _wl.thresholds_for(warn)})
-            metas.append(m)
-            names.append(f"{tname(c)}{vname(c)}{body}{k.label}")
-        add(kind_name, pts, metas, names)
-
-    # manholes dense in the urban streets; smart poles and electrical mostly urban
-    for kind_name, share in (("manhole", 0.8), ("smart_pole", 0.75), ("electrical", 0.6),
-                             ("air_quality", 0.35)):
-        k = KINDS[kind_name]
-        pts = p.in_cells(p.cells_where(k.count, share))
-        metas = [{"depth_cm": int(rng.integers(80, 300))} if kind_name == "manhole" else {}
-                 for _ in pts]
-        add(kind_name, pts, metas, [f"{tname(c)}{vname(c)}{k.label}" for *_, c in pts])
-
-    # bridges: 60 × 4 sensors (S13, S34)
-    k = KINDS["bridge"]
-    pts, metas, names = [], [], []
-    for b, cell in enumerate(p.cells_where(k.count // 4, 0.4)):
-        bname = f"{vname(int(cell))}{b + 1}号桥"
-        for j, pt in enumerate(p.cluster(int(cell), 4, 30)):
-            pts.append(pt)
-            metas.append({"bridge": f"bridge-{b + 1:03d}", "bridge_name": bname, "position": j + 1})
-            names.append(f"{bname}{('桥台', '跨中', '墩顶', '支座')[j]}监测点")
-    add("bridge", pts, metas, names)
-
-    # fire IoT: 300 buildings × 5 (3 smoke, 2 hydrant) in key units and ancient buildings (S24, S25)
-    k = KINDS["fire"]
-    pts, metas, names = [], [], []
-    for b, cell in enumerate(p.cells_where(k.count // 5, 0.6)):
-        ancient = rng.random() < 0.4
-        bname = f"{vname(int(cell))}{'古建筑' if ancient else '消防重点单位'}{b + 1:03d}"
-        for j, pt in enumerate(p.cluster(int(cell), 5, 15)):
-            sensor = "smoke" if j < 3 else "hydrant"
-            pts.append(pt)
-            metas.append({"building": f"bld-{b + 1:03d}", "building_name": bname,
-                          "ancient": bool(ancient), "sensor": sensor})
-            names.append(f"{bname}{'烟感' if sensor == 'smoke' else '消防水压'}{j + 1}")
-    add("fire", pts, metas, names)
-
-    # gas: ~40 chemical enterprises × 5 in the industrial parks (S30, S31)
-    k = KINDS["gas"]
-    town_by_name = {v: c for c, v in p.town_names.items()}
-    parks = [(park, town_by_name.get(tn)) for park, tn in INDUSTRIAL_PARKS.items()]
-    pts, metas, names = [], [], []
-    for e in range(k.count // 5):
-        park, tcode = parks[e % len(parks)]
-        cand = np.flatnonzero(p.cells["town_code"].to_numpy() == tcode) if tcode else \
-            np.arange(len(p.cells))
-        cell = int(rng.choice(cand if len(cand) else np.arange(len(p.cells))))
-        ename = f"{park}工业园化工企业{e + 1:02d}"
-        for j, pt in enumerate(p.cluster(cell, 5, 60)):
-            pts.append(pt)
-            metas.append({"enterprise": f"ent-{e + 1:03d}", "enterprise_name": ename, "park": park})
-            names.append(f"{ename}气体探测器{j + 1}")
-    add("gas", pts, metas, names)
-
-    # scenic spots: visitor flow (S40), rural
-    k = KINDS["visitor_flow"]
-    pts = p.in_cells(p.cells_where(k.count, 0.1))
-    metas = []
-    for _ in pts:
-        cap = int(rng.integers(3, 21)) * 1000
-        metas.append({"capacity": cap, "thresholds": {"visitors": _vf.thresholds_for(cap)}})
-    add("visitor_flow", pts, metas, [f"{vname(c)}景区{i + 1}客流计数" for i, (*_, c) in enumerate(pts)])
     return rows
 
 
@@ -293,11 +131,11 @@ SITE_CN = {"road": "道路", "residential_entrance": "小区出入口", "school"
 def _camera_rows(city: City, rng: np.random.Generator, n: int) -> list[dict]:
     """Cameras (雪亮工程): class 一/二/三 15/15/70 % (§11), social ≈ 70 % (Q9), sharing to 综治
     ≈ 65 % and 视联网 ≈ 19 % (Q10), ~1 % mobile on tour buses and boats (V29)."""
-    p = _Placer(city, rng)
+    p = Placer(city, rng)
     idx = p.cells_where(n, 0.45)
     rows = []
     for j, ci in enumerate(idx):
-        (x, y), = _points_in(p.cells.geometry.iat[int(ci)], 1, rng)
+        (x, y), = points_in(p.cells.geometry.iat[int(ci)], 1, rng)
         urban = bool(p.cell_urban[int(ci)])
         sites = _URBAN_SITES if urban else _RURAL_SITES
         site = str(rng.choice([s for s, _ in sites], p=np.array([w for _, w in sites]) /

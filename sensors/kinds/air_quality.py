@@ -16,7 +16,7 @@ def simulate(rng: np.random.Generator, meta: dict, ctx: SimContext, state: dict)
 
 KIND = Kind(
     name="air_quality", label="空气质量监测", dept="STHJ", category="0601", interval_s=60,
-    count=120, placement="all", id_prefix="aq",
+    count=120, placement="cells", id_prefix="aq",
     metrics=(
         Metric("pm25", "PM2.5", "µg/m³", 0, 1000, senml_unit="ug/m3"),
         Metric("pm10", "PM10", "µg/m³", 0, 2000, senml_unit="ug/m3"),
@@ -31,4 +31,5 @@ KIND = Kind(
         Rule("o3", "o3", "臭氧", (200.0, 300.0, 400.0, 800.0), hysteresis=10.0, min_duration_s=600),
     ),
     simulate=simulate,
+    short_label="空气质量", themes=("ecology",), order=70, urban_share=0.35,
 )

@@ -93,16 +93,28 @@ class Kind:
     category: str             # default incident category of its alarms (grid.categories)
     interval_s: int           # reporting interval
     count: int                # demo count (seed-requirements §11; ASSUMPTION unless noted)
-    placement: str            # registry placement strategy, see sensors.registry
+    placement: str            # demo placement strategy, see sensors.placement
     metrics: tuple[Metric, ...]
     rules: tuple[Rule, ...]
     simulate: SimFn
     id_prefix: str
     meta: dict = field(default_factory=dict)
+    # what the rest of OneMap asks a kind instead of switching on its name:
+    short_label: str = ""     # legend / map label (物联感知 水位123·井盖…); default: label
+    themes: tuple[str, ...] = ()   # 专题 codes (layers.themes) whose maps show this kind
+    order: int = 100          # display order, and the order the demo's devices are generated in
+    urban_share: float = 0.5  # placement: share of demo devices in urban streets (sensors.placement)
+    demo_meta: Callable[[np.random.Generator], dict] | None = None   # per demo device metadata
+    demo_name: str = ""       # demo device name suffix (default: label)
 
     @property
     def metric_map(self) -> dict[str, Metric]:
         return {m.name: m for m in self.metrics}
+
+    @property
+    def short(self) -> str:
+        """The short label (legends), or the label."""
+        return self.short_label or self.label
 
 
 def daily(hour: float, peak_hour: float = 14.0) -> float:

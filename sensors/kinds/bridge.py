@@ -27,4 +27,5 @@ KIND = Kind(
              min_duration_s=60),
     ),
     simulate=simulate,
+    short_label="桥梁监测", themes=("city_safety", "transport"), order=80, urban_share=0.4,
 )

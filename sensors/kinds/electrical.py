@@ -17,7 +17,7 @@ def simulate(rng: np.random.Generator, meta: dict, ctx: SimContext, state: dict)
 
 KIND = Kind(
     name="electrical", label="电气安全监测", dept="XF", category="0402", interval_s=60,
-    count=300, placement="urban", id_prefix="el",
+    count=300, placement="cells", id_prefix="el",
     metrics=(
         Metric("leak_ma", "剩余电流", "mA", 0, 5000),
         Metric("cable_temp_c", "线缆温度", "°C", -40, 250, senml_unit="Cel"),
@@ -32,4 +32,5 @@ KIND = Kind(
              hysteresis=2.0, min_duration_s=60, category="1002"),
     ),
     simulate=simulate,
+    short_label="电气火灾", themes=("city_safety",), order=60, urban_share=0.6,
 )

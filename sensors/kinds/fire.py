@@ -30,4 +30,5 @@ KIND = Kind(
              direction="below", hysteresis=0.02, min_duration_s=120, category="0402"),
     ),
     simulate=simulate,
+    short_label="消防烟感", themes=("city_safety",), order=90, urban_share=0.6,
 )

@@ -31,4 +31,5 @@ KIND = Kind(
         Rule("h2s", "h2s_ppm", "硫化氢", (5.0, 10.0, 20.0, 50.0), hysteresis=1.0),
     ),
     simulate=simulate,
+    short_label="燃气", themes=("city_safety",), order=100, demo_name="气体探测器",
 )

@@ -22,9 +22,13 @@ def simulate(rng: np.random.Generator, meta: dict, ctx: SimContext, state: dict)
             "water_cm": round(water, 1), "open": opened}
 
 
+def demo_meta(rng: np.random.Generator) -> dict:
+    """A demo manhole's depth."""
+    return {"depth_cm": int(rng.integers(80, 300))}
+
 KIND = Kind(
     name="manhole", label="智能井盖", dept="CG", category="0108", interval_s=60,
-    count=1500, placement="urban_dense", id_prefix="mh",
+    count=1500, placement="cells", id_prefix="mh",
     metrics=(
         Metric("tilt_deg", "倾角", "°", 0, 180, senml_unit="deg"),
         Metric("water_cm", "井下水位距井盖", "cm", 0, 500),
@@ -38,4 +42,5 @@ KIND = Kind(
              hysteresis=3.0, category="0302", min_duration_s=60),
     ),
     simulate=simulate,
+    short_label="井盖", themes=("city_mgmt",), order=40, urban_share=0.8, demo_meta=demo_meta,
 )

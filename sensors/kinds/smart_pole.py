@@ -17,7 +17,7 @@ def simulate(rng: np.random.Generator, meta: dict, ctx: SimContext, state: dict)
 
 KIND = Kind(
     name="smart_pole", label="智慧灯杆", dept="CG", category="0103", interval_s=60,
-    count=800, placement="urban", id_prefix="sp",
+    count=800, placement="cells", id_prefix="sp",
     metrics=(
         Metric("lamp_on", "路灯", "", 0, 1, type="bool"),
         Metric("noise_db", "噪声", "dB", 20, 140),
@@ -31,4 +31,5 @@ KIND = Kind(
              min_duration_s=300, category="0101"),
     ),
     simulate=simulate,
+    short_label="智慧灯杆", themes=("city_mgmt", "transport"), order=50, urban_share=0.75,
 )

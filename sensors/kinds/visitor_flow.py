@@ -19,6 +19,11 @@ def simulate(rng: np.random.Generator, meta: dict, ctx: SimContext, state: dict)
     return {"visitors": int(max(0, cap * share + rng.normal(0, cap * 0.02)))}
 
 
+def demo_meta(rng: np.random.Generator) -> dict:
+    """A demo spot's capacity and the per-device thresholds from it."""
+    cap = int(rng.integers(3, 21)) * 1000
+    return {"capacity": cap, "thresholds": {"visitors": thresholds_for(cap)}}
+
 KIND = Kind(
     name="visitor_flow", label="景区客流监测", dept="WL", category="0801", interval_s=60,
     count=30, placement="scenic", id_prefix="vf",
@@ -26,4 +31,5 @@ KIND = Kind(
     rules=(Rule("visitors", "visitors", "在园人数", (7000.0, 8000.0, 9000.0, 10000.0),
                 hysteresis=100.0, min_duration_s=120),),
     simulate=simulate,
+    short_label="客流", themes=("tourism",), order=110, urban_share=0.1, demo_meta=demo_meta, demo_name="客流计数",
 )

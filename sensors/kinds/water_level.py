@@ -29,6 +29,12 @@ def simulate(rng: np.random.Generator, meta: dict, ctx: SimContext, state: dict)
     return {"level_m": round(lvl, 3)}
 
 
+def demo_meta(rng: np.random.Generator) -> dict:
+    """A demo gauge: its warning level (警戒水位), freeboard and the per-device thresholds."""
+    warn = round(float(rng.uniform(6, 30)), 1)
+    return {"warn_m": warn, "freeboard_m": round(float(rng.uniform(1.2, 2.0)), 2),
+            "thresholds": {"level": thresholds_for(warn)}}
+
 KIND = Kind(
     name="water_level", label="水位监测", dept="SL", category="0306", interval_s=60,
     count=150, placement="rural_water", id_prefix="wl",
@@ -41,4 +47,5 @@ KIND = Kind(
              mode="rate", unit="m/h", category="0301", tag="rise", window_s=300),
     ),
     simulate=simulate,
+    short_label="水位", themes=("city_safety",), order=20, demo_meta=demo_meta,
 )

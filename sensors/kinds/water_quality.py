@@ -31,4 +31,5 @@ KIND = Kind(
         Rule("nh3n", "nh3n_mgl", "氨氮", (0.5, 1.0, 1.5, 2.0), hysteresis=0.05, min_duration_s=600),
     ),
     simulate=simulate,
+    short_label="水质", themes=("ecology",), order=30,
 )

@@ -44,4 +44,5 @@ KIND = Kind(
              min_duration_s=600),
     ),
     simulate=simulate,
+    short_label="气象站", themes=("city_safety", "ecology"), order=10,
 )
