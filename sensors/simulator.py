@@ -156,7 +156,8 @@ class Simulator:
             raise ValueError(f"unknown scenario {name!r}; known: {SCENARIOS}")
         towns = self.registry.sensors["town_code"].unique().tolist()
         if name == "fire":
-            fire = [d for d in self.devices if d.kind.name == "fire"
+            # a fire breaks out in a building: any device placed in one (meta "building")
+            fire = [d for d in self.devices if d.meta.get("building")
                     and (town_code is None or d.town == town_code)]
             if building is None:
                 if not fire:
