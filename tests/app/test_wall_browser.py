@@ -23,8 +23,8 @@ from app.context import AppContext
 from app.server import create_server
 from app.services import free_port
 from incidents.actor import Actor
-from tests.fixtures import synthetic
 from sensors.keys import ALARMS, DEV_STATE
+from tests.fixtures import synthetic
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from layers import alarms, basemap, compose, feed, palette, resources
-from tests.fixtures import synthetic
 from layers.themes import DEFAULT_THEME, LAYER_KEYS, THEMES, get_theme, next_theme
+from tests.fixtures import synthetic
 
 SEED_002 = ("总体态势", "智慧文旅", "生态环境", "民生幸福", "社区服务", "城市管理", "公共交通", "城市安全")
 
