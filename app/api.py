@@ -33,12 +33,15 @@ from flask import Flask, abort, jsonify, request
 from app import cap, open311, security, upper
 from app.auth import deny, guarded, require_actor, require_role
 from incidents.actor import Actor
+from incidents.policy import visible_devices
+from incidents.roles import having
+
+ROLE_TABLE_PUSHERS = having("pushes_upper")
 
 LIST_FIELDS = ("id", "kind", "title", "category", "category_name", "severity", "state",
                "state_name", "channel", "channel_name", "center", "tier", "town_code", "cell_code",
                "lon", "lat", "created_ts", "updated_ts", "due_ts", "priority", "urged", "emergency",
                "reporter")
-CITY_ROLES = ("city_commander", "city_operator")
 
 
 def summary(inc, now: float | None = None) -> dict:
@@ -91,6 +94,7 @@ ACTIONS: dict[str, ActionFn] = {
                                           attachments=[str(x) for x in b.get("attachments") or []]),
     "verify": lambda s, i, a, b: s.verify(i, a, passed=bool(b.get("passed", True)),
                                           note=_str(b, "note")),
+    "reopen": lambda s, i, a, b: s.verify(i, a, passed=False, note=_reason_required(b)),
     "close": lambda s, i, a, b: s.close(i, a, note=_str(b, "note")),
     "void": lambda s, i, a, b: s.void(i, a, reason=_str(b, "reason")),
     "return": lambda s, i, a, b: s.return_(i, a, reason=_str(b, "reason"), task=_opt_int(b, "task")),
@@ -106,9 +110,19 @@ ACTIONS: dict[str, ActionFn] = {
                                         reason=_str(b, "reason")),
     "split": lambda s, i, a, b: s.split(i, a, _opt_int(b, "source_index") or 0,
                                         reason=_str(b, "reason")),
+    "push_upper": lambda s, i, a, b: upper.push_incident(s, i, a),
 }
 """Action name → call of ``IncidentService`` (body fields in the lambda). 受理 立案 派遣 开始处置
-反馈 核查 结案 作废 退回 上报 接管 督办 回访 备注 定级 合并 拆分."""
+反馈 核查 核查不通过 结案 作废 退回 上报 接管 督办 回访 备注 定级 合并 拆分 上报省平台. The names are
+``incidents.vocab.Action``'s; who may do which, when, is ``incidents.policy``'s (GET
+/api/incidents/<id> answers it as ``actions``)."""
+
+
+def _reason_required(b: dict) -> str:
+    text = (_str(b, "note") or _str(b, "reason")).strip()
+    if not text:
+        raise ValueError("核查不通过须说明原因 (a reason is required)")
+    return text
 
 
 HANDLE_NOTE_MIN = 2
@@ -181,23 +195,6 @@ def _plain(v):
     return v
 
 
-def _device_scope(actor: Actor, frame, dept_col: str | None):
-    """Devices an actor may see: city roles all; a town its territory; a department its line."""
-    if actor.is_city and actor.role != "grid_worker":
-        return frame
-    if actor.center.startswith("T"):
-        f = frame[frame["town_code"].astype(str) == actor.center[1:]]
-        if actor.role == "grid_worker":
-            f = f[f["cell_code"].astype(str) == str(actor.cell)]
-        return f
-    if actor.center.startswith("D") and dept_col and dept_col in frame:
-        col = frame[dept_col].astype(str)
-        if dept_col == "share":
-            return frame[col.str.split(",").apply(lambda s: actor.center[1:] in s or actor.center in s)]
-        return frame[col.isin([actor.center[1:], actor.center])]
-    return frame.iloc[0:0]
-
-
 def intake_response(inc):  # noqa: ANN001, ANN201 (incidents.incident.Incident → flask.Response)
     """An intake's answer: 201 with the new incident, or 200 with the one a retry (same key) or
     a correlated report resolved to, so that a client can tell the two apart."""
@@ -241,7 +238,10 @@ def install(server: Flask, ctx) -> None:
         actor = require_actor()
         with guarded(incident_id):
             inc = svc().get(incident_id, actor)
-        return jsonify(dict(inc.to_dict(), overdue=inc.overdue(time.time())))
+            offers = svc().available_actions(inc, actor)
+        # what the caller may do with it now (incidents.policy): the console and phone ask the same
+        return jsonify(dict(inc.to_dict(), overdue=inc.overdue(time.time()),
+                            actions=[o.to_dict() for o in offers]))
 
     @server.get("/api/incidents/<incident_id>/timeline")
     def incident_timeline(incident_id: str):
@@ -310,10 +310,10 @@ def install(server: Flask, ctx) -> None:
                 deny("admins manage accounts, not devices", f"geojson:{layer}")
             reg = ctx.devices
             if layer == "sensors":
-                frame = _device_scope(actor, reg.sensors, "dept")
+                frame = visible_devices(actor, reg.sensors, "dept")
                 props = ("type", "name", "cell_code", "town_code", "dept")
             else:
-                frame = _device_scope(actor, reg.cameras, "share")
+                frame = visible_devices(actor, reg.cameras, "share")
                 props = ("name", "cls", "owner", "site_type", "heading_deg", "fov_deg", "range_m",
                          "cell_code", "town_code")
             return jsonify(_point_features(frame, props))
@@ -395,15 +395,15 @@ def install(server: Flask, ctx) -> None:
     # --- upper (provincial) platform ----------------------------------------------------------
     @server.post("/api/upper/push/<incident_id>")
     def upper_push(incident_id: str):
-        actor = require_role(*CITY_ROLES)
+        actor = require_actor()
         with guarded(incident_id):
-            inc = svc().get(incident_id, actor)
-        entry = upper.push(ctx.redis, inc.to_dict(), ctx.city.name, ctx.city.admin_code, actor.user_id)
+            act(svc(), actor, incident_id, "push_upper", {})
+        entry = upper.pushed(ctx.redis, 1)[0]["entry"]
         return jsonify(entry=entry, id=incident_id)
 
     @server.get("/api/upper/pushed")
     def upper_pushed():
-        require_role(*CITY_ROLES, "admin")
+        require_role(*(ROLE_TABLE_PUSHERS | {"admin"}))
         return jsonify(items=upper.pushed(ctx.redis, request.args.get("count", 100, type=int)))
 
     # --- security audit -------------------------------------------------------------------------

@@ -198,15 +198,30 @@ def bootstrap(ctx: AppContext, actor: Actor) -> dict:
 
 
 # --- incident views ------------------------------------------------------------------------------
-def _task_view(inc, actor: Actor) -> dict:  # noqa: ANN001 (incidents.incident.Incident)
+PHONE_ACTIONS: tuple[tuple[str, str], ...] = (("start", "accept"), ("note", "progress"),
+                                               ("handle", "result"))
+"""The policy's actions (``incidents.policy``) as the phone's buttons: 接收 (start), 报告进展 (a
+note), 处置完成 (反馈)."""
+
+
+def phone_actions(policy, inc, actor: Actor) -> list[str]:  # noqa: ANN001 (Policy, Incident)
+    """The phone's buttons for a task, from the one policy: what the worker may do with the case
+    now, in the phone's words; while 接收 is on offer the phone asks for it first (one step at a
+    time on a small screen), then 进展/处置完成."""
+    task = _my_task(inc, actor)
+    if task is None or not task.open:
+        return []
+    allowed = set(policy.allowed(actor, inc))
+    if "start" in allowed:
+        return ["accept"]
+    return [phone for act, phone in PHONE_ACTIONS if act in allowed]
+
+
+def _task_view(inc, actor: Actor, policy) -> dict:  # noqa: ANN001 (Incident, Policy)
     from incidents.incident import STATE_NAMES  # noqa: PLC0415
 
     task = _my_task(inc, actor)
-    actions = []
-    if task is not None and task.state == "dispatched":
-        actions = ["accept"]
-    elif task is not None and task.state == "in_progress":
-        actions = ["progress", "result"]
+    actions = phone_actions(policy, inc, actor)
     state = task.state if task is not None else inc.state
     due = fmt_cst(inc.due_ts)            # Beijing time, like the console (the server runs on UTC)
     return {"id": inc.id, "n": task.n if task else None,
@@ -292,12 +307,12 @@ def install(server: Flask, ctx: AppContext) -> None:  # noqa: C901 (one route pe
     @server.get("/m/api/tasks", endpoint="mobile_tasks")
     def tasks():
         actor = _actor()
-        return {"tasks": [_task_view(i, actor) for i in my_tasks(ctx, actor)]}
+        return {"tasks": [_task_view(i, actor, ctx.incidents.policy) for i in my_tasks(ctx, actor)]}
 
     @server.post("/m/api/tasks/<incident_id>/<action>", endpoint="mobile_task_action")
     def task_action(incident_id: str, action: str):
         actor = _actor()
-        if action not in ("accept", "progress", "result"):
+        if action not in {phone for _, phone in PHONE_ACTIONS}:
             abort(404)
         body = request.get_json(silent=True) or {}
         if action == "accept":   # online action: its state change is its own idempotency

@@ -36,6 +36,16 @@ def push(r: redis.Redis, inc: dict, city_name: str, admin_code: str, by: str) ->
                   maxlen=PUSH_MAXLEN, approximate=True)
 
 
+def push_incident(service, incident_id: str, actor) -> object:  # noqa: ANN001 (IncidentService, Actor)
+    """上报省平台 as a lifecycle-side action: the policy decides who may (``push_upper``: the city
+    center), the push is recorded in the exchange stream and in the case's own trail (备注), and
+    the case is returned as every action returns it."""
+    inc = service.get(incident_id, actor)
+    service.policy.check("push_upper", actor, inc)
+    push(service.r, inc.to_dict(), service.city.name, service.city.admin_code, actor.user_id)
+    return service.note(incident_id, actor, "已上报省平台 (pushed to the provincial platform)")
+
+
 def pushed(r: redis.Redis, count: int = 100) -> list[dict]:
     """The latest pushed items, newest first."""
     out = []

@@ -396,6 +396,28 @@ class Policy:
                                     "(a voided case is not pushed)", inc.id)
 
 
+def visible_devices(actor: Actor, frame, line_col: str | None):  # noqa: ANN001, ANN201 (DataFrame)
+    """The devices (sensors, cameras) ``actor`` may see (S1/S2 分级接入), as a filtered frame: the
+    city's roles all; a town its territory (块; a grid worker its own cell); a department its line
+    (条: ``line_col`` names the owning department, or a camera's comma-separated ``share`` list)."""
+    role = spec(actor.role)
+    if actor.is_city and role.reads_city or actor.is_city and actor.role == "supervisor":
+        return frame
+    town = cc.town_of(actor.center)
+    if town:
+        f = frame[frame["town_code"].astype(str) == town]
+        if actor.role == "grid_worker":
+            f = f[f["cell_code"].astype(str) == str(actor.cell)]
+        return f
+    dept = cc.dept_of(actor.center)
+    if dept and line_col and line_col in frame:
+        col = frame[line_col].astype(str)
+        if line_col == "share":
+            return frame[col.str.split(",").apply(lambda s: dept in s or actor.center in s)]
+        return frame[col.isin([dept, actor.center])]
+    return frame.iloc[0:0]
+
+
 def task_is(t: Task) -> str:
     """A sub-task's state, said for a refusal."""
     return f"子任务 {t.n} 已是「{TaskState(t.state).cn}」 (sub-task {t.n} is {t.state})"
