@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from incidents.config import IncidentConfig, RoutingRule
+from incidents.config import IncidentConfig, IncidentConfigError, RoutingRule
 from incidents.service import IncidentService
 
 
@@ -36,3 +36,42 @@ def test_service_follows_the_configured_rules(redis_client, demo_city, clock, wh
     inc = svc.report(who.worker, "0108", here.lon, here.lat)
     assert (inc.center, inc.tier) == ("DCG", "department")
     assert inc.due_ts == pytest.approx(clock() + 30)
+
+
+def test_the_dispatch_worker_fires_deadlines_at_the_configured_times(redis_client, demo_city, clock,
+                                                                     who, here):
+    """What `onemap dispatch` runs, given an [incidents] table: 预警 when half the (configured)
+    100 s are left, 督办 at 100 s, 上报 when overdue by a whole stage time more."""
+    from incidents.worker import DispatchWorker  # noqa: PLC0415
+
+    cfg = IncidentConfig.from_dict({"stage_seconds": {"accept": {"一般": 100}},
+                                    "warn_before_fraction": 0.5, "escalate_after_fraction": 1.0})
+    worker = DispatchWorker(redis_client, demo_city, config=cfg, clock=clock)
+    inc = worker.service.report(who.worker, "0107", here.lon, here.lat, correlate=False)
+
+    def fired() -> list[str]:
+        worker.deadlines.tick()
+        return [e["action"] for e in worker.service.timeline(inc.id, who.commander)
+                if e["actor"] == "system"]
+
+    for advance, expected in ((49, []), (2, ["warn"]), (48, ["warn"]), (1, ["warn", "urge"]),
+                              (99, ["warn", "urge"]), (1, ["warn", "urge", "escalate"])):
+        clock.advance(advance)
+        assert fired() == expected, (clock() - inc.created_ts, expected)
+
+
+@pytest.mark.parametrize(("table", "key"), [
+    ({"stage_secnods": {}}, "incidents.stage_secnods"),
+    ({"stage_seconds": {"handel": {"一般": 1}}}, "incidents.stage_seconds.handel"),
+    ({"stage_seconds": {"handle": {"普通": 1}}}, "incidents.stage_seconds.handle.普通"),
+    ({"stage_seconds": {"handle": {"一般": 0}}}, "incidents.stage_seconds.handle.一般"),
+    ({"category_factor": {"1x": 2}}, "incidents.category_factor.1x"),
+    ({"correlation": {"03": [100]}}, "incidents.correlation.03"),
+    ({"routing_rules": [{"prefix": "01", "ownr": "city"}]}, "incidents.routing_rules.0.ownr"),
+    ({"escalate_after_fraction": -1}, "incidents.escalate_after_fraction"),
+    ({"major_severities": ["huge"]}, "incidents.major_severities.0"),
+])
+def test_every_bad_key_or_value_is_named(table, key):
+    with pytest.raises(IncidentConfigError) as e:
+        IncidentConfig.from_dict(table)
+
