@@ -34,27 +34,18 @@ from flask_login import LoginManager, UserMixin, current_user, login_user, logou
 
 from app import security
 from app.users import User, UserStore
-from incidents import errors
+from incidents import errors, roles
 from incidents.actor import ROLE_NAMES, Actor
 
-SCREEN_ROLES: dict[str, frozenset[str]] = {
-    "wall": frozenset({"wall_viewer", "city_commander", "city_operator", "town_operator",
-                       "dept_operator", "supervisor", "grid_worker", "admin"}),
-    "console": frozenset({"city_commander", "city_operator", "town_operator", "dept_operator",
-                          "supervisor"}),
-    "m": frozenset({"grid_worker", "city_commander", "city_operator"}),
-    "analytics": frozenset({"city_commander", "city_operator", "supervisor", "admin"}),
-    "ops": frozenset({"admin", "city_commander"}),
-}
-"""Role → screens (first path segment). /wall: everyone incl. the kiosk; /m: grid workers."""
+SCREEN_ROLES: dict[str, frozenset[str]] = roles.screen_roles()
+"""Screen (first path segment) → the roles that may open it (``incidents.roles.ROLE_TABLE``).
+/wall: everyone incl. the kiosk; /m: grid workers."""
 
-API_ROLES = frozenset({"city_commander", "city_operator", "town_operator", "dept_operator",
-                       "supervisor", "grid_worker", "admin"})
+API_ROLES = roles.API_ROLES
 """Roles that may call /api/* and /open311/* at all (scope is then checked per incident)."""
 
-HOME: dict[str, str] = {"wall_viewer": "/wall/", "grid_worker": "/m/", "admin": "/ops/",
-                        "supervisor": "/analytics/"}
-"""Where a role lands after login and on the site root ``/`` (default /console/): the grid
+HOME: dict[str, str] = {r: roles.home(r) for r in roles.ROLES}
+"""Where a role lands after login and on the site root ``/`` (``RoleSpec.home``): the grid
 worker's phone page, the administrator's ops page, the wall, the assessors' (监督核查员, 考核)
 analytics; the city and sub-center operators' console (S2 分级控制)."""
 

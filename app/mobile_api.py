@@ -30,6 +30,7 @@ from app.context import AppContext
 from app.timefmt import fmt_cst
 from grid.categories import CATEGORIES
 from incidents.actor import ROLE_NAMES, Actor
+from incidents.roles import CONSOLE_ROLES
 
 if TYPE_CHECKING:
     from grid.model import City
@@ -44,8 +45,7 @@ IDEM_TTL_S = 7 * 86400
 PATROL_MAXLEN = 2000
 """Patrol entries kept per worker (stream MAXLEN ~)."""
 RECENT_CATEGORIES = 6
-STAFF_ROLES = frozenset({"city_commander", "city_operator", "town_operator", "dept_operator",
-                         "supervisor"})
+STAFF_ROLES = CONSOLE_ROLES
 """Roles that may see any report photo they can reach through the console (the ids are secret)."""
 
 

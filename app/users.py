@@ -18,11 +18,12 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from app import keys, security
 from incidents.actor import ROLE_NAMES, ROLES, Actor
+from incidents.roles import CITY_ACCOUNT_ROLES
 
 _HASHER = PasswordHasher()
 _DUMMY_HASH = _HASHER.hash("onemap-timing-equaliser")
 
-CITY_ROLES = frozenset({"city_commander", "city_operator", "wall_viewer", "admin"})
+CITY_ROLES = CITY_ACCOUNT_ROLES
 
 
 class UserError(ValueError):

@@ -6,27 +6,26 @@ raises ``Forbidden`` (audited) when one says no. Roles: see ``incidents.actor``.
 
 from __future__ import annotations
 
+from grid import centers as cc
 from grid.model import CITY_CENTER
 from incidents.actor import Actor
 from incidents.incident import Incident, Task
+from incidents.roles import CITY_READERS, HANDLER_ROLES, REPORTERS, SUPERVISOR_ACTIONS, spec
 
-CITY_READERS = frozenset({"city_commander", "city_operator", "wall_viewer"})
-REPORTERS = frozenset({"city_commander", "city_operator", "town_operator", "dept_operator",
-                       "supervisor", "grid_worker"})
-HANDLER_ROLES = frozenset({"dept_operator", "town_operator", "grid_worker"})
-SUPERVISOR_ACTIONS = frozenset({"verify", "close", "callback", "urge", "note"})
+__all__ = ["CITY_READERS", "HANDLER_ROLES", "REPORTERS", "SUPERVISOR_ACTIONS", "can_assign",
+           "can_handle", "can_own", "can_read", "separation", "town_of", "worker_ids"]
 
 
 def worker_ids(actor: Actor) -> set[str]:
     """The ids a grid worker's tasks may be addressed to."""
     ids = {actor.user_id}
     if actor.cell:
-        ids.add(f"W{actor.cell}")
+        ids.add(cc.worker_code(actor.cell))
     return ids
 
 
 def town_of(actor: Actor) -> str | None:
-    return actor.center[1:] if actor.center.startswith("T") else None
+    return cc.town_of(actor.center)
 
 
 def can_read(actor: Actor, inc: Incident) -> str | None:
@@ -52,19 +51,20 @@ def can_read(actor: Actor, inc: Incident) -> str | None:
 
 def can_own(actor: Actor, inc: Incident, action: str) -> str | None:
     """None if the actor may do an owning-center action (accept, dispatch, verify, …)."""
-    if actor.role == "city_commander":
+    role = spec(actor.role)
+    if role.commands:
         return None
-    if actor.role == "supervisor":
+    if role.supervises:
         if action not in SUPERVISOR_ACTIONS:
             return ("监督核查员只核查、结案、督办和回访 "
                     f"(supervisors verify, close, urge and call back; they do not {action})")
         if actor.is_city or inc.center == actor.center:
             return None
         return f"该事件归 {inc.center} 办理 (the case belongs to {inc.center})"
-    if actor.role in ("city_operator", "town_operator", "dept_operator"):
+    if role.owns:
         if inc.center == actor.center:
             return None
-        if actor.role == "city_operator" and action in ("urge", "note"):
+        if role.city_urges and actor.is_city and action in ("urge", "note"):   # 一级监督
             return None
         return (f"该事件归 {inc.center} 办理，不归 {actor.center} "
                 f"(the case belongs to {inc.center}, not {actor.center})")
@@ -98,12 +98,12 @@ def can_handle(actor: Actor, task: Task) -> str | None:
 
 def can_assign(actor: Actor, target: str, target_town: str | None) -> str | None:
     """上情下达: may this actor give a task to ``target`` (center or W<cell>)?"""
-    if actor.role in ("city_commander", "city_operator") and actor.is_city:
+    if spec(actor.role).assigns and spec(actor.role).reads_city and actor.is_city:
         return None if target != CITY_CENTER else ("市中心不能给自己下达任务 "
                                                    "(the city center cannot assign to itself)")
-    if actor.role == "town_operator" and target.startswith("W"):
+    if actor.role == "town_operator" and cc.is_worker(target):
         return None if target_town == town_of(actor) else "不是本镇街的网格员 (grid worker outside the town)"
-    if actor.role == "dept_operator" and target.startswith("W"):
+    if actor.role == "dept_operator" and cc.is_worker(target):
         return None
     return (f"{actor.center} 不能向 {target} 下达任务 "
             f"({actor.role} at {actor.center} may not assign tasks to {target})")

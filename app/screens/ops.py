@@ -20,9 +20,10 @@ from app import heartbeat
 from app.config import ASSETS_DIR
 from app.context import AppContext
 from app.timefmt import fmt_cst
+from incidents.roles import screen_roles
 
 REFRESH_MS = 2000
-OPS_ROLES = ("admin", "city_commander")
+OPS_ROLES = tuple(sorted(screen_roles()["ops"]))
 QUEUE_SCAN_LIMIT = 500   # queues listed at most (28 towns + 24 departments + grid workers in use)
 
 
