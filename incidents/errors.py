@@ -61,11 +61,10 @@ class KeyReused(Conflict):  # noqa: N818 (domain name)
 
 
 def _cn(action: str) -> str:
-    """The Chinese name operators use for an action (``lifecycle.TRANSITIONS``), else itself."""
+    """The Chinese name operators use for an action (``lifecycle.TRANSITIONS``' verb, else the
+    vocabulary's name, else itself)."""
     from incidents.lifecycle import TRANSITIONS  # noqa: PLC0415 (lifecycle imports this module)
+    from incidents.vocab import action_name  # noqa: PLC0415
 
-    names = {"reopen": "核查不通过", "read": "查看", "list": "查看队列", "assign_task": "下达任务",
-             "emergency_on": "启动应急模式", "emergency_off": "解除应急模式",
-             "emergency_log": "查看应急记录", "report": "上报"}
     t = TRANSITIONS.get(action)
-    return names.get(action) or (t[2].split(" ")[0] if t else action)
+    return t[2].split(" ")[0] if t else action_name(action)

@@ -12,15 +12,12 @@ from typing import Any
 import orjson
 
 from grid.categories import category_name
+from incidents.vocab import Channel, State, TaskState
 
-STATES: tuple[str, ...] = ("reported", "accepted", "registered", "dispatched", "in_progress",
-                           "handled", "verified", "closed", "voided")
-STATE_NAMES: dict[str, str] = {
-    "reported": "上报", "accepted": "受理", "registered": "立案", "dispatched": "派遣",
-    "in_progress": "处置", "handled": "反馈", "verified": "核查", "closed": "结案", "voided": "作废",
-}
-OPEN_STATES: frozenset[str] = frozenset(STATES[:7])
-FINAL_STATES: frozenset[str] = frozenset({"closed", "voided"})
+STATES: tuple[str, ...] = tuple(s.value for s in State)
+STATE_NAMES: dict[str, str] = State.names()
+FINAL_STATES: frozenset[str] = frozenset({State.CLOSED.value, State.VOIDED.value})
+OPEN_STATES: frozenset[str] = frozenset(STATES) - FINAL_STATES
 STAGE_OF_STATE: dict[str, str] = {
     "reported": "accept", "accepted": "register", "registered": "dispatch", "dispatched": "handle",
     "in_progress": "handle", "handled": "verify", "verified": "close",
@@ -30,16 +27,11 @@ STAGE_OF_STATE: dict[str, str] = {
 STAGE_NAMES: dict[str, str] = {"accept": "受理", "register": "立案", "dispatch": "派遣",
                                "handle": "处置", "verify": "核查", "close": "结案"}
 
-CHANNELS: dict[str, str] = {
-    "grid_worker": "网格员上报", "iot": "物联感知", "video_ai": "视频AI", "device_fault": "设备故障",
-    "hotline": "12345热线", "walk_in": "来访", "external": "外部预警", "api": "系统接口",
-    "assignment": "上情下达",
-}
+CHANNELS: dict[str, str] = Channel.names()
 
-TASK_STATE_NAMES: dict[str, str] = {"dispatched": "已派遣", "in_progress": "处置中",
-                                    "handled": "已反馈", "returned": "已退回"}
-TASK_OPEN: frozenset[str] = frozenset({"dispatched", "in_progress"})
-TASK_STATES: tuple[str, ...] = ("dispatched", "in_progress", "handled", "returned")
+TASK_STATE_NAMES: dict[str, str] = TaskState.names()
+TASK_OPEN: frozenset[str] = frozenset({TaskState.DISPATCHED.value, TaskState.IN_PROGRESS.value})
+TASK_STATES: tuple[str, ...] = tuple(s.value for s in TaskState)
 
 
 @dataclass(eq=False)

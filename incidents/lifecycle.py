@@ -10,32 +10,34 @@ from __future__ import annotations
 
 from incidents.errors import InvalidTransition
 from incidents.incident import OPEN_STATES, STATE_NAMES, STATES
+from incidents.vocab import Action, State
 
-PRE_DISPATCH = frozenset({"reported", "accepted", "registered"})
-OUT = frozenset({"dispatched", "in_progress"})
+A, S = Action, State
+PRE_DISPATCH = frozenset({S.REPORTED, S.ACCEPTED, S.REGISTERED})
+OUT = frozenset({S.DISPATCHED, S.IN_PROGRESS})
 
 TRANSITIONS: dict[str, tuple[frozenset[str], str, str]] = {
     # action: (allowed from-states, to-state ("=" same, "*" depends), Chinese)
-    "accept": (frozenset({"reported"}), "accepted", "受理"),
-    "register": (frozenset({"accepted"}), "registered", "立案"),
-    "dispatch": (frozenset({"accepted", "registered"}) | OUT, "*",
+    A.ACCEPT: (frozenset({S.REPORTED}), S.ACCEPTED, "受理"),
+    A.REGISTER: (frozenset({S.ACCEPTED}), S.REGISTERED, "立案"),
+    A.DISPATCH: (frozenset({S.ACCEPTED, S.REGISTERED}) | OUT, "*",
                  "派遣 (on a case already out: 追加派遣/改派, one more handler)"),
-    "start": (OUT, "in_progress", "开始处置"),
-    "handle": (OUT, "*", "反馈 (handled when every sub-task is)"),
-    "verify": (frozenset({"handled"}), "*", "核查 (verified, or reopened → dispatched)"),
-    "close": (frozenset({"verified"}), "closed", "结案"),
-    "return": (PRE_DISPATCH | OUT, "*", "退回 (down to the sender, or a sub-task back to the dispatcher)"),
-    "escalate": (OPEN_STATES, "=", "上报 (one tier up)"),
-    "urge": (OPEN_STATES, "=", "督办"),
-    "warn": (OPEN_STATES, "=", "预警 (deadline near)"),
-    "take_over": (OPEN_STATES, "=", "接管 (city center)"),
-    "void": (PRE_DISPATCH, "voided", "作废"),
-    "merge": (PRE_DISPATCH | OUT | frozenset({"handled"}), "=", "合并"),
-    "split": (OPEN_STATES, "=", "拆分"),
-    "callback": (frozenset({"closed"}), "=", "回访"),
-    "note": (OPEN_STATES | frozenset({"closed"}), "=", "备注"),
-    "severity": (OPEN_STATES, "=", "定级"),
-    "correlate": (OPEN_STATES, "=", "关联上报"),
+    A.START: (OUT, S.IN_PROGRESS, "开始处置"),
+    A.HANDLE: (OUT, "*", "反馈 (handled when every sub-task is)"),
+    A.VERIFY: (frozenset({S.HANDLED}), "*", "核查 (verified, or reopened → dispatched)"),
+    A.CLOSE: (frozenset({S.VERIFIED}), S.CLOSED, "结案"),
+    A.RETURN: (PRE_DISPATCH | OUT, "*", "退回 (down to the sender, or a sub-task back to the dispatcher)"),
+    A.ESCALATE: (OPEN_STATES, "=", "上报 (one tier up)"),
+    A.URGE: (OPEN_STATES, "=", "督办"),
+    A.WARN: (OPEN_STATES, "=", "预警 (deadline near)"),
+    A.TAKE_OVER: (OPEN_STATES, "=", "接管 (city center)"),
+    A.VOID: (PRE_DISPATCH, S.VOIDED, "作废"),
+    A.MERGE: (PRE_DISPATCH | OUT | frozenset({S.HANDLED}), "=", "合并"),
+    A.SPLIT: (OPEN_STATES, "=", "拆分"),
+    A.CALLBACK: (frozenset({S.CLOSED}), "=", "回访"),
+    A.NOTE: (OPEN_STATES | frozenset({S.CLOSED}), "=", "备注"),
+    A.SEVERITY: (OPEN_STATES, "=", "定级"),
+    A.CORRELATE: (OPEN_STATES, "=", "关联上报"),
 }
 
 
