@@ -49,10 +49,6 @@ from sensors.schemas import (
 log = logging.getLogger("onemap.ingest")
 _compact = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 LINGER_S = defaults.BATCH_WAIT_S
-try:
-    from hiredis import pack_command as _pack
-except ImportError:  # pragma: no cover - redis-py works without hiredis, only slower
-    _pack = None
 
 
 def settle_heap() -> None:
@@ -357,8 +353,11 @@ class IngestWorker:
 
 
 class _Commands:
-    """Redis commands packed by hiredis and sent in one write, replies read in order: a pipeline
-    without redis-py's per-argument Python work (thousands of arguments per batch)."""
+    """The commands of one batch, sent in ONE round trip through redis-py's own pipeline
+    (``transaction=False``): redis-py's connection pool is the one Redis transport of OneMap
+    (see ``incidents.script``; sensors may not import incidents, and the batch is one EVALSHA
+    plus a few small commands, so redis-py packs it with hiredis in C: measured in
+    bench/README.md's ingest section)."""
 
     def __init__(self) -> None:
         self.cmds: list[tuple] = []
@@ -377,27 +376,9 @@ class _Commands:
                           *(x for kv in fields.items() for x in kv)))
 
     def run(self, r: redis.Redis) -> list:
-        if _pack is None:   # no hiredis: the ordinary pipeline
-            p = r.pipeline(transaction=False)
-            for c in self.cmds:
-                p.execute_command(*c)
-            return p.execute()
-        pool = r.connection_pool
-        conn = pool.get_connection()
-        try:
-            conn.send_packed_command([_pack(c) for c in self.cmds])
-            out, err = [], None
-            for _ in self.cmds:
-                try:
-                    out.append(conn.read_response())
-                except redis.ResponseError as e:   # read every reply, then raise the first error
-                    err = err or e
-                    out.append(e)
-            if err is not None:
-                raise err
-            return out
-        except (redis.ConnectionError, redis.TimeoutError):
-            conn.disconnect()
-            raise
-        finally:
-            pool.release(conn)
+        """Every reply in order; the first ``ResponseError`` (e.g. NOSCRIPT) is raised after
+        all replies were read, so the connection goes back to the pool clean."""
+        p = r.pipeline(transaction=False)
+        for c in self.cmds:
+            p.execute_command(*c)
+        return p.execute()
