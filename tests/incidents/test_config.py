@@ -75,3 +75,4 @@ def test_every_bad_key_or_value_is_named(table, key):
     with pytest.raises(IncidentConfigError) as e:
         IncidentConfig.from_dict(table)
 
+    assert any(p.startswith((f"{key}:", f"{key}.")) for p in e.value.problems), e.value.problems
