@@ -32,6 +32,7 @@ from flask import Flask, abort, jsonify, request
 
 from app import cap, open311, security, upper
 from app.auth import deny, guarded, require_actor, require_role
+from incidents.actions import REGISTRY
 from incidents.actor import Actor
 from incidents.policy import visible_devices
 from incidents.roles import having
@@ -84,45 +85,12 @@ def _opt_int(d: dict, k: str) -> int | None:
 
 
 ActionFn = Callable[[Any, str, Actor, dict], Any]
-ACTIONS: dict[str, ActionFn] = {
-    "accept": lambda s, i, a, b: s.accept(i, a, note=_str(b, "note")),
-    "register": lambda s, i, a, b: s.register(i, a, note=_str(b, "note")),
-    "dispatch": lambda s, i, a, b: s.dispatch(i, a, list(b.get("depts") or b.get("targets") or []),
-                                              note=_str(b, "note")),
-    "start": lambda s, i, a, b: s.start(i, a, task=_opt_int(b, "task"), note=_str(b, "note")),
-    "handle": lambda s, i, a, b: s.handle(i, a, task=_opt_int(b, "task"), note=_str(b, "note"),
-                                          attachments=[str(x) for x in b.get("attachments") or []]),
-    "verify": lambda s, i, a, b: s.verify(i, a, passed=bool(b.get("passed", True)),
-                                          note=_str(b, "note")),
-    "reopen": lambda s, i, a, b: s.verify(i, a, passed=False, note=_reason_required(b)),
-    "close": lambda s, i, a, b: s.close(i, a, note=_str(b, "note")),
-    "void": lambda s, i, a, b: s.void(i, a, reason=_str(b, "reason")),
-    "return": lambda s, i, a, b: s.return_(i, a, reason=_str(b, "reason"), task=_opt_int(b, "task")),
-    "escalate": lambda s, i, a, b: s.escalate(i, a, reason=_str(b, "reason")),
-    "take_over": lambda s, i, a, b: s.take_over(i, a, reason=_str(b, "reason")),
-    "urge": lambda s, i, a, b: s.urge(i, a, note=_str(b, "note")),
-    "callback": lambda s, i, a, b: s.callback(i, a, satisfaction=_opt_int(b, "satisfaction") or 0,
-                                              note=_str(b, "note")),
-    "note": lambda s, i, a, b: s.note(i, a, _str(b, "text") or _str(b, "note")),
-    "severity": lambda s, i, a, b: s.update_severity(i, a, _str(b, "severity"),
-                                                     reason=_str(b, "reason")),
-    "merge": lambda s, i, a, b: s.merge(i, [str(x) for x in b.get("others") or []], a,
-                                        reason=_str(b, "reason")),
-    "split": lambda s, i, a, b: s.split(i, a, _opt_int(b, "source_index") or 0,
-                                        reason=_str(b, "reason")),
-    "push_upper": lambda s, i, a, b: upper.push_incident(s, i, a),
-}
-"""Action name → call of ``IncidentService`` (body fields in the lambda). 受理 立案 派遣 开始处置
-反馈 核查 核查不通过 结案 作废 退回 上报 接管 督办 回访 备注 定级 合并 拆分 上报省平台. The names are
-``incidents.vocab.Action``'s; who may do which, when, is ``incidents.policy``'s (GET
-/api/incidents/<id> answers it as ``actions``)."""
-
-
-def _reason_required(b: dict) -> str:
-    text = (_str(b, "note") or _str(b, "reason")).strip()
-    if not text:
-        raise ValueError("核查不通过须说明原因 (a reason is required)")
-    return text
+ACTIONS: dict[str, ActionFn] = {a: spec.call for a, spec in REGISTRY.items()}
+ACTIONS["push_upper"] = lambda s, i, a, b: upper.push_incident(s, i, a)
+"""Action name → call of ``IncidentService`` for a request body: every action declared in
+``incidents.actions`` (受理 立案 派遣 开始处置 反馈 核查 核查不通过 结案 作废 退回 上报 接管 督办 回访 备注 定级
+合并 拆分 …), and 上报省平台 through the app's exchange (``app.upper``). Who may do which, when, is
+``incidents.policy``'s (GET /api/incidents/<id> answers it as ``actions``)."""
 
 
 HANDLE_NOTE_MIN = 2

@@ -15,6 +15,7 @@ action is done; ``Offer.needs`` tells a screen which input to ask for, and
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -51,20 +52,17 @@ class Offer:
         return d
 
 
-NEEDS: dict[str, str] = {
-    Action.DISPATCH: "targets", Action.HANDLE: "note", Action.REOPEN: "reason",
-    Action.RETURN: "reason", Action.VOID: "reason", Action.CALLBACK: "satisfaction",
-    Action.NOTE: "note", Action.SEVERITY: "severity", Action.MERGE: "others",
-    Action.SPLIT: "source",
-}
-"""The input each action needs from the person doing it."""
+def _registry() -> dict:
+    from incidents.actions import REGISTRY  # noqa: PLC0415 (actions imports this module)
 
-OFFERED: tuple[str, ...] = (
-    Action.ACCEPT, Action.REGISTER, Action.DISPATCH, Action.START, Action.HANDLE, Action.VERIFY,
-    Action.REOPEN, Action.CLOSE, Action.RETURN, Action.ESCALATE, Action.TAKE_OVER, Action.URGE,
-    Action.SEVERITY, Action.MERGE, Action.SPLIT, Action.VOID, Action.CALLBACK,
-    Action.PUSH_UPPER, Action.NOTE)
-"""The actions a person takes on one case, in the order a screen shows them."""
+    return REGISTRY
+
+
+NEEDS: dict[str, str] = {a: d.needs for a, d in _registry().items() if d.needs}
+"""The input each action needs from the person doing it (``actions.Spec.needs``)."""
+
+OFFERED: tuple[str, ...] = tuple(_registry())
+"""The actions a person takes on one case, in the order a screen shows them (``actions``)."""
 
 FORWARD_TO_CITY = ("监管分离：本中心处置过此事件，不能自行核查或结案；请「上报」市中心核查 "
                    "(your center handled this case: submit it to the city center for 核查)")
@@ -87,6 +85,9 @@ class Policy:
             Action.VOID: self._owner_step(Action.VOID), Action.CALLBACK: self._callback,
             Action.NOTE: self._note, Action.PUSH_UPPER: self._push_upper,
         }
+        for a, declared in _registry().items():   # actions declared with their own rule
+            if declared.check is not None:
+                self._checks[a] = functools.partial(declared.check, self)
 
     # --- asking -----------------------------------------------------------------------------
     def check(self, action: str, actor: Actor, inc: Incident) -> None:

@@ -553,6 +553,24 @@ class IncidentService:
 
     report_back = handle
 
+    def perform(self, incident_id: str, actor: Actor, action: str, body: dict | None = None
+                ) -> Incident:
+        """Do an action declared in ``incidents.actions`` with its own ``check`` and ``apply``
+        (e.g. 加急): asked of the policy, applied to a copy, committed by the one write path."""
+        from incidents.actions import REGISTRY  # noqa: PLC0415
+
+        spec = REGISTRY[action]
+        if spec.apply is None:
+            raise KeyError(f"{action} is done by its own method, not perform()")
+        args = dict(body or {})
+
+        def fn(i: Incident) -> None:
+            self.policy.check(action, actor, i)
+            spec.apply(i, actor, args)
+        return self._mutate(incident_id, actor, action, fn,
+                            reason=str(args.get(spec.reason_field) or args.get("note") or "")[:2000],
+                            reset_stage=spec.reset_stage)
+
     # ======================================================================================
     # correlation: merge / split
     # ======================================================================================

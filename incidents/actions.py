@@ -1,0 +1,115 @@
+"""The actions on one case (事件操作), each declared once: what it needs, who may (the policy),
+what it does, how a request's body becomes its arguments.
+
+``REGISTRY`` is read by the policy (``OFFERED``, ``NEEDS``, the checks of actions declared here),
+by the HTTP API (``app.api.ACTIONS`` is generated from it) and so by the console and the phone.
+The lifecycle's actions whose effects are the service's own methods (受理 … 回访, 合并/拆分) name
+that method in ``run``; a newer, simpler action declares its ``check`` (who may, with the policy's
+helpers) and its ``apply`` (the change to the case, done by ``IncidentService.perform`` with every
+guarantee of the one write path: version guard, audit, feed, queues, KPIs, deadlines).
+
+Adding an action (docs/HOUSE.md): its word in ``vocab.Action``, its row in
+``lifecycle.TRANSITIONS`` (the states it applies in), its ``Spec`` here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from incidents.actor import Actor
+from incidents.incident import Incident
+from incidents.vocab import Action
+
+if TYPE_CHECKING:
+    from incidents.policy import Policy
+    from incidents.service import IncidentService
+
+Body = dict[str, Any]
+Run = Callable[["IncidentService", str, Actor, Body], Incident]
+
+
+def text(b: Body, k: str, default: str = "") -> str:
+    """A text field of a request body (at most 2,000 characters)."""
+    v = b.get(k, default)
+    return "" if v is None else str(v)[:2000]
+
+
+def opt_int(b: Body, k: str) -> int | None:
+    """An optional whole number of a request body; ValueError (→ 400) when it is not one."""
+    v = b.get(k)
+    if v in (None, ""):
+        return None
+    try:
+        return int(v)
+    except (TypeError, ValueError):
+        raise ValueError(f"{k} 应为整数 ({k} must be an integer)") from None
+
+
+def reason_required(b: Body) -> str:
+    t = (text(b, "note") or text(b, "reason")).strip()
+    if not t:
+        raise ValueError("核查不通过须说明原因 (a reason is required)")
+    return t
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One action on a case. ``needs``: the input a screen asks for (see ``policy.Offer``).
+    ``run``: the service call for a request body. ``check``/``apply``: for an action the service
+    does generically (``IncidentService.perform``): who may (raise Forbidden/InvalidTransition),
+    and the change to the case (a copy, committed atomically). ``reset_stage``: the stage clock
+    starts again (the case changed hands)."""
+
+    action: str
+    needs: str = ""
+    run: Run | None = None
+    check: Callable[[Policy, Actor, Incident], None] | None = None
+    apply: Callable[[Incident, Actor, Body], None] | None = None
+    reset_stage: bool = False
+    reason_field: str = "reason"
+
+    def call(self, svc: IncidentService, incident_id: str, actor: Actor, body: Body) -> Incident:
+        """Do the action for a request body (the API's and the console's path)."""
+        if self.run is not None:
+            return self.run(svc, incident_id, actor, body)
+        return svc.perform(incident_id, actor, self.action, body)
+
+
+REGISTRY: dict[str, Spec] = {s.action: s for s in (
+    Spec(Action.ACCEPT, run=lambda s, i, a, b: s.accept(i, a, note=text(b, "note"))),
+    Spec(Action.REGISTER, run=lambda s, i, a, b: s.register(i, a, note=text(b, "note"))),
+    Spec(Action.DISPATCH, "targets",
+         run=lambda s, i, a, b: s.dispatch(i, a, list(b.get("depts") or b.get("targets") or []),
+                                           note=text(b, "note"))),
+    Spec(Action.START, run=lambda s, i, a, b: s.start(i, a, task=opt_int(b, "task"),
+                                                      note=text(b, "note"))),
+    Spec(Action.HANDLE, "note",
+         run=lambda s, i, a, b: s.handle(i, a, task=opt_int(b, "task"), note=text(b, "note"),
+                                         attachments=[str(x) for x in b.get("attachments") or []])),
+    Spec(Action.VERIFY, run=lambda s, i, a, b: s.verify(i, a, passed=bool(b.get("passed", True)),
+                                                        note=text(b, "note"))),
+    Spec(Action.REOPEN, "reason",
+         run=lambda s, i, a, b: s.verify(i, a, passed=False, note=reason_required(b))),
+    Spec(Action.CLOSE, run=lambda s, i, a, b: s.close(i, a, note=text(b, "note"))),
+    Spec(Action.RETURN, "reason",
+         run=lambda s, i, a, b: s.return_(i, a, reason=text(b, "reason"), task=opt_int(b, "task"))),
+    Spec(Action.ESCALATE, run=lambda s, i, a, b: s.escalate(i, a, reason=text(b, "reason"))),
+    Spec(Action.TAKE_OVER, run=lambda s, i, a, b: s.take_over(i, a, reason=text(b, "reason"))),
+    Spec(Action.URGE, run=lambda s, i, a, b: s.urge(i, a, note=text(b, "note"))),
+    Spec(Action.SEVERITY, "severity",
+         run=lambda s, i, a, b: s.update_severity(i, a, text(b, "severity"), reason=text(b, "reason"))),
+    Spec(Action.MERGE, "others",
+         run=lambda s, i, a, b: s.merge(i, [str(x) for x in b.get("others") or []], a,
+                                        reason=text(b, "reason"))),
+    Spec(Action.SPLIT, "source",
+         run=lambda s, i, a, b: s.split(i, a, opt_int(b, "source_index") or 0, reason=text(b, "reason"))),
+    Spec(Action.VOID, "reason", run=lambda s, i, a, b: s.void(i, a, reason=text(b, "reason"))),
+    Spec(Action.CALLBACK, "satisfaction",
+         run=lambda s, i, a, b: s.callback(i, a, satisfaction=opt_int(b, "satisfaction") or 0,
+                                           note=text(b, "note"))),
+    Spec(Action.PUSH_UPPER),          # the exchange is the app's (app.upper): run there
+    Spec(Action.NOTE, "note", run=lambda s, i, a, b: s.note(i, a, text(b, "text") or text(b, "note"))),
+)}
+"""Every action a person takes on one case, in the order a screen shows them."""
