@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app import security
-from app.screens.console import circle_area, emergency_banner
+from app.screens.console import ConsoleData, circle_area, emergency_banner, incident_panel
 from app.users import UserStore
 from incidents import keys as ik
 from tests.app.authkit import login
@@ -99,12 +99,16 @@ def _assign(con: Console, target: str, title: str = "汛前巡查排水口"):
 
 
 def test_assign_patrol_task_to_own_grid_worker_only(web, app_ctx, accounts):
-    from app.screens.console import task_targets
     w1 = next(a for a in accounts.values() if a["role"] == "grid_worker" and a["center"] == f"T{PZ}")
     w2 = next(a for a in accounts.values() if a["role"] == "grid_worker" and a["center"] == f"T{DA}")
     pz_actor = UserStore(app_ctx.redis).get("panzhou").actor
-    targets = {t["value"] for t in task_targets(app_ctx.city, pz_actor)}
+    options = ConsoleData(app_ctx).assign_targets(pz_actor)   # the 上情下达 form's 对象
+    targets = {t["value"] for t in options}
     assert w1["user_id"] in targets and w2["user_id"] not in targets
+    assert [t["value"] for t in options] == app_ctx.incidents.policy.assign_targets(pz_actor)
+    cell = app_ctx.city.cells.set_index("worker_id").loc[w1["user_id"]]
+    assert {"label": f"网格员 {cell['worker_name']} · {app_ctx.city.village_names[cell['village_code']]}",
+            "value": w1["user_id"]} in options                # readable: 网格员 姓名 · 村/社区
     con = Console(web, "panzhou")
     resp = _assign(con, w1["user_id"])
     assert resp.status_code == 200, resp.get_data(as_text=True)[:300]
@@ -124,26 +128,30 @@ def test_assign_patrol_task_to_own_grid_worker_only(web, app_ctx, accounts):
     assert denied and denied[0]["user"] == "panzhou" and denied[0]["target"] == "console:assign_task"
 
 
-def test_panel_shows_photos_cameras_timeline_and_applicable_actions(app_ctx, accounts):
+def test_panel_shows_photos_cameras_timeline_and_applicable_actions(web, app_ctx, accounts):
     from dash import html
 
-    from app.screens.console import applicable, incident_panel
     from incidents.actor import SYSTEM
     svc = app_ctx.incidents
     store = UserStore(app_ctx.redis)
     pz, cg = store.get("panzhou").actor, store.get("chengguan").actor
+    pz_con, cg_con = Console(web, "panzhou"), Console(web, "chengguan")
     inc = svc.report(SYSTEM, "0108", *point_in(app_ctx.city, PZ, 6), description="井盖破损",
                      attachments=["/media/photo/abc123"])
-    assert applicable(pz, inc)[:2] == ["accept", "void"]
-    assert "accept" not in applicable(cg, inc)
+    assert shown(_panel(pz_con, inc.id))[:1] == ["accept"]
+    assert "void" in shown(_panel(pz_con, inc.id))
+    assert "accept" not in [o.action for o in svc.policy.available(cg, inc)]
     svc.accept(inc.id, pz)
     inc = svc.dispatch(inc.id, pz, ["CG"])
-    assert {"start", "handle", "return"} <= set(applicable(cg, inc))
-    assert "dispatch" in applicable(pz, inc) and "dispatch" not in applicable(cg, inc)  # 追加派遣
-    assert "verify" not in applicable(cg, svc.handle(inc.id, cg, note="已修复"))
+    assert {"start", "handle", "return"} <= set(shown(_panel(cg_con, inc.id)))
+    assert "dispatch" in shown(_panel(pz_con, inc.id))            # 追加派遣
+    assert "dispatch" not in shown(_panel(cg_con, inc.id))
+    svc.handle(inc.id, cg, note="已修复")
+    assert "verify" not in shown(_panel(cg_con, inc.id))          # 监管分离: never its own work
+    on_offer = shown(_panel(pz_con, inc.id))
+    assert "verify" in on_offer and "close" not in on_offer
     inc = svc.get(inc.id, pz)
-    assert "verify" in applicable(pz, inc) and "close" not in applicable(pz, inc)
-    parts = incident_panel(app_ctx, pz, inc, svc.timeline(inc.id, pz))
+    parts = incident_panel(ConsoleData(app_ctx), pz, inc, svc.timeline(inc.id, pz))
 
     def walk(node):
         yield node
@@ -272,6 +280,19 @@ def test_queue_selection_follows_the_case_not_the_row(web, app_ctx):
 
 
 # --- QA of the demo: 退回 → 改派, correlated intake, names instead of codes ----------------------
+def buttons(resp) -> dict[str, dict]:
+    """The panel's action buttons in its answer: action → {hidden, children (the label)}."""
+    import json
+    return {json.loads(k)["action"]: v for k, v in resp.json["response"].items() if k.startswith("{")}
+
+
+def shown(resp) -> list[str]:
+    """The visible buttons of a panel answer, in the console's order."""
+    from app.screens.console import BUTTONS
+    b = buttons(resp)
+    return [a for a, _ in BUTTONS if b[a]["hidden"] is False]
+
+
 def _panel(con: Console, sel: str):
     """The panel callback with ``sel`` chosen (its outputs: head, body, buttons, 派遣至 …)."""
     from tests.app.test_scope_console import BUTTON_IDS
@@ -349,7 +370,7 @@ def test_hand_intake_linked_to_an_open_case_says_so(web, app_ctx):
 def test_panel_names_channels_and_grid_workers_in_chinese(app_ctx, accounts):
     from dash import html
 
-    from app.screens.console import NO_SELECTION, incident_panel
+    from app.screens.console import NO_SELECTION
     from incidents.actor import SYSTEM
     svc, city = app_ctx.incidents, app_ctx.city
     pz = UserStore(app_ctx.redis).get("panzhou").actor
@@ -367,7 +388,7 @@ def test_panel_names_channels_and_grid_workers_in_chinese(app_ctx, accounts):
         kids = getattr(node, "children", None)
         kids = kids if isinstance(kids, list | tuple) else [kids] if kids is not None else []
         return " ".join(text(k) for k in kids)
-    parts = incident_panel(app_ctx, pz, inc, svc.timeline(inc.id, pz))
+    parts = incident_panel(ConsoleData(app_ctx), pz, inc, svc.timeline(inc.id, pz))
     details = text(parts[1])                              # 子任务: the worker by name
     assert f"{cell['worker_name']}网格员" in details and str(cell["worker_id"]) not in details
     related = text(next(p for p in parts if getattr(p, "className", "") == "related"))

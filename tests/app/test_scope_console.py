@@ -50,18 +50,20 @@ class Console:
                           "inputs": [{"id": k, "property": props[k], "value": v} for k, v in vals.items()],
                           "changedPropIds": ["sel.data"], "state": []})
 
-    def act(self, incident_id: str, action: str, reason: str = "理由", depts=("DCG",), sat=5):
-        out = _spec(self.deps, "act-msg.children")
+    def act(self, incident_id: str, action: str, reason: str = "理由", depts=("DCG",), sat=5,
+            severity=None, others=(), source=None):
+        """Click one action button with the panel's inputs (the callback's states, from its
+        declared dependencies, so an input added to the panel needs no change here)."""
+        dep = next(d for d in self.deps if "act-msg.children" in d["output"])
         clicks = [{"id": b, "property": "n_clicks", "value": 1 if b["action"] == action else None}
                   for b in BUTTON_IDS]
         changed = json.dumps({"action": action, "type": "act"}, separators=(",", ":"))
-        return self.post({"output": out, "outputs": _outputs(out), "inputs": [clicks],
-                          "changedPropIds": [f"{changed}.n_clicks"],
-                          "state": [{"id": "sel", "property": "data", "value": incident_id},
-                                    {"id": "act-reason", "property": "value", "value": reason},
-                                    {"id": "act-depts", "property": "value", "value": list(depts)},
-                                    {"id": "act-satisfaction", "property": "value", "value": sat},
-                                    {"id": "rev", "property": "data", "value": 0}]})
+        vals = {"sel": incident_id, "act-reason": reason, "act-depts": list(depts),
+                "act-satisfaction": sat, "act-severity": severity, "act-others": list(others),
+                "act-source": source, "rev": 0}
+        return self.post({"output": dep["output"], "outputs": _outputs(dep["output"]),
+                          "inputs": [clicks], "changedPropIds": [f"{changed}.n_clicks"],
+                          "state": [dict(s, value=vals[s["id"]]) for s in dep["state"]]})
 
 
 def test_scope_matrix_dash_callbacks(web, app_ctx, accounts, world):  # noqa: F811

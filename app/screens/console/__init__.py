@@ -1,0 +1,56 @@
+"""/console: the sub-center console (分中心工作台) of city, town and department operators.
+
+One Dash app on the shared Flask server, a package like a webviz-subsurface plugin:
+
+- ``ids``: the component ids (``Id``, a str enum: the DOM ids);
+- ``model``: the Dash-free data model (``ConsoleData``: queue rows, the panel's controls from the
+  policy's offers, cameras, sensors; queue order, state names, action bodies);
+- ``layout``: the page (map and forms, queue, incident panel with its action buttons);
+- ``figures``: the scoped map (territory, pick grid, live traces from ``layers.trace``);
+- ``present``: the incident panel's details (photos, cameras, sensors, related, timeline E32);
+- ``callbacks``: ``register_callbacks(app, data)``.
+
+Everything it shows comes from the incident service with the caller's Actor, so scope (S1/S2)
+is enforced on the server in every callback: a case outside the caller's scope answers 403 (and
+an audit entry), never data. What the panel offers for a case (buttons, labels, inputs, choices)
+is the policy's answer (``IncidentService.available_actions``), the same as the API's and the
+phone's (issue 14). The queue refreshes when ``om:inc:feed`` moves (polled every 400 ms);
+keyboard: Alt+letter per action; new incidents by hand (12345 / walk-in); 上情下达 tasks;
+emergency mode for the city commander with a banner on every console in its area.
+"""
+
+from __future__ import annotations
+
+from dash import Dash
+from flask import Flask
+
+from app.config import ASSETS_DIR
+from app.screens.console.callbacks import console_actor, refusal, register_callbacks
+from app.screens.console.layout import layout
+from app.screens.console.model import (
+    BUTTONS,
+    CONSOLE_ROLES,
+    NO_SELECTION,
+    ConsoleData,
+    circle_area,
+    emergency_banner,
+    intake_message,
+    queue_order,
+    state_name,
+)
+from app.screens.console.present import incident_panel
+
+__all__ = ["BUTTONS", "CONSOLE_ROLES", "NO_SELECTION", "ConsoleData", "circle_area",
+           "console_actor", "emergency_banner", "incident_panel", "intake_message", "mount",
+           "queue_order", "refusal", "state_name"]
+
+
+def mount(server: Flask, ctx) -> Dash:  # noqa: ANN001 (AppContext)
+    """Mount /console/ on the shared server."""
+    app = Dash("onemap_console", server=server, url_base_pathname="/console/",
+               assets_folder=str(ASSETS_DIR / "console"), title="分中心工作台 · OneMap",
+               update_title=None, suppress_callback_exceptions=True)
+    data = ConsoleData(ctx)
+    app.layout = layout(data)
+    register_callbacks(app, data)
+    return app

@@ -1,0 +1,88 @@
+"""The console's component ids, once (webviz-subsurface's ``LayoutElements`` idea).
+
+A member *is* its DOM id string (``Id.SEL == "sel"``): layout, callbacks, the browser tests and
+``assets/console/console.css`` all name the same element, and a typo is an AttributeError at
+import instead of a callback that never fires.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Id(StrEnum):
+    """Every id the console's layout and callbacks use (the DOM ids are these strings)."""
+
+    # stores and timers
+    FEED_LAST = "feed-last"          # the feed's last entry id: the queue and panel re-read on a move
+    SEL = "sel"                      # the selected case
+    PICK = "pick"                    # a location picked on the map
+    REV = "rev"                      # bumped by every action: refreshes queue, panel, banner
+    SEL_VER = "sel-ver"              # the shown case's id:version (keeps typed input on other moves)
+    TICK = "tick"
+    SLOW = "slow"
+    # page
+    DENIED = "console-denied"
+    CENTER_NAME = "center-name"
+    BANNER = "banner"
+    MAP = "map"
+    # queue
+    VIEW = "view"
+    COUNTS = "counts"
+    QUEUE = "queue"
+    # the incident panel
+    PANEL = "panel"
+    PANEL_HEAD = "panel-head"
+    PANEL_BODY = "panel-body"
+    INC_STATE = "inc-state"
+    TIMELINE = "timeline"
+    CONTROLS = "controls"
+    DEPTS_ROW = "depts-row"
+    ACT_DEPTS = "act-depts"
+    ACT_REASON = "act-reason"
+    SAT_BOX = "sat-box"
+    ACT_SATISFACTION = "act-satisfaction"
+    SEV_BOX = "sev-box"
+    ACT_SEVERITY = "act-severity"
+    OTHERS_BOX = "others-box"
+    ACT_OTHERS = "act-others"
+    SOURCE_BOX = "source-box"
+    ACT_SOURCE = "act-source"
+    ACT_HINT = "act-hint"
+    ACT_MSG = "act-msg"
+    # new incident by hand
+    NEW_FORM = "new-form"
+    NEW_CHANNEL = "new-channel"
+    NEW_SEVERITY = "new-severity"
+    NEW_CATEGORY = "new-category"
+    NEW_LANDMARK = "new-landmark"
+    NEW_WHERE = "new-where"
+    NEW_DESC = "new-desc"
+    NEW_REF = "new-ref"
+    NEW_SUBMIT = "new-submit"
+    NEW_MSG = "new-msg"
+    # 上情下达
+    TASK_FORM = "task-form"
+    TASK_TARGET = "task-target"
+    TASK_TITLE = "task-title"
+    TASK_HOURS = "task-hours"
+    TASK_SUBMIT = "task-submit"
+    TASK_MSG = "task-msg"
+    # emergency mode
+    EM_FORM = "em-form"
+    EM_TOWN = "em-town"
+    EM_RADIUS = "em-radius"
+    EM_MINUTES = "em-minutes"
+    EM_REASON = "em-reason"
+    EM_ON = "em-on"
+    EM_OFF = "em-off"
+    EM_MSG = "em-msg"
+
+
+ACT = "act"
+"""The ``type`` of the action buttons' pattern-matching ids (``{"type": "act", "action": …}``)."""
+
+
+def act_button(action: str) -> dict[str, str]:
+    """The id of one action button."""
+    return {"type": ACT, "action": str(action)}

@@ -1,0 +1,412 @@
+"""The console's data model (webviz's ``_business_logic.py``): everything the console shows,
+computed without Dash, so it is unit-testable and the callbacks stay thin.
+
+What the panel offers is the policy's answer, never the console's own: the buttons, their
+labels, the inputs shown and the dropdown options all come from
+``IncidentService.available_actions`` (``incidents.policy.Offer``), so the console never shows
+a button the service refuses, nor hides one it allows (issue 14, "one rulebook"; S1/S2 scope,
+T11 监管分离, E14 closed loop).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from app.api import act, summary
+from app.nearby import CAMERA_RADIUS_M, readings, sensors_near
+from app.timefmt import fmt_cst
+from grid import centers as cc
+from grid.model import CITY_CENTER
+from incidents.actor import Actor
+from incidents.incident import CHANNELS, STATE_NAMES
+from incidents.policy import OFFERED, Offer
+from incidents.roles import CONSOLE_ROLES
+from incidents.vocab import Action, State, TaskState
+from sensors.cameras import cameras_seeing, live_positions
+
+__all__ = ["CONSOLE_ROLES"]
+
+POLL_MS = 400
+"""How often the browser asks whether the incident feed moved (ms). Demo default."""
+VIEWS = (("new", "待受理"), ("mine", "本中心"), ("overdue", "超期"), ("open", "全部在办"),
+         ("all", "全部"))
+PAGE_SIZE = 8
+"""Queue rows per page: what the queue box shows without scrolling at 1366×768 (a clerk's
+laptop); more than that paged, never hidden under the box's edge."""
+NO_SELECTION = "请选择事件"
+"""The panel before a case is chosen."""
+REDISPATCH_NAME = "待改派"
+"""The queue's state of a case a handler returned its part of (退回), waiting in the owner's
+queue to be sent to someone else (改派) while it is still out (派遣/处置) or all parts came back."""
+
+ACCESS_KEYS: dict[str, str] = {
+    Action.ACCEPT: "a", Action.REGISTER: "r", Action.DISPATCH: "d", Action.START: "s",
+    Action.HANDLE: "h", Action.VERIFY: "v", Action.REOPEN: "n", Action.CLOSE: "c",
+    Action.RETURN: "b", Action.ESCALATE: "e", Action.TAKE_OVER: "t", Action.URGE: "u",
+    Action.SEVERITY: "l", Action.MERGE: "g", Action.SPLIT: "p", Action.VOID: "x",
+    Action.CALLBACK: "k", Action.PUSH_UPPER: "y", Action.NOTE: "m",
+}
+"""Alt+letter per action button (the clerk's keyboard path). "w" is the new-incident form's."""
+assert len(set(ACCESS_KEYS.values())) == len(ACCESS_KEYS) and "w" not in ACCESS_KEYS.values()
+
+BUTTONS: tuple[tuple[str, str], ...] = tuple((str(a), ACCESS_KEYS.get(a, "")) for a in OFFERED)
+"""One button per action the policy can offer (``policy.OFFERED``, its order), with its access
+key: an action added to the policy gets its button here without a console change. Which of
+them show, and with which label, is the policy's answer for the case (``Controls``)."""
+PRIMARY = frozenset({Action.ACCEPT, Action.DISPATCH, Action.VERIFY, Action.CLOSE, Action.START,
+                     Action.HANDLE})
+"""The buttons of the main path, drawn as primary."""
+
+ACTION_NAMES: dict[str, str] = {**Action.names(), "escalate": "上报上级"}
+"""Audit actions in the operator's words (the timeline)."""
+
+
+def fmt(ts: float, with_date: bool = False) -> str:
+    """Beijing time (``app.timefmt``), whatever the server's zone."""
+    return fmt_cst(ts, "%m-%d %H:%M" if with_date else "%H:%M:%S")
+
+
+def action_name(action: str) -> str:
+    """An audit entry's action as the timeline says it (越权被拒 for a refused attempt)."""
+    if action.startswith("denied:"):
+        return f"越权被拒 ({ACTION_NAMES.get(action[7:], action[7:])})"
+    return ACTION_NAMES.get(action, action)
+
+
+# --- the queue ---------------------------------------------------------------------------------
+def awaiting_redispatch(inc) -> bool:  # noqa: ANN001
+    """A handler returned its part (退回) and the case waits in its owner's queue (``q:``) to be
+    sent to someone else: still out with other handlers (派遣/处置), or every part came back
+    (立案 again). ``list_queue("new")`` lists 上报 only; the console shows these there too."""
+    return (inc.place.startswith("q:")
+            and inc.state in (State.REGISTERED, State.DISPATCHED, State.IN_PROGRESS)
+            and any(t.state == TaskState.RETURNED for t in inc.tasks))
+
+
+def state_name(inc, actor: Actor) -> str:  # noqa: ANN001
+    """The state as the queue and panel show it to ``actor``: 待改派 for the owning (or a city)
+    center when a returned part waits for re-dispatch, else the lifecycle state's name."""
+    if (actor.center == inc.center or actor.is_city) and awaiting_redispatch(inc):
+        return REDISPATCH_NAME
+    return STATE_NAMES.get(inc.state, inc.state)
+
+
+def queue_order(incs: list, view: str, now: float) -> list:
+    """The queue as an operator works it: served-first cases (emergency mode / major, T3), then
+    overdue (E14a 督办), then the oldest. ``list_queue`` orders by priority and age only; the history
+    view (全部) stays newest first."""
+    if view == "all":
+        return list(incs)
+    return sorted(incs, key=lambda i: (-i.priority, not i.overdue(now), i.created_ts))
+
+
+QUEUE_STYLES = [{"if": {"filter_query": "{overdue} = true"}, "color": "#ff3df2"},
+                {"if": {"state": "active"}, "border": "1px solid #4fc3f7"}]
+
+
+def selection_styles(sel: str | None) -> list[dict]:
+    """The queue's conditional styles with the selected case's row marked, by its id (so the
+    mark follows the case through live updates, sorting and paging)."""
+    if not sel or not all(ch.isalnum() or ch in "-_" for ch in sel):
+        return QUEUE_STYLES
+    return QUEUE_STYLES + [{"if": {"filter_query": f'{{id}} = "{sel}"'},
+                            "backgroundColor": "#21406a", "fontWeight": 600}]
+
+
+# --- names -------------------------------------------------------------------------------------
+def short_center(city, code: str) -> str:  # noqa: ANN001
+    """A short center name for tables: the town name, the department name, 市中心, a grid
+    worker (W<cell>) by name."""
+    if code == CITY_CENTER:
+        return "市指挥中心"
+    town = cc.town_of(code)
+    if town is not None:
+        return city.town_names.get(town, code)
+    cell = cc.cell_of(code)
+    if cell is not None:
+        cells = city.cells
+        hit = cells.loc[cells["worker_id"] == code, "worker_name"]
+        if not len(hit):
+            hit = cells.loc[cells["code"] == cell, "worker_name"]
+        name = str(hit.iloc[0]) if len(hit) and isinstance(hit.iloc[0], str) else ""
+        return f"{name}网格员" if name else code
+    c = city.centers.get(code)
+    return c.name.replace("业务分中心", "") if c else code
+
+
+_WORKERS: dict[int, dict[str, str]] = {}
+
+
+def target_label(city, code: str) -> str:  # noqa: ANN001
+    """A dispatch or task target as a clerk reads it: a department or town by its short name, a
+    grid worker as "网格员 姓名 · 村/社区" (one table per city, built once)."""
+    if not cc.is_worker(code):
+        return short_center(city, code)
+    names = _WORKERS.get(id(city))
+    if names is None:
+        cells = city.cells
+        tn, vn = city.town_names, city.village_names
+        names = _WORKERS[id(city)] = {
+            str(w): f"网格员 {n} · {vn.get(v) or tn.get(t, '')}"
+            for w, n, t, v in zip(cells["worker_id"], cells["worker_name"], cells["town_code"],
+                                  cells["village_code"], strict=True)}
+    return names.get(code, code)
+
+
+def options(city, codes: Iterable[str]) -> list[dict]:  # noqa: ANN001
+    """Dropdown options for center codes, in the given order."""
+    return [{"label": target_label(city, c), "value": c} for c in codes]
+
+
+# --- what the panel offers -------------------------------------------------------------------
+INPUT_OF_NEED = {"targets": "depts", "satisfaction": "satisfaction", "severity": "severity",
+                 "others": "others", "source": "source", "reason": "reason", "note": "reason"}
+"""``Offer.needs`` → the panel input that asks for it (a reason and a note share one field)."""
+
+
+@dataclass(frozen=True)
+class Controls:
+    """What the panel shows for one case and one actor: the policy's offers as buttons (in the
+    policy's order, with its labels), the inputs those offers need and their options."""
+
+    labels: dict[str, str] = field(default_factory=dict)       # action → button label
+    hints: tuple[str, ...] = ()                                 # why (e.g. after 监管分离)
+    inputs: frozenset[str] = frozenset()                        # INPUT_OF_NEED values shown
+    targets: tuple[dict, ...] = ()                              # 派遣至 options
+    preselect: tuple[str, ...] = ()                             # suggested departments
+    severities: tuple[dict, ...] = ()
+    others: tuple[dict, ...] = ()                               # 合并: candidate cases
+    sources: tuple[dict, ...] = ()                              # 拆分: correlated sources
+    source: int | None = None                                   # preselected when only one
+
+    @property
+    def offered(self) -> list[str]:
+        return list(self.labels)
+
+
+def source_label(city, inc, k: int) -> str:  # noqa: ANN001
+    """One correlated report of a case, as 拆分 lists it: channel · reporter · description."""
+    s = inc.sources[k]
+    who = str(s.get("reporter", ""))
+    who = short_center(city, who) if cc.kind_of(who) else who
+    desc = str(s.get("description", "") or "")
+    return (f"#{k} {CHANNELS.get(s.get('channel', ''), s.get('channel', ''))} · {who} · "
+            f"{desc[:40] or '—'}")
+
+
+def controls(city, inc, offers: list[Offer], suggested: Iterable[str] = (),  # noqa: ANN001
+             titles: dict[str, str] | None = None) -> Controls:
+    """The panel's controls from the policy's offers for ``inc`` (``available_actions``).
+
+    ``suggested``: the routing suggestion's departments (preselected in 派遣至 when the policy
+    lists them); ``titles``: merge candidates' titles by id (shown with the id)."""
+    by = {o.action: o for o in offers}
+    inputs = frozenset(INPUT_OF_NEED[o.needs] for o in offers if o.needs in INPUT_OF_NEED)
+    targets = list(by[Action.DISPATCH].choices) if Action.DISPATCH in by else []
+    sources = list(by[Action.SPLIT].choices) if Action.SPLIT in by else []
+    titles = titles or {}
+    return Controls(
+        labels={o.action: o.label for o in offers},
+        hints=tuple(dict.fromkeys(o.hint for o in offers if o.hint)),
+        inputs=inputs,
+        targets=tuple(options(city, targets)),
+        preselect=tuple(d for d in dict.fromkeys(suggested) if d in targets),
+        severities=tuple({"label": s, "value": s}
+                         for s in (by[Action.SEVERITY].choices if Action.SEVERITY in by else ())),
+        others=tuple({"label": f"{o} · {titles.get(o, '')}".rstrip(" ·"), "value": o}
+                     for o in (by[Action.MERGE].choices if Action.MERGE in by else ())),
+        sources=tuple({"label": source_label(city, inc, k), "value": k} for k in sources),
+        source=sources[0] if len(sources) == 1 else None)
+
+
+# --- doing an action ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Inputs:
+    """What the clerk entered in the panel for an action."""
+
+    text: str = ""
+    depts: tuple[str, ...] = ()
+    satisfaction: int | None = None
+    severity: str | None = None
+    others: tuple[str, ...] = ()
+    source: int | None = None
+
+
+def action_body(action: str, given: Inputs) -> dict:
+    """The API body (``app.api.act``) of one panel action, or ValueError when an input the
+    action needs is missing (told in the panel, nothing sent)."""
+    text = (given.text or "").strip()
+    body: dict = {"note": text, "reason": text, "text": text}
+    if action == Action.REOPEN and not text:
+        raise ValueError("核查不通过须说明原因 (a reason is required)")
+    if action == Action.DISPATCH:
+        body["depts"] = list(given.depts)
+        if not body["depts"]:
+            raise ValueError("请选择派遣单位 (choose at least one department)")
+    if action == Action.CALLBACK:
+        body["satisfaction"] = given.satisfaction or 0
+    if action == Action.NOTE and not text:
+        raise ValueError("备注内容为空 (the note is empty)")
+    if action == Action.SEVERITY:
+        if not given.severity:
+            raise ValueError("请选择等级 (choose a severity)")
+        body["severity"] = given.severity
+    if action == Action.MERGE:
+        if not given.others:
+            raise ValueError("请选择要合并的事件 (choose the cases to merge into this one)")
+        body["others"] = list(given.others)
+    if action == Action.SPLIT:
+        if given.source is None:
+            raise ValueError("请选择要拆分出的来源 (choose the report to split off)")
+        body["source_index"] = int(given.source)
+    return body
+
+
+def do_action(service, actor: Actor, incident_id: str, action: str, given: Inputs):  # noqa: ANN001, ANN201
+    """One button of the panel → one service call (the HTTP API's ``act``: the same rules)."""
+    return act(service, actor, incident_id, action, action_body(action, given))  # handle: a note
+
+
+# --- map helpers --------------------------------------------------------------------------------
+def circle_area(lon: float, lat: float, radius_km: float, n: int = 32) -> dict:
+    """A GeoJSON polygon approximating a circle (for an emergency area)."""
+    dlat = radius_km / 111.32
+    dlon = dlat / max(math.cos(math.radians(lat)), 1e-6)
+    ring = [[round(lon + dlon * math.cos(2 * math.pi * k / n), 6),
+             round(lat + dlat * math.sin(2 * math.pi * k / n), 6)] for k in range(n)]
+    ring.append(ring[0])
+    return {"type": "Polygon", "coordinates": [ring]}
+
+
+def emergency_banner(service, city, actor: Actor | None) -> str:  # noqa: ANN001
+    """应急模式 banner text for this actor's screen, or '' (shown when its area touches the
+    actor's territory; city and department screens always show it)."""
+    state = service.emergency_state()
+    if not state or actor is None:
+        return ""
+    town_code = cc.town_of(actor.center)
+    if town_code:
+        from incidents.routing import parse_area  # noqa: PLC0415
+
+        town = city.towns[city.towns["code"] == town_code]
+        if len(town) and not parse_area(state["area"]).intersects(town.geometry.iloc[0]):
+            return ""
+    why = f" · {state['reason']}" if state.get("reason") else ""
+    return f"⚠ 应急模式 启动中 · 至 {fmt(state['until'], True)}{why} · 区域内新事件直报市指挥中心"
+
+
+def intake_message(city, inc) -> str:  # noqa: ANN001
+    """What the new-incident form says about what the intake did: a new case, a report linked
+    to an open case nearby as one more source (关联), or a repeat of one made before."""
+    c = city.centers.get(inc.center)
+    where = c.name if c else inc.center
+    if inc.intake == "correlated":
+        return f"✓ 已关联到 {inc.id}（附近已有同类在办事件，作为新的来源记入）→ {where}"
+    if inc.intake == "duplicate":
+        return f"✓ 已提交过，未重复创建: {inc.id} → {where}"
+    return f"✓ 已新建 {inc.id} → {where}"
+
+
+def locate(city, pick, landmark, trigger) -> tuple[float, float, str] | None:  # noqa: ANN001
+    """Where a new incident is: the landmark just chosen, else the picked point, else a
+    landmark; (lon, lat, cell code or '')."""
+    if trigger == "new-landmark" and landmark:
+        lon, lat = (float(v) for v in landmark.split(","))
+    elif pick:
+        lon, lat = float(pick["lon"]), float(pick["lat"])
+    elif landmark:
+        lon, lat = (float(v) for v in landmark.split(","))
+    else:
+        return None
+    loc = city.try_locate(lon, lat)
+    return lon, lat, loc.cell_code if loc else ""
+
+
+# --- the data model -------------------------------------------------------------------------------
+class ConsoleData:
+    """The console's reads over one app context (the service with the caller's Actor, the city,
+    the device registry, Redis), as plain data: what the callbacks render."""
+
+    def __init__(self, ctx) -> None:  # noqa: ANN001
+        self.ctx = ctx
+
+    @property
+    def service(self):  # noqa: ANN201 (IncidentService)
+        return self.ctx.incidents
+
+    @property
+    def city(self):  # noqa: ANN201 (City)
+        return self.ctx.city
+
+    @property
+    def redis(self):  # noqa: ANN201
+        return self.ctx.redis
+
+    @property
+    def tile_url(self) -> str | None:
+        return self.ctx.settings.tile_url
+
+    def queue(self, actor: Actor, view: str, now: float | None = None) -> list[dict]:
+        """The rows of the queue for ``view``, most urgent first (``queue_order``); the new-work
+        view includes a returned part waiting for 改派."""
+        now = time.time() if now is None else now
+        svc = self.service
+        incs = svc.list_queue(actor, view, limit=500)
+        if view == "new":
+            seen = {i.id for i in incs}
+            incs += [i for i in svc.list_queue(actor, "mine", limit=500)
+                     if i.id not in seen and i.place == f"q:{actor.center}" and awaiting_redispatch(i)]
+        rows = []
+        for inc in queue_order(incs, view, now):
+            s = summary(inc, now)
+            s.update(owner=short_center(self.city, inc.center), created=fmt(inc.created_ts, True),
+                     due=("超期 " if s["overdue"] else "") + fmt(inc.due_ts, True),
+                     state_name=state_name(inc, actor))
+            rows.append(s)
+        return rows
+
+    def controls(self, actor: Actor, inc) -> Controls:  # noqa: ANN001
+        """The panel's controls for ``inc``: the policy's offers (``available_actions``), the
+        routing suggestion preselected, merge candidates named by their titles."""
+        svc = self.service
+        offers = svc.available_actions(inc, actor)
+        suggested: list[str] = []
+        titles: dict[str, str] = {}
+        for o in offers:
+            if o.action == Action.DISPATCH:
+                suggested = [d["center"] for d in svc.suggest_routing(inc.id, actor)["departments"]]
+            if o.action == Action.MERGE:
+                titles = {c: svc.get(c, actor).title for c in o.choices}
+        return controls(self.city, inc, offers, suggested, titles)
+
+    def similar(self, actor: Actor, inc) -> list[dict]:  # noqa: ANN001
+        """Closed cases like this one nearby (历史相似)."""
+        return self.service.suggest_routing(inc.id, actor).get("similar", [])
+
+    def assign_targets(self, actor: Actor) -> list[dict]:
+        """Whom ``actor`` may give a task (上情下达): the policy's ``assign_targets``."""
+        return options(self.city, self.service.policy.assign_targets(actor))
+
+    def cameras(self, lon: float, lat: float) -> list[dict]:
+        """Cameras that can see the point (mobile ones where they are now), nearest first."""
+        return cameras_seeing(self.ctx.devices, lon, lat, radius_m=CAMERA_RADIUS_M, limit=6,
+                              positions=live_positions(self.redis))
+
+    def sensors(self, lon: float, lat: float) -> list[dict]:
+        """Sensors near the point, nearest first, each with its recent readings of one metric
+        (``ts``, ``values``, ``metric`` label; empty when it has sent none)."""
+        from sensors.keys import dev_hist  # noqa: PLC0415
+        from sensors.kinds import KINDS  # noqa: PLC0415
+
+        out = []
+        for s in sensors_near(self.ctx.devices.sensors, lon, lat)[:3]:
+            ts, series = readings(self.redis, dev_hist(s["id"]), 60)
+            metric, vals = next(iter(series.items())) if ts and series else ("", [])
+            kind = KINDS.get(s["type"])
+            m = next((m for m in kind.metrics if m.name == metric), None) if kind else None
+            label = f"{m.label}{f' ({m.unit})' if m.unit else ''}" if m else metric
+            out.append(dict(s, ts=ts if vals else [], values=vals, metric=label))
+        return out

@@ -1,0 +1,102 @@
+"""The incident panel's details as Dash components: details, photos, location, cameras that can
+see it (with stream links), sensors nearby with a sparkline, related incidents, the audit
+timeline (E32). The data comes from ``model.ConsoleData``."""
+
+from __future__ import annotations
+
+import time
+
+from dash import dcc, html
+
+from app.screens.console.ids import Id
+from app.screens.console.model import ConsoleData, action_name, fmt, short_center, state_name
+from grid import centers as cc
+from incidents.actor import Actor
+from incidents.incident import CHANNELS, STATE_NAMES, TASK_STATE_NAMES
+from incidents.roles import ROLE_NAMES
+
+
+def incident_panel(data: ConsoleData, actor: Actor, inc, trail: list[dict],  # noqa: ANN001
+                   similar: list[dict] = ()) -> list:
+    """Head (id, title, state, severity, 超期/应急), then the details below it."""
+    city = data.city
+    names = {c: short_center(city, c) for c in city.centers}
+
+    def name_of(code: str) -> str:
+        """A center or grid worker (W<cell>) by name; a user id stays as it is."""
+        return names.get(code) or (short_center(city, code) if cc.is_worker(code) else code)
+    over = inc.overdue(time.time())
+    head = html.Div(className="inc-head", children=[
+        html.H2([f"{inc.id} · {inc.title}"]),
+        html.Span(state_name(inc, actor), className=f"state {inc.state}", id=Id.INC_STATE),
+        " ", html.Span(inc.severity, className=f"sev-{inc.severity}"),
+        " ", html.Span("超期" if over else "", className="overdue"),
+        " ", html.Span("应急" if inc.emergency else "", className="overdue")])
+    loc = " / ".join(x for x in (city.town_names.get(inc.town_code, ""),
+                                 city.village_names.get(inc.village_code, ""), inc.cell_code) if x)
+    tasks = [html.Li(f"#{t.n} {name_of(t.center)} · {TASK_STATE_NAMES.get(t.state, t.state)}"
+                     + (f" · {t.note}" if t.note else "")) for t in inc.tasks]
+    details = html.Dl(className="kv", children=[
+        html.Dt("类别"), html.Dd(f"{inc.category} {inc.category_name}"),
+        html.Dt("渠道"), html.Dd(f"{CHANNELS.get(inc.channel, inc.channel)} · 上报人 "
+                               f"{name_of(inc.reporter)}"),
+        html.Dt("位置"), html.Dd(f"{loc} ({inc.lon:.5f}, {inc.lat:.5f})"),
+        html.Dt("归属"), html.Dd(f"{names.get(inc.center, inc.center)} · {inc.route_reason}"),
+        html.Dt("时限"), html.Dd(fmt(inc.due_ts, True) or "—"),
+        html.Dt("描述"), html.Dd(inc.description or "—"),
+        html.Dt("子任务"), html.Dd(html.Ul(tasks) if tasks else "—"),
+    ])
+    photos = [html.Img(src=u, alt="现场照片") for u in inc.attachments if str(u).startswith("/")]
+    parts = [head, details]
+    if photos:
+        parts.append(html.Div(className="photos", children=photos))
+    cams = data.cameras(inc.lon, inc.lat)
+    parts.append(html.H2("可视摄像机 (能看到事发点)"))
+    parts.append(html.Ul(className="cams", children=[
+        html.Li([f"{c['name']} · {c['cls']}类 · {c['distance_m']:.0f} m · ",
+                 html.A("视频流", href=c["stream_url"], target="_blank", rel="noopener")])
+        for c in cams] or [html.Li("附近无可视摄像机")]))
+    sens = data.sensors(inc.lon, inc.lat)
+    if sens:
+        parts.append(html.H2("周边传感器"))
+        parts.append(sensor_block(sens))
+    related = [html.Li(f"{CHANNELS.get(s.get('channel', ''), s.get('channel', ''))} · "
+                       f"{name_of(str(s.get('reporter', '')))} · "
+                       f"{fmt(float(s.get('ts') or 0), True)} · {s.get('description', '')}")
+               for s in inc.sources[1:]]
+    related += [html.Li(f"关联事件 {x}") for x in inc.links]
+    related += [html.Li(f"历史相似 {x['id']} · {x.get('title', '')} · {x.get('distance_m', 0):.0f} m · "
+                        f"处置 {'、'.join(short_center(city, h) for h in x.get('handlers', []))}")
+                for x in similar]
+    if related:
+        parts += [html.H2("关联上报 / 相关事件"), html.Ul(className="related", children=related)]
+    parts.append(html.H2("处置时间线 (审计)"))
+    parts.append(html.Ol(className="timeline", id=Id.TIMELINE, children=[
+        html.Li([html.Span(fmt(e["ts"], True), className="t"),
+                 f"{e.get('name') or e.get('actor')} ({ROLE_NAMES.get(e.get('role', ''), e.get('role', ''))}"
+                 f"@{name_of(e.get('center', ''))}) · {action_name(e.get('action', ''))}"
+                 + (f" → {STATE_NAMES.get(e.get('state', ''), e.get('state', ''))}" if e.get("state") else "")
+                 + (f" · {e.get('reason')}" if e.get("reason") else "")]) for e in trail]))
+    return parts
+
+
+def sensor_block(sens: list[dict]) -> html.Div:
+    """Nearby sensors with a sparkline of their recent readings (``ConsoleData.sensors``)."""
+    items = []
+    for s in sens:
+        label = f"{s['name']} · {s['distance_m']:.0f} m"
+        if not s["ts"]:
+            items.append(html.Div(f"{label} · 暂无读数"))
+            continue
+        vals = s["values"]
+        fig = {"data": [{"type": "scatter", "mode": "lines", "x": [fmt(t) for t in s["ts"]], "y": vals,
+                         "line": {"color": "#4fc3f7", "width": 1.5}}],
+               "layout": {"margin": {"l": 30, "r": 4, "t": 2, "b": 14}, "height": 60,
+                          "paper_bgcolor": "rgba(0,0,0,0)", "plot_bgcolor": "rgba(0,0,0,0)",
+                          "xaxis": {"visible": False},
+                          "yaxis": {"tickfont": {"size": 9, "color": "#91a9c6"}, "nticks": 3,
+                                    "gridcolor": "#1c3350"}}}
+        last = next((v for v in reversed(vals) if v is not None), None)
+        items.append(html.Div([html.Div(f"{label} · {s['metric']} {last}"),
+                               dcc.Graph(figure=fig, config={"staticPlot": True}, className="spark")]))
+    return html.Div(items)
