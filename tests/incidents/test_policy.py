@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from incidents import invariants, keys
+from incidents.actions import REGISTRY
 from incidents.errors import Forbidden, IncidentError, InvalidTransition
 from incidents.policy import OFFERED, Offer
 from incidents.service import IncidentService
@@ -44,32 +45,19 @@ def circle(lon: float, lat: float, km: float) -> dict:
 
 
 def do(svc: IncidentService, actor, inc_id: str, offer: Offer | str, pick: int = 0):
-    """Do one action with the inputs its offer asks for (the choices the policy listed)."""
+    """Do one action the way the API and the console do (``actions.REGISTRY``), with the inputs
+    its offer asks for (the choices the policy listed); an action not offered, with plausible
+    inputs."""
     a = offer.action if isinstance(offer, Offer) else offer
     choices = list(offer.choices) if isinstance(offer, Offer) else []
-    if a == "dispatch":
-        return svc.dispatch(inc_id, actor, [choices[pick % len(choices)]] if choices else ["DCG"])
-    if a == "handle":
-        return svc.handle(inc_id, actor, note="已处置完毕")
-    if a == "verify":
-        return svc.verify(inc_id, actor, passed=True)
-    if a == "reopen":
-        return svc.verify(inc_id, actor, passed=False, note="复核不合格")
-    if a == "return":
-        return svc.return_(inc_id, actor, "不属本单位")
-    if a == "void":
-        return svc.void(inc_id, actor, "重复上报")
-    if a == "callback":
-        return svc.callback(inc_id, actor, 5)
-    if a == "note":
-        return svc.note(inc_id, actor, "备注")
-    if a == "severity":
-        return svc.update_severity(inc_id, actor, choices[pick % len(choices)] if choices else "较大")
-    if a == "split":
-        return svc.split(inc_id, actor, choices[0] if choices else 1)
-    if a == "merge":
-        return svc.merge(inc_id, [choices[0]] if choices else ["E-none"], actor)
-    return getattr(svc, "return_" if a == "return" else a)(inc_id, actor)
+    choice = choices[pick % len(choices)] if choices else None
+    body = {"dispatch": {"depts": [choice or "DCG"]}, "handle": {"note": "已处置完毕"},
+            "reopen": {"note": "复核不合格"}, "return": {"reason": "不属本单位"},
+            "void": {"reason": "重复上报"}, "callback": {"satisfaction": 5},
+            "note": {"text": "备注"}, "severity": {"severity": choice or "较大"},
+            "split": {"source_index": choices[0] if choices else 1},
+            "merge": {"others": [choices[0] if choices else "E-none"]}}.get(a, {"reason": "随机"})
+    return REGISTRY[a].call(svc, inc_id, actor, body)
 
 
 @settings(max_examples=60, deadline=None,
