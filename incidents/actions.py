@@ -9,7 +9,7 @@ helpers) and its ``apply`` (the change to the case, done by ``IncidentService.pe
 guarantee of the one write path: version guard, audit, feed, queues, KPIs, deadlines).
 
 Adding an action (docs/HOUSE.md): its word in ``vocab.Action``, its row in
-``lifecycle.TRANSITIONS`` (the states it applies in), its ``Spec`` here.
+``lifecycle.TRANSITIONS`` (the states it applies in), its ``Spec`` here. 加急 below was added so.
 """
 
 from __future__ import annotations
@@ -77,6 +77,23 @@ class Spec:
         return svc.perform(incident_id, actor, self.action, body)
 
 
+# --- 加急 (expedite): added by the recipe in docs/HOUSE.md ------------------------------------------
+def _may_expedite(p: Policy, actor: Actor, inc: Incident) -> None:
+    """The owning center (or the commander) marks its own open case urgent; once is enough."""
+    from incidents import lifecycle  # noqa: PLC0415
+    from incidents.errors import InvalidTransition  # noqa: PLC0415
+
+    p.own(actor, inc, Action.EXPEDITE)
+    lifecycle.check(Action.EXPEDITE, inc.state, inc.id)
+    if inc.priority:
+        raise InvalidTransition(Action.EXPEDITE, inc.state, "已是加急/优先办理 (already first in the queue)",
+                                inc.id)
+
+
+def _expedite(inc: Incident, actor: Actor, body: Body) -> None:
+    inc.priority = 1          # first in its center's queue (store.queue score), as 应急/重大 cases
+
+
 REGISTRY: dict[str, Spec] = {s.action: s for s in (
     Spec(Action.ACCEPT, run=lambda s, i, a, b: s.accept(i, a, note=text(b, "note"))),
     Spec(Action.REGISTER, run=lambda s, i, a, b: s.register(i, a, note=text(b, "note"))),
@@ -98,6 +115,7 @@ REGISTRY: dict[str, Spec] = {s.action: s for s in (
     Spec(Action.ESCALATE, run=lambda s, i, a, b: s.escalate(i, a, reason=text(b, "reason"))),
     Spec(Action.TAKE_OVER, run=lambda s, i, a, b: s.take_over(i, a, reason=text(b, "reason"))),
     Spec(Action.URGE, run=lambda s, i, a, b: s.urge(i, a, note=text(b, "note"))),
+    Spec(Action.EXPEDITE, check=_may_expedite, apply=_expedite),
     Spec(Action.SEVERITY, "severity",
          run=lambda s, i, a, b: s.update_severity(i, a, text(b, "severity"), reason=text(b, "reason"))),
     Spec(Action.MERGE, "others",

@@ -29,6 +29,7 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str, str]] = {
     A.RETURN: (PRE_DISPATCH | OUT, "*", "退回 (down to the sender, or a sub-task back to the dispatcher)"),
     A.ESCALATE: (OPEN_STATES, "=", "上报 (one tier up)"),
     A.URGE: (OPEN_STATES, "=", "督办"),
+    A.EXPEDITE: (OPEN_STATES, "=", "加急 (first in the owner's queue)"),
     A.WARN: (OPEN_STATES, "=", "预警 (deadline near)"),
     A.TAKE_OVER: (OPEN_STATES, "=", "接管 (city center)"),
     A.VOID: (PRE_DISPATCH, S.VOIDED, "作废"),

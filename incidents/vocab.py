@@ -68,6 +68,7 @@ class Action(_Named):
     RETURN = ("return", "退回")
     ESCALATE = ("escalate", "上报")
     URGE = ("urge", "督办")
+    EXPEDITE = ("expedite", "加急")
     WARN = ("warn", "预警")
     TAKE_OVER = ("take_over", "接管")
     VOID = ("void", "作废")
