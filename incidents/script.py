@@ -1,22 +1,34 @@
-"""Script: one Lua script, called many times in one round trip, packed by hiredis.
+"""Script: one Lua script, called many times in one round trip, packed by hiredis; and
+``exchange``: the one small seam where OneMap talks to Redis below redis-py's command API.
 
 The incident store sends every change as one call of ``scripts/apply.lua`` with ~50–150
 arguments. redis-py's pipeline spends more client CPU on those arguments than on anything
 else (a generator and isinstance per argument, plus its observability hooks), so this sends
-``EVALSHA`` calls packed by ``hiredis.pack_command`` straight down a pooled connection and reads
-the replies in order. It keeps redis-py's guarantees that matter here: the pool, the client's
-retry policy on a broken connection (the whole batch is sent again; every call is
-version-guarded, so a call that had landed answers 'conflict' instead of acting twice), and
-``NOSCRIPT`` after a server restart (the script is loaded and the calls that missed it are sent
-again, in order).
+``EVALSHA`` calls packed by ``hiredis.pack_command`` down a connection of redis-py's pool and
+reads the replies in order.
+
+**The seam, and why it is here.** Everything below the command API goes through redis-py's
+*public* connection-pool API only: ``pool.get_connection()`` / ``pool.release(conn)``,
+``conn.send_packed_command``, ``conn.read_response``, ``conn.disconnect`` and
+``conn.retry.call_with_retry``; no second pool or free list beside redis-py's (there was one;
+redis-py's checkout is what checks a connection for a dead socket or unread data). The seam
+lives in incidents because incidents is its only user that needs it: sensors, which may not
+import incidents, writes one ``ingest.lua`` batch per round trip with redis-py's ordinary
+pipeline (a handful of commands, so the per-command cost does not matter there; measured in
+bench/README.md), so OneMap has one Redis transport, redis-py's pool, and one place that packs
+commands itself. ``tests/incidents/test_redis_seam.py`` is its contract test against the
+installed redis-py (pinned ``redis>=8.1,<9`` in setup.cfg): replies in order, a
+``ResponseError`` per call that does not stop the others, a broken connection disconnected
+before it goes back to the pool (its socket and unread replies are dropped; the pool
+reconnects it), and ``NOSCRIPT`` after a server restart (the script is loaded and the calls
+that missed it are sent again, in order). A broken connection under redis-py's retry policy
+sends the whole batch again: every script call is version-guarded, so a call that had landed
+answers 'conflict' instead of acting twice.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-import threading
-import weakref
 from collections.abc import Sequence
 
 import redis
@@ -148,7 +160,7 @@ def _read_replies(conn: redis.connection.AbstractConnection, n: int) -> list:
 
 
 def exchange(r: redis.Redis, commands: Sequence[Sequence]) -> list:
-    """Send ``commands`` in ONE round trip, packed by hiredis on an idle connection, and return
+    """Send ``commands`` in ONE round trip, packed by hiredis on a pooled connection, and return
     the server's raw replies in order (no response callbacks: HGETALL answers a flat list on
     RESP2); a command's error is its reply (``ResponseError``) and never stops the others.
     Under redis-py's retry policy a broken connection sends the whole batch again: only for
@@ -159,14 +171,11 @@ def exchange(r: redis.Redis, commands: Sequence[Sequence]) -> list:
             p.execute_command(*c)
         return p.execute(raise_on_error=False)
     pool = r.connection_pool
-    idle, conn = _take(pool)
-    ok = False
+    conn = pool.get_connection()
     try:
-        out = _send_and_read(conn, _packed(commands), len(commands))
-        ok = True
-        return out
+        return _send_and_read(conn, _packed(commands), len(commands))
     finally:
-        _give_back(pool, idle, conn, ok)
+        pool.release(conn)   # disconnected by _send_and_read if it failed
 
 
 def _packed(commands: Sequence[Sequence]) -> bytes:
@@ -185,59 +194,6 @@ def _send_and_read(conn: redis.connection.AbstractConnection, data: bytes, n: in
     except BaseException:
         conn.disconnect()   # replies may still be unread: the next exchange must not get them
         raise
-
-
-class _Idle:
-    """Connections of one pool that exchanges took and gave back, kept checked out of the pool
-    for the next exchange: taking one from redis-py's pool and giving it back costs more than a
-    small exchange (redis-py 8 records pool metrics on both). A free list, not one connection
-    per thread: a web server that starts a thread per request would otherwise keep a connection
-    for every thread it ever ran, until the pool is exhausted (MaxConnectionsError)."""
-
-    __slots__ = ("pid", "conns", "__weakref__")
-
-    def __init__(self) -> None:
-        self.pid = os.getpid()
-        self.conns: list[redis.connection.AbstractConnection] = []
-
-
-_idle: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # pool → _Idle (weak: a pool
-_idle_lock = threading.Lock()                                     # that is gone takes its own)
-IDLE_KEPT = 8
-"""Connections kept beyond that go back to the pool (a burst of web threads is not held)."""
-
-
-def _take(pool: redis.ConnectionPool) -> tuple[_Idle, redis.connection.AbstractConnection]:
-    """A connection for one exchange: an idle one (checked as the pool checks a checkout) or a
-    new one from the pool. Used by one thread at a time until ``_give_back``."""
-    idle = _idle.get(pool)
-    if idle is None or idle.pid != os.getpid():   # a forked child never shares its parent's
-        with _idle_lock:
-            idle = _idle.get(pool)
-            if idle is None or idle.pid != os.getpid():
-                idle = _idle[pool] = _Idle()
-    try:
-        conn = idle.conns.pop()               # atomic under the GIL
-    except IndexError:
-        return idle, pool.get_connection()
-    # what the pool checks on every checkout: a socket the server closed (restart, CLIENT KILL,
-    # timeout) or one with unread data is replaced before it is used
-    try:
-        if conn.can_read():                   # connects first if it is not connected
-            raise redis.ConnectionError("connection has unread data")
-    except (redis.ConnectionError, redis.TimeoutError, OSError):
-        conn.disconnect()
-    return idle, conn
-
-
-def _give_back(pool: redis.ConnectionPool, idle: _Idle, conn: redis.connection.AbstractConnection,
-               ok: bool) -> None:
-    if ok and len(idle.conns) < IDLE_KEPT and idle.pid == os.getpid():
-        idle.conns.append(conn)
-    else:
-        if not ok:
-            conn.disconnect()   # replies may still be unread: the next exchange must not get them
-        pool.release(conn)
 
 
 __all__ = ["Script", "ScriptStream", "Call", "exchange"]
