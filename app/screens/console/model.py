@@ -47,7 +47,7 @@ ACCESS_KEYS: dict[str, str] = {
     Action.HANDLE: "h", Action.VERIFY: "v", Action.REOPEN: "n", Action.CLOSE: "c",
     Action.RETURN: "b", Action.ESCALATE: "e", Action.TAKE_OVER: "t", Action.URGE: "u",
     Action.SEVERITY: "l", Action.MERGE: "g", Action.SPLIT: "p", Action.VOID: "x",
-    Action.CALLBACK: "k", Action.PUSH_UPPER: "y", Action.NOTE: "m",
+    Action.CALLBACK: "k", Action.PUSH_UPPER: "y", Action.NOTE: "m", "expedite": "j",
 }
 """Alt+letter per action button (the clerk's keyboard path). "w" is the new-incident form's."""
 assert len(set(ACCESS_KEYS.values())) == len(ACCESS_KEYS) and "w" not in ACCESS_KEYS.values()
