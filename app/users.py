@@ -17,13 +17,13 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from app import keys, security
+from grid.centers import kind_of
 from incidents.actor import ROLE_NAMES, ROLES, Actor
-from incidents.roles import CITY_ACCOUNT_ROLES
+from incidents.roles import Role, spec
 
 _HASHER = PasswordHasher()
 _DUMMY_HASH = _HASHER.hash("onemap-timing-equaliser")
 
-CITY_ROLES = CITY_ACCOUNT_ROLES
 
 
 class UserError(ValueError):
@@ -52,18 +52,19 @@ class User:
 
 
 def _check(role: str, center: str, cell: str | None, city=None) -> None:
+    """An account fits its role's row (``incidents.roles``): a known role, at a center of a kind
+    the role sits at (CITY, T<town>, D<dept>), a grid worker with its cell."""
     if role not in ROLES:
         raise UserError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
-    if role in CITY_ROLES and center != "CITY":
-        raise UserError(f"role {role} belongs to the city center (CITY), not {center}")
-    if role == "town_operator" and not center.startswith("T"):
-        raise UserError("a town operator's center is T<town code>")
-    if role == "dept_operator" and not center.startswith("D"):
-        raise UserError("a department operator's center is D<dept code>")
-    if role == "supervisor" and not (center == "CITY" or center.startswith("T")):
-        raise UserError("a supervisor's center is CITY or T<town code>")
-    if role == "grid_worker" and (not center.startswith("T") or not cell):
-        raise UserError("a grid worker needs center T<town code> and a cell")
+    kinds = spec(role).centers
+    kind = kind_of(center)
+    if kind not in kinds:
+        where = "、".join({"city": "CITY", "town": "T<town code>", "dept": "D<dept code>"}[k]
+                          for k in sorted(kinds))
+        raise UserError(f"角色 {ROLE_NAMES[role]} 的中心应为 {where}，不是 {center} "
+                        f"(role {role} belongs to a center {where}, not {center})")
+    if role == Role.GRID_WORKER and not cell:
+        raise UserError("网格员须有所属网格 (a grid worker needs center T<town code> and a cell)")
     if city is not None and center not in city.centers:
         raise UserError(f"unknown center {center}")
 
