@@ -162,6 +162,41 @@ def _open(driver, inc_id: str) -> None:
     wait_for(attempt, timeout=30.0, what=f"panel of {inc_id}")
 
 
+def _shown_buttons(driver) -> list[str]:
+    return [b.text for b in driver.find_elements(By.CSS_SELECTOR, ".actions button") if b.is_displayed()]
+
+
+@pytest.mark.browser
+def test_town_submits_its_own_workers_case_to_the_city_for_checking(live, browser, app_ctx):  # noqa: F811
+    """监管分离 (T11): the town's own grid worker handled the case, so the town may not check it.
+    Its console shows the policy's way forward ("提交市中心核查", with the reason by the buttons)
+    instead of 核查通过, and one click sends the case to the city center."""
+    from app.users import UserStore
+
+    svc, city = app_ctx.incidents, app_ctx.city
+    store = UserStore(app_ctx.redis)
+    pz = store.get("panzhou").actor
+    worker = next(u.actor for u in store.list() if u.actor.role == "grid_worker"
+                  and u.actor.center == pz.center)
+    inc = svc.report(SYSTEM, "0105", *point_in(city, PZ, 6), description="菜市场门口占道")
+    svc.accept(inc.id, pz)
+    svc.dispatch(inc.id, pz, [f"W{worker.cell}"])
+    svc.handle(inc.id, worker, note="已劝离摊贩")
+    browser_login(browser, live, "panzhou")
+    wait_for(lambda: inc.id in _queue_ids(browser), what="the case in the town's queue")
+    _open(browser, inc.id)
+    wait_for(lambda: "提交市中心核查" in _shown_buttons(browser), what="the way forward")
+    assert "核查通过" not in _shown_buttons(browser) and "结案" not in _shown_buttons(browser)
+    hint = browser.find_element(By.ID, "act-hint")
+    assert hint.is_displayed() and "监管分离" in hint.text
+    _click_action(browser, "提交市中心核查")
+    wait_for(lambda: svc.store.load(inc.id).center == "CITY", what="sent to the city center")
+    wait_for(lambda: "✓ 上报" in browser.find_element(By.ID, "act-msg").text, what="result message")
+    assert svc.store.load(inc.id).state == "handled"        # checked there, not here
+    logs = severe_logs(browser)
+    assert logs == [], "\n".join(logs)
+
+
 @pytest.mark.browser
 def test_town_and_department_close_the_loop_in_their_consoles(live, app_ctx):  # noqa: F811
     """Town dispatches → the department's console gets it → starts, reports back with a note →
