@@ -24,12 +24,18 @@ OPTIONAL_SPEEDUPS = {
 """Import fallbacks that are right: an optional accelerator; the code is correct without it."""
 
 PENDING = {
-    ("app/screens/console.py", "_metric_label"):
-        "console.py is rewritten for the one policy (issue 14) by another engineer",
-    ("app/screens/console.py", "_has_devices"):
-        "console.py is rewritten for the one policy (issue 14) by another engineer",
+    ("app/screens/console", "_metric_label"):
+        "the console is rewritten for the one policy (issue 14) by another engineer",
+    ("app/screens/console", "_has_devices"):
+        "the console is rewritten for the one policy (issue 14) by another engineer",
 }
-"""Known, owned elsewhere and being removed: listed so that nothing new slips in meanwhile."""
+"""Known, owned elsewhere and being removed: listed so that nothing new slips in meanwhile
+(the place is a module or package path without ``.py``, and a function name)."""
+
+
+def _pending(rel: str, fn: str) -> bool:
+    return any(fn == name and (rel == f"{where}.py" or rel.startswith(f"{where}/"))
+               for where, name in PENDING)
 
 REPORTED = {
     ("grid/importer.py", "read_layer"): "an unreadable or unprojectable file becomes a Problem",
@@ -99,7 +105,7 @@ def test_no_import_fallbacks():
     accelerators may fall back."""
     found = [f"{rel}:{h.lineno} in {fn}" for rel, fn, h, names in _handlers()
              if names & {"ImportError", "ModuleNotFoundError"} and not _always_raises(h)
-             and (rel, fn) not in OPTIONAL_SPEEDUPS and (rel, fn) not in PENDING]
+             and (rel, fn) not in OPTIONAL_SPEEDUPS and not _pending(rel, fn)]
     assert found == []
 
 
@@ -110,7 +116,7 @@ def test_no_swallowed_attribute_error():
                if "except (ImportError, AttributeError)" in ast.unparse(tree)]
     assert literal == []
     found = [f"{rel}:{h.lineno} in {fn}" for rel, fn, h, names in _handlers()
-             if "AttributeError" in names and not _reraises(h) and (rel, fn) not in PENDING]
+             if "AttributeError" in names and not _reraises(h) and not _pending(rel, fn)]
     assert found == []
 
 
@@ -119,7 +125,7 @@ def test_catch_alls_reraise_or_log():
     failure is reported in another form; never a silent default."""
     found = [f"{rel}:{h.lineno} in {fn}" for rel, fn, h, names in _handlers()
              if names & {"Exception", "BaseException"} and not _reraises(h) and not _logs(h)
-             and (rel, fn) not in REPORTED and (rel, fn) not in PENDING]
+             and (rel, fn) not in REPORTED and not _pending(rel, fn)]
     assert found == []
 
 
