@@ -44,6 +44,7 @@ def main() -> None:
 
     from app.config import Settings
     from app.context import AppContext
+    from app.screens.console.ids import Id
     from app.server import create_server
     from app.services import start_redis_server
     from app.users import ensure_demo_users
@@ -74,7 +75,7 @@ def main() -> None:
         deps = c.get("/console/_dash-dependencies").json
         spec = {n: next(d["output"] for d in deps if d["output"] == n or f"..{n}." in d["output"]
                         or d["output"].startswith(f"..{n}"))
-                for n in ("feed-last.data", "queue.data", "map.figure")}
+                for n in (f"{Id.FEED_LAST}.data", f"{Id.QUEUE}.data", f"{Id.MAP}.figure")}
 
         def call(name: str, inputs: list, state=()):
             body = {"output": spec[name], "outputs": _outputs(spec[name]), "inputs": inputs,
@@ -86,23 +87,23 @@ def main() -> None:
             return dt, (r.json if r.status_code == 200 else None)
 
         def poll(last):
-            return call("feed-last.data", [{"id": "tick", "property": "n_intervals", "value": 1}],
-                        [{"id": "feed-last", "property": "data", "value": last}])
+            return call(f"{Id.FEED_LAST}.data", [{"id": Id.TICK, "property": "n_intervals", "value": 1}],
+                        [{"id": Id.FEED_LAST, "property": "data", "value": last}])
 
         def queue():
-            return call("queue.data", [{"id": "feed-last", "property": "data", "value": "x"},
-                                       {"id": "view", "property": "value", "value": "open"},
-                                       {"id": "rev", "property": "data", "value": 0}])
+            return call(f"{Id.QUEUE}.data", [{"id": Id.FEED_LAST, "property": "data", "value": "x"},
+                                             {"id": Id.VIEW, "property": "value", "value": "open"},
+                                             {"id": Id.REV, "property": "data", "value": 0}])
 
         def redraw(rows):
-            return call("map.figure", [{"id": "queue", "property": "data", "value": rows},
-                                       {"id": "sel", "property": "data", "value": None},
-                                       {"id": "pick", "property": "data", "value": None}])
+            return call(f"{Id.MAP}.figure", [{"id": Id.QUEUE, "property": "data", "value": rows},
+                                             {"id": Id.SEL, "property": "data", "value": None},
+                                             {"id": Id.PICK, "property": "data", "value": None}])
 
         _, first = queue()
-        rows = first["response"]["queue"]["data"]
+        rows = first["response"][Id.QUEUE]["data"]
         print(f"queue rows for 潘州街道 (view open): {len(rows)}")
-        last = poll(None)[1]["response"]["feed-last"]["data"]
+        last = poll(None)[1]["response"][Id.FEED_LAST]["data"]
 
         # optimized: poll every tick; queue + map Patch only when the feed moved
         t_opt, t_poll, t_change = [], [], []
@@ -113,10 +114,10 @@ def main() -> None:
             dt, res = poll(last)
             total = dt
             t_poll.append(dt)
-            if res is not None and "feed-last" in res.get("response", {}):  # else: no_update
-                last = res["response"]["feed-last"]["data"]
+            if res is not None and Id.FEED_LAST in res.get("response", {}):  # else: no_update
+                last = res["response"][Id.FEED_LAST]["data"]
                 dq, q = queue()
-                dm, _ = redraw(q["response"]["queue"]["data"])
+                dm, _ = redraw(q["response"][Id.QUEUE]["data"])
                 t_change.append(dt + dq + dm)
                 total += dq + dm
             t_opt.append(total)
@@ -124,7 +125,7 @@ def main() -> None:
         t_naive = []
         for _ in range(args.ticks):
             dq, q = queue()
-            dm, _ = redraw(q["response"]["queue"]["data"])
+            dm, _ = redraw(q["response"][Id.QUEUE]["data"])
             t_naive.append(dq + dm)
 
         ms = lambda xs: 1000 * statistics.fmean(xs)  # noqa: E731
