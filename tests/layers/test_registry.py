@@ -1,0 +1,101 @@
+"""The layer registry (issue 14): layers are discovered, compose iterates them in order, and the
+composed figure of every theme is what it was before the registry (recorded from the if/elif
+chain of ``layers.compose.build_layers`` on the demo city fixtures)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from layers import alarms, basemap, compose, resources
+from layers.themes import LAYER_KEYS, THEMES
+from tests.fixtures import synthetic
+
+# Bottom to top, as the chain drew them.
+RECORDED_KEYS = ("city", "risk", "hex_devices", "cells", "villages", "towns", "sensors",
+                 "cameras", "resources", "incidents", "alarms")
+
+# What each layer contributes at a city view: trace metas, the legend panel's title (None: not in
+# the panel) and its ``layout.map.layers`` types (none of the point layers at city zoom).
+METAS = {"city": (), "risk": ("risk",), "hex_devices": ("hex_devices",), "cells": (),
+         "villages": (), "towns": ("labels",), "sensors": ("sensors:all",),
+         "cameras": ("cameras:all",), "resources": ("resources:all", "resources:core"),
+         "incidents": ("incidents:overdue", "incidents:department", "incidents:town",
+                       "incidents:city"),
+         "alarms": ("alarms:halo", "alarms:core")}
+LEGENDS = {"risk": "综合风险五色图", "hex_devices": "设备聚合(最严重状态)", "sensors": "物联感知",
+           "cameras": "视频点位", "resources": "应急资源", "incidents": "在办事件",
+           "alarms": "实时告警"}
+MAP_LAYERS = {"city": ("fill", "line"), "cells": ("line",), "villages": ("line",),
+              "towns": ("line",)}
+
+# Per theme: the layers drawn at a city view of the fixtures (2,000 sensors + 1,500 cameras),
+# and with the 26,907-camera stress registry (hexagons wherever the theme shows devices).
+RECORDED: dict[str, tuple[str, str]] = {
+    "overview": ("city risk hex_devices towns sensors cameras resources incidents alarms",
+                 "city risk hex_devices towns sensors cameras resources incidents alarms"),
+    "city_mgmt": ("city cells towns sensors cameras incidents alarms",
+                  "city hex_devices cells towns sensors cameras incidents alarms"),
+    "city_safety": ("city risk towns sensors cameras resources incidents alarms",
+                    "city risk hex_devices towns sensors cameras resources incidents alarms"),
+    "ecology": ("city villages towns sensors incidents alarms",
+                "city villages towns sensors incidents alarms"),
+    "transport": ("city towns sensors cameras incidents alarms",
+                  "city hex_devices towns sensors cameras incidents alarms"),
+    "tourism": ("city towns sensors cameras incidents alarms",
+                "city hex_devices towns sensors cameras incidents alarms"),
+    "livelihood": ("city villages towns resources incidents",
+                   "city villages towns resources incidents"),
+    "community": ("city cells villages towns resources incidents alarms",
+                  "city cells villages towns resources incidents alarms"),
+}
+
+
+@pytest.fixture(scope="module")
+def frames(demo_city, sensors_df, cameras_df) -> dict:
+    t = demo_city.towns.iloc[:4]
+    pts = t.geometry.representative_point()
+    inc = pd.DataFrame({
+        "id": ["E1", "E2", "E3", "E4"], "state": ["reported", "dispatched", "closed", "in_progress"],
+        "center": ["CITY", f"T{t['code'].iloc[1]}", "DCG", "DSL"],
+        "category": ["0401", "0101", "0101", "0306"], "severity": ["重大", "一般", "一般", "较大"],
+        "lon": pts.x.to_numpy(), "lat": pts.y.to_numpy(), "town_code": t["code"].to_numpy(),
+        "overdue": [True, False, False, False]})
+    states = synthetic.states_for(pd.concat([sensors_df["id"], cameras_df["id"]]), seed=4)
+    active = alarms.fold([("1-0", {"episode": "x", "event": "raise", "level": "red",
+                                   "lon": "110.9", "lat": "21.9",
+                                   "town_code": demo_city.towns["code"].iloc[0]})])
+    res = resources.demo_resources(demo_city)
+    return {"data": compose.MapData(demo_city, sensors_df, cameras_df, states, inc, active, res),
+            "stress": compose.MapData(demo_city, sensors_df,
+                                      synthetic.cameras_frame(demo_city, 26907), states, inc,
+                                      active, res)}
+
+
+def _view(city) -> compose.View:
+    center, zoom = basemap.fit_view(city.boundary.bounds, 1000, 800)
+    return compose.View(center, zoom)
+
+
+def test_layer_keys_keep_the_recorded_order():
+    # layers added since keep their own place; the recorded ones keep theirs
+    assert set(RECORDED_KEYS) <= set(LAYER_KEYS)
+    assert [k for k in LAYER_KEYS if k in RECORDED_KEYS] == list(RECORDED_KEYS)
+
+
+@pytest.mark.parametrize("code", list(RECORDED))
+def test_every_theme_draws_what_it_drew_before_the_registry(frames, code):
+    theme = THEMES[code]
+    view = _view(frames["data"].city)
+    mf = compose.compose(frames["data"], theme, view)
+    want = RECORDED[code][0].split()
+    assert mf.layers == want
+    metas = [t.get("meta") for t in mf.figure["data"]]
+    assert metas == [m for k in want for m in METAS[k]] + ["highlight"]
+    assert mf.index == {m: i for i, m in enumerate(metas)}
+    assert [lg.title.split(" ")[0] for lg in mf.legends] == [LEGENDS[k] for k in want
+                                                             if k in LEGENDS]
+    assert [m["type"] for m in mf.figure["layout"]["map"]["layers"]] == \
+        [t for k in want for t in MAP_LAYERS.get(k, ())]
+    stress = compose.compose(frames["stress"], theme, view)
+    assert stress.layers == RECORDED[code][1].split()
