@@ -21,39 +21,32 @@ Typical use::
 
 from __future__ import annotations
 
-import functools
-import json
 import math
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
 
-import pandas as pd
 import redis
 
 from grid.categories import CATEGORIES
 from grid.model import CITY_CENTER, City, Location
-from incidents import audit, keys, kpi, lifecycle, routing, scope
 from incidents import defaults as D
+from incidents import keys, kpi, lifecycle, routing, scope
 from incidents.actor import SYSTEM, Actor
 from incidents.config import IncidentConfig
-from incidents.errors import Forbidden, IncidentError, InvalidTransition, KeyReused, NotFound
+from incidents.emergency_mode import EmergencyMode
+from incidents.errors import Forbidden, InvalidTransition, KeyReused, NotFound
 from incidents.incident import (
     CHANNELS,
     OPEN_STATES,
     STAGE_NAMES,
     Incident,
     Task,
-    to_json,
 )
-from incidents.policy import Offer, Policy, task_is
+from incidents.policy import Policy, task_is
+from incidents.queries import Queries
 from incidents.store import (
     PHASES,
-    Change,
-    Commit,
     Stale,
     Store,
     clone,
@@ -61,28 +54,20 @@ from incidents.store import (
     phase_times,
     stage_limit,
 )
+from incidents.unit_of_work import _MAX_RETRIES, UnitOfWork, _idem, _unbatched_call
 
 CamerasNear = Callable[[float, float, float], list[dict]]
 """(lon, lat, radius_m) → nearby cameras as dicts (id, name, distance_m, ...): injectable."""
 
-_MAX_RETRIES = 20
 
 
-def _unbatched_call(method: Callable) -> Callable:
-    """Intake and multi-incident actions run at once even inside ``batch()`` (they branch on
-    what the server answers)."""
-    @functools.wraps(method)
-    def wrapper(self: IncidentService, *args: Any, **kwargs: Any) -> Any:
-        with self._unbatched():
-            return method(self, *args, **kwargs)
-    return wrapper
+class IncidentService(UnitOfWork, Queries, EmergencyMode):
+    """The incident API. ``redis`` must use ``decode_responses=True``; ``clock`` → epoch s.
 
-
-VIEWS = ("new", "mine", "overdue", "open", "all")
-
-
-class IncidentService:
-    """The incident API. ``redis`` must use ``decode_responses=True``; ``clock`` → epoch s."""
+    One facade, split by responsibility: this module holds intake and the actions (commands);
+    reads are ``incidents.queries``, the emergency switch ``incidents.emergency_mode``, the
+    read-check-commit loop and batches ``incidents.unit_of_work``; who may do what is
+    ``incidents.policy``, each action's declaration ``incidents.actions``."""
 
     def __init__(self, redis: redis.Redis, city: City, config: IncidentConfig | None = None,
                  clock: Callable[[], float] = time.time, *,
@@ -112,14 +97,6 @@ class IncidentService:
             self._seq_next += 1
             return seq
 
-    def _read_emergency(self) -> tuple[str, dict]:
-        """(version, emergency hash) read together; cached until a report's guard says stale."""
-        p = self.r.pipeline(transaction=True)
-        p.get(keys.EMERGENCY_VERSION)
-        p.hgetall(keys.EMERGENCY)
-        v, h = p.execute()
-        self._emergency_cache = (v or "", h or {})
-        return self._emergency_cache
 
     # ======================================================================================
     # intake (上报)
@@ -252,127 +229,6 @@ class IncidentService:
             return self._duplicate(res.value, actor, idempotency_key, same)
         inc.intake = "created"
         return inc
-
-    # ======================================================================================
-    # reads
-    # ======================================================================================
-    def reported_with(self, actor: Actor, idempotency_key: str) -> str | None:
-        """The id of the incident ``actor`` reported with this key (kept ``idempotency_ttl_s``),
-        or None: an alarm episode's incident, a phone's draft once it was sent."""
-        return self.r.get(keys.idem(_idem("report", actor, idempotency_key) or ""))
-
-    def get(self, incident_id: str, actor: Actor) -> Incident:
-        """One incident, if the actor's scope covers it (else Forbidden, audited)."""
-        inc = self.store.load(incident_id)
-        if inc is None:
-            raise NotFound(incident_id)
-        why = scope.can_read(actor, inc)
-        if why:
-            self._deny(actor, "read", why, incident_id, self.clock())
-        return inc
-
-    def available_actions(self, incident_id: str | Incident, actor: Actor) -> list[Offer]:
-        """What ``actor`` may do with the case now (``incidents.policy``): the console's buttons,
-        the API's ``actions`` and the phone's task buttons all come from here. Read scope first
-        (outside it: Forbidden, audited, as ``get``)."""
-        inc = incident_id if isinstance(incident_id, Incident) else self.get(incident_id, actor)
-        offers = self.policy.available(actor, inc)
-        if any(o.action == "merge" for o in offers):
-            others = tuple(self.merge_candidates(inc, actor))
-            offers = [Offer(o.action, o.label, o.needs, o.hint, others) if o.action == "merge" else o
-                      for o in offers if o.action != "merge" or others]
-        return offers
-
-    def merge_candidates(self, incident_id: str | Incident, actor: Actor) -> list[str]:
-        """合并: the open cases near this one (``defaults.MERGE_RADIUS_M``) that ``actor`` may
-        fold into it (``policy.merge_ok``: its own, not yet dispatched), nearest first."""
-        inc = incident_id if isinstance(incident_id, Incident) else self.get(incident_id, actor)
-        hits = self.r.geosearch(keys.GEO, longitude=inc.lon, latitude=inc.lat,
-                                radius=D.MERGE_RADIUS_M, unit="m", sort="ASC", count=50)
-        out = []
-        for other in self.store.load_many([h for h in hits if h != inc.id]):
-            if other.id != inc.id and scope.can_read(actor, other) is None \
-                    and self.policy.merge_ok(actor, other) is None:
-                out.append(other.id)
-        return out
-
-    def timeline(self, incident_id: str, actor: Actor) -> list[dict]:
-        """The audit trail (E32) as a timeline, oldest first: ts, actor, name, role, center,
-        action, reason, task, from_state, state, before, after (dicts)."""
-        self.get(incident_id, actor)
-        return audit.timeline(self.r, incident_id)
-
-    def list_queue(self, actor: Actor, view: str = "mine", limit: int = 50, offset: int = 0,
-                   center: str | None = None) -> list[Incident]:
-        """A scoped work list, queue order (priority, then oldest first).
-
-        ``new``: waiting in the actor's center queue, not yet accepted; ``mine``: everything at
-        the actor's center (its queue, its sub-tasks, what it supervises; a grid worker's own
-        reports and tasks); ``overdue``: open and past the stage deadline, in scope; ``open``: all
-        open incidents in scope; ``all``: also closed ones (newest first). ``center`` lets city
-        roles look at another center's queue.
-        """
-        if view not in VIEWS:
-            raise ValueError(f"视图应为 {VIEWS} 之一 (view must be one of {VIEWS})")
-        if actor.role == "admin":
-            self._deny(actor, "list", "管理员管理账号，不办理事件 "
-                                      "(admins manage accounts, not incidents)", None,
-                       self.clock())
-        now = self.clock()
-        c = actor.center
-        if center and center != c:
-            if actor.role not in scope.CITY_READERS and not (actor.role == "supervisor" and actor.is_city):
-                self._deny(actor, "list", f"无权查看 {center} 的队列 "
-                                          f"(may not look at {center}'s queue)", None, now)
-            c = center
-        worker = actor.role == "grid_worker" and not center
-        if view in ("new", "mine"):
-            ids: list[str] = []
-            if worker:
-                for wid in scope.worker_ids(actor):
-                    ids += self._place_ids(f"h:{wid}")
-                ids += self.r.zrevrange(keys.by_user(actor.user_id), 0, 200)
-            else:
-                ids += self._place_ids(f"q:{c}")
-                if view == "mine":
-                    ids += self._place_ids(f"h:{c}") + self._place_ids(f"x:{c}")
-            incs = self.store.load_many(_unique(ids))
-            if view == "new":
-                incs = [i for i in incs if i.state == "reported"]
-            if worker:
-                incs = [i for i in incs if scope.can_read(actor, i) is None]
-            incs.sort(key=lambda i: (-i.priority, i.created_ts))
-        elif view == "all":
-            ids = self._scope_ids(actor, c, open_only=False, limit=max(500, offset + limit))
-            incs = [i for i in self.store.load_many(ids) if self._readable(actor, i, center)]
-            incs.sort(key=lambda i: -i.created_ts)
-        elif self._city_wide(actor) and c == actor.center:
-            # the whole city: read only the page asked for, straight from the ordered indexes
-            if view == "overdue":   # the owning centers' overdue indexes, merged, most overdue first
-                due = self.r.zunion([keys.overdue(c) for c in self.city.centers], withscores=True)
-                ids = [i for i, ts in sorted(due, key=lambda x: x[1]) if ts < now][offset:offset + limit]
-            else:
-                ids = self.r.zrange(keys.OPEN, offset, offset + limit - 1)
-            incs = [i for i in self.store.load_many(ids) if i.state in OPEN_STATES]
-            if view == "open":
-                incs.sort(key=lambda i: (-i.priority, i.created_ts))
-            return incs
-        else:
-            ids = self._scope_ids(actor, c, open_only=True, limit=5000)
-            incs = [i for i in self.store.load_many(ids)
-                    if i.state in OPEN_STATES and self._readable(actor, i, center)]
-            if view == "overdue":   # the case past its stage deadline, or a part of it that
-                incs = [i for i in incs if i.overdue(now) or any(   # this center handles past its own
-                    t.open and t.center == c and 0 < t.due_ts < now for t in i.tasks)]
-            incs.sort(key=lambda i: (-i.priority, i.created_ts))
-        return incs[offset:offset + limit]
-
-    def queue_depths(self) -> dict[str, int]:
-        """Work items waiting per place (q:/x:/h:) → count, for the ops page and the wall."""
-        out = {}
-        for k in self.r.scan_iter(match=keys.place("*"), count=500):
-            out[k.removeprefix(keys.place(""))] = int(self.r.zcard(k))
-        return out
 
     # ======================================================================================
     # lifecycle (owning-center actions)
@@ -655,148 +511,6 @@ class IncidentService:
                                    f"(split from {incident_id} by {actor.user_id})")
 
     # ======================================================================================
-    # routing suggestions (E30: a person confirms)
-    # ======================================================================================
-    def suggest_routing(self, incident_id: str, actor: Actor | None = None) -> dict[str, Any]:
-        """Suggestions for the operator to confirm: departments (line owner 条 and related),
-        nearby cameras and resources (injectable functions), similar past incidents."""
-        viewer = actor or SYSTEM
-        inc = self.get(incident_id, viewer)
-        depts = []
-        seen = set()
-        for code in [routing.line_owner(self.city, inc.category)] + list(inc.suggested_depts) + [
-                routing.line_owner(self.city, s.get("category", "")) for s in inc.sources]:
-            if code and code not in seen and code in self.city.centers:
-                seen.add(code)
-                depts.append({"center": code, "name": self.city.centers[code].name,
-                              "why": "条: line owner of the category"})
-        cams = self.cameras_near(inc.lon, inc.lat, 500.0) if self.cameras_near else []
-        res = self.resources_near(inc.lon, inc.lat, 2000.0) if self.resources_near else []
-        similar = []
-        hits = self.r.geosearch(keys.GEO_HIST, longitude=inc.lon, latitude=inc.lat,
-                                radius=D.SIMILAR_RADIUS_M, unit="m", sort="ASC", count=200,
-                                withdist=True)
-        cand = [(h[0], float(h[1])) for h in hits if h[0] != inc.id]
-        for other in self.store.load_many([c[0] for c in cand]):
-            if other.id == inc.id or not self.config.related_to(other.category, inc.category):
-                continue
-            if other.state != "closed" or (viewer is not SYSTEM and scope.can_read(viewer, other)):
-                continue            # closed ones the operator may read (S1/S2)
-            dist = next(d for i, d in cand if i == other.id)
-            similar.append({"id": other.id, "category": other.category, "title": other.title,
-                            "state": other.state, "distance_m": round(dist, 1),
-                            "handlers": sorted(other.handler_centers),
-                            "created_ts": other.created_ts})
-            if len(similar) >= D.SIMILAR_LIMIT:
-                break
-        return {"owner": inc.center, "reason": inc.route_reason, "departments": depts,
-                "cameras": cams, "resources": res, "similar": similar}
-
-    # ======================================================================================
-    # emergency mode (应急模式)
-    # ======================================================================================
-    def emergency_on(self, area: dict, until: float, actor: Actor, reason: str = "") -> dict:
-        """应急模式 on: new incidents inside ``area`` (GeoJSON) until ``until`` (epoch s) route to
-        the city center with priority. City commander only; audited (``emergency_log``)."""
-        now = self.clock()
-        self._commander_only(actor, "emergency_on", now)
-        if until <= now:
-            raise ValueError("结束时间须晚于现在 (until must be in the future)")
-        routing.parse_area(area)  # validate before storing
-        state = {"area": json.dumps(area, ensure_ascii=False), "until": repr(float(until)),
-                 "since": repr(now), "by": actor.user_id, "reason": reason}
-        self._switch_emergency(actor, "emergency_on", reason, now, state)
-        return self.emergency_state() or {}
-
-    def emergency_off(self, actor: Actor, reason: str = "") -> None:
-        """应急模式 off (city commander only; audited)."""
-        now = self.clock()
-        self._commander_only(actor, "emergency_off", now)
-        self._switch_emergency(actor, "emergency_off", reason, now, None)
-
-    def _commander_only(self, actor: Actor, action: str, now: float) -> None:
-        if actor.role != "city_commander":
-            self._deny(actor, action, "只有市指挥长可以启动/解除应急模式 "
-                       "(only the city commander switches emergency mode)", None, now)
-
-    def _switch_emergency(self, actor: Actor, action: str, reason: str, now: float,
-                          state: dict | None) -> None:
-        """Replace the emergency mode and append its audit entry (who, role, center, when, why,
-        before/after: E32) in one MULTI/EXEC; the version bump makes reports route again."""
-        while True:
-            with self.r.pipeline() as p:
-                try:
-                    p.watch(keys.EMERGENCY)
-                    before = p.hgetall(keys.EMERGENCY)
-                    p.multi()
-                    p.delete(keys.EMERGENCY)
-                    if state:
-                        p.hset(keys.EMERGENCY, mapping=state)
-                    p.incr(keys.EMERGENCY_VERSION)
-                    p.xadd(keys.EMERGENCY_LOG, {"e": to_json({
-                        "ts": now, "actor": actor.user_id, "name": actor.name, "role": actor.role,
-                        "center": actor.center, "action": action, "reason": reason,
-                        "before": _emergency_view(before), "after": _emergency_view(state or {})})})
-                    p.execute()
-                    return
-                except redis.WatchError:
-                    continue
-
-    def emergency_log(self, actor: Actor, limit: int = 100) -> list[dict]:
-        """应急模式 switches, newest first (ts, actor, name, role, center, action, reason, before,
-        after): city roles only."""
-        if not IncidentService._city_wide(actor):
-            self._deny(actor, "emergency_log", "应急记录仅限市中心查看 "
-                                               "(the emergency log is the city center's)", None, self.clock())
-        return [audit.entry(i, f) for i, f in self.r.xrevrange(keys.EMERGENCY_LOG, count=limit)]
-
-    def emergency_state(self) -> dict | None:
-        """The active emergency mode (area as a dict, until, since, by, reason) or None."""
-        h = self.r.hgetall(keys.EMERGENCY)
-        if not h or float(h.get("until", 0)) < self.clock():
-            return None
-        return {"area": json.loads(h["area"]), "until": float(h["until"]),
-                "since": float(h.get("since", 0)), "by": h.get("by", ""), "reason": h.get("reason", "")}
-
-    # ======================================================================================
-    # KPIs and the map
-    # ======================================================================================
-    def kpis(self, center: str | None = None, since: float | None = None,
-             until: float | None = None) -> dict:
-        """KPIs (考核) of a center, or of the whole city: received, accepted/dispatched/handled
-        on time (+ rates), closure rate, overdue now, reopen rate, mean/p90 per stage,
-        satisfaction. Kept incrementally; ``since``/``until`` select whole days (UTC+8)."""
-        return kpi.read(self.r, center, since, until, self.clock(), owners=list(self.city.centers))
-
-    def open_incidents_frame(self) -> pd.DataFrame:
-        """Every open incident for the map: id, category, category_name, severity, state,
-        center, tier, lon, lat, town_code, overdue, created_ts, title, priority, n_sources."""
-        ids = self.r.zrange(keys.OPEN, 0, -1)
-        cols = ["id", "category", "severity", "state", "center", "tier", "lon", "lat",
-                "town_code", "due_ts", "created_ts", "title", "priority", "sources"]
-        p = self.r.pipeline(transaction=False)
-        for i in ids:
-            p.hmget(keys.incident(i), cols)
-        rows = [r for r in p.execute() if r[0]]
-        now = self.clock()
-        df = pd.DataFrame(rows, columns=cols)
-        out = pd.DataFrame({
-            "id": df["id"].astype(str), "category": df["category"].astype(str),
-            "category_name": [CATEGORIES[c].name if c in CATEGORIES else c for c in df["category"]],
-            "severity": df["severity"].astype(str), "state": df["state"].astype(str),
-            "center": df["center"].astype(str), "tier": df["tier"].astype(str),
-            "lon": pd.to_numeric(df["lon"]).astype(float), "lat": pd.to_numeric(df["lat"]).astype(float),
-            "town_code": df["town_code"].astype(str),
-            "overdue": (pd.to_numeric(df["due_ts"]).astype(float) > 0)
-            & (pd.to_numeric(df["due_ts"]).astype(float) < now),
-            "created_ts": pd.to_numeric(df["created_ts"]).astype(float),
-            "title": df["title"].astype(str),
-            "priority": pd.to_numeric(df["priority"]).astype(int),
-            "n_sources": [len(json.loads(s or "[]")) for s in df["sources"]],
-        })
-        return out
-
-    # ======================================================================================
     # deadlines (used by incidents.deadlines.DeadlineWorker)
     # ======================================================================================
     def fire_deadline(self, member: str) -> str:
@@ -844,167 +558,6 @@ class IncidentService:
                 return "claimed"
             return action
         return "stale"
-
-    # ======================================================================================
-    # internals
-    # ======================================================================================
-    def _mutate(self, incident_id: str, actor: Actor, action: str, fn: Callable[[Incident], Any], *,
-                reason: str = "", reset_stage: bool = False, idem: str | None = None) -> Incident:
-        """Read (cached), check + change with ``fn``, commit atomically; re-read and retry when
-        the incident changed meanwhile. A refusal is re-checked on fresh data, then audited.
-        Inside ``batch()`` the change is queued instead (and the predicted incident returned)."""
-        b = getattr(self._local, "batch", None)
-        if b is not None:
-            return self._queue(b, incident_id, actor, action, fn, reason, reset_stage, idem)
-        fresh = False
-        for _ in range(_MAX_RETRIES):
-            old, new, task_n = self._check(incident_id, actor, action, fn, fresh=fresh)
-            try:
-                res = self.store.commit(old, new, actor, action, self.clock(), reason=reason,
-                                        task_n=task_n if isinstance(task_n, int) else None,
-                                        idem=idem, reset_stage=reset_stage)
-            except Stale:
-                fresh = True
-                continue
-            if res.status == "dup":
-                # a retry: answered with what the first call made (a concurrent retry of a
-                # correlated report may have linked it first); a key of another case: refused
-                if res.value != incident_id and action != "correlate":
-                    raise KeyReused(idem or "", res.value)
-                return self.store.load(res.value)  # type: ignore[return-value]
-            return new
-        raise Stale(incident_id)
-
-    def _check(self, incident_id: str, actor: Actor, action: str, fn: Callable[[Incident], Any],
-               fresh: bool = False, base: Incident | None = None) -> tuple[Incident, Incident, Any]:
-        """(old, new, fn's result): ``fn`` applied to a copy; refusals re-checked on fresh data
-        (a cached copy may be old), then audited and raised."""
-        while True:
-            if base is not None:
-                old, cached = base, False
-            else:
-                old, cached = self.store.for_update(incident_id, fresh=fresh)
-            if old is None:
-                raise NotFound(incident_id)
-            new = clone(old)
-            try:
-                return old, new, fn(new)
-            except (Forbidden, InvalidTransition) as exc:
-                if cached:
-                    fresh = True
-                    continue
-                now = self.clock()
-                if isinstance(exc, Forbidden):
-                    self.store.audit_denied(actor, action, exc.reason, incident_id, now)
-                raise
-
-    # --- batches ----------------------------------------------------------------------------
-    @contextmanager
-    def batch(self) -> Iterator[Batch]:
-        """Queue the lifecycle actions called inside (accept, dispatch, handle, verify, close,
-        urge, …) and send them in ONE round trip on exit: a console or worker working through a
-        queue batch. A long batch is sent in chunks of ~``defaults.BATCH_SEND_EVERY`` while the
-        rest is prepared (Redis works in parallel with the caller; replies are read on exit).
-        Each action is still checked when called (refusals raise at once) and still runs
-        atomically on its own; several actions on one incident are chained so a later
-        one never lands if an earlier one did not. Actions the server refused for a concurrent
-        change are redone one by one. ``Batch.results`` holds, per queued action, the incident
-        or the error. Calls inside return the *predicted* incident. Intake (report,
-        assign_task, merge, split) is never batched. Per thread; nested batches join."""
-        if getattr(self._local, "batch", None) is not None:
-            yield self._local.batch
-            return
-        b = Batch()
-        self._local.batch = b
-        try:
-            yield b
-        finally:
-            self._local.batch = None
-            self._flush(b)
-
-    def prefetch(self, items: Iterable[Any]) -> int:
-        """Read the incidents a queue batch is about in one round trip before working it (with
-        ``batch()``: one read + one write round trip per batch instead of one read per incident).
-        ``items``: incident ids, or queue entries (``incident_id``/``version``: a cached copy at
-        least that new is kept). Returns how many were read. Scope and transitions are still
-        checked per action; a copy that turns out old only costs a retry (version check)."""
-        wanted: dict[str, int] = {}
-        for it in items:
-            if isinstance(it, str):
-                wanted[it] = 1 << 62        # no version known: always read
-            else:
-                wanted[it.incident_id] = max(wanted.get(it.incident_id, 0), int(it.version))
-        return self.store.prefetch(wanted)
-
-    @contextmanager
-    def _unbatched(self) -> Iterator[None]:
-        saved = getattr(self._local, "batch", None)
-        self._local.batch = None
-        try:
-            yield
-        finally:
-            self._local.batch = saved
-
-    def _queue(self, b: Batch, incident_id: str, actor: Actor, action: str, fn: Callable, reason: str,
-               reset_stage: bool, idem: str | None) -> Incident:
-        prev = b.state.get(incident_id)
-        old, new, task_n = self._check(incident_id, actor, action, fn,
-                                       base=prev[0] if prev else None)
-        change = self.store.prepare(old, new, actor, action, self.clock(), reason=reason,
-                                    task_n=task_n if isinstance(task_n, int) else None,
-                                    idem=idem, reset_stage=reset_stage,
-                                    after_token=prev[1] if prev else None)
-        b.items.append(_Queued(incident_id, actor, action, fn, reason, reset_stage, idem, new, change))
-        b.state[incident_id] = (new, change.token)
-        if len(b.items) - b.sent > D.BATCH_SEND_EVERY:
-            self._send_ready(b)
-        return new
-
-    def _send_ready(self, b: Batch) -> None:
-        """Send the queued changes that no later one can join: all but the trailing run of the
-        last incident (its next step, if it comes, shares their script call)."""
-        items, end = b.items, len(b.items) - 1
-        last = items[end].incident_id
-        while end > b.sent and items[end - 1].incident_id == last:
-            end -= 1
-        if end > b.sent:
-            if b.stream is None:
-                b.stream = self.store.stream()
-            b.stream.send([it.change for it in items[b.sent:end]])
-            b.sent = end
-
-    def _flush(self, b: Batch) -> None:
-        items, b.items, b.state = b.items, [], {}
-        if b.stream is None:      # a small batch: one round trip on the thread's connection
-            results = self.store.commit_many([it.change for it in items])
-        else:                     # the rest of a streamed one, then every reply
-            stream, b.stream, sent, b.sent = b.stream, None, b.sent, 0
-            stream.send([it.change for it in items[sent:]])
-            results = stream.results()
-        redo: set[str] = set()
-        for it, res in zip(items, results, strict=True):
-            if it.incident_id not in redo and isinstance(res, Commit) and res.status == "ok":
-                b.results.append(it.new)
-                continue
-            redo.add(it.incident_id)   # and every later action on it: they were chained
-            try:
-                b.results.append(self._mutate(it.incident_id, it.actor, it.action, it.fn,
-                                              reason=it.reason, reset_stage=it.reset_stage,
-                                              idem=it.idem))
-            except IncidentError as exc:
-                b.results.append(exc)
-
-    def _ask(self, action: str, actor: Actor, inc: Incident, now: float) -> None:
-        """``policy.check`` outside ``_mutate`` (merge, split: several cases): a Forbidden is
-        audited as every refusal is."""
-        try:
-            self.policy.check(action, actor, inc)
-        except Forbidden as exc:
-            self._deny(actor, action, exc.reason, inc.id, now)
-
-    def _deny(self, actor: Actor, action: str, why: str, incident_id: str | None, now: float):
-        self.store.audit_denied(actor, action, why, incident_id, now)
-        raise Forbidden(action, actor, why, incident_id)
 
     def _do_dispatch(self, i: Incident, actor: Actor, targets: list[str], auto: bool = False) -> None:
         """派遣 one sub-task per target. On a case already out with its handlers this is 追加派遣 /
@@ -1100,11 +653,6 @@ class IncidentService:
         p = (geom if geom is not None else self.city.boundary).representative_point()
         return float(p.x), float(p.y)
 
-    def _towns_touched(self, area: dict) -> int:
-        geom = routing.parse_area(area)
-        towns = self.city.towns
-        return int(towns.geometry.intersects(geom).sum())
-
     def _link(self, target_id: str, source: dict, actor: Actor, idem: str | None,
               now: float) -> Incident | None:
         def fn(i: Incident) -> None:
@@ -1140,68 +688,7 @@ class IncidentService:
         inc.intake = "duplicate"
         return inc
 
-    def _place_ids(self, place_code: str) -> list[str]:
-        return [m.split("#", 1)[0] for m in self.r.zrange(keys.place(place_code), 0, 1000)]
 
-    def _scope_ids(self, actor: Actor, center: str, open_only: bool, limit: int) -> list[str]:
-        if self._city_wide(actor) and center == actor.center:
-            key = keys.OPEN if open_only else keys.ALL
-            return self.r.zrevrange(key, 0, limit - 1)
-        if actor.role == "grid_worker":
-            ids = list(self.r.zrevrange(keys.by_user(actor.user_id), 0, limit - 1))
-            for wid in scope.worker_ids(actor):
-                ids += self.r.zrevrange(keys.involved(wid), 0, limit - 1)
-            return _unique(ids)
-        ids = list(self.r.zrevrange(keys.involved(center), 0, limit - 1))
-        if center.startswith("T") and open_only:
-            ids += self.r.zrange(keys.town(center[1:]), 0, limit - 1)
-        return _unique(ids)
-
-    @staticmethod
-    def _city_wide(actor: Actor) -> bool:
-        return actor.role in scope.CITY_READERS or (actor.role == "supervisor" and actor.is_city)
-
-    def _readable(self, actor: Actor, i: Incident, center: str | None) -> bool:
-        if center and center != actor.center:
-            return center in i.centers or center == i.center or (
-                center.startswith("T") and i.town_code == center[1:])
-        return scope.can_read(actor, i) is None
-
-
-@dataclass
-class Batch:
-    """Actions queued by ``IncidentService.batch()``; after the block, ``results`` holds one
-    entry per action, in order: the incident after it, or the IncidentError it ended with."""
-
-    items: list = field(default_factory=list)
-    state: dict = field(default_factory=dict)
-    results: list = field(default_factory=list)
-    sent: int = 0               # items already sent (a streamed batch: ``_send_ready``)
-    stream: Any = None          # its store.CommitStream, once the first chunk is sent
-
-    @property
-    def errors(self) -> list[IncidentError]:
-        return [r for r in self.results if isinstance(r, Exception)]
-
-
-@dataclass
-class _Queued:
-    incident_id: str
-    actor: Actor
-    action: str
-    fn: Callable
-    reason: str
-    reset_stage: bool
-    idem: str | None
-    new: Incident
-    change: Change
-
-
-def _idem(kind: str, actor: Actor, key: str | None) -> str | None:
-    """A client's idempotency key, kept apart per action and per user: a retry finds its own
-    first result, never another user's or another action's (an alarm episode's key is the
-    intake's, user SYSTEM, shared by every intake worker)."""
-    return f"{kind}:{actor.user_id}:{key}" if key else None
 
 
 def _same_report(first: dict) -> Callable[[Incident, str], bool]:
@@ -1224,15 +711,6 @@ def _same_task(target: str, title: str) -> Callable[[Incident, str], bool]:
     return same
 
 
-def _emergency_view(h: dict) -> dict:
-    """An emergency hash as the audit shows it (area as GeoJSON, times as numbers)."""
-    if not h:
-        return {}
-    return {"area": json.loads(h["area"]) if h.get("area") else None,
-            "until": float(h.get("until") or 0), "since": float(h.get("since") or 0),
-            "by": h.get("by", ""), "reason": h.get("reason", "")}
-
-
 def _checked_point(lon: float, lat: float) -> tuple[float, float]:
     """WGS-84 degrees, finite and on the map (GEO indexes refuse anything else)."""
     lon, lat = float(lon), float(lat)
@@ -1240,10 +718,6 @@ def _checked_point(lon: float, lat: float) -> tuple[float, float]:
         raise ValueError(f"({lon}, {lat}) 不是有效的 WGS-84 坐标 "
                          "(not a WGS-84 point: lon -180..180, lat -85..85)")
     return lon, lat
-
-
-def _unique(ids: Iterable[str]) -> list[str]:
-    return list(dict.fromkeys(ids))
 
 
 def _max_sev(a: str, b: str) -> str:

@@ -1,0 +1,249 @@
+"""Reads of the incident service (the facade ``IncidentService`` mixes this in): one case, its
+trail, the work lists, what a user may do with a case (``policy``), routing and merge suggestions,
+KPIs and the open-case frame for the map. Every read checks scope (S1/S2) first."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+import pandas as pd
+
+from grid.categories import CATEGORIES
+from incidents import audit, keys, kpi, routing, scope
+from incidents import defaults as D
+from incidents.actor import SYSTEM, Actor
+from incidents.errors import NotFound
+from incidents.incident import (
+    OPEN_STATES,
+    Incident,
+)
+from incidents.policy import Offer
+from incidents.unit_of_work import _idem
+
+VIEWS = ("new", "mine", "overdue", "open", "all")
+"""The work lists of ``list_queue``."""
+
+
+class Queries:
+    """Reads: scope-checked, never a change (except the audit of a refused read)."""
+
+    def reported_with(self, actor: Actor, idempotency_key: str) -> str | None:
+        """The id of the incident ``actor`` reported with this key (kept ``idempotency_ttl_s``),
+        or None: an alarm episode's incident, a phone's draft once it was sent."""
+        return self.r.get(keys.idem(_idem("report", actor, idempotency_key) or ""))
+
+    def get(self, incident_id: str, actor: Actor) -> Incident:
+        """One incident, if the actor's scope covers it (else Forbidden, audited)."""
+        inc = self.store.load(incident_id)
+        if inc is None:
+            raise NotFound(incident_id)
+        why = scope.can_read(actor, inc)
+        if why:
+            self._deny(actor, "read", why, incident_id, self.clock())
+        return inc
+
+    def available_actions(self, incident_id: str | Incident, actor: Actor) -> list[Offer]:
+        """What ``actor`` may do with the case now (``incidents.policy``): the console's buttons,
+        the API's ``actions`` and the phone's task buttons all come from here. Read scope first
+        (outside it: Forbidden, audited, as ``get``)."""
+        inc = incident_id if isinstance(incident_id, Incident) else self.get(incident_id, actor)
+        offers = self.policy.available(actor, inc)
+        if any(o.action == "merge" for o in offers):
+            others = tuple(self.merge_candidates(inc, actor))
+            offers = [Offer(o.action, o.label, o.needs, o.hint, others) if o.action == "merge" else o
+                      for o in offers if o.action != "merge" or others]
+        return offers
+
+    def merge_candidates(self, incident_id: str | Incident, actor: Actor) -> list[str]:
+        """合并: the open cases near this one (``defaults.MERGE_RADIUS_M``) that ``actor`` may
+        fold into it (``policy.merge_ok``: its own, not yet dispatched), nearest first."""
+        inc = incident_id if isinstance(incident_id, Incident) else self.get(incident_id, actor)
+        hits = self.r.geosearch(keys.GEO, longitude=inc.lon, latitude=inc.lat,
+                                radius=D.MERGE_RADIUS_M, unit="m", sort="ASC", count=50)
+        out = []
+        for other in self.store.load_many([h for h in hits if h != inc.id]):
+            if other.id != inc.id and scope.can_read(actor, other) is None \
+                    and self.policy.merge_ok(actor, other) is None:
+                out.append(other.id)
+        return out
+
+    def timeline(self, incident_id: str, actor: Actor) -> list[dict]:
+        """The audit trail (E32) as a timeline, oldest first: ts, actor, name, role, center,
+        action, reason, task, from_state, state, before, after (dicts)."""
+        self.get(incident_id, actor)
+        return audit.timeline(self.r, incident_id)
+
+    def list_queue(self, actor: Actor, view: str = "mine", limit: int = 50, offset: int = 0,
+                   center: str | None = None) -> list[Incident]:
+        """A scoped work list, queue order (priority, then oldest first).
+
+        ``new``: waiting in the actor's center queue, not yet accepted; ``mine``: everything at
+        the actor's center (its queue, its sub-tasks, what it supervises; a grid worker's own
+        reports and tasks); ``overdue``: open and past the stage deadline, in scope; ``open``: all
+        open incidents in scope; ``all``: also closed ones (newest first). ``center`` lets city
+        roles look at another center's queue.
+        """
+        if view not in VIEWS:
+            raise ValueError(f"视图应为 {VIEWS} 之一 (view must be one of {VIEWS})")
+        if actor.role == "admin":
+            self._deny(actor, "list", "管理员管理账号，不办理事件 "
+                                      "(admins manage accounts, not incidents)", None,
+                       self.clock())
+        now = self.clock()
+        c = actor.center
+        if center and center != c:
+            if actor.role not in scope.CITY_READERS and not (actor.role == "supervisor" and actor.is_city):
+                self._deny(actor, "list", f"无权查看 {center} 的队列 "
+                                          f"(may not look at {center}'s queue)", None, now)
+            c = center
+        worker = actor.role == "grid_worker" and not center
+        if view in ("new", "mine"):
+            ids: list[str] = []
+            if worker:
+                for wid in scope.worker_ids(actor):
+                    ids += self._place_ids(f"h:{wid}")
+                ids += self.r.zrevrange(keys.by_user(actor.user_id), 0, 200)
+            else:
+                ids += self._place_ids(f"q:{c}")
+                if view == "mine":
+                    ids += self._place_ids(f"h:{c}") + self._place_ids(f"x:{c}")
+            incs = self.store.load_many(_unique(ids))
+            if view == "new":
+                incs = [i for i in incs if i.state == "reported"]
+            if worker:
+                incs = [i for i in incs if scope.can_read(actor, i) is None]
+            incs.sort(key=lambda i: (-i.priority, i.created_ts))
+        elif view == "all":
+            ids = self._scope_ids(actor, c, open_only=False, limit=max(500, offset + limit))
+            incs = [i for i in self.store.load_many(ids) if self._readable(actor, i, center)]
+            incs.sort(key=lambda i: -i.created_ts)
+        elif self._city_wide(actor) and c == actor.center:
+            # the whole city: read only the page asked for, straight from the ordered indexes
+            if view == "overdue":   # the owning centers' overdue indexes, merged, most overdue first
+                due = self.r.zunion([keys.overdue(c) for c in self.city.centers], withscores=True)
+                ids = [i for i, ts in sorted(due, key=lambda x: x[1]) if ts < now][offset:offset + limit]
+            else:
+                ids = self.r.zrange(keys.OPEN, offset, offset + limit - 1)
+            incs = [i for i in self.store.load_many(ids) if i.state in OPEN_STATES]
+            if view == "open":
+                incs.sort(key=lambda i: (-i.priority, i.created_ts))
+            return incs
+        else:
+            ids = self._scope_ids(actor, c, open_only=True, limit=5000)
+            incs = [i for i in self.store.load_many(ids)
+                    if i.state in OPEN_STATES and self._readable(actor, i, center)]
+            if view == "overdue":   # the case past its stage deadline, or a part of it that
+                incs = [i for i in incs if i.overdue(now) or any(   # this center handles past its own
+                    t.open and t.center == c and 0 < t.due_ts < now for t in i.tasks)]
+            incs.sort(key=lambda i: (-i.priority, i.created_ts))
+        return incs[offset:offset + limit]
+
+    def queue_depths(self) -> dict[str, int]:
+        """Work items waiting per place (q:/x:/h:) → count, for the ops page and the wall."""
+        out = {}
+        for k in self.r.scan_iter(match=keys.place("*"), count=500):
+            out[k.removeprefix(keys.place(""))] = int(self.r.zcard(k))
+        return out
+
+    def kpis(self, center: str | None = None, since: float | None = None,
+             until: float | None = None) -> dict:
+        """KPIs (考核) of a center, or of the whole city: received, accepted/dispatched/handled
+        on time (+ rates), closure rate, overdue now, reopen rate, mean/p90 per stage,
+        satisfaction. Kept incrementally; ``since``/``until`` select whole days (UTC+8)."""
+        return kpi.read(self.r, center, since, until, self.clock(), owners=list(self.city.centers))
+
+    def open_incidents_frame(self) -> pd.DataFrame:
+        """Every open incident for the map: id, category, category_name, severity, state,
+        center, tier, lon, lat, town_code, overdue, created_ts, title, priority, n_sources."""
+        ids = self.r.zrange(keys.OPEN, 0, -1)
+        cols = ["id", "category", "severity", "state", "center", "tier", "lon", "lat",
+                "town_code", "due_ts", "created_ts", "title", "priority", "sources"]
+        p = self.r.pipeline(transaction=False)
+        for i in ids:
+            p.hmget(keys.incident(i), cols)
+        rows = [r for r in p.execute() if r[0]]
+        now = self.clock()
+        df = pd.DataFrame(rows, columns=cols)
+        out = pd.DataFrame({
+            "id": df["id"].astype(str), "category": df["category"].astype(str),
+            "category_name": [CATEGORIES[c].name if c in CATEGORIES else c for c in df["category"]],
+            "severity": df["severity"].astype(str), "state": df["state"].astype(str),
+            "center": df["center"].astype(str), "tier": df["tier"].astype(str),
+            "lon": pd.to_numeric(df["lon"]).astype(float), "lat": pd.to_numeric(df["lat"]).astype(float),
+            "town_code": df["town_code"].astype(str),
+            "overdue": (pd.to_numeric(df["due_ts"]).astype(float) > 0)
+            & (pd.to_numeric(df["due_ts"]).astype(float) < now),
+            "created_ts": pd.to_numeric(df["created_ts"]).astype(float),
+            "title": df["title"].astype(str),
+            "priority": pd.to_numeric(df["priority"]).astype(int),
+            "n_sources": [len(json.loads(s or "[]")) for s in df["sources"]],
+        })
+        return out
+
+    def suggest_routing(self, incident_id: str, actor: Actor | None = None) -> dict[str, Any]:
+        """Suggestions for the operator to confirm: departments (line owner 条 and related),
+        nearby cameras and resources (injectable functions), similar past incidents."""
+        viewer = actor or SYSTEM
+        inc = self.get(incident_id, viewer)
+        depts = []
+        seen = set()
+        for code in [routing.line_owner(self.city, inc.category)] + list(inc.suggested_depts) + [
+                routing.line_owner(self.city, s.get("category", "")) for s in inc.sources]:
+            if code and code not in seen and code in self.city.centers:
+                seen.add(code)
+                depts.append({"center": code, "name": self.city.centers[code].name,
+                              "why": "条: line owner of the category"})
+        cams = self.cameras_near(inc.lon, inc.lat, 500.0) if self.cameras_near else []
+        res = self.resources_near(inc.lon, inc.lat, 2000.0) if self.resources_near else []
+        similar = []
+        hits = self.r.geosearch(keys.GEO_HIST, longitude=inc.lon, latitude=inc.lat,
+                                radius=D.SIMILAR_RADIUS_M, unit="m", sort="ASC", count=200,
+                                withdist=True)
+        cand = [(h[0], float(h[1])) for h in hits if h[0] != inc.id]
+        for other in self.store.load_many([c[0] for c in cand]):
+            if other.id == inc.id or not self.config.related_to(other.category, inc.category):
+                continue
+            if other.state != "closed" or (viewer is not SYSTEM and scope.can_read(viewer, other)):
+                continue            # closed ones the operator may read (S1/S2)
+            dist = next(d for i, d in cand if i == other.id)
+            similar.append({"id": other.id, "category": other.category, "title": other.title,
+                            "state": other.state, "distance_m": round(dist, 1),
+                            "handlers": sorted(other.handler_centers),
+                            "created_ts": other.created_ts})
+            if len(similar) >= D.SIMILAR_LIMIT:
+                break
+        return {"owner": inc.center, "reason": inc.route_reason, "departments": depts,
+                "cameras": cams, "resources": res, "similar": similar}
+
+    def _place_ids(self, place_code: str) -> list[str]:
+        return [m.split("#", 1)[0] for m in self.r.zrange(keys.place(place_code), 0, 1000)]
+
+    def _scope_ids(self, actor: Actor, center: str, open_only: bool, limit: int) -> list[str]:
+        if self._city_wide(actor) and center == actor.center:
+            key = keys.OPEN if open_only else keys.ALL
+            return self.r.zrevrange(key, 0, limit - 1)
+        if actor.role == "grid_worker":
+            ids = list(self.r.zrevrange(keys.by_user(actor.user_id), 0, limit - 1))
+            for wid in scope.worker_ids(actor):
+                ids += self.r.zrevrange(keys.involved(wid), 0, limit - 1)
+            return _unique(ids)
+        ids = list(self.r.zrevrange(keys.involved(center), 0, limit - 1))
+        if center.startswith("T") and open_only:
+            ids += self.r.zrange(keys.town(center[1:]), 0, limit - 1)
+        return _unique(ids)
+
+    @staticmethod
+    def _city_wide(actor: Actor) -> bool:
+        return actor.role in scope.CITY_READERS or (actor.role == "supervisor" and actor.is_city)
+
+    def _readable(self, actor: Actor, i: Incident, center: str | None) -> bool:
+        if center and center != actor.center:
+            return center in i.centers or center == i.center or (
+                center.startswith("T") and i.town_code == center[1:])
+        return scope.can_read(actor, i) is None
+
+
+def _unique(ids: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(ids))
