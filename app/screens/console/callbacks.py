@@ -217,9 +217,9 @@ def register_callbacks(app: Dash, data: ConsoleData) -> None:
 
         with guarded(sel):
             trail = svc().timeline(sel, actor)
-            controls = data.controls(actor, inc)
-            similar = data.similar(actor, inc)
-        head, *body = incident_panel(data, actor, inc, trail, similar)
+            hints = data.hints(actor, inc)
+            controls = data.controls(actor, inc, hints)
+        head, *body = incident_panel(data, actor, inc, trail, hints.get("similar", []))
         return (head, body, *panel_values(controls, buttons, ver))
 
     @app.callback(Output(Id.ACT_MSG, "children"), Output(Id.ACT_MSG, "className"),

@@ -368,23 +368,22 @@ class ConsoleData:
             rows.append(s)
         return rows
 
-    def controls(self, actor: Actor, inc) -> Controls:  # noqa: ANN001
+    def controls(self, actor: Actor, inc, hints: dict | None = None) -> Controls:  # noqa: ANN001
         """The panel's controls for ``inc``: the policy's offers (``available_actions``), the
-        routing suggestion preselected, merge candidates named by their titles."""
+        routing suggestion (``hints``: ``suggest_routing``'s answer) preselected, merge
+        candidates named by their titles."""
         svc = self.service
         offers = svc.available_actions(inc, actor)
-        suggested: list[str] = []
         titles: dict[str, str] = {}
         for o in offers:
-            if o.action == Action.DISPATCH:
-                suggested = [d["center"] for d in svc.suggest_routing(inc.id, actor)["departments"]]
             if o.action == Action.MERGE:
                 titles = {c: svc.get(c, actor).title for c in o.choices}
+        suggested = [d["center"] for d in (hints or {}).get("departments", [])]
         return controls(self.city, inc, offers, suggested, titles)
 
-    def similar(self, actor: Actor, inc) -> list[dict]:  # noqa: ANN001
-        """Closed cases like this one nearby (历史相似)."""
-        return self.service.suggest_routing(inc.id, actor).get("similar", [])
+    def hints(self, actor: Actor, inc) -> dict:  # noqa: ANN001
+        """The routing suggestion for ``inc``: departments (条), similar closed cases nearby."""
+        return self.service.suggest_routing(inc.id, actor)
 
     def assign_targets(self, actor: Actor) -> list[dict]:
         """Whom ``actor`` may give a task (上情下达): the policy's ``assign_targets``."""
