@@ -18,7 +18,8 @@ import secrets
 
 from flask import Flask, redirect, send_from_directory
 
-from app import api, auth, keys, mobile_api, screens
+import app.auth as auth  # the gate: if it cannot be imported, neither can the server
+from app import http, keys, mobile_api, screens
 from app.config import ASSETS_DIR
 from app.context import AppContext
 
@@ -40,7 +41,7 @@ def create_server(ctx: AppContext) -> Flask:
     server.extensions["onemap"] = ctx
 
     auth.install(server, ctx)          # first: the gate stands before any route is served
-    api.install(server, ctx)
+    http.install(server)
     mobile_api.install(server, ctx)
 
     @server.get("/static/<path:path>")

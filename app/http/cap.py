@@ -1,0 +1,58 @@
+"""CAP 1.2: alert intake (defusedxml, hostile XML refused and counted) and an incident as a CAP alert
+(预警发布)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, request
+
+from app import cap, security
+from app.api import (
+    intake_response,
+)
+from app.auth import guarded, require_actor
+from app.http import ctx, svc
+
+bp = Blueprint("api_cap", __name__)
+
+
+@bp.post("/api/cap")
+def cap_intake():
+    actor = require_actor()
+    security.enforce(ctx().redis, security.CAP_LIMIT, actor.user_id)
+    try:
+        alert = cap.parse(request.get_data(cache=False))
+    except cap.CapError as exc:
+        security.count(ctx().redis, "cap_rejected")
+        security.count(ctx().redis, f"cap_rejected_{exc.kind}")
+        return security.json_error(400, f"{exc.kind}_xml" if exc.kind != "invalid" else "invalid_cap",
+                                   reason=str(exc))
+    if alert.lon is None or alert.lat is None:
+        return security.json_error(422, "no_location", reason="CAP 预警的 <area> 没有多边形或圆形范围 "
+                                   "(CAP <area> has no polygon or circle)")
+    if ctx().city.try_locate(alert.lon, alert.lat) is None:
+        return security.json_error(422, "outside_jurisdiction",
+                                   reason=f"{alert.area_desc or '预警区域'} 不在 {ctx().city.name} 辖区内 "
+                                   f"({alert.area_desc or 'area'} is outside {ctx().city.name})")
+    area = None
+    if len(alert.polygon) >= 4:
+        area = {"type": "Polygon", "coordinates": [[list(p) for p in alert.polygon]]}
+    with guarded("cap"):
+        inc = svc().report(actor, alert.category, alert.lon, alert.lat,
+                           severity=alert.incident_severity,
+                           title=alert.headline or alert.event, channel="external",
+                           description=alert.description or alert.headline,
+                           idempotency_key=f"cap:{alert.sender}:{alert.identifier}",
+                           ref=alert.identifier, area=area)
+    return intake_response(inc)
+
+@bp.get("/api/incidents/<incident_id>/cap.xml")
+def incident_cap(incident_id: str):
+    """CAP 1.2 view of an incident (预警发布 to other systems)."""
+    actor = require_actor()
+    with guarded(incident_id):
+        inc = svc().get(incident_id, actor)
+    d = inc.to_dict()
+    area = " ".join(x for x in (ctx().city.town_names.get(inc.town_code, ""),
+                                ctx().city.village_names.get(inc.village_code, "")) if x)
+    body = cap.to_cap(d, f"onemap@{ctx().city.admin_code}", area)
+    return body, 200, {"Content-Type": "application/cap+xml; charset=utf-8"}

@@ -1,0 +1,98 @@
+"""Incidents over HTTP: the scoped work list, intake (12345, walk-in, other systems), one case with
+the actions its caller may take (``incidents.policy``), its trail, routing hints, every action,
+上情下达 tasks."""
+
+from __future__ import annotations
+
+import time
+
+from flask import Blueprint, jsonify, request
+
+from app import security
+from app.api import (
+    ACTIONS,
+    act,
+    intake,
+    intake_response,
+    json_body,
+    summary,
+    text_field,
+)
+from app.auth import guarded, require_actor
+from app.http import ctx, svc
+
+bp = Blueprint("api_incidents", __name__)
+
+
+@bp.get("/api/incidents")
+def list_incidents():
+    actor = require_actor()
+    view = request.args.get("view", "open")
+    limit = min(request.args.get("limit", 100, type=int), 1000)
+    offset = max(request.args.get("offset", 0, type=int), 0)
+    with guarded("list"):
+        incs = svc().list_queue(actor, view, limit=limit, offset=offset,
+                                center=request.args.get("center") or None)
+    now = time.time()
+    return jsonify(view=view, items=[summary(i, now) for i in incs])
+
+@bp.post("/api/incidents")
+def create_incident():
+    actor = require_actor()
+    security.enforce(ctx().redis, security.REPORT_LIMIT, actor.user_id)
+    idem = request.headers.get("Idempotency-Key")
+    if idem is not None and not (0 < len(idem) <= 128):
+        return security.json_error(400, "bad_request", reason="幂等键 Idempotency-Key 应为 1–128 个字符 "
+                                   "(Idempotency-Key: 1-128 chars)")
+    with guarded("intake"):
+        inc = intake(ctx(), actor, json_body(), idem)
+    return intake_response(inc)
+
+@bp.get("/api/incidents/<incident_id>")
+def get_incident(incident_id: str):
+    actor = require_actor()
+    with guarded(incident_id):
+        inc = svc().get(incident_id, actor)
+        offers = svc().available_actions(inc, actor)
+    # what the caller may do with it now (incidents.policy): the console and phone ask the same
+    return jsonify(dict(inc.to_dict(), overdue=inc.overdue(time.time()),
+                        actions=[o.to_dict() for o in offers]))
+
+@bp.get("/api/incidents/<incident_id>/timeline")
+def incident_timeline(incident_id: str):
+    actor = require_actor()
+    with guarded(incident_id):
+        return jsonify(items=svc().timeline(incident_id, actor))
+
+@bp.get("/api/incidents/<incident_id>/suggestions")
+def incident_suggestions(incident_id: str):
+    actor = require_actor()
+    with guarded(incident_id):
+        return jsonify(svc().suggest_routing(incident_id, actor))
+
+@bp.post("/api/incidents/<incident_id>/<action>")
+def incident_action(incident_id: str, action: str):
+    actor = require_actor()
+    if action not in ACTIONS:
+        return security.json_error(404, "unknown_action", reason="未知操作，应为以下之一 "
+                                                                 f"(one of {sorted(ACTIONS)})")
+    body = json_body()
+    with guarded(incident_id):
+        inc = act(svc(), actor, incident_id, action, body)
+    return jsonify(dict(inc.to_dict(), overdue=inc.overdue(time.time())))
+
+@bp.post("/api/tasks")
+def assign_task():
+    actor = require_actor()
+    b = json_body()
+    deadline = b.get("deadline_s")
+    with guarded("assign_task"):
+        inc = svc().assign_task(actor, text_field(b, "target"), text_field(b, "title") or "巡查任务",
+                                description=text_field(b, "description"),
+                                category=text_field(b, "category", "1001") or "1001",
+                                deadline_s=float(deadline) if deadline else None,
+                                # the service keeps keys apart per user and action
+                                idempotency_key=request.headers.get("Idempotency-Key") or None)
+    resp = jsonify(inc.to_dict())
+    resp.status_code = 201 if inc.intake == "created" else 200
+    return resp

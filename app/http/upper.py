@@ -1,0 +1,29 @@
+"""上报省平台: push a case upward (the policy decides who may) and list what was pushed."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, request
+
+from app import upper
+from app.api import (
+    ROLE_TABLE_PUSHERS,
+    act,
+)
+from app.auth import guarded, require_actor, require_role
+from app.http import ctx, svc
+
+bp = Blueprint("api_upper", __name__)
+
+
+@bp.post("/api/upper/push/<incident_id>")
+def upper_push(incident_id: str):
+    actor = require_actor()
+    with guarded(incident_id):
+        act(svc(), actor, incident_id, "push_upper", {})
+    entry = upper.pushed(ctx().redis, 1)[0]["entry"]
+    return jsonify(entry=entry, id=incident_id)
+
+@bp.get("/api/upper/pushed")
+def upper_pushed():
+    require_role(*(ROLE_TABLE_PUSHERS | {"admin"}))
+    return jsonify(items=upper.pushed(ctx().redis, request.args.get("count", 100, type=int)))
