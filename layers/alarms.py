@@ -8,13 +8,19 @@ tick appends, recolours and retires episodes by id.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from layers import palette
 from layers.basemap import to_display
 from layers.legend import Layer, Legend, LegendItem
+from layers.registry import FigureContext, LayerSpec
 from layers.trace import scattermap
+
+if TYPE_CHECKING:
+    from layers.compose import MapData, View
+    from layers.themes import Theme
 
 KEY = "alarms"
 CORE_SIZE = 17
@@ -59,3 +65,11 @@ def alarms_layer(active: pd.DataFrame, tile_crs: str = "wgs84", size_scale: floa
     items = tuple(LegendItem(f"{palette.LEVEL_NAMES[lv]}告警", palette.LEVEL_COLORS[lv])
                   for lv in reversed(palette.LEVEL_ORDER))
     return Layer(KEY, "告警", [halo, core], [], Legend("实时告警", items))
+
+
+def build(data: MapData, theme: Theme, view: View, ctx: FigureContext) -> Layer:
+    """Every active episode (alarms are never filtered by theme: none may be hidden)."""
+    return alarms_layer(data.alarms, view.tile_crs, view.size_scale)
+
+
+LAYER = LayerSpec(KEY, 110, build)

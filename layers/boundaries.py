@@ -7,6 +7,7 @@ which projects each name with the map's own projection so it stays glued to its 
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import geopandas as gpd
@@ -15,10 +16,13 @@ from layers import palette
 from layers.basemap import to_display
 from layers.geojson import feature_collection
 from layers.legend import Layer, Legend, LegendItem
+from layers.registry import FigureContext, LayerSpec
 from layers.trace import scattermap
 
 if TYPE_CHECKING:
     from grid.model import City
+    from layers.compose import MapData, View
+    from layers.themes import Theme
 
 LABELS_META = "labels"   # the JS overlay finds the label trace by this ``meta``
 
@@ -79,3 +83,36 @@ def town_labels(city: City) -> list[dict]:
     pts = city.towns.geometry.representative_point()
     return [{"name": n, "kind": k, "lon": float(p.x), "lat": float(p.y)}
             for n, k, p in zip(city.towns["name"], city.towns["kind"], pts, strict=True)]
+
+
+# --- the registry's four boundary layers ---------------------------------------------------------
+# Static geometry: built once per city, key and base-map CRS, so a page load costs only the points.
+_BUILDERS = {"city": city_layer, "towns": towns_layer, "villages": villages_layer,
+             "cells": cells_layer}
+_CITIES: dict[tuple, City] = {}
+
+
+def _city_key(city: City) -> tuple:
+    key = (city.name, city.admin_code, id(city))
+    _CITIES[key] = city
+    return key
+
+
+@lru_cache(maxsize=32)
+def _cached(city_key: tuple, key: str, tile_crs: str) -> Layer:
+    return _BUILDERS[key](_CITIES[city_key], tile_crs)
+
+
+def boundary_layer(key: str, city: City, tile_crs: str = "wgs84") -> Layer:
+    """The boundary layer ``key`` (city/towns/villages/cells) of ``city``, cached."""
+    return _cached(_city_key(city), key, tile_crs)
+
+
+def _spec(key: str, order: int) -> LayerSpec:
+    def build(data: MapData, theme: Theme, view: View, ctx: FigureContext) -> Layer:
+        return boundary_layer(key, data.city, view.tile_crs)
+    # the legend panel leaves boundaries out: they are the base map, not a finding
+    return LayerSpec(key, order, build, in_legend=False)
+
+
+LAYERS = (_spec("city", 10), _spec("cells", 40), _spec("villages", 50), _spec("towns", 60))

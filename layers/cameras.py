@@ -8,6 +8,7 @@ hexagon aggregate replaces raw points (worst state per hexagon).
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -16,6 +17,11 @@ from layers import palette
 from layers.basemap import to_display
 from layers.legend import Layer, Legend, LegendItem
 from layers.points import order_worst_last, state_series, state_trace
+from layers.registry import FigureContext, LayerSpec
+
+if TYPE_CHECKING:
+    from layers.compose import MapData, View
+    from layers.themes import Theme
 
 KEY = "cameras"
 CLASS_NAMES = {1: "一类", 2: "二类", 3: "三类"}
@@ -83,3 +89,13 @@ def fov_wedges(cameras: pd.DataFrame, steps: int = 8, tile_crs: str = "wgs84") -
                       "geometry": {"type": "Polygon", "coordinates": [
                           [[round(float(x), 6), round(float(y), 6)] for x, y in zip(xs, ys, strict=True)]]}})
     return {"type": "FeatureCollection", "features": feats}
+
+
+def build(data: MapData, theme: Theme, view: View, ctx: FigureContext) -> Layer:
+    """The theme's cameras (exceptions only when aggregating; wedges when zoomed in)."""
+    return cameras_layer(ctx.cameras, data.states, tile_crs=view.tile_crs, zoom=view.zoom,
+                         size_scale=view.size_scale, exceptions_only=ctx.aggregate,
+                         bbox=view.bbox)
+
+
+LAYER = LayerSpec(KEY, 80, build)

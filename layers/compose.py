@@ -1,22 +1,22 @@
 """一张图: compose the layers of a theme into one plotly map figure.
 
 ``compose(data, theme, view)`` returns the figure (dict, ready for dcc.Graph), the legends and the
-trace index by ``meta``. Static geometry (boundaries, hexagon outlines) is cached per city, so a
-page load costs only the point arrays.
+trace index by ``meta``. The layers are the ones ``layers.registry`` discovers (one module each),
+drawn bottom to top in their declared order; this module knows no layer by name. Static geometry
+(boundaries, hexagon outlines) is cached per city, so a page load costs only the point arrays.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from layers import alarms as alarms_mod
-from layers import basemap, boundaries, cameras, hexbin, incidents, resources, risk, sensors
+from layers import basemap, hexbin, incidents
 from layers.legend import Layer, Legend
-from layers.themes import LAYER_KEYS, Theme
+from layers.registry import FigureContext, specs
+from layers.themes import Theme
 from layers.trace import scattermap
 
 if TYPE_CHECKING:
@@ -57,63 +57,19 @@ class MapFigure:
     layers: list[str] = field(default_factory=list)
 
 
-@lru_cache(maxsize=8)
-def _boundary_layers(city_key: tuple, tile_crs: str) -> dict[str, Layer]:
-    city = _CITIES[city_key]
-    return {"city": boundaries.city_layer(city, tile_crs),
-            "towns": boundaries.towns_layer(city, tile_crs),
-            "villages": boundaries.villages_layer(city, tile_crs),
-            "cells": boundaries.cells_layer(city, tile_crs)}
-
-
-_CITIES: dict[tuple, City] = {}
-
-
-def _city_key(city: City) -> tuple:
-    key = (city.name, city.admin_code, id(city))
-    _CITIES[key] = city
-    return key
-
-
-def build_layers(data: MapData, theme: Theme, view: View) -> list[Layer]:
-    """The theme's layers, bottom to top (the order of themes.LAYER_KEYS)."""
-    wanted = set(theme.layers)
-    bl = _boundary_layers(_city_key(data.city), view.tile_crs)
-    out: list[Layer] = []
+def figure_context(data: MapData, theme: Theme, view: View) -> FigureContext:
+    """What every layer of this figure shares, worked out once (registry.FigureContext)."""
     inc = incidents.normalise(data.incidents, theme.categories)
     sens, cams = theme_devices(data, theme)
     # a city view of many devices: hexagons (worst state) + only the devices that are not normal
     aggregate = not view.force_raw and hexbin.use_aggregate(len(sens) + len(cams), view.zoom)
-    for key in LAYER_KEYS:
-        if key in ("city", "towns", "villages", "cells") and key in wanted:
-            out.append(bl[key])
-        elif key == "risk" and key in wanted:
-            if theme.risk_unit == "cell":
-                out.append(risk.risk_layer(data.city.cells, "cell_code", data.alarms, inc,
-                                           view.tile_crs, "网格风险五色图"))
-            else:
-                out.append(risk.risk_layer(data.city.towns, "town_code", data.alarms, inc,
-                                           view.tile_crs))
-        elif key == "hex_devices" and aggregate:
-            out.append(hexbin.devices_hex_layer([sens, cams], data.states,
-                                                res=hex_res(view), tile_crs=view.tile_crs))
-        elif key == "sensors" and key in wanted:
-            out.append(sensors.sensors_layer(sens, data.states, tile_crs=view.tile_crs,
-                                             size_scale=view.size_scale,
-                                             exceptions_only=aggregate))
-        elif key == "cameras" and key in wanted:
-            out.append(cameras.cameras_layer(cams, data.states, tile_crs=view.tile_crs,
-                                             zoom=view.zoom, size_scale=view.size_scale,
-                                             exceptions_only=aggregate, bbox=view.bbox))
-        elif key == "resources" and key in wanted:
-            out.append(resources.resources_layer(data.resources, theme.resource_kinds,
-                                                 view.tile_crs, view.size_scale))
-        elif key == "incidents" and key in wanted:
-            out.append(incidents.incidents_layer(inc, tile_crs=view.tile_crs,
-                                                 size_scale=view.size_scale))
-        elif key == "alarms" and key in wanted:
-            out.append(alarms_mod.alarms_layer(data.alarms, view.tile_crs, view.size_scale))
-    return out
+    return FigureContext(inc, sens, cams, aggregate, hex_res(view))
+
+
+def build_layers(data: MapData, theme: Theme, view: View) -> list[Layer]:
+    """The layers this figure of ``theme`` draws, bottom to top (``LayerSpec.order``)."""
+    ctx = figure_context(data, theme, view)
+    return [spec.build(data, theme, view, ctx) for spec in specs() if spec.drawn(theme, ctx)]
 
 
 def hex_res(view: View) -> int:
@@ -144,12 +100,13 @@ def highlight_trace() -> dict:
 def compose(data: MapData, theme: Theme, view: View) -> MapFigure:
     """The theme's figure: traces in layer order, then the highlight trace on top."""
     layers = build_layers(data, theme, view)
+    in_legend = {s.key for s in specs() if s.in_legend}
     traces, map_layers, legends = [], [], []
     for lay in layers:
         traces += lay.traces
         # with a tile base map the tiles are the background: no territory fill over them
         map_layers += [m for m in lay.map_layers if not (view.tile_url and m["type"] == "fill")]
-        if lay.legend is not None and lay.key not in ("villages", "cells", "city", "towns"):
+        if lay.legend is not None and lay.key in in_legend:
             legends.append(lay.legend)
     traces.append(highlight_trace())
     layout = basemap.map_layout(view.center, view.zoom, basemap.map_style(view.tile_url))

@@ -8,6 +8,7 @@ points/s here, enough for 30k devices).
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import h3
 import numpy as np
@@ -16,7 +17,12 @@ import pandas as pd
 from layers import palette
 from layers.basemap import to_display
 from layers.legend import Layer, Legend, LegendItem
+from layers.registry import FigureContext, LayerSpec
 from layers.trace import choroplethmap
+
+if TYPE_CHECKING:
+    from layers.compose import MapData, View
+    from layers.themes import Theme
 
 DEFAULT_RES = 7          # ≈5 km² per hexagon: ~700 over a 3,300 km² county (demo assumption)
 RES_CHOICES = (6, 7)     # the resolutions a city view picks from (res_for_zoom)
@@ -144,3 +150,13 @@ def devices_hex_layer(frames: list[pd.DataFrame], states, res: int = DEFAULT_RES
         columns=["lon", "lat", "state", "h3"])
     agg = aggregate(pts, res, hex_col="h3")
     return hex_layer(agg, key="hex_devices", name="设备聚合", tile_crs=tile_crs)
+
+
+def build(data: MapData, theme: Theme, view: View, ctx: FigureContext) -> Layer:
+    """The theme's sensors and cameras as hexagons at the view's resolution."""
+    return devices_hex_layer([ctx.sensors, ctx.cameras], data.states, res=ctx.hex_res,
+                             tile_crs=view.tile_crs)
+
+
+# Drawn by the view, not the theme: whenever a city view of many devices aggregates them.
+LAYER = LayerSpec("hex_devices", 30, build, shown=lambda theme, ctx: ctx.aggregate)

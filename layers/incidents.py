@@ -9,6 +9,7 @@ Input: ``IncidentService.open_incidents_frame()`` or any frame with the contract
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -16,7 +17,12 @@ from incidents.incident import FINAL_STATES
 from layers import palette
 from layers.basemap import to_display
 from layers.legend import Layer, Legend, LegendItem
+from layers.registry import FigureContext, LayerSpec
 from layers.trace import scattermap
+
+if TYPE_CHECKING:
+    from layers.compose import MapData, View
+    from layers.themes import Theme
 
 KEY = "incidents"
 TIERS: tuple[str, ...] = ("department", "town", "city")   # drawn city last (on top)
@@ -115,3 +121,11 @@ def point_style(severity: str, overdue: bool) -> dict:
     size = palette.SEVERITY_SIZES.get(severity, 9)
     return {"color": palette.SEVERITY_COLORS.get(severity, palette.SEVERITY_COLORS["一般"]),
             "size": size, "ring": size + RING_EXTRA if overdue else 0}
+
+
+def build(data: MapData, theme: Theme, view: View, ctx: FigureContext) -> Layer:
+    """The theme's open incidents (normalised once per figure: ``FigureContext.incidents``)."""
+    return incidents_layer(ctx.incidents, tile_crs=view.tile_crs, size_scale=view.size_scale)
+
+
+LAYER = LayerSpec(KEY, 100, build)

@@ -16,10 +16,13 @@ import shapely
 
 from layers.basemap import to_display
 from layers.legend import Layer, Legend, LegendItem
+from layers.registry import FigureContext, LayerSpec
 from layers.trace import scattermap
 
 if TYPE_CHECKING:
     from grid.model import City
+    from layers.compose import MapData, View
+    from layers.themes import Theme
 
 KEY = "resources"
 KINDS: dict[str, tuple[str, str, int]] = {     # kind → (name, colour, marker size)
@@ -84,3 +87,11 @@ def resources_layer(resources: pd.DataFrame, kinds: tuple[str, ...] | None = Non
     items = tuple(LegendItem(f"{name} {int(n.get(kind, 0))}", color, "ring")
                   for kind, (name, color, _size) in KINDS.items() if kinds is None or kind in kinds)
     return Layer(KEY, "应急资源", traces, [], Legend("应急资源", items))
+
+
+def build(data: MapData, theme: Theme, view: View, ctx: FigureContext) -> Layer:
+    """The resources of the theme's kinds (``Theme.resource_kinds``; None: all)."""
+    return resources_layer(data.resources, theme.resource_kinds, view.tile_crs, view.size_scale)
+
+
+LAYER = LayerSpec(KEY, 90, build)

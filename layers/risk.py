@@ -15,10 +15,14 @@ import pandas as pd
 from layers import palette
 from layers.geojson import feature_collection
 from layers.legend import Layer, Legend, LegendItem
+from layers.registry import FigureContext, LayerSpec
 from layers.trace import choroplethmap
 
 if TYPE_CHECKING:
     import geopandas as gpd
+
+    from layers.compose import MapData, View
+    from layers.themes import Theme
 
 KEY = "risk"
 ALARM_WEIGHTS: dict[str, float] = {"blue": 1, "yellow": 2, "orange": 4, "red": 8}   # demo default
@@ -78,3 +82,14 @@ def risk_layer(units: gpd.GeoDataFrame, unit_col: str, alarms: pd.DataFrame | No
     items = tuple(LegendItem(f"{palette.RISK_NAMES[lv]} {int(counts[i])}", palette.RISK_COLORS[lv],
                              "square") for i, lv in reversed(list(enumerate(palette.RISK_LEVELS))))
     return Layer(KEY, name, [trace], [], Legend(name, items))
+
+
+def build(data: MapData, theme: Theme, view: View, ctx: FigureContext) -> Layer:
+    """五色图 per town, or per grid cell when the theme says so (``Theme.risk_unit``)."""
+    if theme.risk_unit == "cell":
+        return risk_layer(data.city.cells, "cell_code", data.alarms, ctx.incidents,
+                          view.tile_crs, "网格风险五色图")
+    return risk_layer(data.city.towns, "town_code", data.alarms, ctx.incidents, view.tile_crs)
+
+
+LAYER = LayerSpec(KEY, 20, build)

@@ -8,12 +8,19 @@ points and carries the worst state inside each hexagon.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pandas as pd
 
 from layers import palette
 from layers.legend import Layer, Legend, LegendItem
 from layers.points import order_worst_last, state_series, state_trace
+from layers.registry import FigureContext, LayerSpec
 from sensors.kinds import KINDS
+
+if TYPE_CHECKING:
+    from layers.compose import MapData, View
+    from layers.themes import Theme
 
 KEY = "sensors"
 
@@ -48,3 +55,12 @@ def sensors_layer(sensors: pd.DataFrame, states: dict[str, str] | pd.Series | No
              for s in ("alarm", "warning", "offline", "normal")]
     title = "物联感知 " + "·".join(f"{type_name(str(t))}{int(n)}" for t, n in counts.items())
     return Layer(KEY, "物联感知", traces, [], Legend(title, tuple(items)))
+
+
+def build(data: MapData, theme: Theme, view: View, ctx: FigureContext) -> Layer:
+    """The theme's sensors (only the exceptions above the hexagons when aggregating)."""
+    return sensors_layer(ctx.sensors, data.states, tile_crs=view.tile_crs,
+                         size_scale=view.size_scale, exceptions_only=ctx.aggregate)
+
+
+LAYER = LayerSpec(KEY, 70, build)

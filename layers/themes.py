@@ -1,17 +1,19 @@
 """专题 (M10, S7): the eight themes of Huangshan's city brain (seed 002) as presets of layers,
 filters and KPI panels. 总体态势 is the default. A theme is data only; the wall applies it.
-Which sensor kinds a theme's map shows is declared by each kind (``Kind.themes``), not here.
+Which sensor kinds a theme's map shows is declared by each kind (``Kind.themes``), not here; a
+theme lists the layers it is built around, and a layer may add itself to a theme by declaring it
+(``LayerSpec.themes``, layers.registry), so a new layer needs no edit here.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from layers import registry
 from sensors.kinds import in_theme
 
-# Layer keys a theme may list (bottom to top is fixed by layers.compose.ORDER).
-LAYER_KEYS: tuple[str, ...] = ("city", "risk", "hex_devices", "cells", "villages",
-                               "towns", "sensors", "cameras", "resources", "incidents", "alarms")
+# Layer keys a theme may list, bottom to top: the discovered layers (layers.registry), in order.
+LAYER_KEYS: tuple[str, ...] = registry.keys()
 # KPI panels (指标) the wall knows how to draw.
 KPI_KEYS: tuple[str, ...] = ("open_by_tier", "overdue", "on_time", "alarms_by_level",
                              "device_online", "camera_online")
@@ -33,8 +35,14 @@ class Theme:
     blurb: str = ""
 
 
+def _with_declared(theme: Theme) -> Theme:
+    """The theme plus the layers that declare it (``LayerSpec.themes``) and it does not list."""
+    extra = tuple(k for k in registry.declared_for(theme.code) if k not in theme.layers)
+    return replace(theme, layers=theme.layers + extra) if extra else theme
+
+
 _ALL_KPI = KPI_KEYS
-THEMES: dict[str, Theme] = {t.code: t for t in (
+THEMES: dict[str, Theme] = {t.code: _with_declared(t) for t in (
     Theme("overview", "总体态势",
           ("city", "risk", "towns", "sensors", "cameras", "resources", "incidents", "alarms"),
           blurb="全域感知、事件、告警与综合风险一张图"),

@@ -99,3 +99,67 @@ def test_every_theme_draws_what_it_drew_before_the_registry(frames, code):
         [t for k in want for t in MAP_LAYERS.get(k, ())]
     stress = compose.compose(frames["stress"], theme, view)
     assert stress.layers == RECORDED[code][1].split()
+
+
+def test_compose_knows_no_layer_by_name():
+    """The chain is gone: compose draws what the registry discovered, in order."""
+    import inspect  # noqa: PLC0415
+
+    from layers import registry  # noqa: PLC0415
+
+    src = inspect.getsource(compose)
+    for key in RECORDED_KEYS:
+        if key not in ("sensors", "cameras"):   # theme_devices: which devices a theme shows
+            assert f'"{key}"' not in src, key
+    assert tuple(s.key for s in registry.specs()) == LAYER_KEYS
+    orders = [s.order for s in registry.specs()]
+    assert orders == sorted(orders) and len(set(LAYER_KEYS)) == len(LAYER_KEYS)
+
+
+def test_a_module_that_declares_a_layer_is_drawn_and_joins_its_themes(frames, tmp_path,
+                                                                      monkeypatch):
+    """Discovery over the package's path: a new module with ``LAYER`` (declaring a theme) is in
+    the registry, its theme shows it at its order, and a theme that does not declare it does not."""
+    import dataclasses  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    import layers  # noqa: PLC0415
+    from layers import registry, themes  # noqa: PLC0415
+
+    (tmp_path / "probe_marks.py").write_text(
+        "from layers.legend import Layer\n"
+        "from layers.registry import LayerSpec\n"
+        "from layers.trace import scattermap\n"
+        "def build(data, theme, view, ctx):\n"
+        "    return Layer('probe', '探针', [scattermap(lon=[], lat=[], meta='probe')])\n"
+        "LAYER = LayerSpec('probe', 95, build, themes=('ecology',))\n", encoding="utf-8")
+    monkeypatch.setattr(layers, "__path__", [*layers.__path__, str(tmp_path)])
+    monkeypatch.delitem(sys.modules, "layers.probe_marks", raising=False)
+    found = registry.discover()
+    assert [s.key for s in found if s.key == "probe"] == ["probe"]
+    monkeypatch.setattr(registry, "specs", lambda: found)
+    monkeypatch.setattr(compose, "specs", lambda: found)
+    eco = themes._with_declared(dataclasses.replace(THEMES["ecology"], layers=("city", "towns",
+                                                                               "incidents")))
+    assert eco.layers == ("city", "towns", "incidents", "probe")
+    mf = compose.compose(frames["data"], eco, _view(frames["data"].city))
+    assert mf.layers == ["city", "towns", "probe", "incidents"]         # 90 < 95 < 100
+    other = compose.compose(frames["data"], THEMES["livelihood"], _view(frames["data"].city))
+    assert "probe" not in other.layers
+    sys.modules.pop("layers.probe_marks", None)
+
+
+def test_two_layers_with_one_key_are_refused(tmp_path, monkeypatch):
+    import sys  # noqa: PLC0415
+
+    import layers  # noqa: PLC0415
+    from layers import registry  # noqa: PLC0415
+
+    (tmp_path / "probe_twin.py").write_text(
+        "from layers.registry import LayerSpec\n"
+        "LAYER = LayerSpec('towns', 61, lambda *a: None)\n", encoding="utf-8")
+    monkeypatch.setattr(layers, "__path__", [*layers.__path__, str(tmp_path)])
+    monkeypatch.delitem(sys.modules, "layers.probe_twin", raising=False)
+    with pytest.raises(ValueError, match="towns"):
+        registry.discover()
+    sys.modules.pop("layers.probe_twin", None)
