@@ -22,7 +22,7 @@ import json
 import time
 from typing import TYPE_CHECKING
 
-from flask import Flask, Response, abort, request
+from flask import Blueprint, Response, abort, current_app, request
 
 from app import keys, security
 from app.api import handle_note
@@ -30,7 +30,7 @@ from app.context import AppContext
 from app.timefmt import fmt_cst
 from grid.categories import CATEGORIES
 from incidents.actor import ROLE_NAMES, Actor
-from incidents.roles import CONSOLE_ROLES
+from incidents.roles import CONSOLE_ROLES, screen_roles
 
 if TYPE_CHECKING:
     from grid.model import City
@@ -50,8 +50,6 @@ STAFF_ROLES = CONSOLE_ROLES
 
 
 def _ctx() -> AppContext:
-    from flask import current_app  # noqa: PLC0415
-
     return current_app.extensions["onemap"]
 
 
@@ -59,7 +57,7 @@ def _actor() -> Actor:
     from app.auth import require_actor, require_role  # noqa: PLC0415
 
     require_actor()
-    return require_role("grid_worker", "city_commander", "city_operator")
+    return require_role(*sorted(screen_roles()["m"]))    # the phone's roles (incidents.roles)
 
 
 def _key() -> str:
@@ -230,151 +228,156 @@ def _task_view(inc, actor: Actor, policy) -> dict:  # noqa: ANN001 (Incident, Po
             "place": "", "actions": actions, "lon": inc.lon, "lat": inc.lat}
 
 
-def install(server: Flask, ctx: AppContext) -> None:  # noqa: C901 (one route per function)
-    """Register /m/api/* and /media/photo/<id> on ``server``."""
-    secret = str(server.config["SECRET_KEY"]).encode()
+bp = Blueprint("mobile_api", __name__)
+"""/m/api/* and /media/photo/<id>: registered by ``app.server.create_server`` behind the gate."""
 
-    @server.post("/m/api/photos", endpoint="mobile_photo_upload")
-    def upload_photo():
-        actor = _actor()
-        data = request.get_data(cache=False)
-        if len(data) > MAX_PHOTO_BYTES:
-            security.count(ctx.redis, "upload_rejected")
-            return security.json_error(413, "too_large", reason=f"照片过大，超过 {MAX_PHOTO_BYTES} 字节 "
-                                             f"(photo > {MAX_PHOTO_BYTES} bytes)")
+
+def _secret() -> bytes:
+    """The deployment's session key: photo ids are keyed hashes of the bytes (unguessable)."""
+    return str(current_app.config["SECRET_KEY"]).encode()
+
+
+@bp.post("/m/api/photos", endpoint="mobile_photo_upload")
+def upload_photo():
+    actor = _actor()
+    data = request.get_data(cache=False)
+    if len(data) > MAX_PHOTO_BYTES:
+        security.count(_ctx().redis, "upload_rejected")
+        return security.json_error(413, "too_large", reason=f"照片过大，超过 {MAX_PHOTO_BYTES} 字节 "
+                                         f"(photo > {MAX_PHOTO_BYTES} bytes)")
+    try:
+        fmt = security.check_image(data)
+    except security.UploadRejected as exc:
+        security.count(_ctx().redis, "upload_rejected")
+        return security.json_error(415, "not_an_image", reason=str(exc))
+    pid = hmac.new(_secret(), data, hashlib.sha256).hexdigest()[:32]
+    k = keys.mobile_photo(pid)
+    if not _ctx().redis.exists(k):
+        _ctx().redis_bytes.hset(k, mapping={"owner": actor.user_id, "type": f"image/{fmt.lower()}",
+                                         "data": data, "ts": str(int(time.time() * 1000))})
+        _ctx().redis.expire(k, PHOTO_TTL_S)
+    return {"id": pid, "url": photo_url(pid)}
+
+@bp.get("/media/photo/<photo_id>", endpoint="mobile_photo_get")
+def get_photo(photo_id: str):
+    from app.auth import deny, require_actor  # noqa: PLC0415
+
+    actor = require_actor()
+    if not photo_id.isalnum():
+        abort(404)
+    raw = _ctx().redis_bytes.hgetall(keys.mobile_photo(photo_id))
+    if not raw:
+        abort(404)
+    owner = raw.get(b"owner", b"").decode()
+    if owner != actor.user_id and actor.role not in STAFF_ROLES:
+        deny("photo of another user", target=photo_id)
+    resp = Response(raw[b"data"], mimetype=raw.get(b"type", b"image/jpeg").decode())
+    resp.headers["Cache-Control"] = "private, max-age=86400"
+    return resp
+
+@bp.post("/m/api/reports", endpoint="mobile_report")
+def report():
+    actor = _actor()
+    key = _key()
+    security.enforce(_ctx().redis, security.REPORT_LIMIT, actor.user_id)
+    body = _body()
+    category = _text(body, "category", 8)
+    if category not in CATEGORIES:
+        return security.json_error(400, "bad_request", reason=f"未知事件类别 {category!r} "
+                                                              f"(unknown category {category!r})")
+    lon, lat = _point(body)
+    photos = _photo_ids(_ctx(), actor, body)
+    with _guard("report"):
+        inc = _ctx().incidents.report(
+            actor, category=category, description=_text(body, "description"), lon=lon,
+            lat=lat, channel="grid_worker", attachments=[photo_url(p) for p in photos],
+            idempotency_key=f"m:{key}")      # the service keeps keys per user
+    _ctx().redis.zadd(keys.mobile_recent_categories(actor.user_id),
+                   {category: int(time.time() * 1000)})
+    return {"id": inc.id, "state": inc.state, "center": inc.center,
+            "duplicate": getattr(inc, "intake", "") == "duplicate"}
+
+@bp.get("/m/api/reports", endpoint="mobile_my_reports")
+def my_reports():
+    actor = _actor()
+    with _guard():
+        items = _ctx().incidents.list_queue(actor, "all", limit=50)
+    return {"reports": [{"id": i.id, "title": i.title or i.category_name, "state": i.state,
+                         "state_name": i.to_dict()["state_name"],
+                         "created_ts": i.created_ts} for i in items
+                        if i.reporter == actor.user_id][:30]}
+
+@bp.get("/m/api/tasks", endpoint="mobile_tasks")
+def tasks():
+    actor = _actor()
+    return {"tasks": [_task_view(i, actor, _ctx().incidents.policy) for i in my_tasks(_ctx(), actor)]}
+
+@bp.post("/m/api/tasks/<incident_id>/<action>", endpoint="mobile_task_action")
+def task_action(incident_id: str, action: str):
+    actor = _actor()
+    if action not in {phone for _, phone in PHONE_ACTIONS}:
+        abort(404)
+    body = request.get_json(silent=True) or {}
+    if action == "accept":   # online action: its state change is its own idempotency
+        with _guard(incident_id):
+            inc = _ctx().incidents.get(incident_id, actor)
+            task = _my_task(inc, actor)
+            if task is not None and task.state == "dispatched":
+                inc = _ctx().incidents.start(incident_id, actor, task=task.n, note="网格员接收任务")
+        return {"id": inc.id, "state": inc.state}
+    key = _key()
+    photos = _photo_ids(_ctx(), actor, body)
+    urls = [photo_url(p) for p in photos]
+    note = _text(body, "note")
+    if action == "result":   # 处置反馈: what was done, in words (the photos alone do not say)
         try:
-            fmt = security.check_image(data)
-        except security.UploadRejected as exc:
-            security.count(ctx.redis, "upload_rejected")
-            return security.json_error(415, "not_an_image", reason=str(exc))
-        pid = hmac.new(secret, data, hashlib.sha256).hexdigest()[:32]
-        k = keys.mobile_photo(pid)
-        if not ctx.redis.exists(k):
-            ctx.redis_bytes.hset(k, mapping={"owner": actor.user_id, "type": f"image/{fmt.lower()}",
-                                             "data": data, "ts": str(int(time.time() * 1000))})
-            ctx.redis.expire(k, PHOTO_TTL_S)
-        return {"id": pid, "url": photo_url(pid)}
+            note = handle_note(note)
+        except ValueError as exc:
+            return security.json_error(400, "bad_request", reason=str(exc))
 
-    @server.get("/media/photo/<photo_id>", endpoint="mobile_photo_get")
-    def get_photo(photo_id: str):
-        from app.auth import deny, require_actor  # noqa: PLC0415
-
-        actor = require_actor()
-        if not photo_id.isalnum():
-            abort(404)
-        raw = ctx.redis_bytes.hgetall(keys.mobile_photo(photo_id))
-        if not raw:
-            abort(404)
-        owner = raw.get(b"owner", b"").decode()
-        if owner != actor.user_id and actor.role not in STAFF_ROLES:
-            deny("photo of another user", target=photo_id)
-        resp = Response(raw[b"data"], mimetype=raw.get(b"type", b"image/jpeg").decode())
-        resp.headers["Cache-Control"] = "private, max-age=86400"
-        return resp
-
-    @server.post("/m/api/reports", endpoint="mobile_report")
-    def report():
-        actor = _actor()
-        key = _key()
-        security.enforce(ctx.redis, security.REPORT_LIMIT, actor.user_id)
-        body = _body()
-        category = _text(body, "category", 8)
-        if category not in CATEGORIES:
-            return security.json_error(400, "bad_request", reason=f"未知事件类别 {category!r} "
-                                                                  f"(unknown category {category!r})")
-        lon, lat = _point(body)
-        photos = _photo_ids(ctx, actor, body)
-        with _guard("report"):
-            inc = ctx.incidents.report(
-                actor, category=category, description=_text(body, "description"), lon=lon,
-                lat=lat, channel="grid_worker", attachments=[photo_url(p) for p in photos],
-                idempotency_key=f"m:{key}")      # the service keeps keys per user
-        ctx.redis.zadd(keys.mobile_recent_categories(actor.user_id),
-                       {category: int(time.time() * 1000)})
-        return {"id": inc.id, "state": inc.state, "center": inc.center,
-                "duplicate": getattr(inc, "intake", "") == "duplicate"}
-
-    @server.get("/m/api/reports", endpoint="mobile_my_reports")
-    def my_reports():
-        actor = _actor()
-        with _guard():
-            items = ctx.incidents.list_queue(actor, "all", limit=50)
-        return {"reports": [{"id": i.id, "title": i.title or i.category_name, "state": i.state,
-                             "state_name": i.to_dict()["state_name"],
-                             "created_ts": i.created_ts} for i in items
-                            if i.reporter == actor.user_id][:30]}
-
-    @server.get("/m/api/tasks", endpoint="mobile_tasks")
-    def tasks():
-        actor = _actor()
-        return {"tasks": [_task_view(i, actor, ctx.incidents.policy) for i in my_tasks(ctx, actor)]}
-
-    @server.post("/m/api/tasks/<incident_id>/<action>", endpoint="mobile_task_action")
-    def task_action(incident_id: str, action: str):
-        actor = _actor()
-        if action not in {phone for _, phone in PHONE_ACTIONS}:
-            abort(404)
-        body = request.get_json(silent=True) or {}
-        if action == "accept":   # online action: its state change is its own idempotency
-            with _guard(incident_id):
-                inc = ctx.incidents.get(incident_id, actor)
+    def apply() -> dict:
+        with _guard(incident_id):
+            if action == "progress":  # 进展: a note in the trail (photos linked in it)
+                text = note or "进展"
+                if urls:
+                    text += " 照片: " + " ".join(urls)
+                inc = _ctx().incidents.note(incident_id, actor, text,
+                                         idempotency_key=f"m:{key}")
+            else:                     # 处置完成: report the sub-task done with its photos
+                inc = _ctx().incidents.get(incident_id, actor)
                 task = _my_task(inc, actor)
                 if task is not None and task.state == "dispatched":
-                    inc = ctx.incidents.start(incident_id, actor, task=task.n, note="网格员接收任务")
-            return {"id": inc.id, "state": inc.state}
-        key = _key()
-        photos = _photo_ids(ctx, actor, body)
-        urls = [photo_url(p) for p in photos]
-        note = _text(body, "note")
-        if action == "result":   # 处置反馈: what was done, in words (the photos alone do not say)
-            try:
-                note = handle_note(note)
-            except ValueError as exc:
-                return security.json_error(400, "bad_request", reason=str(exc))
+                    _ctx().incidents.start(incident_id, actor, task=task.n)
+                inc = _ctx().incidents.handle(incident_id, actor,
+                                           task=task.n if task else None,
+                                           note=note, attachments=urls)
+        return {"id": inc.id, "state": inc.state}
 
-        def apply() -> dict:
-            with _guard(incident_id):
-                if action == "progress":  # 进展: a note in the trail (photos linked in it)
-                    text = note or "进展"
-                    if urls:
-                        text += " 照片: " + " ".join(urls)
-                    inc = ctx.incidents.note(incident_id, actor, text,
-                                             idempotency_key=f"m:{key}")
-                else:                     # 处置完成: report the sub-task done with its photos
-                    inc = ctx.incidents.get(incident_id, actor)
-                    task = _my_task(inc, actor)
-                    if task is not None and task.state == "dispatched":
-                        ctx.incidents.start(incident_id, actor, task=task.n)
-                    inc = ctx.incidents.handle(incident_id, actor,
-                                               task=task.n if task else None,
-                                               note=note, attachments=urls)
-            return {"id": inc.id, "state": inc.state}
+    return _remember(_ctx(), f"m:task:{actor.user_id}", key, apply)
 
-        return _remember(ctx, f"m:task:{actor.user_id}", key, apply)
+@bp.post("/m/api/patrol", endpoint="mobile_patrol_add")
+def patrol_add():
+    actor = _actor()
+    key = _key()
+    body = _body()
+    lon, lat = _point(body)
+    photos = _photo_ids(_ctx(), actor, body)
 
-    @server.post("/m/api/patrol", endpoint="mobile_patrol_add")
-    def patrol_add():
-        actor = _actor()
-        key = _key()
-        body = _body()
-        lon, lat = _point(body)
-        photos = _photo_ids(ctx, actor, body)
+    def add() -> dict:
+        ts = int(time.time() * 1000)
+        eid = _ctx().redis.xadd(keys.mobile_patrol(actor.user_id), {
+            "note": _text(body, "note"), "lon": f"{lon:.6f}", "lat": f"{lat:.6f}",
+            "photos": json.dumps(photos), "ts": str(ts), "key": key,
+            "located_by": _text(body, "located_by", 8)},
+            maxlen=PATROL_MAXLEN, approximate=True)
+        return {"id": eid, "ts": ts}
 
-        def add() -> dict:
-            ts = int(time.time() * 1000)
-            eid = ctx.redis.xadd(keys.mobile_patrol(actor.user_id), {
-                "note": _text(body, "note"), "lon": f"{lon:.6f}", "lat": f"{lat:.6f}",
-                "photos": json.dumps(photos), "ts": str(ts), "key": key,
-                "located_by": _text(body, "located_by", 8)},
-                maxlen=PATROL_MAXLEN, approximate=True)
-            return {"id": eid, "ts": ts}
+    return _remember(_ctx(), f"m:patrol:{actor.user_id}", key, add)
 
-        return _remember(ctx, f"m:patrol:{actor.user_id}", key, add)
-
-    @server.get("/m/api/patrol", endpoint="mobile_patrol_list")
-    def patrol_list():
-        actor = _actor()
-        return {"entries": patrol_log(ctx, actor.user_id, 30)}
+@bp.get("/m/api/patrol", endpoint="mobile_patrol_list")
+def patrol_list():
+    actor = _actor()
+    return {"entries": patrol_log(_ctx(), actor.user_id, 30)}
 
 
 def _my_task(inc, actor: Actor):  # noqa: ANN001, ANN202 (Incident → Task | None)

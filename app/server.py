@@ -42,7 +42,7 @@ def create_server(ctx: AppContext) -> Flask:
 
     auth.install(server, ctx)          # first: the gate stands before any route is served
     http.install(server)
-    mobile_api.install(server, ctx)
+    server.register_blueprint(mobile_api.bp)
 
     @server.get("/static/<path:path>")
     def static_asset(path: str):  # served by OneMap itself: offline (non-negotiable 3)
