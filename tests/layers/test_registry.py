@@ -19,23 +19,25 @@ RECORDED_KEYS = ("city", "risk", "hex_devices", "cells", "villages", "towns", "s
 # the panel) and its ``layout.map.layers`` types (none of the point layers at city zoom).
 METAS = {"city": (), "risk": ("risk",), "hex_devices": ("hex_devices",), "cells": (),
          "villages": (), "towns": ("labels",), "sensors": ("sensors:all",),
-         "cameras": ("cameras:all",), "resources": ("resources:all", "resources:core"),
+         "cameras": ("cameras:all",), "grid_workers": ("grid_workers:all",),
+         "resources": ("resources:all", "resources:core"),
          "incidents": ("incidents:overdue", "incidents:department", "incidents:town",
                        "incidents:city"),
          "alarms": ("alarms:halo", "alarms:core")}
 LEGENDS = {"risk": "综合风险五色图", "hex_devices": "设备聚合(最严重状态)", "sensors": "物联感知",
-           "cameras": "视频点位", "resources": "应急资源", "incidents": "在办事件",
+           "cameras": "视频点位", "grid_workers": "网格员", "resources": "应急资源", "incidents": "在办事件",
            "alarms": "实时告警"}
 MAP_LAYERS = {"city": ("fill", "line"), "cells": ("line",), "villages": ("line",),
               "towns": ("line",)}
 
 # Per theme: the layers drawn at a city view of the fixtures (2,000 sensors + 1,500 cameras),
 # and with the 26,907-camera stress registry (hexagons wherever the theme shows devices).
+# Since recorded: layers/grid_workers.py (网格员) joined 城市管理 and 社区服务, and nothing else.
 RECORDED: dict[str, tuple[str, str]] = {
     "overview": ("city risk hex_devices towns sensors cameras resources incidents alarms",
                  "city risk hex_devices towns sensors cameras resources incidents alarms"),
-    "city_mgmt": ("city cells towns sensors cameras incidents alarms",
-                  "city hex_devices cells towns sensors cameras incidents alarms"),
+    "city_mgmt": ("city cells towns sensors cameras grid_workers incidents alarms",
+                  "city hex_devices cells towns sensors cameras grid_workers incidents alarms"),
     "city_safety": ("city risk towns sensors cameras resources incidents alarms",
                     "city risk hex_devices towns sensors cameras resources incidents alarms"),
     "ecology": ("city villages towns sensors incidents alarms",
@@ -46,8 +48,8 @@ RECORDED: dict[str, tuple[str, str]] = {
                 "city hex_devices towns sensors cameras incidents alarms"),
     "livelihood": ("city villages towns resources incidents",
                    "city villages towns resources incidents"),
-    "community": ("city cells villages towns resources incidents alarms",
-                  "city cells villages towns resources incidents alarms"),
+    "community": ("city cells villages towns grid_workers resources incidents alarms",
+                  "city cells villages towns grid_workers resources incidents alarms"),
 }
 
 
