@@ -4,6 +4,15 @@
 trace index by ``meta``. The layers are the ones ``layers.registry`` discovers (one module each),
 drawn bottom to top in their declared order; this module knows no layer by name. Static geometry
 (boundaries, hexagon outlines) is cached per city, so a page load costs only the point arrays.
+
+A new layer is one module ``layers/<x>.py`` (layers/grid_workers.py is the worked example)::
+
+    def build(data: MapData, theme: Theme, view: View, ctx: FigureContext) -> Layer: ...
+    LAYER = LayerSpec("<key>", order=85, build=build, themes=("city_mgmt",))
+
+``order`` places it in the stack (boundaries 10–60, devices 70–80, resources 90, incidents 100,
+alarms 110); ``themes`` adds it to those themes; ``ctx`` carries what every layer of the figure
+shares (the theme's open incidents and devices, whether devices aggregate, the hexagon res).
 """
 
 from __future__ import annotations
