@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import ParseError, fromstring
 
+from incidents.vocab import State
+
 NS = "urn:oasis:names:tc:emergency:cap:1.2"
 _N = {"cap": NS}
 
@@ -142,7 +144,7 @@ def to_cap(inc: dict, sender: str, area_desc: str = "", status: str = "Actual") 
     sent = datetime.fromtimestamp(inc.get("updated_ts") or inc.get("created_ts") or 0, UTC)
     sub(alert, "sent", sent.isoformat(timespec="seconds"))
     sub(alert, "status", status)
-    sub(alert, "msgType", "Update" if inc.get("state") not in ("reported", "accepted") else "Alert")
+    sub(alert, "msgType", "Update" if inc.get("state") not in (State.REPORTED, State.ACCEPTED) else "Alert")
     sub(alert, "scope", "Restricted")
     sub(alert, "restriction", "政务内网 / government intranet")
     info = sub(alert, "info")

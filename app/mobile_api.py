@@ -31,6 +31,7 @@ from app.timefmt import fmt_cst
 from grid.categories import CATEGORIES
 from incidents.actor import ROLE_NAMES, Actor
 from incidents.roles import CONSOLE_ROLES, screen_roles
+from incidents.vocab import TaskState
 
 if TYPE_CHECKING:
     from grid.model import City
@@ -322,7 +323,7 @@ def task_action(incident_id: str, action: str):
         with _guard(incident_id):
             inc = _ctx().incidents.get(incident_id, actor)
             task = _my_task(inc, actor)
-            if task is not None and task.state == "dispatched":
+            if task is not None and task.state == TaskState.DISPATCHED:
                 inc = _ctx().incidents.start(incident_id, actor, task=task.n, note="网格员接收任务")
         return {"id": inc.id, "state": inc.state}
     key = _key()
@@ -346,7 +347,7 @@ def task_action(incident_id: str, action: str):
             else:                     # 处置完成: report the sub-task done with its photos
                 inc = _ctx().incidents.get(incident_id, actor)
                 task = _my_task(inc, actor)
-                if task is not None and task.state == "dispatched":
+                if task is not None and task.state == TaskState.DISPATCHED:
                     _ctx().incidents.start(incident_id, actor, task=task.n)
                 inc = _ctx().incidents.handle(incident_id, actor,
                                            task=task.n if task else None,
@@ -385,7 +386,7 @@ def _my_task(inc, actor: Actor):  # noqa: ANN001, ANN202 (Incident → Task | No
     from incidents.scope import worker_ids  # noqa: PLC0415
 
     mine = worker_ids(actor)
-    live = [t for t in inc.tasks if t.center in mine and t.state != "returned"]
+    live = [t for t in inc.tasks if t.center in mine and t.state != TaskState.RETURNED]
     return next((t for t in live if t.open), live[0] if live else None)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from grid.categories import CATEGORIES
+from incidents.incident import FINAL_STATES
 
 
 def _iso(ts: float) -> str | None:
@@ -29,7 +30,7 @@ def services() -> list[dict]:
 
 def request_view(inc: dict, center_names: dict[str, str] | None = None) -> dict:
     """One incident (``Incident.to_dict()``) as an Open311 service request."""
-    closed = inc.get("state") in ("closed", "voided")
+    closed = inc.get("state") in FINAL_STATES
     center = inc.get("center", "")
     return {
         "service_request_id": inc["id"],

@@ -19,8 +19,9 @@ STATE_NAMES: dict[str, str] = State.names()
 FINAL_STATES: frozenset[str] = frozenset({State.CLOSED.value, State.VOIDED.value})
 OPEN_STATES: frozenset[str] = frozenset(STATES) - FINAL_STATES
 STAGE_OF_STATE: dict[str, str] = {
-    "reported": "accept", "accepted": "register", "registered": "dispatch", "dispatched": "handle",
-    "in_progress": "handle", "handled": "verify", "verified": "close",
+    State.REPORTED: "accept", State.ACCEPTED: "register", State.REGISTERED: "dispatch",
+    State.DISPATCHED: "handle", State.IN_PROGRESS: "handle", State.HANDLED: "verify",
+    State.VERIFIED: "close",
 }
 """The deadline stage that runs while the incident is in a state (the next step to be done)."""
 
@@ -133,7 +134,7 @@ class Incident:
     @property
     def active_tasks(self) -> list[Task]:
         """Sub-tasks not returned: the ones the incident waits for."""
-        return [t for t in self.tasks if t.state != "returned"]
+        return [t for t in self.tasks if t.state != TaskState.RETURNED]
 
     @property
     def handler_centers(self) -> set[str]:
@@ -144,7 +145,7 @@ class Incident:
         out = set()
         town_too = self.kind != "task"
         for t in self.tasks:
-            if t.state != "returned" or t.worked:
+            if t.state != TaskState.RETURNED or t.worked:
                 out.add(t.center)
                 if t.town and town_too:
                     out.add(f"T{t.town}")

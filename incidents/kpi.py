@@ -16,6 +16,8 @@ import redis
 from incidents import defaults as D
 from incidents import keys
 from incidents.incident import TASK_OPEN, Incident, float_text
+from incidents.lifecycle import PRE_DISPATCH
+from incidents.vocab import State as S
 
 COUNTERS = ("received", "accepted", "accepted_on_time", "registered", "dispatched",
             "dispatched_on_time", "handled", "handled_on_time", "verified", "reopened", "closed",
@@ -93,12 +95,12 @@ def plan(old: Incident | None, new: Incident, action: str, now: float,
     c = old.center
     if action == "correlate":
         k.incr(c, "correlated")
-    if old.state == "reported" and new.state in ("accepted", "dispatched"):
+    if old.state == S.REPORTED and new.state in (S.ACCEPTED, S.DISPATCHED):
         k.incr(c, "accepted", 1, "accepted_on_time", int(on_time))
         k.duration(c, "accept", now - old.stage_ts)
-    if new.state == "registered" and old.state == "accepted":
+    if new.state == S.REGISTERED and old.state == S.ACCEPTED:
         k.incr(c, "registered")
-    if new.state == "dispatched" and old.state in ("reported", "accepted", "registered"):
+    if new.state == S.DISPATCHED and old.state in PRE_DISPATCH:
         k.incr(c, "dispatched", 1, "dispatched_on_time", int(on_time))
         k.duration(c, "dispatch", now - old.times.get("accepted", old.stage_ts))
     if action == "handle" and task_n is not None:
@@ -109,18 +111,18 @@ def plan(old: Incident | None, new: Incident, action: str, now: float,
             due = t.due_ts or old.due_ts
             k.incr(t.center, "handled", 1, "handled_on_time", int(due <= 0 or now <= due))
             k.duration(t.center, "handle", now - t.dispatched_ts)
-    if old.state == "handled" and new.state == "verified":
+    if old.state == S.HANDLED and new.state == S.VERIFIED:
         k.incr(c, "verified")
         k.duration(c, "verify", now - old.stage_ts)
-    if old.state == "handled" and new.state == "dispatched":
+    if old.state == S.HANDLED and new.state == S.DISPATCHED:
         k.incr(c, "reopened")
-    if new.state == "closed" and old.state != "closed":
+    if new.state == S.CLOSED and old.state != S.CLOSED:
         # closure rate = closed / received of the center that received it, wherever it closed
         # (escalated, taken over); the close stage's time is the closing center's
         k.incr(received_by(new), "closed")
         k.duration(new.center, "close", now - old.stage_ts)
         k.duration(new.center, "total", now - new.created_ts)
-    if new.state == "voided" and old.state != "voided":
+    if new.state == S.VOIDED and old.state != S.VOIDED:
         k.incr(received_by(new), "voided")
     if action == "escalate" and new.center != c:   # not the top tier's "overdue past the limit"
         k.incr(c, "escalated")

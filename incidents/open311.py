@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from incidents.incident import STATE_NAMES, Incident
+from incidents.incident import FINAL_STATES, STATE_NAMES, Incident
 
 CST = timezone(timedelta(hours=8))
 
@@ -25,7 +25,7 @@ def to_open311(inc: Incident, agency_names: dict[str, str] | None = None) -> dic
     media = next((a for a in inc.attachments if a.startswith(("http://", "https://", "/"))), None)
     return {
         "service_request_id": inc.id,
-        "status": "closed" if inc.state in ("closed", "voided") else "open",
+        "status": "closed" if inc.state in FINAL_STATES else "open",
         "status_notes": inc.void_reason or STATE_NAMES.get(inc.state, inc.state),
         "service_name": inc.category_name,
         "service_code": inc.category,

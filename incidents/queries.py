@@ -21,6 +21,7 @@ from incidents.incident import (
 )
 from incidents.policy import Offer
 from incidents.unit_of_work import _idem
+from incidents.vocab import State
 
 VIEWS = ("new", "mine", "overdue", "open", "all")
 """The work lists of ``list_queue``."""
@@ -111,7 +112,7 @@ class Queries:
                     ids += self._place_ids(f"h:{c}") + self._place_ids(f"x:{c}")
             incs = self.store.load_many(_unique(ids))
             if view == "new":
-                incs = [i for i in incs if i.state == "reported"]
+                incs = [i for i in incs if i.state == State.REPORTED]
             if worker:
                 incs = [i for i in incs if scope.can_read(actor, i) is None]
             incs.sort(key=lambda i: (-i.priority, i.created_ts))
@@ -205,7 +206,7 @@ class Queries:
         for other in self.store.load_many([c[0] for c in cand]):
             if other.id == inc.id or not self.config.related_to(other.category, inc.category):
                 continue
-            if other.state != "closed" or (viewer is not SYSTEM and scope.can_read(viewer, other)):
+            if other.state != State.CLOSED or (viewer is not SYSTEM and scope.can_read(viewer, other)):
                 continue            # closed ones the operator may read (S1/S2)
             dist = next(d for i, d in cand if i == other.id)
             similar.append({"id": other.id, "category": other.category, "title": other.title,

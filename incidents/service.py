@@ -55,6 +55,8 @@ from incidents.store import (
     stage_limit,
 )
 from incidents.unit_of_work import _MAX_RETRIES, UnitOfWork, _idem, _unbatched_call
+from incidents.vocab import State as S
+from incidents.vocab import TaskState as TS
 
 CamerasNear = Callable[[float, float, float], list[dict]]
 """(lon, lat, radius_m) → nearby cameras as dicts (id, name, distance_m, ...): injectable."""
@@ -153,7 +155,7 @@ class IncidentService(UnitOfWork, Queries, EmergencyMode):
                 cell_code=loc.cell_code if loc else "", village_code=loc.village_code if loc else "",
                 town_code=loc.town_code if loc else "", reporter=reporter,
                 reporter_center=actor.center, center=rt.center, tier=rt.tier,
-                place=f"q:{rt.center}", state="reported", priority=rt.priority, created_ts=now,
+                place=f"q:{rt.center}", state=S.REPORTED, priority=rt.priority, created_ts=now,
                 route_reason=rt.reason, emergency=int(rt.emergency), sources=[source],
                 attachments=list(attachments), centers=sorted({rt.center}),
                 suggested_depts=list(rt.suggested))
@@ -215,7 +217,7 @@ class IncidentService(UnitOfWork, Queries, EmergencyMode):
             cell_code=loc.cell_code if loc else "", village_code=loc.village_code if loc else "",
             town_code=loc.town_code if loc else (tgt_town or ""), reporter=actor.user_id,
             reporter_center=actor.center, center=actor.center,
-            tier=self._tier(actor.center), place=f"x:{actor.center}", state="dispatched",
+            tier=self._tier(actor.center), place=f"x:{actor.center}", state=S.DISPATCHED,
             created_ts=now, route_reason="上情下达",
             tasks=[Task(1, tgt, dispatched_ts=now,
                         town=(tgt_town or "") if tgt.startswith("W") else "")],
@@ -237,14 +239,14 @@ class IncidentService(UnitOfWork, Queries, EmergencyMode):
         """受理: the owning center takes the report into its work."""
         def fn(i: Incident) -> None:
             self.policy.check("accept", actor, i)
-            i.state = "accepted"
+            i.state = S.ACCEPTED
         return self._mutate(incident_id, actor, "accept", fn, reason=note)
 
     def register(self, incident_id: str, actor: Actor, note: str = "") -> Incident:
         """立案: the case is confirmed as a valid case to handle."""
         def fn(i: Incident) -> None:
             self.policy.check("register", actor, i)
-            i.state = "registered"
+            i.state = S.REGISTERED
         return self._mutate(incident_id, actor, "register", fn, reason=note)
 
     def dispatch(self, incident_id: str, actor: Actor, dept_codes: Iterable[str],
@@ -264,17 +266,17 @@ class IncidentService(UnitOfWork, Queries, EmergencyMode):
         def fn(i: Incident) -> None:
             self.policy.check("verify", actor, i)
             if passed:
-                i.state = "verified"
+                i.state = S.VERIFIED
                 i.place = f"q:{i.center}"
             else:
-                i.state = "dispatched"
+                i.state = S.DISPATCHED
                 i.place = f"x:{i.center}"
                 i.reopen_count += 1
                 now = self.clock()
                 limit = stage_limit(i, "handle", self.config)
                 for t in i.tasks:
-                    if t.state == "handled":
-                        t.state, t.dispatched_ts, t.started_ts, t.handled_ts = "dispatched", now, 0.0, 0.0
+                    if t.state == TS.HANDLED:
+                        t.state, t.dispatched_ts, t.started_ts, t.handled_ts = TS.DISPATCHED, now, 0.0, 0.0
                         t.due_ts = now + limit
         action = "verify" if passed else "reopen"
         return self._mutate(incident_id, actor, action, fn, reason=note, reset_stage=not passed)
@@ -283,7 +285,7 @@ class IncidentService(UnitOfWork, Queries, EmergencyMode):
         """结案: the dispatching center closes a verified case (never the handler, T11)."""
         def fn(i: Incident) -> None:
             self.policy.check("close", actor, i)
-            i.state, i.place = "closed", ""
+            i.state, i.place = S.CLOSED, ""
         return self._mutate(incident_id, actor, "close", fn, reason=note)
 
     def void(self, incident_id: str, actor: Actor, reason: str) -> Incident:
@@ -293,7 +295,7 @@ class IncidentService(UnitOfWork, Queries, EmergencyMode):
 
         def fn(i: Incident) -> None:
             self.policy.check("void", actor, i)
-            i.state, i.place, i.void_reason = "voided", "", reason
+            i.state, i.place, i.void_reason = S.VOIDED, "", reason
         return self._mutate(incident_id, actor, "void", fn, reason=reason)
 
     def return_(self, incident_id: str, actor: Actor, reason: str, task: int | None = None) -> Incident:
@@ -307,7 +309,7 @@ class IncidentService(UnitOfWork, Queries, EmergencyMode):
             lifecycle.check("return", i.state, i.id)
             t = self.policy.my_task(actor, i, task, required=False)
             if t is not None:
-                t.state, t.note = "returned", reason
+                t.state, t.note = TS.RETURNED, reason
                 self._after_task_change(i)
                 # others still work on it: the case waits in the owner's queue all the same,
                 # to be sent to someone else (改派) or verified without that part later
@@ -315,7 +317,7 @@ class IncidentService(UnitOfWork, Queries, EmergencyMode):
                 return t.n
             self.policy.return_down(actor, i)
             down = i.origin.pop()
-            i.center, i.tier, i.place, i.state = down, self._tier(down), f"q:{down}", "reported"
+            i.center, i.tier, i.place, i.state = down, self._tier(down), f"q:{down}", S.REPORTED
             if down not in i.centers:
                 i.centers.append(down)
             return None
@@ -381,10 +383,10 @@ class IncidentService(UnitOfWork, Queries, EmergencyMode):
         def fn(i: Incident) -> int:
             lifecycle.check("start", i.state, i.id)
             t = self.policy.my_task(actor, i, task)
-            if t.state != "dispatched":
+            if t.state != TS.DISPATCHED:
                 raise InvalidTransition("start", t.state, task_is(t), i.id)
-            t.state, t.started_ts, t.handler = "in_progress", self.clock(), actor.user_id
-            i.state = "in_progress"
+            t.state, t.started_ts, t.handler = TS.IN_PROGRESS, self.clock(), actor.user_id
+            i.state = S.IN_PROGRESS
             return t.n
         return self._mutate(incident_id, actor, "start", fn, reason=note)
 
@@ -398,7 +400,7 @@ class IncidentService(UnitOfWork, Queries, EmergencyMode):
             if not t.open:
                 raise InvalidTransition("handle", t.state, task_is(t), i.id)
             now = self.clock()
-            t.state, t.handled_ts, t.note = "handled", now, note
+            t.state, t.handled_ts, t.note = TS.HANDLED, now, note
             t.handler = t.handler or actor.user_id
             if not t.started_ts:
                 t.started_ts = now
@@ -467,7 +469,7 @@ class IncidentService(UnitOfWork, Queries, EmergencyMode):
                 why = self.policy.merge_ok(actor, i)
                 if why is not None:
                     raise why
-                i.state, i.place, i.merged_into = "voided", "", tid
+                i.state, i.place, i.merged_into = S.VOIDED, "", tid
                 i.void_reason = f"已合并到 {tid} (merged into {tid})"
                 if tid not in i.links:
                     i.links.append(tid)
@@ -567,8 +569,8 @@ class IncidentService(UnitOfWork, Queries, EmergencyMode):
         else:
             self.policy.check("dispatch", actor, i)
         # an admin-marked automatic rule, or 应急模式 (fast path): accepted on dispatch
-        if (auto or i.emergency) and i.state == "reported":
-            i.state = "accepted"
+        if (auto or i.emergency) and i.state == S.REPORTED:
+            i.state = S.ACCEPTED
         if not targets:
             raise ValueError("请选择至少一个派遣单位 (dispatch needs at least one department)")
         now = self.clock()
@@ -590,20 +592,20 @@ class IncidentService(UnitOfWork, Queries, EmergencyMode):
         if i.state in lifecycle.OUT:      # added to a running case: its stage clock runs on
             self._after_task_change(i)
         else:
-            i.state = "dispatched"
+            i.state = S.DISPATCHED
         i.place = f"x:{i.center}"
 
     def _after_task_change(self, i: Incident) -> None:
         """Parent state from its sub-tasks: handled when every active one is (fan-out)."""
         active = i.active_tasks
         if not active:  # all returned: back to the center's queue for re-dispatch
-            i.state, i.place = "registered", f"q:{i.center}"
-        elif all(t.state == "handled" for t in active):
-            i.state, i.place = "handled", f"q:{i.center}"
-        elif any(t.state == "in_progress" for t in active) or any(t.state == "handled" for t in active):
-            i.state = "in_progress"
+            i.state, i.place = S.REGISTERED, f"q:{i.center}"
+        elif all(t.state == TS.HANDLED for t in active):
+            i.state, i.place = S.HANDLED, f"q:{i.center}"
+        elif any(t.state == TS.IN_PROGRESS for t in active) or any(t.state == TS.HANDLED for t in active):
+            i.state = S.IN_PROGRESS
         else:
-            i.state = "dispatched"
+            i.state = S.DISPATCHED
 
     def _set_severity(self, i: Incident, severity: str) -> None:
         """定级 (by hand, or raised by a correlated report or a merge): 重大 and above go to the

@@ -24,6 +24,10 @@ class _Named(StrEnum):
 
     cn: str
 
+    def __repr__(self) -> str:
+        # a member stands for its stored string everywhere, messages and logs included
+        return str.__repr__(self.value)
+
     @classmethod
     def names(cls) -> dict[str, str]:
         """value → Chinese name (for lookups by stored string)."""
