@@ -67,5 +67,5 @@ def test_a_worker_whose_cell_has_an_open_case_is_busy_and_on_top(demo_city):
 def test_the_layer_joins_its_themes_from_its_own_module():
     shows = {code for code, t in THEMES.items() if grid_workers.KEY in t.layers}
     assert shows == {"city_mgmt", "community"} == set(grid_workers.LAYER.themes)
-    assert grid_workers.KEY not in inspect.getsource(themes)         # themes.py was not edited
-    assert grid_workers.KEY not in inspect.getsource(compose)
+    assert f"\"{grid_workers.KEY}\"" not in inspect.getsource(themes)   # themes.py: not edited
+    assert f"\"{grid_workers.KEY}\"" not in inspect.getsource(compose)
