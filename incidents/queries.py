@@ -5,10 +5,11 @@ KPIs and the open-case frame for the map. Every read checks scope (S1/S2) first.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import pandas as pd
+import shapely
 
 from grid.categories import CATEGORIES
 from incidents import audit, keys, kpi, routing, scope
@@ -20,11 +21,121 @@ from incidents.incident import (
     Incident,
 )
 from incidents.policy import Offer
+from incidents.routing import parse_area
 from incidents.unit_of_work import _idem
-from incidents.vocab import State
+from incidents.vocab import Channel, State, TaskState
 
-VIEWS = ("new", "mine", "overdue", "open", "all")
-"""The work lists of ``list_queue``."""
+VIEWS = ("todo", "new", "mine", "overdue", "open", "all")
+"""The work lists of ``list_queue``; ``todo`` (待办) is every role's default work view."""
+
+HUMAN_CHANNELS: frozenset[str] = frozenset({Channel.GRID_WORKER, Channel.HOTLINE, Channel.WALK_IN})
+"""Reports a person made (网格员, 12345, 来访): never buried under machine cases (issue 15)."""
+
+CHANNEL_GROUPS: dict[str, frozenset[str]] = {
+    "human": HUMAN_CHANNELS,
+    "hotline": frozenset({Channel.HOTLINE}),
+    "iot": frozenset({Channel.IOT, Channel.DEVICE_FAULT}),
+    "video": frozenset({Channel.VIDEO_AI}),
+}
+"""The queue's quick filter by channel (人工 / 12345 / 物联 / 视频AI): a case belongs to a group
+when any of its sources came through one of the group's channels (a situation with a hotline
+report among its sensor alarms is found under 12345 too)."""
+
+TIER_NAMES = ("人工新报", "应急", "超期", "")
+"""``triage_rank`` tiers as a queue row marks them (the rest: no mark)."""
+
+
+# --- triage: the order of a work list, one home (the console, the API and the bench read it) ---
+Center = str | frozenset[str]
+"""A center code, or the codes a grid worker's tasks are addressed to (``scope.worker_ids``)."""
+
+
+def _is(code: str, center: Center) -> bool:
+    return code == center if isinstance(center, str) else code in center
+
+
+def channels_of(inc: Incident) -> set[str]:
+    """Every channel the case was reported through (its own and its sources')."""
+    return {inc.channel, *(str(s.get("channel", "")) for s in inc.sources)}
+
+
+def channel_group(inc: Incident, group: str) -> bool:
+    """Is ``inc`` in the quick filter's channel ``group`` (``CHANNEL_GROUPS``)?"""
+    return bool(channels_of(inc) & CHANNEL_GROUPS[group])
+
+
+def new_to(inc: Incident, center: Center) -> bool:
+    """Waits for ``center``'s first step: a report in its queue not yet accepted (上报), or a
+    sub-task dispatched to it not yet started (a department's or grid worker's 待签收)."""
+    if inc.state == State.REPORTED and _is(inc.place[2:], center) and inc.place.startswith("q:"):
+        return True
+    return any(_is(t.center, center) and t.state == TaskState.DISPATCHED for t in inc.tasks)
+
+
+def fresh_human(inc: Incident, center: Center) -> bool:
+    """A fresh human item for ``center``: it waits for the center's first step and a person
+    reported it (a correlated 12345 call or grid report counts), or a person's decision sent it
+    here (a dispatch to this center); or the intake marked a new human source on it."""
+    if any(s.get("new_human") or s.get("unseen_human") for s in inc.sources):
+        return True         # the situation intake's marker: a person's report joined lately
+    if not new_to(inc, center):
+        return False
+    if any(_is(t.center, center) and t.state == TaskState.DISPATCHED for t in inc.tasks):
+        return True
+    return bool(channels_of(inc) & HUMAN_CHANNELS)
+
+
+def arrived(inc: Incident, center: Center) -> float:
+    """When the case came to ``center`` as work: its sub-task's dispatch, its newest human
+    source, or its report."""
+    ts = [t.dispatched_ts for t in inc.tasks if _is(t.center, center) and t.open]
+    ts += [float(s.get("ts") or 0) for s in inc.sources if s.get("channel") in HUMAN_CHANNELS]
+    return max([inc.created_ts, *ts])
+
+
+def my_overdue(inc: Incident, center: Center, now: float) -> bool:
+    """Past the case's stage deadline, or past the deadline of this center's own part."""
+    return inc.overdue(now) or any(t.open and _is(t.center, center) and 0 < t.due_ts < now
+                                   for t in inc.tasks)
+
+
+def in_area(incs: Sequence[Incident], area: Any) -> list[bool]:
+    """Whether each case lies in the emergency area (a shapely geometry; None: no area)."""
+    if area is None or not incs:
+        return [False] * len(incs)
+    return [bool(x) for x in shapely.contains_xy(area, [i.lon for i in incs], [i.lat for i in incs])]
+
+
+def triage_rank(inc: Incident, center: Center, now: float, emergency: bool = False) -> int:
+    """0 fresh human (``fresh_human``), 1 emergency (in the emergency area, 应急, or served
+    first: 重大/加急), 2 overdue (``my_overdue``), 3 the rest."""
+    if fresh_human(inc, center):
+        return 0
+    if emergency or getattr(inc, "emergency", 0) or getattr(inc, "priority", 0):
+        return 1
+    if my_overdue(inc, center, now):
+        return 2
+    return 3
+
+
+def triage_order(incs: Sequence[Incident], center: Center, now: float, area: Any = None) -> list[Incident]:
+    """A work list as a center works it on a bad day (issue 15): fresh human reports and new
+    dispatches first (newest first: the call that just came in is #1, never #57 behind a
+    storm), then the emergency area and served-first cases (oldest first), then overdue (most
+    overdue first), then the rest (oldest first). The one home of the queue's order: the
+    console, the API's ``todo`` view and ``bench/storm.py`` read it."""
+    em = in_area(incs, area)
+
+    def key(pair: tuple[Incident, bool]) -> tuple:
+        i, e = pair
+        tier = triage_rank(i, center, now, e)
+        if tier == 0:
+            return (0, -arrived(i, center))
+        if tier == 2:
+            due = [t.due_ts for t in i.tasks if t.open and _is(t.center, center) and 0 < t.due_ts < now]
+            return (2, min([i.due_ts or now, *due]))
+        return (tier, -getattr(i, "priority", 0), i.created_ts)
+    return [i for i, _ in sorted(zip(incs, em, strict=True), key=key)]
 
 
 class Queries:
@@ -80,7 +191,10 @@ class Queries:
                    center: str | None = None) -> list[Incident]:
         """A scoped work list, queue order (priority, then oldest first).
 
-        ``new``: waiting in the actor's center queue, not yet accepted; ``mine``: everything at
+        ``todo`` (待办, every role's default): everything waiting for this center's action: its
+        queue (new reports, 待改派, work returned for 核查 and 结案) and the sub-tasks dispatched to
+        it (a grid worker: its tasks), in ``triage_order`` (fresh human reports and the
+        emergency area first). ``new``: waiting in the actor's center queue, not yet accepted; ``mine``: everything at
         the actor's center (its queue, its sub-tasks, what it supervises; a grid worker's own
         reports and tasks); ``overdue``: open and past the stage deadline, in scope; ``open``: all
         open incidents in scope; ``all``: also closed ones (newest first). ``center`` lets city
@@ -100,6 +214,14 @@ class Queries:
                                           f"(may not look at {center}'s queue)", None, now)
             c = center
         worker = actor.role == "grid_worker" and not center
+        if view == "todo":
+            places = [f"h:{w}" for w in scope.worker_ids(actor)] if worker else [f"q:{c}", f"h:{c}"]
+            ids = [i for p in places for i in self._place_ids(p)]
+            incs = [i for i in self.store.load_many(_unique(ids)) if i.state in OPEN_STATES]
+            if worker:
+                incs = [i for i in incs if scope.can_read(actor, i) is None]
+            me: Center = frozenset(scope.worker_ids(actor)) if worker else c
+            return triage_order(incs, me, now, self.emergency_area())[offset:offset + limit]
         if view in ("new", "mine"):
             ids: list[str] = []
             if worker:
@@ -140,6 +262,11 @@ class Queries:
                     t.open and t.center == c and 0 < t.due_ts < now for t in i.tasks)]
             incs.sort(key=lambda i: (-i.priority, i.created_ts))
         return incs[offset:offset + limit]
+
+    def emergency_area(self) -> Any:
+        """The active emergency mode's area as a shapely geometry, or None."""
+        state = self.emergency_state()
+        return parse_area(state["area"]) if state else None
 
     def queue_depths(self) -> dict[str, int]:
         """Work items waiting per place (q:/x:/h:) → count, for the ops page and the wall."""
