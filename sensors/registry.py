@@ -1,7 +1,7 @@
 """Device registry (设备台账): IoT sensors and cameras with location, owner, interval and metadata.
 
 ``load_or_create(city, city_dir)`` generates the demo devices deterministically on first use
-(≈5,440 sensors of 11 kinds, 4,780 cameras; seed-requirements §11) and keeps them in
+(≈5,540 sensors of 12 kinds, 4,780 cameras; seed-requirements §11) and keeps them in
 ``<city_dir>/devices/*.parquet``; later calls read them back. ``import_devices`` reads a CSV
 (``lon``/``lat`` columns) or GeoJSON of real devices, ``export_geojson`` writes one.
 
