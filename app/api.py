@@ -14,6 +14,7 @@ Errors: ``{"error": ..., "reason": ...}`` with 400 / 401 / 403 / 404 / 409 / 422
 | POST | /api/incidents (Idempotency-Key) | intake: hotline 12345, walk-in, other systems |
 | GET | /api/incidents/<id> · /timeline · /suggestions | one incident, its trail, routing hints |
 | POST | /api/incidents/<id>/<action> | every lifecycle action (``ACTIONS``) |
+| POST | /api/incidents/bulk/<action> | one action on many cases, per-item results (``bulk_act``) |
 | POST | /api/tasks | 上情下达: assign a patrol/inspection task |
 | GET | /api/geojson/<layer> | towns, villages, cells, incidents, sensors, cameras |
 | GET/POST | /api/emergency, /api/emergency/off | 应急模式 (city commander switches) |
@@ -122,6 +123,89 @@ def act(service, actor: Actor, incident_id: str, action: str, body: dict):
     if action == "handle":
         body = dict(body, note=handle_note(text_field(body, "note")))
     return fn(service, incident_id, actor, body)
+
+
+BULK_MAX = 500
+"""At most this many cases in one bulk action (a storm's page of the queue, filtered)."""
+BULK_REFUSED = frozenset({"split", "push_upper"})
+"""Actions never done in bulk: 拆分 names one source of one case; 上报省平台 one report each."""
+
+
+def bulk_act(service, actor: Actor, ids, action: str, body: dict) -> list[dict]:  # noqa: ANN001
+    """One action on many cases (批量操作, issue 15): each case through the same gate as one
+    click (``act``: read scope, then the policy's check in the service, the audit), queued in
+    ``IncidentService.batch()`` so the lot goes to Redis in one round trip. 合并 is not
+    batchable: every other case is checked (``policy.merge_ok``) and the ones allowed are merged
+    into ``body["target"]`` (default: the first id) with ONE ``merge`` call. 派遣 of a case
+    not yet accepted accepts it first (受理并派遣) when the policy offers 受理 and not 派遣:
+    two audited steps, chained in the batch (the second never lands without the first).
+
+    Returns one result per case, in order: ``{"id", "ok", "reason", "state"}`` (a refusal's
+    reason in the service's words, ``forbidden`` when it was out of the caller's scope or
+    role: the caller audits it as a 403 (SEC9); the refused cases are unchanged)."""
+    from incidents.errors import Forbidden, IncidentError  # noqa: PLC0415
+
+    ids = [str(i) for i in dict.fromkeys(ids or []) if i][:BULK_MAX]
+    if action not in ACTIONS or action in BULK_REFUSED:
+        raise ValueError(f"不支持批量{action} (no bulk {action})")
+    if not ids:
+        raise ValueError("请先选择事件 (select cases first)")
+    out: dict[str, dict] = {}
+
+    def refused(iid: str, exc: Exception) -> None:
+        why = f"{exc.reason} (无权操作)" if isinstance(exc, Forbidden) else str(exc)
+        out[iid] = {"id": iid, "ok": False, "reason": why, "state": "",
+                    "forbidden": isinstance(exc, Forbidden)}
+
+    if action == "merge":
+        target = str(body.get("target") or ids[0])
+        allowed = []
+        for iid in ids:
+            if iid == target:
+                continue
+            try:
+                why = service.policy.merge_ok(actor, service.get(iid, actor))
+                if why is not None:
+                    raise why
+            except (IncidentError, ValueError) as exc:
+                refused(iid, exc)
+                continue
+            allowed.append(iid)
+        try:
+            inc = service.merge(target, allowed, actor, reason=text_field(body, "reason"))
+        except (IncidentError, ValueError) as exc:
+            for iid in [target, *allowed]:
+                refused(iid, exc)
+        else:
+            out[target] = {"id": target, "ok": True, "reason": "合并目标 (merge target)",
+                           "state": inc.state}
+            for iid in allowed:
+                out[iid] = {"id": iid, "ok": True, "reason": f"已并入 {target}", "state": "voided"}
+        return [out[i] for i in ids if i in out]
+    service.prefetch(ids)
+    queued: list[tuple[str, int, int, object]] = []
+    with service.batch() as b:
+        for iid in ids:
+            start = len(b.items)
+            try:
+                if action == "dispatch":     # 受理并派遣: a new case is accepted first, if the
+                    inc = service.get(iid, actor)   # policy offers that and not the dispatch
+                    pol = service.policy
+                    if pol.refusal("dispatch", actor, inc) and not pol.refusal("accept", actor, inc):
+                        act(service, actor, iid, "accept", {"note": text_field(body, "note")})
+                inc = act(service, actor, iid, action, body)
+            except (IncidentError, ValueError) as exc:   # refused at once (nothing queued)
+                refused(iid, exc)
+                continue
+            queued.append((iid, start, len(b.items), inc))
+    for iid, start, end, inc in queued:
+        res = b.results[start:end] or [inc]
+        err = next((r for r in res if isinstance(r, Exception)), None)
+        if err is not None:           # refused when sent (a concurrent change, redone and refused)
+            refused(iid, err)
+        else:
+            out[iid] = {"id": iid, "ok": True, "reason": "", "state": res[-1].state}
+    return [out[i] for i in ids]
 
 
 CHANNELS_IN = {"hotline": "hotline", "12345": "hotline", "walk_in": "walk_in", "walk-in": "walk_in",

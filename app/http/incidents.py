@@ -12,13 +12,14 @@ from app import security
 from app.api import (
     ACTIONS,
     act,
+    bulk_act,
     intake,
     intake_response,
     json_body,
     summary,
     text_field,
 )
-from app.auth import guarded, require_actor
+from app.auth import audit_denied, guarded, require_actor
 from app.http import ctx, svc
 
 bp = Blueprint("api_incidents", __name__)
@@ -69,6 +70,26 @@ def incident_suggestions(incident_id: str):
     actor = require_actor()
     with guarded(incident_id):
         return jsonify(svc().suggest_routing(incident_id, actor))
+
+@bp.post("/api/incidents/bulk/<action>")
+def bulk_action(action: str):
+    """One action on many cases (``{"ids": [...], ...the action's body}``): per-item results,
+    each case through the policy and the audit as one click (``app.api.bulk_act``)."""
+    actor = require_actor()
+    if action not in ACTIONS:
+        return security.json_error(404, "unknown_action", reason="未知操作，应为以下之一 "
+                                                                 f"(one of {sorted(ACTIONS)})")
+    body = json_body()
+    ids = body.get("ids")
+    if not isinstance(ids, list):
+        return security.json_error(400, "bad_request", reason="ids 应为事件编号列表 (ids: a list)")
+    with guarded("bulk"):
+        items = bulk_act(svc(), actor, ids, action, body)
+    for it in items:
+        if it.pop("forbidden", False):
+            audit_denied(it["reason"], it["id"], actor)
+    ok = sum(1 for i in items if i["ok"])
+    return jsonify(action=action, ok=ok, failed=len(items) - ok, items=items)
 
 @bp.post("/api/incidents/<incident_id>/<action>")
 def incident_action(incident_id: str, action: str):
