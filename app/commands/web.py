@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import signal
-import sys
-
 import click
 
 from app.config import load_settings
@@ -18,11 +15,11 @@ from app.runtime import tune_gc
 def command(host: str | None, port: int | None) -> None:
     """Serve the screens (wall, console, mobile, analytics, ops); needs ONEMAP_REDIS_URL.
 
-    Served by waitress, a production WSGI server with a fixed pool of request threads
-    (ONEMAP_WEB_THREADS), not werkzeug's development server (a thread per request)."""
+    Served by uvicorn (``app.live.serve``): the Flask app in a fixed pool of request threads
+    (ONEMAP_WEB_THREADS), as under waitress before, and beside it ``/events``, the screens'
+    push stream, on asyncio: an open screen costs a socket, not a thread (issue 15)."""
     settings = load_settings()    # a bad configuration stops here, before Redis is needed
-    from waitress import serve  # noqa: PLC0415
-
+    from app.live import serve  # noqa: PLC0415
     from app.server import create_server  # noqa: PLC0415
 
     if not settings.redis_url:
@@ -30,7 +27,5 @@ def command(host: str | None, port: int | None) -> None:
     ctx = AppContext(settings, settings.redis_url, settings.mqtt_url)
     server = create_server(ctx)
     tune_gc()
-    # SIGTERM (a process manager's stop) ends serve() through SystemExit: a clean exit 0
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    serve(server, host=host or settings.host, port=port or settings.port,
-          threads=settings.web_threads, ident="OneMap", clear_untrusted_proxy_headers=True)
+    # SIGTERM (a process manager's stop) and Ctrl-C: uvicorn closes the streams, exits 0
+    serve.run(server, ctx, host or settings.host, port or settings.port, settings.web_threads)
