@@ -43,6 +43,10 @@ class MapData:
     incidents: pd.DataFrame                  # open incidents (layers.incidents columns)
     alarms: pd.DataFrame                     # active episodes (layers.alarms.fold)
     resources: pd.DataFrame                  # layers.resources columns
+    # 应急模式 (IncidentService.emergency_state(): area GeoJSON, reason, until) or None: off
+    emergency: dict | None = None
+    # the situation in focus: {id, title, lon, lat, sources: [{lon, lat, channel}]} or None
+    situation: dict | None = None
 
 
 @dataclass

@@ -67,3 +67,12 @@ def worst_state(states) -> str:  # noqa: ANN001 (any iterable of state strings)
         if r > rank:
             best, rank = s, r
     return best
+
+# 应急模式: the active emergency area, on every theme. Violet: not a severity, risk, state or the
+# overdue magenta, so it reads as "the commander's area", not a finding.
+EMERGENCY_LINE = "#a970ff"
+EMERGENCY_FILL = "rgba(169, 112, 255, 0.14)"
+
+# 态势 (a situation's sources): cyan for machine sources, white for human reports.
+SITUATION_MACHINE = "#00e5ff"
+SITUATION_HUMAN = "#ffffff"

@@ -127,8 +127,25 @@ def _chunks(items: list, n: int):  # noqa: ANN202
         yield items[i:i + n]
 
 
+WARM_KNOWN_SHARE = 0.95
+"""统计中 (warming up): an online rate is told only once this share of the devices is known
+(heard from, or declared offline after its silence limit). After a restart on an empty store the
+devices are heard one by one over their reporting interval (cameras: minutes): before the sweep
+has had time to call the silent ones offline, "online / total" would read as an outage (14.9 %
+for a minute) that is only "not heard yet". A real outage is known (the sweep marks it offline)."""
+
+
+def warming_up(known: np.ndarray, mask: np.ndarray) -> bool:
+    """Whether the devices under ``mask`` are too little known yet to state an online rate."""
+    n = int(mask.sum())
+    return bool(n) and int((known & mask).sum()) < WARM_KNOWN_SHARE * n
+
+
 def summary(r: redis.Redis, registry: DeviceRegistry, now: float | None = None) -> dict:
     """Online rate and data freshness (鲜活率) of sensors and cameras, per type and per town.
+
+    ``warming_up``: ``{"sensors": bool, "cameras": bool}``, True while too few devices are known
+    (``WARM_KNOWN_SHARE``) for the online rate to mean anything: show 统计中, not a false outage.
 
     ``{"ts", "sensors": {...}, "cameras": {...}, "by_type": {type: {...}}, "by_town": {code:
     {...}}}`` where each ``{...}`` is ``total, online, online_rate, fresh, fresh_rate``. A device is
@@ -157,7 +174,12 @@ def summary(r: redis.Redis, registry: DeviceRegistry, now: float | None = None) 
 
     types = df["type"].to_numpy()
     towns = df["town_code"].to_numpy()
+    # known: heard from, or marked offline by a sweep after its silence limit (health.lua);
+    # a device neither heard nor yet declared offline is unknown, not down
+    known = heard | (ids.map(state).to_numpy(dtype=object) == "offline")
     return {"ts": int(now_ms), "sensors": agg(~camera), "cameras": agg(camera),
+            "warming_up": {"sensors": warming_up(known, ~camera),
+                           "cameras": warming_up(known, camera)},
             "by_type": {t: agg(types == t) for t in sorted(set(types))},
             "by_town": {t: agg((towns == t) & ~camera) | {"cameras": agg((towns == t) & camera)}
                         for t in sorted(set(towns))}}

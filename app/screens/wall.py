@@ -54,8 +54,9 @@ from app.timefmt import cst_day_start, fmt_cst
 from incidents.keys import ALL as INCIDENTS_ALL
 from incidents.keys import FEED
 from layers import alarms as alarms_layer
-from layers import basemap, compose, feed, hexbin, palette
+from layers import basemap, compose, emergency_areas, feed, hexbin, palette
 from layers.themes import KPI_KEYS, THEMES, get_theme, next_theme
+from sensors.health import WARM_KNOWN_SHARE
 from sensors.health import summary as health_summary
 from sensors.keys import ALARMS, DEV_STATE
 
@@ -73,6 +74,9 @@ DEVICE_KPI_S = 10.0       # online rates: recomputed on alarm ticks at most this
 DEVICE_KPI_IDLE_S = 30.0  # ... and at least this often even without alarms
 INCIDENT_KPI_S = 5.0      # on-time rate: at most this often on ticks with incident changes
 MAP_W, MAP_H = 0.55, 0.72   # share of the viewport the map box gets, when not measured
+SITUATION_MIN_SOURCES = 3   # an open incident gathering this many sources is a situation (态势)
+FOCUS_MIN_M = 1500.0        # a focused view spans at least this (a few sources on one street
+                            # must not zoom the wall to one building)
 
 
 # --- data sources (all reads; the wall never writes) -------------------------------------------
@@ -169,21 +173,37 @@ def active_alarms(r) -> pd.DataFrame:  # noqa: ANN001
 
 def device_kpis(r, idx: DeviceIndex) -> dict:  # noqa: ANN001
     """Online rates (在线率) of sensors and cameras: sensors.health.summary (heard from and not
-    offline) for the real registry, else from om:dev:state alone."""
+    offline) for the real registry, else from om:dev:state alone.
+
+    While too few devices are known yet (after a restart: heard from, or declared offline by the
+    health sweep; sensors.health.WARM_KNOWN_SHARE) a rate is None and ``*_warming`` is True: the
+    tile says 统计中 (warming up), never a false outage."""
     if idx.registry is not None:
         h = health_summary(r, idx.registry)
-        return {"device_online": h["sensors"]["online_rate"],
-                "camera_online": h["cameras"]["online_rate"]}
+        warm = h.get("warming_up", {})
+        return {"device_online": None if warm.get("sensors") else h["sensors"]["online_rate"],
+                "camera_online": None if warm.get("cameras") else h["cameras"]["online_rate"],
+                "device_warming": bool(warm.get("sensors")),
+                "camera_warming": bool(warm.get("cameras"))}
     states = r.hgetall(DEV_STATE)
-    off_cam = off_sens = 0
+    off_cam = off_sens = known_cam = known_sens = 0
     for k, v in states.items():
-        if v == "offline" and k in idx.pos:          # only devices of this registry count
-            if k.startswith("cam-"):
+        if k not in idx.pos:                         # only devices of this registry count
+            continue
+        cam = k.startswith("cam-")
+        known_cam += cam
+        known_sens += not cam
+        if v == "offline":
+            if cam:
                 off_cam += 1
             else:
                 off_sens += 1
     n_s, n_c = max(len(idx.sensors), 1), max(len(idx.cameras), 1)
-    return {"device_online": round(1 - off_sens / n_s, 4), "camera_online": round(1 - off_cam / n_c, 4)}
+    warm_s = known_sens < WARM_KNOWN_SHARE * len(idx.sensors)
+    warm_c = known_cam < WARM_KNOWN_SHARE * len(idx.cameras)
+    return {"device_online": None if warm_s else round(1 - off_sens / n_s, 4),
+            "camera_online": None if warm_c else round(1 - off_cam / n_c, 4),
+            "device_warming": warm_s, "camera_warming": warm_c}
 
 
 def incident_kpis(ctx: AppContext, frame: pd.DataFrame | None = None, now: float | None = None,
@@ -221,6 +241,57 @@ def emergency(ctx: AppContext) -> dict:
     return {"on": True, "note": f"{st.get('reason') or '应急处置'} · 至 {until}"}
 
 
+def focus_situation(ctx: AppContext, frame: pd.DataFrame | None) -> dict | None:
+    """态势 in focus: the largest open incident with many sources (``SITUATION_MIN_SOURCES``):
+    a situation incident first (``kind == "situation"``, when the frame carries ``kind``), then
+    the most sources, the gravest severity, the newest. ``{id, title, lon, lat, severity,
+    sources: [{lon, lat, channel}]}`` for ``layers.situation``, or None."""
+    if frame is None or frame.empty or "n_sources" not in frame:
+        return None
+    f = frame[frame["n_sources"] >= SITUATION_MIN_SOURCES].copy()
+    if f.empty:
+        return None
+    f["_sit"] = (f["kind"] == "situation").astype(int) if "kind" in f else 0
+    f["_sev"] = f["severity"].map({s: i for i, s in enumerate(palette.SEVERITY_ORDER)}).fillna(0)
+    row = f.sort_values(["_sit", "n_sources", "_sev", "created_ts"], ascending=False).iloc[0]
+    got = ctx.incidents.store.load_many([str(row["id"])])
+    if not got:
+        return None
+    inc = got[0]
+    return {"id": inc.id, "title": inc.title, "lon": inc.lon, "lat": inc.lat,
+            "severity": inc.severity,
+            "sources": [{"lon": s.get("lon"), "lat": s.get("lat"), "channel": s.get("channel", "")}
+                        for s in inc.sources]}
+
+
+def focus_bounds(situation: dict | None, em_state: dict | None
+                 ) -> tuple[float, float, float, float] | None:
+    """What a focused wall shows: the situation and its sources, else the emergency area; at
+    least ``FOCUS_MIN_M`` across. None: nothing to focus (the wall shows the city)."""
+    pts: list[tuple[float, float]] = []
+    if situation:
+        pts = [(float(s["lon"]), float(s["lat"])) for s in situation.get("sources", [])
+               if s.get("lon") is not None and s.get("lat") is not None]
+        pts.append((float(situation["lon"]), float(situation["lat"])))
+    elif em_state:
+        for ring in emergency_areas.rings(em_state.get("area")):
+            pts += ring
+    if not pts:
+        return None
+    xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+    cx, cy = (min(xs) + max(xs)) / 2, (min(ys) + max(ys)) / 2
+    half_lat = FOCUS_MIN_M / 2 / emergency_areas.M_PER_DEG_LAT
+    half_lon = half_lat / max(np.cos(np.radians(cy)), 1e-6)
+    return (min(min(xs), cx - half_lon), min(min(ys), cy - half_lat),
+            max(max(xs), cx + half_lon), max(max(ys), cy + half_lat))
+
+
+def focus_from(search: str | None) -> bool:
+    """``?focus=situation`` (or ``?focus=1``): the wall zooms to the active situation."""
+    asked = (parse_qs((search or "").lstrip("?")).get("focus") or [""])[0]
+    return asked.lower() in ("situation", "1", "true", "态势")
+
+
 # --- the figure --------------------------------------------------------------------------------
 def town_code_from(ctx: AppContext, search: str | None) -> str | None:
     """``?town=<code or name>``: a wall screen focused on one town/street (镇街), else None."""
@@ -232,9 +303,11 @@ def town_code_from(ctx: AppContext, search: str | None) -> str | None:
     return str(hit["code"].iloc[0]) if len(hit) else None
 
 
-def view_for(ctx: AppContext, screen: dict | None, town: str | None = None) -> compose.View:
-    """Fit the city (or one town) into the map area of this screen; dots scale with the height.
-    Zoomed in on a town the map draws raw points and cameras' fields of view."""
+def view_for(ctx: AppContext, screen: dict | None, town: str | None = None,
+             focus: tuple[float, float, float, float] | None = None) -> compose.View:
+    """Fit the city (or one town, or the ``focus`` bounds: a situation) into the map area of
+    this screen; dots scale with the height. Zoomed in on a town or a situation the map draws
+    raw points and cameras' fields of view."""
     screen = screen or {}
     w = int(screen.get("w") or 1920)
     h = int(screen.get("h") or 1080)
@@ -243,10 +316,13 @@ def view_for(ctx: AppContext, screen: dict | None, town: str | None = None) -> c
     bounds = ctx.city.boundary.bounds
     if town is not None:
         bounds = ctx.city.towns.loc[ctx.city.towns["code"] == town].total_bounds
-    center, zoom = basemap.fit_view(tuple(bounds), mw, mh, padding=0.03)
+    if focus is not None:
+        bounds = focus
+    zoomed = town is not None or focus is not None
+    center, zoom = basemap.fit_view(tuple(bounds), mw, mh, padding=0.08 if focus else 0.03)
     return compose.View(center, zoom, ctx.settings.tile_url, ctx.settings.tile_crs,
                         size_scale=max(1.0, h / 1080),
-                        bbox=tuple(float(b) for b in bounds) if town is not None else None)
+                        bbox=tuple(float(b) for b in bounds) if zoomed else None)
 
 
 def map_data(src: WallSources) -> tuple[compose.MapData, dict]:
@@ -257,8 +333,11 @@ def map_data(src: WallSources) -> tuple[compose.MapData, dict]:
               "kt": time.time(), "ki": time.time()}
     idx = src.index
     states = r.hgetall(DEV_STATE)
-    data = compose.MapData(ctx.city, idx.sensors, idx.cameras, states, open_incidents(ctx),
-                           active_alarms(r), ctx.resources)
+    frame = open_incidents(ctx)
+    data = compose.MapData(ctx.city, idx.sensors, idx.cameras, states, frame,
+                           active_alarms(r), ctx.resources,
+                           emergency=ctx.incidents.emergency_state(),
+                           situation=focus_situation(ctx, frame))
     return data, cursor
 
 
@@ -558,9 +637,10 @@ def build_app(server: Flask, src: WallSources, url_base: str = "/wall/", naive: 
     def render(screen, n_rotate, search):  # noqa: ANN001, ANN202
         code, _ = theme_from(search, n_rotate)
         theme = THEMES[code]
-        view = view_for(ctx, screen, town_code_from(ctx, search))
-        view.force_raw = naive
         data, cursor = map_data(src)
+        focus = focus_bounds(data.situation, data.emergency) if focus_from(search) else None
+        view = view_for(ctx, screen, town_code_from(ctx, search), focus)
+        view.force_raw = naive
         mf = compose.compose(data, theme, view)
         cursor["hx"] = "hex_devices" in mf.layers
         cursor["hres"] = compose.hex_res(view)
@@ -569,7 +649,9 @@ def build_app(server: Flask, src: WallSources, url_base: str = "/wall/", naive: 
         tiles = ["kpi-tile" if k in theme.kpis else "kpi-tile hidden" for k in KPI_KEYS]
         attribution = (ctx.city.attribution or "") + " · 底图: OneMap 自有边界数据(离线)"
         return (mf.figure, legend_children(mf.legends), theme.name, theme.blurb,
-                {"code": code, "layers": mf.layers, "naive": naive, "screen": screen},
+                {"code": code, "layers": mf.layers, "naive": naive, "screen": screen,
+                 "em_trace": mf.index.get(emergency_areas.KEY),
+                 "tile_crs": view.tile_crs},
                 cursor, kpi, initial_ticker(ctx), f"{ctx.city.name}城市运行管理中心",
                 attribution, *tiles)
 
@@ -616,6 +698,22 @@ def build_app(server: Flask, src: WallSources, url_base: str = "/wall/", naive: 
             fig = compose.compose(data, THEMES[(theme or {}).get("code", "overview")], view).figure
             return (no_update, out["cursor"], kpi, lines, *em_out, fig)
         return (out["delta"], out["cursor"], kpi, lines, *em_out, fig)
+
+    @app.callback(Output("wall-map", "figure", allow_duplicate=True),
+                  Input("wall-emergency", "className"), State("wall-theme", "data"),
+                  prevent_initial_call=True)
+    def emergency_area(_cls, theme):  # noqa: ANN001, ANN202
+        """The commander switched 应急模式: fill (or empty) the area trace of the figure on show,
+        found by index (``layers.emergency_areas``), without rebuilding the map."""
+        i = (theme or {}).get("em_trace")
+        if i is None:
+            raise PreventUpdate
+        lon, lat = emergency_areas.trace_coords((ctx.incidents.emergency_state() or {}).get("area"),
+                                                (theme or {}).get("tile_crs") or "wgs84")
+        fig = Patch()
+        fig["data"][i]["lon"] = lon
+        fig["data"][i]["lat"] = lat
+        return fig
 
     app.clientside_callback(
         ClientsideFunction("wall", "apply"),

@@ -165,6 +165,8 @@
   }
 
   function pct(v) { return (v === null || v === undefined) ? "–" : (100 * v).toFixed(1) + "%"; }
+  // 统计中: too few devices known yet after a restart (sensors.health.WARM_KNOWN_SHARE), not an outage
+  function online(v, warming) { return warming ? "统计中" : pct(v); }
   function num(v) { return (v === null || v === undefined) ? "–" : String(v); }
 
   function kpis(kpi, fig) {
@@ -197,7 +199,7 @@
     }
     return [num(kpi.tier_city), num(kpi.tier_town), num(kpi.tier_department), num(kpi.overdue),
             pct(kpi.on_time), num(counts.red), num(counts.orange), num(counts.yellow), num(counts.blue),
-            pct(kpi.device_online), pct(kpi.camera_online)];
+            online(kpi.device_online, kpi.device_warming), online(kpi.camera_online, kpi.camera_warming)];
   }
 
   function screen() {

@@ -101,7 +101,8 @@ def test_kpis_are_throttled_but_never_stale(src, redis_client):
     assert wall.tick(src, cursor) is None
     cursor["kt"] = time.time() - wall.DEVICE_KPI_IDLE_S - 1   # no event, but the tiles are old
     out = wall.tick(src, cursor)
-    assert set(out["kpi"]) == {"device_online", "camera_online"} and out["delta"]["alarms"] == []
+    assert set(out["kpi"]) == {"device_online", "camera_online", "device_warming",
+                               "camera_warming"} and out["delta"]["alarms"] == []
     assert wall.tick(src, out["cursor"]) is None
 
 
@@ -190,3 +191,105 @@ def test_a_service_bug_fails_the_callback_not_an_empty_wall(src, ctx, monkeypatc
     monkeypatch.setattr(ctx.incidents, "kpis", broken)
     with pytest.raises(AttributeError):
         wall.incident_kpis(ctx, counts=False)     # the on-time rate alone: no "None" tile
+
+
+def test_the_emergency_area_reaches_every_theme_of_the_wall(src, ctx, demo_city):
+    """应急模式 switched on by the commander (real IncidentService on redis-server): the wall's
+    data carries the area and every theme's figure draws it; switched off, the trace is empty."""
+    from layers import compose, emergency_areas  # noqa: PLC0415
+    from layers.themes import THEMES  # noqa: PLC0415
+
+    boss = Actor("c1", "city_commander", "CITY", "指挥长")
+    town = demo_city.towns.iloc[5]
+    area = town.geometry.__geo_interface__
+    ctx.incidents.emergency_on(area, time.time() + 3600, boss, reason="防汛Ⅳ级应急响应")
+    data, _ = wall.map_data(src)
+    assert data.emergency["reason"] == "防汛Ⅳ级应急响应"
+    view = wall.view_for(ctx, {"w": 1920, "h": 1080})
+    for code, theme in THEMES.items():
+        mf = compose.compose(data, theme, view)
+        trace = mf.figure["data"][mf.index[emergency_areas.KEY]]
+        assert len([x for x in trace["lon"] if x is not None]) >= 4, code
+        assert "应急区域" in [lg.title for lg in mf.legends], code
+    ctx.incidents.emergency_off(boss, reason="解除")
+    data, _ = wall.map_data(src)
+    mf = compose.compose(data, THEMES["overview"], view)
+    assert data.emergency is None and mf.figure["data"][mf.index[emergency_areas.KEY]]["lon"] == []
+
+
+def test_the_wall_focuses_the_largest_situation_with_its_sources(src, ctx, demo_city):
+    """The open incident gathering the most sources (correlated reports) is the situation in
+    focus: drawn with its sources; ``?focus=situation`` zooms the view to it."""
+    town = demo_city.towns.iloc[7]
+    p = town.geometry.representative_point()
+    op = Actor("op", "city_operator", "CITY", "话务员")
+    first = ctx.incidents.report(op, "0306", p.x, p.y, severity="较大", channel="iot",
+                                 description="水位超警")
+    for i, ch in enumerate(("iot", "hotline", "video_ai")):
+        ctx.incidents.report(op, "0306", p.x + 0.0005 * (i + 1), p.y, severity="较大",
+                             channel=ch, description=f"积水 {i}")
+    lone = demo_city.towns.iloc[2].geometry.representative_point()
+    ctx.incidents.report(op, "0101", lone.x, lone.y, description="占道")
+    data, _ = wall.map_data(src)
+    sit = data.situation
+    assert sit is not None and sit["id"] == first.id
+    assert len(sit["sources"]) == 4
+    assert sorted(s["channel"] for s in sit["sources"]) == ["hotline", "iot", "iot", "video_ai"]
+    bounds = wall.focus_bounds(sit, None)
+    assert bounds[0] <= p.x <= bounds[2] and bounds[1] <= p.y <= bounds[3]
+    assert wall.focus_from("?kiosk=k&focus=situation") and not wall.focus_from("?kiosk=k")
+    city_view = wall.view_for(ctx, {"w": 3840, "h": 2160})
+    focused = wall.view_for(ctx, {"w": 3840, "h": 2160}, focus=bounds)
+    assert focused.zoom > city_view.zoom + 2 and focused.bbox == bounds
+    from layers import compose  # noqa: PLC0415
+    from layers.themes import THEMES  # noqa: PLC0415
+
+    mf = compose.compose(data, THEMES["overview"], focused)
+    assert len(mf.figure["data"][mf.index["situation:sources"]]["customdata"]) == 4
+    # no situation, an emergency: the focus is the emergency area
+    area = {"type": "Point", "coordinates": [p.x, p.y], "radius_m": 2000}
+    eb = wall.focus_bounds(None, {"area": area})
+    assert eb[0] < p.x < eb[2] and (eb[3] - eb[1]) * 111_320 > 3900
+    assert wall.focus_bounds(None, None) is None
+
+
+def test_online_rates_warm_up_before_they_tell_a_number(src, redis_client):
+    """After a restart on an empty store no device is known yet: the tiles say 统计中 (warming
+    up), not a 0 % outage; once the devices are heard from (or declared offline) a number."""
+    idx = src.index
+    k = wall.device_kpis(redis_client, idx)
+    assert k["device_online"] is None and k["camera_online"] is None
+    assert k["device_warming"] and k["camera_warming"]
+    sens, cams = idx.sensors["id"].tolist(), idx.cameras["id"].tolist()
+    redis_client.hset(DEV_STATE, mapping=dict.fromkeys(sens[: len(sens) // 2], "normal"))
+    assert wall.device_kpis(redis_client, idx)["device_warming"]       # half known: still warming
+    redis_client.hset(DEV_STATE, mapping=dict.fromkeys(sens[len(sens) // 2:], "normal"))
+    redis_client.hset(DEV_STATE, mapping={d: ("offline" if i % 10 == 0 else "normal")
+                                          for i, d in enumerate(cams)})
+    k = wall.device_kpis(redis_client, idx)
+    assert k["device_online"] == 1.0 and not k["device_warming"]
+    assert k["camera_online"] == 0.9 and not k["camera_warming"]       # a real outage is told
+
+
+def test_online_rates_of_the_real_registry_warm_up(ctx, redis_client):
+    """The same with the registry (sensors.health.summary): unheard devices are unknown until
+    heard from or declared offline by the sweep."""
+    from sensors.health import HealthChecker  # noqa: PLC0415
+    from sensors.keys import DEV_SEEN  # noqa: PLC0415
+
+    src = wall.WallSources(ctx)
+    reg = ctx.devices
+    k = wall.device_kpis(redis_client, src.index)
+    assert k["device_warming"] and k["device_online"] is None
+    now = time.time()
+    heard = reg.sensors["id"].tolist()[: int(len(reg.sensors) * 0.6)]
+    redis_client.zadd(DEV_SEEN, dict.fromkeys(heard, now * 1000))
+    assert wall.device_kpis(redis_client, src.index)["device_warming"]
+    # the sweep, after the silence limit, declares the never-heard ones offline: now known
+    clock = [now]
+    sweep = HealthChecker(redis_client, reg, clock=lambda: clock[0])
+    clock[0] = now + 3 * 3600
+    redis_client.zadd(DEV_SEEN, dict.fromkeys(heard, clock[0] * 1000))   # still reporting
+    sweep.run_once()
+    k = wall.device_kpis(redis_client, src.index)
+    assert not k["device_warming"] and 0.55 < k["device_online"] < 0.65    # 60 % heard: told

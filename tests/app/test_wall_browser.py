@@ -23,7 +23,7 @@ from app.context import AppContext
 from app.server import create_server
 from app.services import free_port
 from incidents.actor import Actor
-from sensors.keys import ALARMS, DEV_STATE
+from sensors.keys import ALARMS, DEV_SEEN, DEV_STATE
 from tests.fixtures import synthetic
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -52,6 +52,8 @@ def seed(ctx: AppContext) -> None:
     import pandas as pd  # noqa: PLC0415
 
     r.hset(DEV_STATE, mapping=synthetic.states_for(pd.Series(ids), seed=7))
+    # heard from just now (ingest's last-heard index): the online rates are known, not 统计中
+    r.zadd(DEV_SEEN, dict.fromkeys(ids.tolist(), time.time() * 1000))
     s = reg.sensors.iloc[::700]
     for i, row in enumerate(s.itertuples(index=False)):
         r.xadd(ALARMS, _alarm(row.id, row.lon, row.lat, row.town_code, f"seed-{i}",
