@@ -94,6 +94,29 @@ def _expedite(inc: Incident, actor: Actor, body: Body) -> None:
     inc.priority = 1          # first in its center's queue (store.queue score), as 应急/重大 cases
 
 
+# --- 重新打开 (reactivate): a person reopens a case the system closed as 自动恢复 ----------------------
+def _may_reactivate(p: Policy, actor: Actor, inc: Incident) -> None:
+    """The owning center (or the commander), a person, on a case closed as 自动恢复 only (a voided
+    or merged case stays closed: 作废 is a person's decision)."""
+    from incidents import lifecycle  # noqa: PLC0415
+    from incidents.actor import SYSTEM  # noqa: PLC0415
+    from incidents.errors import Forbidden, InvalidTransition  # noqa: PLC0415
+
+    if actor is SYSTEM:
+        raise Forbidden(Action.REACTIVATE, actor, "只有人工可以重新打开 (a person reopens it)", inc.id)
+    p.own(actor, inc, Action.REACTIVATE)
+    lifecycle.check(Action.REACTIVATE, inc.state, inc.id)
+    if not inc.recovered_ts or inc.merged_into:
+        raise InvalidTransition(Action.REACTIVATE, inc.state, "只有自动恢复关闭的事件可以重新打开 "
+                                "(only a case closed as 自动恢复 reopens)", inc.id)
+
+
+def _reactivate(inc: Incident, actor: Actor, body: Body) -> None:
+    from incidents.vocab import State  # noqa: PLC0415
+
+    inc.state, inc.place, inc.void_reason, inc.recovered_ts = State.REPORTED, f"q:{inc.center}", "", 0.0
+
+
 REGISTRY: dict[str, Spec] = {s.action: s for s in (
     Spec(Action.ACCEPT, run=lambda s, i, a, b: s.accept(i, a, note=text(b, "note"))),
     Spec(Action.REGISTER, run=lambda s, i, a, b: s.register(i, a, note=text(b, "note"))),
@@ -124,6 +147,7 @@ REGISTRY: dict[str, Spec] = {s.action: s for s in (
     Spec(Action.SPLIT, "source",
          run=lambda s, i, a, b: s.split(i, a, opt_int(b, "source_index") or 0, reason=text(b, "reason"))),
     Spec(Action.VOID, "reason", run=lambda s, i, a, b: s.void(i, a, reason=text(b, "reason"))),
+    Spec(Action.REACTIVATE, "reason", check=_may_reactivate, apply=_reactivate, reset_stage=True),
     Spec(Action.CALLBACK, "satisfaction",
          run=lambda s, i, a, b: s.callback(i, a, satisfaction=opt_int(b, "satisfaction") or 0,
                                            note=text(b, "note"))),

@@ -48,6 +48,29 @@ class RoutingRule:
 
 
 @dataclass(frozen=True)
+class SituationRule:
+    """A situation family (态势/事件群): alarms and machine cases of these ``categories``
+    (prefixes) in one area (``area``: ``town`` = the same town, ``radius`` = within
+    ``radius_m`` of the situation) and within ``window_s`` of its last source are ONE case."""
+
+    name: str
+    label: str
+    categories: tuple[str, ...]
+    area: str = "town"
+    radius_m: float = 3000.0
+    window_s: float = 7200.0
+
+    def covers(self, category: str) -> bool:
+        return any(category.startswith(p) for p in self.categories)
+
+
+def _families(d: dict[str, dict]) -> tuple[SituationRule, ...]:
+    return tuple(SituationRule(name, str(v.get("label", name)), tuple(v["categories"]),
+                               str(v.get("area", "town")), float(v.get("radius_m", 3000.0)),
+                               float(v.get("window_s", 7200.0))) for name, v in d.items())
+
+
+@dataclass(frozen=True)
 class IncidentConfig:
     """Deadlines per stage by category × severity, correlation, routing. Defaults are assumptions."""
 
@@ -64,17 +87,40 @@ class IncidentConfig:
     queue_maxlen: int = D.QUEUE_MAXLEN
     feed_maxlen: int = D.FEED_MAXLEN
     id_block: int = D.ID_BLOCK
+    situations: tuple[SituationRule, ...] = _families(D.SITUATION_FAMILIES)
+    channel_min_stage_seconds: dict[str, dict[str, int]] = field(
+        default_factory=lambda: {c: dict(v) for c, v in D.CHANNEL_MIN_STAGE_SECONDS.items()})
+    recovery_quiet_s: float = D.RECOVERY_QUIET_S
+    escalation_limit: int = D.ESCALATION_LIMIT
+    escalation_window_s: float = D.ESCALATION_WINDOW_S
 
-    def stage_limit(self, stage: str, category: str, severity: str) -> float:
-        """Seconds allowed for ``stage`` of an incident of this category and severity."""
-        k = (stage, category, severity)
+    def stage_limit(self, stage: str, category: str, severity: str, channel: str = "") -> float:
+        """Seconds allowed for ``stage`` of an incident of this category and severity; a machine
+        channel's floor (``channel_min_stage_seconds``) keeps alarms from all falling overdue at
+        once in a storm."""
+        k = (stage, category, severity, channel)
         cache = self.__dict__.setdefault("_limits", {})   # frozen: settings never change
         limit = cache.get(k)
         if limit is None:
             per_sev = self.stage_seconds.get(stage) or self.stage_seconds["handle"]
             base = per_sev.get(severity, per_sev.get("一般", 3600))
-            limit = cache[k] = float(base) * _longest_prefix(self.category_factor, category, 1.0)
+            limit = float(base) * _longest_prefix(self.category_factor, category, 1.0)
+            floor = self.channel_min_stage_seconds.get(channel, {}).get(stage, 0)
+            limit = cache[k] = max(limit, float(floor))
         return limit
+
+    def family_of(self, category: str) -> SituationRule | None:
+        """The situation family a category belongs to (the longest matching prefix), or None."""
+        best: SituationRule | None = None
+        best_len = -1
+        for f in self.situations:
+            for p in f.categories:
+                if category.startswith(p) and len(p) > best_len:
+                    best, best_len = f, len(p)
+        return best
+
+    def family(self, name: str) -> SituationRule | None:
+        return next((f for f in self.situations if f.name == name), None)
 
     def correlation_for(self, category: str) -> tuple[float, float]:
         """(radius m, window s) for correlating a new event of this category."""
@@ -123,6 +169,10 @@ class IncidentConfig:
                 v = tuple(frozenset(g) for g in v)
             elif k == "major_severities":
                 v = frozenset(v)
+            elif k == "situations":
+                v = _families({name: f.model_dump() for name, f in v.items()})
+            elif k == "channel_min_stage_seconds":
+                v = {**base.channel_min_stage_seconds, **{c: dict(st) for c, st in v.items()}}
             kw[k] = v
         return cls(**kw)
 
@@ -158,6 +208,19 @@ class RoutingRuleTable(_Table):
         return v
 
 
+class SituationTable(_Table):
+    """One ``[incidents.situations.<family>]`` entry (see :class:`SituationRule`)."""
+
+    label: str = Field("", description="The family's name operators read (内涝/汛情).")
+    categories: list[CategoryPrefix] = Field(min_length=1, description="Category prefixes of "
+                                             "the family.")
+    area: Literal["town", "radius"] = Field("town", description="town = the same town; radius "
+                                            "= within radius_m of the situation.")
+    radius_m: PositiveFloat = Field(3000.0, description="Radius (m) when area = radius.")
+    window_s: PositiveFloat = Field(7200.0, description="A source joins while the situation's "
+                                    "last source is at most this old (s).")
+
+
 class IncidentTable(_Table):
     """The ``[incidents]`` table a deployment may set; every key optional (defaults: the demo
     assumptions of ``incidents.defaults``)."""
@@ -188,6 +251,21 @@ class IncidentTable(_Table):
                                       "queue stream.")
     feed_maxlen: PositiveInt = Field(D.FEED_MAXLEN, description="Approximate cap of om:inc:feed.")
     id_block: PositiveInt = Field(D.ID_BLOCK, description="Case numbers reserved at a time.")
+    situations: dict[Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")],
+                     SituationTable] = Field(
+        default_factory=dict, description="Situation families (态势): name → categories, area, "
+        "window (replaces the defaults).")
+    channel_min_stage_seconds: dict[Literal["iot", "video_ai", "device_fault", "grid_worker",
+                                            "hotline", "walk_in", "external", "api"],
+                                    dict[Stage, PositiveInt]] = Field(
+        default_factory=dict, description="Least deadline (s) per channel × stage (machine "
+        "cases: no 60 s accept in a storm); per channel over the defaults.")
+    recovery_quiet_s: PositiveFloat = Field(D.RECOVERY_QUIET_S, description="已恢复 → 自动恢复 "
+                                            "after this quiet period (s).")
+    escalation_limit: PositiveInt = Field(D.ESCALATION_LIMIT, description="Automatic "
+                                          "escalations per center per window; the rest wait.")
+    escalation_window_s: PositiveFloat = Field(D.ESCALATION_WINDOW_S, description="The window "
+                                               "of escalation_limit (s).")
 
 
 class IncidentConfigError(ValueError):

@@ -2,7 +2,11 @@
 (督办), past a further limit it escalates one tier (上报); each recorded in the audit trail.
 
 Deadline events live in one zset (``keys.DUE``: ``id|stage|phase`` → fire time), the running
-stage's next event only: firing warn arms urge, firing urge arms escalate. Any number of
+stage's next event only: firing warn arms urge, firing urge arms escalate. Automatic escalations
+are rate-limited per center (``IncidentConfig.escalation_limit`` per window; a situation
+escalates once): what waits is summarised in ONE notice per center and tick
+(``om:inc:notices``, kind ``escalation_summary``: "另有 N 件超期事件待上报"). The same tick closes
+the machine cases that are due as 自动恢复 (``om:inc:recover``, ``IncidentService.recover_due``). Any number of
 workers may run: each event is claimed inside the same atomic script that acts on it (the
 script refuses if the member is gone), so it happens exactly once. Time comes from the
 service's injectable clock, so tests never wait.
@@ -18,6 +22,7 @@ import redis
 
 from incidents import defaults as D
 from incidents import keys
+from incidents.incident import to_json
 from incidents.service import IncidentService
 
 log = logging.getLogger(__name__)
@@ -34,15 +39,39 @@ class DeadlineWorker:
     def tick(self) -> Counter:
         """Act on every event due by now; returns counts by outcome (warn/urge/escalate/...)."""
         out: Counter = Counter()
-        r, now = self.service.r, self.service.clock()
+        now = self.service.clock()
+        limited: Counter = Counter()
+        try:
+            self._fire(out, limited, now)
+        finally:
+            self._summarise(limited, now)
+        recovered = self.service.recover_due()
+        if recovered:
+            out["recovered"] += recovered
+            self.stats["recovered"] += recovered
+        return out
+
+    def _summarise(self, limited: Counter, now: float) -> None:
+        """One notice per center whose escalations waited this tick (not one entry per case)."""
+        cfg = self.service.config
+        for center, n in limited.items():
+            mins = int(cfg.escalation_window_s // 60)
+            self.service.r.xadd(keys.NOTICES, {"e": to_json({
+                "kind": "escalation_summary", "center": center, "n": n, "ts": now,
+                "text": f"另有 {n} 件超期事件待上报（自动上报限流：每 {mins} 分钟 "
+                        f"{cfg.escalation_limit} 件） ({n} more cases overdue, escalation "
+                        f"rate-limited)"})}, maxlen=D.NOTICES_MAXLEN, approximate=True)
+
+    def _fire(self, out: Counter, limited: Counter, now: float) -> None:
+        r = self.service.r
         while True:
             due = r.zrangebyscore(keys.DUE, "-inf", repr(now), start=0, num=self.batch)
             if not due:
-                return out
+                return
             armed = 0   # a fired warn/urge arms the stage's next event: it may be due already
             for member in due:
                 try:
-                    what = self.service.fire_deadline(member)
+                    what = self.service.fire_deadline(member, limited)
                     out[what] += 1
                     self.stats[what] += 1
                     armed += what in ("warn", "urge")
@@ -50,7 +79,7 @@ class DeadlineWorker:
                     log.exception("deadline %s failed", member)
                     out["error"] += 1
             if out["error"] or (len(due) < self.batch and not armed):
-                return out
+                return
 
     def run(self, stop: threading.Event, poll_s: float = D.DEADLINE_POLL_S) -> None:
         """Tick every ``poll_s`` until ``stop``. Redis away (a restart, a full pool) or any other

@@ -117,3 +117,49 @@ assumed: bench/README.md."""
 MERGE_RADIUS_M = 500.0
 """合并: open cases within this distance are offered to be folded into the one on screen.
 Demo default (an operator merges what the correlation window did not join)."""
+
+# --- situations, recovery and machine deadlines (issue 15, "the bad day") ----------------------
+
+SITUATION_FAMILIES: dict[str, dict] = {
+    # family: categories (prefixes) whose alarms and machine cases describe ONE real event in one
+    # area, the area ("town": same town; "radius": within radius_m of the situation), the window
+    # (s since the situation's last source) and a label. ASSUMPTION (a deployment's [incidents]
+    # situations table replaces these).
+    "flood": {"label": "内涝/汛情", "categories": ["0301", "0302", "0304", "0306"],
+              "area": "town", "radius_m": 3000.0, "window_s": 6 * 3600.0},
+    "fire": {"label": "火情", "categories": ["0401", "0402"],
+             "area": "radius", "radius_m": 500.0, "window_s": 2 * 3600.0},
+    "outage": {"label": "设备故障", "categories": ["11"],
+               "area": "town", "radius_m": 5000.0, "window_s": 2 * 3600.0},
+}
+"""Situation (态势/事件群) families. Assumption."""
+
+MACHINE_CHANNELS: frozenset[str] = frozenset({"iot", "video_ai", "device_fault"})
+"""Channels whose reports are alarms (a machine case): situations, recovery, machine deadlines."""
+
+HUMAN_CHANNELS: frozenset[str] = frozenset({"grid_worker", "hotline", "walk_in", "api", "external"})
+"""Channels of a person's report: correlated into a situation, never swallowed (its owner is told)."""
+
+CHANNEL_MIN_STAGE_SECONDS: dict[str, dict[str, int]] = {
+    # channel: stage → the least time it gets (s), whatever its severity and category factor.
+    # A machine case at 重大 would get 2 min × 0.5 to accept: every one overdue at once in a
+    # storm. ASSUMPTION.
+    "iot": {"accept": 900, "register": 1800, "dispatch": 1800},
+    "video_ai": {"accept": 900, "register": 1800, "dispatch": 1800},
+    "device_fault": {"accept": 3600, "register": 3600, "dispatch": 3600},
+}
+"""Floors of the pre-dispatch deadlines of machine channels, in seconds. Assumption."""
+
+RECOVERY_QUIET_S = 900.0
+"""A machine case whose every source has cleared (已恢复) and that no person touched closes as
+自动恢复 after this quiet period (s). Assumption."""
+
+ESCALATION_LIMIT = 5
+"""Automatic escalations (上报 by the deadline worker) per center per ``ESCALATION_WINDOW_S``; the
+rest wait (re-armed) and are summarised in one notice ("N more cases overdue"). Assumption."""
+
+ESCALATION_WINDOW_S = 600.0
+"""The window of ``ESCALATION_LIMIT`` (s). Assumption."""
+
+NOTICES_MAXLEN = 10_000
+"""Approximate cap of ``om:inc:notices`` (new human sources, escalation summaries)."""

@@ -112,6 +112,9 @@ class Incident:
     void_reason: str = ""
     merged_into: str = ""
     emergency: int = 0
+    situation: str = ""               # a situation (态势) of this family (flood, outage, …), or ""
+    recovered_ts: float = 0.0         # 已恢复: when every alarm source cleared (0 = not recovered)
+    human_ts: float = 0.0             # when a person's report last joined this machine case
     tasks: list[Task] = field(default_factory=list)
     sources: list[dict] = field(default_factory=list)
     links: list[str] = field(default_factory=list)
@@ -206,7 +209,8 @@ class Incident:
 
 
 _JSON_FIELDS = {"sources", "links", "attachments", "centers", "origin", "suggested_depts", "times"}
-_FLOAT_FIELDS = {"lon", "lat", "created_ts", "updated_ts", "stage_ts", "due_ts", "handle_limit_s"}
+_FLOAT_FIELDS = {"lon", "lat", "created_ts", "updated_ts", "stage_ts", "due_ts", "handle_limit_s",
+                 "recovered_ts", "human_ts"}
 _INT_FIELDS = {"version", "priority", "urged", "escalations", "reopen_count", "satisfaction",
                "emergency"}
 

@@ -1,6 +1,10 @@
 """Alarm intake (物联/视频告警接入): reads ``om:alarms`` (consumer group ``intake``) and turns
-alarm episodes into incidents: ``raise`` → a new incident (or linked to a correlated open one),
-``level`` → the incident's severity, ``clear`` → a note on the incident. The entry's field names,
+alarm episodes into incidents: ``raise`` → a new incident, or one more source of the open
+situation of its family in its area (``incidents.situations``: a flood, an outage, a fire is ONE
+case listing its alarms), or of a correlated open case; ``level`` → the case keeps the highest
+severity it reached (a falling level never lowers it: only a person's 定级 does); ``clear`` → the
+source is marked cleared, and a machine case whose every source cleared is 已恢复 (closed as
+自动恢复 after a quiet period by the deadline worker, unless a person acted on it). The entry's field names,
 events, sources and the level → severity table are the stream contract in ``grid.contracts``
 (shared with the producer, sensors).
 
@@ -71,7 +75,8 @@ class AlarmIntake:
                              description=msg, title=msg[:40],
                              channel=CHANNEL.get(f.get(Field.SOURCE, ""), "iot"),
                              idempotency_key=key, ref=f.get(Field.DEVICE_ID, ""),
-                             attachments=[snap] if snap else [])
+                             attachments=[snap] if snap else [],
+                             gateway=f.get("gateway", ""))   # optional: an outage behind one
             return inc.intake
         inc_id = svc.reported_with(SYSTEM, key)
         if not inc_id:
@@ -79,14 +84,14 @@ class AlarmIntake:
         if ev == Event.LEVEL:
             sev = severity_of(f) or ""
             if sev in D.SEVERITIES:
-                svc.update_severity(inc_id, SYSTEM, sev, reason=msg,
-                                    idempotency_key=f"alarmev:{entry_id}")
-                return "severity"
+                done = svc.alarm_level(inc_id, key, sev, reason=msg,
+                                       idempotency_key=f"alarmev:{entry_id}")
+                return "severity" if done is not None else "severity-kept"
             return "ignored"
         if ev == Event.CLEAR:
-            svc.note(inc_id, SYSTEM, f"告警解除: {msg}".strip(),
-                     idempotency_key=f"alarmev:{entry_id}")
-            return "note"
+            done = svc.alarm_clear(inc_id, key, f"告警解除: {msg}".strip(),
+                                   idempotency_key=f"alarmev:{entry_id}")
+            return "recovered" if done is not None and done.recovered_ts else "cleared"
         return "ignored"
 
     def process(self, entries: list[tuple[str, dict]]) -> None:

@@ -30,6 +30,13 @@ Layout (see docs/incidents.md):
 - ``om:inc:kpidays:{center}``, ``om:inc:kpicenters``  sets: which buckets exist
 - ``om:inc:feed``                 stream: incident changes (contract in docs/architecture.md)
 - ``om:inc:denied``               stream: refused attempts on unknown incidents
+- ``om:inc:recover``              zset: 已恢复 machine cases → when they close as 自动恢复
+- ``om:inc:notices``              stream: notices for owners (a person's report joined a machine
+                                  case or situation; "N more cases overdue" escalation summaries)
+- ``om:inc:esclimit:{center}:{n}`` counter: automatic escalations of a center in window n
+- ``om:inc:idem:report:system:situation:{family}:{area}:{n}``  string: the open situation of a
+                                  family in an area for window n (an idempotency key: one
+                                  situation however many intake workers race)
 """
 
 from __future__ import annotations
@@ -47,6 +54,8 @@ EMERGENCY_LOG = "om:inc:emergency:log"
 EMERGENCY_VERSION = "om:inc:emergency:v"
 DENIED = "om:inc:denied"
 QUEUE_GROUP = "ops"
+RECOVER = "om:inc:recover"
+NOTICES = "om:inc:notices"
 ALARMS = "om:alarms"          # owned by sensors; named in docs/architecture.md
 ALARMS_GROUP = "intake"
 
@@ -104,3 +113,8 @@ def kpi_centers() -> str:
 def kpi_days(scope: str) -> str:
     """Set of days (yyyymmdd) for which a scope has KPI buckets."""
     return f"om:inc:kpidays:{scope}"
+
+
+def escalation_limit(center: str, window: int) -> str:
+    """Counter of a center's automatic escalations in rate window ``window``."""
+    return f"om:inc:esclimit:{center}:{window}"

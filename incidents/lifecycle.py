@@ -39,6 +39,10 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str, str]] = {
     A.NOTE: (OPEN_STATES | frozenset({S.CLOSED}), "=", "备注"),
     A.SEVERITY: (OPEN_STATES, "=", "定级"),
     A.CORRELATE: (OPEN_STATES, "=", "关联上报"),
+    A.ALARM_CLEAR: (OPEN_STATES, "=", "告警解除 (one alarm source cleared; 已恢复 when all have)"),
+    A.AUTO_RECOVER: (OPEN_STATES, S.VOIDED, "自动恢复 (closed by the system: every source cleared, "
+                                            "quiet, nobody acted)"),
+    A.REACTIVATE: (frozenset({S.VOIDED}), S.REPORTED, "重新打开 (a case closed as 自动恢复)"),
 }
 
 

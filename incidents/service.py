@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 
 import redis
@@ -31,7 +32,7 @@ import redis
 from grid.categories import CATEGORIES
 from grid.model import CITY_CENTER, City, Location
 from incidents import defaults as D
-from incidents import keys, kpi, lifecycle, routing, scope
+from incidents import keys, kpi, lifecycle, routing, scope, situations
 from incidents.actor import SYSTEM, Actor
 from incidents.config import IncidentConfig
 from incidents.emergency_mode import EmergencyMode
@@ -42,6 +43,7 @@ from incidents.incident import (
     STAGE_NAMES,
     Incident,
     Task,
+    to_json,
 )
 from incidents.policy import Policy, task_is
 from incidents.queries import Queries
@@ -108,7 +110,7 @@ class IncidentService(UnitOfWork, Queries, EmergencyMode):
                severity: str = "一般", description: str = "", title: str = "",
                channel: str | None = None, idempotency_key: str | None = None,
                attachments: Sequence[str] = (), ref: str = "", area: dict | None = None,
-               correlate: bool = True, on_behalf_of: str = "") -> Incident:
+               correlate: bool = True, on_behalf_of: str = "", gateway: str = "") -> Incident:
         """上报: intake for every channel (grid worker, iot, video_ai, hotline, external, api).
 
         Idempotent: the same ``idempotency_key`` (a client-generated draft id, an alarm episode)
@@ -119,6 +121,11 @@ class IncidentService(UnitOfWork, Queries, EmergencyMode):
         one tier up. ``on_behalf_of``: the user who found it, when an operator enters it for
         them (拆分 split); the audit names the operator. Returns the incident (``intake ==
         "created"`` when new).
+
+        Situations (``incidents.situations``): an alarm (machine channel) of a situation family
+        joins the family's open situation in its area (town, or radius; ``gateway``: the area of
+        an outage behind one gateway) or opens it; a person's report of the family joins an open
+        situation nearby as a source (never swallowed: its owner is told).
         """
         now = self.clock()
         if actor.role not in scope.REPORTERS:
@@ -141,6 +148,25 @@ class IncidentService(UnitOfWork, Queries, EmergencyMode):
         towns = self._towns_touched(area) if area else 1
         correlate = correlate and self.config.correlate
         idem = _idem("report", actor, idempotency_key)
+        fam = situations.family_for(self.config, category) if correlate else None
+        slot = extra = None
+        if fam is not None:
+            region = situations.area_of(fam, loc.town_code if loc else "", gateway)
+            if idem and (done := self.r.get(keys.idem(idem))):     # a retry: what it made
+                return self._duplicate(done, actor, idempotency_key, _same_report(source))
+            hit = self._find_situation(fam, region, lon, lat, now)
+            if hit is not None:
+                linked = self._link(hit, source, actor, idem, now)
+                if linked is not None:
+                    return linked
+            if situations.is_machine(channel):
+                slot = _idem("report", SYSTEM, situations.slot_key(
+                    fam, region, situations.window_of(fam, now)))
+                if idem:
+                    extra = [("SET", keys.idem(idem), "", "EX", str(self.config.idempotency_ttl_s))]
+                correlate = fam.area == "radius"     # near cases of the family (atomic, in Lua)
+            else:
+                fam = None                # a person's report away from any situation: a case
         for _ in range(_MAX_RETRIES):
             # one round trip per report: the case number comes from this object's reserved
             # block, the emergency mode from its cached copy, which the script checks is current
@@ -159,18 +185,33 @@ class IncidentService(UnitOfWork, Queries, EmergencyMode):
                 route_reason=rt.reason, emergency=int(rt.emergency), sources=[source],
                 attachments=list(attachments), centers=sorted({rt.center}),
                 suggested_depts=list(rt.suggested))
+            if slot is not None and fam is not None:
+                inc.situation = fam.name
+                inc.title = situations.title(fam, self._place_name(loc))
+                if extra:
+                    extra[0] = ("SET", keys.idem(idem), inc.id, "EX", str(self.config.idempotency_ttl_s))
             # one script: idempotency key, correlation and creation together (no race between
-            # two simultaneous reports of the same event)
+            # two simultaneous reports of the same event); a situation's slot key is its
+            # idempotency key (one situation per family × area × window), the alarm's its extra
             res = self.store.commit(None, inc, actor, "report", now, reason=rt.reason,
-                                    idem=idem, correlate=correlate,
-                                    guard=(keys.EMERGENCY_VERSION, ev))
+                                    idem=slot or idem, correlate=correlate,
+                                    guard=(keys.EMERGENCY_VERSION, ev), extra=extra)
             if res.status == "guard":     # 应急模式 switched since we read it: route again
                 self._emergency_cache = None
+                continue
+            if res.status == "dup" and slot is not None:
+                # another worker opened the situation first: join it; a slot left by a
+                # situation that closed since is cleared and the situation opened again
+                linked = self._link(res.value, source, actor, idem, now, family=fam)
+                if linked is not None:
+                    return linked
+                if self.r.get(keys.idem(slot)) == res.value:
+                    self.r.delete(keys.idem(slot))
                 continue
             if res.status == "dup":
                 return self._duplicate(res.value, actor, idempotency_key, _same_report(source))
             if res.status == "match":
-                linked = self._link(res.value, source, actor, idem, now)
+                linked = self._link(res.value, source, actor, idem, now, family=fam)
                 if linked is not None:
                     return linked
                 continue            # it closed meanwhile: try again
@@ -371,7 +412,9 @@ class IncidentService(UnitOfWork, Queries, EmergencyMode):
 
         def fn(i: Incident) -> None:
             self.policy.check("severity", actor, i)
-            self._set_severity(i, severity)
+            # while open, a case keeps the highest severity it reached; only a person's 定级
+            # lowers it (an alarm's level falling back is not a judgement)
+            self._set_severity(i, severity if actor is not SYSTEM else _max_sev(i.severity, severity))
         return self._mutate(incident_id, actor, "severity", fn, reason=reason,
                             idem=_idem("severity", actor, idempotency_key))
 
@@ -515,10 +558,15 @@ class IncidentService(UnitOfWork, Queries, EmergencyMode):
     # ======================================================================================
     # deadlines (used by incidents.deadlines.DeadlineWorker)
     # ======================================================================================
-    def fire_deadline(self, member: str) -> str:
+    def fire_deadline(self, member: str, limited: Counter | None = None) -> str:
         """Act on one due deadline event ``id|stage|phase`` exactly once (atomic claim): 预警
         warn, 督办 urge, or 上报 escalate one tier. Returns what happened ('warn', 'urge',
-        'escalate', 'stale', 'claimed')."""
+        'escalate', 'stale', 'claimed', 'limited').
+
+        Escalation storms are impossible: a situation escalates once (then it is recorded as
+        overdue where it is), and each center's automatic escalations are rate-limited
+        (``escalation_limit`` per ``escalation_window_s``): the rest wait, re-armed for the next
+        window, counted in ``limited`` (center → n) for the worker's one summary notice."""
         inc_id, stage, phase = member.split("|")
         for _ in range(_MAX_RETRIES):
             inc, _ = self.store.for_update(inc_id, fresh=True)
@@ -541,7 +589,17 @@ class IncidentService(UnitOfWork, Queries, EmergencyMode):
                 action, reason = "urge", f"督办: {STAGE_NAMES.get(stage, stage)}超时 ({stage} overdue)"
             elif phase == "escalate":
                 action = "escalate"
-                if inc.center != CITY_CENTER:
+                moves = inc.center != CITY_CENTER and not (inc.situation and inc.escalations)
+                if moves:
+                    k, later = self._escalation_slot(inc.center, now)
+                    if later is not None:     # over the center's rate: waits for the next window
+                        self.r.zadd(keys.DUE, {member: later}, xx=True)
+                        if limited is not None:
+                            limited[inc.center] += 1
+                        return "limited"
+                    # counted in the same atomic call as the move (a claim lost to another
+                    # worker counts nothing)
+                    extra = [("INCR", k), ("EXPIRE", k, str(int(2 * self.config.escalation_window_s) + 1))]
                     self._move_up(new)
                     reset = True
                     reason = (f"上报: {STAGE_NAMES.get(stage, stage)}严重超时，上提一级 "
@@ -560,6 +618,17 @@ class IncidentService(UnitOfWork, Queries, EmergencyMode):
                 return "claimed"
             return action
         return "stale"
+
+    def _escalation_slot(self, center: str, now: float) -> tuple[str, float | None]:
+        """(the counter of ``center``'s automatic escalations in the current rate window, None
+        while under ``escalation_limit`` else when the next window starts). Workers racing on
+        the last free place may pass the limit by one each: a bound, not a storm."""
+        w = self.config.escalation_window_s
+        n = int(now // w)
+        k = keys.escalation_limit(center, n)
+        if int(self.r.get(k) or 0) < self.config.escalation_limit:
+            return k, None
+        return k, (n + 1) * w
 
     def _do_dispatch(self, i: Incident, actor: Actor, targets: list[str], auto: bool = False) -> None:
         """派遣 one sub-task per target. On a case already out with its handlers this is 追加派遣 /
@@ -656,24 +725,173 @@ class IncidentService(UnitOfWork, Queries, EmergencyMode):
         return float(p.x), float(p.y)
 
     def _link(self, target_id: str, source: dict, actor: Actor, idem: str | None,
-              now: float) -> Incident | None:
-        def fn(i: Incident) -> None:
-            if i.state not in OPEN_STATES:
-                raise InvalidTransition("correlate", i.state, "事件已办结 (closed meanwhile)", i.id)
+              now: float, family: object = None) -> Incident | None:
+        """One more source of an open case (关联上报, audited ``correlate``). An alarm that
+        joins a recovered case makes it active again. A person's report that joins a machine
+        case or a situation is never swallowed: ``human_ts`` is set (the queue's "新的人工上报"),
+        the owner's queue stream gets an entry and ``om:inc:notices`` a notice naming the
+        reporter. None when the case closed meanwhile."""
+        human = not situations.is_machine(source["channel"])
+        who = source.get("ref") if not human and source.get("ref") else actor.user_id
+        label = CHANNELS.get(source["channel"], source["channel"])
+        for _ in range(_MAX_RETRIES):
+            try:
+                old, new, _ = self._check(target_id, SYSTEM, "correlate", lambda i: None)
+            except NotFound:
+                return None
+            if old.state not in OPEN_STATES:
+                return None
+            i = new
             i.sources.append(source)
             self._set_severity(i, _max_sev(i.severity, source["severity"]))
-        try:
-            inc = self._mutate(target_id, SYSTEM, "correlate", fn, idem=idem,
-                               reason=f"{CHANNELS.get(source['channel'], source['channel'])}上报"
-                                      f"（{actor.user_id}）已关联: 附近有同类/相关类别的在办事件 "
-                                      f"({source['channel']} report by {actor.user_id} linked: "
-                                      f"same/related category nearby)")
-        except InvalidTransition:
+            extra: list = []
+            if not human and i.recovered_ts:          # an alarm again: not recovered any more
+                i.recovered_ts = 0.0
+                extra.append(("ZREM", keys.RECOVER, i.id))
+            machine_case = bool(i.situation) or situations.is_machine(i.channel)
+            if human and machine_case:
+                i.human_ts = now
+                ts_ms = str(int(now * 1000))
+                if i.place:      # the owner's queue stream: a consumer sees it arrive
+                    extra.append(("XADD", keys.queue(i.center), "MAXLEN", "~",
+                                  str(self.config.queue_maxlen), "*", "e",
+                                  f"{i.id}||correlate|{old.version + 1}|{ts_ms}"))
+                extra.append(("XADD", keys.NOTICES, "MAXLEN", "~", str(D.NOTICES_MAXLEN), "*", "e",
+                              to_json({"kind": "human_source", "id": i.id, "center": i.center,
+                                       "reporter": source.get("reporter", ""),
+                                       "channel": source["channel"], "category": source["category"],
+                                       "description": source.get("description", "")[:200],
+                                       "ts": now})))
+            what = "态势" if i.situation else "在办事件"
+            reason = (f"{label}上报（{who}）已关联到{what}: 附近有同类/相关类别的在办事件 "
+                      f"({source['channel']} report by {who} linked: same/related category nearby)")
+            try:
+                res = self.store.commit(old, new, SYSTEM, "correlate", self.clock(), reason=reason,
+                                        idem=idem, extra=extra or None)
+            except Stale:
+                continue
+            if res.status == "dup":      # a retry of this very report: what it joined first
+                done = self.store.load(res.value)
+                if done is not None:
+                    done.intake = "duplicate"
+                return done
+            break
+        else:
             return None
         if source["reporter"]:
             self.r.zadd(keys.by_user(source["reporter"]), {target_id: now})
-        inc.intake = "correlated"
-        return inc
+        new.intake = "correlated"
+        return new
+
+    def _find_situation(self, fam, region: str, lon: float, lat: float, now: float) -> str | None:  # noqa: ANN001
+        """The open situation of family ``fam`` that a report at (lon, lat) in ``region`` joins:
+        the area's slot (town mode) or the nearest within the family's radius."""
+        if fam.area == "radius":
+            ids = self.r.geosearch(keys.GEO, longitude=lon, latitude=lat, radius=fam.radius_m,
+                                   unit="m", sort="ASC", count=50)
+        else:
+            ids = situations.slot_candidates(self.r, fam, region, now)
+        for inc in self.store.load_many(list(ids)):
+            if situations.joinable(inc, fam, now):
+                return inc.id
+        return None
+
+    def _place_name(self, loc: Location | None) -> str:
+        if loc is None:
+            return "辖区外"
+        return self.city.town_names.get(loc.town_code, loc.town_code)
+
+    # ======================================================================================
+    # alarms: level, clear, recovery (incidents.intake, the deadline worker)
+    # ======================================================================================
+    def alarm_level(self, incident_id: str, key: str, severity: str, reason: str = "",
+                    idempotency_key: str | None = None) -> Incident | None:
+        """An alarm source's level changed: its source and the case keep the highest severity
+        reached (a falling level changes nothing: only a person's 定级 lowers a case). Returns
+        the changed case, or None when nothing rose."""
+        inc = self.store.load(incident_id)
+        if inc is None or inc.state not in OPEN_STATES or severity not in D.SEVERITIES:
+            return None
+        src = next((s for s in inc.sources if s.get("key") == key), None)
+        rises = _max_sev(inc.severity, severity) != inc.severity or (
+            src is not None and _max_sev(src.get("severity", "一般"), severity) != src.get("severity"))
+        if not rises:
+            return None
+
+        def fn(i: Incident) -> None:
+            self.policy.check("severity", SYSTEM, i)
+            i.sources = [dict(s, severity=_max_sev(s.get("severity", "一般"), severity))
+                         if s.get("key") == key else s for s in i.sources]
+            self._set_severity(i, _max_sev(i.severity, severity))
+        return self._mutate(incident_id, SYSTEM, "severity", fn, reason=reason,
+                            idem=_idem("severity", SYSTEM, idempotency_key))
+
+    def alarm_clear(self, incident_id: str, key: str, reason: str = "",
+                    idempotency_key: str | None = None) -> Incident | None:
+        """An alarm source cleared (告警解除, audited ``alarm_clear``). When every source of the
+        case has cleared, none is a person's report and no person acted on it, the case is
+        已恢复 (``recovered_ts``) and due to close as 自动恢复 after ``recovery_quiet_s``."""
+        inc = self.store.load(incident_id)
+        if inc is None or inc.state not in OPEN_STATES:
+            return None
+        touched = situations.touched_by_person(self.r, incident_id)
+        now = self.clock()
+        quiet = self.config.recovery_quiet_s
+        for _ in range(_MAX_RETRIES):
+            old, new, _ = self._check(incident_id, SYSTEM, "alarm_clear",
+                                      lambda i: lifecycle.check("alarm_clear", i.state, i.id))
+            # new dicts: a clone shares its sources' dicts with the cached original
+            new.sources = [dict(s, cleared=now) if s.get("key") == key and not s.get("cleared")
+                           else s for s in new.sources]
+            extra = None
+            if (situations.all_cleared(new) and not touched and not new.recovered_ts
+                    and not situations.has_human_source(new)):
+                new.recovered_ts = now
+                extra = [("ZADD", keys.RECOVER, str(int(now + quiet) + 1), new.id)]
+            try:
+                res = self.store.commit(old, new, SYSTEM, "alarm_clear", now, reason=reason,
+                                        idem=_idem("clear", SYSTEM, idempotency_key), extra=extra)
+            except Stale:
+                continue
+            return new if res.status == "ok" else self.store.load(incident_id)
+        raise Stale(incident_id)
+
+    def auto_recover(self, incident_id: str) -> str:
+        """自动恢复: close a recovered machine case after its quiet period (the deadline worker).
+        Exactly once (version guard); a case that got a new alarm, a person's report or a
+        person's action since stays open. Returns 'recovered' or why not."""
+        for _ in range(_MAX_RETRIES):
+            inc, _ = self.store.for_update(incident_id, fresh=True)
+            now = self.clock()
+            if inc is None or inc.state not in OPEN_STATES or not inc.recovered_ts:
+                self.r.zrem(keys.RECOVER, incident_id)
+                return "stale"
+            if now < inc.recovered_ts + self.config.recovery_quiet_s:
+                return "early"
+            if (not situations.all_cleared(inc) or situations.has_human_source(inc)
+                    or situations.touched_by_person(self.r, incident_id)):
+                self.r.zrem(keys.RECOVER, incident_id)
+                return "kept"
+            new = clone(inc)
+            new.state, new.place = S.VOIDED, ""
+            mins = int(self.config.recovery_quiet_s // 60)
+            new.void_reason = (f"自动恢复：告警已全部解除，{mins} 分钟内无新告警、无人处理 "
+                               f"(auto-recovered: every alarm cleared, quiet for {mins} min)")
+            for t in new.tasks:
+                if t.open:        # nobody worked it (a person's start would have kept it open)
+                    t.state, t.note = TS.RETURNED, "自动恢复 (auto-recovered)"
+            try:
+                self.store.commit(inc, new, SYSTEM, "auto_recover", now, reason=new.void_reason,
+                                  extra=[("ZREM", keys.RECOVER, incident_id)])
+            except Stale:
+                continue
+            return "recovered"
+        return "stale"
+
+    def recover_due(self, limit: int = 200) -> int:
+        """Close as 自动恢复 what is due in ``om:inc:recover``; returns how many closed."""
+        due = self.r.zrangebyscore(keys.RECOVER, "-inf", repr(self.clock()), start=0, num=limit)
+        return sum(self.auto_recover(i) == "recovered" for i in due)
 
     def _duplicate(self, incident_id: str, actor: Actor, key: str | None,
                    same: Callable[[Incident, str], bool]) -> Incident:

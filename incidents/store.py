@@ -116,7 +116,7 @@ def stage_limit(inc: Incident, stage: str, config: IncidentConfig) -> float:
     (上情下达), else the configured stage × category × severity limit."""
     if stage == "handle" and inc.handle_limit_s > 0:
         return inc.handle_limit_s
-    return config.stage_limit(stage, inc.category, inc.severity)
+    return config.stage_limit(stage, inc.category, inc.severity, inc.channel)
 
 
 def warn_time(inc: Incident, config: IncidentConfig) -> float:

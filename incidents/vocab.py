@@ -83,6 +83,10 @@ class Action(_Named):
     SEVERITY = ("severity", "定级")
     CORRELATE = ("correlate", "关联上报")
     PUSH_UPPER = ("push_upper", "上报省平台")
+    REACTIVATE = ("reactivate", "重新打开")          # a person reopens a case closed as 自动恢复
+    # by the system only (alarms, the deadline worker): audited, never offered to a person
+    ALARM_CLEAR = ("alarm_clear", "告警解除")        # one source of a machine case cleared
+    AUTO_RECOVER = ("auto_recover", "自动恢复")      # every source cleared, quiet, nobody acted
     # not on one case: intake, reads, 上情下达 and the emergency switches (for refusals and audit)
     REPORT = ("report", "上报")
     READ = ("read", "查看")

@@ -156,7 +156,8 @@ def test_alarm_intake(svc, who, here):
     inc = svc.get(ids[0], who.city)
     assert (inc.severity, inc.center) == ("重大", "CITY")
     acts = [e["action"] for e in svc.timeline(inc.id, who.city)]
-    assert acts == ["report", "severity", "note"]
+    assert acts == ["report", "severity", "alarm_clear"]        # 告警解除: audited on the case
+    assert inc.sources[0]["cleared"] and inc.recovered_ts       # its only source: 已恢复
     assert r.xpending(keys.ALARMS, keys.ALARMS_GROUP)["pending"] == 0
     # an entry held by a dead consumer is reclaimed and applied once
     r.xadd(keys.ALARMS, {**base, "episode": "wl-0043:level:1", "event": "raise",
