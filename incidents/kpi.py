@@ -17,12 +17,37 @@ from incidents import defaults as D
 from incidents import keys
 from incidents.incident import TASK_OPEN, Incident, float_text
 from incidents.lifecycle import PRE_DISPATCH
+from incidents.vocab import Channel
 from incidents.vocab import State as S
 
 COUNTERS = ("received", "accepted", "accepted_on_time", "registered", "dispatched",
             "dispatched_on_time", "handled", "handled_on_time", "verified", "reopened", "closed",
             "voided", "escalated", "urged", "warned", "correlated", "satisfaction_sum",
-            "satisfaction_n")
+            "satisfaction_n",
+            # human-reported vs machine-generated (考核 on the bad day, issue 15): see MACHINE
+            "received_human", "received_machine", "accepted_human", "accepted_human_on_time",
+            "accepted_machine", "closed_human", "closed_machine", "assessed", "assessed_closed")
+MACHINE = frozenset({Channel.IOT, Channel.VIDEO_AI, Channel.DEVICE_FAULT, Channel.EXTERNAL})
+"""Machine-generated channels (物联感知, 视频AI, 设备故障, 外部预警): a case no person reported.
+
+The assessment (考核) counts a human-reported case against the center that received it from the
+moment it arrived; a machine case only from the moment a center accepted it (``assessed``: the
+fair volume, ``assessed_closed``: its closures). A storm of 225 device-fault cases that nobody
+accepted (or that the system closed as 自动恢复) ranks no town last. A machine case's closure is
+the accepted case's outcome and goes to the center that closes it (the owner since acceptance,
+unless it moved up: 上报/接管)."""
+
+
+def is_machine(inc: Incident) -> bool:
+    """Whether ``inc`` was machine-generated (its intake channel is one of ``MACHINE``)."""
+    return inc.channel in MACHINE
+
+
+def was_accepted(inc: Incident) -> bool:
+    """Whether a person of a center accepted ``inc``: 受理 (it reached 已受理), or dispatched it
+    straight from 上报 on the 应急模式 fast path. An admin-marked automatic rule's dispatch
+    (routing: ``auto_dispatch``) is not a person accepting: the machine case stays unassessed."""
+    return S.ACCEPTED in inc.times or (S.DISPATCHED in inc.times and bool(inc.emergency))
 STAGES = ("accept", "dispatch", "handle", "verify", "close", "total")
 
 
@@ -89,8 +114,12 @@ def plan(old: Incident | None, new: Incident, action: str, now: float,
     """The KPI commands implied by the change ``old`` → ``new`` (``old`` None = created)."""
     k = KpiPlan(now)
     on_time = old is not None and (old.due_ts <= 0 or now <= old.due_ts)
+    machine = is_machine(new)
     if old is None:
         k.incr(new.center, "received")
+        # a human report is assessed from its arrival; a machine case from its acceptance
+        k.incr(new.center, "received_machine" if machine else "received_human", 1,
+               "" if machine else "assessed", 0 if machine else 1)
         return k.cmds
     c = old.center
     if action == "correlate":
@@ -98,6 +127,10 @@ def plan(old: Incident | None, new: Incident, action: str, now: float,
     if old.state == S.REPORTED and new.state in (S.ACCEPTED, S.DISPATCHED):
         k.incr(c, "accepted", 1, "accepted_on_time", int(on_time))
         k.duration(c, "accept", now - old.stage_ts)
+        if machine and was_accepted(new):   # from now on the case is this center's (its
+            k.incr(c, "accepted_machine", 1, "assessed", 1)    # accept time is not judged)
+        elif not machine:
+            k.incr(c, "accepted_human", 1, "accepted_human_on_time", int(on_time))
     if new.state == S.REGISTERED and old.state == S.ACCEPTED:
         k.incr(c, "registered")
     if new.state == S.DISPATCHED and old.state in PRE_DISPATCH:
@@ -122,6 +155,10 @@ def plan(old: Incident | None, new: Incident, action: str, now: float,
         k.incr(received_by(new), "closed")
         k.duration(new.center, "close", now - old.stage_ts)
         k.duration(new.center, "total", now - new.created_ts)
+        if not machine:
+            k.incr(received_by(new), "closed_human", 1, "assessed_closed", 1)
+        elif was_accepted(old):      # 自动恢复 of a case nobody accepted is nobody's closure
+            k.incr(new.center, "closed_machine", 1, "assessed_closed", 1)
     if new.state == S.VOIDED and old.state != S.VOIDED:
         k.incr(received_by(new), "voided")
     if action == "escalate" and new.center != c:   # not the top tier's "overdue past the limit"
@@ -216,6 +253,10 @@ def read(r: redis.Redis, center: str | None, since: float | None, until: float |
                  "dispatched_on_time_rate": rate("dispatched_on_time", "dispatched"),
                  "handled_on_time_rate": rate("handled_on_time", "handled"),
                  "closure_rate": rate("closed", "received"),
+                 # the fair measures (human from arrival, machine from acceptance: MACHINE)
+                 "assessed_closure_rate": rate("assessed_closed", "assessed"),
+                 "human_accepted_on_time_rate": rate("accepted_human_on_time", "accepted_human"),
+                 "human_closure_rate": rate("closed_human", "received_human"),
                  "reopen_rate": None,
                  "satisfaction": (round(counts["satisfaction_sum"] / counts["satisfaction_n"], 2)
                                   if counts["satisfaction_n"] else None)}

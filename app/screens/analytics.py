@@ -36,7 +36,9 @@ MAX_PERIOD_ALARMS = 20_000
 SCORE_WEIGHTS = {"handled_on_time_rate": 0.35, "closure_rate": 0.30, "satisfaction5": 0.20,
                  "no_reopen": 0.15}
 """Composite ranking score (考核得分, 0–100). Demo default/assumption: the seeds name the measures
-(E14/E15, §10 item 11) but no weights; a deployment sets its own."""
+(E14/E15, §10 item 11) but no weights; a deployment sets its own. The ranking's closure measure is
+the fair one (``assessed_closure_rate``: human reports from arrival, machine cases from
+acceptance, incidents.kpi.MACHINE); ``score_raw`` beside it counts every case as received."""
 INCIDENT_COLS = ["id", "kind", "category", "category_name", "severity", "channel", "state",
                  "state_name", "center", "center_name", "town_code", "town_name", "lon", "lat",
                  "created", "closed", "overdue", "reopen_count", "satisfaction", "title"]
@@ -85,6 +87,11 @@ def kpi_table(ctx: AppContext, tier: str, since: float, until: float) -> pd.Data
         rows.append({
             "center": c.code, "name": _short_name(ctx, c),
             "received": k.get("received", 0), "closed": k.get("closed", 0),
+            "received_human": k.get("received_human", 0),
+            "received_machine": k.get("received_machine", 0),
+            "accepted_machine": k.get("accepted_machine", 0),
+            "assessed": k.get("assessed", 0),
+            "assessed_closure_rate": k.get("assessed_closure_rate"),
             "handled": k.get("handled", 0), "open_now": k.get("open_now", 0),
             "overdue_now": k.get("overdue_now", 0), "urged": k.get("urged", 0),
             "escalated": k.get("escalated", 0),
@@ -99,7 +106,8 @@ def kpi_table(ctx: AppContext, tier: str, since: float, until: float) -> pd.Data
     df = pd.DataFrame(rows)
     if df.empty:
         return df
-    df["score"] = score(df)
+    df["score"] = score(df)                       # fair: what the ranking uses
+    df["score_raw"] = score(df, fair=False)       # every case counted from arrival (beside it)
     df = df.sort_values(["score", "received"], ascending=[False, False], na_position="last")
     df["rank"] = range(1, len(df) + 1)
     return df.reset_index(drop=True)
@@ -117,11 +125,16 @@ def _hours(seconds: float | None) -> float | None:
     return round(seconds / 3600, 2) if seconds is not None else None
 
 
-def score(df: pd.DataFrame) -> pd.Series:
-    """考核得分 0–100 from the weighted measures; centers with no work in the period get none."""
+def score(df: pd.DataFrame, fair: bool = True) -> pd.Series:
+    """考核得分 0–100 from the weighted measures; centers with no work in the period get none.
+
+    ``fair``: closure is ``assessed_closure_rate`` (a machine case counts against a center only
+    from the moment it accepted it), so an alarm storm nobody accepted ranks no center last;
+    else ``closure_rate`` over everything received."""
+    closure = "assessed_closure_rate" if fair and "assessed_closure_rate" in df else "closure_rate"
     parts = pd.DataFrame({
         "handled_on_time_rate": df["handled_on_time_rate"],
-        "closure_rate": df["closure_rate"],
+        "closure_rate": df[closure],
         "satisfaction5": df["satisfaction"].astype(float) / 5.0,
         "no_reopen": 1.0 - df["reopen_rate"].astype(float),
     }).astype(float)
@@ -278,7 +291,11 @@ def _pct(v: float | None) -> str:
 
 
 def kpi_cards(k: dict) -> list:
-    items = [("受理量", f"{k.get('received', 0):,}"), ("结案率", _pct(k.get("closure_rate"))),
+    items = [("受理量", f"{k.get('received', 0):,}"),
+             ("人工上报 / 机器生成", f"{k.get('received_human', 0):,} / "
+                                   f"{k.get('received_machine', 0):,}"),
+             ("考核结案率 (机器件自受理起)", _pct(k.get("assessed_closure_rate"))),
+             ("结案率", _pct(k.get("closure_rate"))),
              ("处置按时率", _pct(k.get("handled_on_time_rate"))),
              ("当前超期", f"{k.get('overdue_now', 0):,}"), ("返工率", _pct(k.get("reopen_rate"))),
              ("满意度", "–" if k.get("satisfaction") is None else f"{k['satisfaction']:.2f} / 5")]
@@ -286,8 +303,11 @@ def kpi_cards(k: dict) -> list:
                      className="kpi", id=f"kpi-{i}") for i, (label, v) in enumerate(items)]
 
 
-RANK_COLUMNS = [("rank", "名次"), ("name", "中心"), ("score", "得分"), ("received", "受理"),
-                ("closed", "结案"), ("closure_rate", "结案率"),
+RANK_COLUMNS = [("rank", "名次"), ("name", "中心"), ("score", "得分"),
+                ("score_raw", "得分(含未受理机器件)"), ("received", "受理"),
+                ("received_human", "人工上报"), ("received_machine", "机器生成"),
+                ("accepted_machine", "机器件已受理"), ("closed", "结案"),
+                ("assessed_closure_rate", "考核结案率"), ("closure_rate", "结案率"),
                 ("accepted_on_time_rate", "受理按时"), ("dispatched_on_time_rate", "派遣按时"),
                 ("handled_on_time_rate", "处置按时"), ("overdue_now", "超期"),
                 ("reopen_rate", "返工率"), ("satisfaction", "满意度"), ("handle_mean_h", "处置均时 h")]

@@ -169,3 +169,29 @@ def _received(response: dict) -> int:
     """The 受理量 card's figure."""
     first = response["an-cards"]["children"][0]["props"]["children"][0]["props"]["children"]
     return int(str(first).replace(",", ""))
+
+
+def test_a_machine_storm_nobody_accepted_does_not_rank_a_town_last(app_ctx, closed_loop):  # noqa: F811
+    """考核 (issue 15): 30 machine cases in 潘州 that nobody accepted leave its fair score (the
+    ranking) as it was; the score counting every case (score_raw) shows what the storm did."""
+    from incidents.actor import SYSTEM  # noqa: PLC0415
+
+    a, _b = closed_loop
+    since, until = analytics.period(None, None)
+    pz = f"T{a.town_code}"
+    before = analytics.kpi_table(app_ctx, "town", since, until).set_index("center").loc[pz]
+    x, y = _point_in(app_ctx, a.town_code)
+    for i in range(30):
+        app_ctx.incidents.report(SYSTEM, "0306", x + 1e-5 * i, y, channel="iot", correlate=False,
+                                 description=f"水位超警 {i}")
+    towns = analytics.kpi_table(app_ctx, "town", since, until)
+    after = towns.set_index("center").loc[pz]
+    assert after["received"] == 31 and after["received_human"] == 1
+    assert after["received_machine"] == 30 and after["accepted_machine"] == 0
+    assert after["score"] == before["score"] and after["rank"] == 1
+    assert after["score_raw"] < before["score_raw"] - 20          # every case counted: a storm
+    rows = analytics.rank_rows(towns)
+    assert rows[0]["received_machine"] == 30 and rows[0]["assessed_closure_rate"] == "100%"
+    cards = analytics.kpi_cards(app_ctx.incidents.kpis(pz, since, until))
+    texts = [c.children[1].children + " " + c.children[0].children for c in cards]
+    assert "人工上报 / 机器生成 1 / 30" in texts
