@@ -293,3 +293,23 @@ def test_online_rates_of_the_real_registry_warm_up(ctx, redis_client):
     sweep.run_once()
     k = wall.device_kpis(redis_client, src.index)
     assert not k["device_warming"] and 0.55 < k["device_online"] < 0.65    # 60 % heard: told
+
+
+def test_the_on_time_rate_counts_the_overdue_cases_as_late(ctx, redis_client, demo_city):
+    """今日按时率 beside 当前超期 tell one story: cases overdue now (not done) are late, so a
+    wall with overdue cases and nothing finished today does not read 100 % (or –)."""
+    from incidents.service import IncidentService  # noqa: PLC0415
+
+    now = time.time()
+    past = IncidentService(redis_client, demo_city, clock=lambda: now - 2 * 86400)
+    op = Actor("op", "city_operator", "CITY", "话务员")
+    p = demo_city.towns.geometry.iloc[4].representative_point()
+    for i in range(3):
+        past.report(op, "0101", p.x + 1e-4 * i, p.y, description=f"占道 {i}", correlate=False)
+    k = wall.incident_kpis(ctx)
+    assert k["overdue"] == 3 and k["overdue_total"] == 3
+    assert k["on_time"] == 0.0 and k["on_time_done"] is None     # nothing done today, 3 late
+    assert wall.on_time_rate({"accepted": 6, "accepted_on_time": 6, "overdue_now": 2})["on_time"] \
+        == 0.75
+    titles = {key: t for key, (t, _cells) in wall.KPI_TILES.items()}
+    assert all("当前" in titles[k] or "今日" in titles[k] for k in titles)   # each says its period
