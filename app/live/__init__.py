@@ -12,3 +12,6 @@ open an ``EventSource`` and make the screen re-read only when told something cha
 slow poll stays as the safety net. A WSGI-only server (tests' werkzeug, a dev server) answers
 ``/events`` with 204 (``app.http.stream``): the screens then poll as before.
 """
+
+FALLBACK_POLL_MS = 30_000
+"""A pushed screen's safety-net poll (ms): catches what a dropped stream missed."""

@@ -1,7 +1,8 @@
 """The hub: ONE Redis reader per web process, fanning incident and alarm changes out to every
 open screen (issue 15, "Live under load").
 
-One asyncio task XREAD-BLOCKs ``om:inc:feed`` and ``om:alarms`` after its cursor and, for each
+One asyncio task XREAD-BLOCKs ``om:inc:feed``, ``om:alarms`` (the wall's) and the emergency
+switch's log (every screen's banner) after its cursor and, for each
 batch, works out who may be told: each incident of the batch is read once (one pipelined round
 trip) and ``incidents.scope.can_read`` (the same predicate the service asks on every read) is
 asked once per distinct Actor among the subscribers. A client is told the ids it may read and
@@ -34,7 +35,7 @@ from incidents import feed as incident_feed
 from incidents import scope
 from incidents.actor import Actor
 from incidents.incident import Incident
-from incidents.keys import FEED
+from incidents.keys import EMERGENCY_LOG, FEED
 from sensors.keys import ALARMS
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,7 @@ class Notice:
     alarms: str = ""                      # the hub's alarm cursor (wall only)
     ids: list[str] = field(default_factory=list)   # incidents this client may read that changed
     more: bool = False                    # changes without ids (left its scope / over MAX_IDS)
+    em: bool = False                      # 应急模式 switched on or off (every screen's banner)
 
     def merge(self, other: Notice) -> None:
         self.feed = _later(self.feed, other.feed)
@@ -79,6 +81,7 @@ class Notice:
         if len(self.ids) > MAX_IDS:
             self.ids, self.more = self.ids[-MAX_IDS:], True
         self.more = self.more or other.more
+        self.em = self.em or other.em
 
     def payload(self) -> dict:
         out: dict = {"f": self.feed, "ids": self.ids}
@@ -86,6 +89,8 @@ class Notice:
             out["a"] = self.alarms
         if self.more:
             out["more"] = True
+        if self.em:
+            out["em"] = True
         return out
 
 
@@ -128,7 +133,7 @@ class Hub:
         self.redis_url = redis_url
         self.load_many = load_many
         self.clients: set[Client] = set()
-        self.cursor = {FEED: "", ALARMS: ""}
+        self.cursor = {FEED: "", ALARMS: "", EMERGENCY_LOG: ""}
         self.connected = asyncio.Event()
         self.reconnects = 0
         self._audience: OrderedDict[str, frozenset[Actor]] = OrderedDict()
@@ -174,7 +179,7 @@ class Hub:
         failures = 0
         while True:
             try:
-                for s in (FEED, ALARMS):
+                for s in self.cursor:
                     if not self.cursor[s]:
                         self.cursor[s] = await self._top(r, s)
                 if not self.connected.is_set():
@@ -199,15 +204,17 @@ class Hub:
     async def dispatch(self, got: list) -> None:
         """One XREAD batch → the notices of every client."""
         feed_ids: list[str] = []
-        alarm_moved = False
+        alarm_moved = em = False
         for stream, entries in got:
             if not entries:
                 continue
             self.cursor[stream] = entries[-1][0]
             if stream == FEED:
                 feed_ids += [incident_feed.fields(f).get("id", "") for _eid, f in entries]
-            else:
+            elif stream == ALARMS:
                 alarm_moved = True
+            else:
+                em = True
         if not self.clients:
             return
         feed_ids = list(dict.fromkeys(i for i in feed_ids if i))
@@ -215,10 +222,10 @@ class Hub:
         fcur, acur = self.cursor[FEED], self.cursor[ALARMS]
         for c in list(self.clients):
             ids = told.get(c.actor, ([], False))
-            if c.wants_alarms and (alarm_moved or feed_ids):
-                c.tell(Notice(fcur, acur, ids[0], ids[1]))
-            elif ids[0] or ids[1]:
-                c.tell(Notice(fcur, "", ids[0], ids[1]))
+            if c.wants_alarms and (alarm_moved or feed_ids or em):
+                c.tell(Notice(fcur, acur, ids[0], ids[1], em))
+            elif ids[0] or ids[1] or em:
+                c.tell(Notice(fcur, "", ids[0], ids[1], em))
 
     async def audiences(self, incident_ids: list[str]) -> dict[Actor, tuple[list[str], bool]]:
         """Per distinct subscribed Actor: (ids it may read now, whether a case left its scope)."""

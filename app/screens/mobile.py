@@ -3,8 +3,9 @@
 Not a Dash app, on purpose: a grid worker reports from a phone in the rain with one bar of
 signal, and a Dash page costs ~1 MB of React and renderer before the first input shows. This
 page is one HTML document with the worker's bootstrap data inlined (categories with the recent
-ones first, the own cell's centroid, the town's grid cells for the small map) and four small
-plain-JS files (``assets/mobile/``: the outbox, photo resizing, the SVG mini map, the page).
+ones first, the own cell's centroid, the town's grid cells for the small map) and five small
+plain-JS files (``assets/mobile/``: the outbox, photo resizing, the SVG mini map, the page, and
+``live.js``: the push stream, so the task list refreshes by itself when a task arrives).
 Everything after the first load goes through the JSON endpoints of ``app.mobile_api``; scope
 (own reports and tasks only) is checked there, on the server.
 """
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
     from grid.model import City
 
 MOBILE_ASSETS = ASSETS_DIR / "mobile"
-SCRIPTS = ("outbox.js", "photos.js", "minimap.js", "app.js")
+SCRIPTS = ("outbox.js", "photos.js", "minimap.js", "app.js", "live.js")
 DEFAULT_RECENT = ("0101", "0107", "0106", "0108", "0302", "0202")
 """Categories offered first before a worker has reported anything (demo default)."""
 MAP_SIMPLIFY_DEG = 0.0002   # ~20 m: cell outlines for a 360 px map, a few KB per town

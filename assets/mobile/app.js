@@ -213,6 +213,7 @@
     return card;
   }
   let tasksAsked = 0;   // on a slow network answers can overtake each other: the newest wins
+  let tasksFresh = null; // tasks waiting to be accepted, as last shown (a new one: a toast)
   async function loadTasks() {
     const list = $("#task-list");
     const asked = ++tasksAsked;
@@ -221,7 +222,10 @@
       if (asked !== tasksAsked) return;   // an older answer must not undo a newer one
       list.replaceChildren(...(out.tasks.length ? out.tasks.map(taskCard) :
         [el("li", {class: "empty"}, "暂无任务")]));
-      $("#task-count").textContent = out.tasks.filter((t) => t.actions.includes("accept")).length || "";
+      const fresh = out.tasks.filter((t) => t.actions.includes("accept")).length;
+      if (tasksFresh !== null && fresh > tasksFresh) toast("收到新任务 · New task");
+      tasksFresh = fresh;
+      $("#task-count").textContent = fresh || "";
     } catch (e) {
       if (asked === tasksAsked && !list.children.length) {
         list.replaceChildren(el("li", {class: "empty"}, "离线：无法加载任务"));
@@ -315,5 +319,10 @@
   OM.outbox.start();
   renderOutbox();
   loadTasks();
+  // pushed (live.js): a case of this worker changed: its tasks, and its reports if shown
+  OM.refresh = () => {
+    loadTasks();
+    if (!$("#tab-outbox").hidden) loadReports();
+  };
   OM.ready = true;
 })();
