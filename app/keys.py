@@ -22,6 +22,12 @@ def user_tokens(user_id: str) -> str:
     return f"om:apitoks:{user_id}"
 
 
+def console_seen(user_id: str) -> str:
+    """Hash view → epoch s: when the user last marked that console view read (标为已阅); rows
+    that came in later are marked 新 (app.screens.console, issue 15)."""
+    return f"om:console:seen:{user_id}"
+
+
 SECURITY_AUDIT = "om:sec:audit"
 """Stream of security events (denied requests, logins, account changes): ``event``, ``user``,
 ``role``, ``center``, ``path``, ``target``, ``reason``, ``ts``. Trimmed ``MAXLEN ~ 100000``."""

@@ -54,6 +54,12 @@ def _is(code: str, center: Center) -> bool:
     return code == center if isinstance(center, str) else code in center
 
 
+def is_situation(inc: Incident) -> bool:
+    """A situation (态势/事件群): one case for many sources (the intake's ``situation`` family,
+    or more than one source correlated or merged in)."""
+    return bool(getattr(inc, "situation", "")) or len(inc.sources) > 1
+
+
 def channels_of(inc: Incident) -> set[str]:
     """Every channel the case was reported through (its own and its sources')."""
     return {inc.channel, *(str(s.get("channel", "")) for s in inc.sources)}
@@ -75,9 +81,11 @@ def new_to(inc: Incident, center: Center) -> bool:
 def fresh_human(inc: Incident, center: Center) -> bool:
     """A fresh human item for ``center``: it waits for the center's first step and a person
     reported it (a correlated 12345 call or grid report counts), or a person's decision sent it
-    here (a dispatch to this center); or the intake marked a new human source on it."""
-    if any(s.get("new_human") or s.get("unseen_human") for s in inc.sources):
-        return True         # the situation intake's marker: a person's report joined lately
+    here (a dispatch to this center); or a person's report joined the case (``human_ts``, a
+    situation's new human source) since it last changed state."""
+    human = getattr(inc, "human_ts", 0.0)   # the intake's marker: a person's report joined
+    if human and human >= max((v for k, v in inc.times.items() if k != State.REPORTED), default=0.0):
+        return True         # … since the case last moved: the owner has not acted on it yet
     if not new_to(inc, center):
         return False
     if any(_is(t.center, center) and t.state == TaskState.DISPATCHED for t in inc.tasks):
@@ -90,7 +98,7 @@ def arrived(inc: Incident, center: Center) -> float:
     source, or its report."""
     ts = [t.dispatched_ts for t in inc.tasks if _is(t.center, center) and t.open]
     ts += [float(s.get("ts") or 0) for s in inc.sources if s.get("channel") in HUMAN_CHANNELS]
-    return max([inc.created_ts, *ts])
+    return max([inc.created_ts, getattr(inc, "human_ts", 0.0), *ts])
 
 
 def my_overdue(inc: Incident, center: Center, now: float) -> bool:

@@ -218,25 +218,34 @@ def test_handle_needs_a_note_in_console_and_api(web, app_ctx):
 
 # --- the queue: urgent first, the selection follows its case ------------------------------------
 def test_queue_order_urgent_first():
-    from types import SimpleNamespace
-
     from app.screens.console import queue_order
+    from incidents.incident import Incident
 
     def inc(name, prio, over, ts):
-        return SimpleNamespace(name=name, priority=prio, created_ts=ts, overdue=lambda now: over)
+        return Incident(id=name, category="0108", priority=prio, created_ts=ts, state="accepted",
+                        place="q:T1", channel="iot", due_ts=50.0 if over else 0.0)
     incs = [inc("old", 0, False, 1), inc("late", 0, True, 5), inc("major", 1, False, 9),
             inc("new", 0, False, 7)]
-    assert [i.name for i in queue_order(incs, "open", 100)] == ["major", "late", "old", "new"]
-    assert [i.name for i in queue_order(incs, "all", 100)] == ["old", "late", "major", "new"]
+    assert [i.id for i in queue_order(incs, "open", 100)] == ["major", "late", "old", "new"]
+    assert [i.id for i in queue_order(incs, "all", 100)] == ["old", "late", "major", "new"]
+    # a fresh human report goes first (issue 15), newest first among them
+    call = Incident(id="call", category="0302", channel="hotline", state="reported", place="q:T1",
+                    created_ts=20)
+    walk = Incident(id="walk", category="0302", channel="walk_in", state="reported", place="q:T1",
+                    created_ts=30)
+    assert [i.id for i in queue_order([*incs, call, walk], "todo", 100, "T1")][:3] == \
+        ["walk", "call", "major"]
 
 
-def _refresh(con: Console, view: str):
-    out = _spec(con.deps, "queue.data")
-    return con.post({"output": out, "outputs": _outputs(out),
-                     "inputs": [{"id": "feed-last", "property": "data", "value": None},
-                                {"id": "view", "property": "value", "value": view},
-                                {"id": "rev", "property": "data", "value": 1}],
-                     "changedPropIds": ["rev.data"], "state": []})
+def _refresh(con: Console, view: str, channel: str = "", severities=(), flags=(), chosen=()):
+    """The queue callback (its inputs and state from its declared dependencies)."""
+    dep = next(d for d in con.deps if "queue.data" in d["output"])
+    vals = {"feed-last": None, "view": view, "rev": 1, "f-channel": channel,
+            "f-severity": list(severities), "f-flags": list(flags), "queue": list(chosen)}
+    return con.post({"output": dep["output"], "outputs": _outputs(dep["output"]),
+                     "inputs": [dict(i, value=vals[i["id"]]) for i in dep["inputs"]],
+                     "changedPropIds": ["rev.data"],
+                     "state": [dict(s, value=vals[s["id"]]) for s in dep["state"]]})
 
 
 def _follow(con: Console, viewport_ids: list, active):

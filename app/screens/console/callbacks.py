@@ -17,10 +17,12 @@ from app.screens.console.ids import ACT, Id
 from app.screens.console.layout import HIDDEN
 from app.screens.console.model import (
     CONSOLE_ROLES,
+    DEFAULT_VIEW,
     NO_SELECTION,
     ConsoleData,
     Controls,
     Inputs,
+    QuickFilter,
     circle_area,
     do_action,
     emergency_banner,
@@ -107,7 +109,10 @@ def panel_values(c: Controls | None, buttons: list[str], ver: str | None) -> tup
 
 def register_callbacks(app: Dash, data: ConsoleData) -> None:
     """Every callback of the console, over ``data``."""
+    from app.screens.console.bulk import register_bulk  # noqa: PLC0415
+
     svc = lambda: data.service  # noqa: E731
+    register_bulk(app, data, console_actor)
 
     @app.callback(Output(Id.FEED_LAST, "data"), Input(Id.TICK, "n_intervals"),
                   State(Id.FEED_LAST, "data"))
@@ -127,15 +132,23 @@ def register_callbacks(app: Dash, data: ConsoleData) -> None:
         return text, "banner on" if text else "banner"
 
     @app.callback(Output(Id.QUEUE, "data"), Output(Id.COUNTS, "children"),
-                  Input(Id.FEED_LAST, "data"), Input(Id.VIEW, "value"), Input(Id.REV, "data"))
-    def refresh(_feed, view, _rev):
-        """The queue: re-read only when the feed moved (or the view changed); most urgent
-        first (``queue_order``)."""
+                  Output(Id.QUEUE, "selected_rows"),
+                  Input(Id.FEED_LAST, "data"), Input(Id.VIEW, "value"), Input(Id.REV, "data"),
+                  Input(Id.F_CHANNEL, "value"), Input(Id.F_SEVERITY, "value"),
+                  Input(Id.F_FLAGS, "value"), State(Id.QUEUE, "selected_row_ids"))
+    def refresh(_feed, view, _rev, channel, severities, flags, chosen):
+        """The queue: re-read only when the feed moved (or the view or a filter changed), in
+        triage order (``queue_order``), through the quick filters. The bulk selection stays
+        with its cases (by id), not with the row numbers a live update shifts."""
         actor = console_actor()
+        view = view or DEFAULT_VIEW
         with guarded("console:queue"):
-            rows = data.queue(actor, view or "mine")
+            rows = data.queue(actor, view, filt=QuickFilter.of(channel, severities, flags),
+                              seen=data.seen(actor, view))
         n_over = sum(1 for r in rows if r["overdue"])
-        return rows, f"{len(rows)} 件" + (f" · 超期 {n_over}" if n_over else "")
+        keep = {str(i) for i in chosen or []}
+        selected = [k for k, r in enumerate(rows) if r["id"] in keep]
+        return rows, f"{len(rows)} 件" + (f" · 超期 {n_over}" if n_over else ""), selected
 
     @app.callback(Output(Id.QUEUE, "active_cell"), Output(Id.QUEUE, "selected_cells"),
                   Input(Id.QUEUE, "derived_viewport_row_ids"), State(Id.QUEUE, "active_cell"),

@@ -60,9 +60,12 @@ def _build_scope_geo(center: str, city) -> dict:  # noqa: ANN001
 
 
 def map_traces(rows: list[dict], selected=None, cameras=(), pick=None) -> list[dict]:  # noqa: ANN001
-    """The live traces of the console map, in fixed slots 1..5 (slot 0 is the pick grid):
-    overdue rings, incidents, cameras that see the selection, the selection, the picked point."""
+    """The live traces of the console map, in fixed slots 1..6 (slot 0 is the pick grid):
+    overdue rings, incidents, cameras that see the selection, the selection, the picked point,
+    the selected situation's sources (issue 15: where each alarm and report came from)."""
     rows = [r for r in rows if r.get("state") not in FINAL_STATES]
+    srcs = [x for x in (selected.sources if selected is not None and len(selected.sources) > 1 else [])
+            if x.get("lon") is not None and x.get("lat") is not None]
     od = [r for r in rows if r.get("overdue")]
     return [
         scattermap(lon=[r["lon"] for r in od], lat=[r["lat"] for r in od],
@@ -88,6 +91,10 @@ def map_traces(rows: list[dict], selected=None, cameras=(), pick=None) -> list[d
         scattermap(lon=[pick["lon"]] if pick else [], lat=[pick["lat"]] if pick else [],
                    mode="markers", marker={"size": 16, "color": "#00e676"}, hoverinfo="skip",
                    meta="picked", name="新事件位置"),
+        scattermap(lon=[float(x["lon"]) for x in srcs], lat=[float(x["lat"]) for x in srcs],
+                   mode="markers", marker={"size": 10, "color": "#ff9800", "opacity": 0.95},
+                   text=[f"{x.get('channel', '')} · {str(x.get('description', ''))[:30]}" for x in srcs],
+                   hovertemplate="来源 %{text}<extra></extra>", meta="sources", name="态势来源"),
     ]
 
 

@@ -30,6 +30,26 @@ class Id(StrEnum):
     VIEW = "view"
     COUNTS = "counts"
     QUEUE = "queue"
+    # quick filters (issue 15): channel group, severity, flags (超期 / 应急区域 / 态势)
+    F_CHANNEL = "f-channel"
+    F_SEVERITY = "f-severity"
+    F_FLAGS = "f-flags"
+    SEEN_ALL = "seen-all"            # 标为已阅: "new since I last looked" starts again now
+    NOTIFY = "notify"                # sound + browser notification for new priority items (off)
+    # bulk actions (批量操作)
+    BULK_BAR = "bulk-bar"
+    BULK_PAGE = "bulk-page"          # select the page shown
+    BULK_ALL = "bulk-all"            # select every row of the filtered list (all pages)
+    BULK_NONE = "bulk-none"
+    BULK_COUNT = "bulk-count"
+    BULK_REASON = "bulk-reason"
+    BULK_DEPTS = "bulk-depts"
+    BULK_PENDING = "bulk-pending"    # the action chosen and the cases it is for, until confirmed
+    BULK_CONFIRM_ROW = "bulk-confirm-row"
+    BULK_CONFIRM_TEXT = "bulk-confirm-text"
+    BULK_CONFIRM = "bulk-confirm"
+    BULK_CANCEL = "bulk-cancel"
+    BULK_MSG = "bulk-msg"
     # the incident panel
     PANEL = "panel"
     PANEL_HEAD = "panel-head"
@@ -86,3 +106,12 @@ ACT = "act"
 def act_button(action: str) -> dict[str, str]:
     """The id of one action button."""
     return {"type": ACT, "action": str(action)}
+
+
+BULK = "bulk"
+"""The ``type`` of the bulk bar's action buttons (``{"type": "bulk", "action": …}``)."""
+
+
+def bulk_button(action: str) -> dict[str, str]:
+    """The id of one bulk action button."""
+    return {"type": BULK, "action": str(action)}

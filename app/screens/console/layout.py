@@ -7,14 +7,18 @@ from __future__ import annotations
 from dash import dash_table, dcc, html
 
 from app.auth import current_actor
+from app.live import FALLBACK_POLL_MS
+from app.screens.console.bulk import bulk_bar
 from app.screens.console.figures import map_figure, scope_geo
 from app.screens.console.ids import Id, act_button
 from app.screens.console.model import (
     BUTTONS,
+    CHANNEL_FILTERS,
     CONSOLE_ROLES,
+    DEFAULT_VIEW,
+    FLAG_FILTERS,
     NO_SELECTION,
     PAGE_SIZE,
-    POLL_MS,
     PRIMARY,
     QUEUE_STYLES,
     VIEWS,
@@ -159,14 +163,35 @@ def panel_controls() -> html.Div:
     ])
 
 
-QUEUE_COLUMNS = (("id", "编号"), ("title", "标题"), ("category_name", "类别"), ("severity", "等级"),
-                 ("state_name", "状态"), ("owner", "归属"), ("due", "时限"), ("created", "上报时间"))
+QUEUE_COLUMNS = (("flag", "标记"), ("id", "编号"), ("title", "标题"), ("category_name", "类别"),
+                 ("severity", "等级"), ("state_name", "状态"), ("owner", "归属"), ("due", "时限"),
+                 ("created", "上报时间"))
+FIXED_WIDTHS = (("flag", "84px"), ("id", "146px"), ("severity", "66px"), ("state_name", "56px"),
+                ("due", "132px"), ("created", "96px"))
+"""Columns shown whole (never "特…"): ids, times, 等级 (特别重大 is four characters)."""
+
+
+def quick_filters() -> html.Div:
+    """One click each (issue 15): channel group, severity, 超期 / 应急区域 / 态势; 标为已阅; the
+    optional sound + browser notification for new priority items (off unless switched on,
+    kept in the browser: it is this machine's speaker)."""
+    return html.Div(className="filters", children=[
+        dcc.RadioItems(id=Id.F_CHANNEL, value="", inline=True,
+                       options=[{"label": n, "value": v} for v, n in CHANNEL_FILTERS]),
+        dcc.Checklist(id=Id.F_FLAGS, value=[], inline=True,
+                      options=[{"label": n, "value": v} for v, n in FLAG_FILTERS]),
+        dcc.Dropdown(id=Id.F_SEVERITY, options=list(SEVERITIES), multi=True, placeholder="等级",
+                     labels=DROPDOWN_LABELS, style={"width": "150px"}, searchable=False),
+        html.Button("标为已阅", id=Id.SEEN_ALL, title="「新」标记从现在起重新计算 (mark all as seen)"),
+        dcc.Checklist(id=Id.NOTIFY, value=[], inline=True, persistence=True, persistence_type="local",
+                      options=[{"label": "声音/桌面提醒", "value": "on"}]),
+    ])
 
 
 def queue_table() -> dash_table.DataTable:
     return dash_table.DataTable(
         id=Id.QUEUE, data=[], page_size=PAGE_SIZE, sort_action="native",
-        filter_action="native", cell_selectable=True,
+        filter_action="native", cell_selectable=True, row_selectable="multi", selected_rows=[],
         filter_options={"placeholder_text": "筛选…"},
         columns=[{"name": n, "id": k} for k, n in QUEUE_COLUMNS],
         # the dark theme through the table's own style props, so that the
@@ -178,10 +203,9 @@ def queue_table() -> dash_table.DataTable:
                     "border": "1px solid #244063"},
         style_header={"backgroundColor": "#16273f", "fontWeight": 600},
         style_filter={"backgroundColor": "#0c1829"},
-        style_cell_conditional=[   # whole ids and times, short the rest
-            {"if": {"column_id": c}, "minWidth": w, "width": w, "maxWidth": w}
-            for c, w in (("id", "146px"), ("severity", "44px"), ("state_name", "54px"),
-                         ("due", "112px"), ("created", "104px"))],
+        style_cell_conditional=[   # whole ids, times and severities, short the rest
+            {"if": {"column_id": c}, "minWidth": w, "width": w, "maxWidth": w, "textOverflow": "clip"}
+            for c, w in FIXED_WIDTHS],
         style_data_conditional=QUEUE_STYLES,
         tooltip_duration=None)
 
@@ -200,7 +224,9 @@ def page(data: ConsoleData, actor: Actor) -> html.Div:
     return html.Div(className="con-root", children=[
         dcc.Store(id=Id.FEED_LAST), dcc.Store(id=Id.SEL), dcc.Store(id=Id.PICK),
         dcc.Store(id=Id.REV, data=0), dcc.Store(id=Id.SEL_VER),
-        dcc.Interval(id=Id.TICK, interval=POLL_MS), dcc.Interval(id=Id.SLOW, interval=5000),
+        # pushed (assets/console/live.js): the intervals are the safety net, 30 s
+        dcc.Interval(id=Id.TICK, interval=FALLBACK_POLL_MS),
+        dcc.Interval(id=Id.SLOW, interval=FALLBACK_POLL_MS),
         header(data, actor),
         html.Div(id=Id.BANNER, className="banner"),
         html.Div(className="con-main", children=[
@@ -208,10 +234,11 @@ def page(data: ConsoleData, actor: Actor) -> html.Div:
             html.Div(className="con-right", children=[
                 html.Div(className="box queue-box", children=[
                     html.Div(className="tabs", children=[
-                        dcc.RadioItems(id=Id.VIEW, value="open" if actor.is_city else "mine",
+                        dcc.RadioItems(id=Id.VIEW, value=DEFAULT_VIEW,
                                        inline=True, options=[{"label": n, "value": v}
                                                              for v, n in VIEWS]),
                         html.Span(id=Id.COUNTS, className="counts")]),
+                    quick_filters(), bulk_bar(data, actor),
                     queue_table()]),
                 html.Div(className="box panel-box", id=Id.PANEL, children=[
                     html.Div(className="panel-top", children=[

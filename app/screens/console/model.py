@@ -20,19 +20,27 @@ from app.nearby import CAMERA_RADIUS_M, readings, sensors_near
 from app.timefmt import fmt_cst
 from grid import centers as cc
 from grid.model import CITY_CENTER
+from incidents import queries as triage
 from incidents.actor import Actor
 from incidents.incident import CHANNELS, STATE_NAMES
 from incidents.policy import OFFERED, Offer
 from incidents.roles import CONSOLE_ROLES
 from incidents.vocab import Action, State, TaskState
-from sensors.cameras import cameras_seeing, live_positions
+from sensors.cameras import cameras_for, live_positions
 
 __all__ = ["CONSOLE_ROLES"]
 
 POLL_MS = 400
 """How often the browser asks whether the incident feed moved (ms). Demo default."""
-VIEWS = (("new", "待受理"), ("mine", "本中心"), ("overdue", "超期"), ("open", "全部在办"),
-         ("all", "全部"))
+VIEWS = (("todo", "待办"), ("new", "待受理"), ("mine", "本中心"), ("overdue", "超期"),
+         ("open", "全部在办"), ("all", "全部"))
+DEFAULT_VIEW = "todo"
+"""Every role's default tab: what waits for this center's action (``list_queue("todo")``)."""
+CHANNEL_FILTERS = (("", "全部渠道"), ("human", "人工上报"), ("hotline", "12345"),
+                   ("iot", "物联感知"), ("video", "视频AI"))
+"""The quick filter by channel group (``incidents.queries.CHANNEL_GROUPS``)."""
+FLAG_FILTERS = (("overdue", "超期"), ("emergency", "应急区域"), ("situation", "态势"))
+"""The quick filters one click each: overdue, in the emergency area, a situation (>1 source)."""
 PAGE_SIZE = 8
 """Queue rows per page: what the queue box shows without scrolling at 1366×768 (a clerk's
 laptop); more than that paged, never hidden under the box's edge."""
@@ -94,17 +102,84 @@ def state_name(inc, actor: Actor) -> str:  # noqa: ANN001
     return STATE_NAMES.get(inc.state, inc.state)
 
 
-def queue_order(incs: list, view: str, now: float) -> list:
-    """The queue as an operator works it: served-first cases (emergency mode / major, T3), then
-    overdue (E14a 督办), then the oldest. ``list_queue`` orders by priority and age only; the history
-    view (全部) stays newest first."""
+def queue_order(incs: list, view: str, now: float, center: str = "", area=None) -> list:  # noqa: ANN001
+    """The queue as an operator works it: ``incidents.queries.triage_order`` (fresh human
+    reports and new dispatches, then the emergency area and served-first cases (T3), then
+    overdue (E14a 督办), then the oldest); the history view (全部) stays newest first."""
     if view == "all":
         return list(incs)
-    return sorted(incs, key=lambda i: (-i.priority, not i.overdue(now), i.created_ts))
+    return triage.triage_order(incs, center, now, area)
 
 
-QUEUE_STYLES = [{"if": {"filter_query": "{overdue} = true"}, "color": "#ff3df2"},
-                {"if": {"state": "active"}, "border": "1px solid #4fc3f7"}]
+@dataclass(frozen=True)
+class QuickFilter:
+    """The queue's quick filters (issue 15): a channel group, severities, and flags that must
+    all hold (``FLAG_FILTERS``)."""
+
+    channel: str = ""
+    severities: tuple[str, ...] = ()
+    flags: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, channel, severities, flags) -> QuickFilter:  # noqa: ANN001
+        ch = channel if channel in triage.CHANNEL_GROUPS else ""
+        return cls(ch, tuple(severities or ()), frozenset(flags or ()))
+
+    def keep(self, inc, center: str, now: float, in_area: bool) -> bool:  # noqa: ANN001
+        if self.channel and not triage.channel_group(inc, self.channel):
+            return False
+        if self.severities and inc.severity not in self.severities:
+            return False
+        f = self.flags
+        return not ("overdue" in f and not triage.my_overdue(inc, center, now)
+                    or "emergency" in f and not (in_area or inc.emergency)
+                    or "situation" in f and not triage.is_situation(inc))
+
+
+def flags_of(inc, center: str, now: float, in_area: bool, seen: float) -> str:  # noqa: ANN001
+    """The queue's 标记 column: 新 (came in since the user last marked the view read), 人工 (a
+    fresh human report) or 新派 (a new dispatch to this center), 应急, 态势N (its sources),
+    已恢复 (every alarm source cleared)."""
+    out = []
+    if seen and triage.arrived(inc, center) > seen:
+        out.append("新")
+    if triage.fresh_human(inc, center):
+        out.append("新派" if triage.new_to(inc, center) and inc.tasks and any(
+            t.center == center for t in inc.tasks) else "人工")
+    if in_area or inc.emergency:
+        out.append("应急")
+    if triage.is_situation(inc):
+        out.append(f"态势{len(inc.sources)}")
+    if getattr(inc, "recovered_ts", 0):
+        out.append("已恢复")
+    return " ".join(out)
+
+
+PRIORITY_MARKS = ("人工", "新派", "应急")
+"""A row marked 新 with one of these is a new priority item: the optional sound and browser
+notification (assets/console/notify.js) fire for it."""
+
+
+def bulk_message(label: str, results: list[dict], shown: int = 3) -> str:
+    """Per-item results of a bulk action in one line: ✓ 18 受理 · ✗ 2: E…: why; …"""
+    ok = [r for r in results if r["ok"]]
+    bad = [r for r in results if not r["ok"]]
+    msg = f"✓ {len(ok)} {label}"
+    if bad:
+        msg += f" · ✗ {len(bad)}: " + "; ".join(f"{r['id']}: {r['reason']}" for r in bad[:shown])
+        if len(bad) > shown:
+            msg += f"; 另 {len(bad) - shown} 件"
+    return msg
+
+
+OVERDUE_COLOR = "#ff3df2"
+QUEUE_STYLES = [  # a boolean cannot be matched by filter_query: the rows carry od = 1 / 0
+    {"if": {"filter_query": "{od} = 1"}, "color": OVERDUE_COLOR, "fontWeight": 600},
+    {"if": {"filter_query": "{od} = 1", "column_id": "due"}, "color": OVERDUE_COLOR,
+     "fontWeight": 700},
+    {"if": {"filter_query": '{flag} contains "新"', "column_id": "flag"}, "color": "#ffd400",
+     "fontWeight": 700},
+    {"if": {"state": "active"}, "border": "1px solid #4fc3f7"}]
 
 
 def selection_styles(sel: str | None) -> list[dict]:
@@ -349,24 +424,54 @@ class ConsoleData:
     def tile_url(self) -> str | None:
         return self.ctx.settings.tile_url
 
-    def queue(self, actor: Actor, view: str, now: float | None = None) -> list[dict]:
-        """The rows of the queue for ``view``, most urgent first (``queue_order``); the new-work
-        view includes a returned part waiting for 改派."""
+    def queue(self, actor: Actor, view: str, now: float | None = None,
+              filt: QuickFilter | None = None, seen: float = 0.0) -> list[dict]:
+        """The rows of the queue for ``view``, in triage order (``queue_order``), through the
+        quick filters; the new-work view includes a returned part waiting for 改派. ``seen``:
+        when the user last marked the view read (rows since then are marked 新)."""
         now = time.time() if now is None else now
         svc = self.service
         incs = svc.list_queue(actor, view, limit=500)
         if view == "new":
-            seen = {i.id for i in incs}
+            known = {i.id for i in incs}
             incs += [i for i in svc.list_queue(actor, "mine", limit=500)
-                     if i.id not in seen and i.place == f"q:{actor.center}" and awaiting_redispatch(i)]
+                     if i.id not in known and i.place == f"q:{actor.center}" and awaiting_redispatch(i)]
+        area = svc.emergency_area()
+        center = actor.center if actor.role != "grid_worker" else f"W{actor.cell}"
+        ordered = incs if view == "todo" else queue_order(incs, view, now, center, area)
+        em = triage.in_area(ordered, area)
+        filt = filt or QuickFilter()
         rows = []
-        for inc in queue_order(incs, view, now):
+        for inc, e in zip(ordered, em, strict=True):
+            if not filt.keep(inc, center, now, e):
+                continue
             s = summary(inc, now)
+            over = triage.my_overdue(inc, center, now)
             s.update(owner=short_center(self.city, inc.center), created=fmt(inc.created_ts, True),
-                     due=("超期 " if s["overdue"] else "") + fmt(inc.due_ts, True),
-                     state_name=state_name(inc, actor))
+                     due=("超期 " if over else "") + (fmt(inc.due_ts, True) or "—"),
+                     od=int(over), overdue=over,
+                     state_name=state_name(inc, actor), flag=flags_of(inc, center, now, e, seen))
             rows.append(s)
         return rows
+
+    def seen(self, actor: Actor, view: str) -> float:
+        """When ``actor`` last marked ``view`` read (the first look counts as one)."""
+        from app.keys import console_seen  # noqa: PLC0415
+
+        v = self.redis.hget(console_seen(actor.user_id), view)
+        if v is None:
+            return self.mark_seen(actor, view)
+        return float(v)
+
+    def mark_seen(self, actor: Actor, view: str, now: float | None = None) -> float:
+        """标为已阅: rows of ``view`` that came in until now are no longer 新. Per user and view
+        in Redis, not in the browser: a clerk who changes seats (or browsers) keeps what they
+        have seen, and the bench can count the markers (issue 15)."""
+        from app.keys import console_seen  # noqa: PLC0415
+
+        ts = time.time() if now is None else now
+        self.redis.hset(console_seen(actor.user_id), view, repr(ts))
+        return ts
 
     def controls(self, actor: Actor, inc, hints: dict | None = None) -> Controls:  # noqa: ANN001
         """The panel's controls for ``inc``: the policy's offers (``available_actions``), the
@@ -391,21 +496,75 @@ class ConsoleData:
 
     def cameras(self, lon: float, lat: float) -> list[dict]:
         """Cameras that can see the point (mobile ones where they are now), nearest first."""
-        return cameras_seeing(self.ctx.devices, lon, lat, radius_m=CAMERA_RADIUS_M, limit=6,
-                              positions=live_positions(self.redis))
+        return self.camera_view(lon, lat)[0]
 
-    def sensors(self, lon: float, lat: float) -> list[dict]:
-        """Sensors near the point, nearest first, each with its recent readings of one metric
-        (``ts``, ``values``, ``metric`` label; empty when it has sent none)."""
+    def camera_view(self, lon: float, lat: float) -> tuple[list[dict], bool]:
+        """(cameras, they see the spot): the ones that can see it, else the nearest ones
+        (``sensors.cameras.cameras_for``), which the panel labels as not seeing it."""
+        return cameras_for(self.ctx.devices, lon, lat, radius_m=CAMERA_RADIUS_M, limit=6,
+                           positions=live_positions(self.redis))
+
+    def sensors(self, lon: float, lat: float, inc=None) -> list[dict]:  # noqa: ANN001
+        """The devices whose alarms raised ``inc`` (each with the metric that raised it, issue
+        15), then the sensors near the point, nearest first; each with its recent readings of
+        one metric (``ts``, ``values``, ``metric`` label; empty when it has sent none) and
+        ``alarm`` (True: a source of the case)."""
         from sensors.keys import dev_hist  # noqa: PLC0415
         from sensors.kinds import KINDS  # noqa: PLC0415
 
+        frame = self.ctx.devices.sensors
+        alarmed = alarm_metrics(inc, frame) if inc is not None else {}
+        devs = []
+        if alarmed and frame is not None and not frame.empty:
+            hit = frame[frame["id"].isin(list(alarmed))]
+            devs = [{"id": str(r["id"]), "type": str(r["type"]), "name": str(r["name"]),
+                     "lon": float(r["lon"]), "lat": float(r["lat"]),
+                     "distance_m": _metres(lon, lat, float(r["lon"]), float(r["lat"]))}
+                    for _, r in hit.iterrows()][:3]
+        devs += [s for s in sensors_near(frame, lon, lat) if s["id"] not in alarmed][:max(0, 3 - len(devs))]
         out = []
-        for s in sensors_near(self.ctx.devices.sensors, lon, lat)[:3]:
+        for s in devs:
             ts, series = readings(self.redis, dev_hist(s["id"]), 60)
-            metric, vals = next(iter(series.items())) if ts and series else ("", [])
+            want = alarmed.get(s["id"]) or ""
+            if want and want in series:
+                metric, vals = want, series[want]
+            else:
+                metric, vals = next(iter(series.items())) if ts and series else ("", [])
             kind = KINDS.get(s["type"])
             m = next((m for m in kind.metrics if m.name == metric), None) if kind else None
             label = f"{m.label}{f' ({m.unit})' if m.unit else ''}" if m else metric
-            out.append(dict(s, ts=ts if vals else [], values=vals, metric=label))
+            out.append(dict(s, ts=ts if vals else [], values=vals, metric=label,
+                            alarm=s["id"] in alarmed))
         return out
+
+
+def alarm_metrics(inc, frame=None) -> dict[str, str]:  # noqa: ANN001
+    """Device id → the metric whose alarm raised (or joined) the case: the source's ``metric``
+    when the intake kept it, else the metric of the rule named in the alarm episode's key
+    (``alarm:<device>:<rule>:<ts>``, ``sensors.kinds``), not the device's first metric."""
+    from sensors.kinds import KINDS  # noqa: PLC0415
+
+    types = {}
+    if frame is not None and not frame.empty:
+        types = dict(zip(frame["id"].astype(str), frame["type"].astype(str), strict=True))
+    out: dict[str, str] = {}
+    for s in inc.sources:
+        if s.get("channel") not in ("iot", "device_fault"):
+            continue
+        dev = str(s.get("ref") or s.get("device_id") or "")
+        if not dev:
+            continue
+        metric = str(s.get("metric") or "")
+        if not metric:
+            parts = str(s.get("key") or "").split(":")
+            rule = parts[2] if len(parts) >= 4 and parts[0] == "alarm" and parts[1] == dev else ""
+            kind = KINDS.get(types.get(dev, ""))
+            spec = next((r for r in kind.rules if r.id == rule), None) if kind and rule else None
+            metric = spec.metric if spec else ""
+        out.setdefault(dev, metric)
+    return out
+
+
+def _metres(lon0: float, lat0: float, lon: float, lat: float) -> float:
+    dx = (lon - lon0) * 111_320.0 * math.cos(math.radians(lat0))
+    return round(math.hypot(dx, (lat - lat0) * 110_540.0), 1)

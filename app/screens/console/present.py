@@ -13,6 +13,7 @@ from app.screens.console.model import ConsoleData, action_name, fmt, short_cente
 from grid import centers as cc
 from incidents.actor import Actor
 from incidents.incident import CHANNELS, STATE_NAMES, TASK_STATE_NAMES
+from incidents.queries import HUMAN_CHANNELS, is_situation
 from incidents.roles import ROLE_NAMES
 
 
@@ -31,7 +32,9 @@ def incident_panel(data: ConsoleData, actor: Actor, inc, trail: list[dict],  # n
         html.Span(state_name(inc, actor), className=f"state {inc.state}", id=Id.INC_STATE),
         " ", html.Span(inc.severity, className=f"sev-{inc.severity}"),
         " ", html.Span("超期" if over else "", className="overdue"),
-        " ", html.Span("应急" if inc.emergency else "", className="overdue")])
+        " ", html.Span("应急" if inc.emergency else "", className="overdue"),
+        " ", html.Span(f"态势 · {len(inc.sources)} 个来源" if is_situation(inc) else "", className="sit"),
+        " ", html.Span("已恢复" if getattr(inc, "recovered_ts", 0) else "", className="recovered")])
     loc = " / ".join(x for x in (city.town_names.get(inc.town_code, ""),
                                  city.village_names.get(inc.village_code, ""), inc.cell_code) if x)
     tasks = [html.Li(f"#{t.n} {name_of(t.center)} · {TASK_STATE_NAMES.get(t.state, t.state)}"
@@ -50,26 +53,31 @@ def incident_panel(data: ConsoleData, actor: Actor, inc, trail: list[dict],  # n
     parts = [head, details]
     if photos:
         parts.append(html.Div(className="photos", children=photos))
-    cams = data.cameras(inc.lon, inc.lat)
-    parts.append(html.H2("可视摄像机 (能看到事发点)"))
+    cams, seeing = data.camera_view(inc.lon, inc.lat)
+    parts.append(html.H2("可视摄像机 (能看到事发点)" if seeing or not cams else
+                         "最近的摄像机 (均未朝向事发点，非可视)", className="" if seeing else "cams-near"))
     parts.append(html.Ul(className="cams", children=[
-        html.Li([f"{c['name']} · {c['cls']}类 · {c['distance_m']:.0f} m · ",
+        html.Li([f"{c['name']} · {c['cls']}类 · {c['distance_m']:.0f} m"
+                 + ("" if seeing else f" · 朝向 {c['heading_deg']:.0f}°") + " · ",
                  html.A("视频流", href=c["stream_url"], target="_blank", rel="noopener")])
         for c in cams] or [html.Li("附近无可视摄像机")]))
-    sens = data.sensors(inc.lon, inc.lat)
+    sens = data.sensors(inc.lon, inc.lat, inc)
     if sens:
-        parts.append(html.H2("周边传感器"))
+        parts.append(html.H2("告警设备 / 周边传感器" if any(x.get("alarm") for x in sens) else "周边传感器"))
         parts.append(sensor_block(sens))
     related = [html.Li(f"{CHANNELS.get(s.get('channel', ''), s.get('channel', ''))} · "
                        f"{name_of(str(s.get('reporter', '')))} · "
-                       f"{fmt(float(s.get('ts') or 0), True)} · {s.get('description', '')}")
+                       f"{fmt(float(s.get('ts') or 0), True)} · {s.get('description', '')}"
+                       + (" · 已恢复" if s.get("cleared") or s.get("cleared_ts") else ""),
+                       className="human" if s.get("channel") in HUMAN_CHANNELS else None)
                for s in inc.sources[1:]]
     related += [html.Li(f"关联事件 {x}") for x in inc.links]
     related += [html.Li(f"历史相似 {x['id']} · {x.get('title', '')} · {x.get('distance_m', 0):.0f} m · "
                         f"处置 {'、'.join(short_center(city, h) for h in x.get('handlers', []))}")
                 for x in similar]
     if related:
-        parts += [html.H2("关联上报 / 相关事件"), html.Ul(className="related", children=related)]
+        title = f"态势来源 ({len(inc.sources)}，地图上以橙色标出)" if is_situation(inc) else "关联上报 / 相关事件"
+        parts += [html.H2(title), html.Ul(className="related", children=related)]
     parts.append(html.H2("处置时间线 (审计)"))
     parts.append(html.Ol(className="timeline", id=Id.TIMELINE, children=[
         html.Li([html.Span(fmt(e["ts"], True), className="t"),
@@ -97,6 +105,7 @@ def sensor_block(sens: list[dict]) -> html.Div:
                           "yaxis": {"tickfont": {"size": 9, "color": "#91a9c6"}, "nticks": 3,
                                     "gridcolor": "#1c3350"}}}
         last = next((v for v in reversed(vals) if v is not None), None)
-        items.append(html.Div([html.Div(f"{label} · {s['metric']} {last}"),
+        why = "告警指标 " if s.get("alarm") else ""
+        items.append(html.Div([html.Div(f"{label} · {why}{s['metric']} {last}"),
                                dcc.Graph(figure=fig, config={"staticPlot": True}, className="spark")]))
     return html.Div(items)
