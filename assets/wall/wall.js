@@ -232,23 +232,49 @@
     return out;
   }
 
+  // Candidate offsets (in label widths/heights) tried in order: on the anchor, then above,
+  // below, beside, diagonal, then twice as far. Every town and street is labelled (issue 15: the
+  // urban core's small streets used to be hidden where they crowd): a label that fits nowhere
+  // free takes the candidate that overlaps least.
+  var SPOTS = [[0, 0], [0, -1.1], [0, 1.1], [-0.6, 0], [0.6, 0], [-0.6, -1.1], [0.6, -1.1],
+               [-0.6, 1.1], [0.6, 1.1], [0, -2.2], [0, 2.2], [-1.2, 0], [1.2, 0], [-1.2, -2.2],
+               [1.2, -2.2], [-1.2, 2.2], [1.2, 2.2]];
+
+  function overlap(r, placed) {
+    var a = 0;
+    placed.forEach(function (q) {
+      var dx = Math.min(r.x1, q.x1) - Math.max(r.x0, q.x0), dy = Math.min(r.y1, q.y1) - Math.max(r.y0, q.y0);
+      if (dx > 0 && dy > 0) { a += dx * dy; }
+    });
+    return a;
+  }
+
   function place() {
     var map = state.map;
     if (!map) { return; }
     var box = document.getElementById("wall-labels");
     if (!box) { return; }
-    // towns first, then streets; a label that would overlap one already placed is hidden
-    var placed = [];
+    // towns first, then streets: each takes the first free spot around its anchor
+    var placed = [], moved = 0;
     state.els.forEach(function (e) {
       var p = map.project([e.lon, e.lat]);
       var w = e.el.offsetWidth, h = e.el.offsetHeight;
-      var r = {x0: p.x - w / 2, x1: p.x + w / 2, y0: p.y - h / 2, y1: p.y + h / 2};
-      var hit = placed.some(function (q) { return r.x0 < q.x1 && r.x1 > q.x0 && r.y0 < q.y1 && r.y1 > q.y0; });
-      e.el.style.visibility = hit ? "hidden" : "visible";
-      if (!hit) { placed.push(r); }
-      e.el.style.transform = "translate(" + Math.round(r.x0) + "px," + Math.round(r.y0) + "px)";
+      var best = null, bestA = Infinity;
+      for (var k = 0; k < SPOTS.length; k++) {
+        var cx = p.x + SPOTS[k][0] * w, cy = p.y + SPOTS[k][1] * h;
+        var r = {x0: cx - w / 2, x1: cx + w / 2, y0: cy - h / 2, y1: cy + h / 2, k: k};
+        var a = overlap(r, placed);
+        if (a < bestA) { best = r; bestA = a; }
+        if (a === 0) { break; }
+      }
+      placed.push(best);
+      if (best.k) { moved += 1; }
+      e.el.style.visibility = "visible";
+      e.el.classList.toggle("moved", best.k > 0);
+      e.el.style.transform = "translate(" + Math.round(best.x0) + "px," + Math.round(best.y0) + "px)";
     });
     box.dataset.visible = String(placed.length);
+    box.dataset.moved = String(moved);
   }
 
   function build(gd, map) {
