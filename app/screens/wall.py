@@ -255,7 +255,7 @@ def emergency(ctx: AppContext) -> dict:
 
 def focus_situation(ctx: AppContext, frame: pd.DataFrame | None) -> dict | None:
     """态势 in focus: the largest open incident with many sources (``SITUATION_MIN_SOURCES``):
-    a situation incident first (``kind == "situation"``, when the frame carries ``kind``), then
+    a situation incident first (a ``situation`` family, when the frame carries it), then
     the most sources, the gravest severity, the newest. ``{id, title, lon, lat, severity,
     sources: [{lon, lat, channel}]}`` for ``layers.situation``, or None."""
     if frame is None or frame.empty or "n_sources" not in frame:
@@ -263,7 +263,8 @@ def focus_situation(ctx: AppContext, frame: pd.DataFrame | None) -> dict | None:
     f = frame[frame["n_sources"] >= SITUATION_MIN_SOURCES].copy()
     if f.empty:
         return None
-    f["_sit"] = (f["kind"] == "situation").astype(int) if "kind" in f else 0
+    # the intake's situation family (incidents.situations), when the frame carries it
+    f["_sit"] = (f["situation"].astype(str) != "").astype(int) if "situation" in f else 0
     f["_sev"] = f["severity"].map({s: i for i, s in enumerate(palette.SEVERITY_ORDER)}).fillna(0)
     row = f.sort_values(["_sit", "n_sources", "_sev", "created_ts"], ascending=False).iloc[0]
     got = ctx.incidents.store.load_many([str(row["id"])])
