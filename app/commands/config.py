@@ -8,6 +8,7 @@ and are labelled as such.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Iterator, Mapping
@@ -53,7 +54,7 @@ def _has(d: Mapping[str, Any], path: tuple[str, ...]) -> bool:
 
 
 def _plain(v: Any) -> Any:
-    """A value as JSON-friendly data (paths, tuples, sets)."""
+    """A value as JSON-friendly data (paths, tuples, sets, rule dataclasses)."""
     if isinstance(v, Path):
         return str(v)
     if isinstance(v, (set, frozenset)):
@@ -62,6 +63,8 @@ def _plain(v: Any) -> Any:
         return [_plain(x) for x in v]
     if isinstance(v, Mapping):
         return {str(k): _plain(x) for k, x in v.items()}
+    if dataclasses.is_dataclass(v) and not isinstance(v, type):   # a rule (routing, situation)
+        return _plain(dataclasses.asdict(v))
     return v
 
 
