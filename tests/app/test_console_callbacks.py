@@ -237,15 +237,21 @@ def test_queue_order_urgent_first():
         ["walk", "call", "major"]
 
 
-def _refresh(con: Console, view: str, channel: str = "", severities=(), flags=(), chosen=()):
-    """The queue callback (its inputs and state from its declared dependencies)."""
+def _refresh(con: Console, view: str, channel: str = "", severities=(), flags=(), chosen=(),
+             shown=()):
+    """The queue callback (its inputs and state from its declared dependencies); ``chosen``:
+    the selected row numbers of the rows ``shown`` before."""
     dep = next(d for d in con.deps if "queue.data" in d["output"])
     vals = {"feed-last": None, "view": view, "rev": 1, "f-channel": channel,
-            "f-severity": list(severities), "f-flags": list(flags), "queue": list(chosen)}
+            "f-severity": list(severities), "f-flags": list(flags),
+            "queue.selected_rows": list(chosen), "queue.data": list(shown)}
+
+    def val(x: dict):
+        return vals.get(f"{x['id']}.{x['property']}", vals.get(x["id"]))
     return con.post({"output": dep["output"], "outputs": _outputs(dep["output"]),
-                     "inputs": [dict(i, value=vals[i["id"]]) for i in dep["inputs"]],
+                     "inputs": [dict(i, value=val(i)) for i in dep["inputs"]],
                      "changedPropIds": ["rev.data"],
-                     "state": [dict(s, value=vals[s["id"]]) for s in dep["state"]]})
+                     "state": [dict(s, value=val(s)) for s in dep["state"]]})
 
 
 def _follow(con: Console, viewport_ids: list, active):

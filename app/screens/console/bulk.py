@@ -43,7 +43,7 @@ def bulk_bar(data: ConsoleData, actor: Actor) -> html.Div:
             html.Span("已选 0 件", id=Id.BULK_COUNT, className="bulk-count"),
             *[html.Button(label, id=bulk_button(a), disabled=True, className="bulk-act")
               for a, label in BULK_ACTIONS]]),
-        html.Div(className="bulk-row", children=[
+        html.Div(id=Id.BULK_INPUTS, className="bulk-row", hidden=True, children=[
             dcc.Dropdown(id=Id.BULK_DEPTS, options=options(data.city, depts), multi=True,
                          placeholder="批量派遣至", style={"flex": "1 1 200px", "minWidth": "0"},
                          maxHeight=240),
@@ -56,6 +56,13 @@ def bulk_bar(data: ConsoleData, actor: Actor) -> html.Div:
         html.Div(id=Id.BULK_MSG, className="msg", role="status"),
         dcc.Store(id=Id.BULK_PENDING),
     ])
+
+
+def selected_ids(selected: list[int] | None, rows: list[dict] | None) -> list[str]:
+    """The ids of the selected rows (``selected_rows`` index ``data``; a DataTable does not
+    update ``selected_row_ids`` when a callback sets the selection)."""
+    rows = rows or []
+    return [str(rows[k]["id"]) for k in selected or [] if 0 <= k < len(rows)]
 
 
 def offer_counts(data: ConsoleData, actor: Actor, ids: list[str]) -> dict[str, int]:
@@ -105,27 +112,27 @@ def register_bulk(app: Dash, data: ConsoleData, console_actor) -> None:  # noqa:
         return sorted(set(selected or []) | set(rows or []))
 
     @app.callback(Output(Id.BULK_COUNT, "children"), Output(BULK_ALL_IDS, "children"),
-                  Output(BULK_ALL_IDS, "disabled"),
-                  Input(Id.QUEUE, "selected_row_ids"), State(BULK_ALL_IDS, "id"))
-    def counts(ids, buttons):
+                  Output(BULK_ALL_IDS, "disabled"), Output(Id.BULK_INPUTS, "hidden"),
+                  Input(Id.QUEUE, "selected_rows"), State(Id.QUEUE, "data"), State(BULK_ALL_IDS, "id"))
+    def counts(selected, rows, buttons):
         """The buttons say for how many of the selected cases the policy offers them."""
         actor = console_actor()
-        ids = [str(i) for i in ids or []]
+        ids = selected_ids(selected, rows)
         names = dict(BULK_ACTIONS)
         with guarded("console:bulk"):
             n = offer_counts(data, actor, ids) if ids else {}
         acts = [b["action"] for b in buttons]
         return (f"已选 {len(ids)} 件", [f"{names[a]} ({n[a]})" if n.get(a) else names[a] for a in acts],
-                [not n.get(a) for a in acts])
+                [not n.get(a) for a in acts], not ids)
 
     @app.callback(Output(Id.BULK_PENDING, "data"), Output(Id.BULK_CONFIRM_ROW, "hidden"),
                   Output(Id.BULK_CONFIRM_TEXT, "children"),
                   Output(Id.BULK_MSG, "children"), Output(Id.BULK_MSG, "className"),
                   Input(BULK_ALL_IDS, "n_clicks"),
-                  State(Id.QUEUE, "selected_row_ids"), State(Id.SEL, "data"),
+                  State(Id.QUEUE, "selected_rows"), State(Id.QUEUE, "data"), State(Id.SEL, "data"),
                   State(Id.BULK_REASON, "value"), State(Id.BULK_DEPTS, "value"),
                   prevent_initial_call=True)
-    def choose(clicks, ids, sel, reason, depts):
+    def choose(clicks, selected, rows, sel, reason, depts):
         """An action chosen: what it will do, to how many cases, waits for 确认 (the selection
         as it was when chosen: a live update after this cannot change what is confirmed)."""
         actor = console_actor()
@@ -133,7 +140,7 @@ def register_bulk(app: Dash, data: ConsoleData, console_actor) -> None:  # noqa:
         if not trig or not any(clicks or []):
             return (no_update,) * 5
         action = trig["action"]
-        ids = [str(i) for i in ids or []]
+        ids = selected_ids(selected, rows)
         reason = (reason or "").strip()
         if not ids:
             return None, True, "", "✗ 请先选择事件 (select cases first)", "msg err"

@@ -12,6 +12,7 @@ from dash import ALL, Dash, Input, Output, Patch, State, ctx, html, no_update
 
 from app.api import ACTIONS, intake
 from app.auth import audit_denied, deny, guarded, require_actor
+from app.screens.console.bulk import register_bulk, selected_ids
 from app.screens.console.figures import PICK_SLOT, map_traces
 from app.screens.console.ids import ACT, Id
 from app.screens.console.layout import HIDDEN
@@ -109,7 +110,6 @@ def panel_values(c: Controls | None, buttons: list[str], ver: str | None) -> tup
 
 def register_callbacks(app: Dash, data: ConsoleData) -> None:
     """Every callback of the console, over ``data``."""
-    from app.screens.console.bulk import register_bulk  # noqa: PLC0415
 
     svc = lambda: data.service  # noqa: E731
     register_bulk(app, data, console_actor)
@@ -135,8 +135,9 @@ def register_callbacks(app: Dash, data: ConsoleData) -> None:
                   Output(Id.QUEUE, "selected_rows"),
                   Input(Id.FEED_LAST, "data"), Input(Id.VIEW, "value"), Input(Id.REV, "data"),
                   Input(Id.F_CHANNEL, "value"), Input(Id.F_SEVERITY, "value"),
-                  Input(Id.F_FLAGS, "value"), State(Id.QUEUE, "selected_row_ids"))
-    def refresh(_feed, view, _rev, channel, severities, flags, chosen):
+                  Input(Id.F_FLAGS, "value"), State(Id.QUEUE, "selected_rows"),
+                  State(Id.QUEUE, "data"))
+    def refresh(_feed, view, _rev, channel, severities, flags, chosen, shown):
         """The queue: re-read only when the feed moved (or the view or a filter changed), in
         triage order (``queue_order``), through the quick filters. The bulk selection stays
         with its cases (by id), not with the row numbers a live update shifts."""
@@ -146,7 +147,7 @@ def register_callbacks(app: Dash, data: ConsoleData) -> None:
             rows = data.queue(actor, view, filt=QuickFilter.of(channel, severities, flags),
                               seen=data.seen(actor, view))
         n_over = sum(1 for r in rows if r["overdue"])
-        keep = {str(i) for i in chosen or []}
+        keep = set(selected_ids(chosen, shown))
         selected = [k for k, r in enumerate(rows) if r["id"] in keep]
         return rows, f"{len(rows)} 件" + (f" · 超期 {n_over}" if n_over else ""), selected
 

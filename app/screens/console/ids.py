@@ -42,6 +42,7 @@ class Id(StrEnum):
     BULK_ALL = "bulk-all"            # select every row of the filtered list (all pages)
     BULK_NONE = "bulk-none"
     BULK_COUNT = "bulk-count"
+    BULK_INPUTS = "bulk-inputs"      # 派遣至 and 原因: shown once cases are selected
     BULK_REASON = "bulk-reason"
     BULK_DEPTS = "bulk-depts"
     BULK_PENDING = "bulk-pending"    # the action chosen and the cases it is for, until confirmed

@@ -166,9 +166,11 @@ def panel_controls() -> html.Div:
 QUEUE_COLUMNS = (("flag", "标记"), ("id", "编号"), ("title", "标题"), ("category_name", "类别"),
                  ("severity", "等级"), ("state_name", "状态"), ("owner", "归属"), ("due", "时限"),
                  ("created", "上报时间"))
-FIXED_WIDTHS = (("flag", "84px"), ("id", "146px"), ("severity", "66px"), ("state_name", "56px"),
-                ("due", "132px"), ("created", "96px"))
+FIXED_WIDTHS = (("flag", "66px"), ("id", "142px"), ("severity", "66px"), ("state_name", "56px"),
+                ("due", "132px"), ("created", "92px"))
 """Columns shown whole (never "特…"): ids, times, 等级 (特别重大 is four characters)."""
+SHORT_WIDTHS = (("title", "100px"), ("category_name", "90px"), ("owner", "64px"))
+"""Columns cut short (…, the whole text in the panel): the page fits a 1366-px laptop."""
 
 
 def quick_filters() -> html.Div:
@@ -204,8 +206,9 @@ def queue_table() -> dash_table.DataTable:
         style_header={"backgroundColor": "#16273f", "fontWeight": 600},
         style_filter={"backgroundColor": "#0c1829"},
         style_cell_conditional=[   # whole ids, times and severities, short the rest
-            {"if": {"column_id": c}, "minWidth": w, "width": w, "maxWidth": w, "textOverflow": "clip"}
-            for c, w in FIXED_WIDTHS],
+            *[{"if": {"column_id": c}, "minWidth": w, "width": w, "maxWidth": w, "textOverflow": "clip"}
+              for c, w in FIXED_WIDTHS],
+            *[{"if": {"column_id": c}, "maxWidth": w} for c, w in SHORT_WIDTHS]],
         style_data_conditional=QUEUE_STYLES,
         tooltip_duration=None)
 
