@@ -1,19 +1,33 @@
-"""The bad day (issue 15): a storm of alarms replayed on a real redis-server, OneMap's situations
-beside the naive policy (one alarm → one case) in the same run.
+"""The bad day (issue 15): a storm replayed through the real pipeline on a private redis-server and
+mosquitto, OneMap's situations beside the naive policy (one alarm → one case) in the same run.
 
-Deterministic (seeded, injected clock, 10 s steps over 75 minutes): a flood in 根子镇 (its rain
-gauges, water levels and manholes alarming in five rain pulses over the hour, each pulse a new
-episode that rises and clears, the last one rising to red; video-AI 积水 from three cameras), an outage of 200 devices in 分界镇 (device faults within five
-minutes), a building fire (smoke sensors, then video-AI 烟火 confirmation, then the smoke falling
-back), and 50 hotline / grid-worker reports (10 about the flood, in 根子镇), at surge rates (the
-alarm rate ×4 over the flood's peak, ×10 bursts of the backlog). Alarms are stream entries in the
-``om:alarms`` contract (``grid.contracts``) with the demo registry's real devices, taken in by the
-real ``AlarmIntake``; a ``DeadlineWorker`` ticks every step; nobody handles anything.
+Readings, status heartbeats and video-AI detections are published over MQTT (QoS 1, the topics
+and payloads of docs/mqtt.md) to the private mosquitto; the real ``IngestWorker`` (the
+production rules: ``sensors.rules.compile_registry`` of the demo registry) writes them to Redis
+and raises alarm episodes into ``om:alarms``; the real ``HealthChecker`` turns the outage's
+silence into 设备故障 alarms and closes quiet video-AI episodes; the real ``AlarmIntake`` takes
+``om:alarms`` into the ``IncidentService``; a ``DeadlineWorker`` ticks; nobody handles anything.
+The naive policy (no situations, no correlation, no recovery, today's deadlines) is a second
+pipeline on the same servers: its own ingest group (``$share/naive/…``, every message reaches
+both), Redis db 1, its own health checker, intake and deadline worker.
 
-Prints alarms raised and linked to a case, open work items in the city (open cases) and in the
-two towns' default views (``list_queue(actor, "todo")``) at the peak, escalations fired, and the
-position of each human report in its center's default view when it arrived. Last line:
-``{"bench": "storm", ...}``. Run: ``.venv/bin/python bench/storm.py`` (about a minute).
+Deterministic: seed 15, one injected clock (ingest, health, incidents), every message carries
+its own timestamp, 10 s steps over 75 minutes; each step waits on events (the ingest workers'
+message counters in Redis reach what was published; the alarm streams are read to their end),
+never on a sleep. The day: a flood in 根子镇 (its rain gauges, water levels and manholes driven by
+the kinds' own simulators through five rain pulses over the hour, the last one heavy and lasting;
+three cameras' 道路积水 detections at the peak), an outage of 200 devices in 分界镇 (they fall silent
+within five minutes; health declares them offline after 3 × their interval and raises the faults
+after its grace), a building fire in 潘州街道 (its fire sensors, a camera's 烟火 detections, then the
+smoke falling back), and 50 hotline / grid-worker reports (10 about the flood, in 根子镇). Surge:
+the flood's devices report ×4 as often over its peak, and for six minutes a gateway holds every
+message and flushes them in ×10 bursts (their timestamps are the measurement times).
+
+Prints alarms raised and linked to a case, the open work items in the city center's default view
+(a city operator's ``list_queue(actor, "todo")``, OneMap and naive) and in the two towns' at the
+peak, the city-wide open counts for context, escalations fired, and the position of each human
+report in its center's default view when it arrived. Last line: ``{"bench": "storm", ...}``.
+Run: ``.venv/bin/python bench/storm.py``.
 """
 
 from __future__ import annotations
@@ -21,7 +35,10 @@ from __future__ import annotations
 import json
 import sys
 import tempfile
+import threading
 import time
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -30,24 +47,38 @@ import redis
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.services import start_mosquitto, start_redis_server  # noqa: E402
-from grid.contracts import SEVERITY_OF_LEVEL  # noqa: E402
 from incidents import keys  # noqa: E402
 from incidents.actor import SYSTEM, Actor  # noqa: E402
 from incidents.config import IncidentConfig  # noqa: E402
 from incidents.deadlines import DeadlineWorker  # noqa: E402
-from incidents.intake import AlarmIntake  # noqa: E402
-from incidents.queries import VIEWS  # noqa: E402
+from incidents.intake import AlarmIntake, episode_key  # noqa: E402
+from incidents.queries import HUMAN_CHANNELS  # noqa: E402
 from incidents.service import IncidentService  # noqa: E402
+from sensors import keys as skeys  # noqa: E402
+from sensors import topics  # noqa: E402
+from sensors.health import HealthChecker  # noqa: E402
+from sensors.ingest import IngestWorker  # noqa: E402
+from sensors.kinds import KINDS  # noqa: E402
+from sensors.kinds.base import SimContext  # noqa: E402
+from sensors.mqtt_client import mqtt_client  # noqa: E402
+from sensors.rules import compile_registry  # noqa: E402
 
-T0 = 1_795_000_000.0
-STEP = 10.0
+SEED = 15
+T0 = 1_795_000_000.0          # 2026-11-18 19:06 local: an evening
+STEP = 10.0                   # s of the day per step (= the health sweep's period)
 HOUR = 3600.0
 END = 75 * 60.0
-FLOOD_TOWN, OUTAGE_TOWN = "440981103", "440981105"      # 根子镇, 分界镇
-VIEW = "todo" if "todo" in VIEWS else "mine"
+FLOOD_TOWN, OUTAGE_TOWN, FIRE_TOWN = "440981103", "440981105", "440981001"   # 根子镇, 分界镇, 潘州街道
+FLOOD_KINDS = ("weather", "water_level", "manhole")
+SURGE = (0.40 * HOUR, 0.75 * HOUR)    # the flood's devices report ×4 as often
+BURST = (0.45 * HOUR, 0.55 * HOUR)    # a gateway holds messages and flushes ×10 at once
+OUTAGE_AT = 0.6 * HOUR
+VIEW = "todo"
 
 
 class Clock:
+    """The injected clock: every component reads the day's time from here."""
+
     def __init__(self) -> None:
         self.t = T0
 
@@ -55,74 +86,109 @@ class Clock:
         return self.t
 
 
-def entry(dev: dict, episode: str, event: str, source: str, category: str, level: str,
-          t: float, msg: str) -> dict:
-    return {"episode": episode, "event": event, "source": source, "device_id": dev["id"],
-            "device_type": dev["type"], "category": category, "level": level,
-            "severity": SEVERITY_OF_LEVEL[level], "metric": "", "value": "", "unit": "",
-            "threshold": "", "lon": repr(dev["lon"]), "lat": repr(dev["lat"]),
-            "cell_code": dev["cell_code"], "town_code": dev["town_code"],
-            "ts": str(int(t * 1000)), "message": msg, "snapshot_url": ""}
+def rain(t: float) -> float:
+    """Heavy-rain intensity (0..1) in the flood town: four pulses of six minutes, 11 minutes
+    apart, then the fifth heavy and lasting."""
+    for k in range(5):
+        start = 300 + 660 * k
+        if k == 4 and t >= start:
+            return 1.0
+        if start <= t < start + 360:
+            return 0.85
+    return 0.0
 
 
-def schedule(city, registry, rng) -> tuple[list[tuple[float, dict]], list[tuple[float, dict]]]:
-    """(alarm entries by time, human reports by time): the bad day, deterministic."""
-    s = registry.sensors
-    alarms: list[tuple[float, dict]] = []
-    def rows(df) -> list[dict]:  # noqa: ANN001
-        cols = ["id", "lon", "lat", "cell_code", "town_code"]
-        out = df[cols].to_dict("records")
-        types = df["type"].tolist() if "type" in df.columns else ["camera"] * len(out)
-        return [{**d, "type": t} for d, t in zip(out, types, strict=True)]
-    # the flood: each device's first alarm somewhere in the first hour (denser in the middle:
-    # the surge), then orange and red as the water rises, the video-AI alarms at the peak
-    cat = {"water_level": "0306", "weather": "0304", "manhole": "0302"}
-    flood = rows(s[(s["town_code"] == FLOOD_TOWN) & s["type"].isin(list(cat))])
-    for d in flood:
-        # rain comes in pulses: each device alarms, falls back (clear) and alarms again, five
-        # times over the hour (a new episode each: the naive policy opens a case each time);
-        # the last pulse rises to red and stays
-        t0 = float(rng.uniform(60, 600))
-        c = cat[d["type"]]
-        for k in range(5):
-            t = t0 + 660 * k + float(rng.uniform(0, 60))
-            ep = f"{d['id']}:{d['type']}:{k}"
-            alarms.append((t, entry(d, ep, "raise", "iot", c, "yellow", t, f"{d['type']} 超警")))
-            alarms.append((t + 240, entry(d, ep, "level", "iot", c, "orange", t + 240, "继续上涨")))
-            if k < 4:
-                alarms.append((t + 480, entry(d, ep, "level", "iot", c, "yellow", t + 480, "回落")))
-                alarms.append((t + 600, entry(d, ep, "clear", "iot", c, "yellow", t + 600, "已恢复正常")))
-            else:
-                alarms.append((t + 600, entry(d, ep, "level", "iot", c, "red", t + 600, "超红色阈值")))
-    cams = registry.cameras
-    for k, d in enumerate(rows(cams[cams["town_code"] == FLOOD_TOWN].iloc[:3])):
-        for n in range(4):                # a detection episode every 10 minutes at the peak
-            t = 0.4 * HOUR + 600 * n + 20 * k
-            alarms.append((t, entry(d, f"{d['id']}:ai_water_on_road:{n}", "raise", "video_ai",
-                                    "0302", "yellow", t, "视频AI识别道路积水")))
-    # the outage: 200 devices of one town fall silent within five minutes (device faults)
-    out = rows(s[s["town_code"] == OUTAGE_TOWN])
-    out += rows(cams[cams["town_code"] == OUTAGE_TOWN])
-    for d in out[:200]:
-        t = 0.6 * HOUR + float(rng.uniform(0, 300))
-        c = "1102" if d["type"] == "camera" else "1101"
-        alarms.append((t, entry(d, f"{d['id']}:fault:{int(t)}", "raise", "device_fault", c, "blue",
-                               t, "设备离线已 10 分钟（设备故障）")))
-    # the fire: the building's smoke sensors, then a camera confirms it, then smoke falls back
-    bld = s[s["meta"].str.contains('"building"', na=False) & (s["town_code"] == "440981001")]
+def fire(t: float) -> float:
+    """Fire intensity (0..1) in the building: it starts at 15 min, burns 20 min, smoulders."""
+    a = 0.25 * HOUR
+    if t < a:
+        return 0.0
+    if t < a + 120:
+        return (t - a) / 120
+    return 1.0 if t < a + 1200 else 0.15
+
+
+def local_hour(t: float) -> float:
+    return ((T0 + t + 8 * HOUR) % 86400) / HOUR
+
+
+Msg = tuple[float, str, bytes]      # (measured at, topic, payload)
+
+
+def reading(t: float, metrics: dict) -> bytes:
+    return json.dumps({"ts": int((T0 + t) * 1000), "metrics": metrics}).encode()
+
+
+def schedule(city, registry, rng: np.random.Generator) -> tuple[list[Msg], list[tuple[float, dict]], dict]:  # noqa: ANN001, PLR0915
+    """(MQTT messages by measurement time, human reports by time, what was staged): the bad day."""
+    s, cams = registry.sensors, registry.cameras
+    msgs: list[Msg] = []
+
+    def sensor_feed(row: dict, until: float, ctx: Callable[[float], tuple[float, float]],
+                    every: Callable[[float], float]) -> None:
+        """A sensor's readings from its kind's own simulator, from a random phase until ``until``."""
+        kind = KINDS[row["type"]]
+        meta = json.loads(row["meta"] or "{}")
+        state: dict = {}
+        dev_rng = np.random.default_rng([SEED, int(rng.integers(1 << 31))])
+        t = float(dev_rng.uniform(0, float(row["interval_s"])))
+        while t < min(until, END):
+            r_, f_ = ctx(t)
+            m = kind.simulate(dev_rng, meta, SimContext(T0 + t, local_hour(t), rain=r_, fire=f_), state)
+            msgs.append((t, topics.telemetry(row["type"], row["id"]), reading(t, m)))
+            t += every(t)
+
+    def heartbeat(cam_id: str, until: float) -> None:
+        """A camera's 5-minute ``online`` status from the video platform's gateway."""
+        t = float(rng.uniform(0, 300))
+        while t < min(until, END):
+            msgs.append((t, topics.status(cam_id), b"online"))
+            t += 300
+
+    def detections(cam_id: str, label: str, start: float, n: int, conf: float) -> None:
+        for k in range(n):                       # one a minute while the camera sees it
+            t = start + 60 * k
+            msgs.append((t, topics.ai(cam_id), json.dumps(
+                {"ts": int((T0 + t) * 1000), "label": label, "confidence": conf,
+                 "snapshot_url": f"https://vms.local/snap/{cam_id}/{int(T0 + t)}.jpg"}).encode()))
+
+    cols = ["id", "type", "lon", "lat", "interval_s", "meta", "town_code"]
+    # the flood: the town's rain gauges, water levels and manholes, ×4 during the surge
+    flood = s[(s["town_code"] == FLOOD_TOWN) & s["type"].isin(list(FLOOD_KINDS))]
+    for row in flood[cols].to_dict("records"):
+        iv = float(row["interval_s"])
+        sensor_feed(row, END, lambda t: (rain(t), 0.0),
+                    lambda t, iv=iv: iv / 4 if SURGE[0] <= t < SURGE[1] else iv)
+    fcams = cams[cams["town_code"] == FLOOD_TOWN].iloc[:3]["id"].tolist()
+    for k, cam in enumerate(fcams):
+        heartbeat(cam, END)
+        for n in range(4):                       # 3 min of 积水 every 11 min (it clears between)
+            detections(cam, "water_on_road", 0.4 * HOUR + 660 * n + 20 * k, 3, 0.8 + 0.05 * k)
+    # the fire: every fire sensor of one building, a nearby camera confirms (烟火)
+    bld = s[(s["type"] == "fire") & (s["town_code"] == FIRE_TOWN)]
     first = json.loads(bld.iloc[0]["meta"])["building"]
-    fire = rows(bld[bld["meta"].str.contains(f'"{first}"', na=False)])
-    for k, d in enumerate(fire):
-        t = 0.25 * HOUR + 30 * k
-        ep = f"{d['id']}:smoke:1"
-        alarms.append((t, entry(d, ep, "raise", "iot", "0401", "orange", t, "烟感浓度超橙色阈值")))
-        alarms.append((t + 120, entry(d, ep, "level", "iot", "0401", "red", t + 120, "烟感超红色阈值")))
-        alarms.append((t + 1200, entry(d, ep, "level", "iot", "0401", "yellow", t + 1200, "烟感回落")))
-    if fire:
-        cam = {**fire[0], "id": "cam-fire-confirm", "type": "camera"}
-        t = 0.25 * HOUR + 90
-        alarms.append((t, entry(cam, "cam-fire-confirm:ai_smoke_fire:1", "raise", "video_ai", "0401",
-                               "orange", t, "视频AI识别烟火")))
+    bld = bld[bld["meta"].map(lambda m: json.loads(m).get("building") == first)]
+    for row in bld[cols].to_dict("records"):
+        sensor_feed(row, END, lambda t: (0.0, fire(t)), lambda t, iv=float(row["interval_s"]): iv)
+    b_lon, b_lat = float(bld["lon"].mean()), float(bld["lat"].mean())
+    fixed = cams[~cams["mobile"].astype(bool)]
+    near = ((fixed["lon"] - b_lon) ** 2 + (fixed["lat"] - b_lat) ** 2).idxmin()
+    fire_cam = str(fixed.loc[near, "id"])
+    heartbeat(fire_cam, END)
+    detections(fire_cam, "smoke_fire", 0.25 * HOUR + 90, 10, 0.91)
+    # the outage: 200 devices of one town report as usual, then fall silent within five minutes
+    out_s = s[s["town_code"] == OUTAGE_TOWN]
+    out_c = cams[cams["town_code"] == OUTAGE_TOWN]
+    n_s = min(len(out_s), 200)
+    silent = {}
+    for row in out_s.iloc[:n_s][cols].to_dict("records"):
+        until = OUTAGE_AT + float(rng.uniform(0, 300))
+        silent[row["id"]] = until
+        sensor_feed(row, until, lambda t: (0.0, 0.0), lambda t, iv=float(row["interval_s"]): iv)
+    for cam in out_c.iloc[:200 - n_s]["id"].tolist():
+        until = OUTAGE_AT + float(rng.uniform(0, 300))
+        silent[cam] = until
+        heartbeat(cam, until)
     # 50 reports by people: 10 about the flood (in the flooded town), 40 elsewhere
     cells = city.cells
     pts = cells.geometry.representative_point()
@@ -133,17 +199,26 @@ def schedule(city, registry, rng) -> tuple[list[tuple[float, dict]], list[tuple[
         flood_call = n < 10
         i = int(rng.choice(flood_cells if flood_call else other_cells))
         t = (0.35 + 0.05 * n) * HOUR if flood_call else float(rng.uniform(0.05, 1.2)) * HOUR
-        hotline = n % 2 == 0
         cat_ = "0302" if flood_call else str(rng.choice(["0101", "0104", "0106", "0107", "1201",
                                                          "1202", "0202", "1001"]))
         humans.append((t, {"n": n, "flood": flood_call, "category": cat_, "lon": float(pts.x.iloc[i]),
-                           "lat": float(pts.y.iloc[i]), "hotline": hotline,
+                           "lat": float(pts.y.iloc[i]), "hotline": n % 2 == 0,
                            "worker": str(cells["worker_id"].iloc[i]), "cell": str(cells["code"].iloc[i]),
                            "town": str(cells["town_code"].iloc[i]),
                            "text": "路面积水严重，有车辆被困" if flood_call else "市民反映"}))
-    alarms.sort(key=lambda x: x[0])
+    msgs.sort(key=lambda m: m[0])
     humans.sort(key=lambda x: x[0])
-    return alarms, humans
+    staged = {"flood": len(flood), "flood_cams": len(fcams), "fire": len(bld), "fire_cam": fire_cam,
+              "outage": len(silent), "outage_cams": 200 - n_s}
+    return msgs, humans, staged
+
+
+def publish_step(t: float) -> float:
+    """The step at which a message measured at ``t`` is published: the next step, or during the
+    burst the next 10-step boundary (a gateway flushing what it buffered)."""
+    if BURST[0] <= t < BURST[1]:
+        return float(np.ceil(t / (10 * STEP)) * 10 * STEP)
+    return float(np.ceil(t / STEP) * STEP)
 
 
 def operator(center: str) -> Actor:
@@ -152,16 +227,33 @@ def operator(center: str) -> Actor:
     return Actor(f"op-{center}", role, center, "值班员")
 
 
-def surge_batches(alarms: list[tuple[float, dict]]) -> list[tuple[float, list[dict]]]:
-    """Per step, the entries due; over the flood's peak the backlog arrives in ×10 bursts (a
-    gateway flushing what it buffered): entries held for up to 10 steps, then all at once."""
-    out: dict[float, list[dict]] = {}
-    for t, e in alarms:
-        step = np.ceil(t / STEP) * STEP
-        if 0.45 * HOUR <= t < 0.55 * HOUR:
-            step = np.ceil(t / (10 * STEP)) * 10 * STEP
-        out.setdefault(float(step), []).append(e)
-    return sorted(out.items())
+def kind_of(inc) -> str:  # noqa: ANN001
+    """What a work item is, for the breakdown of a view: a situation, a person's report, a
+    machine case (one alarm), or a task."""
+    if inc.situation:
+        return "situation"
+    if inc.kind == "task":
+        return "task"
+    return "human" if inc.channel in HUMAN_CHANNELS else f"machine:{inc.channel}"
+
+
+def describe(inc) -> str:  # noqa: ANN001
+    return f"{inc.id} {kind_of(inc)} {inc.state}"
+
+
+def wait_for(pred: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
+    """Wait until ``pred()`` holds (an event: a counter in Redis reaching a number); a
+    pipeline that loses a message fails here, naming it, instead of measuring a wrong day."""
+    deadline = time.monotonic() + timeout
+    tick = threading.Event()
+    while not pred():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"storm: {what} not reached in {timeout:.0f} s")
+        tick.wait(0.001)
+
+
+def ingested(r: redis.Redis) -> int:
+    return int(r.hget(skeys.INGEST_STATS, "messages") or 0)
 
 
 def main() -> None:  # noqa: PLR0915
@@ -170,15 +262,23 @@ def main() -> None:  # noqa: PLR0915
 
     tmp = Path(tempfile.mkdtemp(prefix="onemap-bench-storm-"))
     rs = start_redis_server(tmp / "redis")
-    ms = start_mosquitto(tmp / "mqtt")    # the platform's broker runs, as on the day (idle here)
+    ms = start_mosquitto(tmp / "mqtt")
+    workers: list[IngestWorker] = []
+    pub = None
     try:
         t_wall = time.perf_counter()
         city = build_city("高州市")
         registry = generate(city)
-        rng = np.random.default_rng(15)
-        alarms, humans = schedule(city, registry, rng)
-        print(f"bad day: {sum(e['event'] == 'raise' for _, e in alarms)} alarm episodes, "
-              f"{len(alarms)} alarm entries, {len(humans)} human reports; default view {VIEW!r}")
+        devices = compile_registry(registry)            # the production rules, as `onemap ingest`
+        rng = np.random.default_rng(SEED)
+        msgs, humans, staged = schedule(city, registry, rng)
+        by_step: dict[float, list[Msg]] = {}
+        for m in msgs:
+            by_step.setdefault(publish_step(m[0]), []).append(m)
+        print(f"bad day: {len(msgs)} MQTT messages ({staged['flood']} flood devices + "
+              f"{staged['flood_cams']} cameras, {staged['fire']} fire sensors + camera "
+              f"{staged['fire_cam']}, {staged['outage']} devices falling silent of which "
+              f"{staged['outage_cams']} cameras), {len(humans)} human reports; default view {VIEW!r}")
         clock = Clock()
         base = rs.url.split("://", 1)[1].split("/", 1)[0]          # host:port
         r1 = redis.Redis.from_url(f"redis://{base}/0", decode_responses=True)
@@ -189,23 +289,35 @@ def main() -> None:  # noqa: PLR0915
                                    escalation_limit=10**9)
         naive = IncidentService(r2, city, config=naive_cfg, clock=clock)
         intakes = [AlarmIntake(onemap, "storm"), AlarmIntake(naive, "storm")]
-        workers = [DeadlineWorker(onemap), DeadlineWorker(naive)]
+        deadlines = [DeadlineWorker(onemap), DeadlineWorker(naive)]
+        # one pipeline per policy: its ingest group (each group gets every message) and health
+        for group, db in (("onemap", 0), ("naive", 1)):
+            raw = redis.Redis.from_url(f"redis://{base}/{db}")
+            workers.append(IngestWorker(raw, devices, ms.url, group=group,
+                                        client_id=f"storm-{group}", clock=clock).start())
+        health = [HealthChecker(r, registry, devices=devices, clock=clock) for r in (r1, r2)]
+        for w in workers:
+            if not w.wait_subscribed(30):
+                raise TimeoutError("storm: an ingest worker did not subscribe")
+        pub, host, port = mqtt_client(ms.url, "storm-replay")
+        pub.max_inflight_messages_set(1000)
+        pub.connect(host, port)
+        pub.loop_start()
+        city_op = operator("CITY")
         towns = {FLOOD_TOWN: operator(f"T{FLOOD_TOWN}"), OUTAGE_TOWN: operator(f"T{OUTAGE_TOWN}")}
-        peak = {"city": 0, "naive": 0, "town": 0}
+        peak = {"city": 0, "naive": 0, "town": 0, "open": 0, "naive_open": 0}
+        peak_at = {"city": 0.0, "naive": 0.0}
+        peak_mix: dict[str, Counter] = {"city": Counter(), "naive": Counter()}
+        town_peak = dict.fromkeys(towns, 0)
         esc = [0, 0]
         ranks: list[tuple[dict, str, int]] = []
-        hi = 0
-        steps = sorted({float(t) for t, _ in surge_batches(alarms)} | {float(t) for t in np.arange(0, END, STEP)})
-        by_step = dict(surge_batches(alarms))
-        for st in steps:
-            clock.t = T0 + st
-            for e in by_step.get(st, []):
-                for svc in (onemap, naive):
-                    svc.r.xadd(keys.ALARMS, e)
-            for intake in intakes:
-                while intake.poll(block_ms=None, count=500):
-                    pass
+        published, hi = 0, 0
+        for st in np.arange(0, END + STEP, STEP):
+            st = float(st)
             while hi < len(humans) and humans[hi][0] <= st:
+                # a person reports at their own time (the clock between the last step and this
+                # one): two calls never share a timestamp by the bench's rounding
+                clock.t = T0 + humans[hi][0]
                 h = humans[hi][1]
                 hi += 1
                 for svc in (onemap, naive):
@@ -215,38 +327,79 @@ def main() -> None:  # noqa: PLR0915
                                      channel="hotline" if h["hotline"] else "grid_worker",
                                      idempotency_key=f"call-{h['n']}")
                     if svc is onemap:
-                        view = onemap.list_queue(operator(inc.center), VIEW, limit=1000)
+                        view = onemap.list_queue(operator(inc.center), VIEW, limit=10000)
                         pos = next((k + 1 for k, i in enumerate(view) if i.id == inc.id), 10**6)
-                        ranks.append((h, inc.center, pos))
-            for k, w in enumerate(workers):
-                out = w.tick()
-                esc[k] += out.get("escalate", 0)
-            peak["city"] = max(peak["city"], r1.zcard(keys.OPEN))
-            peak["naive"] = max(peak["naive"], r2.zcard(keys.OPEN))
-            for op in towns.values():
-                peak["town"] = max(peak["town"], len(onemap.list_queue(op, VIEW, limit=10000)))
-        raised = [e for _, e in alarms if e["event"] == "raise"]
-        linked = sum(bool(onemap.reported_with(SYSTEM, f"alarm:{e['episode']}")) for e in raised)
-        sits = [onemap.store.load(i) for i in r1.zrange(keys.OPEN, 0, -1)]
-        for s in sits:
+                        ranks.append((h, inc.center, pos, [describe(i) for i in view[:pos - 1]]))
+            clock.t = T0 + st
+            for _, topic, payload in by_step.get(st, []):
+                pub.publish(topic, payload, qos=1)
+                published += 1
+            for r in (r1, r2):
+                wait_for(lambda r=r, n=published: ingested(r) >= n, f"ingest of {published} messages")
+            for h in health:
+                h.run_once()
+            for intake in intakes:
+                while intake.poll(block_ms=None, count=500):
+                    pass
+            for k, w in enumerate(deadlines):
+                esc[k] += w.tick().get("escalate", 0)
+            for key, svc in (("city", onemap), ("naive", naive)):
+                view = svc.list_queue(city_op, VIEW, limit=10000)
+                if len(view) > peak[key]:
+                    peak[key], peak_at[key] = len(view), st
+                    peak_mix[key] = Counter(kind_of(i) for i in view)
+            peak["open"] = max(peak["open"], r1.zcard(keys.OPEN))
+            peak["naive_open"] = max(peak["naive_open"], r2.zcard(keys.OPEN))
+            for code, op in towns.items():
+                town_peak[code] = max(town_peak[code], len(onemap.list_queue(op, VIEW, limit=10000)))
+        peak["town"] = max(town_peak.values())
+
+        def raises(r: redis.Redis) -> list[str]:
+            return [f["episode"] for _, f in r.xrange(keys.ALARMS) if f["event"] == "raise"]
+        raised, raised_naive = raises(r1), raises(r2)
+        linked = sum(bool(onemap.reported_with(SYSTEM, episode_key(e))) for e in raised)
+        naive_linked = sum(bool(naive.reported_with(SYSTEM, episode_key(e))) for e in raised_naive)
+        sources: dict[str, int] = {}
+        for _, f in r1.xrange(keys.ALARMS):
+            if f["event"] == "raise":
+                sources[f["source"]] = sources.get(f["source"], 0) + 1
+        print(f"pipeline: ingest {[dict(w.stats) for w in workers]}; dead letters "
+              f"{[r.hgetall(skeys.DLQ_BY_REASON) for r in (r1, r2)]}")
+        print(f"alarm episodes raised {len(raised)} ({sources}), distinct {len(set(raised))}, "
+              f"linked to a case {linked}; naive pipeline raised {len(raised_naive)}, linked "
+              f"{naive_linked}; intake {intakes[0].stats}, naive {intakes[1].stats}")
+        for i in r1.zrange(keys.OPEN, 0, -1):
+            s = onemap.store.load(i)
             if s is not None and s.situation:
                 print(f"  situation {s.id} {s.title}: {len(s.sources)} sources, {s.severity}, "
-                      f"owner {s.center}")
-        print(f"alarms raised {len(raised)}, linked to a case {linked}; intake {intakes[0].stats}, naive {intakes[1].stats}")
-        print(f"open work items at the peak: city {peak['city']} (naive {peak['naive']}), "
-              f"busiest town's {VIEW!r} view {peak['town']}")
+                      f"owner {s.center}, state {s.state}")
+        print(f"city center's {VIEW!r} view at the peak: OneMap {peak['city']} "
+              f"(t={peak_at['city'] / 60:.0f} min), naive {peak['naive']} "
+              f"(t={peak_at['naive'] / 60:.0f} min)")
+        for key in ("city", "naive"):
+            print(f"  {key}: {dict(peak_mix[key].most_common())}")
+        print(f"  for context, open cases city-wide at the peak: OneMap {peak['open']}, "
+              f"naive {peak['naive_open']}")
+        print(f"towns' {VIEW!r} views at the peak (OneMap): "
+              + ", ".join(f"T{c} {n}" for c, n in town_peak.items()))
         print(f"escalations fired: OneMap {esc[0]}, naive {esc[1]}")
         print("human reports, position in their center's default view on arrival:")
-        for h, center, pos in ranks:
-            print(f"  #{h['n']:02d} {'flood ' if h['flood'] else ''}{h['category']} → {center}: {pos}")
+        for h, center, pos, ahead in ranks:
+            print(f"  #{h['n']:02d} {'flood ' if h['flood'] else ''}{h['category']} → {center}: {pos}"
+                  + (f" (behind {', '.join(ahead)})" if ahead else ""))
         ratio = round(peak["naive"] / max(1, peak["city"]), 1)
         print(f"({time.perf_counter() - t_wall:.0f} s)")
         print(json.dumps({"bench": "storm", "alarms": len(raised), "alarms_linked": linked,
                           "city_items_peak": peak["city"], "naive_city_items_peak": peak["naive"],
                           "town_items_peak": peak["town"],
-                          "human_rank_max": max(p for _, _, p in ranks), "escalations": esc[0],
+                          "human_rank_max": max(p for _, _, p, _ in ranks), "escalations": esc[0],
                           "ratio": ratio}, ensure_ascii=False))
     finally:
+        if pub is not None:
+            pub.loop_stop()
+            pub.disconnect()
+        for w in workers:
+            w.stop(drain_s=1.0)
         ms.stop()
         rs.stop()
 
