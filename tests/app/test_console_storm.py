@@ -150,10 +150,19 @@ def test_a_department_sees_a_new_dispatch_at_the_top(live, browser, app_ctx):  #
         older.append(inc.id)
     browser_login(browser, live, "chengguan")
     wait_for(lambda: "12 件" in browser.find_element(By.ID, "counts").text, what="12 in 待办")
+    browser.find_element(By.CSS_SELECTOR, "#notify input").click()   # sound + notification on
     new = svc.report(SYSTEM, "0105", *point_in(city, PZ, 20), description="校门口占道经营",
                      channel="iot", correlate=False)
     svc.accept(new.id, pz)
     svc.dispatch(new.id, pz, ["DCG"])
     wait_for(lambda: _first_id(browser) == new.id, what="the new dispatch on top, live")
-    assert "新派" in _rows(browser)[0]["flag"]
+    assert _rows(browser)[0]["flag"].startswith("新 新派")          # new since I looked, a dispatch
     assert "13 件" in browser.find_element(By.ID, "counts").text
+    wait_for(lambda: new.id in (browser.execute_script("return window.onemapAnnounced") or []),
+             what="announced (assets/console/notify.js)")
+    assert not set(older) & set(browser.execute_script("return window.onemapAnnounced"))
+    # 标为已阅: the 新 mark goes
+    browser.find_element(By.ID, "seen-all").click()
+    wait_for(lambda: _rows(browser)[0]["flag"].split()[0] == "新派", what="marked read")
+    logs = severe_logs(browser)
+    assert logs == [], "\n".join(logs)
