@@ -93,7 +93,12 @@ def main() -> None:
         def queue():
             return call(f"{Id.QUEUE}.data", [{"id": Id.FEED_LAST, "property": "data", "value": "x"},
                                              {"id": Id.VIEW, "property": "value", "value": "open"},
-                                             {"id": Id.REV, "property": "data", "value": 0}])
+                                             {"id": Id.REV, "property": "data", "value": 0},
+                                             {"id": Id.F_CHANNEL, "property": "value", "value": ""},
+                                             {"id": Id.F_SEVERITY, "property": "value", "value": []},
+                                             {"id": Id.F_FLAGS, "property": "value", "value": []}],
+                        [{"id": Id.QUEUE, "property": "selected_rows", "value": []},
+                         {"id": Id.QUEUE, "property": "data", "value": []}])
 
         def redraw(rows):
             return call(f"{Id.MAP}.figure", [{"id": Id.QUEUE, "property": "data", "value": rows},

@@ -70,3 +70,22 @@ def test_names(demo_city):
     assert model.target_label(demo_city, "DCG") == model.short_center(demo_city, "DCG")
     assert model.action_name("denied:verify") == "越权被拒 (核查通过)"
     assert model.action_name("escalate") == "上报上级"
+
+
+def test_the_alarm_metric_not_the_first_one():
+    """The sparkline shows the metric whose alarm raised the case (issue 15): the source's own
+    ``metric``, else the rule named in the alarm episode's key; not the device's first metric."""
+    import pandas as pd
+
+    frame = pd.DataFrame({"id": ["mh-1", "wl-1"], "type": ["manhole", "water_level"]})
+    inc = SimpleNamespace(sources=[
+        {"channel": "iot", "ref": "mh-1", "key": "alarm:mh-1:water:1700000000000"},
+        {"channel": "iot", "ref": "wl-1", "metric": "level_m", "key": ""},
+        {"channel": "hotline", "ref": "12345-1"}])
+    assert model.alarm_metrics(inc, frame) == {"mh-1": "water_cm", "wl-1": "level_m"}
+
+
+def test_bulk_message_says_each_refusal():
+    res = [{"id": f"E{k}", "ok": k > 1, "reason": "" if k > 1 else "已受理"} for k in range(20)]
+    assert model.bulk_message("受理", res) == "✓ 18 受理 · ✗ 2: E0: 已受理; E1: 已受理"
+    assert model.bulk_message("受理", res, shown=1).endswith("; 另 1 件")
