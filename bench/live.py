@@ -49,13 +49,15 @@ class Conn:
         self.port, self.cookie, self.csrf = port, cookie, csrf
         self.reader = self.writer = None
         self.requests = 0
+        self.lock = asyncio.Lock()   # one request at a time on the connection (as HTTP/1.1)
 
     async def call(self, method: str, path: str, body: dict | None = None) -> tuple[int, bytes]:
-        try:
-            return await self._call(method, path, body)
-        except (IndexError, ConnectionError, asyncio.IncompleteReadError):
-            self.writer = None          # the server closed the idle keep-alive connection
-            return await self._call(method, path, body)
+        async with self.lock:
+            try:
+                return await self._call(method, path, body)
+            except (IndexError, ConnectionError, asyncio.IncompleteReadError):
+                self.writer = None          # the server closed the idle keep-alive connection
+                return await self._call(method, path, body)
 
     async def _call(self, method: str, path: str, body: dict | None) -> tuple[int, bytes]:
         if self.writer is None:
