@@ -9,6 +9,7 @@ import contextlib
 import http.client
 import http.cookiejar
 import json
+import logging
 import queue
 import threading
 import time
@@ -16,6 +17,8 @@ import urllib.parse
 import urllib.request
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -107,7 +110,7 @@ class Stream:
                     if ev is not None:
                         self.events.put(ev)
         except Exception:  # noqa: BLE001  closed (by us, under http.client's feet, or the server)
-            pass
+            log.debug("stream closed", exc_info=True)
         finally:
             self.closed.set()
 

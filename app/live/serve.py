@@ -4,7 +4,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 import threading
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import uvicorn
@@ -20,6 +23,23 @@ if TYPE_CHECKING:
 GRACE_S = 3     # open streams are closed after this long on shutdown (they never end by themselves)
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server, stopped by SIGINT/SIGTERM with exit status 0: uvicorn re-raises the
+    signal after its graceful shutdown (exit -15), but a process manager's stop is a clean stop."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        old = {s: signal.signal(s, self.handle_exit) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for s, h in old.items():
+                signal.signal(s, h)
+
+
 def config(server: Flask, ctx: AppContext, host: str, port: int, threads: int,
            access_log: bool = True) -> uvicorn.Config:
     """uvicorn's configuration for the OneMap ASGI app (``app.live.asgi.LiveApp``)."""
@@ -32,7 +52,7 @@ def config(server: Flask, ctx: AppContext, host: str, port: int, threads: int,
 
 def run(server: Flask, ctx: AppContext, host: str, port: int, threads: int) -> None:
     """Serve until SIGINT/SIGTERM (uvicorn's handlers: a clean exit)."""
-    uvicorn.Server(config(server, ctx, host, port, threads)).run()
+    _Server(config(server, ctx, host, port, threads)).run()
 
 
 class Background:
