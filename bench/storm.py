@@ -6,7 +6,13 @@ and payloads of docs/mqtt.md) to the private mosquitto; the real ``IngestWorker`
 production rules: ``sensors.rules.compile_registry`` of the demo registry) writes them to Redis
 and raises alarm episodes into ``om:alarms``; the real ``HealthChecker`` turns the outage's
 silence into 设备故障 alarms and closes quiet video-AI episodes; the real ``AlarmIntake`` takes
-``om:alarms`` into the ``IncidentService``; a ``DeadlineWorker`` ticks; nobody handles anything.
+``om:alarms`` into the ``IncidentService``; a ``DeadlineWorker`` ticks.
+The clerks (the same for both policies): one per center (the city, the 28 towns, the departments;
+a center that never receives a case never acts), a city/town/department operator of that
+center, each acting every ``CLERK_EVERY`` (2 min) of the day: it reads its own default view
+(``list_queue(actor, "todo")``) from the top and 受理s (accepts) the first case for which
+``available_actions`` offers ``accept``; nothing else (no dispatch, no void, no merge). The
+policy under test decides what is on top and what a clerk may accept.
 The naive policy (no situations, no correlation, no recovery, today's deadlines) is a second
 pipeline on the same servers: its own ingest group (``$share/naive/…``, every message reaches
 both), Redis db 1, its own health checker, intake and deadline worker.
@@ -25,8 +31,9 @@ message and flushes them in ×10 bursts (their timestamps are the measurement ti
 
 Prints alarms raised and linked to a case, the open work items in the city center's default view
 (a city operator's ``list_queue(actor, "todo")``, OneMap and naive) and in the two towns' at the
-peak, the city-wide open counts for context, escalations fired, and the position of each human
-report in its center's default view when it arrived. Last line: ``{"bench": "storm", ...}``.
+peak, the city-wide open counts for context, escalations fired, the position of each human
+report in its center's default view when it arrived, and what the clerks accepted (a person's
+report, a machine case, a situation) and how long each person's report waited for 受理. Last line: ``{"bench": "storm", ...}``.
 Run: ``.venv/bin/python bench/storm.py``.
 """
 
@@ -74,6 +81,7 @@ SURGE = (0.40 * HOUR, 0.75 * HOUR)    # the flood's devices report ×4 as often
 BURST = (0.45 * HOUR, 0.55 * HOUR)    # a gateway holds messages and flushes ×10 at once
 OUTAGE_AT = 0.6 * HOUR
 VIEW = "todo"
+CLERK_EVERY = 120.0           # s of the day between two actions of one clerk (12 steps)
 
 
 class Clock:
@@ -237,6 +245,17 @@ def kind_of(inc) -> str:  # noqa: ANN001
     return "human" if inc.channel in HUMAN_CHANNELS else f"machine:{inc.channel}"
 
 
+def clerk_turn(svc: IncidentService, actor: Actor) -> str | None:
+    """One clerk's action: read the default view from the top, 受理 the first case the policy
+    offers ``accept`` for (a case already accepted or not this center's to accept is skipped);
+    the accepted case's id, or None when there is nothing to accept."""
+    for inc in svc.list_queue(actor, VIEW, limit=10000):
+        if any(o.action == "accept" for o in svc.available_actions(inc, actor)):
+            svc.accept(inc.id, actor, note="storm bench clerk")
+            return inc.id
+    return None
+
+
 def describe(inc) -> str:  # noqa: ANN001
     return f"{inc.id} {kind_of(inc)} {inc.state}"
 
@@ -308,7 +327,14 @@ def main() -> None:  # noqa: PLR0915
         peak = {"city": 0, "naive": 0, "town": 0, "open": 0, "naive_open": 0}
         peak_at = {"city": 0.0, "naive": 0.0}
         peak_mix: dict[str, Counter] = {"city": Counter(), "naive": Counter()}
+        peak_people: dict[str, Counter] = {"city": Counter(), "naive": Counter()}
         town_peak = dict.fromkeys(towns, 0)
+        clerks = [operator(c) for c in city.centers]      # one per center, both policies
+        accepted: list[Counter] = [Counter(), Counter()]   # per policy: what the clerks accepted
+        by_center: list[Counter] = [Counter(), Counter()]
+        human_ids: list[dict[str, float]] = [{}, {}]       # per policy: a person's case → reported at
+        human_wait: list[list[float]] = [[], []]           # per policy: report → 受理 (s)
+        joined = [0, 0]                   # per policy: people's reports into an accepted case
         esc = [0, 0]
         ranks: list[tuple[dict, str, int]] = []
         published, hi = 0, 0
@@ -326,6 +352,11 @@ def main() -> None:  # noqa: PLR0915
                     inc = svc.report(actor, h["category"], h["lon"], h["lat"], description=h["text"],
                                      channel="hotline" if h["hotline"] else "grid_worker",
                                      idempotency_key=f"call-{h['n']}")
+                    k = 0 if svc is onemap else 1
+                    if inc.state == "reported":      # else it joined a case already accepted
+                        human_ids[k].setdefault(inc.id, clock.t)
+                    else:
+                        joined[k] += 1
                     if svc is onemap:
                         view = onemap.list_queue(operator(inc.center), VIEW, limit=10000)
                         pos = next((k + 1 for k, i in enumerate(view) if i.id == inc.id), 10**6)
@@ -343,11 +374,25 @@ def main() -> None:  # noqa: PLR0915
                     pass
             for k, w in enumerate(deadlines):
                 esc[k] += w.tick().get("escalate", 0)
+            if st % CLERK_EVERY == 0:           # the clerks act at fixed times of the day
+                for k, svc in enumerate((onemap, naive)):
+                    for actor in clerks:
+                        inc_id = clerk_turn(svc, actor)
+                        if inc_id is None:
+                            continue
+                        what = kind_of(svc.store.load(inc_id))
+                        accepted[k][what.split(":")[0]] += 1
+                        by_center[k][actor.center] += 1
+                        if inc_id in human_ids[k]:
+                            human_wait[k].append(clock.t - human_ids[k][inc_id])
             for key, svc in (("city", onemap), ("naive", naive)):
                 view = svc.list_queue(city_op, VIEW, limit=10000)
                 if len(view) > peak[key]:
                     peak[key], peak_at[key] = len(view), st
                     peak_mix[key] = Counter(kind_of(i) for i in view)
+                    peak_people[key] = Counter(
+                        f"{i.state}, {'escalated' if i.escalations else 'reported to the city'}"
+                        for i in view if kind_of(i) == "human")
             peak["open"] = max(peak["open"], r1.zcard(keys.OPEN))
             peak["naive_open"] = max(peak["naive_open"], r2.zcard(keys.OPEN))
             for code, op in towns.items():
@@ -377,11 +422,33 @@ def main() -> None:  # noqa: PLR0915
               f"(t={peak_at['city'] / 60:.0f} min), naive {peak['naive']} "
               f"(t={peak_at['naive'] / 60:.0f} min)")
         for key in ("city", "naive"):
-            print(f"  {key}: {dict(peak_mix[key].most_common())}")
+            print(f"  {key}: {dict(peak_mix[key].most_common())}; people's reports: "
+                  f"{dict(peak_people[key].most_common())}")
         print(f"  for context, open cases city-wide at the peak: OneMap {peak['open']}, "
               f"naive {peak['naive_open']}")
         print(f"towns' {VIEW!r} views at the peak (OneMap): "
               + ", ".join(f"T{c} {n}" for c, n in town_peak.items()))
+        if peak["town"] == 0:           # say why from the day's own cases, not another measure
+            sits = [s for s in (onemap.store.load(i) for i in r1.zrange(keys.OPEN, 0, -1))
+                    if s is not None and s.situation]
+            to_towns = Counter(c for _, c, _, _ in ranks if c[1:] in towns)
+            print("  0: at no step did a case wait for either storm town's action. The storm's "
+                  "situations: " + "; ".join(f"{s.title} owner {s.center} ({s.state}"
+                                             + (f", tasks at {sorted({t.center for t in s.tasks})}"
+                                                if s.tasks else "") + ")" for s in sits)
+                  + f" (a dispatched case waits in its handlers' views, not its owner's); people's "
+                  f"reports routed to these towns: {sum(to_towns.values())} (the flood calls went "
+                  f"to {dict(Counter(c for h, c, _, _ in ranks if h['flood']))})")
+        print(f"clerks (one per center, one 受理 every {CLERK_EVERY:.0f} s of the day, top of "
+              f"{VIEW!r} first):")
+        for k, name in enumerate(("OneMap", "naive")):
+            n_h = len(human_ids[k])
+            w = sorted(human_wait[k])
+            wait = (f"median {np.median(w) / 60:.1f} min, max {w[-1] / 60:.1f} min" if w else "—")
+            print(f"  {name}: accepted {sum(accepted[k].values())} "
+                  f"({dict(accepted[k].most_common())}) by {len(by_center[k])} centers "
+                  f"({dict(by_center[k].most_common())}); people's cases accepted {len(w)} of "
+                  f"{n_h} (report → 受理: {wait}); {joined[k]} more joined a case already accepted")
         print(f"escalations fired: OneMap {esc[0]}, naive {esc[1]}")
         print("human reports, position in their center's default view on arrival:")
         for h, center, pos, ahead in ranks:
