@@ -35,6 +35,7 @@ from typing import Any
 from flask import abort, jsonify, request
 
 from app import security, upper
+from incidents import actions
 from incidents.actions import REGISTRY
 from incidents.actor import Actor
 from incidents.roles import having
@@ -71,19 +72,10 @@ def json_body() -> dict:
     return data
 
 
-def text_field(d: dict, k: str, default: str = "") -> str:
-    v = d.get(k, default)
-    return "" if v is None else str(v)[:2000]
-
-
-def int_field(d: dict, k: str) -> int | None:
-    v = d.get(k)
-    if v in (None, ""):
-        return None
-    try:
-        return int(v)
-    except (TypeError, ValueError):
-        abort(security.json_error(400, "bad_request", reason=f"{k} 应为整数 ({k} must be an integer)"))
+text_field = actions.text
+"""A text field of a request body (``incidents.actions.text``: at most 2,000 characters)."""
+int_field = actions.opt_int
+"""An optional whole number of a request body; ValueError (→ 400 under ``guarded``) otherwise."""
 
 
 ActionFn = Callable[[Any, str, Actor, dict], Any]
