@@ -1,0 +1,163 @@
+"""The wall's callbacks (webviz's ``_callbacks.py``): ``register_callbacks(app, src, naive)``
+wires the layout to what the wall reads (``data.WallSources``).
+
+Live without reloads (docs/architecture.md "Live screens"): the browser keeps the last stream ids
+it has seen in ``wall-cursor``; a push (``assets/wall/live.js`` sets ``wall-push``) or the 30 s
+safety-net poll (``wall-poll``) XREADs ``om:alarms`` and ``om:inc:feed`` after them and returns
+only a small delta (or nothing: HTTP 204). A clientside function (``assets/wall/wall.js``) turns
+the delta into a ``Patch`` of the map figure by id, so the figure is never resent on a tick. The
+page is built once per theme; themes rotate on a timer or are pinned with ``?theme=``.
+"""
+
+from __future__ import annotations
+
+from dash import ClientsideFunction, Dash, Input, Output, Patch, State, no_update
+from dash.exceptions import PreventUpdate
+
+from app.screens.wall.data import (
+    TICKER_MAX,
+    WallSources,
+    device_kpis,
+    emergency,
+    emergency_area,
+    focus_bounds,
+    incident_kpis,
+    map_data,
+    open_incidents,
+    tick,
+)
+from app.screens.wall.figures import category_figure, trend_figure
+from app.screens.wall.ids import Id, kpi_tile, kpi_value
+from app.screens.wall.layout import kpi_cells
+from app.screens.wall.present import initial_ticker, legend_children, ticker_line
+from app.screens.wall.view import focus_from, theme_from, town_code_from, view_for
+from layers import compose, emergency_areas, hexbin
+from layers.themes import KPI_KEYS, THEMES
+
+
+def register_callbacks(app: Dash, src: WallSources, naive: bool = False) -> None:
+    """The wall's callbacks on ``app``, reading ``src``. ``naive=True`` is the bench's baseline:
+    raw points, whole figure per tick (never used by the product)."""
+    ctx = src.ctx
+
+    app.clientside_callback(ClientsideFunction("wall", "screen"), Output(Id.SCREEN, "data"),
+                            Input(Id.URL, "search"))
+    app.clientside_callback(ClientsideFunction("wall", "clock"), Output(Id.CLOCK, "children"),
+                            Input(Id.TICK, "n_intervals"))
+
+    @app.callback(Output(Id.ROTATE, "disabled"), Input(Id.URL, "search"))
+    def pin(search):  # noqa: ANN001, ANN202
+        return theme_from(search, 0)[1]
+
+    @app.callback(
+        Output(Id.MAP, "figure"), Output(Id.LEGEND, "children"),
+        Output(Id.THEME_NAME, "children"), Output(Id.THEME_BLURB, "children"),
+        Output(Id.THEME, "data"), Output(Id.CURSOR, "data"),
+        Output(Id.KPI, "data"), Output(Id.TICKER, "children"),
+        Output(Id.CITY, "children"), Output(Id.ATTRIBUTION, "children"),
+        *[Output(kpi_tile(k), "className") for k in KPI_KEYS],
+        Input(Id.SCREEN, "data"), Input(Id.ROTATE, "n_intervals"),
+        State(Id.URL, "search"))
+    def render(screen, n_rotate, search):  # noqa: ANN001, ANN202
+        code, _ = theme_from(search, n_rotate)
+        theme = THEMES[code]
+        data, cursor = map_data(src)
+        focus = focus_bounds(data.situation, data.emergency) if focus_from(search) else None
+        view = view_for(ctx, screen, town_code_from(ctx, search), focus)
+        view.force_raw = naive
+        mf = compose.compose(data, theme, view)
+        cursor["hx"] = "hex_devices" in mf.layers
+        cursor["hres"] = compose.hex_res(view)
+        cursor["theme"] = code
+        kpi = {**incident_kpis(ctx, data.incidents), **device_kpis(ctx.redis, src.index)}
+        tiles = ["kpi-tile" if k in theme.kpis else "kpi-tile hidden" for k in KPI_KEYS]
+        attribution = (ctx.city.attribution or "") + " · 底图: OneMap 自有边界数据(离线)"
+        return (mf.figure, legend_children(mf.legends), theme.name, theme.blurb,
+                {"code": code, "layers": mf.layers, "naive": naive, "screen": screen,
+                 "em_trace": mf.index.get(emergency_areas.KEY),
+                 "tile_crs": view.tile_crs},
+                cursor, kpi, initial_ticker(ctx), f"{ctx.city.name}城市运行管理中心",
+                attribution, *tiles)
+
+    @app.callback(
+        Output(Id.DELTA, "data"), Output(Id.CURSOR, "data", allow_duplicate=True),
+        Output(Id.KPI, "data", allow_duplicate=True),
+        Output(Id.TICKER, "children", allow_duplicate=True),
+        Output(Id.EMERGENCY, "children"), Output(Id.EMERGENCY, "className"),
+        Output(Id.MAP, "figure", allow_duplicate=True),
+        Input(Id.PUSH, "data"), Input(Id.POLL, "n_intervals"), State(Id.CURSOR, "data"),
+        State(Id.THEME, "data"), State(Id.KPI, "data"),
+        prevent_initial_call=True)
+    def live(_pushed, _n, cursor, theme, kpi_prev):  # noqa: ANN001, ANN202
+        if not cursor:
+            raise PreventUpdate
+        em = emergency(ctx)
+        em_sig = "1" + em["note"] if em["on"] else "0"
+        em_out = (no_update, no_update)
+        if cursor.get("em") != em_sig:
+            em_out = ((f"应急模式 · {em['note']}" if em["on"] else ""),
+                      "wall-emergency on" if em["on"] else "wall-emergency off")
+        out = tick(src, cursor, cursor.get("theme") or "overview", bool(cursor.get("hx")),
+                   int(cursor.get("hres") or hexbin.DEFAULT_RES))
+        if out is None:
+            if em_out[0] is no_update:
+                raise PreventUpdate            # an idle tick: HTTP 204, no body
+            return (no_update, {**cursor, "em": em_sig}, no_update, no_update, *em_out, no_update)
+        out["cursor"]["em"] = em_sig
+        kpi = {**(kpi_prev or {}), **out["kpi"]} if out["kpi"] else no_update
+        lines = Patch()
+        shown = int(cursor.get("n") or 0)
+        for t in out["ticker"]:
+            lines.prepend(ticker_line(t, True))
+        total = shown + len(out["ticker"])
+        for _ in range(max(0, total - TICKER_MAX)):
+            del lines[-1]
+        out["cursor"]["n"] = min(total, TICKER_MAX)
+        fig = no_update
+        if naive and (out["delta"]["alarms"] or out["delta"]["incidents"]):
+            # baseline: rebuild and resend the whole figure on every tick with events
+            view = view_for(ctx, (theme or {}).get("screen"))
+            view.force_raw = True
+            data, _ = map_data(src)
+            fig = compose.compose(data, THEMES[(theme or {}).get("code", "overview")], view).figure
+            return (no_update, out["cursor"], kpi, lines, *em_out, fig)
+        return (out["delta"], out["cursor"], kpi, lines, *em_out, fig)
+
+    @app.callback(Output(Id.MAP, "figure", allow_duplicate=True),
+                  Input(Id.EMERGENCY, "className"), State(Id.THEME, "data"),
+                  prevent_initial_call=True)
+    def emergency_area_trace(_cls, theme):  # noqa: ANN001, ANN202
+        """The commander switched 应急模式: fill (or empty) the area trace of the figure on show,
+        found by index (``layers.emergency_areas``), without rebuilding the map."""
+        i = (theme or {}).get("em_trace")
+        if i is None:
+            raise PreventUpdate
+        lon, lat = emergency_areas.trace_coords(emergency_area(ctx),
+                                                (theme or {}).get("tile_crs") or "wgs84")
+        fig = Patch()
+        fig["data"][i]["lon"] = lon
+        fig["data"][i]["lat"] = lat
+        return fig
+
+    app.clientside_callback(
+        ClientsideFunction("wall", "apply"),
+        Output(Id.MAP, "figure", allow_duplicate=True),
+        Input(Id.DELTA, "data"), Input(Id.TICK, "n_intervals"), State(Id.MAP, "figure"),
+        prevent_initial_call=True)
+
+    app.clientside_callback(
+        ClientsideFunction("wall", "kpis"),
+        [Output(kpi_value(cid), "children") for cid in kpi_cells()],
+        Input(Id.KPI, "data"), Input(Id.MAP, "figure"))
+
+    @app.callback(Output(Id.TREND, "figure"), Output(Id.CATS, "figure"),
+                  Input(Id.SLOW, "n_intervals"), Input(Id.READY, "data"),
+                  Input(Id.THEME, "data"))
+    def charts(_n, ready, theme):  # noqa: ANN001, ANN202
+        if not theme or not ready:
+            raise PreventUpdate
+        screen = theme.get("screen") or {}
+        font = 16 * max(1.0, int(screen.get("h") or 1080) / 1080)
+        t = THEMES.get(theme.get("code"), THEMES["overview"])
+        return (trend_figure(ctx.redis, font=font),
+                category_figure(open_incidents(ctx), t.categories, font=font))
