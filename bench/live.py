@@ -6,11 +6,16 @@ Real parts: a private redis-server; `onemap web` as its own process (uvicorn: th
 the push stream, app.live); plain HTTP clients on loopback (asyncio; no browsers) that behave as
 the screens' JavaScript does:
 
-- push: each screen holds `GET /events`; a console told of a change re-reads its queue (the
-  Dash `refresh` callback), the wall runs its `live` callback, a phone reloads `/m/api/tasks`;
-  consoles keep the 30 s safety-net poll;
-- polling (today): each console POSTs the `poll` callback every 400 ms and re-reads its queue
-  when the feed moved; the wall its `live` callback every 500 ms; the phones never refresh.
+- push: each screen holds `GET /events`; a console told of a change runs its queue's Dash
+  `refresh` callback with what assets/console/live.js puts in the `feed-last` store (the case
+  ids named in the last 3 s, a change count: the server re-reads only those cases and merges
+  them into the rows shown, the whole view every 20th change), the wall runs its `live`
+  callback, a phone reloads `/m/api/tasks`; consoles keep the 30 s safety-net poll;
+- polling (before push): each console POSTs the `poll` callback every 400 ms and re-reads its
+  queue when the feed moved; the wall its `live` callback every 500 ms; the phones never refresh.
+
+A console's queue request carries the rows it shows (the DataTable's `data`, a State of the
+callback, as the browser sends it) in both modes, and keeps the rows it gets back.
 
 The storm: incident reports across every town (IncidentService, the one write path) at
 ``--rate`` per second, and a task to a random grid worker every 2 s. Delay = a change written
@@ -41,6 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 HOST = "127.0.0.1"
 PASSWORD = "bench-pass-1"
 SECRET = "l" * 64
+WINDOW_S = 3.0        # assets/console/live.js WINDOW_MS
 
 
 # --- a keep-alive HTTP/1.1 client on one asyncio connection -----------------------------------
@@ -123,16 +129,30 @@ class Console:
         self.cookie, self.port = cookie, port
         self.known: set[str] = set()
         self.found = 0
+        self.rows: list[dict] = []
+        self.recent: list[tuple[float, list[str], bool]] = []   # live.js's window
+        self.changes = 0
 
     async def queue(self, feed, written, stats) -> None:
         body = dash_body(self.deps["queue"], {"feed-last.data": feed, "view.value": self.view,
-                                              "rev.data": 0}, "feed-last.data")
+                                              "rev.data": 0, "queue.data": self.rows},
+                         "feed-last.data")
         st, data = await self.conn.call("POST", "/console/_dash-update-component", body)
         if st == 200:
             rows = json.loads(data)["response"]["queue"]["data"]
+            self.rows = rows
             before = len(self.known)
             stats.seen([r["id"] for r in rows], written, self.known)
             self.found += len(self.known) - before
+
+    def named(self, d: dict) -> dict:
+        """The `feed-last` store as assets/console/live.js sets it for a change event."""
+        now = time.monotonic()
+        self.changes += 1
+        self.recent.append((now, d.get("ids") or [], bool(d.get("more") or d.get("em"))))
+        self.recent = [r for r in self.recent if now - r[0] <= WINDOW_S]
+        ids = list(dict.fromkeys(i for r in self.recent for i in r[1]))
+        return {"f": d["f"], "ids": ids, "more": any(r[2] for r in self.recent), "n": self.changes}
 
     async def poll(self, last):
         body = dash_body(self.deps["poll"], {"tick.n_intervals": 1, "feed-last.data": last},
@@ -175,7 +195,7 @@ class Console:
                     self.conn.requests += ev.kind == "hello"        # the stream's one request
                     if ev.kind == "change":
                         stats.events += 1
-                        await self.queue(ev.data["f"], written, stats)
+                        await self.queue(self.named(ev.data), written, stats)
         except TimeoutError:
             pass
         finally:

@@ -133,17 +133,20 @@ def triage_order(incs: Sequence[Incident], center: Center, now: float, area: Any
     overdue first), then the rest (oldest first). The one home of the queue's order: the
     console, the API's ``todo`` view and ``bench/storm.py`` read it."""
     em = in_area(incs, area)
+    return [i for i, _ in sorted(zip(incs, em, strict=True),
+                                 key=lambda pair: triage_key(pair[0], center, now, pair[1]))]
 
-    def key(pair: tuple[Incident, bool]) -> tuple:
-        i, e = pair
-        tier = triage_rank(i, center, now, e)
-        if tier == 0:
-            return (0, -arrived(i, center))
-        if tier == 2:
-            due = [t.due_ts for t in i.tasks if t.open and _is(t.center, center) and 0 < t.due_ts < now]
-            return (2, min([i.due_ts or now, *due]))
-        return (tier, -getattr(i, "priority", 0), i.created_ts)
-    return [i for i, _ in sorted(zip(incs, em, strict=True), key=key)]
+
+def triage_key(i: Incident, center: Center, now: float, emergency: bool = False) -> tuple:
+    """One case's place in ``triage_order`` (sorting by it is that order); a console merging a
+    few changed cases into the rows it shows sorts by it too."""
+    tier = triage_rank(i, center, now, emergency)
+    if tier == 0:
+        return (0, -arrived(i, center))
+    if tier == 2:
+        due = [t.due_ts for t in i.tasks if t.open and _is(t.center, center) and 0 < t.due_ts < now]
+        return (2, min([i.due_ts or now, *due]))
+    return (tier, -getattr(i, "priority", 0), i.created_ts)
 
 
 class Queries:

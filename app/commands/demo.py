@@ -1,7 +1,9 @@
 """``onemap demo``: the whole system in one process on embedded defaults.
 
 Redis, the MQTT broker, the demo city (高州市), the simulator, the ingest and dispatch workers and
-the web screens, all started here and stopped together on Ctrl-C or SIGTERM.
+the web screens, all started here and stopped together on Ctrl-C or SIGTERM. The screens are
+served as ``onemap web`` serves them (``app.runtime.serve_web``: uvicorn, ``/events`` push, the
+quiet access log), in a thread of this process.
 """
 
 from __future__ import annotations
@@ -74,7 +76,7 @@ def command(host: str | None, port: int | None, data_dir: Path | None, no_simula
 
         from app.server import create_server  # noqa: PLC0415  (after the city exists)
 
-        serve_web(create_server(ctx), settings.host, settings.port, runtime)
+        serve_web(create_server(ctx), ctx, settings.host, settings.port, runtime)
         tune_gc()
         base = f"http://{settings.host}:{settings.port}"
         click.echo("\nOneMap is running. Screens:")

@@ -46,6 +46,7 @@ MAX_IDS = 50               # ids named in one notice; past this a client just re
 REPLAY_MAX = 2000          # feed entries a reconnecting client (Last-Event-ID) is checked against
 AUDIENCE_MEMORY = 20000    # incidents whose last audience is remembered (told when it leaves)
 BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)   # reconnect delays after Redis went away
+READ_SLACK_S = 10.0        # a reply may come this long after the block ends (a busy server)
 
 GAPS_S = {"console": 0.2, "wall": 0.5, "m": 1.0}
 """Least time between two events to one client, per screen (s): bounds a screen's re-reads in a
@@ -173,9 +174,11 @@ class Hub:
         return got[0][0] if got else "0-0"
 
     async def run(self) -> None:
-        # no socket timeout: XREAD BLOCK waits on the socket; a restart resets the connection
+        # the read timeout outlasts XREAD BLOCK: redis-py 8 defaults every socket to 5 s, which
+        # an idle feed's 5 s block hit each time ("Redis unreachable", a reconnect, a backoff)
         self._r = r = aredis.Redis.from_url(self.redis_url, decode_responses=True,
-                                            socket_connect_timeout=5, socket_keepalive=True)
+                                            socket_connect_timeout=5, socket_keepalive=True,
+                                            socket_timeout=BLOCK_MS / 1000 + READ_SLACK_S)
         failures = 0
         while True:
             try:

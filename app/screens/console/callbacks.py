@@ -29,6 +29,7 @@ from app.screens.console.model import (
     emergency_banner,
     intake_message,
     locate,
+    pushed_ids,
     selection_styles,
     short_center,
 )
@@ -117,13 +118,16 @@ def register_callbacks(app: Dash, data: ConsoleData) -> None:
     @app.callback(Output(Id.FEED_LAST, "data"), Input(Id.TICK, "n_intervals"),
                   State(Id.FEED_LAST, "data"))
     def poll(_n, last):
-        """Has anything changed? One XREVRANGE COUNT 1 on om:inc:feed (cheap)."""
+        """Has anything changed? One XREVRANGE COUNT 1 on om:inc:feed (cheap). Every 400 ms
+        without push; with push (assets/console/live.js) the 30 s safety net, and the store
+        holds what the last push named (``pushed_ids``) until a poll finds the feed moved."""
         console_actor()
         from incidents.keys import FEED  # noqa: PLC0415
 
         top = data.redis.xrevrange(FEED, count=1)
         now = top[0][0] if top else "0"
-        return no_update if now == last else now
+        seen = last.get("f") if isinstance(last, dict) else last
+        return no_update if now == seen else now
 
     @app.callback(Output(Id.BANNER, "children"), Output(Id.BANNER, "className"),
                   Input(Id.SLOW, "n_intervals"), Input(Id.REV, "data"))
@@ -137,15 +141,25 @@ def register_callbacks(app: Dash, data: ConsoleData) -> None:
                   Input(Id.F_CHANNEL, "value"), Input(Id.F_SEVERITY, "value"),
                   Input(Id.F_FLAGS, "value"), State(Id.QUEUE, "selected_rows"),
                   State(Id.QUEUE, "data"))
-    def refresh(_feed, view, _rev, channel, severities, flags, chosen, shown):
+    def refresh(feed, view, _rev, channel, severities, flags, chosen, shown):
         """The queue: re-read only when the feed moved (or the view or a filter changed), in
-        triage order (``queue_order``), through the quick filters. The bulk selection stays
-        with its cases (by id), not with the row numbers a live update shifts."""
+        triage order (``queue_order``), through the quick filters. A push that names the
+        cases that changed (``pushed_ids``) re-reads only those and merges them into the rows
+        shown (``ConsoleData.patch_queue``); the first load, a view, filter or 标为已阅 change,
+        the safety-net poll, "something else changed" and every ``FULL_EVERY``-th push re-read
+        the whole view. The bulk selection stays with its cases (by id), not with the row
+        numbers a live update shifts."""
         actor = console_actor()
         view = view or DEFAULT_VIEW
+        filt = QuickFilter.of(channel, severities, flags)
+        rows = None
         with guarded("console:queue"):
-            rows = data.queue(actor, view, filt=QuickFilter.of(channel, severities, flags),
-                              seen=data.seen(actor, view))
+            seen = data.seen(actor, view)
+            ids = pushed_ids(feed) if ctx.triggered_id == Id.FEED_LAST else None
+            if ids is not None and shown and len(ctx.triggered_prop_ids) == 1:
+                rows = data.patch_queue(actor, view, ids, shown, filt=filt, seen=seen)
+            if rows is None:
+                rows = data.queue(actor, view, filt=filt, seen=seen)
         n_over = sum(1 for r in rows if r["overdue"])
         keep = set(selected_ids(chosen, shown))
         selected = [k for k, r in enumerate(rows) if r["id"] in keep]

@@ -10,6 +10,7 @@ T11 监管分离, E14 closed loop).
 
 from __future__ import annotations
 
+import bisect
 import math
 import time
 from collections.abc import Iterable
@@ -21,17 +22,32 @@ from app.timefmt import fmt_cst
 from grid import centers as cc
 from grid.model import CITY_CENTER
 from incidents import queries as triage
+from incidents import scope
 from incidents.actor import Actor
-from incidents.incident import CHANNELS, STATE_NAMES
+from incidents.incident import CHANNELS, OPEN_STATES, STATE_NAMES
 from incidents.policy import OFFERED, Offer
 from incidents.roles import CONSOLE_ROLES
+from incidents.store import work_items
 from incidents.vocab import Action, State, TaskState
 from sensors.cameras import cameras_for, live_positions
 
 __all__ = ["CONSOLE_ROLES"]
 
 POLL_MS = 400
-"""How often the browser asks whether the incident feed moved (ms). Demo default."""
+"""How often a console without push (a WSGI-only server answers ``/events`` with 204) asks
+whether the incident feed moved (ms). With push (``app.live``, assets/console/live.js) the
+``tick`` interval is the 30 s safety net (``app.live.FALLBACK_POLL_MS``)."""
+QUEUE_LIMIT = 500
+"""Most rows of a queue (``list_queue``'s limit for the console)."""
+PATCH_VIEWS = frozenset({"todo", "new", "mine", "open"})
+"""Views a pushed change is merged into (``ConsoleData.patch_queue``); 超期 moves with the clock
+and 全部 is the history: those are re-read whole."""
+FULL_EVERY = 20
+"""Every FULL_EVERY-th pushed change re-reads the whole view anyway: what moved with the clock
+since (a case going overdue climbs the triage order; 时限 turns 超期) shows within a storm's few
+seconds, not only at the 30 s safety net."""
+PATCH_MAX_IDS = 100
+"""Past this many named cases a merge saves little: re-read whole."""
 VIEWS = (("todo", "待办"), ("new", "待受理"), ("mine", "本中心"), ("overdue", "超期"),
          ("open", "全部在办"), ("all", "全部"))
 DEFAULT_VIEW = "todo"
@@ -100,6 +116,41 @@ def state_name(inc, actor: Actor) -> str:  # noqa: ANN001
     if (actor.center == inc.center or actor.is_city) and awaiting_redispatch(inc):
         return REDISPATCH_NAME
     return STATE_NAMES.get(inc.state, inc.state)
+
+
+def in_view(inc, actor: Actor, view: str) -> bool:  # noqa: ANN001
+    """Would ``list_queue(actor, view)`` list ``inc`` (its limit aside)? For the views a push
+    is merged into (``PATCH_VIEWS``), a console's actor (not a grid worker): 待办 its center's
+    queue and the sub-tasks dispatched to it; 待受理 new in its queue, or a returned part waiting
+    for 改派 (``awaiting_redispatch``); 本中心 also what it supervises out with handlers; 全部在办
+    every open case in scope. Never a case outside the actor's read scope."""
+    if scope.can_read(actor, inc) is not None:
+        return False
+    places = set(work_items(inc).values())      # empty once closed or voided
+    c = actor.center
+    if view == "todo":
+        return bool(places & {f"q:{c}", f"h:{c}"})
+    if view == "new":
+        return inc.place == f"q:{c}" and bool(places) and (
+            inc.state == State.REPORTED or awaiting_redispatch(inc))
+    if view == "mine":
+        return bool(places & {f"q:{c}", f"h:{c}", f"x:{c}"})
+    if view == "open":
+        return inc.state in OPEN_STATES
+    return False
+
+
+def pushed_ids(feed) -> list[str] | None:  # noqa: ANN001
+    """The case ids a pushed change names (assets/console/live.js sets the ``feed-last`` store
+    to ``{"f": feed id, "ids": […], "more": bool, "n": the page's change count}``), or None:
+    re-read whole (a poll's plain feed id, "something else changed", the emergency switch, every
+    ``FULL_EVERY``-th change)."""
+    if not isinstance(feed, dict) or feed.get("more") or not isinstance(feed.get("ids"), list):
+        return None
+    n = feed.get("n")
+    if not isinstance(n, int) or n % FULL_EVERY == 0:
+        return None
+    return [i for i in feed["ids"] if isinstance(i, str)]
 
 
 def queue_order(incs: list, view: str, now: float, center: str = "", area=None) -> list:  # noqa: ANN001
@@ -441,17 +492,56 @@ class ConsoleData:
         ordered = incs if view == "todo" else queue_order(incs, view, now, center, area)
         em = triage.in_area(ordered, area)
         filt = filt or QuickFilter()
-        rows = []
-        for inc, e in zip(ordered, em, strict=True):
-            if not filt.keep(inc, center, now, e):
-                continue
-            s = summary(inc, now)
-            over = triage.my_overdue(inc, center, now)
-            s.update(owner=short_center(self.city, inc.center), created=fmt(inc.created_ts, True),
-                     due=("超期 " if over else "") + (fmt(inc.due_ts, True) or "—"),
-                     od=int(over), overdue=over,
-                     state_name=state_name(inc, actor), flag=flags_of(inc, center, now, e, seen))
-            rows.append(s)
+        return [self.row(inc, actor, view, center, now, e, seen)
+                for inc, e in zip(ordered, em, strict=True) if filt.keep(inc, center, now, e)]
+
+    def row(self, inc, actor: Actor, view: str, center: str, now: float, in_area: bool,  # noqa: ANN001
+            seen: float) -> dict:
+        """One queue row; ``_k``: its place in the view's order (``triage.triage_key``; 全部:
+        newest first), computed now, so a merge (``patch_queue``) can put a changed case where
+        a whole re-read would."""
+        s = summary(inc, now)
+        over = triage.my_overdue(inc, center, now)
+        key = ((-inc.created_ts,) if view == "all"
+               else triage.triage_key(inc, center, now, in_area))
+        s.update(owner=short_center(self.city, inc.center), created=fmt(inc.created_ts, True),
+                 due=("超期 " if over else "") + (fmt(inc.due_ts, True) or "—"),
+                 od=int(over), overdue=over, state_name=state_name(inc, actor),
+                 flag=flags_of(inc, center, now, in_area, seen), _k=list(key))
+        return s
+
+    def patch_queue(self, actor: Actor, view: str, ids: list[str], shown: list[dict],
+                    now: float | None = None, filt: QuickFilter | None = None,
+                    seen: float = 0.0) -> list[dict] | None:
+        """The queue after the cases ``ids`` changed (a push named them, issue 15): the rows the
+        screen holds (``shown``, in order) with only those cases re-read, each dropped, replaced
+        or inserted where ``queue`` would put it (``in_view``, the quick filters, ``_k``).
+
+        None when a merge cannot stand for a whole re-read: a view not in ``PATCH_VIEWS``, rows
+        without their order (an older page), a queue at ``QUEUE_LIMIT`` (a re-read would cut
+        it elsewhere), too many ids. The callers then re-read whole; they do anyway every
+        ``FULL_EVERY``-th change, on a view or filter change and on the safety-net poll, so
+        what moved with the clock (overdue) catches up. Scope (S1/S2): a case the actor may
+        not read is never added, whatever ids the browser sent."""
+        if (view not in PATCH_VIEWS or actor.role == "grid_worker" or len(ids) > PATCH_MAX_IDS
+                or len(shown) >= QUEUE_LIMIT
+                or not all(isinstance(r, dict) and isinstance(r.get("_k"), list) for r in shown)):
+            return None
+        now = time.time() if now is None else now
+        ids = list(dict.fromkeys(i for i in ids if isinstance(i, str)))
+        incs = self.service.store.load_many(ids)
+        area = self.service.emergency_area() if incs else None
+        filt = filt or QuickFilter()
+        center = actor.center
+        fresh = [self.row(inc, actor, view, center, now, e, seen)
+                 for inc, e in zip(incs, triage.in_area(incs, area), strict=True)
+                 if in_view(inc, actor, view) and filt.keep(inc, center, now, e)]
+        named = set(ids)
+        rows = [r for r in shown if r.get("id") not in named]
+        if len(rows) + len(fresh) >= QUEUE_LIMIT:
+            return None
+        for r in fresh:
+            bisect.insort(rows, r, key=lambda x: x["_k"])
         return rows
 
     def seen(self, actor: Actor, view: str) -> float:
