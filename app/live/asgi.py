@@ -90,6 +90,8 @@ def events_app(server: Flask, ctx: AppContext, hub: Hub) -> Starlette:
                 recheck = time.monotonic() + RECHECK_S
                 while True:
                     notice = await client.next(timeout=PING_S)
+                    if hub.closing:
+                        return                                  # the server is stopping
                     if notice is not None:
                         yield _event("change", notice)
                         await asyncio.sleep(client.gap_s)      # pace: coalesce what follows

@@ -138,6 +138,7 @@ class Hub:
         self.connected = asyncio.Event()
         self.reconnects = 0
         self._audience: OrderedDict[str, frozenset[Actor]] = OrderedDict()
+        self.closing = False
         self._task: asyncio.Task | None = None
         self._r: aredis.Redis | None = None
 
@@ -152,6 +153,13 @@ class Hub:
                 await self._task
         if self._r is not None:
             await self._r.aclose()
+
+    def close_all(self) -> None:
+        """End every open stream now (a server stopping in-process: the demo, tests), so the
+        server's graceful shutdown finds none left to cancel. Call in the hub's loop."""
+        self.closing = True
+        for c in self.clients:
+            c.wake.set()
 
     def subscribe(self, actor: Actor, screen: str) -> Client:
         c = Client(actor, screen, GAPS_S.get(screen, 0.5))

@@ -62,9 +62,13 @@ class Background:
                  access_log: bool = True) -> None:
         self.server = uvicorn.Server(config(server, ctx, host, port, threads, access_log))
         self.thread = threading.Thread(target=self._run, name="web", daemon=True)
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     def _run(self) -> None:
-        asyncio.run(self.server.serve())    # not the main thread: no signal handlers
+        async def serve() -> None:
+            self.loop = asyncio.get_running_loop()
+            await self.server.serve()
+        asyncio.run(serve())    # not the main thread: no signal handlers
 
     @property
     def app(self) -> LiveApp:
@@ -87,5 +91,11 @@ class Background:
         raise RuntimeError("the web server did not start")
 
     def stop(self) -> None:
+        """Close the open streams (no signal reaches a server in a thread, so sse-starlette
+        does not know it is stopping), then stop the server: a clean shutdown, nothing left
+        to cancel after ``GRACE_S``."""
+        if self.loop is not None and self.thread.is_alive():
+            with contextlib.suppress(RuntimeError):     # the loop closed meanwhile
+                self.loop.call_soon_threadsafe(self.app.hub.close_all)
         self.server.should_exit = True
         self.thread.join(timeout=GRACE_S + 5)
