@@ -41,3 +41,18 @@ def test_the_browser_scripts_reach_only_enum_ids():
         wanted |= set(re.findall(r"[\"'#](wall-[a-z-]+)", code))
     assert {"wall-push", "wall-poll", "wall-map", "wall-ready", "wall-delta"} <= wanted
     assert wanted <= {str(i) for i in Id}
+
+
+def test_the_data_model_is_dash_free():
+    """data.py and view.py (webviz's ``_business_logic.py``) import neither Dash nor plotly:
+    they are read and tested without a page."""
+    import ast  # noqa: PLC0415
+    from pathlib import Path  # noqa: PLC0415
+
+    import app.screens.wall as pkg  # noqa: PLC0415
+
+    for name in ("data.py", "view.py"):
+        tree = ast.parse((Path(pkg.__file__).parent / name).read_text(encoding="utf-8"))
+        mods = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+        mods += [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+        assert not [m for m in mods if m.split(".")[0] in ("dash", "plotly", "flask")], name
