@@ -160,3 +160,27 @@ def test_access_lines_of_streams_and_dash_updates_are_quiet_errors_kept():
     assert QuietAccess().filter(rec) is False
     rec.args = ("127.0.0.1:1", "POST", "/console/_dash-update-component", "1.1", 500)
     assert QuietAccess().filter(rec) is True
+
+
+def test_an_idle_feed_keeps_the_hub_connected(served, app_ctx, accounts):
+    """Nothing changes for longer than one XREAD BLOCK: the hub's connection is not taken for
+    a dead one (redis-py 8 gives every socket a 5 s read timeout by default, the block is 5 s:
+    the demo logged "Redis unreachable" every few seconds when idle) and the next change still
+    arrives at once."""
+    import threading
+
+    from app.live.hub import BLOCK_MS
+
+    hub = served.app.hub
+    s = open_stream(served, "ops")
+    try:
+        s.next("hello")
+        idle = threading.Event()      # nothing to wait for but the time an idle feed blocks
+        for _ in range(int(BLOCK_MS / 250) + 8):
+            assert hub.reconnects == 0 and hub.connected.is_set()
+            idle.wait(0.25)
+        inc = report_in(app_ctx, accounts["town"]["center"][1:])
+        assert inc in s.next("change", timeout=10).data["ids"]
+        assert hub.reconnects == 0
+    finally:
+        s.close()

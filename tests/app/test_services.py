@@ -115,9 +115,10 @@ def test_a_pid_file_of_another_process_is_left_alone(tmp_path):
 
 @pytest.mark.slow
 def test_onemap_web_serves_many_requests_on_a_fixed_pool(redis_service, demo_city_dir):
-    """`onemap web`, the production entry, runs waitress with a fixed pool of request threads:
-    400 requests from 20 clients at once are answered, Redis sees a bounded number of clients
-    (not one per request ever made), and SIGTERM ends it with exit 0."""
+    """`onemap web`, the production entry, runs uvicorn with the Flask app in a fixed pool of
+    request threads (app.live.serve; `/events` push beside it): 400 requests from 20 clients at
+    once are answered, Redis sees a bounded number of clients (not one per request ever made),
+    and SIGTERM ends it with exit 0."""
     from concurrent.futures import ThreadPoolExecutor
     from urllib.error import HTTPError
     from urllib.request import urlopen

@@ -14,8 +14,9 @@ Everything it shows comes from the incident service with the caller's Actor, so 
 is enforced on the server in every callback: a case outside the caller's scope answers 403 (and
 an audit entry), never data. What the panel offers for a case (buttons, labels, inputs, choices)
 is the policy's answer (``IncidentService.available_actions``), the same as the API's and the
-phone's (issue 14). The queue refreshes when ``om:inc:feed`` moves (polled every 400 ms);
-keyboard: Alt+letter per action; new incidents by hand (12345 / walk-in); 上情下达 tasks;
+phone's (issue 14). The queue refreshes when a change in its scope is pushed (``/events``,
+``app.live``; only the cases named are re-read and merged in), with a 30 s safety-net poll of
+``om:inc:feed`` (every 400 ms where the server has no push); keyboard: Alt+letter per action; new incidents by hand (12345 / walk-in); 上情下达 tasks;
 emergency mode for the city commander with a banner on every console in its area.
 """
 
