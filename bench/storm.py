@@ -9,10 +9,12 @@ silence into 设备故障 alarms and closes quiet video-AI episodes; the real ``
 ``om:alarms`` into the ``IncidentService``; a ``DeadlineWorker`` ticks.
 The clerks (the same for both policies): one per center (the city, the 28 towns, the departments;
 a center that never receives a case never acts), a city/town/department operator of that
-center, each acting every ``CLERK_EVERY`` (2 min) of the day: it reads its own default view
-(``list_queue(actor, "todo")``) from the top and 受理s (accepts) the first case for which
-``available_actions`` offers ``accept``; nothing else (no dispatch, no void, no merge). The
-policy under test decides what is on top and what a clerk may accept.
+center, each doing one step of the ordinary day every ``CLERK_EVERY`` (2 min): it reads its own
+default view (``list_queue(actor, "todo")``) from the top and, on the first case the policy lets
+it act on (``available_actions``), 受理s if offered; else 派遣es a case not yet out to the first
+suggested department (``suggest_routing``) among the offer's choices, or the first choice; else
+开始处置s a sub-task dispatched to its center. Nothing else: no 反馈/核查/结案, no void, no merge,
+no 追加派遣. The policy under test decides what is on top and what a clerk may do.
 The naive policy (no situations, no correlation, no recovery, today's deadlines) is a second
 pipeline on the same servers: its own ingest group (``$share/naive/…``, every message reaches
 both), Redis db 1, its own health checker, intake and deadline worker.
@@ -32,8 +34,10 @@ message and flushes them in ×10 bursts (their timestamps are the measurement ti
 Prints alarms raised and linked to a case, the open work items in the city center's default view
 (a city operator's ``list_queue(actor, "todo")``, OneMap and naive) and in the two towns' at the
 peak, the city-wide open counts for context, escalations fired, the position of each human
-report in its center's default view when it arrived, and what the clerks accepted (a person's
-report, a machine case, a situation) and how long each person's report waited for 受理. Last line: ``{"bench": "storm", ...}``.
+report in its center's default view when it arrived (the owner's; for a report that joins a
+case already dispatched, its handlers', where it waits), and what the clerks did (受理/派遣/开始处置
+of a person's report, a machine case, a situation) and how long people's reports waited for
+受理 and 派遣. Last line: ``{"bench": "storm", ...}``.
 Run: ``.venv/bin/python bench/storm.py``.
 """
 
@@ -59,6 +63,7 @@ from incidents.actor import SYSTEM, Actor  # noqa: E402
 from incidents.config import IncidentConfig  # noqa: E402
 from incidents.deadlines import DeadlineWorker  # noqa: E402
 from incidents.intake import AlarmIntake, episode_key  # noqa: E402
+from incidents.lifecycle import PRE_DISPATCH  # noqa: E402
 from incidents.queries import HUMAN_CHANNELS  # noqa: E402
 from incidents.service import IncidentService  # noqa: E402
 from sensors import keys as skeys  # noqa: E402
@@ -245,14 +250,42 @@ def kind_of(inc) -> str:  # noqa: ANN001
     return "human" if inc.channel in HUMAN_CHANNELS else f"machine:{inc.channel}"
 
 
-def clerk_turn(svc: IncidentService, actor: Actor) -> str | None:
-    """One clerk's action: read the default view from the top, 受理 the first case the policy
-    offers ``accept`` for (a case already accepted or not this center's to accept is skipped);
-    the accepted case's id, or None when there is nothing to accept."""
+STEPS = ("accept", "dispatch", "start")
+"""A clerk's ordinary day, in the order it looks for them on one case: 受理 a new case, 派遣 a
+case accepted (or 立案) and not yet out, 开始处置 a sub-task dispatched to its center. Nothing
+else: no 立案 alone (派遣 registers implicitly), no 追加派遣 on a case already out, no
+反馈/核查/结案, no void or merge."""
+
+
+def clerk_step(svc: IncidentService, inc, actor: Actor) -> str | None:  # noqa: ANN001
+    """The next step of the ordinary path that the policy offers ``actor`` on ``inc``
+    (``available_actions``), done; the action's name, or None when it offers none of them."""
+    offers = {o.action: o for o in svc.available_actions(inc, actor)}
+    if "accept" in offers:
+        svc.accept(inc.id, actor, note="storm bench clerk")
+        return "accept"
+    if "dispatch" in offers and inc.state in PRE_DISPATCH:
+        choices = list(offers["dispatch"].choices)
+        suggested = [d["center"] for d in svc.suggest_routing(inc.id, actor)["departments"]]
+        # the first suggested department the policy lets this clerk send it to, else the
+        # offer's first choice (as a console's dispatch dialog preselects)
+        target = next((c for c in suggested if c in choices), choices[0])
+        svc.dispatch(inc.id, actor, [target], note="storm bench clerk")
+        return f"dispatch→{target}"
+    if "start" in offers:
+        svc.start(inc.id, actor, note="storm bench clerk")
+        return "start"
+    return None
+
+
+def clerk_turn(svc: IncidentService, actor: Actor) -> tuple[str, str] | None:
+    """One clerk's turn: read the default view from the top and do the ordinary next step on the
+    first case the policy lets it act on (``clerk_step``); one action per turn. (case id,
+    action), or None when the view holds nothing it may act on."""
     for inc in svc.list_queue(actor, VIEW, limit=10000):
-        if any(o.action == "accept" for o in svc.available_actions(inc, actor)):
-            svc.accept(inc.id, actor, note="storm bench clerk")
-            return inc.id
+        done = clerk_step(svc, inc, actor)
+        if done is not None:
+            return inc.id, done
     return None
 
 
@@ -330,13 +363,17 @@ def main() -> None:  # noqa: PLR0915
         peak_people: dict[str, Counter] = {"city": Counter(), "naive": Counter()}
         town_peak = dict.fromkeys(towns, 0)
         clerks = [operator(c) for c in city.centers]      # one per center, both policies
-        accepted: list[Counter] = [Counter(), Counter()]   # per policy: what the clerks accepted
+        # per policy: the clerks' steps (accept/dispatch/start) by what the case was, by center,
+        # whom they dispatched to
+        did: list[dict[str, Counter]] = [{a: Counter() for a in STEPS} for _ in range(2)]
         by_center: list[Counter] = [Counter(), Counter()]
+        targets: list[Counter] = [Counter(), Counter()]
         human_ids: list[dict[str, float]] = [{}, {}]       # per policy: a person's case → reported at
-        human_wait: list[list[float]] = [[], []]           # per policy: report → 受理 (s)
-        joined = [0, 0]                   # per policy: people's reports into an accepted case
+        # per policy: a person's report → 受理 / → 派遣 (s)
+        human_wait: list[dict[str, list[float]]] = [{"accept": [], "dispatch": []} for _ in range(2)]
+        joined = [0, 0]                   # per policy: people's reports into a case taken up
         esc = [0, 0]
-        ranks: list[tuple[dict, str, int]] = []
+        ranks: list[tuple[dict, str, str, int, list[str]]] = []   # (report, owner, view, #, ahead)
         published, hi = 0, 0
         for st in np.arange(0, END + STEP, STEP):
             st = float(st)
@@ -353,14 +390,22 @@ def main() -> None:  # noqa: PLR0915
                                      channel="hotline" if h["hotline"] else "grid_worker",
                                      idempotency_key=f"call-{h['n']}")
                     k = 0 if svc is onemap else 1
-                    if inc.state == "reported":      # else it joined a case already accepted
+                    if inc.state == "reported":      # else it joined a case a person took up
                         human_ids[k].setdefault(inc.id, clock.t)
                     else:
                         joined[k] += 1
                     if svc is onemap:
-                        view = onemap.list_queue(operator(inc.center), VIEW, limit=10000)
-                        pos = next((k + 1 for k, i in enumerate(view) if i.id == inc.id), 10**6)
-                        ranks.append((h, inc.center, pos, [describe(i) for i in view[:pos - 1]]))
+                        # its center: the owner while the case waits in the owner's queue; once
+                        # the case is out (派遣), the handlers of its open sub-tasks, where it
+                        # waits now (a call that joins a dispatched situation); the best of these
+                        where = [inc.center] + sorted({t.center for t in inc.tasks if t.open})
+                        seen = []
+                        for c in where:
+                            view = onemap.list_queue(operator(c), VIEW, limit=10000)
+                            pos = next((n + 1 for n, i in enumerate(view) if i.id == inc.id), 10**6)
+                            seen.append((pos, c, [describe(i) for i in view[:pos - 1]]))
+                        pos, c, ahead = min(seen, key=lambda x: x[0])
+                        ranks.append((h, inc.center, c, pos, ahead))
             clock.t = T0 + st
             for _, topic, payload in by_step.get(st, []):
                 pub.publish(topic, payload, qos=1)
@@ -377,14 +422,18 @@ def main() -> None:  # noqa: PLR0915
             if st % CLERK_EVERY == 0:           # the clerks act at fixed times of the day
                 for k, svc in enumerate((onemap, naive)):
                     for actor in clerks:
-                        inc_id = clerk_turn(svc, actor)
-                        if inc_id is None:
+                        done = clerk_turn(svc, actor)
+                        if done is None:
                             continue
-                        what = kind_of(svc.store.load(inc_id))
-                        accepted[k][what.split(":")[0]] += 1
-                        by_center[k][actor.center] += 1
-                        if inc_id in human_ids[k]:
-                            human_wait[k].append(clock.t - human_ids[k][inc_id])
+                        inc_id, action = done
+                        what = kind_of(svc.store.load(inc_id)).split(":")[0]
+                        step = action.split("→")[0]
+                        did[k][step][what] += 1
+                        by_center[k][f"{step}:{actor.center}"] += 1
+                        if step == "dispatch":
+                            targets[k][action.split("→")[1]] += 1
+                        if inc_id in human_ids[k] and step in ("accept", "dispatch"):
+                            human_wait[k][step].append(clock.t - human_ids[k][inc_id])
             for key, svc in (("city", onemap), ("naive", naive)):
                 view = svc.list_queue(city_op, VIEW, limit=10000)
                 if len(view) > peak[key]:
@@ -431,35 +480,52 @@ def main() -> None:  # noqa: PLR0915
         if peak["town"] == 0:           # say why from the day's own cases, not another measure
             sits = [s for s in (onemap.store.load(i) for i in r1.zrange(keys.OPEN, 0, -1))
                     if s is not None and s.situation]
-            to_towns = Counter(c for _, c, _, _ in ranks if c[1:] in towns)
+            to_towns = Counter(c for _, c, _, _, _ in ranks if c[1:] in towns)
             print("  0: at no step did a case wait for either storm town's action. The storm's "
                   "situations: " + "; ".join(f"{s.title} owner {s.center} ({s.state}"
                                              + (f", tasks at {sorted({t.center for t in s.tasks})}"
                                                 if s.tasks else "") + ")" for s in sits)
                   + f" (a dispatched case waits in its handlers' views, not its owner's); people's "
                   f"reports routed to these towns: {sum(to_towns.values())} (the flood calls went "
-                  f"to {dict(Counter(c for h, c, _, _ in ranks if h['flood']))})")
-        print(f"clerks (one per center, one 受理 every {CLERK_EVERY:.0f} s of the day, top of "
-              f"{VIEW!r} first):")
+                  f"to {dict(Counter(c for h, c, _, _, _ in ranks if h['flood']))})")
+        print(f"clerks (one per center, one step of the ordinary path every {CLERK_EVERY:.0f} s "
+              f"of the day: 受理, else 派遣, else 开始处置, on the top case of {VIEW!r} it may act on):")
         for k, name in enumerate(("OneMap", "naive")):
             n_h = len(human_ids[k])
-            w = sorted(human_wait[k])
-            wait = (f"median {np.median(w) / 60:.1f} min, max {w[-1] / 60:.1f} min" if w else "—")
-            print(f"  {name}: accepted {sum(accepted[k].values())} "
-                  f"({dict(accepted[k].most_common())}) by {len(by_center[k])} centers "
-                  f"({dict(by_center[k].most_common())}); people's cases accepted {len(w)} of "
-                  f"{n_h} (report → 受理: {wait}); {joined[k]} more joined a case already accepted")
+            waits = []
+            for step, cn in (("accept", "受理"), ("dispatch", "派遣")):
+                w = sorted(human_wait[k][step])
+                waits.append(f"→ {cn} {len(w)} of {n_h}"
+                             + (f" (median {np.median(w) / 60:.1f} min, max {w[-1] / 60:.1f} min)"
+                                if w else ""))
+            tiers = Counter(f"{s_}:{'city' if c == 'CITY' else 'town' if c.startswith('T') else 'dept'}"
+                            for s_c, n in by_center[k].items() for s_, c in [s_c.split(":")]
+                            for _ in range(n))
+            print(f"  {name}: " + "; ".join(f"{a} {sum(did[k][a].values())} "
+                                           f"{dict(did[k][a].most_common())}" for a in STEPS)
+                  + f"; by tier {dict(sorted(tiers.items()))}; dispatched to "
+                  f"{dict(targets[k].most_common(6))}")
+            print(f"    people's own cases: report {', '.join(waits)}; {joined[k]} more joined a "
+                  f"case a person had already taken up")
         print(f"escalations fired: OneMap {esc[0]}, naive {esc[1]}")
         print("human reports, position in their center's default view on arrival:")
-        for h, center, pos, ahead in ranks:
-            print(f"  #{h['n']:02d} {'flood ' if h['flood'] else ''}{h['category']} → {center}: {pos}"
+        for h, owner, center, pos, ahead in ranks:
+            print(f"  #{h['n']:02d} {'flood ' if h['flood'] else ''}{h['category']} → {owner}"
+                  + (f" (out: in {center}'s view)" if center != owner else "") + f": {pos}"
                   + (f" (behind {', '.join(ahead)})" if ahead else ""))
+        away = [(h, o, c) for h, o, c, _, _ in ranks if c != o]
+        if away:
+            print(f"  {len(away)} of {len(ranks)} joined a case already dispatched: not in the "
+                  f"owner's view ({dict(Counter(o for _, o, _ in away))}), first in the handlers' "
+                  f"({dict(Counter(c for _, _, c in away))}); the owner's notice went to "
+                  f"{keys.NOTICES} ({sum(1 for _, f in r1.xrange(keys.NOTICES) if 'human_source' in f['e'])} "
+                  f"human_source notices)")
         ratio = round(peak["naive"] / max(1, peak["city"]), 1)
         print(f"({time.perf_counter() - t_wall:.0f} s)")
         print(json.dumps({"bench": "storm", "alarms": len(raised), "alarms_linked": linked,
                           "city_items_peak": peak["city"], "naive_city_items_peak": peak["naive"],
                           "town_items_peak": peak["town"],
-                          "human_rank_max": max(p for _, _, p, _ in ranks), "escalations": esc[0],
+                          "human_rank_max": max(p for _, _, _, p, _ in ranks), "escalations": esc[0],
                           "ratio": ratio}, ensure_ascii=False))
     finally:
         if pub is not None:
