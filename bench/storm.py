@@ -58,7 +58,7 @@ import redis
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.services import start_mosquitto, start_redis_server  # noqa: E402
-from incidents import keys  # noqa: E402
+from incidents import audit, keys  # noqa: E402
 from incidents.actor import SYSTEM, Actor  # noqa: E402
 from incidents.config import IncidentConfig  # noqa: E402
 from incidents.deadlines import DeadlineWorker  # noqa: E402
@@ -507,7 +507,18 @@ def main() -> None:  # noqa: PLR0915
                   f"{dict(targets[k].most_common(6))}")
             print(f"    people's own cases: report {', '.join(waits)}; {joined[k]} more joined a "
                   f"case a person had already taken up")
-        print(f"escalations fired: OneMap {esc[0]}, naive {esc[1]}")
+        def escalated(svc: IncidentService, r: redis.Redis) -> Counter:
+            """The audited ``escalate`` entries by what the case is and whether it moved a tier
+            (at the city, the top tier, the entry records the overdue and nothing moves)."""
+            out: Counter = Counter()
+            for i in svc.store.load_many(r.zrange(keys.ALL, 0, -1)):
+                for e in (audit.timeline(r, i.id) if i is not None else []):
+                    if e["action"] == "escalate":
+                        moved = "严重超时，上提一级" in (e.get("reason") or "")
+                        out[f"{kind_of(i).split(':')[0]} {'moved up' if moved else 'at the top'}"] += 1
+            return out
+        print(f"escalations fired: OneMap {esc[0]} ({dict(escalated(onemap, r1))}), "
+              f"naive {esc[1]} ({dict(escalated(naive, r2))})")
         print("human reports, position in their center's default view on arrival:")
         for h, owner, center, pos, ahead in ranks:
             print(f"  #{h['n']:02d} {'flood ' if h['flood'] else ''}{h['category']} → {owner}"
