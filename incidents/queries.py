@@ -203,8 +203,9 @@ class Queries:
         """A scoped work list, queue order (priority, then oldest first).
 
         ``todo`` (待办, every role's default): everything waiting for this center's action: its
-        queue (new reports, 待改派, work returned for 核查 and 结案) and the sub-tasks dispatched to
-        it (a grid worker: its tasks), in ``triage_order`` (fresh human reports and the
+        queue (new reports, 待改派, work returned for 核查 and 结案), the sub-tasks dispatched to
+        it (a grid worker: its tasks) and the cases it sent out that a person's report joined
+        since they last moved (``human_ts``: the call into a dispatched situation), in ``triage_order`` (fresh human reports and the
         emergency area first). ``new``: waiting in the actor's center queue, not yet accepted; ``mine``: everything at
         the actor's center (its queue, its sub-tasks, what it supervises; a grid worker's own
         reports and tasks); ``overdue``: open and past the stage deadline, in scope; ``open``: all
@@ -229,6 +230,14 @@ class Queries:
             places = [f"h:{w}" for w in scope.worker_ids(actor)] if worker else [f"q:{c}", f"h:{c}"]
             ids = [i for p in places for i in self._place_ids(p)]
             incs = [i for i in self.store.load_many(_unique(ids)) if i.state in OPEN_STATES]
+            if not worker:
+                # a case this center sent out that a person's report joined since it last moved
+                # (a 12345 call into a dispatched situation): the owner must see the call
+                seen = {i.id for i in incs}
+                out = [i for i in self.store.load_many(self._place_ids(f"x:{c}"))
+                       if i.id not in seen and i.state in OPEN_STATES and i.human_ts
+                       and fresh_human(i, c)]
+                incs += out
             if worker:
                 incs = [i for i in incs if scope.can_read(actor, i) is None]
             me: Center = frozenset(scope.worker_ids(actor)) if worker else c

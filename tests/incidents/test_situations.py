@@ -242,3 +242,35 @@ def test_situations_are_configuration_and_unknown_keys_still_fail():
         IncidentConfig.from_dict({"situations": {"storm": {"categories": ["03"], "windw_s": 1}}})
     with pytest.raises(IncidentConfigError, match="area"):
         IncidentConfig.from_dict({"situations": {"storm": {"categories": ["03"], "area": "city"}}})
+
+
+def test_a_call_into_a_dispatched_situation_is_first_in_the_owners_todo(svc, who, here, demo_city,
+                                                                       clock):
+    """bench/storm found it: the situation went out to its department, then a 12345 call joined
+    it; the call was in no view of the owner. Now the owner's 待办 lists the case, first, until it
+    moves on."""
+    intake = AlarmIntake(svc, consumer="c1")
+    pts = town_points(demo_city, here.town, 5)
+    for k, p in enumerate(pts):
+        f = alarm(here, f"d-{k}:r:1", device=f"d-{k}")
+        f.update(lon=repr(p.lon), lat=repr(p.lat), cell_code=p.cell)
+        svc.r.xadd(keys.ALARMS, f)
+    intake.poll(block_ms=None)
+    sid = svc.reported_with(SYSTEM, "alarm:d-0:r:1")
+    owner_actor = {"CITY": who.city, f"T{here.town}": who.town}[svc.get(sid, who.commander).center]
+    for step in ("accept", "dispatch"):
+        offers = {o.action: o for o in svc.available_actions(sid, owner_actor)}
+        if step == "dispatch":
+            svc.dispatch(sid, owner_actor, ["SL"])
+        elif step in offers:
+            svc.accept(sid, owner_actor)
+    assert sid not in [i.id for i in svc.list_queue(owner_actor, "todo")]   # out: not the owner's
+    clock.advance(300)
+    call = svc.report(who.city, "0302", pts[2].lon, pts[2].lat, channel="hotline",
+                      description="路面积水严重，有车辆被困", idempotency_key="call-9")
+    assert call.id == sid
+    assert [i.id for i in svc.list_queue(owner_actor, "todo")][0] == sid
+    handler = who.zj.__class__("sl-op", "dept_operator", "DSL", "水利值班员")
+    clock.advance(60)
+    svc.start(sid, handler)                  # the case moves on: the owner's marker has been met
+    assert sid not in [i.id for i in svc.list_queue(owner_actor, "todo")]
