@@ -41,6 +41,10 @@ def test_a_merge_of_the_changed_cases_equals_a_whole_re_read(app_ctx, accounts):
     svc.accept(first[1], pz)
     svc.dispatch(first[1], pz, ["DCG"])
     svc.void(first[2], pz, "重复上报")
+    # a person's report joins the case the town sent out: back in the town's 待办 (human_ts)
+    joined = svc.report(SYSTEM, "0108", *point_in(app_ctx.city, PZ, 1), channel="hotline",
+                        description="井盖又松了")
+    assert joined.id == first[1] and svc.get(first[1], pz).human_ts
     changed = [call, other, first[0], first[1], first[2]]
     now = time.time()
     for (actor, view, filt), shown in before.items():
@@ -50,7 +54,8 @@ def test_a_merge_of_the_changed_cases_equals_a_whole_re_read(app_ctx, accounts):
         assert [r["id"] for r in merged] == [r["id"] for r in whole], (actor.center, view, filt)
         assert merged == whole
     pz_todo = data.patch_queue(pz, "todo", changed, before[(pz, "todo", filters[0])], now)
-    assert pz_todo[0]["id"] == call and other not in {r["id"] for r in pz_todo}   # S1/S2
+    assert [r["id"] for r in pz_todo][:2] == [first[1], call]     # the people's reports on top
+    assert other not in {r["id"] for r in pz_todo}                          # S1/S2
     assert first[2] not in {r["id"] for r in pz_todo}                            # voided: gone
 
 

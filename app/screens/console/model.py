@@ -121,15 +121,19 @@ def state_name(inc, actor: Actor) -> str:  # noqa: ANN001
 def in_view(inc, actor: Actor, view: str) -> bool:  # noqa: ANN001
     """Would ``list_queue(actor, view)`` list ``inc`` (its limit aside)? For the views a push
     is merged into (``PATCH_VIEWS``), a console's actor (not a grid worker): 待办 its center's
-    queue and the sub-tasks dispatched to it; 待受理 new in its queue, or a returned part waiting
+    queue, the sub-tasks dispatched to it and a case it sent out that a person's report joined
+    since it last moved; 待受理 new in its queue, or a returned part waiting
     for 改派 (``awaiting_redispatch``); 本中心 also what it supervises out with handlers; 全部在办
-    every open case in scope. Never a case outside the actor's read scope."""
+    every open case in scope. Never a case outside the actor's read scope. Kept in step with
+    ``list_queue`` by tests/app/test_live_console.py (a merge equals a whole re-read)."""
     if scope.can_read(actor, inc) is not None:
         return False
     places = set(work_items(inc).values())      # empty once closed or voided
     c = actor.center
     if view == "todo":
-        return bool(places & {f"q:{c}", f"h:{c}"})
+        return bool(places & {f"q:{c}", f"h:{c}"}) or (
+            f"x:{c}" in places and bool(getattr(inc, "human_ts", 0))
+            and triage.fresh_human(inc, c))
     if view == "new":
         return inc.place == f"q:{c}" and bool(places) and (
             inc.state == State.REPORTED or awaiting_redispatch(inc))
