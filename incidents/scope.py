@@ -13,7 +13,7 @@ from incidents.incident import Incident, Task
 from incidents.roles import CITY_READERS, HANDLER_ROLES, REPORTERS, SUPERVISOR_ACTIONS, spec
 
 __all__ = ["CITY_READERS", "HANDLER_ROLES", "REPORTERS", "SUPERVISOR_ACTIONS", "can_assign",
-           "can_handle", "can_own", "can_read", "separation", "town_of", "worker_ids"]
+           "can_handle", "can_join", "can_own", "can_read", "separation", "town_of", "worker_ids"]
 
 
 def worker_ids(actor: Actor) -> set[str]:
@@ -36,9 +36,10 @@ def can_read(actor: Actor, inc: Incident) -> str | None:
         return "管理员管理账号，不办理事件 (admins manage accounts, not incidents)"
     if actor.role == "grid_worker":
         mine = worker_ids(actor)
-        # a report correlated into another's incident is one of its sources: still theirs
+        # a report correlated into another's incident is one of its sources: still theirs, unless
+        # it joined a case outside their scope (``foreign``: they hold a receipt, nothing more)
         if (inc.reporter in mine or any(t.center in mine for t in inc.tasks)
-                or any(s.get("reporter") in mine for s in inc.sources)):
+                or any(s.get("reporter") in mine and not s.get("foreign") for s in inc.sources)):
             return None
         return "网格员只看自己上报的事件和自己的任务 (grid workers see only their own reports and tasks)"
     if actor.center in inc.centers or actor.center == inc.center:
@@ -47,6 +48,20 @@ def can_read(actor: Actor, inc: Incident) -> str | None:
     if town and inc.town_code == town:
         return None
     return f"不在 {actor.center} 的管辖范围内（块/条） (outside the scope of {actor.center})"
+
+
+def can_join(actor: Actor, inc: Incident) -> str | None:
+    """None if a report by ``actor`` that correlates into ``inc`` joins it *within* the actor's
+    scope (the reporter then reads the case, as a source of it), else why not: the report is
+    still linked, but as a foreign source, and the reporter gets a receipt only (issue 19, scope
+    is total: no access is gained by reporting). A grid worker's scope here is their own town
+    (块): a report near a neighbour's case in the same town is theirs to follow."""
+    why = can_read(actor, inc)
+    if why is None:
+        return None
+    if actor.role == "grid_worker" and town_of(actor) and inc.town_code == town_of(actor):
+        return None
+    return why
 
 
 def can_own(actor: Actor, inc: Incident, action: str) -> str | None:

@@ -47,6 +47,7 @@ from incidents.incident import (
 )
 from incidents.policy import Policy, task_is
 from incidents.queries import Queries
+from incidents.receipt import Receipt, new_receipt_id
 from incidents.store import (
     PHASES,
     Stale,
@@ -110,7 +111,7 @@ class IncidentService(UnitOfWork, Queries, EmergencyMode):
                severity: str = "一般", description: str = "", title: str = "",
                channel: str | None = None, idempotency_key: str | None = None,
                attachments: Sequence[str] = (), ref: str = "", area: dict | None = None,
-               correlate: bool = True, on_behalf_of: str = "", gateway: str = "") -> Incident:
+               correlate: bool = True, on_behalf_of: str = "", gateway: str = "") -> Incident | Receipt:
         """上报: intake for every channel (grid worker, iot, video_ai, hotline, external, api).
 
         Idempotent: the same ``idempotency_key`` (a client-generated draft id, an alarm episode)
@@ -126,6 +127,11 @@ class IncidentService(UnitOfWork, Queries, EmergencyMode):
         joins the family's open situation in its area (town, or radius; ``gateway``: the area of
         an outage behind one gateway) or opens it; a person's report of the family joins an open
         situation nearby as a source (never swallowed: its owner is told).
+
+        Scope is total (issue 19): a report that correlates into a case outside the reporter's
+        scope returns a ``Receipt`` (``intake == "merged"``: "已并入已有事件" and the reporter's
+        own reference), nothing of that case, and neither raises its severity nor moves it
+        (``_link``).
         """
         now = self.clock()
         if actor.role not in scope.REPORTERS:
@@ -145,6 +151,8 @@ class IncidentService(UnitOfWork, Queries, EmergencyMode):
         source = {"channel": channel, "ref": ref, "reporter": reporter, "ts": now,
                   "description": description, "lon": lon, "lat": lat, "category": category,
                   "severity": severity, "key": idempotency_key or ""}
+        if title:         # what the reporter called it: their receipt repeats it (issue 19)
+            source["title"] = title
         towns = self._towns_touched(area) if area else 1
         correlate = correlate and self.config.correlate
         idem = _idem("report", actor, idempotency_key)
@@ -725,15 +733,24 @@ class IncidentService(UnitOfWork, Queries, EmergencyMode):
         return float(p.x), float(p.y)
 
     def _link(self, target_id: str, source: dict, actor: Actor, idem: str | None,
-              now: float, family: object = None) -> Incident | None:
-        """One more source of an open case (关联上报, audited ``correlate``). An alarm that
-        joins a recovered case makes it active again. A person's report that joins a machine
-        case or a situation is never swallowed: ``human_ts`` is set (the queue's "新的人工上报"),
-        the owner's queue stream gets an entry and ``om:inc:notices`` a notice naming the
-        reporter. None when the case closed meanwhile."""
+              now: float, family: object = None) -> Incident | Receipt | None:
+        """One more source of an open case (关联上报, audited ``correlate`` in the reporter's
+        name). An alarm that joins a recovered case makes it active again. A person's report
+        that joins a machine case or a situation is never swallowed: ``human_ts`` is set (the
+        queue's "新的人工上报"), the owner's queue stream gets an entry and ``om:inc:notices`` a
+        notice naming the reporter. None when the case closed meanwhile.
+
+        Scope is total (issue 19, S1/S2): a report that joins a case outside the reporter's
+        scope (``scope.can_join``) is linked as a *foreign* source (``foreign``, its ``receipt``
+        id): it never raises the case's severity nor moves it (the owner is notified the same
+        way and decides, 定级), it gives the reporter no read of the case (``scope.can_read``
+        skips foreign sources), and the reporter gets a ``Receipt``, nothing of the case."""
         human = not situations.is_machine(source["channel"])
         who = source.get("ref") if not human and source.get("ref") else actor.user_id
         label = CHANNELS.get(source["channel"], source["channel"])
+        # the audit names the person who reported (a machine's alarm: the system, its ref in
+        # the reason), so a person's link is never taken for the system's own doing
+        auditor = actor if human and actor is not SYSTEM else SYSTEM
         for _ in range(_MAX_RETRIES):
             try:
                 old, new, _ = self._check(target_id, SYSTEM, "correlate", lambda i: None)
@@ -742,42 +759,57 @@ class IncidentService(UnitOfWork, Queries, EmergencyMode):
             if old.state not in OPEN_STATES:
                 return None
             i = new
-            i.sources.append(source)
-            self._set_severity(i, _max_sev(i.severity, source["severity"]))
+            foreign = actor is not SYSTEM and scope.can_join(actor, old) is not None
+            src = dict(source)
+            if foreign:
+                src.update(foreign=1, by=actor.user_id,
+                           receipt=new_receipt_id(kpi.day_of(now)))
+            i.sources.append(src)
+            if not foreign:      # a foreign report asks; the owner decides (定级)
+                self._set_severity(i, _max_sev(i.severity, source["severity"]))
             extra: list = []
             if not human and i.recovered_ts:          # an alarm again: not recovered any more
                 i.recovered_ts = 0.0
                 extra.append(("ZREM", keys.RECOVER, i.id))
             machine_case = bool(i.situation) or situations.is_machine(i.channel)
-            if human and machine_case:
+            if human and (machine_case or foreign):
                 i.human_ts = now
                 ts_ms = str(int(now * 1000))
                 if i.place:      # the owner's queue stream: a consumer sees it arrive
                     extra.append(("XADD", keys.queue(i.center), "MAXLEN", "~",
                                   str(self.config.queue_maxlen), "*", "e",
                                   f"{i.id}||correlate|{old.version + 1}|{ts_ms}"))
+                notice = {"kind": "human_source", "id": i.id, "center": i.center,
+                          "reporter": source.get("reporter", ""),
+                          "channel": source["channel"], "category": source["category"],
+                          "description": source.get("description", "")[:200], "ts": now}
+                if foreign:      # from outside the case's scope: what they asked for, to decide
+                    notice.update(foreign=1, reporter_center=actor.center,
+                                  severity=source["severity"])
                 extra.append(("XADD", keys.NOTICES, "MAXLEN", "~", str(D.NOTICES_MAXLEN), "*", "e",
-                              to_json({"kind": "human_source", "id": i.id, "center": i.center,
-                                       "reporter": source.get("reporter", ""),
-                                       "channel": source["channel"], "category": source["category"],
-                                       "description": source.get("description", "")[:200],
-                                       "ts": now})))
+                              to_json(notice)))
             what = "态势" if i.situation else "在办事件"
             reason = (f"{label}上报（{who}）已关联到{what}: 附近有同类/相关类别的在办事件 "
                       f"({source['channel']} report by {who} linked: same/related category nearby)")
+            if foreign:
+                reason += (f"；来自辖区外（{actor.center}），未改变等级与承办单位，请承办单位研判 "
+                           f"(from outside the case's scope: severity and owner unchanged)")
             try:
-                res = self.store.commit(old, new, SYSTEM, "correlate", self.clock(), reason=reason,
+                res = self.store.commit(old, new, auditor, "correlate", self.clock(), reason=reason,
                                         idem=idem, extra=extra or None)
             except Stale:
                 continue
             if res.status == "dup":      # a retry of this very report: what it joined first
                 done = self.store.load(res.value)
-                if done is not None:
-                    done.intake = "duplicate"
-                return done
+                if done is None:
+                    return None
+                return self._duplicate(done.id, actor, source.get("key") or "",
+                                       _same_report(source))
             break
         else:
             return None
+        if foreign:
+            return Receipt.of_source(src, title=source.get("title", ""))
         if source["reporter"]:
             self.r.zadd(keys.by_user(source["reporter"]), {target_id: now})
         new.intake = "correlated"
@@ -894,9 +926,11 @@ class IncidentService(UnitOfWork, Queries, EmergencyMode):
         return sum(self.auto_recover(i) == "recovered" for i in due)
 
     def _duplicate(self, incident_id: str, actor: Actor, key: str | None,
-                   same: Callable[[Incident, str], bool]) -> Incident:
+                   same: Callable[[Incident, str], bool]) -> Incident | Receipt:
         """What a retried intake (same key, same user) made the first time. A key reused for
-        another request is refused (KeyReused), not answered with an unrelated incident."""
+        another request is refused (KeyReused), not answered with an unrelated incident. A
+        report that joined a case outside the reporter's scope is answered with its receipt
+        again (issue 19), never with the case."""
         inc = self.store.load(incident_id)
         if inc is None:
             raise NotFound(incident_id)
@@ -904,6 +938,10 @@ class IncidentService(UnitOfWork, Queries, EmergencyMode):
             raise KeyReused(key or "", incident_id)
         why = scope.can_read(actor, inc)
         if why:
+            mine = next((s for s in inc.sources if s.get("foreign") and s.get("receipt")
+                         and s.get("by") == actor.user_id and s.get("key") == (key or "")), None)
+            if mine is not None:
+                return Receipt.of_source(mine, title=mine.get("title", ""))
             self._deny(actor, "read", why, incident_id, self.clock())
         inc.intake = "duplicate"
         return inc
