@@ -29,8 +29,13 @@ def console_seen(user_id: str) -> str:
 
 
 SECURITY_AUDIT = "om:sec:audit"
-"""Stream of security events (denied requests, logins, account changes): ``event``, ``user``,
-``role``, ``center``, ``path``, ``target``, ``reason``, ``ts``. Trimmed ``MAXLEN ~ 100000``."""
+"""Stream of security events (denied requests, logins, account changes, exports): ``event``,
+``user``, ``role``, ``center``, ``path``, ``target``, ``reason``, ``ts``, and the hash chain's
+``seq``, ``prev``, ``hash`` (app.security.audit). Never trimmed silently (``onemap audit trim``)."""
+SECURITY_AUDIT_HEAD = "om:sec:audit:head"
+"""String ``seq|hash``: the security audit chain's newest entry."""
+SECURITY_AUDIT_ANCHOR = "om:sec:audit:anchor"
+"""String ``seq|hash|entry id``: the last entry archived away; the chain is checked from it."""
 
 
 def rate(bucket: str, who: str, window: int) -> str:

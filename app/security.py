@@ -113,17 +113,168 @@ def count(r: redis.Redis, name: str, n: int = 1) -> None:
     r.hincrby(keys.COUNTERS, name, n)
 
 
+AUDIT_HEAD = keys.SECURITY_AUDIT_HEAD
+"""``seq|hash`` of the chain's newest entry (moved only by ``_APPEND_LUA``)."""
+AUDIT_ANCHOR = keys.SECURITY_AUDIT_ANCHOR
+"""``seq|hash|entry id`` of the last entry archived away (``onemap audit trim``): the chain then
+starts from it instead of from the genesis (seq 0, hash '')."""
+CHAIN_FIELDS = ("seq", "prev", "hash")
+"""Fields the chain adds to each entry (everything else is the entry's content)."""
+
+# Append one entry if the head is still the one its hash was computed from; else answer the
+# current head (the caller re-hashes and retries). One small script, so several web workers
+# appending at once never fork the chain. KEYS: stream, head. ARGV: expected head, new head,
+# then field/value pairs.
+_APPEND_LUA = """
+local head = redis.call('GET', KEYS[2]) or ''
+if head ~= ARGV[1] then return {0, head} end
+local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 3))
+redis.call('SET', KEYS[2], ARGV[2])
+return {1, id}
+"""
+_APPEND_SHA = hashlib.sha1(_APPEND_LUA.encode()).hexdigest()
+_APPEND_TRIES = 100
+
+
+def canonical(fields: dict) -> bytes:
+    """The entry's content and ``seq`` as canonical JSON (sorted keys, no spaces, UTF-8): what
+    is hashed after the previous hash."""
+    body = {k: str(v) for k, v in fields.items() if k not in ("prev", "hash", "_id")}
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def chain_hash(prev: str, fields: dict) -> str:
+    """SHA-256 hex of the previous entry's hash followed by this entry's canonical JSON (SEC21)."""
+    return hashlib.sha256(prev.encode() + canonical(fields)).hexdigest()
+
+
+def _parse_head(head: str) -> tuple[int, str]:
+    seq, _, h = head.partition("|")
+    return (int(seq), h) if seq else (0, "")
+
+
+def _run_append(r: redis.Redis, expected: str, new_head: str, flat: list[str]):
+    args = [keys.SECURITY_AUDIT, AUDIT_HEAD, expected, new_head, *flat]
+    try:
+        return r.evalsha(_APPEND_SHA, 2, *args)
+    except redis.exceptions.NoScriptError:
+        return r.eval(_APPEND_LUA, 2, *args)
+
+
 def audit(r: redis.Redis, event: str, *, user: str = "", role: str = "", center: str = "",
           path: str = "", target: str = "", reason: str = "") -> str:
-    """安全审计: append one security event (denied, login, account change) to the audit stream."""
+    """安全审计: append one security event (denied, login, account change, export) to the audit
+    stream, hash-chained (SEC9, SEC21): each entry carries ``seq``, ``prev`` (the previous
+    entry's hash) and ``hash`` (``chain_hash``). Never trimmed here: the stream is archived only
+    by ``onemap audit trim``, which leaves an anchor (docs/security.md)."""
     fields = {"event": event, "user": user, "role": role, "center": center, "path": path,
               "target": target, "reason": reason[:500], "ts": str(int(time.time() * 1000))}
-    return r.xadd(keys.SECURITY_AUDIT, fields, maxlen=100_000, approximate=True)
+    head = r.get(AUDIT_HEAD) or ""
+    for _ in range(_APPEND_TRIES):
+        seq, prev = _parse_head(head)
+        entry = {**fields, "seq": str(seq + 1)}
+        h = chain_hash(prev, entry)
+        entry |= {"prev": prev, "hash": h}
+        flat = [x for kv in entry.items() for x in kv]
+        ok, val = _run_append(r, head, f"{seq + 1}|{h}", flat)
+        if ok:
+            return val
+        head = val or ""   # another worker appended first: chain onto its entry
+    raise RuntimeError("security audit: the chain head kept moving (too much contention)")
 
 
 def audit_entries(r: redis.Redis, count_: int = 100) -> list[dict]:
     """The latest security events, newest first."""
     return [dict(f, _id=i) for i, f in r.xrevrange(keys.SECURITY_AUDIT, count=count_)]
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    """What ``verify_chain`` found: entries checked, unchained (older) entries, the problems
+    (entry id, what is wrong) in stream order, and the head it ended on."""
+
+    checked: int
+    legacy: int
+    problems: list[tuple[str, str]]
+    head: str
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def verify_chain(r: redis.Redis, page: int = 1000) -> ChainReport:
+    """Walk the security-audit stream from its anchor (or the genesis) and check every link:
+    an entry whose content no longer matches its hash was altered; an entry whose ``prev`` is
+    not its predecessor's hash, or whose ``seq`` skips, follows removed entries; a head ahead of
+    the last entry means the newest entries were removed."""
+    anchor = (r.get(AUDIT_ANCHOR) or "").split("|")
+    seq, prev = (int(anchor[0]), anchor[1]) if len(anchor) >= 2 and anchor[0] else (0, "")
+    after = anchor[2] if len(anchor) >= 3 else ""
+    problems: list[tuple[str, str]] = []
+    checked = legacy = 0
+    last_id = after or "(start)"
+    start = f"({after}" if after else "-"
+    while True:
+        rows = r.xrange(keys.SECURITY_AUDIT, min=start, count=page)
+        for entry_id, f in rows:
+            last_id = entry_id
+            if "hash" not in f:
+                if checked == 0 and seq == 0:
+                    legacy += 1   # written before the chain existed: nothing to check
+                else:
+                    problems.append((entry_id, "链字段缺失 chain fields missing (entry altered)"))
+                continue
+            checked += 1
+            if chain_hash(f.get("prev", ""), f) != f["hash"]:
+                problems.append((entry_id, "内容与哈希不符 content does not match its hash "
+                                           "(entry altered)"))
+            try:
+                got = int(f.get("seq", ""))
+            except ValueError:
+                got = -1
+            if got > seq + 1:
+                problems.append((entry_id, f"之前缺少 {got - seq - 1} 条 {got - seq - 1} entr"
+                                           f"{'y' if got - seq == 2 else 'ies'} removed before "
+                                           f"it (seq {seq + 1}..{got - 1})"))
+            elif f.get("prev", "") != prev or got != seq + 1:
+                problems.append((entry_id, "与前一条不相连 does not chain onto the entry before it "
+                                           f"(expected seq {seq + 1})"))
+            seq, prev = max(got, seq + 1), f["hash"]
+        if len(rows) < page:
+            break
+        start = f"({rows[-1][0]}"
+    head = r.get(AUDIT_HEAD) or ""
+    hseq, hhash = _parse_head(head)
+    if head and (hseq, hhash) != (seq, prev):
+        if hseq > seq:
+            problems.append((last_id, f"之后缺少 {hseq - seq} 条 {hseq - seq} newest entr"
+                                      f"{'y' if hseq - seq == 1 else 'ies'} removed after it "
+                                      f"(seq {seq + 1}..{hseq})"))
+        else:
+            problems.append((last_id, "链头与最后一条不符 head does not match the last entry"))
+    return ChainReport(checked, legacy, problems, head)
+
+
+def trim_chain(r: redis.Redis, keep: int) -> int:
+    """Archive away all but the newest ``keep`` entries, leaving an anchor (the last removed
+    entry's seq, hash and id) so ``verify_chain`` still checks what is left. Returns how many
+    were removed. Run after exporting them (``onemap audit export``); never automatic."""
+    total = r.xlen(keys.SECURITY_AUDIT)
+    drop = total - keep
+    if drop <= 0:
+        return 0
+    rows = r.xrange(keys.SECURITY_AUDIT, count=drop)
+    last_id, f = rows[-1]
+    if "hash" in f:
+        r.set(AUDIT_ANCHOR, f"{f['seq']}|{f['hash']}|{last_id}")
+    r.xtrim(keys.SECURITY_AUDIT, minid=_next_id(last_id), approximate=False)
+    return drop
+
+
+def _next_id(entry_id: str) -> str:
+    ms, _, n = entry_id.partition("-")
+    return f"{ms}-{int(n or 0) + 1}"
 
 
 # --- rate limits (fixed window in Redis) ------------------------------------------------------
