@@ -242,7 +242,9 @@ def _plain(v):
 
 def intake_response(inc):  # noqa: ANN001, ANN201 (incidents.incident.Incident → flask.Response)
     """An intake's answer: 201 with the new incident, or 200 with the one a retry (same key) or
-    a correlated report resolved to, so that a client can tell the two apart."""
+    a correlated report resolved to, so that a client can tell the two apart. A report merged
+    into a case outside the caller's scope answers 200 with its receipt only (``intake ==
+    "merged"``, ``incidents.receipt``: 已并入已有事件 + the caller's own reference; issue 19)."""
     resp = jsonify(dict(inc.to_dict(), intake=inc.intake))
     resp.status_code = 201 if inc.intake == "created" else 200
     return resp

@@ -318,7 +318,8 @@ def register_callbacks(app: Dash, data: ConsoleData) -> None:
             inc = intake(data.ctx, actor, body, None)
         except (IncidentError, ValueError) as exc:   # refused by the rules: told why in the form
             return f"✗ 新建事件: {refusal(exc, 'console:intake', actor)}", "msg err", no_update, no_update
-        return intake_message(data.city, inc), "msg ok", inc.id, (rev or 0) + 1
+        sel = no_update if inc.intake == "merged" else inc.id   # a receipt names no case
+        return intake_message(data.city, inc), "msg ok", sel, (rev or 0) + 1
 
     @app.callback(Output(Id.TASK_MSG, "children"), Output(Id.TASK_MSG, "className"),
                   Output(Id.SEL, "data", allow_duplicate=True),

@@ -431,6 +431,8 @@ def emergency_banner(service, city, actor: Actor | None) -> str:  # noqa: ANN001
 def intake_message(city, inc) -> str:  # noqa: ANN001
     """What the new-incident form says about what the intake did: a new case, a report linked
     to an open case nearby as one more source (关联), or a repeat of one made before."""
+    if inc.intake == "merged":    # joined a case outside the caller's scope: a receipt only
+        return f"✓ 已并入已有事件（回执 {inc.id}），由其承办单位处理 (merged: receipt {inc.id})"
     c = city.centers.get(inc.center)
     where = c.name if c else inc.center
     if inc.intake == "correlated":
