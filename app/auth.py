@@ -2,11 +2,18 @@
 
 ``install(server, ctx)`` (called by ``app.server.create_server``) adds:
 
-- flask-login sessions; ``/login`` (form) and ``/logout``;
+- server-side sessions (``app.sessions``): the signed cookie carries a random session id only;
+  every request checks its Redis record (idle ``SESSION_IDLE_S``, absolute
+  ``settings.session_max_s``); ``/logout`` deletes it, ``POST /api/users/<id>/revoke`` (admin)
+  and ``onemap users revoke`` end every session of a user;
+- ``/login`` (form), throttled per account, per source and per pair with growing delays
+  (``app.throttle``); the client address behind ``settings.trusted_proxies`` proxies (ProxyFix);
 - a ``before_request`` gate: public paths pass; anonymous HTML requests go to ``/login?next=``;
   anonymous ``/api/*`` and Dash callback requests get 401 JSON; a logged-in user reaches only
   the screens of its role (``SCREEN_ROLES``), else 403 + a security-audit entry;
-- the wall kiosk token: ``/wall/?kiosk=<settings.kiosk_token>`` opens a wall_viewer session;
+- the wall kiosk token: ``/wall/?kiosk=<token>`` is exchanged for a kiosk session cookie and
+  redirected to the same URL without the token (so it stays out of logs and history); the
+  session lasts ``settings.kiosk_session_s``; ``onemap users kiosk-rotate`` replaces the token;
 - CSRF: every POST/PUT/PATCH/DELETE carries the session token (header ``X-CSRFToken``, which
   Dash's renderer sends from the ``_csrf_token`` cookie, or the form field ``csrf_token``);
 - other systems (weather bureau CAP, provincial platform) call the API with
@@ -20,19 +27,20 @@ Inside any Flask view or Dash callback: ``current_actor()`` is the caller's ``Ac
 
 from __future__ import annotations
 
-import hmac
 import html
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import NoReturn
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
-from flask import Flask, abort, current_app, g, redirect, request, session
+from flask import Flask, abort, current_app, g, has_request_context, redirect, request, session
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app import security
+from app import security, throttle
+from app.sessions import KIOSK_USER, SessionStore, kiosk_token_ok
 from app.users import User, UserStore
 from incidents import errors, roles
 from incidents.actor import ROLE_NAMES, Actor
@@ -51,17 +59,23 @@ analytics; the city and sub-center operators' console (S2 分级控制)."""
 
 SESSION_IDLE_S = 8 * 3600
 """A login session ends after this long without a request (s): shared office PCs. Demo default;
-the wall kiosk is exempt (it runs all day)."""
-_SEEN = "_seen"
+the wall kiosk is exempt (it runs all day; ``settings.kiosk_session_s`` ends it)."""
+CLOCK = "ONEMAP_CLOCK"
+"""``server.config[CLOCK]``: a ``() -> epoch s`` replacing ``time.time`` for sessions and the
+login throttle (tests move time without sleeping)."""
+SESSION_CHECK = "onemap_session_check"
+"""``server.extensions[SESSION_CHECK](sid, touch=True)``: the ``SessionUser`` of a live session
+id or None. The login gate and the live push stream (``app.live.session``) both use it."""
 
 PUBLIC_PREFIXES = ("/login", "/logout", "/static/", "/healthz", "/_dash-component-suites/",
                    "/favicon.ico", "/_favicon.ico")
 _PUBLIC_IN_SCREEN = re.compile(r"^/[^/]+/(_dash-component-suites/|assets/|_favicon\.ico)")
-_KIOSK_ID = "~kiosk"
+_KIOSK_ID = KIOSK_USER
+_KIOSK_ACTOR = Actor(KIOSK_USER, "wall_viewer", "CITY", "大屏")
 
 
 class SessionUser(UserMixin):
-    """What flask-login keeps: a user (or the wall kiosk) and its session id ``user:epoch``."""
+    """What flask-login keeps: a user (or the wall kiosk) and its server-side session id."""
 
     def __init__(self, actor: Actor, session_id: str) -> None:
         self.actor = actor
@@ -79,13 +93,13 @@ def _store() -> UserStore:
     return UserStore(_ctx().redis)
 
 
-def _session_user(u: User) -> SessionUser:
-    return SessionUser(u.actor, f"{u.user_id}:{u.epoch}")
+def _bearer_user(u: User) -> SessionUser:
+    return SessionUser(u.actor, "")   # a bearer token is its own credential: no session
 
 
-def _kiosk_user(token: str) -> SessionUser:
-    tag = security.hashlib.sha256(token.encode()).hexdigest()[:16]
-    return SessionUser(Actor(_KIOSK_ID, "wall_viewer", "CITY", "大屏"), f"{_KIOSK_ID}:{tag}")
+def clock_of(server: Flask) -> Callable[[], float]:
+    """The server's clock (``CLOCK`` in its config, else ``time.time``), read at each call."""
+    return lambda: (server.config.get(CLOCK) or time.time)()
 
 
 def current_actor() -> Actor | None:
@@ -210,38 +224,69 @@ def install(server: Flask, ctx) -> None:
     lm = LoginManager()
     lm.init_app(server)
     server.config.setdefault("REMEMBER_COOKIE_HTTPONLY", True)
+    if ctx.settings.trusted_proxies:   # the client address is n hops back in X-Forwarded-For
+        n = ctx.settings.trusted_proxies
+        server.wsgi_app = ProxyFix(server.wsgi_app, x_for=n, x_proto=n)  # type: ignore[method-assign]
+    clock = clock_of(server)
+
+    def sessions() -> SessionStore:
+        return SessionStore(ctx.redis, clock)
+
+    def limits() -> dict[str, tuple[int | None, int]]:
+        return {"user": (SESSION_IDLE_S, ctx.settings.session_max_s),
+                "kiosk": (None, ctx.settings.kiosk_session_s)}
+
+    def check_session(sid: str, touch: bool = True) -> SessionUser | None:
+        """The user of a live session (record present, within its idle and absolute limits,
+        account enabled and not reset since), else None."""
+        rec, why = sessions().check(sid, limits(), touch=touch)
+        if rec is None or why:
+            if rec is not None:
+                security.audit(ctx.redis, "session_expired", user=rec.user, reason=why,
+                               path=request.path if has_request_context() else "")
+            return None
+        if rec.kind == "kiosk":
+            return SessionUser(_KIOSK_ACTOR, sid)
+        u = UserStore(ctx.redis).get(rec.user)
+        if u is None or u.disabled or u.epoch != rec.epoch:
+            sessions().end(sid, rec.user)  # disabled or password reset since: the session ends
+            return None
+        return SessionUser(u.actor, sid)
+
+    server.extensions[SESSION_CHECK] = check_session
 
     @lm.user_loader
     def load_user(session_id: str) -> SessionUser | None:
-        uid, _, epoch = session_id.rpartition(":")
-        if uid == _KIOSK_ID:
-            token = ctx.settings.kiosk_token
-            if token and _kiosk_user(token).get_id() == session_id:
-                return _kiosk_user(token)
-            return None
-        u = UserStore(ctx.redis).get(uid)
-        if u is None or u.disabled or str(u.epoch) != epoch:
-            return None  # disabled or password reset since: the session ends
-        return _session_user(u)
+        return check_session(session_id)
 
     @server.route("/login", methods=["GET", "POST"])
     def login():
         if request.method == "GET":
             return _login_page()
-        uid = request.form.get("user", "").strip()
-        who = f"{request.remote_addr}|{uid}"
-        ok, _ = security.hit(ctx.redis, security.LOGIN_LIMIT, who)
-        if not ok:
+        uid = request.form.get("user", "").strip()[:64]
+        source = request.remote_addr or "?"
+        now = clock()
+        wait = throttle.wait_s(ctx.redis, source, uid, now)
+        if wait > 0:  # refused before the password is even checked
             security.count(ctx.redis, "rate_limited")
-            return _login_page("尝试过多，请稍后再试 Too many attempts", 429)
+            security.audit(ctx.redis, "login_throttled", user=uid, path="/login",
+                           reason=f"{source} wait {wait:.0f}s")
+            body, status, hdrs = _login_page(f"尝试过多，请 {int(wait) + 1} 秒后再试 "
+                                             f"Too many attempts, retry in {int(wait) + 1} s", 429)
+            return body, status, dict(hdrs, **{"Retry-After": str(int(wait) + 1)})
         u = UserStore(ctx.redis).verify(uid, request.form.get("password", ""))
         if u is None:
-            security.audit(ctx.redis, "login_failed", user=uid[:64], path="/login")
+            throttle.failed(ctx.redis, source, uid, now)
+            security.audit(ctx.redis, "login_failed", user=uid, path="/login", reason=source)
             return _login_page("账号或密码错误 Wrong user or password", 401)
-        security.forgive(ctx.redis, security.LOGIN_LIMIT, who)
+        throttle.succeeded(ctx.redis, source, uid)
+        old = session.get("_user_id")
+        if old:
+            sessions().end(old)
         session.clear()  # no session fixation: a fresh session (and CSRF token) per login
-        login_user(_session_user(u))
-        session[_SEEN] = int(time.time())
+        sid = sessions().create(u.user_id, u.epoch, "user", idle_s=SESSION_IDLE_S,
+                                absolute_s=ctx.settings.session_max_s)
+        login_user(SessionUser(u.actor, sid))
         security.csrf_token()
         security.audit(ctx.redis, "login", user=u.user_id, role=u.role, center=u.center,
                        path="/login")
@@ -250,6 +295,9 @@ def install(server: Flask, ctx) -> None:
     @server.route("/logout", methods=["GET", "POST"])
     def logout():
         actor = current_actor()
+        sid = session.get("_user_id")
+        if sid:
+            sessions().end(sid)   # the server forgets it: a copied cookie is worthless now
         logout_user()
         session.clear()
         if actor:
@@ -266,6 +314,16 @@ def install(server: Flask, ctx) -> None:
     @server.get("/favicon.ico")
     def favicon():  # browsers ask for it on every plain page (login); no icon, no 404 noise
         return "", 204
+
+    @server.post("/api/users/<user_id>/revoke")
+    def revoke_sessions(user_id: str):
+        """管理员: end every session of a user at once (a lost phone, a leaving clerk)."""
+        actor = require_role("admin")
+        store = UserStore(ctx.redis)
+        if store.get(user_id) is None:
+            abort(security.json_error(404, "not_found", reason=f"no user {user_id}"))
+        n = store.revoke_sessions(user_id, by=actor.user_id)
+        return {"user_id": user_id, "revoked": n}
 
     @server.get("/api/me")
     def me():
@@ -286,7 +344,7 @@ def install(server: Flask, ctx) -> None:
             if u is None:
                 security.audit(ctx.redis, "token_rejected", path=path)
                 return security.json_error(401, "bad_token")
-            g._login_user = _session_user(u)  # flask-login's per-request user (no session write)
+            g._login_user = _bearer_user(u)  # flask-login's per-request user (no session write)
             g.onemap_bearer = True
             if path != "/api/me" and u.role not in API_ROLES:
                 deny(f"role {u.role} may not use the API")
@@ -301,25 +359,21 @@ def install(server: Flask, ctx) -> None:
         if path.startswith(PUBLIC_PREFIXES) or _PUBLIC_IN_SCREEN.match(path):
             return None
         screen = screen_of(path)
-        token = ctx.settings.kiosk_token
-        kiosk = request.args.get("kiosk")
-        if screen == "wall" and token and kiosk and hmac.compare_digest(kiosk, token):
-            if current_actor() is None:
-                session.clear()
-                login_user(_kiosk_user(token))
-                security.csrf_token()
-            return None
+        if screen == "wall" and "kiosk" in request.args:
+            # The token is exchanged for a session cookie at first use, and the browser is sent
+            # to the same page without it: it does not stay in the address bar, history, or the
+            # access logs of later requests. A wrong token just goes on to the login.
+            if kiosk_token_ok(ctx.redis, ctx.settings.kiosk_token, request.args.get("kiosk")):
+                if current_actor() is None:
+                    session.clear()
+                    sid = sessions().create(KIOSK_USER, 0, "kiosk", idle_s=10 ** 9,
+                                            absolute_s=ctx.settings.kiosk_session_s)
+                    login_user(SessionUser(_KIOSK_ACTOR, sid))
+                    security.csrf_token()
+                rest = [(k, v) for k, v in request.args.items(multi=True) if k != "kiosk"]
+                return redirect(path + (f"?{urlencode(rest)}" if rest else ""))
+            security.audit(ctx.redis, "kiosk_rejected", path=path)
         actor = current_actor()
-        if actor is not None and actor.user_id != _KIOSK_ID:
-            now = int(time.time())
-            seen = int(session.get(_SEEN, now))
-            if now - seen > SESSION_IDLE_S:
-                security.audit(ctx.redis, "session_expired", user=actor.user_id, path=path)
-                logout_user()
-                session.clear()
-                actor = None
-            elif now - seen > 60 or _SEEN not in session:  # refresh at most once a minute
-                session[_SEEN] = now
         if actor is None:
             if _is_machine(path):
                 return security.json_error(401, "login_required")

@@ -69,6 +69,15 @@ class Settings(BaseSettings):
                                    "worker (so sessions survive a load balancer).")
     kiosk_token: str | None = Field(None, description="Token that opens /wall without a login; "
                                     "generated and printed by `onemap demo` when unset.")
+    session_max_s: int = Field(12 * 3600, ge=60, description="Absolute lifetime of a login "
+                               "session (s), however active: then log in again (等保 会话管理).")
+    kiosk_session_s: int = Field(24 * 3600, ge=60, description="Absolute lifetime of a wall "
+                                 "kiosk session (s); it has no idle limit. Then the kiosk link "
+                                 "(token) must be opened again.")
+    trusted_proxies: int = Field(0, ge=0, le=5, description="How many reverse proxies / load "
+                                 "balancers stand in front of the web app: the client address "
+                                 "is taken that many hops back in X-Forwarded-For (werkzeug "
+                                 "ProxyFix). 0: the TCP peer (never trust a header nobody set).")
     tile_url: str | None = Field(None, description="Optional raster tile URL template "
                                  "({z}/{x}/{y}), e.g. an intranet Tianditu mirror.")
     tile_crs: str = Field("wgs84", description="CRS of the tile server: 'wgs84' or 'gcj02'.")

@@ -2,7 +2,8 @@
 
 A user has a role (``incidents.actor.ROLES``), a center (``CITY``, ``T<town>``, ``D<dept>``) and,
 for grid workers, a cell. ``epoch`` is bumped on disable/reset so every open session of the
-user ends at its next request (sessions carry ``user_id:epoch``).
+user ends at its next request (a session record, ``app.sessions``, keeps the epoch of its login;
+disable and reset also delete the user's session records).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from app import keys, security
+from app.sessions import SessionStore
 from grid.centers import kind_of
 from incidents.actor import ROLE_NAMES, ROLES, Actor
 from incidents.roles import Role, spec
@@ -133,6 +135,7 @@ class UserStore:
         pipe.execute()
         if disabled:
             self.revoke_tokens(user_id)
+            SessionStore(self.r).revoke_user(user_id)
         security.audit(self.r, "user_disabled" if disabled else "user_enabled", user=user_id)
         return self.get(user_id)  # type: ignore[return-value]
 
@@ -147,6 +150,7 @@ class UserStore:
         pipe.hincrby(keys.user(user_id), "epoch", 1)
         pipe.execute()
         self.revoke_tokens(user_id)
+        SessionStore(self.r).revoke_user(user_id)
         security.audit(self.r, "password_reset", user=user_id)
         return password
 
@@ -180,6 +184,14 @@ class UserStore:
         pipe.delete(keys.user_tokens(user_id))
         pipe.execute()
         return len(hashes)
+
+    def revoke_sessions(self, user_id: str, by: str = "") -> int:
+        """注销全部会话: end every login session of a user (the account stays usable; API
+        tokens are ``revoke_tokens``). Returns how many were live; audited."""
+        self._require(user_id)
+        n = SessionStore(self.r).revoke_user(user_id)
+        security.audit(self.r, "sessions_revoked", user=by, target=user_id, reason=f"{n} session(s)")
+        return n
 
     def list(self) -> list[User]:
         """Every account, sorted by id."""

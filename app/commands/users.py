@@ -1,4 +1,5 @@
-"""``onemap users``: administer accounts (add, disable, enable, reset, list, demo)."""
+"""``onemap users``: administer accounts (add, disable, enable, reset, revoke, token, list, demo)
+and the wall kiosk token (kiosk-rotate)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ from contextlib import contextmanager
 
 import click
 
+from app import security
 from app.config import Settings
 from app.context import AppContext
+from app.sessions import rotate_kiosk
 from app.users import UserError, UserStore, ensure_demo_users, format_accounts
 from incidents.actor import ROLES
 
@@ -79,6 +82,26 @@ def reset(user_id: str, password: str | None) -> None:
     with _user_errors():
         pw = store.reset(user_id, password)
     click.echo(f"{user_id}: new password {pw}" if password is None else f"{user_id}: password set")
+
+
+@command.command("revoke")
+@click.argument("user_id")
+def revoke(user_id: str) -> None:
+    """End every login session of USER_ID now (the account stays usable)."""
+    store, _ = _store()
+    with _user_errors():
+        n = store.revoke_sessions(user_id, by="cli")
+    click.echo(f"已注销 {user_id} 的 {n} 个会话 (revoked {n} session(s) of {user_id})")
+
+
+@command.command("kiosk-rotate")
+def kiosk_rotate() -> None:
+    """Replace the wall kiosk token: the old link stops working and open kiosk sessions end.
+    Prints the new token once (open /wall/?kiosk=<token> on the wall's browser)."""
+    store, _ = _store()
+    token = rotate_kiosk(store.r)
+    security.audit(store.r, "kiosk_rotated", user="cli")
+    click.echo(token)
 
 
 @command.command("token")
