@@ -366,6 +366,26 @@ def check_images(blobs: list[bytes], max_files: int = MAX_FILES) -> list[str]:
     return [check_image(b) for b in blobs]
 
 
+# --- exports -----------------------------------------------------------------------------------
+CSV_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+"""A spreadsheet reads a cell starting with one of these as a formula (OWASP CSV injection)."""
+
+
+def csv_cell(value):  # noqa: ANN001, ANN201 (any cell value)
+    """A text cell a spreadsheet would run as a formula, prefixed with ``'`` (OWASP); numbers
+    and other values unchanged (a number written by the exporter is never a formula)."""
+    if isinstance(value, str) and value.startswith(CSV_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def no_store(resp: Response) -> Response:
+    """Exports and data: never kept by a browser or a shared proxy cache."""
+    resp.headers["Cache-Control"] = "no-store"
+    resp.headers["Pragma"] = "no-cache"
+    return resp
+
+
 def json_error(status: int, error: str, **extra) -> Response:
     """A JSON error response (the API's one error shape)."""
     resp = jsonify(dict(error=error, **extra))

@@ -352,32 +352,44 @@ def _install_routes(server: Flask, ctx: AppContext) -> None:
         a, b = request.args.get("start", ""), request.args.get("end", "")
         return f"onemap-incidents-{a or 'start'}-{b or 'today'}.{ext}"
 
+    def exported(kind: str, actor, n: int, resp: Response) -> Response:  # noqa: ANN001
+        """Every export is audited (who took what, SEC9) and never cached."""
+        a, b = request.args.get("start", ""), request.args.get("end", "")
+        security.audit(ctx.redis, "export", user=actor.user_id, role=actor.role,
+                       center=actor.center, path=request.path,
+                       target=f"{kind} {a or 'start'}..{b or 'today'}", reason=f"{n} incidents")
+        return security.no_store(resp)
+
     @server.get("/analytics/export.csv", endpoint="analytics_csv")
     def export_csv():
         actor = who()
         df = period_incidents(ctx, actor, *span())
+        text = [c for c in df.columns if not pd.api.types.is_numeric_dtype(df[c])]
+        df[text] = df[text].map(security.csv_cell)  # titles are free text: no formulas
         buf = io.StringIO()
         df.to_csv(buf, index=False)
         # UTF-8 BOM: Excel (what assessors open it with) then reads the Chinese correctly
-        return Response("\ufeff" + buf.getvalue(), mimetype="text/csv",
-                        headers={"Content-Disposition": f"attachment; filename={fname('csv')}"})
+        return exported("csv", actor, len(df), Response(
+            "\ufeff" + buf.getvalue(), mimetype="text/csv",
+            headers={"Content-Disposition": f"attachment; filename={fname('csv')}"}))
 
     @server.get("/analytics/export.geojson", endpoint="analytics_geojson")
     def export_geojson():
         actor = who()
-        fc = to_geojson(period_incidents(ctx, actor, *span()))
-        return Response(json.dumps(fc, ensure_ascii=False), mimetype="application/geo+json",
-                        headers={"Content-Disposition": f"attachment; filename={fname('geojson')}"})
+        df = period_incidents(ctx, actor, *span())
+        return exported("geojson", actor, len(df), Response(
+            json.dumps(to_geojson(df), ensure_ascii=False), mimetype="application/geo+json",
+            headers={"Content-Disposition": f"attachment; filename={fname('geojson')}"}))
 
     @server.get("/analytics/kepler.json", endpoint="analytics_kepler_json")
     def export_kepler():
         actor = who()
         data = kepler_datasets(ctx, actor, *span())
         doc = kepler.kepler_json(data, _kepler_config(ctx, list(data)), title="OneMap 考核")
-        return Response(json.dumps(doc, ensure_ascii=False, default=str),
-                        mimetype="application/json",
-                        headers={"Content-Disposition":
-                                 f"attachment; filename={fname('kepler.json')}"})
+        n = len(data.get("incidents 事件", ()))
+        return exported("kepler.json", actor, n, Response(
+            json.dumps(doc, ensure_ascii=False, default=str), mimetype="application/json",
+            headers={"Content-Disposition": f"attachment; filename={fname('kepler.json')}"}))
 
     @server.get("/analytics/kepler", endpoint="analytics_kepler")
     def kepler_page():

