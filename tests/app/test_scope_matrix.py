@@ -203,3 +203,20 @@ def test_reporting_never_opens_a_foreign_case(web, app_ctx, accounts, user):
     assert case.id not in r.get_data(as_text=True)
     assert svc.store.load(case.id).center == case.center
     assert c.get(f"/api/incidents/{case.id}").status_code == 403
+
+
+def test_open311_intake_answers_the_receipt(web, app_ctx, accounts):
+    """GeoReport v2 goes through the same intake: the request id is the receipt's, the notice
+    says 已并入, nothing of the other town's case."""
+    svc, city = app_ctx.incidents, app_ctx.city
+    lon, lat = point_in(city, PZ, 21)
+    case = svc.report(SYSTEM, "0108", lon, lat, description="井盖缺失")
+    c, tok = _client(web, accounts, "town")
+    r = c.post("/open311/v2/requests.json", json={"service_code": "0108", "long": lon, "lat": lat,
+                                                  "description": "外镇"},
+               headers={"X-CSRFToken": tok})
+    assert r.status_code == 200, r.json
+    assert r.json[0]["service_request_id"].startswith("R")
+    assert "已并入已有事件" in r.json[0]["service_notice"]
+    assert case.id not in r.get_data(as_text=True)
+    assert len(svc.store.load(case.id).sources) == 2
