@@ -219,11 +219,32 @@ def _login_page(error: str = "", status: int = 200):
     return body, status, {"Content-Type": "text/html; charset=utf-8"}
 
 
+_LOGOUT_PAGE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>退出 OneMap</title><link rel="stylesheet" href="/static/login.css"></head>
+<body class="login"><main><h1>一网统管 · OneMap</h1>
+<form method="post" action="/logout"><input type="hidden" name="csrf_token" value="{csrf}">
+<p>{who}</p><button type="submit" id="logout-button" autofocus>退出登录 Log out</button></form>
+<p><a href="{back}">返回 Back</a></p></main></body></html>"""
+
+
+def _logout_page():
+    """GET /logout: the form that logs out (POST), or the login page's link when logged out."""
+    actor = current_actor()
+    if actor is None:
+        return redirect("/login")
+    body = _LOGOUT_PAGE.format(csrf=html.escape(security.csrf_token()),
+                               who=html.escape(f"{actor.name or actor.user_id}（{ROLE_NAMES[actor.role]}）"),
+                               back=html.escape(home_for(actor)))
+    return body, 200, {"Content-Type": "text/html; charset=utf-8"}
+
+
 def install(server: Flask, ctx) -> None:
     """Sessions, login/logout, the gate, CSRF and security headers on ``server``."""
     lm = LoginManager()
     lm.init_app(server)
     server.config.setdefault("REMEMBER_COOKIE_HTTPONLY", True)
+    server.session_interface = security.TLSSessionInterface()  # Secure cookie over TLS
     if ctx.settings.trusted_proxies:   # the client address is n hops back in X-Forwarded-For
         n = ctx.settings.trusted_proxies
         server.wsgi_app = ProxyFix(server.wsgi_app, x_for=n, x_proto=n)  # type: ignore[method-assign]
@@ -294,6 +315,10 @@ def install(server: Flask, ctx) -> None:
 
     @server.route("/logout", methods=["GET", "POST"])
     def logout():
+        """POST only ends the session (with the CSRF token: no cross-site logout); GET, what an
+        old link or a prefetch sends, changes nothing and answers a one-button form."""
+        if request.method == "GET":
+            return _logout_page()
         actor = current_actor()
         sid = session.get("_user_id")
         if sid:

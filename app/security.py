@@ -18,7 +18,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import redis
-from flask import Response, abort, jsonify, request, session
+from flask import Flask, Response, abort, has_request_context, jsonify, request, session
+from flask.sessions import SecureCookieSessionInterface
 
 from app import keys
 
@@ -54,7 +55,8 @@ def set_csrf_cookie(resp: Response) -> None:
     """Mirror the session token into a JS-readable cookie so Dash's renderer echoes it."""
     tok = session.get(CSRF_SESSION_KEY)
     if tok and request.cookies.get(CSRF_COOKIE) != tok:
-        resp.set_cookie(CSRF_COOKIE, tok, httponly=False, samesite="Strict", path="/")
+        resp.set_cookie(CSRF_COOKIE, tok, httponly=False, samesite="Strict", path="/",
+                        secure=request.is_secure)
 
 
 # --- security headers --------------------------------------------------------------------------
@@ -92,8 +94,35 @@ def content_security_policy(script_hashes: Iterable[str] = ()) -> str:
             "frame-ancestors 'self'; base-uri 'self'; form-action 'self'; object-src 'none'")
 
 
+PERMISSIONS_POLICY = ("accelerometer=(), autoplay=(), camera=(), display-capture=(), "
+                      "fullscreen=(self), geolocation=(self), gyroscope=(), magnetometer=(), "
+                      "microphone=(), midi=(), payment=(), usb=()")
+"""Browser features a page may use: geolocation for the grid worker's phone page (its own
+origin only), fullscreen for the wall; nothing else (photos come from the file picker, which
+needs no camera permission)."""
+HSTS = "max-age=31536000"
+"""Sent only over TLS (a browser ignores it over plain HTTP). No ``includeSubDomains``: other
+hosts of a government domain may still be plain HTTP (docs/security.md)."""
+
+
+def is_tls() -> bool:
+    """Was this request served over TLS? Behind ``settings.trusted_proxies`` reverse proxies the
+    scheme is theirs (``X-Forwarded-Proto``, werkzeug ProxyFix); otherwise the socket's."""
+    return has_request_context() and request.is_secure
+
+
+class TLSSessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, with the ``Secure`` flag whenever the request came over
+    TLS (or ``SESSION_COOKIE_SECURE`` is set): the cookie never travels over plain HTTP once a
+    deployment serves HTTPS, and the plain-HTTP demo keeps working."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return bool(super().get_cookie_secure(app)) or is_tls()
+
+
 def apply_security_headers(resp: Response) -> Response:
-    """CSP, X-Frame-Options, nosniff, Referrer-Policy (and no caching of authenticated JSON)."""
+    """CSP, X-Frame-Options, nosniff, Referrer-Policy, Permissions-Policy; HSTS over TLS; no
+    caching of authenticated data (any JSON, anything under /api/)."""
     hashes: list[str] = []
     if resp.mimetype == "text/html" and not resp.direct_passthrough:
         hashes = inline_script_hashes(resp.get_data())
@@ -102,8 +131,12 @@ def apply_security_headers(resp: Response) -> Response:
     resp.headers.setdefault("X-Content-Type-Options", "nosniff")
     resp.headers.setdefault("Referrer-Policy", "same-origin")
     resp.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-    if resp.mimetype == "application/json":
-        resp.headers.setdefault("Cache-Control", "no-store")
+    resp.headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
+    if is_tls():
+        resp.headers.setdefault("Strict-Transport-Security", HSTS)
+    if resp.mimetype == "application/json" or (has_request_context()
+                                                and request.path.startswith("/api/")):
+        resp.headers["Cache-Control"] = "no-store"
     return resp
 
 
