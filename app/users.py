@@ -9,6 +9,7 @@ disable and reset also delete the user's session records).
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 import time
 from dataclasses import asdict, dataclass
@@ -25,6 +26,11 @@ from incidents.roles import Role, spec
 
 _HASHER = PasswordHasher()
 _DUMMY_HASH = _HASHER.hash("onemap-timing-equaliser")
+
+MIN_PASSWORD = 10
+"""Shortest accepted password (SEC11 口令复杂度; 等保 asks for length and no reuse)."""
+PASSWORD_HISTORY = 5
+"""A new password may not be any of the account's last this many (the current one included)."""
 
 
 
@@ -53,6 +59,25 @@ class User:
         return asdict(self)
 
 
+def check_password(user_id: str, password: str) -> None:
+    """口令规则: at least ``MIN_PASSWORD`` characters, not the user id (raises UserError).
+    The history rule needs the stored hashes: ``UserStore`` checks it."""
+    if len(password) < MIN_PASSWORD:
+        raise UserError(f"密码至少 {MIN_PASSWORD} 个字符 (password: at least {MIN_PASSWORD} characters)")
+    if password.strip().lower() == user_id.strip().lower():
+        raise UserError("密码不能与账号相同 (password: must not be the user id)")
+
+
+def _in_history(hashes: list[str], password: str) -> bool:
+    for h in hashes:
+        try:
+            if _HASHER.verify(h, password):
+                return True
+        except (VerificationError, InvalidHashError):
+            continue
+    return False
+
+
 def _check(role: str, center: str, cell: str | None, city=None) -> None:
     """An account fits its role's row (``incidents.roles``): a known role, at a center of a kind
     the role sits at (CITY, T<town>, D<dept>), a grid worker with its cell."""
@@ -79,20 +104,23 @@ class UserStore:
         self.city = city  # optional: validates center codes when given
 
     def add(self, user_id: str, password: str, role: str, center: str, name: str = "",
-            cell: str | None = None, *, replace: bool = False) -> User:
-        """Create an account (raises UserError if it exists, unless ``replace``)."""
+            cell: str | None = None, *, replace: bool = False, reuse_ok: bool = False) -> User:
+        """Create an account (raises UserError if it exists, unless ``replace``). The password
+        rules apply (``check_password``; on ``replace`` also the history, unless ``reuse_ok``:
+        the demo re-keying its accounts with the tests' fixed password)."""
         if not user_id or ":" in user_id or len(user_id) > 64:
             raise UserError("user id: 1-64 characters, no ':'")
-        if len(password) < 8:
-            raise UserError("password: at least 8 characters")
+        check_password(user_id, password)
         _check(role, center, cell, self.city)
         key = keys.user(user_id)
         if not replace and self.r.exists(key):
             raise UserError(f"user {user_id} exists")
         epoch = int(self.r.hget(key, "epoch") or 0) + 1 if replace else 0
+        history = self._new_history(user_id, password, reuse_ok) if replace else []
+        pw = _HASHER.hash(password)
         mapping = {"name": name or user_id, "role": role, "center": center, "cell": cell or "",
-                   "pw": _HASHER.hash(password), "disabled": "0", "epoch": str(epoch),
-                   "created": str(int(time.time()))}
+                   "pw": pw, "disabled": "0", "epoch": str(epoch),
+                   "created": str(int(time.time())), "history": json.dumps([pw, *history])}
         pipe = self.r.pipeline()
         pipe.delete(key)
         pipe.hset(key, mapping=mapping)
@@ -142,11 +170,12 @@ class UserStore:
     def reset(self, user_id: str, password: str | None = None) -> str:
         """重置密码: set a new password (generated when None); ends open sessions. Returns it."""
         self._require(user_id)
-        password = password or secrets.token_urlsafe(9)
-        if len(password) < 8:
-            raise UserError("password: at least 8 characters")
+        password = password or secrets.token_urlsafe(12)
+        check_password(user_id, password)
+        history = self._new_history(user_id, password)
+        pw = _HASHER.hash(password)
         pipe = self.r.pipeline()
-        pipe.hset(keys.user(user_id), "pw", _HASHER.hash(password))
+        pipe.hset(keys.user(user_id), mapping={"pw": pw, "history": json.dumps([pw, *history])})
         pipe.hincrby(keys.user(user_id), "epoch", 1)
         pipe.execute()
         self.revoke_tokens(user_id)
@@ -197,6 +226,17 @@ class UserStore:
         """Every account, sorted by id."""
         ids = sorted(self.r.smembers(keys.USERS))
         return [u for u in (self.get(i) for i in ids) if u is not None]
+
+    def _new_history(self, user_id: str, password: str, reuse_ok: bool = False) -> list[str]:
+        """The hashes a new password joins (the last ``PASSWORD_HISTORY - 1``); raises UserError
+        when ``password`` is one of the last ``PASSWORD_HISTORY``."""
+        h = self.r.hmget(keys.user(user_id), "pw", "history")
+        hashes = json.loads(h[1]) if h[1] else ([h[0]] if h[0] else [])
+        hashes = hashes[:PASSWORD_HISTORY]
+        if not reuse_ok and _in_history(hashes, password):
+            raise UserError(f"不能重复使用最近 {PASSWORD_HISTORY} 次的密码 "
+                            f"(password: must not be one of the last {PASSWORD_HISTORY})")
+        return hashes[:PASSWORD_HISTORY - 1]
 
     def _require(self, user_id: str) -> None:
         if not self.r.exists(keys.user(user_id)):
@@ -274,7 +314,7 @@ def ensure_demo_users(r: redis.Redis, city, password: str | None = None,
             continue
         pw = password or secrets.token_urlsafe(9)
         store.add(acc["user_id"], pw, acc["role"], acc["center"], acc["name"], acc.get("cell"),
-                  replace=True)
+                  replace=True, reuse_ok=True)
         out.append(dict(acc, user=acc["user_id"], password=pw, role_name=ROLE_NAMES[acc["role"]]))
     return out
 

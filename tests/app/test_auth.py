@@ -383,3 +383,35 @@ def test_demo_has_an_emergency_management_account(app_ctx, accounts):
     yj = accounts["yingji"]
     assert (yj["role"], yj["center"], yj["name"]) == ("dept_operator", "DYJ", "应急值班员")
     assert UserStore(app_ctx.redis).verify("yingji", PASSWORD) is not None
+
+
+def test_password_rules(redis_client, redis_service, monkeypatch):
+    """口令规则 (issue 19, SEC11): at least 10 characters, not the user id, none of the last 5;
+    the same for `onemap users add/reset`, refused with a message and no traceback."""
+    from app.cli import main
+    from app.users import MIN_PASSWORD, PASSWORD_HISTORY
+    store = UserStore(redis_client)
+    for bad in ("x" * (MIN_PASSWORD - 1), "LongUserId01", " longuserid01 "):
+        with pytest.raises(UserError):
+            store.add("longuserid01", bad, "city_operator", "CITY")
+    store.add("longuserid01", "first-pass-0", "city_operator", "CITY")
+    used = ["first-pass-0"] + [f"next-pass-{i}" for i in range(1, PASSWORD_HISTORY + 1)]
+    for pw in used[1:]:
+        store.reset("longuserid01", pw)
+    for pw in used[-PASSWORD_HISTORY:]:                      # the last five: refused
+        with pytest.raises(UserError, match="last 5"):
+            store.reset("longuserid01", pw)
+    store.reset("longuserid01", used[0])                     # the sixth back: allowed again
+    assert store.verify("longuserid01", used[0]) is not None
+    with pytest.raises(UserError):
+        store.reset("longuserid01", "short")
+    assert len(store.reset("longuserid01")) >= MIN_PASSWORD  # a generated one fits the rules
+
+    monkeypatch.setenv("ONEMAP_REDIS_URL", redis_service.url)
+    run = CliRunner().invoke
+    r = run(main, ["users", "add", "yy", "--role", "city_operator", "--password", "short-pw"])
+    assert r.exit_code != 0 and "至少" in r.output and "Traceback" not in r.output
+    assert run(main, ["users", "add", "yy", "--role", "city_operator",
+                      "--password", "good-pass-1"]).exit_code == 0
+    r = run(main, ["users", "reset", "yy", "--password", "good-pass-1"])
+    assert r.exit_code != 0 and "last 5" in r.output
