@@ -10,6 +10,7 @@ from app import security
 from app.config import Settings
 from app.context import AppContext
 from tests.app.authkit import KIOSK, accounts, app_ctx, csrf_of, login, web  # noqa: F401
+from tests.app.e2ekit import browser_login, chrome, live, wait  # noqa: F401
 
 
 def _set_cookies(resp) -> dict[str, str]:
@@ -92,3 +93,28 @@ def test_logout_is_post_only(web):  # noqa: F811
     (-2.5, -2.5), (3, 3), (None, None)])
 def test_csv_cell(cell, out):
     assert security.csv_cell(cell) == out
+
+
+@pytest.mark.browser
+def test_a_screens_logout_link_logs_out_through_the_form(live):  # noqa: F811
+    """The screens' 退出 links are plain GETs: in Chromium (under the CSP) they open the form,
+    and its button ends the session."""
+    from selenium.webdriver.common.by import By
+
+    base = live
+    d = chrome(1100, 800)
+    try:
+        browser_login(d, base, "admin", "/ops/")
+        link = wait(lambda: d.find_element(By.LINK_TEXT, "退出"), 60, "the 退出 link")
+        link.click()
+        button = wait(lambda: d.find_element(By.ID, "logout-button"), 30, "the logout form")
+        d.get(f"{base}/api/me")
+        assert '"user_id":"admin"' in d.page_source.replace(" ", "")   # GET changed nothing
+        d.back()
+        button = wait(lambda: d.find_element(By.ID, "logout-button"), 30, "the logout form")
+        button.click()
+        wait(lambda: "/login" in d.current_url, 30, "the login page")
+        d.get(f"{base}/api/me")
+        assert "login_required" in d.page_source
+    finally:
+        d.quit()
