@@ -104,10 +104,10 @@ class UserStore:
         self.city = city  # optional: validates center codes when given
 
     def add(self, user_id: str, password: str, role: str, center: str, name: str = "",
-            cell: str | None = None, *, replace: bool = False, reuse_ok: bool = False) -> User:
+            cell: str | None = None, *, replace: bool = False) -> User:
         """Create an account (raises UserError if it exists, unless ``replace``). The password
-        rules apply (``check_password``; on ``replace`` also the history, unless ``reuse_ok``:
-        the demo re-keying its accounts with the tests' fixed password)."""
+        rules apply (``check_password``); ``replace`` (scripts re-keying whole accounts: the
+        demo, benches) keeps the password history but does not enforce it: ``reset`` does."""
         if not user_id or ":" in user_id or len(user_id) > 64:
             raise UserError("user id: 1-64 characters, no ':'")
         check_password(user_id, password)
@@ -116,7 +116,7 @@ class UserStore:
         if not replace and self.r.exists(key):
             raise UserError(f"user {user_id} exists")
         epoch = int(self.r.hget(key, "epoch") or 0) + 1 if replace else 0
-        history = self._new_history(user_id, password, reuse_ok) if replace else []
+        history = self._new_history(user_id, password, reuse_ok=True) if replace else []
         pw = _HASHER.hash(password)
         mapping = {"name": name or user_id, "role": role, "center": center, "cell": cell or "",
                    "pw": pw, "disabled": "0", "epoch": str(epoch),
@@ -314,7 +314,7 @@ def ensure_demo_users(r: redis.Redis, city, password: str | None = None,
             continue
         pw = password or secrets.token_urlsafe(9)
         store.add(acc["user_id"], pw, acc["role"], acc["center"], acc["name"], acc.get("cell"),
-                  replace=True, reuse_ok=True)
+                  replace=True)
         out.append(dict(acc, user=acc["user_id"], password=pw, role_name=ROLE_NAMES[acc["role"]]))
     return out
 
