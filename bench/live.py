@@ -316,6 +316,7 @@ def main() -> None:  # noqa: PLR0915 (one scenario, read top to bottom)
     from app.context import AppContext
     from app.live.client import login
     from app.services import free_port, start_redis_server
+    from app.sessions import SessionStore  # a forged cookie needs a server-side record
     from app.users import UserStore, ensure_demo_users
     from grid import centers as cc
     from grid.io import load_or_build_city
@@ -372,8 +373,8 @@ def main() -> None:  # noqa: PLR0915 (one scenario, read top to bottom)
         def session(uid: str) -> tuple[str, str]:
             u = users.get(uid)
             csrf = f"csrf-{uid}"
-            val = ser.dumps({"_user_id": f"{uid}:{u.epoch}", "_fresh": True,
-                             "_seen": int(time.time()), security.CSRF_SESSION_KEY: csrf})
+            sid = SessionStore(ctx.redis).create(uid, u.epoch, idle_s=3600, absolute_s=3600)
+            val = ser.dumps({"_user_id": sid, "_fresh": True, security.CSRF_SESSION_KEY: csrf})
             return f"session={val}; {security.CSRF_COOKIE}={csrf}", csrf
 
         real = login(base, "ops", PASSWORD)
