@@ -87,3 +87,25 @@ DEMO_SEEDED = "om:demo:seeded"
 WEB_SECRET = "om:web:secret"
 """String: the Flask session signing key shared by every web worker when ONEMAP_SECRET_KEY is
 unset (created once with SET NX)."""
+
+
+def session_key(sid: str) -> str:
+    """Hash of one login session: ``user``, ``epoch``, ``kind`` (user/kiosk), ``created``,
+    ``seen`` (epoch s). EXPIREs with its idle/absolute limit; deleted on logout."""
+    return f"om:sess:{sid}"
+
+
+def user_sessions_key(user_id: str) -> str:
+    """Set of a user's session ids (``~kiosk`` for the wall kiosk): revoke-all ends them."""
+    return f"om:sesss:{user_id}"
+
+
+KIOSK_TOKEN_KEY = "om:kiosk:token"
+"""String: SHA-256 of the current wall kiosk token once rotated (``onemap users kiosk-rotate``);
+while absent, ``settings.kiosk_token`` is the token."""
+
+
+def failures_key(scope: str, who: str) -> str:
+    """Hash ``n`` (failures), ``last`` (epoch s) of one scope's login failures; EXPIREs
+    ``WINDOW_S`` after the last failure."""
+    return f"om:loginfail:{scope}:{who}"

@@ -24,26 +24,12 @@ from dataclasses import dataclass
 
 import redis
 
+from app.keys import KIOSK_TOKEN_KEY, session_key, user_sessions_key
+
 TOUCH_EVERY_S = 60
 """``seen`` is written at most once a minute per session: one HGETALL per request, rarely a write."""
 
 
-# Redis keys (kept here, beside their only user, while app/keys.py is being reworked; same
-# ``om:`` convention, listed in docs/security.md).
-def session_key(sid: str) -> str:
-    """Hash of one login session: ``user``, ``epoch``, ``kind`` (user/kiosk), ``created``,
-    ``seen`` (epoch s). EXPIREs with its idle/absolute limit; deleted on logout."""
-    return f"om:sess:{sid}"
-
-
-def user_sessions_key(user_id: str) -> str:
-    """Set of a user's session ids (``~kiosk`` for the wall kiosk): revoke-all ends them."""
-    return f"om:sesss:{user_id}"
-
-
-KIOSK_TOKEN_KEY = "om:kiosk:token"
-"""String: SHA-256 of the current wall kiosk token once rotated (``onemap users kiosk-rotate``);
-while absent, ``settings.kiosk_token`` is the token."""
 
 
 @dataclass(frozen=True)

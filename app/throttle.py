@@ -23,11 +23,7 @@ from dataclasses import dataclass
 
 import redis
 
-
-def failures_key(scope: str, who: str) -> str:
-    """Hash ``n`` (failures), ``last`` (epoch s) of one scope's login failures; EXPIREs
-    ``WINDOW_S`` after the last failure."""
-    return f"om:loginfail:{scope}:{who}"
+from app.keys import failures_key
 
 
 @dataclass(frozen=True)
