@@ -30,8 +30,6 @@ TOUCH_EVERY_S = 60
 """``seen`` is written at most once a minute per session: one HGETALL per request, rarely a write."""
 
 
-
-
 @dataclass(frozen=True)
 class SessionRecord:
     """One live session."""
