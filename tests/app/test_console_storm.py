@@ -151,6 +151,10 @@ def test_a_department_sees_a_new_dispatch_at_the_top(live, browser, app_ctx):  #
     browser_login(browser, live, "chengguan")
     wait_for(lambda: "12 件" in browser.find_element(By.ID, "counts").text, what="12 in 待办")
     browser.find_element(By.CSS_SELECTOR, "#notify input").click()   # sound + notification on
+    wait_for(lambda: browser.find_element(By.CSS_SELECTOR, "#notify input").is_selected()
+             and browser.execute_script(
+                 "return document.querySelector('#notify input[type=checkbox]').checked"),
+             what="the 声音/桌面提醒 box ticked")
     new = svc.report(SYSTEM, "0105", *point_in(city, PZ, 20), description="校门口占道经营",
                      channel="iot", correlate=False)
     svc.accept(new.id, pz)
