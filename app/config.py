@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address the web app listens on.")
     port: int = Field(8050, description="TCP port of the web app.")
     web_threads: int = Field(16, ge=1, le=256, description="Request threads of `onemap web` "
-                             "(waitress; a fixed pool: each holds a Redis connection while it works).")
+                             "(uvicorn + a2wsgi: a fixed pool; each holds a Redis connection while it works).")
     secret_key: str | None = Field(None, description="Flask session signing key. Unset: one "
                                    "random key is created once in Redis and shared by every web "
                                    "worker (so sessions survive a load balancer).")
