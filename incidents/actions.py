@@ -14,6 +14,7 @@ Adding an action (docs/HOUSE.md): its word in ``vocab.Action``, its row in
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -45,6 +46,25 @@ def opt_int(b: Body, k: str) -> int | None:
         return int(v)
     except (TypeError, ValueError):
         raise ValueError(f"{k} 应为整数 ({k} must be an integer)") from None
+
+
+PHOTO_URL = re.compile(r"/media/photo/[0-9a-f]{32}")
+"""OneMap's own photo URL, as ``app.mobile_api.photo_url`` makes it from an upload's id (32 hex
+digits of an HMAC): the only attachment a 处置反馈 may carry. Anything else (``javascript:``, an
+outside link a screen would render, another key's name) is refused (issue 19)."""
+ATTACHMENTS_MAX = 20
+"""At most this many photos on one 处置反馈."""
+
+
+def photo_urls(b: Body, k: str = "attachments") -> list[str]:
+    """The photo URLs of a request body (each ``PHOTO_URL``, at most ``ATTACHMENTS_MAX``);
+    ValueError (→ 400) otherwise."""
+    v = b.get(k) or []
+    if not isinstance(v, list) or len(v) > ATTACHMENTS_MAX or not all(
+            isinstance(u, str) and PHOTO_URL.fullmatch(u) for u in v):
+        raise ValueError(f"附件 {k} 应为本平台上传的照片地址列表（/media/photo/<编号>，至多 {ATTACHMENTS_MAX} 张）"
+                         f"({k}: at most {ATTACHMENTS_MAX} OneMap photo URLs, /media/photo/<id>)")
+    return v
 
 
 def reason_required(b: Body) -> str:
@@ -127,7 +147,7 @@ REGISTRY: dict[str, Spec] = {s.action: s for s in (
                                                       note=text(b, "note"))),
     Spec(Action.HANDLE, "note",
          run=lambda s, i, a, b: s.handle(i, a, task=opt_int(b, "task"), note=text(b, "note"),
-                                         attachments=[str(x) for x in b.get("attachments") or []])),
+                                         attachments=photo_urls(b))),
     Spec(Action.VERIFY, run=lambda s, i, a, b: s.verify(i, a, passed=bool(b.get("passed", True)),
                                                         note=text(b, "note"))),
     Spec(Action.REOPEN, "reason",

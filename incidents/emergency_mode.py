@@ -14,6 +14,9 @@ from incidents.incident import (
     to_json,
 )
 
+EMERGENCY_MAX_S = 7 * 86400
+"""应急模式 is switched on for at most 7 days at a time (a longer window is refused)."""
+
 
 class EmergencyMode:
     """The emergency-mode switch, its state and its log."""
@@ -32,8 +35,11 @@ class EmergencyMode:
         the city center with priority. City commander only; audited (``emergency_log``)."""
         now = self.clock()
         self._commander_only(actor, "emergency_on", now)
-        if until <= now:
+        if not until > now:                     # also NaN
             raise ValueError("结束时间须晚于现在 (until must be in the future)")
+        if not until <= now + EMERGENCY_MAX_S:    # 1e12 minutes, inf: a typo, not a plan (issue 19)
+            raise ValueError("应急模式最长 7 天，期满可再次启动 "
+                             "(emergency mode lasts at most 7 days; switch it on again after)")
         routing.parse_area(area)  # validate before storing
         state = {"area": json.dumps(area, ensure_ascii=False), "until": repr(float(until)),
                  "since": repr(now), "by": actor.user_id, "reason": reason}

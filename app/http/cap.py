@@ -10,9 +10,10 @@ from app.api import (
     intake_response,
 )
 from app.auth import guarded, require_actor
-from app.http import ctx, svc
+from app.http import ctx, guard_incident_ids, svc
 
 bp = Blueprint("api_cap", __name__)
+guard_incident_ids(bp)
 
 
 @bp.post("/api/cap")

@@ -17,6 +17,17 @@ from app.http import svc
 bp = Blueprint("api_emergency", __name__)
 
 
+def minutes_field(value: object) -> float:
+    """``minutes`` of a request body as a number; ValueError (→ 400) otherwise. Its range
+    (0 < minutes ≤ 7 days) is the service's to check (``EmergencyMode.emergency_on``)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError("应急时长 minutes 应为分钟数 (minutes: a number)")
+    try:
+        return float(value)
+    except (ValueError, OverflowError):
+        raise ValueError("应急时长 minutes 应为分钟数 (minutes: a number)") from None
+
+
 @bp.get("/api/emergency")
 def emergency_state():
     require_actor()
@@ -27,7 +38,7 @@ def emergency_on():
     actor = require_actor()
     b = json_body()
     with guarded("emergency"):
-        until = time.time() + float(b.get("minutes", 60)) * 60
+        until = time.time() + minutes_field(b.get("minutes", 60)) * 60   # the window: the service's
         state = svc().emergency_on(b.get("area") or {}, until, actor, text_field(b, "reason"))
     return jsonify(active=state)
 

@@ -4,6 +4,7 @@ the actions its caller may take (``incidents.policy``), its trail, routing hints
 
 from __future__ import annotations
 
+import math
 import time
 
 from flask import Blueprint, jsonify, request
@@ -20,9 +21,10 @@ from app.api import (
     text_field,
 )
 from app.auth import audit_denied, guarded, require_actor
-from app.http import ctx, svc
+from app.http import check_incident_ids, ctx, guard_incident_ids, svc
 
 bp = Blueprint("api_incidents", __name__)
+guard_incident_ids(bp)
 
 
 @bp.get("/api/incidents")
@@ -80,9 +82,9 @@ def bulk_action(action: str):
         return security.json_error(404, "unknown_action", reason="未知操作，应为以下之一 "
                                                                  f"(one of {sorted(ACTIONS)})")
     body = json_body()
-    ids = body.get("ids")
-    if not isinstance(ids, list):
-        return security.json_error(400, "bad_request", reason="ids 应为事件编号列表 (ids: a list)")
+    ids = check_incident_ids(body.get("ids"), "ids")
+    if action == "merge" and body.get("target") not in (None, ""):
+        check_incident_ids([body["target"]], "target")
     with guarded("bulk"):
         items = bulk_act(svc(), actor, ids, action, body)
     for it in items:
@@ -98,20 +100,41 @@ def incident_action(incident_id: str, action: str):
         return security.json_error(404, "unknown_action", reason="未知操作，应为以下之一 "
                                                                  f"(one of {sorted(ACTIONS)})")
     body = json_body()
+    if action == "merge":       # 合并 names other cases: each an incident's id, never a Redis key
+        check_incident_ids(body.get("others") or [], "others")
     with guarded(incident_id):
         inc = act(svc(), actor, incident_id, action, body)
     return jsonify(dict(inc.to_dict(), overdue=inc.overdue(time.time())))
+
+TASK_DEADLINE_MAX_S = 30 * 86400
+"""A 上情下达 task's handle deadline is at most 30 days (a longer one is a typo, never a plan)."""
+
+
+def task_deadline(value: object) -> float | None:
+    """``deadline_s`` of a task (seconds, 0 < d ≤ 30 days) or None when not given; ValueError
+    (→ 400) for anything else: a negative, zero, infinite or absurd deadline (issue 19)."""
+    if value is None or value == "":
+        return None
+    try:
+        d = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        d = math.nan
+    if not 0 < d <= TASK_DEADLINE_MAX_S:        # also refuses NaN and ±inf
+        raise ValueError(f"任务期限 deadline_s 应为 1 秒至 30 天（{TASK_DEADLINE_MAX_S} 秒）之间的秒数 "
+                         f"(deadline_s: seconds, more than 0 and at most 30 days)")
+    return d
+
 
 @bp.post("/api/tasks")
 def assign_task():
     actor = require_actor()
     b = json_body()
-    deadline = b.get("deadline_s")
     with guarded("assign_task"):
+        deadline = task_deadline(b.get("deadline_s"))
         inc = svc().assign_task(actor, text_field(b, "target"), text_field(b, "title") or "巡查任务",
                                 description=text_field(b, "description"),
                                 category=text_field(b, "category", "1001") or "1001",
-                                deadline_s=float(deadline) if deadline else None,
+                                deadline_s=deadline,
                                 # the service keeps keys apart per user and action
                                 idempotency_key=request.headers.get("Idempotency-Key") or None)
     resp = jsonify(inc.to_dict())

@@ -9,9 +9,10 @@ from app.api import (
     intake,
 )
 from app.auth import guarded, require_actor
-from app.http import ctx, svc
+from app.http import ctx, guard_incident_ids, svc
 
 bp = Blueprint("api_open311", __name__)
+guard_incident_ids(bp)
 
 
 @bp.get("/open311/v2/services.json")

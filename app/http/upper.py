@@ -10,9 +10,10 @@ from app.api import (
     act,
 )
 from app.auth import guarded, require_actor, require_role
-from app.http import ctx, svc
+from app.http import ctx, guard_incident_ids, svc
 
 bp = Blueprint("api_upper", __name__)
+guard_incident_ids(bp)
 
 
 @bp.post("/api/upper/push/<incident_id>")
