@@ -22,6 +22,7 @@ from incidents.incident import (
 )
 from incidents.policy import Offer
 from incidents.routing import parse_area
+from incidents.store import work_items
 from incidents.unit_of_work import _idem
 from incidents.vocab import Channel, State, TaskState
 
@@ -137,6 +138,50 @@ def triage_order(incs: Sequence[Incident], center: Center, now: float, area: Any
                                  key=lambda pair: triage_key(pair[0], center, now, pair[1]))]
 
 
+# --- membership: which cases a work list holds, one home (``list_queue`` and the console's merge) ---
+def awaiting_redispatch(inc: Incident) -> bool:
+    """A handler returned its part (退回) and the case waits in its owner's queue (``q:``) to be
+    sent to someone else: still out with other handlers (派遣/处置), or every part came back
+    (立案 again). ``list_queue("new")`` lists 上报 only; the console shows these there too."""
+    return (inc.place.startswith("q:")
+            and inc.state in (State.REGISTERED, State.DISPATCHED, State.IN_PROGRESS)
+            and any(t.state == TaskState.RETURNED for t in inc.tasks))
+
+
+def joined_since(inc: Incident, center: str) -> bool:
+    """A case ``center`` sent out (``x:``) that a person's report joined since it last moved
+    (``human_ts``: the 12345 call into a dispatched situation): back in the sender's 待办."""
+    return inc.state in OPEN_STATES and bool(getattr(inc, "human_ts", 0)) and fresh_human(inc, center)
+
+
+def in_view(inc: Incident, actor: Actor, view: str, now: float) -> bool:
+    """Would ``list_queue(actor, view)`` list ``inc`` (its limit aside)? For a center's actor
+    (not a grid worker, nor a city role looking at another center's queue): 待办 its center's
+    queue, the sub-tasks dispatched to it and a case it sent out that a person's report joined
+    (``joined_since``); 待受理 上报 in its queue; 本中心 also what it supervises out with
+    handlers; 超期 open, in scope and overdue for it (``my_overdue``); 全部在办 every open case in
+    scope; 全部 every case in scope. Never a case outside the actor's read scope (S1/S2). The
+    console's merge of pushed cases reads it (``app.screens.console.model``);
+    tests/incidents/test_queue_views.py holds it to ``list_queue``."""
+    if view not in VIEWS:
+        raise ValueError(f"视图应为 {VIEWS} 之一 (view must be one of {VIEWS})")
+    if scope.can_read(actor, inc) is not None:
+        return False
+    places = set(work_items(inc).values())      # empty once closed or voided
+    c = actor.center
+    if view == "todo":
+        return bool(places & {f"q:{c}", f"h:{c}"}) or (f"x:{c}" in places and joined_since(inc, c))
+    if view == "new":
+        return inc.place == f"q:{c}" and bool(places) and inc.state == State.REPORTED
+    if view == "mine":
+        return bool(places & {f"q:{c}", f"h:{c}", f"x:{c}"})
+    if view == "overdue":
+        return inc.state in OPEN_STATES and my_overdue(inc, c, now)
+    if view == "open":
+        return inc.state in OPEN_STATES
+    return True     # 全部: the history, every case in scope
+
+
 def triage_key(i: Incident, center: Center, now: float, emergency: bool = False) -> tuple:
     """One case's place in ``triage_order`` (sorting by it is that order); a console merging a
     few changed cases into the rows it shows sorts by it too."""
@@ -235,8 +280,7 @@ class Queries:
                 # (a 12345 call into a dispatched situation): the owner must see the call
                 seen = {i.id for i in incs}
                 out = [i for i in self.store.load_many(self._place_ids(f"x:{c}"))
-                       if i.id not in seen and i.state in OPEN_STATES and i.human_ts
-                       and fresh_human(i, c)]
+                       if i.id not in seen and joined_since(i, c)]
                 incs += out
             if worker:
                 incs = [i for i in incs if scope.can_read(actor, i) is None]
@@ -278,8 +322,7 @@ class Queries:
             incs = [i for i in self.store.load_many(ids)
                     if i.state in OPEN_STATES and self._readable(actor, i, center)]
             if view == "overdue":   # the case past its stage deadline, or a part of it that
-                incs = [i for i in incs if i.overdue(now) or any(   # this center handles past its own
-                    t.open and t.center == c and 0 < t.due_ts < now for t in i.tasks)]
+                incs = [i for i in incs if my_overdue(i, c, now)]   # this center handles past its own
             incs.sort(key=lambda i: (-i.priority, i.created_ts))
         return incs[offset:offset + limit]
 

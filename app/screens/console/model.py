@@ -22,13 +22,12 @@ from app.timefmt import fmt_cst
 from grid import centers as cc
 from grid.model import CITY_CENTER
 from incidents import queries as triage
-from incidents import scope
 from incidents.actor import Actor
-from incidents.incident import CHANNELS, OPEN_STATES, STATE_NAMES
+from incidents.incident import CHANNELS, STATE_NAMES
 from incidents.policy import OFFERED, Offer
+from incidents.queries import awaiting_redispatch
 from incidents.roles import CONSOLE_ROLES
-from incidents.store import work_items
-from incidents.vocab import Action, State, TaskState
+from incidents.vocab import Action
 from sensors.cameras import cameras_for, live_positions
 
 __all__ = ["CONSOLE_ROLES"]
@@ -101,15 +100,6 @@ def action_name(action: str) -> str:
 
 
 # --- the queue ---------------------------------------------------------------------------------
-def awaiting_redispatch(inc) -> bool:  # noqa: ANN001
-    """A handler returned its part (退回) and the case waits in its owner's queue (``q:``) to be
-    sent to someone else: still out with other handlers (派遣/处置), or every part came back
-    (立案 again). ``list_queue("new")`` lists 上报 only; the console shows these there too."""
-    return (inc.place.startswith("q:")
-            and inc.state in (State.REGISTERED, State.DISPATCHED, State.IN_PROGRESS)
-            and any(t.state == TaskState.RETURNED for t in inc.tasks))
-
-
 def state_name(inc, actor: Actor) -> str:  # noqa: ANN001
     """The state as the queue and panel show it to ``actor``: 待改派 for the owning (or a city)
     center when a returned part waits for re-dispatch, else the lifecycle state's name."""
@@ -118,30 +108,17 @@ def state_name(inc, actor: Actor) -> str:  # noqa: ANN001
     return STATE_NAMES.get(inc.state, inc.state)
 
 
-def in_view(inc, actor: Actor, view: str) -> bool:  # noqa: ANN001
-    """Would ``list_queue(actor, view)`` list ``inc`` (its limit aside)? For the views a push
-    is merged into (``PATCH_VIEWS``), a console's actor (not a grid worker): 待办 its center's
-    queue, the sub-tasks dispatched to it and a case it sent out that a person's report joined
-    since it last moved; 待受理 new in its queue, or a returned part waiting
-    for 改派 (``awaiting_redispatch``); 本中心 also what it supervises out with handlers; 全部在办
-    every open case in scope. Never a case outside the actor's read scope. Kept in step with
-    ``list_queue`` by tests/app/test_live_console.py (a merge equals a whole re-read)."""
-    if scope.can_read(actor, inc) is not None:
-        return False
-    places = set(work_items(inc).values())      # empty once closed or voided
-    c = actor.center
-    if view == "todo":
-        return bool(places & {f"q:{c}", f"h:{c}"}) or (
-            f"x:{c}" in places and bool(getattr(inc, "human_ts", 0))
-            and triage.fresh_human(inc, c))
-    if view == "new":
-        return inc.place == f"q:{c}" and bool(places) and (
-            inc.state == State.REPORTED or awaiting_redispatch(inc))
-    if view == "mine":
-        return bool(places & {f"q:{c}", f"h:{c}", f"x:{c}"})
-    if view == "open":
-        return inc.state in OPEN_STATES
-    return False
+def in_view(inc, actor: Actor, view: str, now: float | None = None) -> bool:  # noqa: ANN001
+    """Would the console's ``queue(actor, view)`` list ``inc`` (its limit aside)? The
+    membership rules have one home, ``incidents.queries.in_view`` (what ``list_queue`` lists);
+    the console adds only what its 待受理 shows beyond ``list_queue("new")``: a returned part
+    waiting in the center's queue for 改派 (``awaiting_redispatch``). Kept in step with
+    ``queue`` by tests/app/test_live_console.py (a merge equals a whole re-read)."""
+    now = time.time() if now is None else now
+    if triage.in_view(inc, actor, view, now):
+        return True
+    return (view == "new" and inc.place == f"q:{actor.center}" and awaiting_redispatch(inc)
+            and triage.in_view(inc, actor, "mine", now))
 
 
 def pushed_ids(feed) -> list[str] | None:  # noqa: ANN001
@@ -541,7 +518,7 @@ class ConsoleData:
         center = actor.center
         fresh = [self.row(inc, actor, view, center, now, e, seen)
                  for inc, e in zip(incs, triage.in_area(incs, area), strict=True)
-                 if in_view(inc, actor, view) and filt.keep(inc, center, now, e)]
+                 if in_view(inc, actor, view, now) and filt.keep(inc, center, now, e)]
         named = set(ids)
         rows = [r for r in shown if r.get("id") not in named]
         if len(rows) + len(fresh) >= QUEUE_LIMIT:
