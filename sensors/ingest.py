@@ -49,6 +49,10 @@ from sensors.schemas import (
 log = logging.getLogger("onemap.ingest")
 _compact = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 LINGER_S = defaults.BATCH_WAIT_S
+try:
+    from hiredis import pack_command as _pack
+except ImportError:  # pragma: no cover - redis-py works without hiredis, only slower
+    _pack = None
 
 
 def settle_heap() -> None:
@@ -353,11 +357,11 @@ class IngestWorker:
 
 
 class _Commands:
-    """The commands of one batch, sent in ONE round trip through redis-py's own pipeline
-    (``transaction=False``): redis-py's connection pool is the one Redis transport of OneMap
-    (see ``incidents.script``; sensors may not import incidents, and the batch is one EVALSHA
-    plus a few small commands, so redis-py packs it with hiredis in C: measured in
-    bench/README.md's ingest section)."""
+    """The commands of one batch, sent in ONE write and their replies read in order, on a
+    connection of redis-py's own pool through its public API (``get_connection``/``release``,
+    ``send_packed_command``, ``read_response``: the one Redis transport, as in
+    ``incidents.script``), packed by hiredis: thousands of arguments per batch without redis-py's
+    per-argument Python work (a pipeline costs ≈ 15 % of ingest's rate: bench/README.md)."""
 
     def __init__(self) -> None:
         self.cmds: list[tuple] = []
@@ -377,8 +381,29 @@ class _Commands:
 
     def run(self, r: redis.Redis) -> list:
         """Every reply in order; the first ``ResponseError`` (e.g. NOSCRIPT) is raised after
-        all replies were read, so the connection goes back to the pool clean."""
-        p = r.pipeline(transaction=False)
-        for c in self.cmds:
-            p.execute_command(*c)
-        return p.execute()
+        all replies were read, so the connection goes back to the pool clean; a broken
+        connection is disconnected before it is released (the pool makes a new socket)."""
+        if _pack is None:   # no hiredis: the ordinary pipeline
+            p = r.pipeline(transaction=False)
+            for c in self.cmds:
+                p.execute_command(*c)
+            return p.execute()
+        pool = r.connection_pool
+        conn = pool.get_connection()
+        try:
+            conn.send_packed_command([_pack(c) for c in self.cmds])
+            out, err = [], None
+            for _ in self.cmds:
+                try:
+                    out.append(conn.read_response())
+                except redis.ResponseError as e:   # read every reply, then raise the first error
+                    err = err or e
+                    out.append(e)
+            if err is not None:
+                raise err
+            return out
+        except (redis.ConnectionError, redis.TimeoutError):
+            conn.disconnect()
+            raise
+        finally:
+            pool.release(conn)
