@@ -35,6 +35,18 @@ def town_points(city, town: str, n: int):
     return [point_in(city, i) for i in idx[::step][:n]]
 
 
+def five_alarm_situation(svc, here, demo_city) -> tuple[AlarmIntake, list, str]:
+    """Five water-level alarms in distinct cells of one town, taken in: one situation."""
+    intake = AlarmIntake(svc, consumer="c1")
+    pts = town_points(demo_city, here.town, 5)
+    for k, p in enumerate(pts):
+        f = alarm(here, f"d-{k}:r:1", device=f"d-{k}")
+        f.update(lon=repr(p.lon), lat=repr(p.lat), cell_code=p.cell)
+        svc.r.xadd(keys.ALARMS, f)
+    intake.poll(block_ms=None)
+    return intake, pts, svc.reported_with(SYSTEM, "alarm:d-0:r:1")
+
+
 def test_a_falling_level_never_lowers_a_case_only_a_person_does(svc, who, here):
     intake = AlarmIntake(svc, consumer="c1")
     r = svc.r
@@ -164,14 +176,7 @@ def test_a_case_touched_by_a_person_never_closes_by_itself(svc, who, here, clock
 
 def test_a_human_report_joins_the_situation_visible_and_its_owner_is_told(svc, who, here,
                                                                          demo_city, clock):
-    intake = AlarmIntake(svc, consumer="c1")
-    pts = town_points(demo_city, here.town, 5)
-    for k, p in enumerate(pts):
-        f = alarm(here, f"d-{k}:r:1", device=f"d-{k}")
-        f.update(lon=repr(p.lon), lat=repr(p.lat), cell_code=p.cell)
-        svc.r.xadd(keys.ALARMS, f)
-    intake.poll(block_ms=None)
-    sid = svc.reported_with(SYSTEM, "alarm:d-0:r:1")
+    intake, pts, sid = five_alarm_situation(svc, here, demo_city)
     sit = svc.get(sid, who.commander)
     owner = sit.center
     before = svc.r.xlen(keys.queue(owner))
@@ -249,14 +254,7 @@ def test_a_call_into_a_dispatched_situation_is_first_in_the_owners_todo(svc, who
     """bench/storm found it: the situation went out to its department, then a 12345 call joined
     it; the call was in no view of the owner. Now the owner's 待办 lists the case, first, until it
     moves on."""
-    intake = AlarmIntake(svc, consumer="c1")
-    pts = town_points(demo_city, here.town, 5)
-    for k, p in enumerate(pts):
-        f = alarm(here, f"d-{k}:r:1", device=f"d-{k}")
-        f.update(lon=repr(p.lon), lat=repr(p.lat), cell_code=p.cell)
-        svc.r.xadd(keys.ALARMS, f)
-    intake.poll(block_ms=None)
-    sid = svc.reported_with(SYSTEM, "alarm:d-0:r:1")
+    intake, pts, sid = five_alarm_situation(svc, here, demo_city)
     owner_actor = {"CITY": who.city, f"T{here.town}": who.town}[svc.get(sid, who.commander).center]
     for step in ("accept", "dispatch"):
         offers = {o.action: o for o in svc.available_actions(sid, owner_actor)}
