@@ -117,8 +117,14 @@ def in_view(inc, actor: Actor, view: str, now: float | None = None) -> bool:  # 
     now = time.time() if now is None else now
     if triage.in_view(inc, actor, view, now):
         return True
-    return (view == "new" and inc.place == f"q:{actor.center}" and awaiting_redispatch(inc)
+    return (view == "new" and redispatch_here(inc, actor)
             and triage.in_view(inc, actor, "mine", now))
+
+
+def redispatch_here(inc, actor: Actor) -> bool:  # noqa: ANN001
+    """A returned part waiting in ``actor``'s center queue for 改派: what the console's 待受理
+    shows beyond ``list_queue("new")`` (one rule for ``queue`` and ``in_view``)."""
+    return inc.place == f"q:{actor.center}" and awaiting_redispatch(inc)
 
 
 def pushed_ids(feed) -> list[str] | None:  # noqa: ANN001
@@ -469,7 +475,7 @@ class ConsoleData:
         if view == "new":
             known = {i.id for i in incs}
             incs += [i for i in svc.list_queue(actor, "mine", limit=500)
-                     if i.id not in known and i.place == f"q:{actor.center}" and awaiting_redispatch(i)]
+                     if i.id not in known and redispatch_here(i, actor)]
         area = svc.emergency_area()
         center = actor.center if actor.role != "grid_worker" else f"W{actor.cell}"
         ordered = incs if view == "todo" else queue_order(incs, view, now, center, area)
