@@ -38,9 +38,6 @@ from app import security, upper
 from incidents import actions
 from incidents.actions import REGISTRY
 from incidents.actor import Actor
-from incidents.roles import having
-
-ROLE_TABLE_PUSHERS = having("pushes_upper")
 
 LIST_FIELDS = ("id", "kind", "title", "category", "category_name", "severity", "state",
                "state_name", "channel", "channel_name", "center", "tier", "town_code", "cell_code",

@@ -5,12 +5,10 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 
 from app import upper
-from app.api import (
-    ROLE_TABLE_PUSHERS,
-    act,
-)
+from app.api import act
 from app.auth import guarded, require_actor, require_role
 from app.http import ctx, guard_incident_ids, svc
+from incidents.roles import having
 
 bp = Blueprint("api_upper", __name__)
 guard_incident_ids(bp)
@@ -24,7 +22,8 @@ def upper_push(incident_id: str):
     entry = upper.pushed(ctx().redis, 1)[0]["entry"]
     return jsonify(entry=entry, id=incident_id)
 
+
 @bp.get("/api/upper/pushed")
 def upper_pushed():
-    require_role(*(ROLE_TABLE_PUSHERS | {"admin"}))
+    require_role(*(having("pushes_upper") | {"admin"}))  # the role table's 上报 flag
     return jsonify(items=upper.pushed(ctx().redis, request.args.get("count", 100, type=int)))
