@@ -407,9 +407,7 @@ def install(server: Flask, ctx) -> None:
         if screen is not None and not may_open(actor, screen):
             if _is_machine(path):
                 deny(f"role {actor.role} may not open /{screen}/")
-            security.audit(ctx.redis, "denied", user=actor.user_id, role=actor.role,
-                           center=actor.center, path=path, reason=f"screen /{screen}/")
-            security.count(ctx.redis, "denied")
+            audit_denied(f"screen /{screen}/", actor=actor)
             return (f"<!doctype html><meta charset=utf-8><title>403</title><p>403 · "
                     f"{html.escape(ROLE_NAMES[actor.role])} 无权访问 /{screen}/ "
                     f"<a href='{home_for(actor)}'>返回</a> · "
