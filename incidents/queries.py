@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 import shapely
 
+from grid import centers as cc
 from grid.categories import CATEGORIES
 from incidents import audit, keys, kpi, routing, scope
 from incidents import defaults as D
@@ -421,8 +422,9 @@ class Queries:
                 ids += self.r.zrevrange(keys.involved(wid), 0, limit - 1)
             return _unique(ids)
         ids = list(self.r.zrevrange(keys.involved(center), 0, limit - 1))
-        if center.startswith("T") and open_only:
-            ids += self.r.zrange(keys.town(center[1:]), 0, limit - 1)
+        town = cc.town_of(center)
+        if town and open_only:
+            ids += self.r.zrange(keys.town(town), 0, limit - 1)
         return _unique(ids)
 
     @staticmethod
@@ -432,7 +434,7 @@ class Queries:
     def _readable(self, actor: Actor, i: Incident, center: str | None) -> bool:
         if center and center != actor.center:
             return center in i.centers or center == i.center or (
-                center.startswith("T") and i.town_code == center[1:])
+                cc.is_town(center) and i.town_code == cc.town_of(center))
         return scope.can_read(actor, i) is None
 
 

@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 import redis
 
+from grid import centers as cc
 from grid.categories import CATEGORIES
 from grid.model import CITY_CENTER, City, Location
 from incidents import defaults as D
@@ -269,7 +270,7 @@ class IncidentService(UnitOfWork, Queries, EmergencyMode):
             tier=self._tier(actor.center), place=f"x:{actor.center}", state=S.DISPATCHED,
             created_ts=now, route_reason="上情下达",
             tasks=[Task(1, tgt, dispatched_ts=now,
-                        town=(tgt_town or "") if tgt.startswith("W") else "")],
+                        town=(tgt_town or "") if cc.is_worker(tgt) else "")],
             centers=sorted({actor.center, tgt}), sources=[{"channel": "assignment",
                                                            "reporter": actor.user_id, "ts": now}])
         if deadline_s is not None:
@@ -723,11 +724,11 @@ class IncidentService(UnitOfWork, Queries, EmergencyMode):
     def _anchor(self, target: str) -> tuple[float, float]:
         """A representative point for a task without a location (the target's area)."""
         geom = None
-        if target.startswith("W"):
-            rows = self.city.cells[self.city.cells["code"] == target[1:]]
+        if cc.is_worker(target):
+            rows = self.city.cells[self.city.cells["code"] == cc.cell_of(target)]
             geom = rows.geometry.iloc[0] if len(rows) else None
-        elif target.startswith("T"):
-            rows = self.city.towns[self.city.towns["code"] == target[1:]]
+        elif cc.is_town(target):
+            rows = self.city.towns[self.city.towns["code"] == cc.town_of(target)]
             geom = rows.geometry.iloc[0] if len(rows) else None
         p = (geom if geom is not None else self.city.boundary).representative_point()
         return float(p.x), float(p.y)
