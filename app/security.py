@@ -341,13 +341,6 @@ def hit(r: redis.Redis, rule: RateLimit, who: str, now: float | None = None) -> 
     return n <= rule.limit, retry
 
 
-def forgive(r: redis.Redis, rule: RateLimit, who: str, now: float | None = None) -> None:
-    """Forget ``who``'s count in the current window: a login that succeeded resets its failures
-    (the limit is there against guessing, not against logging in)."""
-    now = time.time() if now is None else now
-    r.delete(keys.rate(rule.bucket, who, int(now // rule.window_s)))
-
-
 def enforce(r: redis.Redis, rule: RateLimit, who: str) -> None:
     """Abort with 429 (+ Retry-After) when ``who`` is over the limit."""
     ok, retry = hit(r, rule, who)
