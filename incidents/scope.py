@@ -113,7 +113,8 @@ def can_handle(actor: Actor, task: Task) -> str | None:
 
 def can_assign(actor: Actor, target: str, target_town: str | None) -> str | None:
     """上情下达: may this actor give a task to ``target`` (center or W<cell>)?"""
-    if spec(actor.role).assigns and spec(actor.role).reads_city and actor.is_city:
+    role = spec(actor.role)
+    if role.assigns and role.reads_city and actor.is_city:
         return None if target != CITY_CENTER else ("市中心不能给自己下达任务 "
                                                    "(the city center cannot assign to itself)")
     if actor.role == "town_operator" and cc.is_worker(target):

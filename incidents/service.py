@@ -979,9 +979,11 @@ def _checked_point(lon: float, lat: float) -> tuple[float, float]:
     return lon, lat
 
 
+_SEV_RANK = {s: k for k, s in enumerate(D.SEVERITIES)}
+
+
 def _max_sev(a: str, b: str) -> str:
-    order = {s: k for k, s in enumerate(D.SEVERITIES)}
-    return a if order.get(a, 0) >= order.get(b, 0) else b
+    return a if _SEV_RANK.get(a, 0) >= _SEV_RANK.get(b, 0) else b
 
 
 def location_of(city: City, lon: float, lat: float) -> Location | None:
