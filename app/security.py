@@ -322,8 +322,6 @@ class RateLimit:
 
 REPORT_LIMIT = RateLimit("report", 30, 60)
 """Reporting endpoints (new incident, mobile report): 30 per minute per user. Demo default."""
-LOGIN_LIMIT = RateLimit("login", 10, 300)
-"""Login attempts: 10 per 5 minutes per (address, user id). Demo default."""
 CAP_LIMIT = RateLimit("cap", 60, 60)
 """CAP alert intake: 60 per minute per caller. Demo default."""
 

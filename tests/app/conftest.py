@@ -15,8 +15,7 @@ def limiter_clock(monkeypatch) -> float:
     start counting again and never reach the limit."""
     from app import security
 
-    longest = max(r.window_s for r in (security.REPORT_LIMIT, security.LOGIN_LIMIT,
-                                       security.CAP_LIMIT))
+    longest = max(r.window_s for r in (security.REPORT_LIMIT, security.CAP_LIMIT))
     mid = (time.time() // longest) * longest + longest / 2   # mid-window for every rule
     monkeypatch.setattr(security, "time", types.SimpleNamespace(time=lambda: mid))
     return mid
