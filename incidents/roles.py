@@ -58,6 +58,7 @@ class RoleSpec:
     assigns: bool = False             # 上情下达: gives tasks
     calls_api: bool = True            # may call /api/* at all (scope then per incident)
     pushes_upper: bool = False        # 上报省平台
+    administers: bool = False         # 系统管理: accounts, sessions, dead-letter replay (/ops)
 
 
 _ALL_SCREENS = frozenset({"wall", "console", "m", "analytics", "ops"})
@@ -81,7 +82,7 @@ ROLE_TABLE: dict[Role, RoleSpec] = {r.role: r for r in (
     RoleSpec(Role.WALL_VIEWER, "大屏", frozenset({"city"}), frozenset({"wall"}), home="/wall/",
              reads_city=True, calls_api=False),
     RoleSpec(Role.ADMIN, "管理员", frozenset({"city"}), frozenset({"wall", "analytics", "ops"}),
-             home="/ops/"),
+             home="/ops/", administers=True),
 )}
 assert set(ROLE_TABLE) == set(Role), "every role has its row"
 assert all(r.screens <= _ALL_SCREENS for r in ROLE_TABLE.values())
