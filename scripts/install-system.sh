@@ -10,6 +10,10 @@ sys_has redis-server || need+=(redis-server)
 sys_has mosquitto || need+=(mosquitto)
 sys_has chromium || need+=(chromium)
 sys_has chromedriver || need+=(chromium-driver)
+# PostgreSQL 15 + PostGIS 3: the record (issue 20); tests and the demo start private instances
+# from these binaries (initdb, pg_ctl in /usr/lib/postgresql/15/bin), never the system's cluster.
+[ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql)
+[ -f /usr/share/postgresql/15/extension/postgis.control ] || need+=(postgresql-15-postgis-3)
 # A CJK font, so that headless Chromium (tests, screenshots) draws Chinese instead of boxes.
 fc-list 2>/dev/null | grep -qiE "wqy|noto.*cjk|droid.*fallback" || need+=(fonts-wqy-microhei)
 if [ "${1:-}" = "--services-only" ]; then
