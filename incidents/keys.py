@@ -37,6 +37,29 @@ Layout (see docs/incidents.md):
 - ``om:inc:idem:report:system:situation:{family}:{area}:{n}``  string: the open situation of a
                                   family in an area for window n (an idempotency key: one
                                   situation however many intake workers race)
+- ``om:inc:duty:shifts:{center}``  hash: shift id → shift JSON (值班值守: center, start, end,
+                                  members by duty role) (X34a)
+- ``om:inc:duty:starts:{center}``  zset: shift id → start ts (who is on duty at a moment)
+- ``om:inc:duty:log:{center}``     stream: roster changes of a center (import, swap, leave,
+                                  handover note, acknowledgement), who and when
+- ``om:inc:duty:handover:{center}`` hash: shift id → handover JSON (交接班: note, carried items,
+                                  acknowledgement)
+- ``om:inc:duty:reports:{center}`` zset: pending information reports (信息报送) of a center →
+                                  due ts (carried by the handover)
+- ``om:inc:notify:outbox``         stream: deliveries to send (consumer group ``notify``)
+- ``om:inc:notify:dedup``          set: ``event|person|channel`` already in the outbox (at most
+                                  one delivery per triple)
+- ``om:inc:notify:d:{did}``        hash: one delivery (event, person, channel, status, attempts)
+- ``om:inc:notify:later``          zset: deferred deliveries (retry backoff, quiet hours, rate
+                                  limit) → when to send
+- ``om:inc:notify:chain:{event}``  hash: an escalation chain (step, center, acked by)
+- ``om:inc:notify:esc``            zset: chain event → when its next step is due
+- ``om:inc:notify:audit``          stream: every send attempt, result and acknowledgement
+- ``om:inc:notify:failed``         stream: deliveries given up (reason kept for operators)
+- ``om:inc:notify:rate:{person}:{n}`` counter: external sends to a person in rate window n
+- ``om:inc:notify:contacts``       hash: person id → contact JSON (phone, email, quiet hours)
+- ``om:inc:notify:inbox:{user}``   stream: a user's in-app notifications (the screens read it)
+- ``om:inc:notify:inbox:seen:{user}`` set: delivery ids already in that inbox (no double entry)
 """
 
 from __future__ import annotations
@@ -118,3 +141,56 @@ def kpi_days(scope: str) -> str:
 def escalation_limit(center: str, window: int) -> str:
     """Counter of a center's automatic escalations in rate window ``window``."""
     return f"om:inc:esclimit:{center}:{window}"
+
+
+# --- duty roster (值班值守, incidents/duty.py) and notifications (incidents/notify/) -----------
+
+NOTIFY_OUTBOX = "om:inc:notify:outbox"
+NOTIFY_GROUP = "notify"
+NOTIFY_DEDUP = "om:inc:notify:dedup"
+NOTIFY_LATER = "om:inc:notify:later"
+NOTIFY_ESC = "om:inc:notify:esc"
+NOTIFY_AUDIT = "om:inc:notify:audit"
+NOTIFY_FAILED = "om:inc:notify:failed"
+NOTIFY_CONTACTS = "om:inc:notify:contacts"
+NOTIFY_FEED_GROUP = "notify"     # the notifier's consumer group on FEED (new work → on-duty)
+
+
+def duty_shifts(center: str) -> str:
+    return f"om:inc:duty:shifts:{center}"
+
+
+def duty_starts(center: str) -> str:
+    return f"om:inc:duty:starts:{center}"
+
+
+def duty_log(center: str) -> str:
+    return f"om:inc:duty:log:{center}"
+
+
+def duty_handover(center: str) -> str:
+    return f"om:inc:duty:handover:{center}"
+
+
+def duty_reports(center: str) -> str:
+    return f"om:inc:duty:reports:{center}"
+
+
+def notify_delivery(did: str) -> str:
+    return f"om:inc:notify:d:{did}"
+
+
+def notify_chain(event: str) -> str:
+    return f"om:inc:notify:chain:{event}"
+
+
+def notify_rate(person: str, window: int) -> str:
+    return f"om:inc:notify:rate:{person}:{window}"
+
+
+def notify_inbox(user_id: str) -> str:
+    return f"om:inc:notify:inbox:{user_id}"
+
+
+def notify_inbox_seen(user_id: str) -> str:
+    return f"om:inc:notify:inbox:seen:{user_id}"
