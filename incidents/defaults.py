@@ -163,3 +163,46 @@ ESCALATION_WINDOW_S = 600.0
 
 NOTICES_MAXLEN = 10_000
 """Approximate cap of ``om:inc:notices`` (new human sources, escalation summaries)."""
+
+# --- duty roster and notifications (issue 17: 值班值守, escalation until acknowledged) ------------
+
+DUTY_MAX_SHIFT_S = 48 * 3600
+"""The longest shift a roster may hold (seconds): bounds the look-back of ``on_duty``. Assumption."""
+
+NOTIFY_ACK_MINUTES: dict[str, dict[str, float]] = {
+    # category prefix: {severity: minutes to acknowledge before the next person}   ASSUMPTION
+    "":   {"一般": 30.0, "较大": 15.0, "重大": 10.0, "特别重大": 5.0},
+    "03": {"一般": 15.0, "较大": 10.0, "重大": 5.0, "特别重大": 3.0},   # 自然灾害
+    "04": {"一般": 10.0, "较大": 5.0, "重大": 3.0, "特别重大": 2.0},    # 消防安全
+}
+"""Escalation (升级): a priority notification not acknowledged within this many minutes goes to
+the next person of the chain. By category prefix (longest wins) × severity. Demo default."""
+
+NOTIFY_CHAIN: tuple[str, ...] = ("officer", "chief", "leader", "upper")
+"""The escalation chain: step 0 the on-duty 值班员, then 值班长, 带班领导, the upper center's watch
+(its 值班长 and 带班领导). Assumption (值班长 → 带班领导 → 上级值班, issue 17)."""
+
+NOTIFY_PRIORITY_SEVERITIES: frozenset[str] = frozenset({"较大", "重大", "特别重大"})
+"""A case of these severities (or priority 1) is a priority notification: copied to the leader on
+duty, escalated until acknowledged, never held by quiet hours or rate limits. Assumption."""
+
+NOTIFY_CHANNELS: dict[str, tuple[str, ...]] = {
+    "一般": ("inapp",), "较大": ("inapp", "email"),
+    "重大": ("inapp", "email", "sms"), "特别重大": ("inapp", "email", "sms"),
+}
+"""Channels a new-work notification goes out on, by severity. Assumption."""
+
+NOTIFY_QUIET_HOURS: tuple[int, int] = (22, 7)
+"""Quiet hours (UTC+8, [start, end) hours): non-priority SMS/e-mail wait until they end; in-app
+always goes. A person's contact may set their own. Assumption."""
+
+NOTIFY_RATE_LIMIT: tuple[int, float] = (10, 600.0)
+"""Per person: at most this many non-priority external (SMS/e-mail) sends per window (s); more
+wait for the next window (none is dropped). Assumption."""
+
+NOTIFY_RETRY_S: tuple[float, ...] = (5.0, 15.0, 60.0, 300.0, 900.0)
+"""Backoff of the outbox between attempts of a failing channel (s); after the last, the delivery
+is given up and kept in the failed stream with its reason. Assumption."""
+
+NOTIFY_RECLAIM_IDLE_MS = 60_000
+"""An outbox entry held this long by a notifier that did not ack (killed) is taken over."""
