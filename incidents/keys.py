@@ -34,6 +34,17 @@ Layout (see docs/incidents.md):
 - ``om:inc:notices``              stream: notices for owners (a person's report joined a machine
                                   case or situation; "N more cases overdue" escalation summaries)
 - ``om:inc:esclimit:{center}:{n}`` counter: automatic escalations of a center in window n
+- ``om:inc:plans``                hash: 预案 id → its current version number (issue 16)
+- ``om:inc:plan:{id}:{n}``        string: version n of a plan (JSON: the plan, who, when, what changed)
+- ``om:inc:plan:{id}:log``        stream: a plan's versions (who imported/edited what, when)
+- ``om:inc:resp:seq``             counter for response (应急响应) ids
+- ``om:inc:resp:{aid}``           hash: one response (plan, version, level, territory, commander, state)
+- ``om:inc:resp:{aid}:tasks``     hash: ``level|unit|n`` → a member unit's task (its 上情下达 case id)
+- ``om:inc:resp:{aid}:log``       stream: the response's audit (启动, 调级, 接管, 终止 + summary)
+- ``om:inc:resp:active``          zset: active responses → activation ts
+- ``om:inc:resp:all``             zset: every response → activation ts
+- ``om:inc:ex:…``                 the same response keys for 推演 (exercise, X3): a separate
+                                  namespace; an exercise's tasks never become cases
 - ``om:inc:idem:report:system:situation:{family}:{area}:{n}``  string: the open situation of a
                                   family in an area for window n (an idempotency key: one
                                   situation however many intake workers race)
@@ -194,3 +205,44 @@ def notify_inbox(user_id: str) -> str:
 
 def notify_inbox_seen(user_id: str) -> str:
     return f"om:inc:notify:inbox:seen:{user_id}"
+
+
+# --- 预案 and 应急响应 (issue 16) -----------------------------------------------------------------
+PLANS = "om:inc:plans"
+
+
+def plan_version(plan_id: str, n: int) -> str:
+    return f"om:inc:plan:{plan_id}:{n}"
+
+
+def plan_log(plan_id: str) -> str:
+    return f"om:inc:plan:{plan_id}:log"
+
+
+def response_ns(exercise: bool) -> str:
+    """The prefix of response keys: real (``om:inc:resp:``) or 推演 (``om:inc:ex:resp:``)."""
+    return "om:inc:ex:resp:" if exercise else "om:inc:resp:"
+
+
+def response(aid: str, exercise: bool = False) -> str:
+    return f"{response_ns(exercise)}{aid}"
+
+
+def response_tasks(aid: str, exercise: bool = False) -> str:
+    return f"{response_ns(exercise)}{aid}:tasks"
+
+
+def response_log(aid: str, exercise: bool = False) -> str:
+    return f"{response_ns(exercise)}{aid}:log"
+
+
+def responses_active(exercise: bool = False) -> str:
+    return f"{response_ns(exercise)}active"
+
+
+def responses_all(exercise: bool = False) -> str:
+    return f"{response_ns(exercise)}all"
+
+
+def response_seq(exercise: bool = False) -> str:
+    return f"{response_ns(exercise)}seq"

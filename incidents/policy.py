@@ -396,6 +396,63 @@ class Policy:
             raise InvalidTransition(Action.PUSH_UPPER, inc.state, "已作废的事件不上报 "
                                     "(a voided case is not pushed)", inc.id)
 
+    # --- 应急响应 (emergency plans and responses, issue 16) -------------------------------------
+    RESPONSE_ACTIONS = ("import_plan", "read_plan", "activate", "level", "end", "take_over",
+                        "read_response")
+    """What is asked of ``check_response``: 导入/编辑预案, 查看预案, 启动响应, 调整级别, 终止响应,
+    市接管, 查看响应看板."""
+
+    def check_response(self, actor: Actor, action: str, *, town: str | None = None,
+                       owner: str | None = None, level: str | None = None,
+                       members: Iterable[str] = ()) -> None:
+        """Who may do what with a plan (预案) or a response (应急响应): raise ``Forbidden``.
+
+        ``town``: the response's territory (a town code; None = city-wide); ``owner``: the center
+        commanding it now (``CITY`` or ``T<town>``); ``level``: IV/III/II/I asked for;
+        ``members``: its member units (成员单位: a department reads the board it works on).
+        Rules (T5 镇街应急联动, X19 集中统一指挥): the city's commander (``commands``) imports
+        plans and activates, changes, ends and takes over any response; a town operator
+        activates, changes and ends a level IV (一般) response of its own territory only, while
+        it commands it (not after the city took it over); reading plans: every role that calls
+        the API; a board: the city's readers, its own town, its member units."""
+        if action not in self.RESPONSE_ACTIONS:
+            raise ValueError(f"未知的应急操作 {action!r} (unknown response action)")
+        role = spec(actor.role)
+        commander = actor.is_city and role.commands
+        own_town = cc.town_of(actor.center)
+        if action == "read_plan":
+            if role.calls_api:
+                return
+            why = "该角色不能查看预案 (this role does not read plans)"
+        elif action == "read_response":
+            if (actor.is_city and (role.reads_city or role.commands) or (own_town and own_town == town)
+                    or actor.center in set(members)):
+                return
+            why = "只能查看本辖区或本单位参与的应急响应 (only responses of your territory or unit)"
+        elif commander:
+            if action == "take_over" and (owner == CITY_CENTER or not town):
+                raise InvalidTransition(action, "active", "该响应已由市中心指挥 "
+                                        "(the city center commands it already)")
+            return
+        elif action in ("import_plan", "take_over"):
+            why = ("只有市指挥长可以导入预案、接管镇街响应 "
+                   "(only the city commander imports plans and takes over responses)")
+        elif action in ("activate", "level", "end") and actor.role == "town_operator":
+            if not town or town != own_town:
+                why = (f"镇街只能启动/指挥本辖区的应急响应（{town or '全市'} 不是 {own_town}） "
+                       "(a town commands responses of its own territory only)")
+            elif owner is not None and owner != actor.center:
+                why = "该响应已由市中心接管 (the city center has taken this response over)"
+            elif level is not None and level != "IV":
+                why = "镇街只能启动/调整 IV 级（一般）响应，更高级别由市指挥长决定 " \
+                      "(a town commands level IV only; higher levels are the city commander's)"
+            else:
+                return
+        else:
+            why = "只有市指挥长或本辖区镇街值班员可以指挥应急响应 " \
+                  "(only the city commander or the town's operator commands a response)"
+        raise Forbidden(action, actor, why)
+
 
 def visible_devices(actor: Actor, frame, line_col: str | None):  # noqa: ANN001, ANN201 (DataFrame)
     """The devices (sensors, cameras) ``actor`` may see (S1/S2 分级接入), as a filtered frame: the
