@@ -64,9 +64,13 @@ class Settings(BaseSettings):
     port: int = Field(8050, description="TCP port of the web app.")
     web_threads: int = Field(16, ge=1, le=256, description="Request threads of `onemap web` "
                              "(uvicorn + a2wsgi: a fixed pool; each holds a Redis connection while it works).")
-    secret_key: str | None = Field(None, description="Flask session signing key. Unset: one "
-                                   "random key is created once in Redis and shared by every web "
-                                   "worker (so sessions survive a load balancer).")
+    secret_key: str | None = Field(None, description="Flask session signing key (>= 32 "
+                                   "characters). Unset: ONEMAP_SECRET_KEY_FILE, else one random "
+                                   "key generated in <data_dir>/secrets/session-key (0600); never "
+                                   "kept in Redis (app.secret_files).")
+    secret_key_file: Path | None = Field(None, description="File holding the session signing "
+                                         "key (a deployment's secret; every web process reads "
+                                         "the same file).")
     kiosk_token: str | None = Field(None, description="Token that opens /wall without a login; "
                                     "generated and printed by `onemap demo` when unset.")
     session_max_s: int = Field(12 * 3600, ge=60, description="Absolute lifetime of a login "
