@@ -28,7 +28,9 @@ from sensors.kinds.base import Kind
 
 Scalar = StrictBool | StrictInt | StrictFloat | StrictStr
 REASONS = ("oversized", "bad_topic", "not_json", "schema", "unknown_device", "unknown_metric",
-           "wrong_type", "wrong_unit", "out_of_range", "future_ts", "internal")
+           "wrong_type", "wrong_unit", "out_of_range", "future_ts", "internal",
+           # issue 19, raised by sensors.ingest: older than MAX_PAST_S; retain on a telemetry topic
+           "stale_ts", "retained")
 """Dead-letter reasons (sensors.deadletter counts per reason)."""
 
 
