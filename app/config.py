@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     mqtt_url: str | None = Field(
         None, description="MQTT broker URL (mqtt://user:pass@host:port). Unset: start a private "
         "mosquitto on a free port, else an in-process amqtt broker.")
+    pg_url: str | None = Field(
+        None, description="PostgreSQL URL of the record (postgresql://user:pass@host:port/db, "
+        "PostGIS needed; docs/record.md). Set: incidents and their audit trails are archived "
+        "there and reads fall through to it. Unset: history is off (Redis only).")
     data_dir: Path = Field(Path("var"), description="Directory for the city model, private "
                            "service data (Redis AOF) and logs.")
 
