@@ -92,6 +92,7 @@ RECOVER = "om:inc:recover"
 NOTICES = "om:inc:notices"
 ALARMS = "om:alarms"          # owned by sensors; named in docs/architecture.md
 ALARMS_GROUP = "intake"
+ARCHIVE_GROUP = "archive"    # consumer group of the record's archiver on FEED (incidents/record)
 
 
 def incident(incident_id: str) -> str:
