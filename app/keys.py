@@ -85,8 +85,8 @@ DEMO_SEEDED = "om:demo:seeded"
 """String: set once `onemap demo` has written its history of past incidents (app.demo_data)."""
 
 WEB_SECRET = "om:web:secret"
-"""String: the Flask session signing key shared by every web worker when ONEMAP_SECRET_KEY is
-unset (created once with SET NX)."""
+"""Legacy (before issue 19): the session signing key once kept here. Never written now; the web
+app deletes it at start (the key lives in a file or the environment: app.secret_files)."""
 
 
 def session_key(sid: str) -> str:

@@ -13,13 +13,13 @@ never serves the screens without the login gate.
 from __future__ import annotations
 
 import importlib
+import logging
 import pkgutil
-import secrets
 
 from flask import Flask, redirect, send_from_directory
 
 import app.auth as auth  # the gate: if it cannot be imported, neither can the server
-from app import http, keys, mobile_api, screens
+from app import http, keys, mobile_api, screens, secret_files
 from app.config import ASSETS_DIR
 from app.context import AppContext
 
@@ -27,15 +27,20 @@ SCREEN_ORDER = ("wall", "console", "mobile", "analytics", "ops")
 
 
 def shared_secret_key(ctx: AppContext) -> str:
-    """The session key every web worker of this deployment shares: created once in Redis."""
-    ctx.redis.set(keys.WEB_SECRET, secrets.token_hex(32), nx=True)
-    return str(ctx.redis.get(keys.WEB_SECRET))
+    """The session key every web worker of this deployment shares: from the environment, a file
+    or the data dir (``app.secret_files``), never from Redis (issue 19: a Redis reader forged a
+    commander's session with it). A key an older version left in Redis is deleted: it was
+    readable, so sessions it signed end."""
+    if ctx.redis.delete(keys.WEB_SECRET):
+        logging.getLogger("onemap").warning("removed the old session key from Redis "
+                                            "(om:web:secret); users log in again")
+    return secret_files.session_key(ctx.settings)
 
 
 def create_server(ctx: AppContext) -> Flask:
     """Build the WSGI app for the given context."""
     server = Flask("onemap", static_folder=None)
-    server.config.update(SECRET_KEY=ctx.settings.secret_key or shared_secret_key(ctx),
+    server.config.update(SECRET_KEY=shared_secret_key(ctx),
                          MAX_CONTENT_LENGTH=int(ctx.settings.max_upload_mb * 1024 * 1024),
                          SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
     server.extensions["onemap"] = ctx

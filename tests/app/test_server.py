@@ -8,8 +8,9 @@ from app.server import create_server
 
 
 def test_two_web_workers_share_the_session_key(redis_client, redis_service, demo_city_dir, tmp_path):
-    """Without ONEMAP_SECRET_KEY, every worker signs sessions with one key kept in Redis, so a
-    login on one worker is valid on the next one behind the load balancer."""
+    """Without ONEMAP_SECRET_KEY, every worker signs sessions with one key kept in the data dir
+    (app.secret_files, never Redis), so a login on one worker is valid on the next one behind
+    the load balancer."""
     settings = Settings(data_dir=tmp_path, city_dir=demo_city_dir)
     a = create_server(AppContext(settings, redis_service.url))
     b = create_server(AppContext(settings, redis_service.url))
