@@ -15,6 +15,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    NonNegativeInt,
     PositiveFloat,
     PositiveInt,
     StringConstraints,
@@ -51,7 +52,10 @@ class RoutingRule:
 class SituationRule:
     """A situation family (态势/事件群): alarms and machine cases of these ``categories``
     (prefixes) in one area (``area``: ``town`` = the same town, ``radius`` = within
-    ``radius_m`` of the situation) and within ``window_s`` of its last source are ONE case."""
+    ``radius_m`` of the situation) and within ``window_s`` of its last source are ONE case.
+    ``city_towns`` (town areas only; 0 = never): when this many towns have a situation of the
+    family within the window (city-wide weather), they fold into ONE situation of the city
+    center (``incidents.situations``: 全市态势); 1 = the family is always city-wide."""
 
     name: str
     label: str
@@ -59,6 +63,7 @@ class SituationRule:
     area: str = "town"
     radius_m: float = 3000.0
     window_s: float = 7200.0
+    city_towns: int = 0
 
     def covers(self, category: str) -> bool:
         return any(category.startswith(p) for p in self.categories)
@@ -67,7 +72,8 @@ class SituationRule:
 def _families(d: dict[str, dict]) -> tuple[SituationRule, ...]:
     return tuple(SituationRule(name, str(v.get("label", name)), tuple(v["categories"]),
                                str(v.get("area", "town")), float(v.get("radius_m", 3000.0)),
-                               float(v.get("window_s", 7200.0))) for name, v in d.items())
+                               float(v.get("window_s", 7200.0)), int(v.get("city_towns", 0)))
+                 for name, v in d.items())
 
 
 @dataclass(frozen=True)
@@ -93,6 +99,7 @@ class IncidentConfig:
     recovery_quiet_s: float = D.RECOVERY_QUIET_S
     escalation_limit: int = D.ESCALATION_LIMIT
     escalation_window_s: float = D.ESCALATION_WINDOW_S
+    audit_digest: str = "sha256"   # the audit trails' hash chain (SEC21): sha256 | sm3 (国密)
 
     def stage_limit(self, stage: str, category: str, severity: str, channel: str = "") -> float:
         """Seconds allowed for ``stage`` of an incident of this category and severity; a machine
@@ -219,6 +226,9 @@ class SituationTable(_Table):
     radius_m: PositiveFloat = Field(3000.0, description="Radius (m) when area = radius.")
     window_s: PositiveFloat = Field(7200.0, description="A source joins while the situation's "
                                     "last source is at most this old (s).")
+    city_towns: NonNegativeInt = Field(0, description="area = town: when this many towns have a "
+                                       "situation of the family within the window, they fold "
+                                       "into one city situation (0 = never, 1 = always city-wide).")
 
 
 class IncidentTable(_Table):
@@ -266,6 +276,8 @@ class IncidentTable(_Table):
                                           "escalations per center per window; the rest wait.")
     escalation_window_s: PositiveFloat = Field(D.ESCALATION_WINDOW_S, description="The window "
                                                "of escalation_limit (s).")
+    audit_digest: Literal["sha256", "sm3"] = Field("sha256", description="Digest of the "
+                                                   "incident audit trails' hash chain (SM3: 国密).")
 
 
 class IncidentConfigError(ValueError):
