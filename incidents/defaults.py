@@ -123,10 +123,14 @@ Demo default (an operator merges what the correlation window did not join)."""
 SITUATION_FAMILIES: dict[str, dict] = {
     # family: categories (prefixes) whose alarms and machine cases describe ONE real event in one
     # area, the area ("town": same town; "radius": within radius_m of the situation), the window
-    # (s since the situation's last source) and a label. ASSUMPTION (a deployment's [incidents]
+    # (s since the situation's last source), a label and city_towns (town areas: this many towns
+    # with a situation of the family within the window fold into one city situation; 0 never). ASSUMPTION (a deployment's [incidents]
     # situations table replaces these).
     "flood": {"label": "内涝/汛情", "categories": ["0301", "0302", "0304", "0306"],
-              "area": "town", "radius_m": 3000.0, "window_s": 6 * 3600.0},
+              "area": "town", "radius_m": 3000.0, "window_s": 6 * 3600.0,
+              # weather is city-wide: rain over 3 towns within the window is one city situation
+              # (全市态势), not one per town each escalated to the city (issue 15, make demo)
+              "city_towns": 3},
     "fire": {"label": "火情", "categories": ["0401", "0402"],
              "area": "radius", "radius_m": 500.0, "window_s": 2 * 3600.0},
     "outage": {"label": "设备故障", "categories": ["11"],
