@@ -13,6 +13,16 @@ it too, and is never swallowed: it is a source like the alarms (its reporter kee
 case), the case's ``human_ts`` is set (the queue shows "新的人工上报"), the owner's queue stream
 gets an entry (action ``correlate``) and ``om:inc:notices`` a notice naming the reporter.
 
+**City-wide situations** (全市态势, ``SituationRule.city_towns``): weather is not a town's. When
+an alarm would open a family's situation in a town and ``city_towns`` towns (this one counted)
+have one of the family within the window, ONE situation of the city center opens instead (slot
+area ``city``; routed one tier up as a case spanning towns) and the towns' situations fold into
+it (``fold_plan``): their sources move over (``merged_from``), each is voided as merged, audited
+``merge`` by the system. A town situation a person reported into, acted on or dispatched stays its
+town's, linked from the city one (never swallowed). From then on every alarm and person's report
+of the family, in any town, joins the city situation (``areas``) while it is joinable. A flood in
+one town stays that town's situation.
+
 **Recovery** (已恢复 → 自动恢复): each alarm's clear marks its source ``cleared``; when every
 source of a machine case has cleared and no person acted on it, ``recovered_ts`` is set (the queue
 shows 已恢复) and the case is due in ``om:inc:recover`` after ``recovery_quiet_s``; the deadline
@@ -27,6 +37,8 @@ Pure helpers here; the writes are the service's (``IncidentService.report``/``al
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import redis
 
 from incidents import audit, keys
@@ -34,11 +46,71 @@ from incidents import defaults as D
 from incidents.actor import SYSTEM
 from incidents.config import IncidentConfig, SituationRule
 from incidents.incident import OPEN_STATES, Incident
+from incidents.lifecycle import PRE_DISPATCH
 
 
 def is_machine(channel: str) -> bool:
     """An alarm's channel (物联感知, 视频AI, 设备故障): not a person's report."""
     return channel in D.MACHINE_CHANNELS
+
+
+CITY_AREA = "city"
+"""The area key of a city-wide situation (全市态势): never a town code (digits) nor ``gw-…``."""
+CITY_PLACE = "全市"
+"""The place a city-wide situation's title names."""
+
+
+def folds_to_city(rule: SituationRule, region: str) -> bool:
+    """Does a situation of this family in ``region`` (a town) take part in the city-wide fold?"""
+    return rule.city_towns > 0 and rule.area == "town" and region not in ("", "-", CITY_AREA) \
+        and not region.startswith("gw-")
+
+
+def areas(rule: SituationRule, region: str) -> list[str]:
+    """The slots a report in ``region`` looks for an open situation in, in order: the city's
+    first (once the family went city-wide, every town's alarms join it), then its own."""
+    return [CITY_AREA, region] if folds_to_city(rule, region) else [region]
+
+
+def town_situations(r: redis.Redis, load_many, rule: SituationRule, towns: Iterable[str],  # noqa: ANN001
+                    now: float) -> dict[str, list[Incident]]:
+    """Every town's joinable situations of this family (its slots of this window and the
+    previous one): town code → situations. One MGET and one load for the whole city."""
+    towns = [t for t in towns if t]
+    w = window_of(rule, now)
+    from incidents.unit_of_work import _idem  # noqa: PLC0415
+
+    names = [keys.idem(_idem("report", SYSTEM, slot_key(rule, t, k)) or "")
+             for t in towns for k in (w, w - 1)]
+    ids = r.mget(names) if names else []
+    owner = {i: towns[n // 2] for n, i in enumerate(ids) if i}
+    out: dict[str, list[Incident]] = {}
+    for inc in load_many(list(dict.fromkeys(owner))):
+        if joinable(inc, rule, now):
+            out.setdefault(owner[inc.id], []).append(inc)
+    return out
+
+
+def fold_plan(r: redis.Redis, load_many, rule: SituationRule, region: str,  # noqa: ANN001
+              towns: Iterable[str], now: float) -> list[Incident] | None:
+    """Before an alarm opens a situation in town ``region``: the other towns' situations of the
+    family that a city situation would take in, when with this town they reach ``city_towns``
+    towns; else None (the town's own situation opens). ``[]``: city-wide at once
+    (``city_towns`` = 1)."""
+    if not folds_to_city(rule, region):
+        return None
+    spread = town_situations(r, load_many, rule, [t for t in towns if t != region], now)
+    if len(spread) + 1 < rule.city_towns:
+        return None
+    return [inc for incs in spread.values() for inc in incs]
+
+
+def foldable(inc: Incident, touched: bool) -> bool:
+    """May a town situation be folded into the city's (its sources moved, itself voided as
+    merged)? Only while no person has a stake in it: not yet dispatched, no person's report among
+    its sources (that report's owner was told; it stays where it was told), ``touched`` (by a
+    person: ``touched_by_person``) false. Otherwise it is only linked."""
+    return inc.state in PRE_DISPATCH and not has_human_source(inc) and not touched
 
 
 def area_of(rule: SituationRule, town_code: str, gateway: str = "") -> str:
@@ -117,6 +189,7 @@ def family_for(config: IncidentConfig, category: str) -> SituationRule | None:
     return config.family_of(category) if config.situations else None
 
 
-__all__ = ["all_cleared", "area_of", "family_for", "has_human_source", "is_machine", "joinable",
+__all__ = ["CITY_AREA", "CITY_PLACE", "all_cleared", "area_of", "areas", "family_for", "fold_plan",
+           "folds_to_city", "foldable", "town_situations", "has_human_source", "is_machine", "joinable",
            "last_source_ts", "new_human_sources", "slot_candidates", "slot_key",
            "touched_by_person", "window_of", "title"]

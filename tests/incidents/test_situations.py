@@ -272,3 +272,81 @@ def test_a_call_into_a_dispatched_situation_is_first_in_the_owners_todo(svc, who
     clock.advance(60)
     svc.start(sid, handler)                  # the case moves on: the owner's marker has been met
     assert sid not in [i.id for i in svc.list_queue(owner_actor, "todo")]
+
+
+def town_samples(city, n: int) -> list:
+    """One point in each of ``n`` different towns (the first cell of each)."""
+    seen: dict[str, object] = {}
+    for i, t in enumerate(city.cells["town_code"]):
+        if t not in seen:
+            seen[t] = point_in(city, i)
+    assert len(seen) >= n
+    return list(seen.values())[:n]
+
+
+def rain(p, k: int, level: str = "yellow") -> dict:
+    f = alarm(p, f"rg-{k}:rain:1", category="0304", device=f"rg-{k}", level=level,
+              msg="雨强超黄色阈值")
+    f.update(device_type="weather", cell_code=p.cell, town_code=p.town)
+    return f
+
+
+def test_rain_over_many_towns_is_one_city_situation(svc, who, demo_city, clock):
+    """全市态势 (issue 15, make demo: a city-wide rain opened 16 town situations in 15 min, each
+    重大 and escalated to the city): rain alarms across 10 towns within the window are ONE
+    situation of the city center listing every alarm; a town situation a person reported into
+    stays its town's (never swallowed), linked; later people's reports join the city's and its
+    owner is told. A flood in one town alone stays that town's (``city_towns`` = 3)."""
+    intake = AlarmIntake(svc, consumer="c1")
+    assert svc.config.family("flood").city_towns == 3
+    pts = town_samples(demo_city, 10)
+    sid = lambda k: svc.reported_with(SYSTEM, f"alarm:rg-{k}:rain:1")   # noqa: E731
+    svc.r.xadd(keys.ALARMS, rain(pts[0], 0))
+    intake.poll(block_ms=None)
+    first = svc.get(sid(0), who.commander)
+    assert (first.center, first.situation) == (f"T{pts[0].town}", "flood")      # one town: its own
+    svc.r.xadd(keys.ALARMS, rain(pts[1], 1))
+    intake.poll(block_ms=None)
+    second = svc.get(sid(1), who.commander)
+    assert second.center == f"T{pts[1].town}" and second.id != first.id
+    # a grid worker's report joins the second town's situation: that town now has a stake in it
+    worker = who.worker.__class__("w2", "grid_worker", second.center, "网格员丙", cell=pts[1].cell)
+    joined = svc.report(worker, "0302", pts[1].lon, pts[1].lat, description="路口积水没过脚踝")
+    assert joined.id == second.id
+    for k in range(2, 10):                              # the rain spreads over 8 more towns
+        clock.advance(60)
+        svc.r.xadd(keys.ALARMS, rain(pts[k], k))
+    intake.poll(block_ms=None)
+    ids = {sid(k) for k in range(10)}
+    city = svc.get(sid(2), who.commander)
+    assert ids == {first.id, second.id, city.id}        # every alarm linked, no town storm
+    assert (city.center, city.situation, city.title) == ("CITY", "flood", "态势：全市内涝/汛情")
+    assert {s["ref"] for s in city.sources} == {f"rg-{k}" for k in range(10) if k != 1}
+    assert set(city.links) == {first.id, second.id}
+    gone = svc.get(first.id, who.commander)             # folded: voided as merged, audited
+    assert (gone.state, gone.merged_into) == ("voided", city.id)
+    assert svc.timeline(first.id, who.commander)[-1]["action"] == "merge"
+    kept = svc.get(second.id, who.commander)            # a person's report in it: kept, open
+    assert kept.state == "reported" and len(kept.sources) == 2
+    assert [i.id for i in svc.list_queue(who.city, "todo")] == [city.id]
+    # more rain anywhere, and a person's call, join the city situation; the city is told
+    svc.r.xadd(keys.ALARMS, rain(pts[0], 10))
+    intake.poll(block_ms=None)
+    assert sid(10) == city.id
+    clock.advance(60)
+    call = svc.report(who.city, "0302", pts[5].lon, pts[5].lat, channel="hotline",
+                      description="路面积水严重，有车辆被困")
+    assert call.id == city.id
+    notice = json.loads(svc.r.xrevrange(keys.NOTICES, count=1)[0][1]["e"])
+    assert (notice["kind"], notice["id"], notice["center"]) == ("human_source", city.id, "CITY")
+    assert invariants.check(svc.r) == []
+
+
+def test_city_towns_is_configuration():
+    cfg = IncidentConfig.from_dict({"situations": {
+        "rain": {"categories": ["0304"], "city_towns": 1},
+        "flood": {"categories": ["0306"]}}})
+    assert (cfg.family("rain").city_towns, cfg.family("flood").city_towns) == (1, 0)
+    with pytest.raises(IncidentConfigError, match="situations.rain.city_towns"):
+        IncidentConfig.from_dict({"situations": {"rain": {"categories": ["0304"],
+                                                          "city_towns": -1}}})
