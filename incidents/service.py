@@ -21,6 +21,7 @@ Typical use::
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import time
@@ -37,7 +38,7 @@ from incidents import keys, kpi, lifecycle, routing, scope, situations
 from incidents.actor import SYSTEM, Actor
 from incidents.config import IncidentConfig
 from incidents.emergency_mode import EmergencyMode
-from incidents.errors import Forbidden, InvalidTransition, KeyReused, NotFound
+from incidents.errors import Forbidden, IncidentError, InvalidTransition, KeyReused, NotFound
 from incidents.incident import (
     CHANNELS,
     OPEN_STATES,
@@ -158,7 +159,7 @@ class IncidentService(UnitOfWork, Queries, EmergencyMode):
         correlate = correlate and self.config.correlate
         idem = _idem("report", actor, idempotency_key)
         fam = situations.family_for(self.config, category) if correlate else None
-        slot = extra = None
+        slot = extra = fold = None
         if fam is not None:
             region = situations.area_of(fam, loc.town_code if loc else "", gateway)
             if idem and (done := self.r.get(keys.idem(idem))):     # a retry: what it made
@@ -169,6 +170,12 @@ class IncidentService(UnitOfWork, Queries, EmergencyMode):
                 if linked is not None:
                     return linked
             if situations.is_machine(channel):
+                # weather over many towns: one city situation (全市态势) takes in the towns' ones
+                fold = situations.fold_plan(self.r, self.store.load_many, fam, region,
+                                            self.city.towns["code"], now)
+                if fold is not None:
+                    region = situations.CITY_AREA
+                    towns = max(towns, len({i.town_code for i in fold}) + 1)   # one tier up
                 slot = _idem("report", SYSTEM, situations.slot_key(
                     fam, region, situations.window_of(fam, now)))
                 if idem:
@@ -196,7 +203,8 @@ class IncidentService(UnitOfWork, Queries, EmergencyMode):
                 suggested_depts=list(rt.suggested))
             if slot is not None and fam is not None:
                 inc.situation = fam.name
-                inc.title = situations.title(fam, self._place_name(loc))
+                inc.title = situations.title(fam, situations.CITY_PLACE if fold is not None
+                                             else self._place_name(loc))
                 if extra:
                     extra[0] = ("SET", keys.idem(idem), inc.id, "EX", str(self.config.idempotency_ttl_s))
             # one script: idempotency key, correlation and creation together (no race between
@@ -226,6 +234,9 @@ class IncidentService(UnitOfWork, Queries, EmergencyMode):
                 continue            # it closed meanwhile: try again
             break
         inc.intake = "created"
+        if fold:
+            inc = self._fold(inc.id, fold)
+            inc.intake = "created"
         if rt.auto_dispatch:
             inc = self._mutate(inc.id, SYSTEM, "dispatch", lambda i: self._do_dispatch(
                 i, SYSTEM, list(rt.auto_dispatch), auto=True), reason="自动派遣规则 "
@@ -822,12 +833,46 @@ class IncidentService(UnitOfWork, Queries, EmergencyMode):
         if fam.area == "radius":
             ids = self.r.geosearch(keys.GEO, longitude=lon, latitude=lat, radius=fam.radius_m,
                                    unit="m", sort="ASC", count=50)
-        else:
-            ids = situations.slot_candidates(self.r, fam, region, now)
+        else:       # the city's situation first, once the family went city-wide (全市态势)
+            ids = [i for a in situations.areas(fam, region)
+                   for i in situations.slot_candidates(self.r, fam, a, now)]
         for inc in self.store.load_many(list(ids)):
             if situations.joinable(inc, fam, now):
                 return inc.id
         return None
+
+    def _fold(self, city_id: str, towns: Sequence[Incident]) -> Incident:
+        """全市态势: the towns' situations of a family gone city-wide join the city situation
+        ``city_id`` (``situations.fold_plan``), as ``merge`` does, in the system's name: its
+        sources move over (``merged_from``), then the town's is voided as merged. One a person
+        has a stake in (``situations.foldable``) is only linked: it stays its town's."""
+        city = self.store.load(city_id)
+        for other in towns:
+            take = situations.foldable(other, situations.touched_by_person(self.r, other.id))
+
+            def add_fn(i: Incident, o: Incident = other, take: bool = take) -> None:
+                if take and not any(s.get("merged_from") == o.id for s in i.sources):
+                    i.sources += [dict(s, merged_from=o.id) for s in o.sources]
+                    self._set_severity(i, _max_sev(i.severity, o.severity))
+                if o.id not in i.links:
+                    i.links.append(o.id)
+            city = self._mutate(city_id, SYSTEM, "merge", add_fn, reason=(
+                f"全市态势: 并入 {other.id}（{other.title}）(city-wide: merged {other.id})" if take
+                else f"全市态势: 关联 {other.id}，已有人员处理，仍由原单位办理 (linked, kept)"))
+            if not take:
+                continue
+
+            def void_fn(i: Incident, tid: str = city_id) -> None:
+                if not situations.foldable(i, False):     # a person acted meanwhile: refused
+                    raise InvalidTransition("merge", i.state, "已有人员处理 (a person acted)", i.id)
+                i.state, i.place, i.merged_into = S.VOIDED, "", tid
+                i.void_reason = f"已并入全市态势 {tid} (merged into the city situation {tid})"
+                if tid not in i.links:
+                    i.links.append(tid)
+            with contextlib.suppress(IncidentError):   # refused: kept by its town (its
+                self._mutate(other.id, SYSTEM, "merge", void_fn,   # sources listed twice,
+                             reason=f"全市态势: 并入 {city_id} (merged into {city_id})")  # never lost)
+        return city
 
     def _place_name(self, loc: Location | None) -> str:
         if loc is None:
