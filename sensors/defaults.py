@@ -16,6 +16,12 @@ MAX_PAYLOAD_BYTES = 8192
 MAX_FUTURE_S = 300.0
 """A reading time more than this many seconds ahead of the server clock is rejected (future_ts)."""
 
+MAX_PAST_S = 86400.0
+"""A reading, detection or position dated more than this many seconds before the server clock
+is rejected (stale_ts, issue 19: a reading dated 1970 was accepted). One day: longer than an
+ingest worker's kept session (SESSION_EXPIRY_S) and a gateway's usual store-and-forward, and
+the alarm rules must never take a day-old value for the present."""
+
 DLQ_MAXLEN = 10_000
 """Dead-letter stream length (MAXLEN ~)."""
 
