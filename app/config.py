@@ -51,6 +51,19 @@ class Settings(BaseSettings):
     mqtt_url: str | None = Field(
         None, description="MQTT broker URL (mqtt://user:pass@host:port). Unset: start a private "
         "mosquitto on a free port, else an in-process amqtt broker.")
+    mqtt_username: str | None = Field(
+        None, description="MQTT account of this process (onemap-ingest for `onemap ingest`, "
+        "onemap-simulator for `onemap simulate`). Unset: the account kept in mqtt_auth_dir "
+        "(the demo's broker), else the URL's user.")
+    mqtt_password_file: Path | None = Field(
+        None, description="File whose first line is mqtt_username's password (0600; not in "
+        "the environment, not in the URL).")
+    mqtt_tls_ca: Path | None = Field(
+        None, description="CA certificate (PEM) that signed the broker's certificate, for "
+        "mqtts:// URLs. Unset: the system's CAs.")
+    mqtt_auth_dir: Path | None = Field(
+        None, description="Where `onemap devices credentials` keeps the broker's accounts "
+        "(passwords 0600), its password file and ACL. Default <data_dir>/mqtt-auth.")
     pg_url: str | None = Field(
         None, description="PostgreSQL URL of the record (postgresql://user:pass@host:port/db, "
         "PostGIS needed; docs/record.md). Set: incidents and their audit trails are archived "
