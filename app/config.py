@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from grid.categories import Category
     from grid.model import Department
     from incidents.config import IncidentConfig
+    from incidents.notify.outbox import NotifyConfig
     from sensors.rules import ThresholdOverrides
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -134,6 +135,26 @@ class Settings(BaseSettings):
         "replace", description="'replace': the file is the whole list; 'extend': it adds to "
         "(or replaces by code) the city's departments.")
 
+    # --- notifications (issue 17: app/channels, docs/notify.md) ------------------------------
+    smtp_host: str | None = Field(None, description="SMTP server for e-mail notifications. "
+                                  "Unset: no e-mail channel.")
+    smtp_port: int = Field(25, ge=1, le=65535, description="SMTP server port.")
+    smtp_from: str = Field("onemap@localhost", description="From address of notification e-mail.")
+    smtp_user: str | None = Field(None, description="SMTP login (unset: none).")
+    smtp_password: str | None = Field(None, description="SMTP password.")
+    smtp_starttls: bool = Field(False, description="Upgrade the SMTP connection with STARTTLS.")
+    sms_url: str | None = Field(None, description="SMS gateway send URL (signed JSON POST, "
+                                "docs/notify.md). Unset: no SMS channel.")
+    sms_app_key: str | None = Field(None, description="SMS gateway app key.")
+    sms_secret: str | None = Field(None, description="SMS gateway secret (HMAC-SHA256 signing).")
+    sms_sign_name: str = Field("OneMap", description="SMS signature name (短信签名).")
+    sms_template: str = Field("SMS_NOTICE", description="SMS template id of notifications.")
+    notify: dict[str, Any] = Field(
+        default_factory=dict, description="Table [notify]: ack_minutes {category prefix: "
+        "{severity: minutes}} before escalating, channels {severity: [inapp, email, sms]}, "
+        "quiet_hours [22, 7], rate_limit [count, seconds], retry_s [...]. Unset keys: the demo "
+        "defaults of incidents/defaults.py.")
+
     # --- demo and local services -------------------------------------------------------------
     demo_first_story_s: float = Field(45.0, ge=0, description="`onemap demo`: seconds before "
                                       "the first scenario (flood, fire, outage) plays.")
@@ -149,6 +170,21 @@ class Settings(BaseSettings):
 
         IncidentConfig.from_dict(v)      # raises IncidentConfigError naming the key
         return v
+
+    @field_validator("notify")
+    @classmethod
+    def _check_notify(cls, v: dict[str, Any]) -> dict[str, Any]:
+        from incidents.notify.outbox import NotifyConfig  # noqa: PLC0415
+
+        NotifyConfig.from_table(v)       # raises ValueError naming the key
+        return v
+
+    @property
+    def notify_config(self) -> NotifyConfig:
+        """The [notify] table over the demo defaults (escalation, channels, quiet hours)."""
+        from incidents.notify.outbox import NotifyConfig  # noqa: PLC0415
+
+        return NotifyConfig.from_table(self.notify)
 
     @field_validator("sensors")
     @classmethod
