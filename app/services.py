@@ -89,6 +89,9 @@ class Service:
     process: subprocess.Popen | None = None
     data_dir: Path | None = None
     _stop: object = field(default=None, repr=False)
+    urls: dict[str, str] = field(default_factory=dict)
+    """Per-user URLs of an ACL'd Redis (``app.redis_acl``: admin, web, ingest, dispatch);
+    ``url`` is the admin's."""
 
     def stop(self) -> None:
         """Stop the service (SIGTERM, then SIGKILL after 5 s)."""
@@ -155,30 +158,55 @@ def _running(pid: int) -> bool:
 
 
 def _started(proc: subprocess.Popen, data_dir: Path) -> None:
-    (data_dir / PIDFILE).write_text(f"{proc.pid}\n")
+    from app.secret_files import write_private  # noqa: PLC0415  (0600 like the rest of the dir)
+
+    write_private(data_dir / PIDFILE, f"{proc.pid}\n")
 
 
 def start_redis_server(data_dir: Path | None = None, port: int | None = None,
-                       appendonly: bool = True, wrapper: Sequence[str] = ()) -> Service:
+                       appendonly: bool = True, wrapper: Sequence[str] = (),
+                       acl: bool = True) -> Service:
     """Start ``redis-server`` privately on loopback; AOF (fsync every second) in ``data_dir``.
-    ``wrapper``: a command to run it under (``valgrind --tool=callgrind …`` in a bench)."""
+    ``wrapper``: a command to run it under (``valgrind --tool=callgrind …`` in a bench).
+
+    ``acl`` (issue 19, services authenticate): the ``default`` user is off and each component
+    has its own user and password (``app.redis_acl``; ``Service.urls``, ``url`` is the admin's).
+    The data dir is 0700 and everything Redis writes there (AOF, RDB, log, ACL file) 0600: it
+    runs under umask 077 and files an older start left looser are tightened."""
+    from app.redis_acl import passwords, url, write_acl_file  # noqa: PLC0415
+    from app.secret_files import private_dir  # noqa: PLC0415
+
     exe = system_binary("redis-server")
     if exe is None:
         raise FileNotFoundError("redis-server is not on PATH (apt-get install redis-server)")
     port = port or free_port()
     # Absolute: redis-server chdirs into --dir before it opens the (otherwise relative) logfile.
-    data_dir = Path(data_dir or tempfile.mkdtemp(prefix="onemap-redis-")).resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir = private_dir(Path(data_dir or tempfile.mkdtemp(prefix="onemap-redis-")).resolve())
     _claim(data_dir, "redis-server")
+    _tighten(data_dir)
     args = [*wrapper, exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(data_dir),
             "--appendonly", "yes" if appendonly else "no", "--appendfsync", "everysec",
             "--daemonize", "no", "--logfile", str(data_dir / "redis.log"), *REDIS_TUNING]
+    urls: dict[str, str] = {}
+    if acl:
+        pw = passwords(data_dir)
+        args += ["--aclfile", str(write_acl_file(data_dir, pw))]
+        urls = {user: url("127.0.0.1", port, user, p) for user, p in pw.items()}
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            process_group=0)   # its own group: see above Service
+                            process_group=0,   # its own group: see above Service
+                            umask=0o077)       # AOF, RDB, log: owner only
     _started(proc, data_dir)
-    svc = Service("redis", f"redis://127.0.0.1:{port}/0", port, proc, data_dir)
+    svc = Service("redis", urls.get("admin", f"redis://127.0.0.1:{port}/0"), port, proc, data_dir,
+                  urls=urls)
     _wait_redis(svc, timeout=60.0 if wrapper else 10.0)
     return svc
+
+
+def _tighten(data_dir: Path) -> None:
+    """Files a start before issue 19 left readable by others (AOF, RDB, log): 0600, dirs 0700."""
+    for path in data_dir.rglob("*"):
+        with contextlib.suppress(OSError):
+            os.chmod(path, 0o700 if path.is_dir() else 0o600)
 
 
 def _wait_redis(svc: Service, timeout: float = 10.0) -> None:
@@ -197,9 +225,10 @@ def _wait_redis(svc: Service, timeout: float = 10.0) -> None:
 
 
 def restart_redis_server(svc: Service) -> Service:
-    """Stop and start the same redis-server (same port and data dir): AOF recovery tests."""
+    """Stop and start the same redis-server (same port, data dir and users): AOF recovery tests,
+    and the demo's supervisor after a crash (``app.runtime.Supervisor``)."""
     svc.stop()
-    return start_redis_server(svc.data_dir, svc.port, appendonly=True)
+    return start_redis_server(svc.data_dir, svc.port, appendonly=True, acl=bool(svc.urls))
 
 
 def start_mosquitto(data_dir: Path | None = None, port: int | None = None) -> Service:
