@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import socket
 import threading
+from urllib.parse import urlsplit
 
 import pytest
 import redis
@@ -71,7 +72,9 @@ def _recv(s: socket.socket) -> bytes:
 @pytest.fixture
 def lossy(redis_service, redis_client, demo_city, clock):
     proxy = LoseOneReply(redis_service.port)
-    r = redis.Redis(port=proxy.port, decode_responses=True)
+    u = urlsplit(redis_service.url)          # the private Redis's users need a password (ACL)
+    r = redis.Redis(port=proxy.port, username=u.username, password=u.password,
+                    decode_responses=True)
     yield proxy, IncidentService(r, demo_city, clock=clock)
     r.close()
     proxy.close()
