@@ -155,25 +155,27 @@ def joined_since(inc: Incident, center: str) -> bool:
     return inc.state in OPEN_STATES and bool(getattr(inc, "human_ts", 0)) and fresh_human(inc, center)
 
 
-def in_view(inc: Incident, actor: Actor, view: str, now: float) -> bool:
-    """Would ``list_queue(actor, view)`` list ``inc`` (its limit aside)? For a center's actor
-    (not a grid worker, nor a city role looking at another center's queue): 待办 its center's
-    queue, the sub-tasks dispatched to it and a case it sent out that a person's report joined
-    (``joined_since``); 待受理 上报 in its queue; 本中心 also what it supervises out with
-    handlers; 超期 open, in scope and overdue for it (``my_overdue``); 全部在办 every open case in
-    scope; 全部 every case in scope. Never a case outside the actor's read scope (S1/S2). The
-    console's merge of pushed cases reads it (``app.screens.console.model``);
-    tests/incidents/test_queue_views.py holds it to ``list_queue``."""
-    if view not in VIEWS:
-        raise ValueError(f"视图应为 {VIEWS} 之一 (view must be one of {VIEWS})")
-    if scope.can_read(actor, inc) is not None:
-        return False
+def arrival(inc: Incident, center: str) -> bool:
+    """Work that came to ``center`` and waits for it to take it up (待受理): a report to accept
+    or a sub-task to sign for (``new_to``), a returned part to send elsewhere (待改派,
+    ``awaiting_redispatch``), a case back from its handlers for 核查 (反馈), a person's report
+    that joined a case since it last moved (``fresh_human``). The rest of 待办 is in hand."""
+    in_queue = inc.place == f"q:{center}"
+    return (new_to(inc, center) or fresh_human(inc, center)
+            or in_queue and (awaiting_redispatch(inc) or inc.state == State.HANDLED))
+
+
+def member(inc: Incident, center: str, view: str, now: float) -> bool:
+    """Is ``inc`` in ``center``'s work list ``view`` (scope aside)? 待办 (todo): its queue, the
+    sub-tasks dispatched to it and a case it sent out that a person's report joined
+    (``joined_since``); 待受理 (new): those of 待办 that are arrivals (``arrival``); 本中心 (mine):
+    also what it supervises out with handlers; 超期 open and overdue for it (``my_overdue``);
+    全部在办 every open case; 全部 every case. The one rule ``list_queue`` and ``in_view`` read."""
     places = set(work_items(inc).values())      # empty once closed or voided
-    c = actor.center
-    if view == "todo":
-        return bool(places & {f"q:{c}", f"h:{c}"}) or (f"x:{c}" in places and joined_since(inc, c))
-    if view == "new":
-        return inc.place == f"q:{c}" and bool(places) and inc.state == State.REPORTED
+    c = center
+    if view in ("todo", "new"):
+        todo = bool(places & {f"q:{c}", f"h:{c}"}) or (f"x:{c}" in places and joined_since(inc, c))
+        return todo and (view == "todo" or arrival(inc, c))
     if view == "mine":
         return bool(places & {f"q:{c}", f"h:{c}", f"x:{c}"})
     if view == "overdue":
@@ -181,6 +183,19 @@ def in_view(inc: Incident, actor: Actor, view: str, now: float) -> bool:
     if view == "open":
         return inc.state in OPEN_STATES
     return True     # 全部: the history, every case in scope
+
+
+def in_view(inc: Incident, actor: Actor, view: str, now: float) -> bool:
+    """Would ``list_queue(actor, view)`` list ``inc`` (its limit aside)? For a center's actor
+    (not a grid worker, nor a city role looking at another center's queue): ``member`` of its
+    center's view, and never a case outside the actor's read scope (S1/S2). The console's merge
+    of pushed cases reads it (``app.screens.console.model``); tests/incidents/test_queue_views.py
+    holds it to ``list_queue``."""
+    if view not in VIEWS:
+        raise ValueError(f"视图应为 {VIEWS} 之一 (view must be one of {VIEWS})")
+    if scope.can_read(actor, inc) is not None:
+        return False
+    return member(inc, actor.center, view, now)
 
 
 def triage_key(i: Incident, center: Center, now: float, emergency: bool = False) -> tuple:
@@ -246,17 +261,21 @@ class Queries:
 
     def list_queue(self, actor: Actor, view: str = "mine", limit: int = 50, offset: int = 0,
                    center: str | None = None) -> list[Incident]:
-        """A scoped work list, queue order (priority, then oldest first).
+        """A scoped work list. The three work views (membership: ``member``) are in
+        ``triage_order`` (fresh human reports and new dispatches first, then the emergency area,
+        overdue, the rest), so what just came is on top of each (issue 15); ``overdue``/``open``
+        by priority, then oldest first; ``all`` newest first.
 
         ``todo`` (待办, every role's default): everything waiting for this center's action: its
         queue (new reports, 待改派, work returned for 核查 and 结案), the sub-tasks dispatched to
         it (a grid worker: its tasks) and the cases it sent out that a person's report joined
-        since they last moved (``human_ts``: the call into a dispatched situation), in ``triage_order`` (fresh human reports and the
-        emergency area first). ``new``: waiting in the actor's center queue, not yet accepted; ``mine``: everything at
-        the actor's center (its queue, its sub-tasks, what it supervises; a grid worker's own
-        reports and tasks); ``overdue``: open and past the stage deadline, in scope; ``open``: all
-        open incidents in scope; ``all``: also closed ones (newest first). ``center`` lets city
-        roles look at another center's queue.
+        since they last moved (``human_ts``: the call into a dispatched situation). ``new``
+        (待受理): the arrivals of 待办 (``arrival``: to accept, to sign for, to re-dispatch, back
+        for 核查, a person's report joined); ``mine`` (本中心): everything at the actor's center
+        (its queue, its sub-tasks, what it supervises; a grid worker's own reports and tasks);
+        ``overdue``: open and past the stage deadline, in scope; ``open``: all open incidents in
+        scope; ``all``: also closed ones. ``center`` lets city roles look at another center's
+        queue.
         """
         if view not in VIEWS:
             raise ValueError(f"视图应为 {VIEWS} 之一 (view must be one of {VIEWS})")
@@ -272,37 +291,30 @@ class Queries:
                                           f"(may not look at {center}'s queue)", None, now)
             c = center
         worker = actor.role == "grid_worker" and not center
-        if view == "todo":
-            places = [f"h:{w}" for w in scope.worker_ids(actor)] if worker else [f"q:{c}", f"h:{c}"]
-            ids = [i for p in places for i in self._place_ids(p)]
-            incs = [i for i in self.store.load_many(_unique(ids)) if i.state in OPEN_STATES]
-            if not worker:
-                # a case this center sent out that a person's report joined since it last moved
-                # (a 12345 call into a dispatched situation): the owner must see the call
-                seen = {i.id for i in incs}
-                out = [i for i in self.store.load_many(self._place_ids(f"x:{c}"))
-                       if i.id not in seen and joined_since(i, c)]
-                incs += out
-            if worker:
-                incs = [i for i in incs if scope.can_read(actor, i) is None]
-            me: Center = frozenset(scope.worker_ids(actor)) if worker else c
-            return triage_order(incs, me, now, self.emergency_area())[offset:offset + limit]
-        if view in ("new", "mine"):
-            ids: list[str] = []
-            if worker:
-                for wid in scope.worker_ids(actor):
-                    ids += self._place_ids(f"h:{wid}")
-                ids += self.r.zrevrange(keys.by_user(actor.user_id), 0, 200)
-            else:
-                ids += self._place_ids(f"q:{c}")
-                if view == "mine":
-                    ids += self._place_ids(f"h:{c}") + self._place_ids(f"x:{c}")
+        area = self.emergency_area() if view in ("todo", "new", "mine") else None
+        if worker and view == "todo":
+            ids = [i for w in scope.worker_ids(actor) for i in self._place_ids(f"h:{w}")]
+            incs = [i for i in self.store.load_many(_unique(ids))
+                    if i.state in OPEN_STATES and scope.can_read(actor, i) is None]
+            me = frozenset(scope.worker_ids(actor))
+            return triage_order(incs, me, now, area)[offset:offset + limit]
+        if view in ("todo", "new", "mine") and not worker:
+            # one rule for the three work views (``member``), one order (``triage_order``): a
+            # new dispatch or a fresh call is on top of 待办, 待受理 and 本中心 alike
+            ids = [i for p in ("q", "h", "x") for i in self._place_ids(f"{p}:{c}")]
+            incs = [i for i in self.store.load_many(_unique(ids)) if member(i, c, view, now)]
+            return triage_order(incs, c, now, area)[offset:offset + limit]
+        if view in ("new", "mine"):         # a grid worker's own reports and tasks
+            ids = []
+            for wid in scope.worker_ids(actor):
+                ids += self._place_ids(f"h:{wid}")
+            ids += self.r.zrevrange(keys.by_user(actor.user_id), 0, 200)
             incs = self.store.load_many(_unique(ids))
             if view == "new":
                 incs = [i for i in incs if i.state == State.REPORTED]
-            if worker:
-                incs = [i for i in incs if scope.can_read(actor, i) is None]
-            incs.sort(key=lambda i: (-i.priority, i.created_ts))
+            incs = [i for i in incs if scope.can_read(actor, i) is None]
+            me = frozenset(scope.worker_ids(actor))
+            return triage_order(incs, me, now, area)[offset:offset + limit]
         elif view == "all":
             ids = self._scope_ids(actor, c, open_only=False, limit=max(500, offset + limit))
             incs = [i for i in self.store.load_many(ids) if self._readable(actor, i, center)]

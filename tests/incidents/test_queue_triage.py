@@ -69,10 +69,15 @@ def test_a_department_sees_a_new_dispatch_at_the_top(svc, who, here, clock, demo
     svc.dispatch(new.id, who.town, ["CG"])
     todo = svc.list_queue(who.cg, "todo", limit=100)
     assert len(todo) == 43 and todo[0].id == new.id        # not #43 of 43
+    # the same rule and order in every work view: 待受理 holds it (it was empty: 上报 only),
+    # 本中心 has it on top (it sorted oldest first: #43 of 43)
+    assert [i.id for i in svc.list_queue(who.cg, "new", limit=100)] == [new.id]
     mine = svc.list_queue(who.cg, "mine", limit=100)
-    assert mine[-1].id == new.id                           # what 本中心 did (oldest first)
+    assert len(mine) == 43 and mine[0].id == new.id
     svc.start(new.id, who.cg)                              # signed for: no longer on top
     assert svc.list_queue(who.cg, "todo", limit=100)[0].id != new.id
+    assert svc.list_queue(who.cg, "mine", limit=100)[0].id != new.id
+    assert svc.list_queue(who.cg, "new", limit=100) == []   # in hand now, not an arrival
 
 
 def test_the_default_view_per_role(svc, who, here, clock):
@@ -93,6 +98,11 @@ def test_the_default_view_per_role(svc, who, here, clock):
     svc.escalate(e.id, who.town, reason="跨部门")              # the city's now
     town = {i.id for i in svc.list_queue(who.town, "todo", limit=100)}
     assert town == {a.id, b.id, c.id}                           # d is out: not waiting for it
+    # 待受理: the arrivals (a to accept, b back for 核查, c to re-dispatch), the same for the
+    # department (its dispatched part) and the worker's task; 本中心 also what it sent out (d)
+    assert {i.id for i in svc.list_queue(who.town, "new", limit=100)} == town
+    assert {i.id for i in svc.list_queue(who.town, "mine", limit=100)} == town | {d.id}
+    assert {i.id for i in svc.list_queue(who.zj, "new")} == {c.id}
     assert {i.id for i in svc.list_queue(who.cg, "todo")} == set()   # handled and returned
     assert {i.id for i in svc.list_queue(who.zj, "todo")} == {c.id}
     assert {i.id for i in svc.list_queue(who.worker, "todo")} == {d.id}
