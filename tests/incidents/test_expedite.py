@@ -16,6 +16,8 @@ def test_expedite_puts_the_case_first_and_is_offered_to_the_owner_once(svc, who,
     older = svc.report(who.worker, "0108", here.lon, here.lat, description="井盖缺失")
     clock.advance(60)
     newer = svc.report(who.worker, "0302", here.lon + 0.002, here.lat, description="路灯不亮")
+    for x in (older, newer):    # accepted: no longer fresh reports (those come newest first)
+        svc.accept(x.id, who.town)
     queue = [i.id for i in svc.list_queue(who.town, "mine")]
     assert queue.index(older.id) < queue.index(newer.id)
 
