@@ -57,6 +57,12 @@ DEADLETTER = "om:dlq"
 DLQ_BY_REASON = "om:dlq:by_reason"
 """Hash reason → count of rejected messages."""
 
+DLQ_REPLAYED = "om:dlq:replayed"
+"""Hash reason → count of dead letters replayed from /ops after their cause was fixed."""
+
+DLQ_ACKED = "om:dlq:acked"
+"""Hash ``total`` → count of dead letters an operator marked 已处理 (dropped from the stream)."""
+
 DLQ_BY_DEVICE = "om:dlq:by_device"
 """Hash device id (or '?') → count of rejected messages."""
 

@@ -1,4 +1,5 @@
-"""Browser: the admin's /ops/ page draws process health, Redis, broker and dead letters."""
+"""Browser: the admin's /ops/ page draws process health, Redis, broker and dead letters; the
+admin works the dead letters (issue 21: ops is a screen an administrator works in)."""
 
 from __future__ import annotations
 
@@ -24,8 +25,15 @@ def test_ops_page_shows_health(live, app_ctx, accounts):  # noqa: F811
         wait(lambda: "ingest" in table.text and "web" in d.find_element(By.ID, "procs").text,
              30, "ingest and web rows")
         assert "正常" in d.find_element(By.ID, "card-redis").text
-        assert "schema" in d.find_element(By.ID, "dlq-reasons").text
-        assert "wl-1" in d.find_element(By.ID, "dlq-latest").text
+        assert "格式不符" in d.find_element(By.ID, "dlq-reasons").text
+        d.find_element(By.XPATH, "//*[contains(@class,'tab') and normalize-space()='积压']").click()
+        wait(lambda: "市" in d.find_element(By.ID, "ops-backlog").text, 30, "the backlog by center name")
+        d.find_element(By.XPATH, "//*[contains(@class,'tab') and normalize-space()='死信']").click()
+        wait(lambda: "wl-1" in d.find_element(By.ID, "dlq-table").text, 30, "the dead letter row")
+        d.find_element(By.CSS_SELECTOR, "#dlq-table input[type=checkbox]").click()
+        d.find_element(By.ID, "dlq-ack").click()
+        wait(lambda: "已标记处理 1 条" in d.find_element(By.ID, "dlq-msg").text, 30, "the ack message")
+        wait(lambda: "wl-1" not in d.find_element(By.ID, "dlq-table").text, 30, "the row gone")
         assert foreign_requests(d, live) == []
     finally:
         d.quit()
