@@ -33,6 +33,7 @@ Layout (see docs/incidents.md):
 - ``om:inc:recover``              zset: 已恢复 machine cases → when they close as 自动恢复
 - ``om:inc:notices``              stream: notices for owners (a person's report joined a machine
                                   case or situation; "N more cases overdue" escalation summaries)
+- ``om:inc:notices:read:{user}``   set: the notices (stream ids) a user marked read (已读)
 - ``om:inc:esclimit:{center}:{n}`` counter: automatic escalations of a center in window n
 - ``om:inc:plans``                hash: 预案 id → its current version number (issue 16)
 - ``om:inc:plan:{id}:{n}``        string: version n of a plan (JSON: the plan, who, when, what changed)
@@ -122,6 +123,11 @@ def involved(center: str) -> str:
 
 def by_user(user_id: str) -> str:
     return f"om:inc:by:{user_id}"
+
+
+def notices_read(user_id: str) -> str:
+    """The notices (``NOTICES`` stream ids) a user marked read (已读)."""
+    return f"om:inc:notices:read:{user_id}"
 
 
 def overdue(center: str) -> str:
