@@ -149,4 +149,7 @@ def seed_once(r: redis.Redis, city: City, n: int = 400, days: int = 14,
     now = time.time() if now is None else now
     if not r.set(keys.DEMO_SEEDED, str(now), nx=True):
         return 0
-    return len(populate(r, city, n=n, days=days, open_share=0.15, now=now))
+    # 5 % left open at a random stage: a few late cases to show, not a backlog that the deadline
+    # worker escalates to the city all at once when the demo starts (0.15 put ~35 two-week-old
+    # cases into the city's 待办 before the first scenario)
+    return len(populate(r, city, n=n, days=days, open_share=0.05, now=now))
