@@ -1,0 +1,91 @@
+"""``onemap db``: the record (档案库, PostgreSQL + PostGIS, issue 20; docs/record.md).
+
+``onemap db upgrade`` brings the schema to the newest Alembic revision (``migrations/``);
+``onemap db archive`` runs the archiver (``incidents.record.archiver``): the incident feed →
+the record, at least once, idempotent, until SIGINT/SIGTERM. Run one or several (a consumer
+group shares the feed); keep ``--name`` stable across restarts so a restarted archiver takes
+up what it held. ``onemap demo`` runs it in a thread when ``ONEMAP_PG_URL`` is set.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+
+import click
+
+from app.config import load_settings
+
+
+def _pg_url(pg_url: str | None) -> str:
+    url = pg_url or load_settings().pg_url
+    if not url:
+        raise click.UsageError("请给出 --pg-url (或 ONEMAP_PG_URL) / give --pg-url (or ONEMAP_PG_URL)")
+    return url
+
+
+@click.group("db")
+def command() -> None:
+    """The record (档案库): PostgreSQL + PostGIS schema and archiver."""
+
+
+@command.command("upgrade")
+@click.option("--pg-url", default=None, help="PostgreSQL URL (default ONEMAP_PG_URL).")
+@click.option("--revision", default="head", show_default=True, help="Alembic revision.")
+def upgrade(pg_url: str | None, revision: str) -> None:
+    """Apply the schema migrations (Alembic) up to REVISION."""
+    from app.pg import migrate  # noqa: PLC0415
+
+    at = migrate(_pg_url(pg_url), revision)
+    click.echo(f"档案库结构已是 {at} / record schema at revision {at}")
+
+
+@command.command("archive")
+@click.option("--pg-url", default=None, help="PostgreSQL URL (default ONEMAP_PG_URL).")
+@click.option("--redis-url", default=None, help="Redis URL (default ONEMAP_REDIS_URL).")
+@click.option("--name", default="archiver", show_default=True,
+              help="Consumer name in group 'archive' (stable across restarts).")
+@click.option("--batch", type=int, default=500, show_default=True,
+              help="Feed entries per PostgreSQL transaction.")
+def archive(pg_url: str | None, redis_url: str | None, name: str, batch: int) -> None:
+    """Archive incidents and their audit trails into the record until stopped."""
+    from app.context import AppContext  # noqa: PLC0415
+    from app.heartbeat import BEAT_EVERY_S, beat  # noqa: PLC0415
+    from app.pg import connector  # noqa: PLC0415
+    from incidents.record.archiver import Archiver  # noqa: PLC0415
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = load_settings()
+    url = _pg_url(pg_url)
+    redis_url = redis_url or settings.redis_url
+    if not redis_url:
+        raise click.UsageError("请给出 --redis-url (或 ONEMAP_REDIS_URL) / give --redis-url")
+    ctx = AppContext(settings, redis_url)
+    worker = Archiver(ctx.redis, connector(url, f"onemap-archiver-{name}"), consumer=name,
+                      batch=batch)
+    stopped = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        stopped.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    t = threading.Thread(target=worker.run, args=(stopped,), name="archiver", daemon=True)
+    t.start()
+    click.echo(f"archiver {name}: {redis_url} → the record", err=True)
+    try:
+        while not stopped.is_set():
+            try:
+                beat(ctx.redis, "archiver", info=dict(worker.stats))
+            except Exception as e:  # noqa: BLE001  (a missed heartbeat must not stop archiving)
+                logging.getLogger("onemap.archiver").warning("heartbeat failed: %s", e)
+            stopped.wait(BEAT_EVERY_S)
+    finally:
+        stopped.set()
+        t.join(15)
+        click.echo(f"archiver {name}: stopped ({dict(worker.stats)})", err=True)
+
+
+if __name__ == "__main__":      # ``python -m app.commands.db``: this command alone
+    command()

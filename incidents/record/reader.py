@@ -1,0 +1,57 @@
+"""Reading the record: an incident by id when Redis no longer holds it (issue 20: 查询穿透 —
+the console, the API and Open311 find a case whatever its age). ``IncidentService.get`` asks
+``ArchiveReader`` after a miss in Redis; ``app/`` builds it with the record's connection."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+
+import psycopg
+
+from incidents.incident import Incident
+from incidents.record.archiver import Connect
+from incidents.record.rows import incident_of
+
+log = logging.getLogger(__name__)
+
+
+def load(conn: psycopg.Connection, incident_id: str) -> Incident | None:
+    """The archived incident (its newest archived version), or None."""
+    row = conn.execute("SELECT record FROM incidents WHERE id = %s", (incident_id,)).fetchone()
+    return incident_of(row[0]) if row else None
+
+
+class ArchiveReader:
+    """``reader(id) -> Incident | None`` over one connection shared by a process's threads
+    (opened on first use, opened again after a failure). The record unreachable: None and a
+    warning, as if the case were unknown — a read never hangs the screen on the archive."""
+
+    def __init__(self, connect: Connect) -> None:
+        self.connect = connect
+        self._conn: psycopg.Connection | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self, incident_id: str) -> Incident | None:
+        with self._lock:
+            for attempt in (1, 2):      # a connection the server dropped: once more, anew
+                try:
+                    if self._conn is None or self._conn.closed:
+                        self._conn = self.connect()
+                        self._conn.autocommit = True
+                    return load(self._conn, incident_id)
+                except (psycopg.OperationalError, psycopg.InterfaceError) as e:
+                    self.close()
+                    if attempt == 2:
+                        log.warning("档案库不可用 record unreachable reading %s: %s", incident_id, e)
+            return None
+
+    def close(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(psycopg.Error):
+                self._conn.close()
+            self._conn = None
+
+
+__all__ = ["ArchiveReader", "load"]

@@ -1,0 +1,127 @@
+"""An incident as the record's rows (``incidents``, ``incident_tasks``, ``incident_audit``) and
+back (issue 20). The columns are for queries (考核, 复盘, spatial breakdowns); ``record`` (jsonb)
+is the whole incident, from which ``incident_of`` rebuilds it exactly."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, fields
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from incidents.audit import entry as audit_entry
+from incidents.incident import Incident, Task
+from incidents.vocab import State
+
+STAGE_COLUMNS: dict[str, str] = {s.value: f"{s.value}_at" for s in State}
+"""State → the column of the time it was first reached (migrations/versions/0001_record.py)."""
+
+INCIDENT_COLUMNS: tuple[str, ...] = (
+    "id", "version", "kind", "state", "category", "severity", "channel", "center",
+    "reporter_center", "tier", "centers", "town_code", "village_code", "cell_code", "priority",
+    "lon", "lat", "created_at", "updated_at", *STAGE_COLUMNS.values(), "record")
+"""The parameters of one incident row, in ``UPSERT_INCIDENT``'s order (``lon``/``lat`` become
+``geom``)."""
+
+_FIELDS = {f.name for f in fields(Incident)} - {"intake"}
+_TASK_FIELDS = {f.name for f in fields(Task)}
+
+
+def when(ts: float | None) -> datetime | None:
+    """Epoch seconds as a UTC ``timestamptz`` (0 or none: NULL, never 1970)."""
+    return datetime.fromtimestamp(ts, UTC) if ts else None
+
+
+def record_of(inc: Incident) -> dict[str, Any]:
+    """The whole incident as JSON (``record``): every field, sub-tasks as objects."""
+    d = asdict(inc)
+    d.pop("intake", None)
+    return d
+
+
+def incident_of(record: dict[str, Any]) -> Incident:
+    """The incident back from its ``record`` (fields it lacks take their defaults; keys this
+    code does not know, written by a newer one, are ignored)."""
+    d = {k: v for k, v in record.items() if k in _FIELDS}
+    d["tasks"] = [Task(**{k: v for k, v in t.items() if k in _TASK_FIELDS})
+                  for t in d.get("tasks") or ()]
+    return Incident(**d)
+
+
+def incident_row(inc: Incident) -> tuple:
+    """The ``incidents`` row's parameters (``INCIDENT_COLUMNS``)."""
+    stage = [when(inc.times.get(s)) for s in STAGE_COLUMNS]
+    has_point = bool(inc.lon or inc.lat)
+    return (inc.id, inc.version, inc.kind, inc.state, inc.category, inc.severity, inc.channel,
+            inc.center, inc.reporter_center, inc.tier, list(inc.centers), inc.town_code,
+            inc.village_code, inc.cell_code, inc.priority,
+            inc.lon if has_point else None, inc.lat if has_point else None,
+            when(inc.created_ts) or when(inc.updated_ts), when(inc.updated_ts) or when(inc.created_ts),
+            *stage, orjson.dumps(record_of(inc)).decode())
+
+
+def task_rows(inc: Incident) -> list[tuple]:
+    """The ``incident_tasks`` rows of the incident's sub-tasks (子任务)."""
+    return [(inc.id, t.n, inc.version, t.center, t.state, t.handler, when(t.dispatched_ts),
+             when(t.started_ts), when(t.handled_ts), when(t.due_ts),
+             orjson.dumps(asdict(t)).decode()) for t in inc.tasks]
+
+
+def audit_row(incident_id: str, seq: int, stream_id: str, raw: dict[str, str]) -> tuple:
+    """An ``incident_audit`` row from an audit stream entry (the hash chain's link ``c``/``d``
+    kept in ``entry``, so a copied trail can still be verified)."""
+    e = audit_entry(stream_id, raw)
+    for k, v in raw.items():
+        if k != "e":
+            e.setdefault(k, v)
+    return (incident_id, seq, stream_id, when(e["ts"]) or datetime.fromtimestamp(
+        int(stream_id.split("-")[0]) / 1000, UTC), str(e.get("actor") or ""),
+        str(e.get("action") or ""), orjson.dumps(e).decode())
+
+
+_STAGES_SET = ", ".join(f"{c} = EXCLUDED.{c}" for c in STAGE_COLUMNS.values())
+UPSERT_INCIDENT = f"""
+INSERT INTO incidents (id, version, kind, state, category, severity, channel, center,
+    reporter_center, tier, centers, town_code, village_code, cell_code, priority, geom,
+    created_at, updated_at, {", ".join(STAGE_COLUMNS.values())}, record)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
+    ST_SetSRID(ST_MakePoint(%s, %s), 4326), %s, %s, {", ".join(["%s"] * len(STAGE_COLUMNS))},
+    %s::jsonb)
+ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, kind = EXCLUDED.kind,
+    state = EXCLUDED.state, category = EXCLUDED.category, severity = EXCLUDED.severity,
+    channel = EXCLUDED.channel, center = EXCLUDED.center,
+    reporter_center = EXCLUDED.reporter_center, tier = EXCLUDED.tier,
+    centers = EXCLUDED.centers, town_code = EXCLUDED.town_code,
+    village_code = EXCLUDED.village_code, cell_code = EXCLUDED.cell_code,
+    priority = EXCLUDED.priority, geom = EXCLUDED.geom, created_at = EXCLUDED.created_at,
+    updated_at = EXCLUDED.updated_at, {_STAGES_SET}, record = EXCLUDED.record, archived_at = now()
+WHERE incidents.version < EXCLUDED.version
+"""
+"""Keyed by id and version: a lower (or equal) version never overwrites a higher one."""
+
+UPSERT_TASK = """
+INSERT INTO incident_tasks (incident_id, n, version, center, state, handler, dispatched_at,
+    started_at, handled_at, due_at, record)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb)
+ON CONFLICT (incident_id, n) DO UPDATE SET version = EXCLUDED.version, center = EXCLUDED.center,
+    state = EXCLUDED.state, handler = EXCLUDED.handler, dispatched_at = EXCLUDED.dispatched_at,
+    started_at = EXCLUDED.started_at, handled_at = EXCLUDED.handled_at, due_at = EXCLUDED.due_at,
+    record = EXCLUDED.record
+WHERE incident_tasks.version < EXCLUDED.version
+"""
+
+INSERT_AUDIT = """
+INSERT INTO incident_audit (incident_id, seq, stream_id, ts, actor, action, entry)
+VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb)
+ON CONFLICT DO NOTHING
+"""
+"""Append-only, keyed by (incident, seq) and (incident, stream id): a copy made twice is one."""
+
+INSERT_REJECT = """
+INSERT INTO archive_rejects (source, key, reason, raw) VALUES (%s, %s, %s, %s::jsonb)
+"""
+
+__all__ = ["INCIDENT_COLUMNS", "STAGE_COLUMNS", "UPSERT_INCIDENT", "UPSERT_TASK", "INSERT_AUDIT",
+           "INSERT_REJECT", "incident_row", "task_rows", "audit_row", "record_of", "incident_of",
+           "when"]
