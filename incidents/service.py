@@ -92,6 +92,22 @@ class IncidentService(UnitOfWork, Queries, EmergencyMode):
         self._seq_next = self._seq_end = 0   # the reserved block of case numbers [next, end]
         self._emergency_cache: tuple[str, dict] | None = None   # (version, hash) last read
         self.policy = Policy(city)           # who may do what, now: the one rulebook
+        # the record's reader (issue 20): ``get`` falls through to it when Redis lacks the case
+        self.archive: Callable[[str], Incident | None] | None = None
+
+    def get(self, incident_id: str, actor: Actor) -> Incident:
+        """One incident (``Queries.get``); one Redis no longer holds comes from the record
+        (``self.archive``, issue 20: 查询穿透), under the same read scope (S1/S2)."""
+        try:
+            return super().get(incident_id, actor)
+        except NotFound:
+            inc = self.archive(incident_id) if self.archive is not None else None
+            if inc is None:
+                raise
+        why = scope.can_read(actor, inc)
+        if why:
+            self._deny(actor, "read", why, incident_id, self.clock())
+        return inc
 
     def _next_seq(self) -> int:
         """The next case number of this object's reserved block (``config.id_block``)."""
