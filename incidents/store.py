@@ -25,7 +25,7 @@ import msgpack
 import redis
 
 from grid.model import town_center_code
-from incidents import correlation, keys, kpi
+from incidents import audit, correlation, keys, kpi
 from incidents.actor import Actor
 from incidents.config import IncidentConfig
 from incidents.errors import Conflict
@@ -37,7 +37,6 @@ from incidents.incident import (
     Task,
     encode,
     float_text,
-    to_json,
     to_json_bytes,
 )
 from incidents.script import Script, exchange
@@ -187,11 +186,12 @@ class Store:
         self._cache_size = cache_size
         self._lock = threading.Lock()      # one service object serves many web threads
         self._feed_head = ("XADD", keys.FEED, "MAXLEN", "~", str(config.feed_maxlen), "*", "e")
+        self._digest = config.audit_digest   # the audit hash chain (SEC21): sha256 | sm3
 
     # --- reads ----------------------------------------------------------------------------
     def load(self, incident_id: str) -> Incident | None:
         h = self.r.hgetall(keys.incident(incident_id))
-        return Incident.from_hash(h) if h else None
+        return _from_hash(h) if h else None
 
     def load_many(self, ids: list[str]) -> list[Incident]:
         if not ids:
@@ -201,7 +201,7 @@ class Store:
             if isinstance(h, Exception):
                 raise h
             if h:   # a flat [field, value, ...] list on RESP2, a dict on RESP3
-                out.append(Incident.from_hash(h if isinstance(h, dict) else _pairs(h)))
+                out.append(_from_hash(h if isinstance(h, dict) else _pairs(h)))
         return out
 
     def for_update(self, incident_id: str, fresh: bool = False) -> tuple[Incident | None, bool]:
@@ -428,11 +428,20 @@ class Store:
             nd = new.__dict__
             a = {f: _AUDIT_VALUE[f](nd[f]) if f in _AUDIT_OBJECTS else changed[f] for f in shown}
         # the whole entry as one JSON field: a 13-field XADD costs the server ~3x a 1-field one
-        cmds.append(("XADD", keys.audit(new.id), "*", "e", to_json_bytes({
+        e = to_json_bytes({
             "ts": now, "actor": actor.user_id, "name": actor.name, "role": actor.role,
             "center": actor.center, "action": action, "reason": reason,
             "task": "" if task_n is None else str(task_n), "state": new.state,
-            "from_state": old.state if old else "", "v": str(new.version), "before": b, "after": a})))
+            "from_state": old.state if old else "", "v": str(new.version), "before": b, "after": a})
+        # the hash chain (SEC21): hashed here, onto the head read with ``old``; the version guard
+        # makes that head the current one when the call lands, and the head moves in the same HSET
+        head = "" if old is None else old.__dict__.get(audit.CHANGE_HEAD)
+        if head is None:   # an incident read outside the store: its head, read now
+            head = self.r.hget(k, audit.CHANGE_HEAD) or ""
+        head = audit.next_link(head, e, self._digest)
+        new.__dict__[audit.CHANGE_HEAD] = head
+        hset += (audit.CHANGE_HEAD, head)
+        cmds.append(("XADD", keys.audit(new.id), "*", "e", e, audit.CHANGE, head))
         feed = (self._feed_head, {
             "id": new.id, "state": new.state, "action": action, "center": new.center,
             "category": new.category, "severity": new.severity, "lon": new.lon, "lat": new.lat,
@@ -454,14 +463,15 @@ class Store:
 
     def audit_denied(self, actor: Actor, action: str, reason: str, incident_id: str | None,
                      now: float) -> None:
-        """A refused attempt is recorded too (监督留痕), without changing the incident."""
-        exists = incident_id is not None and self.r.exists(keys.incident(incident_id))
-        stream = keys.audit(incident_id) if exists else keys.DENIED
-        self.r.xadd(stream, {"e": to_json({
+        """A refused attempt is recorded too (监督留痕), without changing the incident: on the
+        trail's refusal chain (SEC21), or in ``keys.DENIED`` when there is no such incident."""
+        e = to_json_bytes({
             "ts": now, "actor": actor.user_id, "name": actor.name, "role": actor.role,
             "center": actor.center, "action": f"denied:{action}", "reason": reason, "task": "",
             "state": "", "from_state": "", "v": "", "before": {}, "after": {},
-            "id": incident_id or ""})})
+            "id": incident_id or ""})
+        if incident_id is None or not audit.append_denial(self.r, incident_id, e, self._digest):
+            self.r.xadd(keys.DENIED, {"e": e})
 
 
 class Stale(Conflict):  # noqa: N818
@@ -572,6 +582,14 @@ def _point_text(inc: Incident, changed: dict[str, str]) -> tuple[str, str]:
     if "lon" in changed and "lat" in changed:
         return changed["lon"], changed["lat"]
     return float_text(inc.lon), float_text(inc.lat)
+
+
+def _from_hash(h: dict) -> Incident:
+    """An incident read by the store, with its audit chain head (``audit.CHANGE_HEAD``, not a
+    field of the case: it rides in the instance dict through the cache and ``clone``)."""
+    inc = Incident.from_hash(h)
+    inc.__dict__[audit.CHANGE_HEAD] = h.get(audit.CHANGE_HEAD, "")
+    return inc
 
 
 def _pairs(flat: list) -> dict:
