@@ -44,6 +44,16 @@ def start_background_workers(ctx: AppContext, runtime: Runtime, simulate: bool =
 
     sources: dict[str, Callable[[], dict]] = {"ingest": lambda: dict(ingest.stats),
                                               "dispatch": lambda: dispatch.stats}
+    # 通知 (issue 17): the outbox, escalation chains and new work → the watch (incidents.notify)
+    from app.channels import build_senders  # noqa: PLC0415
+    from incidents.notify import NotifyWorker  # noqa: PLC0415
+
+    notify = NotifyWorker(ctx.redis, build_senders(settings, ctx.redis),
+                          config=settings.notify_config, name="demo-notify")
+    notify.ensure_groups()
+    _joined(runtime, _thread("notify", lambda: notify.run(runtime.stop_event)))
+    started.append("notify")
+    sources["notify"] = lambda: dict(notify.stats)
     if simulate:
         from sensors.simulator import Simulator  # noqa: PLC0415
 
