@@ -302,6 +302,15 @@ class Responses:
             made += int(self.r.hsetnx(tkey, key, json.dumps(entry, ensure_ascii=False)))
         return made
 
+    def sweep(self) -> int:
+        """A dispatch worker's pass: give the missing tasks of every active response (real and
+        推演), e.g. after a crash between activation and its tasks. Returns how many it gave."""
+        made = 0
+        for exercise in (False, True):
+            for aid in self.r.zrange(keys.responses_active(exercise), 0, -1):
+                made += self.dispatch_tasks(aid, exercise=exercise)
+        return made
+
     def _give(self, aid: str, h: dict, stored: StoredPlan, issuer: Actor, unit: str, key: str,
               title: str, detail: str, minutes: int) -> str:
         """One member unit's task as a 上情下达 case (its idempotency key: response + task key,

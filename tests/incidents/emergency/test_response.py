@@ -92,6 +92,7 @@ def test_activation_gives_each_task_once_under_a_race(resp, svc, who, here, redi
     cases = _real_cases(svc.r)
     assert len(cases) == len(expected) == len({t["case"] for u in board["units"] for t in u["tasks"]})
     assert resp.dispatch_tasks(r["id"]) == 0 and len(_real_cases(svc.r)) == len(expected)
+    assert resp.sweep() == 0                                   # a later worker pass: nothing new
     # the unit's task is a 上情下达 case with the plan's deadline: 签收 and 完成 show on the board
     sl = next(u for u in board["units"] if u["unit"] == "DSL")["tasks"][0]
     assert sl["deadline_ts"] == pytest.approx(r["level_since"] + 60 * 60)
@@ -125,6 +126,17 @@ def test_level_change_and_end_are_audited(resp, svc, who, here) -> None:
     with pytest.raises(InvalidTransition):
         resp.change_level(who.commander, r["id"], "II")
     assert resp.list(who.commander) == []
+
+
+def test_a_worker_sweep_gives_what_an_interrupted_activation_left(resp, svc, who, here) -> None:
+    r = resp.activate(who.commander, "power-outage", "IV", town=here.town, dispatch=False)
+    x = resp.activate(who.commander, "flood-typhoon", "IV", town=here.town, exercise=True,
+                      dispatch=False)
+    assert resp.board(who.commander, r["id"])["totals"]["tasks"] == 0
+    assert resp.sweep() == 4 + 5 and resp.sweep() == 0
+    assert resp.board(who.commander, r["id"])["totals"]["tasks"] == 4
+    assert resp.board(who.commander, x["id"], exercise=True)["totals"]["tasks"] == 5
+    assert len(_real_cases(svc.r)) == 4
 
 
 def test_town_activation_is_scoped_and_the_city_takes_over(resp, svc, who, here, elsewhere) -> None:
