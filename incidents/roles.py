@@ -16,6 +16,11 @@ API roles, each role's landing screen, and who may hold an account at the city c
 | ``grid_worker`` 网格员 | T<town>; ``cell`` = own cell | own reports and tasks only |
 | ``wall_viewer`` 大屏 | CITY | read-only aggregates (kiosk token) |
 | ``admin`` 管理员 | CITY | accounts, ops page; no incident actions |
+
+Privileged roles (``needs_2fa``: the commander, the city operators, the administrator) give a
+TOTP code after the password (SEC11, ``app.auth``). Roles that call reporters back or work their
+cases (``sees_personal_data``: operators, supervisors, the commander) read reporters' phone
+numbers and names; every other role reads them masked (SEC18, ``incidents.masking``).
 """
 
 from __future__ import annotations
@@ -59,6 +64,8 @@ class RoleSpec:
     calls_api: bool = True            # may call /api/* at all (scope then per incident)
     pushes_upper: bool = False        # 上报省平台
     administers: bool = False         # 系统管理: accounts, sessions, dead-letter replay (/ops)
+    needs_2fa: bool = False           # 特权账号: a TOTP code after the password (SEC11)
+    sees_personal_data: bool = False  # reads reporters' phone numbers and names unmasked (SEC18)
 
 
 _ALL_SCREENS = frozenset({"wall", "console", "m", "analytics", "ops"})
@@ -66,23 +73,25 @@ _ALL_SCREENS = frozenset({"wall", "console", "m", "analytics", "ops"})
 ROLE_TABLE: dict[Role, RoleSpec] = {r.role: r for r in (
     RoleSpec(Role.CITY_COMMANDER, "市指挥长", frozenset({"city"}),
              frozenset({"wall", "console", "m", "analytics", "ops"}), reads_city=True, reports=True,
-             owns=True, commands=True, city_urges=True, assigns=True, pushes_upper=True),
+             owns=True, commands=True, city_urges=True, assigns=True, pushes_upper=True,
+             needs_2fa=True, sees_personal_data=True),
     RoleSpec(Role.CITY_OPERATOR, "市值班员", frozenset({"city"}),
              frozenset({"wall", "console", "m", "analytics"}), reads_city=True, reports=True,
-             owns=True, city_urges=True, assigns=True, pushes_upper=True),
+             owns=True, city_urges=True, assigns=True, pushes_upper=True, needs_2fa=True,
+             sees_personal_data=True),
     RoleSpec(Role.TOWN_OPERATOR, "镇街值班员", frozenset({"town"}), frozenset({"wall", "console"}),
-             reports=True, handles=True, owns=True, assigns=True),
+             reports=True, handles=True, owns=True, assigns=True, sees_personal_data=True),
     RoleSpec(Role.DEPT_OPERATOR, "部门值班员", frozenset({"dept"}), frozenset({"wall", "console"}),
-             reports=True, handles=True, owns=True, assigns=True),
+             reports=True, handles=True, owns=True, assigns=True, sees_personal_data=True),
     RoleSpec(Role.SUPERVISOR, "监督核查员", frozenset({"city", "town"}),
              frozenset({"wall", "console", "analytics"}), home="/analytics/", reports=True,
-             supervises=True),
+             supervises=True, sees_personal_data=True),
     RoleSpec(Role.GRID_WORKER, "网格员", frozenset({"town"}), frozenset({"wall", "m"}), home="/m/",
              reports=True, handles=True),
     RoleSpec(Role.WALL_VIEWER, "大屏", frozenset({"city"}), frozenset({"wall"}), home="/wall/",
              reads_city=True, calls_api=False),
     RoleSpec(Role.ADMIN, "管理员", frozenset({"city"}), frozenset({"wall", "analytics", "ops"}),
-             home="/ops/", administers=True),
+             home="/ops/", administers=True, needs_2fa=True),
 )}
 assert set(ROLE_TABLE) == set(Role), "every role has its row"
 assert all(r.screens <= _ALL_SCREENS for r in ROLE_TABLE.values())
