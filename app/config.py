@@ -96,6 +96,10 @@ class Settings(BaseSettings):
     kiosk_session_s: int = Field(24 * 3600, ge=60, description="Absolute lifetime of a wall "
                                  "kiosk session (s); it has no idle limit. Then the kiosk link "
                                  "(token) must be opened again.")
+    require_2fa: bool = Field(False, description="Refuse the login of a privileged account "
+                              "(RoleSpec.needs_2fa) not enrolled in TOTP (`onemap users totp "
+                              "enable USER`). Off: such a login is allowed, audited and the login "
+                              "page warns (the demo). Production: on (docs/security.md).")
     trusted_proxies: int = Field(0, ge=0, le=5, description="How many reverse proxies / load "
                                  "balancers stand in front of the web app: the client address "
                                  "is taken that many hops back in X-Forwarded-For (werkzeug "
