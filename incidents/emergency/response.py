@@ -26,11 +26,13 @@ the city's take-over and the end (终止响应) — and the same as a rehearsal 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import redis
 from shapely.geometry import mapping
+from shapely.ops import unary_union
 
 from grid import centers as cc
 from grid.contracts import LEVELS as ALARM_LEVELS
@@ -48,6 +50,7 @@ from incidents.emergency.plans import (
     StoredPlan,
     Trigger,
 )
+from incidents.emergency_mode import EMERGENCY_MAX_S
 from incidents.errors import Forbidden, InvalidTransition, NotFound
 from incidents.incident import Incident
 from incidents.service import IncidentService
@@ -238,20 +241,33 @@ class Responses:
         self.r.zrem(keys.responses_all(exercise), aid)
 
     def _area_geom(self, town: str | None):  # noqa: ANN202 (a shapely geometry)
+        """The response's area: its town, or the whole city."""
         if town:
             t = self.city.towns
             return t.loc[t["code"].astype(str) == town].geometry.iloc[0]
         return self.city.boundary
 
-    def _area(self, town: str | None) -> dict:
-        """The response's area as GeoJSON (its town, or the whole city)."""
-        return {"type": "Feature", "properties": {}, "geometry": mapping(self._area_geom(town))}
-
-    def _emergency_on(self, actor: Actor, aid: str, town: str | None, hours: int, now: float) -> None:
-        """应急模式 for the response's area (the city commands it: X19 集中统一指挥)."""
-        self.svc.emergency_on(self._area(town), now + hours * 3600.0, actor,
-                              reason=f"应急响应 {aid}（{'镇街 ' + town if town else '全市'}）")
-        self.r.hset(keys.response(aid), "emergency", 1)
+    def _emergency_on(self, actor: Actor, aid: str, town: str | None, hours: int, now: float,
+                      keep: Iterable[str] = ()) -> None:
+        """应急模式 for the response's area (the city commands it: X19 集中统一指挥). Emergency
+        mode is one area: the areas of the other responses it serves (named in its reason) are
+        kept in it, so one response never switches another's off."""
+        geoms = [self._area_geom(town)] if aid else []
+        parts = [f"应急响应 {aid}（{'镇街 ' + town if town else '全市'}）"] if aid else []
+        until = now + hours * 3600.0
+        cur = self.svc.emergency_state()
+        for other in keep if not aid else _served(cur):
+            h = self.r.hgetall(keys.response(other))
+            if other == aid or h.get("state") != ACTIVE:
+                continue
+            geoms.append(self._area_geom(h.get("town") or None))
+            parts.append(f"应急响应 {other}（{'镇街 ' + h['town'] if h.get('town') else '全市'}）")
+            if cur:
+                until = max(until, min(float(cur["until"]), now + EMERGENCY_MAX_S))
+        area = {"type": "Feature", "properties": {}, "geometry": mapping(unary_union(geoms))}
+        self.svc.emergency_on(area, until, actor, reason="；".join(parts))
+        if aid:
+            self.r.hset(keys.response(aid), "emergency", 1)
 
     # --- the tasks ---------------------------------------------------------------------------
     def _units(self, lv: PlanLevel, town: str) -> list[tuple[str, int, str, int, str]]:
@@ -419,10 +435,14 @@ class Responses:
         self._change(actor, aid, exercise, "end", summary,
                      lambda cur: {"state": ENDED, "ended_ts": repr(now), "summary": summary[:4000],
                                   "ended_by": actor.user_id})
-        if not exercise and h.get("emergency") == "1":
-            state = self.svc.emergency_state()
-            if state and state.get("reason", "").startswith(f"应急响应 {aid}"):
+        served = _served(self.svc.emergency_state())
+        if not exercise and h.get("emergency") == "1" and aid in served:
+            others = [a for a in served if a != aid
+                      and self.r.hget(keys.response(a), "state") == ACTIVE]
+            if not others:
                 self.svc.emergency_off(actor, reason=f"终止响应 {aid}")
+            else:                 # the others' areas stay in emergency mode
+                self._emergency_on(actor, "", None, 0, now, keep=others)
         return self.get(actor, aid, exercise=exercise)
 
     def exercise_step(self, actor: Actor, aid: str, key: str, step: str) -> dict:
@@ -519,6 +539,11 @@ class Responses:
                            "overdue": sum(t["overdue"] for t in every)},
                 "resources": [r.model_dump() for r in lv.resources] if lv else [],
                 "committed": []}      # resources dispatched (一键调度): the resources half of issue 16
+
+
+def _served(state: dict | None) -> list[str]:
+    """The responses an emergency mode was switched on for (named in its reason)."""
+    return re.findall(r"应急响应 (R\d+)", (state or {}).get("reason", ""))
 
 
 def _actor_fields(a: Actor) -> dict:

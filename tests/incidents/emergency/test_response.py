@@ -128,6 +128,22 @@ def test_level_change_and_end_are_audited(resp, svc, who, here) -> None:
     assert resp.list(who.commander) == []
 
 
+def test_two_city_responses_share_emergency_mode(resp, svc, who, here, elsewhere) -> None:
+    """应急模式 is one area: ending one response keeps the other's town in it."""
+    from incidents import routing
+
+    a = resp.activate(who.commander, "flood-typhoon", "IV", town=here.town)
+    b = resp.activate(who.commander, "urban-waterlogging", "IV", town=elsewhere.town)
+    now = svc.clock()
+    inside = lambda p: routing.in_emergency(svc.emergency_state(), p.lon, p.lat, now)  # noqa: E731
+    assert inside(here) and inside(elsewhere)
+    resp.end(who.commander, a["id"], "险情解除")
+    assert not inside(here) and inside(elsewhere)
+    assert svc.emergency_state()["reason"].startswith(f"应急响应 {b['id']}")
+    resp.end(who.commander, b["id"], "积水退去")
+    assert svc.emergency_state() is None
+
+
 def test_a_worker_sweep_gives_what_an_interrupted_activation_left(resp, svc, who, here) -> None:
     r = resp.activate(who.commander, "power-outage", "IV", town=here.town, dispatch=False)
     x = resp.activate(who.commander, "flood-typhoon", "IV", town=here.town, exercise=True,
