@@ -22,6 +22,7 @@ from incidents.incident import (
     Incident,
 )
 from incidents.policy import Offer
+from incidents.roles import spec as role_spec
 from incidents.routing import parse_area
 from incidents.store import work_items
 from incidents.unit_of_work import _idem
@@ -42,6 +43,13 @@ CHANNEL_GROUPS: dict[str, frozenset[str]] = {
 """The queue's quick filter by channel (人工 / 12345 / 物联 / 视频AI): a case belongs to a group
 when any of its sources came through one of the group's channels (a situation with a hotline
 report among its sensor alarms is found under 12345 too)."""
+
+NOTICE_SCAN = 1000
+"""How many of the newest ``om:inc:notices`` entries a center's 通知 are looked for in (one
+stream for every center, capped at ``defaults.NOTICES_MAXLEN``)."""
+NOTICE_READ_TTL_S = 30 * 86400
+"""How long a user's 已读 marks are kept (s) after their last one: longer than a notice stays
+among the newest ``NOTICE_SCAN`` on any day."""
 
 TIER_NAMES = ("人工新报", "应急", "超期", "")
 """``triage_rank`` tiers as a queue row marks them (the rest: no mark)."""
@@ -338,6 +346,45 @@ class Queries:
                 incs = [i for i in incs if my_overdue(i, c, now)]   # this center handles past its own
             incs.sort(key=lambda i: (-i.priority, i.created_ts))
         return incs[offset:offset + limit]
+
+    def notices(self, actor: Actor, limit: int = 20) -> list[dict]:
+        """通知 (issue 15: human reports are never swallowed; their owner is told): the newest
+        notices for ``actor``'s center from ``om:inc:notices`` (``human_source``: a person's
+        report joined one of its machine cases or situations; ``escalation_summary``: its
+        automatic escalations waited for the rate limit), newest first, each the notice's own
+        fields plus ``nid`` (its stream id) and ``read`` (this user marked it 已读). For those
+        who work a center's queue (roles that own or command); scope (S1/S2): a notice about a
+        case only while the actor may read that case (the case may have moved since)."""
+        role = role_spec(actor.role)
+        if not (role.owns or role.commands) or limit <= 0:
+            return []
+        mine = []
+        for nid, f in self.r.xrevrange(keys.NOTICES, count=NOTICE_SCAN):
+            try:
+                n = json.loads(f.get("e") or "")
+            except ValueError:
+                continue        # not a notice of ours: skipped, never a crash
+            if isinstance(n, dict) and n.get("center") == actor.center:
+                mine.append(dict(n, nid=nid))
+        cases = {i.id: i for i in self.store.load_many(
+            list(dict.fromkeys(str(n["id"]) for n in mine if n.get("id"))))}
+        out = [n for n in mine if not n.get("id") or (
+            n["id"] in cases and scope.can_read(actor, cases[n["id"]]) is None)][:limit]
+        read = self.r.smismember(keys.notices_read(actor.user_id), [n["nid"] for n in out]) \
+            if out else []
+        return [dict(n, read=bool(r)) for n, r in zip(out, read, strict=True)]
+
+    def mark_notice_read(self, actor: Actor, nid: str) -> None:
+        """已读: ``actor`` has seen notice ``nid``. The user's own mark (no case changes, so no
+        audit); only a notice ``notices`` shows the actor (else NotFound, whatever id a browser
+        sends)."""
+        if not any(n["nid"] == nid for n in self.notices(actor, limit=NOTICE_SCAN)):
+            raise NotFound(str(nid)[:40], "notice")
+        k = keys.notices_read(actor.user_id)
+        p = self.r.pipeline(transaction=False)
+        p.sadd(k, nid)
+        p.expire(k, NOTICE_READ_TTL_S)
+        p.execute()
 
     def emergency_area(self) -> Any:
         """The active emergency mode's area as a shapely geometry, or None."""
