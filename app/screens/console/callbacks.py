@@ -33,6 +33,7 @@ from app.screens.console.model import (
     selection_styles,
     short_center,
 )
+from app.screens.console.notices import register_notices
 from grid.categories import CATEGORIES
 from incidents.actor import Actor
 from incidents.errors import Forbidden, IncidentError
@@ -114,6 +115,7 @@ def register_callbacks(app: Dash, data: ConsoleData) -> None:
 
     svc = lambda: data.service  # noqa: E731
     register_bulk(app, data, console_actor)
+    register_notices(app, data, console_actor)
 
     @app.callback(Output(Id.FEED_LAST, "data"), Input(Id.TICK, "n_intervals"),
                   State(Id.FEED_LAST, "data"))

@@ -36,6 +36,11 @@ class Id(StrEnum):
     F_FLAGS = "f-flags"
     SEEN_ALL = "seen-all"            # 标为已阅: "new since I last looked" starts again now
     NOTIFY = "notify"                # sound + browser notification for new priority items (off)
+    # 通知: the owner's notices (om:inc:notices through the service; app/screens/console/notices.py)
+    NOTICES = "notices"
+    NOTICES_HEAD = "notices-head"
+    NOTICES_LIST = "notices-list"
+    NOTICES_TOP = "notices-top"      # the notice stream's newest id when last read
     # bulk actions (批量操作)
     BULK_BAR = "bulk-bar"
     BULK_PAGE = "bulk-page"          # select the page shown
@@ -116,3 +121,12 @@ BULK = "bulk"
 def bulk_button(action: str) -> dict[str, str]:
     """The id of one bulk action button."""
     return {"type": BULK, "action": str(action)}
+
+
+NOTICE_READ = "notice-read"
+"""The ``type`` of a notice's 已读 button (``{"type": "notice-read", "nid": …}``)."""
+
+
+def notice_read_button(nid: str) -> dict[str, str]:
+    """The id of one notice's 已读 button."""
+    return {"type": NOTICE_READ, "nid": nid}

@@ -24,6 +24,7 @@ from app.screens.console.model import (
     VIEWS,
     ConsoleData,
 )
+from app.screens.console.notices import notices_box
 from grid.categories import CATEGORIES
 from incidents.actor import Actor
 from incidents.defaults import SEVERITIES
@@ -46,6 +47,7 @@ def header(data: ConsoleData, actor: Actor) -> html.Div:
     return html.Div(className="con-top", children=[
         html.H1("一网统管 · 分中心工作台"),
         html.Span(center.name if center else actor.center, id=Id.CENTER_NAME),
+        notices_box(),
         html.Span(className="who", children=[html.B(actor.name or actor.user_id), " · ",
                                              ROLE_NAMES[actor.role], " · ",
                                              html.A("退出 Logout", href="/logout")]),
