@@ -1,0 +1,77 @@
+"""Wiring of the record (档案库, issue 20) into a OneMap process: the archiver as a background
+thread and the archive reader behind ``IncidentService.get``, when a PostgreSQL is configured
+(``ONEMAP_PG_URL``) — or, for ``onemap demo``, a private one it can start (``app.pg``).
+Production runs the archiver as its own process (``onemap db archive``); docs/record.md."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+from app.config import Settings
+from app.context import AppContext
+from app.runtime import Runtime
+
+log = logging.getLogger("onemap")
+
+HISTORY_OFF = ("历史档案未启用 history is off: no ONEMAP_PG_URL and no PostgreSQL + PostGIS here "
+               "(apt-get install postgresql postgresql-15-postgis-3)")
+
+
+def ensure_pg(settings: Settings, runtime: Runtime) -> tuple[str | None, str]:
+    """(URL, what to tell the operator): ONEMAP_PG_URL, else a private PostgreSQL + PostGIS in
+    ``<data_dir>/pg`` when the binaries are installed, else none (history off)."""
+    if settings.pg_url:
+        return settings.pg_url, "PostgreSQL: ONEMAP_PG_URL"
+    import subprocess  # noqa: PLC0415
+
+    import psycopg  # noqa: PLC0415
+
+    from app import pg  # noqa: PLC0415
+
+    if not pg.available():
+        return None, HISTORY_OFF
+    try:
+        svc = pg.start_postgres(Path(settings.data_dir).resolve() / "pg")
+    except (OSError, RuntimeError, subprocess.SubprocessError, psycopg.Error) as e:
+        # e.g. as root the data dir must be reachable by the postgres user
+        log.warning("private PostgreSQL did not start: %s", e)
+        return None, f"历史档案未启用 history is off: PostgreSQL did not start ({e})"
+    runtime.services.append(svc)
+    return svc.url, f"PostgreSQL (private, {svc.data_dir}): {svc.url}"
+
+
+def attach_reader(ctx: AppContext, url: str) -> None:
+    """``IncidentService.get`` falls through to the record (a case Redis no longer holds)."""
+    from app.pg import connector  # noqa: PLC0415
+    from incidents.record.reader import ArchiveReader  # noqa: PLC0415
+
+    ctx.incidents.archive = ArchiveReader(connector(url, "onemap-reader"))
+
+
+def start_record(ctx: AppContext, runtime: Runtime, name: str = "demo-archiver") -> str:
+    """The record for this process: a PostgreSQL (``ensure_pg``), its schema at head, the
+    archiver in a thread (stopped with ``runtime``), the reader attached. Returns one line for
+    the operator; never raises: without a record the rest of OneMap runs (history off)."""
+    from app.pg import connector, migrate  # noqa: PLC0415
+    from incidents.record.archiver import Archiver  # noqa: PLC0415
+
+    url, said = ensure_pg(ctx.settings, runtime)
+    if url is None:
+        return said
+    try:
+        migrate(url)
+    except Exception as e:  # noqa: BLE001  (a record that cannot be set up leaves history off)
+        log.warning("record schema not applied: %s", e)
+        return f"历史档案未启用 history is off: schema not applied ({e})"
+    archiver = Archiver(ctx.redis, connector(url, f"onemap-archiver-{name}"), consumer=name)
+    t = threading.Thread(target=archiver.run, args=(runtime.stop_event,), name="archiver",
+                         daemon=True)
+    t.start()
+    runtime.add("archiver", lambda: t.join(10))
+    attach_reader(ctx, url)
+    return said + "; archiving incidents to the record"
+
+
+__all__ = ["ensure_pg", "attach_reader", "start_record", "HISTORY_OFF"]
