@@ -30,7 +30,7 @@ from flask import Blueprint, abort, current_app, jsonify, request
 from app import security
 from app.api import json_body, text_field
 from app.auth import guarded, require_actor
-from app.http import ctx, guard_incident_ids, svc
+from app.http import check_incident_id, ctx, guard_incident_ids, svc
 from incidents.actor import SYSTEM
 from incidents.emergency.plans import Known, PlanBook, PlanError
 from incidents.emergency.response import Responses
@@ -151,11 +151,14 @@ def responses_list():
 def activate():
     actor = require_actor()
     b = json_body()
+    incident = text_field(b, "incident")
+    if incident:
+        check_incident_id(incident)       # a case's id or nothing (never another key's text)
     with guarded("responses"):
         got = responses().activate(
             actor, text_field(b, "plan"), text_field(b, "level"), town=text_field(b, "town") or None,
             exercise=bool(b.get("exercise")), reason=text_field(b, "reason"),
-            incident=text_field(b, "incident"),
+            incident=incident,
             idempotency_key=request.headers.get("Idempotency-Key", "")[:100] or None)
     return jsonify(got), 201
 

@@ -201,9 +201,10 @@ class Responses:
             raise ValueError(f"预案 {plan_id} 没有 {level} 级响应 (the plan has no level {level}) "
                              f"(可选: {', '.join(lv.level for lv in plan.levels)})")
         self._check(actor, "activate", town=town, level=level)
-        if not actor.is_city and not plan.town_activation:
-            raise Forbidden("activate", actor, f"预案「{plan.name}」由市指挥部统一启动 "
-                            "(this plan is activated by the city)")
+        if not actor.is_city and not plan.town_activation:     # the plan's own word (预案规定)
+            why = f"预案「{plan.name}」由市指挥部统一启动 (this plan is activated by the city)"
+            self.svc.store.audit_denied(actor, "activate", why, None, now)
+            raise Forbidden("activate", actor, why)
         idem = keys.idem(f"resp:{int(exercise)}:{actor.user_id}:{idempotency_key}") if idempotency_key else ""
         if idem and (done := self.r.get(idem)):
             return self.get(actor, done, exercise=exercise)
