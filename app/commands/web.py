@@ -25,6 +25,10 @@ def command(host: str | None, port: int | None) -> None:
     if not settings.redis_url:
         raise click.UsageError("set ONEMAP_REDIS_URL (or run `onemap demo`)")
     ctx = AppContext(settings, settings.redis_url, settings.mqtt_url)
+    if settings.pg_url:     # a case Redis no longer holds is read from the record (issue 20)
+        from app.record import attach_reader  # noqa: PLC0415
+
+        attach_reader(ctx, settings.pg_url)
     server = create_server(ctx)
     tune_gc()
     # SIGTERM (a process manager's stop) and Ctrl-C: uvicorn closes the streams, exits 0
