@@ -6,7 +6,8 @@ packages never see settings, only the objects built here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -22,6 +23,15 @@ if TYPE_CHECKING:
     from sensors.registry import DeviceRegistry
 
 
+_CLIENTS_LOCK = threading.Lock()
+
+
+def _client(url: str) -> redis.Redis:
+    """A shared client (thread-safe pool), ``decode_responses=True``, kept alive."""
+    return redis.Redis.from_url(url, decode_responses=True, health_check_interval=30,
+                                socket_keepalive=True)
+
+
 @dataclass
 class AppContext:
     """Connections and domain objects for one process."""
@@ -29,12 +39,31 @@ class AppContext:
     settings: Settings
     redis_url: str
     mqtt_url: str | None = None
+    redis_urls: dict[str, str] = field(default_factory=dict)
+    """Other components' Redis users in this process (``onemap demo`` runs them all: ``ingest``,
+    ``dispatch`` of ``app.redis_acl``); ``redis_url`` is this process's own (the web's in the
+    demo). Production runs one component per process, its user in ONEMAP_REDIS_URL."""
 
     @cached_property
     def redis(self) -> redis.Redis:
         """Shared client (thread-safe pool), ``decode_responses=True``."""
-        return redis.Redis.from_url(self.redis_url, decode_responses=True,
-                                    health_check_interval=30, socket_keepalive=True)
+        return _client(self.redis_url)
+
+    def redis_as(self, component: str) -> redis.Redis:
+        """The client of ``component`` (``ingest``, ``dispatch``): its own Redis user, least
+        privilege (issue 19); this process's ``redis`` when it has no user of its own."""
+        url = self.redis_urls.get(component)
+        if not url or url == self.redis_url:
+            return self.redis
+        with _CLIENTS_LOCK:
+            client = self._component_clients.get(component)
+            if client is None:
+                client = self._component_clients[component] = _client(url)
+        return client
+
+    @cached_property
+    def _component_clients(self) -> dict[str, redis.Redis]:
+        return {}
 
     @cached_property
     def redis_bytes(self) -> redis.Redis:
