@@ -28,16 +28,17 @@ def start_background_workers(ctx: AppContext, runtime: Runtime, simulate: bool =
     devices = compile_registry(registry, settings.sensor_thresholds)   # the [sensors] thresholds
     settle_heap()  # the registry and rules are loaded: keep them out of the GC's way (2–3× ingest)
     # One worker in the demo: a plain subscription survives a broker restart without a gap.
-    ingest = IngestWorker(ctx.redis, devices, ctx.mqtt_url or "", group=settings.ingest_group,
+    # Each component connects as its own Redis user (app.redis_acl; issue 19).
+    ingest = IngestWorker(ctx.redis_as("ingest"), devices, ctx.mqtt_url or "", group=settings.ingest_group,
                           client_id=default_client_id(settings.ingest_group),
                           history_maxlen=settings.history_maxlen, shared=False).start()
     runtime.add("ingest", ingest.stop)
-    checker = HealthChecker(ctx.redis, registry, devices=ingest.devices).start()
+    checker = HealthChecker(ctx.redis_as("ingest"), registry, devices=ingest.devices).start()
     runtime.add("health", checker.stop)
     if not ingest.wait_subscribed(15.0):
         log.warning("ingest is not subscribed yet; it keeps retrying in the background")
 
-    dispatch = DispatchWorker(ctx.redis, ctx.city, config=settings.incident_config,
+    dispatch = DispatchWorker(ctx.redis_as("dispatch"), ctx.city, config=settings.incident_config,
                               name="demo-dispatch")
     _joined(runtime, _thread("dispatch", lambda: dispatch.run(runtime.stop_event)))
     started = ["ingest", "health", "dispatch"]
