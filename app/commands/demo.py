@@ -1,7 +1,9 @@
 """``onemap demo``: the whole system in one process on embedded defaults.
 
 Redis, the MQTT broker, the demo city (高州市), the simulator, the ingest and dispatch workers and
-the web screens, all started here and stopped together on Ctrl-C or SIGTERM. The screens are
+the web screens, all started here and stopped together on Ctrl-C or SIGTERM. Redis and the broker
+are supervised (``app.runtime.Supervisor``: restarted on their ports if they die); each
+component connects to Redis as its own ACL user (``app.redis_acl``). The screens are
 served as ``onemap web`` serves them (``app.runtime.serve_web``: uvicorn, ``/events`` push, the
 quiet access log), in a thread of this process.
 """
@@ -11,17 +13,18 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import secrets
 import signal
 import threading
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import click
 
 from app.config import Settings, load_settings
 from app.context import AppContext
 from app.runtime import Runtime, ensure_mqtt, ensure_redis, serve_web, tune_gc
+from app.secret_files import private_dir, write_private
 from app.workers import start_background_workers
 
 log = logging.getLogger("onemap")
@@ -41,7 +44,7 @@ def command(host: str | None, port: int | None, data_dir: Path | None, no_simula
     if no_simulate:
         overrides["simulate"] = False
     settings = load_settings(**overrides)   # a bad configuration stops here, before anything starts
-    Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+    private_dir(Path(settings.data_dir))    # 0700: passwords, keys, Redis's AOF (issue 19)
     settings.kiosk_token = kiosk_token(settings)
 
     runtime = Runtime()
@@ -59,8 +62,13 @@ def command(host: str | None, port: int | None, data_dir: Path | None, no_simula
     try:
         redis_url = ensure_redis(settings, runtime)
         mqtt_url = ensure_mqtt(settings, runtime)
-        ctx = AppContext(settings, redis_url, mqtt_url)
-        click.echo(f"Redis: {redis_url}   MQTT: {mqtt_url}")
+        runtime.supervise()     # a crashed Redis or broker comes back on its port (issue 19)
+        # the web's own Redis user; ingest and dispatch connect as theirs (app.redis_acl)
+        ctx = AppContext(settings, redis_url, mqtt_url, redis_urls=runtime.redis_urls)
+        click.echo(f"Redis: {masked(redis_url)}   MQTT: {masked(mqtt_url)}")
+        if runtime.redis_urls:
+            click.echo(f"  Redis users {', '.join(runtime.redis_urls)}; passwords in "
+                       f"{Path(settings.data_dir) / 'redis' / 'acl'}/")
         first = not (Path(settings.resolved_city_dir) / "city.json").exists()
         click.echo(f"City model: {settings.city}" + (" (building it: first run)…" if first else ""))
         city = ctx.city
@@ -97,13 +105,16 @@ def command(host: str | None, port: int | None, data_dir: Path | None, no_simula
         click.echo("stopped.")
 
 
-def _write_private(path: Path, text: str) -> None:
-    """Write ``path`` readable by its owner only (0600, also when it existed before)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        os.fchmod(f.fileno(), 0o600)
-        f.write(text)
+def masked(url: str | None) -> str | None:
+    """``url`` with its password replaced by ``***`` (the console and its log are no place for
+    it)."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username or ''}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def kiosk_token(settings: Settings) -> str:
@@ -121,7 +132,7 @@ def kiosk_token(settings: Settings) -> str:
         return token
     token = secrets.token_urlsafe(16)
     with contextlib.suppress(OSError):
-        _write_private(saved, token)
+        write_private(saved, token)
     return token
 
 
@@ -138,5 +149,5 @@ def _demo_accounts(ctx: AppContext) -> list[dict]:
     remembered = {str(k): str(v) for k, v in kept.items()} if isinstance(kept, dict) else {}
     accounts = ensure_demo_users(ctx.redis, ctx.city, remembered=remembered)
     with contextlib.suppress(OSError):
-        _write_private(saved, json.dumps({a["user_id"]: a["password"] for a in accounts}))
+        write_private(saved, json.dumps({a["user_id"]: a["password"] for a in accounts}))
     return accounts

@@ -55,7 +55,10 @@ def test_ctrl_c_stops_the_workers_first_and_the_services_last(tmp_path, demo_cit
             seen.append(lines.get(timeout=max(0.1, deadline - time.monotonic())))
         urls = next(x for x in seen if x.startswith("Redis: ")).split()
         redis_port, mqtt_port = (int(u.rsplit(":", 1)[1].split("/")[0]) for u in (urls[1], urls[3]))
-        assert redis.Redis(port=redis_port).ping()
+        admin = (tmp_path / "var" / "redis" / "acl" / "admin.password").read_text().strip()
+        assert redis.Redis(port=redis_port, username="admin", password=admin).ping()
+        with pytest.raises(redis.AuthenticationError):     # the default user is off (issue 19)
+            redis.Redis(port=redis_port, retry=None).ping()
         os.killpg(proc.pid, signal.SIGINT)                 # what Ctrl-C does
         assert proc.wait(60) == 0
     finally:
@@ -161,3 +164,37 @@ def test_onemap_web_serves_many_requests_on_a_fixed_pool(redis_service, demo_cit
             proc.kill()
             proc.wait(5)
         r.close()
+
+
+def test_the_demo_restarts_a_crashed_redis_on_its_port_with_its_data(tmp_path):
+    """Issue 19: the demo never restarted a crashed Redis. Started as `onemap demo` starts it
+    (app.runtime.ensure_redis, then Runtime.supervise), a redis-server killed with SIGKILL is
+    back on the same port with the same data dir and users: a key acknowledged before the kill
+    is there, and a client made before the crash (what the workers hold) simply goes on."""
+    from app.config import Settings
+    from app.runtime import Runtime, ensure_redis
+
+    runtime = Runtime()
+    try:
+        web_url = ensure_redis(Settings(data_dir=tmp_path / "var", redis_url=None), runtime)
+        (svc,) = runtime.services
+        admin = redis.Redis.from_url(svc.url, decode_responses=True)
+        web = redis.Redis.from_url(web_url, decode_responses=True)   # a worker's client
+        assert web.set("om:before", "acknowledged before the kill")
+        supervisor = runtime.supervise(every_s=0.05)
+        old_pid = svc.process.pid
+        svc.kill()                                                     # kill -9
+        deadline = time.monotonic() + 20
+        while not supervisor.restarts:
+            assert time.monotonic() < deadline, "not restarted"
+            time.sleep(0.05)
+        assert supervisor.restarts == [("redis", svc.port)]
+        (new,) = runtime.services
+        assert (new.port, new.data_dir, new.urls) == (svc.port, svc.data_dir, svc.urls)
+        assert new.process.pid != old_pid and new.process.poll() is None
+        assert web.get("om:before") == "acknowledged before the kill"    # reconnected
+        assert admin.get("om:before") == "acknowledged before the kill"
+        assert (svc.data_dir / PIDFILE).read_text().split()[0] == str(new.process.pid)
+    finally:
+        runtime.stop()
+    assert runtime.services[0].process.poll() is not None    # stopped with the runtime
