@@ -8,10 +8,14 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from app.config import Settings
 from app.context import AppContext
 from app.runtime import Runtime
+
+if TYPE_CHECKING:
+    from incidents.record.archiver import Archiver
 
 log = logging.getLogger("onemap")
 
@@ -50,12 +54,23 @@ def attach_reader(ctx: AppContext, url: str) -> None:
     ctx.incidents.archive = ArchiveReader(connector(url, "onemap-reader"))
 
 
+def start_archiver(ctx: AppContext, url: str, stop: threading.Event,
+                   name: str) -> tuple[Archiver, threading.Thread]:
+    """The archiver (consumer ``name``) in a daemon thread until ``stop`` is set."""
+    from app.pg import connector  # noqa: PLC0415
+    from incidents.record.archiver import Archiver  # noqa: PLC0415
+
+    archiver = Archiver(ctx.redis, connector(url, f"onemap-archiver-{name}"), consumer=name)
+    t = threading.Thread(target=archiver.run, args=(stop,), name="archiver", daemon=True)
+    t.start()
+    return archiver, t
+
+
 def start_record(ctx: AppContext, runtime: Runtime, name: str = "demo-archiver") -> str:
     """The record for this process: a PostgreSQL (``ensure_pg``), its schema at head, the
     archiver in a thread (stopped with ``runtime``), the reader attached. Returns one line for
     the operator; never raises: without a record the rest of OneMap runs (history off)."""
-    from app.pg import connector, migrate  # noqa: PLC0415
-    from incidents.record.archiver import Archiver  # noqa: PLC0415
+    from app.pg import migrate  # noqa: PLC0415
 
     url, said = ensure_pg(ctx.settings, runtime)
     if url is None:
@@ -65,13 +80,10 @@ def start_record(ctx: AppContext, runtime: Runtime, name: str = "demo-archiver")
     except Exception as e:  # noqa: BLE001  (a record that cannot be set up leaves history off)
         log.warning("record schema not applied: %s", e)
         return f"历史档案未启用 history is off: schema not applied ({e})"
-    archiver = Archiver(ctx.redis, connector(url, f"onemap-archiver-{name}"), consumer=name)
-    t = threading.Thread(target=archiver.run, args=(runtime.stop_event,), name="archiver",
-                         daemon=True)
-    t.start()
+    _, t = start_archiver(ctx, url, runtime.stop_event, name)
     runtime.add("archiver", lambda: t.join(10))
     attach_reader(ctx, url)
     return said + "; archiving incidents to the record"
 
 
-__all__ = ["ensure_pg", "attach_reader", "start_record", "HISTORY_OFF"]
+__all__ = ["ensure_pg", "attach_reader", "start_archiver", "start_record", "HISTORY_OFF"]
