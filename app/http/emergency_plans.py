@@ -65,7 +65,7 @@ def responses() -> Responses:
             book = PlanBook(s.r, known, s.policy, s.clock)
             if not book.all() and ctx().city.name == "高州市":
                 book.load_demo(SYSTEM)
-            got = ext["onemap_emergency"] = Responses(s, book)
+            got = ext["onemap_emergency"] = Responses(s, book, kind_of=ctx().devices.device_type)
     return got
 
 

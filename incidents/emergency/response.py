@@ -74,14 +74,16 @@ class Signal:
     incident: str = ""
 
     @classmethod
-    def of_incident(cls, inc: Incident) -> Signal:
-        """A case or situation (态势): its sources are the situation's size."""
-        levels = [_LEVEL_OF_SEVERITY.get(str(s.get("severity", "")), "") for s in inc.sources
-                  if situations.is_machine(str(s.get("channel", "")))]
+    def of_incident(cls, inc: Incident, kind_of: Callable[[str], str | None] | None = None) -> Signal:
+        """A case or situation (态势): its sources are the situation's size; ``kind_of`` (device
+        id → sensor kind, the app's registry) names the kinds of its alarms' devices."""
+        machine = [s for s in inc.sources if situations.is_machine(str(s.get("channel", "")))]
+        levels = [_LEVEL_OF_SEVERITY.get(str(s.get("severity", "")), "") for s in machine]
         levels = [lv for lv in levels if lv]
         top = max(levels, key=ALARM_LEVELS.index) if levels else ""
+        kinds = {kind_of(str(s.get("ref", ""))) for s in machine if s.get("ref")} if kind_of else set()
         return cls(inc.category, inc.situation, inc.severity, max(1, len(inc.sources)), top,
-                   town=inc.town_code, incident=inc.id)
+                   frozenset(k for k in kinds if k), town=inc.town_code, incident=inc.id)
 
     @classmethod
     def of_alarm(cls, fields: dict) -> Signal:
@@ -157,6 +159,8 @@ class Responses:
     svc: IncidentService
     plans: PlanBook
     clock: Callable[[], float] | None = None
+    kind_of: Callable[[str], str | None] | None = None
+    """device id → its sensor kind (the app passes its registry's): alarm-rule triggers on cases."""
 
     def __post_init__(self) -> None:
         self.r: redis.Redis = self.svc.r
@@ -176,7 +180,7 @@ class Responses:
     def suggestions(self, actor: Actor, incident_id: str) -> list[dict]:
         """建议启动 for a case or situation the actor may read (scope: ``svc.get``)."""
         inc = self.svc.get(incident_id, actor)
-        return suggest(self.plans.all(), Signal.of_incident(inc))
+        return suggest(self.plans.all(), Signal.of_incident(inc, self.kind_of))
 
     def _town_ok(self, town: str | None) -> str | None:
         if not town:

@@ -61,6 +61,9 @@ def test_trigger_suggests_the_right_level(resp, svc, here) -> None:
     got = resp.suggestions(commander, inc.id)
     assert [(g["plan"], g["level"], g["town"]) for g in got] == [("flood-typhoon", "IV", here.town)]
     assert "来源 3 ≥ 3" in got[0]["reasons"]
+    # the alarms' device kinds (the app's registry) let an alarm-rule trigger hold on a case
+    sig = Signal.of_incident(svc.get(inc.id, SYSTEM), lambda dev: "water_level" if dev.startswith("wl-") else None)
+    assert sig.rules == {"water_level"} and sig.alarm_level == "blue"
     assert resp.list(commander) == []                       # a suggestion starts nothing (E30)
 
 
