@@ -49,6 +49,10 @@ def command(redis_url: str | None, name: str | None, poll: float, check: bool) -
                             poll_s=poll)
     tune_gc()
     stopped = threading.Event()
+    if settings.pg_url:     # the record (issue 20): each dispatch process archives too
+        from app.record import start_archiver  # noqa: PLC0415
+
+        start_archiver(ctx, settings.pg_url, stopped, name)
 
     def on_signal(signum: int, _frame: object) -> None:
         stopped.set()
