@@ -4,7 +4,7 @@
 | method | path | what |
 |---|---|---|
 | GET | /api/emergency/plans | the plans (current versions) |
-| GET | /api/emergency/plans/<id>[?version=n] | one plan |
+| GET | /api/emergency/plans/<id>[?version=n][&format=yaml] | one plan (JSON, or its YAML file) |
 | GET | /api/emergency/plans/<id>/history | its versions: who changed what, when |
 | POST | /api/emergency/plans | import/edit a plan (YAML body, or JSON ``{"yaml": …, "note": …}``): city commander |
 | GET | /api/emergency/suggestions/<incident_id> | 建议启动: the plans and levels a case/situation triggers |
@@ -25,7 +25,8 @@ from __future__ import annotations
 import re
 import threading
 
-from flask import Blueprint, abort, current_app, jsonify, request
+import yaml
+from flask import Blueprint, Response, abort, current_app, jsonify, request
 
 from app import security
 from app.api import json_body, text_field
@@ -96,6 +97,9 @@ def plan_get(plan_id: str):
         stored = responses().plans.get(plan_id, int(v) if v.isdigit() else None)
     if stored is None:
         abort(security.json_error(404, "not_found", reason="无此预案 (no such plan)"))
+    if request.args.get("format") == "yaml":      # the file to edit and import again
+        return Response(yaml.safe_dump(stored.plan.model_dump(mode="json"), allow_unicode=True,
+                                       sort_keys=False), mimetype="application/yaml")
     return jsonify(stored.summary() | {"plan": stored.plan.model_dump(mode="json"),
                                        "note": stored.note, "changes": list(stored.changes)})
 

@@ -44,9 +44,13 @@ def test_plans_and_responses_over_http(web, app_ctx, accounts) -> None:  # noqa:
     assert r.json["changes"] == ["levels[0].tasks[0].items[1].deadline_min"]
     assert boss.post("/api/emergency/plans", json={"yaml": text}).status_code == 201   # v3
     assert boss.post("/api/emergency/plans", json={"yaml": text}).json["changed"] is False
+    exported = boss.get("/api/emergency/plans/flood-typhoon?format=yaml&version=2")
+    assert exported.mimetype == "application/yaml" and "deadline_min: 90" in exported.get_data(as_text=True)
+    r = boss.post("/api/emergency/plans", data=exported.get_data(), content_type="application/yaml")
+    assert r.status_code == 201 and r.json["version"] == 4      # an export imports again
     hist = boss.get("/api/emergency/plans/flood-typhoon/history").json["versions"]
-    assert [(h["version"], h["actor"]) for h in hist] == [(3, "commander"), (2, "commander"),
-                                                         (1, "system")]
+    assert [(h["version"], h["actor"]) for h in hist] == [(4, "commander"), (3, "commander"),
+                                                         (2, "commander"), (1, "system")]
 
     # a flood situation in 潘州 suggests 防汛防台 IV (a suggestion: nothing starts)
     svc = app_ctx.incidents
