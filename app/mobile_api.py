@@ -216,17 +216,29 @@ def phone_actions(policy, inc, actor: Actor) -> list[str]:  # noqa: ANN001 (Poli
     return [phone for act, phone in PHONE_ACTIONS if act in allowed]
 
 
-def _task_view(inc, actor: Actor, policy) -> dict:  # noqa: ANN001 (Incident, Policy)
+def _task_view(inc, actor: Actor, policy, city: City | None = None) -> dict:  # noqa: ANN001
+    """One task card: what, where (the village and town by name, a navigation link for the
+    phone's own map app: ``geo:`` works without OneMap's network), by when, the report's photos
+    and what the worker may do now (issue 21: the card had no place, map link or photo)."""
     from incidents.incident import STATE_NAMES  # noqa: PLC0415
 
     task = _my_task(inc, actor)
     actions = phone_actions(policy, inc, actor)
     state = task.state if task is not None else inc.state
     due = fmt_cst(inc.due_ts)            # Beijing time, like the console (the server runs on UTC)
+    place = ""
+    if city is not None and inc.cell_code:
+        village = str(inc.cell_code)[:12]
+        place = "".join(x for x in (city.town_names.get(str(inc.town_code or ""), ""),
+                                     city.village_names.get(village, "")) if x)
+    title = inc.title or inc.category_name
     return {"id": inc.id, "n": task.n if task else None,
-            "title": inc.title or inc.category_name, "description": inc.description,
+            "title": title, "description": inc.description,
             "state": state, "state_name": STATE_NAMES.get(state, state), "due": due,
-            "place": "", "actions": actions, "lon": inc.lon, "lat": inc.lat}
+            "reported": fmt_cst(inc.created_ts, "%m-%d %H:%M"),
+            "place": place, "actions": actions, "lon": inc.lon, "lat": inc.lat,
+            "nav": f"geo:{inc.lat:.6f},{inc.lon:.6f}?q={inc.lat:.6f},{inc.lon:.6f}",
+            "photos": [a for a in inc.attachments if str(a).startswith("/media/photo/")][:MAX_PHOTOS]}
 
 
 bp = Blueprint("mobile_api", __name__)
@@ -311,7 +323,8 @@ def my_reports():
 @bp.get("/m/api/tasks", endpoint="mobile_tasks")
 def tasks():
     actor = _actor()
-    return {"tasks": [_task_view(i, actor, _ctx().incidents.policy) for i in my_tasks(_ctx(), actor)]}
+    ctx = _ctx()
+    return {"tasks": [_task_view(i, actor, ctx.incidents.policy, ctx.city) for i in my_tasks(ctx, actor)]}
 
 @bp.post("/m/api/tasks/<incident_id>/<action>", endpoint="mobile_task_action")
 def task_action(incident_id: str, action: str):

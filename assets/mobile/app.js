@@ -162,11 +162,17 @@
   }
 
   function taskCard(t) {
+    const photos = (t.photos || []).map((u) =>
+      el("a", {href: u, target: "_blank", class: "thumb-link"},
+        el("img", {src: u, alt: "上报照片", loading: "lazy"})));
     const card = el("li", {class: "card task", "data-id": t.id},
       el("div", {class: "title"}, t.title),
       el("div", {class: "meta"}, t.state_name + (t.due ? " · 期限 " + t.due : "") +
-        (t.place ? " · " + t.place : "")),
-      t.description ? el("div", {class: "desc"}, t.description) : "");
+        (t.reported ? " · 上报 " + t.reported : "")),
+      el("div", {class: "where"}, t.place || "位置见地图",
+        t.nav ? el("a", {href: t.nav, class: "nav-link"}, "导航前往") : ""),
+      t.description ? el("div", {class: "desc"}, t.description) : "",
+      photos.length ? el("div", {class: "task-photos"}, ...photos) : "");
     const row = el("div", {class: "row"});
     if (t.actions.includes("accept")) {
       row.append(el("button", {type: "button", class: "primary accept", onclick: async (ev) => {
@@ -207,7 +213,11 @@
       } catch (e) { toast(e.message, true); return; }
       form.hidden = true;
       $(".note", form).value = "";
-      sendSaved(item.key);
+      if (action === "result") {   // done here: no buttons to press again while it is sent
+        row.hidden = true;
+        card.append(el("div", {class: "done-note"}, "已提交处置完成，等待核查"));
+      }
+      sendSaved(item.key).then(loadTasks);
     });
     card.append(row, form);
     return card;
@@ -223,7 +233,7 @@
       list.replaceChildren(...(out.tasks.length ? out.tasks.map(taskCard) :
         [el("li", {class: "empty"}, "暂无任务")]));
       const fresh = out.tasks.filter((t) => t.actions.includes("accept")).length;
-      if (tasksFresh !== null && fresh > tasksFresh) toast("收到新任务 · New task");
+      if (tasksFresh !== null && fresh > tasksFresh) toast("收到新任务");
       tasksFresh = fresh;
       $("#task-count").textContent = fresh || "";
     } catch (e) {

@@ -297,6 +297,8 @@ def test_gps_fix_map_correction_tasks_and_patrol_on_the_phone(live, app_ctx, acc
         _tap(d, d.find_element(By.CSS_SELECTOR, 'nav.tabs button[data-tab="tasks"]'))
         # the list re-renders when a load lands (page start, tab switch): find the card anew
         wait(lambda: "雨后巡查河堤" in _task_card(d, task.id).text, 20, "the task card")
+        assert _task_card(d, task.id).find_element(By.CSS_SELECTOR, "a.nav-link").get_attribute(
+            "href").startswith("geo:")
         _tap_in_card(d, task.id, "button.accept")
         wait(lambda: d.find_elements(By.CSS_SELECTOR, f'.task[data-id="{task.id}"] button.result'),
              20, "the task accepted")
@@ -308,6 +310,9 @@ def test_gps_fix_map_correction_tasks_and_patrol_on_the_phone(live, app_ctx, acc
         _tap(d, card.find_element(By.CSS_SELECTOR, ".task-form button[type=submit]"))
         wait(lambda: app_ctx.incidents.get(task.id, SYSTEM).tasks[0].state == "handled", 30,
              "the task reported done")
+        # done: the card offers nothing more to press (issue 21)
+        wait(lambda: not d.find_elements(By.CSS_SELECTOR, f'.task[data-id="{task.id}"] .row button'),
+             30, "the card's buttons gone after 处置完成")
         inc = app_ctx.incidents.get(task.id, SYSTEM)
         assert inc.tasks[0].note == "已巡查，护坡完好" and inc.attachments
         # patrol log: a check-in with the corrected location

@@ -160,6 +160,10 @@ def test_my_tasks_accept_and_result_with_photo(web, accounts, app_ctx):  # noqa:
     tok = login(c, w1)
     tasks = c.get("/m/api/tasks").json["tasks"]
     assert [t["id"] for t in tasks] == [task.id] and tasks[0]["actions"] == ["accept"]
+    # where, by name, and a link the phone's own map app opens (issue 21)
+    town = app_ctx.city.town_names[accounts[w1]["cell"][:9]]
+    assert tasks[0]["place"].startswith(town) and len(tasks[0]["place"]) > len(town)
+    assert tasks[0]["nav"].startswith("geo:") and tasks[0]["reported"]
     c2 = web.test_client()
     tok2 = login(c2, w2)
     assert c2.get("/m/api/tasks").json["tasks"] == []
