@@ -24,6 +24,8 @@ device frames as ``WallSources(ctx, devices=(sensors, cameras))``, never through
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from dash import Dash
 from flask import Flask
 
@@ -40,8 +42,10 @@ from app.screens.wall.data import (
     TICKER_MAX,
     XREAD_COUNT,
     DeviceIndex,
+    WallScope,
     WallSources,
     active_alarms,
+    clean_cursor,
     device_index,
     device_kpis,
     emergency,
@@ -53,7 +57,9 @@ from app.screens.wall.data import (
     new_incidents_per_hour,
     on_time_rate,
     open_incidents,
+    readable_ids,
     tick,
+    wall_scope,
 )
 from app.screens.wall.figures import category_figure, placeholder_figure, trend_figure
 from app.screens.wall.ids import Id
@@ -69,6 +75,7 @@ from app.screens.wall.view import (
     town_code_from,
     view_for,
 )
+from incidents.actor import Actor
 
 __all__ = ["ALARM_REPLAY", "CHART_S", "DEVICE_KPI_IDLE_S", "DEVICE_KPI_S", "FOCUS_MIN_M",
            "INCIDENT_KPI_S", "KPI_TILES", "MAP_H", "MAP_W", "ROTATE_S", "SITUATION_MIN_SOURCES",
@@ -78,13 +85,16 @@ __all__ = ["ALARM_REPLAY", "CHART_S", "DEVICE_KPI_IDLE_S", "DEVICE_KPI_S", "FOCU
            "initial_ticker", "last_id", "legend_children", "map_data", "mount",
            "new_incidents_per_hour", "on_time_rate", "open_incidents", "placeholder_figure",
            "register_callbacks", "theme_from", "tick", "ticker_line", "town_code_from",
-           "trend_figure", "view_for"]
+           "trend_figure", "view_for", "WallScope", "clean_cursor", "readable_ids", "wall_actor",
+           "wall_scope"]
 
 
 def build_app(server: Flask, src: WallSources, url_base: str = "/wall/", naive: bool = False,
-              name: str = "wall") -> Dash:
+              name: str = "wall", who: Callable[[], Actor | None] = lambda: None) -> Dash:
     """The wall's Dash app reading ``src``. ``naive=True`` is the bench's baseline: raw points,
-    whole figure per tick (never used by the product)."""
+    whole figure per tick (never used by the product). ``who``: the caller of a callback
+    (``wall_actor`` in the product); without it, a bare wall of the whole city (bench, tests
+    that serve the wall without the login gate)."""
     app = Dash(name, server=server, url_base_pathname=url_base,
                assets_folder=str(ASSETS_DIR / "wall"), title="一网统管 · 城市运行一张图",
                update_title=None, serve_locally=True, compress=False)
@@ -93,10 +103,22 @@ def build_app(server: Flask, src: WallSources, url_base: str = "/wall/", naive: 
     app.index_string = app.index_string.replace(
         "{%css%}", f'{{%css%}}<link rel="preload" as="script" href="{url_base}'
         '_dash-component-suites/plotly/package_data/plotly.min.js">')
-    register_callbacks(app, src, naive)
+    register_callbacks(app, src, naive, who)
     return app
 
 
+def wall_actor() -> Actor:
+    """The caller of a wall callback, if its role may open the wall (``ROLE_TABLE``'s wall
+    rows; the login gate refused the others first: belt and braces, issue 19)."""
+    from app.auth import deny, may_open, require_actor  # noqa: PLC0415 (auth installs first)
+
+    actor = require_actor()
+    if not may_open(actor, "wall"):
+        deny(f"role {actor.role} may not open the wall", "wall")
+    return actor
+
+
 def mount(server: Flask, ctx: AppContext) -> None:
-    """Mount /wall/ on the OneMap server (app.server.create_server)."""
-    build_app(server, WallSources(ctx))
+    """Mount /wall/ on the OneMap server (app.server.create_server): every callback asks
+    ``wall_actor`` and shows the caller's scope (``data.wall_scope``)."""
+    build_app(server, WallSources(ctx), who=wall_actor)

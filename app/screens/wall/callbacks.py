@@ -7,9 +7,16 @@ safety-net poll (``wall-poll``) XREADs ``om:alarms`` and ``om:inc:feed`` after t
 only a small delta (or nothing: HTTP 204). A clientside function (``assets/wall/wall.js``) turns
 the delta into a ``Patch`` of the map figure by id, so the figure is never resent on a tick. The
 page is built once per theme; themes rotate on a timer or are pinned with ``?theme=``.
+
+Every server callback first asks ``who()`` (the product's gate: the caller, refused unless its
+role may open the wall) and reads through ``data.wall_scope``: the whole city for the hall's
+roles, the caller's own map for the others (issue 19). A crafted cursor or screen is checked
+(``clean_cursor``, ``view_for``): nothing read, never a 500.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from dash import ClientsideFunction, Dash, Input, Output, Patch, State, no_update
 from dash.exceptions import PreventUpdate
@@ -17,28 +24,38 @@ from dash.exceptions import PreventUpdate
 from app.screens.wall.data import (
     TICKER_MAX,
     WallSources,
+    clean_cursor,
     device_kpis,
     emergency,
     emergency_area,
     focus_bounds,
     incident_kpis,
+    kpi_center,
     map_data,
     open_incidents,
+    scoped_incidents,
     tick,
+    wall_scope,
 )
 from app.screens.wall.figures import category_figure, trend_figure
 from app.screens.wall.ids import Id, kpi_tile, kpi_value
 from app.screens.wall.layout import kpi_cells
 from app.screens.wall.present import initial_ticker, legend_children, ticker_line
-from app.screens.wall.view import focus_from, theme_from, town_code_from, view_for
-from layers import compose, emergency_areas, hexbin
+from app.screens.wall.view import focus_from, screen_px, theme_from, town_code_from, view_for
+from incidents.actor import Actor
+from layers import compose, emergency_areas
 from layers.themes import KPI_KEYS, THEMES
 
 
-def register_callbacks(app: Dash, src: WallSources, naive: bool = False) -> None:
+def register_callbacks(app: Dash, src: WallSources, naive: bool = False,
+                       who: Callable[[], Actor | None] = lambda: None) -> None:
     """The wall's callbacks on ``app``, reading ``src``. ``naive=True`` is the bench's baseline:
-    raw points, whole figure per tick (never used by the product)."""
+    raw points, whole figure per tick (never used by the product). ``who``: the caller (aborts
+    when it may not open the wall); the default, no gate, is a bare wall of the whole city."""
     ctx = src.ctx
+
+    def scope():  # noqa: ANN202 (WallScope | None)
+        return wall_scope(src, who())
 
     app.clientside_callback(ClientsideFunction("wall", "screen"), Output(Id.SCREEN, "data"),
                             Input(Id.URL, "search"))
@@ -47,6 +64,7 @@ def register_callbacks(app: Dash, src: WallSources, naive: bool = False) -> None
 
     @app.callback(Output(Id.ROTATE, "disabled"), Input(Id.URL, "search"))
     def pin(search):  # noqa: ANN001, ANN202
+        who()
         return theme_from(search, 0)[1]
 
     @app.callback(
@@ -59,9 +77,10 @@ def register_callbacks(app: Dash, src: WallSources, naive: bool = False) -> None
         Input(Id.SCREEN, "data"), Input(Id.ROTATE, "n_intervals"),
         State(Id.URL, "search"))
     def render(screen, n_rotate, search):  # noqa: ANN001, ANN202
+        sc = scope()
         code, _ = theme_from(search, n_rotate)
         theme = THEMES[code]
-        data, cursor = map_data(src)
+        data, cursor = map_data(src, sc)
         focus = focus_bounds(data.situation, data.emergency) if focus_from(search) else None
         view = view_for(ctx, screen, town_code_from(ctx, search), focus)
         view.force_raw = naive
@@ -69,14 +88,15 @@ def register_callbacks(app: Dash, src: WallSources, naive: bool = False) -> None
         cursor["hx"] = "hex_devices" in mf.layers
         cursor["hres"] = compose.hex_res(view)
         cursor["theme"] = code
-        kpi = {**incident_kpis(ctx, data.incidents), **device_kpis(ctx.redis, src.index)}
+        kpi = {**incident_kpis(ctx, data.incidents, center=kpi_center(sc)),
+               **device_kpis(ctx.redis, src.index)}
         tiles = ["kpi-tile" if k in theme.kpis else "kpi-tile hidden" for k in KPI_KEYS]
         attribution = (ctx.city.attribution or "") + " · 底图: OneMap 自有边界数据(离线)"
         return (mf.figure, legend_children(mf.legends), theme.name, theme.blurb,
                 {"code": code, "layers": mf.layers, "naive": naive, "screen": screen,
                  "em_trace": mf.index.get(emergency_areas.KEY),
                  "tile_crs": view.tile_crs},
-                cursor, kpi, initial_ticker(ctx), f"{ctx.city.name}城市运行管理中心",
+                cursor, kpi, initial_ticker(ctx, sc), f"{ctx.city.name}城市运行管理中心",
                 attribution, *tiles)
 
     @app.callback(
@@ -89,6 +109,8 @@ def register_callbacks(app: Dash, src: WallSources, naive: bool = False) -> None
         State(Id.THEME, "data"), State(Id.KPI, "data"),
         prevent_initial_call=True)
     def live(_pushed, _n, cursor, theme, kpi_prev):  # noqa: ANN001, ANN202
+        sc = scope()
+        cursor = clean_cursor(cursor)
         if not cursor:
             raise PreventUpdate
         em = emergency(ctx)
@@ -97,14 +119,14 @@ def register_callbacks(app: Dash, src: WallSources, naive: bool = False) -> None
         if cursor.get("em") != em_sig:
             em_out = ((f"应急模式 · {em['note']}" if em["on"] else ""),
                       "wall-emergency on" if em["on"] else "wall-emergency off")
-        out = tick(src, cursor, cursor.get("theme") or "overview", bool(cursor.get("hx")),
-                   int(cursor.get("hres") or hexbin.DEFAULT_RES))
+        out = tick(src, cursor, cursor["theme"], bool(cursor.get("hx")), cursor["hres"], sc)
         if out is None:
             if em_out[0] is no_update:
                 raise PreventUpdate            # an idle tick: HTTP 204, no body
             return (no_update, {**cursor, "em": em_sig}, no_update, no_update, *em_out, no_update)
         out["cursor"]["em"] = em_sig
-        kpi = {**(kpi_prev or {}), **out["kpi"]} if out["kpi"] else no_update
+        kpi_prev = kpi_prev if isinstance(kpi_prev, dict) else {}
+        kpi = {**kpi_prev, **out["kpi"]} if out["kpi"] else no_update
         lines = Patch()
         shown = int(cursor.get("n") or 0)
         for t in out["ticker"]:
@@ -116,10 +138,12 @@ def register_callbacks(app: Dash, src: WallSources, naive: bool = False) -> None
         fig = no_update
         if naive and (out["delta"]["alarms"] or out["delta"]["incidents"]):
             # baseline: rebuild and resend the whole figure on every tick with events
-            view = view_for(ctx, (theme or {}).get("screen"))
+            theme = theme if isinstance(theme, dict) else {}
+            view = view_for(ctx, theme.get("screen"))
             view.force_raw = True
-            data, _ = map_data(src)
-            fig = compose.compose(data, THEMES[(theme or {}).get("code", "overview")], view).figure
+            data, _ = map_data(src, sc)
+            fig = compose.compose(data, THEMES.get(theme.get("code"), THEMES["overview"]),
+                                  view).figure
             return (no_update, out["cursor"], kpi, lines, *em_out, fig)
         return (out["delta"], out["cursor"], kpi, lines, *em_out, fig)
 
@@ -129,11 +153,12 @@ def register_callbacks(app: Dash, src: WallSources, naive: bool = False) -> None
     def emergency_area_trace(_cls, theme):  # noqa: ANN001, ANN202
         """The commander switched 应急模式: fill (or empty) the area trace of the figure on show,
         found by index (``layers.emergency_areas``), without rebuilding the map."""
-        i = (theme or {}).get("em_trace")
-        if i is None:
+        who()
+        i = theme.get("em_trace") if isinstance(theme, dict) else None
+        if not isinstance(i, int) or isinstance(i, bool) or not 0 <= i < 1000:
             raise PreventUpdate
         lon, lat = emergency_areas.trace_coords(emergency_area(ctx),
-                                                (theme or {}).get("tile_crs") or "wgs84")
+                                                str(theme.get("tile_crs") or "wgs84"))
         fig = Patch()
         fig["data"][i]["lon"] = lon
         fig["data"][i]["lat"] = lat
@@ -154,10 +179,12 @@ def register_callbacks(app: Dash, src: WallSources, naive: bool = False) -> None
                   Input(Id.SLOW, "n_intervals"), Input(Id.READY, "data"),
                   Input(Id.THEME, "data"))
     def charts(_n, ready, theme):  # noqa: ANN001, ANN202
-        if not theme or not ready:
+        sc = scope()
+        if not isinstance(theme, dict) or not ready:
             raise PreventUpdate
-        screen = theme.get("screen") or {}
-        font = 16 * max(1.0, int(screen.get("h") or 1080) / 1080)
+        screen = theme.get("screen") if isinstance(theme.get("screen"), dict) else {}
+        font = 16 * max(1.0, screen_px(screen.get("h"), 1080) / 1080)
         t = THEMES.get(theme.get("code"), THEMES["overview"])
         return (trend_figure(ctx.redis, font=font),
-                category_figure(open_incidents(ctx), t.categories, font=font))
+                category_figure(scoped_incidents(ctx, open_incidents(ctx), sc), t.categories,
+                                font=font))

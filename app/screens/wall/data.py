@@ -11,10 +11,17 @@ logs the traceback), it is never turned into an empty, healthy-looking wall.
 
 Here: the device index, active alarms, the KPIs (M1/M3), the situation in focus (态势), the
 emergency state (应急模式), the map's data with its stream cursor, and the live tick's delta.
+
+Whose wall (issue 19, "the wall is for the hall"): a role the policy lets read the whole city
+(the hall's roles, the kiosk) sees the whole city; any other role that may open the wall sees
+its own map (``WallScope``): the open cases ``Policy.can_read`` lets it read, the devices
+``policy.visible_devices`` gives it and their alarms, in the map, the ticker, the live tick and
+the charts. A bare wall (``build_app`` without a gate: the bench, a test) is the whole city.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -24,10 +31,14 @@ import pandas as pd
 
 from app.context import AppContext
 from app.timefmt import cst_day_start, fmt_cst
+from incidents import feed as incident_feed
+from incidents.actor import Actor
+from incidents.incident import Incident
 
 # stream and hash names come from their owners' keys.py (docs/architecture.md), never literals
 from incidents.keys import ALL as INCIDENTS_ALL
 from incidents.keys import FEED
+from incidents.policy import visible_devices
 from layers import alarms as alarms_layer
 from layers import compose, emergency_areas, feed, hexbin, palette
 from layers.themes import THEMES
@@ -115,11 +126,101 @@ class WallSources:
 
     ctx: AppContext
     devices: tuple[pd.DataFrame, pd.DataFrame] | None = None
+    _visible: dict[tuple, frozenset[str]] = field(default_factory=dict, repr=False)
 
     @cached_property
     def index(self) -> DeviceIndex:
         """The device index, built on first use."""
         return device_index(self.ctx, self.devices)
+
+    def visible(self, actor: Actor) -> frozenset[str]:
+        """The ids of the devices ``actor`` may see (``policy.visible_devices``: a town its
+        territory, a grid worker its cell, a department its line), kept per scope (static)."""
+        key = (actor.role, actor.center, actor.cell)
+        if key not in self._visible:
+            reg = self.index.registry
+            sens, cams = (reg.sensors, reg.cameras) if reg is not None else self.devices
+            self._visible[key] = frozenset(
+                set(visible_devices(actor, sens, "dept")["id"].astype(str))
+                | set(visible_devices(actor, cams, "share")["id"].astype(str)))
+        return self._visible[key]
+
+
+_NOBODYS = Incident("", "")
+"""A case of no center, town, reporter or task: the policy lets only a role that reads the whole
+city read it (``wall_scope`` asks it rather than restating the rule)."""
+
+
+@dataclass(frozen=True)
+class WallScope:
+    """A wall that is not the hall's: ``actor``'s own map (issue 19). ``devices``: the ids of the
+    devices it may see."""
+
+    actor: Actor
+    devices: frozenset[str]
+
+
+def wall_scope(src: WallSources, actor: Actor | None) -> WallScope | None:
+    """None: the whole city (a role the policy lets read every case; no actor: a bare wall).
+    Otherwise the caller's own map."""
+    if actor is None or src.ctx.incidents.policy.can_read(actor, _NOBODYS):
+        return None
+    return WallScope(actor, src.visible(actor))
+
+
+def readable_ids(ctx: AppContext, scope: WallScope | None, ids) -> set[str]:  # noqa: ANN001
+    """Of ``ids``, the incidents the scope's actor may read (``Policy.can_read``, the case as it
+    is now); every one of them for the whole city."""
+    ids = [str(i) for i in dict.fromkeys(ids) if i]
+    if scope is None:
+        return set(ids)
+    can_read = ctx.incidents.policy.can_read
+    return {inc.id for inc in ctx.incidents.store.load_many(ids) if can_read(scope.actor, inc)}
+
+
+def scoped_incidents(ctx: AppContext, frame: pd.DataFrame, scope: WallScope | None) -> pd.DataFrame:
+    """The open-incidents frame cut to what the scope may read."""
+    if scope is None or frame.empty:
+        return frame
+    return frame[frame["id"].isin(readable_ids(ctx, scope, frame["id"]))].reset_index(drop=True)
+
+
+def scoped_devices(frame: pd.DataFrame, scope: WallScope | None, col: str = "id") -> pd.DataFrame:
+    """Devices (or alarms, ``col="device_id"``) cut to the scope's devices."""
+    if scope is None:
+        return frame
+    return frame[frame[col].astype(str).isin(scope.devices)].reset_index(drop=True)
+
+
+def kpi_center(scope: WallScope | None) -> str | None:
+    """Whose KPIs the on-time tile shows: the city's, or the scoped actor's own center's."""
+    return None if scope is None else scope.actor.center
+
+
+_STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
+
+
+def clean_cursor(cursor: object) -> dict | None:
+    """The browser's stream cursor (``wall-cursor``), checked: stream ids, numbers and the
+    theme as the wall wrote them; None when it is not one (a crafted request: nothing is read,
+    never a 500)."""
+    if not isinstance(cursor, dict):
+        return None
+    out = dict(cursor)
+    for k in ("a", "f"):
+        if k in out and not (isinstance(out[k], str) and _STREAM_ID.match(out[k])):
+            return None
+    try:
+        for k in ("kt", "ki"):
+            out[k] = float(out.get(k) or 0)
+        out["seq"], out["n"] = int(out.get("seq") or 0), int(out.get("n") or 0)
+        out["hres"] = int(out.get("hres") or hexbin.DEFAULT_RES)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if out["hres"] not in hexbin.RES_CHOICES:
+        out["hres"] = hexbin.DEFAULT_RES
+    out["theme"] = out.get("theme") if out.get("theme") in THEMES else "overview"
+    return out
 
 
 def open_incidents(ctx: AppContext) -> pd.DataFrame:
@@ -176,14 +277,15 @@ def device_kpis(r, idx: DeviceIndex) -> dict:  # noqa: ANN001
 
 
 def incident_kpis(ctx: AppContext, frame: pd.DataFrame | None = None, now: float | None = None,
-                  counts: bool = True) -> dict:
+                  counts: bool = True, center: str | None = None) -> dict:
     """Open incidents by tier and overdue now (from the open-incidents frame, when ``counts``),
     on-time rate today (China Standard Time day, from IncidentService.kpis; ``on_time_rate``:
     the overdue-now cases count as late, so the two tiles tell one story).
 
     A live tick asks only for the rate: the tier and overdue tiles are then counted in the
     browser from the map's own incident traces (assets/wall/wall.js), which the tick keeps
-    current, so no tick reads every open incident."""
+    current, so no tick reads every open incident. ``center``: a scoped wall's own center
+    (``kpi_center``); None: the city."""
     from layers.incidents import normalise  # noqa: PLC0415
 
     now = time.time() if now is None else now
@@ -195,7 +297,7 @@ def incident_kpis(ctx: AppContext, frame: pd.DataFrame | None = None, now: float
                     "tier_department": int(tiers.get("department", 0)),
                     "overdue": int(f["overdue"].sum())})
     day0 = cst_day_start(now)                        # today in China Standard Time
-    k = ctx.incidents.kpis(None, day0, now)
+    k = ctx.incidents.kpis(center, day0, now)
     out.update(on_time_rate(k))
     return out
 
@@ -296,38 +398,43 @@ def focus_bounds(situation: dict | None, em_state: dict | None
 
 
 # --- the map's data and the live tick ------------------------------------------------------------
-def map_data(src: WallSources) -> tuple[compose.MapData, dict]:
-    """Everything the map draws, plus the stream cursor taken BEFORE the reads (nothing lost)."""
+def map_data(src: WallSources, scope: WallScope | None = None) -> tuple[compose.MapData, dict]:
+    """Everything the map draws, plus the stream cursor taken BEFORE the reads (nothing lost);
+    cut to ``scope`` (a role's own map) when given."""
     ctx = src.ctx
     r = ctx.redis
     cursor = {"a": last_id(r, ALARMS), "f": last_id(r, FEED), "seq": 0, "n": 0,
               "kt": time.time(), "ki": time.time()}
     idx = src.index
     states = r.hgetall(DEV_STATE)
-    frame = open_incidents(ctx)
-    data = compose.MapData(ctx.city, idx.sensors, idx.cameras, states, frame,
-                           active_alarms(r), ctx.resources,
+    frame = scoped_incidents(ctx, open_incidents(ctx), scope)
+    data = compose.MapData(ctx.city, scoped_devices(idx.sensors, scope),
+                           scoped_devices(idx.cameras, scope), states, frame,
+                           scoped_devices(active_alarms(r), scope, "device_id"), ctx.resources,
                            emergency=ctx.incidents.emergency_state(),
                            situation=focus_situation(ctx, frame))
     return data, cursor
 
 
-def recent_ticker(ctx: AppContext) -> list[dict]:
+def recent_ticker(ctx: AppContext, scope: WallScope | None = None) -> list[dict]:
     """The ticker's lines at page load: the newest ``TICKER_MAX`` alarms and incident changes
-    together, newest first (``layers.feed`` texts)."""
+    together, newest first (``layers.feed`` texts); those of ``scope`` only when given."""
     r = ctx.redis
     towns = ctx.city.town_names
-    lines = [(eid, feed.alarm_text(feed.alarm_item(eid, f), towns))
-             for eid, f in r.xrevrange(ALARMS, count=TICKER_MAX)]
-    lines += [(eid, feed.incident_text(feed.incident_item(eid, f), towns))
-              for eid, f in r.xrevrange(FEED, count=TICKER_MAX)]
+    alarms = [(eid, feed.alarm_item(eid, f)) for eid, f in r.xrevrange(ALARMS, count=TICKER_MAX)]
+    incs = [(eid, feed.incident_item(eid, f)) for eid, f in r.xrevrange(FEED, count=TICKER_MAX)]
+    mine = readable_ids(ctx, scope, [i["id"] for _, i in incs])
+    lines = [(eid, feed.alarm_text(a, towns)) for eid, a in alarms
+             if scope is None or a["dev"] in scope.devices]
+    lines += [(eid, feed.incident_text(i, towns)) for eid, i in incs if i["id"] in mine]
     lines.sort(key=lambda x: tuple(int(p) for p in x[0].split("-")), reverse=True)
     return [t for _, t in lines[:TICKER_MAX]]
 
 
 def tick(src: WallSources, cursor: dict, theme: str = "overview", hexes_on: bool = False,
-         res: int = hexbin.DEFAULT_RES) -> dict | None:
-    """One poll: what came after ``cursor`` in both streams, as a small delta (None: nothing).
+         res: int = hexbin.DEFAULT_RES, scope: WallScope | None = None) -> dict | None:
+    """One poll: what came after ``cursor`` in both streams, as a small delta (None: nothing);
+    of ``scope`` only when given (a role's own map: its cases, its devices' alarms).
 
     Returns {"cursor", "delta", "kpi", "ticker"}; ``delta`` holds alarm events, incident changes,
     device states of the devices named in the alarms, and recoloured hexagons (worst state).
@@ -342,6 +449,10 @@ def tick(src: WallSources, cursor: dict, theme: str = "overview", hexes_on: bool
     new_cursor = dict(cursor)
     towns = ctx.city.town_names
     alarms, incs, ticker = [], [], []
+    mine: set[str] | None = None
+    if scope is not None:
+        mine = readable_ids(ctx, scope, [incident_feed_id(f) for s, es in got or [] if s == FEED
+                                         for _e, f in es])
     for stream, entries in got or []:
         if not entries:
             continue
@@ -349,6 +460,8 @@ def tick(src: WallSources, cursor: dict, theme: str = "overview", hexes_on: bool
             new_cursor["a"] = entries[-1][0]
             for eid, f in entries:
                 a = feed.alarm_item(eid, f)
+                if scope is not None and a["dev"] not in scope.devices:
+                    continue
                 alarms.append(a)
                 if a["ev"] != "clear" or len(entries) < 50:
                     ticker.append(feed.alarm_text(a, towns))
@@ -357,6 +470,8 @@ def tick(src: WallSources, cursor: dict, theme: str = "overview", hexes_on: bool
             cats = THEMES.get(theme, THEMES["overview"]).categories
             for eid, f in entries:
                 i = feed.incident_item(eid, f)
+                if mine is not None and i["id"] not in mine:
+                    continue
                 i["in"] = not cats or i["cat"].startswith(tuple(cats))   # the theme's filter
                 incs.append(i)
                 ticker.append(feed.incident_text(i, towns))
@@ -367,6 +482,8 @@ def tick(src: WallSources, cursor: dict, theme: str = "overview", hexes_on: bool
         devs = sorted({a["dev"] for a in alarms if a["dev"]})
         states = dict(zip(devs, r.hmget(DEV_STATE, devs), strict=True)) if devs else {}
         shown, members = idx.theme(theme, res)
+        if scope is not None:
+            shown = shown & scope.devices
         delta["devices"] = {d: {"state": s or "normal",
                                 "color": palette.STATE_COLORS.get(s or "normal"),
                                 "size": _state_size(s or "normal", d),
@@ -377,19 +494,25 @@ def tick(src: WallSources, cursor: dict, theme: str = "overview", hexes_on: bool
         hexes: dict[str, dict[str, int]] = {}
         if hexes_on:
             for h in sorted({idx.hex_of[res][d] for d in devs if d in shown}):
-                worst = palette.worst_state(s for s in r.hmget(DEV_STATE, members[h]) if s)
+                ids = [d for d in members[h] if d in shown]
+                worst = palette.worst_state(s for s in r.hmget(DEV_STATE, ids) if s)
                 hexes.setdefault("hex_devices", {})[h] = palette.STATE_RANK[worst]
         delta["hex"] = hexes
     if (alarms and now - float(cursor.get("kt") or 0) >= DEVICE_KPI_S) or stale:
         kpi.update(device_kpis(r, src.index))
         new_cursor["kt"] = now
     if incs and now - float(cursor.get("ki") or 0) >= INCIDENT_KPI_S:
-        kpi.update(incident_kpis(ctx, counts=False))
+        kpi.update(incident_kpis(ctx, counts=False, center=kpi_center(scope)))
         new_cursor["ki"] = now
     new_cursor["seq"] = int(cursor.get("seq", 0)) + 1
     delta["seq"] = new_cursor["seq"]
     delta["ts"] = int(time.time() * 1000)
     return {"cursor": new_cursor, "delta": delta, "kpi": kpi, "ticker": ticker[-TICKER_MAX:]}
+
+
+def incident_feed_id(f: dict) -> str:
+    """The incident id of one ``om:inc:feed`` entry."""
+    return incident_feed.fields(f).get("id", "")
 
 
 def _state_size(state: str, dev: str) -> float:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dash import html
 
 from app.context import AppContext
-from app.screens.wall.data import recent_ticker
+from app.screens.wall.data import WallScope, recent_ticker
 
 
 def ticker_line(t: dict, fresh: bool) -> html.Div:
@@ -17,9 +17,9 @@ def ticker_line(t: dict, fresh: bool) -> html.Div:
                     **{"data-dev": t["dev"]})
 
 
-def initial_ticker(ctx: AppContext) -> list:
-    """The ticker at page load (``data.recent_ticker``), newest first."""
-    return [ticker_line(t, False) for t in recent_ticker(ctx)]
+def initial_ticker(ctx: AppContext, scope: WallScope | None = None) -> list:
+    """The ticker at page load (``data.recent_ticker``, of ``scope`` when given), newest first."""
+    return [ticker_line(t, False) for t in recent_ticker(ctx, scope)]
 
 
 def legend_children(legends) -> list:  # noqa: ANN001

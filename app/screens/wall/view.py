@@ -41,16 +41,26 @@ def town_code_from(ctx: AppContext, search: str | None) -> str | None:
     return str(hit["code"].iloc[0]) if len(hit) else None
 
 
+def screen_px(value: object, default: int) -> int:
+    """A size the browser measured (px), or ``default`` when it is not a sane one (a crafted
+    request: never a 500)."""
+    try:
+        px = int(value or default)
+    except (TypeError, ValueError, OverflowError):
+        return default
+    return px if 50 <= px <= 20000 else default
+
+
 def view_for(ctx: AppContext, screen: dict | None, town: str | None = None,
              focus: tuple[float, float, float, float] | None = None) -> compose.View:
     """Fit the city (or one town, or the ``focus`` bounds: a situation) into the map area of
     this screen; dots scale with the height. Zoomed in on a town or a situation the map draws
     raw points and cameras' fields of view."""
-    screen = screen or {}
-    w = int(screen.get("w") or 1920)
-    h = int(screen.get("h") or 1080)
-    mw = int(screen.get("mw") or w * MAP_W)    # the map box as measured in the browser
-    mh = int(screen.get("mh") or h * MAP_H)
+    screen = screen if isinstance(screen, dict) else {}
+    w = screen_px(screen.get("w"), 1920)
+    h = screen_px(screen.get("h"), 1080)
+    mw = screen_px(screen.get("mw"), int(w * MAP_W))    # the map box as measured in the browser
+    mh = screen_px(screen.get("mh"), int(h * MAP_H))
     bounds = ctx.city.boundary.bounds
     if town is not None:
         bounds = ctx.city.towns.loc[ctx.city.towns["code"] == town].total_bounds

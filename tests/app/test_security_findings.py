@@ -1,0 +1,208 @@
+"""Issue 19 "What broke": one regression test per finding that had none, each reproducing the
+attack against real services (redis-server, the web process served by uvicorn on loopback,
+``/events``) and seeing it refused.
+
+One web process and one Redis state for the module (``site``); each test makes its own cases.
+"""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import pytest
+import redis
+import requests
+
+from app.live.client import Stream
+from app.live.client import login as stream_login
+from tests.app.authkit import KIOSK, PASSWORD
+from tests.app.dashkit import DashPage, response_of
+from tests.app.test_api import DA, PZ, point_in
+
+
+@pytest.fixture(scope="module")
+def site(redis_service, demo_city, demo_devices, tmp_path_factory):
+    """The web process (uvicorn: Flask + ``/events``) on a free port over a flushed Redis, the
+    demo accounts, for the whole module."""
+    from app.config import Settings  # noqa: PLC0415
+    from app.context import AppContext  # noqa: PLC0415
+    from app.live.serve import Background  # noqa: PLC0415
+    from app.server import create_server  # noqa: PLC0415
+    from app.users import ensure_demo_users  # noqa: PLC0415
+
+    redis.Redis.from_url(redis_service.url).flushall()
+    ctx = AppContext(Settings(secret_key="f" * 64, kiosk_token=KIOSK,
+                              data_dir=tmp_path_factory.mktemp("findings")), redis_service.url)
+    ctx.__dict__["city"] = demo_city
+    ctx.__dict__["devices"] = demo_devices
+    accounts = {a["user_id"]: a for a in ensure_demo_users(ctx.redis, demo_city, PASSWORD)}
+    server = create_server(ctx)
+    bg = Background(server, ctx, "127.0.0.1", 0, threads=8, access_log=False).start()
+    yield SimpleNamespace(ctx=ctx, accounts=accounts, server=server, bg=bg,
+                          base=f"http://127.0.0.1:{bg.port}")
+    bg.stop()
+
+
+def session_of(site, user: str) -> tuple[requests.Session, str]:
+    """A browser-like session of ``user`` over HTTP (the kiosk: its token), and its CSRF token."""
+    s = requests.Session()
+    if site.accounts[user]["role"] == "wall_viewer":
+        s.get(f"{site.base}/wall/?kiosk={KIOSK}", timeout=30)
+    else:
+        s.get(f"{site.base}/login", timeout=30)
+        r = s.post(f"{site.base}/login", timeout=30, allow_redirects=False,
+                   data={"user": user, "password": PASSWORD,
+                         "csrf_token": s.cookies.get("_csrf_token", "")})
+        assert r.status_code == 302, r.text[:200]
+    return s, s.cookies.get("_csrf_token", "")
+
+
+class Http:
+    """``requests.Session`` with the base URL (DashPage posts paths)."""
+
+    def __init__(self, site, user: str) -> None:
+        self.s, self.csrf = session_of(site, user)
+        self.base = site.base
+
+    def get(self, path: str, **kw):
+        return self.s.get(self.base + path, timeout=30, **kw)
+
+    def post(self, path: str, **kw):
+        return self.s.post(self.base + path, timeout=30, **kw)
+
+
+def _user(site, role: str, center_prefix: str = "") -> str:
+    return next(u for u, a in site.accounts.items()
+                if a["role"] == role and a["center"].startswith(center_prefix))
+
+
+# --- the wall is for the hall; other roles get their own scoped map -----------------------------
+WALL_RENDER = {"wall-screen.data": {"w": 1920, "h": 1080}, "wall-rotate.n_intervals": 0,
+               "wall-url.search": "?theme=overview"}
+
+
+def _wall_render(page: DashPage):
+    return page.call("wall-legend.children", WALL_RENDER, ["wall-screen.data"])
+
+
+def _wall_tick(page: DashPage, cursor: dict):
+    return page.call("wall-delta.data", {"wall-push.data": 1, "wall-poll.n_intervals": 0,
+                                         "wall-cursor.data": cursor,
+                                         "wall-theme.data": {"code": "overview"}},
+                     ["wall-push.data"])
+
+
+def test_the_wall_shows_the_hall_everything_and_every_other_role_its_own_scope(site):
+    """Finding: "the wall's live feed gives every role the id, category and coordinates of every
+    incident to aim at". Now the hall (the kiosk, the city's roles) sees every case on the wall;
+    a town operator, a department, a grid worker and an admin see only what the policy lets
+    them read, in the page's map and ticker, in the live tick's delta and in the charts."""
+    svc, city = site.ctx.incidents, site.ctx.city
+    from incidents.actor import SYSTEM  # noqa: PLC0415
+
+    own = svc.report(SYSTEM, "0101", *point_in(city, DA, 31), correlate=False).id
+    foreign = svc.report(SYSTEM, "0101", *point_in(city, PZ, 31), correlate=False).id
+    pages, cursors = {}, {}
+    for user in ("town", _user(site, "wall_viewer"), "ops", "panzhou", "chengguan",
+                 _user(site, "grid_worker", f"T{DA}"), "admin"):
+        page = pages[user] = DashPage(Http(site, user), "wall", "")
+        page.csrf = page.client.csrf
+        r = _wall_render(page)
+        assert r.status_code == 200, (user, r.status_code, r.text[:300])
+        text = r.text
+        cursors[user] = response_of(r)["wall-cursor"]["data"]
+        hall = user in ("ops", _user(site, "wall_viewer"))
+        assert (own in text, foreign in text) == (hall or user == "town",
+                                                  hall or user == "panzhou"), user
+    # the live tick: what came after the page's cursor, each its own
+    cursor, cursor_hall = cursors["town"], cursors["ops"]
+    own2 = svc.report(SYSTEM, "0108", *point_in(city, DA, 32), correlate=False).id
+    foreign2 = svc.report(SYSTEM, "0108", *point_in(city, PZ, 32), correlate=False).id
+    delta = response_of(_wall_tick(pages["town"], cursor))["wall-delta"]["data"]
+    got = {i["id"] for i in delta["incidents"]}
+    assert own2 in got and foreign2 not in got
+    hall = {i["id"] for i in response_of(_wall_tick(pages["ops"], cursor_hall))["wall-delta"]["data"]["incidents"]}
+    assert {own2, foreign2} <= hall
+    # a crafted cursor reads nothing and is no 500
+    for bad in ({"a": "0-0); DEL", "f": "0-0"}, {"a": "0-0", "f": "0-0", "hres": "x"}, [1, 2], "x"):
+        assert _wall_tick(pages["town"], bad).status_code in (200, 204), bad
+    # the charts: open incidents by category, the town's own only
+    cats = pages["town"].call("wall-cats.figure", {"wall-slow.n_intervals": 1, "wall-ready.data": True,
+                                                   "wall-theme.data": {"code": "overview",
+                                                                       "screen": {"h": "huge"}}},
+                              ["wall-slow.n_intervals"])
+    assert cats.status_code == 200
+    frame = svc.open_incidents_frame()
+    bars = response_of(cats)["wall-cats"]["figure"]["data"][0]["x"]
+    assert sum(bars) == int((frame["town_code"] == DA).sum()) < len(frame)
+
+
+def test_the_wall_refuses_a_role_not_allowed_it_everywhere(site, monkeypatch):
+    """A role without the wall in ``ROLE_TABLE`` (simulated: the gate's table without the town
+    operator's wall row) is refused the page, every wall callback, and the ``/events`` wall
+    channel (403, audited), not only the page; the role's own screens still open."""
+    from app import auth  # noqa: PLC0415
+
+    town = Http(site, "town")
+    page = DashPage(town, "wall", town.csrf)
+    assert _wall_render(page).status_code == 200
+    monkeypatch.setitem(auth.SCREEN_ROLES, "wall", auth.SCREEN_ROLES["wall"] - {"town_operator"})
+    assert town.get("/wall/", allow_redirects=False).status_code == 403
+    assert _wall_render(page).status_code == 403
+    assert _wall_tick(page, {"a": "0-0", "f": "0-0"}).status_code == 403
+    cookie = stream_login(site.base, "town", PASSWORD)
+    s = Stream("127.0.0.1", site.bg.port, cookie, "wall")
+    try:
+        assert s.status == 403
+    finally:
+        s.close()
+    assert town.get("/console/", allow_redirects=False).status_code == 200
+
+
+def test_the_wall_stream_tells_each_role_only_its_own_ids(site):
+    """``/events?screen=wall`` over real SSE: the kiosk is told of both towns' new cases; the
+    town operator of one town only of its own (never the other's id)."""
+    svc, city = site.ctx.incidents, site.ctx.city
+    from incidents.actor import SYSTEM  # noqa: PLC0415
+
+    town = Stream("127.0.0.1", site.bg.port, stream_login(site.base, "town", PASSWORD), "wall")
+    kiosk_s = requests.Session()
+    kiosk_s.get(f"{site.base}/wall/?kiosk={KIOSK}", timeout=30)
+    kiosk = Stream("127.0.0.1", site.bg.port,
+                   "; ".join(f"{k}={v}" for k, v in kiosk_s.cookies.items()), "wall")
+    try:
+        assert (town.status, kiosk.status) == (200, 200)
+        town.next("hello")
+        kiosk.next("hello")
+        foreign = svc.report(SYSTEM, "0101", *point_in(city, PZ, 33), correlate=False).id
+        own = svc.report(SYSTEM, "0101", *point_in(city, DA, 33), correlate=False).id
+        seen: set[str] = set()
+        while own not in seen:
+            ev = town.next("change", timeout=10)
+            assert foreign not in json.dumps(ev.data)
+            seen |= set(ev.data["ids"])
+        heard: set[str] = set()
+        while not {own, foreign} <= heard:
+            heard |= set(kiosk.next("change", timeout=10).data["ids"])
+    finally:
+        town.close()
+        kiosk.close()
+
+
+def test_geojson_maps_are_scoped_through_the_policy(site):
+    """``/api/geojson/<layer>``: a town's map lists its own cases and devices only, a
+    department its line's, the city all; an admin no devices (403)."""
+    svc, city = site.ctx.incidents, site.ctx.city
+    from incidents.actor import SYSTEM  # noqa: PLC0415
+
+    own = svc.report(SYSTEM, "0101", *point_in(city, DA, 34), correlate=False).id
+    foreign = svc.report(SYSTEM, "0101", *point_in(city, PZ, 34), correlate=False).id
+    for user, sees in (("town", {own}), ("panzhou", {foreign}), ("ops", {own, foreign})):
+        c = Http(site, user)
+        ids = {f["id"] for f in c.get("/api/geojson/incidents?view=open").json()["features"]}
+        assert ids & {own, foreign} == sees, user
+    town = Http(site, "town")
+    towns = {f["properties"]["town_code"] for f in town.get("/api/geojson/sensors").json()["features"]}
+    assert towns == {DA}
+    assert Http(site, "admin").get("/api/geojson/sensors").status_code == 403
