@@ -210,3 +210,12 @@ is given up and kept in the failed stream with its reason. Assumption."""
 
 NOTIFY_RECLAIM_IDLE_MS = 60_000
 """An outbox entry held this long by a notifier that did not ack (killed) is taken over."""
+
+NOTIFY_DEDUP_DAYS = 7
+"""A triple (event, person, channel) queued again within this many days creates nothing (the
+dedup sets are per day and expire after it). Re-reads of the feed and escalation retries come
+within minutes. Assumption."""
+
+NOTIFY_KEEP_S = 30 * 86400
+"""A finished delivery's record (sent, failed, skipped) and an ended chain are kept this long
+(seconds); the audit stream keeps its own history. Assumption."""
