@@ -59,8 +59,9 @@ Layout (see docs/incidents.md):
 - ``om:inc:duty:reports:{center}`` zset: pending information reports (信息报送) of a center →
                                   due ts (carried by the handover)
 - ``om:inc:notify:outbox``         stream: deliveries to send (consumer group ``notify``)
-- ``om:inc:notify:dedup``          set: ``event|person|channel`` already in the outbox (at most
-                                  one delivery per triple)
+- ``om:inc:notify:dedup:{day}``    set: ``event|person|channel`` put in the outbox on that day
+                                  (epoch day; kept NOTIFY_DEDUP_DAYS + 1 days): at most one
+                                  delivery per triple within the window
 - ``om:inc:notify:d:{did}``        hash: one delivery (event, person, channel, status, attempts)
 - ``om:inc:notify:later``          zset: deferred deliveries (retry backoff, quiet hours, rate
                                   limit) → when to send
@@ -165,7 +166,6 @@ def escalation_limit(center: str, window: int) -> str:
 
 NOTIFY_OUTBOX = "om:inc:notify:outbox"
 NOTIFY_GROUP = "notify"
-NOTIFY_DEDUP = "om:inc:notify:dedup"
 NOTIFY_LATER = "om:inc:notify:later"
 NOTIFY_ESC = "om:inc:notify:esc"
 NOTIFY_AUDIT = "om:inc:notify:audit"
@@ -192,6 +192,11 @@ def duty_handover(center: str) -> str:
 
 def duty_reports(center: str) -> str:
     return f"om:inc:duty:reports:{center}"
+
+
+def notify_dedup(day: int) -> str:
+    """The dedup set of the triples queued on epoch day ``day``."""
+    return f"om:inc:notify:dedup:{day}"
 
 
 def notify_delivery(did: str) -> str:
