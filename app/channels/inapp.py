@@ -9,13 +9,19 @@ import orjson
 import redis
 
 from incidents import keys
+from incidents.defaults import NOTIFY_DEDUP_DAYS
 from incidents.notify.model import Message, TransientError
 
 INBOX_MAXLEN = 500
 """Entries kept per person's inbox (the screens show the latest)."""
 
+SEEN_KEEP_S = (NOTIFY_DEDUP_DAYS + 1) * 86400
+"""How long the inbox remembers a delivery id (a resend comes within minutes; the outbox's own
+dedup window is NOTIFY_DEDUP_DAYS)."""
+
 _WRITE = """
 if redis.call('SADD', KEYS[2], ARGV[1]) == 0 then return 'dup' end
+redis.call('EXPIRE', KEYS[2], ARGV[4])
 return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'did', ARGV[1], 'e', ARGV[3])
 """
 
@@ -35,7 +41,7 @@ class InAppSender:
                               "params": msg.params, "created_ts": msg.created_ts})
         try:
             got = self._write(keys=[keys.notify_inbox(msg.address), keys.notify_inbox_seen(msg.address)],
-                              args=[msg.did, INBOX_MAXLEN, entry])
+                              args=[msg.did, INBOX_MAXLEN, entry, SEEN_KEEP_S])
         except redis.ConnectionError as e:
             raise TransientError(f"redis: {e}") from e
         return got.decode() if isinstance(got, bytes) else str(got)

@@ -16,6 +16,7 @@ from collections.abc import Callable
 import redis
 
 from grid.centers import CITY_CENTER, kind_of
+from incidents import defaults as D
 from incidents import keys
 from incidents.duty import DUTY_ROLE_NAMES, Roster
 from incidents.notify.outbox import NotifyConfig, Outbox
@@ -142,6 +143,7 @@ class Chains:
                                                      f"step{nxt}": ",".join(persons)})
         if last:
             pipe.zrem(keys.NOTIFY_ESC, event)
+            pipe.expire(keys.notify_chain(event), D.NOTIFY_KEEP_S)
         else:
             pipe.zadd(keys.NOTIFY_ESC, {event: now + wait})
         self.outbox.audit("escalate" if persons else "chain_end", pipe, chain=event, step=nxt,

@@ -29,10 +29,15 @@ from incidents.notify.model import CHANNEL_NAMES, Message, delivery_id
 AUDIT_MAXLEN = 200_000
 
 _ENQUEUE = """
-if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[2], unpack(ARGV, 4))
-redis.call('XADD', KEYS[3], '*', 'd', ARGV[2])
-redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[3], '*', 'e', cjson.encode({
+-- KEYS: delivery hash, outbox stream, audit stream, today's dedup set, earlier days' sets
+for i = 5, #KEYS do
+  if redis.call('SISMEMBER', KEYS[i], ARGV[1]) == 1 then return 0 end
+end
+if redis.call('SADD', KEYS[4], ARGV[1]) == 0 then return 0 end
+redis.call('EXPIRE', KEYS[4], ARGV[4])
+redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+redis.call('XADD', KEYS[2], '*', 'd', ARGV[2])
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'e', cjson.encode({
   what = 'queued', did = ARGV[2], member = ARGV[1]}))
 return 1
 """
@@ -172,9 +177,12 @@ class Outbox:
                   "status": "queued", "attempts": 0, "created_ts": now,
                   "trigger_ts": trigger_ts if trigger_ts is not None else now}
         flat = [str(x) for kv in fields.items() for x in kv]
-        new = self._enqueue(keys=[keys.NOTIFY_DEDUP, keys.notify_delivery(did), keys.NOTIFY_OUTBOX,
-                                  keys.NOTIFY_AUDIT],
-                            args=[f"{event}|{person}|{channel}", did, AUDIT_MAXLEN, *flat])
+        day = int(now // 86400)
+        dedup = [keys.notify_dedup(day - k) for k in range(D.NOTIFY_DEDUP_DAYS)]
+        new = self._enqueue(keys=[keys.notify_delivery(did), keys.NOTIFY_OUTBOX, keys.NOTIFY_AUDIT,
+                                  *dedup],
+                            args=[f"{event}|{person}|{channel}", did, AUDIT_MAXLEN,
+                                  (D.NOTIFY_DEDUP_DAYS + 1) * 86400, *flat])
         return did if new else None
 
     def enqueue_many(self, event: str, persons: Iterable[str], channels: Iterable[str],
@@ -200,6 +208,26 @@ class Outbox:
         return int(self._release(keys=[keys.NOTIFY_LATER, keys.NOTIFY_OUTBOX],
                                  args=[now, limit, keys.notify_delivery("")]))
 
+    def compact(self) -> int:
+        """Trim the outbox stream below the oldest entry still pending or unread (an acked
+        entry is done: its delivery hash keeps its state). Returns entries removed."""
+        try:
+            groups = {g["name"]: g for g in self.r.xinfo_groups(keys.NOTIFY_OUTBOX)}
+        except redis.ResponseError:
+            return 0
+        g = groups.get(keys.NOTIFY_GROUP)
+        if g is None:
+            return 0
+        pending = self.r.xpending(keys.NOTIFY_OUTBOX, keys.NOTIFY_GROUP)
+        if pending["pending"]:
+            floor = pending["min"]              # the oldest entry a notifier still holds
+        else:                                   # everything read is done: just past the last
+            ms, seq = str(g["last-delivered-id"]).split("-")
+            if ms == "0" and seq == "0":
+                return 0
+            floor = f"{ms}-{int(seq) + 1}"
+        return int(self.r.xtrim(keys.NOTIFY_OUTBOX, minid=floor, approximate=False))
+
     def audit(self, what: str, pipe: redis.client.Pipeline | None = None, **info: object) -> None:
         """Append to the notification audit (every send attempt, result, acknowledgement)."""
         entry = {"what": what, "ts": self.clock(), **info}
@@ -220,6 +248,7 @@ class Outbox:
         if first:
             pipe.hset(key, mapping={"acked_ts": now, "acked_via": via})
             pipe.zrem(keys.NOTIFY_ESC, chain)
+            pipe.expire(key, D.NOTIFY_KEEP_S)
         self.audit("ack", pipe, chain=chain, person=person, via=via, first=bool(first))
         pipe.execute()
         return bool(first)

@@ -115,6 +115,7 @@ class NotifyWorker:
         self.stats: Counter[str] = Counter()
         self._own_pending = True     # first read this consumer's own pending entries (a restart)
         self._last_claim = 0.0
+        self._last_compact = time.monotonic()
 
     def ensure_groups(self) -> None:
         try:
@@ -145,6 +146,9 @@ class NotifyWorker:
         self.stats["escalations"] += self.chains.tick()
         if self.feed is not None:
             self.stats["new_work"] += self.feed.poll()
+        if time.monotonic() - self._last_compact > 60.0:
+            self._last_compact = time.monotonic()
+            self.stats["compacted"] += self.outbox.compact()
         entries: list = []
         if self._own_pending:
             got = self.r.xreadgroup(keys.NOTIFY_GROUP, self.name, {keys.NOTIFY_OUTBOX: "0"}, count=100)
@@ -217,6 +221,7 @@ class NotifyWorker:
         done = self.clock()
         pipe = self.r.pipeline(transaction=True)
         pipe.hset(key, mapping={"status": "sent", "sent_ts": done, "receipt": str(receipt)[:200]})
+        pipe.expire(key, D.NOTIFY_KEEP_S)
         self.outbox.audit("sent", pipe, did=did, event=d["event"], person=d["person"], channel=ch,
                           attempt=attempt, receipt=str(receipt)[:200])
         pipe.execute()
@@ -254,6 +259,7 @@ class NotifyWorker:
     def _give_up(self, d: dict, status: str, why: str) -> None:
         pipe = self.r.pipeline(transaction=True)
         pipe.hset(keys.notify_delivery(d["did"]), mapping={"status": status, "reason": why})
+        pipe.expire(keys.notify_delivery(d["did"]), D.NOTIFY_KEEP_S)
         pipe.xadd(keys.NOTIFY_FAILED, {"e": orjson.dumps({
             "did": d["did"], "event": d["event"], "person": d["person"], "channel": d["channel"],
             "status": status, "reason": why, "ts": self.clock()})}, maxlen=100_000, approximate=True)

@@ -16,6 +16,7 @@ import pytest
 
 from app.channels import InAppSender, SmsSender, inbox
 from incidents import keys
+from incidents.defaults import NOTIFY_DEDUP_DAYS, NOTIFY_KEEP_S
 from incidents.duty import CST, Roster
 from incidents.notify import Contacts, NotifyConfig, NotifyWorker, delivery_id
 from tests.app.smsgateway import APP_KEY, SECRET, Gateway
@@ -124,14 +125,21 @@ def test_rate_limit_and_quiet_hours_hold_non_priority_sms(redis_client) -> None:
         worker.drain()
         assert [worker.outbox.delivery(d)["status"] for d in dids] == ["sent"] * 5
         assert len(gw.state.sent) == 6 and gw.state.repeats == {}
+        # retention: done entries leave the stream, finished records expire, the dedup window
+        # holds for NOTIFY_DEDUP_DAYS (an event re-read days later notifies nobody again)
+        assert redis_client.xlen(keys.NOTIFY_OUTBOX) > 0
+        assert worker.outbox.compact() > 0 and redis_client.xlen(keys.NOTIFY_OUTBOX) == 0
+        assert 0 < redis_client.ttl(keys.notify_delivery(dids[0])) <= NOTIFY_KEEP_S
+        clock.t += (NOTIFY_DEDUP_DAYS - 1) * 86400
+        assert worker.outbox.enqueue("inc:0:T01", "duty-a", "sms", subject="s", body="b") is None
 
         # quiet hours (22:00–07:00 UTC+8): a non-priority SMS waits for the morning
-        clock.t = at("2026-11-20 23:30")
+        clock.t = at("2026-11-27 23:30")
         night = worker.outbox.enqueue("inc:N:T01", "duty-a", "sms", subject="s", body="b")
         worker.drain()
         d = worker.outbox.delivery(night)
-        assert d["status"] == "deferred" and float(d["until"]) == at("2026-11-21 07:00")
-        clock.t = at("2026-11-21 07:00")
+        assert d["status"] == "deferred" and float(d["until"]) == at("2026-11-28 07:00")
+        clock.t = at("2026-11-28 07:00")
         worker.drain()
         assert worker.outbox.delivery(night)["status"] == "sent"
 
