@@ -33,7 +33,6 @@ def command(redis_url: str | None, name: str | None, roster_file: Path | None,
     """Send notifications (in-app, e-mail, SMS) and escalate unacknowledged ones."""
     from app.channels import build_senders  # noqa: PLC0415
     from app.heartbeat import BEAT_EVERY_S, beat  # noqa: PLC0415
-    from app.users import UserStore  # noqa: PLC0415
     from incidents.duty import Roster, RosterError  # noqa: PLC0415
     from incidents.notify import Contacts, NotifyWorker  # noqa: PLC0415
 
@@ -44,6 +43,8 @@ def command(redis_url: str | None, name: str | None, roster_file: Path | None,
         raise click.UsageError("give --redis-url (or ONEMAP_REDIS_URL)")
     ctx = AppContext(settings, redis_url)
     if roster_file or contacts_file:
+        from app.users import UserStore  # noqa: PLC0415  (only to check the roster's persons)
+
         users = UserStore(ctx.redis)
         try:
             if roster_file:
