@@ -14,6 +14,7 @@ a town supervisor exports its own territory only and an admin exports no inciden
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import io
 import json
@@ -21,15 +22,20 @@ import time
 
 import pandas as pd
 import plotly.graph_objects as go
-from dash import Dash, Input, Output, State, dash_table, dcc, html
+from dash import Dash, Input, Output, State, dash_table, dcc, html, no_update
 from flask import Flask, Response, abort, request
 
 from app import kepler, security
 from app.config import ASSETS_DIR
 from app.context import AppContext
 from app.timefmt import CST
+from incidents.roles import screen_roles
 
 TZ = CST                                      # China Standard Time: KPI days are CST days
+ANALYTICS_ROLES = tuple(sorted(screen_roles()["analytics"]))
+"""Who may open /analytics (``incidents.roles``): the city's figures for city roles, a
+sub-center's own row and totals for a town or department (分级控制, S2)."""
+SCREEN_LINKS = (("console", "/console/", "工作台"), ("wall", "/wall/", "大屏"), ("ops", "/ops/", "运维"))
 DEFAULT_DAYS = 30
 MAX_PERIOD_INCIDENTS = 50_000                 # export/kepler cap per request (memory bound)
 MAX_PERIOD_ALARMS = 20_000
@@ -41,7 +47,10 @@ the fair one (``assessed_closure_rate``: human reports from arrival, machine cas
 acceptance, incidents.kpi.MACHINE); ``score_raw`` beside it counts every case as received."""
 INCIDENT_COLS = ["id", "kind", "category", "category_name", "severity", "channel", "state",
                  "state_name", "center", "center_name", "town_code", "town_name", "lon", "lat",
-                 "created", "closed", "overdue", "reopen_count", "satisfaction", "title"]
+                 "created", "accepted", "dispatched", "handled", "verified", "closed", "due",
+                 "overdue", "handlers", "reopen_count", "satisfaction", "title"]
+"""One row per case; the stage times, the current deadline and the handlers are what an
+on-time audit needs (issue 21)."""
 
 
 # --- period ----------------------------------------------------------------------------------
@@ -147,10 +156,17 @@ def score(df: pd.DataFrame, fair: bool = True) -> pd.Series:
 
 
 # --- incidents of the period -------------------------------------------------------------------
+def ranking(ctx: AppContext, actor, tier: str, since: float, until: float) -> pd.DataFrame:  # noqa: ANN001
+    """The ranking the caller may see: 分级控制 (S2), the city sees every center of the tier; a
+    sub-center sees its own row (scored among its peers), never another center's figures."""
+    df = kpi_table(ctx, tier, since, until)
+    return df if actor.is_city else df[df["center"] == actor.center]
+
+
 def period_incidents(ctx: AppContext, actor, since: float, until: float) -> pd.DataFrame:  # noqa: ANN001
     """The incidents created in [since, until] that ``actor`` may read, one row each."""
     from incidents import keys as ik  # noqa: PLC0415
-    from incidents.incident import STATE_NAMES  # noqa: PLC0415
+    from incidents.incident import OPEN_STATES, STATE_NAMES  # noqa: PLC0415
     from incidents.scope import can_read  # noqa: PLC0415
 
     ids = ctx.redis.zrangebyscore(ik.ALL, since, until, start=0, num=MAX_PERIOD_INCIDENTS)
@@ -168,10 +184,18 @@ def period_incidents(ctx: AppContext, actor, since: float, until: float) -> pd.D
             "center": inc.center, "center_name": getattr(centers.get(inc.center), "name", ""),
             "town_code": inc.town_code, "town_name": towns.get(inc.town_code, ""),
             "lon": inc.lon, "lat": inc.lat, "created": _iso(inc.created_ts),
-            "closed": _iso(inc.times.get("closed")), "overdue": bool(inc.overdue(now)),
+            **{stage: _iso(inc.times.get(stage)) for stage in STAGES},
+            "due": _iso(inc.due_ts) if inc.state in OPEN_STATES else "",
+            "handlers": "、".join(dict.fromkeys(
+                getattr(centers.get(t.center), "name", t.center) for t in inc.tasks)),
+            "overdue": bool(inc.overdue(now)),
             "reopen_count": inc.reopen_count, "satisfaction": inc.satisfaction or None,
             "title": inc.title})
     return pd.DataFrame(rows, columns=INCIDENT_COLS)
+
+
+STAGES = ("accepted", "dispatched", "handled", "verified", "closed")
+"""The states whose first time a row carries (``Incident.times``)."""
 
 
 def to_geojson(df: pd.DataFrame) -> dict:
@@ -323,7 +347,7 @@ def rank_columns(df: pd.DataFrame) -> list[dict]:
 def rank_rows(df: pd.DataFrame) -> list[dict]:
     out = []
     for r in df.to_dict("records"):
-        row = {}
+        row = {"center": r.get("center")}
         for k, _ in RANK_COLUMNS:
             v = r.get(k)
             if k.endswith("_rate"):
@@ -335,12 +359,31 @@ def rank_rows(df: pd.DataFrame) -> list[dict]:
     return out
 
 
+DRILL_COLUMNS = [("id", "编号"), ("title", "标题"), ("state_name", "状态"), ("severity", "等级"),
+                 ("created", "上报"), ("due", "时限"), ("overdue", "超期"), ("handlers", "处置单位")]
+
+
+def drill_table(df: pd.DataFrame, name: str | None) -> list:
+    """The drill-down under the ranking: one center's cases of the period, newest first."""
+    head = html.H3(f"{name or ''} 本期事件 {len(df)} 件")
+    if df.empty:
+        return [head, html.P("本期无事件", className="hint")]
+    rows = df.sort_values("created", ascending=False).head(200)
+    data = [{k: ("是" if v is True else "否" if v is False else (v or "")) for k, v in r.items()}
+            for r in rows[[k for k, _ in DRILL_COLUMNS]].to_dict("records")]
+    return [head, dash_table.DataTable(
+        id="an-drill-table", columns=[{"name": n, "id": k} for k, n in DRILL_COLUMNS], data=data,
+        page_size=20, style_header={"backgroundColor": "#1f2a44", "color": "#e5e7eb"},
+        style_cell={"backgroundColor": "#111a2e", "color": "#e5e7eb", "border": "1px solid #1f2a44",
+                    "padding": "4px 8px", "fontFamily": "inherit", "textAlign": "left"})]
+
+
 # --- routes: exports and kepler --------------------------------------------------------------
 def _install_routes(server: Flask, ctx: AppContext) -> None:
     def who():  # noqa: ANN202
         from app.auth import require_role  # noqa: PLC0415
 
-        return require_role("city_commander", "city_operator", "supervisor", "admin")
+        return require_role(*ANALYTICS_ROLES)
 
     def span() -> tuple[float, float]:
         try:
@@ -372,6 +415,24 @@ def _install_routes(server: Flask, ctx: AppContext) -> None:
         return exported("csv", actor, len(df), Response(
             "\ufeff" + buf.getvalue(), mimetype="text/csv",
             headers={"Content-Disposition": f"attachment; filename={fname('csv')}"}))
+
+    @server.get("/analytics/ranking.csv", endpoint="analytics_ranking_csv")
+    def export_ranking():
+        actor = who()
+        tier = request.args.get("tier", "town")
+        if tier not in ("town", "department"):
+            abort(security.json_error(400, "bad_request", reason="层级应为 town 或 department"))
+        df = ranking(ctx, actor, tier, *span())
+        cols = rank_columns(df)
+        rows = rank_rows(df)
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow([c["name"] for c in cols])
+        for row in rows:
+            w.writerow([security.csv_cell(row.get(c["id"], "")) for c in cols])
+        resp = Response("\ufeff" + buf.getvalue(), mimetype="text/csv; charset=utf-8", headers={
+            "Content-Disposition": f"attachment; filename={fname('csv').replace('incidents', 'ranking')}"})
+        return exported("ranking.csv", actor, len(rows), resp)
 
     @server.get("/analytics/export.geojson", endpoint="analytics_geojson")
     def export_geojson():
@@ -438,10 +499,84 @@ def mount(server: Flask, ctx: AppContext) -> Dash:
     app = Dash("onemap_analytics", server=server, url_base_pathname="/analytics/",
                assets_folder=str(ASSETS_DIR / "analytics"), title="考核评价 · OneMap",
                update_title=None, serve_locally=True)
-    today = dt.datetime.now(TZ).date()
-    app.layout = html.Div(className="an", children=[
+    def page() -> html.Div:
+        """Per request: the default period ends today (a server running past midnight must not
+        default to yesterday), and the links are to the caller's other screens."""
+        from app.auth import current_actor  # noqa: PLC0415
+
+        actor = current_actor()
+        allowed = screen_roles()
+        links = [html.A(label, href=href, className="btn") for name, href, label in SCREEN_LINKS
+                 if actor is not None and actor.role in allowed.get(name, ())]
+        return _page(dt.datetime.now(TZ).date(), links)
+
+    app.layout = page
+    @app.callback(
+        Output("an-cards", "children"), Output("an-volume", "figure"),
+        Output("an-ontime", "figure"), Output("an-score", "figure"), Output("an-rank", "data"),
+        Output("an-rank", "columns"),
+        Output("an-csv", "href"), Output("an-geojson", "href"), Output("an-kjson", "href"),
+        Output("an-rank-csv", "href"),
+        Input("an-period", "start_date"), Input("an-period", "end_date"),
+        Input("an-tier", "value"))
+    def refresh(start, end, tier):  # noqa: ANN001
+        from app.auth import require_role  # noqa: PLC0415
+
+        actor = require_role(*ANALYTICS_ROLES)
+        q = f"?start={(start or '')[:10]}&end={(end or '')[:10]}"
+        try:
+            since, until = period(start, end)
+        except ValueError as exc:    # a typed, reversed range: told, nothing computed
+            empty = _layout(go.Figure(), "无数据")
+            return (html.Div(f"✗ 时间段有误: {exc}", className="kpi err"), empty, empty, empty,
+                    [], [], *_links(q, tier))
+        df = ranking(ctx, actor, tier, since, until)
+        own = None if actor.is_city else actor.center
+        city = ctx.incidents.kpis(own, since, until)
+        label = "镇街" if tier == "town" else "部门"
+        if df.empty:
+            empty = _layout(go.Figure(), "无数据")
+            return kpi_cards(city), empty, empty, empty, [], rank_columns(df), *_links(q, tier)
+        return (kpi_cards(city), volume_figure(df, f"{label}事件量"),
+                ontime_figure(df, f"{label}各环节按时率"), score_figure(df, f"{label}考核得分"),
+                rank_rows(df), rank_columns(df), *_links(q, tier))
+
+    @app.callback(Output("an-drill", "children"), Input("an-rank", "active_cell"),
+                  State("an-rank", "derived_viewport_data"), State("an-period", "start_date"),
+                  State("an-period", "end_date"), prevent_initial_call=True)
+    def drill(cell, rows, start, end):  # noqa: ANN001
+        """钻取: the period's cases of the center clicked in the ranking (what the caller may read)."""
+        from app.auth import require_role  # noqa: PLC0415
+
+        actor = require_role(*ANALYTICS_ROLES)
+        if not cell or not rows or not 0 <= cell.get("row", -1) < len(rows):
+            return no_update
+        center, name = rows[cell["row"]].get("center"), rows[cell["row"]].get("name")
+        try:
+            since, until = period(start, end)
+        except ValueError:
+            return no_update
+        df = period_incidents(ctx, actor, since, until)
+        mine = df[(df["center"] == center) | df["handlers"].str.contains(str(name or "-"), regex=False)]
+        return drill_table(mine, name)
+
+    @app.callback(Output("an-kepler", "src"), Input("an-tabs", "value"),
+                  Input("an-period", "start_date"), Input("an-period", "end_date"),
+                  State("an-kepler", "src"))
+    def kepler_src(tab, start, end, current):  # noqa: ANN001
+        # the kepler bundle is 12 MB: load it only when the analyst opens the tab
+        if tab != "kepler":
+            return current
+        return f"/analytics/kepler?start={(start or '')[:10]}&end={(end or '')[:10]}"
+
+    return app
+
+
+def _page(today: dt.date, links: list) -> html.Div:
+    """The /analytics page for a period ending ``today``."""
+    return html.Div(className="an", children=[
         html.Header([
-            html.H1("考核评价 · Assessment"),
+            html.H1("考核评价"),
             dcc.DatePickerRange(id="an-period", display_format="YYYY-MM-DD",
                                 start_date=str(today - dt.timedelta(days=DEFAULT_DAYS - 1)),
                                 end_date=str(today), first_day_of_week=1),
@@ -451,11 +586,12 @@ def mount(server: Flask, ctx: AppContext) -> Dash:
             html.Nav([html.A("CSV", id="an-csv", href="#", className="btn"),
                       html.A("GeoJSON", id="an-geojson", href="#", className="btn"),
                       html.A("kepler.gl 文件", id="an-kjson", href="#", className="btn"),
-                      html.A("退出", href="/logout")]),
+                      html.A("排名 CSV", id="an-rank-csv", href="#", className="btn"),
+                      *links, html.A("退出", href="/logout")]),
         ]),
         html.Section(id="an-cards", className="cards"),
         dcc.Tabs(id="an-tabs", value="kpi", className="tabs", children=[
-            dcc.Tab(label="指标与排名 KPIs", value="kpi", style=TAB, selected_style=TAB_ON,
+            dcc.Tab(label="指标与排名", value="kpi", style=TAB, selected_style=TAB_ON,
                     children=[
                 html.Div(className="charts", children=[
                     dcc.Graph(id="an-volume", config={"displaylogo": False}),
@@ -473,6 +609,8 @@ def mount(server: Flask, ctx: AppContext) -> Dash:
                                     "border": "1px solid #1f2a44", "padding": "4px 8px",
                                     "fontFamily": "inherit", "textAlign": "left"}),
                 ]),
+                html.Div(id="an-drill", className="drill",
+                         children=html.P("点排名中的一个中心，列出它本期的事件", className="hint")),
             ]),
             dcc.Tab(label="kepler.gl 空间分析", value="kepler", style=TAB, selected_style=TAB_ON,
                     children=[
@@ -481,50 +619,6 @@ def mount(server: Flask, ctx: AppContext) -> Dash:
         ]),
     ])
 
-    @app.callback(
-        Output("an-cards", "children"), Output("an-volume", "figure"),
-        Output("an-ontime", "figure"), Output("an-score", "figure"), Output("an-rank", "data"),
-        Output("an-rank", "columns"),
-        Output("an-csv", "href"), Output("an-geojson", "href"), Output("an-kjson", "href"),
-        Input("an-period", "start_date"), Input("an-period", "end_date"),
-        Input("an-tier", "value"))
-    def refresh(start, end, tier):  # noqa: ANN001
-        from app.auth import require_role  # noqa: PLC0415
-
-        actor = require_role("city_commander", "city_operator", "supervisor", "admin")
-        q = f"?start={(start or '')[:10]}&end={(end or '')[:10]}"
-        try:
-            since, until = period(start, end)
-        except ValueError as exc:    # a typed, reversed range: told, nothing computed
-            empty = _layout(go.Figure(), "无数据")
-            return (html.Div(f"✗ 时间段有误: {exc}", className="kpi err"), empty, empty, empty,
-                    [], [], *_links(q))
-        df = kpi_table(ctx, tier, since, until)
-        # 分级控制 (S2): the city sees every center; a sub-center's supervisor sees its own row
-        # (scored among its peers) and its own totals, never another center's figures.
-        own = None if actor.is_city else actor.center
-        if own is not None:
-            df = df[df["center"] == own]
-        city = ctx.incidents.kpis(own, since, until)
-        label = "镇街" if tier == "town" else "部门"
-        if df.empty:
-            empty = _layout(go.Figure(), "无数据")
-            return kpi_cards(city), empty, empty, empty, [], rank_columns(df), *_links(q)
-        return (kpi_cards(city), volume_figure(df, f"{label}事件量"),
-                ontime_figure(df, f"{label}各环节按时率"), score_figure(df, f"{label}考核得分"),
-                rank_rows(df), rank_columns(df), *_links(q))
-
-    @app.callback(Output("an-kepler", "src"), Input("an-tabs", "value"),
-                  Input("an-period", "start_date"), Input("an-period", "end_date"),
-                  State("an-kepler", "src"))
-    def kepler_src(tab, start, end, current):  # noqa: ANN001
-        # the kepler bundle is 12 MB: load it only when the analyst opens the tab
-        if tab != "kepler":
-            return current
-        return f"/analytics/kepler?start={(start or '')[:10]}&end={(end or '')[:10]}"
-
-    return app
-
 
 TAB = {"backgroundColor": "#111a2e", "color": "#9ca3af", "border": "1px solid #1f2a44",
        "padding": "8px 14px", "height": "auto"}
@@ -532,6 +626,6 @@ TAB_ON = dict(TAB, color="#f8fafc", backgroundColor="#16233d", borderTop="3px so
               fontWeight=600)
 
 
-def _links(q: str) -> tuple[str, str, str]:
+def _links(q: str, tier: str) -> tuple[str, str, str, str]:
     return (f"/analytics/export.csv{q}", f"/analytics/export.geojson{q}",
-            f"/analytics/kepler.json{q}")
+            f"/analytics/kepler.json{q}", f"/analytics/ranking.csv{q}&tier={tier}")

@@ -81,7 +81,8 @@ def test_csrf_refused_without_the_session_token(web, app_ctx):
 def test_screen_access_by_role(web, app_ctx, accounts):
     expected = {"grid_worker": {"wall", "m"}, "wall_viewer": {"wall"},
                 "admin": {"wall", "analytics", "ops"},
-                "town_operator": {"wall", "console"}, "dept_operator": {"wall", "console"},
+                "town_operator": {"wall", "console", "analytics"},
+                "dept_operator": {"wall", "console", "analytics"},
                 "supervisor": {"wall", "console", "analytics"},
                 "city_operator": {"wall", "console", "m", "analytics"},
                 "city_commander": {"wall", "console", "m", "analytics", "ops"}}
