@@ -88,6 +88,22 @@ def _run_as() -> str | None:
     return SUPERUSER
 
 
+def _check_reachable(data_dir: Path, user: str) -> None:
+    """As root, the server runs as ``user``: every directory above ``data_dir`` must let it
+    through (a 0700 ``var/`` or pytest's ``/tmp/pytest-of-root`` does not)."""
+    uid = pwd.getpwnam(user).pw_uid
+    for d in data_dir.parents:
+        try:
+            st = d.stat()
+        except FileNotFoundError:
+            continue            # made below, by root, 0755
+        if not (st.st_mode & 0o001 or (st.st_uid == uid and st.st_mode & 0o100)):
+            raise RuntimeError(
+                f"以 root 运行时 {user} 用户须能进入 {d} / as root, PostgreSQL runs as {user}, "
+                f"which cannot enter {d} (mode {st.st_mode & 0o777:o}): give ONEMAP_PG_URL, "
+                "or run OneMap as a normal user")
+
+
 def _hand_over(path: Path, user: str | None) -> None:
     if user is not None:
         pw = pwd.getpwnam(user)
@@ -106,6 +122,8 @@ def start_postgres(data_dir: Path | None = None, port: int | None = None, *,
     user = _run_as()
     port = port or free_port()
     data_dir = Path(data_dir or tempfile.mkdtemp(prefix="onemap-pg-")).resolve()
+    if user is not None:
+        _check_reachable(data_dir, user)
     data_dir.mkdir(parents=True, exist_ok=True)
     data_dir.chmod(0o755)          # the server (another user when we are root) reaches its socket
     _hand_over(data_dir, user)
@@ -113,9 +131,11 @@ def start_postgres(data_dir: Path | None = None, port: int | None = None, *,
     if not (pgdata / "PG_VERSION").exists():
         if pgdata.exists():        # an initdb that did not finish: start over
             shutil.rmtree(pgdata)
-        subprocess.run([str(bindir / "initdb"), "-D", str(pgdata), "-U", SUPERUSER,
-                        "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8", "--no-sync"],
-                       check=True, capture_output=True, user=user)
+        done = subprocess.run([str(bindir / "initdb"), "-D", str(pgdata), "-U", SUPERUSER,
+                               "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8",
+                               "--no-sync"], capture_output=True, text=True, user=user, check=False)
+        if done.returncode:
+            raise RuntimeError(f"initdb 失败 / initdb failed: {done.stderr.strip()[-500:]}")
         # trust only what is local: the socket and loopback (the server listens on nothing else)
         (pgdata / "pg_hba.conf").write_text(
             "local all all trust\nhost all all 127.0.0.1/32 trust\nhost all all ::1/128 trust\n")
