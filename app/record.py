@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -86,4 +87,21 @@ def start_record(ctx: AppContext, runtime: Runtime, name: str = "demo-archiver")
     return said + "; archiving incidents to the record"
 
 
-__all__ = ["ensure_pg", "attach_reader", "start_archiver", "start_record", "HISTORY_OFF"]
+def start_record_soon(ctx: AppContext, runtime: Runtime, say: Callable[[str], None]) -> None:
+    """``start_record`` in a thread (``onemap demo``): the screens do not wait for initdb and
+    PostGIS; ``say`` tells the operator how it went. Stopping waits for it first, so that a
+    PostgreSQL it started is in ``runtime.services`` before those are stopped."""
+    def work() -> None:
+        try:
+            say(start_record(ctx, runtime))
+        except Exception as e:  # noqa: BLE001  (never takes the demo down)
+            log.exception("record start failed")
+            say(f"历史档案未启用 history is off: {e}")
+
+    t = threading.Thread(target=work, name="record-start", daemon=True)
+    t.start()
+    runtime.add("record-start", lambda: t.join(120))
+
+
+__all__ = ["ensure_pg", "attach_reader", "start_archiver", "start_record", "start_record_soon",
+           "HISTORY_OFF"]
