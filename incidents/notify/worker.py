@@ -53,6 +53,8 @@ class FeedWatcher:
         self.r = r
         self.chains = chains
         self.consumer = consumer
+        self._own_pending = True   # a restart first finishes what it had read (enqueue dedups)
+        self._last_claim = 0.0
 
     def ensure_group(self) -> None:
         try:   # from now on: a worker started late does not page people for old cases
@@ -62,15 +64,27 @@ class FeedWatcher:
                 raise
 
     def poll(self, count: int = 200) -> int:
-        got = self.r.xreadgroup(keys.NOTIFY_FEED_GROUP, self.consumer, {keys.FEED: ">"}, count=count)
+        entries: list = []
+        if self._own_pending:
+            got = self.r.xreadgroup(keys.NOTIFY_FEED_GROUP, self.consumer, {keys.FEED: "0"}, count=count)
+            entries = got[0][1] if got else []
+            self._own_pending = bool(entries)
+        if not entries and time.monotonic() - self._last_claim > 5.0:
+            self._last_claim = time.monotonic()      # a dead notifier's unfinished feed entries
+            res = self.r.xautoclaim(keys.FEED, keys.NOTIFY_FEED_GROUP, self.consumer,
+                                    D.NOTIFY_RECLAIM_IDLE_MS, "0-0", count=count)
+            entries = res[1] if res else []
+        if not entries:
+            got = self.r.xreadgroup(keys.NOTIFY_FEED_GROUP, self.consumer, {keys.FEED: ">"}, count=count)
+            entries = got[0][1] if got else []
         n = 0
-        for _stream, entries in got or []:
-            for entry_id, raw in entries:
-                try:
+        for entry_id, raw in entries:
+            try:
+                if raw:          # an entry trimmed from the feed comes back empty
                     n += self._one(feed_fields(raw))
-                except Exception:  # noqa: BLE001 (one bad entry must not stop the notifier)
-                    log.exception("feed entry %s", entry_id)
-                self.r.xack(keys.FEED, keys.NOTIFY_FEED_GROUP, entry_id)
+            except Exception:  # noqa: BLE001 (one bad entry must not stop the notifier)
+                log.exception("feed entry %s", entry_id)
+            self.r.xack(keys.FEED, keys.NOTIFY_FEED_GROUP, entry_id)
         return n
 
     def _one(self, e: dict) -> int:
@@ -235,6 +249,8 @@ class NotifyWorker:
         until = _quiet_until(now, int(quiet[0]), int(quiet[1]))
         if until:
             return until, "免打扰时段 (quiet hours)"
+        if int(d.get("attempts") or 0):       # a retry: already counted on its first attempt
+            return 0.0, ""
         limit, window = self.config.rate_limit
         n = int(now // window)
         rk = keys.notify_rate(d["person"], n)

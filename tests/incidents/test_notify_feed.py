@@ -28,6 +28,10 @@ def test_new_case_notifies_the_watch_and_priority_the_leader(redis_client, svc, 
     big = svc.report(who.worker, "0302", here.lon + 2e-4, here.lat, severity="较大",
                      correlate=False)
     assert big.center == center      # 较大 stays with the town (only 重大+ go to the city)
+    # a notifier of this name read the entries and died before handling them: restarted, it
+    # finishes its own pending entries first
+    read = redis_client.xreadgroup(keys.NOTIFY_FEED_GROUP, "feed-test", {keys.FEED: ">"})
+    assert len(read[0][1]) == 2
     worker.drain()
     duty = inbox(redis_client, "duty-a")
     assert sorted(e["params"]["id"] for e in duty) == sorted([plain.id, big.id])
