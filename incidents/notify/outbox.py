@@ -243,6 +243,13 @@ class Outbox:
         it was acknowledged already (the first acknowledgement stands; each one is audited)."""
         now = self.clock()
         key = keys.notify_chain(chain)
+        c = self.r.hgetall(key)
+        if c:   # an escalation chain: only someone it reached may stop it
+            reached = {p for f, v in c.items() if f == "notified" or (f.startswith("step") and
+                       f[4:].isdigit()) for p in v.split(",") if p}
+            if person not in reached:
+                self.audit("ack_refused", chain=chain, person=person, via=via)
+                raise PermissionError(f"{person} 未收到此通知，不能确认 (not notified)")
         first = self.r.hsetnx(key, "acked_by", person)
         pipe = self.r.pipeline(transaction=True)
         if first:

@@ -92,6 +92,8 @@ def test_unacknowledged_priority_escalates_along_the_chain_and_stops_on_ack(redi
     clock.t += config.ack_seconds("0302", "重大")
     worker.drain()
     assert subjects(redis_client, "chief-a")[-1].startswith("【升级】【重大】新事件：内涝")
+    with pytest.raises(PermissionError):                               # not reached by it
+        worker.outbox.acknowledge(flood, "city-chief")
     assert worker.outbox.acknowledge(flood, "chief-a") is True
     assert worker.outbox.acknowledge(flood, "duty-a") is False         # the first one stands
     clock.t += 3600
@@ -195,6 +197,18 @@ def test_killed_mid_send_and_restarted_delivers_once_per_channel(redis_service, 
             ("sending", 1, False), ("sending", 2, True), ("sent", 2, None)]
         assert {e["idem"] for e in sends if e["what"] == "sending"} == {sms_did}
         assert redis_client.xpending(keys.NOTIFY_OUTBOX, keys.NOTIFY_GROUP)["pending"] == 0
+
+
+def test_notify_table_is_checked_at_start(monkeypatch) -> None:
+    from app.config import ConfigError, load_settings  # noqa: PLC0415
+
+    monkeypatch.setenv("ONEMAP_NOTIFY", '{"ack_minutes": {"04": {"很大": 3}}}')
+    with pytest.raises(ConfigError, match="ack_minutes.04.很大"):
+        load_settings()
+    monkeypatch.setenv("ONEMAP_NOTIFY", '{"ack_minutes": {"04": {"重大": 2}}, "rate_limit": [5, 60]}')
+    cfg = load_settings().notify_config
+    assert cfg.ack_seconds("0401", "重大") == 120 and cfg.ack_seconds("0302", "重大") == 300
+    assert cfg.ack_seconds("0101", "一般") == 1800 and cfg.rate_limit == (5, 60)
 
 
 @pytest.fixture(autouse=True)
