@@ -8,6 +8,9 @@
   and ``onemap users revoke`` end every session of a user;
 - ``/login`` (form), throttled per account, per source and per pair with growing delays
   (``app.throttle``); the client address behind ``settings.trusted_proxies`` proxies (ProxyFix);
+  privileged roles (``RoleSpec.needs_2fa``) enrolled in TOTP give a 6-digit code in a second
+  step (SEC11; throttled the same way, each code good once); not enrolled: refused when
+  ``settings.require_2fa``, else allowed and audited (the demo; the login page warns);
 - a ``before_request`` gate: public paths pass; anonymous HTML requests go to ``/login?next=``;
   anonymous ``/api/*`` and Dash callback requests get 401 JSON; a logged-in user reaches only
   the screens of its role (``SCREEN_ROLES``), else 403 + a security-audit entry;
@@ -209,13 +212,42 @@ _LOGIN_PAGE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
 <label>密码 Password <input name="password" id="password" type="password" required
  autocomplete="current-password"></label>
 <p class="error" role="alert">{error}</p>
-<button type="submit" id="login-button">登录 Log in</button></form></main></body></html>"""
+<button type="submit" id="login-button">登录 Log in</button></form>{notice}</main></body></html>"""
+
+_NO_2FA_NOTICE = ('<p class="notice" id="no-2fa-notice">演示模式：未启用双因素认证的特权账号仍可登录'
+                  '（生产环境须设置 ONEMAP_REQUIRE_2FA=1）Demo: privileged accounts without TOTP '
+                  'may still log in</p>')
+
+_CODE_PAGE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>双因素认证 OneMap</title><link rel="stylesheet" href="/static/login.css"></head>
+<body class="login"><main><h1>一网统管 · OneMap</h1>
+<form method="post" action="/login" autocomplete="off">
+<input type="hidden" name="csrf_token" value="{csrf}">
+<p>{who}：请输入验证器上的 6 位动态码 Enter the 6-digit code of your authenticator</p>
+<label>动态码 Code <input name="code" id="code" autofocus required inputmode="numeric"
+ pattern="[0-9]{{6}}" maxlength="6" autocomplete="one-time-code"></label>
+<p class="error" role="alert">{error}</p>
+<button type="submit" id="code-button">验证 Verify</button></form>
+<p><a href="/login">重新登录 Start again</a></p></main></body></html>"""
+TOTP_PENDING = "_2fa"
+"""Session key of a login waiting for its TOTP code (user, epoch, when, next): no session yet."""
+TOTP_PENDING_S = 300
+"""The code must follow the password within this long (s)."""
 
 
 def _login_page(error: str = "", status: int = 200):
+    notice = "" if _ctx().settings.require_2fa else _NO_2FA_NOTICE
     body = _LOGIN_PAGE.format(csrf=html.escape(security.csrf_token()),
                               next=html.escape(request.values.get("next", "")),
-                              error=html.escape(error))
+                              error=html.escape(error), notice=notice)
+    return body, status, {"Content-Type": "text/html; charset=utf-8"}
+
+
+def _code_page(user_id: str, error: str = "", status: int = 200):
+    """The login's second step (SEC11): the TOTP code of a privileged account."""
+    body = _CODE_PAGE.format(csrf=html.escape(security.csrf_token()), who=html.escape(user_id),
+                             error=html.escape(error))
     return body, status, {"Content-Type": "text/html; charset=utf-8"}
 
 
@@ -280,27 +312,21 @@ def install(server: Flask, ctx) -> None:
     def load_user(session_id: str) -> SessionUser | None:
         return check_session(session_id)
 
-    @server.route("/login", methods=["GET", "POST"])
-    def login():
-        if request.method == "GET":
-            return _login_page()
-        uid = request.form.get("user", "").strip()[:64]
-        source = request.remote_addr or "?"
-        now = clock()
+    def throttled(uid: str, source: str, now: float):
+        """The 429 page while ``app.throttle`` makes (source, uid) wait, else None: checked
+        before the password and before the TOTP code alike."""
         wait = throttle.wait_s(ctx.redis, source, uid, now)
-        if wait > 0:  # refused before the password is even checked
-            security.count(ctx.redis, "rate_limited")
-            security.audit(ctx.redis, "login_throttled", user=uid, path="/login",
-                           reason=f"{source} wait {wait:.0f}s")
-            body, status, hdrs = _login_page(f"尝试过多，请 {int(wait) + 1} 秒后再试 "
-                                             f"Too many attempts, retry in {int(wait) + 1} s", 429)
-            return body, status, dict(hdrs, **{"Retry-After": str(int(wait) + 1)})
-        u = UserStore(ctx.redis).verify(uid, request.form.get("password", ""))
-        if u is None:
-            throttle.failed(ctx.redis, source, uid, now)
-            security.audit(ctx.redis, "login_failed", user=uid, path="/login", reason=source)
-            return _login_page("账号或密码错误 Wrong user or password", 401)
-        throttle.succeeded(ctx.redis, source, uid)
+        if wait <= 0:
+            return None
+        security.count(ctx.redis, "rate_limited")
+        security.audit(ctx.redis, "login_throttled", user=uid, path="/login",
+                       reason=f"{source} wait {wait:.0f}s")
+        body, status, hdrs = _login_page(f"尝试过多，请 {int(wait) + 1} 秒后再试 "
+                                         f"Too many attempts, retry in {int(wait) + 1} s", 429)
+        return body, status, dict(hdrs, **{"Retry-After": str(int(wait) + 1)})
+
+    def logged_in(u: User, target: str | None, how: str = ""):
+        """Open the session of a user who passed every step."""
         old = session.get("_user_id")
         if old:
             sessions().end(old)
@@ -310,8 +336,67 @@ def install(server: Flask, ctx) -> None:
         login_user(SessionUser(u.actor, sid))
         security.csrf_token()
         security.audit(ctx.redis, "login", user=u.user_id, role=u.role, center=u.center,
-                       path="/login")
-        return redirect(_safe_next(request.form.get("next"), u.actor))
+                       path="/login", reason=how)
+        return redirect(_safe_next(target, u.actor))
+
+    def second_step(pending: dict, source: str, now: float):
+        """双因素认证 (SEC11): the code after the password, throttled like it; a code is good
+        once (``UserStore.check_totp``)."""
+        uid = str(pending.get("user", ""))
+        if now - float(pending.get("ts", 0)) > TOTP_PENDING_S:
+            session.pop(TOTP_PENDING, None)
+            return _login_page("动态码超时，请重新登录 Code step timed out, log in again", 401)
+        if (refused := throttled(uid, source, now)) is not None:
+            return refused
+        store = UserStore(ctx.redis)
+        if not store.check_totp(uid, request.form.get("code", "")[:16], now):
+            throttle.failed(ctx.redis, source, uid, now)
+            security.audit(ctx.redis, "login_2fa_failed", user=uid, path="/login", reason=source)
+            return _code_page(uid, "动态码错误或已使用 Wrong or already used code", 401)
+        u = store.get(uid)
+        if u is None or u.disabled or u.epoch != pending.get("epoch"):
+            session.pop(TOTP_PENDING, None)   # disabled or reset between the two steps
+            return _login_page("账号或密码错误 Wrong user or password", 401)
+        throttle.succeeded(ctx.redis, source, uid)
+        return logged_in(u, pending.get("next"), "totp")
+
+    @server.route("/login", methods=["GET", "POST"])
+    def login():
+        if request.method == "GET":
+            return _login_page()
+        source = request.remote_addr or "?"
+        now = clock()
+        pending = session.get(TOTP_PENDING)
+        if pending and "code" in request.form:
+            return second_step(pending, source, now)
+        uid = request.form.get("user", "").strip()[:64]
+        if (refused := throttled(uid, source, now)) is not None:
+            return refused  # refused before the password is even checked
+        store = UserStore(ctx.redis)
+        u = store.verify(uid, request.form.get("password", ""))
+        if u is None:
+            throttle.failed(ctx.redis, source, uid, now)
+            security.audit(ctx.redis, "login_failed", user=uid, path="/login", reason=source)
+            return _login_page("账号或密码错误 Wrong user or password", 401)
+        if roles.spec(u.role).needs_2fa:
+            if store.totp_enrolled(uid):
+                # the password was right: no session yet, the code comes next. The throttle's
+                # counters are not cleared until the code is right too (no free code guesses
+                # for whoever has the password)
+                session.clear()
+                session[TOTP_PENDING] = {"user": uid, "epoch": u.epoch, "ts": now,
+                                         "next": request.form.get("next", "")}
+                return _code_page(uid)
+            if ctx.settings.require_2fa:
+                security.audit(ctx.redis, "login_refused", user=uid, role=u.role, path="/login",
+                               reason="2FA not enrolled")
+                return _login_page(f"特权账号须先启用双因素认证：请管理员运行 onemap users totp "
+                                   f"enable {uid} (privileged account: enrol TOTP first)", 403)
+            how = "without 2FA (not enrolled)"   # the demo: allowed, audited, the page warns
+        else:
+            how = ""
+        throttle.succeeded(ctx.redis, source, uid)
+        return logged_in(u, request.form.get("next"), how)
 
     @server.route("/logout", methods=["GET", "POST"])
     def logout():

@@ -9,11 +9,13 @@ disable and reset also delete the user's session records).
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import secrets
 import time
 from dataclasses import asdict, dataclass
 
+import pyotp
 import redis
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -32,6 +34,23 @@ MIN_PASSWORD = 10
 PASSWORD_HISTORY = 5
 """A new password may not be any of the account's last this many (the current one included)."""
 
+TOTP_DIGITS = 6
+TOTP_STEP_S = 30
+TOTP_ISSUER = "OneMap 一网统管"
+"""What an authenticator app shows beside the account (``totp_uri``)."""
+# Use a TOTP time step once: only a step later than the last used one is accepted (replay).
+_TOTP_USE_LUA = """
+local last = tonumber(redis.call('HGET', KEYS[1], 'totp_step') or '-1')
+if last >= tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'totp_step', ARGV[1])
+return 1
+"""
+
+
+def totp_uri(user_id: str, secret: str) -> str:
+    """The ``otpauth://`` URI an authenticator app enrols from (typed in or as a QR code)."""
+    return pyotp.TOTP(secret, digits=TOTP_DIGITS, interval=TOTP_STEP_S).provisioning_uri(
+        name=user_id, issuer_name=TOTP_ISSUER)
 
 
 class UserError(ValueError):
@@ -221,6 +240,42 @@ class UserStore:
         n = SessionStore(self.r).revoke_user(user_id)
         security.audit(self.r, "sessions_revoked", user=by, target=user_id, reason=f"{n} session(s)")
         return n
+
+    # --- TOTP second factor (双因素认证, SEC11) --------------------------------------------------
+    def enable_totp(self, user_id: str) -> str:
+        """启用双因素: a new TOTP secret (RFC 6238, 30 s, 6 digits) for the account, replacing any
+        earlier one; returns it (shown once, as ``totp_uri``). Audited."""
+        self._require(user_id)
+        secret = pyotp.random_base32()
+        self.r.hset(keys.user(user_id), mapping={"totp": secret, "totp_step": "-1"})
+        security.audit(self.r, "totp_enabled", user=user_id)
+        return secret
+
+    def disable_totp(self, user_id: str) -> None:
+        """停用双因素: forget the account's TOTP secret. Audited."""
+        self._require(user_id)
+        self.r.hdel(keys.user(user_id), "totp", "totp_step")
+        security.audit(self.r, "totp_disabled", user=user_id)
+
+    def totp_enrolled(self, user_id: str) -> bool:
+        return bool(self.r.hget(keys.user(user_id), "totp"))
+
+    def check_totp(self, user_id: str, code: str, now: float) -> bool:
+        """Is ``code`` the account's TOTP code at ``now`` (one step of clock drift either way)
+        and of a later time step than the last code it used? A code is good once: the same
+        code replayed within its window is refused (RFC 6238 §5.2), atomically (two logins
+        racing with one code: one wins)."""
+        secret = self.r.hget(keys.user(user_id), "totp")
+        code = code.strip()
+        if not secret or len(code) != TOTP_DIGITS or not code.isdigit():
+            return False
+        totp = pyotp.TOTP(secret, digits=TOTP_DIGITS, interval=TOTP_STEP_S)
+        step = int(now) // TOTP_STEP_S
+        for k in (0, -1, 1):
+            if hmac.compare_digest(totp.generate_otp(step + k), code):
+                return bool(self.r.register_script(_TOTP_USE_LUA)(
+                    keys=[keys.user(user_id)], args=[step + k]))
+        return False
 
     def list(self) -> list[User]:
         """Every account, sorted by id."""

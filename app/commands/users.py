@@ -1,5 +1,5 @@
-"""``onemap users``: administer accounts (add, disable, enable, reset, revoke, token, list, demo)
-and the wall kiosk token (kiosk-rotate)."""
+"""``onemap users``: administer accounts (add, disable, enable, reset, revoke, token, list, demo),
+their TOTP second factor (totp enable/disable, SEC11) and the wall kiosk token (kiosk-rotate)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from app import security
 from app.config import Settings
 from app.context import AppContext
 from app.sessions import rotate_kiosk
-from app.users import UserError, UserStore, ensure_demo_users, format_accounts
+from app.users import UserError, UserStore, ensure_demo_users, format_accounts, totp_uri
 from incidents.actor import ROLES
 
 
@@ -35,7 +35,7 @@ def _user_errors() -> Iterator[None]:
 
 @click.group("users")
 def command() -> None:
-    """Accounts (账号管理): add, disable, enable, reset, list."""
+    """Accounts (账号管理): add, disable, enable, reset, list; TOTP (totp enable/disable)."""
 
 
 @command.command("add")
@@ -115,6 +115,34 @@ def token(user_id: str, revoke: bool) -> None:
             click.echo(f"revoked {store.revoke_tokens(user_id)} token(s) of {user_id}")
             return
         click.echo(store.issue_token(user_id))
+
+
+@command.group("totp")
+def totp() -> None:
+    """双因素认证 (TOTP, SEC11): enrol or remove an account's authenticator."""
+
+
+@totp.command("enable")
+@click.argument("user_id")
+def totp_enable(user_id: str) -> None:
+    """Give USER_ID a new TOTP secret and print its otpauth URI (for the authenticator app);
+    from the next login, the 6-digit code is asked after the password. Replaces an earlier one."""
+    store, _ = _store()
+    with _user_errors():
+        secret = store.enable_totp(user_id)
+    click.echo(f"已为 {user_id} 启用双因素认证 (TOTP enabled for {user_id}); 请用验证器扫描或输入:")
+    click.echo(totp_uri(user_id, secret))
+    click.echo(f"secret {secret}")
+
+
+@totp.command("disable")
+@click.argument("user_id")
+def totp_disable(user_id: str) -> None:
+    """Remove USER_ID's TOTP secret (a lost phone: enable again to enrol the new one)."""
+    store, _ = _store()
+    with _user_errors():
+        store.disable_totp(user_id)
+    click.echo(f"已停用 {user_id} 的双因素认证 (TOTP disabled for {user_id})")
 
 
 @command.command("list")
