@@ -12,6 +12,7 @@ from dash import ALL, Dash, Input, Output, Patch, State, ctx, html, no_update
 
 from app.api import ACTIONS, intake
 from app.auth import audit_denied, deny, guarded, require_actor
+from app.http.incidents import task_deadline
 from app.screens.console.bulk import register_bulk, selected_ids
 from app.screens.console.figures import PICK_SLOT, map_traces
 from app.screens.console.ids import ACT, Id
@@ -334,8 +335,8 @@ def register_callbacks(app: Dash, data: ConsoleData) -> None:
         if not target or not (title or "").strip():
             return "✗ 请选择对象并填写任务 (target and title)", "msg err", no_update, no_update
         try:
-            inc = svc().assign_task(actor, target, title.strip(),
-                                    deadline_s=float(hours or 24) * 3600,
+            inc = svc().assign_task(actor, target, title.strip(),   # 0 < deadline <= 30 days
+                                    deadline_s=task_deadline(float(hours or 24) * 3600),
                                     lon=pick["lon"] if pick else None,
                                     lat=pick["lat"] if pick else None)
         except (IncidentError, ValueError) as exc:   # refused by the rules: told why in the form
