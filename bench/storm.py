@@ -289,6 +289,28 @@ def clerk_turn(svc: IncidentService, actor: Actor) -> tuple[str, str] | None:
     return None
 
 
+def queue_stays(svc: IncidentService, r: redis.Redis, place: str) -> list[tuple[str, str, float, float, str]]:
+    """From the audit trails: every stretch a case sat at ``place`` (``after.place`` of its
+    entries): (id, title, from ts, to ts, where it went and by which action)."""
+    out = []
+    for inc in svc.store.load_many(r.zrange(keys.ALL, 0, -1)):
+        if inc is None:
+            continue
+        since = None
+        for e in audit.timeline(r, inc.id):
+            where = (e.get("after") or {}).get("place")
+            if where is None:
+                continue
+            if where == place and since is None:
+                since = float(e["ts"])
+            elif where != place and since is not None:
+                out.append((inc.id, inc.title, since, float(e["ts"]), f"{e['action']} → {where}"))
+                since = None
+        if since is not None:
+            out.append((inc.id, inc.title, since, float(svc.clock()), "still there"))
+    return out
+
+
 def describe(inc) -> str:  # noqa: ANN001
     return f"{inc.id} {kind_of(inc)} {inc.state}"
 
@@ -465,8 +487,11 @@ def main() -> None:  # noqa: PLR0915
         for i in r1.zrange(keys.OPEN, 0, -1):
             s = onemap.store.load(i)
             if s is not None and s.situation:
+                first = audit.timeline(r1, s.id)[0]
                 print(f"  situation {s.id} {s.title}: {len(s.sources)} sources, {s.severity}, "
-                      f"owner {s.center}, state {s.state}")
+                      f"owner {s.center}, state {s.state}; opened at "
+                      f"{(first['ts'] - T0) / 60:.1f} min as {first['after'].get('severity')} → "
+                      f"{first['after'].get('center')} ({first['reason'].split(' (')[0]})")
         print(f"city center's {VIEW!r} view at the peak: OneMap {peak['city']} "
               f"(t={peak_at['city'] / 60:.0f} min), naive {peak['naive']} "
               f"(t={peak_at['naive'] / 60:.0f} min)")
@@ -488,6 +513,16 @@ def main() -> None:  # noqa: PLR0915
                   + f" (a dispatched case waits in its handlers' views, not its owner's); people's "
                   f"reports routed to these towns: {sum(to_towns.values())} (the flood calls went "
                   f"to {dict(Counter(c for h, c, _, _, _ in ranks if h['flood']))})")
+        # the check that 0 is the day's truth, not a view read at the wrong time or center: from
+        # the audit, every stretch a case spent in a storm town's own queue (place q:T<town>)
+        for code in towns:
+            stays = queue_stays(onemap, r1, f"q:T{code}")
+            longest = max(stays, key=lambda x: x[3] - x[2], default=None)
+            print(f"  audit: cases that were ever in q:T{code}: {len({s_[0] for s_ in stays})}"
+                  + (f", longest stay {longest[3] - longest[2]:.0f} s ({longest[1]}, then "
+                     f"{longest[4]})" if longest else "")
+                  + f"; stays across a measured step: "
+                  f"{sum(int((b - T0) // STEP) != int((a - T0) // STEP) for _, _, a, b, _ in stays)}")
         print(f"clerks (one per center, one step of the ordinary path every {CLERK_EVERY:.0f} s "
               f"of the day: 受理, else 派遣, else 开始处置, on the top case of {VIEW!r} it may act on):")
         for k, name in enumerate(("OneMap", "naive")):
