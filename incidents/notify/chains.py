@@ -92,7 +92,9 @@ class Chains:
                                         "severity": severity, "subject": subject, "body": body,
                                         "step": first, "started_ts": now,
                                         "notified": ",".join(persons)})
-                pipe.zadd(keys.NOTIFY_ESC, {event: now + self.config.ack_seconds(category, severity)})
+                # nobody on watch at the center: the next step (its upper watch) is due at once
+                wait = self.config.ack_seconds(category, severity) if persons else 0.0
+                pipe.zadd(keys.NOTIFY_ESC, {event: now + wait})
                 self.outbox.audit("chain_start", pipe, chain=event, center=center, step=first,
                                   persons=persons)
                 pipe.execute()
@@ -129,12 +131,13 @@ class Chains:
             self.outbox.audit("escalate_skip", chain=event, step=nxt, role=self.config.chain[nxt],
                               reason="无人值守 (nobody on duty)")
             nxt += 1
-        minutes = round(wait / 60)
+        why = (f"{round(wait / 60)}分钟无人确认" if c.get("notified") or step > 1
+               else f"{center}无人值守")
         if persons:
             step_event = f"{event}~{nxt}"
             self.outbox.enqueue_many(
                 step_event, persons, self.config.channels.get(severity, ("inapp",)),
-                subject=f"【升级】{c.get('subject', '')}（{minutes}分钟无人确认）",
+                subject=f"【升级】{c.get('subject', '')}（{why}）",
                 body=c.get("body", ""), chain=event, priority=True, center=center,
                 category=category, severity=severity)
         pipe = self.r.pipeline(transaction=True)

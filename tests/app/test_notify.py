@@ -104,6 +104,13 @@ def test_unacknowledged_priority_escalates_along_the_chain_and_stops_on_ack(redi
     assert [(a["person"], a["first"]) for a in acks] == [("chief-a", True), ("duty-a", False)]
     assert worker.outbox.chain(flood)["acked_by"] == "chief-a"
 
+    # a center with nobody on watch: the upper center's watch is reached at once
+    worker.chains.new_work("inc:F3:T02", "T02", subject="【重大】新事件：塌方", body="塌方",
+                           category="0303", severity="重大")
+    worker.drain()
+    assert [s for s in subjects(redis_client, "city-chief") if "塌方" in s] == [
+        "【升级】【重大】新事件：塌方（T02无人值守）"]
+
 
 def test_rate_limit_and_quiet_hours_hold_non_priority_sms(redis_client) -> None:
     clock = Clock(at("2026-11-20 10:00"))
