@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from sensors.ingest import IngestWorker
 from tests.sensors.conftest import Publisher, reading, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
+T0_MS = int(time.time() * 1000) - 3_600_000
+"""Readings an hour old: ingest dead-letters ones older than a day (sensors.defaults.MAX_PAST_S)."""
 
 
 def stored_pairs(r, device_ids: list[str]) -> list[tuple[str, str]]:
@@ -100,7 +103,7 @@ def test_two_ingest_processes_store_every_message_once(procs, redis_client, publ
     for cid in ("a", "b"):
         wait_for(lambda c=cid: subscribed(redis_client, f"{group}-{c}"), 60, f"worker {cid}")
     n = 3000
-    publisher.send_many(messages(ids, n, 1_700_000_000_000))
+    publisher.send_many(messages(ids, n, T0_MS))
     wait_for(lambda: n_stored(redis_client, ids) >= n, 60, "all messages stored")
     pairs = stored_pairs(redis_client, ids)
     assert len(pairs) == n and len(set(pairs)) == n          # every message, each once
@@ -117,12 +120,12 @@ def test_killed_ingest_process_loses_no_qos1_message(procs, redis_client, publis
     cid = f"{group}-solo"
     p = procs.start(group, cid)
     wait_for(lambda: subscribed(redis_client, cid), 60, "worker subscribed")
-    first = messages(ids, 2000, 1_700_000_000_000)
+    first = messages(ids, 2000, T0_MS)
     publisher.send_many(first)
     wait_for(lambda: n_stored(redis_client, ids) > 0, 30, "some stored")
     p.kill()                                  # kill -9, possibly mid-batch
     p.wait(10)
-    second = messages(ids, 1000, 1_700_000_100_000)
+    second = messages(ids, 1000, T0_MS + 100_000)
     publisher.send_many(second)               # published while no worker is connected
     procs.start(group, cid)                   # same client id: same broker session
     wait_for(lambda: len(set(stored_pairs(redis_client, ids))) == 3000, 60, "every message")
@@ -140,12 +143,12 @@ def test_broker_restart_loses_no_qos1_message(redis_client, compiled, tmp_path, 
         assert w.wait_subscribed(10)
         ids = ["mh-0500", "mh-0501", "mh-0502"]
         pub = Publisher(broker.url, f"{group}-pub")
-        pub.send_many(messages(ids, 300, 1_700_000_000_000))
+        pub.send_many(messages(ids, 300, T0_MS))
         wait_for(lambda: n_stored(redis_client, ids) == 300, 30, "first batch")
         pub.close()
         broker = restart_mosquitto(broker)    # same port, sessions kept on disk
         pub = Publisher(broker.url, f"{group}-pub2")
-        pub.send_many(messages(ids, 300, 1_700_000_100_000))
+        pub.send_many(messages(ids, 300, T0_MS + 100_000))
         reconnecting = not w.subscribed.is_set()
         wait_for(lambda: len(set(stored_pairs(redis_client, ids))) == 600, 60, "every message")
         assert reconnecting, "precondition: the second batch was published while the worker " \
@@ -172,10 +175,10 @@ def test_redis_outage_loses_nothing(compiled, mqtt_service, tmp_path, group):
     ids = ["mh-0600", "mh-0601"]
     try:
         assert w.wait_subscribed(10)
-        pub.send_many(messages(ids, 100, 1_700_000_000_000))
+        pub.send_many(messages(ids, 100, T0_MS))
         wait_for(lambda: n_stored(r, ids) == 100, 30, "first batch")
         svc.stop()                                            # Redis goes away (AOF flushed)
-        pub.send_many(messages(ids, 100, 1_700_000_100_000))  # these arrive during the outage
+        pub.send_many(messages(ids, 100, T0_MS + 100_000))  # these arrive during the outage
         svc = start_redis_server(svc.data_dir, svc.port)      # …and it comes back
         wait_for(lambda: len(set(stored_pairs(r, ids))) == 200, 60, "every message")
         assert w.stats["redis_retries"] > 0, "precondition: a write met the outage"
@@ -193,7 +196,7 @@ def test_stop_during_a_stream_returns_and_a_restart_loses_nothing(redis_client, 
     import threading  # noqa: PLC0415
 
     ids = ["mh-0610", "mh-0611", "mh-0612"]
-    msgs = messages(ids, 3000, 1_700_000_200_000)
+    msgs = messages(ids, 3000, T0_MS + 200_000)
     # small batches: the network thread hands a batch over every few messages, also while
     # stop() is under way
     w = IngestWorker(redis_client, compiled, mqtt_service.url, group=group,
