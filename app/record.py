@@ -56,15 +56,23 @@ def attach_reader(ctx: AppContext, url: str) -> None:
 
 
 def start_archiver(ctx: AppContext, url: str, stop: threading.Event,
-                   name: str) -> tuple[Archiver, threading.Thread]:
-    """The archiver (consumer ``name``) in a daemon thread until ``stop`` is set."""
+                   name: str) -> tuple[Archiver, list[threading.Thread]]:
+    """The archiver (consumer ``name`` on the incident feed) and the security audit's copy
+    (SEC9), each in a daemon thread until ``stop`` is set."""
+    from app import keys as app_keys  # noqa: PLC0415
     from app.pg import connector  # noqa: PLC0415
     from incidents.record.archiver import Archiver  # noqa: PLC0415
+    from incidents.record.stream import SecurityAuditCopier  # noqa: PLC0415
 
     archiver = Archiver(ctx.redis, connector(url, f"onemap-archiver-{name}"), consumer=name)
-    t = threading.Thread(target=archiver.run, args=(stop,), name="archiver", daemon=True)
-    t.start()
-    return archiver, t
+    security = SecurityAuditCopier(ctx.redis, connector(url, f"onemap-security-{name}"),
+                                   app_keys.SECURITY_AUDIT, consumer=name)
+    threads = []
+    for label, worker in (("archiver", archiver), ("security-archiver", security)):
+        t = threading.Thread(target=worker.run, args=(stop,), name=label, daemon=True)
+        t.start()
+        threads.append(t)
+    return archiver, threads
 
 
 def start_record(ctx: AppContext, runtime: Runtime, name: str = "demo-archiver") -> str:
@@ -81,8 +89,9 @@ def start_record(ctx: AppContext, runtime: Runtime, name: str = "demo-archiver")
     except Exception as e:  # noqa: BLE001  (a record that cannot be set up leaves history off)
         log.warning("record schema not applied: %s", e)
         return f"历史档案未启用 history is off: schema not applied ({e})"
-    _, t = start_archiver(ctx, url, runtime.stop_event, name)
-    runtime.add("archiver", lambda: t.join(10))
+    _, threads = start_archiver(ctx, url, runtime.stop_event, name)
+    for t in threads:
+        runtime.add(t.name, lambda t=t: t.join(10))
     attach_reader(ctx, url)
     return said + "; archiving incidents to the record"
 

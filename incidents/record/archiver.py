@@ -32,12 +32,8 @@ must decode responses (``decode_responses=True``), as every OneMap client does.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import threading
-import time
-from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 import orjson
 import psycopg
@@ -47,86 +43,39 @@ from incidents import keys
 from incidents.feed import fields as feed_fields
 from incidents.incident import Incident
 from incidents.record import rows
+from incidents.record.stream import Connect, Entry, StreamWorker, sid
 
 log = logging.getLogger(__name__)
-
-Connect = Callable[[], psycopg.Connection]
-"""Opens a new psycopg connection to the record (``app.pg`` / ``onemap db archive``)."""
 
 _LAST_AUDIT = """
 SELECT DISTINCT ON (incident_id) incident_id, seq, stream_id FROM incident_audit
 WHERE incident_id = ANY(%s) ORDER BY incident_id, seq DESC
 """
 
-_RETRY_FIRST_S, _RETRY_MAX_S = 0.2, 5.0
 
+class Archiver(StreamWorker):
+    """归档: the feed → the record. ``run(stop)`` until stopped; ``drain()`` once (tests, CLI);
+    the loop, retries and pending entries are ``StreamWorker``'s."""
 
-def _sid(stream_id: str) -> tuple[int, int]:
-    ms, _, seq = stream_id.partition("-")
-    return int(ms), int(seq or 0)
+    stream = keys.FEED
+    group = keys.ARCHIVE_GROUP
 
-
-class Archiver:
-    """归档: the feed → the record. ``run(stop)`` until stopped; ``drain()`` once (tests, CLI)."""
-
-    def __init__(self, r: redis.Redis, connect: Connect, *, consumer: str = "archiver",
-                 batch: int = 500, block_ms: int = 1000, claim_idle_ms: int = 60_000,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.r = r
-        self.connect = connect
-        self.consumer = consumer
-        self.batch = batch
-        self.block_ms = block_ms
-        self.claim_idle_ms = claim_idle_ms
-        self.clock = clock
-        self.stats: Counter[str] = Counter()
-        self._conn: psycopg.Connection | None = None
-        self._pending = True        # own entries given before a crash come first
+    def __init__(self, r: redis.Redis, connect: Connect, **kw) -> None:
+        super().__init__(r, connect, **kw)
         self._swept = False
-        self._group_ok = False
 
-    # --- the loop -------------------------------------------------------------------------------
-    def run(self, stop: threading.Event) -> None:
-        """Archive until ``stop`` is set; every failure is retried, none ends the loop."""
-        pause = _RETRY_FIRST_S
-        while not stop.is_set():
-            try:
-                self.step(self.block_ms, stop)
-                pause = _RETRY_FIRST_S
-            except (redis.ConnectionError, redis.TimeoutError, psycopg.OperationalError,
-                    psycopg.InterfaceError) as e:
-                self._drop_conn()
-                # the batch read stays pending on this consumer: read it again first
-                self._pending, self._group_ok = True, False
-                self.stats["retries"] += 1
-                log.warning("归档重试 archiver retries in %.1fs: %s", pause, e)
-                stop.wait(pause)
-                pause = min(pause * 2, _RETRY_MAX_S)
-            except Exception:   # a bug must not stop archiving: counted, logged, tried again
-                self._drop_conn()
-                self._pending, self._group_ok = True, False
-                self.stats["errors"] += 1
-                log.exception("归档出错 archiver error")
-                stop.wait(_RETRY_MAX_S)
-        self._drop_conn()
+    def created(self, new_group: bool) -> None:
+        # a new group: what happened before it is swept in; an old one: only after a gap
+        self._swept = not (new_group or self._gap())
 
-    def drain(self) -> int:
-        """Archive everything the feed holds now (no blocking read); returns entries done."""
-        total = 0
-        while n := self.step(0):
-            total += n
-        return total
-
-    def step(self, block_ms: int = 0, stop: threading.Event | None = None) -> int:
-        """One batch: read, copy, commit, acknowledge. Returns the entries it handled (0: none).
-        Raises on a connection failure (``run`` retries the batch: it was not acknowledged)."""
+    def step(self, block_ms: int = 0) -> int:
         self._ensure_group()
         if not self._swept:
             self.sweep()
             self._swept = True
-        entries = self._read(block_ms)
-        if not entries:
-            return 0
+        return super().step(block_ms)
+
+    def handle(self, entries: list[Entry]) -> None:
         ids: dict[str, None] = {}       # incident ids in order of first appearance
         for _, f in entries:
             iid = _feed_id(f)
@@ -136,25 +85,6 @@ class Archiver:
                 self.stats["feed_bad"] += 1
         if ids:
             self.archive(list(ids))
-        self.r.xack(keys.FEED, keys.ARCHIVE_GROUP, *[eid for eid, _ in entries])
-        self.stats["entries"] += len(entries)
-        return len(entries)
-
-    # --- reading the feed -------------------------------------------------------------------------
-    def _ensure_group(self) -> None:
-        if self._group_ok:
-            return
-        try:
-            self.r.xgroup_create(keys.FEED, keys.ARCHIVE_GROUP, id="0", mkstream=True)
-            self._swept = False         # a new group: what happened before it is swept in
-        except redis.ResponseError as e:
-            if "BUSYGROUP" not in str(e):
-                raise
-            if self._gap():
-                self._swept = False
-            else:
-                self._swept = True
-        self._group_ok = True
 
     def _gap(self) -> bool:
         """The feed lost entries the group had not read (trimmed while the archiver was away)."""
@@ -163,44 +93,20 @@ class Archiver:
                       if g["name"] == keys.ARCHIVE_GROUP), None)
         if group is None:
             return False
-        seen = _sid(group["last-delivered-id"])
+        seen = sid(group["last-delivered-id"])
         if int(info.get("entries-added") or 0) <= int(info.get("length") or 0):
             return False            # never trimmed
         first = info.get("first-entry")
         if not first:               # trimmed empty: lost whatever came after what it read
-            return _sid(info["last-generated-id"]) > seen
+            return sid(info["last-generated-id"]) > seen
         # the oldest entry left is newer than what the group read: maybe some went unread
         # (a false alarm costs a sweep, a missed one a case never archived)
-        return _sid(first[0]) > seen
-
-    def _read(self, block_ms: int) -> list[tuple[str, dict]]:
-        if self._pending:
-            # what this consumer was given and never acknowledged (it crashed), then what a
-            # consumer gone for ``claim_idle_ms`` holds
-            got = self._xread("0", None)
-            if got:
-                return got
-            claimed = self.r.xautoclaim(keys.FEED, keys.ARCHIVE_GROUP, self.consumer,
-                                        self.claim_idle_ms, "0-0", count=self.batch)
-            self._pending = False
-            if claimed[1]:
-                return [(eid, f) for eid, f in claimed[1] if f is not None]
-        return self._xread(">", block_ms or None)
-
-    def _xread(self, start: str, block_ms: int | None) -> list[tuple[str, dict]]:
-        res = self.r.xreadgroup(keys.ARCHIVE_GROUP, self.consumer, {keys.FEED: start},
-                                count=self.batch, block=block_ms)
-        if not res:
-            return []
-        entries = res[0][1] if isinstance(res, list) else next(iter(res.values()))[0]
-        # an entry trimmed from the stream while pending comes back without fields: nothing to
-        # read, acknowledged (the sweep copies what the feed lost)
-        return [(eid, f or {}) for eid, f in entries]
+        return sid(first[0]) > seen
 
     # --- writing the record -------------------------------------------------------------------------
     def archive(self, ids: list[str]) -> None:
         """Copy these incidents (newest snapshot + audit tail) in one PostgreSQL transaction."""
-        conn = self._connection()
+        conn = self.connection()
         try:
             self._archive(conn, ids)
         except (psycopg.OperationalError, psycopg.InterfaceError):
@@ -216,7 +122,7 @@ class Archiver:
 
     def _archive(self, conn: psycopg.Connection, ids: list[str]) -> None:
         with conn.transaction():
-            last = {i: (seq, sid) for i, seq, sid in conn.execute(_LAST_AUDIT, (ids,))}
+            last = {i: (seq, eid) for i, seq, eid in conn.execute(_LAST_AUDIT, (ids,))}
             pipe = self.r.pipeline(transaction=True)   # one snapshot of hashes and trails
             for i in ids:
                 pipe.hgetall(keys.incident(i))
@@ -236,9 +142,9 @@ class Archiver:
                 else:
                     self.stats["gone"] += 1    # not in Redis (any more): nothing newer to copy
                 seq = last[i][0] if i in last else 0
-                for sid, raw in tail:
+                for eid, raw in tail:
                     seq += 1
-                    audit.append(rows.audit_row(i, seq, sid, raw))
+                    audit.append(rows.audit_row(i, seq, eid, raw))
             with conn.cursor() as cur:
                 if incs:
                     cur.executemany(rows.UPSERT_INCIDENT, incs)
@@ -266,7 +172,7 @@ class Archiver:
         """Copy every incident whose Redis version is newer than the record's (or missing
         there): the catch-up after a feed gap or when the archiver starts on an existing
         Redis. Returns how many incidents it copied."""
-        conn = self._connection()
+        conn = self.connection()
         copied = start = 0
         while True:
             ids = self.r.zrange(keys.ALL, start, start + page - 1)
@@ -286,18 +192,6 @@ class Archiver:
             copied += len(behind)
         self.stats["swept"] += copied
         return copied
-
-    def _connection(self) -> psycopg.Connection:
-        if self._conn is None or self._conn.closed:
-            self._conn = self.connect()
-            self._conn.autocommit = True    # each ``transaction()`` block is BEGIN … COMMIT
-        return self._conn
-
-    def _drop_conn(self) -> None:
-        if self._conn is not None:
-            with contextlib.suppress(psycopg.Error):
-                self._conn.close()
-            self._conn = None
 
 
 def _feed_id(f: dict) -> str:
