@@ -7,6 +7,7 @@ packages never see settings, only the objects built here.
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
 
 
 _CLIENTS_LOCK = threading.Lock()
+RESOURCES_TTL_S = 2.0
+"""The map re-reads the resource register at most this often (a wall refreshes every few s)."""
 
 
 def _client(url: str) -> redis.Redis:
@@ -105,8 +108,21 @@ class AppContext:
                                cameras_near=cameras_near, resources_near=resources_near)
 
     @cached_property
-    def resources(self) -> pd.DataFrame:
-        """Emergency resources: rescue teams, material warehouses, shelters (demo data)."""
-        from layers.resources import demo_resources  # noqa: PLC0415
+    def resource_register(self):  # noqa: ANN201 (grid.resources.Register; imported lazily)
+        """The emergency resource register (应急资源库, issue 16); the demo's generated
+        resources (labelled demo) are stored when it is empty."""
+        from grid.resources import Register  # noqa: PLC0415
 
-        return demo_resources(self.city)
+        reg = Register(self.redis, self.city)
+        reg.ensure_demo()
+        return reg
+
+    @property
+    def resources(self) -> pd.DataFrame:
+        """Emergency resources on the map: teams, warehouses, shelters with their status (可用 /
+        已调派 / 在途 / 到场), read from the register at most every ``RESOURCES_TTL_S``."""
+        now = time.monotonic()
+        cached = self.__dict__.get("_resources_frame")
+        if cached is None or now - cached[0] > RESOURCES_TTL_S:
+            cached = self.__dict__["_resources_frame"] = (now, self.resource_register.frame())
+        return cached[1]

@@ -1,19 +1,19 @@
-"""应急资源图层 (X3, X15): rescue teams, material warehouses and shelters.
+"""应急资源图层 (X3, X15, X18): rescue teams, material warehouses and shelters, each with its
+status (可用 / 已调派 / 在途 / 到场, issue 16).
 
-The demo has no real resource register, so ``demo_resources`` derives one deterministically from
-the city (same city → same resources): a rescue team per town/street, a warehouse per ~4 towns,
-two shelters per town. A deployment loads its own frame with the same columns.
+The frame comes from the resource register (``grid.resources``: imported from CSV/GeoJSON, or the
+demo's generated resources, labelled demo); its ``status`` is the register's live state as
+一键调度 (``incidents.emergency.dispatch``) moves it. ``demo_resources`` is the demo register's
+frame, every resource available (same city → same resources).
 """
 
 from __future__ import annotations
 
-import zlib
 from typing import TYPE_CHECKING
 
-import numpy as np
 import pandas as pd
-import shapely
 
+from grid.resources import COLUMNS, STATUS_NAMES, demo_records, frame_of
 from layers.basemap import to_display
 from layers.legend import Layer, Legend, LegendItem
 from layers.registry import FigureContext, LayerSpec
@@ -30,41 +30,25 @@ KINDS: dict[str, tuple[str, str, int]] = {     # kind → (name, colour, marker 
     "warehouse": ("物资仓库", "#b388ff", 14),
     "shelter": ("避难场所", "#ffffff", 11),
 }
-COLUMNS = ["id", "kind", "name", "lon", "lat", "capacity", "town_code"]
-
-
-def _points_in(geom, n: int, rng: np.random.Generator) -> list[tuple[float, float]]:  # noqa: ANN001
-    minx, miny, maxx, maxy = geom.bounds
-    out: list[tuple[float, float]] = []
-    shapely.prepare(geom)
-    for _ in range(200):
-        xs = rng.uniform(minx, maxx, 32)
-        ys = rng.uniform(miny, maxy, 32)
-        inside = shapely.contains_xy(geom, xs, ys)
-        out += list(zip(xs[inside].tolist(), ys[inside].tolist(), strict=True))
-        if len(out) >= n:
-            return out[:n]
-    c = geom.representative_point()
-    return (out + [(c.x, c.y)] * n)[:n]
+STATUS_CORES: dict[str, str] = {               # status → the disc's centre (dark: available)
+    "available": "#07111f",
+    "committed": "#ffb300",
+    "en_route": "#29b6f6",
+    "on_scene": "#ff1744",
+    "unavailable": "#616161",
+}
+__all__ = ["COLUMNS", "KINDS", "STATUS_CORES", "build", "demo_resources", "resources_layer"]
 
 
 def demo_resources(city: City, seed: int = 0) -> pd.DataFrame:
-    """Deterministic demo resources inside the city's towns."""
-    rng = np.random.default_rng(zlib.crc32(f"{city.admin_code}:{seed}".encode()))
-    rows = []
-    towns = city.towns.sort_values("code")
-    for i, t in enumerate(towns.itertuples(index=False)):
-        pts = _points_in(t.geometry, 4, rng)
-        rows.append((f"res-team-{t.code}", "rescue_team", f"{t.name}应急救援队", *pts[0],
-                     int(rng.integers(20, 60)), t.code))
-        rows.append((f"res-shelter-{t.code}-1", "shelter", f"{t.name}避难场所一", *pts[1],
-                     int(rng.integers(300, 3000)), t.code))
-        rows.append((f"res-shelter-{t.code}-2", "shelter", f"{t.name}避难场所二", *pts[2],
-                     int(rng.integers(300, 3000)), t.code))
-        if i % 4 == 0:
-            rows.append((f"res-wh-{t.code}", "warehouse", f"{t.name}应急物资仓库", *pts[3],
-                         int(rng.integers(500, 5000)), t.code))
-    return pd.DataFrame(rows, columns=COLUMNS)
+    """The demo register's frame (deterministic, inside the city's towns, every one available)."""
+    from grid.resources import Held  # noqa: PLC0415
+
+    held = []
+    for r in demo_records(city, seed):
+        town = r.owner[1:] if r.owner.startswith("T") else ""
+        held.append(Held(r, town, total=getattr(r, "quantity", 0), avail=getattr(r, "quantity", 0)))
+    return frame_of(held)
 
 
 def resources_layer(resources: pd.DataFrame, kinds: tuple[str, ...] | None = None,
@@ -73,6 +57,7 @@ def resources_layer(resources: pd.DataFrame, kinds: tuple[str, ...] | None = Non
     a dark centre reads as a facility next to the solid event dots."""
     sel = resources if kinds is None else resources[resources["kind"].isin(kinds)]
     lon, lat = to_display(sel["lon"].to_numpy(), sel["lat"].to_numpy(), tile_crs)
+    status = sel["status"].tolist() if "status" in sel else ["available"] * len(sel)
     colors = [KINDS[k][1] for k in sel["kind"]]
     sizes = [round(KINDS[k][2] * size_scale, 1) for k in sel["kind"]]
     cores = [max(round(s - 7 * size_scale, 1), 3) for s in sizes]
@@ -81,11 +66,16 @@ def resources_layer(resources: pd.DataFrame, kinds: tuple[str, ...] | None = Non
                          marker={"color": colors, "size": sizes, "opacity": 0.95},
                          hoverinfo="skip", meta=f"{KEY}:all", name="应急资源"),
               scattermap(lon=lon.round(5), lat=lat.round(5), mode="markers",
-                         marker={"color": "#07111f", "size": cores},
+                         customdata=status,
+                         marker={"color": [STATUS_CORES.get(s, STATUS_CORES["available"]) for s in status],
+                                 "size": cores},
                          hoverinfo="skip", meta=f"{KEY}:core", name="应急资源")]
     n = sel["kind"].value_counts()
     items = tuple(LegendItem(f"{name} {int(n.get(kind, 0))}", color, "ring")
                   for kind, (name, color, _size) in KINDS.items() if kinds is None or kind in kinds)
+    busy = pd.Series(status).value_counts()
+    items += tuple(LegendItem(f"{STATUS_NAMES[s]} {int(busy.get(s, 0))}", STATUS_CORES[s], "dot")
+                   for s in ("committed", "en_route", "on_scene") if busy.get(s, 0))
     return Layer(KEY, "应急资源", traces, [], Legend("应急资源", items))
 
 
