@@ -28,7 +28,7 @@ from enum import StrEnum
 import orjson
 import redis
 
-from grid.centers import CenterCode
+from grid.centers import CITY_CENTER, CenterCode
 from incidents import keys
 from incidents.defaults import DUTY_MAX_SHIFT_S, MACHINE_CHANNELS
 from incidents.incident import OPEN_STATES
@@ -367,4 +367,10 @@ class Roster:
         pipe.xadd(keys.duty_log(center), {"e": orjson.dumps(entry)}, maxlen=10_000, approximate=True)
 
 
-__all__ = ["CSV_COLUMNS", "DUTY_ROLE_NAMES", "DutyRole", "Roster", "RosterError", "Shift", "shift_id"]
+def may_see_watch(actor_center: str, center: str) -> bool:
+    """Who may see a center's watch (在岗人员): city-center accounts every center's; any other
+    account its own center's and its upper center's (the city watch it escalates to)."""
+    return actor_center == CITY_CENTER or center in (actor_center, CITY_CENTER)
+
+
+__all__ = ["CSV_COLUMNS", "DUTY_ROLE_NAMES", "DutyRole", "Roster", "RosterError", "Shift", "may_see_watch", "shift_id"]
