@@ -102,7 +102,10 @@ def ensure_mqtt(settings: Settings, runtime: Runtime) -> str:
     if settings.mqtt_url:
         return settings.mqtt_url
     if system_binary("mosquitto"):
-        svc = start_mosquitto(Path(settings.data_dir) / "mqtt")
+        from app.broker_auth import demo_broker_auth  # noqa: PLC0415
+
+        # anonymous clients refused: ingest and simulator log in with their accounts (issue 19)
+        svc = start_mosquitto(Path(settings.data_dir) / "mqtt", auth_dir=demo_broker_auth(settings))
     else:
         log.warning("mosquitto not on PATH: using the in-process amqtt stand-in (MQTT 3.1.1)")
         svc = start_amqtt()
