@@ -18,7 +18,9 @@ log = logging.getLogger("onemap")
 
 def start_background_workers(ctx: AppContext, runtime: Runtime, simulate: bool = True) -> list[str]:
     """Start ingest, device health, dispatch and (optionally) the simulator; returns their names."""
+    from app.broker_auth import client_login  # noqa: PLC0415
     from incidents.worker import DispatchWorker  # noqa: PLC0415
+    from sensors.credentials import INGEST, SIMULATOR  # noqa: PLC0415
     from sensors.health import HealthChecker  # noqa: PLC0415
     from sensors.ingest import IngestWorker, default_client_id, settle_heap  # noqa: PLC0415
     from sensors.rules import compile_registry  # noqa: PLC0415
@@ -31,7 +33,8 @@ def start_background_workers(ctx: AppContext, runtime: Runtime, simulate: bool =
     # Each component connects as its own Redis user (app.redis_acl; issue 19).
     ingest = IngestWorker(ctx.redis_as("ingest"), devices, ctx.mqtt_url or "", group=settings.ingest_group,
                           client_id=default_client_id(settings.ingest_group),
-                          history_maxlen=settings.history_maxlen, shared=False).start()
+                          history_maxlen=settings.history_maxlen, shared=False,
+                          login=client_login(settings, INGEST)).start()
     runtime.add("ingest", ingest.stop)
     checker = HealthChecker(ctx.redis_as("ingest"), registry, devices=ingest.devices).start()
     runtime.add("health", checker.stop)
@@ -58,7 +61,8 @@ def start_background_workers(ctx: AppContext, runtime: Runtime, simulate: bool =
     if simulate:
         from sensors.simulator import Simulator  # noqa: PLC0415
 
-        sim = Simulator(registry, ctx.mqtt_url or "", rate=settings.sim_rate)
+        sim = Simulator(registry, ctx.mqtt_url or "", rate=settings.sim_rate,
+                        login=client_login(settings, SIMULATOR))
         sim.start()
         runtime.add("simulator", sim.stop)
         sources["simulator"] = lambda: dict(getattr(sim, "stats", {}) or {})
