@@ -33,7 +33,9 @@ from app.context import AppContext
 def command(redis_url: str | None, mqtt_url: str | None, group: str | None, client_id: str | None,
             index: int, share: bool, stress: bool, health: bool) -> None:
     """Ingest IoT telemetry, device status and video-AI detections from MQTT into Redis."""
+    from app.broker_auth import client_login  # noqa: PLC0415
     from app.heartbeat import BEAT_EVERY_S, beat  # noqa: PLC0415
+    from sensors.credentials import INGEST  # noqa: PLC0415
     from sensors.health import HealthChecker  # noqa: PLC0415
     from sensors.ingest import IngestWorker, default_client_id, settle_heap  # noqa: PLC0415
     from sensors.rules import ThresholdConfigError, compile_registry  # noqa: PLC0415
@@ -58,7 +60,8 @@ def command(redis_url: str | None, mqtt_url: str | None, group: str | None, clie
         raise ConfigError(e.problems, config_origin()) from None
     worker = IngestWorker(ctx.redis, devices, mqtt_url, group=group,
                           client_id=client_id or default_client_id(group, index),
-                          history_maxlen=settings.history_maxlen, shared=share)
+                          history_maxlen=settings.history_maxlen, shared=share,
+                          login=client_login(settings, INGEST))
     checker = HealthChecker(ctx.redis, registry, devices=worker.devices) if health else None
     settle_heap()
     stopped = threading.Event()
