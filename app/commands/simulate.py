@@ -31,7 +31,9 @@ def command(mqtt_url: str | None, rate: float | None, burst: float, scenario: tu
             town: str | None, building: str | None, duration: float, seconds: float,
             stress: bool, seed: int) -> None:
     """Publish realistic telemetry for every device of the city (仿真), with scenarios."""
+    from app.broker_auth import client_login  # noqa: PLC0415
     from app.heartbeat import BEAT_EVERY_S, beat  # noqa: PLC0415
+    from sensors.credentials import SIMULATOR  # noqa: PLC0415
     from sensors.simulator import Simulator  # noqa: PLC0415
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -46,7 +48,8 @@ def command(mqtt_url: str | None, rate: float | None, burst: float, scenario: tu
         registry = load_or_create(ctx.city, settings.resolved_city_dir, stress=True)
     else:
         registry = ctx.devices
-    sim = Simulator(registry, mqtt_url, rate=settings.sim_rate if rate is None else rate, seed=seed).start()
+    sim = Simulator(registry, mqtt_url, rate=settings.sim_rate if rate is None else rate, seed=seed,
+                    login=client_login(settings, SIMULATOR)).start()
     if burst:
         sim.burst(burst)
     for name in scenario:
