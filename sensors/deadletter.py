@@ -52,7 +52,7 @@ REASON_NAMES: dict[str, str] = {
     "oversized": "消息过大", "bad_topic": "主题不合规", "not_json": "不是 JSON", "schema": "格式不符",
     "unknown_device": "未登记设备", "unknown_metric": "未知指标", "wrong_type": "类型错误",
     "wrong_unit": "单位错误", "out_of_range": "超出量程", "future_ts": "时间超前",
-    "internal": "内部错误",
+    "internal": "内部错误", "stale_ts": "时间过旧", "retained": "保留消息",
 }
 """The operator's words for ``sensors.schemas.REASONS`` (an unlisted reason shows as its code)."""
 
