@@ -35,6 +35,9 @@ TZ = CST                                      # China Standard Time: KPI days ar
 ANALYTICS_ROLES = tuple(sorted(screen_roles()["analytics"]))
 """Who may open /analytics (``incidents.roles``): the city's figures for city roles, a
 sub-center's own row and totals for a town or department (分级控制, S2)."""
+GRAPH_CONFIG = {"displaylogo": False, "displayModeBar": False}
+"""Plotly's tool bar speaks English only (its locales are not bundled): the assessment's charts
+go without it; figures are exported as CSV."""
 SCREEN_LINKS = (("console", "/console/", "工作台"), ("wall", "/wall/", "大屏"), ("ops", "/ops/", "运维"))
 DEFAULT_DAYS = 30
 MAX_PERIOD_INCIDENTS = 50_000                 # export/kepler cap per request (memory bound)
@@ -48,9 +51,10 @@ acceptance, incidents.kpi.MACHINE); ``score_raw`` beside it counts every case as
 INCIDENT_COLS = ["id", "kind", "category", "category_name", "severity", "channel", "state",
                  "state_name", "center", "center_name", "town_code", "town_name", "lon", "lat",
                  "created", "accepted", "dispatched", "handled", "verified", "closed", "due",
-                 "overdue", "handlers", "reopen_count", "satisfaction", "title"]
+                 "overdue", "handlers", "reopen_count", "satisfaction", "title", "reporter"]
 """One row per case; the stage times, the current deadline and the handlers are what an
-on-time audit needs (issue 21)."""
+on-time audit needs (issue 21). ``reporter`` and phone numbers in ``title`` are masked for a role
+without ``sees_personal_data`` (``incidents.masking``, SEC18)."""
 
 
 # --- period ----------------------------------------------------------------------------------
@@ -166,6 +170,7 @@ def ranking(ctx: AppContext, actor, tier: str, since: float, until: float) -> pd
 def period_incidents(ctx: AppContext, actor, since: float, until: float) -> pd.DataFrame:  # noqa: ANN001
     """The incidents created in [since, until] that ``actor`` may read, one row each."""
     from incidents import keys as ik  # noqa: PLC0415
+    from incidents import masking  # noqa: PLC0415
     from incidents.incident import OPEN_STATES, STATE_NAMES  # noqa: PLC0415
     from incidents.scope import can_read  # noqa: PLC0415
 
@@ -174,10 +179,11 @@ def period_incidents(ctx: AppContext, actor, since: float, until: float) -> pd.D
     centers = ctx.city.centers
     towns = ctx.city.town_names
     rows = []
+    masked = actor is not None and not masking.sees(actor.role)   # 脱敏 (SEC18)
     for inc in ctx.incidents.store.load_many(ids):
         if actor is None or can_read(actor, inc) is not None:
             continue
-        rows.append({
+        row = {
             "id": inc.id, "kind": inc.kind, "category": inc.category,
             "category_name": inc.category_name, "severity": inc.severity, "channel": inc.channel,
             "state": inc.state, "state_name": STATE_NAMES.get(inc.state, inc.state),
@@ -190,7 +196,8 @@ def period_incidents(ctx: AppContext, actor, since: float, until: float) -> pd.D
                 getattr(centers.get(t.center), "name", t.center) for t in inc.tasks)),
             "overdue": bool(inc.overdue(now)),
             "reopen_count": inc.reopen_count, "satisfaction": inc.satisfaction or None,
-            "title": inc.title})
+            "title": inc.title, "reporter": inc.reporter}
+        rows.append(masking.view(row, actor.role) if masked else row)
     return pd.DataFrame(rows, columns=INCIDENT_COLS)
 
 
@@ -277,9 +284,9 @@ def _layout(fig: go.Figure, title: str, height: int = 340) -> go.Figure:
 def volume_figure(df: pd.DataFrame, title: str) -> go.Figure:
     d = df.sort_values("received", ascending=False)
     fig = go.Figure([
-        go.Bar(name="受理量 received", x=d["name"], y=d["received"], marker_color=PALETTE["received"]),
-        go.Bar(name="结案 closed", x=d["name"], y=d["closed"], marker_color=PALETTE["closed"]),
-        go.Bar(name="当前超期 overdue", x=d["name"], y=d["overdue_now"],
+        go.Bar(name="受理量", x=d["name"], y=d["received"], marker_color=PALETTE["received"]),
+        go.Bar(name="结案", x=d["name"], y=d["closed"], marker_color=PALETTE["closed"]),
+        go.Bar(name="当前超期", x=d["name"], y=d["overdue_now"],
                marker_color=PALETTE["overdue"]),
     ])
     fig.update_layout(barmode="group")
@@ -579,7 +586,8 @@ def _page(today: dt.date, links: list) -> html.Div:
             html.H1("考核评价"),
             dcc.DatePickerRange(id="an-period", display_format="YYYY-MM-DD",
                                 start_date=str(today - dt.timedelta(days=DEFAULT_DAYS - 1)),
-                                end_date=str(today), first_day_of_week=1),
+                                end_date=str(today), first_day_of_week=1,
+                            start_date_placeholder_text="开始日期", end_date_placeholder_text="结束日期"),
             dcc.RadioItems(id="an-tier", value="town", inline=True, className="tier",
                            options=[{"label": "镇街分中心", "value": "town"},
                                     {"label": "部门分中心", "value": "department"}]),
@@ -594,11 +602,11 @@ def _page(today: dt.date, links: list) -> html.Div:
             dcc.Tab(label="指标与排名", value="kpi", style=TAB, selected_style=TAB_ON,
                     children=[
                 html.Div(className="charts", children=[
-                    dcc.Graph(id="an-volume", config={"displaylogo": False}),
-                    dcc.Graph(id="an-ontime", config={"displaylogo": False}),
+                    dcc.Graph(id="an-volume", config=GRAPH_CONFIG),
+                    dcc.Graph(id="an-ontime", config=GRAPH_CONFIG),
                 ]),
                 html.Div(className="rank", children=[
-                    dcc.Graph(id="an-score", config={"displaylogo": False}),
+                    dcc.Graph(id="an-score", config=GRAPH_CONFIG),
                     dash_table.DataTable(
                         id="an-rank", columns=[{"name": n, "id": k} for k, n in RANK_COLUMNS],
                         sort_action="native", page_size=30,

@@ -22,7 +22,7 @@ def test_ops_page_shows_health(live, app_ctx, accounts):  # noqa: F811
     try:
         browser_login(d, live, "admin", "/ops/")
         table = wait(lambda: d.find_element(By.ID, "procs"), 60, "the process table")
-        wait(lambda: "ingest" in table.text and "web" in d.find_element(By.ID, "procs").text,
+        wait(lambda: "接入" in table.text and "网页服务" in d.find_element(By.ID, "procs").text,
              30, "ingest and web rows")
         assert "正常" in d.find_element(By.ID, "card-redis").text
         assert "格式不符" in d.find_element(By.ID, "dlq-reasons").text

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dash import dash_table, dcc, html
 
 from app.screens.ops.ids import Id
-from app.screens.ops.model import AUDIT_EVENT_NAMES, REFRESH_MS
+from app.screens.ops.model import AUDIT_EVENT_NAMES, REFRESH_MS, counter_name, process_name
 from sensors.deadletter import REASON_NAMES, reason_name
 
 _TABLE_STYLE = dict(
@@ -42,14 +42,15 @@ def _fmt(v: object) -> str:
     if isinstance(v, float):
         return f"{v:,.2f}"
     if isinstance(v, dict):
-        return ", ".join(f"{k}={_fmt(x)}" for k, x in v.items())
+        return "，".join(f"{counter_name(str(k))} {_fmt(x)}" for k, x in v.items())
     return "" if v is None else str(v)
 
 
 def render(snap: dict) -> list:
     """The page body for a snapshot."""
     rd, br = snap["redis"], snap["broker"]
-    procs = [dict(p, status="在线" if p["alive"] else "失联", age=f"{p['age_s']:.0f} s",
+    procs = [dict(p, kind_cn=process_name(p["kind"]), status="在线" if p["alive"] else "失联",
+                  age=f"{p['age_s']:.0f} 秒前",
                   rates_txt=_fmt(p.get("rates") or {}), info_txt=_fmt(p.get("info") or {}))
              for p in snap["processes"]]
     kinds = sorted({p["kind"] for p in procs})
@@ -57,7 +58,8 @@ def render(snap: dict) -> list:
     dl = snap["deadletters"]
     dl_rows = [{"reason": reason_name(k), "count": v} for k, v in sorted(dl["by_reason"].items(),
                                                             key=lambda kv: -kv[1])]
-    rates = [{"name": k, "rate": f"{v:,.1f} /s"} for k, v in sorted(snap.get("rates", {}).items())]
+    rates = [{"name": counter_name(k), "rate": f"{v:,.1f} 次/秒"}
+             for k, v in sorted(snap.get("rates", {}).items())]
     return [
         html.Div(className="cards", children=[
             html.Div(className="card", id="card-redis", children=[
@@ -72,15 +74,15 @@ def render(snap: dict) -> list:
             html.Div(className="card", id="card-procs", children=[
                 html.H3(["进程 ", _badge(not down and bool(procs), yes="全部在线",
                                        no=f"{len(down)} 个失联" if down else "无心跳")]),
-                html.P(" · ".join(f"{k} ×{sum(1 for p in procs if p['kind'] == k and p['alive'])}"
+                html.P(" · ".join(f"{process_name(k)} ×{sum(1 for p in procs if p['kind'] == k and p['alive'])}"
                                   for k in kinds) or "尚无进程心跳")]),
             html.Div(className="card", id="card-dlq", children=[
                 html.H3("死信"),
                 html.P(f"{sum(dl['by_reason'].values()):,} 条 · {len(dl['by_reason'])} 种原因")]),
         ]),
         html.H2("进程心跳"),
-        _grid([("kind", "类型"), ("name", "实例"), ("status", "状态"), ("age", "上次心跳"),
-                ("rates_txt", "速率 /s"), ("info_txt", "信息")], procs, "尚无心跳", "procs"),
+        _grid([("kind_cn", "类型"), ("name", "实例"), ("status", "状态"), ("age", "上次心跳"),
+                ("rates_txt", "速率（次/秒）"), ("info_txt", "信息")], procs, "尚无心跳", "procs"),
         html.H2("消息速率"),
         _grid([("name", "计数"), ("rate", "速率")], rates, "无速率（需要两次心跳）", "rates"),
         html.H2("消息流"),

@@ -57,7 +57,7 @@ def redis_health(r: redis.Redis) -> dict:
 def broker_health(mqtt_url: str | None, timeout: float = 1.0) -> dict:
     """MQTT broker: a real CONNECT/CONNACK round trip (paho), not just an open port."""
     if not mqtt_url:
-        return {"ok": None, "error": "no broker configured (ONEMAP_MQTT_URL)"}
+        return {"ok": None, "error": "未配置消息服务（ONEMAP_MQTT_URL）"}
     import paho.mqtt.client as mqtt  # noqa: PLC0415
     from paho.mqtt.enums import CallbackAPIVersion  # noqa: PLC0415
 
@@ -106,7 +106,7 @@ def queues(r: redis.Redis) -> list[dict]:
         groups = groups if isinstance(groups, list) else []
         pending = sum(int(g.get("pending", 0)) for g in groups)
         lag = sum(int(g.get("lag") or 0) for g in groups)
-        label = "告警流 om:alarms" if n == ik.ALARMS else n.removeprefix(ik.queue(""))
+        label = "告警流" if n == ik.ALARMS else n.removeprefix(ik.queue(""))
         out.append({"queue": label, "key": n, "length": int(length), "pending": pending,
                     "lag": lag, "groups": ",".join(str(g.get("name")) for g in groups)})
     return out
@@ -149,6 +149,35 @@ def snapshot(ctx: AppContext) -> dict:
     snap["rates"] = rates
     snap["ingest_totals"] = {k: int(v) for k, v in r.hgetall(sk.INGEST_STATS).items()}
     return snap
+
+
+PROCESS_NAMES = {"ingest": "接入", "dispatch": "分拨", "web": "网页服务", "simulator": "模拟器",
+                 "notify": "通知", "archiver": "归档", "health": "设备健康", "video": "视频网关"}
+"""The processes' kinds (``app.heartbeat``) in the operator's words; an unknown kind shows as is."""
+
+COUNTER_NAMES = {
+    "messages": "消息", "readings": "读数", "alarms": "告警", "batches": "批次", "detections": "智能识别",
+    "positions": "位置", "rejected": "拒收", "status": "状态", "requests": "请求", "published": "发布",
+    "dropouts": "掉线", "malformed": "畸形消息",
+    "alarm_alarms": "告警处理", "alarm_created": "告警建事件", "alarm_correlated": "告警并入",
+    "alarm_cleared": "告警解除", "alarm_recovered": "自动恢复", "alarm_severity": "等级上调",
+    "alarm_severity-kept": "等级保持", "alarm_errors": "告警出错", "deadline_warn": "时限预警",
+    "deadline_urge": "超时督办", "deadline_escalate": "超时上报", "deadline_limited": "上报限流",
+    "deadline_recovered": "恢复结案", "sent": "已发送", "failed": "失败", "escalated": "已升级",
+    "archived": "已归档", "batches_written": "写入批次",
+}
+"""Counters the processes report, in the operator's words; an unknown counter shows as is."""
+
+
+def process_name(kind: str) -> str:
+    return PROCESS_NAMES.get(kind, kind)
+
+
+def counter_name(name: str) -> str:
+    """``dispatch.alarm_alarms`` → 分拨·告警处理; ``requests`` → 请求."""
+    kind, _, counter = name.rpartition(".")
+    word = COUNTER_NAMES.get(counter, counter)
+    return f"{process_name(kind)}·{word}" if kind else word
 
 
 # --- backlog per center (积压) ---------------------------------------------------------------
