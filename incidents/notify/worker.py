@@ -32,16 +32,18 @@ from incidents import defaults as D
 from incidents import keys
 from incidents.duty import CST, Roster
 from incidents.feed import fields as feed_fields
+from incidents.incident import FINAL_STATES
 from incidents.notify.chains import Chains
 from incidents.notify.model import PermanentError, Sender, TransientError
 from incidents.notify.outbox import Contacts, NotifyConfig, Outbox
+from incidents.vocab import Action
 
 log = logging.getLogger("onemap.notify")
 
 EXTERNAL = frozenset({"sms", "email"})
 """Channels that quiet hours and rate limits hold (in-app always goes)."""
 
-NEW_WORK_ACTIONS = frozenset({"report", "escalate"})
+NEW_WORK_ACTIONS = frozenset({Action.REPORT.value, Action.ESCALATE.value})
 """Feed actions that give a center new work (a new case; a case escalated up to it)."""
 
 
@@ -89,14 +91,14 @@ class FeedWatcher:
 
     def _one(self, e: dict) -> int:
         actions = set(e.get("steps") or []) | {e.get("action", "")}
-        if not actions & NEW_WORK_ACTIONS or not e.get("center") or e.get("state") in ("closed", "voided"):
+        if not actions & NEW_WORK_ACTIONS or not e.get("center") or e.get("state") in FINAL_STATES:
             return 0
         iid, center = e["id"], e["center"]
         title, priority, severity, category = self.r.hmget(
             keys.incident(iid), ["title", "priority", "severity", "category"])
         severity = severity or e.get("severity") or "一般"
         category = category or e.get("category") or ""
-        what = "新事件" if "report" in actions else "上报事件"
+        what = "新事件" if Action.REPORT.value in actions else "上报事件"
         name = title or category_name(category)
         ts = float(e.get("ts") or 0) / 1000.0 or None
         self.chains.new_work(
