@@ -49,13 +49,14 @@ def upgrade(pg_url: str | None, revision: str) -> None:
 @click.option("--batch", type=int, default=500, show_default=True,
               help="Feed entries per PostgreSQL transaction.")
 def archive(pg_url: str | None, redis_url: str | None, name: str, batch: int) -> None:
-    """Archive incidents, their audit trails and the security audit into the record until
-    stopped."""
+    """Archive incidents, their audit trails, the security audit and alarm episodes into the
+    record until stopped."""
     from app import keys as app_keys  # noqa: PLC0415
     from app.context import AppContext  # noqa: PLC0415
     from app.heartbeat import BEAT_EVERY_S, beat  # noqa: PLC0415
     from app.pg import connector  # noqa: PLC0415
     from incidents.record.archiver import Archiver  # noqa: PLC0415
+    from incidents.record.episodes import AlarmEpisodeCopier  # noqa: PLC0415
     from incidents.record.stream import SecurityAuditCopier  # noqa: PLC0415
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -69,6 +70,8 @@ def archive(pg_url: str | None, redis_url: str | None, name: str, batch: int) ->
                       batch=batch)
     security = SecurityAuditCopier(ctx.redis, connector(url, f"onemap-security-{name}"),
                                    app_keys.SECURITY_AUDIT, consumer=name, batch=batch)
+    episodes = AlarmEpisodeCopier(ctx.redis, connector(url, f"onemap-episodes-{name}"),
+                                  consumer=name, batch=batch)
     stopped = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -78,9 +81,10 @@ def archive(pg_url: str | None, redis_url: str | None, name: str, batch: int) ->
     signal.signal(signal.SIGTERM, on_signal)
     t = threading.Thread(target=worker.run, args=(stopped,), name="archiver", daemon=True)
     t.start()
-    ts = threading.Thread(target=security.run, args=(stopped,), name="security-archiver",
-                          daemon=True)
-    ts.start()
+    others = [threading.Thread(target=w.run, args=(stopped,), name=n, daemon=True)
+              for n, w in (("security-archiver", security), ("episode-archiver", episodes))]
+    for o in others:
+        o.start()
     click.echo(f"archiver {name}: {redis_url} → the record", err=True)
     try:
         while not stopped.is_set():
@@ -92,7 +96,8 @@ def archive(pg_url: str | None, redis_url: str | None, name: str, batch: int) ->
     finally:
         stopped.set()
         t.join(15)
-        ts.join(15)
+        for o in others:
+            o.join(15)
         click.echo(f"archiver {name}: stopped ({dict(worker.stats)})", err=True)
 
 

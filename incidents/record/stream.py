@@ -17,6 +17,8 @@ import orjson
 import psycopg
 import redis
 
+from incidents import keys
+
 log = logging.getLogger(__name__)
 
 Connect = Callable[[], psycopg.Connection]
@@ -169,7 +171,7 @@ class SecurityAuditCopier(StreamWorker):
     (keyed by its stream id), hash-chain fields kept in ``entry``: the record holds the whole
     audit however the stream is trimmed later. ``stream``: the key (``app.keys``)."""
 
-    group = "archive"
+    group = keys.ARCHIVE_GROUP
 
     def __init__(self, r: redis.Redis, connect: Connect, stream: str, **kw) -> None:
         super().__init__(r, connect, **kw)
