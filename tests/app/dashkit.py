@@ -38,7 +38,12 @@ class DashPage:
             self.deps = r.json() if callable(r.json) else r.json
 
     def dep(self, needle: str) -> dict:
-        """The callback whose output spec contains ``needle`` (first one)."""
+        """The callback whose output spec contains ``needle`` (first one); ``in:<id>.<prop>``:
+        the callback with that input (for outputs declared ``allow_duplicate``)."""
+        if needle.startswith("in:"):
+            want = needle[3:]
+            return next(d for d in self.deps
+                        if any(f"{i['id']}.{i['property']}" == want for i in d["inputs"]))
         return next(d for d in self.deps if needle in d["output"])
 
     def body(self, needle: str, values: dict, changed: list[str],
