@@ -58,21 +58,24 @@ def attach_reader(ctx: AppContext, url: str) -> None:
 def start_archiver(ctx: AppContext, url: str, stop: threading.Event,
                    name: str) -> tuple[Archiver, list[threading.Thread]]:
     """The archiver (consumer ``name`` on the incident feed), the security audit's copy (SEC9)
-    and the alarm episodes' (E18), each in a daemon thread until ``stop`` is set."""
+    and the alarm episodes' (E18), and the hourly telemetry rollups, each in a daemon thread
+    until ``stop`` is set."""
     from app import keys as app_keys  # noqa: PLC0415
     from app.pg import connector  # noqa: PLC0415
     from incidents.record.archiver import Archiver  # noqa: PLC0415
     from incidents.record.episodes import AlarmEpisodeCopier  # noqa: PLC0415
     from incidents.record.stream import SecurityAuditCopier  # noqa: PLC0415
+    from sensors.rollup import HourlyRollup  # noqa: PLC0415
 
     archiver = Archiver(ctx.redis, connector(url, f"onemap-archiver-{name}"), consumer=name)
     security = SecurityAuditCopier(ctx.redis, connector(url, f"onemap-security-{name}"),
                                    app_keys.SECURITY_AUDIT, consumer=name)
     episodes = AlarmEpisodeCopier(ctx.redis, connector(url, f"onemap-episodes-{name}"),
                                   consumer=name)
+    rollup = HourlyRollup(ctx.redis, connector(url, f"onemap-rollup-{name}"))
     threads = []
     for label, worker in (("archiver", archiver), ("security-archiver", security),
-                          ("episode-archiver", episodes)):
+                          ("episode-archiver", episodes), ("rollup", rollup)):
         t = threading.Thread(target=worker.run, args=(stop,), name=label, daemon=True)
         t.start()
         threads.append(t)

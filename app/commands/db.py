@@ -49,8 +49,8 @@ def upgrade(pg_url: str | None, revision: str) -> None:
 @click.option("--batch", type=int, default=500, show_default=True,
               help="Feed entries per PostgreSQL transaction.")
 def archive(pg_url: str | None, redis_url: str | None, name: str, batch: int) -> None:
-    """Archive incidents, their audit trails, the security audit and alarm episodes into the
-    record until stopped."""
+    """Archive incidents, their audit trails, the security audit, alarm episodes and
+    hourly telemetry rollups into the record until stopped."""
     from app import keys as app_keys  # noqa: PLC0415
     from app.context import AppContext  # noqa: PLC0415
     from app.heartbeat import BEAT_EVERY_S, beat  # noqa: PLC0415
@@ -58,6 +58,7 @@ def archive(pg_url: str | None, redis_url: str | None, name: str, batch: int) ->
     from incidents.record.archiver import Archiver  # noqa: PLC0415
     from incidents.record.episodes import AlarmEpisodeCopier  # noqa: PLC0415
     from incidents.record.stream import SecurityAuditCopier  # noqa: PLC0415
+    from sensors.rollup import HourlyRollup  # noqa: PLC0415
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = load_settings()
@@ -72,6 +73,7 @@ def archive(pg_url: str | None, redis_url: str | None, name: str, batch: int) ->
                                    app_keys.SECURITY_AUDIT, consumer=name, batch=batch)
     episodes = AlarmEpisodeCopier(ctx.redis, connector(url, f"onemap-episodes-{name}"),
                                   consumer=name, batch=batch)
+    rollup = HourlyRollup(ctx.redis, connector(url, f"onemap-rollup-{name}"))
     stopped = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -82,7 +84,8 @@ def archive(pg_url: str | None, redis_url: str | None, name: str, batch: int) ->
     t = threading.Thread(target=worker.run, args=(stopped,), name="archiver", daemon=True)
     t.start()
     others = [threading.Thread(target=w.run, args=(stopped,), name=n, daemon=True)
-              for n, w in (("security-archiver", security), ("episode-archiver", episodes))]
+              for n, w in (("security-archiver", security), ("episode-archiver", episodes),
+                           ("rollup", rollup))]
     for o in others:
         o.start()
     click.echo(f"archiver {name}: {redis_url} → the record", err=True)
