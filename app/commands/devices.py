@@ -11,7 +11,7 @@ import click
 
 from app.broker_auth import BrokerAuth, auth_dir, demo_pid_file, reload_broker
 from app.config import Settings
-from sensors.credentials import SERVICE_ROLES, CredentialError
+from sensors.credentials import CAMERA, SERVICE_ROLES, CredentialError
 
 
 @click.group("devices")
@@ -53,6 +53,12 @@ _reload_option = click.option("--reload/--no-reload", default=True,
 def issue(device: str, device_type: str | None, pid_file: Path | None, reload: bool) -> None:
     """签发: a new password for DEVICE (an existing one is replaced), printed once."""
     settings = Settings()
+    if device_type is not None:
+        from sensors.kinds import KINDS  # noqa: PLC0415
+
+        if device_type != CAMERA and device_type not in KINDS:
+            raise click.ClickException(f"未知设备类型：{device_type} / unknown device type; known: "
+                                       f"{', '.join(sorted(KINDS))}, {CAMERA}")
     if device not in SERVICE_ROLES and device_type is None:
         from app.context import AppContext  # noqa: PLC0415  (loads the city: only when needed)
 

@@ -237,6 +237,21 @@ def test_cli_issue_and_revoke_reload_the_broker(broker, devices, monkeypatch):
     assert password not in listed.output
     bad = CliRunner().invoke(main, ["devices", "credentials", "revoke", cam, "--no-reload"])
     assert bad.exit_code == 1 and "没有该设备的凭据" in bad.output
+    bad = CliRunner().invoke(main, ["devices", "credentials", "issue", "x-1", "--type", "rocket"])
+    assert bad.exit_code == 1 and "未知设备类型" in bad.output
+
+
+def test_cli_issue_takes_the_type_from_the_registry(tmp_path, demo_city_dir, devices, monkeypatch):
+    """Without --type the registry says what the device is; an unregistered one gets nothing."""
+    monkeypatch.setenv("ONEMAP_MQTT_AUTH_DIR", str(tmp_path / "auth"))
+    monkeypatch.setenv("ONEMAP_CITY_DIR", str(demo_city_dir))
+    monkeypatch.setenv("ONEMAP_DATA_DIR", str(tmp_path))
+    a, typ = devices["a"]
+    res = CliRunner().invoke(main, ["devices", "credentials", "issue", a, "--no-reload"])
+    assert res.exit_code == 0, res.output
+    assert BrokerAuth(tmp_path / "auth").accounts()[a]["type"] == typ
+    res = CliRunner().invoke(main, ["devices", "credentials", "issue", "wl-9999999", "--no-reload"])
+    assert res.exit_code == 1 and "设备未登记" in res.output
 
 
 def test_ingest_and_simulator_run_with_their_accounts_and_retained_telemetry_is_refused(
