@@ -92,8 +92,10 @@ class IncidentService(UnitOfWork, Queries, EmergencyMode):
         self._seq_next = self._seq_end = 0   # the reserved block of case numbers [next, end]
         self._emergency_cache: tuple[str, dict] | None = None   # (version, hash) last read
         self.policy = Policy(city)           # who may do what, now: the one rulebook
-        # the record's reader (issue 20): ``get`` falls through to it when Redis lacks the case
+        # the record's readers (issue 20): ``get`` and ``timeline`` fall through to them when
+        # Redis lacks the case
         self.archive: Callable[[str], Incident | None] | None = None
+        self.archive_trail: Callable[[str], list[dict]] | None = None
 
     def get(self, incident_id: str, actor: Actor) -> Incident:
         """One incident (``Queries.get``); one Redis no longer holds comes from the record
@@ -108,6 +110,14 @@ class IncidentService(UnitOfWork, Queries, EmergencyMode):
         if why:
             self._deny(actor, "read", why, incident_id, self.clock())
         return inc
+
+    def timeline(self, incident_id: str, actor: Actor) -> list[dict]:
+        """The audit trail (``Queries.timeline``); of a case Redis no longer holds, the
+        record's copy (``self.archive_trail``, issue 20)."""
+        trail = super().timeline(incident_id, actor)    # scope first, through ``get``
+        if not trail and self.archive_trail is not None:
+            return self.archive_trail(incident_id)
+        return trail
 
     def _next_seq(self) -> int:
         """The next case number of this object's reserved block (``config.id_block``)."""
