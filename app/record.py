@@ -52,7 +52,8 @@ def attach_reader(ctx: AppContext, url: str) -> None:
     from app.pg import connector  # noqa: PLC0415
     from incidents.record.reader import ArchiveReader  # noqa: PLC0415
 
-    ctx.incidents.archive = ArchiveReader(connector(url, "onemap-reader"))
+    reader = ArchiveReader(connector(url, "onemap-reader"))
+    ctx.incidents.archive, ctx.incidents.archive_trail = reader, reader.trail
 
 
 def start_archiver(ctx: AppContext, url: str, stop: threading.Event,

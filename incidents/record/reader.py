@@ -10,6 +10,7 @@ import threading
 
 import psycopg
 
+from incidents.audit import CHANGE, DENIAL
 from incidents.incident import Incident
 from incidents.record.archiver import Connect
 from incidents.record.rows import incident_of
@@ -23,6 +24,18 @@ def load(conn: psycopg.Connection, incident_id: str) -> Incident | None:
     return incident_of(row[0]) if row else None
 
 
+def trail(conn: psycopg.Connection, incident_id: str) -> list[dict]:
+    """The archived audit trail, oldest first, as ``incidents.audit.timeline`` gives it (the
+    hash-chain links ``c``/``d`` the record keeps beside are left out)."""
+    out = []
+    for (e,) in conn.execute("SELECT entry FROM incident_audit WHERE incident_id = %s "
+                             "ORDER BY seq", (incident_id,)):
+        e.pop(CHANGE, None)
+        e.pop(DENIAL, None)
+        out.append(e)
+    return out
+
+
 class ArchiveReader:
     """``reader(id) -> Incident | None`` over one connection shared by a process's threads
     (opened on first use, opened again after a failure). The record unreachable: None and a
@@ -34,18 +47,25 @@ class ArchiveReader:
         self._lock = threading.Lock()
 
     def __call__(self, incident_id: str) -> Incident | None:
+        return self._read(load, incident_id, None)
+
+    def trail(self, incident_id: str) -> list[dict]:
+        """The archived audit trail (``trail``); [] when the record is unreachable."""
+        return self._read(trail, incident_id, [])
+
+    def _read(self, fn, incident_id: str, missing):  # noqa: ANN001, ANN202
         with self._lock:
             for attempt in (1, 2):      # a connection the server dropped: once more, anew
                 try:
                     if self._conn is None or self._conn.closed:
                         self._conn = self.connect()
                         self._conn.autocommit = True
-                    return load(self._conn, incident_id)
+                    return fn(self._conn, incident_id)
                 except (psycopg.OperationalError, psycopg.InterfaceError) as e:
                     self.close()
                     if attempt == 2:
                         log.warning("档案库不可用 record unreachable reading %s: %s", incident_id, e)
-            return None
+            return missing
 
     def close(self) -> None:
         if self._conn is not None:
@@ -54,4 +74,4 @@ class ArchiveReader:
             self._conn = None
 
 
-__all__ = ["ArchiveReader", "load"]
+__all__ = ["ArchiveReader", "load", "trail"]

@@ -87,13 +87,16 @@ def test_a_case_redis_no_longer_holds_is_found_through_the_record(svc, who, here
     ids = make_cases(svc, who, demo_city, 3, clock, here.town)
     archiver(redis_client, record_url).drain()
     closed = svc.store.load(ids[0])
+    trail = svc.timeline(closed.id, who.town)
     redis_client.delete(keys.incident(closed.id), keys.audit(closed.id))
     svc.store.forget(closed.id)
     with pytest.raises(NotFound):
         svc.get(closed.id, who.town)
-    svc.archive = reader = ArchiveReader(connector(record_url, "test-reader"))
+    reader = ArchiveReader(connector(record_url, "test-reader"))
+    svc.archive, svc.archive_trail = reader, reader.trail
     try:
         assert svc.get(closed.id, who.town) == closed
+        assert svc.timeline(closed.id, who.town) == trail        # the trail too, as it was
         with pytest.raises(Forbidden):      # the same read scope as a live case (S1/S2)
             svc.get(closed.id, who.other_town)
         with pytest.raises(NotFound):
