@@ -106,6 +106,15 @@ def _photo_ids(ctx: AppContext, actor: Actor, body: dict) -> list[str]:
     return out
 
 
+def _link_photos(ctx: AppContext, photos: list[str], incident_id: str) -> None:
+    """The case a photo was attached to: staff may fetch it while they may read that case."""
+    if photos:
+        p = ctx.redis.pipeline(transaction=False)
+        for pid in photos:
+            p.hset(keys.mobile_photo(pid), "incident", incident_id)
+        p.execute()
+
+
 def photo_url(photo_id: str) -> str:
     """Where a stored photo is served (an incident attachment)."""
     return f"/media/photo/{photo_id}"
@@ -282,8 +291,11 @@ def get_photo(photo_id: str):
     if not raw:
         abort(404)
     owner = raw.get(b"owner", b"").decode()
-    if owner != actor.user_id and actor.role not in STAFF_ROLES:
-        deny("photo of another user", target=photo_id)
+    if owner != actor.user_id:   # staff see a photo only within the scope of its case (issue 19)
+        case = raw.get(b"incident", b"").decode()
+        inc = _ctx().incidents.store.load(case) if case and actor.role in STAFF_ROLES else None
+        if inc is None or not _ctx().incidents.policy.can_read(actor, inc):
+            deny("photo outside the caller's scope", target=photo_id)
     resp = Response(raw[b"data"], mimetype=raw.get(b"type", b"image/jpeg").decode())
     resp.headers["Cache-Control"] = "private, max-age=86400"
     return resp
@@ -305,6 +317,7 @@ def report():
             actor, category=category, description=_text(body, "description"), lon=lon,
             lat=lat, channel="grid_worker", attachments=[photo_url(p) for p in photos],
             idempotency_key=f"m:{key}")      # the service keeps keys per user
+    _link_photos(_ctx(), photos, inc.id)
     _ctx().redis.zadd(keys.mobile_recent_categories(actor.user_id),
                    {category: int(time.time() * 1000)})
     return {"id": inc.id, "state": inc.state, "center": inc.center,
@@ -365,6 +378,7 @@ def task_action(incident_id: str, action: str):
                 inc = _ctx().incidents.handle(incident_id, actor,
                                            task=task.n if task else None,
                                            note=note, attachments=urls)
+            _link_photos(_ctx(), photos, inc.id)      # a progress note's photos too
         return {"id": inc.id, "state": inc.state}
 
     return _remember(_ctx(), f"m:task:{actor.user_id}", key, apply)
