@@ -35,7 +35,7 @@ from typing import Any
 from flask import abort, jsonify, request
 
 from app import security, upper
-from incidents import actions
+from incidents import actions, masking
 from incidents.actions import REGISTRY
 from incidents.actor import Actor
 
@@ -45,9 +45,24 @@ LIST_FIELDS = ("id", "kind", "title", "category", "category_name", "severity", "
                "reporter")
 
 
-def summary(inc, now: float | None = None) -> dict:
+CALLER = "caller"
+"""``summary(..., role=CALLER)``: mask for the role of the request's caller (none: masked)."""
+
+
+def _role_of(role: str | None) -> str | None:
+    if role != CALLER:
+        return role
+    from app.auth import current_actor  # noqa: PLC0415 (app.auth imports the screens' helpers)
+
+    actor = current_actor()
+    return actor.role if actor is not None else None
+
+
+def summary(inc, now: float | None = None, role: str | None = CALLER) -> dict:
     """The list view of an incident (no sources, no trail). Reads attributes directly: a queue
-    of hundreds is built on every feed change, and ``to_dict`` deep-copies every list."""
+    of hundreds is built on every feed change, and ``to_dict`` deep-copies every list. The
+    reporter and phone numbers in the title are masked for a ``role`` (default: the caller's)
+    without ``sees_personal_data`` (``incidents.masking``, SEC18)."""
     from incidents.incident import CHANNELS, STATE_NAMES  # noqa: PLC0415
 
     names = {"category_name": inc.category_name, "state_name": STATE_NAMES.get(inc.state, inc.state),
@@ -56,7 +71,13 @@ def summary(inc, now: float | None = None) -> dict:
     out["overdue"] = inc.overdue(time.time() if now is None else now)
     out["n_sources"] = len(inc.sources)
     out["n_tasks"] = len(inc.tasks)
-    return out
+    return masking.view(out, _role_of(role))
+
+
+def detail(inc, actor: Actor, **extra) -> dict:
+    """One incident as the API answers it (``Incident.to_dict()`` and ``extra``), its
+    reporters' phone numbers and names masked for an ``actor`` without the right (SEC18)."""
+    return masking.view(dict(inc.to_dict(), **extra), actor.role)
 
 
 def json_body() -> dict:
@@ -242,6 +263,6 @@ def intake_response(inc):  # noqa: ANN001, ANN201 (incidents.incident.Incident �
     a correlated report resolved to, so that a client can tell the two apart. A report merged
     into a case outside the caller's scope answers 200 with its receipt only (``intake ==
     "merged"``, ``incidents.receipt``: 已并入已有事件 + the caller's own reference; issue 19)."""
-    resp = jsonify(dict(inc.to_dict(), intake=inc.intake))
+    resp = jsonify(masking.view(dict(inc.to_dict(), intake=inc.intake), _role_of(CALLER)))
     resp.status_code = 201 if inc.intake == "created" else 200
     return resp
