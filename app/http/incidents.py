@@ -14,6 +14,7 @@ from app.api import (
     ACTIONS,
     act,
     bulk_act,
+    detail,
     intake,
     intake_response,
     json_body,
@@ -58,8 +59,8 @@ def get_incident(incident_id: str):
         inc = svc().get(incident_id, actor)
         offers = svc().available_actions(inc, actor)
     # what the caller may do with it now (incidents.policy): the console and phone ask the same
-    return jsonify(dict(inc.to_dict(), overdue=inc.overdue(time.time()),
-                        actions=[o.to_dict() for o in offers]))
+    return jsonify(detail(inc, actor, overdue=inc.overdue(time.time()),
+                          actions=[o.to_dict() for o in offers]))
 
 @bp.get("/api/incidents/<incident_id>/timeline")
 def incident_timeline(incident_id: str):
@@ -104,7 +105,7 @@ def incident_action(incident_id: str, action: str):
         check_incident_ids(body.get("others") or [], "others")
     with guarded(incident_id):
         inc = act(svc(), actor, incident_id, action, body)
-    return jsonify(dict(inc.to_dict(), overdue=inc.overdue(time.time())))
+    return jsonify(detail(inc, actor, overdue=inc.overdue(time.time())))
 
 TASK_DEADLINE_MAX_S = 30 * 86400
 """A 上情下达 task's handle deadline is at most 30 days (a longer one is a typo, never a plan)."""
