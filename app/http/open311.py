@@ -10,6 +10,7 @@ from app.api import (
 )
 from app.auth import guarded, require_actor
 from app.http import ctx, guard_incident_ids, svc
+from incidents import masking
 
 bp = Blueprint("api_open311", __name__)
 guard_incident_ids(bp)
@@ -31,7 +32,7 @@ def open311_requests():
     names = {c: v.name for c, v in ctx().city.centers.items()}
     out = []
     for inc in incs:
-        v = open311.request_view(inc.to_dict(), names)
+        v = open311.request_view(masking.view(inc.to_dict(), actor.role), names)
         if (status and v["status"] != status) or (code and v["service_code"] != code) or (
                 wanted and v["service_request_id"] not in wanted):
             continue
@@ -63,4 +64,4 @@ def open311_request(incident_id: str):
     with guarded(incident_id):
         inc = svc().get(incident_id, actor)
     names = {c: v.name for c, v in ctx().city.centers.items()}
-    return jsonify([open311.request_view(inc.to_dict(), names)])
+    return jsonify([open311.request_view(masking.view(inc.to_dict(), actor.role), names)])
