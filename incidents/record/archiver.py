@@ -77,12 +77,19 @@ class Archiver(StreamWorker):
 
     def handle(self, entries: list[Entry]) -> None:
         ids: dict[str, None] = {}       # incident ids in order of first appearance
-        for _, f in entries:
+        bad = []
+        for eid, f in entries:
             iid = _feed_id(f)
             if iid:
                 ids[iid] = None
-            else:
-                self.stats["feed_bad"] += 1
+            elif f:                     # (no fields: trimmed while pending, nothing to keep)
+                bad.append((eid, f))
+        if bad:                         # kept with the reason, where an operator sees them
+            conn = self.connection()
+            with conn.transaction():
+                for eid, f in bad:
+                    self._reject_row(conn, eid, "动态条目无事件编号 / feed entry without an "
+                                     "incident id", f, source="feed")
         if ids:
             self.archive(list(ids))
 
@@ -161,11 +168,12 @@ class Archiver(StreamWorker):
         with conn.transaction():
             self._reject_row(conn, incident_id, reason, h)
 
-    def _reject_row(self, conn: psycopg.Connection, key: str, reason: str, raw: dict) -> None:
-        conn.execute(rows.INSERT_REJECT, ("incident", key, reason[:2000],
+    def _reject_row(self, conn: psycopg.Connection, key: str, reason: str, raw: dict,
+                    source: str = "incident") -> None:
+        conn.execute(rows.INSERT_REJECT, (source, key, reason[:2000],
                                           orjson.dumps(raw, default=str).decode()))
         self.stats["rejected"] += 1
-        log.error("归档拒收 archive rejected incident %s: %s", key, reason)
+        log.error("归档拒收 archive rejected %s %s: %s", source, key, reason)
 
     # --- catching up --------------------------------------------------------------------------
     def sweep(self, page: int = 1000) -> int:

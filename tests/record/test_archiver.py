@@ -130,3 +130,20 @@ def test_spatial_queries_on_the_archived_geometry(svc, who, here, clock, demo_ci
                          "ST_SetSRID(ST_MakePoint(%s, %s), 4326)::geography, 1.0)",
                          (first.lon, first.lat)).fetchone()[0]
         assert first.id in near
+
+
+def test_what_cannot_be_archived_is_kept_with_its_reason(svc, who, here, clock, demo_city,
+                                                        redis_client, record_url):
+    ids = make_cases(svc, who, demo_city, 2, clock, here.town)
+    redis_client.xadd(keys.FEED, {"e": "not json"})                     # a broken feed entry
+    redis_client.hset(keys.incident("BAD-1"), mapping={"state": "reported"})   # no category
+    redis_client.xadd(keys.FEED, {"e": '{"id": "BAD-1"}'})
+    a = archiver(redis_client, record_url)
+    a.drain()
+    assert record_view(record_url, ids) == redis_view(redis_client, ids)   # the rest is stored
+    with psycopg.connect(record_url) as c:
+        kept = c.execute("SELECT source, key, reason FROM archive_rejects ORDER BY id").fetchall()
+    assert [(s, k) for s, k, _ in kept][-1] == ("incident", "BAD-1")
+    assert kept[0][0] == "feed" and "incident id" in kept[0][2]
+    assert a.stats["rejected"] == 2
+    assert redis_client.xpending(keys.FEED, keys.ARCHIVE_GROUP)["pending"] == 0
