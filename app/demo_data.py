@@ -35,6 +35,11 @@ HOURLY_RHYTHM = (0.12, 0.08, 0.06, 0.06, 0.08, 0.15, 0.35, 0.7, 1.1, 1.35, 1.4, 
 calls by day, few at night. Demo default."""
 
 
+RECENT_S = 3 * 86400
+"""Cases reported in the last 3 days may be left anywhere in the loop (5 % after 受理, 8 % after
+派遣); older ones went through (demo default)."""
+
+
 def report_times(rng: random.Random, n: int, since: float, until: float) -> list[float]:
     """``n`` report times in [since, until], oldest first, following ``HOURLY_RHYTHM`` (CST);
     the newest is ``until`` itself (the history reaches the moment it ends)."""
@@ -81,15 +86,20 @@ def populate(r: redis.Redis, city: City, n: int = 160, days: int = 20, seed: int
                          correlate=False)
         ids.append(inc.id)
         stop_at = rng.randrange(6) if k >= n * (1 - open_share) else 99
+        # a case of the last days may still be waiting anywhere; an old one was worked through
+        # (a history full of two-week-old cases stuck after 受理 is a backlog the deadline
+        # worker escalates to the city the moment the demo starts)
+        recent = now - times[k] < RECENT_S
         try:
-            _work(svc, city, inc.id, op, sup, s, rng, t, stop_at, now)
+            _work(svc, city, inc.id, op, sup, s, rng, t, stop_at, now, recent)
         except IncidentError:  # a path the rules refuse: leave that case where it is
             continue
     return ids
 
 
 def _work(svc: IncidentService, city: City, inc_id: str, op: Actor, sup: Actor, s: float,
-          rng: random.Random, t: list[float], stop_at: int, until: float = float("inf")) -> None:
+          rng: random.Random, t: list[float], stop_at: int, until: float = float("inf"),
+          recent: bool = True) -> None:
     """Take one case through accept → dispatch → handle → verify → close → callback, as far
     as the clock gets before ``until`` (a step that would lie after it is not taken)."""
     category = svc.get(inc_id, op).category
@@ -102,7 +112,7 @@ def _work(svc: IncidentService, city: City, inc_id: str, op: Actor, sup: Actor, 
     if not later(60, 1500 / s):
         return
     svc.accept(inc_id, op)
-    if stop_at == 0 or rng.random() < 0.05:
+    if stop_at == 0 or (rng.random() < 0.05 and recent):
         return
     if not later(60, 2400 / s):
         return
@@ -110,7 +120,7 @@ def _work(svc: IncidentService, city: City, inc_id: str, op: Actor, sup: Actor, 
     dcode = dept.code if dept else "CG"
     svc.dispatch(inc_id, op, [dcode])
     dop = Actor(f"d-{dcode}", "dept_operator", f"D{dcode}", "部门")
-    if stop_at == 1 or rng.random() < 0.08:
+    if stop_at == 1 or (rng.random() < 0.08 and recent):
         return
     if not later(300, 3600):
         return
