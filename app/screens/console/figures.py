@@ -4,6 +4,8 @@ live traces in fixed slots, as plain-dict traces from ``layers.trace`` like the 
 
 from __future__ import annotations
 
+from html import escape
+
 from grid import centers as cc
 from incidents.actor import Actor
 from incidents.incident import FINAL_STATES
@@ -75,7 +77,9 @@ def map_traces(rows: list[dict], selected=None, cameras=(), pick=None) -> list[d
                    hoverinfo="skip", meta="overdue", name="超期"),
         scattermap(lon=[r["lon"] for r in rows], lat=[r["lat"] for r in rows],
                    customdata=[r["id"] for r in rows], mode="markers",
-                   text=[f"{r['id']} {r['title']}<br>{r['state_name']} · {r['severity']}" for r in rows],
+                   # titles are what callers typed: text, never markup Plotly would draw (a link)
+                   text=[f"{r['id']} {escape(str(r['title']))}<br>{r['state_name']} · {r['severity']}"
+                         for r in rows],
                    marker={"size": [SEVERITY_SIZES.get(r["severity"], 9) + 5 for r in rows],
                            "color": [SEVERITY_COLORS.get(r["severity"], "#4fc3f7") for r in rows],
                            "opacity": 1.0},
@@ -83,7 +87,8 @@ def map_traces(rows: list[dict], selected=None, cameras=(), pick=None) -> list[d
                    hovertemplate="%{text}<extra></extra>", meta="incidents", name="事件"),
         scattermap(lon=[c["lon"] for c in cameras], lat=[c["lat"] for c in cameras],
                    mode="markers", marker={"size": 9, "color": "#b388ff"},
-                   text=[c["name"] for c in cameras], hovertemplate="摄像机 %{text}<extra></extra>",
+                   text=[escape(str(c["name"])) for c in cameras],
+                   hovertemplate="摄像机 %{text}<extra></extra>",
                    meta="cameras", name="摄像机"),
         scattermap(lon=[selected.lon] if selected else [], lat=[selected.lat] if selected else [],
                    mode="markers", marker={"size": 28, "color": "#ffffff", "opacity": 0.45},
@@ -93,7 +98,8 @@ def map_traces(rows: list[dict], selected=None, cameras=(), pick=None) -> list[d
                    meta="picked", name="新事件位置"),
         scattermap(lon=[float(x["lon"]) for x in srcs], lat=[float(x["lat"]) for x in srcs],
                    mode="markers", marker={"size": 10, "color": "#ff9800", "opacity": 0.95},
-                   text=[f"{x.get('channel', '')} · {str(x.get('description', ''))[:30]}" for x in srcs],
+                   text=[f"{escape(str(x.get('channel', '')))} · "
+                         f"{escape(str(x.get('description', ''))[:30])}" for x in srcs],
                    hovertemplate="来源 %{text}<extra></extra>", meta="sources", name="态势来源"),
     ]
 
