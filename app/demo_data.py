@@ -163,3 +163,44 @@ def seed_once(r: redis.Redis, city: City, n: int = 400, days: int = 14,
     # worker escalates to the city all at once when the demo starts (0.15 put ~35 two-week-old
     # cases into the city's 待办 before the first scenario)
     return len(populate(r, city, n=n, days=days, open_share=0.05, now=now))
+
+
+DEMO_ROSTER_ROLES: dict[str, str] = {"city_commander": "leader", "city_operator": "officer",
+                                     "town_operator": "officer", "dept_operator": "officer"}
+"""Duty role (incidents.duty) each demo account stands at its own center: the 市指挥长 leads
+the city's watch (带班领导), the operators are its 值班员 (demo default)."""
+
+
+def seed_roster(r: redis.Redis, city: City, now: float | None = None) -> int:
+    """值班值守 for the demo (issue 17, X34a): today's and tomorrow's 24-hour watches (Beijing
+    days) at the demo accounts' centers, and their contacts (demo numbers, labelled), so a new
+    case reaches someone. A shift already there is left as it is (an admin's swap or leave
+    survives a restart). Returns how many shifts were written."""
+    from app.users import demo_accounts  # noqa: PLC0415
+    from incidents.duty import Roster, Shift, shift_id  # noqa: PLC0415
+    from incidents.notify import Contacts  # noqa: PLC0415
+
+    now = time.time() if now is None else now
+    day0 = dt.datetime.fromtimestamp(now, CST).replace(hour=0, minute=0, second=0, microsecond=0)
+    members: dict[str, dict[str, list[str]]] = {}
+    contacts = Contacts(r)
+    for n, acc in enumerate(demo_accounts(city), start=1):
+        role = DEMO_ROSTER_ROLES.get(acc["role"])
+        if role is None:
+            continue
+        watch = members.setdefault(acc["center"], {"leader": [], "chief": [], "officer": []})
+        watch[role].append(acc["user_id"])
+        if not contacts.get(acc["user_id"]):
+            contacts.set(acc["user_id"], name=acc["name"], phone=f"1380000{n:04d}",
+                         email=f"{acc['user_id']}@demo.onemap.invalid")   # demo contacts
+    roster = Roster(r, clock=lambda: now)
+    new = []
+    for d in (0, 1):
+        start = (day0 + dt.timedelta(days=d)).timestamp()
+        for center, m in members.items():
+            sid = shift_id(center, start)
+            if roster.shift(center, sid) is None:
+                new.append(Shift(sid, center, start, start + 86400, m))
+    if new:
+        roster.add(new, by="demo", what="demo")
+    return len(new)
