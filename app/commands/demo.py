@@ -80,6 +80,9 @@ def command(host: str | None, port: int | None, data_dir: Path | None, no_simula
         made = seed_once(ctx.redis, city)
         if made:
             click.echo(f"  wrote a demo history of {made} past incidents (demo data)")
+        from app.demo_data import seed_roster  # noqa: PLC0415
+
+        click.echo(f"  duty roster (值班): {seed_roster(ctx.redis, city)} demo shifts written")
         from app.record import start_record_soon  # noqa: PLC0415
 
         start_record_soon(ctx, runtime, click.echo)   # PostgreSQL/PostGIS history (issue 20)
