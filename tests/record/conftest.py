@@ -36,20 +36,31 @@ def admin_url(svc: PgService) -> str:
     return svc.url.rsplit("/", 1)[0] + "/postgres"
 
 
+def _copy(svc: PgService, template: str) -> str:
+    name = f"t{next(_DBS)}"
+    with psycopg.connect(admin_url(svc), autocommit=True) as c:
+        c.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    return svc.url.rsplit("/", 1)[0] + f"/{name}"
+
+
 @pytest.fixture
 def pg_url(pg_service: PgService) -> str:
-    """A fresh empty database with PostGIS (a copy of the instance's ``onemap`` template)."""
-    name = f"t{next(_DBS)}"
-    with psycopg.connect(admin_url(pg_service), autocommit=True) as c:
-        c.execute(f'CREATE DATABASE "{name}" TEMPLATE "{DATABASE}"')
-    return pg_service.url.rsplit("/", 1)[0] + f"/{name}"
+    """A fresh empty database with PostGIS (a copy of the instance's ``onemap`` database)."""
+    return _copy(pg_service, DATABASE)
+
+
+@pytest.fixture(scope="session")
+def _record_template(pg_service: PgService) -> str:
+    """A database migrated to head once per session: each test's record is a copy of it."""
+    url = _copy(pg_service, DATABASE)
+    migrate(url)
+    return url.rsplit("/", 1)[1]
 
 
 @pytest.fixture
-def record_url(pg_url: str) -> str:
-    """A fresh database with the record's schema at head."""
-    migrate(pg_url)
-    return pg_url
+def record_url(pg_service: PgService, _record_template: str) -> str:
+    """A fresh database with the record's schema at head (a copy of the migrated template)."""
+    return _copy(pg_service, _record_template)
 
 
 @pytest.fixture
