@@ -453,6 +453,37 @@ class Policy:
                   "(only the city commander or the town's operator commands a response)"
         raise Forbidden(action, actor, why)
 
+    # --- 应急资源 (the resource register and 一键调度, issue 16) ---------------------------------
+    def check_resource_dispatch(self, actor: Actor, resource: object, incident: Incident | None = None,
+                                action: str = "dispatch") -> None:
+        """Who may dispatch a resource (一键调度) and move its assignment (签收/出发/到场/释放):
+        raise ``Forbidden``. ``resource``: a ``grid.resources.Held`` (its ``owner`` center and
+        ``town``). Rules (X19 集中统一指挥, T5): the city's commander (``commands``) any
+        resource; a town's operator its own town's resources within its territory, for a case
+        of its territory; a department's operator its department's resources."""
+        role = spec(actor.role)
+        owner, town = str(getattr(resource, "owner", "")), str(getattr(resource, "town", ""))
+        if actor.is_city and role.commands:
+            return
+        own_town = cc.town_of(actor.center)
+        if own_town and role.owns and owner == actor.center and town == own_town:
+            if incident is None or incident.town_code == own_town:
+                return
+            why = "镇街只能为本辖区的事件调度资源 (a town dispatches for cases of its territory)"
+        elif cc.is_dept(actor.center) and role.owns and owner == actor.center:
+            return
+        else:
+            why = ("只能调度本单位的资源；跨镇街、跨部门调度由市指挥长决定 "
+                   "(only your own unit's resources; the city commander dispatches any)")
+        raise Forbidden(action, actor, why)
+
+    def check_resource_import(self, actor: Actor) -> None:
+        """导入应急资源: the city's commander or administrator."""
+        role = spec(actor.role)
+        if not (actor.is_city and (role.commands or role.administers)):
+            raise Forbidden("import_resources", actor, "只有市指挥长或管理员可以导入应急资源 "
+                            "(only the city commander or an administrator imports resources)")
+
 
 def visible_devices(actor: Actor, frame, line_col: str | None):  # noqa: ANN001, ANN201 (DataFrame)
     """The devices (sensors, cameras) ``actor`` may see (S1/S2 分级接入), as a filtered frame: the
