@@ -41,6 +41,7 @@ from grid.model import CITY_CENTER
 from incidents import audit, keys, kpi, scope, situations
 from incidents.actor import SYSTEM, Actor
 from incidents.defaults import SEVERITIES
+from incidents.emergency.dispatch import committed as committed_resources
 from incidents.emergency.plans import (
     LEVEL_NAMES,
     RESPONSE_LEVELS,
@@ -543,7 +544,7 @@ class Responses:
                            "done": sum(t["done"] for t in every),
                            "overdue": sum(t["overdue"] for t in every)},
                 "resources": [r.model_dump() for r in lv.resources] if lv else [],
-                "committed": []}      # resources dispatched (一键调度): the resources half of issue 16
+                "committed": [] if exercise else committed_resources(self.r, aid)}   # 一键调度
 
 
 def _served(state: dict | None) -> list[str]:
