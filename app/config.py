@@ -28,6 +28,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from incidents import defaults as _incident_defaults
+
 if TYPE_CHECKING:
     from grid.categories import Category
     from grid.model import Department
@@ -69,6 +71,10 @@ class Settings(BaseSettings):
         None, description="PostgreSQL URL of the record (postgresql://user:pass@host:port/db, "
         "PostGIS needed; docs/record.md). Set: incidents and their audit trails are archived "
         "there and reads fall through to it. Unset: history is off (Redis only).")
+    retention_days: float = Field(
+        _incident_defaults.RETENTION_DAYS, gt=0, description="保留期: a closed or voided case "
+        "leaves Redis this many days after its last change, once the record (pg_url) confirms "
+        "it holds it whole; it is still found by id (docs/record.md). Without a record: never.")
     data_dir: Path = Field(Path("var"), description="Directory for the city model, private "
                            "service data (Redis AOF) and logs.")
 

@@ -93,6 +93,11 @@ FEED_MAXLEN = 10_000
 AUDIT_MAXLEN = 0
 """Audit streams are never trimmed (append-only, E32). 0 = no cap."""
 
+RETENTION_DAYS = 7.0
+"""保留期: a closed or voided case leaves Redis this long after its last change, once the record
+(PostgreSQL, issue 20) has confirmed it (``incidents.record.retention``). Without a record it
+never leaves. Assumption."""
+
 KPI_DURATIONS_KEPT = 2000
 """Recent stage durations kept per center × day × stage for percentiles."""
 
