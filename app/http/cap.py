@@ -15,13 +15,29 @@ from app.http import ctx, guard_incident_ids, svc
 bp = Blueprint("api_cap", __name__)
 guard_incident_ids(bp)
 
+CAP_MAX_BYTES = 256 * 1024
+"""A CAP alert is a few KB; a larger one is refused (413) before parsing (issue 19: two 6 MiB
+alerts grew one incident to 12.6 MB, a Redis memory DoS)."""
+CAP_TITLE_MAX = 200
+CAP_TEXT_MAX = 2000
+"""What of an alert's headline and description a case keeps (the alert itself is its sender's)."""
+
 
 @bp.post("/api/cap")
 def cap_intake():
     actor = require_actor()
     security.enforce(ctx().redis, security.CAP_LIMIT, actor.user_id)
+    if (request.content_length or 0) > CAP_MAX_BYTES:
+        security.count(ctx().redis, "cap_rejected")
+        return security.json_error(413, "too_large", reason=f"CAP 预警超过 {CAP_MAX_BYTES} 字节 "
+                                   f"(a CAP alert is at most {CAP_MAX_BYTES} bytes)")
+    data = request.get_data(cache=False)
+    if len(data) > CAP_MAX_BYTES:       # no Content-Length (chunked): counted as read
+        security.count(ctx().redis, "cap_rejected")
+        return security.json_error(413, "too_large", reason=f"CAP 预警超过 {CAP_MAX_BYTES} 字节 "
+                                   f"(a CAP alert is at most {CAP_MAX_BYTES} bytes)")
     try:
-        alert = cap.parse(request.get_data(cache=False))
+        alert = cap.parse(data)
     except cap.CapError as exc:
         security.count(ctx().redis, "cap_rejected")
         security.count(ctx().redis, f"cap_rejected_{exc.kind}")
@@ -40,8 +56,8 @@ def cap_intake():
     with guarded("cap"):
         inc = svc().report(actor, alert.category, alert.lon, alert.lat,
                            severity=alert.incident_severity,
-                           title=alert.headline or alert.event, channel="external",
-                           description=alert.description or alert.headline,
+                           title=(alert.headline or alert.event)[:CAP_TITLE_MAX], channel="external",
+                           description=(alert.description or alert.headline)[:CAP_TEXT_MAX],
                            idempotency_key=f"cap:{alert.sender}:{alert.identifier}",
                            ref=alert.identifier, area=area)
     return intake_response(inc)

@@ -427,14 +427,20 @@ def intake_message(city, inc) -> str:  # noqa: ANN001
 
 def locate(city, pick, landmark, trigger) -> tuple[float, float, str] | None:  # noqa: ANN001
     """Where a new incident is: the landmark just chosen, else the picked point, else a
-    landmark; (lon, lat, cell code or '')."""
-    if trigger == "new-landmark" and landmark:
-        lon, lat = (float(v) for v in landmark.split(","))
-    elif pick:
-        lon, lat = float(pick["lon"]), float(pick["lat"])
-    elif landmark:
-        lon, lat = (float(v) for v in landmark.split(","))
-    else:
+    landmark; (lon, lat, cell code or ''). None when nothing usable was chosen (also a value no
+    page sends: a crafted request is told to pick a place, never a 500)."""
+    try:
+        if trigger == "new-landmark" and landmark:
+            lon, lat = (float(v) for v in landmark.split(","))
+        elif pick:
+            lon, lat = float(pick["lon"]), float(pick["lat"])
+        elif landmark:
+            lon, lat = (float(v) for v in landmark.split(","))
+        else:
+            return None
+    except (TypeError, ValueError, KeyError, AttributeError):
+        return None
+    if not (math.isfinite(lon) and math.isfinite(lat)):
         return None
     loc = city.try_locate(lon, lat)
     return lon, lat, loc.cell_code if loc else ""
