@@ -29,6 +29,7 @@ from app.api import handle_note
 from app.context import AppContext
 from app.timefmt import fmt_cst
 from grid.categories import CATEGORIES
+from incidents import masking
 from incidents.actor import ROLE_NAMES, Actor
 from incidents.roles import CONSOLE_ROLES, screen_roles
 from incidents.vocab import TaskState
@@ -241,13 +242,15 @@ def _task_view(inc, actor: Actor, policy, city: City | None = None) -> dict:  # 
         place = "".join(x for x in (city.town_names.get(str(inc.town_code or ""), ""),
                                      city.village_names.get(village, "")) if x)
     title = inc.title or inc.category_name
-    return {"id": inc.id, "n": task.n if task else None,
+    # a hotline caller's number and name, masked for a role without the right (SEC18)
+    return masking.view({"id": inc.id, "n": task.n if task else None, "reporter": inc.reporter,
             "title": title, "description": inc.description,
             "state": state, "state_name": STATE_NAMES.get(state, state), "due": due,
             "reported": fmt_cst(inc.created_ts, "%m-%d %H:%M"),
             "place": place, "actions": actions, "lon": inc.lon, "lat": inc.lat,
             "nav": f"geo:{inc.lat:.6f},{inc.lon:.6f}?q={inc.lat:.6f},{inc.lon:.6f}",
-            "photos": [a for a in inc.attachments if str(a).startswith("/media/photo/")][:MAX_PHOTOS]}
+            "photos": [a for a in inc.attachments if str(a).startswith("/media/photo/")][:MAX_PHOTOS]},
+        actor.role)
 
 
 bp = Blueprint("mobile_api", __name__)
