@@ -1,6 +1,6 @@
 """Data masking (SEC18, SEC20): a hotline caller's number and name, and phone numbers in the
 case's texts, are masked for a role without ``sees_personal_data`` (the grid worker handling
-it) in the API (list, detail, Open311) and the export rows; the town operator who owns the case
+it) in the API (list, detail, Open311), the phone's task card and the export rows; the town operator who owns the case
 and the assessor exporting it read them whole."""
 
 from __future__ import annotations
@@ -77,6 +77,10 @@ def test_the_grid_worker_reads_it_masked(web, case):
     assert _leaks(one) == []
     assert "138****5678" in one["description"] and one["sources"][0]["ref"] == "138****5678"
     assert _leaks(o311) == []
+    c = web.test_client()
+    login(c, worker)                           # the phone's task card
+    card = next(t for t in c.get("/m/api/tasks").get_json()["tasks"] if t["id"] == inc_id)
+    assert _leaks(card) == [] and "138****5678" in card["description"]
 
 
 def test_the_owner_reads_it_whole(web, case):
