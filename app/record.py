@@ -59,12 +59,14 @@ def attach_reader(ctx: AppContext, url: str) -> None:
 def start_archiver(ctx: AppContext, url: str, stop: threading.Event,
                    name: str) -> tuple[Archiver, list[threading.Thread]]:
     """The archiver (consumer ``name`` on the incident feed), the security audit's copy (SEC9)
-    and the alarm episodes' (E18), and the hourly telemetry rollups, each in a daemon thread
-    until ``stop`` is set."""
+    and the alarm episodes' (E18), the hourly telemetry rollups and the retention (保留期:
+    closed cases the record confirmed leave Redis after ``settings.retention_days``), each in
+    a daemon thread until ``stop`` is set."""
     from app import keys as app_keys  # noqa: PLC0415
     from app.pg import connector  # noqa: PLC0415
     from incidents.record.archiver import Archiver  # noqa: PLC0415
     from incidents.record.episodes import AlarmEpisodeCopier  # noqa: PLC0415
+    from incidents.record.retention import Retention  # noqa: PLC0415
     from incidents.record.stream import SecurityAuditCopier  # noqa: PLC0415
     from sensors.rollup import HourlyRollup  # noqa: PLC0415
 
@@ -74,9 +76,13 @@ def start_archiver(ctx: AppContext, url: str, stop: threading.Event,
     episodes = AlarmEpisodeCopier(ctx.redis, connector(url, f"onemap-episodes-{name}"),
                                   consumer=name)
     rollup = HourlyRollup(ctx.redis, connector(url, f"onemap-rollup-{name}"))
+    retention = Retention(ctx.redis, connector(url, f"onemap-retention-{name}"),
+                          ctx.settings.retention_days * 86400, archive=Archiver(ctx.redis, connector(
+                              url, f"onemap-retention-copy-{name}")).archive)
     threads = []
     for label, worker in (("archiver", archiver), ("security-archiver", security),
-                          ("episode-archiver", episodes), ("rollup", rollup)):
+                          ("episode-archiver", episodes), ("rollup", rollup),
+                          ("retention", retention)):
         t = threading.Thread(target=worker.run, args=(stop,), name=label, daemon=True)
         t.start()
         threads.append(t)

@@ -48,15 +48,21 @@ def upgrade(pg_url: str | None, revision: str) -> None:
               help="Consumer name in group 'archive' (stable across restarts).")
 @click.option("--batch", type=int, default=500, show_default=True,
               help="Feed entries per PostgreSQL transaction.")
-def archive(pg_url: str | None, redis_url: str | None, name: str, batch: int) -> None:
+@click.option("--retention-days", type=float, default=None,
+              help="保留期: closed cases the record confirmed leave Redis after this many days "
+                   "(default: the retention_days setting, 7).")
+def archive(pg_url: str | None, redis_url: str | None, name: str, batch: int,
+            retention_days: float | None) -> None:
     """Archive incidents, their audit trails, the security audit, alarm episodes and
-    hourly telemetry rollups into the record until stopped."""
+    hourly telemetry rollups into the record until stopped; evict closed cases the record
+    confirmed from Redis after the retention (incidents.record.retention)."""
     from app import keys as app_keys  # noqa: PLC0415
     from app.context import AppContext  # noqa: PLC0415
     from app.heartbeat import BEAT_EVERY_S, beat  # noqa: PLC0415
     from app.pg import connector  # noqa: PLC0415
     from incidents.record.archiver import Archiver  # noqa: PLC0415
     from incidents.record.episodes import AlarmEpisodeCopier  # noqa: PLC0415
+    from incidents.record.retention import Retention  # noqa: PLC0415
     from incidents.record.stream import SecurityAuditCopier  # noqa: PLC0415
     from sensors.rollup import HourlyRollup  # noqa: PLC0415
 
@@ -74,6 +80,10 @@ def archive(pg_url: str | None, redis_url: str | None, name: str, batch: int) ->
     episodes = AlarmEpisodeCopier(ctx.redis, connector(url, f"onemap-episodes-{name}"),
                                   consumer=name, batch=batch)
     rollup = HourlyRollup(ctx.redis, connector(url, f"onemap-rollup-{name}"))
+    days = settings.retention_days if retention_days is None else retention_days
+    retention = Retention(ctx.redis, connector(url, f"onemap-retention-{name}"), days * 86400,
+                          archive=Archiver(ctx.redis, connector(
+                              url, f"onemap-retention-copy-{name}")).archive)
     stopped = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -85,7 +95,7 @@ def archive(pg_url: str | None, redis_url: str | None, name: str, batch: int) ->
     t.start()
     others = [threading.Thread(target=w.run, args=(stopped,), name=n, daemon=True)
               for n, w in (("security-archiver", security), ("episode-archiver", episodes),
-                           ("rollup", rollup))]
+                           ("rollup", rollup), ("retention", retention))]
     for o in others:
         o.start()
     click.echo(f"archiver {name}: {redis_url} → the record", err=True)
