@@ -34,7 +34,7 @@ import redis
 
 from grid import keys as rkeys
 from grid.resources import AVAILABLE, CATEGORY_NAMES, DISPATCHABLE, Held, Register
-from incidents import keys, kpi
+from incidents import keys, kpi, masking
 from incidents.actor import SYSTEM, Actor
 from incidents.emergency.plans import TOWN_UNIT
 from incidents.errors import Conflict, Forbidden, InvalidTransition, NotFound
@@ -153,6 +153,12 @@ def view(h: dict) -> dict:
     out["state_name"] = STATE_NAMES.get(out.get("state", ""), "")
     out["open"] = out.get("state") in OPEN_STATES
     return out
+
+
+def resource_view(actor: Actor, h: Held) -> dict:
+    """A resource as ``actor`` may see it: contacts masked unless its role reads personal data
+    (SEC18, ``incidents.masking``)."""
+    return h.view(masking.sees(actor.role), masking.person)
 
 
 def committed(r: redis.Redis, response_id: str) -> list[dict]:
@@ -287,11 +293,12 @@ class ResourceDispatch:
         return float(p.x), float(p.y)
 
     # --- suggestion ------------------------------------------------------------------------
-    def suggest(self, actor: Actor, incident_id: str = "", response_id: str = "", limit: int = 3,
-                unmasked: bool = False) -> dict:
+    def suggest(self, actor: Actor, incident_id: str = "", response_id: str = "", limit: int = 3
+                ) -> dict:
         """建议调度: the nearest available resources for each need of the response's plan level
         (enough to cover its quantity), else the nearest ``limit`` of each category; each with
-        its straight-line distance and whether ``actor`` may dispatch it."""
+        its straight-line distance and whether ``actor`` may dispatch it (contacts masked for a
+        role without ``sees_personal_data``: ``incidents.masking``)."""
         inc = self.svc.get(incident_id, actor) if incident_id else None
         resp = self._response(actor, response_id) if response_id else None
         if resp is None and inc is not None and (rid := self._response_of(inc)):
@@ -316,7 +323,7 @@ class ResourceDispatch:
                     if not h.matches(n["type"]):
                         continue
                     q = min(h.avail, want - got) if h.category == "material" else 1
-                    picked.append(self._item(actor, h, float(dist[i]), inc, unmasked, q))
+                    picked.append(self._item(actor, h, float(dist[i]), inc, q))
                     got += q
                     if got >= want or len(picked) >= SUGGEST_MAX:
                         break
@@ -324,16 +331,15 @@ class ResourceDispatch:
                                "covered": got >= want, "resources": picked})
         else:
             for cat in DISPATCHABLE:
-                picked = [self._item(actor, usable[i], float(dist[i]), inc, unmasked, 1)
+                picked = [self._item(actor, usable[i], float(dist[i]), inc, 1)
                           for i in order if usable[i].category == cat][:limit]
                 groups.append({"need": CATEGORY_NAMES[cat], "quantity": None, "unit": "",
                                "covered": bool(picked), "resources": picked})
         return {"incident": inc.id if inc else "", "response": response_id or "",
                 "lon": lon, "lat": lat, "distance": "straight_line", "groups": groups}
 
-    def _item(self, actor: Actor, h: Held, d: float, inc: Incident | None, unmasked: bool,
-              q: int) -> dict:
-        return h.view(unmasked) | {"distance_m": round(d, 1), "may_dispatch": self.may(actor, h, inc),
+    def _item(self, actor: Actor, h: Held, d: float, inc: Incident | None, q: int) -> dict:
+        return resource_view(actor, h) | {"distance_m": round(d, 1), "may_dispatch": self.may(actor, h, inc),
                                    "suggested_quantity": q}
 
     # --- dispatch and steps ----------------------------------------------------------------
@@ -506,4 +512,4 @@ class ResourceDispatch:
 
 
 __all__ = ["OPEN_STATES", "STATES", "STATE_NAMES", "ResourceDispatch", "committed", "distance_m",
-           "invariants", "view"]
+           "invariants", "resource_view", "view"]
