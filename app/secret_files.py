@@ -23,6 +23,7 @@ import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit, urlunsplit
 
 if TYPE_CHECKING:
     from app.config import Settings
@@ -98,3 +99,15 @@ def session_key(settings: Settings) -> str:
     if len(key) < MIN_KEY_CHARS:
         raise SecretError(f"会话密钥太短 / session key shorter than {MIN_KEY_CHARS} characters")
     return key
+
+
+def masked(url: str | None) -> str | None:
+    """``url`` with its password replaced by ``***``: what a banner or a log line may show of a
+    service URL (``redis://web:***@host:6379/0``)."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username or ''}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
