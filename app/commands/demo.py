@@ -17,14 +17,13 @@ import secrets
 import signal
 import threading
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import click
 
 from app.config import Settings, load_settings
 from app.context import AppContext
 from app.runtime import Runtime, ensure_mqtt, ensure_redis, serve_web, tune_gc
-from app.secret_files import private_dir, write_private
+from app.secret_files import masked, private_dir, write_private
 from app.workers import start_background_workers
 
 log = logging.getLogger("onemap")
@@ -109,18 +108,6 @@ def command(host: str | None, port: int | None, data_dir: Path | None, no_simula
     finally:
         runtime.stop()
         click.echo("stopped.")
-
-
-def masked(url: str | None) -> str | None:
-    """``url`` with its password replaced by ``***`` (the console and its log are no place for
-    it)."""
-    if not url:
-        return url
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username or ''}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def kiosk_token(settings: Settings) -> str:
