@@ -16,6 +16,7 @@ import click
 
 from app.config import ConfigError, config_origin, load_settings
 from app.context import AppContext
+from app.secret_files import masked  # a password never in a log line (issue 19)
 
 
 @click.command("ingest")
@@ -75,7 +76,7 @@ def command(redis_url: str | None, mqtt_url: str | None, group: str | None, clie
     if checker:
         checker.start()
     click.echo(f"ingest {worker.client_id}: {len(worker.devices)} devices, group {group!r}, "
-               f"{mqtt_url} → {redis_url}", err=True)
+               f"{masked(mqtt_url)} → {masked(redis_url)}", err=True)
     worker.wait_subscribed(10.0)
     try:
         while True:
