@@ -16,6 +16,7 @@ import click
 from app.config import load_settings
 from app.context import AppContext
 from app.runtime import tune_gc
+from app.secret_files import masked  # a password never in a log line (issue 19)
 
 
 @click.command("dispatch")
@@ -61,7 +62,7 @@ def command(redis_url: str | None, name: str | None, poll: float, check: bool) -
     signal.signal(signal.SIGTERM, on_signal)
     t = threading.Thread(target=worker.run, args=(stopped,), name="dispatch", daemon=True)
     t.start()
-    click.echo(f"dispatch {name}: deadlines + alarm intake on {redis_url}", err=True)
+    click.echo(f"dispatch {name}: deadlines + alarm intake on {masked(redis_url)}", err=True)
     try:
         while not stopped.is_set():
             try:
