@@ -41,7 +41,8 @@ _LOCK = threading.Lock()
 
 
 def dispatcher() -> ResourceDispatch:
-    """This process's 一键调度 over the register (made once)."""
+    """This process's 一键调度 over the register (made once; on start it writes the trail notes
+    a crashed process left unwritten, ``ResourceDispatch.sweep``)."""
     ext = current_app.extensions
     got = ext.get("onemap_resources")
     if got is None:
@@ -49,6 +50,7 @@ def dispatcher() -> ResourceDispatch:
             got = ext.get("onemap_resources")
             if got is None:
                 got = ext["onemap_resources"] = ResourceDispatch(svc(), ctx().resource_register)
+                got.sweep()      # notes a crashed process committed but did not write yet
     return got
 
 
