@@ -206,3 +206,134 @@ def test_geojson_maps_are_scoped_through_the_policy(site):
     towns = {f["properties"]["town_code"] for f in town.get("/api/geojson/sensors").json()["features"]}
     assert towns == {DA}
     assert Http(site, "admin").get("/api/geojson/sensors").status_code == 403
+
+
+
+# --- staff fetch a photo only within the scope of its case -----------------------------------
+def test_a_photo_is_served_only_within_its_cases_scope(site):
+    """Finding: "staff fetch any photo regardless of scope". A grid worker's photo of a report in
+    潘州: the worker, 潘州's operator and the city read it; another town's operator and a
+    department that has nothing to do with the case get 403 (audited); nobody anonymous."""
+    from tests.app.test_mobile_api import _jpeg  # noqa: PLC0415
+
+    worker = _user(site, "grid_worker", f"T{PZ}")
+    w = Http(site, worker)
+    up = w.post("/m/api/photos", data=_jpeg(color=(10, 200, 30)),
+                headers={"X-CSRFToken": w.csrf, "Content-Type": "image/jpeg"})
+    assert up.status_code == 200, up.text
+    lon, lat = point_in(site.ctx.city, PZ, 0)
+    rep = w.post("/m/api/reports", json={"category": "0101", "lon": lon, "lat": lat,
+                                         "description": "路面破损（照片）", "photos": [up.json()["id"]]},
+                 headers={"X-CSRFToken": w.csrf, "Idempotency-Key": "photo-scope-1"})
+    assert rep.status_code == 200, rep.text
+    url = up.json()["url"]
+    for user, status in ((worker, 200), ("panzhou", 200), ("ops", 200), ("town", 403),
+                         ("chengguan", 403), (_user(site, "grid_worker", f"T{DA}"), 403)):
+        assert Http(site, user).get(url).status_code == status, user
+    assert requests.get(site.base + url, timeout=30, allow_redirects=False).status_code in (302, 401)
+
+
+# --- Plotly hover labels never render markup from a title ---------------------------------------
+def test_an_incident_title_is_text_in_the_console_maps_hover(site):
+    """Finding: "Plotly hover labels render links from incident titles". A case titled with a
+    link and markup: the console map's hover text carries it escaped (``&lt;a``), never as a
+    tag Plotly would draw as a link."""
+    from incidents.actor import SYSTEM  # noqa: PLC0415
+
+    evil = '<a href="https://evil.example/">点此领取</a><b>x</b>'
+    inc = site.ctx.incidents.report(SYSTEM, "0101", *point_in(site.ctx.city, PZ, 35),
+                                    title=evil, description=evil, correlate=False)
+    pz = Http(site, "panzhou")
+    page = DashPage(pz, "console", pz.csrf)
+    q = page.call("counts.children", {"feed-last.data": "0", "view.value": "open", "rev.data": 0,
+                                      "queue.selected_rows": [], "queue.data": None},
+                  ["view.value"])
+    rows = response_of(q)["queue"]["data"]
+    assert any(r["id"] == inc.id for r in rows)
+    fig = page.call("map.figure", {"queue.data": rows, "sel.data": inc.id, "pick.data": None},
+                    ["sel.data"])
+    assert fig.status_code == 200
+    texts = [t for tr in json.dumps(response_of(fig)).split('"text"')[1:] for t in [tr[:4000]]]
+    blob = "".join(texts)
+    assert inc.id in blob and "&lt;a href" in blob
+    assert "<a href" not in blob and "<b>x" not in blob
+
+
+# --- CAP alerts are bounded -------------------------------------------------------------------
+def test_a_huge_cap_alert_is_refused_and_texts_are_bounded(site):
+    """Finding: "CAP intake ... text unbounded: two 6 MiB alerts grew one incident to 12.6 MB".
+    A 1 MiB alert is refused (413) before parsing and nothing is stored; an alert within the
+    bound has its headline and description cut to the product's text bounds."""
+    from tests.app.test_api import CAP  # noqa: PLC0415
+
+    ops = Http(site, "ops")
+    h = {"X-CSRFToken": ops.csrf, "Content-Type": "application/xml"}
+    n0 = site.ctx.redis.zcard("om:inc:all")
+    lon, lat = point_in(site.ctx.city, PZ, 5)
+    cap_xml = CAP.format(lon=lon, lat=lat)
+    big = cap_xml.replace("<description>", "<description>" + "洪" * (1 << 19), 1)
+    r = ops.post("/api/cap", data=big.encode(), headers=h)
+    assert r.status_code == 413, r.text[:200]
+    assert site.ctx.redis.zcard("om:inc:all") == n0
+    ok = cap_xml.replace("<description>", "<description>" + "水" * 20000, 1).replace(
+        "<identifier>", "<identifier>bounded-", 1)
+    r = ops.post("/api/cap", data=ok.encode(), headers=h)
+    assert r.status_code in (200, 201), r.text[:200]
+    inc = site.ctx.incidents.store.load(r.json()["id"])
+    assert len(inc.description) <= 2000 and len(inc.title) <= 200
+
+
+# --- hostile ids and inputs through the Dash callbacks: 404/400, never 500 ------------------------
+@pytest.mark.parametrize("bad", ["om:users:admin", "E1:x", "../x", "E" + "9" * 300, "", "*"])
+def test_hostile_ids_through_console_callbacks_never_500(site, bad):
+    """Finding: "ids naming other Redis keys give HTTP 500" (fixed at the API's edge): the same
+    ids selected in the console (the panel, the map, an action button) answer 4xx or an empty
+    panel, never a 500 and never another key's data."""
+    ops = Http(site, "commander")
+    page = DashPage(ops, "console", ops.csrf)
+    r = page.call("map.figure", {"queue.data": [], "sel.data": bad, "pick.data": None}, ["sel.data"])
+    assert r.status_code < 500 and "password" not in r.text
+    key, clicks = wild_act("note")
+    r = page.call("act-msg.children", {key: clicks, "sel.data": bad, "act-reason.value": "x",
+                                       "rev.data": 0},
+                  ['{"action":"note","type":"act"}.n_clicks'])
+    assert r.status_code < 500 and "password" not in r.text
+
+
+def wild_act(action: str):
+    from app.screens.console import BUTTONS  # noqa: PLC0415
+    from tests.app.dashkit import wild  # noqa: PLC0415
+
+    return wild({"action": ["ALL"], "type": "act"}, "n_clicks",
+                [({"action": a, "type": "act"}, 1 if a == action else None) for a, *_ in BUTTONS])
+
+
+def test_crafted_form_inputs_never_500(site):
+    """The console's forms with values no browser sends (a landmark that is no point, a picked
+    location that is no object, absurd hours, a radius that is no number): told why or ignored,
+    never a 500; nothing is created."""
+    cmd = Http(site, "commander")
+    page = DashPage(cmd, "console", cmd.csrf)
+    n0 = site.ctx.redis.zcard("om:inc:all")
+    calls = [
+        ("new-where.children", {"pick.data": {"lon": "x", "lat": None}, "new-landmark.value": None},
+         ["pick.data"]),
+        ("new-where.children", {"pick.data": None, "new-landmark.value": "1,2,3"},
+         ["new-landmark.value"]),
+        ("in:new-submit.n_clicks", {"new-submit.n_clicks": 1, "new-desc.value": "x",
+                                    "new-category.value": "0101", "pick.data": [1, 2]},
+         ["new-submit.n_clicks"]),
+        ("in:task-submit.n_clicks", {"task-submit.n_clicks": 1, "task-target.value": "DCG",
+                                     "task-title.value": "t", "task-hours.value": "nan",
+                                     "pick.data": "x"}, ["task-submit.n_clicks"]),
+        ("in:em-on.n_clicks", {"em-on.n_clicks": 1, "em-radius.value": "x", "em-minutes.value": 60,
+                               "pick.data": {"lon": 110.9, "lat": 21.9}}, ["em-on.n_clicks"]),
+    ]
+    bad = []
+    for needle, values, changed in calls:
+        r = page.call(needle, values, changed)
+        if r.status_code >= 500:
+            bad.append((needle, values))
+    assert not bad, bad
+    assert site.ctx.redis.zcard("om:inc:all") == n0
+    assert not site.ctx.incidents.emergency_state()
