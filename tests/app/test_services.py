@@ -166,11 +166,12 @@ def test_onemap_web_serves_many_requests_on_a_fixed_pool(redis_service, demo_cit
         r.close()
 
 
-def test_the_demo_restarts_a_crashed_redis_on_its_port_with_its_data(tmp_path):
+def test_the_demo_restarts_a_crashed_redis_or_broker_on_its_port_with_its_data(tmp_path):
     """Issue 19: the demo never restarted a crashed Redis. Started as `onemap demo` starts it
     (app.runtime.ensure_redis, then Runtime.supervise), a redis-server killed with SIGKILL is
     back on the same port with the same data dir and users: a key acknowledged before the kill
-    is there, and a client made before the crash (what the workers hold) simply goes on."""
+    is there, and a client made before the crash (what the workers hold) simply goes on. The
+    broker likewise comes back on its port."""
     from app.config import Settings
     from app.runtime import Runtime, ensure_redis
 
@@ -195,6 +196,15 @@ def test_the_demo_restarts_a_crashed_redis_on_its_port_with_its_data(tmp_path):
         assert web.get("om:before") == "acknowledged before the kill"    # reconnected
         assert admin.get("om:before") == "acknowledged before the kill"
         assert (svc.data_dir / PIDFILE).read_text().split()[0] == str(new.process.pid)
+        broker = start_mosquitto(tmp_path / "var" / "mqtt")            # the broker too
+        runtime.services.append(broker)
+        broker.kill()
+        while len(supervisor.restarts) < 2:
+            assert time.monotonic() < deadline, "broker not restarted"
+            time.sleep(0.05)
+        assert supervisor.restarts[1] == ("mqtt", broker.port)
+        with socket.create_connection(("127.0.0.1", broker.port), timeout=5):
+            pass                                                       # listening again
     finally:
         runtime.stop()
-    assert runtime.services[0].process.poll() is not None    # stopped with the runtime
+    assert all(s.process.poll() is not None for s in runtime.services)   # stopped with it
