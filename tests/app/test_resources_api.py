@@ -7,6 +7,7 @@ commits once) but not another town's; the steps move the team on the map and rel
 from __future__ import annotations
 
 from incidents.actor import SYSTEM
+from layers import resources
 from tests.app.authkit import accounts, app_ctx, login, web  # noqa: F401
 from tests.app.test_api import DA, PZ, point_in
 
@@ -82,8 +83,14 @@ def test_resources_over_http(web, app_ctx, accounts) -> None:  # noqa: F811
     assert pz.post(f"/api/resources/assignments/{aid}/position", json={"lon": lon, "lat": lat}
                    ).json["pos_lon"] == lon
     assert pz.post(f"/api/resources/assignments/{aid}/position", json={"lon": "x"}).status_code == 400
-    row = app_ctx.resource_register.frame().set_index("id").loc["t-pz-1"]
+    frame = app_ctx.resource_register.frame()
+    row = frame.set_index("id").loc["t-pz-1"]
     assert (row["status"], row["lon"]) == ("en_route", lon)
+    layer = resources.resources_layer(frame)            # the map: the disc's centre says 在途
+    core = dict(zip(layer.traces[0]["customdata"], layer.traces[1]["marker"]["color"], strict=True))
+    assert core["t-pz-1"] == resources.STATUS_CORES["en_route"]
+    assert core["t-da"] == resources.STATUS_CORES["available"]
+    assert any(i.label == "在途 1" for i in layer.legend.items)
     one = boss.get(f"/api/resources/assignments/{aid}").json
     assert [e["after"] for e in one["log"]] == ["requested", "acknowledged", "en_route"]
     assert [a["id"] for a in boss.get(f"/api/resources/assignments?incident={inc.id}").json["assignments"]] == [aid]
