@@ -81,26 +81,41 @@ def read(r: redis.Redis, clock: Callable[[], float] = time.time) -> list[Beat]:
     return sorted(out, key=lambda b: (b.kind, b.name))
 
 
+def beat_until(r: redis.Redis, kind: str, stop: threading.Event,
+               info: Callable[[], dict] | None = None, name: str | None = None,
+               every_s: float = BEAT_EVERY_S) -> None:
+    """Beat every ``every_s`` until ``stop`` is set: the body of a worker process's main thread
+    (or of ``start_beating``'s). ``info()`` is called at each beat: return counters that only
+    grow (``{"messages": n}``) to get rates on the ops page. A failed beat (Redis away for a
+    moment) is logged, never fatal: the next beat says so by its absence."""
+    name = name or default_name()
+    log = logging.getLogger(f"onemap.{kind}")
+    while not stop.is_set():
+        try:
+            beat(r, kind, name, info() if info else {})
+        except Exception as e:  # noqa: BLE001
+            log.warning("heartbeat failed: %s", e)
+        stop.wait(every_s)
+
+
 def start_beating(r: redis.Redis, kind: str, stop: threading.Event,
                   info: Callable[[], dict] | None = None, name: str | None = None,
                   every_s: float = BEAT_EVERY_S) -> threading.Thread:
-    """Beat from a daemon thread every ``every_s`` until ``stop`` is set (workers call this once).
-
-    ``info()`` is called at each beat: return counters that only grow (``{"messages": n}``)
-    to get rates on the ops page."""
-    name = name or default_name()
-
-    def loop() -> None:
-        while not stop.is_set():
-            try:
-                beat(r, kind, name, info() if info else {})
-            except Exception:  # Redis away for a moment: the next beat says so by its absence
-                logging.getLogger("onemap").debug("heartbeat %s failed", kind, exc_info=True)
-            stop.wait(every_s)
-
-    t = threading.Thread(target=loop, name=f"heartbeat-{kind}", daemon=True)
+    """``beat_until`` from a daemon thread (workers that run their work on the main thread)."""
+    t = threading.Thread(target=beat_until, args=(r, kind, stop, info, name, every_s),
+                         name=f"heartbeat-{kind}", daemon=True)
     t.start()
     return t
+
+
+def stop_on_signals() -> threading.Event:
+    """An event set by SIGINT or SIGTERM: a worker process's loop runs until it is set."""
+    import signal  # noqa: PLC0415
+
+    stopped = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stopped.set())
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    return stopped
 
 
 def forget(r: redis.Redis, kind: str, name: str) -> None:
@@ -110,3 +125,4 @@ def forget(r: redis.Redis, kind: str, name: str) -> None:
 
 def _is_num(v: object) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
+

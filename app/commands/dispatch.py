@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import socket
 import threading
 
@@ -29,7 +28,7 @@ from app.secret_files import masked  # a password never in a log line (issue 19)
               "(every incident in exactly one place, audit complete, deadlines match) and exit.")
 def command(redis_url: str | None, name: str | None, poll: float, check: bool) -> None:
     """Run the deadline worker and the alarm intake (1+N dispatch)."""
-    from app.heartbeat import BEAT_EVERY_S, beat  # noqa: PLC0415
+    from app.heartbeat import beat_until, stop_on_signals  # noqa: PLC0415
     from incidents import invariants  # noqa: PLC0415
     from incidents.worker import DispatchWorker  # noqa: PLC0415
 
@@ -49,27 +48,16 @@ def command(redis_url: str | None, name: str | None, poll: float, check: bool) -
     worker = DispatchWorker(ctx.redis, ctx.city, config=settings.incident_config, name=name,
                             poll_s=poll)
     tune_gc()
-    stopped = threading.Event()
+    stopped = stop_on_signals()
     if settings.pg_url:     # the record (issue 20): each dispatch process archives too
         from app.record import start_archiver  # noqa: PLC0415
 
         start_archiver(ctx, settings.pg_url, stopped, name)
-
-    def on_signal(signum: int, _frame: object) -> None:
-        stopped.set()
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
     t = threading.Thread(target=worker.run, args=(stopped,), name="dispatch", daemon=True)
     t.start()
     click.echo(f"dispatch {name}: deadlines + alarm intake on {masked(redis_url)}", err=True)
     try:
-        while not stopped.is_set():
-            try:
-                beat(ctx.redis, "dispatch", info=worker.stats)
-            except Exception as e:  # noqa: BLE001  (a missed heartbeat must not stop dispatch)
-                logging.getLogger("onemap.dispatch").warning("heartbeat failed: %s", e)
-            stopped.wait(BEAT_EVERY_S)
+        beat_until(ctx.redis, "dispatch", stopped, lambda: dict(worker.stats))
     finally:
         stopped.set()
         t.join(10)

@@ -9,8 +9,6 @@ messages it kept for the session.
 from __future__ import annotations
 
 import logging
-import signal
-import threading
 
 import click
 
@@ -35,7 +33,7 @@ def command(redis_url: str | None, mqtt_url: str | None, group: str | None, clie
             index: int, share: bool, stress: bool, health: bool) -> None:
     """Ingest IoT telemetry, device status and video-AI detections from MQTT into Redis."""
     from app.broker_auth import client_login  # noqa: PLC0415
-    from app.heartbeat import BEAT_EVERY_S, beat  # noqa: PLC0415
+    from app.heartbeat import beat_until, stop_on_signals  # noqa: PLC0415
     from sensors.credentials import INGEST  # noqa: PLC0415
     from sensors.health import HealthChecker  # noqa: PLC0415
     from sensors.ingest import IngestWorker, default_client_id, settle_heap  # noqa: PLC0415
@@ -65,13 +63,7 @@ def command(redis_url: str | None, mqtt_url: str | None, group: str | None, clie
                           login=client_login(settings, INGEST))
     checker = HealthChecker(ctx.redis, registry, devices=worker.devices) if health else None
     settle_heap()
-    stopped = threading.Event()
-
-    def on_signal(signum: int, _frame: object) -> None:
-        stopped.set()
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    stopped = stop_on_signals()
     worker.start()
     if checker:
         checker.start()
@@ -79,14 +71,8 @@ def command(redis_url: str | None, mqtt_url: str | None, group: str | None, clie
                f"{masked(mqtt_url)} → {masked(redis_url)}", err=True)
     worker.wait_subscribed(10.0)
     try:
-        while True:
-            try:
-                beat(ctx.redis, "ingest", info={**worker.stats, "client_id": worker.client_id,
-                                                "subscribed": worker.subscribed.is_set()})
-            except Exception as e:  # noqa: BLE001  (a missed heartbeat must not stop ingest)
-                logging.getLogger("onemap.ingest").warning("heartbeat failed: %s", e)
-            if stopped.wait(BEAT_EVERY_S):
-                break
+        beat_until(ctx.redis, "ingest", stopped, lambda: {
+            **worker.stats, "client_id": worker.client_id, "subscribed": worker.subscribed.is_set()})
     finally:
         if checker:
             checker.stop()

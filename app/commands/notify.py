@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import socket
 import threading
 from pathlib import Path
@@ -32,7 +31,7 @@ def command(redis_url: str | None, name: str | None, roster_file: Path | None,
             contacts_file: Path | None) -> None:
     """Send notifications (in-app, e-mail, SMS) and escalate unacknowledged ones."""
     from app.channels import build_senders  # noqa: PLC0415
-    from app.heartbeat import BEAT_EVERY_S, beat  # noqa: PLC0415
+    from app.heartbeat import beat_until, stop_on_signals  # noqa: PLC0415
     from incidents.duty import Roster, RosterError  # noqa: PLC0415
     from incidents.notify import Contacts, NotifyWorker  # noqa: PLC0415
 
@@ -62,24 +61,13 @@ def command(redis_url: str | None, name: str | None, roster_file: Path | None,
     name = name or f"notify-{socket.gethostname()}-{os.getpid()}"
     worker = NotifyWorker(ctx.redis, build_senders(settings, ctx.redis),
                           config=settings.notify_config, name=name)
-    stopped = threading.Event()
-
-    def on_signal(signum: int, _frame: object) -> None:
-        stopped.set()
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    stopped = stop_on_signals()
     worker.ensure_groups()
     t = threading.Thread(target=worker.run, args=(stopped,), name="notify", daemon=True)
     t.start()
     click.echo(f"notify {name}: channels {', '.join(sorted(worker.senders))} on {redis_url}", err=True)
     try:
-        while not stopped.is_set():
-            try:
-                beat(ctx.redis, "notify", info=dict(worker.stats))
-            except Exception as e:  # noqa: BLE001  (a missed heartbeat must not stop the notifier)
-                logging.getLogger("onemap.notify").warning("heartbeat failed: %s", e)
-            stopped.wait(BEAT_EVERY_S)
+        beat_until(ctx.redis, "notify", stopped, lambda: dict(worker.stats))
     finally:
         stopped.set()
         t.join(10)
