@@ -29,7 +29,7 @@ import redis
 from app.screens import analytics
 from app.screens.console import BUTTONS
 from incidents import keys as ik
-from incidents.roles import ROLE_TABLE, screen_roles
+from incidents.roles import ROLE_TABLE, having, screen_roles
 from tests.app.authkit import KIOSK, PASSWORD, login
 from tests.app.dashkit import DashPage, response_of, wild
 from tests.app.test_scope_matrix import ORDER, _world
@@ -340,11 +340,26 @@ def _screen_cells(m, user: str, _page: DashPage, t: Tally) -> None:
             t.check((r.status_code == 200) == (actor.role in SCREENS["analytics"])
                     and not {i for i in incs if i in body} - readable, user, "export", fmt,
                     r.status_code)
-    ops = DashPage(c, "ops", tok, m.deps["ops"])
-    r = ops.call("ops-body.children", {"ops-tick.n_intervals": 1}, ["ops-tick.n_intervals"])
-    if _status_ok(r, t, user, "ops"):
-        t.check((r.status_code == 200) == (actor.role in SCREENS["ops"]), user, "ops",
-                r.status_code)
+    ops = DashPage(c, "ops", tok, m.deps["ops"])     # health, backlog, dead letters, accounts, audit
+    for needle, values in (("ops-body.children", {"ops-tick.n_intervals": 1}),
+                           ("ops-backlog.data", {"ops-tick.n_intervals": 1, "ops-tabs.value": "backlog"}),
+                           ("dlq-table.data", {"ops-tabs.value": "dlq"}),
+                           ("acc-table.data", {"acc-rev.data": 0, "ops-tabs.value": "accounts"}),
+                           ("aud-table.data", {"ops-tabs.value": "audit"})):
+        r = ops.call(needle, values, [next(iter(values))])
+        if _status_ok(r, t, user, "ops", needle):
+            t.check((r.status_code == 200) == (actor.role in SCREENS["ops"]), user, "ops", needle,
+                    r.status_code)
+    victim = "shuili"                                  # 注销会话: an administrator's only
+    r = ops.call("acc-msg.children", {"acc-revoke.n_clicks": 1, "acc-table.data": [{"user_id": victim}],
+                                      "acc-table.selected_rows": [0], "acc-rev.data": 0},
+                 ["acc-revoke.n_clicks"])
+    if _status_ok(r, t, user, "ops", "revoke"):
+        msg = str(response_of(r).get("acc-msg", {}).get("children", "")) if r.status_code == 200 else ""
+        admin = actor.role in having("administers")
+        t.allowed += msg.startswith("已注销")
+        t.check((r.status_code == 200) == admin and msg.startswith("已注销") == admin,
+                user, "ops", "revoke", r.status_code, msg[:80])
     r = c.get("/m/")
     if _status_ok(r, t, user, "m"):
         t.check((r.status_code == 200) == (actor.role in SCREENS["m"]), user, "m", r.status_code)

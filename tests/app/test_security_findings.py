@@ -104,25 +104,27 @@ def test_the_wall_shows_the_hall_everything_and_every_other_role_its_own_scope(s
     own = svc.report(SYSTEM, "0101", *point_in(city, DA, 31), correlate=False).id
     foreign = svc.report(SYSTEM, "0101", *point_in(city, PZ, 31), correlate=False).id
     pages, cursors = {}, {}
-    for user in ("town", _user(site, "wall_viewer"), "ops", "panzhou", "chengguan",
-                 _user(site, "grid_worker", f"T{DA}"), "admin"):
+    kiosk = _user(site, "wall_viewer")
+    for user in ("town", kiosk, "panzhou", "chengguan", _user(site, "grid_worker", f"T{DA}"),
+                 "admin"):
         page = pages[user] = DashPage(Http(site, user), "wall", "")
         page.csrf = page.client.csrf
         r = _wall_render(page)
         assert r.status_code == 200, (user, r.status_code, r.text[:300])
         text = r.text
         cursors[user] = response_of(r)["wall-cursor"]["data"]
-        hall = user in ("ops", _user(site, "wall_viewer"))
+        hall = user == kiosk
         assert (own in text, foreign in text) == (hall or user == "town",
                                                   hall or user == "panzhou"), user
     # the live tick: what came after the page's cursor, each its own
-    cursor, cursor_hall = cursors["town"], cursors["ops"]
+    cursor, cursor_hall = cursors["town"], cursors[kiosk]
     own2 = svc.report(SYSTEM, "0108", *point_in(city, DA, 32), correlate=False).id
     foreign2 = svc.report(SYSTEM, "0108", *point_in(city, PZ, 32), correlate=False).id
     delta = response_of(_wall_tick(pages["town"], cursor))["wall-delta"]["data"]
     got = {i["id"] for i in delta["incidents"]}
     assert own2 in got and foreign2 not in got
-    hall = {i["id"] for i in response_of(_wall_tick(pages["ops"], cursor_hall))["wall-delta"]["data"]["incidents"]}
+    hall = {i["id"] for i in
+            response_of(_wall_tick(pages[kiosk], cursor_hall))["wall-delta"]["data"]["incidents"]}
     assert {own2, foreign2} <= hall
     # a crafted cursor reads nothing and is no 500
     for bad in ({"a": "0-0); DEL", "f": "0-0"}, {"a": "0-0", "f": "0-0", "hres": "x"}, [1, 2], "x"):
