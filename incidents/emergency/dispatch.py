@@ -144,7 +144,7 @@ def view(h: dict) -> dict:
     for k in ("qty", "consumed"):
         if k in out:
             out[k] = int(out[k])
-    for k in [k for k in out if k.startswith(("ts", "pos_"))]:
+    for k in [k for k in out if k.startswith(("ts", "pos_", "base_"))]:
         out[k] = float(out[k])
     for k in [k for k in out if k.startswith("actor:")]:
         out[k] = json.loads(out[k]).get("user_id", "")
