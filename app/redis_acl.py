@@ -1,7 +1,8 @@
 """The private Redis's ACL users (issue 19 "services authenticate"; 等保 访问控制, SEC4).
 
 ``onemap demo`` and the tests start redis-server with an ACL file written from ``USERS``: the
-``default`` user is off (a client without a password is refused: ``NOAUTH``), and each component
+``default`` user needs the admin's password (a client without one is refused: ``NOAUTH``; it
+is not switched off, see ``write_acl_file``), and each component
 connects as its own user with the least it needs:
 
 | user | keys | commands |
@@ -100,10 +101,16 @@ def passwords(data_dir: Path) -> dict[str, str]:
 
 
 def write_acl_file(data_dir: Path, pw: dict[str, str]) -> Path:
-    """``<data_dir>/users.acl`` (0600): ``default`` off, each user with its password's SHA-256."""
+    """``<data_dir>/users.acl`` (0600): ``default`` behind the admin's password, each user with
+    its password's SHA-256."""
     from app.secret_files import write_private  # noqa: PLC0415
 
-    lines = ["user default off nopass resetchannels -@all"]
+    admin = hashlib.sha256(pw["admin"].encode()).hexdigest()
+    # ``default`` is on, with the admin's password and rights, never without a password: Redis
+    # 7.0 replays the AOF as ``default`` and re-checks ACLs at each EXEC, so a ``default off``
+    # silently drops every MULTI/EXEC and script effect on restart (data loss: redis#14541,
+    # fixed in later releases; valkey#3983). A client that sends no password is still refused.
+    lines = [f"user default on #{admin} resetchannels ~* &* +@all"]
     lines += [u.rule(hashlib.sha256(pw[u.name].encode()).hexdigest()) for u in users()]
     path = data_dir / "users.acl"
     write_private(path, "\n".join(lines) + "\n")

@@ -243,7 +243,31 @@ def test_the_redis_data_dir_and_its_files_are_private(redis_service, redis_clien
         assert stat.S_IMODE(p.stat().st_mode) == (0o700 if p.is_dir() else 0o600), p
     acl = (d / "users.acl").read_text()
     assert (d / "acl" / "web.password").read_text().strip() not in acl    # hashes only
-    assert "user default off" in acl
+    assert "user default on #" in acl and "nopass" not in acl     # behind the admin password
+
+
+def test_transactions_and_scripts_survive_a_restart_under_acl(tmp_path):
+    """Redis 7.0 replays its AOF as ``default`` and re-checks ACLs at each EXEC: with ``default``
+    off it silently dropped every MULTI/EXEC and every script's effects on restart (what the
+    ingest and the incident store write). The component users' writes come back whole."""
+    from app.services import restart_redis_server, start_redis_server
+
+    svc = start_redis_server(tmp_path / "r")
+    try:
+        web = redis.Redis.from_url(svc.urls["web"], decode_responses=True)
+        p = web.pipeline(transaction=True)
+        p.set("om:tx:a", "1")
+        p.hset("om:tx:h", "f", "2")
+        p.execute()
+        web.eval("redis.call('SET', KEYS[1], ARGV[1]); return 1", 1, "om:tx:lua", "3")
+        web.close()
+        svc = restart_redis_server(svc)
+        admin = redis.Redis.from_url(svc.url, decode_responses=True)
+        assert (admin.get("om:tx:a"), admin.hget("om:tx:h", "f"), admin.get("om:tx:lua")) == \
+            ("1", "2", "3")
+        admin.close()
+    finally:
+        svc.stop()
 
 
 def test_secrets_come_from_the_environment_or_a_file(tmp_path, monkeypatch):
