@@ -28,12 +28,12 @@ def cap_intake():
     actor = require_actor()
     security.enforce(ctx().redis, security.CAP_LIMIT, actor.user_id)
     if (request.content_length or 0) > CAP_MAX_BYTES:
-        security.count(ctx().redis, "cap_rejected")
+        security.count(ctx().redis, "upload_rejected")     # as the server-wide upload limit
         return security.json_error(413, "too_large", reason=f"CAP 预警超过 {CAP_MAX_BYTES} 字节 "
                                    f"(a CAP alert is at most {CAP_MAX_BYTES} bytes)")
     data = request.get_data(cache=False)
     if len(data) > CAP_MAX_BYTES:       # no Content-Length (chunked): counted as read
-        security.count(ctx().redis, "cap_rejected")
+        security.count(ctx().redis, "upload_rejected")     # as the server-wide upload limit
         return security.json_error(413, "too_large", reason=f"CAP 预警超过 {CAP_MAX_BYTES} 字节 "
                                    f"(a CAP alert is at most {CAP_MAX_BYTES} bytes)")
     try:
