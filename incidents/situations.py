@@ -20,8 +20,8 @@ area ``city``; routed one tier up as a case spanning towns) and the towns' situa
 it (``fold_plan``): their sources move over (``merged_from``), each is voided as merged, audited
 ``merge`` by the system. A town situation a person reported into, acted on or dispatched stays its
 town's, linked from the city one (never swallowed). From then on every alarm and person's report
-of the family, in any town, joins the city situation (``areas``) while it is joinable. A flood in
-one town stays that town's situation.
+of the family in a town without a kept situation of its own joins the city situation (``areas``)
+while it is joinable. A flood in one town stays that town's situation.
 
 **Recovery** (已恢复 → 自动恢复): each alarm's clear marks its source ``cleared``; when every
 source of a machine case has cleared and no person acted on it, ``recovered_ts`` is set (the queue
@@ -67,9 +67,11 @@ def folds_to_city(rule: SituationRule, region: str) -> bool:
 
 
 def areas(rule: SituationRule, region: str) -> list[str]:
-    """The slots a report in ``region`` looks for an open situation in, in order: the city's
-    first (once the family went city-wide, every town's alarms join it), then its own."""
-    return [CITY_AREA, region] if folds_to_city(rule, region) else [region]
+    """The slots a report in ``region`` looks for an open situation in, in order: its town's own
+    (after a fold only one a person kept is still joinable: its town goes on working it, with
+    its new alarms and calls), then the city's (once the family went city-wide, every other
+    town's alarms and reports join it)."""
+    return [region, CITY_AREA] if folds_to_city(rule, region) else [region]
 
 
 def town_situations(r: redis.Redis, load_many, rule: SituationRule, towns: Iterable[str],  # noqa: ANN001

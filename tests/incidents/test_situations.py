@@ -295,8 +295,8 @@ def test_rain_over_many_towns_is_one_city_situation(svc, who, demo_city, clock):
     """全市态势 (issue 15, make demo: a city-wide rain opened 16 town situations in 15 min, each
     重大 and escalated to the city): rain alarms across 10 towns within the window are ONE
     situation of the city center listing every alarm; a town situation a person reported into
-    stays its town's (never swallowed), linked; later people's reports join the city's and its
-    owner is told. A flood in one town alone stays that town's (``city_towns`` = 3)."""
+    stays its town's (never swallowed), linked, and takes its town's new alarms; other towns'
+    later alarms and people's reports join the city's and its owner is told. A flood in one town alone stays that town's (``city_towns`` = 3)."""
     intake = AlarmIntake(svc, consumer="c1")
     assert svc.config.family("flood").city_towns == 3
     pts = town_samples(demo_city, 10)
@@ -329,6 +329,10 @@ def test_rain_over_many_towns_is_one_city_situation(svc, who, demo_city, clock):
     kept = svc.get(second.id, who.commander)            # a person's report in it: kept, open
     assert kept.state == "reported" and len(kept.sources) == 2
     assert [i.id for i in svc.list_queue(who.city, "todo")] == [city.id]
+    # the kept town goes on with its own: its new rain alarm joins the town's situation
+    svc.r.xadd(keys.ALARMS, rain(pts[1], 11))
+    intake.poll(block_ms=None)
+    assert sid(11) == second.id
     # more rain anywhere, and a person's call, join the city situation; the city is told
     svc.r.xadd(keys.ALARMS, rain(pts[0], 10))
     intake.poll(block_ms=None)
