@@ -859,7 +859,7 @@ class IncidentService(UnitOfWork, Queries, EmergencyMode):
         if fam.area == "radius":
             ids = self.r.geosearch(keys.GEO, longitude=lon, latitude=lat, radius=fam.radius_m,
                                    unit="m", sort="ASC", count=50)
-        else:       # the city's situation first, once the family went city-wide (全市态势)
+        else:       # its town's, then the city's once the family went city-wide (全市态势)
             ids = [i for a in situations.areas(fam, region)
                    for i in situations.slot_candidates(self.r, fam, a, now)]
         for inc in self.store.load_many(list(ids)):
