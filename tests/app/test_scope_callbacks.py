@@ -4,14 +4,16 @@ the console, wall, analytics and ops screens that reads or changes data, plus th
 exports and the phone page, each posted as Dash 4's renderer posts it (``tests.app.dashkit``).
 
 The console's action buttons are pressed on every case of a world in several states and towns
-(``test_scope_matrix._world``), inside and outside the caller's scope; the expectation is the
+(``test_scope_matrix._world``), inside and outside the caller's scope, each case a different
+share of the buttons (every ``SPREAD``-th: every button on several cases per account; the full
+cross product is the HTTP matrix's, ``test_scope_matrix``, kept off here for time); the expectation is the
 policy's answer for the case as it is just before the press (``Policy.can_read`` /
 ``refusal``). An allowed cell must really happen (the case's version moves, "✓"); any other is
 refused (403, or "✗" from the rules) and leaves the case as it was; a read outside scope leaks
 nothing; nothing answers 500. The bulk bar, the queue views, the incident panel and map, the
 new-incident form (a report near a foreign case gets a receipt), 上情下达 tasks (targets and
-deadlines), emergency mode, the notices, the wall's scoped map, the KPIs, the exports and the
-ops page are tried per account too.
+deadlines), emergency mode, the notices, the wall's live tick (its scoped map), the KPIs, the
+exports, the ops page's reads and its 注销会话, and the phone page are tried per account too.
 
 One server (Flask test client) and one world for the module; between accounts Redis is put
 back to the world as made (DUMP/RESTORE of every key) and the store's cached copies forgotten.
