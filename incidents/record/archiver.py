@@ -202,6 +202,27 @@ class Archiver(StreamWorker):
         return copied
 
 
+def bulk_load(conn: psycopg.Connection, items: Iterable[tuple[Incident, list[Entry]]]) -> tuple[int, int]:
+    """归档导入: incidents with their whole audit trails (stream id, fields) straight into the
+    record, through the feed path's own rows and statements (``rows.incident_row``/``audit_row``,
+    upserts keyed by id and version, trail rows ``ON CONFLICT DO NOTHING``: idempotent), in one
+    transaction: history Redis never held (an older system's cases, ``bench/history.py``'s
+    year). Returns (incidents, audit entries) written."""
+    incs, tasks, audit = [], [], []
+    for inc, trail in items:
+        incs.append(rows.incident_row(inc))
+        tasks += rows.task_rows(inc)
+        audit += [rows.audit_row(inc.id, seq, eid, raw) for seq, (eid, raw) in enumerate(trail, 1)]
+    with conn.transaction(), conn.cursor() as cur:
+        if incs:
+            cur.executemany(rows.UPSERT_INCIDENT, incs)
+        if tasks:
+            cur.executemany(rows.UPSERT_TASK, tasks)
+        if audit:
+            cur.executemany(rows.INSERT_AUDIT, audit)
+    return len(incs), len(audit)
+
+
 def _feed_id(f: dict) -> str:
     try:
         return str(feed_fields(f).get("id") or "")
@@ -214,4 +235,4 @@ def _chunks(seq: list[str], n: int) -> Iterable[list[str]]:
         yield seq[k:k + n]
 
 
-__all__ = ["Archiver", "Connect"]
+__all__ = ["Archiver", "Connect", "bulk_load"]

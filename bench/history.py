@@ -1,0 +1,400 @@
+"""history — a month at 高州市's rates through the real paths, then a year in the record (issue 20).
+
+A month (``--days`` 30) of cases at ``--scale`` × 3,000 a day is time-compressed (an injected
+clock) through the real paths on a private redis-server (AOF everysec) and a private
+PostgreSQL 15 + PostGIS: every case reported by a grid worker (``IncidentService.report``),
+then accepted, registered, dispatched to 城管, started, handled, verified and closed (5 %
+voided instead), each step the service's atomic script with its audit entry, KPIs and feed
+entry; the archiver (``incidents.record.archiver.Archiver``) drains the feed every simulated
+hour; the retention (``incidents.record.retention.Retention``, 7 days) runs at every simulated
+day's end. Redis ``used_memory`` is sampled at each day's end: after the retention's first week
+it should stay flat. Hourly telemetry rollups of ``--scale`` × 5,400 devices for the month go
+through the rollup's own statement (``sensors.rollup.UPSERT_HOURLY``). Then the rest of the
+year (11 more months) is loaded into the record through the archiver's bulk path
+(``incidents.record.archiver.bulk_load``: the same rows and upserts as the feed path), as
+time-shifted copies of the month's cases and trails.
+
+Beside it, in the same run, today's Redis-only store (no archiver, no retention) on a second
+redis-server for ``--redis-only-days`` at the same rate: memory per case, extrapolated to a
+year at the full rate; the same year's KPIs per center (the KPI counters, ``IncidentService.
+kpis``) and a breakdown by town (every case's hash) through Redis, extrapolated from the span.
+
+Found = cases created (month + bulk) found by id in Redis or the record. Query times: a year's
+KPIs per center and the spatial breakdown by town (PostGIS ``ST_Within`` on the towns'
+polygons), median of 3 runs each.
+
+    python bench/history.py                    # --scale 0.1 (300 cases a day): ~10 min busy
+    python bench/history.py --scale 1          # the full rate (3,000 a day): hours here
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+import psycopg
+import redis
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from app.pg import connector, migrate, start_postgres  # noqa: E402
+from app.services import start_redis_server  # noqa: E402
+from incidents import keys  # noqa: E402
+from incidents.actor import Actor  # noqa: E402
+from incidents.record.archiver import Archiver, bulk_load  # noqa: E402
+from incidents.record.retention import Retention  # noqa: E402
+from incidents.record.rows import incident_of  # noqa: E402
+from incidents.service import IncidentService  # noqa: E402
+from sensors.rollup import UPSERT_HOURLY  # noqa: E402
+
+DAY = 86400.0
+FULL_RATE = 3000            # cases a day in 高州市 (the seeds' scale)
+FULL_DEVICES = 5400
+START = datetime(2026, 12, 1, tzinfo=UTC) - timedelta(hours=8)   # 2026-12-01 00:00 UTC+8
+CATEGORIES = ("0107", "0108")
+
+
+class Clock:
+    def __init__(self, t: float) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def mb(n: float) -> float:
+    return round(n / 2**20, 1)
+
+
+def ms(t0: float) -> float:
+    return round((time.perf_counter() - t0) * 1000, 1)
+
+
+class City:
+    """Who acts where: a grid worker per cell, an operator and a supervisor per town, 城管."""
+
+    def __init__(self, city) -> None:  # noqa: ANN001
+        self.city = city
+        self.cells = [(str(r.town_code), str(r.worker_id), str(r.code),
+                       r.geometry.representative_point()) for r in city.cells.itertuples()]
+        towns = {c[0] for c in self.cells}
+        self.op = {t: Actor(f"op-{t}", "town_operator", f"T{t}") for t in towns}
+        self.sup = {t: Actor(f"sup-{t}", "supervisor", f"T{t}") for t in towns}
+        self.cg = Actor("bench-cg", "dept_operator", "DCG", "城管")
+
+
+def one_day(svc: IncidentService, who: City, clock: Clock, day0: float, n: int, rng: random.Random,
+            hourly=None) -> list[str]:  # noqa: ANN001
+    """``n`` cases over one simulated day, each walked to 结案 (5 % 作废) within its slot."""
+    ids: list[str] = []
+    slot = DAY / max(n, 1)
+    hour = -1
+    for k in range(n):
+        t0 = day0 + k * slot
+        if hourly is not None and int((t0 - day0) // 3600) != hour:
+            hour = int((t0 - day0) // 3600)
+            hourly()
+        clock.t = max(clock.t, t0)
+        town, worker, cell, p = who.cells[rng.randrange(len(who.cells))]
+        gw = Actor(worker, "grid_worker", f"T{town}", cell=cell)
+        inc = svc.report(gw, rng.choice(CATEGORIES), p.x, p.y, correlate=False,
+                         description=f"巡查发现第{k}件")
+        ids.append(inc.id)
+        step = slot * 0.9 / 8
+        op, sup = who.op[town], who.sup[town]
+        if rng.random() < 0.05:
+            clock.t += step
+            svc.void(inc.id, op, "重复上报")
+            continue
+        iid = inc.id
+        for fn, actor, kw in ((svc.accept, op, {}), (svc.register, op, {}),
+                              (svc.dispatch, op, {"dept_codes": ["CG"]}), (svc.start, who.cg, {}),
+                              (svc.handle, who.cg, {"note": "已处置"}),
+                              (svc.verify, sup, {"passed": True}), (svc.close, op, {})):
+            clock.t += step
+            fn(iid, actor, **kw)
+    return ids
+
+
+def month(args, who: City, rng: random.Random) -> dict:  # noqa: ANN001
+    tmp = Path(tempfile.mkdtemp(prefix="onemap-bench-history-"))
+    tmp.chmod(0o755)            # as root, PostgreSQL runs as postgres: it must get through
+    rsvc = start_redis_server(tmp / "redis", appendonly=True)
+    pg = start_postgres(tmp / "pg", durable=False)
+    out: dict = {"tmp": tmp, "rsvc": rsvc, "pg": pg}
+    r = redis.Redis.from_url(rsvc.url, decode_responses=True)
+    out["base"] = r.info("memory")["used_memory"]
+    url = pg.url
+    migrate(url)
+    clock = Clock(START.timestamp())
+    svc = IncidentService(r, who.city, clock=clock)
+    archiver = Archiver(r, connector(url, "bench-archiver"), batch=500)
+    retention = Retention(r, connector(url, "bench-retention"), args.retention_days * DAY,
+                          clock=clock, archive=Archiver(r, connector(url, "bench-copy")).archive)
+    n = round(FULL_RATE * args.scale)
+    created: list[str] = []
+    mem: list[int] = []
+    t0 = time.perf_counter()
+    for d in range(args.days):
+        day0 = START.timestamp() + d * DAY
+        created += one_day(svc, who, clock, day0, n, rng, hourly=archiver.drain)
+        archiver.drain()
+        clock.t = max(clock.t, day0 + DAY - 1)
+        evicted = retention.pass_()
+        mem.append(r.info("memory")["used_memory"])
+        print(f"  day {d + 1:2d}: {len(created):7d} cases, {r.zcard(keys.ALL):6d} in Redis "
+              f"(evicted {evicted:5d}), used_memory {mb(mem[-1]):7.1f} MB, "
+              f"{time.perf_counter() - t0:6.0f} s", flush=True)
+    out.update(r=r, url=url, svc=svc, created=created, mem=mem, month_s=time.perf_counter() - t0,
+               per_day=n, archiver=archiver, retention=retention)
+    return out
+
+
+def rollups(url: str, devices: int, days: int) -> tuple[int, float]:
+    """Hourly rollups of ``devices`` for the month, through the rollup's own upsert."""
+    rng = random.Random(7)
+    t0 = time.perf_counter()
+    rows = 0
+    with psycopg.connect(url, autocommit=True) as c:
+        for d in range(devices):
+            batch = []
+            for h in range(days * 24):
+                base = 20 + rng.random() * 5
+                batch.append((f"DEV-{d:05d}", "value", START + timedelta(hours=h), base - 1,
+                              base + 1, base, 60))
+            with c.transaction(), c.cursor() as cur:
+                cur.executemany(UPSERT_HOURLY, batch)
+            rows += len(batch)
+    return rows, time.perf_counter() - t0
+
+
+def _shift(record: dict, s: float) -> dict:
+    """The case ``s`` seconds earlier: every *_ts and stage time moved."""
+    d = dict(record)
+    for k, v in record.items():
+        if k.endswith("_ts") and isinstance(v, (int, float)) and v:
+            d[k] = v - s
+    d["times"] = {k: v - s for k, v in (record.get("times") or {}).items()}
+    d["tasks"] = [{k: (v - s if k.endswith("_ts") and isinstance(v, (int, float)) and v else v)
+                   for k, v in t.items()} for t in record.get("tasks") or ()]
+    return d
+
+
+def year_bulk(url: str, months: int, days: int) -> tuple[list[str], int, float]:
+    """The rest of the year: ``months`` time-shifted copies of the month's archived cases and
+    trails, through the archiver's bulk path. Returns (ids, audit rows, seconds)."""
+    with psycopg.connect(url) as c:
+        cases = c.execute("SELECT id, record FROM incidents ORDER BY id").fetchall()
+        trails: dict[str, list] = {}
+        for i, sid, e in c.execute("SELECT incident_id, stream_id, entry FROM incident_audit "
+                                   "ORDER BY incident_id, seq"):
+            trails.setdefault(i, []).append((sid, e))
+    ids: list[str] = []
+    n_audit = 0
+    t0 = time.perf_counter()
+    with psycopg.connect(url, autocommit=True) as conn:
+        for m in range(1, months + 1):
+            s = m * days * DAY
+            s_ms = int(s * 1000)
+            items = []
+            for iid, rec in cases:
+                new_id = f"{iid}-h{m:02d}"
+                inc = incident_of(dict(_shift(rec, s), id=new_id))
+                trail = []
+                for sid, e in trails.get(iid, ()):
+                    e = dict(e, ts=float(e.get("ts") or 0) - s)
+                    link = {k: e.pop(k) for k in ("c", "d") if k in e}
+                    e.pop("entry", None)
+                    ms_, _, seq = sid.partition("-")
+                    trail.append((f"{int(ms_) - s_ms}-{seq}", {"e": orjson.dumps(e).decode(), **link}))
+                items.append((inc, trail))
+                ids.append(new_id)
+                if len(items) >= 2000:
+                    n_audit += bulk_load(conn, items)[1]
+                    items = []
+            if items:
+                n_audit += bulk_load(conn, items)[1]
+            print(f"  month -{m:2d}: {len(ids):8d} cases loaded, {time.perf_counter() - t0:6.0f} s",
+                  flush=True)
+    return ids, n_audit, time.perf_counter() - t0
+
+
+def sql_queries(url: str, city, year0: datetime, year1: datetime) -> dict:  # noqa: ANN001
+    kpi_sql = """
+    SELECT center, count(*) AS received, count(closed_at) AS closed, count(voided_at) AS voided,
+           avg(extract(epoch FROM closed_at - reported_at)) AS mean_close_s,
+           percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM closed_at - reported_at))
+               AS p90_close_s,
+           count(*) FILTER (WHERE accepted_at - reported_at <= interval '1 hour') AS accepted_1h
+    FROM incidents WHERE created_at >= %s AND created_at < %s GROUP BY center ORDER BY center"""
+    town_sql = """
+    SELECT t.code, t.name, count(i.id) FROM bench_towns t
+    JOIN incidents i ON ST_Within(i.geom, t.geom)
+    WHERE i.created_at >= %s AND i.created_at < %s GROUP BY 1, 2 ORDER BY 1"""
+    with psycopg.connect(url, autocommit=True) as c:
+        c.execute("CREATE TABLE IF NOT EXISTS bench_towns (code text, name text, "
+                  "geom geometry(MultiPolygon, 4326))")
+        c.execute("TRUNCATE bench_towns")
+        with c.cursor() as cur:
+            cur.executemany("INSERT INTO bench_towns VALUES (%s, %s, ST_Multi(ST_GeomFromText(%s, 4326)))",
+                            [(str(t.code), str(t.name), t.geometry.wkt) for t in city.towns.itertuples()])
+        c.execute("CREATE INDEX IF NOT EXISTS bench_towns_geom ON bench_towns USING gist (geom)")
+        c.execute("ANALYZE")
+        times: dict[str, list[float]] = {"kpi": [], "town": []}
+        for _ in range(3):
+            t0 = time.perf_counter()
+            kpis = c.execute(kpi_sql, (year0, year1)).fetchall()
+            times["kpi"].append(ms(t0))
+            t0 = time.perf_counter()
+            towns = c.execute(town_sql, (year0, year1)).fetchall()
+            times["town"].append(ms(t0))
+    return {"kpis": kpis, "towns": towns, "kpi_ms": statistics.median(times["kpi"]),
+            "town_ms": statistics.median(times["town"])}
+
+
+def redis_only(args, who: City, rng: random.Random) -> dict:  # noqa: ANN001
+    """Today's store: cases stay in Redis for good (no archiver, no retention)."""
+    tmp = Path(tempfile.mkdtemp(prefix="onemap-bench-redis-only-"))
+    rsvc = start_redis_server(tmp, appendonly=True)
+    try:
+        r = redis.Redis.from_url(rsvc.url, decode_responses=True)
+        base = r.info("memory")["used_memory"]
+        clock = Clock(START.timestamp())
+        svc = IncidentService(r, who.city, clock=clock)
+        n = round(FULL_RATE * args.scale)
+        created = []
+        for d in range(args.redis_only_days):
+            created += one_day(svc, who, clock, START.timestamp() + d * DAY, n, rng)
+        used = r.info("memory")["used_memory"]
+        per_case = (used - base) / len(created)
+        since, until = START.timestamp(), START.timestamp() + args.redis_only_days * DAY - 1
+        times = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            kpis = {c: svc.kpis(c, since, until) for c in who.city.centers}
+            times.append(time.perf_counter() - t0)
+        kpi_s = statistics.median(times)
+        times = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            ids = r.zrange(keys.ALL, 0, -1)
+            p = r.pipeline(transaction=False)
+            for i in ids:
+                p.hmget(keys.incident(i), ["town_code", "created_ts"])
+            by_town: dict[str, int] = {}
+            for town, ts in p.execute():
+                if town and since <= float(ts) <= until + 1:
+                    by_town[town] = by_town.get(town, 0) + 1
+            times.append(time.perf_counter() - t0)
+        town_s = statistics.median(times)
+        return {"cases": len(created), "per_case_bytes": per_case, "used": used, "kpi_s": kpi_s,
+                "town_s": town_s, "kpis": len(kpis), "towns": len(by_town)}
+    finally:
+        rsvc.stop()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--scale", type=float, default=0.1, help="fraction of 3,000 cases a day "
+                    "(and of 5,400 devices' rollups)")
+    ap.add_argument("--days", type=int, default=30, help="the month through the real paths")
+    ap.add_argument("--months", type=int, default=11, help="more months through the bulk path")
+    ap.add_argument("--retention-days", type=float, default=7.0)
+    ap.add_argument("--redis-only-days", type=int, default=2)
+    ap.add_argument("--city-dir", default=None)
+    args = ap.parse_args()
+    t_all = time.perf_counter()
+    if args.city_dir:
+        from grid.io import load_city  # noqa: PLC0415
+
+        city = load_city(args.city_dir)
+    else:
+        from grid.build import build_city  # noqa: PLC0415
+
+        city = build_city("高州市")
+    who = City(city)
+    per_day = round(FULL_RATE * args.scale)
+    print(f"history bench: {per_day} cases a day (scale {args.scale}) × {args.days} days through "
+          f"the real paths, retention {args.retention_days} d; + {args.months} months bulk")
+
+    m = month(args, who, random.Random(1))
+    try:
+        r, url = m["r"], m["url"]
+        mem = m["mem"]
+        week = mem[-8:] if len(mem) >= 8 else mem
+        trend = (week[-1] - week[0]) / week[0] * 100 if week[0] else 0.0
+        rate = len(m["created"]) / m["month_s"]
+        print(f"month: {len(m['created'])} cases in {m['month_s']:.0f} s ({rate:.0f} cases/s incl. "
+              f"archiving and retention), archiver {dict(m['archiver'].stats)}, retention "
+              f"{dict(m['retention'].stats)}")
+        print(f"Redis used_memory at the month's end: {mb(mem[-1])} MB; last week "
+              f"{[mb(x) for x in week]} MB: trend {trend:+.1f} %")
+        n_roll, roll_s = rollups(url, max(1, round(FULL_DEVICES * args.scale)), args.days)
+        print(f"rollups: {n_roll} device-hours ({round(FULL_DEVICES * args.scale)} devices × "
+              f"{args.days * 24} h) in {roll_s:.0f} s")
+
+        bulk_ids, bulk_audit, bulk_s = year_bulk(url, args.months, args.days)
+        print(f"bulk path: {len(bulk_ids)} cases, {bulk_audit} audit entries in {bulk_s:.0f} s "
+              f"({len(bulk_ids) / bulk_s:.0f} cases/s)")
+
+        created = m["created"] + bulk_ids
+        with psycopg.connect(url) as c:
+            in_record = {i for (i,) in c.execute("SELECT id FROM incidents")}
+            n_audit, n_roll_rows = c.execute("SELECT (SELECT count(*) FROM incident_audit), "
+                                             "(SELECT count(*) FROM telemetry_hourly)").fetchone()
+        p = r.pipeline(transaction=False)
+        for i in m["created"]:
+            p.exists(keys.incident(i))
+        hot = {i for i, e in zip(m["created"], p.execute(), strict=True) if e}
+        found = sum(1 for i in created if i in hot or i in in_record)
+        print(f"created {len(created)} = found {found} (hot in Redis {len(hot)}, in the record "
+              f"{len(in_record)}); record rows: incidents {len(in_record)}, audit {n_audit}, "
+              f"rollups {n_roll_rows}")
+        # a case evicted from Redis is read by id through the record, with its trail
+        gone = next(i for i in m["created"] if i not in hot)
+        assert m["svc"].store.load(gone) is None and gone in in_record
+
+        year0 = START - timedelta(days=args.months * args.days)
+        year1 = START + timedelta(days=args.days)
+        q = sql_queries(url, city, year0, year1)
+        print(f"SQL, a year ({year0:%Y-%m-%d} … {year1:%Y-%m-%d}): KPIs of {len(q['kpis'])} "
+              f"centers in {q['kpi_ms']} ms; by town (PostGIS ST_Within, {len(q['towns'])} towns) "
+              f"in {q['town_ms']} ms")
+        for row in q["kpis"][:5]:
+            print(f"    {row[0]:12s} received {row[1]:7d} closed {row[2]:7d} voided {row[3]:6d} "
+                  f"mean close {row[4] or 0:7.0f} s")
+    finally:
+        m["rsvc"].stop()
+        m["pg"].stop()
+
+    ro = redis_only(args, who, random.Random(2))
+    year_cases = FULL_RATE * 365
+    ro_year_mb = ro["per_case_bytes"] * year_cases / 2**20
+    span_days = args.redis_only_days
+    kpi_redis_ms = (ro["kpi_s"] * 365 / span_days + ro["town_s"] * year_cases / ro["cases"]) * 1000
+    print(f"Redis-only, {span_days} days ({ro['cases']} cases): {ro['per_case_bytes'] / 1024:.1f} KB "
+          f"per case → a year at {FULL_RATE}/day: {ro_year_mb:,.0f} MB; KPIs of {ro['kpis']} "
+          f"centers {ro['kpi_s'] * 1000:.0f} ms for {span_days} days (a year ≈ "
+          f"{ro['kpi_s'] * 365 / span_days * 1000:,.0f} ms), by town over every hash "
+          f"{ro['town_s'] * 1000:.0f} ms (a year ≈ {ro['town_s'] * year_cases / ro['cases'] * 1000:,.0f} ms)")
+    kpi_year_ms = round(q["kpi_ms"] + q["town_ms"], 1)
+    redis_full = \
+        m["base"] + (mem[-1] - m["base"]) / args.scale
+    print(f"at the full rate (× {1 / args.scale:.0f}): Redis ≈ {mb(redis_full)} MB steady "
+          f"(cases held scale with the rate); record {len(created) / args.scale:,.0f} cases a year")
+    print(f"total {time.perf_counter() - t_all:.0f} s")
+    print(json.dumps({"bench": "history", "incidents": len(created), "found": found,
+                      "redis_mb": mb(mem[-1]), "redis_only_mb_year_est": round(ro_year_mb),
+                      "kpi_year_ms": kpi_year_ms, "kpi_year_redis_ms": round(kpi_redis_ms)}))
+
+
+if __name__ == "__main__":
+    main()
