@@ -224,3 +224,15 @@ within minutes. Assumption."""
 NOTIFY_KEEP_S = 30 * 86400
 """A finished delivery's record (sent, failed, skipped) and an ended chain are kept this long
 (seconds); the audit stream keeps its own history. Assumption."""
+
+# --- 信息报送 (information reports upward, issue 17) ----------------------------------------------
+REPORT_UP_SEVERITIES: frozenset[str] = frozenset({"较大", "重大", "特别重大"})
+"""Cases of these severities are reported upward (首报/续报/终报): 较大 and above. Demo default
+(configurable: ``UpwardReports(severities=...)``)."""
+REPORT_UP_FIRST_DUE_S: dict[str, float] = {"较大": 3600.0, "重大": 1800.0, "特别重大": 1800.0}
+"""首报 due this long after acceptance (受理): 30 minutes for 重大/特别重大, an hour for 较大.
+Demo default, labelled as such on the screens."""
+REPORT_UP_UPDATE_DUE_S = 3600.0
+"""A 续报 asked for is due within an hour. Demo default."""
+REPORT_UP_FINAL_DUE_S = 3600.0
+"""终报 due an hour after closure (结案). Demo default."""

@@ -258,3 +258,18 @@ def responses_all(exercise: bool = False) -> str:
 
 def response_seq(exercise: bool = False) -> str:
     return f"{response_ns(exercise)}seq"
+
+
+# --- 信息报送 (首报/续报/终报, incidents/reports_upward.py, issue 17) ----------------------------
+REPORTS_UP_DUE = "om:inc:upreport:due"        # zset: report id → due ts (drafts not yet sent)
+REPORTS_UP_OUTBOX = "om:inc:upreport:outbox"  # stream: approved reports "sent" to the upper platform
+
+
+def report_up(rid: str) -> str:
+    """hash: one information report (kind, incident, center, fields, status, approval)."""
+    return f"om:inc:upreport:{rid}"
+
+
+def reports_up_of(incident_id: str) -> str:
+    """zset: an incident's information reports → created ts."""
+    return f"om:inc:upreport:of:{incident_id}"
