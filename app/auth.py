@@ -214,9 +214,10 @@ _LOGIN_PAGE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
 <p class="error" role="alert">{error}</p>
 <button type="submit" id="login-button">登录 Log in</button></form>{notice}</main></body></html>"""
 
-_NO_2FA_NOTICE = ('<p class="notice" id="no-2fa-notice">演示模式：未启用双因素认证的特权账号仍可登录'
-                  '（生产环境须设置 ONEMAP_REQUIRE_2FA=1）Demo: privileged accounts without TOTP '
-                  'may still log in</p>')
+_NO_2FA_NOTICE = ('<p class="notice" id="no-2fa-notice">演示模式：未启用双因素认证的特权账号仍可登录；'
+                  '请管理员运行 onemap users totp enable 账号 为其启用（生产环境须设置 '
+                  'ONEMAP_REQUIRE_2FA=1）Demo: privileged accounts without TOTP may still log in; '
+                  'enrol them with onemap users totp enable USER</p>')
 
 _CODE_PAGE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
