@@ -32,8 +32,7 @@ from app import security
 from app.api import json_body, text_field
 from app.auth import guarded, require_actor
 from app.http import check_incident_id, ctx, guard_incident_ids, svc
-from incidents.actor import SYSTEM
-from incidents.emergency.plans import Known, PlanBook, PlanError
+from incidents.emergency.plans import PlanError
 from incidents.emergency.response import Responses
 
 bp = Blueprint("api_emergency_plans", __name__)
@@ -57,16 +56,9 @@ def responses() -> Responses:
     with _LOCK:
         got = ext.get("onemap_emergency")
         if got is None:
-            from sensors.kinds import KINDS  # noqa: PLC0415 (app composes sensors and incidents)
+            from app.emergency import responses_for  # noqa: PLC0415 (one composition: app.emergency)
 
-            s = svc()
-            rules = frozenset({k.name for k in KINDS.values()}
-                              | {f"{k.name}.{r.metric}" for k in KINDS.values() for r in k.rules})
-            known = Known(ctx().city, frozenset(f.name for f in s.config.situations), rules)
-            book = PlanBook(s.r, known, s.policy, s.clock)
-            if not book.all() and ctx().city.name == "高州市":
-                book.load_demo(SYSTEM)
-            got = ext["onemap_emergency"] = Responses(s, book, kind_of=ctx().devices.device_type)
+            got = ext["onemap_emergency"] = responses_for(ctx())
     return got
 
 
