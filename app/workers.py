@@ -58,6 +58,11 @@ def start_background_workers(ctx: AppContext, runtime: Runtime, simulate: bool =
     _joined(runtime, _thread("notify", lambda: notify.run(runtime.stop_event)))
     started.append("notify")
     sources["notify"] = lambda: dict(notify.stats)
+    # 应急响应 (issue 16): the member units' tasks of every active response, given once
+    from app.emergency import sweep_loop  # noqa: PLC0415
+
+    _joined(runtime, _thread("emergency", lambda: sweep_loop(ctx, runtime.stop_event)))
+    started.append("emergency")
     if simulate:
         from sensors.simulator import Simulator  # noqa: PLC0415
 

@@ -82,6 +82,9 @@ def command(host: str | None, port: int | None, data_dir: Path | None, no_simula
         from app.demo_data import seed_roster  # noqa: PLC0415
 
         click.echo(f"  duty roster (值班): {seed_roster(ctx.redis, city)} demo shifts written")
+        from app.emergency import import_demo_plans  # noqa: PLC0415
+
+        click.echo(f"  emergency plans (预案): {import_demo_plans(ctx)} (demo plans, labelled demo)")
         from app.record import start_record_soon  # noqa: PLC0415
 
         start_record_soon(ctx, runtime, click.echo)   # PostgreSQL/PostGIS history (issue 20)
