@@ -114,6 +114,12 @@ class Settings(BaseSettings):
                                  "({z}/{x}/{y}), e.g. an intranet Tianditu mirror.")
     tile_crs: str = Field("wgs84", description="CRS of the tile server: 'wgs84' or 'gcj02'.")
     max_upload_mb: float = Field(8.0, description="Largest accepted upload, MiB per request.")
+    open311_public_reads: bool = Field(True, description="Open311 GeoReport v2 reads (GET "
+                                       "requests, services…) without an api_key: True = public "
+                                       "(safe fields only, no reporter contact); False = an "
+                                       "api_key (`onemap open311 keys issue`) or a login is needed.")
+    open311_jurisdiction: str = Field("", description="Open311 `jurisdiction_id` this server "
+                                      "answers for (e.g. gaozhou.gov.cn); '' = any is accepted.")
 
     # --- simulator --------------------------------------------------------------------------
     simulate: bool = Field(True, description="`onemap demo` runs the telemetry simulator.")

@@ -109,3 +109,25 @@ def failures_key(scope: str, who: str) -> str:
     """Hash ``n`` (failures), ``last`` (epoch s) of one scope's login failures; EXPIREs
     ``WINDOW_S`` after the last failure."""
     return f"om:loginfail:{scope}:{who}"
+
+
+# --- Open311 GeoReport v2 (app.open311, issue 18) ----------------------------------------
+OPEN311_CLIENTS = "om:o311:clients"
+"""Hash client name → JSON ``{center, hash, created, revoked}`` of each Open311 API key issued
+(``onemap open311 keys issue``); the key itself is never stored, only its SHA-256."""
+
+
+def open311_key(key_hash: str) -> str:
+    """String: the Open311 client name an api_key (stored as its SHA-256) belongs to."""
+    return f"om:o311:key:{key_hash}"
+
+
+def open311_request(incident_id: str) -> str:
+    """Hash of what an Open311 POST carried beside the incident: ``address``, ``address_id``,
+    ``media_url``, ``located`` (point|address|none), ``client``, ``token``, contact fields."""
+    return f"om:o311:req:{incident_id}"
+
+
+def open311_token(token: str) -> str:
+    """String: the service_request_id an Open311 POST's token stands for."""
+    return f"om:o311:tok:{token}"
