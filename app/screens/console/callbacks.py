@@ -14,6 +14,7 @@ from app.api import ACTIONS, intake
 from app.auth import audit_denied, deny, guarded, require_actor
 from app.http.incidents import task_deadline
 from app.screens.console.bulk import register_bulk, selected_ids
+from app.screens.console.emergency import register_emergency
 from app.screens.console.figures import PICK_SLOT, map_traces
 from app.screens.console.ids import ACT, Id
 from app.screens.console.layout import HIDDEN
@@ -117,6 +118,7 @@ def register_callbacks(app: Dash, data: ConsoleData) -> None:
     svc = lambda: data.service  # noqa: E731
     register_bulk(app, data, console_actor)
     register_notices(app, data, console_actor)
+    register_emergency(app, data, console_actor)
 
     @app.callback(Output(Id.FEED_LAST, "data"), Input(Id.TICK, "n_intervals"),
                   State(Id.FEED_LAST, "data"))

@@ -103,6 +103,25 @@ class Id(StrEnum):
     EM_ON = "em-on"
     EM_OFF = "em-off"
     EM_MSG = "em-msg"
+    # 应急响应 (issue 16: app/screens/console/emergency.py)
+    RESP = "resp"
+    RESP_HEAD = "resp-head"
+    RESP_PENDING = "resp-pending"    # the suggestion a 启动响应 click confirms
+    RESP_ID = "resp-id"              # the response the board shows
+    RESP_TEAM = "resp-team"          # the nearest available team (一键调派)
+    RESP_TEAM_TEXT = "resp-team-text"
+    RESP_SUGGEST = "resp-suggest"
+    RESP_ACTIVATE = "resp-activate"
+    RESP_BOARD = "resp-board"
+    RESP_LEVEL_TEXT = "resp-level-text"
+    RESP_COMMITTED = "resp-committed"
+    RESP_CONTROLS = "resp-controls"
+    RESP_DISPATCH = "resp-dispatch"
+    RESP_LEVEL = "resp-level"
+    RESP_LEVEL_BTN = "resp-level-btn"
+    RESP_TEXT = "resp-text"
+    RESP_END = "resp-end"
+    RESP_MSG = "resp-msg"
 
 
 ACT = "act"

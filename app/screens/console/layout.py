@@ -9,6 +9,7 @@ from dash import dash_table, dcc, html
 from app.auth import current_actor
 from app.live import FALLBACK_POLL_MS
 from app.screens.console.bulk import bulk_bar
+from app.screens.console.emergency import may_command, panel_box
 from app.screens.console.figures import map_figure, scope_geo
 from app.screens.console.ids import Id, act_button
 from app.screens.console.model import (
@@ -222,8 +223,9 @@ def page(data: ConsoleData, actor: Actor) -> html.Div:
         dcc.Graph(id=Id.MAP, style={"height": "100%"}, config={"displaylogo": False,
                                                                "scrollZoom": True},
                   figure=map_figure(data.city, actor, [], tile_url=data.tile_url)),
-        html.Div("点击网格点选位置 · 点击事件打开详情", className="hint")]),
-        new_incident_form(geo["landmarks"]), task_form(data.assign_targets(actor))]
+        html.Div("点击网格点选位置 · 点击事件打开详情", className="hint")])]
+    left.append(panel_box(hidden=not may_command(data.service.policy, actor)))   # 应急响应 (issue 16)
+    left += [new_incident_form(geo["landmarks"]), task_form(data.assign_targets(actor))]
     if actor.role == "city_commander":
         left.append(emergency_form(data.city))
     return html.Div(className="con-root", children=[
