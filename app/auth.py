@@ -42,7 +42,7 @@ from flask import Flask, abort, current_app, g, has_request_context, redirect, r
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app import security, throttle
+from app import open311, security, throttle
 from app.sessions import KIOSK_USER, SessionStore, kiosk_token_ok
 from app.users import User, UserStore
 from incidents import errors, roles
@@ -460,6 +460,16 @@ def install(server: Flask, ctx) -> None:
             if path != "/api/me" and u.role not in API_ROLES:
                 deny(f"role {u.role} may not use the API")
             return None
+        if path.startswith("/open311/"):
+            # Open311 clients (issue 18): a valid ``api_key`` is the credential, like a bearer
+            # token (no cookie, no CSRF token); reads without one are public or refused per
+            # settings (app.open311.gate); a session goes on below (CSRF on POST).
+            o311 = open311.gate(ctx, current_actor() is None)
+            if o311.actor is not None:
+                g._login_user = SessionUser(o311.actor, "")
+                g.onemap_bearer = True
+            if o311.done:
+                return o311.refusal
         # CSRF first: no state change without the session's token (login form included).
         if request.method not in security.SAFE_METHODS and not security.csrf_ok():
             security.count(ctx.redis, "csrf_rejected")
