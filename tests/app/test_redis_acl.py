@@ -30,7 +30,8 @@ def _as(redis_service, user: str) -> redis.Redis:
 
 
 def test_the_default_user_without_a_password_is_refused(redis_service):
-    """A client that does not log in gets nothing: the ``default`` user is off."""
+    """A client that does not log in gets nothing: the ``default`` user needs the admin's
+    password (not off: see app.redis_acl.write_acl_file)."""
     with socket.create_connection(("127.0.0.1", redis_service.port), timeout=5) as s:
         s.sendall(b"PING\r\nGET om:users\r\nAUTH default x\r\n")
         answer = b""
