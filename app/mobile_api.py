@@ -9,6 +9,11 @@ Weak network: each write carries the phone's idempotency key (body ``key`` or he
 task updates and patrol entries remember it in Redis (``app.keys.idempotency``), so a retry after
 a lost answer returns the first answer and changes nothing.
 
+Shared phones (issue 17): every queued write carries its author (body ``author`` or header
+``X-Author``, the id of the user who wrote it on the phone); one whose author is not the session's
+user is refused with 409 ``author_mismatch`` (the phone keeps it for its author). The phone never
+sends another user's item; this is the server's half (defence in depth).
+
 Photos: one per request (``POST /m/api/photos``, raw JPEG/PNG/WEBP body), checked by content with
 Pillow (``app.security.check_image``), stored in Redis under an id that is an HMAC of the content
 (a retried upload gets the same id; ids cannot be guessed), served at ``/media/photo/<id>``.
@@ -69,6 +74,22 @@ def _key() -> str:
         abort(security.json_error(400, "bad_request", reason="缺少幂等键 Idempotency-Key（至多 64 个字母/数字）"
                                   "(Idempotency-Key required (≤ 64 letters/digits))"))
     return key
+
+
+def _check_author(actor: Actor, body: dict | None = None) -> None:
+    """A shared phone (issue 17): a queued item is sent only under its author's login. No
+    ``author`` given (an older page, an API client): the session's user is the author."""
+    author = str((body or {}).get("author") or request.headers.get("X-Author") or "").strip()
+    if author and author != actor.user_id:
+        r = _ctx().redis
+        security.count(r, "author_mismatch")
+        security.audit(r, "author_mismatch", user=actor.user_id, role=actor.role,
+                       center=actor.center, path=request.path, target=author[:64],
+                       reason="queued item of another user")
+        abort(security.json_error(409, "author_mismatch", author=author[:64],
+                                  reason=f"这条记录由账号 {author[:64]} 填写，不能以当前账号 "
+                                         f"{actor.user_id} 发送；已保留在手机上，待该账号登录后发送 "
+                                         "(the item's author is not the logged-in user)"))
 
 
 def _body() -> dict:
@@ -265,6 +286,7 @@ def _secret() -> bytes:
 @bp.post("/m/api/photos", endpoint="mobile_photo_upload")
 def upload_photo():
     actor = _actor()
+    _check_author(actor)
     data = request.get_data(cache=False)
     if len(data) > MAX_PHOTO_BYTES:
         security.count(_ctx().redis, "upload_rejected")
@@ -309,6 +331,7 @@ def report():
     key = _key()
     security.enforce(_ctx().redis, security.REPORT_LIMIT, actor.user_id)
     body = _body()
+    _check_author(actor, body)
     category = _text(body, "category", 8)
     if category not in CATEGORIES:
         return security.json_error(400, "bad_request", reason=f"未知事件类别 {category!r} "
@@ -356,6 +379,7 @@ def task_action(incident_id: str, action: str):
                 inc = _ctx().incidents.start(incident_id, actor, task=task.n, note="网格员接收任务")
         return {"id": inc.id, "state": inc.state}
     key = _key()
+    _check_author(actor, body)
     photos = _photo_ids(_ctx(), actor, body)
     urls = [photo_url(p) for p in photos]
     note = _text(body, "note")
@@ -391,6 +415,7 @@ def patrol_add():
     actor = _actor()
     key = _key()
     body = _body()
+    _check_author(actor, body)
     lon, lat = _point(body)
     photos = _photo_ids(_ctx(), actor, body)
 
@@ -409,6 +434,39 @@ def patrol_add():
 def patrol_list():
     actor = _actor()
     return {"entries": patrol_log(_ctx(), actor.user_id, 30)}
+
+
+@bp.get("/m/api/notifications", endpoint="mobile_notifications")
+def notifications():
+    """站内消息 on the phone (issue 17, T25): the user's in-app inbox (``app.channels.inbox``),
+    newest first, each with whether it was acknowledged (确认收到 stops its escalation)."""
+    from app.channels import inbox  # noqa: PLC0415
+    from incidents.notify import Outbox  # noqa: PLC0415
+
+    actor = _actor()
+    items = inbox(_ctx().redis, actor.user_id, count=30)
+    outbox = Outbox(_ctx().redis)
+    for it in items:
+        by = outbox.chain(str(it.get("chain") or "")).get("acked_by", "") if it.get("chain") else ""
+        it["acked"], it["acked_by"] = bool(by), by
+    return {"items": items, "unacked": sum(1 for it in items if not it["acked"])}
+
+@bp.post("/m/api/notifications/ack", endpoint="mobile_notifications_ack")
+def notifications_ack():
+    """知道了: acknowledge one of my notifications (``Outbox.acknowledge``; only a person it
+    reached may, else 403, audited)."""
+    from app.auth import deny  # noqa: PLC0415
+    from incidents.notify import Outbox  # noqa: PLC0415
+
+    actor = _actor()
+    chain = _text(_body(), "chain", 200)
+    if not chain:
+        return security.json_error(400, "bad_request", reason="缺少通知编号 chain (chain required)")
+    try:
+        first = Outbox(_ctx().redis).acknowledge(chain, actor.user_id, via="mobile")
+    except PermissionError as e:
+        deny(str(e), target=chain)
+    return {"chain": chain, "first": first}
 
 
 def _my_task(inc, actor: Actor):  # noqa: ANN001, ANN202 (Incident → Task | None)

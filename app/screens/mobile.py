@@ -5,7 +5,9 @@ signal, and a Dash page costs ~1 MB of React and renderer before the first input
 page is one HTML document with the worker's bootstrap data inlined (categories with the recent
 ones first, the own cell's centroid, the town's grid cells for the small map) and five small
 plain-JS files (``assets/mobile/``: the outbox, photo resizing, the SVG mini map, the page, and
-``live.js``: the push stream, so the task list refreshes by itself when a task arrives).
+``live.js``: the push stream, so the task list refreshes by itself when a task arrives), and
+``sw.js``, the service worker at ``/m/sw.js`` that keeps the page shell for a reload without
+network (issue 17).
 Everything after the first load goes through the JSON endpoints of ``app.mobile_api``; scope
 (own reports and tasks only) is checked there, on the server.
 """
@@ -37,6 +39,16 @@ def mount(server: Flask, ctx: AppContext) -> None:
     @server.get("/m/assets/<path:name>", endpoint="mobile_asset")
     def mobile_asset(name: str):
         return send_from_directory(MOBILE_ASSETS, name, max_age=3600)
+
+    @server.get("/m/sw.js", endpoint="mobile_service_worker")
+    def mobile_service_worker():
+        """The offline app shell (issue 17): served under /m/ so its scope is the phone page
+        (no ``Service-Worker-Allowed`` needed); never cached by HTTP, so a new one is seen at
+        once. CSP ``worker-src 'self'`` (app.security) already allows it."""
+        resp = send_from_directory(MOBILE_ASSETS, "sw.js", max_age=0)
+        resp.headers["Cache-Control"] = "no-cache"
+        resp.headers["Content-Type"] = "text/javascript; charset=utf-8"
+        return resp
 
     @server.get("/m/", endpoint="mobile_page")
     def mobile_page():
@@ -94,8 +106,9 @@ _PAGE = """<!doctype html>
 __SCRIPTS__
 </head><body>
 <header><div class="who">__WHO__<span class="cell">__WHERE__</span></div>
-<span id="net" class="net on">在线</span><a href="/logout">退出</a></header>
+<span id="net" class="net on">在线</span><a href="/logout" id="logout">退出</a></header>
 <div id="waiting-banner" hidden></div>
+<div id="notices" hidden aria-live="polite"></div>
 <main>
 <section id="tab-report">
  <form id="report-form" autocomplete="off">
@@ -126,6 +139,7 @@ __SCRIPTS__
  <button type="submit" class="primary" id="patrol-submit" style="width:100%">巡查打卡</button></form>
  <h3>最近巡查</h3><ul id="patrol-list"></ul></section>
 <section id="tab-outbox" hidden><h2>待发送</h2><ul id="outbox-list"></ul>
+ <p id="others-note" class="meta" hidden></p>
  <h3>已送达</h3><ul id="sent-list"></ul>
  <h3>我的上报 · 办理进度</h3><ul id="my-reports"></ul></section>
 </main>

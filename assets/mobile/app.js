@@ -145,8 +145,32 @@
     boot.recent = boot.recent.slice(0, 6);
     renderCategories();
     $("#description").value = "";
+    draft.clear();
     sendSaved(item.key);
   });
+
+  // --- the typed report is a draft on the phone (issue 17): a reload (offline too) keeps it -----
+  const draft = {
+    key: "om.draft.v1:" + boot.user.id,   // per user: a shared phone shows B nothing of A's
+    save() {
+      try {
+        localStorage.setItem(draft.key, JSON.stringify({category: $("#category").value,
+          description: $("#description").value, at: Date.now()}));
+      } catch (e) { /* storage full: the outbox matters more */ }
+    },
+    restore() {
+      let d = null;
+      try { d = JSON.parse(localStorage.getItem(draft.key) || "null"); } catch (e) { d = null; }
+      if (!d) return;
+      if (d.category && $("#category").querySelector('option[value="' + d.category + '"]')) {
+        $("#category").value = d.category;
+      }
+      if (d.description && !$("#description").value) $("#description").value = d.description;
+    },
+    clear() { try { localStorage.removeItem(draft.key); } catch (e) { /* ignore */ } },
+  };
+  $("#description").addEventListener("input", () => draft.save());
+  $("#category").addEventListener("change", () => draft.save());
 
   // --- tasks -----------------------------------------------------------------------------------
   async function getJSON(url) {
@@ -233,7 +257,12 @@
       list.replaceChildren(...(out.tasks.length ? out.tasks.map(taskCard) :
         [el("li", {class: "empty"}, "暂无任务")]));
       const fresh = out.tasks.filter((t) => t.actions.includes("accept")).length;
-      if (tasksFresh !== null && fresh > tasksFresh) toast("收到新任务");
+      if (tasksFresh !== null && fresh > tasksFresh) {
+        toast("收到新任务");
+        // a buzz in the pocket where the phone supports it (issue 17; iOS Safari has none)
+        if (navigator.vibrate) { try { navigator.vibrate([200, 100, 200]); } catch (e) { /* */ } }
+        OM.buzzes = (OM.buzzes || 0) + 1;
+      }
       tasksFresh = fresh;
       $("#task-count").textContent = fresh || "";
     } catch (e) {
@@ -277,9 +306,33 @@
     } catch (e) { /* offline: the outbox above is what matters */ }
   }
 
+  // --- notifications (站内消息, issue 17): shown until acknowledged (知道了) -----------------------
+  let noticesAsked = 0;
+  async function loadNotices() {
+    const asked = ++noticesAsked;
+    let out;
+    try { out = await getJSON("/m/api/notifications"); } catch (e) { return; }   // offline
+    if (asked !== noticesAsked) return;
+    const open = out.items.filter((n) => !n.acked);
+    $("#notices").hidden = !open.length;
+    $("#notices").replaceChildren(...open.slice(0, 5).map((n) => el("div",
+      {class: "notice" + (n.priority ? " prio" : ""), "data-chain": n.chain},
+      el("div", {class: "title"}, n.subject || "通知"),
+      n.body ? el("div", {class: "meta"}, n.body) : "",
+      el("button", {type: "button", class: "ack", onclick: async (ev) => {
+        ev.target.disabled = true;
+        try { await postNow("/m/api/notifications/ack", {chain: n.chain}); toast("已确认收到"); }
+        catch (e) { toast("确认失败: " + e.message, true); ev.target.disabled = false; return; }
+        loadNotices();
+      }}, "知道了"))));
+  }
+
   // --- outbox -------------------------------------------------------------------------------------
   function renderOutbox() {
     const items = OM.outbox.items();
+    const others = OM.outbox.othersCount();
+    $("#others-note").hidden = !others;
+    $("#others-note").textContent = "本机还保留 " + others + " 条其他账号未发送的记录（该账号登录后发送）";
     $("#outbox-count").textContent = items.length || "";
     $("#waiting-banner").hidden = !items.length;
     $("#waiting-banner").textContent = items.length + " 条待发送（已保存在手机上）";
@@ -326,13 +379,33 @@
   $("#zoom-out").addEventListener("click", () => map && map.zoom(1 / 1.6));
   $("#use-gps").addEventListener("click", () => { loc.source = "cell"; startGeo(); toast("正在获取 GPS…"); });
   startGeo();
-  OM.outbox.start();
+  OM.outbox.start(boot.user.id);      // only this user's items are shown and sent (issue 17)
+  draft.restore();
   renderOutbox();
   loadTasks();
+  loadNotices();
+  // logout on a shared phone: unsent items stay on the phone for their author (issue 17)
+  $("#logout").addEventListener("click", (ev) => {
+    const n = OM.outbox.items().length;
+    if (n && !confirm("还有 " + n + " 条未发送，退出后将保留在本机，下次您登录时发送")) {
+      ev.preventDefault();
+      return;
+    }
+    // the page shell cached for offline use carries this user's data: drop it
+    if (window.caches) caches.keys().then((ks) => ks.forEach((k) =>
+      caches.open(k).then((c) => { c.delete("/m/"); c.delete("/m"); })));
+  });
   // pushed (live.js): a case of this worker changed: its tasks, and its reports if shown
   OM.refresh = () => {
     loadTasks();
+    loadNotices();
     if (!$("#tab-outbox").hidden) loadReports();
   };
+  // notifications come from the notifier, not from a case change: look again now and then
+  setInterval(() => { if (document.visibilityState === "visible") loadNotices(); }, 30000);
+  // the offline app shell (sw.js): a reload without network opens the page and its drafts
+  if ("serviceWorker" in navigator) {
+    navigator.serviceWorker.register("/m/sw.js", {scope: "/m/"}).catch((e) => console.warn(e));
+  }
   OM.ready = true;
 })();

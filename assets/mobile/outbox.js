@@ -6,6 +6,11 @@
  * creates nothing new on the server (IncidentService.report(..., idempotency_key=...)).
  * Photos are uploaded first, one request each (content-addressed on the server, so a retried
  * upload is harmless too); once the server has a photo its data URL is dropped to save space.
+ *
+ * Tied to its author (issue 17, shared phones): every item carries the id of the user who wrote
+ * it; only the logged-in user's items are shown and sent. Worker A's unsent report stays kept on
+ * the phone under worker B's login (never sent as B's, never shown as B's) until A logs in
+ * again. The server checks the ``author`` field against the session too (409 otherwise).
  */
 (function () {
   "use strict";
@@ -18,6 +23,9 @@
   const listeners = [];
   let flushing = null;
   let timer = null;
+  let user = "";   // the logged-in user (OM.outbox.start): the only author whose items go out
+
+  function mine(x) { return !!user && x.author === user; }
 
   function newKey() {
     // crypto.randomUUID exists only on https; getRandomValues works on a plain-http intranet too.
@@ -79,6 +87,8 @@
     const why = body.reason || body.error || ("HTTP " + resp.status);
     if (resp.status === 401) throw new Retry("登录已过期，请重新登录后自动发送 (" + why + ")");
     if (resp.status === 403 && body.error === "csrf") throw new Retry("会话已更新，重试中");
+    // another user's session (a shared phone): keep it for its author, never give it up
+    if (resp.status === 409 && body.error === "author_mismatch") throw new Retry(why, BACKOFF_MAX_MS);
     if (resp.status === 429) {
       const after = parseInt(resp.headers.get("Retry-After") || "10", 10) * 1000;
       throw new Retry("发送过于频繁，稍后自动重试", after);
@@ -91,16 +101,17 @@
     for (const p of item.photos) {
       if (p.id) continue;
       const resp = await request("/m/api/photos", {method: "POST", body: dataUrlToBlob(p.data),
-        headers: {"Content-Type": "image/jpeg"}}, TIMEOUT_MS * 3);
+        headers: {"Content-Type": "image/jpeg", "X-Author": item.author}}, TIMEOUT_MS * 3);
       const out = await judge(resp);
       p.id = out.id;
       p.data = null;  // the server has it now: free the phone's storage
       OM.outbox.update(item);
     }
-    const body = Object.assign({}, item.payload, {key: item.key,
+    const body = Object.assign({}, item.payload, {key: item.key, author: item.author,
                                                    photos: item.photos.map((p) => p.id)});
     const resp = await request(item.url, {method: "POST", body: JSON.stringify(body),
-      headers: {"Content-Type": "application/json", "Idempotency-Key": item.key}});
+      headers: {"Content-Type": "application/json", "Idempotency-Key": item.key,
+                "X-Author": item.author}});
     return judge(resp);
   }
 
@@ -110,12 +121,17 @@
     csrf,
     request,
     onChange(cb) { listeners.push(cb); },
-    items() { return read(STORE); },
-    sent() { return read(SENT); },
+    /** The logged-in user's items only (another user's stay kept, unseen, unsent). */
+    items() { return read(STORE).filter(mine); },
+    /** How many items of other users this phone keeps for them. */
+    othersCount() { return read(STORE).filter((x) => !mine(x)).length; },
+    sent() { return read(SENT).filter(mine); },
+    user() { return user; },
 
     /** Keep a new item (a draft until confirmed); returns it. photos: JPEG data URLs. */
     add(kind, url, payload, photos, title) {
-      const item = {key: newKey(), kind, url, payload, title: title || kind,
+      if (!user) throw new Error("未登录，无法保存");
+      const item = {key: newKey(), author: user, kind, url, payload, title: title || kind,
                     photos: (photos || []).map((d) => ({data: d, id: null})),
                     created: Date.now(), attempts: 0, next_at: 0, state: "waiting",
                     last_error: ""};
@@ -142,6 +158,7 @@
       flushing = (async () => {
         const now = Date.now();
         for (const item of read(STORE)) {
+          if (!mine(item)) continue;   // another user's: kept until they log in again
           if (item.state === "failed" || (!force && item.next_at > now)) continue;
           item.state = "sending";
           OM.outbox.update(item);
@@ -150,7 +167,7 @@
             const out = await sendOne(item);
             write(STORE, read(STORE).filter((x) => x.key !== item.key));
             const sent = read(SENT);
-            sent.unshift({key: item.key, kind: item.kind, title: item.title,
+            sent.unshift({key: item.key, author: item.author, kind: item.kind, title: item.title,
                           id: out.id || out.incident_id || "", at: Date.now(),
                           duplicate: !!out.duplicate});
             write(SENT, sent.slice(0, 30));
@@ -177,15 +194,18 @@
     /** Arm one timer for the next due item. */
     schedule() {
       clearTimeout(timer);
-      const due = read(STORE).filter((x) => x.state !== "failed").map((x) => x.next_at);
+      const due = read(STORE).filter((x) => mine(x) && x.state !== "failed").map((x) => x.next_at);
       if (!due.length) return;
       const wait = Math.max(200, Math.min(...due) - Date.now());
       timer = setTimeout(() => OM.outbox.flush(false), wait);
     },
 
-    /** Items "sending" when the page was closed are waiting again. */
-    start() {
-      const items = read(STORE).map((x) => (x.state === "sending" ? Object.assign(x,
+    /** Items "sending" when the page was closed are waiting again. ``who``: the logged-in
+     * user's id (the page's bootstrap); items written before authors were recorded (no
+     * ``author``) are kept but sent by no one: whose they are is not known. */
+    start(who) {
+      user = String(who || "");
+      const items = read(STORE).map((x) => (x.state === "sending" && mine(x) ? Object.assign(x,
         {state: "waiting"}) : x));
       write(STORE, items);
       window.addEventListener("online", () => OM.outbox.flush(true));
