@@ -3,10 +3,12 @@ their TOTP second factor (totp enable/disable, SEC11) and the wall kiosk token (
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import click
+import segno
 
 from app import security
 from app.config import Settings
@@ -125,13 +127,18 @@ def totp() -> None:
 @totp.command("enable")
 @click.argument("user_id")
 def totp_enable(user_id: str) -> None:
-    """Give USER_ID a new TOTP secret and print its otpauth URI (for the authenticator app);
-    from the next login, the 6-digit code is asked after the password. Replaces an earlier one."""
+    """Give USER_ID a new TOTP secret and print its otpauth URI and QR code (for the
+    authenticator app); from the next login, the 6-digit code is asked after the password.
+    Replaces an earlier one."""
     store, _ = _store()
     with _user_errors():
         secret = store.enable_totp(user_id)
+    uri = totp_uri(user_id, secret)
     click.echo(f"已为 {user_id} 启用双因素认证 (TOTP enabled for {user_id}); 请用验证器扫描或输入:")
-    click.echo(totp_uri(user_id, secret))
+    qr = io.StringIO()
+    segno.make(uri, error="l").terminal(out=qr, compact=True)   # the QR code, as text
+    click.echo(qr.getvalue())
+    click.echo(uri)
     click.echo(f"secret {secret}")
 
 

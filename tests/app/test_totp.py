@@ -35,6 +35,7 @@ def secret(redis_service, monkeypatch, accounts) -> str:
     assert out.exit_code == 0, out.output
     uri = next(line for line in out.output.splitlines() if line.startswith("otpauth://"))
     assert "admin" in uri and "issuer=OneMap" in uri
+    assert "█" in out.output                      # the QR code to scan, as text
     return pyotp.parse_uri(uri).secret
 
 
