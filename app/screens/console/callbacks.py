@@ -223,10 +223,10 @@ def register_callbacks(app: Dash, data: ConsoleData) -> None:
     def landmark_pick(landmark):
         """A landmark chosen from the list becomes the picked location (shown on the map)."""
         console_actor()
-        if not landmark:
+        loc = locate(data.city, None, landmark, Id.NEW_LANDMARK) if landmark else None
+        if loc is None:          # none chosen, or a value no page sends: never a 500
             return no_update
-        lon, lat = (float(v) for v in landmark.split(","))
-        return {"lon": lon, "lat": lat}
+        return {"lon": loc[0], "lat": loc[1]}
 
     @app.callback(Output(Id.PANEL_HEAD, "children"), Output(Id.PANEL_BODY, "children"),
                   *[Output(c, p) for c, p in PANEL_OUTPUTS],
@@ -361,15 +361,17 @@ def register_callbacks(app: Dash, data: ConsoleData) -> None:
             if off:
                 svc().emergency_off(actor, reason or "")
                 return "✓ 应急模式已解除", "msg ok", (rev or 0) + 1
-            if town:
-                geom = data.city.towns[data.city.towns["code"] == town].geometry.iloc[0]
-                area = geom.simplify(0.0005).__geo_interface__
-            elif pick:
-                area = circle_area(pick["lon"], pick["lat"], float(radius or 3))
+            towns = data.city.towns[data.city.towns["code"] == str(town)] if town else None
+            if towns is not None and len(towns):
+                area = towns.geometry.iloc[0].simplify(0.0005).__geo_interface__
+            elif town:
+                raise ValueError(f"未知镇街 {town!r} (unknown town)")
+            elif isinstance(pick, dict):
+                area = circle_area(float(pick["lon"]), float(pick["lat"]), float(radius or 3))
             else:
                 return "✗ 请选择区域 (a town, or a point on the map + radius)", "msg err", no_update
             svc().emergency_on(area, time.time() + float(minutes or 120) * 60, actor, reason or "")
-        except (IncidentError, ValueError) as exc:   # refused by the rules: told why in the form
-            return (f"✗ {'解除' if off else '启动'}应急模式: {refusal(exc, 'emergency', actor)}",
+        except (IncidentError, ValueError, KeyError, TypeError) as exc:   # refused, or a bad input
+            return (f"✗ {'解除' if off else '启动'}应急模式: {refusal(exc, 'emergency', actor) or exc}",
                     "msg err", (rev or 0) + 1)
         return f"✓ 应急模式已启动 · {int(minutes or 120)} 分钟", "msg ok", (rev or 0) + 1
