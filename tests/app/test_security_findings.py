@@ -312,12 +312,13 @@ def wild_act(action: str):
 
 def test_crafted_form_inputs_never_500(site):
     """The console's forms with values no browser sends (a landmark that is no point, a picked
-    location that is no object, absurd hours, a radius that is no number): told why or ignored,
-    never a 500; nothing is created."""
+    location that is no object, an unknown town for 应急模式, absurd hours, a radius that is no
+    number): told why or ignored, never a 500; nothing is created."""
     cmd = Http(site, "commander")
     page = DashPage(cmd, "console", cmd.csrf)
     n0 = site.ctx.redis.zcard("om:inc:all")
     calls = [
+        ("in:new-landmark.value", {"new-landmark.value": "abc"}, ["new-landmark.value"]),
         ("new-where.children", {"pick.data": {"lon": "x", "lat": None}, "new-landmark.value": None},
          ["pick.data"]),
         ("new-where.children", {"pick.data": None, "new-landmark.value": "1,2,3"},
@@ -328,8 +329,12 @@ def test_crafted_form_inputs_never_500(site):
         ("in:task-submit.n_clicks", {"task-submit.n_clicks": 1, "task-target.value": "DCG",
                                      "task-title.value": "t", "task-hours.value": "nan",
                                      "pick.data": "x"}, ["task-submit.n_clicks"]),
+        ("in:em-on.n_clicks", {"em-on.n_clicks": 1, "em-town.value": "nowhere",
+                               "em-minutes.value": 60}, ["em-on.n_clicks"]),
         ("in:em-on.n_clicks", {"em-on.n_clicks": 1, "em-radius.value": "x", "em-minutes.value": 60,
                                "pick.data": {"lon": 110.9, "lat": 21.9}}, ["em-on.n_clicks"]),
+        ("in:em-on.n_clicks", {"em-on.n_clicks": 1, "em-minutes.value": 60,
+                               "pick.data": {"lon": "x"}}, ["em-on.n_clicks"]),
     ]
     bad = []
     for needle, values, changed in calls:
