@@ -4,7 +4,7 @@ The six methods of https://wiki.open311.org/GeoReport_v2 are served by ``app.htt
 this module holds what they share:
 
 - the spec's documents: ``discovery``, ``services``, ``service_definition``, the error list,
-  and ``render`` (JSON, or XML built with lxml, which escapes every value);
+  and ``render`` (JSON, or XML built with the standard library's ElementTree, which escapes every value);
 - API keys issued per client system and scoped to a center (``onemap open311 keys issue NAME
   --center CODE``): stored as SHA-256 only (``keys.open311_key``); a key acts as an account of
   its center (city/town/department operator) on ``/open311/*`` only;
@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import secrets
 import time
 from dataclasses import dataclass
 from typing import Any
+from xml.etree import ElementTree as etree
 
 from flask import Response, jsonify, request
-from lxml import etree
 
 from app import keys, security
 from grid.categories import CATEGORIES
@@ -51,6 +52,8 @@ the others: generous bounds so that nothing unbounded is stored)."""
 CONTACT = ("email", "device_id", "account_id", "first_name", "last_name", "phone")
 """Reporter contact a POST may carry: kept beside the request, never served by a read."""
 
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+"""Characters XML 1.0 cannot carry at all (escaping cannot help): dropped from XML answers."""
 _PLURAL = {"attributes": "attribute", "values": "value", "endpoints": "endpoint",
            "formats": "format"}
 
@@ -153,7 +156,7 @@ def fmt_of(path: str) -> str:
     return "xml" if path.endswith(".xml") else "json"
 
 
-def _xml_value(parent: etree._Element, name: str, value: Any) -> None:
+def _xml_value(parent: etree.Element, name: str, value: Any) -> None:
     el = etree.SubElement(parent, name)
     if isinstance(value, list):
         for v in value:
@@ -164,10 +167,10 @@ def _xml_value(parent: etree._Element, name: str, value: Any) -> None:
     elif isinstance(value, bool):
         el.text = "true" if value else "false"
     elif value is not None:
-        el.text = str(value)
+        el.text = _NOT_XML.sub("", str(value))   # ElementTree escapes <, &, > itself
 
 
-def _xml_item(parent: etree._Element, name: str, value: Any) -> None:
+def _xml_item(parent: etree.Element, name: str, value: Any) -> None:
     if isinstance(value, dict):
         el = etree.SubElement(parent, name)
         for k, v in value.items():
@@ -186,7 +189,7 @@ def to_xml(data: Any, root: str, item: str | None = None) -> bytes:
     else:
         for k, v in data.items():
             _xml_value(el, k, v)
-    return etree.tostring(el, xml_declaration=True, encoding="utf-8")
+    return etree.tostring(el, encoding="utf-8", xml_declaration=True)
 
 
 def render(data: Any, root: str, item: str | None, fmt: str, status: int = 200) -> Response:
