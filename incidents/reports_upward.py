@@ -14,6 +14,8 @@ the roster and the outbox are passed in; the clock is injected (tests move time)
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from collections.abc import Callable, Iterable
 
@@ -24,9 +26,15 @@ from incidents import defaults as D
 from incidents import keys
 from incidents.actor import Actor
 from incidents.duty import Roster
+from incidents.feed import fields as feed_fields
 from incidents.notify import Outbox
 from incidents.roles import Role
 from incidents.vocab import State
+
+log = logging.getLogger(__name__)
+
+FEED_GROUP = "upreport"
+"""The watcher's consumer group on the incident feed (``keys.FEED``)."""
 
 KIND_NAMES: dict[str, str] = {"first": "首报", "update": "续报", "final": "终报"}
 FIELDS: tuple[str, ...] = ("what", "where", "when", "casualties", "losses", "measures",
@@ -218,4 +226,54 @@ class UpwardReports:
         return out
 
 
-__all__ = ["FIELDS", "KIND_NAMES", "ReportError", "UpwardReports"]
+class ReportWatcher:
+    """Keeps the reports in step with the cases: reads the incident feed (consumer group
+    ``upreport``, from the moment it is first started) and drafts what a changed case of 较大
+    and above asks for (``UpwardReports.track``); each ``tick`` also urges the overdue drafts.
+    ``load``: an incident by id (the store's ``load``), passed in by the composition root."""
+
+    def __init__(self, r: redis.Redis, reports: UpwardReports, load: Callable[[str], object],
+                 consumer: str = "upreport-1") -> None:
+        self.r = r
+        self.reports = reports
+        self.load = load
+        self.consumer = consumer
+        self.stats = {"drafted": 0, "urged": 0, "errors": 0}
+
+    def ensure_group(self) -> None:
+        try:
+            self.r.xgroup_create(keys.FEED, FEED_GROUP, id="$", mkstream=True)
+        except redis.ResponseError as e:
+            if "BUSYGROUP" not in str(e):
+                raise
+
+    def tick(self, block_ms: int | None = None, count: int = 200) -> int:
+        """Read new feed entries once (each acked after it is handled), then urge."""
+        got = self.r.xreadgroup(FEED_GROUP, self.consumer, {keys.FEED: ">"}, count=count,
+                                block=block_ms)
+        for entry_id, raw in (got[0][1] if got else []):
+            try:
+                e = feed_fields(raw) if raw else {}
+                sev = e.get("severity") or self.r.hget(keys.incident(e.get("id", "")), "severity")
+                if e.get("id") and sev in self.reports.severities:
+                    inc = self.load(e["id"])
+                    if inc is not None:
+                        self.stats["drafted"] += len(self.reports.track(inc))
+            except Exception:  # noqa: BLE001 (one bad entry must not stop the watcher)
+                self.stats["errors"] += 1
+                log.exception("upreport feed entry %s", entry_id)
+            self.r.xack(keys.FEED, FEED_GROUP, entry_id)
+        urged = self.reports.urge_due()
+        self.stats["urged"] += len(urged)
+        return len(urged)
+
+    def run(self, stop: threading.Event, block_ms: int = 1000) -> None:
+        self.ensure_group()
+        while not stop.is_set():
+            try:
+                self.tick(block_ms)
+            except redis.ConnectionError:
+                stop.wait(1.0)       # Redis restarting (supervised): try again
+
+
+__all__ = ["FIELDS", "KIND_NAMES", "ReportError", "ReportWatcher", "UpwardReports"]
