@@ -58,6 +58,17 @@ def start_background_workers(ctx: AppContext, runtime: Runtime, simulate: bool =
     _joined(runtime, _thread("notify", lambda: notify.run(runtime.stop_event)))
     started.append("notify")
     sources["notify"] = lambda: dict(notify.stats)
+    # 信息报送 (issue 17): 首报/终报 drafted as 较大+ cases are accepted/closed, overdue ones urged
+    from incidents.duty import Roster  # noqa: PLC0415
+    from incidents.notify import Outbox  # noqa: PLC0415
+    from incidents.reports_upward import ReportWatcher, UpwardReports  # noqa: PLC0415
+
+    upreports = ReportWatcher(ctx.redis, UpwardReports(ctx.redis, Roster(ctx.redis),
+                                                       Outbox(ctx.redis)),
+                              ctx.incidents.store.load, consumer="demo-upreport")
+    _joined(runtime, _thread("upreport", lambda: upreports.run(runtime.stop_event)))
+    started.append("upreport")
+    sources["upreport"] = lambda: dict(upreports.stats)
     # 应急响应 (issue 16): the member units' tasks of every active response, given once
     from app.emergency import sweep_loop  # noqa: PLC0415
 
