@@ -76,7 +76,8 @@ class UpwardReports:
                                                      else 0)
         if accepted:
             due = accepted + self.first_due_s.get(inc.severity, max(self.first_due_s.values()))
-            if self._create(inc, f"{inc.id}:first", "first", due):
+            if self._create(inc, f"{inc.id}:first", "first", due,
+                            label=f"受理后 {round((due - accepted) / 60)} 分钟内报送（演示默认值）"):
                 out.append(f"{inc.id}:first")
         if inc.state == State.CLOSED:
             closed = inc.times.get(State.CLOSED) or self.clock()
@@ -94,12 +95,13 @@ class UpwardReports:
             n += 1
         return f"{inc.id}:update:{n}"
 
-    def _create(self, inc, rid: str, kind: str, due: float, by: str = "system") -> bool:  # noqa: ANN001
+    def _create(self, inc, rid: str, kind: str, due: float, by: str = "system",  # noqa: ANN001
+                label: str = "") -> bool:
         now = self.clock()
         draft = self.draft_fields(inc)
         rec = {"id": rid, "kind": kind, "kind_name": KIND_NAMES[kind], "incident": inc.id,
                "center": inc.center, "severity": inc.severity, "due_ts": due, "created_ts": now,
-               "created_by": by, "status": "draft", "fields": draft, "log": [
+               "created_by": by, "status": "draft", "fields": draft, "due_label": label, "log": [
                    {"what": "draft", "by": by, "ts": now}]}
         if not self.r.hsetnx(keys.report_up(rid), "rec", orjson.dumps(rec)):
             return False        # already drafted (a change seen twice)

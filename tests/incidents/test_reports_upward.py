@@ -48,6 +48,7 @@ def test_first_report_due_urged_once_approved_by_the_leader_and_final_at_close(r
     assert reports.track(inc) == []                                   # idempotent
     first = reports.get(f"{inc.id}:first")
     assert first["due_ts"] == T0 + 30 * 60 and first["status"] == "draft"
+    assert "30 分钟" in first["due_label"] and "演示默认值" in first["due_label"]
     assert "仓库火灾" in first["fields"]["what"] and first["fields"]["casualties"] == "待核实"
     assert [x["id"] for x in reports.due(CENTER)] == [f"{inc.id}:first"]   # carried at handover
     # not yet due: nobody urged; overdue: urged once, to the watch, through the notify outbox
