@@ -91,17 +91,41 @@ def _run_as() -> str | None:
 def _check_reachable(data_dir: Path, user: str) -> None:
     """As root, the server runs as ``user``: every directory above ``data_dir`` must let it
     through (a 0700 ``var/`` or pytest's ``/tmp/pytest-of-root`` does not)."""
-    uid = pwd.getpwnam(user).pw_uid
+    uid, gid = pwd.getpwnam(user).pw_uid, pwd.getpwnam(user).pw_gid
     for d in data_dir.parents:
         try:
             st = d.stat()
         except FileNotFoundError:
             continue            # made below, by root, 0755
-        if not (st.st_mode & 0o001 or (st.st_uid == uid and st.st_mode & 0o100)):
+        if not (st.st_mode & 0o001 or (st.st_uid == uid and st.st_mode & 0o100)
+                or (st.st_gid == gid and st.st_mode & 0o010)):
             raise RuntimeError(
                 f"以 root 运行时 {user} 用户须能进入 {d} / as root, PostgreSQL runs as {user}, "
                 f"which cannot enter {d} (mode {st.st_mode & 0o777:o}): give ONEMAP_PG_URL, "
                 "or run OneMap as a normal user")
+
+
+def let_through(private_dir: Path, user: str = "postgres") -> None:
+    """As root, let the PostgreSQL server's user pass through a private (0700, root) directory
+    to the cluster below it, and no one else: the directory's group becomes ``user``'s and its
+    mode 0710 (the group may enter, not list; others nothing). What lies inside keeps its own
+    0700/0600 modes. A no-op when we are not root (the server then runs as ourselves)."""
+    if os.geteuid() != 0:
+        return
+    pw = pwd.getpwnam(user)
+    private_dir.mkdir(parents=True, exist_ok=True)
+    os.chown(private_dir, 0, pw.pw_gid)
+    private_dir.chmod(0o710)
+
+
+def _group(user: str | None) -> int | None:
+    """The server user's own group (``subprocess``'s ``user=`` sets the uid only: the child
+    would keep root's group and not get through a 0710 root:postgres directory)."""
+    return pwd.getpwnam(user).pw_gid if user else None
+
+
+def _groups(user: str | None) -> list[int] | None:
+    return [] if user else None
 
 
 def _hand_over(path: Path, user: str | None) -> None:
@@ -133,7 +157,8 @@ def start_postgres(data_dir: Path | None = None, port: int | None = None, *,
             shutil.rmtree(pgdata)
         done = subprocess.run([str(bindir / "initdb"), "-D", str(pgdata), "-U", SUPERUSER,
                                "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8",
-                               "--no-sync"], capture_output=True, text=True, user=user, check=False)
+                               "--no-sync"], capture_output=True, text=True, user=user,
+                              group=_group(user), extra_groups=_groups(user), check=False)
         if done.returncode:
             raise RuntimeError(f"initdb 失败 / initdb failed: {done.stderr.strip()[-500:]}")
         # trust only what is local: the socket and loopback (the server listens on nothing else)
@@ -148,7 +173,8 @@ def start_postgres(data_dir: Path | None = None, port: int | None = None, *,
         args += ["-c", s]
     log = open(data_dir / "postgres.log", "ab")  # noqa: SIM115  (the child keeps it)
     _hand_over(data_dir / "postgres.log", user)
-    proc = subprocess.Popen(args, stdout=log, stderr=log, process_group=0, user=user)
+    proc = subprocess.Popen(args, stdout=log, stderr=log, process_group=0, user=user, group=_group(user),
+                            extra_groups=_groups(user))
     log.close()
     svc = PgService("postgres", f"postgresql://{SUPERUSER}@127.0.0.1:{port}/{DATABASE}", port,
                     proc, data_dir)

@@ -37,8 +37,10 @@ def ensure_pg(settings: Settings, runtime: Runtime) -> tuple[str | None, str]:
 
     if not pg.available():
         return None, HISTORY_OFF
+    data_dir = Path(settings.data_dir).resolve()
     try:
-        svc = pg.start_postgres(Path(settings.data_dir).resolve() / "pg")
+        pg.let_through(data_dir)       # as root, PostgreSQL runs as postgres: 0710 root:postgres
+        svc = pg.start_postgres(data_dir / "pg")
     except (OSError, RuntimeError, subprocess.SubprocessError, psycopg.Error) as e:
         # e.g. as root the data dir must be reachable by the postgres user
         log.warning("private PostgreSQL did not start: %s", e)
