@@ -12,7 +12,9 @@ One Dash app on the shared Flask server, a package like a webviz-subsurface plug
 - ``layout``: the page (KPI tiles, the map, the ticker and charts, the theme and the banner);
 - ``figures``: the charts and the map's placeholder (the map itself is ``layers.compose``);
 - ``present``: the ticker's lines and the legend;
-- ``callbacks``: ``register_callbacks(app, src, naive)``.
+- ``callbacks``: ``register_callbacks(app, src, naive)``;
+- ``emergency``: 应急专题 (issue 16): the active response over the map (plan and level, area,
+  the board's summary, committed resources, the situation's sources), Dash-free.
 
 Live without reloads: a push (``assets/wall/live.js`` sets ``wall-push``) or the 30 s poll
 (``wall-poll``) reads what came after the browser's stream cursor and returns a small delta that

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dash import ClientsideFunction, Dash, Input, Output, Patch, State, no_update
 from dash.exceptions import PreventUpdate
 
+from app.screens.wall import emergency as wall_emergency
 from app.screens.wall.data import (
     TICKER_MAX,
     WallSources,
@@ -45,6 +46,18 @@ from app.screens.wall.view import focus_from, screen_px, theme_from, town_code_f
 from incidents.actor import Actor
 from layers import compose, emergency_areas
 from layers.themes import KPI_KEYS, THEMES
+
+
+def _responses() -> tuple:
+    """The app's ``Responses`` (one per server: ``app.http.emergency_plans``) as a 1-tuple, or
+    ``(None,)`` on a server without the OneMap context (a bench's bare wall)."""
+    from flask import current_app  # noqa: PLC0415
+
+    if "onemap" not in current_app.extensions:
+        return (None,)
+    from app.http.emergency_plans import responses  # noqa: PLC0415
+
+    return (responses(),)
 
 
 def register_callbacks(app: Dash, src: WallSources, naive: bool = False,
@@ -163,6 +176,22 @@ def register_callbacks(app: Dash, src: WallSources, naive: bool = False,
         fig["data"][i]["lon"] = lon
         fig["data"][i]["lat"] = lat
         return fig
+
+    @app.callback(Output(Id.RESPONSE, "children"), Output(Id.RESPONSE, "className"),
+                  Output(Id.RESPONSE_SIG, "data"),
+                  Input(Id.PUSH, "data"), Input(Id.POLL, "n_intervals"), Input(Id.SLOW, "n_intervals"),
+                  Input(Id.URL, "search"), State(Id.RESPONSE_SIG, "data"))
+    def response_theme(_pushed, _n, _slow, _search, shown):  # noqa: ANN001, ANN202
+        """应急专题 (issue 16): the active response over the map, re-read on a push or a poll and
+        resent only when it changed (``wall_emergency.signature``)."""
+        actor = who()
+        s = wall_emergency.summary(*_responses(), ctx.incidents, ctx.city, actor)
+        sig = wall_emergency.signature(s)
+        if sig == shown:
+            raise PreventUpdate
+        if s is None:
+            return [], "wall-response off", sig
+        return wall_emergency.children(s), "wall-response on", sig
 
     app.clientside_callback(
         ClientsideFunction("wall", "apply"),

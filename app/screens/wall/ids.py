@@ -34,6 +34,8 @@ class Id(StrEnum):
     THEME_BLURB = "wall-theme-blurb"
     CLOCK = "wall-clock"
     EMERGENCY = "wall-emergency"     # the 应急模式 banner
+    RESPONSE = "wall-response"       # 应急专题: the active response over the map (issue 16)
+    RESPONSE_SIG = "wall-response-sig"  # what the 应急专题 shows (unchanged: nothing resent)
     # body
     KPIS = "wall-kpis"
     MAPBOX = "wall-mapbox"

@@ -56,6 +56,7 @@ def layout() -> html.Div:
         dcc.Location(id=Id.URL, refresh=False),
         dcc.Store(id=Id.SCREEN), dcc.Store(id=Id.CURSOR), dcc.Store(id=Id.DELTA),
         dcc.Store(id=Id.KPI), dcc.Store(id=Id.THEME), dcc.Store(id=Id.READY),
+        dcc.Store(id=Id.RESPONSE_SIG),
         dcc.Interval(id=Id.TICK, interval=TICK_MS),     # the clock and highlights (browser)
         # changes by push (assets/wall/live.js sets wall-push); the poll is the safety net
         dcc.Store(id=Id.PUSH), dcc.Interval(id=Id.POLL, interval=FALLBACK_POLL_MS),
@@ -80,6 +81,8 @@ def layout() -> html.Div:
                               figure=placeholder_figure()),
                     html.Div(id=Id.LABELS, className="wall-labels"),
                     html.Div(id=Id.ATTRIBUTION, className="wall-attr"),
+                    # 应急专题 (issue 16): the active response, over the map's corner
+                    html.Div(id=Id.RESPONSE, className="wall-response off"),
                 ], className="wall-mapbox", id=Id.MAPBOX),
                 html.Div(id=Id.LEGEND, className="wall-legend"),
             ], className="wall-center"),
