@@ -47,6 +47,17 @@ def _spec_error(exc: HTTPException) -> Response:
     return open311.error(exc.code or 500, str(text))
 
 
+@bp.after_request
+def _spec_refusal(resp: Response) -> Response:
+    """A refusal made outside these views (``deny``/``guarded`` abort with the API's JSON
+    ``{error, reason}``, which Flask serves as is) in the spec's error format too."""
+    if resp.status_code >= 400 and resp.is_json:
+        body = resp.get_json(silent=True)
+        if isinstance(body, dict) and "error" in body:
+            return open311.error(resp.status_code, str(body.get("reason") or body["error"]))
+    return resp
+
+
 def _bad(description: str, status: int = 400) -> HTTPException:
     return HTTPException(description=description, response=open311.error(status, description))
 
