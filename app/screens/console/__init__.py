@@ -17,7 +17,10 @@ is the policy's answer (``IncidentService.available_actions``), the same as the 
 phone's (issue 14). The queue refreshes when a change in its scope is pushed (``/events``,
 ``app.live``; only the cases named are re-read and merged in), with a 30 s safety-net poll of
 ``om:inc:feed`` (every 400 ms where the server has no push); keyboard: Alt+letter per action; new incidents by hand (12345 / walk-in); 上情下达 tasks;
-emergency mode for the city commander with a banner on every console in its area.
+emergency mode for the city commander with a banner on every console in its area;
+- ``emergency``: 应急响应 (issue 16): the suggested plan level for the selected case/situation
+  and its 启动响应, the response board, level changes, 终止响应 and one-click dispatch, for the
+  roles the policy lets command a response (``Policy.check_response``).
 """
 
 from __future__ import annotations
