@@ -221,7 +221,7 @@ def test_dash_callbacks_check_the_role_too(web, accounts, app_ctx):  # noqa: F81
     from app import security
 
     c = web.test_client()
-    tok = login(c, "panzhou")
+    tok = login(c, _workers(accounts)[0])   # a grid worker: neither /ops nor /analytics
     body = {"output": "ops-body.children", "outputs": {"id": "ops-body", "property": "children"},
             "inputs": [{"id": "ops-tick", "property": "n_intervals", "value": 1}],
             "changedPropIds": ["ops-tick.n_intervals"], "state": []}
