@@ -265,6 +265,8 @@
       }
       tasksFresh = fresh;
       $("#task-count").textContent = fresh || "";
+      // the home-screen icon's badge where supported (an installed app; Chrome on Android)
+      if (navigator.setAppBadge) navigator.setAppBadge(fresh).catch(() => {});
     } catch (e) {
       if (asked === tasksAsked && !list.children.length) {
         list.replaceChildren(el("li", {class: "empty"}, "离线：无法加载任务"));
