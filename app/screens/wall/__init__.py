@@ -13,7 +13,7 @@ One Dash app on the shared Flask server, a package like a webviz-subsurface plug
 - ``figures``: the charts and the map's placeholder (the map itself is ``layers.compose``);
 - ``present``: the ticker's lines and the legend;
 - ``callbacks``: ``register_callbacks(app, src, naive)``;
-- ``emergency``: 应急专题 (issue 16): the active response over the map (plan and level, area,
+- ``response_theme``: 应急专题 (issue 16): the active response over the map (plan and level, area,
   the board's summary, committed resources, the situation's sources), Dash-free.
 
 Live without reloads: a push (``assets/wall/live.js`` sets ``wall-push``) or the 30 s poll

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dash import ClientsideFunction, Dash, Input, Output, Patch, State, no_update
 from dash.exceptions import PreventUpdate
 
-from app.screens.wall import emergency as wall_emergency
+from app.screens.wall import response_theme as wall_emergency
 from app.screens.wall.data import (
     TICKER_MAX,
     WallSources,
