@@ -1,8 +1,9 @@
 """Open311 GeoReport v2, all six methods (X23, issue 18): every response validated against JSON
 schemas written from the spec's field tables (https://wiki.open311.org/GeoReport_v2: types,
 required fields, limits, the error format); every XML answer parses and carries the same fields;
-API keys (issue/revoke, scoped to a center), public vs key-protected reads; a real Open311
-client library (PyPI ``georeport``) drives OneMap over real HTTP, unpatched."""
+API keys (issue/revoke, scoped to a center), public vs key-protected reads; real Open311
+client libraries (PyPI ``civicbot`` for the whole cycle, ``georeport`` for JSON and XML reads)
+drive OneMap over real HTTP, unpatched."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ import jsonschema
 import pytest
 import requests
 import xmltodict
+from civicbot.http import HttpTransport, RateLimiter
+from civicbot.open311 import Open311Client
+from civicbot.registry import Endpoint
 from click.testing import CliRunner
 from georeport import GeoReport
 
@@ -265,20 +269,33 @@ def test_keys_scope_and_protected_reads(web, app_ctx, redis_service, monkeypatch
 
 
 def test_a_real_open311_client_drives_onemap(live, app_ctx, key):  # noqa: F811
-    """PyPI's ``georeport`` (unpatched) over real HTTP, JSON and XML: services, a service
-    definition, requests with filters, one request. It has no POST, token or discovery call:
-    those go over plain HTTP as the spec writes them (discovery → POST → token → request)."""
+    """PyPI's ``civicbot`` Open311 client (unpatched; its politeness delay set to 0 through its
+    own ``RateLimiter``) over real HTTP: services → service definition → POST (with the
+    api_key) → GET by token → GET request → GET requests. Neither client has a discovery call:
+    plain HTTP, as the spec writes it. Then PyPI's ``georeport`` reads in JSON and XML."""
     base = f"{live}/open311/v2"
     disc = requests.get(f"{live}/open311/discovery.json", timeout=10).json()
     jsonschema.validate(disc, DISCOVERY)
     assert disc["endpoints"][0]["url"] == base
+    ep = Endpoint(id="onemap", name="OneMap", base_url=disc["endpoints"][0]["url"], write=True)
+    cb = Open311Client(ep, HttpTransport(timeout=10, rate_limiter=RateLimiter(min_interval=0)))
+    jsonschema.validate(cb.list_services(), SERVICES)
+    jsonschema.validate(cb.get_service_definition("0108"), DEFINITION)
     lon, lat = point_in(app_ctx.city, PZ, 11)
-    post = requests.post(f"{base}/requests.json", data={
-        "api_key": key, "jurisdiction_id": "", "service_code": "0108", "lat": lat, "long": lon,
-        "description": "井盖松动", "address_string": "潘州街道"}, timeout=10)
-    assert post.status_code == 201, post.text
-    tok = post.json()[0]["token"]
-    rid = requests.get(f"{base}/tokens/{tok}.json", timeout=10).json()[0]["service_request_id"]
+    sent = cb.create_request("0108", dry_run=False, confirm="SEND", api_key=key,
+                             validate_remote=True, lat=lat, lng=lon, description="井盖松动",
+                             address_string="潘州街道", media_url="https://img.example.cn/2.jpg")
+    jsonschema.validate(sent.response, POSTED)
+    tok = sent.response[0]["token"]
+    by_token = cb.get_token(tok)
+    jsonschema.validate(by_token, TOKENS)
+    rid = by_token[0]["service_request_id"]
+    one = cb.get_request(rid)
+    jsonschema.validate([one], REQUESTS)
+    assert (one["service_request_id"], one["lat"], one["long"]) == (rid, lat, lon)
+    assert one["media_url"] == "https://img.example.cn/2.jpg"
+    assert rid in {r["service_request_id"] for r in cb.list_requests(
+        service_code="0108,0106", status="open", service_request_ids=None)}
     for fmt in ("json", "xml"):
         client = GeoReport(base, api_key=key, output_format=fmt)
         svcs = client.get_service_list()
@@ -287,6 +304,6 @@ def test_a_real_open311_client_drives_onemap(live, app_ctx, key):  # noqa: F811
         listed = client.get_service_requests(service_code="0108,0106", status="open")
         listed = listed if isinstance(listed, list) else [listed]
         assert rid in {r["service_request_id"] for r in listed}
-        one = client.get_service_request(rid)
-        assert one["service_request_id"] == rid and one["status"] == "open"
-        assert float(one["lat"]) == lat and one["address"] == "潘州街道"
+        got = client.get_service_request(rid)
+        assert got["service_request_id"] == rid and got["status"] == "open"
+        assert float(got["lat"]) == lat and got["address"] == "潘州街道"
