@@ -21,7 +21,7 @@ Errors: ``{"error": ..., "reason": ...}`` with 400 / 401 / 403 / 404 / 409 / 422
 | GET | /api/emergency/log | 应急模式 switches, newest first (city roles) |
 | POST | /api/cap | CAP 1.2 alert intake (defusedxml) |
 | POST/GET | /api/upper/push/<id>, /api/upper/pushed | mock push to the provincial platform |
-| GET/POST | /open311/v2/services.json, /open311/v2/requests.json, /requests/<id>.json | GeoReport v2 |
+| GET/POST | /open311/discovery, /open311/v2/services, requests, tokens (.json/.xml) | GeoReport v2 (docs/open311.md) |
 | GET | /api/incidents/<id>/cap.xml | CAP 1.2 view of an incident (预警发布) |
 | GET | /api/security/audit | latest security events (admin, commander) |
 """
