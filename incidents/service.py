@@ -41,6 +41,7 @@ from incidents.emergency_mode import EmergencyMode
 from incidents.errors import Forbidden, IncidentError, InvalidTransition, KeyReused, NotFound
 from incidents.incident import (
     CHANNELS,
+    FINAL_STATES,
     OPEN_STATES,
     STAGE_NAMES,
     Incident,
@@ -578,12 +579,19 @@ class IncidentService(UnitOfWork, Queries, EmergencyMode):
                              f"(source_index must be 1..{len(inc.sources) - 1})")
         self._ask("split", actor, inc, self.clock())
         src = inc.sources[source_index]
-        new = self.report(actor, src["category"], src["lon"], src["lat"],
-                          severity=src.get("severity", "一般"), description=src.get("description", ""),
-                          channel=src.get("channel"), ref=src.get("ref", ""), correlate=False,
-                          on_behalf_of=src.get("reporter") or "",
-                          idempotency_key=f"split:{incident_id}:{src.get('ts', '')}:"
-                                          f"{src.get('reporter', '')}")
+        key = f"split:{incident_id}:{src.get('ts', '')}:{src.get('reporter', '')}"
+
+        def made(idem: str) -> Incident:
+            return self.report(actor, src["category"], src["lon"], src["lat"],
+                               severity=src.get("severity", "一般"),
+                               description=src.get("description", ""), channel=src.get("channel"),
+                               ref=src.get("ref", ""), correlate=False,
+                               on_behalf_of=src.get("reporter") or "", idempotency_key=idem)
+        new = made(key)
+        if new.state in FINAL_STATES:
+            # split before, then merged back (合并: voided): this is a new split, not the retry
+            # of an interrupted one, so it gets an incident of its own
+            new = made(f"{key}:{inc.version}")
 
         def fn(i: Incident) -> None:
             self.policy.check("split", actor, i)

@@ -61,6 +61,20 @@ def test_merge_and_split(svc, who, here):
     assert invariants.check(svc.r) == []
 
 
+def test_split_merged_back_then_split_again_opens_a_new_case(svc, who, here):
+    """拆分 → 合并 back → 拆分 again (found by the policy property test): the second split is a
+    new one, not the retry of the first, so it must not hand back the merged (voided) case and
+    write on it."""
+    a = svc.report(who.worker, "0101", here.lon, here.lat, correlate=False)
+    svc.report(who.town, "0101", here.lon + 1e-5, here.lat)             # correlated: a source
+    first = svc.split(a.id, who.town, 1, "不是同一事件")
+    svc.merge(a.id, [first.id], who.town, "还是同一事件")
+    again = svc.split(a.id, who.town, 1, "确实不是")
+    assert again.id != first.id and again.state == "reported"
+    assert svc.get(first.id, who.town).state == "voided"
+    assert invariants.check(svc.r) == []
+
+
 def test_routing_defaults(svc, who, here, elsewhere):
     assert svc.report(who.worker, "0104", here.lon, here.lat).center == f"T{here.town}"
     major = svc.report(who.worker, "0202", here.lon, here.lat, severity="重大", correlate=False)
