@@ -78,18 +78,23 @@ def _jurisdiction() -> None:
         raise _bad(f"未知的 jurisdiction_id {got[:60]!r} (jurisdiction_id not found)", 404)
 
 
-def _names() -> dict[str, str]:
-    return {c: v.name for c, v in ctx().city.centers.items()}
-
-
-def _view(inc, role: str | None, names: dict[str, str]) -> dict:  # noqa: ANN001
-    """One request as the spec's ``request``; texts masked as ``role`` may see them."""
-    extra = ctx().redis.hgetall(keys.open311_request(inc.id))
-    v = to_open311(inc, names, extra)
-    masked = masking.view({"description": v["description"], "reporter": inc.reporter,
-                           "sources": inc.sources}, role)
-    v["description"] = masked["description"]
-    return v
+def _views(incs: list, role: str | None) -> list[dict]:
+    """Service requests as the spec's ``request`` objects, texts masked as ``role`` may see
+    them; top-down tasks (上情下达) are no service requests and are left out. The Open311
+    side data of all of them in one round trip."""
+    incs = [i for i in incs if i.kind == "incident"]
+    pipe = ctx().redis.pipeline(transaction=False)
+    for inc in incs:
+        pipe.hgetall(keys.open311_request(inc.id))
+    names = {c: v.name for c, v in ctx().city.centers.items()}
+    out = []
+    for inc, extra in zip(incs, pipe.execute() if incs else [], strict=True):
+        v = to_open311(inc, names, extra)
+        masked = masking.view({"description": v["description"], "reporter": inc.reporter,
+                               "sources": inc.sources}, role)
+        v["description"] = masked["description"]
+        out.append(v)
+    return out
 
 
 def _since(name: str) -> datetime | None:
@@ -140,16 +145,15 @@ def requests_list(fmt: str) -> Response:
     """GET Service Requests with the spec's filters (``service_request_id`` overrides the rest)."""
     _jurisdiction()
     actor, role = _caller()
-    names = _names()
     wanted = _list("service_request_id")
     if wanted:
-        out = []
+        found = []
         for rid in sorted(wanted)[:MAX_REQUESTS]:
             try:
-                out.append(_view(svc().get(rid, actor), role, names))
+                found.append(svc().get(rid, actor))
             except (errors.NotFound, errors.Forbidden, ValueError):
                 continue        # ids not found (or not the caller's) are left out
-        return open311.render(out, "service_requests", "request", fmt)
+        return open311.render(_views(found, role), "service_requests", "request", fmt)
     codes = _list("service_code")
     status = _list("status", {"open", "closed"})
     start, end = _since("start_date"), _since("end_date")
@@ -163,16 +167,10 @@ def requests_list(fmt: str) -> Response:
     lo, hi = start.timestamp(), end.timestamp()
     with guarded("open311"):
         incs = svc().list_queue(actor, "all", limit=_SCAN)
-    out = []
-    for inc in incs:
-        if not lo <= inc.created_ts <= hi or (codes and inc.category not in codes):
-            continue
-        if status and ("closed" if inc.state in FINAL_STATES else "open") not in status:
-            continue
-        out.append(_view(inc, role, names))
-        if len(out) >= MAX_REQUESTS:
-            break
-    return open311.render(out, "service_requests", "request", fmt)
+    picked = [i for i in incs if lo <= i.created_ts <= hi and i.kind == "incident"
+              and (not codes or i.category in codes)
+              and (not status or ("closed" if i.state in FINAL_STATES else "open") in status)]
+    return open311.render(_views(picked[:MAX_REQUESTS], role), "service_requests", "request", fmt)
 
 
 @bp.get(f"/open311/v2/requests/<incident_id>.{FMT}")
@@ -182,7 +180,10 @@ def request_one(incident_id: str, fmt: str) -> Response:
     actor, role = _caller()
     with guarded(incident_id):
         inc = svc().get(incident_id, actor)
-    return open311.render([_view(inc, role, _names())], "service_requests", "request", fmt)
+    views = _views([inc], role)
+    if not views:
+        raise _bad("未知的 service_request_id (service_request_id not found)", 404)
+    return open311.render(views, "service_requests", "request", fmt)
 
 
 @bp.get(f"/open311/v2/tokens/<token>.{FMT}")

@@ -222,8 +222,10 @@ def test_get_requests_filters(web, app_ctx):
         assert xml_ids == {r["service_request_id"] for r in rows}
         return {r["service_request_id"] for r in rows}
 
+    task = svc.assign_task(SYSTEM, town_center_code(DA), "巡查河堤")   # 上情下达: no service request
     mine = {a.id, b.id, cc.id}
-    assert ids("") >= mine
+    assert ids("") >= mine and task.id not in ids("")
+    refused(c.get(f"/open311/v2/requests/{task.id}.json"), 404)
     assert ids(f"?service_request_id={a.id},{b.id},E20000101000001") == {a.id, b.id}
     assert ids("?service_code=0108,0106") & mine == {a.id, b.id}
     assert ids("?status=open,closed") & mine == mine and ids("?status=closed") & mine == set()
