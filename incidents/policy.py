@@ -465,6 +465,9 @@ class Policy:
         owner, town = str(getattr(resource, "owner", "")), str(getattr(resource, "town", ""))
         if actor.is_city and role.commands:
             return
+        if role.responds and action != "dispatch" and actor.cell and owner == actor.center \
+                and getattr(resource, "id", None) == actor.cell:
+            return      # 救援队员: steps and position of its own team's dispatch (issue 17, X16)
         own_town = cc.town_of(actor.center)
         if own_town and role.owns and owner == actor.center and town == own_town:
             if incident is None or incident.town_code == own_town:
