@@ -111,6 +111,9 @@ def _check(role: str, center: str, cell: str | None, city=None) -> None:
                         f"(role {role} belongs to a center {where}, not {center})")
     if role == Role.GRID_WORKER and not cell:
         raise UserError("网格员须有所属网格 (a grid worker needs center T<town code> and a cell)")
+    if role == Role.RESPONDER and not cell:
+        raise UserError("救援队员须有所属队伍：--cell 为队伍的资源编号 (a responder needs its team's "
+                        "resource id as --cell)")
     if city is not None and center not in city.centers:
         raise UserError(f"unknown center {center}")
 
@@ -324,7 +327,8 @@ def demo_accounts(city) -> list[dict]:
     Town operators: 潘州街道 (a street of the city proper) and the first rural town (镇);
     departments: 城管 (DCG), 水利 (DSL) and 应急 (DYJ, so that a 追加派遣 to 应急 can be worked
     through with the printed accounts); grid workers: the workers of the first cell of each of
-    those two towns (their user id is the cell's worker id, ``W<cell code>``).
+    those two towns (their user id is the cell's worker id, ``W<cell code>``); a 救援队员 of
+    the street's demo rescue team (``res-team-<street>``, issue 17).
     """
     street, street_name = _pick_town(city, name_part="潘州", kind="street")
     town, town_name = _pick_town(city, kind="town")
@@ -346,6 +350,8 @@ def demo_accounts(city) -> list[dict]:
              name=wn1 or f"{street_name}网格员"),
         dict(user_id=w2, role="grid_worker", center=f"T{town}", cell=cell2,
              name=wn2 or f"{town_name}网格员"),
+        dict(user_id="team_pz", role="responder", center=f"T{street}", cell=f"res-team-{street}",
+             name=f"{street_name}应急救援队队员"),
         dict(user_id="wall", role="wall_viewer", center="CITY", name="大屏"),
         dict(user_id="admin", role="admin", center="CITY", name="管理员"),
     ]

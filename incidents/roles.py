@@ -14,6 +14,7 @@ API roles, each role's landing screen, and who may hold an account at the city c
 | ``dept_operator`` 部门值班员 | D<dept> | read/act on what is dispatched to its line (条) |
 | ``supervisor`` 监督核查员 | CITY or T<town> | verify/close/urge/call back within its center's scope |
 | ``grid_worker`` 网格员 | T<town>; ``cell`` = own cell | own reports and tasks only |
+| ``responder`` 救援队员 | the team's owner (CITY, T<town>, D<dept>); ``cell`` = its team's resource id | the phone: its team's dispatches (签收/出发/到场/完成), its position (X16, T7, G21) |
 | ``wall_viewer`` 大屏 | CITY | read-only aggregates (kiosk token) |
 | ``admin`` 管理员 | CITY | accounts, ops page; no incident actions |
 
@@ -38,6 +39,7 @@ class Role(StrEnum):
     DEPT_OPERATOR = "dept_operator"
     SUPERVISOR = "supervisor"
     GRID_WORKER = "grid_worker"
+    RESPONDER = "responder"
     WALL_VIEWER = "wall_viewer"
     ADMIN = "admin"
 
@@ -66,6 +68,7 @@ class RoleSpec:
     administers: bool = False         # 系统管理: accounts, sessions, dead-letter replay (/ops)
     needs_2fa: bool = False           # 特权账号: a TOTP code after the password (SEC11)
     sees_personal_data: bool = False  # reads reporters' phone numbers and names unmasked (SEC18)
+    responds: bool = False            # 救援队员: moves its own team's dispatches (X16, T7; issue 17)
 
 
 _ALL_SCREENS = frozenset({"wall", "console", "m", "analytics", "ops"})
@@ -83,13 +86,15 @@ ROLE_TABLE: dict[Role, RoleSpec] = {r.role: r for r in (
              frozenset({"wall", "console", "analytics"}),
              reports=True, handles=True, owns=True, assigns=True, sees_personal_data=True),
     RoleSpec(Role.DEPT_OPERATOR, "部门值班员", frozenset({"dept"}),
-             frozenset({"wall", "console", "analytics"}),
+             frozenset({"wall", "console", "m", "analytics"}),
              reports=True, handles=True, owns=True, assigns=True, sees_personal_data=True),
     RoleSpec(Role.SUPERVISOR, "监督核查员", frozenset({"city", "town"}),
              frozenset({"wall", "console", "analytics"}), home="/analytics/", reports=True,
              supervises=True, sees_personal_data=True),
     RoleSpec(Role.GRID_WORKER, "网格员", frozenset({"town"}), frozenset({"wall", "m"}), home="/m/",
              reports=True, handles=True),
+    RoleSpec(Role.RESPONDER, "救援队员", frozenset({"city", "town", "dept"}), frozenset({"m"}),
+             home="/m/", responds=True),
     RoleSpec(Role.WALL_VIEWER, "大屏", frozenset({"city"}), frozenset({"wall"}), home="/wall/",
              reads_city=True, calls_api=False),
     RoleSpec(Role.ADMIN, "管理员", frozenset({"city"}), frozenset({"wall", "analytics", "ops"}),
