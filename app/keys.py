@@ -131,3 +131,12 @@ def open311_request(incident_id: str) -> str:
 def open311_token(token: str) -> str:
     """String: the service_request_id an Open311 POST's token stands for."""
     return f"om:o311:tok:{token}"
+
+# --- CAP 1.2 intake (app.cap, issue 18) -------------------------------------------------------
+CAP_LOG = "om:cap:log"
+"""List (newest first, capped): every CAP message taken in, as JSON — sender, identifier, status,
+msgType, outcome (opened/correlated/updated/cancelled/recorded/expired), incident id, reason."""
+CAP_REFS = "om:cap:refs"
+"""Hash ``sender,identifier`` → incident id: what an ``Update``/``Cancel``'s references name."""
+CAP_SENDERS = "om:cap:senders"
+"""Set of account ids registered as CAP senders (e.g. the weather bureau's API account)."""
