@@ -273,3 +273,27 @@ def report_up(rid: str) -> str:
 def reports_up_of(incident_id: str) -> str:
     """zset: an incident's information reports → created ts."""
     return f"om:inc:upreport:of:{incident_id}"
+
+
+# --- 上报省平台 exchange (incidents/exchange.py, issue 18; T30–T36, SEC42–SEC46) ----------------
+EXCHANGE_READY = "om:inc:xchg:ready"        # zset: incident id → next attempt ts of its queue's head
+EXCHANGE_ITEMS = "om:inc:xchg:items"        # zset: item key → created ts (every item, newest listed)
+EXCHANGE_STATS = "om:inc:xchg:stats"        # hash: enqueued, delivered, failures, gave_up, backlog, inbound…
+EXCHANGE_SEQ = "om:inc:xchg:seq"            # hash: incident id → last item seq (order per incident)
+EXCHANGE_LAST_STATE = "om:inc:xchg:laststate"  # hash: incident id → last state sent up
+EXCHANGE_GROUP = "exchange"                 # the rules' consumer group on FEED and REPORTS_UP_OUTBOX
+
+
+def exchange_item(key: str) -> str:
+    """hash: one outbound item (key, incident, seq, kind, payload, state, attempts, next_ts, reason)."""
+    return f"om:inc:xchg:item:{key}"
+
+
+def exchange_queue(incident_id: str) -> str:
+    """list: an incident's undelivered item keys, oldest first (the head is the one in flight)."""
+    return f"om:inc:xchg:q:{incident_id}"
+
+
+def exchange_nonce(key_id: str, nonce: str) -> str:
+    """string (with TTL): an inbound request's nonce, seen once within the timestamp window."""
+    return f"om:inc:xchg:nonce:{key_id}:{nonce}"
