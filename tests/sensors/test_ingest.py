@@ -133,14 +133,33 @@ def test_every_kind_of_bad_payload_goes_to_the_dead_letter(worker, publisher, re
     s = wait_for(lambda: (d := deadletter.summary(redis_client))["total"] == len(bad) and d,
                  what="dead letters")
     assert s["by_reason"] == {reason: 1 for reason, _, _ in bad}
-    assert s["by_device"]["gas-0004"] == len(bad) - 1 and s["by_device"]["gas-9999"] == 1
+    # an unknown device counts under "?" (bounded counter, issue 19); its claimed id is in the detail
+    assert s["by_device"]["gas-0004"] == len(bad) - 1 and s["by_device"]["?"] == 1
+    assert "gas-9999" not in s["by_device"]
     latest = {d["reason"]: d for d in deadletter.latest(redis_client, 50)}
     for reason, topic, raw in bad:
         d = latest[reason]
         assert d["topic"] == topic
         assert d["size"] == len(raw)
         assert d["raw"] == raw[:1024]
+    assert "gas-9999" in latest["unknown_device"]["detail"]
     assert worker.subscribed.is_set()
+
+
+def test_bogus_device_ids_do_not_grow_the_per_device_counter(worker, publisher, redis_client):
+    """Issue 19 (low): 3,000 readings from 3,000 made-up device ids used to make 3,000 fields in
+    the per-device dead-letter hash. Now they are all counted under "?" and each entry keeps the
+    id it claimed, so the hash is bounded by the registry."""
+    t = now_ms() - 5_000
+    n = 3_000
+    publisher.send_many([(topics.telemetry("gas", f"bogus-{i:05d}"), reading(t, lel_pct=1.0))
+                         for i in range(n)])
+    s = wait_for(lambda: (d := deadletter.summary(redis_client))["total"] == n and d,
+                 what="3,000 dead letters", timeout=30)
+    assert s["by_reason"] == {"unknown_device": n}
+    assert redis_client.hlen(keys.DLQ_BY_DEVICE) == 1 and s["by_device"] == {"?": n}
+    claimed = {d["detail"] for d in deadletter.latest(redis_client, 5)}
+    assert all("bogus-" in c for c in claimed) and len(claimed) == 5
 
 
 def test_rate_of_change_and_combined_village_rule(worker, publisher, redis_client, registry):
