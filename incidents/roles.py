@@ -86,7 +86,7 @@ ROLE_TABLE: dict[Role, RoleSpec] = {r.role: r for r in (
              frozenset({"wall", "console", "analytics"}),
              reports=True, handles=True, owns=True, assigns=True, sees_personal_data=True),
     RoleSpec(Role.DEPT_OPERATOR, "部门值班员", frozenset({"dept"}),
-             frozenset({"wall", "console", "m", "analytics"}),
+             frozenset({"wall", "console", "analytics"}),
              reports=True, handles=True, owns=True, assigns=True, sees_personal_data=True),
     RoleSpec(Role.SUPERVISOR, "监督核查员", frozenset({"city", "town"}),
              frozenset({"wall", "console", "analytics"}), home="/analytics/", reports=True,
