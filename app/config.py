@@ -120,6 +120,9 @@ class Settings(BaseSettings):
                                        "api_key (`onemap open311 keys issue`) or a login is needed.")
     open311_jurisdiction: str = Field("", description="Open311 `jurisdiction_id` this server "
                                       "answers for (e.g. gaozhou.gov.cn); '' = any is accepted.")
+    cap_gazetteer: str = Field("", description="CAP 1.2 intake: a JSON file mapping other "
+                               "<geocode> code systems to town/village codes ({valueName: {value: "
+                               "code}}); the city's 行政区划代码 resolve without it (docs/cap.md).")
 
     # --- simulator --------------------------------------------------------------------------
     simulate: bool = Field(True, description="`onemap demo` runs the telemetry simulator.")
