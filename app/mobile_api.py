@@ -35,7 +35,8 @@ from app.context import AppContext
 from app.timefmt import fmt_cst
 from grid.categories import CATEGORIES
 from incidents import masking
-from incidents.actor import ROLE_NAMES, Actor
+from incidents.actor import ROLE_NAMES, SYSTEM, Actor
+from incidents.errors import Forbidden, InvalidTransition
 from incidents.roles import CONSOLE_ROLES, screen_roles
 from incidents.vocab import TaskState
 
@@ -501,3 +502,119 @@ def _guard(target: str = ""):  # noqa: ANN202
     from app.auth import guarded  # noqa: PLC0415
 
     return guarded(target)
+
+
+# --- responders' dispatches (issue 17; X16, T7, G21) ---------------------------------------------
+PHONE_STEPS: dict[str, str] = {"acknowledged": "确认", "en_route": "出发", "on_scene": "到场",
+                               "released": "完成"}
+"""The dispatch steps (``incidents.emergency.dispatch.STATES``) as the phone's buttons."""
+POSITION_STATES = frozenset({"en_route", "on_scene"})
+"""While en route or on scene the phone shares its position (the resource map draws the team)."""
+
+
+def _dispatcher():  # noqa: ANN202 (ResourceDispatch)
+    from app.http.resources import dispatcher  # noqa: PLC0415 (made once per process)
+
+    return dispatcher()
+
+
+def _my_dispatch(actor: Actor, a: dict) -> bool:
+    """A dispatch this phone's user works: a responder its own team's (``cell`` = the team's
+    resource id); any other phone role its own center's resources. The step itself is checked
+    again by the policy (``Policy.check_resource_dispatch``)."""
+    if actor.role == "responder":
+        return bool(actor.cell) and a.get("resource") == actor.cell and a.get("owner") == actor.center
+    return a.get("owner") == actor.center
+
+
+def _dispatch_view(ctx: AppContext, a: dict) -> dict:
+    """One dispatch card: what, where to go (the case's point; a ``geo:`` link for the phone's
+    own map app), its state and the one next step the phone offers."""
+    from incidents.emergency.dispatch import STATES  # noqa: PLC0415
+
+    inc = ctx.incidents.store.load(a["incident"]) if a.get("incident") else None
+    state = a.get("state", "")
+    nxt = STATES[STATES.index(state) + 1] if state in STATES[:-1] else ""
+    out = {"id": a["id"], "name": a.get("name", ""), "item": a.get("item", ""),
+           "qty": a.get("qty", 1), "unit": a.get("unit", ""), "state": state,
+           "state_name": a.get("state_name", ""), "incident": a.get("incident", ""),
+           "response": a.get("response", ""), "note": a.get("note", ""),
+           "title": (inc.title or inc.category_name) if inc else "",
+           "place": ctx.city.town_names.get(str(inc.town_code or ""), "") if inc is not None else "",
+           "next": nxt, "next_name": PHONE_STEPS.get(nxt, ""),
+           "share_position": state in POSITION_STATES,
+           "since": fmt_cst(a.get("ts:" + state) or a.get("ts") or 0, "%m-%d %H:%M")}
+    if inc is not None:
+        out |= {"lon": inc.lon, "lat": inc.lat,
+                "nav": f"geo:{inc.lat:.6f},{inc.lon:.6f}?q={inc.lat:.6f},{inc.lon:.6f}"}
+    return out
+
+
+def my_dispatches(ctx: AppContext, actor: Actor) -> list[dict]:
+    """我的调派: the open dispatches of this user's team (newest first)."""
+    return [_dispatch_view(ctx, a) for a in _dispatcher().assignments(open_only=True)
+            if _my_dispatch(actor, a)][:30]
+
+
+@bp.get("/m/api/dispatches", endpoint="mobile_dispatches")
+def dispatches():
+    actor = _actor()
+    return {"dispatches": my_dispatches(_ctx(), actor)}
+
+
+def _assignment_id(aid: str) -> str:
+    from app.http.resources import ASSIGNMENT_ID  # noqa: PLC0415
+
+    if not ASSIGNMENT_ID.fullmatch(aid):
+        abort(security.json_error(404, "not_found", reason="无此调派单 (no such assignment)"))
+    return aid
+
+
+@bp.post("/m/api/dispatches/<aid>/position", endpoint="mobile_dispatch_position")
+def dispatch_position(aid: str):
+    """The phone's position while en route / on scene (``ResourceDispatch.update_position``; the
+    policy: only the team's own responder or its owner)."""
+    actor = _actor()
+    aid = _assignment_id(aid)
+    body = _body()
+    _check_author(actor, body)
+    lon, lat = _point(body)
+    with _guard(aid):
+        got = _dispatcher().update_position(aid, lon, lat, actor=actor)
+    return {"id": aid, "state": got["state"], "pos_lon": got.get("pos_lon"),
+            "pos_lat": got.get("pos_lat")}
+
+
+@bp.post("/m/api/dispatches/<aid>/<step>", endpoint="mobile_dispatch_step")
+def dispatch_step(aid: str, step: str):
+    """确认 / 出发 / 到场 / 完成 a dispatch (queued on the phone: idempotency key + author; a
+    note and photos go on the incident's trail). Another team's dispatch: 403, audited."""
+    actor = _actor()
+    aid = _assignment_id(aid)
+    if step not in PHONE_STEPS:
+        abort(404)
+    key = _key()
+    body = request.get_json(silent=True) or {}
+    _check_author(actor, body)
+    photos = _photo_ids(_ctx(), actor, body)
+    urls = [photo_url(p) for p in photos]
+    note = _text(body, "note")
+
+    def apply() -> dict:
+        d = _dispatcher()
+        with _guard(aid):
+            got = d.step(actor, aid, step, note=note)
+            if (note or urls) and got.get("incident"):
+                text = f"【现场】调派单 {aid} {PHONE_STEPS[step]}：{note or '照片'}"
+                if urls:
+                    text += " 照片: " + " ".join(urls)
+                try:    # the responder may not read the case: the system writes it, named
+                    _ctx().incidents.note(got["incident"], actor, text, idempotency_key=f"m:{key}")
+                except (Forbidden, InvalidTransition):
+                    _ctx().incidents.note(got["incident"], SYSTEM,
+                                          f"{text}（{actor.name or actor.user_id}）",
+                                          idempotency_key=f"m:{key}")
+                _link_photos(_ctx(), photos, got["incident"])
+        return {"id": aid, "state": got["state"], "state_name": got.get("state_name", "")}
+
+    return _remember(_ctx(), f"m:dispatch:{actor.user_id}", key, apply)
