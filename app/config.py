@@ -168,6 +168,20 @@ class Settings(BaseSettings):
     sms_secret: str | None = Field(None, description="SMS gateway secret (HMAC-SHA256 signing).")
     sms_sign_name: str = Field("OneMap", description="SMS signature name (短信签名).")
     sms_template: str = Field("SMS_NOTICE", description="SMS template id of notifications.")
+    # --- 上报省平台 exchange (issue 18: incidents/exchange.py, app/exchange_client.py) -----------
+    upper_url: str | None = Field(None, description="Upper (provincial) platform's receiving URL "
+                                  "(signed JSON POST, docs/exchange.md). Unset: items wait in "
+                                  "the outbox, nothing is delivered.")
+    upper_key_id: str = Field("onemap", description="Key id sent with (and expected on) signed "
+                              "exchange requests.")
+    upper_secret_file: Path | None = Field(None, description="File holding the exchange's shared "
+                                           "signing secret (both ways). Unset: inbound refused.")
+    upper_sign_alg: Literal["hmac-sha256", "sm3"] = Field(
+        "hmac-sha256", description="Request signing: HMAC-SHA256, or HMAC-SM3 (国密).")
+    upper_severities: list[str] = Field(
+        default_factory=lambda: ["重大", "特别重大"], description="Cases of these severities go "
+        "up automatically on acceptance and every state change after it.")
+    upper_timeout_s: float = Field(10.0, gt=0, description="Exchange HTTP timeout (s).")
     notify: dict[str, Any] = Field(
         default_factory=dict, description="Table [notify]: ack_minutes {category prefix: "
         "{severity: minutes}} before escalating, channels {severity: [inapp, email, sms]}, "
