@@ -11,7 +11,7 @@ this module holds what they share:
 - ``gate``: what ``app.auth``'s gate does for ``/open311/*``: a valid ``api_key`` (query or form
   field) is the credential, like a bearer token (no cookie, so no CSRF token); a wrong one is
   refused (403, audited); reads without a key are public (safe fields only) or refused, per
-  ``settings.open311_public_reads``;
+  ``settings.open311_public_reads`` (discovery is always public);
 - ``locate``: where a request is: ``lat``/``long``; else ``address_id`` (a grid cell code); else
   ``address_string`` looked up in the city's gazetteer (village, then town names); else the
   address is kept and the place is unknown (routed to the city center, 辖区外/无网格).
@@ -143,7 +143,7 @@ def gate(ctx, anonymous: bool) -> Gate:  # noqa: ANN001
     if not anonymous:
         return Gate()                      # a session: the usual rules (CSRF on POST)
     if request.method in security.SAFE_METHODS:
-        if ctx.settings.open311_public_reads:
+        if ctx.settings.open311_public_reads or "/discovery." in request.path:
             return Gate(done=True)         # a public read: safe fields only (the views)
         return Gate(error(401, "须提供 api_key (api_key required)"), done=True)
     return Gate(error(403, "须提供 api_key (api_key required to post)"), done=True)

@@ -255,6 +255,8 @@ def test_keys_scope_and_protected_reads(web, app_ctx, redis_service, monkeypatch
     app_ctx.settings.open311_public_reads = False
     c = web.test_client()
     refused(c.get("/open311/v2/requests.json"), 401)
+    assert xml_of(c.get("/open311/v2/services.xml"), "errors", "error")[0]["code"] == "401"
+    ok(c.get("/open311/discovery.json"), DISCOVERY)               # always public
     seen = {r["service_request_id"] for r in ok(
         c.get(f"/open311/v2/requests.json?api_key={town_key}"), REQUESTS)}
     assert here.id in seen and there.id not in seen              # the key's center's scope
