@@ -209,11 +209,14 @@ def bootstrap(ctx: AppContext, actor: Actor) -> dict:
         if code not in recent_codes:
             recent_codes.append(code)
     where = city.town_names.get(town, city.name)
-    if actor.cell:
+    if actor.role == "responder":      # its cell is its team's resource id (incidents.roles)
+        where = f"{where} · 队伍 {actor.cell}"
+    elif actor.cell:
         where = f"{where} · 网格 {actor.cell[-6:]}"
     return {
         "user": {"id": actor.user_id, "name": actor.name or actor.user_id,
                  "role": ROLE_NAMES.get(actor.role, actor.role), "cell": actor.cell,
+                 "responder": actor.role == "responder",
                  "where": where},
         "recent": [{"code": c, "name": CATEGORIES[c].name} for c in recent_codes
                    if c in CATEGORIES],

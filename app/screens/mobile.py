@@ -5,7 +5,9 @@ signal, and a Dash page costs ~1 MB of React and renderer before the first input
 page is one HTML document with the worker's bootstrap data inlined (categories with the recent
 ones first, the own cell's centroid, the town's grid cells for the small map) and five small
 plain-JS files (``assets/mobile/``: the outbox, photo resizing, the SVG mini map, the page, and
-``live.js``: the push stream, so the task list refreshes by itself when a task arrives), and
+``live.js``: the push stream, so the task list refreshes by itself when a task arrives;
+``dispatch.js``: a responder's or crew's dispatches with 确认/出发/到场/完成 and its position while
+on the way, issue 17), and
 ``sw.js``, the service worker at ``/m/sw.js`` that keeps the page shell for a reload without
 network (issue 17).
 Everything after the first load goes through the JSON endpoints of ``app.mobile_api``; scope
@@ -27,7 +29,7 @@ if TYPE_CHECKING:
     from grid.model import City
 
 MOBILE_ASSETS = ASSETS_DIR / "mobile"
-SCRIPTS = ("outbox.js", "photos.js", "minimap.js", "app.js", "live.js")
+SCRIPTS = ("outbox.js", "photos.js", "minimap.js", "app.js", "live.js", "dispatch.js")
 DEFAULT_RECENT = ("0101", "0107", "0106", "0108", "0302", "0202")
 """Categories offered first before a worker has reported anything (demo default)."""
 MAP_SIMPLIFY_DEG = 0.0002   # ~20 m: cell outlines for a 360 px map, a few KB per town

@@ -409,5 +409,7 @@
   if ("serviceWorker" in navigator) {
     navigator.serviceWorker.register("/m/sw.js", {scope: "/m/"}).catch((e) => console.warn(e));
   }
+  // helpers for the responder's dispatches (dispatch.js, issue 17)
+  OM.ui = {el, toast, getJSON, postNow, sendSaved, PhotoPicker, $};
   OM.ready = true;
 })();

@@ -33,6 +33,9 @@ def test_responder_moves_its_own_dispatch(web, app_ctx, accounts) -> None:  # no
     theirs = boss.post("/api/resources/dispatch",
                        json={"resource": f"res-team-{DA}", "incident": other.id}).json["id"]
 
+    page = phone.get("/m/")                        # the phone opens, with the dispatch script
+    assert page.status_code == 200 and "/m/assets/dispatch.js" in page.get_data(as_text=True)
+    assert phone.get("/m/api/tasks").json == {"tasks": []}
     got = phone.get("/m/api/dispatches").json["dispatches"]
     assert [d["id"] for d in got] == [mine]                      # only its own team's
     card = got[0]
