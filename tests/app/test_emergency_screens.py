@@ -58,13 +58,13 @@ def test_panel_board_wall_theme_and_sweep(app_ctx, accounts) -> None:  # noqa: F
     assert rs.sweep() == 0                                            # each task once
 
     board = rs.board(boss, resp["id"])
-    text = _flatten(board_children(board, lambda c: city.centers[c].name))
+    text = _flatten(board_children(board, lambda c: city.centers[c].name, city.town_names.get))
     town_name = city.centers[f"T{PZ}"].name
     assert "IV级（一般）响应" in text and town_name in text and "任务 5 · 已签收 0 · 已完成 0" in text
     assert "已调派资源：暂无" in text
 
     s = wall_emergency.summary(rs, svc, city, None)
-    assert (s["level"], s["area"], s["totals"]["tasks"]) == ("IV", town_name, 5)
+    assert (s["level"], s["area"], s["totals"]["tasks"]) == ("IV", city.town_names[PZ], 5)
     assert sum(s["sources"].values()) == 3
     before = wall_emergency.signature(s)
     rs.change_level(boss, resp["id"], "III", "水位继续上涨")

@@ -60,7 +60,7 @@ def panel_box(hidden: bool = False) -> html.Details:
     """The 应急响应 panel (open): suggestion, board, level, end, one-click dispatch; hidden for a
     role the policy lets command no response (``may_command``)."""
     return html.Details(className="form resp", id=Id.RESP, open=True, hidden=hidden, children=[
-        html.Summary("🚨 应急响应（预案启动与响应看板）", id=Id.RESP_HEAD),
+        html.Summary("⚠ 应急响应（预案启动与响应看板）", id=Id.RESP_HEAD),
         dcc.Store(id=Id.RESP_PENDING), dcc.Store(id=Id.RESP_ID), dcc.Store(id=Id.RESP_TEAM),
         html.Div(id=Id.RESP_SUGGEST, className="resp-suggest"),
         html.Div(className="row", children=[
@@ -84,12 +84,13 @@ def panel_box(hidden: bool = False) -> html.Details:
 
 
 # --- what the panel shows (Dash-free) ----------------------------------------------------------
-def suggestion_children(sug: dict, may: bool, running: dict | None) -> list:
-    """建议启动 <预案> <级别>响应, its reasons, and who confirms."""
+def suggestion_children(sug: dict, may: bool, running: dict | None,
+                        name_of: Callable[[str], str] = str) -> list:
+    """建议启动 <预案> <级别>响应, its reasons, and who confirms (``name_of``: town code → name)."""
     head = f"建议启动 {sug['plan_name']} {sug['level']}级（{sug['level_name']}）响应"
     out: list = [html.Div(head, className="resp-sug-head"),
                  html.Ul([html.Li(r) for r in sug.get("reasons", [])], className="resp-why")]
-    where = f"镇街 {sug['town']}" if sug.get("town") else "全市"
+    where = name_of(sug["town"]) if sug.get("town") else "全市"
     out.append(html.Div(f"范围：{where} · 依据事件 {sug.get('incident', '')}"
                         + (" · 演示预案" if sug.get("demo") else ""), className="hint-line"))
     if running:
@@ -99,11 +100,12 @@ def suggestion_children(sug: dict, may: bool, running: dict | None) -> list:
     return out
 
 
-def board_children(board: dict, city_name: Callable[[str], str]) -> list:
+def board_children(board: dict, city_name: Callable[[str], str],
+                   town_name: Callable[[str], str] = str) -> list:
     """响应看板: the response, the totals, every member unit's tasks, resources needed and
     committed (empty until a resource is dispatched)."""
     r, t = board["response"], board["totals"]
-    where = f"镇街 {city_name('T' + r['town'])}" if r.get("town") else "全市"
+    where = town_name(r["town"]) if r.get("town") else "全市"
     head = html.Div(className="resp-title", children=[
         html.B(f"{r['id']} · {r.get('plan_name', r['plan'])}"),
         html.Span(f" {r['level']}级（{r.get('level_name', '')}）响应", className="resp-level",
@@ -194,6 +196,9 @@ def register_emergency(app: Dash, data, console_actor: Callable[[], Actor]) -> N
         c = data.city.centers.get(code)
         return c.name if c else code
 
+    def town_of(code: str) -> str:
+        return data.city.town_names.get(code, code)
+
     @app.callback(Output(Id.RESP, "hidden"), Output(Id.RESP_SUGGEST, "children"),
                   Output(Id.RESP_PENDING, "data"), Output(Id.RESP_ACTIVATE, "hidden"),
                   Output(Id.RESP_BOARD, "children"), Output(Id.RESP_ID, "data"),
@@ -223,7 +228,7 @@ def register_emergency(app: Dash, data, console_actor: Callable[[], Actor]) -> N
                 running = next((r for r in active if r.get("incident") == sel
                                 and r.get("plan") == s["plan"]), None)
                 may = allowed(policy, actor, "activate", town=s.get("town") or None, level=s["level"])
-                sug_out = suggestion_children(s, may, running)
+                sug_out = suggestion_children(s, may, running, town_of)
                 if may and not running:
                     pending = {k: s.get(k) for k in ("plan", "level", "town", "incident")}
                     pending["reason"] = "建议启动：" + "；".join(s.get("reasons", []))
@@ -249,7 +254,7 @@ def register_emergency(app: Dash, data, console_actor: Callable[[], Actor]) -> N
             team_text = (f"最近可用救援队伍：{team['name']}（{team['distance_m'] / 1000:.1f} 公里，直线）"
                          if team else "暂无可调派的救援队伍")
         others = [r["id"] for r in active if r["id"] != resp["id"]]
-        body = board_children(board, name_of)
+        body = board_children(board, name_of, town_of)
         if others:
             body.append(html.Div("其他进行中的响应：" + "、".join(others), className="hint-line"))
         team_data = {"id": team["id"], "name": team["name"]} if team else None

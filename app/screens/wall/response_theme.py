@@ -53,10 +53,9 @@ def summary(responses, service, city, actor: Actor | None) -> dict | None:  # no
         except IncidentError:
             sources = {}
     town = r.get("town") or ""
-    c = city.centers.get(f"T{town}") if town else None
     return {"id": r["id"], "plan": r.get("plan_name", r["plan"]), "hazard": r.get("hazard", ""),
             "level": r["level"], "level_name": r.get("level_name", ""),
-            "area": (c.name if c else town) if town else "全市", "since": r.get("ts"),
+            "area": city.town_names.get(town, town) if town else "全市", "since": r.get("ts"),
             "exercise": r.get("exercise", False), "totals": board["totals"], "units": units,
             "resources": [{"name": a.get("name", ""), "state": a.get("state_name", "")}
                           for a in board.get("committed", []) if a.get("state") in MOVING],
