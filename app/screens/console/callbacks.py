@@ -17,6 +17,7 @@ from app.screens.console.bulk import register_bulk, selected_ids
 from app.screens.console.emergency import register_emergency
 from app.screens.console.figures import PICK_SLOT, map_traces
 from app.screens.console.ids import ACT, Id
+from app.screens.console.inbox import register_inbox
 from app.screens.console.layout import HIDDEN
 from app.screens.console.model import (
     CONSOLE_ROLES,
@@ -119,6 +120,7 @@ def register_callbacks(app: Dash, data: ConsoleData) -> None:
     register_bulk(app, data, console_actor)
     register_notices(app, data, console_actor)
     register_emergency(app, data, console_actor)
+    register_inbox(app, data)          # 我的通知: priority toast + beep + 知道了 (issue 17)
 
     @app.callback(Output(Id.FEED_LAST, "data"), Input(Id.TICK, "n_intervals"),
                   State(Id.FEED_LAST, "data"))
