@@ -1,7 +1,9 @@
-"""Push to the upper (provincial) platform (上报省平台): a mock exchange.
+"""Push to the upper (provincial) platform (上报省平台, T30–T36, SEC42–SEC46).
 
-A real deployment posts to the province's data-exchange gateway; OneMap writes what it would
-send to a stream (``keys.UPPER_PUSH``) so the exchange is visible and testable.
+The console's manual 上报省平台 feeds the exchange's outbox (``incidents.exchange.Exchange``),
+the same one the automatic rules feed; ``app.exchange_client.Deliverer`` delivers it to the
+configured endpoint (docs/exchange.md). Each manual push is also recorded in the stream
+``keys.UPPER_PUSH`` (who pushed what, when, and its outbox item key), listed by ``pushed``.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import time
 import redis
 
 from app import keys
+from incidents.exchange import Exchange
 
 PUSH_MAXLEN = 10_000
 """Pushed items kept in the stream. Demo default."""
@@ -31,8 +34,9 @@ def payload(inc: dict, city_name: str, admin_code: str) -> dict:
 def push(r: redis.Redis, inc: dict, city_name: str, admin_code: str, by: str) -> str:
     """上报省平台: record the push of one incident; returns the stream entry id."""
     body = payload(inc, city_name, admin_code)
+    key = Exchange(r).push_manual(inc, by)
     return r.xadd(keys.UPPER_PUSH, {"id": inc["id"], "by": by, "ts": str(int(time.time() * 1000)),
-                                    "payload": json.dumps(body, ensure_ascii=False)},
+                                    "key": key, "payload": json.dumps(body, ensure_ascii=False)},
                   maxlen=PUSH_MAXLEN, approximate=True)
 
 
@@ -47,9 +51,15 @@ def push_incident(service, incident_id: str, actor) -> object:  # noqa: ANN001 (
 
 
 def pushed(r: redis.Redis, count: int = 100) -> list[dict]:
-    """The latest pushed items, newest first."""
+    """The latest pushed items, newest first, each with its delivery status in the outbox
+    (``state``: pending/sending/delivered/failed, ``attempts``, ``reason``)."""
+    ex = Exchange(r)
     out = []
     for entry_id, f in r.xrevrange(keys.UPPER_PUSH, count=count):
+        item = ex.get(f["key"]) if f.get("key") else None
         out.append({"entry": entry_id, "id": f["id"], "by": f["by"], "ts": int(f["ts"]),
+                    "key": f.get("key"), "state": item["state"] if item else None,
+                    "attempts": item["attempts"] if item else 0,
+                    "reason": item.get("reason", "") if item else "",
                     "payload": json.loads(f["payload"])})
     return out

@@ -1,4 +1,5 @@
-"""上报省平台: push a case upward (the policy decides who may) and list what was pushed."""
+"""上报省平台: push a case upward (the policy decides who may) into the exchange's outbox, and
+list what was pushed with each item's delivery status (docs/exchange.md)."""
 
 from __future__ import annotations
 
@@ -19,8 +20,8 @@ def upper_push(incident_id: str):
     actor = require_actor()
     with guarded(incident_id):
         act(svc(), actor, incident_id, "push_upper", {})
-    entry = upper.pushed(ctx().redis, 1)[0]["entry"]
-    return jsonify(entry=entry, id=incident_id)
+    last = upper.pushed(ctx().redis, 1)[0]
+    return jsonify(entry=last["entry"], id=incident_id, key=last["key"], state=last["state"])
 
 
 @bp.get("/api/upper/pushed")
