@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -153,9 +154,28 @@ def month(args, who: City, rng: random.Random) -> dict:  # noqa: ANN001
         print(f"  day {d + 1:2d}: {len(created):7d} cases, {r.zcard(keys.ALL):6d} in Redis "
               f"(evicted {evicted:5d}), used_memory {mb(mem[-1]):7.1f} MB, "
               f"{time.perf_counter() - t0:6.0f} s", flush=True)
+    out["by_kind"] = memory_by_kind(r)
     out.update(r=r, url=url, svc=svc, created=created, mem=mem, month_s=time.perf_counter() - t0,
                per_day=n, archiver=archiver, retention=retention)
     return out
+
+
+def memory_by_kind(r: redis.Redis) -> list[tuple[str, int, int]]:
+    """(kind of key, keys, bytes) by ``MEMORY USAGE``, largest first: what the steady state is
+    made of (a key's kind: its name with ids and numbers as ``*``)."""
+    import re  # noqa: PLC0415
+
+    sizes: dict[str, list[int]] = {}
+    p = r.pipeline(transaction=False)
+    names = list(r.scan_iter(count=1000))
+    for k in names:
+        p.memory_usage(k, samples=0)
+    for k, used in zip(names, p.execute(), strict=True):
+        kind = re.sub(r"(?<=:)[^:]*\d[^:]*", "*", k)
+        s = sizes.setdefault(kind, [0, 0])
+        s[0] += 1
+        s[1] += int(used or 0)
+    return sorted(((k, n, b) for k, (n, b) in sizes.items()), key=lambda x: -x[2])
 
 
 def rollups(url: str, devices: int, days: int) -> tuple[int, float]:
@@ -304,6 +324,7 @@ def redis_only(args, who: City, rng: random.Random) -> dict:  # noqa: ANN001
                 "town_s": town_s, "kpis": len(kpis), "towns": len(by_town)}
     finally:
         rsvc.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def main() -> None:
@@ -342,6 +363,9 @@ def main() -> None:
               f"{dict(m['retention'].stats)}")
         print(f"Redis used_memory at the month's end: {mb(mem[-1])} MB; last week "
               f"{[mb(x) for x in week]} MB: trend {trend:+.1f} %")
+        print("  what Redis holds (MEMORY USAGE by kind of key; the largest):")
+        for kind, n, b in m["by_kind"][:8]:
+            print(f"    {kind:40s} {n:6d} keys {mb(b):7.1f} MB")
         n_roll, roll_s = rollups(url, max(1, round(FULL_DEVICES * args.scale)), args.days)
         print(f"rollups: {n_roll} device-hours ({round(FULL_DEVICES * args.scale)} devices × "
               f"{args.days * 24} h) in {roll_s:.0f} s")
@@ -380,6 +404,7 @@ def main() -> None:
     finally:
         m["rsvc"].stop()
         m["pg"].stop()
+        shutil.rmtree(m["tmp"], ignore_errors=True)
 
     ro = redis_only(args, who, random.Random(2))
     year_cases = FULL_RATE * 365
