@@ -46,6 +46,7 @@ from sensors.rules import Batch, DeviceEntry, RuleEngine, compile_registry
 from sensors.schemas import (
     Rejected,
     check_reading,
+    merge_readings,
     parse_detection,
     parse_position,
     parse_reading,
@@ -275,16 +276,19 @@ class IngestWorker:
         if ch == "tele":
             if dtype != dev.type:
                 raise Rejected("bad_topic", f"{did} is a {dev.type}, topic says {dtype}", did)
-            try:
-                ts, metrics, units = parse_reading(payload)
-                self._stale(ts or now_ms, now_ms, did)
-                values = check_reading(dev.kind, metrics, units, ts or now_ms, now_ms,
-                                       self._max_future_ms)
+            try:   # a SenML pack is many readings (RFC 8428): all checked before any is stored
+                checked = []
+                for ts, metrics, units in merge_readings(dev.kind, parse_reading(payload, now_ms),
+                                                         now_ms):
+                    self._stale(ts, now_ms, did)
+                    checked.append((ts, metrics, check_reading(
+                        dev.kind, metrics, units, ts, now_ms, self._max_future_ms)))
             except Rejected as e:
                 e.device_id = did
                 raise
-            out.reading(dev, ts or now_ms, _compact(metrics), values)
-            self.stats["readings"] += 1
+            for ts, metrics, values in checked:
+                out.reading(dev, ts, _compact(metrics), values)
+                self.stats["readings"] += 1
         elif ch == "ai":
             if dev.type != "camera":
                 raise Rejected("bad_topic", f"{did} is not a camera", did)

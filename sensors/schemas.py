@@ -10,13 +10,18 @@ Validation happens in two steps so that the dead letter can say *why*:
 
 from __future__ import annotations
 
+import base64
+import json
+import re
 from typing import Annotated, Literal
 
+import cbor2
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     StrictBool,
+    StrictBytes,
     StrictFloat,
     StrictInt,
     StrictStr,
@@ -27,6 +32,10 @@ from pydantic import (
 from sensors.kinds.base import Kind
 
 Scalar = StrictBool | StrictInt | StrictFloat | StrictStr
+SENML_VERSION = 10
+"""RFC 8428 §4.4: the SenML version OneMap understands; a pack with a higher ``bver`` is refused."""
+MAX_STRING = 256
+"""Longest ``vs``/``vd`` value kept in a reading (characters)."""
 REASONS = ("oversized", "bad_topic", "not_json", "schema", "unknown_device", "unknown_metric",
            "wrong_type", "wrong_unit", "out_of_range", "future_ts", "internal",
            # issue 19, raised by sensors.ingest: older than MAX_PAST_S; retain on a telemetry topic
@@ -56,20 +65,29 @@ class OneMapReading(BaseModel):
 
 
 class SenMLRecord(BaseModel):
-    """One SenML record (RFC 8428 §4): base name/time/unit, name, unit, value fields, time."""
+    """One SenML record (RFC 8428 §4): base fields, name, unit, value fields, sum, time.
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    Fields the RFC registers but OneMap does not use (``ut``) are checked and kept out of the
+    reading; unknown fields are ignored (§4.4); must-understand fields (``…_``) are refused
+    before this model sees the record (``_senml_records``)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
     bn: StrictStr | None = None
     bt: StrictInt | StrictFloat | None = None
     bu: StrictStr | None = None
-    bver: StrictInt | None = None
+    bv: StrictInt | StrictFloat | None = None
+    bs: StrictInt | StrictFloat | None = None
+    bver: StrictInt | None = Field(default=None, ge=1, le=SENML_VERSION)
     n: StrictStr | None = None
     u: StrictStr | None = None
     v: StrictInt | StrictFloat | None = None
+    vs: StrictStr | None = Field(default=None, max_length=MAX_STRING)
     vb: StrictBool | None = None
-    vs: StrictStr | None = None
+    vd: StrictStr | StrictBytes | None = None
+    s: StrictInt | StrictFloat | None = None
     t: StrictInt | StrictFloat | None = None
+    ut: StrictInt | StrictFloat | None = Field(default=None, ge=0)
 
 
 SenMLPack = TypeAdapter(Annotated[list[SenMLRecord], Field(min_length=1)])
@@ -122,47 +140,176 @@ def _structural(e: ValidationError) -> Rejected:
     return Rejected("schema", f"{loc}: {first['msg']}"[:200])
 
 
-def parse_reading(payload: bytes) -> tuple[int | None, dict, dict]:
-    """Telemetry payload (OneMap JSON object or SenML array) → (ts ms | None, metrics, units).
+Reading = tuple[int | None, dict, dict]
+"""(ts ms | None: "now", metrics name → value, units name → unit)."""
 
-    SenML: names are ``bn`` + ``n`` (the part after the last ':' or '/' of the resolved name is the
-    metric), times ``bt`` + ``t`` in seconds (RFC 8428 §4.5.3), value from ``v`` or ``vb``.
+
+def parse_reading(payload: bytes, now_ms: int | None = None) -> list[Reading]:
+    """Telemetry payload → its readings, nothing lost (S1, S4; RFC 8428).
+
+    OneMap JSON object: one reading. SenML pack (JSON array, or CBOR array sniffed by its first
+    byte 0x80–0x9f, RFC 8428 §6): one reading per record, keyed by the record's resolved name
+    (``bn`` + ``n``; a sum under ``<name>#sum``), time ``bt`` + ``t`` in seconds, a time under
+    2**28 relative to ``now_ms`` (None when no clock is given and the time is "now").
+    ``merge_readings`` maps names onto a kind's metrics and joins the records of one instant.
     """
     head = payload.lstrip()[:1]
+    if head and 0x80 <= head[0] <= 0x9F and payload[:1] == head:
+        return _senml(_cbor_records(payload), now_ms)
     try:
         if head == b"[":
-            return _senml(SenMLPack.validate_json(payload))
+            return _senml(_json_records(payload), now_ms)
         r = _ONEMAP(payload)
     except ValidationError as e:
         raise _structural(e) from None
-    return r.ts, dict(r.metrics), dict(r.units or {})
+    return [(r.ts, dict(r.metrics), dict(r.units or {}))]
 
 
-def _senml(records: list[SenMLRecord]) -> tuple[int | None, dict, dict]:
-    bn, bt, bu = "", 0.0, None
-    metrics: dict = {}
-    units: dict = {}
-    ts: float | None = None
-    for rec in records:
+SENML_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-:./_]*\Z")
+"""RFC 8428 §4.5.1: a resolved name starts with a letter or digit, then letters, digits, - : . / _"""
+_CBOR_LABELS = {-1: "bver", -2: "bn", -3: "bt", -4: "bu", -5: "bv", -6: "bs", 0: "n", 1: "u",
+                2: "v", 3: "vs", 4: "vb", 5: "s", 6: "t", 7: "ut", 8: "vd"}
+"""RFC 8428 §6 Table 4: CBOR integer labels."""
+
+
+def _json_records(payload: bytes) -> list[dict]:
+    try:
+        doc = json.loads(payload)
+    except ValueError as e:
+        raise Rejected("not_json", str(e)[:200]) from None
+    return _pack(doc)
+
+
+def _cbor_records(payload: bytes) -> list[dict]:
+    try:
+        doc = cbor2.loads(payload)
+    except Exception as e:  # cbor2 raises its own errors and ValueError/EOFError alike
+        raise Rejected("not_json", f"CBOR 解析失败 / invalid CBOR: {e}"[:200]) from None
+    if isinstance(doc, list):
+        doc = [{_CBOR_LABELS.get(k, k): v for k, v in r.items()} if isinstance(r, dict) else r
+               for r in doc]
+    return _pack(doc)
+
+
+def _pack(doc: object) -> list[dict]:
+    if not isinstance(doc, list) or not doc:
+        raise Rejected("schema", "SenML 包必须是非空数组 / a SenML pack is a non-empty array")
+    for i, rec in enumerate(doc):
+        if not isinstance(rec, dict):
+            raise Rejected("schema", f"record {i}: 不是对象 / not an object")
+        for k in rec:
+            if isinstance(k, str) and k.endswith("_"):
+                # §4.4: a field ending in "_" must be understood; OneMap understands none
+                raise Rejected("schema", f"record {i}: 不支持的必须理解字段 / must-understand "
+                                         f"field {k!r} not supported"[:200])
+    return doc
+
+
+def _senml(doc: list[dict], now_ms: int | None) -> list[Reading]:
+    try:
+        records = SenMLPack.validate_python(doc)
+    except ValidationError as e:
+        raise _structural(e) from None
+    bn, bt, bu, bv, bs, bver = "", 0.0, None, 0.0, 0.0, None
+    out: list[Reading] = []
+    for i, rec in enumerate(records):
+        if rec.bver is not None:
+            if bver is not None and rec.bver != bver:   # §4.4: one version per pack
+                raise Rejected("schema", f"record {i}: bver {rec.bver} ≠ {bver}")
+            bver = rec.bver
         bn = rec.bn if rec.bn is not None else bn
         bt = float(rec.bt) if rec.bt is not None else bt
         bu = rec.bu if rec.bu is not None else bu
+        bv = float(rec.bv) if rec.bv is not None else bv
+        bs = float(rec.bs) if rec.bs is not None else bs
+        values = [x for x in (rec.v, rec.vs, rec.vb, rec.vd) if x is not None]
+        if len(values) > 1:
+            raise Rejected("schema", f"record {i}: 多个值字段 / more than one of v, vs, vb, vd")
+        if not values and rec.s is None:
+            if rec.n is None and rec.u is None and rec.t is None:
+                continue   # a record of base fields only (§5.1.7's first record)
+            raise Rejected("schema", f"record {i}: 无值 / no v, vs, vb, vd or s")
         name = bn + (rec.n or "")
-        metric = name.replace("/", ":").rsplit(":", 1)[-1]
-        if not metric:
-            raise Rejected("schema", "SenML record without a name")
-        value = rec.vb if rec.vb is not None else rec.v
-        if value is None:
-            raise Rejected("schema", f"SenML record {metric!r} has no v/vb")
-        metrics[metric] = value
-        unit = rec.u or bu
-        if unit is not None:
-            units[metric] = unit
+        if not SENML_NAME.match(name):
+            raise Rejected("schema", f"record {i}: 名称不合 RFC 8428 §4.5.1 / invalid name "
+                                     f"{name!r}"[:200])
+        unit = rec.u if rec.u is not None else bu
         t = bt + float(rec.t or 0.0)
-        # RFC 8428: values < 2**28 are relative to now; OneMap requires absolute times.
         if t >= 2 ** 28:
-            ts = max(ts or 0.0, t)
-    return (int(ts * 1000) if ts is not None else None), metrics, units
+            ts: int | None = round(t * 1000)
+        else:   # §4.5.3: relative to now
+            ts = None if now_ms is None else now_ms + round(t * 1000)
+        metrics: dict = {}
+        units: dict = {}
+        if values:
+            value = values[0]
+            if rec.v is not None:
+                value = bv + rec.v if bv else rec.v
+            elif rec.vd is not None:
+                value = _data(rec.vd, i)
+            metrics[name] = value
+            if unit is not None:
+                units[name] = unit
+        if rec.s is not None:
+            metrics[name + "#sum"] = bs + rec.s if bs else rec.s
+            if unit is not None:
+                units[name + "#sum"] = unit
+        out.append((ts, metrics, units))
+    if not out:
+        raise Rejected("schema", "SenML 包没有记录值 / a pack without values")
+    return out
+
+
+class Data(str):
+    """A SenML data value (``vd``), base64url without padding (RFC 8428 §4.3)."""
+
+
+def _data(vd: str | bytes, i: int) -> Data:
+    if isinstance(vd, bytes):   # CBOR carries the bytes themselves
+        return Data(base64.urlsafe_b64encode(vd).rstrip(b"=").decode())
+    try:
+        base64.urlsafe_b64decode(vd + "=" * (-len(vd) % 4))
+    except ValueError:
+        raise Rejected("schema", f"record {i}: vd 不是 base64url / vd is not base64url") from None
+    if len(vd) > MAX_STRING or "=" in vd:
+        raise Rejected("schema", f"record {i}: vd 不是无填充 base64url / vd padded or too long")
+    return Data(vd)
+
+
+def _keys(kind: Kind, name: str, unit: str | None) -> str:
+    """The kind's metric for a SenML name: the whole name or its last ``:``/``/`` segment,
+    with ``@<unit>`` first (a pack that tells quantities apart by unit only, RFC 8428 §5.1.3);
+    a sum (``#sum``) goes to ``<metric>_sum``."""
+    mm = kind.metric_map
+    base, _, tag = name.partition("#")
+    seg = re.split(r"[:/]", base)[-1]
+    for cand in dict.fromkeys((base, seg)):
+        if tag == "sum":
+            cand += "_sum"
+        for key in ((f"{cand}@{unit}",) if unit else ()) + (cand,):
+            if key in mm:
+                return key
+    return seg + ("_sum" if tag == "sum" else "")
+
+
+def merge_readings(kind: Kind, readings: list[Reading], now_ms: int) -> list[tuple[int, dict, dict]]:
+    """Name each value by its kind's metric and join the values of one instant into one reading
+    (time order; a name that repeats at one instant starts another reading, so none is lost)."""
+    named: list[tuple[int, str, object, str | None]] = []
+    for ts, metrics, units in readings:
+        for name, value in metrics.items():
+            unit = units.get(name)
+            key = name if name in kind.metric_map else _keys(kind, name, unit)
+            named.append((ts if ts is not None else now_ms, key, value, unit))
+    named.sort(key=lambda x: x[0])
+    out: list[tuple[int, dict, dict]] = []
+    for ts, key, value, unit in named:
+        if not out or out[-1][0] != ts or key in out[-1][1]:
+            out.append((ts, {}, {}))
+        out[-1][1][key] = value
+        if unit is not None:
+            out[-1][2][key] = unit
+    return out
 
 
 def check_reading(kind: Kind, metrics: dict, units: dict, ts: int, now_ms: int,
@@ -176,6 +323,11 @@ def check_reading(kind: Kind, metrics: dict, units: dict, ts: int, now_ms: int,
         m = mm.get(name)
         if m is None:
             raise Rejected("unknown_metric", f"{name!r} is not a metric of {kind.name}")
+        if m.type in ("string", "data"):
+            if not isinstance(value, str) or isinstance(value, Data) != (m.type == "data"):
+                want = "vd 数据 / a data value" if m.type == "data" else "vs 字符串 / a string"
+                raise Rejected("wrong_type", f"{name} 应为 {want}, got {value!r}"[:200])
+            continue   # recorded with the reading; rules take numbers only
         if m.type == "bool":
             if not isinstance(value, bool):
                 raise Rejected("wrong_type", f"{name} must be true/false, got {value!r}"[:200])

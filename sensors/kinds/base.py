@@ -35,8 +35,9 @@ class Metric:
     unit: str
     lo: float
     hi: float
-    type: Literal["float", "bool"] = "float"
-    senml_unit: str | None = None   # RFC 8428 unit name when it differs from ``unit``
+    # "string"/"data": a SenML ``vs``/``vd`` value, recorded in the reading, never a rule input
+    type: Literal["float", "bool", "string", "data"] = "float"
+    senml_unit: str | None = None   # SenML unit (RFC 8428/8798 or OneMap extension, sensors.senml_units)
 
     def accepts_unit(self, unit: str) -> bool:
         return unit in (self.unit, self.senml_unit)

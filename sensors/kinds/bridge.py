@@ -18,7 +18,7 @@ KIND = Kind(
     count=240, placement="bridges", id_prefix="br",
     metrics=(
         Metric("strain_ue", "应变", "µε", -3000, 3000, senml_unit="ue"),
-        Metric("vibration_mms", "振动速度", "mm/s", 0, 500),
+        Metric("vibration_mms", "振动速度", "mm/s", 0, 500, senml_unit="mm/s"),
     ),
     rules=(
         Rule("strain", "strain_ue", "应变", (400.0, 600.0, 900.0, 1300.0), hysteresis=20.0,

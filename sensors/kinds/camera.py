@@ -35,7 +35,7 @@ def simulate(rng: np.random.Generator, meta: dict, ctx: SimContext, state: dict)
 KIND = Kind(
     name="camera", label="视频监控", dept="GA", category="1102",
     interval_s=defaults.CAMERA_HEARTBEAT_S, count=4780, placement="cameras", id_prefix="cam",
-    metrics=(Metric("confidence", "置信度", "", 0, 1),),
+    metrics=(Metric("confidence", "置信度", "", 0, 1, senml_unit="/"),),
     rules=tuple(ai_rule(lb) for lb in AI_LABELS),
     simulate=simulate,
 )

@@ -19,9 +19,9 @@ KIND = Kind(
     name="fire", label="消防物联", dept="XF", category="0401", interval_s=60,
     count=1500, placement="buildings", id_prefix="fs",
     metrics=(
-        Metric("smoke_obs", "烟雾浓度", "%/m", 0, 100),
+        Metric("smoke_obs", "烟雾浓度", "%/m", 0, 100, senml_unit="%/m"),
         Metric("temp_c", "温度", "°C", -40, 200, senml_unit="Cel"),
-        Metric("water_pressure_mpa", "消防水压", "MPa", 0, 3),
+        Metric("water_pressure_mpa", "消防水压", "MPa", 0, 3, senml_unit="MPa"),
     ),
     rules=(
         Rule("smoke", "smoke_obs", "烟雾浓度", (1.0, 2.0, 3.5, 6.0), hysteresis=0.3),

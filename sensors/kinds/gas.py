@@ -22,7 +22,7 @@ KIND = Kind(
     name="gas", label="危化气体监测", dept="YJ", category="0501", interval_s=60,
     count=200, placement="industrial", id_prefix="gas",
     metrics=(
-        Metric("lel_pct", "可燃气体浓度", "%LEL", 0, 100),
+        Metric("lel_pct", "可燃气体浓度", "%LEL", 0, 100, senml_unit="%LEL"),
         Metric("h2s_ppm", "硫化氢", "ppm", 0, 500),
     ),
     rules=(

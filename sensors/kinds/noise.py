@@ -65,9 +65,9 @@ KIND = Kind(
     name="noise", label="噪声监测", dept="STHJ", category="06", interval_s=60,
     count=100, placement="cells", id_prefix="ns",
     metrics=(
-        Metric("laeq_db", "等效声级", "dB(A)", 20, 140),
-        Metric("laeq_day_db", "昼间等效声级", "dB(A)", 20, 140),
-        Metric("laeq_night_db", "夜间等效声级", "dB(A)", 20, 140),
+        Metric("laeq_db", "等效声级", "dB(A)", 20, 140, senml_unit="dBA"),
+        Metric("laeq_day_db", "昼间等效声级", "dB(A)", 20, 140, senml_unit="dBA"),
+        Metric("laeq_night_db", "夜间等效声级", "dB(A)", 20, 140, senml_unit="dBA"),
     ),
     rules=(
         Rule("day", "laeq_day_db", "昼间噪声", tuple(thresholds_for(ZONE_LIMITS["2类"][0])),

@@ -18,8 +18,8 @@ KIND = Kind(
     count=120, placement="rural_water", id_prefix="wq",
     metrics=(
         Metric("ph", "pH", "pH", 0, 14),
-        Metric("do_mgl", "溶解氧", "mg/L", 0, 20),
-        Metric("nh3n_mgl", "氨氮", "mg/L", 0, 100),
+        Metric("do_mgl", "溶解氧", "mg/L", 0, 20, senml_unit="mg/L"),
+        Metric("nh3n_mgl", "氨氮", "mg/L", 0, 100, senml_unit="mg/L"),
     ),
     rules=(
         # GB 3838 class III limits as the yellow line (demo default)

@@ -7,7 +7,14 @@ import json
 import pytest
 
 from sensors.kinds import KINDS
-from sensors.schemas import Rejected, check_reading, parse_detection, parse_reading, parse_status
+from sensors.schemas import (
+    Rejected,
+    check_reading,
+    merge_readings,
+    parse_detection,
+    parse_reading,
+    parse_status,
+)
 from sensors.topics import parse as parse_topic
 
 NOW = 1_800_000_000_000
@@ -20,7 +27,7 @@ def reason(fn, *a) -> str:
 
 
 def test_onemap_json():
-    ts, m, u = parse_reading(json.dumps({"ts": NOW, "metrics": {"level_m": 12.3},
+    [(ts, m, u)] = parse_reading(json.dumps({"ts": NOW, "metrics": {"level_m": 12.3},
                                          "units": {"level_m": "m"}}).encode())
     assert (ts, m, u) == (NOW, {"level_m": 12.3}, {"level_m": "m"})
     assert reason(parse_reading, b"{") == "not_json"
@@ -30,13 +37,16 @@ def test_onemap_json():
 
 
 def test_senml_pack():
+    """One reading per record (RFC 8428, issue 18): names resolved onto the kind's metrics."""
     pack = [{"bn": "urn:dev:id:aws-0001:", "bt": 1.8e9, "bu": "mm/h", "n": "rain_mmh", "v": 3},
             {"n": "temp_c", "u": "Cel", "v": 26.5, "t": 1},
-            {"n": "x", "vb": True}]
-    ts, m, u = parse_reading(json.dumps(pack).encode())
-    assert ts == 1_800_000_001_000
-    assert m == {"rain_mmh": 3, "temp_c": 26.5, "x": True}
-    assert u == {"rain_mmh": "mm/h", "temp_c": "Cel", "x": "mm/h"}
+            {"n": "humidity", "u": "%RH", "v": 80, "t": 1}]
+    got = parse_reading(json.dumps(pack).encode())
+    assert [ts for ts, _, _ in got] == [1_800_000_000_000, 1_800_000_001_000, 1_800_000_001_000]
+    merged = merge_readings(KINDS["weather"], got, NOW)
+    assert merged == [(1_800_000_000_000, {"rain_mmh": 3}, {"rain_mmh": "mm/h"}),
+                      (1_800_000_001_000, {"temp_c": 26.5, "humidity": 80},
+                       {"temp_c": "Cel", "humidity": "%RH"})]
     assert reason(parse_reading, b'[{"n": "a"}]') == "schema"          # no value
     assert reason(parse_reading, b"[]") == "schema"
 
