@@ -69,6 +69,14 @@ def start_background_workers(ctx: AppContext, runtime: Runtime, simulate: bool =
     _joined(runtime, _thread("upreport", lambda: upreports.run(runtime.stop_event)))
     started.append("upreport")
     sources["upreport"] = lambda: dict(upreports.stats)
+    # 上报省平台 (issue 18): the exchange's rules and delivery (app.exchange_client)
+    from app import exchange_client  # noqa: PLC0415
+
+    xstats, xthreads = exchange_client.start(ctx, runtime.stop_event, "demo")
+    for t in xthreads:
+        _joined(runtime, t)
+    sources["notify"] = lambda: dict(notify.stats) | xstats()
+    started.append("exchange")
     # 应急响应 (issue 16): the member units' tasks of every active response, given once
     from app.emergency import sweep_loop  # noqa: PLC0415
 
