@@ -65,9 +65,12 @@ def command(redis_url: str | None, name: str | None, roster_file: Path | None,
     worker.ensure_groups()
     t = threading.Thread(target=worker.run, args=(stopped,), name="notify", daemon=True)
     t.start()
+    from app import exchange_client  # noqa: PLC0415  (上报省平台 rules + delivery, issue 18)
+
+    xstats, _ = exchange_client.start(ctx, stopped, name)
     click.echo(f"notify {name}: channels {', '.join(sorted(worker.senders))} on {redis_url}", err=True)
     try:
-        beat_until(ctx.redis, "notify", stopped, lambda: dict(worker.stats))
+        beat_until(ctx.redis, "notify", stopped, lambda: dict(worker.stats) | xstats())
     finally:
         stopped.set()
         t.join(10)
