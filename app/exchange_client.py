@@ -216,5 +216,29 @@ def from_settings(r: redis.Redis, settings, city) -> tuple[Exchange, Deliverer |
                          timeout=settings.upper_timeout_s)
 
 
+def start(ctx, stop: threading.Event,  # noqa: ANN001 (AppContext)
+          name: str) -> tuple[Callable[[], dict], list[threading.Thread]]:
+    """Run the exchange's rules (``ExchangeWatcher``) and, with ``upper_url`` set, its delivery
+    (``Deliverer``) as background threads of this process until ``stop``; returns their stats
+    (for the heartbeat, /ops) and the threads (to join on the way out)."""
+    from incidents.exchange import ExchangeWatcher  # noqa: PLC0415
+
+    def describe(incident_id: str) -> dict | None:
+        inc = ctx.incidents.store.load(incident_id)
+        return inc.to_dict() if inc is not None else None
+
+    ex, deliverer = from_settings(ctx.redis, ctx.settings, ctx.city)
+    watcher = ExchangeWatcher(ctx.redis, ex, describe, consumer=f"{name}-exchange")
+    threads = [threading.Thread(target=watcher.run, args=(stop,), name="exchange-rules",
+                                daemon=True)]
+    if deliverer is not None:
+        threads.append(threading.Thread(target=deliverer.run, args=(stop,), name="exchange-send",
+                                        daemon=True))
+    for t in threads:
+        t.start()
+    return (lambda: {f"exchange_{k}": v for k, v in {
+        **watcher.stats, **(deliverer.stats if deliverer else {})}.items()}), threads
+
+
 __all__ = ["ALGS", "Deliverer", "Refused", "digest", "from_settings", "read_secret", "sign",
-           "signed_headers", "string_to_sign", "verify"]
+           "signed_headers", "start", "string_to_sign", "verify"]
