@@ -90,6 +90,23 @@ def render(snap: dict) -> list:
                 ("groups", "消费组")], snap["queues"], "无队列", "queues"),
         html.H2("死信按原因"),
         _grid([("reason", "原因"), ("count", "数量")], dl_rows, "无死信", "dlq-reasons"),
+        *_exchange(snap.get("exchange")),
+    ]
+
+
+def _exchange(x: dict | None) -> list:
+    """上报省平台 交换量、失败与积压 (SEC45; incidents.exchange)."""
+    if not x:
+        return []
+    return [
+        html.H2("上报省平台（数据交换）"),
+        _grid([("enqueued", "入队"), ("delivered", "已送达"), ("failures", "失败次数"),
+               ("gave_up", "放弃"), ("backlog", "积压"), ("incidents_waiting", "待发事件"),
+               ("next_attempt", "下次尝试"), ("inbound", "下达指令"),
+               ("inbound_refused", "拒绝请求")], [x], "无数据", "exchange"),
+        _grid([("incident", "事件"), ("kind", "类型"), ("attempts", "尝试次数"), ("reason", "原因"),
+               ("key", "幂等键")], x.get("failed_items") or [], "无放弃的条目",
+              "exchange-failed"),
     ]
 
 

@@ -148,7 +148,25 @@ def snapshot(ctx: AppContext) -> dict:
                 rates[f"{b.kind}.{k}"] = round(rates.get(f"{b.kind}.{k}", 0.0) + v, 2)
     snap["rates"] = rates
     snap["ingest_totals"] = {k: int(v) for k, v in r.hgetall(sk.INGEST_STATS).items()}
+    snap["exchange"] = exchange_health(r)
     return snap
+
+
+def exchange_health(r: redis.Redis, now: float | None = None) -> dict:
+    """上报省平台 交换量 (SEC45): items queued, delivered, failed attempts, given up, backlog,
+    inbound accepted/refused, and the given-up items with their reasons (incidents.exchange)."""
+    from incidents.exchange import KIND_NAMES, Exchange  # noqa: PLC0415
+
+    ex = Exchange(r)
+    s = ex.stats()
+    now = time.time() if now is None else now
+    nxt = s.pop("next_attempt_ts")
+    s["next_attempt"] = ("现在" if nxt <= now else f"{nxt - now:.0f} 秒后") if nxt else "—"
+    s["failed_items"] = [{"key": it["key"], "incident": it["incident"],
+                          "kind": KIND_NAMES.get(it["kind"], it["kind"]),
+                          "attempts": it["attempts"], "reason": it.get("reason", "")}
+                         for it in ex.given_up(10)]
+    return s
 
 
 PROCESS_NAMES = {"ingest": "接入", "dispatch": "分拨", "web": "网页服务", "simulator": "模拟器",
