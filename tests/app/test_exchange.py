@@ -209,8 +209,17 @@ def test_rules_order_retries_restart_exactly_once(redis_client):
     states = [d_["data"]["incident"]["state"] for d_ in upper.order
               if d_["incident"] == _inc(5, "")["id"]]
     assert states == ["accepted", "dispatched", "handled", "closed"]
+    # /ops (SEC45): volumes, failures, backlog and the given-up item with its reason
+    from app.screens.ops.layout import _exchange  # noqa: PLC0415
+    from app.screens.ops.model import exchange_health  # noqa: PLC0415
+
+    health = exchange_health(r, now=clock.t)
+    assert health["delivered"] == len(delivered) and health["backlog"] == 0
+    assert health["failed_items"][0]["reason"].startswith("HTTP 400")
+    assert "HTTP 400" in str(_exchange(health))
     # the refused item can be queued again (重新上报)
     assert ex.retry(refused[0]["key"]) and ex.stats()["backlog"] == 1
+    assert exchange_health(r, now=clock.t)["next_attempt"] == "现在"
 
 
 def test_sm3_signing(redis_client):
