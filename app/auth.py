@@ -70,9 +70,13 @@ SESSION_CHECK = "onemap_session_check"
 """``server.extensions[SESSION_CHECK](sid, touch=True)``: the ``SessionUser`` of a live session
 id or None. The login gate and the live push stream (``app.live.session``) both use it."""
 
-PUBLIC_PREFIXES = ("/login", "/logout", "/static/", "/healthz", "/_dash-component-suites/",
-                   "/favicon.ico", "/_favicon.ico")
-_PUBLIC_IN_SCREEN = re.compile(r"^/[^/]+/(_dash-component-suites/|assets/|_favicon\.ico)")
+PUBLIC_PREFIXES = ("/login", "/logout", "/static/", "/healthz", "/favicon.ico", "/_favicon.ico")
+# Anonymous requests reach a screen's static files only by a path naming a file (a name with an
+# extension, no dot segment): a bare ``assets/`` or ``_dash-component-suites/…`` folder used to
+# fall through to Dash's catch-all and answer the page shell with its version numbers (issue 19).
+_PUBLIC_IN_SCREEN = re.compile(r"^(?:/[^/]+)?/(?:(?:_dash-component-suites|assets)/"
+                               r"(?:(?!\.\.?/)[^/]+/)*(?!\.\.?$)[^/]*[^/.]\.[A-Za-z0-9]{1,8}"
+                               r"|_favicon\.ico)$")
 _KIOSK_ID = KIOSK_USER
 _KIOSK_ACTOR = Actor(KIOSK_USER, "wall_viewer", "CITY", "大屏")
 

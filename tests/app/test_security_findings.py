@@ -344,3 +344,37 @@ def test_crafted_form_inputs_never_500(site):
     assert not bad, bad
     assert site.ctx.redis.zcard("om:inc:all") == n0
     assert not site.ctx.incidents.emergency_state()
+
+
+# --- no Dash shell or version banners to anonymous users (low) ---------------------------------
+
+def test_anonymous_gets_static_files_but_never_the_dash_shell(site):
+    """Issue 19 (low): anonymous ``GET /<screen>/assets/`` (and a component-suites folder) used to
+    answer 200 with the Dash page shell, its ``_dash-config`` and the libraries' version numbers.
+    The gate now lets anonymous requests through only to a path naming a static file (a file
+    name with an extension under ``assets/`` or ``_dash-component-suites/``); a folder or any
+    other path is the login's (a redirect for a page, 401 for Dash's machine paths)."""
+    anon = requests.Session()
+    # what a logged-in page loads: real files, served to anyone (the login page needs them too)
+    op = Http(site, _user(site, "city_operator"))
+    shell = op.get("/console/").text
+    import re  # noqa: PLC0415
+    suite = next(m for m in re.findall(r'src="(/console/_dash-component-suites/[^"]+)"', shell))
+    for path in ("/console/assets/console.css", "/wall/assets/wall.js", suite.split("?")[0]):
+        r = anon.get(site.base + path, timeout=30, allow_redirects=False)
+        assert r.status_code == 200, (path, r.status_code)
+        assert "_dash-config" not in r.text
+    # folders and non-file paths: never the shell, never a version banner
+    for path in ("/wall/assets/", "/console/assets/", "/console/assets", "/wall/assets/x",
+                 "/console/_dash-component-suites/", "/console/_dash-component-suites/dash",
+                 "/console/_dash-component-suites/dash/", "/_dash-component-suites/",
+                 "/_dash-component-suites/dash", "/wall/assets/../", "/console/assets/a.b/",
+                 "/wall/_dash-component-suites/dash/deps/"):
+        r = anon.get(site.base + path, timeout=30, allow_redirects=False)
+        assert r.status_code in (301, 302, 308, 401, 404), (path, r.status_code)
+        if r.status_code in (302, 401):
+            assert r.status_code == 401 or "/login" in r.headers["Location"], (path, r.headers)
+        body = r.text
+        assert "_dash-config" not in body and "dash_version" not in body.lower(), path
+        assert not re.search(r"\bv\d+_\d+_\d+", body), (path, body[:200])
+        assert "Werkzeug" not in r.headers.get("Server", "") or r.status_code != 200
