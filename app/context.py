@@ -47,6 +47,12 @@ class AppContext:
     ``dispatch`` of ``app.redis_acl``); ``redis_url`` is this process's own (the web's in the
     demo). Production runs one component per process, its user in ONEMAP_REDIS_URL."""
 
+    def __post_init__(self) -> None:
+        # the security audit chains with the incident trails' digest (SEC21: sha256 | sm3 国密)
+        from app import security  # noqa: PLC0415
+
+        security.set_audit_digest(self.settings.incident_config.audit_digest)
+
     @cached_property
     def redis(self) -> redis.Redis:
         """Shared client (thread-safe pool), ``decode_responses=True``."""
