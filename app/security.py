@@ -22,6 +22,7 @@ from flask import Flask, Response, abort, has_request_context, jsonify, request,
 from flask.sessions import SecureCookieSessionInterface
 
 from app import keys
+from incidents import chain
 
 # --- CSRF (double submit: a token in the signed session, echoed by the client) ---------------
 CSRF_SESSION_KEY = "_csrf"
@@ -169,21 +170,29 @@ _APPEND_SHA = hashlib.sha1(_APPEND_LUA.encode()).hexdigest()
 _APPEND_TRIES = 100
 
 
+AUDIT_DIGEST = "sha256"
+"""The digest new security-audit entries are chained with: the incident trails' setting
+(``[incidents] audit_digest``, sha256 | sm3 国密), set by ``set_audit_digest`` when the
+process's context is built. Each hash names its algorithm (``sm3:<hex>``), so verifying needs
+no setting and a chain whose setting changed still verifies."""
+
+
+def set_audit_digest(name: str) -> None:
+    """Chain new security-audit entries with ``name`` (``incidents.chain.DIGESTS``)."""
+    global AUDIT_DIGEST  # noqa: PLW0603 (one process-wide setting, like the incident store's)
+    AUDIT_DIGEST = chain.check_digest(name)
+
+
 def canonical(fields: dict) -> bytes:
-    """The entry's content and ``seq`` as canonical JSON (sorted keys, no spaces, UTF-8): what
+    """The entry's content and ``seq`` as canonical JSON (``incidents.chain.canonical``): what
     is hashed after the previous hash."""
-    body = {k: str(v) for k, v in fields.items() if k not in ("prev", "hash", "_id")}
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return chain.canonical(fields, ("prev", "hash", "_id"))
 
 
-def chain_hash(prev: str, fields: dict) -> str:
-    """SHA-256 hex of the previous entry's hash followed by this entry's canonical JSON (SEC21)."""
-    return hashlib.sha256(prev.encode() + canonical(fields)).hexdigest()
-
-
-def _parse_head(head: str) -> tuple[int, str]:
-    seq, _, h = head.partition("|")
-    return (int(seq), h) if seq else (0, "")
+def chain_hash(prev: str, fields: dict, digest: str | None = None) -> str:
+    """H(previous entry's hash ‖ this entry's canonical JSON) (SEC21); SHA-256 unless ``digest``
+    (or ``AUDIT_DIGEST``) says SM3."""
+    return chain.chain_hash(prev, canonical(fields), digest or AUDIT_DIGEST)
 
 
 def _run_append(r: redis.Redis, expected: str, new_head: str, flat: list[str]):
@@ -204,7 +213,7 @@ def audit(r: redis.Redis, event: str, *, user: str = "", role: str = "", center:
               "target": target, "reason": reason[:500], "ts": str(int(time.time() * 1000))}
     head = r.get(AUDIT_HEAD) or ""
     for _ in range(_APPEND_TRIES):
-        seq, prev = _parse_head(head)
+        seq, prev = chain.parse_head(head)
         entry = {**fields, "seq": str(seq + 1)}
         h = chain_hash(prev, entry)
         entry |= {"prev": prev, "hash": h}
@@ -244,49 +253,24 @@ def verify_chain(r: redis.Redis, page: int = 1000) -> ChainReport:
     anchor = (r.get(AUDIT_ANCHOR) or "").split("|")
     seq, prev = (int(anchor[0]), anchor[1]) if len(anchor) >= 2 and anchor[0] else (0, "")
     after = anchor[2] if len(anchor) >= 3 else ""
-    problems: list[tuple[str, str]] = []
-    checked = legacy = 0
-    last_id = after or "(start)"
+    walk = chain.Walk(seq=seq, prev=prev, last_id=after or "(start)")
     start = f"({after}" if after else "-"
     while True:
         rows = r.xrange(keys.SECURITY_AUDIT, min=start, count=page)
         for entry_id, f in rows:
-            last_id = entry_id
             if "hash" not in f:
-                if checked == 0 and seq == 0:
-                    legacy += 1   # written before the chain existed: nothing to check
-                else:
-                    problems.append((entry_id, "链字段缺失 chain fields missing (entry altered)"))
+                walk.unchained(entry_id, before_any=walk.seq == 0)
                 continue
-            checked += 1
-            if chain_hash(f.get("prev", ""), f) != f["hash"]:
-                problems.append((entry_id, "内容与哈希不符 content does not match its hash "
-                                           "(entry altered)"))
-            try:
-                got = int(f.get("seq", ""))
-            except ValueError:
-                got = -1
-            if got > seq + 1:
-                problems.append((entry_id, f"之前缺少 {got - seq - 1} 条 {got - seq - 1} entr"
-                                           f"{'y' if got - seq == 2 else 'ies'} removed before "
-                                           f"it (seq {seq + 1}..{got - 1})"))
-            elif f.get("prev", "") != prev or got != seq + 1:
-                problems.append((entry_id, "与前一条不相连 does not chain onto the entry before it "
-                                           f"(expected seq {seq + 1})"))
-            seq, prev = max(got, seq + 1), f["hash"]
+            # each hash names its digest (bare hex: SHA-256), so a changed setting still verifies
+            matches = chain_hash(f.get("prev", ""), f, chain.digest_of(f["hash"])) == f["hash"]
+            walk.step(entry_id, f.get("seq", ""), f["hash"], matches,
+                      prev_ok=f.get("prev", "") == walk.prev)
         if len(rows) < page:
             break
         start = f"({rows[-1][0]}"
     head = r.get(AUDIT_HEAD) or ""
-    hseq, hhash = _parse_head(head)
-    if head and (hseq, hhash) != (seq, prev):
-        if hseq > seq:
-            problems.append((last_id, f"之后缺少 {hseq - seq} 条 {hseq - seq} newest entr"
-                                      f"{'y' if hseq - seq == 1 else 'ies'} removed after it "
-                                      f"(seq {seq + 1}..{hseq})"))
-        else:
-            problems.append((last_id, "链头与最后一条不符 head does not match the last entry"))
-    return ChainReport(checked, legacy, problems, head)
+    walk.finish(head)
+    return ChainReport(walk.checked, walk.legacy, walk.problems, head)
 
 
 def trim_chain(r: redis.Redis, keep: int) -> int:

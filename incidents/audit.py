@@ -12,13 +12,12 @@ names any entry altered or removed.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 
 import orjson
 import redis
 
-from incidents import keys
+from incidents import chain, keys
 
 
 def timeline(r: redis.Redis, incident_id: str) -> list[dict]:
@@ -54,31 +53,22 @@ CHANGE_HEAD = "_ah"
 """Incident hash field: ``seq|digest`` of the newest change entry."""
 DENIAL_HEAD = "_dh"
 """Incident hash field: ``seq|digest`` of the newest refusal entry."""
-DIGESTS = ("sha256", "sm3")
-"""Selectable digests (``[incidents] audit_digest``): SHA-256, or SM3 (GB/T 32905, 国密) through
-OpenSSL. A digest other than SHA-256 is written with its name (``sm3:<hex>``), so a trail whose
-setting changed on the way still verifies link by link."""
+DIGESTS = chain.DIGESTS
+"""Selectable digests (``[incidents] audit_digest``; ``incidents.chain``, shared with the
+security audit)."""
 
 
 def link(prev: str, seq: int, content: bytes, digest: str = "sha256") -> str:
-    """The digest of one chained entry: H(previous digest | seq | the entry's ``e`` bytes).
-    The content is hashed as stored (orjson's UTF-8), so no re-encoding on either side."""
-    data = b"%s|%d|%s" % (prev.encode(), seq, content)
-    if digest == "sha256":
-        return hashlib.sha256(data).hexdigest()
-    return f"{digest}:{hashlib.new(digest, data).hexdigest()}"
+    """The digest of one chained entry: H(previous digest | seq | the entry's ``e`` bytes)
+    (``incidents.chain.link``). The content is hashed as stored (orjson's UTF-8)."""
+    return chain.link(prev, seq, content, digest)
 
 
 def next_link(head: str, content: bytes, digest: str = "sha256") -> str:
     """``seq|digest`` of the entry that follows ``head`` (``''``: the first one)."""
     seq, _, prev = head.partition("|")
     n = int(seq) + 1 if seq else 1
-    return f"{n}|{link(prev, n, content, digest)}"
-
-
-def _digest_of(value: str) -> str:
-    name, sep, _ = value.partition(":")
-    return name if sep else "sha256"
+    return f"{n}|{chain.link(prev, n, content, digest)}"
 
 
 # Append one refusal if the refusal chain's head is still the one it was hashed onto; else answer
@@ -134,50 +124,39 @@ def check_trail(rows: list, change_head: str, denial_head: str) -> tuple[int, in
     hash: (entries checked, unchained older entries, [(entry id, what)]). An entry whose content
     no longer matches its digest was altered; a ``seq`` that skips follows removed entries; a
     head ahead of its chain's last entry means the newest entries were removed."""
-    state = {CHANGE: (0, ""), DENIAL: (0, "")}
+    walks = {CHANGE: chain.Walk(), DENIAL: chain.Walk()}
+    legacy = 0
     problems: list[tuple[str, str]] = []
-    checked = legacy = 0
     last_id = "(start)"
     for entry_id, f in rows:
         last_id = entry_id
         which = CHANGE if CHANGE in f else DENIAL if DENIAL in f else ""
         if not which:
-            if checked == 0:
-                legacy += 1      # written before the chain existed: nothing to check
+            # older than the chain when nothing chained came before it, else altered
+            if walks[CHANGE].checked + walks[DENIAL].checked == 0:
+                legacy += 1
             else:
                 problems.append((entry_id, "链字段缺失 chain fields missing (entry altered)"))
             continue
-        checked += 1
-        seq, prev = state[which]
+        w = walks[which]
         got_s, _, value = f[which].partition("|")
+        n = len(w.problems)
         try:
-            got = int(got_s)
+            seq = int(got_s)
         except ValueError:
-            got = -1
-        content = f.get("e", "").encode()
-        if got > seq + 1:
-            problems.append((entry_id, f"之前缺少 {got - seq - 1} 条 {got - seq - 1} entries "
-                                       f"removed before it (seq {seq + 1}..{got - 1})"))
-        elif got != seq + 1:
-            problems.append((entry_id, f"与前一条不相连 does not chain (expected seq {seq + 1})"))
-        elif link(prev, got, content, _digest_of(value)) != value:
-            problems.append((entry_id, "内容与哈希不符 content does not match its hash "
-                                       "(entry altered)"))
-        state[which] = (max(got, seq + 1), value)
+            seq = -1
+        # each digest names its algorithm (bare hex: SHA-256): a changed setting still verifies
+        matches = chain.link(w.prev, seq, f.get("e", "").encode(),
+                             chain.digest_of(value)) == value
+        w.step(entry_id, got_s, value, matches or seq != w.seq + 1)
+        problems += w.problems[n:]
     for which, head in ((CHANGE, change_head), (DENIAL, denial_head)):
-        seq, value = state[which]
-        h_s, _, h_value = (head or "").partition("|")
-        hseq = int(h_s) if h_s.isdigit() else 0
-        if (hseq, h_value) == (seq, value) or (not head and seq == 0):
-            continue
-        chain = "处置链 changes" if which == CHANGE else "拒绝链 refusals"
-        if hseq > seq:
-            problems.append((last_id, f"{chain}: 之后缺少 {hseq - seq} 条 {hseq - seq} newest "
-                                      f"entries removed (seq {seq + 1}..{hseq})"))
-        else:
-            problems.append((last_id, f"{chain}: 链头与最后一条不符 head does not match the last "
-                                      "entry"))
-    return checked, legacy, problems
+        w = walks[which]
+        w.last_id = last_id
+        n = len(w.problems)
+        w.finish(head or "", "处置链 changes" if which == CHANGE else "拒绝链 refusals")
+        problems += w.problems[n:]
+    return walks[CHANGE].checked + walks[DENIAL].checked, legacy, problems
 
 
 def verify_trails(r: redis.Redis, ids: list[str] | None = None, page: int = 200) -> TrailReport:

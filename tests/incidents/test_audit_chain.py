@@ -93,11 +93,11 @@ def test_edited_and_removed_entries_are_named(svc, who, here, redis_client, veri
     found = {(i, e): what for i, e, what in rep.problems}
     assert "altered" in found.pop((ids[0], edited_id))
     nxt = [i for i, _ in redis_client.xrange(keys.audit(ids[1]))]
-    assert "1 entries removed before it" in next(
+    assert "1 entry removed before it" in next(
         w for (i, e), w in found.items() if i == ids[1] and e in nxt)
-    assert any(i == ids[2] and "newest entries removed" in w and "changes" in w
+    assert any(i == ids[2] and "newest entr" in w and "changes" in w
                for (i, _), w in found.items())
-    assert any(i == ids[3] and "newest entries removed" in w and "refusals" in w
+    assert any(i == ids[3] and "newest entr" in w and "refusals" in w
                for (i, _), w in found.items())
     assert {i for i, _, _ in rep.problems} == set(ids)
     r = verify()
