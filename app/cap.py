@@ -480,3 +480,8 @@ def atom_feed(incs: list[tuple[dict, str]], sender: str, city_name: str, base_ur
 def is_open(inc: dict) -> bool:
     """Still live (neither closed nor voided)."""
     return inc.get("state") not in (State.CLOSED, State.VOIDED)
+
+
+def senders(redis) -> list[str]:
+    """The registered CAP sender accounts, sorted."""
+    return sorted(redis.smembers(keys.CAP_SENDERS))

@@ -318,3 +318,21 @@ def test_the_feed_is_valid_atom_of_valid_cap_alerts(site):
         assert parsed.incident_severity in ("重大", "特别重大") and parsed.status == "Actual"
     assert len(ids) == len(entries)
     assert get(site, "/api/cap/feed.atom", user="shuili").status_code == 200   # scope: what it may read
+
+
+def test_cap_senders_command(site, redis_service):
+    """``onemap cap senders add/list/remove`` registers who may send (an unknown account is refused)."""
+    from click.testing import CliRunner  # noqa: PLC0415
+
+    from app.commands.cap import command  # noqa: PLC0415
+
+    ctx = site[0]
+    env = {"ONEMAP_REDIS_URL": redis_service.url}
+    run = CliRunner().invoke
+    assert run(command, ["senders", "add", "shuili"], env=env).exit_code == 0
+    assert "shuili" in run(command, ["senders", "list"], env=env).output.split()
+    assert cap.may_send(ctx.redis, "shuili", "dept_operator")
+    assert run(command, ["senders", "remove", "shuili"], env=env).exit_code == 0
+    assert not cap.may_send(ctx.redis, "shuili", "dept_operator")
+    r = run(command, ["senders", "add", "nobody"], env=env)
+    assert r.exit_code != 0 and "nobody" in r.output
