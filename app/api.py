@@ -19,7 +19,9 @@ Errors: ``{"error": ..., "reason": ...}`` with 400 / 401 / 403 / 404 / 409 / 422
 | GET | /api/geojson/<layer> | towns, villages, cells, incidents, sensors, cameras |
 | GET/POST | /api/emergency, /api/emergency/off | 应急模式 (city commander switches) |
 | GET | /api/emergency/log | 应急模式 switches, newest first (city roles) |
-| POST | /api/cap | CAP 1.2 alert intake (defusedxml) |
+| POST | /api/cap | CAP 1.2 alert intake (OASIS schema + rules, message semantics; docs/cap.md) |
+| GET | /api/cap/messages | CAP log: every message taken in (Test/Ack/expired/cancelled too) |
+| GET | /api/cap/feed.atom | Atom feed of the city's 重大+ warnings as CAP 1.2 alerts (X21) |
 | POST/GET | /api/upper/push/<id>, /api/upper/pushed | mock push to the provincial platform |
 | GET/POST | /open311/discovery, /open311/v2/services, requests, tokens (.json/.xml) | GeoReport v2 (docs/open311.md) |
 | GET | /api/incidents/<id>/cap.xml | CAP 1.2 view of an incident (预警发布) |
