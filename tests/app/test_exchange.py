@@ -15,6 +15,7 @@ import hmac
 import json
 import random
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import orjson
@@ -262,15 +263,20 @@ def upper_web(redis_client, redis_service, demo_city, demo_devices, tmp_path):
 
     secret = tmp_path / "upper.secret"
     secret.write_bytes(SECRET + b"\n")
+    upper = Upper("hmac-sha256", fail_rate=0.0)
+    srv = serve(upper)
     settings = Settings(secret_key="t" * 64, kiosk_token=KIOSK, data_dir=tmp_path,
-                        upper_key_id=KEY_ID, upper_secret_file=secret)
+                        upper_key_id=KEY_ID, upper_secret_file=secret,
+                        upper_url=f"http://127.0.0.1:{srv.server_address[1]}/items")
     ctx = AppContext(settings, redis_service.url)
     ctx.__dict__["city"] = demo_city
     ctx.__dict__["devices"] = demo_devices
     ensure_demo_users(ctx.redis, demo_city, "demo-pass-123")
     server = create_server(ctx)
     server.config["TESTING"] = True
-    return ctx, server
+    yield ctx, server, upper
+    srv.shutdown()
+    srv.server_close()
 
 
 def _post(client, body: dict, *, secret: bytes = SECRET, headers: dict | None = None):
@@ -284,7 +290,7 @@ def _post(client, body: dict, *, secret: bytes = SECRET, headers: dict | None = 
 def test_inbound_instruction_becomes_task_and_bad_ones_are_refused(upper_web):
     """上情下达 (T32, SEC46): a signed instruction becomes a task of the city center; a bad
     signature, a replayed nonce and a stale timestamp are refused (401) and audited (SEC42)."""
-    ctx, server = upper_web
+    ctx, server, _ = upper_web
     c = server.test_client()           # no session, no CSRF token: the signature is the credential
     ins = {"id": "GD-2026-0042", "type": "instruction", "title": "汛前排查河堤隐患",
            "content": "请于48小时内完成排查并反馈", "target": town_center_code(PZ),
@@ -320,3 +326,35 @@ def test_inbound_instruction_becomes_task_and_bad_ones_are_refused(upper_web):
     # a signed but malformed instruction: 400 with the reason, no task
     bad_doc, _ = _post(c, {"id": "x y", "title": ""})
     assert bad_doc.status_code == 400
+
+
+def test_console_push_is_delivered_by_the_running_exchange(upper_web):
+    """上报省平台 from the console (T30, SEC45): the action feeds the outbox and the process's
+    exchange threads (as ``onemap notify`` runs them) deliver it to the configured endpoint."""
+    from incidents.actor import SYSTEM  # noqa: PLC0415
+    from tests.app.test_api import point_in  # noqa: PLC0415
+
+    ctx, server, upper = upper_web
+    stop = threading.Event()
+    stats, threads = xc.start(ctx, stop, "t")
+    try:
+        lon, lat = point_in(ctx.city, PZ)
+        inc = ctx.incidents.report(SYSTEM, "0401", lon, lat, severity="重大", description="火情")
+        c = server.test_client()
+        tok = login(c, "commander")
+        r = c.post(f"/api/upper/push/{inc.id}", headers={"X-CSRFToken": tok})
+        assert r.status_code == 200 and r.json["key"].startswith(f"{inc.id}:manual:")
+        deadline = time.monotonic() + 15
+        while r.json["key"] not in upper.accepted and time.monotonic() < deadline:
+            stop.wait(0.05)
+        doc = upper.accepted[r.json["key"]]
+        assert doc["type"] == "manual" and doc["data"]["incident"]["id"] == inc.id
+        assert doc["admin_code"] == ctx.city.admin_code and doc["data"]["by"] == "commander"
+        while c.get("/api/upper/pushed").json["items"][0]["state"] != DELIVERED:
+            assert time.monotonic() < deadline
+            stop.wait(0.05)
+        assert stats()["exchange_delivered"] >= 1
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(5)
