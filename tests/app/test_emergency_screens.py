@@ -12,7 +12,7 @@ from app.screens.console.emergency import board_children, may_command, nearest_t
 from app.screens.wall import response_theme as wall_emergency
 from incidents import keys
 from incidents.actor import SYSTEM, Actor
-from tests.app.authkit import accounts, app_ctx  # noqa: F401
+from tests.app.authkit import accounts, app_ctx, login, web  # noqa: F401
 from tests.app.e2ekit import wait
 from tests.app.test_api import PZ, point_in
 
@@ -82,3 +82,40 @@ def test_panel_board_wall_theme_and_sweep(app_ctx, accounts) -> None:  # noqa: F
     assert team is not None and team["distance_m"] < 30_000
     mine = nearest_team(rd, dsl, *where)
     assert mine is None or rd.register.get(mine["id"]).record.owner == dsl.center
+
+
+def test_crafted_panel_requests_go_through_the_policy(web, app_ctx, accounts) -> None:  # noqa: F811
+    """The panel's callbacks answer crafted requests (Dash's own form) with the policy's word: a
+    department may not activate, a town not for another town nor above IV; the commander may."""
+    from tests.app.dashkit import DashPage, response_of
+    from tests.app.test_api import DA
+
+    svc, city = app_ctx.incidents, app_ctx.city
+    for i in range(3):
+        sit = svc.report(SYSTEM, "0306", *point_in(city, PZ, 3 + i), channel="iot",
+                         idempotency_key=f"scr-craft-{i}")
+
+    def act(user: str, town: str, level: str = "IV") -> str:
+        c = web.test_client()
+        page = DashPage(c, "console", login(c, user))
+        pending = {"plan": "flood-typhoon", "level": level, "town": town, "incident": sit.id,
+                   "reason": "crafted"}
+        r = page.call("in:resp-activate.n_clicks", {
+            "resp-activate.n_clicks": 1, "resp-pending.data": pending, "rev.data": 0},
+            ["resp-activate.n_clicks"])
+        assert r.status_code == 200, r.status_code
+        return str(response_of(r).get("resp-msg", {}).get("children", ""))
+
+    def active() -> int:
+        return svc.r.zcard(keys.responses_active(False))
+
+    assert act("shuili", PZ).startswith("✗") and active() == 0        # a department commands none
+    assert act("panzhou", DA).startswith("✗") and active() == 0       # not another town's ground
+    assert act("panzhou", PZ, "II").startswith("✗") and active() == 0  # a town: level IV only
+    assert act("commander", PZ).startswith("✓ 已启动") and active() == 1
+    c = web.test_client()
+    view = DashPage(c, "console", login(c, "shuili")).call(
+        "resp-suggest.children", {"sel.data": sit.id, "rev.data": 0, "feed-last.data": None,
+                                "slow.n_intervals": 1}, ["slow.n_intervals"])
+    got = response_of(view)
+    assert got.get("resp", {}).get("hidden") is True                     # no panel for DSL
