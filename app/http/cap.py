@@ -209,8 +209,8 @@ def cap_messages():
 
 @bp.get("/api/cap/feed.atom")
 def cap_feed():
-    """信息快速发布 (X21): the city's 重大+ situations as an Atom feed of CAP 1.2 alerts (what
-    the caller may read: scope through the incident service)."""
+    """信息快速发布 (X21): the city's open 重大+ situations as an Atom feed of CAP 1.2 alerts
+    (what the caller may read: scope through the incident service)."""
     actor = require_actor()
     ids = ctx().redis.zrevrange(inc_keys.ALL, 0, FEED_SCAN - 1)
     out = []
@@ -219,8 +219,9 @@ def cap_feed():
             inc = svc().get(inc_id, actor)
         except (errors.Forbidden, errors.NotFound):
             continue
-        if inc.severity in FEED_SEVERITIES:
-            out.append((inc.to_dict(), _area_name(inc)))
+        d = inc.to_dict()
+        if inc.severity in FEED_SEVERITIES and cap.is_open(d):     # a voided/closed one is over
+            out.append((d, _area_name(inc)))
             if len(out) >= FEED_MAX:
                 break
     body = cap.atom_feed(out, _sender(), ctx().city.name, request.host_url.rstrip("/"), svc().clock())

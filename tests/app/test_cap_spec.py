@@ -303,7 +303,10 @@ def test_the_feed_is_valid_atom_of_valid_cap_alerts(site):
     assert _one(_one(feed, "author"), "name").text
     assert RFC3339.fullmatch(_one(feed, "updated").text)
     entries = feed.findall(f"{ATOM}entry")
-    assert len(entries) >= 2                          # the 重大 polygon alert, the 特别重大 update
+    assert len(entries) >= 2                          # the 重大 polygon and geocode alerts
+    voided = [i for i in site[0].redis.zrange("om:inc:all", 0, -1)
+              if site[0].incidents.store.load(i).state == "voided"]
+    assert voided and not any(v in e.findtext(f"{ATOM}id") for v in voided for e in entries)
     ids = set()
     for e in entries:
         ids.add(_one(e, "id").text)
