@@ -79,7 +79,7 @@ def test_csrf_refused_without_the_session_token(web, app_ctx):
 
 
 def test_screen_access_by_role(web, app_ctx, accounts):
-    expected = {"grid_worker": {"wall", "m"}, "wall_viewer": {"wall"},
+    expected = {"grid_worker": {"wall", "m"}, "wall_viewer": {"wall"}, "responder": {"m"},
                 "admin": {"wall", "analytics", "ops"},
                 "town_operator": {"wall", "console", "analytics"},
                 "dept_operator": {"wall", "console", "analytics"},
@@ -302,7 +302,8 @@ def test_site_root_opens_each_roles_own_screen(web, accounts):
     c = web.test_client()
     r = c.get("/")
     assert r.status_code == 302 and r.headers["Location"] == "/login?next=/"
-    want = {"grid_worker": "/m/", "admin": "/ops/", "supervisor": "/analytics/", "wall_viewer": "/wall/",
+    want = {"grid_worker": "/m/", "responder": "/m/", "admin": "/ops/", "supervisor": "/analytics/",
+            "wall_viewer": "/wall/",
             "city_commander": "/console/", "city_operator": "/console/",
             "town_operator": "/console/", "dept_operator": "/console/"}
     seen = set()
