@@ -354,6 +354,12 @@ def test_console_push_is_delivered_by_the_running_exchange(upper_web):
             assert time.monotonic() < deadline
             stop.wait(0.05)
         assert stats()["exchange_delivered"] >= 1
+        # 重新上报 is for given-up items only; a town may not
+        assert c.post(f"/api/upper/retry/{r.json['key']}",
+                      headers={"X-CSRFToken": tok}).status_code == 409
+        pz = server.test_client()
+        assert pz.post(f"/api/upper/retry/{r.json['key']}",
+                       headers={"X-CSRFToken": login(pz, "panzhou")}).status_code == 403
     finally:
         stop.set()
         for t in threads:
