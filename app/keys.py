@@ -137,6 +137,7 @@ CAP_LOG = "om:cap:log"
 """List (newest first, capped): every CAP message taken in, as JSON — sender, identifier, status,
 msgType, outcome (opened/correlated/updated/cancelled/recorded/expired), incident id, reason."""
 CAP_REFS = "om:cap:refs"
-"""Hash ``sender,identifier`` → incident id: what an ``Update``/``Cancel``'s references name."""
+"""Hash ``sender,identifier`` → incident id: what an ``Update``/``Cancel``'s references name;
+``opened:<incident id>`` → the sender whose alert opened it (only its Cancel voids it)."""
 CAP_SENDERS = "om:cap:senders"
 """Set of account ids registered as CAP senders (e.g. the weather bureau's API account)."""
