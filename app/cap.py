@@ -369,6 +369,8 @@ def record(redis, alert: CapAlert, outcome: str, *, incident_id: str = "", reaso
     pipe.ltrim(keys.CAP_LOG, 0, LOG_MAX - 1)
     if incident_id:
         pipe.hset(keys.CAP_REFS, f"{alert.sender},{alert.identifier}", incident_id)
+        if outcome == "opened":     # whose the case is: only its opener's Cancel voids it
+            pipe.hset(keys.CAP_REFS, f"opened:{incident_id}", alert.sender)
     pipe.execute()
     return item
 
@@ -382,6 +384,11 @@ def messages(redis, status: str = "", limit: int = 200) -> list[dict]:
 def incident_for(redis, sender: str, identifier: str) -> str | None:
     """The incident an earlier message (``sender``, ``identifier``) opened or changed."""
     return redis.hget(keys.CAP_REFS, f"{sender},{identifier}")
+
+
+def opened_by(redis, incident_id: str) -> str | None:
+    """The CAP sender whose alert opened ``incident_id`` (None: it was not opened by CAP)."""
+    return redis.hget(keys.CAP_REFS, f"opened:{incident_id}")
 
 
 def allow_sender(redis, user_id: str, allowed: bool = True) -> None:

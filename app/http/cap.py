@@ -24,7 +24,7 @@ from flask import Blueprint, jsonify, request
 from app import cap, security
 from app.api import intake_response
 from app.auth import audit_denied, guarded, require_actor
-from app.http import ctx, guard_incident_ids, svc
+from app.http import INCIDENT_ID, ctx, guard_incident_ids, svc
 from incidents import errors
 from incidents import keys as inc_keys
 from incidents.actor import SYSTEM
@@ -118,21 +118,29 @@ def _referenced(alert: cap.CapAlert) -> str | None:
     """The incident the latest of an alert's references opened (None: none known)."""
     r = ctx().redis
     return next((i for s, ident, _ in reversed(alert.references)
-                 if (i := cap.incident_for(r, s, ident))), None)
+                 if (i := cap.incident_for(r, s, ident)) and INCIDENT_ID.fullmatch(i)), None)
 
 
 def _cancel(alert: cap.CapAlert, by: str, now: float):
-    """撤销: void every open incident the references opened, with the reason (作废)."""
+    """撤销: void every open incident the sender's referenced alerts opened, with the reason (作废);
+    a case an alert only joined (correlated) or one under way keeps a note with the reason."""
     r = ctx().redis
     reason = f"CAP 撤销 {alert.sender},{alert.identifier}: {alert.note or alert.headline or '上游撤销预警'}"
-    targets = list(dict.fromkeys(i for s, ident, _ in alert.references
-                                 if (i := cap.incident_for(r, s, ident))))
+    found = list(dict.fromkeys(i for s, ident, _ in alert.references
+                               if (i := cap.incident_for(r, s, ident))))
+    # a receipt (R…): the alert merged into another center's case, which its owner decides on
+    targets = [i for i in found if INCIDENT_ID.fullmatch(i)]
     done = []
     for inc_id in targets:
         inc = svc().store.load(inc_id)
         if inc is None or not cap.is_open(inc.to_dict()):
             continue
         with guarded(inc_id):
+            if cap.opened_by(r, inc_id) != alert.sender:
+                # the alert only joined a case others reported: the case stays, with the note
+                svc().note(inc_id, SYSTEM, reason[:CAP_TEXT_MAX])
+                done.append(inc_id)
+                continue
             try:
                 svc().void(inc_id, SYSTEM, reason[:CAP_TEXT_MAX])
             except (errors.InvalidTransition, errors.Forbidden):
@@ -140,8 +148,11 @@ def _cancel(alert: cap.CapAlert, by: str, now: float):
                 svc().note(inc_id, SYSTEM, reason[:CAP_TEXT_MAX])
         done.append(inc_id)
     outcome = "cancelled" if done else "recorded"
+    why = reason if done else (
+        "所撤销的预警已并入其他单位的事件，由其承办单位决定 (merged into another center's case: its "
+        "owner decides)" if found else "references 未指向已知预警 (references name no known alert)")
     item = cap.record(r, alert, outcome, incident_id=done[0] if done else "", by=by, now=now,
-                      reason=reason if done else "references 未指向已知预警 (references name no known alert)")
+                      reason=why)
     item["incidents"] = done
     return _answer(item, 200 if done else 202)
 

@@ -124,6 +124,17 @@ def test_update_changes_and_cancel_without_info_voids_the_referenced_incident(si
     r = post(site, first)
     assert r.status_code == 201
     inc_id = r.json["id"]
+    # another publisher's alert for the same rain joins the town's case (outside the bureau
+    # account's scope: a receipt, issue 19); its Cancel leaves the case to its owner
+    joined = alert("SZQX-J-1", info(f"<areaDesc>潘州街道</areaDesc><circle>{lat},{lon} 2</circle>",
+                                    event="暴雨黄色预警", severity="Moderate"), sender="szqx@gd.gov.cn")
+    r = post(site, joined)
+    assert r.status_code == 200 and r.json["intake"] in ("correlated", "merged"), r.json
+    assert len(incident(site, inc_id).sources) == 2
+    r = post(site, alert("SZQX-J-2", "", msg_type="Cancel", sender="szqx@gd.gov.cn",
+                         extra="<references>szqx@gd.gov.cn,SZQX-J-1,2026-11-22T10:00:00+08:00</references>"))
+    assert r.status_code in (200, 202) and r.json["outcome"] in ("cancelled", "recorded"), r.json
+    assert incident(site, inc_id).state != "voided"
     ref = "<references>gdqx@gd.gov.cn,GDQX-UPD-0,2026-11-22T10:00:00+08:00</references>"
     upd = alert("GDQX-UPD-1", info(f"<areaDesc>潘州街道及周边</areaDesc><circle>{lat},{lon} 5</circle>",
                                    event="暴雨红色预警", severity="Extreme", headline="暴雨黄色预警升级为红色"),
