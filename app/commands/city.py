@@ -121,8 +121,8 @@ def export(city_dir: Path, out: Path) -> None:
                                 geometry=[city.boundary], crs="EPSG:4326")
     for layer, gdf in (("towns", city.towns), ("villages", city.villages), ("cells", city.cells),
                        ("boundary", boundary)):
-        # full precision: an exchange format must not open slivers by rounding T-junctions
-        (out / f"{layer}.geojson").write_text(json.dumps(to_geojson(gdf, precision=None),
+        # RFC 7946 at grid.io.PRECISION, snapped as one layer (no slivers): the API's path too
+        (out / f"{layer}.geojson").write_text(json.dumps(to_geojson(gdf),
                                                          ensure_ascii=False),
                                              encoding="utf-8")
     click.echo(f"exported {city.name} to {out}")
