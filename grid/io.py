@@ -14,9 +14,11 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import shapely
 
 from grid.model import City, Department
@@ -106,14 +108,75 @@ def load_or_build_city(name: str, directory: str | os.PathLike, seed: int = 0) -
     return load_city(d)
 
 
-def to_geojson(gdf: gpd.GeoDataFrame, precision: int | None = 6) -> dict:
-    """A layer as a GeoJSON FeatureCollection dict (WGS-84), each feature's ``id`` = its ``code``."""
-    g = gdf.to_crs("EPSG:4326") if gdf.crs is not None else gdf
+PRECISION = 6
+"""GeoJSON coordinate decimals (RFC 7946 §11.2: 6 decimals of a degree ≈ 0.1 m): every export,
+API and CLI alike (issue 18)."""
+
+
+def rfc7946_geometries(geoms: np.ndarray | gpd.GeoSeries, tolerance_deg: float = 0.0,
+                       precision: int | None = PRECISION,
+                       transform: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
+    """Geometries ready for RFC 7946 GeoJSON (issue 18): a polygonal layer is simplified as one
+    coverage (``shapely.coverage_simplify``: shared edges simplified together, so neighbours
+    still meet and an export re-imports without overlaps or gaps), optionally ``transform``-ed
+    (display CRS), snapped to ``precision`` decimals as a whole, and wound counter-clockwise
+    outside, clockwise for holes (§3.1.6)."""
+    arr = np.asarray(getattr(geoms, "values", geoms), dtype=object)
+    if tolerance_deg > 0 and len(arr):
+        polygonal = shapely.get_type_id(arr)
+        if np.isin(polygonal, (3, 6)).all():   # Polygon, MultiPolygon: a coverage
+            arr = shapely.coverage_simplify(arr, tolerance_deg, simplify_boundary=True)
+        else:
+            arr = shapely.simplify(arr, tolerance_deg, preserve_topology=True)
+    if transform is not None:
+        arr = shapely.transform(arr, transform)
     if precision is not None:
-        # rounding (not set_precision) keeps every shape; the map only needs ~0.1 m
-        g = g.set_geometry(shapely.transform(g.geometry.values, lambda c: c.round(precision)))
-    fc = json.loads(g.to_json(drop_id=True))
-    if "code" in g.columns:
-        for f in fc["features"]:
-            f["id"] = f["properties"]["code"]
-    return fc
+        # one grid for the whole layer: a vertex two neighbours share lands on the same point
+        arr = shapely.set_precision(arr, 10.0 ** -precision)
+    return shapely.orient_polygons(arr, exterior_cw=False)
+
+
+def geojson_coordinates(obj: object, precision: int | None = PRECISION) -> object:
+    """``__geo_interface__`` coordinates (tuples) → lists of floats at ``precision`` decimals."""
+    if isinstance(obj, tuple | list):
+        if obj and isinstance(obj[0], int | float):
+            return [round(float(v), precision) if precision is not None else float(v) for v in obj]
+        return [geojson_coordinates(o, precision) for o in obj]
+    return obj
+
+
+def to_geojson(gdf: gpd.GeoDataFrame, precision: int | None = PRECISION,
+               tolerance_deg: float = 0.0, props: tuple[str, ...] | None = None,
+               id_col: str | None = "code") -> dict:
+    """A layer as an RFC 7946 FeatureCollection dict: WGS-84, no ``crs`` member, ``precision``
+    decimals, right-hand-rule rings, a polygonal layer simplified as a coverage; each feature's
+    ``id`` = its ``id_col`` (``code``). The one export path of the API (``/api/geojson/<layer>``)
+    and the CLI (``onemap city export``)."""
+    g = gdf.to_crs("EPSG:4326") if gdf.crs is not None else gdf
+    geoms = rfc7946_geometries(g.geometry, tolerance_deg, precision)
+    cols = [c for c in (props if props is not None else g.columns) if c != g.geometry.name]
+    rows = g[cols].to_dict("records") if cols else [{} for _ in range(len(g))]
+    ids = g[id_col].astype(str).tolist() if id_col and id_col in g.columns else None
+    feats = []
+    for i, (geom, row) in enumerate(zip(geoms, rows, strict=True)):
+        gi = None if geom is None or geom.is_empty else geom.__geo_interface__
+        f: dict = {"type": "Feature",
+                   "geometry": None if gi is None else {
+                       "type": gi["type"],
+                       "coordinates": geojson_coordinates(gi["coordinates"], precision)},
+                   "properties": {k: _plain(v) for k, v in row.items()}}
+        if ids is not None:
+            f["id"] = ids[i]
+        feats.append(f)
+    return {"type": "FeatureCollection", "features": feats}
+
+
+def _plain(v: object) -> object:
+    """A JSON value for a property (numpy scalars, NaN → null)."""
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and v != v:
+        return None
+    if v is None or isinstance(v, str | int | float | bool | list | dict):
+        return v
+    return v.isoformat() if hasattr(v, "isoformat") else str(v)   # timestamps, decimals

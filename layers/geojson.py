@@ -1,37 +1,33 @@
-"""GeoJSON for the map: simplified, rounded, optionally shifted to the tile server's CRS.
+"""GeoJSON for the map: RFC 7946 (counter-clockwise exteriors, no ``crs``), simplified as a
+coverage, rounded, optionally shifted to the tile server's CRS (issue 18).
 
 MapLibre draws ``layout.map.layers`` GeoJSON polygons far more cheaply than plotly traces, and
-the browser receives them once per page; rounding to 1e-5° (≈1 m) halves their size.
+the browser receives them once per page; rounding to 1e-5° (≈1 m) halves their size. The
+geometry rules are ``grid.io.rfc7946_geometries``, the same as every export's.
 """
 
 from __future__ import annotations
 
 import geopandas as gpd
 import numpy as np
-import shapely
 
+from grid.io import geojson_coordinates, rfc7946_geometries
 from layers.basemap import to_display
 
-DECIMALS = 5  # ≈1 m: far below a pixel at any zoom the wall uses
+DECIMALS = 5  # ≈1 m: far below a pixel at any zoom the wall uses (exports: grid.io.PRECISION)
 
 
 def _display_geoms(geoms: gpd.GeoSeries, tolerance_deg: float, tile_crs: str) -> np.ndarray:
-    arr = shapely.simplify(np.asarray(geoms.values, dtype=object), tolerance_deg,
-                           preserve_topology=True)
+    shift = None
     if tile_crs.lower() == "gcj02":
         def shift(xy: np.ndarray) -> np.ndarray:
             x, y = to_display(xy[:, 0], xy[:, 1], tile_crs)
             return np.column_stack([x, y])
-        arr = shapely.transform(arr, shift)
-    return arr
+    return rfc7946_geometries(geoms, tolerance_deg, DECIMALS, shift)
 
 
 def _round(obj):  # noqa: ANN001, ANN202 (nested coordinate lists)
-    if isinstance(obj, (list, tuple)):
-        if obj and isinstance(obj[0], float):
-            return [round(v, DECIMALS) for v in obj]
-        return [_round(o) for o in obj]
-    return obj
+    return geojson_coordinates(obj, DECIMALS)
 
 
 def feature_collection(frame: gpd.GeoDataFrame, id_col: str | None = None,
@@ -47,17 +43,10 @@ def feature_collection(frame: gpd.GeoDataFrame, id_col: str | None = None,
             continue
         gi = g.__geo_interface__
         f = {"type": "Feature", "geometry": {"type": gi["type"],
-                                             "coordinates": _round(_tuplist(gi["coordinates"]))},
+                                             "coordinates": _round(gi["coordinates"])},
              "properties": {p: cols[p][i] for p in props}}
         if ids is not None:
             f["id"] = str(ids[i])
         feats.append(f)
     return {"type": "FeatureCollection", "features": feats}
 
-
-def _tuplist(obj):  # noqa: ANN001, ANN202
-    if isinstance(obj, tuple) and obj and isinstance(obj[0], (int, float)):
-        return [float(v) for v in obj]
-    if isinstance(obj, (list, tuple)):
-        return [_tuplist(o) for o in obj]
-    return obj

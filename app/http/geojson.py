@@ -22,7 +22,7 @@ bp = Blueprint("api_geojson", __name__)
 @bp.get("/api/geojson/<layer>")
 def geojson(layer: str):
     actor = require_actor()
-    from layers.geojson import feature_collection  # noqa: PLC0415
+    from grid.io import to_geojson  # noqa: PLC0415 (the one export path, issue 18)
 
     city = ctx().city
     if layer in ("towns", "villages", "cells"):
@@ -31,7 +31,8 @@ def geojson(layer: str):
             frame = frame[frame["town_code"].astype(str) == actor.center[1:]]
         props = {"towns": ("code", "name", "kind"), "villages": ("code", "name", "town_code"),
                  "cells": ("code", "village_code", "town_code")}[layer]
-        return jsonify(feature_collection(frame, "code", props, tolerance_deg=0.00005))
+        # RFC 7946, the layer simplified as one coverage: `onemap city import` takes it back
+        return jsonify(to_geojson(frame, props=props, tolerance_deg=0.00005))
     if layer == "incidents":
         with guarded("geojson:incidents"):
             incs = svc().list_queue(actor, request.args.get("view", "open"), limit=5000)
