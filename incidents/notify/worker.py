@@ -232,6 +232,7 @@ class NotifyWorker:
             return
         except Exception as e:  # noqa: BLE001 (PermanentError or a bug: kept with its reason)
             why = str(e) if isinstance(e, PermanentError) else f"{type(e).__name__}: {e}"
+            log.warning("notify: %s to %s given up: %s", ch, d["person"], why)
             self._give_up(d, "failed", why)
             return
         done = self.clock()

@@ -429,6 +429,8 @@ def locate(city, pick, landmark, trigger) -> tuple[float, float, str] | None:  #
     """Where a new incident is: the landmark just chosen, else the picked point, else a
     landmark; (lon, lat, cell code or ''). None when nothing usable was chosen (also a value no
     page sends: a crafted request is told to pick a place, never a 500)."""
+    if not isinstance(landmark, str | None) or not isinstance(pick, dict | None):
+        return None           # not what any page sends
     try:
         if trigger == "new-landmark" and landmark:
             lon, lat = (float(v) for v in landmark.split(","))
@@ -438,7 +440,7 @@ def locate(city, pick, landmark, trigger) -> tuple[float, float, str] | None:  #
             lon, lat = (float(v) for v in landmark.split(","))
         else:
             return None
-    except (TypeError, ValueError, KeyError, AttributeError):
+    except (TypeError, ValueError, KeyError):
         return None
     if not (math.isfinite(lon) and math.isfinite(lat)):
         return None
