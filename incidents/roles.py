@@ -94,7 +94,7 @@ ROLE_TABLE: dict[Role, RoleSpec] = {r.role: r for r in (
     RoleSpec(Role.GRID_WORKER, "网格员", frozenset({"town"}), frozenset({"wall", "m"}), home="/m/",
              reports=True, handles=True),
     RoleSpec(Role.RESPONDER, "救援队员", frozenset({"city", "town", "dept"}), frozenset({"m"}),
-             home="/m/", responds=True),
+             home="/m/", responds=True, calls_api=False),    # the phone's /m/api/* only
     RoleSpec(Role.WALL_VIEWER, "大屏", frozenset({"city"}), frozenset({"wall"}), home="/wall/",
              reads_city=True, calls_api=False),
     RoleSpec(Role.ADMIN, "管理员", frozenset({"city"}), frozenset({"wall", "analytics", "ops"}),
