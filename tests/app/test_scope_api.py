@@ -43,7 +43,7 @@ def world(app_ctx, accounts):
                 "supervisor": {"pz", "da", "w1"}, "panzhou": {"pz", "w1"},
                 "supervisor_pz": {"pz", "w1"}, "town": {"da"}, "chengguan": {"pz"},
                 "shuili": set(), "yingji": set(), w1["user_id"]: {"w1"}, w2["user_id"]: set(),
-                "wall": set(), "admin": set()}
+                "wall": set(), "admin": set(), "team_pz": set()}
     assert set(readable) == set(accounts)
     return ids, readable
 
@@ -68,7 +68,7 @@ def test_scope_matrix_http(web, app_ctx, accounts, world):
         else:
             tok = login(c, user)
         listed = c.get("/api/incidents?view=open&limit=1000")
-        if readable[user] or accounts[user]["role"] not in ("wall_viewer", "admin"):
+        if readable[user] or accounts[user]["role"] not in ("wall_viewer", "admin", "responder"):
             assert listed.status_code == 200, (user, listed.json)
             got = {k for k, v in ids.items() if v in {i["id"] for i in listed.json["items"]}}
             assert got == readable[user], user
