@@ -162,13 +162,15 @@ def _update(alert: cap.CapAlert, inc_id: str, by: str, now: float):
     r = ctx().redis
     text = (f"CAP 更新 {alert.sender},{alert.identifier}: {alert.headline} {alert.description} "
             f"[{alert.area_desc}]")[:CAP_TEXT_MAX]
+    inc = svc().store.load(inc_id)
+    if inc is None or not cap.is_open(inc.to_dict()):
+        return _answer(cap.record(r, alert, "recorded", incident_id=inc_id, by=by, now=now,
+                                  reason="所更新的事件已结案或作废 (the case is already closed or voided)"), 202)
     with guarded(inc_id):
-        inc = svc().store.load(inc_id)
-        if inc is not None and cap.is_open(inc.to_dict()):
-            if inc.severity != alert.incident_severity:
-                svc().update_severity(inc_id, SYSTEM, alert.incident_severity, reason=text)
-            else:
-                svc().note(inc_id, SYSTEM, text)
+        if inc.severity != alert.incident_severity:
+            svc().update_severity(inc_id, SYSTEM, alert.incident_severity, reason=text)
+        else:
+            svc().note(inc_id, SYSTEM, text)
     return _answer(cap.record(r, alert, "updated", incident_id=inc_id, by=by, now=now, reason=text), 200)
 
 

@@ -153,6 +153,9 @@ def test_update_changes_and_cancel_without_info_voids_the_referenced_incident(si
     assert r.status_code == 200 and r.json["outcome"] == "cancelled" and r.json["incidents"] == [inc_id], r.json
     inc = incident(site, inc_id)
     assert inc.state == "voided" and "预警解除" in inc.void_reason
+    late = upd.replace("GDQX-UPD-1", "GDQX-UPD-3")           # an Update after the Cancel: no effect
+    r = post(site, late)
+    assert r.status_code == 202 and r.json["outcome"] == "recorded" and incident(site, inc_id).state == "voided"
 
 
 def test_test_ack_and_expired_alerts_are_recorded_never_dispatched(site):
