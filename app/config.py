@@ -347,9 +347,15 @@ def config_problems(exc: Exception) -> list[str]:
     return list(getattr(exc, "problems", None) or [str(exc)])
 
 
+def config_file() -> Path | None:
+    """The TOML file the settings are read from (``ONEMAP_CONFIG``), if any."""
+    path = os.environ.get("ONEMAP_CONFIG")
+    return Path(path) if path else None
+
+
 def config_origin() -> str:
     """Where the settings come from, for error messages."""
-    path = os.environ.get("ONEMAP_CONFIG")
+    path = config_file()
     return f"ONEMAP_CONFIG={path}" if path else "environment ONEMAP_*"
 
 

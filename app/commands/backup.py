@@ -6,13 +6,12 @@ back into fresh services. The work is ``app.backup``'s; docs/record.md."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from urllib.parse import quote, urlparse
 
 import click
 
-from app.config import Settings, load_settings
+from app.config import Settings, config_file, load_settings
 
 
 def admin_redis_url(settings: Settings, redis_url: str | None) -> str:
@@ -36,10 +35,8 @@ def admin_redis_url(settings: Settings, redis_url: str | None) -> str:
 def sources(settings: Settings, redis_url: str | None, pg_url: str | None):  # noqa: ANN201
     from app.backup import Sources  # noqa: PLC0415
 
-    config = os.environ.get("ONEMAP_CONFIG")
     return Sources(admin_redis_url(settings, redis_url), pg_url or settings.pg_url,
-                   Path(settings.data_dir), settings.mqtt_auth_dir,
-                   Path(config) if config else None)
+                   Path(settings.data_dir), settings.mqtt_auth_dir, config_file())
 
 
 @click.command("backup")
