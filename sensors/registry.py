@@ -206,57 +206,50 @@ def load_or_create(city: City, city_dir: str | os.PathLike, stress: bool = False
 # --- import / export ----------------------------------------------------------------------------
 
 def import_devices(path: str | os.PathLike, city: City, cameras: bool = False) -> gpd.GeoDataFrame:
-    """Read real devices from CSV (``lon``, ``lat`` columns) or GeoJSON (points).
+    """Read real devices from CSV (``lon``, ``lat`` columns), GeoJSON or GeoPackage (points).
 
-    Cell and town are resolved from the location (事事入格); devices outside the city raise
-    ``ValueError`` naming them. Missing optional columns get defaults.
+    Every row is checked (``sensors.device_import``: pydantic, the row and field named on each
+    refusal); cell and town are resolved from the location (事事入格); a device outside the city
+    is refused by row. Raises ``DeviceImportError`` with every problem; returns only when all
+    rows pass (nothing half-imported). Missing optional columns get defaults.
     """
-    path = Path(path)
-    if path.suffix.lower() == ".csv":
-        df = pd.read_csv(path, dtype=str, keep_default_na=False)
-        lon, lat = df["lon"].astype(float).to_numpy(), df["lat"].astype(float).to_numpy()
-    else:
-        gdf = gpd.read_file(path).to_crs("EPSG:4326")
-        df = pd.DataFrame(gdf.drop(columns="geometry"))
-        lon, lat = gdf.geometry.x.to_numpy(), gdf.geometry.y.to_numpy()
-    df["lon"], df["lat"] = lon, lat
-    rows = city.locate_many(lon, lat)
-    if (rows < 0).any():
-        bad = df["id"].to_numpy()[rows < 0][:10].tolist()
-        raise ValueError(f"devices outside {city.name} (辖区外): {bad}")
+    from sensors.device_import import DeviceImportError, read_rows  # noqa: PLC0415
+
+    rows = read_rows(path, cameras)
+    lon = np.array([r["lon"] for r in rows], dtype=float)
+    lat = np.array([r["lat"] for r in rows], dtype=float)
+    located = city.locate_many(lon, lat)
+    outside = [(i + 1, "lon/lat", f"辖区外 / outside {city.name}: {rows[i]['id']} "
+                f"({lon[i]:.6f}, {lat[i]:.6f})") for i in np.flatnonzero(located < 0)]
+    if outside:
+        raise DeviceImportError(outside)
     cells = city.cells.reset_index(drop=True)
-    df["cell_code"] = cells["code"].to_numpy()[rows]
-    df["town_code"] = cells["town_code"].to_numpy()[rows]
-    if cameras:
-        defaults_ = {"name": "", "cls": 3, "owner": "social", "site_type": "road", "heading_deg": 0.0,
-                     "fov_deg": 90.0, "range_m": 150.0, "share": "", "stream_url": "",
-                     "mobile": False}
-        for c, v in defaults_.items():
-            if c not in df or (df[c] == "").all():
-                df[c] = v
-        for c in ("cls",):
-            df[c] = df[c].astype(int)
-        for c in ("heading_deg", "fov_deg", "range_m"):
-            df[c] = df[c].astype(float)
-        df["mobile"] = df["mobile"].astype(str).str.lower().isin(["true", "1", "yes"])
-        return _gdf(df.to_dict("records"), CAMERA_COLUMNS)
-    unknown = set(df["type"]) - set(KINDS)
-    if unknown:
-        raise ValueError(f"unknown device types {sorted(unknown)}; known: {sorted(KINDS)}")
-    df["dept"] = [r if r else KINDS[t].dept for r, t in
-                  zip(df.get("dept", pd.Series([""] * len(df))), df["type"], strict=True)]
-    df["interval_s"] = [int(v) if str(v).strip() else KINDS[t].interval_s for v, t in
-                        zip(df.get("interval_s", pd.Series([""] * len(df))), df["type"],
-                            strict=True)]
-    if "installed" not in df:
-        df["installed"] = ""
-    if "name" not in df:
-        df["name"] = df["id"]
-    meta = df["meta"] if "meta" in df else pd.Series(["{}"] * len(df))
-    df["meta"] = [m if isinstance(m, str) and m.strip() else "{}" for m in meta]
-    for m in df["meta"]:
-        json.loads(m)   # fail early on bad metadata
-    return _gdf(df.to_dict("records"), SENSOR_COLUMNS)
+    for r, ci in zip(rows, located, strict=True):
+        r["cell_code"] = str(cells["code"].iat[int(ci)])
+        r["town_code"] = str(cells["town_code"].iat[int(ci)])
+        r["lon"], r["lat"] = round(r["lon"], 6), round(r["lat"], 6)
+        if cameras:
+            continue
+        kind = KINDS[r["type"]]
+        r["dept"] = r["dept"] or kind.dept
+        r["interval_s"] = r["interval_s"] or kind.interval_s
+        r["name"] = r["name"] or r["id"]
+    return _gdf(rows, CAMERA_COLUMNS if cameras else SENSOR_COLUMNS)
+
+
+def merge_devices(registry: DeviceRegistry, new: gpd.GeoDataFrame,
+                  cameras: bool = False) -> tuple[DeviceRegistry, int, int]:
+    """The registry with ``new`` rows added, or replacing the rows of the same id:
+    (registry, added, updated)."""
+    old = registry.cameras if cameras else registry.sensors
+    ids = set(new["id"])
+    kept = old[~old["id"].isin(ids)]
+    updated = len(old) - len(kept)
+    merged = gpd.GeoDataFrame(pd.concat([kept, new[list(old.columns)]], ignore_index=True),
+                              geometry="geometry", crs="EPSG:4326")
+    reg = (DeviceRegistry(registry.sensors, merged) if cameras
+           else DeviceRegistry(merged, registry.cameras))
+    return reg, len(new) - updated, updated
 
 
 def export_geojson(gdf: gpd.GeoDataFrame, path: str | os.PathLike) -> Path:

@@ -97,5 +97,5 @@ def test_import_rejects_devices_outside_the_city(demo_city, tmp_path):
         import_devices(csv, demo_city)
     csv.write_text(f"id,type,lon,lat\nx-1,teleporter,{demo_city.cells.geometry.iloc[0].representative_point().x},"
                    f"{demo_city.cells.geometry.iloc[0].representative_point().y}\n")
-    with pytest.raises(ValueError, match="unknown device types"):
+    with pytest.raises(ValueError, match="unknown type"):
         import_devices(csv, demo_city)
