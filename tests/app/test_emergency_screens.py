@@ -115,7 +115,7 @@ def test_crafted_panel_requests_go_through_the_policy(web, app_ctx, accounts) ->
     assert act("commander", PZ).startswith("✓ 已启动") and active() == 1
     c = web.test_client()
     view = DashPage(c, "console", login(c, "shuili")).call(
-        "resp-suggest.children", {"sel.data": sit.id, "rev.data": 0, "feed-last.data": None,
+        "resp-suggest.children", {"sel.data": sit.id, "rev.data": 0, "resp-feed.data": None,
                                 "slow.n_intervals": 1}, ["slow.n_intervals"])
     got = response_of(view)
     assert got.get("resp", {}).get("hidden") is True                     # no panel for DSL

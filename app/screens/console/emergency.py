@@ -62,6 +62,7 @@ def panel_box(hidden: bool = False) -> html.Details:
     return html.Details(className="form resp", id=Id.RESP, open=True, hidden=hidden, children=[
         html.Summary("⚠ 应急响应（预案启动与响应看板）", id=Id.RESP_HEAD),
         dcc.Store(id=Id.RESP_PENDING), dcc.Store(id=Id.RESP_ID), dcc.Store(id=Id.RESP_TEAM),
+        dcc.Store(id=Id.RESP_FEED),
         html.Div(id=Id.RESP_SUGGEST, className="resp-suggest"),
         html.Div(className="row", children=[
             html.Button("启动响应", id=Id.RESP_ACTIVATE, className="danger", hidden=True,
@@ -199,13 +200,19 @@ def register_emergency(app: Dash, data, console_actor: Callable[[], Actor]) -> N
     def town_of(code: str) -> str:
         return data.city.town_names.get(code, code)
 
+    # a moved feed re-reads the panel only where it is shown (in the browser: no request for
+    # the roles without it, so a storm costs them nothing more)
+    app.clientside_callback(
+        "function(feed, hidden) { return hidden ? window.dash_clientside.no_update : feed; }",
+        Output(Id.RESP_FEED, "data"), Input(Id.FEED_LAST, "data"), State(Id.RESP, "hidden"))
+
     @app.callback(Output(Id.RESP, "hidden"), Output(Id.RESP_SUGGEST, "children"),
                   Output(Id.RESP_PENDING, "data"), Output(Id.RESP_ACTIVATE, "hidden"),
                   Output(Id.RESP_BOARD, "children"), Output(Id.RESP_ID, "data"),
                   Output(Id.RESP_CONTROLS, "hidden"), Output(Id.RESP_LEVEL, "options"),
                   Output(Id.RESP_TEAM, "data"), Output(Id.RESP_TEAM_TEXT, "children"),
                   Output(Id.RESP_DISPATCH, "hidden"),
-                  Input(Id.SEL, "data"), Input(Id.REV, "data"), Input(Id.FEED_LAST, "data"),
+                  Input(Id.SEL, "data"), Input(Id.REV, "data"), Input(Id.RESP_FEED, "data"),
                   Input(Id.SLOW, "n_intervals"))
     def resp_view(sel, _rev, _feed, _slow):
         """The suggestion for the selected case and the board of the active response."""

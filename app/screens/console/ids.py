@@ -110,6 +110,7 @@ class Id(StrEnum):
     RESP_ID = "resp-id"              # the response the board shows
     RESP_TEAM = "resp-team"          # the nearest available team (一键调派)
     RESP_TEAM_TEXT = "resp-team-text"
+    RESP_FEED = "resp-feed"          # the feed's last id, passed on only while the panel is shown
     RESP_SUGGEST = "resp-suggest"
     RESP_ACTIVATE = "resp-activate"
     RESP_BOARD = "resp-board"
