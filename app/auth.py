@@ -212,16 +212,15 @@ _LOGIN_PAGE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
 <body class="login"><main><h1>一网统管 · OneMap</h1>
 <form method="post" action="/login" autocomplete="on">
 <input type="hidden" name="csrf_token" value="{csrf}"><input type="hidden" name="next" value="{next}">
-<label>账号 User <input name="user" id="user" autofocus required autocomplete="username"></label>
-<label>密码 Password <input name="password" id="password" type="password" required
+<label>账号 <input name="user" id="user" autofocus required autocomplete="username"></label>
+<label>密码 <input name="password" id="password" type="password" required
  autocomplete="current-password"></label>
 <p class="error" role="alert">{error}</p>
-<button type="submit" id="login-button">登录 Log in</button></form>{notice}</main></body></html>"""
+<button type="submit" id="login-button">登录</button></form>{notice}</main></body></html>"""
 
 _NO_2FA_NOTICE = ('<p class="notice" id="no-2fa-notice">演示模式：未启用双因素认证的特权账号仍可登录；'
                   '请管理员运行 onemap users totp enable 账号 为其启用（生产环境须设置 '
-                  'ONEMAP_REQUIRE_2FA=1）Demo: privileged accounts without TOTP may still log in; '
-                  'enrol them with onemap users totp enable USER</p>')
+                  'ONEMAP_REQUIRE_2FA=1）</p>')
 
 _CODE_PAGE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -229,12 +228,12 @@ _CODE_PAGE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
 <body class="login"><main><h1>一网统管 · OneMap</h1>
 <form method="post" action="/login" autocomplete="off">
 <input type="hidden" name="csrf_token" value="{csrf}">
-<p>{who}：请输入验证器上的 6 位动态码 Enter the 6-digit code of your authenticator</p>
-<label>动态码 Code <input name="code" id="code" autofocus required inputmode="numeric"
+<p>{who}：请输入验证器上的 6 位动态码</p>
+<label>动态码 <input name="code" id="code" autofocus required inputmode="numeric"
  pattern="[0-9]{{6}}" maxlength="6" autocomplete="one-time-code"></label>
 <p class="error" role="alert">{error}</p>
-<button type="submit" id="code-button">验证 Verify</button></form>
-<p><a href="/login">重新登录 Start again</a></p></main></body></html>"""
+<button type="submit" id="code-button">验证</button></form>
+<p><a href="/login">重新登录</a></p></main></body></html>"""
 TOTP_PENDING = "_2fa"
 """Session key of a login waiting for its TOTP code (user, epoch, when, next): no session yet."""
 TOTP_PENDING_S = 300
@@ -261,8 +260,8 @@ _LOGOUT_PAGE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
 <title>退出 OneMap</title><link rel="stylesheet" href="/static/login.css"></head>
 <body class="login"><main><h1>一网统管 · OneMap</h1>
 <form method="post" action="/logout"><input type="hidden" name="csrf_token" value="{csrf}">
-<p>{who}</p><button type="submit" id="logout-button" autofocus>退出登录 Log out</button></form>
-<p><a href="{back}">返回 Back</a></p></main></body></html>"""
+<p>{who}</p><button type="submit" id="logout-button" autofocus>退出登录</button></form>
+<p><a href="{back}">返回</a></p></main></body></html>"""
 
 
 def _logout_page():
@@ -326,8 +325,7 @@ def install(server: Flask, ctx) -> None:
         security.count(ctx.redis, "rate_limited")
         security.audit(ctx.redis, "login_throttled", user=uid, path="/login",
                        reason=f"{source} wait {wait:.0f}s")
-        body, status, hdrs = _login_page(f"尝试过多，请 {int(wait) + 1} 秒后再试 "
-                                         f"Too many attempts, retry in {int(wait) + 1} s", 429)
+        body, status, hdrs = _login_page(f"尝试过多，请 {int(wait) + 1} 秒后再试", 429)
         return body, status, dict(hdrs, **{"Retry-After": str(int(wait) + 1)})
 
     def logged_in(u: User, target: str | None, how: str = ""):
@@ -350,7 +348,7 @@ def install(server: Flask, ctx) -> None:
         uid = str(pending.get("user", ""))
         if now - float(pending.get("ts", 0)) > TOTP_PENDING_S:
             session.pop(TOTP_PENDING, None)
-            return _login_page("动态码超时，请重新登录 Code step timed out, log in again", 401)
+            return _login_page("动态码超时，请重新登录", 401)
         if (refused := throttled(uid, source, now)) is not None:
             return refused
         store = UserStore(ctx.redis)
@@ -361,7 +359,7 @@ def install(server: Flask, ctx) -> None:
         u = store.get(uid)
         if u is None or u.disabled or u.epoch != pending.get("epoch"):
             session.pop(TOTP_PENDING, None)   # disabled or reset between the two steps
-            return _login_page("账号或密码错误 Wrong user or password", 401)
+            return _login_page("账号或密码错误", 401)
         throttle.succeeded(ctx.redis, source, uid)
         return logged_in(u, pending.get("next"), "totp")
 
@@ -382,7 +380,7 @@ def install(server: Flask, ctx) -> None:
         if u is None:
             throttle.failed(ctx.redis, source, uid, now)
             security.audit(ctx.redis, "login_failed", user=uid, path="/login", reason=source)
-            return _login_page("账号或密码错误 Wrong user or password", 401)
+            return _login_page("账号或密码错误", 401)
         if roles.spec(u.role).needs_2fa:
             if store.totp_enrolled(uid):
                 # the password was right: no session yet, the code comes next. The throttle's
@@ -396,7 +394,7 @@ def install(server: Flask, ctx) -> None:
                 security.audit(ctx.redis, "login_refused", user=uid, role=u.role, path="/login",
                                reason="2FA not enrolled")
                 return _login_page(f"特权账号须先启用双因素认证：请管理员运行 onemap users totp "
-                                   f"enable {uid} (privileged account: enrol TOTP first)", 403)
+                                   f"enable {uid}", 403)
             how = "without 2FA (not enrolled)"   # the demo: allowed, audited, the page warns
         else:
             how = ""
