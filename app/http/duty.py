@@ -18,6 +18,7 @@ from app.http import ctx
 from app.security import json_error
 from app.users import UserStore
 from grid.centers import CenterCode
+from incidents import masking
 from incidents.duty import DUTY_ROLE_NAMES, Roster, RosterError, may_see_watch
 from incidents.notify import Outbox
 from incidents.roles import Role
@@ -51,12 +52,16 @@ def _refused(e: RosterError, center: str, actor) -> None:  # noqa: ANN001 (Actor
     _bad(e.problems)
 
 
-def _named(ids: list[str]) -> list[dict]:
+def _named(ids: list[str], masked: bool = False) -> list[dict]:
+    """The watch by name; ``masked`` for a role that does not see personal data (SEC18): the
+    surname and the account id's ends only."""
     users = UserStore(ctx().redis)
     out = []
     for uid in ids:
         u = users.get(uid)
-        out.append({"id": uid, "name": u.name if u else uid})
+        name = u.name if u else uid
+        out.append({"id": masking.person(uid), "name": masking.person(name)} if masked
+                   else {"id": uid, "name": name})
     return out
 
 
@@ -75,7 +80,7 @@ def on_duty(center: str):
     watch = roster.on_duty(center, at)
     shift = roster.current_shift(center, at)
     return jsonify(center=center, at=at, shift=shift.id if shift else None,
-                   on_duty={r: _named(p) for r, p in watch.items()},
+                   on_duty={r: _named(p, not masking.sees(actor.role)) for r, p in watch.items()},
                    role_names=DUTY_ROLE_NAMES)
 
 

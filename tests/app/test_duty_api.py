@@ -40,6 +40,13 @@ def test_roster_watch_notifications_and_handover_over_http(web, accounts, app_ct
     city = web.test_client()
     login(city, "ops")
     assert city.get(f"/api/duty/{center}").status_code == 200
+    # a grid worker of the town sees its watch masked (SEC18: no personal data for its role)
+    worker_id = next(u for u, a in accounts.items()
+                     if a["role"] == "grid_worker" and a["center"] == center)
+    gw = web.test_client()
+    login(gw, worker_id)
+    seen = gw.get(f"/api/duty/{center}").get_json()["on_duty"]
+    assert seen["leader"][0]["name"] == "市***" and seen["officer"][0]["id"] != "town"
 
     # a priority case for the center: the watch's notification, acknowledged by the officer
     worker = NotifyWorker(app_ctx.redis, {"inapp": InAppSender(app_ctx.redis)}, watch_feed=False)
