@@ -55,3 +55,32 @@ def test_console_queue_updates_by_push_without_the_400ms_poll(pushed, browser, a
     assert last["ids"] == [second.id]
     logs = severe_logs(browser)
     assert logs == [], "\n".join(logs)
+
+
+@pytest.mark.browser
+def test_a_grid_workers_phone_shows_a_new_task_without_a_reload(pushed, app_ctx, accounts):  # noqa: F811
+    """Issue 17: a task given while the phone is open arrives by itself (the push stream), with
+    the badge; the page is not reloaded."""
+    from tests.app.e2ekit import chrome
+
+    worker = next(u for u, a in accounts.items() if a["role"] == "grid_worker")
+    town_op = next(a for a in accounts.values()
+                   if a["role"] == "town_operator" and a["center"] == accounts[worker]["center"])
+    from app.users import UserStore
+
+    giver = UserStore(app_ctx.redis).get(town_op["user_id"]).actor
+    d = chrome(360, 780, mobile=True)
+    try:
+        browser_login(d, pushed, worker, next_="/m/")
+        d.find_element(By.CSS_SELECTOR, 'nav.tabs button[data-tab="tasks"]').click()
+        wait_for(lambda: d.execute_script("return window.OM && OM.live && OM.live.state") == "open",
+                 timeout=30, what="the phone's stream open")
+        d.execute_script("window.__notReloaded = true")
+        app_ctx.incidents.assign_task(giver, f"W{accounts[worker]['cell']}", "清理排水口",
+                                      description="雨前清理")
+        wait_for(lambda: "清理排水口" in d.find_element(By.ID, "task-list").text, timeout=30,
+                 what="the new task on the phone")
+        assert d.execute_script("return window.__notReloaded") is True
+        assert d.find_element(By.ID, "task-count").text == "1"
+    finally:
+        d.quit()
