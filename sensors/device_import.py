@@ -168,6 +168,9 @@ def _feature_ids(path: Path) -> list | None:
     they are numbers (the bare ``KeyError 'id'`` of issue 18)."""
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
-        return [f.get("id") for f in doc.get("features", [])]
-    except (ValueError, AttributeError, OSError):
+    except (ValueError, OSError):
         return None
+    features = doc.get("features") if isinstance(doc, dict) else None
+    if not isinstance(features, list):
+        return None
+    return [f.get("id") if isinstance(f, dict) else None for f in features]

@@ -186,11 +186,9 @@ def register_emergency(app: Dash, data, console_actor: Callable[[], Actor]) -> N
     """The 应急响应 panel's callbacks over ``data`` (``ConsoleData``)."""
     from app.http.emergency_plans import responses  # noqa: PLC0415 (the app's one Responses)
 
-    def dispatcher():  # noqa: ANN202 (ResourceDispatch | None: the resources half, issue 16)
-        try:
-            from incidents.emergency.dispatch import ResourceDispatch  # noqa: PLC0415
-        except ImportError:
-            return None
+    def dispatcher():  # noqa: ANN202 (ResourceDispatch: the resources half, issue 16)
+        from incidents.emergency.dispatch import ResourceDispatch  # noqa: PLC0415
+
         return ResourceDispatch(data.service, data.ctx.resource_register)
 
     def name_of(code: str) -> str:
