@@ -106,7 +106,7 @@ def test_senml_payload_is_accepted(worker, publisher, redis_client):
     wait_for(lambda: redis_client.hget(keys.DEV_STATE, "mh-0002") == "alarm", what="open cover")
     last = redis_client.hgetall(keys.dev_last("aws-0002"))
     assert json.loads(last["metrics"]) == {"rain_mmh": 2.5, "temp_c": 27.1}
-    assert last["ts"] == str(int(t * 1000))
+    assert last["ts"] == str(round(t * 1000))     # SenML seconds → the nearest millisecond
     assert alarms(redis_client, "mh-0002")[0]["category"] == "0108"
 
 
