@@ -72,3 +72,22 @@ def test_roster_watch_notifications_and_handover_over_http(web, accounts, app_ct
     assert set(rec.get_json()["carried"]) == {"cases", "alarms", "reports"}
     assert other.post(f"/api/duty/{center}/handover", json={"shift": shift, "note": "x"},
                       headers={"X-CSRFToken": other_token}).status_code == 403
+
+
+def test_the_console_header_names_the_watch_on_duty(web, accounts, app_ctx) -> None:  # noqa: F811
+    """值班 in the console header (issue 17): the center's watch by name, from the roster."""
+    from app.screens.console.model import ConsoleData
+    from incidents.duty import Roster
+
+    center = accounts["town"]["center"]
+    data = ConsoleData(app_ctx)
+    assert data.watch(center) == "值班：未排班"
+    day = datetime.fromtimestamp(time.time(), CST).strftime("%Y-%m-%d")
+    Roster(app_ctx.redis).import_csv("center,date,start,end,role,person\n"
+                                     f"{center},{day},00:00,00:00,值班员,town\n"
+                                     f"{center},{day},00:00,00:00,带班领导,commander\n", by="test")
+    line = data.watch(center)
+    assert line.startswith("值班：带班领导 市指挥长") and "值班员" in line
+    c = web.test_client()
+    login(c, "town")
+    assert "带班领导 市指挥长" in c.get("/console/_dash-layout").get_data(as_text=True)

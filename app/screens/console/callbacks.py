@@ -136,6 +136,12 @@ def register_callbacks(app: Dash, data: ConsoleData) -> None:
         seen = last.get("f") if isinstance(last, dict) else last
         return no_update if now == seen else now
 
+    @app.callback(Output(Id.WATCH, "children"), Input(Id.SLOW, "n_intervals"),
+                  prevent_initial_call=True)
+    def watch(_n):
+        """值班 in the header follows the roster across a shift change (the page drew it first)."""
+        return data.watch(console_actor().center)
+
     @app.callback(Output(Id.BANNER, "children"), Output(Id.BANNER, "className"),
                   Input(Id.SLOW, "n_intervals"), Input(Id.REV, "data"))
     def banner(_n, _rev):

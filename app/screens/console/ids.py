@@ -24,6 +24,7 @@ class Id(StrEnum):
     # page
     DENIED = "console-denied"
     CENTER_NAME = "center-name"
+    WATCH = "watch"                  # 值班: who is on watch at this center now
     BANNER = "banner"
     MAP = "map"
     # queue

@@ -48,10 +48,11 @@ def header(data: ConsoleData, actor: Actor) -> html.Div:
     return html.Div(className="con-top", children=[
         html.H1("一网统管 · 分中心工作台"),
         html.Span(center.name if center else actor.center, id=Id.CENTER_NAME),
+        html.Span(data.watch(actor.center), id=Id.WATCH, className="watch"),
         notices_box(),
         html.Span(className="who", children=[html.B(actor.name or actor.user_id), " · ",
                                              ROLE_NAMES[actor.role], " · ",
-                                             html.A("退出 Logout", href="/logout")]),
+                                             html.A("退出", href="/logout")]),
     ])
 
 

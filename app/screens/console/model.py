@@ -468,6 +468,17 @@ class ConsoleData:
     def redis(self):  # noqa: ANN201
         return self.ctx.redis
 
+    def watch(self, center: str) -> str:
+        """值班 line of ``center`` (its watch by name, from the duty roster)."""
+        from app.users import UserStore  # noqa: PLC0415
+
+        users = UserStore(self.redis)
+
+        def name_of(uid: str) -> str:
+            u = users.get(uid)
+            return (u.name or uid) if u else uid
+        return watch_line(self.redis, center, name_of)
+
     @property
     def tile_url(self) -> str | None:
         return self.ctx.settings.tile_url
@@ -655,3 +666,15 @@ def alarm_metrics(inc, frame=None) -> dict[str, str]:  # noqa: ANN001
 def _metres(lon0: float, lat0: float, lon: float, lat: float) -> float:
     dx = (lon - lon0) * 111_320.0 * math.cos(math.radians(lat0))
     return round(math.hypot(dx, (lat - lat0) * 110_540.0), 1)
+
+
+def watch_line(redis, center: str, name_of, at: float | None = None) -> str:  # noqa: ANN001
+    """值班: who is on watch at ``center`` now, for the header (X34a): ``带班领导 张三 · 值班员 李四``;
+    "未排班" when the roster has nobody. ``name_of(user_id)`` gives a person's name."""
+    from incidents.duty import DUTY_ROLE_NAMES, Roster  # noqa: PLC0415
+
+    watch = Roster(redis).on_duty(center, at)
+    parts = [f"{DUTY_ROLE_NAMES[role]} {'、'.join(name_of(p) for p in people)}"
+             for role, people in watch.items() if people]
+    return "值班：" + (" · ".join(parts) if parts else "未排班")
+
