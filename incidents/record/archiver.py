@@ -152,13 +152,7 @@ class Archiver(StreamWorker):
                 for eid, raw in tail:
                     seq += 1
                     audit.append(rows.audit_row(i, seq, eid, raw))
-            with conn.cursor() as cur:
-                if incs:
-                    cur.executemany(rows.UPSERT_INCIDENT, incs)
-                if tasks:
-                    cur.executemany(rows.UPSERT_TASK, tasks)
-                if audit:
-                    cur.executemany(rows.INSERT_AUDIT, audit)
+            write_rows(conn, incs, tasks, audit)
         self.stats["incidents"] += len(incs)
         self.stats["audit"] += len(audit)
         self.stats["batches"] += 1
@@ -213,14 +207,21 @@ def bulk_load(conn: psycopg.Connection, items: Iterable[tuple[Incident, list[Ent
         incs.append(rows.incident_row(inc))
         tasks += rows.task_rows(inc)
         audit += [rows.audit_row(inc.id, seq, eid, raw) for seq, (eid, raw) in enumerate(trail, 1)]
-    with conn.transaction(), conn.cursor() as cur:
+    with conn.transaction():
+        write_rows(conn, incs, tasks, audit)
+    return len(incs), len(audit)
+
+
+def write_rows(conn: psycopg.Connection, incs: list, tasks: list, audit: list) -> None:
+    """The rows of a batch, in the caller's transaction: incidents and sub-tasks upserted by id and
+    version, audit entries inserted by (incident, seq) (a repeat changes nothing)."""
+    with conn.cursor() as cur:
         if incs:
             cur.executemany(rows.UPSERT_INCIDENT, incs)
         if tasks:
             cur.executemany(rows.UPSERT_TASK, tasks)
         if audit:
             cur.executemany(rows.INSERT_AUDIT, audit)
-    return len(incs), len(audit)
 
 
 def _feed_id(f: dict) -> str:
