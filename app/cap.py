@@ -29,6 +29,7 @@ from defusedxml.ElementTree import ParseError, fromstring
 from lxml import etree
 
 from app import keys
+from incidents.roles import having
 from incidents.vocab import State
 
 if TYPE_CHECKING:
@@ -399,7 +400,11 @@ def allow_sender(redis, user_id: str, allowed: bool = True) -> None:
 def may_send(redis, user_id: str, role: str) -> bool:
     """Who may send CAP: a registered sender account, or the city center's duty staff who relay
     an alert received another way (市值班员/市指挥长); not every reporting role."""
-    return role in ("city_operator", "city_commander") or bool(redis.sismember(keys.CAP_SENDERS, user_id))
+    return role in CITY_DUTY_ROLES or bool(redis.sismember(keys.CAP_SENDERS, user_id))
+
+
+CITY_DUTY_ROLES = having("reads_city") & having("reports")
+"""The city center's duty staff (市值班员/市指挥长), from the one role table."""
 
 
 # --- CAP out --------------------------------------------------------------------------------------
