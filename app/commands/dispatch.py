@@ -55,9 +55,14 @@ def command(redis_url: str | None, name: str | None, poll: float, check: bool) -
         start_archiver(ctx, settings.pg_url, stopped, name)
     t = threading.Thread(target=worker.run, args=(stopped,), name="dispatch", daemon=True)
     t.start()
+    # 应急响应 (issue 16): missing member-unit tasks given, missing dispatch notes written
+    from app.emergency import start_sweep  # noqa: PLC0415
+
+    em_stats: dict = {}
+    start_sweep(ctx, stopped, em_stats)
     click.echo(f"dispatch {name}: deadlines + alarm intake on {masked(redis_url)}", err=True)
     try:
-        beat_until(ctx.redis, "dispatch", stopped, lambda: dict(worker.stats))
+        beat_until(ctx.redis, "dispatch", stopped, lambda: dict(worker.stats) | em_stats)
     finally:
         stopped.set()
         t.join(10)
