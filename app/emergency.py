@@ -5,9 +5,12 @@
 the sensor kinds' alarm rules) and the ``Responses`` over the context's incident service; the
 demo city's plans (高州市, each labelled demo) are imported when none is stored yet. The API
 (``app.http.emergency_plans``) and the screens use one per server; the demo imports the plans at
-start (``import_demo_plans``) and runs ``sweep_loop`` in a thread (``app.workers``): the member
-units' tasks of every active response are given even after a crash between an activation and
-its tasks (``Responses.sweep`` is idempotent, safe beside other workers).
+start (``import_demo_plans``) and runs ``sweep_loop`` in a thread (``app.workers``); so does every
+production dispatch worker (``onemap dispatch``, ``start_sweep``): the member units' tasks of
+every active response are given even after a crash between an activation and its tasks
+(``Responses.sweep`` is idempotent, safe beside other workers), and the trail notes of resource
+dispatch steps a crash left unwritten are written (``ResourceDispatch.sweep``, once each). The
+board's states (已签收/已完成/已超时) are read from the tasks' cases when the board is read.
 """
 
 from __future__ import annotations
@@ -50,18 +53,47 @@ def import_demo_plans(ctx: AppContext) -> int:
     return len(responses_for(ctx).plans.all())
 
 
-def sweep_loop(ctx: AppContext, stop: threading.Event, every_s: float = SWEEP_EVERY_S) -> None:
-    """Give the missing tasks of every active response every ``every_s`` until ``stop``; an
-    error is logged and the loop goes on (a worker never stops on one bad response)."""
+def sweep_once(rs: Responses, rd: object | None = None) -> dict[str, int]:
+    """One pass: the missing response tasks given, the missing dispatch notes written."""
+    out = {"tasks": rs.sweep(), "notes": 0}
+    if rd is not None:
+        out["notes"] = rd.sweep()  # type: ignore[attr-defined]
+    return out
+
+
+def sweep_loop(ctx: AppContext, stop: threading.Event, every_s: float = SWEEP_EVERY_S,
+               stats: dict | None = None) -> None:
+    """Sweep (``sweep_once``) at once and then every ``every_s`` until ``stop``; an error is
+    logged and counted and the loop goes on (a worker never stops on one bad response).
+    ``stats`` (the heartbeat's): passes, tasks given, notes written, errors."""
+    from incidents.emergency.dispatch import ResourceDispatch  # noqa: PLC0415
+
+    stats = stats if stats is not None else {}
     rs = responses_for(ctx)
+    rd = ResourceDispatch(ctx.incidents, ctx.resource_register)
     while not stop.is_set():
         try:
-            made = rs.sweep()
-            if made:
-                log.info("emergency sweep: %d response task(s) given", made)
+            got = sweep_once(rs, rd)
+            stats["em_sweeps"] = stats.get("em_sweeps", 0) + 1
+            stats["em_tasks_given"] = stats.get("em_tasks_given", 0) + got["tasks"]
+            stats["em_notes_written"] = stats.get("em_notes_written", 0) + got["notes"]
+            if got["tasks"] or got["notes"]:
+                log.info("emergency sweep: %d response task(s) given, %d dispatch note(s) written",
+                         got["tasks"], got["notes"])
         except Exception as e:  # noqa: BLE001 (one bad response must not stop the loop)
+            stats["em_sweep_errors"] = stats.get("em_sweep_errors", 0) + 1
             log.warning("emergency sweep failed: %s", e)
         stop.wait(every_s)
 
 
-__all__ = ["DEMO_CITY", "SWEEP_EVERY_S", "import_demo_plans", "responses_for", "sweep_loop"]
+def start_sweep(ctx: AppContext, stop: threading.Event, stats: dict | None = None,
+                every_s: float = SWEEP_EVERY_S) -> threading.Thread:
+    """The emergency sweep in a daemon thread of a dispatch worker (``onemap dispatch``)."""
+    t = threading.Thread(target=sweep_loop, args=(ctx, stop, every_s, stats), name="emergency",
+                         daemon=True)
+    t.start()
+    return t
+
+
+__all__ = ["DEMO_CITY", "SWEEP_EVERY_S", "import_demo_plans", "responses_for", "start_sweep", "sweep_loop",
+           "sweep_once"]
