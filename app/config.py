@@ -141,6 +141,10 @@ class Settings(BaseSettings):
         default_factory=dict, description="Table [sensors]: alarm thresholds per kind "
         "([sensors.thresholds.<kind>] <rule> = [blue, yellow, orange, red] or {red = …}) and per "
         "device ([sensors.devices.<id>]). Unset: the demo defaults of sensors/kinds/*.py.")
+    video: dict[str, Any] = Field(
+        default_factory=dict, description="Table [video]: the video gateway (port, gateway_url, "
+        "idle_stop_s, max_upstreams, token_ttl_s, role_quota, VMS platforms; docs/video.md). "
+        "Unset keys: the defaults of sensors/video/defaults.py.")
     categories_file: Path | None = Field(
         None, description="Category tree file (CSV code,name,sudden; JSON/TOML [[categories]]). "
         "Unset: the demo tree of grid/categories.py.")
@@ -227,6 +231,21 @@ class Settings(BaseSettings):
 
             ThresholdOverrides.from_dict(v)
         return v
+
+    @field_validator("video")
+    @classmethod
+    def _check_video(cls, v: dict[str, Any]) -> dict[str, Any]:
+        from sensors.video.config import VideoConfig  # noqa: PLC0415
+
+        VideoConfig.from_table(v)
+        return v
+
+    @property
+    def video_config(self):  # noqa: ANN201 (sensors.video.config.VideoConfig)
+        """The [video] table over the defaults of sensors/video/defaults.py."""
+        from sensors.video.config import VideoConfig  # noqa: PLC0415
+
+        return VideoConfig.from_table(self.video)
 
     @model_validator(mode="after")
     def _check_catalog(self) -> Settings:
