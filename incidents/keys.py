@@ -297,3 +297,39 @@ def exchange_queue(incident_id: str) -> str:
 def exchange_nonce(key_id: str, nonce: str) -> str:
     """string (with TTL): an inbound request's nonce, seen once within the timestamp window."""
     return f"om:inc:xchg:nonce:{key_id}:{nonce}"
+
+
+# --- 12345: 回访 and 好差评 (incidents/callback.py, incidents/evaluation.py, issue 24) -------------
+CALLBACK_GROUP = "callback"                  # the callback desk's consumer group on FEED
+CALLBACK_DUE = "om:inc:cb:due"               # zset: case id → 回访 due ts (not yet urged)
+CALLBACK_ALL = "om:inc:cb:all"               # zset: case id → 结案 ts (every case called back or due)
+
+
+def callback(incident_id: str) -> str:
+    """hash: a case's 回访 record (center, cell, closed_ts, due_ts, status, done_ts, score, …)."""
+    return f"om:inc:cb:{incident_id}"
+
+
+def callback_queue(center: str) -> str:
+    """zset: a center's 回访待办 (case id → due ts); ``W<cell>``: a grid worker's cell."""
+    return f"om:inc:cb:q:{center}"
+
+
+def evaluation_link(token_hash: str) -> str:
+    """hash: a 好差评 link (case id, expires, used): by the SHA-256 of its token."""
+    return f"om:inc:eval:link:{token_hash}"
+
+
+def evaluation(incident_id: str) -> str:
+    """hash: a case's citizen evaluation (score, comment, ts); also its link's state (sent)."""
+    return f"om:inc:eval:{incident_id}"
+
+
+def cti_call(call_id: str) -> str:
+    """hash: an incoming 12345 call from the CTI (number, recording, center, draft state)."""
+    return f"om:inc:cti:{call_id}"
+
+
+def cti_drafts(center: str) -> str:
+    """zset: a center's open call drafts (call id → ts)."""
+    return f"om:inc:cti:drafts:{center}"
