@@ -24,6 +24,7 @@ from app.config import Settings, load_settings
 from app.context import AppContext
 from app.runtime import Runtime, ensure_mqtt, ensure_redis, serve_web, tune_gc
 from app.secret_files import masked, private_dir, write_private
+from app.timefmt import setup_logging
 from app.workers import start_background_workers
 
 log = logging.getLogger("onemap")
@@ -37,7 +38,7 @@ log = logging.getLogger("onemap")
 @click.option("--no-simulate", is_flag=True, help="Do not run the telemetry simulator.")
 def command(host: str | None, port: int | None, data_dir: Path | None, no_simulate: bool) -> None:
     """Run the whole system on embedded defaults (demo city, simulator, no outside services)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging()   # Beijing time, the zone shown (app.timefmt)
     overrides = {k: v for k, v in {"host": host, "port": port, "data_dir": data_dir}.items()
                  if v is not None}
     if no_simulate:
