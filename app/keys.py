@@ -22,6 +22,12 @@ def user_tokens(user_id: str) -> str:
     return f"om:apitoks:{user_id}"
 
 
+def console_photos(user_id: str, incident_id: str) -> str:
+    """List of photo URLs a console user uploaded for the next 处置反馈 of a case (处置后照片,
+    issue 21); taken by that action, expires after a day (app.screens.console)."""
+    return f"om:console:photos:{user_id}:{incident_id}"
+
+
 def console_seen(user_id: str) -> str:
     """Hash view → epoch s: when the user last marked that console view read (标为已阅); rows
     that came in later are marked 新 (app.screens.console, issue 15)."""
