@@ -33,6 +33,7 @@ from incidents import defaults as _incident_defaults
 if TYPE_CHECKING:
     from grid.categories import Category
     from grid.model import Department
+    from incidents.callback import HotlineConfig
     from incidents.config import IncidentConfig
     from incidents.notify.outbox import NotifyConfig
     from sensors.rules import ThresholdOverrides
@@ -191,6 +192,11 @@ class Settings(BaseSettings):
         "{severity: minutes}} before escalating, channels {severity: [inapp, email, sms]}, "
         "quiet_hours [22, 7], rate_limit [count, seconds], retry_s [...]. Unset keys: the demo "
         "defaults of incidents/defaults.py.")
+    hotline: dict[str, Any] = Field(
+        default_factory=dict, description="Table [hotline] (12345, issue 24): working_days before "
+        "回访 is due, holidays/workdays [YYYY-MM-DD], channels called back, evaluation_ttl_s of a "
+        "好差评 link, public_url of its page, targets {rate: {target, binding}}. Unset keys: the "
+        "demo defaults of incidents/defaults.py.")
 
     # --- demo and local services -------------------------------------------------------------
     demo_first_story_s: float = Field(45.0, ge=0, description="`onemap demo`: seconds before "
@@ -215,6 +221,21 @@ class Settings(BaseSettings):
 
         NotifyConfig.from_table(v)       # raises ValueError naming the key
         return v
+
+    @field_validator("hotline")
+    @classmethod
+    def _check_hotline(cls, v: dict[str, Any]) -> dict[str, Any]:
+        from incidents.callback import HotlineConfig  # noqa: PLC0415
+
+        HotlineConfig.from_table(v)      # raises ValueError naming the key
+        return v
+
+    @property
+    def hotline_config(self) -> HotlineConfig:
+        """The [hotline] table over the demo defaults (回访 deadline, 好差评 links, targets)."""
+        from incidents.callback import HotlineConfig  # noqa: PLC0415
+
+        return HotlineConfig.from_table(self.hotline)
 
     @property
     def notify_config(self) -> NotifyConfig:
