@@ -134,3 +134,15 @@ def test_the_callers_number_is_a_masked_field_of_the_case(svc, who, here):
     assert shown["sources"][0]["phone"] == "138****5678"
     assert PHONE not in json.dumps(shown, ensure_ascii=False)
     assert masking.view(inc.to_dict(), "city_operator")["sources"][0]["phone"] == PHONE
+
+
+def test_the_deadline_worker_ticks_the_desk(svc, who, here, clock, redis_client):
+    from incidents.deadlines import DeadlineWorker
+
+    worker = DeadlineWorker(svc)
+    worker.callbacks = CallbackDesk(redis_client, svc)
+    iid = hotline_case(svc, who, here)
+    assert worker.tick()["callback_synced"] == 1
+    clock.t = float(redis_client.hget(keys.callback(iid), "due_ts")) + 60
+    assert worker.tick()["callback_urged"] == 1
+    assert worker.tick()["callback_urged"] == 0
