@@ -46,6 +46,9 @@ Layout (see docs/incidents.md):
 - ``om:inc:resp:all``             zset: every response → activation ts
 - ``om:inc:ex:…``                 the same response keys for 推演 (exercise, X3): a separate
                                   namespace; an exercise's tasks never become cases
+- ``om:inc:ex:run:{eid}``         hash: one 推演 run (plan, scenario, town, its response, state);
+  ``…:log`` stream: its events in order (the replay); ``…:res`` hash: the COPY of the resource
+  register it dispatches from (rid → JSON state); ``…:seq``/``…:all`` its ids (exercise.py)
 - ``om:inc:idem:report:system:situation:{family}:{area}:{n}``  string: the open situation of a
                                   family in an area for window n (an idempotency key: one
                                   situation however many intake workers race)
@@ -258,6 +261,26 @@ def responses_all(exercise: bool = False) -> str:
 
 def response_seq(exercise: bool = False) -> str:
     return f"{response_ns(exercise)}seq"
+
+
+# --- 推演 runs (incidents/emergency/exercise.py, issue 16, X3): never the real keys -------------
+EXERCISE_SEQ = "om:inc:ex:run:seq"
+EXERCISES = "om:inc:ex:run:all"               # zset: exercise id → start ts
+
+
+def exercise(eid: str) -> str:
+    """hash: one 推演 run (plan, scenario, town, its exercise response, state, the picture)."""
+    return f"om:inc:ex:run:{eid}"
+
+
+def exercise_log(eid: str) -> str:
+    """stream: the run's events in order (copy, alarms, suggestion, activation, dispatch, end)."""
+    return f"om:inc:ex:run:{eid}:log"
+
+
+def exercise_resources(eid: str) -> str:
+    """hash: the run's copy of the resource register (rid → JSON {state, avail, usable})."""
+    return f"om:inc:ex:run:{eid}:res"
 
 
 # --- 信息报送 (首报/续报/终报, incidents/reports_upward.py, issue 17) ----------------------------
