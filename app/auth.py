@@ -70,7 +70,8 @@ SESSION_CHECK = "onemap_session_check"
 """``server.extensions[SESSION_CHECK](sid, touch=True)``: the ``SessionUser`` of a live session
 id or None. The login gate and the live push stream (``app.live.session``) both use it."""
 
-PUBLIC_PREFIXES = ("/login", "/logout", "/static/", "/healthz", "/favicon.ico", "/_favicon.ico")
+PUBLIC_PREFIXES = ("/login", "/logout", "/static/", "/healthz", "/favicon.ico", "/_favicon.ico",
+                   "/pj/")   # the citizen's 好差评 page: its one-time link is the credential (issue 24)
 # Anonymous requests reach a screen's static files only by a path naming a file (a name with an
 # extension, no dot segment): a bare ``assets/`` or ``_dash-component-suites/…`` folder used to
 # fall through to Dash's catch-all and answer the page shell with its version numbers (issue 19).
