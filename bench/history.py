@@ -256,9 +256,13 @@ def sql_queries(url: str, city, year0: datetime, year1: datetime, r: redis.Redis
     today = kpi_daily.day_of(datetime.fromtimestamp(now, UTC))
     d0, d1 = kpi_daily.day_of(year0), kpi_daily.day_of(year1)
 
+    live_ms: list[float] = []
+
     def kpis(c: psycopg.Connection) -> list[tuple]:
+        t0 = time.perf_counter()
         live = kpi_daily.live_rows(kpi_daily.live_cases(r, svc.store.load_many,
                                                         kpi_daily.day_start(today)))
+        live_ms.append(ms(t0))
         return kpi_daily.period(c, d0, min(today, d1), live if today < d1 else None)
 
     town_sql = """
@@ -294,7 +298,7 @@ def sql_queries(url: str, city, year0: datetime, year1: datetime, r: redis.Redis
         abs((a or 0) - (b or 0)) < 1e-6 * max(1.0, abs(b or 0))
         for x, y in zip(rows, direct, strict=True) for a, b in zip(x[4:6], y[4:6], strict=True))
     return {"kpis": rows, "towns": towns, "kpi_ms": statistics.median(times["kpi"]),
-            "direct_ms": direct_ms, "same": same,
+            "direct_ms": direct_ms, "same": same, "live_ms": statistics.median(live_ms),
             "town_ms": statistics.median(times["town"])}
 
 
@@ -408,7 +412,8 @@ def main() -> None:
         year1 = START + timedelta(days=args.days)
         q = sql_queries(url, city, year0, year1, r, m["svc"], m["svc"].clock())
         print(f"SQL, a year ({year0:%Y-%m-%d} … {year1:%Y-%m-%d}): KPIs of {len(q['kpis'])} "
-              f"centers in {q['kpi_ms']} ms from kpi_daily + today's live cases (the direct "
+              f"centers in {q['kpi_ms']} ms from kpi_daily + today's live cases (of which reading "
+              f"today's {q['live_ms']} ms; the direct "
               f"query over every case: {q['direct_ms']} ms; same figures: {q['same']}); by town (PostGIS ST_Within on the towns' polygons, "
               f"subdivided; {len(q['towns'])} towns, {sum(t[2] for t in q['towns'])} cases "
               f"placed) in {q['town_ms']} ms")
