@@ -10,6 +10,7 @@ import socket
 from sensors.video import defaults, ts
 from sensors.video.config import VideoConfig
 from sensors.video.gateway import Gateway, Refused
+from tests.sensors.video.camkit import rtsp_cameras  # noqa: F401
 
 
 def _cfg(**kw) -> VideoConfig:
@@ -26,7 +27,7 @@ async def _first(viewer, need: int = 188 * 20) -> bytes:
     return got
 
 
-def test_five_viewers_share_one_upstream_and_it_stops_when_idle(rtsp_cameras) -> None:
+def test_five_viewers_share_one_upstream_and_it_stops_when_idle(rtsp_cameras) -> None:  # noqa: F811
     states: list[tuple[str, str]] = []
 
     async def run() -> None:
@@ -53,7 +54,7 @@ def test_five_viewers_share_one_upstream_and_it_stops_when_idle(rtsp_cameras) ->
     assert ("cam-a", "live") in states
 
 
-def test_the_cap_refuses_the_next_camera_with_the_message(rtsp_cameras) -> None:
+def test_the_cap_refuses_the_next_camera_with_the_message(rtsp_cameras) -> None:  # noqa: F811
     async def run() -> None:
         gw = Gateway(_cfg(max_upstreams=2))
         a = await gw.open("cam-a", rtsp_cameras.url(1))
@@ -81,7 +82,7 @@ def _closed_port() -> int:
     return port
 
 
-def test_an_unreachable_camera_is_offline_with_a_reason_and_h265_is_refused(rtsp_cameras) -> None:
+def test_an_unreachable_camera_is_offline_with_a_reason_and_h265_is_refused(rtsp_cameras) -> None:  # noqa: F811
     states: list[tuple[str, str, str]] = []
 
     async def run() -> None:

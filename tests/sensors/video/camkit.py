@@ -1,5 +1,6 @@
-"""A real RTSP camera server (Debian's GStreamer RTSP server, ``scripts/video_cameras.py``) for
-the session: four H.264 cameras and one H.265."""
+"""``rtsp_cameras``: a real RTSP camera server (Debian's GStreamer RTSP server,
+``scripts/video_cameras.py``) for the session: four H.264 cameras and one H.265. Import it into a
+test module: ``from tests.sensors.video.camkit import rtsp_cameras  # noqa: F401``."""
 
 from __future__ import annotations
 
