@@ -428,3 +428,44 @@ class DemoCameras:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+
+
+# --- started by onemap demo / onemap video --------------------------------------------------
+def start_demo_video(ctx: AppContext, runtime, say, cameras: int = 8) -> str:  # noqa: ANN001
+    """``onemap demo``: the demo camera server (its pool: every registry camera maps onto it),
+    the gateway and the snapshot worker, stopped with ``runtime``. Without the system packages
+    (ffmpeg, GStreamer's RTSP server) the demo runs on, without video, and says why."""
+    import shutil  # noqa: PLC0415
+
+    cfg = ctx.settings.video_config
+    if not shutil.which(cfg.ffmpeg) or not Path(SYSTEM_PYTHON).exists():
+        say("视频未启用 video is off: ffmpeg or /usr/bin/python3 missing (scripts/install-system.sh)")
+        return ""
+    try:
+        if not cfg.demo_rtsp:
+            cams = DemoCameras(port=0, cameras=cameras).start()
+            runtime.add("video-cameras", cams.stop)
+            ctx.settings.video = {**ctx.settings.video, "demo_rtsp": cams.base,
+                                  "demo_pool": cameras}
+            cfg = ctx.settings.video_config
+        gw = Background(ctx, cfg).start()
+        runtime.add("video", gw.stop)
+        snaps = SnapshotWorker(ctx, cfg).start()
+        runtime.add("video-snapshots", snaps.stop)
+    except Exception as e:  # noqa: BLE001 (never takes the demo down)
+        log.exception("video start failed")
+        say(f"视频未启用 video is off: {e}")
+        return ""
+    say(f"Video gateway: http://{cfg.host}:{gw.port}/video/  (demo cameras {cfg.demo_rtsp})")
+    return "video"
+
+
+def serve(ctx: AppContext, host: str, port: int) -> None:
+    """``onemap video``: the gateway in the main thread and the snapshot worker beside it,
+    until SIGINT/SIGTERM."""
+    cfg = ctx.settings.video_config
+    snaps = SnapshotWorker(ctx, cfg).start()
+    try:
+        uvicorn.Server(uvicorn_config(GatewayApp(ctx, cfg), host, port)).run()
+    finally:
+        snaps.stop()
