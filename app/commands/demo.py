@@ -90,6 +90,10 @@ def command(host: str | None, port: int | None, data_dir: Path | None, no_simula
 
         start_record_soon(ctx, runtime, click.echo)   # PostgreSQL/PostGIS history (issue 20)
         started = start_background_workers(ctx, runtime, simulate=settings.simulate)
+        from app.video import start_demo_video  # noqa: PLC0415
+
+        if start_demo_video(ctx, runtime, click.echo):   # cameras, gateway, snapshots (issue 23)
+            started.append("video")
 
         from app.server import create_server  # noqa: PLC0415  (after the city exists)
 
