@@ -146,13 +146,14 @@ class Evaluations:
             p.hgetall(keys.evaluation(i))
         return {i: e for i, e in zip(ids, p.execute(), strict=True) if e.get("score")}
 
-    def send(self, inc: Incident, outbox: Any, contacts: Any) -> str | None:
-        """Issue a link and queue its SMS to the caller (``incidents.notify`` outbox: the
-        gateway's idempotency, retries and audit); None when the case carries no number."""
+    def send(self, inc: Incident, outbox: Any, contacts: Any) -> str:
+        """Issue a link (shown in the case's Open311 status) and, when the case carries the
+        caller's number, queue its SMS (``incidents.notify`` outbox: the gateway's idempotency,
+        retries and audit). Returns the token."""
+        token = self.issue(inc.id)
         phone = caller_phone(inc)
         if not phone:
-            return None
-        token = self.issue(inc.id)
+            return token
         person = CITIZEN_PREFIX + inc.id
         contacts.set(person, phone=phone)
         url = self.url(inc.id, token)
