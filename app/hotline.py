@@ -75,6 +75,70 @@ def _result(incident_id: str):  # noqa: ANN202
     return {"id": inc.id, "state": inc.state, "satisfaction": inc.satisfaction}
 
 
+def rates_for(ctx, actor, since: float, until: float) -> list[dict]:  # noqa: ANN001
+    """The five 12345 rates of the cases closed in [since, until) that ``actor`` oversees (the
+    city: all; a center: its own), each beside its target (``incidents.rates``)."""
+    from incidents.rates import compute  # noqa: PLC0415
+
+    recs = desk(ctx).closed_between(since, until)
+    if not actor.is_city:
+        recs = [r for r in recs if r.get("center") == actor.center]
+    k = ctx.incidents.kpis(None if actor.is_city else actor.center, since, until)
+    evs = evaluations(ctx).many([r["id"] for r in recs])
+    return [x.as_dict() for x in compute(recs, evs, int(k.get("received_human") or 0),
+                                         int(k.get("accepted_human") or 0),
+                                         ctx.settings.hotline_config.targets)]
+
+
+def _pct(v: float | None) -> str:
+    return "—" if v is None else f"{v * 100:.1f}%"
+
+
+def rates_rows(rates: list[dict]) -> list[dict]:
+    """The rates as the analytics table's rows (Chinese only)."""
+    return [{"name": r["name"], "value": _pct(r["value"]), "count": f"{r['num']}/{r['den']}",
+             "target": _pct(r["target"]), "kind": r["kind"],
+             "met": {True: "达标", False: "未达标", None: "—"}[r["met"]]} for r in rates]
+
+
+RATE_COLUMNS = (("name", "指标"), ("value", "实际"), ("count", "计数"), ("target", "目标"),
+                ("kind", "性质"), ("met", "是否达标"))
+
+
+def register_rates(app, ctx, roles: tuple[str, ...], period) -> None:  # noqa: ANN001
+    """/analytics: the 12345 rates beside their targets (E36, E52), one section after the
+    cards, for the chosen period. Added around the screen's own layout function."""
+    from dash import Input, Output, dash_table, html  # noqa: PLC0415
+
+    inner = app.layout
+
+    def page():  # noqa: ANN202
+        root = inner() if callable(inner) else inner
+        kids = list(root.children)
+        at = next((n + 1 for n, c in enumerate(kids) if getattr(c, "id", None) == "an-cards"),
+                  len(kids))
+        kids.insert(at, html.Section(id="an-rates-box", className="rates", children=[
+            html.H3("12345 回访与评价（按结案时间）"),
+            dash_table.DataTable(id="an-rates", columns=[{"name": n, "id": k} for k, n in RATE_COLUMNS],
+                                 data=[], style_cell={"textAlign": "center"})]))
+        root.children = kids
+        return root
+
+    app.layout = page
+
+    @app.callback(Output("an-rates", "data"), Input("an-period", "start_date"),
+                  Input("an-period", "end_date"))
+    def rates(start, end):  # noqa: ANN001, ANN202
+        from app.auth import require_role  # noqa: PLC0415
+
+        actor = require_role(*roles)
+        try:
+            since, until = period(start, end)
+        except ValueError:
+            return []
+        return rates_rows(rates_for(ctx, actor, since, until))
+
+
 @bp.get("/api/callbacks", endpoint="callbacks_list")
 def callbacks_list():
     from app.auth import require_actor  # noqa: PLC0415
@@ -103,4 +167,4 @@ def mobile_callbacks_result(incident_id: str):
     return _result(incident_id)
 
 
-__all__ = ["bp", "desk", "desk_over", "evaluations"]
+__all__ = ["bp", "desk", "desk_over", "evaluations", "rates_for", "rates_rows", "register_rates"]
