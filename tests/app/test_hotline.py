@@ -140,3 +140,28 @@ def test_the_grid_worker_calls_back_on_the_phone_for_their_cell(web, app_ctx, ac
     assert c.get("/m/api/callbacks").json["callbacks"] == []
     again = c.post(f"/m/api/callbacks/{iid}", json={"satisfaction": 5}, headers={"X-CSRFToken": tok})
     assert again.status_code == 409
+
+
+def test_analytics_shows_the_rates_beside_their_targets(web, app_ctx):  # noqa: F811
+    import datetime as dt
+
+    from tests.app.dashkit import DashPage, response_of
+
+    lon, lat = point_in(app_ctx.city, PZ)
+    iid = closed_hotline_case(app_ctx, lon, lat)
+    desk = desk_over(app_ctx, app_ctx.incidents)
+    desk.sync()
+    desk.record(iid, actor(app_ctx, "panzhou"), 5)
+    c = web.test_client()
+    page = DashPage(c, "analytics", login(c, "commander"))
+    assert "an-rates" in c.get("/analytics/_dash-layout").get_data(as_text=True)
+    day = dt.date.today()
+    span = {"an-period.start_date": str(day - dt.timedelta(days=1)),
+            "an-period.end_date": str(day + dt.timedelta(days=1))}
+    rows = response_of(page.call("an-rates.data", span, ["an-period.start_date"]))["an-rates"]["data"]
+    got = {r["name"]: (r["value"], r["count"], r["target"], r["kind"], r["met"]) for r in rows}
+    assert got["回访率"] == ("100.0%", "1/1", "100.0%", "约束性", "达标")
+    assert got["按时回访率"] == ("100.0%", "1/1", "100.0%", "约束性", "达标")
+    assert got["评价率"] == ("0.0%", "0/1", "60.0%", "预期性", "未达标")
+    assert got["满意率"] == ("100.0%", "1/1", "90.0%", "预期性", "达标")
+    assert got["响应率"][2:] == ("100.0%", "约束性", "达标")
