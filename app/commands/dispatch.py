@@ -47,6 +47,9 @@ def command(redis_url: str | None, name: str | None, poll: float, check: bool) -
     name = name or f"dispatch-{socket.gethostname()}-{os.getpid()}"
     worker = DispatchWorker(ctx.redis, ctx.city, config=settings.incident_config, name=name,
                             poll_s=poll)
+    from app.hotline import desk_over  # noqa: PLC0415 (回访 and the 好差评 SMS, issue 24)
+
+    worker.deadlines.callbacks = desk_over(ctx, worker.service, send_sms=True)
     tune_gc()
     stopped = stop_on_signals()
     if settings.pg_url:     # the record (issue 20): each dispatch process archives too
