@@ -16,7 +16,7 @@ from incidents.actor import Actor
 from incidents.record.archiver import Archiver
 from incidents.record.retention import Retention
 from incidents.service import IncidentService
-from tests.app.authkit import app_ctx  # noqa: F401
+from tests.app.authkit import accounts, app_ctx, web  # noqa: F401
 from tests.incidents.conftest import Actors, Clock, point_in
 
 from .helpers import make_cases
@@ -69,3 +69,39 @@ def test_a_period_past_the_retention_reads_the_record_with_the_same_figures(
     assert mine["name"].tolist() == [demo_city.town_names[here.town]] and mine["received"].sum() == 6
     cells = analytics.history_breakdown(app_ctx, city, "cell", since, until)
     assert cells["received"].sum() == 9 and set(cells["town_code"]) == {here.town, elsewhere.town}
+
+
+def test_the_history_tab_and_the_replay_screen_through_their_callbacks(
+        app_ctx, accounts, web, redis_client, record_url, demo_city):  # noqa: F811
+    """The gate opens /replay/ to the roles of the role table only; /analytics's 历史分布 and
+    /replay's 载入 answer through Dash with the record attached."""
+    from tests.app.authkit import login  # noqa: PLC0415
+    from tests.app.dashkit import DashPage  # noqa: PLC0415
+
+    here = point_in(demo_city, 100)
+    elsewhere = next(p for p in (point_in(demo_city, i) for i in range(len(demo_city.cells) - 1, 0, -1))
+                     if p.town != here.town)
+    clock = Clock(time.time() - 1800)
+    svc = IncidentService(redis_client, demo_city, clock=clock)
+    make_cases(svc, Actors(here, elsewhere), demo_city, 3, clock, here.town)
+    Archiver(redis_client, connector(record_url, "t")).drain()
+    attach_reader(app_ctx, record_url)
+    with web.test_client() as dept:
+        login(dept, "chengguan")
+        assert dept.get("/replay/").status_code == 403
+    with web.test_client() as c:
+        csrf = login(c, "supervisor")
+        assert c.get("/replay/").status_code == 200
+        today = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 8 * 3600))
+        r = DashPage(c, "analytics", csrf).call("an-hist-town.data", {
+            "an-tabs.value": "history", "an-period.start_date": today,
+            "an-period.end_date": today}, ["an-tabs.value"])
+        assert r.status_code == 200
+        body = r.get_data(as_text=True)
+        assert "PostGIS" in body and demo_city.town_names[here.town] in body
+        r = DashPage(c, "replay", csrf).call("rp-events.data", {
+            "rp-load.n_clicks": 1, "rp-url.search": "", "rp-speed.value": 10,
+            "rp-pause.n_clicks": 0, "rp-last.value": 3600, "rp-play.data": None},
+            ["rp-load.n_clicks"])
+        assert r.status_code == 200
+        assert "载入" in r.get_data(as_text=True)

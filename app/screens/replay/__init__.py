@@ -16,6 +16,7 @@ from flask import Flask, has_request_context, request
 
 from app.config import ASSETS_DIR
 from app.context import AppContext
+from app.screens.nav import nav_bar
 from app.screens.replay.callbacks import REPLAY_ROLES, register_callbacks
 from app.screens.replay.layout import layout
 
@@ -33,7 +34,10 @@ def mount(server: Flask, ctx: AppContext) -> Dash:
             speed = int(request.args.get("speed", 10)) if has_request_context() else 10
         except ValueError:
             speed = 10
-        return layout(speed)
+        from app.auth import current_actor  # noqa: PLC0415
+
+        actor = current_actor() if has_request_context() else None
+        return layout(speed, nav_bar(actor.role if actor else None, "replay"))
 
     app.layout = page
     register_callbacks(app, ctx)

@@ -20,8 +20,9 @@ _PANEL = {"background": "#0b1220", "border": "1px solid #1f2a44", "borderRadius"
           "padding": "6px 10px", "overflowY": "auto"}
 
 
-def layout(speed: int = 10) -> html.Div:
-    """The page; ``speed`` preselected (from ``?speed=``)."""
+def layout(speed: int = 10, nav: object = None) -> html.Div:
+    """The page; ``speed`` preselected (from ``?speed=``); ``nav``: the bar to the caller's
+    other screens (``app.screens.nav``)."""
     return html.Div(style=_PAGE, children=[
         dcc.Location(id=Id.URL, refresh=False),
         html.Div(style={"display": "flex", "gap": "12px", "alignItems": "center",
@@ -40,6 +41,7 @@ def layout(speed: int = 10) -> html.Div:
             html.Button("暂停", id=Id.PAUSE, n_clicks=0),
             html.Span(id=Id.CLOCK, style={"fontSize": "1.3em", "fontWeight": 600}),
             html.Span(id=Id.MSG, style={"color": "#fbbf24"}),
+            *([nav] if nav is not None else []),
         ]),
         html.Div(style={"display": "grid", "gridTemplateColumns": "2fr 1fr 1fr", "gap": "10px",
                         "marginTop": "8px", "height": "calc(100vh - 80px)"}, children=[
