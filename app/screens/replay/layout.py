@@ -11,7 +11,7 @@ from app.screens.replay.model import SPEEDS
 from layers import palette
 
 LASTS = ((3600, "最近1小时"), (6 * 3600, "最近6小时"), (24 * 3600, "最近24小时"), (0, "自定义时段"))
-TICK_MS = 250
+TICK_MS = 500
 """How often the replayed moment is redrawn (wall time)."""
 
 _PAGE = {"background": palette.BACKGROUND, "color": "#e5e7eb", "minHeight": "100vh",

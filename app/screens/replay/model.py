@@ -44,6 +44,9 @@ MAX_CASES = 3000
 """At most this many cases in one replay (a window that holds more is cut to its first ones:
 the message says so)."""
 MAX_ALARM_EVENTS = 20_000
+MAX_EVENTS = 5000
+"""At most this many events in one replay (the page keeps them and sends them with each redraw):
+a busier window is cut to its first ones, and the message says so."""
 FEED_SHOWN = 200
 """The feed shows the newest this many events at the replayed moment."""
 LEAD_S = 3.0
@@ -273,7 +276,11 @@ def events_of(loaded: Loaded, viewer: Actor, since: float, until: float) -> list
             continue
         out += evs
     out += visible_alarms(viewer, [e for e in loaded.alarms.values() if e.ts <= until])
-    return sorted(out, key=lambda e: (e.ts, e.order, e.key))
+    out.sort(key=lambda e: (e.ts, e.order, e.key))
+    if len(out) > MAX_EVENTS:
+        loaded.notes.append(f"窗口内动态超过 {MAX_EVENTS} 条，只回放前 {MAX_EVENTS} 条")
+        del out[MAX_EVENTS:]
+    return out
 
 
 def _sid(s: str) -> tuple[int, int]:
