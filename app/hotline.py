@@ -39,7 +39,7 @@ def desk(ctx) -> CallbackDesk:  # noqa: ANN001 (AppContext)
     return CallbackDesk(ctx.redis, ctx.incidents, ctx.settings.hotline_config)
 
 
-def desk_over(ctx, service, send_sms: bool = False) -> CallbackDesk:  # noqa: ANN001
+def desk_over(ctx, service, send_sms: bool = False, consumer: str = "") -> CallbackDesk:  # noqa: ANN001
     """The deadline worker's desk over its own service and Redis connection; ``send_sms``: a
     closing sends the caller the 好差评 link through the notification outbox (its gateway's
     idempotency, retries and audit: ``incidents.notify``)."""
@@ -51,7 +51,11 @@ def desk_over(ctx, service, send_sms: bool = False) -> CallbackDesk:  # noqa: AN
         ev = Evaluations(service.r, cfg, clock=service.clock)
         outbox, contacts = Outbox(service.r), Contacts(service.r)
         hook = lambda inc: ev.send(inc, outbox, contacts)  # noqa: E731
-    return CallbackDesk(service.r, service, cfg, on_closed=hook)
+    import os  # noqa: PLC0415
+    import socket  # noqa: PLC0415
+
+    name = consumer or f"callback-{socket.gethostname()}-{os.getpid()}"   # one per process
+    return CallbackDesk(service.r, service, cfg, on_closed=hook, consumer=name)
 
 
 def _view(rec: dict, role: str) -> dict:

@@ -41,6 +41,8 @@ TZ_S = 8 * 3600
 PENDING, DONE, REOPENED = "pending", "done", "reopened"
 STATUS_NAMES = {PENDING: "待回访", DONE: "已回访", REOPENED: "不满意重办"}
 TARGET_KEYS = tuple(D.RATE_TARGETS)
+CLAIM_IDLE_MS = 60_000
+"""A feed entry another desk read and did not finish for this long is taken over (it died)."""
 
 
 @dataclass(frozen=True)
@@ -143,8 +145,10 @@ class CallbackDesk:
 
     def __init__(self, r: redis.Redis, service: Any, config: HotlineConfig | None = None,
                  clock: Callable[[], float] | None = None, consumer: str = "callback-1",
-                 on_closed: Callable[[Incident], object] | None = None) -> None:
+                 on_closed: Callable[[Incident], object] | None = None,
+                 claim_idle_ms: int = CLAIM_IDLE_MS) -> None:
         self.r = r
+        self.claim_idle_ms = claim_idle_ms
         self.on_closed = on_closed      # e.g. the 好差评 SMS (``evaluation.Evaluations.send``)
         self.service = service
         self.config = config or HotlineConfig()
@@ -169,6 +173,9 @@ class CallbackDesk:
         """Read the feed's new entries (pending ones of this consumer first) and keep each case's
         record in step with it. Returns the records changed."""
         self.ensure_group()
+        # entries a desk that died had read but not finished: taken over after a minute
+        self.r.xautoclaim(keys.FEED, keys.CALLBACK_GROUP, self.consumer, self.claim_idle_ms,
+                          start_id="0-0", count=count)
         changed = 0
         for start in ("0", ">"):
             while True:

@@ -146,3 +146,13 @@ def test_the_deadline_worker_ticks_the_desk(svc, who, here, clock, redis_client)
     clock.t = float(redis_client.hget(keys.callback(iid), "due_ts")) + 60
     assert worker.tick()["callback_urged"] == 1
     assert worker.tick()["callback_urged"] == 0
+
+
+def test_a_closing_read_by_a_desk_that_died_is_taken_over(svc, who, here, redis_client):
+    iid = hotline_case(svc, who, here)
+    dead = CallbackDesk(redis_client, svc, consumer="dead")
+    dead.ensure_group()
+    redis_client.xreadgroup(keys.CALLBACK_GROUP, "dead", {keys.FEED: ">"})   # read, never finished
+    alive = CallbackDesk(redis_client, svc, consumer="alive", claim_idle_ms=0)
+    assert alive.sync() == 1 and [q["id"] for q in alive.queue(center=who.town.center)] == [iid]
+    assert redis_client.xpending(keys.FEED, keys.CALLBACK_GROUP)["pending"] == 0
