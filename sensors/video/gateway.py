@@ -48,7 +48,10 @@ def ffmpeg_args(ffmpeg: str, url: str, timeout_s: float) -> list[str]:
     a frame's age (bench/video.py's latency)."""
     rtsp = ["-rtsp_transport", "tcp", "-timeout", str(int(timeout_s * 1e6))] \
         if url.startswith("rtsp") else []
+    # no stream probing (``probesize 32``, ``analyzeduration 0``): nothing is decoded or
+    # transcoded, and the default 5 s analysis would delay every cold start by seconds
     return [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "warning", *rtsp,
+            "-probesize", "32", "-analyzeduration", "0",
             "-use_wallclock_as_timestamps", "1", "-fflags", "+genpts+discardcorrupt",
             "-i", url, "-map", "0:v:0", "-c", "copy", "-copyts", "-muxdelay", "0",
             "-muxpreload", "0", "-flush_packets", "1", "-f", "mpegts", "pipe:1"]
@@ -69,6 +72,10 @@ def reason_cn(stderr_tail: str, fallback: str = "摄像机无响应") -> str:
         if needle in low:
             return f"{cn}: {stderr_tail.strip()[-160:]}"
     return f"{fallback}: {stderr_tail.strip()[-160:]}" if stderr_tail.strip() else fallback
+
+
+_NOISE = ("deprecated", "Non-monotonous", "estimate rate", "probesize")
+"""ffmpeg's warnings that say nothing about the camera (kept out of an offline reason)."""
 
 
 @dataclass(eq=False)
@@ -257,7 +264,7 @@ class Gateway:
         assert proc.stderr is not None
         async for line in proc.stderr:
             text = line.decode("utf-8", "replace").strip()
-            if text and "deprecated" not in text and "Non-monotonous" not in text:
+            if text and not any(w in text for w in _NOISE):
                 tail.append(text)
                 del tail[:-10]
 
