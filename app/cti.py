@@ -9,7 +9,9 @@ center, e.g. the city's 12345 seat), JSON ``{"call_id", "number", "recording"?}`
   ``call_id`` again answers 200 with the same draft and creates nothing (idempotent);
 - the draft is the center's (``keys.cti_drafts``) and appears in its operators' 通知 (the notices
   stream the console already shows: "12345 来电 138****5678（话单 C…）");
-- the operator's hotline form takes the call id in its 工单号 field (``ref``): the intake
+- the softphone opens ``/console/?call=<call id>`` (screen pop, ``register_console``): the
+  新建事件 form opens pre-filled with the call; or the operator types the call id into 工单号;
+- the hotline form's 工单号 field (``ref``) names the call: the intake
   (``caller_fields``) fills in the caller's number, the call id and the recording as FIELDS of
   the case (``IncidentService.report(caller=…)``; masked per role by ``incidents.masking``) and
   closes the draft. A number typed by hand into that field is taken as the caller's number the
@@ -74,6 +76,7 @@ def take_call(r, actor, call_id: str, number: str, recording: str, now: float) -
     p.zadd(keys.cti_drafts(actor.center), {call_id: now})
     p.xadd(keys.NOTICES, {"e": to_json({
         "kind": "cti_call", "center": actor.center, "call_id": call_id, "ts": now,
+        "href": f"/console/?call={call_id}",
         "text": f"12345 来电 {masking.phones(number)}（话单 {call_id}）：已生成工单草稿，"
                 f"新建事件时在工单号中填写话单号即带入来电信息"})},
         maxlen=NOTICES_MAXLEN, approximate=True)
@@ -112,6 +115,48 @@ def mark_taken(r, actor, call_id: str, incident_id: str) -> None:  # noqa: ANN00
         p.hset(k, mapping={"state": "taken", "taken_by": actor.user_id, "incident": incident_id})
         p.zrem(keys.cti_drafts(actor.center), call_id)
         p.execute()
+
+
+def screen_pop(r, actor, search: str) -> tuple[bool, str, str, str] | None:  # noqa: ANN001
+    """The hotline form of a console opened at ``?call=<call id>`` (the CTI softphone's screen
+    pop): (open, channel, 工单号, 内容 start) of the actor's center's open draft, else None."""
+    from urllib.parse import parse_qs  # noqa: PLC0415
+
+    call = (parse_qs((search or "").lstrip("?")).get("call") or [""])[0]
+    if not CALL_ID.match(call):
+        return None
+    d = r.hgetall(keys.cti_call(call))
+    if not d or d.get("center") != actor.center or d.get("state") != "draft":
+        return None
+    return True, "hotline", call, f"12345 来电（话单 {call}）："
+
+
+def register_console(app, data) -> None:  # noqa: ANN001 (Dash, ConsoleData)
+    """The console's screen pop: a ``dcc.Location`` around the console's own layout, and one
+    callback that opens the 新建事件 form pre-filled with the call's draft (the intake then takes
+    its number and recording as fields: ``caller_fields``)."""
+    from dash import Input, Output, dcc, no_update  # noqa: PLC0415
+
+    from app.auth import require_actor  # noqa: PLC0415
+    from app.screens.console.ids import Id  # noqa: PLC0415
+
+    inner = app.layout
+
+    def page():  # noqa: ANN202
+        root = inner() if callable(inner) else inner
+        if getattr(root, "id", None) == Id.DENIED:
+            return root
+        root.children = [dcc.Location(id="cti-url", refresh=False), *list(root.children)]
+        return root
+
+    app.layout = page
+
+    @app.callback(Output(Id.NEW_FORM, "open"), Output(Id.NEW_CHANNEL, "value"),
+                  Output(Id.NEW_REF, "value"), Output(Id.NEW_DESC, "value"),
+                  Input("cti-url", "search"))
+    def pop(search):  # noqa: ANN001, ANN202
+        got = screen_pop(data.redis, require_actor(), search or "")
+        return got if got is not None else (no_update,) * 4
 
 
 @bp.post("/api/cti/calls", endpoint="cti_call")
@@ -154,4 +199,4 @@ def cti_calls():
     return {"calls": [draft_view(d, actor.role) for d in p.execute() if d]}
 
 
-__all__ = ["bp", "caller_fields", "mark_taken", "take_call"]
+__all__ = ["bp", "caller_fields", "mark_taken", "register_console", "screen_pop", "take_call"]

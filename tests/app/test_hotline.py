@@ -6,6 +6,7 @@ worker calls back on the phone. Real Redis, a real local SMS gateway."""
 
 from __future__ import annotations
 
+import json
 from urllib.parse import urlsplit
 
 from app.cti import draft_view
@@ -165,3 +166,23 @@ def test_analytics_shows_the_rates_beside_their_targets(web, app_ctx):  # noqa: 
     assert got["评价率"] == ("0.0%", "0/1", "60.0%", "预期性", "未达标")
     assert got["满意率"] == ("100.0%", "1/1", "90.0%", "预期性", "达标")
     assert got["响应率"][2:] == ("100.0%", "约束性", "达标")
+
+
+def test_the_console_opened_at_the_call_pops_the_prefilled_hotline_form(web, app_ctx):  # noqa: F811
+    from tests.app.dashkit import DashPage, response_of
+
+    r = app_ctx.redis
+    bearer = {"Authorization": f"Bearer {UserStore(r).issue_token('panzhou')}"}
+    c = web.test_client()
+    assert c.post("/api/cti/calls", json={"call_id": "C-77", "number": NUMBER},
+                  headers=bearer).status_code == 201
+    tok = login(c, "panzhou")
+    assert "cti-url" in c.get("/console/_dash-layout").get_data(as_text=True)
+    con = DashPage(c, "console", tok)
+    got = response_of(con.call("in:cti-url.search", {"cti-url.search": "?call=C-77"},
+                               ["cti-url.search"]))
+    assert got["new-form"]["open"] is True and got["new-ref"]["value"] == "C-77"
+    assert got["new-channel"]["value"] == "hotline" and NUMBER not in json.dumps(got)
+    other = DashPage(c2 := web.test_client(), "console", login(c2, "town"))   # another center
+    assert response_of(other.call("in:cti-url.search", {"cti-url.search": "?call=C-77"},
+                                  ["cti-url.search"])) == {}
