@@ -60,4 +60,7 @@ def mount(server: Flask, ctx) -> Dash:  # noqa: ANN001 (AppContext)
     data = ConsoleData(ctx)
     app.layout = layout(data)
     register_callbacks(app, data)
+    from app.cti import register_console  # noqa: PLC0415 (12345 screen pop ?call=<id>, issue 24)
+
+    register_console(app, data)
     return app
