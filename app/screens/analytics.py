@@ -654,7 +654,7 @@ def mount(server: Flask, ctx: AppContext) -> Dash:
         if towns is None or cells is None:
             return [], [], "历史档案库暂不可达：无法按区域统计历史"
         cols = [k for k, _ in PLACE_COLUMNS]
-        note = (f"档案库（PostgreSQL + PostGIS）按区域边界统计：{int(towns['received'].sum()):,} 件"
+        note = (f"档案库按镇街、网格边界空间统计：{int(towns['received'].sum()):,} 件"
                 f"落在 {len(towns)} 个镇街")
         return (towns[cols].to_dict("records"), cells[cols].head(100).to_dict("records"), note)
 

@@ -36,7 +36,59 @@ def sync(conn: psycopg.Connection, city) -> int:  # noqa: ANN001 (grid.model.Cit
     if rows:
         with conn.transaction(), conn.cursor() as cur:
             cur.executemany(_UPSERT, rows)
+            # the polygons changed: every day's placement again
+            cur.execute(_LOCK_ALL)
+            cur.execute("DELETE FROM place_daily")
+            cur.execute(_DAILY_ALL)
     return len(rows)
+
+
+_LOCK_ALL = "SELECT pg_advisory_xact_lock(hashtextextended('place_daily', 0))"
+_DAILY_ALL = """
+INSERT INTO place_daily
+SELECT p.kind, p.code, ((i.created_at AT TIME ZONE 'UTC') + interval '8 hours')::date AS day,
+       count(*), count(i.closed_at), count(i.voided_at)
+FROM incidents i JOIN places p ON ST_Within(i.geom, p.geom)
+GROUP BY 1, 2, 3
+"""
+
+
+_DAILY_DAYS = """
+INSERT INTO place_daily
+SELECT p.kind, p.code, g.day, count(*), count(i.closed_at), count(i.voided_at)
+FROM unnest(%s::date[]) g(day)
+JOIN incidents i
+  ON i.created_at >= (g.day::timestamp - interval '8 hours') AT TIME ZONE 'UTC'
+ AND i.created_at < (g.day::timestamp + interval '16 hours') AT TIME ZONE 'UTC'
+JOIN places p ON ST_Within(i.geom, p.geom)
+GROUP BY 1, 2, 3
+"""
+
+
+def refresh_daily(conn: psycopg.Connection, days: set) -> None:
+    """Recompute ``place_daily`` for these CST days from ``incidents`` and ``places`` (in the
+    caller's transaction: the archiver's batch). One lock for the table (the days of two
+    archivers' batches overlap, and a day's rows are rewritten whole)."""
+    if not days:
+        return
+    d = sorted(days)
+    conn.execute(_LOCK_ALL)
+    conn.execute("DELETE FROM place_daily WHERE day = ANY(%s)", (d,))
+    conn.execute(_DAILY_DAYS, (d,))
+
+
+DAILY_SQL = """
+SELECT p.code, p.name, p.town_code, sum(d.received)::int, sum(d.closed)::int, sum(d.voided)::int
+FROM place_daily d JOIN places p USING (kind, code)
+WHERE d.kind = %s AND d.day >= %s AND d.day < %s
+GROUP BY p.code, p.name, p.town_code ORDER BY 4 DESC, p.code
+"""
+
+
+def daily_breakdown(conn: psycopg.Connection, kind: str, d0, d1) -> list[tuple]:  # noqa: ANN001
+    """``breakdown``'s rows for the whole CST days d0 ≤ day < d1 from ``place_daily`` (every
+    case: for a viewer who reads the whole city)."""
+    return conn.execute(DAILY_SQL, (kind, d0, d1)).fetchall()
 
 
 BREAKDOWN_SQL = """
@@ -73,4 +125,5 @@ def cases(conn: psycopg.Connection, since: float, until: float, limit: int) -> l
                                                    datetime.fromtimestamp(until, UTC), limit))]
 
 
-__all__ = ["BREAKDOWN_SQL", "KINDS", "breakdown", "cases", "sync"]
+__all__ = ["BREAKDOWN_SQL", "DAILY_SQL", "KINDS", "breakdown", "cases", "daily_breakdown",
+           "refresh_daily", "sync"]

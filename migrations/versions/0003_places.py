@@ -3,7 +3,9 @@ so that history is broken down by town and grid cell in SQL (``ST_Within`` on ``
 and analysts' tools (QGIS) see the same areas as the screens.
 
 Filled from the city model by ``incidents.record.places.sync`` (the app, when it first needs them;
-again when the model changes).
+again when the model changes). ``place_daily``: the cases created each CST day per town and cell,
+placed by ``ST_Within`` when the archiver writes them (``places.refresh_daily``, in the batch's
+transaction): a year's breakdown by town reads 365 × towns rows.
 
 Revision ID: 0003
 Revises: 0002
@@ -31,7 +33,19 @@ CREATE TABLE places (
     PRIMARY KEY (kind, code)
 )""")
     op.execute("CREATE INDEX places_geom ON places USING gist (geom)")
+    op.execute("""
+CREATE TABLE place_daily (
+    kind text NOT NULL,
+    code text NOT NULL,
+    day date NOT NULL,               -- the CST day of created_at
+    received integer NOT NULL,
+    closed integer NOT NULL,
+    voided integer NOT NULL,
+    PRIMARY KEY (kind, code, day)
+)""")
+    op.execute("CREATE INDEX place_daily_day ON place_daily (day)")
 
 
 def downgrade() -> None:
+    op.execute("DROP TABLE IF EXISTS place_daily")
     op.execute("DROP TABLE IF EXISTS places")

@@ -98,7 +98,7 @@ def test_the_history_tab_and_the_replay_screen_through_their_callbacks(
             "an-period.end_date": today}, ["an-tabs.value"])
         assert r.status_code == 200
         body = r.get_data(as_text=True)
-        assert "PostGIS" in body and demo_city.town_names[here.town] in body
+        assert "档案库按镇街、网格边界空间统计" in body and demo_city.town_names[here.town] in body
         r = DashPage(c, "replay", csrf).call("rp-events.data", {
             "rp-load.n_clicks": 1, "rp-url.search": "", "rp-speed.value": 10,
             "rp-pause.n_clicks": 0, "rp-last.value": 3600, "rp-play.data": None},

@@ -87,3 +87,29 @@ def test_a_case_moved_to_another_center_leaves_its_old_row(
         write_rows(c, [rows.incident_row(inc)], [], [])
     got = {r[0]: r[2] for r in _rows(record_url)}
     assert got == {old_center: 2, "CITY-TEST": 1}
+
+
+def test_place_rows_per_day_match_the_spatial_join(svc, who, here, clock, demo_city, redis_client,
+                                                   record_url):
+    """``place_daily``: the cases per town and cell and day, placed by PostGIS when the polygons
+    arrive (``places.sync``) and kept by the archiver after — the same as ``ST_Within`` at query
+    time over the same days."""
+    from incidents.record import places  # noqa: PLC0415
+
+    d0 = kpi_daily.day_of(datetime.fromtimestamp(clock(), UTC))
+    make_cases(svc, who, demo_city, 4, clock, here.town)
+    a = Archiver(redis_client, connector(record_url, "t"), batch=3)
+    a.drain()
+    with psycopg.connect(record_url, autocommit=True) as c:
+        assert places.sync(c, demo_city) == len(demo_city.towns) + len(demo_city.cells)
+        assert places.sync(c, demo_city) == 0
+    clock.advance(86400)
+    make_cases(svc, who, demo_city, 5, clock, here.town)
+    a.drain()
+    d2 = d0.fromordinal(d0.toordinal() + 2)
+    since, until = kpi_daily.day_start(d0), kpi_daily.day_start(d2) - 0.001
+    with psycopg.connect(record_url) as c:
+        for kind in places.KINDS:
+            daily = places.daily_breakdown(c, kind, d0, d2)
+            assert daily == places.breakdown(c, kind, since, until)
+            assert sum(r[3] for r in daily) == 9

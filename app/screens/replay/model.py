@@ -107,10 +107,10 @@ def incident_events(inc: Incident, trail: Iterable[dict]) -> list[Event]:
         if not action or action.startswith("denied"):
             continue
         state = str(e.get("state") or inc.state)
-        a = Action.names().get(action) or ("上报" if action == "report" else action)
-        s = State.names().get(state, state)
+        a = Action.names().get(action) or {"report": "上报", "correlate": "关联"}.get(action, "处理")
+        s = State.names().get(state, "")
         out.append(Event(float(e.get("ts") or 0), "incident", f"i|{inc.id}|{e.get('entry', k)}",
-                         inc.id, action, state, f"事件 {_cat(inc.category)} · {a}（{s}）",
+                         inc.id, action, state, f"事件 {_cat(inc.category)} · {a}" + (f"（{s}）" if s else ""),
                          _num(inc.lon), _num(inc.lat), str(inc.town_code or ""), k))
     return out
 
@@ -352,7 +352,7 @@ def frame(events: list[Event], since: float, t: float) -> Frame:
          for e in open_ if e.lon or e.lat],
         [{"id": e.ref, "level": e.state, "lon": e.lon, "lat": e.lat, "label": e.label}
          for e in alarms.values() if e.lon or e.lat],
-        [{"id": e.ref, "state": e.state, "state_name": State.names().get(e.state, e.state),
+        [{"id": e.ref, "state": e.state, "state_name": State.names().get(e.state, ""),
           "since": created[e.ref], "label": e.label}
          for e in sorted(open_, key=lambda e: created[e.ref])],
         len(feed))
