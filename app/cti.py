@@ -39,6 +39,11 @@ PHONE = re.compile(r"^\+?[0-9][0-9 -]{2,23}$")
 RECORDING = re.compile(r"^https?://[^\s<>\"']{1,500}$")
 DRAFT_TTL_S = 7 * 86400
 """A draft nobody opened is kept this long (the call-center system has the call too)."""
+_CREATE = """if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
+return 1"""
 
 
 def _ctx():  # noqa: ANN202 (AppContext)
@@ -66,14 +71,13 @@ def draft_view(d: dict, role: str) -> dict:
 def take_call(r, actor, call_id: str, number: str, recording: str, now: float) -> tuple[dict, bool]:  # noqa: ANN001
     """The draft of a call (created once per call id): (draft, created)."""
     k = keys.cti_call(call_id)
-    if not r.hsetnx(k, "call_id", call_id):
-        return r.hgetall(k), False
     d = {"call_id": call_id, "phone": number, "recording": recording, "center": actor.center,
          "ts": repr(now), "state": "draft", "by": actor.user_id}
+    # one atomic step: a draft exists whole or not at all (two posts of one call racing: one draft)
+    if not r.eval(_CREATE, 2, k, keys.cti_drafts(actor.center), DRAFT_TTL_S, repr(now), call_id,
+                  *[x for kv in d.items() for x in kv]):
+        return r.hgetall(k), False
     p = r.pipeline()
-    p.hset(k, mapping=d)
-    p.expire(k, DRAFT_TTL_S)
-    p.zadd(keys.cti_drafts(actor.center), {call_id: now})
     p.xadd(keys.NOTICES, {"e": to_json({
         "kind": "cti_call", "center": actor.center, "call_id": call_id, "ts": now,
         "href": f"/console/?call={call_id}",
