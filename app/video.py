@@ -163,10 +163,7 @@ class GatewayApp:
         cors = self._cors(scope)
         tok = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("t", [""])[0]
         cookie = self._session_cookie(scope)
-        sid = await asyncio.to_thread(live_sid, self.server, cookie)
-        grant, why = await asyncio.to_thread(access.redeem, self.redis, tok, camera, sid)
-        if sid is None and not why:
-            why = "login"
+        sid, grant, why = await asyncio.to_thread(self._admit, cookie, tok, camera)
         if why:
             g = grant or {}
             await asyncio.to_thread(access.log_view, self.redis, "denied", user=g.get("user", ""),
@@ -190,16 +187,27 @@ class GatewayApp:
             return
         view = f"{sid[:8]}-{int(time.time() * 1000)}"
         t0 = time.monotonic()
-        await asyncio.to_thread(access.log_view, self.redis, "start", view=view, **who)
-        await asyncio.to_thread(access.began, self.redis, who["user"])
+        await asyncio.to_thread(self._began, view, who)
         try:
             await self._stream(scope, receive, send, viewer, cookie, sid, cors)
         finally:
             self.gateway.close(viewer)
             secs = time.monotonic() - t0
-            await asyncio.to_thread(access.log_view, self.redis, "end", view=view, seconds=secs,
-                                    reason=viewer.ended, **who)
-            await asyncio.to_thread(access.ended, self.redis, who["user"])
+            await asyncio.to_thread(self._ended, view, who, secs, viewer.ended)
+
+    def _admit(self, cookie: str | None, tok: str, camera: str) -> tuple[str | None, dict | None, str]:
+        """(session id, grant, why not) for a stream request (blocking: one thread hop)."""
+        sid = live_sid(self.server, cookie)
+        grant, why = access.redeem(self.redis, tok, camera, sid)
+        return sid, grant, why or ("" if sid else "login")
+
+    def _began(self, view: str, who: dict) -> None:
+        access.log_view(self.redis, "start", view=view, **who)
+        access.began(self.redis, who["user"])
+
+    def _ended(self, view: str, who: dict, secs: float, why: str) -> None:
+        access.log_view(self.redis, "end", view=view, seconds=secs, reason=why, **who)
+        access.ended(self.redis, who["user"])
 
     async def _stream(self, scope, receive, send, viewer: Viewer, cookie: str | None,  # noqa: ANN001
                       sid: str, cors: list) -> None:
