@@ -150,21 +150,24 @@ async def naive_server(port: int, rtsp_base: str, pool: int) -> None:
 
 
 # --- measuring ------------------------------------------------------------------------------
-def tree_cpu(pid: int) -> float:
+def tree_cpu(pid: int) -> tuple[float, float]:
+    """CPU seconds so far of the process and of its live children (ffmpeg)."""
     import psutil
 
-    total = 0.0
+    own = kids = 0.0
     try:
         p = psutil.Process(pid)
-        for q in [p, *p.children(recursive=True)]:
+        t = p.cpu_times()
+        own = t.user + t.system
+        for q in p.children(recursive=True):
             try:
                 t = q.cpu_times()
-                total += t.user + t.system
+                kids += t.user + t.system
             except psutil.NoSuchProcess:
                 pass
     except psutil.NoSuchProcess:
         pass
-    return total
+    return own, kids
 
 
 def pct(xs: list[float], q: float) -> float:
@@ -194,15 +197,16 @@ async def audience(port: int, paths: list[str], cookie: str, cameras: int) -> tu
     return cold, warm
 
 
-async def steady(pid: int, clients: list, seconds: float) -> float:
+async def steady(pid: int, clients: list, seconds: float) -> tuple[float, float]:
+    """(the process's, its children's) CPU s/min over a steady window of ``seconds``."""
     for c in clients:
         c.measure = True
-    c0, t0 = tree_cpu(pid), time.monotonic()
+    (o0, k0), t0 = tree_cpu(pid), time.monotonic()
     await asyncio.sleep(seconds)
-    used, dt = tree_cpu(pid) - c0, time.monotonic() - t0
+    (o1, k1), dt = tree_cpu(pid), time.monotonic() - t0
     for c in clients:
         c.measure = False
-    return used / dt * 60
+    return (o1 - o0) / dt * 60, (k1 - k0) / dt * 60
 
 
 async def hang_up(clients: list) -> None:
@@ -305,10 +309,11 @@ def main() -> None:
 
         async def run_gateway() -> dict:
             cold, warm = await audience(gport, paths, cookie, len(cam_ids))
-            cpu = await steady(gw.pid, cold + warm, args.seconds)
+            own, kids = await steady(gw.pid, cold + warm, args.seconds)
             st = json.loads(redis_lib.Redis.from_url(svc.url).get(vkeys.GATEWAY) or "{}")
             await hang_up(cold + warm)
-            return {"cold": cold, "warm": warm, "cpu": cpu, "status": st}
+            return {"cold": cold, "warm": warm, "cpu": own + kids, "own": own, "kids": kids,
+                    "status": st}
 
         g = asyncio.run(run_gateway())
         gw.terminate()
@@ -322,9 +327,9 @@ def main() -> None:
 
         async def run_naive() -> dict:
             cold, warm = await audience(nport, paths, cookie, len(cam_ids))
-            cpu = await steady(naive.pid, cold + warm, args.seconds)
+            own, kids = await steady(naive.pid, cold + warm, args.seconds)
             await hang_up(cold + warm)
-            return {"cold": cold, "warm": warm, "cpu": cpu}
+            return {"cold": cold, "warm": warm, "cpu": own + kids, "own": own, "kids": kids}
 
         n = asyncio.run(run_naive())
     finally:
@@ -352,8 +357,9 @@ def main() -> None:
           f"{pct(ff(g['warm']), 95):.0f} ms")
     print(f"gateway: live latency p50 {pct(lat, 50):.0f} ms p95 {pct(lat, 95):.0f} ms "
           f"({len(lat)} frames); upstream pulls per camera {sorted(set(pulls))}")
-    print(f"gateway CPU {g['cpu']:.1f} s/min (process + {len(pulls)} ffmpeg); naive (one ffmpeg per "
-          f"viewer) {n['cpu']:.1f} s/min; naive first frame p50 "
+    print(f"gateway CPU {g['cpu']:.1f} s/min (process {g['own']:.1f} + {len(pulls)} ffmpeg "
+          f"{g['kids']:.1f}); naive (one ffmpeg per viewer) {n['cpu']:.1f} s/min (process "
+          f"{n['own']:.1f} + ffmpeg {n['kids']:.1f}); naive first frame p50 "
           f"{pct(ff(n['cold'] + n['warm']), 50):.0f} ms p95 {pct(ff(n['cold'] + n['warm']), 95):.0f} "
           f"ms, latency p95 {pct(nlat, 95):.0f} ms")
     print(json.dumps({"bench": "video", "cameras": len(cam_ids), "viewers": len(clients),
