@@ -226,7 +226,8 @@ REGISTRY: dict[str, Spec] = {s.action: s for s in (
     Spec(Action.CALLBACK, "satisfaction",
          run=lambda s, i, a, b: s.callback(i, a, satisfaction=opt_int(b, "satisfaction") or 0,
                                            note=text(b, "note"))),
-    Spec(Action.FOLLOW_UP, "satisfaction", check=_may_follow_up, apply=_follow_up, reset_stage=True),
+    # a screen asks for the reason (不满意重办); a score (``satisfaction``) comes from the 回访 API
+    Spec(Action.FOLLOW_UP, "reason", check=_may_follow_up, apply=_follow_up, reset_stage=True),
     Spec(Action.PUSH_UPPER),          # the exchange is the app's (app.upper): run there
     Spec(Action.NOTE, "note", run=lambda s, i, a, b: s.note(i, a, text(b, "text") or text(b, "note"))),
 )}
