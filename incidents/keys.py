@@ -76,6 +76,11 @@ Layout (see docs/incidents.md):
 - ``om:inc:notify:contacts``       hash: person id → contact JSON (phone, email, quiet hours)
 - ``om:inc:notify:inbox:{user}``   stream: a user's in-app notifications (the screens read it)
 - ``om:inc:notify:inbox:seen:{user}`` set: delivery ids already in that inbox (no double entry)
+- ``om:inc:cb:{id}``                hash: a case's 回访 record (incidents/callback.py, issue 24)
+- ``om:inc:cb:q:{center}``         zset: a center's (``W<cell>``: a grid worker's) 回访待办 → due ts
+- ``om:inc:cb:due``, ``om:inc:cb:all`` zsets: callbacks not yet urged → due ts; every record → 结案 ts
+- ``om:inc:eval:{id}``, ``om:inc:eval:link:{sha256}`` hashes: a case's 好差评 and its one-time link
+- ``om:inc:cti:{call}``, ``om:inc:cti:drafts:{center}`` a 12345 call's draft; a center's open drafts
 """
 
 from __future__ import annotations
