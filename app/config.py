@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     city: str = Field("高州市", description="County name of the city model to load/build.")
     city_dir: Path | None = Field(None, description="Directory of an imported city model; "
                                   "default <data_dir>/cities/<city>.")
+    road_network: Path | None = Field(None, description="GeoJSON of the city's roads (LineString "
+                                      "features, WGS-84): 一键调度 ranks suggested resources by road "
+                                      "distance; unset: straight-line (issue 16, docs/resources.md).")
 
     # --- web --------------------------------------------------------------------------------
     host: str = Field("127.0.0.1", description="Address the web app listens on.")
