@@ -59,7 +59,11 @@ def desk_over(ctx, service, send_sms: bool = False, consumer: str = "") -> Callb
 
 
 def _view(rec: dict, role: str) -> dict:
-    return masking.view(dict(rec, status_name=STATUS_NAMES.get(rec.get("status", ""), "")), role)
+    from app.timefmt import fmt_cst  # noqa: PLC0415
+
+    due = fmt_cst(float(rec.get("due_ts") or 0), "%m-%d %H:%M")   # Beijing time
+    return masking.view(dict(rec, status_name=STATUS_NAMES.get(rec.get("status", ""), ""), due=due),
+                        role)
 
 
 def _result(incident_id: str):  # noqa: ANN202
