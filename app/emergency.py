@@ -47,6 +47,31 @@ def responses_for(ctx: AppContext) -> Responses:
     return Responses(s, book, kind_of=ctx.devices.device_type)
 
 
+_ROADS: dict[str, object] = {}
+_ROADS_LOCK = threading.Lock()
+
+
+def roads_for(ctx: AppContext):  # noqa: ANN201 (grid.roads.RoadNetwork | None)
+    """The configured road network (``road_network``, read once per process), or None: then
+    一键调度 ranks by straight-line distance and says so. A file that cannot be read is logged
+    (a warning naming the file and why) and straight-line is used: never a crash."""
+    path = ctx.settings.road_network
+    if not path:
+        return None
+    key = str(path)
+    with _ROADS_LOCK:
+        if key not in _ROADS:
+            from grid.roads import RoadNetwork  # noqa: PLC0415
+
+            try:
+                _ROADS[key] = RoadNetwork.from_geojson(path)
+                log.info("road network %s: %d nodes", key, _ROADS[key].graph.number_of_nodes())
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                log.warning("road network %s unusable, straight-line distances: %s", key, exc)
+                _ROADS[key] = None
+        return _ROADS[key]
+
+
 def import_demo_plans(ctx: AppContext) -> int:
     """The demo's start: the demo plans stored (idempotent: unchanged files store nothing).
     Returns how many plans the book holds."""
@@ -70,7 +95,7 @@ def sweep_loop(ctx: AppContext, stop: threading.Event, every_s: float = SWEEP_EV
 
     stats = stats if stats is not None else {}
     rs = responses_for(ctx)
-    rd = ResourceDispatch(ctx.incidents, ctx.resource_register)
+    rd = ResourceDispatch(ctx.incidents, ctx.resource_register, roads=roads_for(ctx))
     while not stop.is_set():
         try:
             got = sweep_once(rs, rd)
@@ -95,5 +120,5 @@ def start_sweep(ctx: AppContext, stop: threading.Event, stats: dict | None = Non
     return t
 
 
-__all__ = ["DEMO_CITY", "SWEEP_EVERY_S", "import_demo_plans", "responses_for", "start_sweep", "sweep_loop",
-           "sweep_once"]
+__all__ = ["DEMO_CITY", "SWEEP_EVERY_S", "import_demo_plans", "responses_for", "roads_for", "start_sweep",
+           "sweep_loop", "sweep_once"]
