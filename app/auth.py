@@ -213,11 +213,13 @@ _LOGIN_PAGE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
 <body class="login"><main><h1>一网统管 · OneMap</h1>
 <form method="post" action="/login" autocomplete="on">
 <input type="hidden" name="csrf_token" value="{csrf}"><input type="hidden" name="next" value="{next}">
-<label>账号 <input name="user" id="user" autofocus required autocomplete="username"></label>
+<label>账号 <input name="user" id="user" autofocus required autocomplete="username"
+ autocapitalize="none" autocorrect="off" spellcheck="false"></label>
 <label>密码 <input name="password" id="password" type="password" required
  autocomplete="current-password"></label>
 <p class="error" role="alert">{error}</p>
-<button type="submit" id="login-button">登录</button></form>{notice}</main></body></html>"""
+<button type="submit" id="login-button">登录</button></form>{notice}</main>
+<script src="/static/login.js" defer></script></body></html>"""
 
 _NO_2FA_NOTICE = ('<p class="notice" id="no-2fa-notice">演示模式：未启用双因素认证的特权账号仍可登录；'
                   '请管理员运行 onemap users totp enable 账号 为其启用（生产环境须设置 '
