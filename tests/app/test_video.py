@@ -100,6 +100,11 @@ def test_a_url_plays_for_its_session_only_until_it_expires_and_each_view_is_logg
     r = admin.get("/api/video/views")
     assert r.status_code == 200 and {"start", "end", "denied"} <= {e["event"] for e in r.json["items"]}
     assert c1.get("/api/video/views").status_code == 403
+    from app.screens.ops.model import video_rows  # noqa: PLC0415  (the /ops 视频调阅 tab)
+
+    rows = video_rows(vctx.redis, cam)
+    assert {"开始调阅", "结束调阅", "拒绝"} <= {x["event_cn"] for x in rows}
+    assert "会话不符" in {x["reason_cn"] for x in rows}
 
 
 def _center_of(ctx: AppContext, user: str) -> str:
