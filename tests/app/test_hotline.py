@@ -134,7 +134,10 @@ def test_the_grid_worker_calls_back_on_the_phone_for_their_cell(web, app_ctx, ac
     c = web.test_client()
     tok = login(c, worker)
     queue = c.get("/m/api/callbacks").json["callbacks"]
-    assert [q["id"] for q in queue] == [iid]
+    assert [q["id"] for q in queue] == [iid] and queue[0]["phone"] == "139****5678"   # masked
+    op = web.test_client()
+    login(op, "panzhou")                                       # the town's operator: to call back
+    assert [q["phone"] for q in op.get("/api/callbacks").json["callbacks"]] == [NUMBER]
     res = c.post(f"/m/api/callbacks/{iid}", json={"satisfaction": "差", "reason": "井盖仍松动"},
                  headers={"X-CSRFToken": tok})
     assert res.status_code == 200 and res.json["state"] == "dispatched"     # 不满意: reopened
