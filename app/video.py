@@ -468,6 +468,7 @@ def start_demo_video(ctx: AppContext, runtime, say, cameras: int = 8) -> str:  #
             cfg = ctx.settings.video_config
         gw = Background(ctx, cfg).start()
         runtime.add("video", gw.stop)
+        ctx.settings.video = {**ctx.settings.video, "port": gw.port}   # port 0: the bound one
         snaps = SnapshotWorker(ctx, cfg).start()
         runtime.add("video-snapshots", snaps.stop)
     except Exception as e:  # noqa: BLE001 (never takes the demo down)
