@@ -519,6 +519,7 @@ def install(server: Flask, ctx) -> None:
                     sid = sessions().create(KIOSK_USER, 0, "kiosk", idle_s=10 ** 9,
                                             absolute_s=ctx.settings.kiosk_session_s)
                     login_user(SessionUser(_KIOSK_ACTOR, sid))
+                    session["onemap_kiosk"] = 1     # once it ends: KIOSK_INVALID, not a form
                     security.csrf_token()
                 rest = [(k, v) for k, v in request.args.items(multi=True) if k != "kiosk"]
                 return redirect(path + (f"?{urlencode(rest)}" if rest else ""))
@@ -529,8 +530,8 @@ def install(server: Flask, ctx) -> None:
         if actor is None:
             if _is_machine(path):
                 return security.json_error(401, "login_required")
-            if screen == "wall" and g.get("onemap_kiosk_ended"):
-                return _kiosk_invalid_page()
+            if screen == "wall" and (g.get("onemap_kiosk_ended") or session.get("onemap_kiosk")):
+                return _kiosk_invalid_page()    # this browser was the wall's kiosk
             return redirect(f"/login?next={path}")
         security.csrf_token()  # every session has one, so Dash's callbacks can send it
         if screen is not None and not may_open(actor, screen):

@@ -380,10 +380,25 @@
     resized = setTimeout(function () {
       fitTicker();
       if (window.dash_clientside && window.dash_clientside.set_props) {
+        window.__omRelaid = (window.__omRelaid || 0) + 1;
         window.dash_clientside.set_props("wall-screen", {data: screen()});
       }
     }, 400);
   }
+
+  // --- a wall whose login ended (kiosk session over, token rotated) reloads once: the server
+  // then shows its full-screen message instead of a stale picture (app.auth KIOSK_INVALID) ---
+  var fetch0 = window.fetch;
+  window.fetch = function (url) {
+    return fetch0.apply(this, arguments).then(function (resp) {
+      if (resp.status === 401 && String(url).indexOf("_dash-update-component") >= 0 &&
+          !window.__omGone) {
+        window.__omGone = true;
+        setTimeout(function () { window.location.reload(); }, 1000);
+      }
+      return resp;
+    });
+  };
 
   setInterval(function () { poll(); watchTicker(); }, 100);
   window.addEventListener("resize", onResize);

@@ -482,3 +482,6 @@ def test_a_dead_kiosk_link_shows_the_wall_a_message_not_a_login_form(web, app_ct
     now[0] += app_ctx.settings.kiosk_session_s + 1                 # the kiosk session ends
     ended = kiosk.get("/wall/")
     assert ended.status_code == 403 and KIOSK_INVALID in ended.get_data(as_text=True)
+    again = kiosk.get("/wall/")                 # the ended session is gone: still the message
+    assert again.status_code == 403 and KIOSK_INVALID in again.get_data(as_text=True)
+    assert kiosk.get("/wall/_dash-layout").status_code == 401    # its callbacks: refused
