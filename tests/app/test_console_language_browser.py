@@ -35,6 +35,20 @@ def _cell(d, case: str):  # noqa: ANN001, ANN202 (a WebElement or None)
                  if td.text == case), None)
 
 
+def _stored_photo(app_ctx, actor) -> str:  # noqa: ANN001
+    """A photo stored the way the phone and the console store one: its URL."""
+    import io
+
+    from PIL import Image
+
+    from app.screens.console import ConsoleData
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), (200, 120, 40)).save(buf, "PNG")
+    data = ConsoleData(app_ctx)
+    data.add_photos(actor, "E-photo", [buf.getvalue()], b"test-key")   # the clerk's own photo
+    return data.pending_photos(actor, "E-photo")[0]
+
+
 def _town_point(city, town: str, k: int) -> tuple[float, float]:  # noqa: ANN001
     cells = city.cells[city.cells["town_code"] == town]
     p = cells.geometry.iloc[k % len(cells)].representative_point()
@@ -45,7 +59,9 @@ def test_town_clerk_console_speaks_chinese(live, app_ctx):  # noqa: F811
     svc, city = app_ctx.incidents, app_ctx.city
     clerk = UserStore(app_ctx.redis).get("town").actor
     town = clerk.center[1:]
-    inc = svc.report(SYSTEM, "0108", *_town_point(city, town, 3), description="人行道井盖缺失")
+    photo = _stored_photo(app_ctx, clerk)
+    inc = svc.report(SYSTEM, "0108", *_town_point(city, town, 3), description="人行道井盖缺失",
+                     attachments=[photo])
     svc.accept(inc.id, clerk)
     svc.dispatch(inc.id, clerk, ["DCG"])              # out with 城管: in 本中心, not in 待办
     fresh = svc.report(SYSTEM, "0107", *_town_point(city, town, 5), description="垃圾桶满溢")
@@ -85,5 +101,15 @@ def test_town_clerk_console_speaks_chinese(live, app_ctx):  # noqa: F811
         assert abs(zoom["lon"] - inc.lon) < 1e-6 and abs(zoom["lat"] - inc.lat) < 1e-6
         bad = _latin(d)
         assert not bad, "Latin UI strings:\n" + "\n".join(f"{t!r} ({w})" for t, w in bad)
+        # the report's photo, said as such, enlarges in place and closes with Esc
+        img = d.find_element(By.CSS_SELECTOR, ".photos img.zoomable")
+        assert img.find_element(By.XPATH, "..").text == "上报照片"
+        img.click()
+        wait(lambda: d.find_element(By.ID, "lightbox").is_displayed(), 10, "the lightbox")
+        assert d.find_element(By.CSS_SELECTOR, "#lightbox .lb-caption").text == "上报照片"
+        assert d.execute_script("return document.querySelector('#lightbox img').naturalWidth") > 0
+        from selenium.webdriver.common.keys import Keys
+        d.find_element(By.CSS_SELECTOR, "#lightbox .lb-close").send_keys(Keys.ESCAPE)
+        wait(lambda: not d.find_element(By.ID, "lightbox").is_displayed(), 10, "closed")
     finally:
         d.quit()
