@@ -236,9 +236,14 @@ class Settings(BaseSettings):
     @property
     def hotline_config(self) -> HotlineConfig:
         """The [hotline] table over the demo defaults (回访 deadline, 好差评 links, targets)."""
+        import dataclasses  # noqa: PLC0415
+
         from incidents.callback import HotlineConfig  # noqa: PLC0415
 
-        return HotlineConfig.from_table(self.hotline)
+        cfg = HotlineConfig.from_table(self.hotline)
+        if not cfg.public_url:     # unset: the web app's own address (a demo's SMS link)
+            cfg = dataclasses.replace(cfg, public_url=f"http://{self.host}:{self.port}")
+        return cfg
 
     @property
     def notify_config(self) -> NotifyConfig:
