@@ -48,6 +48,10 @@ def test_a_department_gets_no_url_for_a_camera_not_shared_to_it(web, vctx) -> No
     r = _play(c, tok, shared)
     assert r.status_code == 200 and f"/video/live/{shared}.ts?t=" in r.json["url"]
     assert "rtsp" not in r.get_data(as_text=True)     # the camera's address stays on the server
+    for _ in range(vctx.settings.video_config.quota("dept_operator")):
+        access.began(vctx.redis, "chengguan")          # a wall's worth of open views …
+    r = _play(c, tok, shared)
+    assert r.status_code == 429 and "上限" in r.json["reason"]     # … and no more (quota)
 
 
 def test_a_url_plays_for_its_session_only_until_it_expires_and_each_view_is_logged(
