@@ -122,7 +122,9 @@ class GatewayApp:
         if scope["type"] != "http":
             return
         path = scope["path"]
-        if path.startswith(LIVE) and path.endswith(".ts"):
+        if scope["method"] not in ("GET", "HEAD"):
+            await _json(send, 405, {"error": "method_not_allowed"})
+        elif path.startswith(LIVE) and path.endswith(".ts"):
             await self.live(scope, receive, send, path[len(LIVE):-3])
         elif path == "/video/healthz":
             await _json(send, 200, {"ok": True, "running": len(self.gateway.running())})
