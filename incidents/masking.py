@@ -51,6 +51,14 @@ def name(value: str) -> str:
     return value[:1] + "*" * (len(value) - 1) if value else value
 
 
+def id_number(value: str) -> str:
+    """A resident ID number (居民身份证号, the ledger's people, issue 24): its first 6 (the area)
+    and last 4 characters kept (``440981********1234``)."""
+    if not isinstance(value, str) or len(value) <= 10:
+        return "*" * len(value) if isinstance(value, str) else value
+    return f"{value[:6]}{'*' * (len(value) - 10)}{value[-4:]}"
+
+
 def person(value: Any) -> Any:
     """Who reported, masked: a phone number as ``phones``; a Chinese name as ``name``; any
     other identifier (an account id, a caller id) keeps its first 2 and last 2 characters."""
@@ -105,4 +113,4 @@ def view(d: dict, role: str | None) -> dict:
     return out
 
 
-__all__ = ["name", "person", "phones", "sees", "view"]
+__all__ = ["id_number", "name", "person", "phones", "sees", "view"]
