@@ -36,7 +36,6 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import redis
-import uvicorn
 from flask import Flask
 from itsdangerous import BadSignature
 
@@ -52,8 +51,6 @@ log = logging.getLogger("onemap.video")
 LIVE = "/video/live/"
 STATUS_EVERY_S = 1.0
 THREADS = 32
-STREAM_HEADERS = [(b"content-type", b"video/mp2t"), (b"cache-control", b"no-store"),
-                  (b"x-content-type-options", b"nosniff")]
 DENIED = {"expired": "播放地址已过期，请重新打开画面", "camera": "播放地址与摄像机不符",
           "session": "播放地址与当前登录会话不符（不能转发他人使用）",
           "login": "请先登录"}
@@ -88,8 +85,13 @@ def live_sid(server: Flask, cookie: str | None) -> str | None:
     return sid if sid and check and check(sid, touch=False) is not None else None
 
 
-class GatewayApp:
-    """The gateway's ASGI app (plain ASGI: the stream path is the hot one)."""
+class GatewayServer:
+    """The gateway's HTTP server: plain asyncio (no framework on the hot path): a stream's
+    chunks are written by the upstream's fan-out straight to each viewer's socket (one
+    ``transport.write``, no per-viewer task or queue hop); a socket whose send buffer grows
+    past ``SLOW_BYTES`` is a viewer too slow to keep (dropped; its player reconnects)."""
+
+    SLOW_BYTES = 4 * 1024 * 1024
 
     def __init__(self, ctx: AppContext, cfg: VideoConfig, gateway: Gateway | None = None) -> None:
         self.ctx, self.cfg = ctx, cfg
@@ -98,8 +100,36 @@ class GatewayApp:
         self.cookie = self.server.config.get("SESSION_COOKIE_NAME", "session")
         self.gateway = gateway or Gateway(cfg, self._on_state)
         self.platforms = sources.adapters(cfg)
-        self._status_task: asyncio.Task | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.listener: asyncio.base_events.Server | None = None
+        self._tasks: set[asyncio.Task] = set()
+
+    # --- life ----------------------------------------------------------------------------
+    async def start(self, host: str, port: int) -> int:
+        """Listen (``port`` 0: a free one); returns the bound port."""
+        self.loop = asyncio.get_running_loop()
+        # Redis calls of admissions and the log run in threads: enough of them for a wall's
+        # worth of viewers arriving at once (the default is cores + 4)
+        self.loop.set_default_executor(ThreadPoolExecutor(THREADS, "video-io"))
+        # the camera registry before the first viewer (loading it takes seconds)
+        await asyncio.to_thread(lambda: self.ctx.devices.camera(""))
+        self.listener = await asyncio.start_server(self._handle, host, port, backlog=2048,
+                                                   limit=64 * 1024)
+        self._spawn(self._publish_status())
+        return self.listener.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self.listener is not None:
+            self.listener.close()
+        for t in list(self._tasks):
+            t.cancel()
+        await self.gateway.stop()
+
+    def _spawn(self, coro) -> asyncio.Task:  # noqa: ANN001
+        t = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(t)
+        t.add_done_callback(self._tasks.discard)
+        return t
 
     # --- hooks ----------------------------------------------------------------------------
     def _on_state(self, camera: str, state: str, reason: str) -> None:
@@ -114,93 +144,122 @@ class GatewayApp:
                 await asyncio.to_thread(self.redis.set, vkeys.GATEWAY, st, px=10_000)
             await asyncio.sleep(STATUS_EVERY_S)
 
-    # --- ASGI -----------------------------------------------------------------------------
-    async def __call__(self, scope, receive, send) -> None:  # noqa: ANN001
-        if scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
+    # --- HTTP ---------------------------------------------------------------------------
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, OSError):
+            writer.close()
             return
-        if scope["type"] != "http":
-            return
-        path = scope["path"]
-        if scope["method"] not in ("GET", "HEAD"):
-            await _json(send, 405, {"error": "method_not_allowed"})
-        elif path.startswith(LIVE) and path.endswith(".ts"):
-            await self.live(scope, receive, send, path[len(LIVE):-3])
-        elif path == "/video/healthz":
-            await _json(send, 200, {"ok": True, "running": len(self.gateway.running())})
-        else:
-            await _json(send, 404, {"error": "not_found"})
+        try:
+            lines = head.decode("latin-1").split("\r\n")
+            method, target, _ = lines[0].split(" ", 2)
+            headers = {k.strip().lower(): v.strip() for k, _, v in
+                       (ln.partition(":") for ln in lines[1:] if ":" in ln)}
+            parts = urlsplit(target)
+            path = parts.path
+            if method != "GET":
+                await _reply(writer, 405, {"error": "method_not_allowed"})
+            elif path.startswith(LIVE) and path.endswith(".ts"):
+                await self.live(reader, writer, headers, path[len(LIVE):-3], parts.query)
+            elif path == "/video/healthz":
+                await _reply(writer, 200, {"ok": True, "running": len(self.gateway.running())})
+            else:
+                await _reply(writer, 404, {"error": "not_found"})
+        except (OSError, ValueError):
+            pass
+        finally:
+            writer.close()
 
-    async def _lifespan(self, receive, send) -> None:  # noqa: ANN001
-        while True:
-            msg = await receive()
-            if msg["type"] == "lifespan.startup":
-                self.loop = asyncio.get_running_loop()
-                # Redis calls of admissions and the log run in threads: enough of them for a
-                # wall's worth of viewers arriving at once (the default is cores + 4)
-                self.loop.set_default_executor(ThreadPoolExecutor(THREADS, "video-io"))
-                # the camera registry before the first viewer (loading it takes seconds)
-                await asyncio.to_thread(lambda: self.ctx.devices.camera(""))
-                self._status_task = self.loop.create_task(self._publish_status())
-                await send({"type": "lifespan.startup.complete"})
-            elif msg["type"] == "lifespan.shutdown":
-                if self._status_task:
-                    self._status_task.cancel()
-                await self.gateway.stop()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
-
-    def _cors(self, scope) -> list[tuple[bytes, bytes]]:  # noqa: ANN001
+    def _cors(self, headers: dict) -> list[str]:
         """Credentials from the web pages of the same host (another port) or the configured
         origin; nobody else's pages."""
-        hdrs = dict(scope["headers"])
-        origin = hdrs.get(b"origin", b"").decode("latin-1")
-        host = hdrs.get(b"host", b"").decode("latin-1").rsplit(":", 1)[0]
+        origin = headers.get("origin", "")
+        host = headers.get("host", "").rsplit(":", 1)[0]
         if origin and (urlsplit(origin).hostname == host or origin == self.cfg.gateway_url):
-            return [(b"access-control-allow-origin", origin.encode("latin-1")),
-                    (b"access-control-allow-credentials", b"true"), (b"vary", b"Origin")]
+            return [f"Access-Control-Allow-Origin: {origin}", "Access-Control-Allow-Credentials: true",
+                    "Vary: Origin"]
         return []
 
-    def _session_cookie(self, scope) -> str | None:  # noqa: ANN001
-        raw = dict(scope["headers"]).get(b"cookie", b"").decode("latin-1")
+    def _session_cookie(self, headers: dict) -> str | None:
         c = SimpleCookie()
         with contextlib.suppress(Exception):
-            c.load(raw)
+            c.load(headers.get("cookie", ""))
         return c[self.cookie].value if self.cookie in c else None
 
-    async def live(self, scope, receive, send, camera: str) -> None:  # noqa: ANN001
-        cors = self._cors(scope)
-        tok = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("t", [""])[0]
-        cookie = self._session_cookie(scope)
+    async def live(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                   headers: dict, camera: str, query: str) -> None:
+        cors = self._cors(headers)
+        tok = parse_qs(query).get("t", [""])[0]
+        cookie = self._session_cookie(headers)
         sid, grant, why = await asyncio.to_thread(self._admit, cookie, tok, camera)
         if why:
             g = grant or {}
             await asyncio.to_thread(access.log_view, self.redis, "denied", user=g.get("user", ""),
                                     role=g.get("role", ""), center=g.get("center", ""),
                                     camera=camera, case=g.get("case", ""), reason=f"url:{why}")
-            await _json(send, 403, {"error": "forbidden", "reason": DENIED[why]}, cors)
+            await _reply(writer, 403, {"error": "forbidden", "reason": DENIED[why]}, cors)
             return
-        assert grant is not None
+        assert grant is not None and sid is not None
         who = {"user": grant["user"], "role": grant["role"], "center": grant["center"],
                "camera": camera, "case": grant.get("case", "")}
+        transport = writer.transport
+        done = asyncio.Event()
+        pending: list[bytes] | None = []      # the GOP, held until the response head is out
+
+        def sink(chunk: bytes | None) -> bool:
+            if chunk is None or transport.is_closing():
+                done.set()
+                return True
+            if pending is not None:
+                pending.append(chunk)
+                return True
+            if transport.get_write_buffer_size() > self.SLOW_BYTES:
+                return False
+            transport.write(chunk)
+            return True
+
         try:
             url = await asyncio.to_thread(self._source, camera)
-            viewer = await self.gateway.open(camera, url)
+            viewer = await self.gateway.open(camera, url, sink)
         except sources.SourceError as exc:
-            await _json(send, 502, {"error": "source", "reason": str(exc)}, cors)
+            await _reply(writer, 502, {"error": "source", "reason": str(exc)}, cors)
             return
         except Refused as exc:
-            await _json(send, exc.status, {"error": exc.code, "reason": exc.message}, cors)
+            await _reply(writer, exc.status, {"error": exc.code, "reason": exc.message}, cors)
             return
         view = f"{sid[:8]}-{int(time.time() * 1000)}"
         t0 = time.monotonic()
-        await asyncio.to_thread(self._began, view, who)
         try:
-            await self._stream(scope, receive, send, viewer, cookie, sid, cors)
+            transport.write(_head(200, "video/mp2t", cors) + b"".join(pending))
+            pending = None
+            await asyncio.to_thread(self._began, view, who)
+            await self._hold(reader, viewer, done, cookie, sid)
         finally:
             self.gateway.close(viewer)
-            secs = time.monotonic() - t0
-            await asyncio.to_thread(self._ended, view, who, secs, viewer.ended)
+            await asyncio.to_thread(self._ended, view, who, time.monotonic() - t0, viewer.ended)
+
+    async def _hold(self, reader: asyncio.StreamReader, viewer: Viewer, done: asyncio.Event,
+                    cookie: str | None, sid: str) -> None:
+        """Until the stream ends, the viewer hangs up, or its session does."""
+        async def hangup() -> None:
+            with contextlib.suppress(OSError):
+                while await reader.read(4096):
+                    pass
+            viewer.ended = viewer.ended or "closed"
+            done.set()
+
+        watcher = self._spawn(hangup())
+        try:
+            while not done.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(done.wait(), self.cfg.recheck_s)
+                if not done.is_set() and \
+                        await asyncio.to_thread(live_sid, self.server, cookie) != sid:
+                    viewer.ended = "logout"
+                    return
+        finally:
+            watcher.cancel()
 
     def _admit(self, cookie: str | None, tok: str, camera: str) -> tuple[str | None, dict | None, str]:
         """(session id, grant, why not) for a stream request (blocking: one thread hop)."""
@@ -221,49 +280,27 @@ class GatewayApp:
         access.log_view(self.redis, "end", view=view, seconds=secs, reason=why, **who)
         access.ended(self.redis, who["user"])
 
-    async def _stream(self, scope, receive, send, viewer: Viewer, cookie: str | None,  # noqa: ANN001
-                      sid: str, cors: list) -> None:
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": STREAM_HEADERS + cors})
 
-        async def watch_disconnect() -> None:
-            while (await receive())["type"] != "http.disconnect":
-                pass
-            viewer.ended = viewer.ended or "closed"
-            with contextlib.suppress(asyncio.QueueFull):
-                viewer.queue.put_nowait(None)
-
-        watcher = asyncio.get_running_loop().create_task(watch_disconnect())
-        recheck = time.monotonic() + self.cfg.recheck_s
-        try:
-            async for chunk in viewer.chunks():
-                if viewer.ended == "closed":
-                    break
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                if time.monotonic() > recheck:
-                    recheck = time.monotonic() + self.cfg.recheck_s
-                    if await asyncio.to_thread(live_sid, self.server, cookie) != sid:
-                        viewer.ended = "logout"
-                        break
-            if viewer.ended != "closed":
-                with contextlib.suppress(Exception):
-                    await send({"type": "http.response.body", "body": b"", "more_body": False})
-        finally:
-            watcher.cancel()
+_REASON = {200: "OK", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
+           415: "Unsupported Media Type", 502: "Bad Gateway", 503: "Service Unavailable",
+           504: "Gateway Timeout"}
 
 
-async def _json(send, status: int, body: dict, extra: list | None = None) -> None:  # noqa: ANN001
+def _head(status: int, ctype: str, extra: list[str], length: int | None = None) -> bytes:
+    lines = [f"HTTP/1.1 {status} {_REASON.get(status, 'Error')}", f"Content-Type: {ctype}",
+             "Cache-Control: no-store", "X-Content-Type-Options: nosniff", "Connection: close",
+             *extra]
+    if length is not None:
+        lines.append(f"Content-Length: {length}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+async def _reply(writer: asyncio.StreamWriter, status: int, body: dict,
+                 extra: list[str] | None = None) -> None:
     data = json.dumps(body, ensure_ascii=False).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json; charset=utf-8"),
-                            (b"cache-control", b"no-store"), *(extra or [])]})
-    await send({"type": "http.response.body", "body": data})
-
-
-def uvicorn_config(app: GatewayApp, host: str, port: int) -> uvicorn.Config:
-    return uvicorn.Config(app, host=host, port=port, lifespan="on", access_log=False,
-                          server_header=False, proxy_headers=False, backlog=2048,
-                          timeout_graceful_shutdown=2, log_level="warning")
+    writer.write(_head(status, "application/json; charset=utf-8", extra or [], len(data)) + data)
+    with contextlib.suppress(OSError):
+        await writer.drain()
 
 
 class Background:
@@ -272,30 +309,39 @@ class Background:
     def __init__(self, ctx: AppContext, cfg: VideoConfig | None = None, host: str | None = None,
                  port: int | None = None) -> None:
         self.cfg = cfg or ctx.settings.video_config
-        self.app = GatewayApp(ctx, self.cfg)
-        self.server = uvicorn.Server(uvicorn_config(self.app, host or self.cfg.host,
-                                                    self.cfg.port if port is None else port))
-        self.thread = threading.Thread(target=lambda: asyncio.run(self.server.serve()),
-                                       name="video", daemon=True)
+        self.app = GatewayServer(ctx, self.cfg)
+        self.host = host or self.cfg.host
+        self.want = self.cfg.port if port is None else port
+        self.port = 0
+        self.ready = threading.Event()
+        self.error: BaseException | None = None
+        self._stop: asyncio.Event | None = None
+        self.thread = threading.Thread(target=lambda: asyncio.run(self._main()), name="video",
+                                       daemon=True)
+
+    async def _main(self) -> None:
+        self._stop = asyncio.Event()
+        try:
+            self.port = await self.app.start(self.host, self.want)
+        except BaseException as exc:    # noqa: BLE001 (told to start())
+            self.error = exc
+            self.ready.set()
+            return
+        self.ready.set()
+        try:
+            await self._stop.wait()
+        finally:
+            await self.app.stop()
 
     @property
     def gateway(self) -> Gateway:
         return self.app.gateway
 
-    @property
-    def port(self) -> int:
-        return self.server.servers[0].sockets[0].getsockname()[1]
-
-    def start(self, timeout: float = 20.0) -> Background:
+    def start(self, timeout: float = 60.0) -> Background:
         self.thread.start()
-        end = threading.Event()
-        for _ in range(int(timeout / 0.02)):
-            if self.server.started:
-                return self
-            if not self.thread.is_alive():
-                break
-            end.wait(0.02)
-        raise RuntimeError("the video gateway did not start")
+        if not self.ready.wait(timeout) or self.error is not None:
+            raise RuntimeError(f"the video gateway did not start: {self.error}")
+        return self
 
     def call(self, fn, *args):  # noqa: ANN001, ANN002, ANN201
         """Run ``fn(*args)`` on the gateway's loop and return its result (tests)."""
@@ -304,8 +350,10 @@ class Background:
         return fut.result(10)
 
     def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
+        if self.app.loop is not None and self._stop is not None and self.thread.is_alive():
+            with contextlib.suppress(RuntimeError):
+                self.app.loop.call_soon_threadsafe(self._stop.set)
+        self.thread.join(timeout=15)
 
 
 async def _call(fn, *args):  # noqa: ANN001, ANN002, ANN202
@@ -483,10 +531,26 @@ def start_demo_video(ctx: AppContext, runtime, say, cameras: int = 8) -> str:  #
 
 def serve(ctx: AppContext, host: str, port: int) -> None:
     """``onemap video``: the gateway in the main thread and the snapshot worker beside it,
-    until SIGINT/SIGTERM."""
+    until SIGINT/SIGTERM (a clean stop: every ffmpeg pull ended)."""
+    import signal  # noqa: PLC0415
+
     cfg = ctx.settings.video_config
     snaps = SnapshotWorker(ctx, cfg).start()
+
+    async def main() -> None:
+        app = GatewayServer(ctx, cfg)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        bound = await app.start(host, port)
+        log.info("video gateway on %s:%s", host, bound)
+        try:
+            await stop.wait()
+        finally:
+            await app.stop()
+
     try:
-        uvicorn.Server(uvicorn_config(GatewayApp(ctx, cfg), host, port)).run()
+        asyncio.run(main())
     finally:
         snaps.stop()

@@ -78,20 +78,36 @@ _NOISE = ("deprecated", "Non-monotonous", "estimate rate", "probesize")
 """ffmpeg's warnings that say nothing about the camera (kept out of an offline reason)."""
 
 
+Sink = Callable[[bytes | None], bool]
+"""A viewer's writer: takes a chunk (None: the stream ended), False when the viewer is too slow."""
+
+
 @dataclass(eq=False)
 class Viewer:
-    """One open view: a bounded queue of chunks (None: the stream ended)."""
+    """One open view: its ``sink`` (the server writes each chunk straight to the socket), or a
+    bounded queue of chunks read by ``chunks()`` (None: the stream ended)."""
 
     camera: str
+    sink: Sink | None = None
     queue: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(defaults.VIEWER_QUEUE_CHUNKS))
     ended: str = ""         # why the stream ended for this viewer (empty: still open)
 
     def push(self, chunk: bytes | None) -> bool:
+        if self.sink is not None:
+            return self.sink(chunk)
         try:
             self.queue.put_nowait(chunk)
             return True
         except asyncio.QueueFull:
             return False
+
+    def end(self, why: str) -> None:
+        """The stream ended for this viewer (``why``: slow, stopped, offline, …)."""
+        self.ended = self.ended or why
+        if not self.push(None):
+            with contextlib.suppress(asyncio.QueueEmpty):
+                self.queue.get_nowait()
+            self.push(None)
 
     async def chunks(self) -> AsyncIterator[bytes]:
         """The bytes to send, coalesced when the client lags (fewer, larger writes)."""
@@ -148,9 +164,10 @@ class Gateway:
         self.stats: Counter[str] = Counter()
 
     # --- viewers ------------------------------------------------------------------------
-    async def open(self, camera: str, url: str) -> Viewer:
-        """A viewer of ``camera`` (pulled from ``url`` if nobody watches it yet); ``Refused``
-        when it cannot be given (full, offline, H.265)."""
+    async def open(self, camera: str, url: str, sink: Sink | None = None) -> Viewer:
+        """A viewer of ``camera`` (pulled from ``url`` if nobody watches it yet), writing to
+        ``sink`` (else read with ``Viewer.chunks()``); ``Refused`` when it cannot be given
+        (full, offline, H.265)."""
         up = self.upstreams.get(camera)
         if up is None or not up.running:
             if sum(u.running for u in self.upstreams.values()) >= self.cfg.max_upstreams:
@@ -160,7 +177,7 @@ class Gateway:
         if up.idle is not None:
             up.idle.cancel()
             up.idle = None
-        viewer = Viewer(camera)
+        viewer = Viewer(camera, sink)
         up.waiting.add(viewer)          # counted at once: the idle stop waits for it
         try:
             with contextlib.suppress(TimeoutError):
@@ -289,11 +306,8 @@ class Gateway:
                 up.gop, up.gop_bytes = [], 0
         slow = [v for v in up.viewers if not v.push(chunk)]
         for v in slow:          # too slow: dropped (its player reconnects), never holds us back
-            v.ended = "slow"
             up.viewers.discard(v)
-            with contextlib.suppress(asyncio.QueueFull):
-                v.queue.get_nowait()
-                v.queue.put_nowait(None)
+            v.end("slow")
             self.stats["dropped_slow"] += 1
         if slow and not up.viewers and not up.waiting and up.idle is None:
             up.idle = asyncio.get_running_loop().call_later(self.cfg.idle_stop_s, self._idle_stop, up)
@@ -316,11 +330,7 @@ class Gateway:
             up.idle.cancel()
             up.idle = None
         for v in list(up.viewers):
-            v.ended = state
-            if not v.push(None):
-                with contextlib.suppress(asyncio.QueueEmpty):
-                    v.queue.get_nowait()
-                v.push(None)
+            v.end(state)
         up.viewers.clear()
         if up.proc is not None and up.proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):
