@@ -10,7 +10,9 @@ M3; the way WVP/ZLMediaKit and go2rtc work).
   plays H.264); a camera that sends no picture within ``connect_timeout_s`` (or whose pull
   fails) is offline with ffmpeg's reason, told to ``on_state`` (device health).
 
-asyncio, one process: an open viewer costs a coroutine, a bounded queue and a socket.
+asyncio, one process: an open viewer costs a socket (``app.video``'s server hands a ``sink``
+that writes each chunk straight to it) or, without a sink, a bounded queue read by
+``Viewer.chunks()``.
 """
 
 from __future__ import annotations
