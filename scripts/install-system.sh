@@ -23,6 +23,10 @@ sys_has ffmpeg || need+=(ffmpeg)
          gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad gstreamer1.0-libav)
 # A CJK font, so that headless Chromium (tests, screenshots) draws Chinese instead of boxes.
 fc-list 2>/dev/null | grep -qiE "wqy|noto.*cjk|droid.*fallback" || need+=(fonts-wqy-microhei)
+# The reports' PDF embeds WenQuanYi Micro Hei (a TrueType .ttc reportlab can embed; Noto CJK is
+# CFF, which it cannot); pdftoppm/pdftotext check the PDF in tests (app/reports, issue 24).
+[ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need+=(fonts-wqy-microhei)
+sys_has pdftoppm || need+=(poppler-utils)
 if [ "${1:-}" = "--services-only" ]; then
   need=("${need[@]/chromium-driver}"); need=("${need[@]/chromium}"); need=("${need[@]/fonts-wqy-microhei}")
 fi
