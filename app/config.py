@@ -200,6 +200,11 @@ class Settings(BaseSettings):
         "回访 is due, holidays/workdays [YYYY-MM-DD], channels called back, evaluation_ttl_s of a "
         "好差评 link, public_url of its page, targets {rate: {target, binding}}. Unset keys: the "
         "demo defaults of incidents/defaults.py.")
+    reports: dict[str, Any] = Field(
+        default_factory=dict, description="Table [reports] (leaders' 日报/周报/月报, issue 24): "
+        "daily_at \"HH:MM\" (Beijing time) after which the previous day's/week's/month's reports "
+        "are made, kinds [daily, weekly, monthly], scopes [CITY, towns, <center>], targets "
+        "{kpi: {target, binding}} (约束性/预期性). Unset keys: app/reports DEFAULTS.")
 
     # --- demo and local services -------------------------------------------------------------
     demo_first_story_s: float = Field(45.0, ge=0, description="`onemap demo`: seconds before "
