@@ -38,6 +38,9 @@ class DeadlineWorker:
         # 回访 (issue 24): a ``incidents.callback.CallbackDesk`` the app attaches: closings taken
         # in and overdue callbacks urged on each tick, like any deadline
         self.callbacks = None
+        # periodic jobs the app attaches (e.g. the leaders' scheduled reports, app.reports,
+        # issue 24): each ``tick() -> dict[str, int]`` runs after the deadlines, never stops them
+        self.periodic: list = []
 
     def tick(self) -> Counter:
         """Act on every event due by now; returns counts by outcome (warn/urge/escalate/...)."""
@@ -59,6 +62,15 @@ class DeadlineWorker:
                 log.exception("callback desk tick failed")
                 out["callback_error"] += 1
                 self.stats["callback_error"] += 1
+        for job in self.periodic:
+            try:
+                for what, n in job.tick().items():
+                    out[what] += n
+                    self.stats[what] += n
+            except Exception:    # logged, counted; the deadlines go on
+                log.exception("periodic job %r failed", job)
+                out["periodic_error"] += 1
+                self.stats["periodic_error"] += 1
         recovered = self.service.recover_due()
         if recovered:
             out["recovered"] += recovered
