@@ -127,7 +127,9 @@ def import_file(conn: psycopg.Connection, path: Path, cell_towns: dict[str, str]
             report.rejected += bad
             if len(good):
                 cols = (*reg.stored, "row_no")
-                with cur.copy(f"COPY ledger_stage ({', '.join(cols)}) FROM STDIN (FORMAT csv)") as cp:
+                names = ", ".join(cols)
+                with cur.copy(f"COPY ledger_stage ({names}) FROM STDIN "
+                              f"(FORMAT csv, FORCE_NOT_NULL ({names}))") as cp:
                     cp.write(good[list(cols)].to_csv(index=False, header=False))
         if report is None:
             raise LedgerFileError("文件为空：没有表头")
