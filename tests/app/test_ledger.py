@@ -16,7 +16,7 @@ from app import security
 from grid.ledger import store
 from grid.ledger.model import check_digit
 from tests.app.authkit import accounts, app_ctx, login, web  # noqa: F401
-from tests.app.test_api import DA, PZ
+from tests.app.test_api import PZ
 from tests.record.conftest import _record_template, pg_service, record_url  # noqa: F401
 
 
@@ -62,7 +62,7 @@ def test_import_refuses_bad_rows_and_commits_the_rest(led, record_url, tmp_path)
         assert c.execute("SELECT name, tags FROM ledger_people ORDER BY name").fetchall() == [
             ("张三", ["独居老人", "低保户"]), ("钱七", [])]
 
-    # a load that fails half-way (a house too long for its column type? no: a broken chunk)
+    # a load that fails half-way (its second chunk breaks)
     # leaves the register as it was: nothing half-imported
     class Boom(RuntimeError):
         pass
