@@ -1,0 +1,274 @@
+"""Leaders' reports (日报/周报/月报, issue 24; E14/E15, E36/E52, S5; SEC9 audit, S2 分级控制).
+
+- ``figures.compute``: a period's figures for a scope, by the code /analytics calls;
+- ``render.pdf`` / ``render.xlsx``: the PDF (Chinese font embedded) and the workbook;
+- ``generate``: computes and stores both as files under ``<data_dir>/reports/<scope>/``
+  (``<kind>-<first day>.pdf|.xlsx``, written atomically; a JSON note beside them);
+- ``Scheduler``: what the ``[reports]`` table asks for, made once each (the deadline worker's
+  tick runs it: ``DeadlineWorker.periodic``);
+- HTTP (``bp``): ``GET /analytics/reports`` the caller's reports, ``POST /analytics/reports``
+  ``{"kind", "day"}`` one now, ``GET /analytics/reports/<scope>/<file>`` a download — every
+  download audited (``security.audit`` event ``report_download``); another scope's: 403, audited;
+- ``register_section``: the /analytics 报表 section (the caller's reports with download links and
+  a button to make the chosen end day's 日报).
+
+Configuration ``[reports]``: ``daily_at = "07:00"`` (Beijing time; the previous day's 日报, the
+previous week's 周报 and month's 月报 are made after it), ``kinds = ["daily", "weekly",
+"monthly"]``, ``scopes = ["CITY", "towns"]`` (``towns``: every town/street center),
+``targets.<kpi> = {target, binding}`` (KPI targets, ``figures.KPI_TARGETS``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Response, abort, current_app, request
+
+from app import security
+from app.reports import figures, render
+from app.timefmt import CST
+
+log = logging.getLogger(__name__)
+bp = Blueprint("reports", __name__)
+FILE_RE = re.compile(r"^(daily|weekly|monthly)-(\d{4}-\d{2}-\d{2})\.(pdf|xlsx)$")
+SCOPE_RE = re.compile(r"^(CITY|[TD][0-9A-Za-z]{1,20})$")
+MIME = {"pdf": "application/pdf",
+        "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+DEFAULTS: dict[str, Any] = {"daily_at": "07:00", "kinds": ["daily", "weekly", "monthly"],
+                            "scopes": ["CITY", "towns"], "targets": {}}
+"""Demo defaults of ``[reports]``."""
+
+
+def config(ctx) -> dict[str, Any]:  # noqa: ANN001 (AppContext)
+    """``[reports]`` over ``DEFAULTS``."""
+    return DEFAULTS | dict(getattr(ctx.settings, "reports", None) or {})
+
+
+def root(ctx) -> Path:  # noqa: ANN001
+    return Path(ctx.settings.data_dir) / "reports"
+
+
+def _write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def generate(ctx, kind: str, day: dt.date, scope: str = "CITY") -> dict:  # noqa: ANN001
+    """Compute and store the ``kind`` report containing ``day`` for ``scope``; its listing."""
+    f = figures.compute(ctx, kind, day, scope, config(ctx).get("targets") or {})
+    d = root(ctx) / scope
+    d.mkdir(parents=True, exist_ok=True)
+    stem = f"{kind}-{f.start.isoformat()}"
+    _write(d / f"{stem}.pdf", render.pdf(f))
+    _write(d / f"{stem}.xlsx", render.xlsx(f))
+    note = {"kind": kind, "scope": scope, "title": f.title, "start": f.start.isoformat(),
+            "end": f.end.isoformat(), "generated": f.generated}
+    _write(d / f"{stem}.json", json.dumps(note, ensure_ascii=False).encode())
+    return _entry(scope, stem, note)
+
+
+def _entry(scope: str, stem: str, note: dict) -> dict:
+    base = f"/analytics/reports/{scope}/{stem}"
+    return dict(note, scope=scope, pdf=f"{base}.pdf", xlsx=f"{base}.xlsx")
+
+
+def listing(ctx, actor) -> list[dict]:  # noqa: ANN001
+    """The reports ``actor`` may read, newest period first: the city every scope's, a center
+    its own only (S2)."""
+    base = root(ctx)
+    if not base.is_dir():
+        return []
+    scopes = [p.name for p in base.iterdir() if p.is_dir()] if actor.is_city else [actor.center]
+    out = []
+    for s in scopes:
+        for p in (base / s).glob("*.json") if SCOPE_RE.match(s) else ():
+            try:
+                out.append(_entry(s, p.stem, json.loads(p.read_text())))
+            except (OSError, ValueError):
+                log.warning("report note unreadable: %s", p)
+    return sorted(out, key=lambda e: (e["start"], e["scope"] != "CITY", e["scope"]), reverse=True)
+
+
+def scopes(ctx, cfg: dict) -> list[str]:  # noqa: ANN001
+    out: list[str] = []
+    for s in cfg.get("scopes") or ["CITY"]:
+        if s == "towns":
+            out += sorted(c.code for c in ctx.city.centers.values() if c.tier == "town")
+        else:
+            out.append(s)
+    return list(dict.fromkeys(out))
+
+
+def due(now: float, cfg: dict) -> list[tuple[str, dt.date]]:
+    """The (kind, a day of its period) the schedule wants made by ``now``: the last complete
+    day, week and month, once it is past ``daily_at`` (Beijing time)."""
+    t = dt.datetime.fromtimestamp(now, CST)
+    hh, mm = (int(x) for x in str(cfg.get("daily_at", "07:00")).split(":"))
+    today = t.date() if (t.hour, t.minute) >= (hh, mm) else t.date() - dt.timedelta(days=1)
+    yesterday = today - dt.timedelta(days=1)
+    want = {"daily": yesterday, "weekly": today - dt.timedelta(days=today.weekday() + 1),
+            "monthly": today.replace(day=1) - dt.timedelta(days=1)}
+    return [(k, want[k]) for k in cfg.get("kinds") or () if k in want]
+
+
+class Scheduler:
+    """Makes each scheduled report once (a stored one is never made again); at most one pass
+    per ``every_s``, at most ``per_tick`` reports a pass (the rest on the next tick). ``tick()`` is called by the deadline worker (``DeadlineWorker.periodic``);
+    a failure is logged and counted, never stops the worker."""
+
+    def __init__(self, ctx, clock=time.time, every_s: float = 60.0,  # noqa: ANN001
+                 per_tick: int = 2) -> None:
+        self.ctx, self.clock, self.every_s, self.per_tick = ctx, clock, every_s, per_tick
+        self._next = 0.0
+        self.stats: dict[str, int] = {"made": 0, "failed": 0}
+
+    def tick(self) -> dict[str, int]:
+        now = self.clock()
+        if now < self._next:
+            return {}
+        self._next = now + self.every_s
+        cfg = config(self.ctx)
+        made = failed = 0
+        for kind, day in due(now, cfg):
+            start = figures.span(kind, day)[0].isoformat()
+            for scope in scopes(self.ctx, cfg):
+                if (root(self.ctx) / scope / f"{kind}-{start}.json").exists():
+                    continue
+                if made + failed >= self.per_tick:   # the deadline tick stays short: more next
+                    self._next = now
+                    break
+                try:
+                    generate(self.ctx, kind, day, scope)
+                    made += 1
+                except Exception:   # one report's failure never stops the others
+                    log.exception("report %s %s %s failed", kind, start, scope)
+                    failed += 1
+        self.stats["made"] += made
+        self.stats["failed"] += failed
+        return {"report_made": made, "report_failed": failed}
+
+
+# --- HTTP ------------------------------------------------------------------------------------
+def _ctx():  # noqa: ANN202
+    return current_app.extensions["onemap"]
+
+
+def _actor():  # noqa: ANN202
+    from app.auth import require_role  # noqa: PLC0415
+    from app.screens.analytics import ANALYTICS_ROLES  # noqa: PLC0415
+
+    return require_role(*ANALYTICS_ROLES)
+
+
+@bp.get("/analytics/reports", endpoint="reports_list")
+def reports_list():
+    return security.no_store(Response(json.dumps(listing(_ctx(), _actor()), ensure_ascii=False),
+                                      mimetype="application/json"))
+
+
+@bp.post("/analytics/reports", endpoint="reports_make")
+def reports_make():
+    """Make one report now for the caller's scope (the city: ``scope`` may name a center)."""
+    actor, ctx = _actor(), _ctx()
+    body = request.get_json(silent=True) or {}
+    kind = str(body.get("kind", "daily"))
+    scope = str(body.get("scope") or actor.center)
+    if kind not in figures.KINDS:
+        abort(security.json_error(400, "bad_request", reason="报表类型应为 日报/周报/月报"))
+    try:
+        day = dt.date.fromisoformat(str(body.get("day", ""))[:10])
+    except ValueError:
+        abort(security.json_error(400, "bad_request", reason="日期格式应为 YYYY-MM-DD"))
+    if not SCOPE_RE.match(scope) or (not actor.is_city and scope != actor.center) \
+            or (scope != "CITY" and scope not in ctx.city.centers):
+        abort(security.json_error(403, "forbidden", reason="无权生成该范围的报表"))
+    return security.no_store(Response(json.dumps(generate(ctx, kind, day, scope),
+                                                 ensure_ascii=False),
+                                      status=201, mimetype="application/json"))
+
+
+@bp.get("/analytics/reports/<scope>/<name>", endpoint="reports_download")
+def reports_download(scope: str, name: str):
+    """One report's PDF or XLSX: the city any scope's, a center its own (else 403); every
+    download and every refusal audited (SEC9)."""
+    actor, ctx = _actor(), _ctx()
+    m = FILE_RE.match(name)
+    if not m or not SCOPE_RE.match(scope):
+        abort(security.json_error(404, "not_found", reason="无此报表"))
+    if not actor.is_city and scope != actor.center:
+        security.audit(ctx.redis, "denied", user=actor.user_id, role=actor.role,
+                       center=actor.center, path=request.path, target=f"report {scope}/{name}",
+                       reason="report of another scope")
+        abort(security.json_error(403, "forbidden", reason="无权下载其他范围的报表"))
+    path = root(ctx) / scope / name
+    if not path.is_file():
+        abort(security.json_error(404, "not_found", reason="无此报表"))
+    security.audit(ctx.redis, "report_download", user=actor.user_id, role=actor.role,
+                   center=actor.center, path=request.path, target=f"report {scope}/{name}",
+                   reason=f"{path.stat().st_size} bytes")
+    resp = Response(path.read_bytes(), mimetype=MIME[m.group(3)], headers={
+        "Content-Disposition": f"attachment; filename=onemap-{scope}-{name}"})
+    return security.no_store(resp)
+
+
+# --- /analytics 报表 section --------------------------------------------------------------
+def _links(entries: list[dict]) -> list:
+    from dash import html  # noqa: PLC0415
+
+    if not entries:
+        return [html.P("暂无报表", className="hint")]
+    return [html.Ul(className="report-list", children=[
+        html.Li([html.Span(e["title"], className="report-title"), " ",
+                 html.A("PDF", href=e["pdf"], className="btn report-pdf"), " ",
+                 html.A("Excel", href=e["xlsx"], className="btn report-xlsx")])
+        for e in entries[:60]])]
+
+
+def register_section(app, ctx, roles: tuple[str, ...]) -> None:  # noqa: ANN001
+    """/analytics: the 报表 section (the caller's reports, newest first, with download links;
+    a button makes the chosen end day's 日报 now). Added around the screen's layout function."""
+    from dash import Input, Output, State, html  # noqa: PLC0415
+
+    inner = app.layout
+
+    def page():  # noqa: ANN202
+        from app.auth import current_actor  # noqa: PLC0415
+
+        root_ = inner() if callable(inner) else inner
+        actor = current_actor()
+        entries = listing(ctx, actor) if actor is not None and actor.role in roles else []
+        kids = list(root_.children)
+        kids.append(html.Section(id="an-reports-box", className="reports", children=[
+            html.H3("报表（日报、周报、月报）"),
+            html.Button("生成所选结束日的日报", id="an-report-make", n_clicks=0, className="btn"),
+            html.Span(id="an-report-note", className="hint"),
+            html.Div(id="an-reports", children=_links(entries))]))
+        root_.children = kids
+        return root_
+
+    app.layout = page
+
+    @app.callback(Output("an-reports", "children"), Output("an-report-note", "children"),
+                  Input("an-report-make", "n_clicks"), State("an-period", "end_date"),
+                  prevent_initial_call=True)
+    def make(n, end):  # noqa: ANN001, ANN202
+        from app.auth import require_role  # noqa: PLC0415
+
+        actor = require_role(*roles)
+        try:
+            day = dt.date.fromisoformat((end or "")[:10])
+        except ValueError:
+            return _links(listing(ctx, actor)), "✗ 请先选择结束日期"
+        e = generate(ctx, "daily", day, actor.center)
+        return _links(listing(ctx, actor)), f"已生成：{e['title']}"
+
+
+__all__ = ["Scheduler", "bp", "config", "due", "generate", "listing", "register_section"]

@@ -1,0 +1,163 @@
+"""A report's figures as PDF (reportlab, WenQuanYi Micro Hei embedded: Debian's
+fonts-wqy-microhei, a TrueType collection reportlab can embed; rendered offline) and XLSX
+(openpyxl, one sheet per section). Issue 24; Chinese only in what people read.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from pathlib import Path
+
+import pandas as pd
+
+from app.reports.figures import Figures
+from app.timefmt import CST
+
+FONT = "WQYMicroHei"
+FONT_FILES = (Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"),
+              Path("/usr/share/fonts/wqy-microhei/wqy-microhei.ttc"))
+"""Where Debian (and some others) put WenQuanYi Micro Hei; ``subfontIndex`` 0 is the
+proportional face."""
+
+RANK_COLS = [("rank", "名次"), ("name", "中心"), ("score", "得分"), ("received", "受理"),
+             ("closed", "结案"), ("handled_on_time_rate", "处置按时率"),
+             ("closure_rate", "结案率"), ("overdue_now", "当前超期"), ("satisfaction", "满意度")]
+NOTABLE_COLS = [("id", "编号"), ("category_name", "类别"), ("severity", "等级"),
+                ("state_name", "状态"), ("town_name", "镇街"), ("center_name", "责任中心"),
+                ("created", "上报时间"), ("overdue", "超期")]
+DEVICE_COLS = [("type", "类型"), ("total", "总数"), ("online", "在线"), ("online_rate", "在线率"),
+               ("fresh", "鲜活"), ("fresh_rate", "鲜活率")]
+KPI_ROWS = [("received", "受理量"), ("received_human", "人工上报"),
+            ("received_machine", "机器生成"), ("closed", "结案"), ("open_now", "当前在办"),
+            ("overdue_now", "当前超期"), ("closure_rate", "结案率"),
+            ("handled_on_time_rate", "处置按时率"), ("reopen_rate", "返工率"),
+            ("satisfaction", "满意度（5分制）")]
+RATE_KEYS = {"closure_rate", "handled_on_time_rate", "reopen_rate", "online_rate", "fresh_rate",
+             "accepted_on_time_rate", "dispatched_on_time_rate"}
+
+
+def pct(v) -> str:  # noqa: ANN001
+    return "—" if v is None or (isinstance(v, float) and pd.isna(v)) else f"{float(v) * 100:.1f}%"
+
+
+def cell(key: str, v) -> str:  # noqa: ANN001
+    """A value as people read it: rates in %, nothing as —."""
+    if v is None or (isinstance(v, float) and pd.isna(v)):
+        return "—"
+    if key in RATE_KEYS:
+        return pct(v)
+    if isinstance(v, bool):
+        return "是" if v else "否"
+    if isinstance(v, float):
+        return f"{v:.2f}".rstrip("0").rstrip(".")
+    return str(v)
+
+
+def sections(f: Figures) -> list[tuple[str, list[str], list[list[str]]]]:
+    """The report's tables (title, header, rows), in order; the PDF and the XLSX both."""
+    out: list[tuple[str, list[str], list[list[str]]]] = []
+    out.append(("总体指标", ["指标", "数值"],
+                [[n, cell(k, f.kpis.get(k, 0 if not k.endswith("rate") else None))]
+                 for k, n in KPI_ROWS]))
+    out.append(("指标与目标", ["指标", "实际", "目标", "性质", "是否达标"],
+                [[t["name"], pct(t["value"]), pct(t["target"]), t["kind"],
+                  {True: "达标", False: "未达标", None: "—"}[t["met"]]] for t in f.targets]))
+    for label, df in f.by.items():
+        out.append((f"按{label}", [label, "事件数"], [[str(a), str(b)] for a, b in df.values]))
+    for tier, label in (("town", "镇街"), ("department", "部门")):
+        df = f.ranking.get(tier)
+        rows = [] if df is None or df.empty else [
+            [cell(k, r.get(k)) for k, _ in RANK_COLS] for r in df.to_dict("records")]
+        out.append((f"{label}考核排名", [n for _, n in RANK_COLS], rows))
+    out.append(("设备在线率与鲜活率", [n for _, n in DEVICE_COLS],
+                [[cell(k, d.get(k)) for k, _ in DEVICE_COLS] for d in f.devices]))
+    out.append(("重点事件（超期或重大）", [n for _, n in NOTABLE_COLS],
+                [[cell(k, r.get(k)) for k, _ in NOTABLE_COLS]
+                 for r in f.notable.head(200).to_dict("records")]))
+    return out
+
+
+def _font() -> str:
+    from reportlab.pdfbase import pdfmetrics  # noqa: PLC0415
+    from reportlab.pdfbase.ttfonts import TTFont  # noqa: PLC0415
+
+    if FONT not in pdfmetrics.getRegisteredFontNames():
+        path = next((p for p in FONT_FILES if p.exists()), None)
+        if path is None:
+            raise RuntimeError("no CJK TrueType font for the report's PDF: install "
+                               "fonts-wqy-microhei (scripts/install-system.sh)")
+        pdfmetrics.registerFont(TTFont(FONT, str(path), subfontIndex=0))
+    return FONT
+
+
+def pdf(f: Figures) -> bytes:
+    """The report as a PDF (A4, the Chinese font embedded)."""
+    from reportlab.lib import colors  # noqa: PLC0415
+    from reportlab.lib.pagesizes import A4  # noqa: PLC0415
+    from reportlab.lib.styles import ParagraphStyle  # noqa: PLC0415
+    from reportlab.lib.units import mm  # noqa: PLC0415
+    from reportlab.platypus import (  # noqa: PLC0415
+        LongTable,
+        Paragraph,
+        SimpleDocTemplate,
+        Spacer,
+        TableStyle,
+    )
+
+    font = _font()
+    h1 = ParagraphStyle("h1", fontName=font, fontSize=18, leading=24, alignment=1, spaceAfter=4)
+    h2 = ParagraphStyle("h2", fontName=font, fontSize=12, leading=16, spaceBefore=8,
+                        spaceAfter=4)
+    small = ParagraphStyle("s", fontName=font, fontSize=8, leading=10)
+    meta = ParagraphStyle("m", fontName=font, fontSize=9, leading=12, alignment=1,
+                          textColor=colors.grey)
+    buf = io.BytesIO()
+    doc = SimpleDocTemplate(buf, pagesize=A4, leftMargin=14 * mm, rightMargin=14 * mm,
+                            topMargin=14 * mm, bottomMargin=14 * mm, title=f.title,
+                            author="OneMap", subject=f.title)
+    made = dt.datetime.fromtimestamp(f.generated, CST).strftime("%Y-%m-%d %H:%M")
+    story = [Paragraph(f.title, h1), Paragraph(f"生成时间 {made}（北京时间）", meta),
+             Spacer(1, 4 * mm)]
+    for name, header, rows in sections(f):
+        story.append(Paragraph(name, h2))
+        if not rows:
+            story.append(Paragraph("本期无数据", small))
+            continue
+        data = [[Paragraph(str(x), small) for x in header]] + \
+               [[Paragraph(str(x), small) for x in r] for r in rows]
+        t = LongTable(data, repeatRows=1, hAlign="LEFT")
+        t.setStyle(TableStyle([
+            ("GRID", (0, 0), (-1, -1), 0.4, colors.HexColor("#9ca3af")),
+            ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#dbeafe")),
+            ("VALIGN", (0, 0), (-1, -1), "MIDDLE")]))
+        story.append(t)
+    doc.build(story)
+    return buf.getvalue()
+
+
+def xlsx(f: Figures) -> bytes:
+    """The report as a workbook: one sheet per section (its name ≤ 31 characters)."""
+    from openpyxl import Workbook  # noqa: PLC0415
+    from openpyxl.styles import Font  # noqa: PLC0415
+
+    wb = Workbook()
+    wb.remove(wb.active)
+    info = wb.create_sheet("报表")
+    info.append([f.title])
+    info["A1"].font = Font(bold=True, size=14)
+    info.append(["时间段", f"{f.start.isoformat()} 至 {f.end.isoformat()}"])
+    info.append(["范围", f.scope_name or "全市"])
+    for name, header, rows in sections(f):
+        ws = wb.create_sheet(name[:31])
+        ws.append(header)
+        for c in ws[1]:
+            c.font = Font(bold=True)
+        for r in rows:
+            ws.append(r)
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+__all__ = ["pdf", "sections", "xlsx"]

@@ -1,0 +1,131 @@
+"""Leaders' reports (issue 24; E14/E15, E36/E52, S5, SEC9, S2): the daily report's figures equal
+/analytics' for the same day and scope (a fixed data set on real Redis); the PDF's first page
+carries the Chinese title (pypdf) and renders to a non-blank image (pdftoppm); the workbook opens
+with one sheet per section; every download is audited; a town cannot download the city's
+report (403, audited); the schedule makes each report once."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import shutil
+import subprocess
+
+import pytest
+
+from app import security
+from app.hotline import rates_for
+from app.reports import Scheduler, due, figures, listing, render
+from app.screens.analytics import period, period_incidents, ranking
+from app.timefmt import CST
+from tests.app.authkit import accounts, app_ctx, csrf_of, login, web  # noqa: F401
+from tests.app.test_api import PZ, point_in
+from tests.app.test_hotline import actor, closed_hotline_case
+
+
+@pytest.fixture
+def data_set(app_ctx, accounts):  # noqa: F811
+    """Today's cases: two closed 12345 cases and one open report in 潘州街道."""
+    ctx = app_ctx
+    for i in range(2):
+        closed_hotline_case(ctx, *point_in(ctx.city, PZ, i))
+    pz = actor(ctx, "panzhou")
+    ctx.incidents.report(pz, "0108", *point_in(ctx.city, PZ, 2), channel="hotline",
+                         description="路灯不亮")
+    return dt.datetime.now(CST).date()
+
+
+def test_the_daily_report_says_what_analytics_says_for_the_same_day(app_ctx, data_set):  # noqa: F811
+    ctx, day = app_ctx, data_set
+    f = figures.compute(ctx, "daily", day)
+    since, until = period(day.isoformat(), day.isoformat())
+    city = figures.scope_actor("CITY")
+    assert f.kpis == ctx.incidents.kpis(None, since, until)
+    assert f.kpis["received"] >= 3
+    assert f.rates == rates_for(ctx, city, since, until)
+    for tier in ("town", "department"):
+        assert f.ranking[tier].equals(ranking(ctx, city, tier, since, until))
+    cases = period_incidents(ctx, city, since, until)
+    for label in ("渠道", "类别", "镇街", "状态"):
+        assert int(f.by[label]["事件数"].sum()) == len(cases) >= 3
+    assert f.title.endswith(f"城市运行日报 {day.year}年{day.month}月{day.day}日")
+    assert [t["name"] for t in f.targets][:3] == ["处置按时率", "结案率", "受理按时率"]
+    assert {"约束性", "预期性"} >= {t["kind"] for t in f.targets}
+    assert any(d["type"] == "传感器（合计）" and "fresh_rate" in d for d in f.devices)
+    town = figures.compute(ctx, "daily", day, actor(ctx, "panzhou").center)
+    assert town.kpis == ctx.incidents.kpis(actor(ctx, "panzhou").center, since, until)
+    assert town.scope_name and town.scope_name in town.title
+
+
+def test_pdf_has_its_chinese_title_and_renders_and_the_workbook_opens(app_ctx, data_set, tmp_path):  # noqa: F811
+    from openpyxl import load_workbook
+    from pypdf import PdfReader
+
+    f = figures.compute(app_ctx, "daily", data_set)
+    pdf = render.pdf(f)
+    text = PdfReader(io.BytesIO(pdf)).pages[0].extract_text()
+    assert f.title.replace(" ", "") in text.replace(" ", "").replace("\n", "")
+    assert shutil.which("pdftoppm"), "poppler-utils missing: scripts/install-system.sh"
+    (tmp_path / "r.pdf").write_bytes(pdf)
+    subprocess.run(["pdftoppm", "-f", "1", "-l", "1", "-r", "40", "-gray", "-png",
+                    str(tmp_path / "r.pdf"), str(tmp_path / "p")], check=True, timeout=30)
+    from PIL import Image
+
+    img = Image.open(next(tmp_path.glob("p*.png"))).convert("L")
+    lo, hi = img.getextrema()
+    dark = sum(img.histogram()[:128])
+    assert lo < 100 < hi and dark > 200              # ink on paper, not a blank page
+    wb = load_workbook(io.BytesIO(render.xlsx(f)), read_only=True)
+    assert wb.sheetnames[:3] == ["报表", "总体指标", "指标与目标"]
+    assert {"按渠道", "按类别", "按镇街", "按状态", "镇街考核排名", "设备在线率与鲜活率"} <= set(wb.sheetnames)
+    assert wb["报表"]["A1"].value == f.title
+
+
+def test_downloads_are_audited_and_a_town_cannot_take_the_citys(web, app_ctx, data_set):  # noqa: F811
+    ctx, day = app_ctx, data_set
+    c = web.test_client()
+    tok = login(c, "commander")
+    made = c.post("/analytics/reports", json={"kind": "daily", "day": day.isoformat()},
+                  headers={"X-CSRFToken": tok})
+    assert made.status_code == 201, made.get_data(as_text=True)
+    assert [e["pdf"] for e in c.get("/analytics/reports").json] == [made.json["pdf"]]
+    got = c.get(made.json["pdf"])
+    assert got.status_code == 200 and got.data[:5] == b"%PDF-"
+    assert c.get(made.json["xlsx"]).data[:2] == b"PK"
+    audit = [e for e in security.audit_entries(ctx.redis, 50) if e["event"] == "report_download"]
+    assert len(audit) == 2 and {e["user"] for e in audit} == {"commander"}
+    assert audit[-1]["target"] == f"report CITY/daily-{day.isoformat()}.pdf"
+
+    t = web.test_client()
+    ttok = login(t, "panzhou")
+    mine = t.post("/analytics/reports", json={"kind": "daily", "day": day.isoformat()},
+                  headers={"X-CSRFToken": ttok})
+    assert mine.status_code == 201 and mine.json["scope"] == actor(ctx, "panzhou").center
+    assert t.get(mine.json["pdf"]).status_code == 200
+    assert [e["scope"] for e in t.get("/analytics/reports").json] == [mine.json["scope"]]
+    assert t.get(made.json["pdf"]).status_code == 403                      # the city's
+    other = t.post("/analytics/reports", json={"kind": "daily", "day": day.isoformat(),
+                                                "scope": "CITY"}, headers={"X-CSRFToken": ttok})
+    assert other.status_code == 403
+    denied = [e for e in security.audit_entries(ctx.redis, 50) if e["event"] == "denied"
+              and e["target"].startswith("report CITY/")]
+    assert denied and denied[0]["user"] == "panzhou"
+    city_list = {e["scope"] for e in c.get("/analytics/reports").json}     # the city: all
+    assert city_list == {"CITY", mine.json["scope"]}
+
+
+def test_the_schedule_makes_each_report_once(app_ctx, accounts):  # noqa: F811
+    ctx = app_ctx
+    ctx.settings.reports = {"daily_at": "07:00", "kinds": ["daily"], "scopes": ["CITY"]}
+    at = dt.datetime(2026, 12, 7, 7, 30, tzinfo=CST).timestamp()
+    assert due(at - 3600, ctx.settings.reports) == [("daily", dt.date(2026, 12, 5))]
+    assert due(at, {"kinds": ["daily", "weekly", "monthly"]}) == [
+        ("daily", dt.date(2026, 12, 6)), ("weekly", dt.date(2026, 12, 6)),
+        ("monthly", dt.date(2026, 11, 30))]
+    now = [at]
+    s = Scheduler(ctx, clock=lambda: now[0])
+    assert s.tick() == {"report_made": 1, "report_failed": 0}
+    now[0] += 120
+    assert s.tick() == {"report_made": 0, "report_failed": 0}
+    assert [e["title"] for e in listing(ctx, figures.scope_actor("CITY"))] == [
+        "高州市城市运行日报 2026年12月6日"]
