@@ -50,6 +50,9 @@ def create_server(ctx: AppContext) -> Flask:
     server.register_blueprint(mobile_api.bp)
     for bp in (cti.bp, hotline.bp, citizen.bp):   # 12345: CTI hook, 回访, 好差评 page (issue 24)
         server.register_blueprint(bp)
+    from app.reports import bp as reports_bp  # noqa: PLC0415 (leaders' reports, issue 24)
+
+    server.register_blueprint(reports_bp)
 
     @server.get("/static/<path:path>")
     def static_asset(path: str):  # served by OneMap itself: offline (non-negotiable 3)
