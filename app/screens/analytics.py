@@ -612,6 +612,9 @@ def mount(server: Flask, ctx: AppContext) -> Dash:
     from app.hotline import register_rates  # noqa: PLC0415 (12345 rates beside targets, issue 24)
 
     register_rates(app, ctx, ANALYTICS_ROLES, period)
+    from app.reports import register_section  # noqa: PLC0415 (报表: 日报/周报/月报, issue 24)
+
+    register_section(app, ctx, ANALYTICS_ROLES)
 
     @app.callback(Output("an-drill", "children"), Input("an-rank", "active_cell"),
                   State("an-rank", "derived_viewport_data"), State("an-period", "start_date"),
