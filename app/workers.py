@@ -46,6 +46,9 @@ def start_background_workers(ctx: AppContext, runtime: Runtime, simulate: bool =
     from app.hotline import desk_over  # noqa: PLC0415 (回访 and 好差评 SMS, issue 24)
 
     dispatch.deadlines.callbacks = desk_over(ctx, dispatch.service, send_sms=True)
+    from app.reports import Scheduler  # noqa: PLC0415 (scheduled 日报/周报/月报, issue 24)
+
+    dispatch.deadlines.periodic.append(Scheduler(ctx))
     _joined(runtime, _thread("dispatch", lambda: dispatch.run(runtime.stop_event)))
     started = ["ingest", "health", "dispatch"]
 
