@@ -50,6 +50,9 @@ def command(redis_url: str | None, name: str | None, poll: float, check: bool) -
     from app.hotline import desk_over  # noqa: PLC0415 (回访 and the 好差评 SMS, issue 24)
 
     worker.deadlines.callbacks = desk_over(ctx, worker.service, send_sms=True)
+    from app.reports import Scheduler  # noqa: PLC0415 (scheduled 日报/周报/月报, issue 24)
+
+    worker.deadlines.periodic.append(Scheduler(ctx))
     tune_gc()
     stopped = stop_on_signals()
     if settings.pg_url:     # the record (issue 20): each dispatch process archives too
