@@ -60,3 +60,19 @@ def setup_logging(level: int = logging.INFO) -> None:
 
 QUIET_LOGGERS = ("alembic",)
 """Libraries whose INFO lines bury the demo's own (alembic: a line per plugin and migration)."""
+
+
+def uvicorn_log_config() -> dict:
+    """uvicorn's logging (``uvicorn.Config(log_config=...)``) with the same Beijing-time lines as
+    the rest of the process: uvicorn's own format has no time at all."""
+    fmt = {"()": f"{__name__}.BeijingFormatter", "fmt": LOG_FORMAT}
+    return {"version": 1, "disable_existing_loggers": False,
+            "formatters": {"default": fmt, "access": dict(fmt)},
+            "handlers": {"default": {"formatter": "default", "class": "logging.StreamHandler",
+                                     "stream": "ext://sys.stderr"},
+                         "access": {"formatter": "access", "class": "logging.StreamHandler",
+                                    "stream": "ext://sys.stdout"}},
+            "loggers": {"uvicorn": {"handlers": ["default"], "level": "INFO", "propagate": False},
+                        "uvicorn.error": {"level": "INFO"},
+                        "uvicorn.access": {"handlers": ["access"], "level": "INFO",
+                                           "propagate": False}}}

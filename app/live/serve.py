@@ -14,6 +14,7 @@ import uvicorn
 
 from app.live import logs
 from app.live.asgi import LiveApp
+from app.timefmt import uvicorn_log_config
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -45,7 +46,8 @@ def config(server: Flask, ctx: AppContext, host: str, port: int, threads: int,
     """uvicorn's configuration for the OneMap ASGI app (``app.live.asgi.LiveApp``)."""
     cfg = uvicorn.Config(LiveApp(server, ctx, threads), host=host, port=port, lifespan="on",
                          access_log=access_log, proxy_headers=False, server_header=False,
-                         timeout_graceful_shutdown=GRACE_S, backlog=2048)
+                         timeout_graceful_shutdown=GRACE_S, backlog=2048,
+                         log_config=uvicorn_log_config())   # Beijing time (app.timefmt)
     logs.install()     # after uvicorn configured its loggers
     return cfg
 

@@ -25,3 +25,19 @@ def test_the_day_turns_at_beijing_midnight_not_utc():
     # 16:30 UTC is already the next day in Beijing
     line = BeijingFormatter(LOG_FORMAT).format(_record(MIDNIGHT_UTC + 16.5 * 3600))
     assert line.startswith("2026-12-01 00:30:00.000 +08:00")
+
+
+def test_uvicorn_lines_in_beijing_time_too():
+    import logging.config
+
+    from app.timefmt import uvicorn_log_config
+
+    cfg = uvicorn_log_config()
+    conf = logging.config.DictConfigurator(cfg)
+    fmt = conf.configure_custom(dict(cfg["formatters"]["access"]))
+    assert isinstance(fmt, BeijingFormatter)
+    rec = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1,
+                            '%s - "%s %s HTTP/%s" %d', ("127.0.0.1:5", "GET", "/x", "1.1", 404), None)
+    rec.created, rec.msecs = EPOCH, 0
+    assert fmt.format(rec) == ('2026-11-30 08:53:20.000 +08:00 INFO uvicorn.access: '
+                               '127.0.0.1:5 - "GET /x HTTP/1.1" 404')
