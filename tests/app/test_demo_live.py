@@ -41,7 +41,7 @@ def test_the_demo_pushes_and_stops_cleanly_on_ctrl_c(tmp_path, demo_city_dir):
             seen.append(lines.get(timeout=max(0.1, deadline - time.monotonic())))
         base = f"http://127.0.0.1:{port}"
         assert any(f"{base}/console/" in x for x in seen)
-        ops = next(x.split() for x in seen if re.match(r"\s+ops\s+\S+\s+city_operator", x))
+        ops = next(x.split() for x in seen if re.match(r"\s+ops\s+\S+\s+市值班员", x))
         with urllib.request.urlopen(f"{base}/healthz", timeout=10) as resp:
             assert resp.status == 200
         stream = Stream("127.0.0.1", port, login(base, "ops", ops[1]), "console")
