@@ -316,7 +316,7 @@ class Background:
         self.ready = threading.Event()
         self.error: BaseException | None = None
         self._stop: asyncio.Event | None = None
-        self.thread = threading.Thread(target=lambda: asyncio.run(self._main()), name="video",
+        self.thread = threading.Thread(target=lambda: run_loop(self._main()), name="video",
                                        daemon=True)
 
     async def _main(self) -> None:
@@ -354,6 +354,16 @@ class Background:
             with contextlib.suppress(RuntimeError):
                 self.app.loop.call_soon_threadsafe(self._stop.set)
         self.thread.join(timeout=15)
+
+
+def run_loop(coro) -> None:  # noqa: ANN001
+    """Run ``coro`` on uvloop (install_requires; as the web process runs), else asyncio's loop."""
+    try:
+        import uvloop  # noqa: PLC0415
+    except ImportError:
+        asyncio.run(coro)
+    else:
+        uvloop.run(coro)
 
 
 async def _call(fn, *args):  # noqa: ANN001, ANN002, ANN202
@@ -551,6 +561,6 @@ def serve(ctx: AppContext, host: str, port: int) -> None:
             await app.stop()
 
     try:
-        asyncio.run(main())
+        run_loop(main())
     finally:
         snaps.stop()
