@@ -174,7 +174,7 @@
   function online(v, warming) { return warming ? "统计中" : pct(v); }
   function num(v) { return (v === null || v === undefined) ? "–" : String(v); }
 
-  function kpis(kpi, fig) {
+  function kpis(kpi, fig, deptAt) {
     kpi = kpi || {};
     var counts = {red: 0, orange: 0, yellow: 0, blue: 0};
     var colorLevel = {};
@@ -189,12 +189,12 @@
     }
     // open incidents by tier and overdue: counted from the map's incident traces, which every
     // tick keeps current (closed ones have size 0); the server's numbers until the map exists.
-    // Each case once: 部门 if a department has it now (the server's dept_ids at a render, then
+    // Each case once: 部门 if a department has it now (wall-dept at a render, then
     // each change's flag: window.__omDept), else its owner's tier (the trace it is drawn in).
-    if (kpi.dept_ids && kpi.dept_rev !== window.__omDeptRev) {
-      window.__omDeptRev = kpi.dept_rev;
+    if (deptAt && deptAt.ids && deptAt.rev !== window.__omDeptRev) {
+      window.__omDeptRev = deptAt.rev;
       window.__omDept = {};
-      kpi.dept_ids.forEach(function (id) { window.__omDept[id] = true; });
+      deptAt.ids.forEach(function (id) { window.__omDept[id] = true; });
     }
     var dept = window.__omDept || {};
     var tiers = {city: 0, town: 0, department: 0, overdue: 0}, shown = 0;

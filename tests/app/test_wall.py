@@ -365,6 +365,8 @@ def test_a_town_screen_shows_that_towns_figures(ctx, redis_client, demo_city):
     tiers = ("tier_city", "tier_town", "tier_department")
     assert sum(city["wall-kpi"]["data"][t] for t in tiers) == 3
     assert sum(town["wall-kpi"]["data"][t] for t in tiers) == 2
+    assert "dept_ids" not in town["wall-kpi"]["data"]         # not resent with every tick …
+    assert town["wall-dept"]["data"]["ids"] == []             # … but once, at the render
     name = demo_city.town_names[a]
     assert name in town["wall-city"]["children"] and name not in city["wall-city"]["children"]
     traces = {t.get("meta"): t for t in town["wall-map"]["figure"]["data"]}

@@ -94,7 +94,7 @@ def register_callbacks(app: Dash, src: WallSources, naive: bool = False,
         Output(Id.MAP, "figure"), Output(Id.LEGEND, "children"),
         Output(Id.THEME_NAME, "children"), Output(Id.THEME_BLURB, "children"),
         Output(Id.THEME, "data"), Output(Id.CURSOR, "data"),
-        Output(Id.KPI, "data"), Output(Id.TICKER, "children"),
+        Output(Id.KPI, "data"), Output(Id.DEPT, "data"), Output(Id.TICKER, "children"),
         Output(Id.CITY, "children"), Output(Id.ATTRIBUTION, "children"),
         *[Output(kpi_tile(k), "className") for k in KPI_KEYS],
         Input(Id.SCREEN, "data"), Input(Id.ROTATE, "n_intervals"),
@@ -114,6 +114,9 @@ def register_callbacks(app: Dash, src: WallSources, naive: bool = False,
         cursor["theme"] = code
         kpi = {**incident_kpis(ctx, data.incidents, center=kpi_center(sc, town)),
                **device_kpis(ctx.redis, src.index, town)}
+        # which cases a department has (部门): for the browser's count, kept out of the KPI
+        # store (which every live tick sends back)
+        dept = {"ids": kpi.pop("dept_ids", []), "rev": kpi.pop("dept_rev", 0)}
         tiles = ["kpi-tile" if k in theme.kpis else "kpi-tile hidden" for k in KPI_KEYS]
         attribution = wall_attribution(ctx.city, ctx.settings.tile_url)
         return (mf.figure, legend_children(mf.legends), theme.name, theme.blurb,
@@ -121,7 +124,7 @@ def register_callbacks(app: Dash, src: WallSources, naive: bool = False,
                  "em_trace": mf.index.get(emergency_areas.KEY),
                  "mv_trace": trace_indices(mf.index),
                  "tile_crs": view.tile_crs, "town": town},
-                cursor, kpi, initial_ticker(ctx, sc, town), city_title(ctx, town),
+                cursor, kpi, dept, initial_ticker(ctx, sc, town), city_title(ctx, town),
                 attribution, *tiles)
 
     @app.callback(
@@ -216,7 +219,7 @@ def register_callbacks(app: Dash, src: WallSources, naive: bool = False,
     app.clientside_callback(
         ClientsideFunction("wall", "kpis"),
         [Output(kpi_value(cid), "children") for cid in kpi_cells()],
-        Input(Id.KPI, "data"), Input(Id.MAP, "figure"))
+        Input(Id.KPI, "data"), Input(Id.MAP, "figure"), State(Id.DEPT, "data"))
 
     @app.callback(Output(Id.TREND, "figure"), Output(Id.CATS, "figure"),
                   Output(Id.TREND_NOTE, "children"), Output(Id.CATS_NOTE, "children"),

@@ -352,8 +352,8 @@ def incident_kpis(ctx: AppContext, frame: pd.DataFrame | None = None, now: float
     (``kpi_center``); None: the city.
 
     The tier cells split the open cases, each counted once: 部门 those in a department's hands
-    (``department_cases``; ``dept_ids`` tells the browser which, ``dept_rev`` when), 市级 and
-    镇街 the others by their owner's tier."""
+    (``department_cases``; ``dept_ids`` tells the browser which, ``dept_rev`` when: the page
+    keeps them apart from the KPI store), 市级 and 镇街 the others by their owner's tier."""
     from layers.incidents import normalise  # noqa: PLC0415
 
     now = time.time() if now is None else now

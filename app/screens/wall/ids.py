@@ -20,6 +20,8 @@ class Id(StrEnum):
     CURSOR = "wall-cursor"           # the last stream ids seen, KPI timers, what the map shows
     DELTA = "wall-delta"             # one tick's delta, patched into the map by wall.js
     KPI = "wall-kpi"                 # the KPI numbers (tiles are filled in the browser)
+    DEPT = "wall-dept"               # the cases in a department's hands at a render (部门 tile;
+                                     # never sent back with a tick, unlike the KPI store)
     THEME = "wall-theme"             # the theme on show and the figure's trace indices
     READY = "wall-ready"             # set by wall.js at the first paint: the charts may load
     PUSH = "wall-push"               # set by assets/wall/live.js when the server pushes a change

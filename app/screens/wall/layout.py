@@ -67,7 +67,7 @@ def layout() -> html.Div:
     return html.Div([
         dcc.Location(id=Id.URL, refresh=False),
         dcc.Store(id=Id.SCREEN), dcc.Store(id=Id.CURSOR), dcc.Store(id=Id.DELTA),
-        dcc.Store(id=Id.KPI), dcc.Store(id=Id.THEME), dcc.Store(id=Id.READY),
+        dcc.Store(id=Id.KPI), dcc.Store(id=Id.DEPT), dcc.Store(id=Id.THEME), dcc.Store(id=Id.READY),
         dcc.Store(id=Id.RESPONSE_SIG),
         dcc.Interval(id=Id.TICK, interval=TICK_MS),     # the clock and highlights (browser)
         # changes by push (assets/wall/live.js sets wall-push); the poll is the safety net
