@@ -17,6 +17,8 @@ from typing import IO
 
 import pandas as pd
 import psycopg
+import pyarrow as pa
+import pyarrow.csv as pacsv
 
 from grid.ledger.model import REGISTERS, ImportReport, Rejection, kind_of_header, validate
 
@@ -71,6 +73,14 @@ def _cell_text(v: object) -> str:
     if isinstance(v, float) and v.is_integer():
         return str(int(v))
     return str(v)
+
+
+def _csv_bytes(df: pd.DataFrame) -> bytes:
+    """``df`` as CSV without a header (pyarrow's writer: ~10× pandas' ``to_csv``)."""
+    sink = pa.BufferOutputStream()
+    pacsv.write_csv(pa.Table.from_pandas(df.astype(str), preserve_index=False), sink,
+                    pacsv.WriteOptions(include_header=False))
+    return sink.getvalue().to_pybytes()
 
 
 def _stage_sql(table: str, cols: tuple[str, ...]) -> str:
@@ -130,7 +140,7 @@ def import_file(conn: psycopg.Connection, path: Path, cell_towns: dict[str, str]
                 names = ", ".join(cols)
                 with cur.copy(f"COPY ledger_stage ({names}) FROM STDIN "
                               f"(FORMAT csv, FORCE_NOT_NULL ({names}))") as cp:
-                    cp.write(good[list(cols)].to_csv(index=False, header=False))
+                    cp.write(_csv_bytes(good[list(cols)]))
         if report is None:
             raise LedgerFileError("文件为空：没有表头")
         reg = REGISTERS[report.kind]
