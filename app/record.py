@@ -109,6 +109,9 @@ def start_record(ctx: AppContext, runtime: Runtime, name: str = "demo-archiver")
     for t in threads:
         runtime.add(t.name, lambda t=t: t.join(10))
     attach_reader(ctx, url)
+    from app.ledger import attach as attach_ledger  # noqa: PLC0415 (issue 24: the registers)
+
+    attach_ledger(ctx, url)
     return said + "; archiving incidents to the record"
 
 
