@@ -227,8 +227,8 @@ def _links(entries: list[dict]) -> list:
         return [html.P("暂无报表", className="hint")]
     return [html.Ul(className="report-list", children=[
         html.Li([html.Span(e["title"], className="report-title"), " ",
-                 html.A("PDF", href=e["pdf"], className="btn report-pdf"), " ",
-                 html.A("Excel", href=e["xlsx"], className="btn report-xlsx")])
+                 html.A("打印版", href=e["pdf"], className="btn report-pdf"), " ",
+                 html.A("表格版", href=e["xlsx"], className="btn report-xlsx")])
         for e in entries[:60]])]
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 import shutil
 import subprocess
 
@@ -89,6 +90,8 @@ def test_downloads_are_audited_and_a_town_cannot_take_the_citys(web, app_ctx, da
                   headers={"X-CSRFToken": tok})
     assert made.status_code == 201, made.get_data(as_text=True)
     assert [e["pdf"] for e in c.get("/analytics/reports").json] == [made.json["pdf"]]
+    layout = json.dumps(c.get("/analytics/_dash-layout").json, ensure_ascii=False)  # 报表
+    assert "an-reports-box" in layout and made.json["pdf"] in layout and "打印版" in layout
     got = c.get(made.json["pdf"])
     assert got.status_code == 200 and got.data[:5] == b"%PDF-"
     assert c.get(made.json["xlsx"]).data[:2] == b"PK"
