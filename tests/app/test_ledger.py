@@ -142,3 +142,24 @@ def test_roster_masked_scoped_and_audited(web, led, app_ctx, accounts, tmp_path)
     assert w.get("/api/ledger/cells/abc/people").status_code == 404
     boss = _client(web, "commander")
     assert boss.get(f"/api/ledger/cells/{other}/people").json["people"][0]["name"] == "李四"
+
+
+def test_cli_import_and_export(redis_service, record_url, demo_city, demo_city_dir, monkeypatch,  # noqa: ANN001, F811
+                               tmp_path) -> None:
+    from click.testing import CliRunner  # noqa: PLC0415
+
+    from app.cli import main  # noqa: PLC0415
+
+    for k, v in {"ONEMAP_REDIS_URL": redis_service.url, "ONEMAP_PG_URL": record_url,
+                 "ONEMAP_CITY_DIR": str(demo_city_dir), "ONEMAP_DATA_DIR": str(tmp_path)}.items():
+        monkeypatch.setenv(k, v)
+    cell = _cells(demo_city, PZ)[0]
+    src = tmp_path / "p.csv"
+    src.write_text("name,id_number,phone,tags,cell,house\n"
+                   f"张三,{ident(1)},13812345678,,{cell},H-1\n张三,1,,,{cell},\n", encoding="utf-8")
+    r = CliRunner().invoke(main, ["ledger", "import", str(src)])
+    assert r.exit_code == 0, r.output
+    assert "第 3 行 id_number: 身份证号格式或校验位错误" in r.output and "导入 1 行，拒绝 1 行" in r.output
+    r = CliRunner().invoke(main, ["ledger", "export", "people"])
+    assert r.exit_code == 0, r.output
+    assert f"张*,{ident(1)[:6]}********{ident(1)[-4:]},138****5678,,{cell},H-1" in r.output
