@@ -9,6 +9,8 @@
 - HTTP (``bp``): ``GET /analytics/reports`` the caller's reports, ``POST /analytics/reports``
   ``{"kind", "day"}`` one now, ``GET /analytics/reports/<scope>/<file>`` a download — every
   download audited (``security.audit`` event ``report_download``); another scope's: 403, audited;
+  ``GET /analytics/reports/case/<id>.pdf`` an incident's 专报 (``special``), the case's read
+  scope enforced;
 - ``register_section``: the /analytics 报表 section (the caller's reports with download links and
   a button to make the chosen end day's 日报).
 
@@ -217,6 +219,29 @@ def reports_download(scope: str, name: str):
     resp = Response(path.read_bytes(), mimetype=MIME[m.group(3)], headers={
         "Content-Disposition": f"attachment; filename=onemap-{scope}-{name}"})
     return security.no_store(resp)
+
+
+@bp.get("/analytics/reports/case/<incident_id>.pdf", endpoint="reports_case")
+def reports_case(incident_id: str):
+    """An incident's 专报 (facts, tasks, timeline) for a reader who may read the case (else 403,
+    audited by the incident service); every download audited."""
+    from app.reports import special  # noqa: PLC0415
+    from incidents.errors import Forbidden, NotFound  # noqa: PLC0415
+
+    actor, ctx = _actor(), _ctx()
+    try:
+        inc = ctx.incidents.get(incident_id, actor)
+        trail = ctx.incidents.timeline(incident_id, actor)
+    except NotFound:
+        abort(security.json_error(404, "not_found", reason="无此事件"))
+    except Forbidden:
+        abort(security.json_error(403, "forbidden", reason="无权查看该事件"))
+    data = special.pdf(ctx, inc, trail, actor.role)
+    security.audit(ctx.redis, "report_download", user=actor.user_id, role=actor.role,
+                   center=actor.center, path=request.path, target=f"special {incident_id}",
+                   reason=f"{len(data)} bytes")
+    return security.no_store(Response(data, mimetype=MIME["pdf"], headers={
+        "Content-Disposition": f"attachment; filename=onemap-special-{incident_id}.pdf"}))
 
 
 # --- /analytics 报表 section --------------------------------------------------------------

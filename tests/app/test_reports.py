@@ -132,3 +132,23 @@ def test_the_schedule_makes_each_report_once(app_ctx, accounts):  # noqa: F811
     assert s.tick() == {"report_made": 0, "report_failed": 0}
     assert [e["title"] for e in listing(ctx, figures.scope_actor("CITY"))] == [
         "高州市城市运行日报 2026年12月6日"]
+
+
+def test_an_incidents_special_report_for_those_who_may_read_it(web, app_ctx, accounts):  # noqa: F811
+    from pypdf import PdfReader
+
+    ctx = app_ctx
+    case = closed_hotline_case(ctx, *point_in(ctx.city, PZ, 3), phone="13912345678")
+    c = web.test_client()
+    login(c, "supervisor_pz")                       # its town's supervisor: masked reader
+    got = c.get(f"/analytics/reports/case/{case}.pdf")
+    assert got.status_code == 200 and got.data[:5] == b"%PDF-"
+    text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(got.data)).pages)
+    assert f"事件专报{case}" in text.replace(" ", "") and "处置过程" in text and "处置任务" in text
+    assert "13912345678" not in text
+    assert [e for e in security.audit_entries(ctx.redis, 20)
+            if e["event"] == "report_download" and e["target"] == f"special {case}"]
+    t = web.test_client()
+    login(t, "town")                                # another town: may not read the case
+    assert t.get(f"/analytics/reports/case/{case}.pdf").status_code == 403
+    assert t.get("/analytics/reports/case/nope.pdf").status_code == 404
