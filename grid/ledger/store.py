@@ -36,7 +36,7 @@ def read_chunks(path: Path, chunk: int = CHUNK) -> Iterator[tuple[list[str], pd.
     suffix = path.suffix.lower()
     if suffix == ".csv":
         first = 2
-        with pd.read_csv(path, dtype=str, keep_default_na=False, chunksize=chunk,
+        with pd.read_csv(path, dtype=str, keep_default_na=False, chunksize=chunk, index_col=False,
                          encoding="utf-8-sig", skipinitialspace=False) as reader:
             for df in reader:
                 df.columns = [str(c).strip() for c in df.columns]
@@ -118,6 +118,14 @@ def import_file(conn: psycopg.Connection, path: Path, cell_towns: dict[str, str]
     """Import one register file (G8): every invalid row refused with its reason, the valid rows
     committed in one transaction (``cell_towns``: the city model's cell code → town code)."""
     path = Path(path)
+    try:
+        return _import(conn, path, cell_towns, kind, bounds, chunk)
+    except (pd.errors.ParserError, UnicodeDecodeError) as e:
+        raise LedgerFileError(f"文件无法按 CSV/UTF-8 读取，未导入任何行：{e}") from e
+
+
+def _import(conn: psycopg.Connection, path: Path, cell_towns: dict[str, str], kind: str | None,
+            bounds: tuple[float, float, float, float] | None, chunk: int) -> ImportReport:
     report: ImportReport | None = None
     with conn.transaction(), conn.cursor() as cur:
         for header, df, first in read_chunks(path, chunk):

@@ -86,6 +86,12 @@ def test_import_refuses_bad_rows_and_commits_the_rest(led, record_url, tmp_path)
     with psycopg.connect(record_url) as c:
         assert c.execute("SELECT count(*) FROM ledger_people").fetchone()[0] == 2
 
+    # a file that is not CSV at all: refused whole, in Chinese
+    broken = tmp_path / "broken.csv"
+    broken.write_text(f"{lines[0]}\n{lines[5]}\n{lines[1]},x,y,z\n", encoding="utf-8")
+    with pytest.raises(store.LedgerFileError, match="未导入任何行"):
+        led.import_file(broken)
+
     # XLSX, streamed: the same rules; export gives the import's columns back
     from openpyxl import Workbook  # noqa: PLC0415
 
