@@ -23,6 +23,7 @@ import pandas as pd
 
 from app.timefmt import CST
 from incidents.actor import Actor
+from incidents.incident import CHANNELS
 from incidents.rates import BINDING_NAMES
 
 KINDS = {"daily": "日报", "weekly": "周报", "monthly": "月报"}
@@ -97,6 +98,21 @@ class Figures:
     notable: pd.DataFrame
     generated: float = 0.0
     notes: list[str] = field(default_factory=list)
+    points: list[tuple[float, float, bool]] = field(default_factory=list)
+    """The period's cases (lon, lat, overdue now): the hot-spot map."""
+    outlines: list[tuple[str, list[list[tuple[float, float]]]]] = field(default_factory=list)
+    """The scope's towns (name, rings of lon/lat), simplified: the map's base."""
+
+
+def _outlines(ctx, scope: str) -> list[tuple[str, list[list[tuple[float, float]]]]]:  # noqa: ANN001
+    towns = ctx.city.towns
+    if scope.startswith("T"):
+        towns = towns[towns["code"] == scope[1:]]
+    out = []
+    for name, geom in zip(towns["name"], towns.geometry.simplify(0.002), strict=True):
+        polys = getattr(geom, "geoms", [geom])
+        out.append((name, [list(p.exterior.coords) for p in polys if hasattr(p, "exterior")]))
+    return out
 
 
 def _count(df: pd.DataFrame, col: str, label: str) -> pd.DataFrame:
@@ -158,7 +174,9 @@ def compute(ctx, kind: str, day: dt.date, scope: str = "CITY",  # noqa: ANN001 (
     rates = rates_for(ctx, actor, since, until)
     ranks = {tier: ranking(ctx, actor, tier, since, until) for tier in ("town", "department")}
     cases = period_incidents(ctx, actor, since, until)
-    by = {"渠道": _count(cases, "channel", "渠道"), "类别": _count(cases, "category_name", "类别"),
+    channels = cases["channel"].map(lambda c: CHANNELS.get(c, c)) if len(cases) else cases["channel"]
+    by = {"渠道": _count(cases.assign(channel=channels), "channel", "渠道"),
+          "类别": _count(cases, "category_name", "类别"),
           "镇街": _count(cases, "town_name", "镇街"), "状态": _count(cases, "state_name", "状态")}
     notable = cases[cases["overdue"].astype(bool) | cases["severity"].isin(NOTABLE_SEVERITIES)] \
         if not cases.empty else cases
@@ -171,7 +189,10 @@ def compute(ctx, kind: str, day: dt.date, scope: str = "CITY",  # noqa: ANN001 (
                    title=title(city_name, scope_name, kind, d0, d1), kpis=kpis, rates=rates,
                    targets=_targets(kpis, rates, targets or {}), ranking=ranks, by=by,
                    devices=_devices(ctx, scope), notable=notable.reset_index(drop=True),
-                   generated=time.time())
+                   generated=time.time(),
+                   points=list(zip(cases["lon"].astype(float), cases["lat"].astype(float),
+                                   cases["overdue"].astype(bool), strict=True)),
+                   outlines=_outlines(ctx, scope))
 
 
 __all__ = ["KINDS", "KPI_TARGETS", "Figures", "compute", "epoch_span", "scope_actor", "span",

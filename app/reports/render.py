@@ -78,6 +78,41 @@ def sections(f: Figures) -> list[tuple[str, list[str], list[list[str]]]]:
     return out
 
 
+def hotspot_map(f: Figures, width: float = 480, height: float = 340):  # noqa: ANN201 (Drawing)
+    """热点分布: the scope's town outlines and the period's cases as dots (red: overdue now),
+    drawn as vector graphics (reportlab.graphics: no browser, no raster export). None without
+    outlines."""
+    from reportlab.graphics.shapes import Circle, Drawing, Polygon, String  # noqa: PLC0415
+    from reportlab.lib import colors  # noqa: PLC0415
+
+    rings = [r for _, rs in f.outlines for r in rs]
+    if not rings:
+        return None
+    xs = [x for r in rings for x, _ in r]
+    ys = [y for r in rings for _, y in r]
+    x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
+    k = min((width - 10) / max(x1 - x0, 1e-9), (height - 10) / max(y1 - y0, 1e-9))
+
+    def at(x: float, y: float) -> tuple[float, float]:
+        return 5 + (x - x0) * k, 5 + (y - y0) * k
+
+    d = Drawing(width, height)
+    for name, rs in f.outlines:
+        for r in rs:
+            d.add(Polygon([c for pt in r for c in at(*pt)], fillColor=colors.HexColor("#f1f5f9"),
+                          strokeColor=colors.HexColor("#64748b"), strokeWidth=0.5))
+        if rs:
+            big = max(rs, key=len)
+            cx, cy = at(sum(x for x, _ in big) / len(big), sum(y for _, y in big) / len(big))
+            d.add(String(cx, cy, name, fontName=_font(), fontSize=6, textAnchor="middle",
+                         fillColor=colors.HexColor("#334155")))
+    for lon, lat, late in f.points:
+        if x0 <= lon <= x1 and y0 <= lat <= y1:
+            d.add(Circle(*at(lon, lat), 2.2, strokeWidth=0,
+                         fillColor=colors.HexColor("#dc2626" if late else "#2563eb")))
+    return d
+
+
 def _font() -> str:
     from reportlab.pdfbase import pdfmetrics  # noqa: PLC0415
     from reportlab.pdfbase.ttfonts import TTFont  # noqa: PLC0415
@@ -121,6 +156,8 @@ def pdf(f: Figures) -> bytes:
              Spacer(1, 4 * mm)]
     for name, header, rows in sections(f):
         story.append(Paragraph(name, h2))
+        if name == "按镇街" and (m := hotspot_map(f)) is not None:   # 热点分布 beside it
+            story += [m, Paragraph(f"热点分布：本期事件 {len(f.points)} 件（红点为当前超期）", small)]
         if not rows:
             story.append(Paragraph("本期无数据", small))
             continue

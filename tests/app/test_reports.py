@@ -49,6 +49,8 @@ def test_the_daily_report_says_what_analytics_says_for_the_same_day(app_ctx, dat
     cases = period_incidents(ctx, city, since, until)
     for label in ("渠道", "类别", "镇街", "状态"):
         assert int(f.by[label]["事件数"].sum()) == len(cases) >= 3
+    assert "hotline" not in set(f.by["渠道"]["渠道"])             # channels by their names
+    assert len(f.points) == len(cases) and f.outlines                   # the hot-spot map
     assert f.title.endswith(f"城市运行日报 {day.year}年{day.month}月{day.day}日")
     assert [t["name"] for t in f.targets][:3] == ["处置按时率", "结案率", "受理按时率"]
     assert {"约束性", "预期性"} >= {t["kind"] for t in f.targets}
