@@ -127,7 +127,7 @@ class Scheduler:
     a failure is logged and counted, never stops the worker."""
 
     def __init__(self, ctx, clock=time.time, every_s: float = 60.0,  # noqa: ANN001
-                 per_tick: int = 2) -> None:
+                 per_tick: int = 1) -> None:
         self.ctx, self.clock, self.every_s, self.per_tick = ctx, clock, every_s, per_tick
         self._next = 0.0
         self.stats: dict[str, int] = {"made": 0, "failed": 0}
