@@ -207,6 +207,8 @@ def test_a_new_alarm_appears_within_the_limit(browser, wall_url):
         "return t.marker.color[t.customdata.indexOf(arguments[0])]", row["id"])
     assert color == "#ff2d2d"
     assert int(browser.find_element("id", "wall-kpi-alarm_red").text) >= 1
+    # the ticks go one at a time (assets/wall/live.js): each answered and applied, none dropped
+    assert browser.execute_script("return window.__omLive.ticks") >= 1
     # the tick sent a delta, not the figure
     sizes = browser.execute_script(
         "return performance.getEntriesByType('resource').filter(e => e.name.includes('_dash-update'))"

@@ -8,6 +8,12 @@ only a small delta (or nothing: HTTP 204). A clientside function (``assets/wall/
 the delta into a ``Patch`` of the map figure by id, so the figure is never resent on a tick. The
 page is built once per theme; themes rotate on a timer or are pinned with ``?theme=``.
 
+One tick in flight (issue 21): Dash drops an executing callback's result when the same callback
+is triggered again, so ticks slower than their period (a loaded server, a burst of pushes) would
+never apply one and the wall would freeze. live.js therefore owns the ticking: it sets
+``wall-push`` only once the previous tick's echo in ``wall-done`` has been applied (every tick,
+an idle one too, answers it), and a slow server slows the wall down instead of starving it.
+
 Every server callback first asks ``who()`` (the product's gate: the caller, refused unless its
 role may open the wall) and reads through ``data.wall_scope``: the whole city for the hall's
 roles, the caller's own map for the others (issue 19). A crafted cursor or screen is checked
@@ -132,15 +138,18 @@ def register_callbacks(app: Dash, src: WallSources, naive: bool = False,
         Output(Id.KPI, "data", allow_duplicate=True),
         Output(Id.TICKER, "children", allow_duplicate=True),
         Output(Id.EMERGENCY, "children"), Output(Id.EMERGENCY, "className"),
-        Output(Id.MAP, "figure", allow_duplicate=True),
+        Output(Id.MAP, "figure", allow_duplicate=True), Output(Id.DONE, "data"),
         Input(Id.PUSH, "data"), Input(Id.POLL, "n_intervals"), State(Id.CURSOR, "data"),
         State(Id.THEME, "data"), State(Id.KPI, "data"),
         prevent_initial_call=True)
-    def live(_pushed, _n, cursor, theme, kpi_prev):  # noqa: ANN001, ANN202
+    def live(pushed, _n, cursor, theme, kpi_prev):  # noqa: ANN001, ANN202
+        """One tick; ``wall-done`` echoes ``pushed`` on every answer (live.js's gate, above)."""
         sc = scope()
+        done = str(pushed)[:64]
+        idle = (no_update,) * 7
         cursor = clean_cursor(cursor)
         if not cursor:
-            raise PreventUpdate
+            return (*idle, done)
         em = emergency(ctx)
         em_sig = "1" + em["note"] if em["on"] else "0"
         em_out = (no_update, no_update)
@@ -150,8 +159,9 @@ def register_callbacks(app: Dash, src: WallSources, naive: bool = False,
         out = tick(src, cursor, cursor["theme"], bool(cursor.get("hx")), cursor["hres"], sc)
         if out is None:
             if em_out[0] is no_update:
-                raise PreventUpdate            # an idle tick: HTTP 204, no body
-            return (no_update, {**cursor, "em": em_sig}, no_update, no_update, *em_out, no_update)
+                return (*idle, done)           # an idle tick: only the echo
+            return (no_update, {**cursor, "em": em_sig}, no_update, no_update, *em_out, no_update,
+                    done)
         out["cursor"]["em"] = em_sig
         kpi_prev = kpi_prev if isinstance(kpi_prev, dict) else {}
         kpi = {**kpi_prev, **out["kpi"]} if out["kpi"] else no_update
@@ -172,8 +182,13 @@ def register_callbacks(app: Dash, src: WallSources, naive: bool = False,
             data, _ = map_data(src, sc)
             fig = compose.compose(data, THEMES.get(theme.get("code"), THEMES["overview"]),
                                   view).figure
-            return (no_update, out["cursor"], kpi, lines, *em_out, fig)
-        return (out["delta"], out["cursor"], kpi, lines, *em_out, fig)
+            return (no_update, out["cursor"], kpi, lines, *em_out, fig, done)
+        return (out["delta"], out["cursor"], kpi, lines, *em_out, fig, done)
+
+    # the tick's result is applied (its outputs land together): live.js may send the next
+    app.clientside_callback(
+        "function (d) { var l = window.__omLive; if (l && l.done) { l.done(d); } }",
+        Input(Id.DONE, "data"), prevent_initial_call=True)
 
     @app.callback(Output(Id.MAP, "figure", allow_duplicate=True),
                   Input(Id.EMERGENCY, "className"), State(Id.THEME, "data"),

@@ -24,7 +24,8 @@ class Id(StrEnum):
                                      # never sent back with a tick, unlike the KPI store)
     THEME = "wall-theme"             # the theme on show and the figure's trace indices
     READY = "wall-ready"             # set by wall.js at the first paint: the charts may load
-    PUSH = "wall-push"               # set by assets/wall/live.js when the server pushes a change
+    PUSH = "wall-push"               # set by assets/wall/live.js: read what changed (one at a time)
+    DONE = "wall-done"               # the live tick's echo of that push: its result is applied
     # timers
     TICK = "wall-tick"               # the clock and highlights (browser only)
     POLL = "wall-poll"               # the safety-net poll (app.live.FALLBACK_POLL_MS)

@@ -15,7 +15,8 @@ from layers import palette
 from layers.themes import KPI_KEYS
 
 TICK_MS = 500             # live poll period: an alarm shows within ~0.5–1 s (promise: < 2 s, even on a
-                          # busy server); an idle poll is an HTTP 204 of ~2 ms
+                          # busy server); an idle poll answers only wall-done (~100 bytes); a
+                          # slow server slows it down (assets/wall/live.js: one tick in flight)
 CHART_S = 30              # trend/category charts refresh period, seconds
 
 KPI_TILES: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
@@ -70,8 +71,10 @@ def layout() -> html.Div:
         dcc.Store(id=Id.KPI), dcc.Store(id=Id.DEPT), dcc.Store(id=Id.THEME), dcc.Store(id=Id.READY),
         dcc.Store(id=Id.RESPONSE_SIG),
         dcc.Interval(id=Id.TICK, interval=TICK_MS),     # the clock and highlights (browser)
-        # changes by push (assets/wall/live.js sets wall-push); the poll is the safety net
-        dcc.Store(id=Id.PUSH), dcc.Interval(id=Id.POLL, interval=FALLBACK_POLL_MS),
+        # changes by push (assets/wall/live.js sets wall-push, the next once wall-done echoes
+        # the last: one tick in flight); the poll is the safety net until live.js takes over
+        dcc.Store(id=Id.PUSH), dcc.Store(id=Id.DONE),
+        dcc.Interval(id=Id.POLL, interval=FALLBACK_POLL_MS),
         dcc.Interval(id=Id.ROTATE, interval=ROTATE_S * 1000),
         dcc.Interval(id=Id.SLOW, interval=CHART_S * 1000),
         html.Div([
