@@ -63,9 +63,9 @@ def _ids(n: int) -> np.ndarray:
     born = np.datetime64("1940-01-01") + (i // 1000) * 7
     ymd = pd.DatetimeIndex(born)
     date = (ymd.year * 10000 + ymd.month * 100 + ymd.day).to_numpy()
-    d = np.hstack([_digits(np.full(n, 440981), 6), _digits(date, 8), _digits(i % 1000, 3)])
-    first = pd.Series(d.astype(str).tolist()).str.join("")
-    return (first + _CHECK[(d @ _W) % 11]).to_numpy()
+    first17 = np.int64(440981) * 10**11 + date.astype(np.int64) * 1000 + i % 1000
+    d = _digits(first17, 17)
+    return (pd.Series(first17).astype(str) + _CHECK[(d @ _W) % 11]).to_numpy()
 
 
 def _plant(df: pd.DataFrame, rng: np.random.Generator, key: str,

@@ -161,6 +161,8 @@ WHERE s.row_no = d.row_no AND d.n > 1 RETURNING s.row_no""")
         report.rejected += [Rejection(r, reg.key, "与本文件前面的行重复") for (r,) in cur.fetchall()]
         cur.execute(_INSERT[report.kind])
         report.imported = cur.rowcount
+        if report.imported > 10_000:        # a bulk load: the planner's statistics anew
+            cur.execute(f"ANALYZE {reg.table}")
     return report
 
 
