@@ -122,40 +122,49 @@ def due(now: float, cfg: dict) -> list[tuple[str, dt.date]]:
 
 
 class Scheduler:
-    """Makes each scheduled report once (a stored one is never made again); at most one pass
-    per ``every_s``, at most ``per_tick`` reports a pass (the rest on the next tick). ``tick()`` is called by the deadline worker (``DeadlineWorker.periodic``);
-    a failure is logged and counted, never stops the worker."""
+    """Makes each scheduled report once (a stored one is never made again): at most one report
+    per ``every_s`` (30 s; the first after ``every_s``), the city's first, so the deadline
+    worker's tick that runs it (``DeadlineWorker.periodic``) stays short and a short-lived
+    process makes none. A failure is logged, counted (``report_failed``) and not retried by
+    this process (the others go on); it never stops the worker."""
 
-    def __init__(self, ctx, clock=time.time, every_s: float = 60.0,  # noqa: ANN001
-                 per_tick: int = 1) -> None:
-        self.ctx, self.clock, self.every_s, self.per_tick = ctx, clock, every_s, per_tick
-        self._next = 0.0
+    def __init__(self, ctx, clock=time.time, every_s: float = 30.0) -> None:  # noqa: ANN001
+        self.ctx, self.clock, self.every_s = ctx, clock, every_s
+        self._next = clock() + every_s
+        self._failed: set[tuple[str, str, str]] = set()
         self.stats: dict[str, int] = {"made": 0, "failed": 0}
+
+    def pending(self, now: float) -> list[tuple[str, dt.date, str]]:
+        """(kind, day, scope) the schedule wants and the store lacks, the city's first."""
+        cfg = config(self.ctx)
+        out = []
+        for scope in scopes(self.ctx, cfg):
+            for kind, day in due(now, cfg):
+                start = figures.span(kind, day)[0].isoformat()
+                if (kind, start, scope) in self._failed or \
+                        (root(self.ctx) / scope / f"{kind}-{start}.json").exists():
+                    continue
+                out.append((kind, day, scope))
+        return out
 
     def tick(self) -> dict[str, int]:
         now = self.clock()
         if now < self._next:
             return {}
         self._next = now + self.every_s
-        cfg = config(self.ctx)
-        made = failed = 0
-        for kind, day in due(now, cfg):
-            start = figures.span(kind, day)[0].isoformat()
-            for scope in scopes(self.ctx, cfg):
-                if (root(self.ctx) / scope / f"{kind}-{start}.json").exists():
-                    continue
-                if made + failed >= self.per_tick:   # the deadline tick stays short: more next
-                    self._next = now
-                    break
-                try:
-                    generate(self.ctx, kind, day, scope)
-                    made += 1
-                except Exception:   # one report's failure never stops the others
-                    log.exception("report %s %s %s failed", kind, start, scope)
-                    failed += 1
-        self.stats["made"] += made
-        self.stats["failed"] += failed
-        return {"report_made": made, "report_failed": failed}
+        todo = self.pending(now)
+        if not todo:
+            return {}
+        kind, day, scope = todo[0]
+        try:
+            generate(self.ctx, kind, day, scope)
+        except Exception:   # logged, counted, skipped by this process; the others go on
+            log.exception("report %s %s %s failed", kind, day, scope)
+            self._failed.add((kind, figures.span(kind, day)[0].isoformat(), scope))
+            self.stats["failed"] += 1
+            return {"report_failed": 1}
+        self.stats["made"] += 1
+        return {"report_made": 1}
 
 
 # --- HTTP ------------------------------------------------------------------------------------
