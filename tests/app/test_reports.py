@@ -156,3 +156,21 @@ def test_an_incidents_special_report_for_those_who_may_read_it(web, app_ctx, acc
     login(t, "town")                                # another town: may not read the case
     assert t.get(f"/analytics/reports/case/{case}.pdf").status_code == 403
     assert t.get("/analytics/reports/case/nope.pdf").status_code == 404
+
+
+def test_the_deadline_tick_runs_periodic_jobs_and_survives_their_failure(app_ctx):  # noqa: F811
+    from incidents.deadlines import DeadlineWorker
+
+    class Boom:
+        def tick(self) -> dict[str, int]:
+            raise RuntimeError("boom")
+
+    class Made:
+        def tick(self) -> dict[str, int]:
+            return {"report_made": 1}
+
+    w = DeadlineWorker(app_ctx.incidents)
+    w.periodic += [Boom(), Made()]
+    out = w.tick()
+    assert out["periodic_error"] == 1 and out["report_made"] == 1
+    assert w.stats["report_made"] == 1
