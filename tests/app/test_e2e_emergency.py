@@ -19,7 +19,7 @@ from tests.app.authkit import login
 from tests.app.e2ekit import SCREENSHOTS, browser_login, chrome, foreign_requests, live, wait  # noqa: F401
 from tests.app.test_api import PZ, point_in
 
-pytestmark = [pytest.mark.browser]
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]   # a loaded CI machine: the waits are upper bounds
 TASK_TAG = "【防汛防台IV级响应】"
 
 
