@@ -238,6 +238,14 @@ class Settings(BaseSettings):
         HotlineConfig.from_table(v)      # raises ValueError naming the key
         return v
 
+    @field_validator("reports")
+    @classmethod
+    def _check_reports(cls, v: dict[str, Any]) -> dict[str, Any]:
+        from app.reports import check  # noqa: PLC0415
+
+        check(v)                         # raises ValueError naming the key
+        return v
+
     @property
     def hotline_config(self) -> HotlineConfig:
         """The [hotline] table over the demo defaults (回访 deadline, 好差评 links, targets)."""
