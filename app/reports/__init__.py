@@ -48,6 +48,29 @@ DEFAULTS: dict[str, Any] = {"daily_at": "07:00", "kinds": ["daily", "weekly", "m
 """Demo defaults of ``[reports]``."""
 
 
+def check(table: dict[str, Any]) -> dict[str, Any]:
+    """``[reports]`` validated (ValueError naming the key): a typo is refused at start, not
+    found by a scheduler failing every pass."""
+    cfg = DEFAULTS | dict(table or {})
+    unknown = set(cfg) - set(DEFAULTS)
+    if unknown:
+        raise ValueError(f"[reports]: unknown key(s) {sorted(unknown)}")
+    if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", str(cfg["daily_at"])):
+        raise ValueError(f"[reports] daily_at must be HH:MM, got {cfg['daily_at']!r}")
+    bad = [k for k in cfg["kinds"] if k not in figures.KINDS]
+    if bad:
+        raise ValueError(f"[reports] kinds: unknown {bad} (daily, weekly, monthly)")
+    bad = [x for x in cfg["scopes"] if x != "towns" and not SCOPE_RE.match(str(x))]
+    if bad:
+        raise ValueError(f"[reports] scopes: {bad} (CITY, towns or a center code)")
+    for k, t in (cfg["targets"] or {}).items():
+        if k not in figures.KPI_TARGETS or not isinstance(t, dict) \
+                or not 0 <= float(t.get("target", 0)) <= 1:
+            raise ValueError(f"[reports.targets.{k}]: a KPI of {sorted(figures.KPI_TARGETS)} "
+                             "with target 0–1 and binding true/false")
+    return cfg
+
+
 def config(ctx) -> dict[str, Any]:  # noqa: ANN001 (AppContext)
     """``[reports]`` over ``DEFAULTS``."""
     return DEFAULTS | dict(getattr(ctx.settings, "reports", None) or {})

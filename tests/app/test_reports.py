@@ -174,3 +174,15 @@ def test_the_deadline_tick_runs_periodic_jobs_and_survives_their_failure(app_ctx
     out = w.tick()
     assert out["periodic_error"] == 1 and out["report_made"] == 1
     assert w.stats["report_made"] == 1
+
+
+def test_a_bad_reports_table_is_refused_at_start():
+    from pydantic import ValidationError
+
+    from app.config import Settings
+
+    for bad in ({"daily_at": "25:00"}, {"kinds": ["yearly"]}, {"scope": ["CITY"]},
+                {"targets": {"closure_rate": {"target": 85}}}):
+        with pytest.raises(ValidationError, match="reports"):
+            Settings(secret_key="t" * 64, reports=bad)
+    assert Settings(secret_key="t" * 64, reports={"daily_at": "06:30"}).reports["daily_at"] == "06:30"
