@@ -187,7 +187,7 @@ class Responses:
         if not town:
             return None
         if f"T{town}" not in self.city.centers:
-            raise ValueError(f"未知的镇街 {town!r} (unknown town)")
+            raise ValueError(f"未知的镇街 {town!r}")
         return town
 
     def activate(self, actor: Actor, plan_id: str, level: str, *, town: str | None = None,
@@ -253,13 +253,21 @@ class Responses:
             return t.loc[t["code"].astype(str) == town].geometry.iloc[0]
         return self.city.boundary
 
+    def _area_name(self, town: str | None) -> str:
+        """The area as people read it: the town's name (东岸镇), not its code, or 全市."""
+        if not town:
+            return "全市"
+        t = self.city.towns
+        hit = t.loc[t["code"].astype(str) == town, "name"]
+        return str(hit.iloc[0]) if len(hit) else f"镇街 {town}"
+
     def _emergency_on(self, actor: Actor, aid: str, town: str | None, hours: int, now: float,
                       keep: Iterable[str] = ()) -> None:
         """应急模式 for the response's area (the city commands it: X19 集中统一指挥). Emergency
         mode is one area: the areas of the other responses it serves (named in its reason) are
         kept in it, so one response never switches another's off."""
         geoms = [self._area_geom(town)] if aid else []
-        parts = [f"应急响应 {aid}（{'镇街 ' + town if town else '全市'}）"] if aid else []
+        parts = [f"应急响应 {aid}（{self._area_name(town)}）"] if aid else []
         until = now + hours * 3600.0
         cur = self.svc.emergency_state()
         for other in keep if not aid else _served(cur):
@@ -267,7 +275,7 @@ class Responses:
             if other == aid or h.get("state") != ACTIVE:
                 continue
             geoms.append(self._area_geom(h.get("town") or None))
-            parts.append(f"应急响应 {other}（{'镇街 ' + h['town'] if h.get('town') else '全市'}）")
+            parts.append(f"应急响应 {other}（{self._area_name(h.get('town') or None)}）")
             if cur:
                 until = max(until, min(float(cur["until"]), now + EMERGENCY_MAX_S))
         area = {"type": "Feature", "properties": {}, "geometry": mapping(unary_union(geoms))}
