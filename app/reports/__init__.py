@@ -12,7 +12,8 @@
   ``GET /analytics/reports/case/<id>.pdf`` an incident's 专报 (``special``), the case's read
   scope enforced;
 - ``register_section``: the /analytics 报表 section (the caller's reports with download links and
-  a button to make the chosen end day's 日报).
+  a button to make the chosen end day's 日报) and 指标与目标 (each KPI of the chosen period beside
+  its target, 约束性/预期性, 达标).
 
 Configuration ``[reports]``: ``daily_at = "07:00"`` (Beijing time; the previous day's 日报, the
 previous week's 周报 and month's 月报 are made after it), ``kinds = ["daily", "weekly",
@@ -289,10 +290,21 @@ def _links(entries: list[dict]) -> list:
         for e in entries[:60]])]
 
 
+TARGET_COLUMNS = (("name", "指标"), ("value", "实际"), ("target", "目标"), ("kind", "性质"),
+                  ("met", "是否达标"))
+
+
+def target_rows(rows: list[dict]) -> list[dict]:
+    """KPI-beside-target rows as the screen shows them (Chinese only)."""
+    return [{"name": r["name"], "value": render.pct(r["value"]), "target": render.pct(r["target"]),
+             "kind": r["kind"], "met": {True: "达标", False: "未达标", None: "—"}[r["met"]]}
+            for r in rows]
+
+
 def register_section(app, ctx, roles: tuple[str, ...]) -> None:  # noqa: ANN001
     """/analytics: the 报表 section (the caller's reports, newest first, with download links;
     a button makes the chosen end day's 日报 now). Added around the screen's layout function."""
-    from dash import Input, Output, State, html  # noqa: PLC0415
+    from dash import Input, Output, State, dash_table, html  # noqa: PLC0415
 
     inner = app.layout
 
@@ -307,11 +319,28 @@ def register_section(app, ctx, roles: tuple[str, ...]) -> None:  # noqa: ANN001
             html.H3("报表（日报、周报、月报）"),
             html.Button("生成所选结束日的日报", id="an-report-make", n_clicks=0, className="btn"),
             html.Span(id="an-report-note", className="hint"),
-            html.Div(id="an-reports", children=_links(entries))]))
+            html.Div(id="an-reports", children=_links(entries)),
+            html.H3("指标与目标（所选时间段）"),
+            dash_table.DataTable(id="an-targets", data=[], style_cell={"textAlign": "center"},
+                                 columns=[{"name": n, "id": k} for k, n in TARGET_COLUMNS])]))
         root_.children = kids
         return root_
 
     app.layout = page
+
+    @app.callback(Output("an-targets", "data"), Input("an-period", "start_date"),
+                  Input("an-period", "end_date"))
+    def targets(start, end):  # noqa: ANN001, ANN202
+        from app.auth import require_role  # noqa: PLC0415
+        from app.screens.analytics import period  # noqa: PLC0415
+
+        actor = require_role(*roles)
+        try:
+            since, until = period(start, end)
+        except ValueError:
+            return []
+        return target_rows(figures.targets_for(ctx, actor, since, until,
+                                               config(ctx).get("targets")))
 
     @app.callback(Output("an-reports", "children"), Output("an-report-note", "children"),
                   Input("an-report-make", "n_clicks"), State("an-period", "end_date"),

@@ -136,6 +136,16 @@ def _targets(kpis: dict, rates: list[dict], table: dict) -> list[dict]:
     return rows
 
 
+def targets_for(ctx, actor, since: float, until: float,  # noqa: ANN001
+                table: dict | None = None) -> list[dict]:
+    """Each KPI of ``actor``'s scope in [since, until] beside its target (约束性/预期性): the
+    /analytics 指标与目标 table, the same rows as a report's."""
+    from app.hotline import rates_for  # noqa: PLC0415
+
+    kpis = ctx.incidents.kpis(None if actor.is_city else actor.center, since, until)
+    return _targets(kpis, rates_for(ctx, actor, since, until), table or {})
+
+
 def _devices(ctx, scope: str) -> list[dict]:  # noqa: ANN001 (AppContext)
     from sensors.health import summary  # noqa: PLC0415
 

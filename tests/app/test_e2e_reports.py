@@ -1,6 +1,6 @@
-"""Browser: a leader makes and downloads the daily report from /analytics' 报表 section; the
-downloaded PDF's first page carries the Chinese title and renders to a non-blank image (issue 24
-"Done means")."""
+"""Browser: a leader reads the KPIs beside their targets and makes and downloads the daily
+report from /analytics' 报表 section; the downloaded PDF's first page carries the Chinese title
+and renders to a non-blank image (issue 24 "Done means")."""
 
 from __future__ import annotations
 
@@ -35,6 +35,9 @@ def test_a_leader_downloads_the_daily_report_from_analytics(live, app_ctx, accou
     try:
         browser_login(d, live, "commander", "/analytics/")
         wait(lambda: d.find_elements(By.ID, "an-report-make"), 60, "the 报表 section")
+        wait(lambda: "处置按时率" in d.find_element(By.ID, "an-targets").text, 60,
+             "指标与目标 beside their targets")
+        assert "约束性" in d.find_element(By.ID, "an-targets").text
         d.find_element(By.ID, "an-report-make").click()
         link = wait(lambda: d.find_elements(By.CSS_SELECTOR, "#an-reports a.report-pdf"), 60,
                     "the report's 打印版 link")[0]

@@ -55,6 +55,7 @@ def test_the_daily_report_says_what_analytics_says_for_the_same_day(app_ctx, dat
     assert [t["name"] for t in f.targets][:3] == ["处置按时率", "结案率", "受理按时率"]
     assert {"约束性", "预期性"} >= {t["kind"] for t in f.targets}
     assert any(d["type"] == "传感器（合计）" and "fresh_rate" in d for d in f.devices)
+    assert figures.targets_for(ctx, city, since, until) == f.targets   # /analytics 指标与目标
     town = figures.compute(ctx, "daily", day, actor(ctx, "panzhou").center)
     assert town.kpis == ctx.incidents.kpis(actor(ctx, "panzhou").center, since, until)
     assert town.scope_name and town.scope_name in town.title
