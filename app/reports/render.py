@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -173,6 +174,15 @@ def pdf(f: Figures) -> bytes:
     return buf.getvalue()
 
 
+def _num(x: str) -> str | int | float:
+    """Counts and scores as numbers in the workbook (sums and sorts work); the rest as text."""
+    if re.fullmatch(r"-?\d{1,15}", x):
+        return int(x)
+    if re.fullmatch(r"-?\d{1,12}\.\d{1,6}", x):
+        return float(x)
+    return x
+
+
 def xlsx(f: Figures) -> bytes:
     """The report as a workbook: one sheet per section (its name ≤ 31 characters)."""
     from openpyxl import Workbook  # noqa: PLC0415
@@ -191,7 +201,7 @@ def xlsx(f: Figures) -> bytes:
         for c in ws[1]:
             c.font = Font(bold=True)
         for r in rows:
-            ws.append(r)
+            ws.append([_num(x) for x in r])
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()

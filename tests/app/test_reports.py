@@ -83,6 +83,8 @@ def test_pdf_has_its_chinese_title_and_renders_and_the_workbook_opens(app_ctx, d
     assert wb.sheetnames[:3] == ["报表", "总体指标", "指标与目标"]
     assert {"按渠道", "按类别", "按镇街", "按状态", "镇街考核排名", "设备在线率与鲜活率"} <= set(wb.sheetnames)
     assert wb["报表"]["A1"].value == f.title
+    counts = [row[1] for row in wb["按渠道"].iter_rows(min_row=2, values_only=True)]
+    assert counts and all(isinstance(n, int) for n in counts)          # numbers, not text
 
 
 def test_downloads_are_audited_and_a_town_cannot_take_the_citys(web, app_ctx, data_set):  # noqa: F811
