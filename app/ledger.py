@@ -22,7 +22,7 @@ import redis
 
 from app import security
 from grid import centers as cc
-from grid.ledger import store
+from grid.ledger import REGISTERS, store
 from grid.model import City
 from incidents import masking
 from incidents.actor import Actor
@@ -50,20 +50,21 @@ class Ledger:
             return store.import_file(conn, path, self.cell_towns, kind=kind,
                                      bounds=tuple(self.city.boundary.bounds))
 
-    def roster(self, actor: Actor, cell: str, path: str = "") -> list[dict]:
-        """The people of ``cell`` as ``actor`` may read them: PermissionError (the reason) out of
-        scope; masked for a role without personal data; an unmasked read audited."""
+    def roster(self, actor: Actor, cell: str, path: str = "", kind: str = "people") -> list[dict]:
+        """The ``kind`` register's rows in ``cell`` (people: the 花名册) as ``actor`` may read
+        them: PermissionError (the reason) out of scope; personal fields masked for a role
+        without personal data; a read returning them unmasked audited (houses have none)."""
         reason = may_read_cell(actor, cell, self.cell_towns)
         if reason:
             raise PermissionError(reason)
         with self.connect() as conn:
-            rows = store.roster(conn, cell)
+            rows = store.in_cell(conn, kind, cell)
         if not masking.sees(actor.role):
-            return [mask_person(r) for r in rows]
-        if rows:
+            return [MASKS[kind](r) for r in rows]
+        if rows and kind != "houses":
             security.audit(self.redis, AUDIT_EVENT, user=actor.user_id, role=actor.role,
                            center=actor.center, path=path, target=cell,
-                           reason=f"未脱敏读取人员 {len(rows)} 条")
+                           reason=f"未脱敏读取{REGISTERS[kind].cn} {len(rows)} 条")
         return rows
 
 
@@ -74,6 +75,15 @@ def mask_person(row: dict) -> dict:
     out["id_number"] = masking.id_number(out.get("id_number") or "")
     out["phone"] = masking.phones(out.get("phone") or "")
     return out
+
+
+def mask_unit(row: dict) -> dict:
+    """A unit's row with its phone masked."""
+    return dict(row, phone=masking.phones(row.get("phone") or ""))
+
+
+MASKS: dict[str, Callable[[dict], dict]] = {"people": mask_person, "units": mask_unit,
+                                            "houses": lambda r: r}
 
 
 def may_read_cell(actor: Actor, cell: str, cell_towns: dict[str, str]) -> str | None:
@@ -103,4 +113,5 @@ def ledger_of(ctx) -> Ledger | None:  # noqa: ANN001
     return ctx.__dict__.get("ledger")
 
 
-__all__ = ["AUDIT_EVENT", "Ledger", "attach", "ledger_of", "mask_person", "may_read_cell"]
+__all__ = ["AUDIT_EVENT", "MASKS", "Ledger", "attach", "ledger_of", "mask_person", "mask_unit",
+           "may_read_cell"]

@@ -179,6 +179,25 @@ def roster(conn: psycopg.Connection, cell: str) -> list[dict]:
                 for a, b, c, d, e in cur.fetchall()]
 
 
+_CELL_SQL = {
+    "houses": "SELECT code, address, kind, ST_X(geom), ST_Y(geom) FROM ledger_houses "
+              "WHERE cell_code = %s ORDER BY code",
+    "units": "SELECT code, name, kind, phone, ST_X(geom), ST_Y(geom) FROM ledger_units "
+             "WHERE cell_code = %s ORDER BY code",
+}
+_CELL_KEYS = {"houses": ("code", "address", "kind", "lon", "lat"),
+              "units": ("code", "name", "kind", "phone", "lon", "lat")}
+
+
+def in_cell(conn: psycopg.Connection, kind: str, cell: str) -> list[dict]:
+    """One register's rows in a cell (people: ``roster``), unmasked: the caller masks."""
+    if kind == "people":
+        return roster(conn, cell)
+    with conn.cursor() as cur:
+        cur.execute(_CELL_SQL[kind], (cell,))
+        return [dict(zip(_CELL_KEYS[kind], r, strict=True)) for r in cur.fetchall()]
+
+
 _EXPORT_COLS = {
     "people": "name, id_number, phone, array_to_string(tags, ';') AS tags, cell_code AS cell, "
               "house_code AS house",
@@ -209,4 +228,5 @@ def export_csv(conn: psycopg.Connection, kind: str, out: IO[str], *, town: str |
     return n
 
 
-__all__ = ["CHUNK", "LedgerFileError", "export_csv", "import_file", "read_chunks", "roster"]
+__all__ = ["CHUNK", "LedgerFileError", "export_csv", "import_file", "in_cell", "read_chunks",
+           "roster"]

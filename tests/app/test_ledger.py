@@ -149,6 +149,20 @@ def test_roster_masked_scoped_and_audited(web, led, app_ctx, accounts, tmp_path)
     boss = _client(web, "commander")
     assert boss.get(f"/api/ledger/cells/{other}/people").json["people"][0]["name"] == "李四"
 
+    # units and houses of the cell: the same scope; a unit's phone masked like a person's
+    lon, lat = led.city.cells[led.city.cells["code"] == cell].geometry.iloc[0].representative_point().coords[0]
+    (tmp_path / "u.csv").write_text("code,name,kind,phone,cell,lon,lat\n"
+                                    f"91440981MA4UABCD1X,某店,商铺,13812345678,{cell},{lon},{lat}\n",
+                                    encoding="utf-8")
+    (tmp_path / "h.csv").write_text(f"code,address,kind,cell,lon,lat\nH-0001,幸福路1号,住宅,{cell},{lon},{lat}\n",
+                                    encoding="utf-8")
+    assert led.import_file(tmp_path / "u.csv").imported == led.import_file(tmp_path / "h.csv").imported == 1
+    assert w.get(f"/api/ledger/cells/{cell}/units").json["units"][0]["phone"] == "138****5678"
+    assert t.get(f"/api/ledger/cells/{cell}/units").json["units"][0]["phone"] == "13812345678"
+    assert w.get(f"/api/ledger/cells/{cell}/houses").json["houses"][0]["address"] == "幸福路1号"
+    assert t.get(f"/api/ledger/cells/{other}/houses").status_code == 403
+    assert w.get(f"/api/ledger/cells/{cell}/cars").status_code == 404
+
 
 def test_cli_import_and_export(redis_service, record_url, demo_city, demo_city_dir, monkeypatch,  # noqa: ANN001, F811
                                tmp_path) -> None:
