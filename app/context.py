@@ -29,10 +29,33 @@ RESOURCES_TTL_S = 2.0
 """The map re-reads the resource register at most this often (a wall refreshes every few s)."""
 
 
-def _client(url: str) -> redis.Redis:
-    """A shared client (thread-safe pool), ``decode_responses=True``, kept alive."""
-    return redis.Redis.from_url(url, decode_responses=True, health_check_interval=30,
-                                socket_keepalive=True)
+CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
+"""``ONEMAP_REDIS_URL`` naming a Redis Cluster (any node of it): ``redis+cluster://host:port``."""
+
+
+def is_cluster_url(url: str) -> bool:
+    return url.split("://", 1)[0].lower() in CLUSTER_SCHEMES
+
+
+def _client(url: str, **kw) -> redis.Redis:
+    """A shared client (thread-safe pool), ``decode_responses=True``, kept alive; a
+    ``redis.cluster.RedisCluster`` when the URL names a cluster (issue 20)."""
+    kw = {"decode_responses": True, "health_check_interval": 30, "socket_keepalive": True, **kw}
+    scheme, rest = url.split("://", 1)
+    if scheme.lower() in CLUSTER_SCHEMES:
+        from redis.cluster import RedisCluster  # noqa: PLC0415
+
+        return RedisCluster.from_url(f"{CLUSTER_SCHEMES[scheme.lower()]}://{rest}", **kw)
+    return redis.Redis.from_url(url, **kw)
+
+
+def configure_keyspace(settings: Settings, redis_url: str) -> None:
+    """The key names' hash tags (grid/keyspace.py): the deployment's ``city_tag``; on a cluster
+    without one, ``city`` (every key of the city in one slot, so its scripts run there)."""
+    from grid import keyspace  # noqa: PLC0415
+
+    tag = settings.city_tag or ("city" if is_cluster_url(redis_url) else "")
+    keyspace.configure(tag)
 
 
 @dataclass
@@ -52,6 +75,7 @@ class AppContext:
         from app import security  # noqa: PLC0415
 
         security.set_audit_digest(self.settings.incident_config.audit_digest)
+        configure_keyspace(self.settings, self.redis_url)
 
     @cached_property
     def redis(self) -> redis.Redis:
@@ -77,7 +101,7 @@ class AppContext:
     @cached_property
     def redis_bytes(self) -> redis.Redis:
         """Client returning bytes (raw payloads in the dead letter)."""
-        return redis.Redis.from_url(self.redis_url, health_check_interval=30)
+        return _client(self.redis_url, decode_responses=False)
 
     @cached_property
     def city(self) -> City:
