@@ -37,7 +37,7 @@ def is_cluster_url(url: str) -> bool:
     return url.split("://", 1)[0].lower() in CLUSTER_SCHEMES
 
 
-def _client(url: str, **kw) -> redis.Redis:
+def connect(url: str, **kw) -> redis.Redis:
     """A shared client (thread-safe pool), ``decode_responses=True``, kept alive; a
     ``redis.cluster.RedisCluster`` when the URL names a cluster (issue 20)."""
     kw = {"decode_responses": True, "health_check_interval": 30, "socket_keepalive": True, **kw}
@@ -47,6 +47,9 @@ def _client(url: str, **kw) -> redis.Redis:
 
         return RedisCluster.from_url(f"{CLUSTER_SCHEMES[scheme.lower()]}://{rest}", **kw)
     return redis.Redis.from_url(url, **kw)
+
+
+_client = connect
 
 
 def configure_keyspace(settings: Settings, redis_url: str) -> None:

@@ -70,7 +70,7 @@ def redis_cluster_service(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture
 def redis_connect(request: pytest.FixtureRequest, redis_backend: str):
     """Open another client (another process's, in effect) of the backend ``redis_client`` is on."""
-    from app.context import _client  # noqa: PLC0415
+    from app.context import connect as _client  # noqa: PLC0415
 
     if redis_backend == "cluster":
         url = request.getfixturevalue("redis_cluster_service").url
@@ -94,7 +94,7 @@ def redis_client(request: pytest.FixtureRequest, redis_backend: str) -> Iterator
     from grid import keyspace  # noqa: PLC0415
 
     if redis_backend == "cluster":
-        from app.context import _client  # noqa: PLC0415
+        from app.context import connect as _client  # noqa: PLC0415
 
         client = _client(request.getfixturevalue("redis_cluster_service").url)
         client.flushall(target_nodes="primaries")
