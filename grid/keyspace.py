@@ -100,3 +100,30 @@ def lazy_names(module_globals: dict, city_names: dict[str, str], shared_names: d
         raise AttributeError(f"module {module_globals['__name__']!r} has no attribute {name!r}")
 
     return __getattr__
+
+
+class Bound:
+    """``obj`` working for one city: every method call runs under ``use(city)`` (a service of
+    each city in one process: ``incidents.cities``). Build ``obj`` under ``use(city)`` too, so
+    what it spells at construction is that city's."""
+
+    __slots__ = ("_obj", "city")
+
+    def __init__(self, obj: object, city: str) -> None:
+        object.__setattr__(self, "_obj", obj)
+        object.__setattr__(self, "city", city)
+
+    def __getattr__(self, name: str):  # noqa: ANN204
+        with use(self.city):
+            value = getattr(self._obj, name)
+        if not callable(value):
+            return value
+
+        def call(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            with use(self.city):
+                return value(*args, **kwargs)
+
+        return call
+
+    def __repr__(self) -> str:
+        return f"Bound({self._obj!r}, city={self.city!r})"
