@@ -82,6 +82,12 @@ def city() -> str:
     return f"om:{{{_default if c is None else c}}}:"
 
 
+def city_pattern() -> str:
+    """A glob for the prefix of every city's keys (Redis ACL key patterns): ``om:`` untagged,
+    ``om:{*}:`` tagged (braces are literal in a glob)."""
+    return "om:{*}:" if _tagged else ROOT
+
+
 def shared() -> str:
     """The prefix of the deployment's shared keys: ``om:`` (untagged) or ``om:{g}:``."""
     return f"om:{{{SHARED_TAG}}}:" if _tagged else ROOT
