@@ -52,6 +52,18 @@ def connect(url: str, **kw) -> redis.Redis:
 _client = connect
 
 
+def connect_async(url: str, **kw):  # noqa: ANN201 (redis.asyncio.Redis | …cluster.RedisCluster)
+    """The asyncio client of ``url`` (the live push hub): a cluster's for ``redis+cluster://``."""
+    import redis.asyncio as aredis  # noqa: PLC0415
+
+    scheme, rest = url.split("://", 1)
+    if scheme.lower() in CLUSTER_SCHEMES:
+        from redis.asyncio.cluster import RedisCluster  # noqa: PLC0415
+
+        return RedisCluster.from_url(f"{CLUSTER_SCHEMES[scheme.lower()]}://{rest}", **kw)
+    return aredis.Redis.from_url(url, **kw)
+
+
 def configure_keyspace(settings: Settings, redis_url: str) -> None:
     """The key names' hash tags (grid/keyspace.py): the deployment's ``city_tag``; on a cluster
     without one, ``city`` (every key of the city in one slot, so its scripts run there)."""

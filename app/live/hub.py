@@ -184,9 +184,11 @@ class Hub:
     async def run(self) -> None:
         # the read timeout outlasts XREAD BLOCK: redis-py 8 defaults every socket to 5 s, which
         # an idle feed's 5 s block hit each time ("Redis unreachable", a reconnect, a backoff)
-        self._r = r = aredis.Redis.from_url(self.redis_url, decode_responses=True,
-                                            socket_connect_timeout=5, socket_keepalive=True,
-                                            socket_timeout=BLOCK_MS / 1000 + READ_SLACK_S)
+        from app.context import connect_async  # noqa: PLC0415 (a cluster's client for its URL)
+
+        self._r = r = connect_async(self.redis_url, decode_responses=True,
+                                    socket_connect_timeout=5, socket_keepalive=True,
+                                    socket_timeout=BLOCK_MS / 1000 + READ_SLACK_S)
         failures = 0
         while True:
             try:
