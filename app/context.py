@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
+from urllib.parse import unquote
 
 import pandas as pd
 import redis
@@ -37,11 +38,43 @@ def is_cluster_url(url: str) -> bool:
     return url.split("://", 1)[0].lower() in CLUSTER_SCHEMES
 
 
+SENTINEL_SCHEMES = {"redis+sentinel": False, "rediss+sentinel": True}
+"""``redis+sentinel://[user:password@]host:port[,host:port…]/<service>[/<db>]``: the primary the
+Sentinels name (default service ``onemap``, Sentinel port 26379); after a failover the client
+finds the promoted replica (docs/record.md)."""
+
+
+def _sentinel_primary(url: str, **kw) -> redis.Redis:
+    from redis.sentinel import Sentinel  # noqa: PLC0415
+
+    scheme, rest = url.split("://", 1)
+    hosts, _, path = rest.partition("/")
+    username = password = None
+    if "@" in hosts:
+        cred, hosts = hosts.rsplit("@", 1)
+        user, _, pw = cred.partition(":")
+        username, password = unquote(user) or None, unquote(pw) or None
+    nodes = []
+    for h in hosts.split(","):
+        host, _, port = h.rpartition(":") if ":" in h else (h, "", "26379")
+        nodes.append((host, int(port)))
+    parts = [p for p in path.split("/") if p]
+    service = parts[0] if parts else "onemap"
+    db = int(parts[1]) if len(parts) > 1 else 0
+    timeout = kw.get("socket_timeout", 5)
+    sentinel = Sentinel(nodes, socket_timeout=timeout, socket_connect_timeout=timeout)
+    return sentinel.master_for(service, db=db, username=username, password=password,
+                               ssl=SENTINEL_SCHEMES[scheme.lower()], **kw)
+
+
 def connect(url: str, **kw) -> redis.Redis:
     """A shared client (thread-safe pool), ``decode_responses=True``, kept alive; a
-    ``redis.cluster.RedisCluster`` when the URL names a cluster (issue 20)."""
+    ``redis.cluster.RedisCluster`` when the URL names a cluster, the Sentinels' primary for
+    ``redis+sentinel://`` (issue 20)."""
     kw = {"decode_responses": True, "health_check_interval": 30, "socket_keepalive": True, **kw}
     scheme, rest = url.split("://", 1)
+    if scheme.lower() in SENTINEL_SCHEMES:
+        return _sentinel_primary(url, **kw)
     if scheme.lower() in CLUSTER_SCHEMES:
         from redis.cluster import RedisCluster  # noqa: PLC0415
 
