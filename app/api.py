@@ -236,11 +236,19 @@ def intake(ctx, actor: Actor, body: dict, idem: str | None):
     except (KeyError, TypeError, ValueError):
         raise ValueError("须提供经纬度 lon、lat（WGS-84，度）(lon and lat (WGS-84 degrees) are required)"
                          ) from None
+    # a 12345 call's number, call id and recording: fields of the case, never free text in
+    # ref (app.cti: the CTI draft a ref names, or a number typed into it; issue 24)
+    from app.cti import caller_fields, mark_taken  # noqa: PLC0415
+
+    ref, caller = caller_fields(ctx, actor, channel, body)
     # the service keeps keys apart per user and action (no cross-user reads)
-    return ctx.incidents.report(actor, text_field(body, "category"), lon, lat,
-                                severity=text_field(body, "severity", "一般") or "一般",
-                                description=text_field(body, "description"), title=text_field(body, "title"),
-                                channel=channel, idempotency_key=idem, ref=text_field(body, "ref"))
+    inc = ctx.incidents.report(actor, text_field(body, "category"), lon, lat,
+                               severity=text_field(body, "severity", "一般") or "一般",
+                               description=text_field(body, "description"), title=text_field(body, "title"),
+                               channel=channel, idempotency_key=idem, ref=ref, caller=caller)
+    if caller.get("call_id"):
+        mark_taken(ctx.redis, actor, caller["call_id"], inc.id)
+    return inc
 
 
 def point_features(frame, props: tuple[str, ...]) -> dict:

@@ -70,7 +70,8 @@ SESSION_CHECK = "onemap_session_check"
 """``server.extensions[SESSION_CHECK](sid, touch=True)``: the ``SessionUser`` of a live session
 id or None. The login gate and the live push stream (``app.live.session``) both use it."""
 
-PUBLIC_PREFIXES = ("/login", "/logout", "/static/", "/healthz", "/favicon.ico", "/_favicon.ico")
+PUBLIC_PREFIXES = ("/login", "/logout", "/static/", "/healthz", "/favicon.ico", "/_favicon.ico",
+                   "/pj/")   # the citizen's 好差评 page: its one-time link is the credential (issue 24)
 # Anonymous requests reach a screen's static files only by a path naming a file (a name with an
 # extension, no dot segment): a bare ``assets/`` or ``_dash-component-suites/…`` folder used to
 # fall through to Dash's catch-all and answer the page shell with its version numbers (issue 19).
@@ -255,6 +256,26 @@ def _code_page(user_id: str, error: str = "", status: int = 200):
     return body, status, {"Content-Type": "text/html; charset=utf-8"}
 
 
+KIOSK_INVALID = "大屏链接无效或已过期，请联系管理员"
+"""What an unattended wall shows for a wrong or rotated kiosk token, or an ended kiosk session
+(issue 21): nobody stands at a video wall to fill in a login form."""
+
+_KIOSK_INVALID_PAGE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>一网统管 · 大屏</title>
+<style>html,body{{margin:0;height:100%;background:#050d18;color:#e8f1ff;font-family:"Noto Sans CJK SC",
+"Source Han Sans SC","WenQuanYi Micro Hei","Microsoft YaHei",sans-serif}}
+main{{height:100%;display:flex;flex-direction:column;align-items:center;justify-content:center;
+text-align:center;gap:3vh}}h1{{margin:0;font-size:6vh;color:#ff8a80}}p{{margin:0;font-size:3vh;
+color:#8fb3d9}}</style></head>
+<body><main id="kiosk-invalid"><h1>{msg}</h1><p>一网统管 · 指挥大厅大屏</p></main></body></html>"""
+
+
+def _kiosk_invalid_page():
+    """The wall's full-screen message for a kiosk link that does not open it (403)."""
+    return (_KIOSK_INVALID_PAGE.format(msg=KIOSK_INVALID), 403,
+            {"Content-Type": "text/html; charset=utf-8"})
+
+
 _LOGOUT_PAGE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>退出 OneMap</title><link rel="stylesheet" href="/static/login.css"></head>
@@ -301,6 +322,8 @@ def install(server: Flask, ctx) -> None:
             if rec is not None:
                 security.audit(ctx.redis, "session_expired", user=rec.user, reason=why,
                                path=request.path if has_request_context() else "")
+                if rec.kind == "kiosk" and has_request_context():
+                    g.onemap_kiosk_ended = True     # the wall says so (KIOSK_INVALID)
             return None
         if rec.kind == "kiosk":
             return SessionUser(_KIOSK_ACTOR, sid)
@@ -487,7 +510,7 @@ def install(server: Flask, ctx) -> None:
         if screen == "wall" and "kiosk" in request.args:
             # The token is exchanged for a session cookie at first use, and the browser is sent
             # to the same page without it: it does not stay in the address bar, history, or the
-            # access logs of later requests. A wrong token just goes on to the login.
+            # access logs of later requests. A wrong token: a full-screen message (KIOSK_INVALID).
             if kiosk_token_ok(ctx.redis, ctx.settings.kiosk_token, request.args.get("kiosk")):
                 if current_actor() is None:
                     session.clear()
@@ -498,10 +521,14 @@ def install(server: Flask, ctx) -> None:
                 rest = [(k, v) for k, v in request.args.items(multi=True) if k != "kiosk"]
                 return redirect(path + (f"?{urlencode(rest)}" if rest else ""))
             security.audit(ctx.redis, "kiosk_rejected", path=path)
+            if current_actor() is None and not _is_machine(path):
+                return _kiosk_invalid_page()    # an unattended wall: a message, not a form
         actor = current_actor()
         if actor is None:
             if _is_machine(path):
                 return security.json_error(401, "login_required")
+            if screen == "wall" and g.get("onemap_kiosk_ended"):
+                return _kiosk_invalid_page()
             return redirect(f"/login?next={path}")
         security.csrf_token()  # every session has one, so Dash's callbacks can send it
         if screen is not None and not may_open(actor, screen):

@@ -33,6 +33,7 @@ from incidents import defaults as _incident_defaults
 if TYPE_CHECKING:
     from grid.categories import Category
     from grid.model import Department
+    from incidents.callback import HotlineConfig
     from incidents.config import IncidentConfig
     from incidents.notify.outbox import NotifyConfig
     from sensors.rules import ThresholdOverrides
@@ -89,6 +90,9 @@ class Settings(BaseSettings):
     city: str = Field("高州市", description="County name of the city model to load/build.")
     city_dir: Path | None = Field(None, description="Directory of an imported city model; "
                                   "default <data_dir>/cities/<city>.")
+    road_network: Path | None = Field(None, description="GeoJSON of the city's roads (LineString "
+                                      "features, WGS-84): 一键调度 ranks suggested resources by road "
+                                      "distance; unset: straight-line (issue 16, docs/resources.md).")
 
     # --- web --------------------------------------------------------------------------------
     host: str = Field("127.0.0.1", description="Address the web app listens on.")
@@ -148,6 +152,10 @@ class Settings(BaseSettings):
         default_factory=dict, description="Table [sensors]: alarm thresholds per kind "
         "([sensors.thresholds.<kind>] <rule> = [blue, yellow, orange, red] or {red = …}) and per "
         "device ([sensors.devices.<id>]). Unset: the demo defaults of sensors/kinds/*.py.")
+    video: dict[str, Any] = Field(
+        default_factory=dict, description="Table [video]: the video gateway (port, gateway_url, "
+        "idle_stop_s, max_upstreams, token_ttl_s, role_quota, VMS platforms; docs/video.md). "
+        "Unset keys: the defaults of sensors/video/defaults.py.")
     categories_file: Path | None = Field(
         None, description="Category tree file (CSV code,name,sudden; JSON/TOML [[categories]]). "
         "Unset: the demo tree of grid/categories.py.")
@@ -194,6 +202,11 @@ class Settings(BaseSettings):
         "{severity: minutes}} before escalating, channels {severity: [inapp, email, sms]}, "
         "quiet_hours [22, 7], rate_limit [count, seconds], retry_s [...]. Unset keys: the demo "
         "defaults of incidents/defaults.py.")
+    hotline: dict[str, Any] = Field(
+        default_factory=dict, description="Table [hotline] (12345, issue 24): working_days before "
+        "回访 is due, holidays/workdays [YYYY-MM-DD], channels called back, evaluation_ttl_s of a "
+        "好差评 link, public_url of its page, targets {rate: {target, binding}}. Unset keys: the "
+        "demo defaults of incidents/defaults.py.")
 
     # --- demo and local services -------------------------------------------------------------
     demo_first_story_s: float = Field(45.0, ge=0, description="`onemap demo`: seconds before "
@@ -219,6 +232,21 @@ class Settings(BaseSettings):
         NotifyConfig.from_table(v)       # raises ValueError naming the key
         return v
 
+    @field_validator("hotline")
+    @classmethod
+    def _check_hotline(cls, v: dict[str, Any]) -> dict[str, Any]:
+        from incidents.callback import HotlineConfig  # noqa: PLC0415
+
+        HotlineConfig.from_table(v)      # raises ValueError naming the key
+        return v
+
+    @property
+    def hotline_config(self) -> HotlineConfig:
+        """The [hotline] table over the demo defaults (回访 deadline, 好差评 links, targets)."""
+        from incidents.callback import HotlineConfig  # noqa: PLC0415
+
+        return HotlineConfig.from_table(self.hotline)
+
     @property
     def notify_config(self) -> NotifyConfig:
         """The [notify] table over the demo defaults (escalation, channels, quiet hours)."""
@@ -234,6 +262,21 @@ class Settings(BaseSettings):
 
             ThresholdOverrides.from_dict(v)
         return v
+
+    @field_validator("video")
+    @classmethod
+    def _check_video(cls, v: dict[str, Any]) -> dict[str, Any]:
+        from sensors.video.config import VideoConfig  # noqa: PLC0415
+
+        VideoConfig.from_table(v)
+        return v
+
+    @property
+    def video_config(self):  # noqa: ANN201 (sensors.video.config.VideoConfig)
+        """The [video] table over the defaults of sensors/video/defaults.py."""
+        from sensors.video.config import VideoConfig  # noqa: PLC0415
+
+        return VideoConfig.from_table(self.video)
 
     @model_validator(mode="after")
     def _check_catalog(self) -> Settings:

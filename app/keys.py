@@ -29,6 +29,12 @@ def user_tokens(user_id: str) -> str:
     return f"{_ks.shared()}apitoks:{user_id}"
 
 
+def console_photos(user_id: str, incident_id: str) -> str:
+    """List of photo URLs a console user uploaded for the next 处置反馈 of a case (处置后照片,
+    issue 21); taken by that action, expires after a day (app.screens.console)."""
+    return f"{_ks.shared()}console:photos:{user_id}:{incident_id}"
+
+
 def console_seen(user_id: str) -> str:
     """Hash view → epoch s: when the user last marked that console view read (标为已阅); rows
     that came in later are marked 新 (app.screens.console, issue 15)."""
@@ -119,9 +125,9 @@ def failures_key(scope: str, who: str) -> str:
 
 
 # --- Open311 GeoReport v2 (app.open311, issue 18) ----------------------------------------
-OPEN311_CLIENTS = "om:o311:clients"
-"""Hash client name → JSON ``{center, hash, created, revoked}`` of each Open311 API key issued
-(``onemap open311 keys issue``); the key itself is never stored, only its SHA-256."""
+# OPEN311_CLIENTS: shared (``om:o311:clients`` untagged).
+#   Hash client name → JSON ``{center, hash, created, revoked}`` of each Open311 API key issued
+#   (``onemap open311 keys issue``); the key itself is never stored, only its SHA-256.
 
 
 def open311_key(key_hash: str) -> str:
@@ -151,6 +157,7 @@ def open311_token(token: str) -> str:
 
 
 _SHARED_NAMES = {
+    "OPEN311_CLIENTS": "o311:clients",
     "USERS": "users",
     "SECURITY_AUDIT": "sec:audit",
     "SECURITY_AUDIT_HEAD": "sec:audit:head",

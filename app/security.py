@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import redis
-from flask import Flask, Response, abort, has_request_context, jsonify, request, session
+from flask import Flask, Response, abort, current_app, has_request_context, jsonify, request, session
 from flask.sessions import SecureCookieSessionInterface
 
 from app import keys
@@ -73,7 +73,12 @@ def inline_script_hashes(html: bytes) -> list[str]:
     return sorted(set(out))
 
 
-def content_security_policy(script_hashes: Iterable[str] = ()) -> str:
+CSP_CONNECT = "onemap_csp_connect"
+"""``server.extensions[CSP_CONNECT]``: a ``() -> list of sources`` added to ``connect-src`` for
+this request (the video gateway's origin, ``app.http.video``: another port of the same host)."""
+
+
+def content_security_policy(script_hashes: Iterable[str] = (), connect: Iterable[str] = ()) -> str:
     """Only our own origin. Why each exception:
 
     - ``script-src``: no 'unsafe-eval' and no 'unsafe-inline' (checked in headless Chromium:
@@ -83,14 +88,18 @@ def content_security_policy(script_hashes: Iterable[str] = ()) -> str:
     - ``style-src 'unsafe-inline'``: React and plotly.js write ``style`` attributes and tags.
     - ``worker-src blob:``: MapLibre (inside plotly.js) starts its workers from blob URLs.
     - ``img-src data: blob:``: inline icons of MapLibre/plotly, photo previews on the phone.
+    - ``media-src blob:``: live video plays from a MediaSource (mpegts.js); ``connect``: the video
+      gateway's origin, which the player fetches the stream from (issue 23).
     """
     script = " ".join(["'self'", *script_hashes])
+    connect_src = " ".join(["'self'", *connect])
     return ("default-src 'self'; "
             f"script-src {script}; "
             "style-src 'self' 'unsafe-inline'; "
             "img-src 'self' data: blob:; "
             "font-src 'self' data:; "
-            "connect-src 'self'; "
+            f"connect-src {connect_src}; "
+            "media-src 'self' blob:; "
             "worker-src 'self' blob:; child-src 'self' blob:; "
             "frame-ancestors 'self'; base-uri 'self'; form-action 'self'; object-src 'none'")
 
@@ -127,7 +136,9 @@ def apply_security_headers(resp: Response) -> Response:
     hashes: list[str] = []
     if resp.mimetype == "text/html" and not resp.direct_passthrough:
         hashes = inline_script_hashes(resp.get_data())
-    resp.headers.setdefault("Content-Security-Policy", content_security_policy(hashes))
+    extra = current_app.extensions.get(CSP_CONNECT) if has_request_context() else None
+    resp.headers.setdefault("Content-Security-Policy",
+                            content_security_policy(hashes, extra() if extra else ()))
     resp.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
     resp.headers.setdefault("X-Content-Type-Options", "nosniff")
     resp.headers.setdefault("Referrer-Policy", "same-origin")

@@ -19,7 +19,7 @@ import pkgutil
 from flask import Flask, redirect, send_from_directory
 
 import app.auth as auth  # the gate: if it cannot be imported, neither can the server
-from app import http, keys, mobile_api, screens, secret_files
+from app import citizen, cti, hotline, http, keys, mobile_api, screens, secret_files
 from app.config import ASSETS_DIR
 from app.context import AppContext
 
@@ -48,6 +48,8 @@ def create_server(ctx: AppContext) -> Flask:
     auth.install(server, ctx)          # first: the gate stands before any route is served
     http.install(server)
     server.register_blueprint(mobile_api.bp)
+    for bp in (cti.bp, hotline.bp, citizen.bp):   # 12345: CTI hook, 回访, 好差评 page (issue 24)
+        server.register_blueprint(bp)
 
     @server.get("/static/<path:path>")
     def static_asset(path: str):  # served by OneMap itself: offline (non-negotiable 3)

@@ -43,6 +43,9 @@ def start_background_workers(ctx: AppContext, runtime: Runtime, simulate: bool =
 
     dispatch = DispatchWorker(ctx.redis_as("dispatch"), ctx.city, config=settings.incident_config,
                               name="demo-dispatch")
+    from app.hotline import desk_over  # noqa: PLC0415 (回访 and 好差评 SMS, issue 24)
+
+    dispatch.deadlines.callbacks = desk_over(ctx, dispatch.service, send_sms=True)
     _joined(runtime, _thread("dispatch", lambda: dispatch.run(runtime.stop_event)))
     started = ["ingest", "health", "dispatch"]
 

@@ -137,6 +137,61 @@ def _reactivate(inc: Incident, actor: Actor, body: Body) -> None:
     inc.state, inc.place, inc.void_reason, inc.recovered_ts = State.REPORTED, f"q:{inc.center}", "", 0.0
 
 
+# --- 回访结果 (follow-up): the caller's verdict after 结案; 不满意 reopens (issue 24: E4, E10) -------
+SATISFIED_MIN = 3
+"""A 回访 score (1–5; 好/中/差 = 5/3/1) at or above this keeps the case closed; below it (or no
+score) the caller is not satisfied and the case is done again (FixMyStreet's "not fixed" reopen)."""
+
+
+def _may_follow_up(p: Policy, actor: Actor, inc: Incident) -> None:
+    """A person of the owning center, or the grid worker of the case's cell (回访 on the phone,
+    E10), never one who handled the case (监管分离 T11); once per closing; not a patrol task."""
+    from incidents import lifecycle  # noqa: PLC0415
+    from incidents.actor import SYSTEM  # noqa: PLC0415
+    from incidents.errors import Forbidden, InvalidTransition  # noqa: PLC0415
+
+    if actor is SYSTEM:
+        raise Forbidden(Action.FOLLOW_UP, actor, "回访由人工进行 (a person calls back)", inc.id)
+    if actor.role == "grid_worker":
+        if not actor.cell or inc.cell_code != actor.cell:
+            raise Forbidden(Action.FOLLOW_UP, actor, "网格员只回访本网格的事件 "
+                            "(grid workers call back the cases of their own cell)", inc.id)
+    else:
+        p.own(actor, inc, Action.CALLBACK)
+    p.separate(actor, inc, Action.FOLLOW_UP)
+    lifecycle.check(Action.FOLLOW_UP, inc.state, inc.id)
+    if inc.kind == "task":
+        raise InvalidTransition(Action.FOLLOW_UP, inc.state, "巡查任务不回访 (a patrol task has no caller)",
+                                inc.id)
+    if inc.satisfaction:
+        raise InvalidTransition(Action.FOLLOW_UP, inc.state, "已回访过 (already called back)", inc.id)
+
+
+def _follow_up(inc: Incident, actor: Actor, body: Body) -> None:
+    """满意 (score ≥ ``SATISFIED_MIN``): the score is kept, the case stays closed. 不满意: the
+    reason is required; the case goes back to its handlers (as 核查不通过 does), counted as a
+    reopen."""
+    import time  # noqa: PLC0415
+
+    from incidents.vocab import State, TaskState  # noqa: PLC0415
+
+    score = opt_int(body, "satisfaction")
+    if score is not None and not 1 <= score <= 5:
+        raise ValueError("满意度为 1 到 5 (satisfaction is 1..5)")
+    if score is not None and score >= SATISFIED_MIN:
+        inc.satisfaction = score
+        return
+    if not (text(body, "reason") or text(body, "note")).strip():
+        raise ValueError("回访不满意须说明原因 (an unsatisfied callback needs the reason)")
+    inc.state, inc.place = State.DISPATCHED, f"x:{inc.center}"
+    inc.reopen_count += 1
+    now = time.time()
+    for t in inc.tasks:
+        if t.state == TaskState.HANDLED:     # its deadline: the case's (the stage starts again)
+            t.state, t.dispatched_ts, t.started_ts, t.handled_ts, t.due_ts = (
+                TaskState.DISPATCHED, now, 0.0, 0.0, 0.0)
+
+
 REGISTRY: dict[str, Spec] = {s.action: s for s in (
     Spec(Action.ACCEPT, run=lambda s, i, a, b: s.accept(i, a, note=text(b, "note"))),
     Spec(Action.REGISTER, run=lambda s, i, a, b: s.register(i, a, note=text(b, "note"))),
@@ -171,6 +226,8 @@ REGISTRY: dict[str, Spec] = {s.action: s for s in (
     Spec(Action.CALLBACK, "satisfaction",
          run=lambda s, i, a, b: s.callback(i, a, satisfaction=opt_int(b, "satisfaction") or 0,
                                            note=text(b, "note"))),
+    # a screen asks for the reason (不满意重办); a score (``satisfaction``) comes from the 回访 API
+    Spec(Action.FOLLOW_UP, "reason", check=_may_follow_up, apply=_follow_up, reset_stage=True),
     Spec(Action.PUSH_UPPER),          # the exchange is the app's (app.upper): run there
     Spec(Action.NOTE, "note", run=lambda s, i, a, b: s.note(i, a, text(b, "text") or text(b, "note"))),
 )}

@@ -35,6 +35,9 @@ class DeadlineWorker:
         self.service = service
         self.batch = batch
         self.stats: Counter = Counter()   # outcomes so far (for the heartbeat / ops page)
+        # 回访 (issue 24): a ``incidents.callback.CallbackDesk`` the app attaches: closings taken
+        # in and overdue callbacks urged on each tick, like any deadline
+        self.callbacks = None
 
     def tick(self) -> Counter:
         """Act on every event due by now; returns counts by outcome (warn/urge/escalate/...)."""
@@ -45,6 +48,17 @@ class DeadlineWorker:
             self._fire(out, limited, now)
         finally:
             self._summarise(limited, now)
+        if self.callbacks is not None:
+            try:
+                for what, n in self.callbacks.tick().items():
+                    out[f"callback_{what}"] += n
+                    self.stats[f"callback_{what}"] += n
+            except redis.RedisError:
+                raise
+            except Exception:    # the callbacks never stop the deadlines; logged, counted
+                log.exception("callback desk tick failed")
+                out["callback_error"] += 1
+                self.stats["callback_error"] += 1
         recovered = self.service.recover_due()
         if recovered:
             out["recovered"] += recovered

@@ -236,3 +236,18 @@ REPORT_UP_UPDATE_DUE_S = 3600.0
 """A 续报 asked for is due within an hour. Demo default."""
 REPORT_UP_FINAL_DUE_S = 3600.0
 """终报 due an hour after closure (结案). Demo default."""
+
+# --- 12345: 回访 and 好差评 (issue 24: E4, E10, E35, E36, E52) --------------------------------------
+CALLBACK_WORKING_DAYS = 2
+"""回访 is due by the end (24:00, UTC+8) of the Nth working day after 结案 (按时反馈回访, E4):
+weekends are skipped, and a deployment's 法定节假日/调休 lists (``[hotline]``). Demo default."""
+CALLBACK_CHANNELS: tuple[str, ...] = ("hotline", "walk_in")
+"""The channels whose cases are called back after 结案: the public's own reports (12345, 来访)."""
+EVALUATION_TTL_S = 7 * 86400.0
+"""A citizen's 好差评 link works this long after it is sent (seconds), once. Demo default."""
+RATE_TARGETS: dict[str, tuple[float, bool]] = {
+    "callback_rate": (1.0, True), "callback_on_time_rate": (1.0, True),
+    "evaluation_rate": (0.6, False), "satisfied_rate": (0.9, False), "response_rate": (1.0, True)}
+"""Each 12345 rate's target and whether it is binding (约束性, True) or expected (预期性): 100 %
+callback and response (E52: 处理率/响应率 100 %); the evaluation and satisfaction targets are
+demo assumptions, set per deployment in ``[hotline] targets``."""

@@ -47,6 +47,9 @@ Layout (see docs/incidents.md):
 - ``om:inc:resp:all``             zset: every response → activation ts
 - ``om:inc:ex:…``                 the same response keys for 推演 (exercise, X3): a separate
                                   namespace; an exercise's tasks never become cases
+- ``om:inc:ex:run:{eid}``         hash: one 推演 run (plan, scenario, town, its response, state);
+  ``…:log`` stream: its events in order (the replay); ``…:res`` hash: the COPY of the resource
+  register it dispatches from (rid → JSON state); ``…:seq``/``…:all`` its ids (exercise.py)
 - ``om:inc:idem:report:system:situation:{family}:{area}:{n}``  string: the open situation of a
                                   family in an area for window n (an idempotency key: one
                                   situation however many intake workers race)
@@ -74,6 +77,11 @@ Layout (see docs/incidents.md):
 - ``om:inc:notify:contacts``       hash: person id → contact JSON (phone, email, quiet hours)
 - ``om:inc:notify:inbox:{user}``   stream: a user's in-app notifications (the screens read it)
 - ``om:inc:notify:inbox:seen:{user}`` set: delivery ids already in that inbox (no double entry)
+- ``om:inc:cb:{id}``                hash: a case's 回访 record (incidents/callback.py, issue 24)
+- ``om:inc:cb:q:{center}``         zset: a center's (``W<cell>``: a grid worker's) 回访待办 → due ts
+- ``om:inc:cb:due``, ``om:inc:cb:all`` zsets: callbacks not yet urged → due ts; every record → 结案 ts
+- ``om:inc:eval:{id}``, ``om:inc:eval:link:{sha256}`` hashes: a case's 好差评 and its one-time link
+- ``om:inc:cti:{call}``, ``om:inc:cti:drafts:{center}`` a 12345 call's draft; a center's open drafts
 """
 
 from __future__ import annotations
@@ -241,6 +249,24 @@ def response_seq(exercise: bool = False) -> str:
     return f"{response_ns(exercise)}seq"
 
 
+# --- 推演 runs (incidents/emergency/exercise.py, issue 16, X3): never the real keys -------------
+
+
+def exercise(eid: str) -> str:
+    """hash: one 推演 run (plan, scenario, town, its exercise response, state, the picture)."""
+    return f"{_ks.city()}inc:ex:run:{eid}"
+
+
+def exercise_log(eid: str) -> str:
+    """stream: the run's events in order (copy, alarms, suggestion, activation, dispatch, end)."""
+    return f"{_ks.city()}inc:ex:run:{eid}:log"
+
+
+def exercise_resources(eid: str) -> str:
+    """hash: the run's copy of the resource register (rid → JSON {state, avail, usable})."""
+    return f"{_ks.city()}inc:ex:run:{eid}:res"
+
+
 # --- 信息报送 (首报/续报/终报, incidents/reports_upward.py, issue 17) ----------------------------
 
 
@@ -272,6 +298,40 @@ def exchange_nonce(key_id: str, nonce: str) -> str:
     """string (with TTL): an inbound request's nonce, seen once within the timestamp window."""
     return f"{_ks.city()}inc:xchg:nonce:{key_id}:{nonce}"
 
+
+# --- 12345: 回访 and 好差评 (incidents/callback.py, incidents/evaluation.py, issue 24) -------------
+CALLBACK_GROUP = "callback"                  # the callback desk's consumer group on FEED
+
+
+def callback(incident_id: str) -> str:
+    """hash: a case's 回访 record (center, cell, closed_ts, due_ts, status, done_ts, score, …)."""
+    return f"{_ks.city()}inc:cb:{incident_id}"
+
+
+def callback_queue(center: str) -> str:
+    """zset: a center's 回访待办 (case id → due ts); ``W<cell>``: a grid worker's cell."""
+    return f"{_ks.city()}inc:cb:q:{center}"
+
+
+def evaluation_link(token_hash: str) -> str:
+    """hash: a 好差评 link (case id, expires, used): by the SHA-256 of its token."""
+    return f"{_ks.city()}inc:eval:link:{token_hash}"
+
+
+def evaluation(incident_id: str) -> str:
+    """hash: a case's citizen evaluation (score, comment, ts); also its link's state (sent)."""
+    return f"{_ks.city()}inc:eval:{incident_id}"
+
+
+def cti_call(call_id: str) -> str:
+    """hash: an incoming 12345 call from the CTI (number, recording, center, draft state)."""
+    return f"{_ks.city()}inc:cti:{call_id}"
+
+
+def cti_drafts(center: str) -> str:
+    """zset: a center's open call drafts (call id → ts)."""
+    return f"{_ks.city()}inc:cti:drafts:{center}"
+
 # The constant names, spelled at each access under the current city (grid/keyspace.py):
 # ``keys.OPEN`` is ``om:inc:open`` untagged, ``om:{<city>}:inc:open`` tagged.
 _CITY_NAMES = {
@@ -297,6 +357,8 @@ _CITY_NAMES = {
     "NOTIFY_FAILED": "inc:notify:failed",
     "NOTIFY_CONTACTS": "inc:notify:contacts",
     "PLANS": "inc:plans",
+    "EXERCISE_SEQ": "inc:ex:run:seq",
+    "EXERCISES": "inc:ex:run:all",  # zset: exercise id → start ts
     "REPORTS_UP_DUE": "inc:upreport:due",  # zset: report id → due ts (drafts not yet sent)
     "REPORTS_UP_OUTBOX": "inc:upreport:outbox",  # stream: approved reports "sent" to the upper platform
     "EXCHANGE_READY": "inc:xchg:ready",  # zset: incident id → next attempt ts of its queue's head
@@ -304,5 +366,7 @@ _CITY_NAMES = {
     "EXCHANGE_STATS": "inc:xchg:stats",  # hash: enqueued, delivered, failures, gave_up, backlog, inbound…
     "EXCHANGE_SEQ": "inc:xchg:seq",  # hash: incident id → last item seq (order per incident)
     "EXCHANGE_LAST_STATE": "inc:xchg:laststate",  # hash: incident id → last state sent up
+    "CALLBACK_DUE": "inc:cb:due",  # zset: case id → 回访 due ts (not yet urged)
+    "CALLBACK_ALL": "inc:cb:all",  # zset: case id → 结案 ts (every case called back or due)
 }
 __getattr__ = _ks.lazy_names(globals(), _CITY_NAMES)

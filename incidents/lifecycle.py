@@ -36,6 +36,7 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str, str]] = {
     A.MERGE: (PRE_DISPATCH | OUT | frozenset({S.HANDLED}), "=", "合并"),
     A.SPLIT: (OPEN_STATES, "=", "拆分"),
     A.CALLBACK: (frozenset({S.CLOSED}), "=", "回访"),
+    A.FOLLOW_UP: (frozenset({S.CLOSED}), "*", "回访结果 (满意: 记满意度，仍结案; 不满意: 重新办理 → dispatched)"),
     A.NOTE: (OPEN_STATES | frozenset({S.CLOSED}), "=", "备注"),
     A.SEVERITY: (OPEN_STATES, "=", "定级"),
     A.CORRELATE: (OPEN_STATES, "=", "关联上报"),

@@ -487,6 +487,32 @@ class Policy:
             raise Forbidden("import_resources", actor, "只有市指挥长或管理员可以导入应急资源 "
                             "(only the city commander or an administrator imports resources)")
 
+    def may_watch(self, actor: Actor, camera: dict) -> str | None:
+        """视频调阅 (V27 全程可控, issue 23): None if ``actor`` may watch ``camera`` (a registry
+        row: ``town_code``, ``cell_code``, ``share``, ``owner``), else why not. The city's
+        readers all; a town's roles its territory's (块); a department the cameras whose
+        ``share`` names it (条; its name or code); a grid worker the public-space (``owner``
+        public) cameras of their own cell. An administrator manages, and does not watch."""
+        role = spec(actor.role)
+        if actor.is_city and (role.reads_city or actor.role == "supervisor" or role.responds):
+            return None
+        town = cc.town_of(actor.center)
+        if town:
+            if str(camera.get("town_code")) != town:
+                return f"摄像机不在 {actor.center} 的辖区内 (camera outside the territory)"
+            if actor.role == "grid_worker" and (str(camera.get("cell_code")) != str(actor.cell)
+                                                or camera.get("owner") != "public"):
+                return "网格员只能调阅本网格的公共区域摄像机 (grid workers: public cameras of their cell)"
+            return None
+        dept = cc.dept_of(actor.center)
+        if dept:
+            shared = {s.strip() for s in str(camera.get("share") or "").split(",") if s.strip()}
+            names = {d.name for d in self.city.departments if d.code == dept}
+            if shared & ({dept, actor.center} | names):
+                return None
+            return f"该摄像机未共享给 {actor.center} (camera not shared to this department)"
+        return f"角色 {actor.role} 不能调阅视频 (role may not watch video)"
+
 
 def visible_devices(actor: Actor, frame, line_col: str | None):  # noqa: ANN001, ANN201 (DataFrame)
     """The devices (sensors, cameras) ``actor`` may see (S1/S2 分级接入), as a filtered frame: the

@@ -71,31 +71,31 @@ class RoleSpec:
     responds: bool = False            # 救援队员: moves its own team's dispatches (X16, T7; issue 17)
 
 
-_ALL_SCREENS = frozenset({"wall", "console", "m", "analytics", "ops"})
+_ALL_SCREENS = frozenset({"wall", "console", "m", "analytics", "ops", "replay"})
 
 ROLE_TABLE: dict[Role, RoleSpec] = {r.role: r for r in (
     RoleSpec(Role.CITY_COMMANDER, "市指挥长", frozenset({"city"}),
-             frozenset({"wall", "console", "m", "analytics", "ops"}), reads_city=True, reports=True,
+             frozenset({"wall", "console", "m", "analytics", "ops", "replay"}), reads_city=True, reports=True,
              owns=True, commands=True, city_urges=True, assigns=True, pushes_upper=True,
              needs_2fa=True, sees_personal_data=True),
     RoleSpec(Role.CITY_OPERATOR, "市值班员", frozenset({"city"}),
-             frozenset({"wall", "console", "m", "analytics"}), reads_city=True, reports=True,
+             frozenset({"wall", "console", "m", "analytics", "replay"}), reads_city=True, reports=True,
              owns=True, city_urges=True, assigns=True, pushes_upper=True, needs_2fa=True,
              sees_personal_data=True),
     RoleSpec(Role.TOWN_OPERATOR, "镇街值班员", frozenset({"town"}),
-             frozenset({"wall", "console", "analytics"}),
+             frozenset({"wall", "console", "analytics", "replay"}),
              reports=True, handles=True, owns=True, assigns=True, sees_personal_data=True),
     RoleSpec(Role.DEPT_OPERATOR, "部门值班员", frozenset({"dept"}),
              frozenset({"wall", "console", "analytics"}),
              reports=True, handles=True, owns=True, assigns=True, sees_personal_data=True),
     RoleSpec(Role.SUPERVISOR, "监督核查员", frozenset({"city", "town"}),
-             frozenset({"wall", "console", "analytics"}), home="/analytics/", reports=True,
+             frozenset({"wall", "console", "analytics", "replay"}), home="/analytics/", reports=True,
              supervises=True, sees_personal_data=True),
     RoleSpec(Role.GRID_WORKER, "网格员", frozenset({"town"}), frozenset({"wall", "m"}), home="/m/",
              reports=True, handles=True),
     RoleSpec(Role.RESPONDER, "救援队员", frozenset({"city", "town", "dept"}), frozenset({"m"}),
              home="/m/", responds=True, calls_api=False),    # the phone's /m/api/* only
-    RoleSpec(Role.WALL_VIEWER, "大屏", frozenset({"city"}), frozenset({"wall"}), home="/wall/",
+    RoleSpec(Role.WALL_VIEWER, "大屏", frozenset({"city"}), frozenset({"wall", "replay"}), home="/wall/",
              reads_city=True, calls_api=False),
     RoleSpec(Role.ADMIN, "管理员", frozenset({"city"}), frozenset({"wall", "analytics", "ops"}),
              home="/ops/", administers=True, needs_2fa=True),

@@ -64,6 +64,10 @@ from incidents.unit_of_work import _MAX_RETRIES, UnitOfWork, _idem, _unbatched_c
 from incidents.vocab import State as S
 from incidents.vocab import TaskState as TS
 
+CALLER_FIELDS = ("phone", "call_id", "recording")
+"""What a hotline case may carry of its call (``report(caller=…)``): the number, the CTI's call id
+and its recording link (issue 24)."""
+
 CamerasNear = Callable[[float, float, float], list[dict]]
 """(lon, lat, radius_m) → nearby cameras as dicts (id, name, distance_m, ...): injectable."""
 
@@ -140,7 +144,8 @@ class IncidentService(UnitOfWork, Queries, EmergencyMode):
                severity: str = "一般", description: str = "", title: str = "",
                channel: str | None = None, idempotency_key: str | None = None,
                attachments: Sequence[str] = (), ref: str = "", area: dict | None = None,
-               correlate: bool = True, on_behalf_of: str = "", gateway: str = "") -> Incident | Receipt:
+               correlate: bool = True, on_behalf_of: str = "", gateway: str = "",
+               caller: dict[str, str] | None = None) -> Incident | Receipt:
         """上报: intake for every channel (grid worker, iot, video_ai, hotline, external, api).
 
         Idempotent: the same ``idempotency_key`` (a client-generated draft id, an alarm episode)
@@ -182,6 +187,9 @@ class IncidentService(UnitOfWork, Queries, EmergencyMode):
                   "severity": severity, "key": idempotency_key or ""}
         if title:         # what the reporter called it: their receipt repeats it (issue 19)
             source["title"] = title
+        if caller:        # a 12345 call: the caller's number (masked: incidents.masking), call id,
+            # recording, as fields of the source, never free text (issue 24, E4)
+            source.update({k: str(v)[:300] for k, v in caller.items() if k in CALLER_FIELDS and v})
         towns = self._towns_touched(area) if area else 1
         correlate = correlate and self.config.correlate
         idem = _idem("report", actor, idempotency_key)

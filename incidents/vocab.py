@@ -79,6 +79,7 @@ class Action(_Named):
     MERGE = ("merge", "合并")
     SPLIT = ("split", "拆分")
     CALLBACK = ("callback", "回访")
+    FOLLOW_UP = ("follow_up", "回访（不满意重办）")   # 回访 with its result: 不满意 reopens (issue 24)
     NOTE = ("note", "备注")
     SEVERITY = ("severity", "定级")
     CORRELATE = ("correlate", "关联上报")

@@ -14,6 +14,13 @@ sys_has chromedriver || need+=(chromium-driver)
 # from these binaries (initdb, pg_ctl in /usr/lib/postgresql/15/bin), never the system's cluster.
 [ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql)
 [ -f /usr/share/postgresql/15/extension/postgis.control ] || need+=(postgresql-15-postgis-3)
+# Video (issue 23): ffmpeg pulls cameras for the gateway; Debian's GStreamer RTSP server, run by
+# Debian's python3 (python3-gi), serves the demo's and the tests' simulated cameras.
+sys_has ffmpeg || need+=(ffmpeg)
+[ -f /usr/lib/x86_64-linux-gnu/girepository-1.0/GstRtspServer-1.0.typelib ] || \
+  ls /usr/lib/*/girepository-1.0/GstRtspServer-1.0.typelib >/dev/null 2>&1 || \
+  need+=(python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
+         gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad gstreamer1.0-libav)
 # A CJK font, so that headless Chromium (tests, screenshots) draws Chinese instead of boxes.
 fc-list 2>/dev/null | grep -qiE "wqy|noto.*cjk|droid.*fallback" || need+=(fonts-wqy-microhei)
 if [ "${1:-}" = "--services-only" ]; then

@@ -71,7 +71,11 @@ class HealthChecker:
         limit = (self.fleet["interval_s"].to_numpy() * self.offline_after * 1000).astype(np.int64)
         last = np.array([seen.get(i, -1.0) for i in ids], dtype=float)
         down = np.array([float(lwt.get(i, -1)) for i in ids], dtype=float)
-        silent_since = np.where(last >= 0, last + limit, self.started_ms + limit)
+        # silence counts from this checker's start at the earliest: after a restart every
+        # device's last report is old, and all of them would be declared offline at the first
+        # sweep (the online rate read as an outage for a minute, issue 21) before they had one
+        # interval to be heard again; never heard: from the start too
+        silent_since = np.maximum(last, self.started_ms) + limit
         lwt_down = (down >= 0) & (down >= last)
         since = np.where(lwt_down, down, silent_since)
         is_off = lwt_down | (since <= now)

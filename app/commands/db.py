@@ -16,6 +16,7 @@ import threading
 import click
 
 from app.config import load_settings
+from app.timefmt import setup_logging
 
 
 def _pg_url(pg_url: str | None) -> str:
@@ -66,7 +67,7 @@ def archive(pg_url: str | None, redis_url: str | None, name: str, batch: int,
     from incidents.record.stream import SecurityAuditCopier  # noqa: PLC0415
     from sensors.rollup import HourlyRollup  # noqa: PLC0415
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging()   # Beijing time, the zone shown (app.timefmt)
     settings = load_settings()
     url = _pg_url(pg_url)
     redis_url = redis_url or settings.redis_url

@@ -20,10 +20,13 @@ from pathlib import Path
 
 import click
 
+from app import demo_reset
 from app.config import Settings, load_settings
 from app.context import AppContext
 from app.runtime import Runtime, ensure_mqtt, ensure_redis, serve_web, tune_gc
 from app.secret_files import masked, private_dir, write_private
+from app.termtable import table
+from app.timefmt import setup_logging
 from app.workers import start_background_workers
 
 log = logging.getLogger("onemap")
@@ -35,15 +38,23 @@ log = logging.getLogger("onemap")
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None,
               help="Data directory (default ONEMAP_DATA_DIR, ./var).")
 @click.option("--no-simulate", is_flag=True, help="Do not run the telemetry simulator.")
-def command(host: str | None, port: int | None, data_dir: Path | None, no_simulate: bool) -> None:
+@click.option("--reset", is_flag=True,
+              help="Start over: stop what runs on the data dir and wipe its demo data (Redis, "
+                   "broker, PostgreSQL, secrets, accounts; the city model stays), then start.")
+@click.option("--yes", "-y", is_flag=True, help="With --reset: do not ask for confirmation.")
+def command(host: str | None, port: int | None, data_dir: Path | None, no_simulate: bool,
+            reset: bool = False, yes: bool = False) -> None:
     """Run the whole system on embedded defaults (demo city, simulator, no outside services)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging()   # Beijing time, the zone shown (app.timefmt)
     overrides = {k: v for k, v in {"host": host, "port": port, "data_dir": data_dir}.items()
                  if v is not None}
     if no_simulate:
         overrides["simulate"] = False
     settings = load_settings(**overrides)   # a bad configuration stops here, before anything starts
+    if reset:
+        reset_data(Path(settings.data_dir), yes)
     private_dir(Path(settings.data_dir))    # 0700: passwords, keys, Redis's AOF (issue 19)
+    demo_reset.write_pid(Path(settings.data_dir))   # what a later --reset stops first
     settings.kiosk_token = kiosk_token(settings)
 
     runtime = Runtime()
@@ -87,30 +98,114 @@ def command(host: str | None, port: int | None, data_dir: Path | None, no_simula
         click.echo(f"  emergency plans (预案): {import_demo_plans(ctx)} (demo plans, labelled demo)")
         from app.record import start_record_soon  # noqa: PLC0415
 
-        start_record_soon(ctx, runtime, click.echo)   # PostgreSQL/PostGIS history (issue 20)
+        record = Said()
+        start_record_soon(ctx, runtime, record)   # PostgreSQL/PostGIS history (issue 20)
         started = start_background_workers(ctx, runtime, simulate=settings.simulate)
+        from app.video import start_demo_video  # noqa: PLC0415
+
+        if start_demo_video(ctx, runtime, click.echo):   # cameras, gateway, snapshots (issue 23)
+            started.append("video")
 
         from app.server import create_server  # noqa: PLC0415  (after the city exists)
 
         serve_web(create_server(ctx), ctx, settings.host, settings.port, runtime)
         tune_gc()
-        base = f"http://{settings.host}:{settings.port}"
-        click.echo("\nOneMap is running. Screens:")
-        for path, what in ((f"/wall/?kiosk={settings.kiosk_token}", "wall (video wall, kiosk)"),
-                           ("/console/", "console (1 + 28 + N centers)"),
-                           ("/m/", "mobile (grid workers)"), ("/analytics/", "analytics (assessment)"),
-                           ("/ops/", "ops (administrators)")):
-            click.echo(f"  {what + ':':<32}{base}{path}")
         click.echo(f"Background workers: {', '.join(started) or 'none'}")
-        if accounts:
-            click.echo("Demo accounts (user / password / role / center):")
-            for a in accounts:
-                click.echo(f"  {a['user']:<12} {a['password']:<14} {a['role']:<15} {a.get('center', '')}")
-        click.echo("Ctrl-C stops everything.")
+        # the record's line before the table, so the URLs and accounts are the last lines
+        if not record.wait(RECORD_WAIT_S):
+            click.echo("  PostgreSQL (history) is still starting; its line follows when it is up")
+        click.echo(final_block(settings, ctx.city, accounts))
         stopped.wait()
     finally:
         runtime.stop()
+        demo_reset.clear_pid(Path(settings.data_dir))
         click.echo("stopped.")
+
+
+RECORD_WAIT_S = 90.0
+"""How long the last block waits for the record's start (initdb the first time) to report."""
+
+SCREENS: tuple[tuple[str, str, str], ...] = (
+    ("wall", "/wall/?kiosk={kiosk}", "video wall (kiosk link, no login)"),
+    ("console", "/console/", "city, town and department desks (1 + 28 + N)"),
+    ("m", "/m/", "phone: grid workers, responders"),
+    ("analytics", "/analytics/", "assessment (考核评价)"),
+    ("replay", "/replay/", "after-action replay (复盘)"),
+    ("ops", "/ops/", "administrators"),
+)
+"""The screens the last block lists (name from app.screens.nav), their path and who they serve."""
+
+
+class Said:
+    """A ``say`` for a background start: prints at once after the last block, and until then
+    keeps the line for the block to print first (``wait``)."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.event = threading.Event()
+        self.shown = False
+
+    def __call__(self, line: str) -> None:
+        if self.shown:
+            click.echo(line)
+        else:
+            self.lines.append(line)
+        self.event.set()
+
+    def wait(self, timeout: float) -> bool:
+        """Wait for the first line, print the kept ones; whether it came."""
+        came = self.event.wait(timeout)
+        for line in self.lines:
+            click.echo(f"  {line}")
+        self.shown = True
+        return came
+
+
+def final_block(settings: Settings, city, accounts: list[dict]) -> str:  # noqa: ANN001
+    """The last lines of the start: the screens' URLs, then the demo accounts with the center
+    each belongs to by name, aligned in a terminal (Chinese is two columns wide)."""
+    from app.screens.nav import SCREEN_NAMES  # noqa: PLC0415
+
+    base = f"http://{settings.host}:{settings.port}"
+    screens = table(("屏幕", "地址", "用途"),
+                    [(SCREEN_NAMES.get(s, s), base + path.format(kiosk=settings.kiosk_token), what)
+                     for s, path, what in SCREENS])
+    out = ["", "OneMap is running. Screens:", screens]
+    if accounts:
+        out += ["", "Demo accounts (passwords kept in the data dir; onemap demo --reset starts over):",
+                accounts_table(accounts, city)]
+    out += ["", "Ctrl-C stops everything."]
+    return "\n".join(out)
+
+
+def accounts_table(accounts: list[dict], city) -> str:  # noqa: ANN001
+    """账号 / 密码 / 角色 / 所属 (the center's name: 东岸镇, 城管局, not a code) / 姓名."""
+    from incidents.roles import ROLE_NAMES  # noqa: PLC0415
+
+    centers = city.centers
+    rows = []
+    for a in accounts:
+        center = centers.get(a.get("center", ""))
+        rows.append((a["user"], a["password"], ROLE_NAMES.get(a["role"], a["role"]),
+                     center.name if center else a.get("center", ""), a.get("name", "")))
+    return table(("账号", "密码", "角色", "所属", "名称"), rows)
+
+
+def reset_data(data_dir: Path, yes: bool) -> None:
+    """--reset: say what goes, ask (unless ``yes``), stop what runs there, wipe it."""
+    there = demo_reset.present(data_dir)
+    if not there:
+        click.echo(f"--reset: nothing to wipe in {data_dir}")
+        return
+    click.echo(f"--reset wipes the demo's data in {data_dir.resolve()}: "
+               f"{', '.join(p.name for p in there)} (the city model stays)")
+    if not yes:
+        click.confirm("Stop what runs there and wipe it?", abort=True)
+    try:
+        removed = demo_reset.reset(data_dir, say=click.echo)
+    except demo_reset.ResetRefused as e:
+        raise click.ClickException(str(e)) from e
+    click.echo(f"--reset: removed {', '.join(removed) or 'nothing'}; starting over")
 
 
 def kiosk_token(settings: Settings) -> str:

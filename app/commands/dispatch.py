@@ -47,6 +47,9 @@ def command(redis_url: str | None, name: str | None, poll: float, check: bool) -
     name = name or f"dispatch-{socket.gethostname()}-{os.getpid()}"
     worker = DispatchWorker(ctx.redis, ctx.city, config=settings.incident_config, name=name,
                             poll_s=poll)
+    from app.hotline import desk_over  # noqa: PLC0415 (回访 and the 好差评 SMS, issue 24)
+
+    worker.deadlines.callbacks = desk_over(ctx, worker.service, send_sms=True)
     tune_gc()
     stopped = stop_on_signals()
     if settings.pg_url:     # the record (issue 20): each dispatch process archives too
@@ -55,9 +58,14 @@ def command(redis_url: str | None, name: str | None, poll: float, check: bool) -
         start_archiver(ctx, settings.pg_url, stopped, name)
     t = threading.Thread(target=worker.run, args=(stopped,), name="dispatch", daemon=True)
     t.start()
+    # 应急响应 (issue 16): missing member-unit tasks given, missing dispatch notes written
+    from app.emergency import start_sweep  # noqa: PLC0415
+
+    em_stats: dict = {}
+    start_sweep(ctx, stopped, em_stats)
     click.echo(f"dispatch {name}: deadlines + alarm intake on {masked(redis_url)}", err=True)
     try:
-        beat_until(ctx.redis, "dispatch", stopped, lambda: dict(worker.stats))
+        beat_until(ctx.redis, "dispatch", stopped, lambda: dict(worker.stats) | em_stats)
     finally:
         stopped.set()
         t.join(10)

@@ -8,13 +8,12 @@ messages it kept for the session.
 
 from __future__ import annotations
 
-import logging
-
 import click
 
 from app.config import ConfigError, config_origin, load_settings
 from app.context import AppContext
 from app.secret_files import masked  # a password never in a log line (issue 19)
+from app.timefmt import setup_logging
 
 
 @click.command("ingest")
@@ -39,7 +38,7 @@ def command(redis_url: str | None, mqtt_url: str | None, group: str | None, clie
     from sensors.ingest import IngestWorker, default_client_id, settle_heap  # noqa: PLC0415
     from sensors.rules import ThresholdConfigError, compile_registry  # noqa: PLC0415
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging()   # Beijing time, the zone shown (app.timefmt)
     settings = load_settings()    # a bad configuration stops here, before Redis or MQTT
     redis_url = redis_url or settings.redis_url
     mqtt_url = mqtt_url or settings.mqtt_url

@@ -8,7 +8,6 @@ exit (docs/notify.md). Several notifiers may run on one Redis (consumer group ``
 
 from __future__ import annotations
 
-import logging
 import os
 import socket
 import threading
@@ -18,6 +17,7 @@ import click
 
 from app.config import load_settings
 from app.context import AppContext
+from app.timefmt import setup_logging
 
 
 @click.command("notify")
@@ -35,7 +35,7 @@ def command(redis_url: str | None, name: str | None, roster_file: Path | None,
     from incidents.duty import Roster, RosterError  # noqa: PLC0415
     from incidents.notify import Contacts, NotifyWorker  # noqa: PLC0415
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging()   # Beijing time, the zone shown (app.timefmt)
     settings = load_settings()
     redis_url = redis_url or settings.redis_url
     if not redis_url:

@@ -11,6 +11,7 @@ import click
 
 from app.config import Settings
 from app.context import AppContext
+from app.timefmt import setup_logging
 
 
 @click.command("simulate")
@@ -36,7 +37,7 @@ def command(mqtt_url: str | None, rate: float | None, burst: float, scenario: tu
     from sensors.credentials import SIMULATOR  # noqa: PLC0415
     from sensors.simulator import Simulator  # noqa: PLC0415
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging()   # Beijing time, the zone shown (app.timefmt)
     settings = Settings()
     mqtt_url = mqtt_url or settings.mqtt_url
     if not mqtt_url:

@@ -183,6 +183,12 @@ def request_one(incident_id: str, fmt: str) -> Response:
     views = _views([inc], role)
     if not views:
         raise _bad("未知的 service_request_id (service_request_id not found)", 404)
+    if actor is not open311.PUBLIC:   # 好差评 (issue 24): the live one-time link, never to public reads
+        from app.hotline import evaluations  # noqa: PLC0415
+
+        if url := evaluations(ctx()).current_url(inc.id):
+            views[0]["evaluation_url"] = url
+            views[0]["status_notes"] += "（已办结，请评价）"
     return open311.render(views, "service_requests", "request", fmt)
 
 

@@ -49,7 +49,10 @@ def dispatcher() -> ResourceDispatch:
         with _LOCK:
             got = ext.get("onemap_resources")
             if got is None:
-                got = ext["onemap_resources"] = ResourceDispatch(svc(), ctx().resource_register)
+                from app.emergency import roads_for  # noqa: PLC0415 (one composition)
+
+                got = ext["onemap_resources"] = ResourceDispatch(svc(), ctx().resource_register,
+                                                                 roads=roads_for(ctx()))
                 got.sweep()      # notes a crashed process committed but did not write yet
     return got
 

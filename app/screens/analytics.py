@@ -28,6 +28,7 @@ from flask import Flask, Response, abort, request
 from app import kepler, security
 from app.config import ASSETS_DIR
 from app.context import AppContext
+from app.screens.nav import nav_bar
 from app.timefmt import CST
 from incidents.roles import screen_roles
 
@@ -38,7 +39,6 @@ sub-center's own row and totals for a town or department (分级控制, S2)."""
 GRAPH_CONFIG = {"displaylogo": False, "displayModeBar": False}
 """Plotly's tool bar speaks English only (its locales are not bundled): the assessment's charts
 go without it; figures are exported as CSV."""
-SCREEN_LINKS = (("console", "/console/", "工作台"), ("wall", "/wall/", "大屏"), ("ops", "/ops/", "运维"))
 DEFAULT_DAYS = 30
 MAX_PERIOD_INCIDENTS = 50_000                 # export/kepler cap per request (memory bound)
 MAX_PERIOD_ALARMS = 20_000
@@ -169,18 +169,16 @@ def ranking(ctx: AppContext, actor, tier: str, since: float, until: float) -> pd
 
 def period_incidents(ctx: AppContext, actor, since: float, until: float) -> pd.DataFrame:  # noqa: ANN001
     """The incidents created in [since, until] that ``actor`` may read, one row each."""
-    from incidents import keys as ik  # noqa: PLC0415
     from incidents import masking  # noqa: PLC0415
     from incidents.incident import OPEN_STATES, STATE_NAMES  # noqa: PLC0415
     from incidents.scope import can_read  # noqa: PLC0415
 
-    ids = ctx.redis.zrangebyscore(ik.ALL, since, until, start=0, num=MAX_PERIOD_INCIDENTS)
     now = time.time()
     centers = ctx.city.centers
     towns = ctx.city.town_names
     rows = []
     masked = actor is not None and not masking.sees(actor.role)   # 脱敏 (SEC18)
-    for inc in ctx.incidents.store.load_many(ids):
+    for inc in period_cases(ctx, since, until)[0]:
         if actor is None or can_read(actor, inc) is not None:
             continue
         row = {
@@ -199,6 +197,71 @@ def period_incidents(ctx: AppContext, actor, since: float, until: float) -> pd.D
             "title": inc.title, "reporter": inc.reporter}
         rows.append(masking.view(row, actor.role) if masked else row)
     return pd.DataFrame(rows, columns=INCIDENT_COLS)
+
+
+def _record_query(ctx: AppContext):  # noqa: ANN202
+    """The record's ``query`` (``ArchiveReader.query``), or None when history is off."""
+    return getattr(getattr(ctx.incidents, "archive", None), "query", None)
+
+
+def period_cases(ctx: AppContext, since: float, until: float) -> tuple[list, str]:
+    """The cases created in [since, until] (oldest first) and where they were read from:
+    ``"live"`` (Redis: the period lies inside the retention, or history is off) or
+    ``"record"`` (the period reaches back past the retention: the record's cases, each replaced
+    by Redis's copy when that is as new or newer — the same figures where both hold)."""
+    from incidents import keys as ik  # noqa: PLC0415
+    from incidents.record import places  # noqa: PLC0415
+    from incidents.record.rows import incident_of  # noqa: PLC0415
+
+    ids = ctx.redis.zrangebyscore(ik.ALL, since, until, start=0, num=MAX_PERIOD_INCIDENTS)
+    live = ctx.incidents.store.load_many(ids)
+    query = _record_query(ctx)
+    if query is None or since >= time.time() - ctx.settings.retention_days * 86400:
+        return live, "live"
+    recs = query(lambda c, a: places.cases(c, *a), (since, until, MAX_PERIOD_INCIDENTS), None)
+    if recs is None:                       # the record unreachable: what Redis holds, said so
+        return live, "live"
+    by_id = {inc.id: inc for inc in map(incident_of, recs)}
+    for inc in live:
+        old = by_id.get(inc.id)
+        if old is None or inc.version >= old.version:
+            by_id[inc.id] = inc
+    cases = sorted(by_id.values(), key=lambda i: (i.created_ts, i.id))[:MAX_PERIOD_INCIDENTS]
+    return cases, "record"
+
+
+def readable_ids(ctx: AppContext, actor, since: float, until: float) -> list[str]:  # noqa: ANN001
+    """The ids of the period's cases ``actor`` may read (``scope.can_read``)."""
+    from incidents.scope import can_read  # noqa: PLC0415
+
+    return [i.id for i in period_cases(ctx, since, until)[0] if can_read(actor, i) is None]
+
+
+PLACE_COLUMNS = [("name", "区域"), ("received", "事件"), ("closed", "结案"), ("voided", "作废")]
+
+
+def history_breakdown(ctx: AppContext, actor, kind: str, since: float,  # noqa: ANN001
+                      until: float, ids: list[str] | None = None) -> pd.DataFrame | None:
+    """历史分布: the period's cases per town (``kind="town"``) or grid cell (``"cell"``) from the
+    record, placed by PostGIS (``ST_Within`` on the towns'/cells' polygons), only the cases the
+    caller may read (the one policy, ``scope.can_read``; ``ids``: those, when the caller has
+    them already). None: history is off or unreachable."""
+    from incidents.record import places  # noqa: PLC0415
+
+    query = _record_query(ctx)
+    if query is None or actor is None:
+        return None
+    if ids is None:
+        ids = readable_ids(ctx, actor, since, until)
+
+    def run(conn, a):  # noqa: ANN001, ANN202
+        places.sync(conn, ctx.city)
+        return places.breakdown(conn, *a)
+
+    got = query(run, (kind, since, until, ids), None)
+    if got is None:
+        return None
+    return pd.DataFrame(got, columns=["code", "name", "town_code", "received", "closed", "voided"])
 
 
 STAGES = ("accepted", "dispatched", "handled", "verified", "closed")
@@ -512,9 +575,7 @@ def mount(server: Flask, ctx: AppContext) -> Dash:
         from app.auth import current_actor  # noqa: PLC0415
 
         actor = current_actor()
-        allowed = screen_roles()
-        links = [html.A(label, href=href, className="btn") for name, href, label in SCREEN_LINKS
-                 if actor is not None and actor.role in allowed.get(name, ())]
+        links = nav_bar(actor.role if actor else None, "analytics").children   # app.screens.nav
         return _page(dt.datetime.now(TZ).date(), links)
 
     app.layout = page
@@ -548,6 +609,10 @@ def mount(server: Flask, ctx: AppContext) -> Dash:
                 ontime_figure(df, f"{label}各环节按时率"), score_figure(df, f"{label}考核得分"),
                 rank_rows(df), rank_columns(df), *_links(q, tier))
 
+    from app.hotline import register_rates  # noqa: PLC0415 (12345 rates beside targets, issue 24)
+
+    register_rates(app, ctx, ANALYTICS_ROLES, period)
+
     @app.callback(Output("an-drill", "children"), Input("an-rank", "active_cell"),
                   State("an-rank", "derived_viewport_data"), State("an-period", "start_date"),
                   State("an-period", "end_date"), prevent_initial_call=True)
@@ -566,6 +631,32 @@ def mount(server: Flask, ctx: AppContext) -> Dash:
         df = period_incidents(ctx, actor, since, until)
         mine = df[(df["center"] == center) | df["handlers"].str.contains(str(name or "-"), regex=False)]
         return drill_table(mine, name)
+
+    @app.callback(Output("an-hist-town", "data"), Output("an-hist-cell", "data"),
+                  Output("an-hist-note", "children"), Input("an-tabs", "value"),
+                  Input("an-period", "start_date"), Input("an-period", "end_date"))
+    def history(tab, start, end):  # noqa: ANN001
+        """历史分布: the period's cases by town and grid cell from the record (PostGIS)."""
+        from app.auth import require_role  # noqa: PLC0415
+
+        actor = require_role(*ANALYTICS_ROLES)
+        if tab != "history":
+            return no_update, no_update, no_update
+        try:
+            since, until = period(start, end)
+        except ValueError as exc:
+            return [], [], f"✗ 时间段有误: {exc}"
+        if _record_query(ctx) is None:
+            return [], [], "历史档案库未启用：无法按区域统计历史"
+        ids = readable_ids(ctx, actor, since, until)
+        towns = history_breakdown(ctx, actor, "town", since, until, ids)
+        cells = history_breakdown(ctx, actor, "cell", since, until, ids)
+        if towns is None or cells is None:
+            return [], [], "历史档案库暂不可达：无法按区域统计历史"
+        cols = [k for k, _ in PLACE_COLUMNS]
+        note = (f"档案库按镇街、网格边界空间统计：{int(towns['received'].sum()):,} 件"
+                f"落在 {len(towns)} 个镇街")
+        return (towns[cols].to_dict("records"), cells[cols].head(100).to_dict("records"), note)
 
     @app.callback(Output("an-kepler", "src"), Input("an-tabs", "value"),
                   Input("an-period", "start_date"), Input("an-period", "end_date"),
@@ -620,12 +711,28 @@ def _page(today: dt.date, links: list) -> html.Div:
                 html.Div(id="an-drill", className="drill",
                          children=html.P("点排名中的一个中心，列出它本期的事件", className="hint")),
             ]),
+            dcc.Tab(label="历史分布（档案库）", value="history", style=TAB, selected_style=TAB_ON,
+                    children=[
+                html.P(id="an-hist-note", className="hint"),
+                html.Div(className="charts", children=[
+                    html.Div([html.H3("按镇街"), _place_table("an-hist-town")]),
+                    html.Div([html.H3("按网格（前100）"), _place_table("an-hist-cell")]),
+                ]),
+            ]),
             dcc.Tab(label="kepler.gl 空间分析", value="kepler", style=TAB, selected_style=TAB_ON,
                     children=[
                 html.Iframe(id="an-kepler", className="kepler", title="kepler.gl"),
             ]),
         ]),
     ])
+
+
+def _place_table(id_: str) -> dash_table.DataTable:
+    return dash_table.DataTable(
+        id=id_, columns=[{"name": n, "id": k} for k, n in PLACE_COLUMNS], data=[], page_size=30,
+        style_header={"backgroundColor": "#1f2a44", "color": "#e5e7eb", "fontWeight": 600},
+        style_cell={"backgroundColor": "#111a2e", "color": "#e5e7eb", "border": "1px solid #1f2a44",
+                    "padding": "4px 8px", "fontFamily": "inherit", "textAlign": "left"})
 
 
 TAB = {"backgroundColor": "#111a2e", "color": "#9ca3af", "border": "1px solid #1f2a44",

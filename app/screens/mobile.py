@@ -24,12 +24,14 @@ from flask import Flask, Response, send_from_directory
 
 from app.config import ASSETS_DIR
 from app.context import AppContext
+from app.screens.nav import nav_html
 
 if TYPE_CHECKING:
     from grid.model import City
 
 MOBILE_ASSETS = ASSETS_DIR / "mobile"
-SCRIPTS = ("outbox.js", "photos.js", "minimap.js", "app.js", "live.js", "dispatch.js")
+SCRIPTS = ("outbox.js", "photos.js", "minimap.js", "app.js", "live.js", "dispatch.js",
+           "callbacks.js")   # 回访待办 of the cell (issue 24)
 DEFAULT_RECENT = ("0101", "0107", "0106", "0108", "0302", "0202")
 """Categories offered first before a worker has reported anything (demo default)."""
 MAP_SIMPLIFY_DEG = 0.0002   # ~20 m: cell outlines for a 360 px map, a few KB per town
@@ -59,22 +61,25 @@ def mount(server: Flask, ctx: AppContext) -> None:
 
         actor = require_actor()
         boot = bootstrap(ctx, actor)
-        return Response(render(boot), mimetype="text/html")
+        # the user's other screens (app.screens.nav), none for a grid worker
+        return Response(render(boot, nav_html(actor.role, "m", skip=("wall",))),
+                        mimetype="text/html")
 
     @server.get("/m", endpoint="mobile_page_noslash")
     def mobile_page_noslash():
         return mobile_page()
 
 
-def render(boot: dict) -> str:
-    """The page: static markup, the bootstrap as inline JSON (not executed, so no CSP hash)."""
+def render(boot: dict, nav: str = "") -> str:
+    """The page: static markup, the bootstrap as inline JSON (not executed, so no CSP hash);
+    ``nav``: the links to the user's other screens (``app.screens.nav.nav_html``)."""
     payload = json.dumps(boot, ensure_ascii=False, separators=(",", ":")).replace("<", "\\u003c")
     options = "".join(
         f'<optgroup label="{html.escape(g["name"])}">' + "".join(
             f'<option value="{c["code"]}">{html.escape(c["name"])}</option>' for c in g["items"])
         + "</optgroup>" for g in boot["categories"])
     scripts = "".join(f'<script src="/m/assets/{s}" defer></script>' for s in SCRIPTS)
-    return (_PAGE.replace("__BOOT__", payload).replace("__OPTIONS__", options)
+    return (_PAGE.replace("__NAV__", nav).replace("__BOOT__", payload).replace("__OPTIONS__", options)
             .replace("__SCRIPTS__", scripts).replace("__WHO__", html.escape(boot["user"]["name"]))
             .replace("__WHERE__", html.escape(boot["user"]["where"]))
             .replace("__MAXP__", str(boot["max_photos"])))
@@ -108,7 +113,7 @@ _PAGE = """<!doctype html>
 __SCRIPTS__
 </head><body>
 <header><div class="who">__WHO__<span class="cell">__WHERE__</span></div>
-<span id="net" class="net on">在线</span><a href="/logout" id="logout">退出</a></header>
+<span id="net" class="net on">在线</span>__NAV__<a href="/logout" id="logout">退出</a></header>
 <div id="waiting-banner" hidden></div>
 <div id="notices" hidden aria-live="polite"></div>
 <main>

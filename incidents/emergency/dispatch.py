@@ -3,7 +3,9 @@
 - **Suggestion** (``suggest``): from a case/situation or a response, the nearest AVAILABLE
   resources of the kinds the response's plan level needs (``ResourceNeed.type``: a team's kind
   or 救援队伍, a material's item, 专家); without a response, the nearest of each category.
-  Distances are straight-line (great circle): no road network is configured (docs/resources.md).
+  Distances are along the roads when a road network is configured (``roads``:
+  ``grid.roads.RoadNetwork``; ``distance: "road"``), straight-line (great circle) otherwise
+  (``distance: "straight_line"``); every answer says which (docs/resources.md).
 - **Dispatch** (``dispatch``): one call commits a team/expert, or a quantity of a material, to
   an incident and/or response as an assignment (调派单 ``A…``). One Lua call checks and changes
   everything together (the resource's state or available quantity, the assignment, its
@@ -224,6 +226,9 @@ class ResourceDispatch:
     clock: Callable[[], float] | None = None
     between: Callable[[str], None] | None = None
     """Called between a step's commit and its audit note (tests stop the process there)."""
+    roads: object | None = None
+    """A road network (``grid.roads.RoadNetwork``: ``distances(lon, lat, lons, lats)``) when one
+    is configured: suggestions rank by road distance; None: straight-line."""
 
     def __post_init__(self) -> None:
         self.r: redis.Redis = self.svc.r
@@ -297,8 +302,9 @@ class ResourceDispatch:
                 ) -> dict:
         """建议调度: the nearest available resources for each need of the response's plan level
         (enough to cover its quantity), else the nearest ``limit`` of each category; each with
-        its straight-line distance and whether ``actor`` may dispatch it (contacts masked for a
-        role without ``sees_personal_data``: ``incidents.masking``)."""
+        its distance (along the roads when configured, else straight-line) and whether ``actor``
+        may dispatch it (contacts masked for a role without ``sees_personal_data``:
+        ``incidents.masking``)."""
         inc = self.svc.get(incident_id, actor) if incident_id else None
         resp = self._response(actor, response_id) if response_id else None
         if resp is None and inc is not None and (rid := self._response_of(inc)):
@@ -307,11 +313,14 @@ class ResourceDispatch:
             inc = self.svc.get(resp["incident"], actor)
         lon, lat = self._point(inc, resp)
         usable = [h for h in self.register.all() if h.usable]
+        how = "road" if self.roads is not None else "straight_line"
         if not usable:
             dist = np.zeros(0)
         else:
-            dist = distance_m(lon, lat, np.array([h.record.lon for h in usable]),
-                              np.array([h.record.lat for h in usable]))
+            lons = np.array([h.record.lon for h in usable])
+            lats = np.array([h.record.lat for h in usable])
+            dist = (self.roads.distances(lon, lat, lons, lats) if self.roads is not None  # type: ignore[attr-defined]
+                    else distance_m(lon, lat, lons, lats))
         order = np.argsort(dist, kind="stable")
         needs = self._needs(resp) if resp else []
         groups = []
@@ -336,11 +345,13 @@ class ResourceDispatch:
                 groups.append({"need": CATEGORY_NAMES[cat], "quantity": None, "unit": "",
                                "covered": bool(picked), "resources": picked})
         return {"incident": inc.id if inc else "", "response": response_id or "",
-                "lon": lon, "lat": lat, "distance": "straight_line", "groups": groups}
+                "lon": lon, "lat": lat, "distance": how,
+                "distance_name": "道路距离" if how == "road" else "直线距离", "groups": groups}
 
     def _item(self, actor: Actor, h: Held, d: float, inc: Incident | None, q: int) -> dict:
-        return resource_view(actor, h) | {"distance_m": round(d, 1), "may_dispatch": self.may(actor, h, inc),
-                                   "suggested_quantity": q}
+        """One suggested resource; ``distance_m`` None when the roads do not reach it (last)."""
+        return resource_view(actor, h) | {"distance_m": round(d, 1) if math.isfinite(d) else None,
+                                          "may_dispatch": self.may(actor, h, inc), "suggested_quantity": q}
 
     # --- dispatch and steps ----------------------------------------------------------------
     def dispatch(self, actor: Actor, resource_id: str, *, incident: str = "", response: str = "",

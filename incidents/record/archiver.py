@@ -42,7 +42,7 @@ import redis
 from incidents import keys
 from incidents.feed import fields as feed_fields
 from incidents.incident import Incident
-from incidents.record import rows
+from incidents.record import kpi_daily, places, rows
 from incidents.record.stream import Connect, Entry, StreamWorker, sid
 
 log = logging.getLogger(__name__)
@@ -215,7 +215,10 @@ def bulk_load(conn: psycopg.Connection, items: Iterable[tuple[Incident, list[Ent
 
 def write_rows(conn: psycopg.Connection, incs: list, tasks: list, audit: list) -> None:
     """The rows of a batch, in the caller's transaction: incidents and sub-tasks upserted by id and
-    version, audit entries inserted by (incident, seq) (a repeat changes nothing)."""
+    version, audit entries inserted by (incident, seq) (a repeat changes nothing), and the
+    ``kpi_daily`` rows of the (center, day) groups the incidents were and are in and the
+    ``place_daily`` rows of those days, recomputed."""
+    groups = kpi_daily.held(conn, [r[0] for r in incs]) | kpi_daily.groups_of(incs)
     with conn.cursor() as cur:
         if incs:
             cur.executemany(rows.UPSERT_INCIDENT, incs)
@@ -223,6 +226,8 @@ def write_rows(conn: psycopg.Connection, incs: list, tasks: list, audit: list) -
             cur.executemany(rows.UPSERT_TASK, tasks)
         if audit:
             cur.executemany(rows.INSERT_AUDIT, audit)
+    kpi_daily.refresh(conn, groups)
+    places.refresh_daily(conn, {day for _, day in groups})
 
 
 def _feed_id(f: dict) -> str:

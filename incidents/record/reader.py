@@ -53,6 +53,11 @@ class ArchiveReader:
         """The archived audit trail (``trail``); [] when the record is unreachable."""
         return self._read(trail, incident_id, [])
 
+    def query(self, fn, arg, missing):  # noqa: ANN001, ANN201
+        """``fn(connection, arg)`` on the reader's connection (复盘, the history screens):
+        ``missing`` when the record is unreachable."""
+        return self._read(fn, arg, missing)
+
     def _read(self, fn, incident_id: str, missing):  # noqa: ANN001, ANN202
         with self._lock:
             for attempt in (1, 2):      # a connection the server dropped: once more, anew

@@ -103,7 +103,8 @@ def test_screen_access_by_role(web, app_ctx, accounts):
 
 def test_kiosk_token_opens_only_the_wall(web):
     c = web.test_client()
-    assert c.get("/wall/?kiosk=wrong").status_code == 302
+    wrong = c.get("/wall/?kiosk=wrong")           # an unattended wall: a message, not a form
+    assert wrong.status_code == 403 and "大屏链接无效或已过期，请联系管理员" in wrong.text
     assert c.get("/api/me").status_code == 401
     c.get(f"/wall/?kiosk={KIOSK}")
     me = c.get("/api/me").json

@@ -24,7 +24,8 @@ METAS = {"city": (), "risk": ("risk",), "hex_devices": ("hex_devices",), "cells"
          "incidents": ("incidents:overdue", "incidents:department", "incidents:town",
                        "incidents:city"),
          "alarms": ("alarms:halo", "alarms:core"), "emergency_areas": ("emergency_areas",),
-         "situation": ("situation:spokes", "situation:ring", "situation:sources")}
+         "situation": ("situation:spokes", "situation:ring", "situation:sources"),
+         "response_moves": ("response_moves:lines", "response_moves:teams")}
 LEGENDS = {"risk": "综合风险五色图", "hex_devices": "设备聚合(最严重状态)", "sensors": "物联感知",
            "cameras": "视频点位", "grid_workers": "网格员", "resources": "应急资源", "incidents": "在办事件",
            "alarms": "实时告警"}
@@ -35,24 +36,25 @@ MAP_LAYERS = {"city": ("fill", "line"), "cells": ("line",), "villages": ("line",
 # and with the 26,907-camera stress registry (hexagons wherever the theme shows devices).
 # Since recorded: layers/grid_workers.py (网格员) joined 城市管理 and 社区服务; 应急区域
 # (layers/emergency_areas.py) and 态势 (layers/situation.py) joined every theme (their traces are
-# empty while emergency mode is off and no situation is open); nothing else.
+# empty while emergency mode is off and no situation is open); 调派力量 (layers/response_moves.py,
+# issue 16: the committed teams moving, empty while none is) joined every theme; nothing else.
 RECORDED: dict[str, tuple[str, str]] = {
-    "overview": ("city risk hex_devices towns emergency_areas sensors cameras resources incidents situation alarms",
-                 "city risk hex_devices towns emergency_areas sensors cameras resources incidents situation alarms"),
-    "city_mgmt": ("city cells towns emergency_areas sensors cameras grid_workers incidents situation alarms",
-                  "city hex_devices cells towns emergency_areas sensors cameras grid_workers incidents situation alarms"),
-    "city_safety": ("city risk towns emergency_areas sensors cameras resources incidents situation alarms",
-                    "city risk hex_devices towns emergency_areas sensors cameras resources incidents situation alarms"),
-    "ecology": ("city villages towns emergency_areas sensors incidents situation alarms",
-                "city villages towns emergency_areas sensors incidents situation alarms"),
-    "transport": ("city towns emergency_areas sensors cameras incidents situation alarms",
-                  "city hex_devices towns emergency_areas sensors cameras incidents situation alarms"),
-    "tourism": ("city towns emergency_areas sensors cameras incidents situation alarms",
-                "city hex_devices towns emergency_areas sensors cameras incidents situation alarms"),
-    "livelihood": ("city villages towns emergency_areas resources incidents situation",
-                   "city villages towns emergency_areas resources incidents situation"),
-    "community": ("city cells villages towns emergency_areas grid_workers resources incidents situation alarms",
-                  "city cells villages towns emergency_areas grid_workers resources incidents situation alarms"),
+    "overview": ("city risk hex_devices towns emergency_areas sensors cameras resources response_moves incidents situation alarms",
+                 "city risk hex_devices towns emergency_areas sensors cameras resources response_moves incidents situation alarms"),
+    "city_mgmt": ("city cells towns emergency_areas sensors cameras grid_workers response_moves incidents situation alarms",
+                  "city hex_devices cells towns emergency_areas sensors cameras grid_workers response_moves incidents situation alarms"),
+    "city_safety": ("city risk towns emergency_areas sensors cameras resources response_moves incidents situation alarms",
+                    "city risk hex_devices towns emergency_areas sensors cameras resources response_moves incidents situation alarms"),
+    "ecology": ("city villages towns emergency_areas sensors response_moves incidents situation alarms",
+                "city villages towns emergency_areas sensors response_moves incidents situation alarms"),
+    "transport": ("city towns emergency_areas sensors cameras response_moves incidents situation alarms",
+                  "city hex_devices towns emergency_areas sensors cameras response_moves incidents situation alarms"),
+    "tourism": ("city towns emergency_areas sensors cameras response_moves incidents situation alarms",
+                "city hex_devices towns emergency_areas sensors cameras response_moves incidents situation alarms"),
+    "livelihood": ("city villages towns emergency_areas resources response_moves incidents situation",
+                   "city villages towns emergency_areas resources response_moves incidents situation"),
+    "community": ("city cells villages towns emergency_areas grid_workers resources response_moves incidents situation alarms",
+                  "city cells villages towns emergency_areas grid_workers resources response_moves incidents situation alarms"),
 }
 
 
@@ -148,8 +150,8 @@ def test_a_module_that_declares_a_layer_is_drawn_and_joins_its_themes(frames, tm
                                                                                "incidents")))
     assert eco.layers == ("city", "towns", "incidents", "probe")
     mf = compose.compose(frames["data"], eco, _view(frames["data"].city))
-    assert mf.layers == ["city", "towns", "emergency_areas", "probe", "incidents",
-                         "situation"]                                   # 90 < 95 < 100
+    assert mf.layers == ["city", "towns", "emergency_areas", "probe", "response_moves", "incidents",
+                         "situation"]                                   # 90 < 95 < 96 < 100
     other = compose.compose(frames["data"], THEMES["livelihood"], _view(frames["data"].city))
     assert "probe" not in other.layers
     sys.modules.pop("layers.probe_marks", None)

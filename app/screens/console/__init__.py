@@ -53,8 +53,14 @@ def mount(server: Flask, ctx) -> Dash:  # noqa: ANN001 (AppContext)
     """Mount /console/ on the shared server."""
     app = Dash("onemap_console", server=server, url_base_pathname="/console/",
                assets_folder=str(ASSETS_DIR / "console"), title="分中心工作台 · OneMap",
-               update_title=None, suppress_callback_exceptions=True)
+               update_title=None, suppress_callback_exceptions=True,
+               # the dropdowns' code with the page, not fetched after it: 类别 / 地点 / 区域
+               # have their options at first paint (issue 21: empty for seconds before)
+               eager_loading=True)
     data = ConsoleData(ctx)
     app.layout = layout(data)
     register_callbacks(app, data)
+    from app.cti import register_console  # noqa: PLC0415 (12345 screen pop ?call=<id>, issue 24)
+
+    register_console(app, data)
     return app

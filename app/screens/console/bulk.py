@@ -143,11 +143,11 @@ def register_bulk(app: Dash, data: ConsoleData, console_actor) -> None:  # noqa:
         ids = selected_ids(selected, rows)
         reason = (reason or "").strip()
         if not ids:
-            return None, True, "", "✗ 请先选择事件 (select cases first)", "msg err"
+            return None, True, "", "✗ 请先选择事件", "msg err"
         if action == Action.VOID and not reason:
-            return None, True, "", "✗ 批量作废须填写原因 (a reason is required)", "msg err"
+            return None, True, "", "✗ 批量作废须填写原因", "msg err"
         if action == Action.DISPATCH and not depts:
-            return None, True, "", "✗ 请选择批量派遣单位 (choose departments)", "msg err"
+            return None, True, "", "✗ 请选择批量派遣单位", "msg err"
         pending = {"action": action, "ids": ids, "reason": reason, "depts": list(depts or [])}
         text = f"确认{CONFIRM_VERB[action]} {len(ids)} 件？"
         if action == Action.MERGE:
@@ -156,7 +156,7 @@ def register_bulk(app: Dash, data: ConsoleData, console_actor) -> None:  # noqa:
                 if target:
                     data.service.get(target, actor)
             if not target or len([i for i in ids if i != target]) < 1:
-                return None, True, "", "✗ 合并须至少选择两件 (select two or more)", "msg err"
+                return None, True, "", "✗ 合并须至少选择两件", "msg err"
             pending["target"] = target
             text = f"确认将 {len([i for i in ids if i != target])} 件合并到 {target}？"
         elif action == Action.DISPATCH:

@@ -6,8 +6,10 @@ the layout to the data model (``model.ConsoleData``). Every callback first passe
 
 from __future__ import annotations
 
+import base64
 import time
 
+import flask
 from dash import ALL, Dash, Input, Output, Patch, State, ctx, html, no_update
 
 from app.api import ACTIONS, intake
@@ -15,7 +17,7 @@ from app.auth import audit_denied, deny, guarded, require_actor
 from app.http.incidents import task_deadline
 from app.screens.console.bulk import register_bulk, selected_ids
 from app.screens.console.emergency import register_emergency
-from app.screens.console.figures import PICK_SLOT, map_traces
+from app.screens.console.figures import PICK_SLOT, SELECT_ZOOM, map_traces
 from app.screens.console.ids import ACT, Id
 from app.screens.console.inbox import register_inbox
 from app.screens.console.layout import HIDDEN
@@ -27,6 +29,7 @@ from app.screens.console.model import (
     Controls,
     Inputs,
     QuickFilter,
+    chinese,
     circle_area,
     do_action,
     emergency_banner,
@@ -60,9 +63,9 @@ def refusal(exc: Exception, target: str, actor: Actor) -> str | None:
     API's 403 is; the service has written it into the incident's trail already."""
     if isinstance(exc, Forbidden):
         audit_denied(str(exc), target, actor)
-        return f"{exc.reason} (无权操作)"
+        return f"{chinese(exc.reason)}（无权操作）"
     if isinstance(exc, IncidentError | ValueError):   # InvalidTransition, Conflict, bad input
-        return str(exc)
+        return chinese(exc)
     return None
 
 
@@ -93,15 +96,17 @@ PANEL_OUTPUTS: tuple[tuple[object, str], ...] = (
     (Id.OTHERS_BOX, "hidden"), (Id.ACT_OTHERS, "options"), (Id.ACT_OTHERS, "value"),
     (Id.SOURCE_BOX, "hidden"), (Id.ACT_SOURCE, "options"), (Id.ACT_SOURCE, "value"),
     (Id.ACT_REASON, "style"), (Id.ACT_HINT, "children"),
+    (Id.PHOTO_BOX, "hidden"), (Id.ACT_PHOTOS_TEXT, "children"),
 )
 
 
-def panel_values(c: Controls | None, buttons: list[str], ver: str | None) -> tuple:
+def panel_values(c: Controls | None, buttons: list[str], ver: str | None, n_photos: int = 0
+                 ) -> tuple:
     """``PANEL_OUTPUTS`` for the policy's offers (``Controls``); None: no case, nothing shown."""
     if c is None:
         n = len(buttons)
         return ([True] * n, [Action(a).cn for a in buttons], [], [], None, True, True, True,
-                True, [], None, True, [], [], True, [], None, HIDDEN, None)
+                True, [], None, True, [], [], True, [], None, HIDDEN, None, True, "")
     shows = c.inputs.__contains__
     return ([a not in c.labels for a in buttons],
             [c.labels.get(a) or Action(a).cn for a in buttons],
@@ -110,7 +115,13 @@ def panel_values(c: Controls | None, buttons: list[str], ver: str | None) -> tup
             not shows("severity"), list(c.severities), None,
             not shows("others"), list(c.others), [],
             not shows("source"), list(c.sources), c.source,
-            {} if shows("reason") else HIDDEN, " ".join(c.hints) or None)
+            {} if shows("reason") else HIDDEN, " ".join(c.hints) or None,
+            Action.HANDLE not in c.labels, photos_text(n_photos))
+
+
+def photos_text(n: int) -> str:
+    """How many 处置后照片 wait for the next 处置反馈."""
+    return f"已附 {n} 张，随处置反馈提交" if n else ""
 
 
 def register_callbacks(app: Dash, data: ConsoleData) -> None:
@@ -207,6 +218,9 @@ def register_callbacks(app: Dash, data: ConsoleData) -> None:
         p = Patch()
         for k, trace in enumerate(map_traces(rows or [], selected, cams, pick), start=PICK_SLOT + 1):
             p["data"][k] = trace
+        if selected is not None and ctx.triggered_id == Id.SEL:   # a case chosen: go to it
+            p["layout"]["map"]["center"] = {"lon": selected.lon, "lat": selected.lat}
+            p["layout"]["map"]["zoom"] = SELECT_ZOOM
         return p
 
     @app.callback(Output(Id.SEL, "data"), Output(Id.PICK, "data"), Output(Id.NEW_LANDMARK, "value"),
@@ -261,7 +275,8 @@ def register_callbacks(app: Dash, data: ConsoleData) -> None:
             hints = data.hints(actor, inc)
             controls = data.controls(actor, inc, hints)
         head, *body = incident_panel(data, actor, inc, trail, hints.get("similar", []))
-        return (head, body, *panel_values(controls, buttons, ver))
+        n_photos = len(data.pending_photos(actor, inc.id))
+        return (head, body, *panel_values(controls, buttons, ver, n_photos))
 
     @app.callback(Output(Id.ACT_MSG, "children"), Output(Id.ACT_MSG, "className"),
                   Output(Id.REV, "data"), Output(Id.ACT_REASON, "value"),
@@ -281,14 +296,44 @@ def register_callbacks(app: Dash, data: ConsoleData) -> None:
         label = Action(name).cn
         with guarded(sel):     # outside the read scope: 403 + audit, never a hint (S2)
             svc().get(sel, actor)
+        photos = tuple(data.pending_photos(actor, sel)) if name == Action.HANDLE else ()
         given = Inputs(text=reason or "", depts=tuple(depts or ()), satisfaction=satisfaction,
-                       severity=severity, others=tuple(others or ()), source=source)
+                       severity=severity, others=tuple(others or ()), source=source, photos=photos)
         try:
             inc = do_action(svc(), actor, sel, name, given)
         except (IncidentError, ValueError) as exc:   # a refusal by the rules: told why, refreshed
             return f"✗ {label}: {refusal(exc, sel, actor)}", "msg err", (rev or 0) + 1, no_update
+        if photos:                                   # taken by this 处置反馈
+            data.clear_photos(actor, sel)
+            label += f"（处置后照片 {len(photos)} 张）"
         return (f"✓ {label} → {inc.id} 状态: {STATE_NAMES[inc.state]}"
                 f" · 归属 {short_center(data.city, inc.center)}", "msg ok", (rev or 0) + 1, "")
+
+    @app.callback(Output(Id.ACT_PHOTOS_TEXT, "children", allow_duplicate=True),
+                  Output(Id.ACT_MSG, "children", allow_duplicate=True),
+                  Output(Id.ACT_MSG, "className", allow_duplicate=True),
+                  Input(Id.ACT_UPLOAD, "contents"), State(Id.SEL, "data"),
+                  prevent_initial_call=True)
+    def upload(contents, sel):
+        """处置后照片 for the next 处置反馈 (处置前后对比): stored as the phone stores photos, kept
+        for this user and case until the 处置反馈 takes them (``ConsoleData.add_photos``)."""
+        actor = console_actor()
+        if not sel or not contents:
+            return no_update, no_update, no_update
+        with guarded(sel):     # a case outside the scope: 403 + audit, nothing stored
+            inc = svc().get(sel, actor)
+        if Action.HANDLE not in {o.action for o in svc().available_actions(inc, actor)}:
+            return no_update, "✗ 当前不能提交处置反馈，照片未保存", "msg err"
+        files = []
+        for c in contents if isinstance(contents, list) else [contents]:
+            try:
+                files.append(base64.b64decode(str(c).split(",", 1)[1], validate=True))
+            except (IndexError, ValueError):
+                files.append(b"")
+        n, bad = data.add_photos(actor, sel, files, str(flask.current_app.config["SECRET_KEY"]).encode())
+        if bad:
+            return photos_text(n), "✗ 照片未保存: " + "；".join(dict.fromkeys(bad)), "msg err"
+        return photos_text(n), f"✓ 已附处置后照片 {n} 张，点「处置反馈」一并提交", "msg ok"
 
     @app.callback(Output(Id.NEW_WHERE, "children"), Input(Id.PICK, "data"),
                   Input(Id.NEW_LANDMARK, "value"))
@@ -296,7 +341,7 @@ def register_callbacks(app: Dash, data: ConsoleData) -> None:
         console_actor()
         loc = locate(data.city, pick, landmark, ctx.triggered_id)
         if loc is None:
-            return "未选位置 · pick a cell on the map or a landmark"
+            return "未选位置 · 请在地图上点选网格或选择村/社区"
         lon, lat, cell = loc
         return f"位置 {lon:.5f}, {lat:.5f} · 网格 {cell or '辖区外'}"
 
@@ -314,13 +359,13 @@ def register_callbacks(app: Dash, data: ConsoleData) -> None:
 
         loc = locate(data.city, pick, landmark, Id.PICK if pick else Id.NEW_LANDMARK)
         if loc is None:
-            return "✗ 请先选择位置 (pick a location)", "msg err", no_update, no_update
+            return "✗ 请先选择位置", "msg err", no_update, no_update
         if not (desc or "").strip():
-            return "✗ 请填写内容 (describe the call)", "msg err", no_update, no_update
+            return "✗ 请填写内容", "msg err", no_update, no_update
         ok, retry = security.hit(data.redis, security.REPORT_LIMIT, actor.user_id)
         if not ok:
             security.count(data.redis, "rate_limited")
-            return f"✗ 提交过于频繁，请 {retry} 秒后再试 (rate limited)", "msg err", no_update, no_update
+            return f"✗ 提交过于频繁，请 {retry} 秒后再试", "msg err", no_update, no_update
         lon, lat, _ = loc
         category = category if category in CATEGORIES else ""
         body = {"channel": channel, "category": category, "severity": severity,
@@ -343,7 +388,7 @@ def register_callbacks(app: Dash, data: ConsoleData) -> None:
     def assign(_n, target, title, hours, pick, rev):
         actor = console_actor()
         if not target or not (title or "").strip():
-            return "✗ 请选择对象并填写任务 (target and title)", "msg err", no_update, no_update
+            return "✗ 请选择对象并填写任务", "msg err", no_update, no_update
         try:
             inc = svc().assign_task(actor, target, title.strip(),   # 0 < deadline <= 30 days
                                     deadline_s=task_deadline(float(hours or 24) * 3600),
@@ -373,11 +418,11 @@ def register_callbacks(app: Dash, data: ConsoleData) -> None:
             if towns is not None and len(towns):
                 area = towns.geometry.iloc[0].simplify(0.0005).__geo_interface__
             elif town:
-                raise ValueError(f"未知镇街 {town!r} (unknown town)")
+                raise ValueError(f"未知镇街 {town!r}")
             elif isinstance(pick, dict):
                 area = circle_area(float(pick["lon"]), float(pick["lat"]), float(radius or 3))
             else:
-                return "✗ 请选择区域 (a town, or a point on the map + radius)", "msg err", no_update
+                return "✗ 请选择区域", "msg err", no_update
             svc().emergency_on(area, time.time() + float(minutes or 120) * 60, actor, reason or "")
         except (IncidentError, ValueError, KeyError, TypeError) as exc:   # refused, or a bad input
             return (f"✗ {'解除' if off else '启动'}应急模式: {refusal(exc, 'emergency', actor) or exc}",

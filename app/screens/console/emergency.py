@@ -66,7 +66,7 @@ def panel_box(hidden: bool = False) -> html.Details:
         html.Div(id=Id.RESP_SUGGEST, className="resp-suggest"),
         html.Div(className="row", children=[
             html.Button("启动响应", id=Id.RESP_ACTIVATE, className="danger", hidden=True,
-                        title="建议由系统给出，由指挥人员确认启动 (E30)")]),
+                        title="建议由系统给出，由指挥人员确认启动")]),
         html.Div(id=Id.RESP_BOARD, className="resp-board"),
         html.Div(id=Id.RESP_CONTROLS, hidden=True, children=[
             html.Div(className="row", children=[
@@ -97,7 +97,7 @@ def suggestion_children(sug: dict, may: bool, running: dict | None,
     if running:
         out.append(html.Div(f"已启动 {running['id']}（{running['level']}级）", className="resp-on"))
     elif not may:
-        out.append(html.Div("须由有权限的指挥人员启动 (not yours to activate)", className="hint-line"))
+        out.append(html.Div("须由有权限的指挥人员启动", className="hint-line"))
     return out
 
 
@@ -288,7 +288,7 @@ def register_emergency(app: Dash, data, console_actor: Callable[[], Actor]) -> N
         try:
             if trig == Id.RESP_ACTIVATE:
                 if not pending:
-                    return "✗ 没有待启动的建议 (nothing suggested)", "msg err", no_update, no_update
+                    return "✗ 没有待启动的建议", "msg err", no_update, no_update
                 got = rs.activate(actor, str(pending["plan"]), str(pending["level"]),
                                   town=pending.get("town") or None, incident=pending.get("incident") or "",
                                   reason=str(pending.get("reason") or "")[:500],
@@ -296,10 +296,10 @@ def register_emergency(app: Dash, data, console_actor: Callable[[], Actor]) -> N
                 return (f"✓ 已启动 {got['plan_name']} {got['level']}级响应 {got['id']}，"
                         "任务已下达成员单位", "msg ok", bump, "")
             if not aid:
-                return "✗ 没有进行中的应急响应 (no active response)", "msg err", no_update, no_update
+                return "✗ 没有进行中的应急响应", "msg err", no_update, no_update
             if trig == Id.RESP_LEVEL_BTN:
                 if not level:
-                    return "✗ 请选择级别 (choose a level)", "msg err", no_update, no_update
+                    return "✗ 请选择级别", "msg err", no_update, no_update
                 got = rs.change_level(actor, aid, str(level), text)
                 return f"✓ {aid} 已调整为 {got['level']}级响应", "msg ok", bump, ""
             if trig == Id.RESP_END:

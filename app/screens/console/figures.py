@@ -18,6 +18,13 @@ _GEO_CACHE: dict[tuple[int, str], dict] = {}
 
 PICK_SLOT = 0
 """The pick grid is trace 0: a click on it picks a location, not an incident."""
+LABELS_META = "labels"
+"""The place-name trace (after the live slots; never patched): read by assets/console/labels.js,
+which draws the names as HTML over the map (no map glyphs offline, docs: ecosystem notes)."""
+SELECT_ZOOM = 14.5
+"""The map's zoom on a case just chosen in the queue (its street and village in view)."""
+VILLAGE_ZOOM_STEP = 1.2
+"""Village names show from this far in past the zoom that fits the city (town names always)."""
 
 
 def scope_geo(city, center: str) -> dict:  # noqa: ANN001
@@ -51,6 +58,13 @@ def _build_scope_geo(center: str, city) -> dict:  # noqa: ANN001
                        "source": feature_collection(villages, "code", (), tolerance_deg=0.0002)})
     pts = cells.geometry.representative_point()
     center_pt, zoom = fit_view(bounds, 640, 460)
+    _, city_zoom = fit_view(tuple(city.towns.total_bounds), 640, 460)
+    vlabels = villages if len(villages) else city.villages
+    tp, vp = towns.geometry.representative_point(), vlabels.geometry.representative_point()
+    label_lon = [round(float(p.x), 5) for p in (*tp, *vp)]
+    label_lat = [round(float(p.y), 5) for p in (*tp, *vp)]
+    label_text = [*towns["name"].astype(str), *vlabels["name"].astype(str)]
+    label_min = [0.0] * len(towns) + [round(city_zoom + VILLAGE_ZOOM_STEP, 2)] * len(vlabels)
     vil = villages if len(villages) else city.villages
     vpts = vil.geometry.representative_point()
     tnames = city.town_names
@@ -58,7 +72,8 @@ def _build_scope_geo(center: str, city) -> dict:  # noqa: ANN001
                  for n, t, p in zip(vil["name"], vil["town_code"], vpts, strict=True)]
     return {"layers": layers, "pick_lon": [round(float(x), 6) for x in pts.x],
             "pick_lat": [round(float(y), 6) for y in pts.y], "pick_id": cells["code"].tolist(),
-            "center": center_pt, "zoom": zoom, "landmarks": landmarks}
+            "center": center_pt, "zoom": zoom, "landmarks": landmarks,
+            "labels": {"lon": label_lon, "lat": label_lat, "text": label_text, "min": label_min}}
 
 
 def map_traces(rows: list[dict], selected=None, cameras=(), pick=None) -> list[dict]:  # noqa: ANN001
@@ -117,4 +132,9 @@ def map_figure(city, actor: Actor, rows: list[dict], selected=None, cameras=(), 
               "margin": {"l": 0, "r": 0, "t": 0, "b": 0}, "showlegend": False,
               "paper_bgcolor": "#07111f", "uirevision": actor.center, "hovermode": "closest",
               "clickmode": "event"}
-    return {"data": [pick_grid, *map_traces(rows, selected, cameras, pick)], "layout": layout}
+    lab = geo["labels"]
+    labels = scattermap(lon=lab["lon"], lat=lab["lat"], text=lab["text"], customdata=lab["min"],
+                        mode="markers", marker={"size": 1, "opacity": 0}, hoverinfo="skip",
+                        meta=LABELS_META, name="地名")
+    return {"data": [pick_grid, *map_traces(rows, selected, cameras, pick), labels],
+            "layout": layout}

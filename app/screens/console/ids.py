@@ -27,6 +27,8 @@ class Id(StrEnum):
     WATCH = "watch"                  # 值班: who is on watch at this center now
     BANNER = "banner"
     MAP = "map"
+    MAP_LABELS = "map-labels"        # town / village names over the map (assets/console/labels.js)
+    LIGHTBOX = "lightbox"            # an enlarged photo (assets/console/photos.js)
     # queue
     VIEW = "view"
     COUNTS = "counts"
@@ -75,6 +77,9 @@ class Id(StrEnum):
     ACT_OTHERS = "act-others"
     SOURCE_BOX = "source-box"
     ACT_SOURCE = "act-source"
+    PHOTO_BOX = "photo-box"          # 处置后照片 for 处置反馈 (shown while 处置反馈 is offered)
+    ACT_UPLOAD = "act-upload"
+    ACT_PHOTOS_TEXT = "act-photos-text"  # how many wait for the next 处置反馈 (Redis: app.keys)
     ACT_HINT = "act-hint"
     ACT_MSG = "act-msg"
     # new incident by hand

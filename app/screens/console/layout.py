@@ -8,6 +8,7 @@ from dash import dash_table, dcc, html
 
 from app.auth import current_actor
 from app.live import FALLBACK_POLL_MS
+from app.mobile_api import MAX_PHOTO_BYTES
 from app.screens.console.bulk import bulk_bar
 from app.screens.console.emergency import may_command, panel_box
 from app.screens.console.figures import map_figure, scope_geo
@@ -26,6 +27,7 @@ from app.screens.console.model import (
     ConsoleData,
 )
 from app.screens.console.notices import notices_box
+from app.screens.nav import nav_bar
 from grid.categories import CATEGORIES
 from incidents.actor import Actor
 from incidents.defaults import SEVERITIES
@@ -39,7 +41,7 @@ DROPDOWN_LABELS = {"select_all": "全选", "deselect_all": "全部取消", "sear
 GROW = {"flex": "1 1 220px", "minWidth": "0"}
 """A dropdown that takes the rest of its form row. dcc.Dropdown (Dash 4) puts ``style`` on its
 outer wrapper (the flex item) and ``className`` on the inner button, so the width goes here."""
-KEY_HINT = "键盘: ↑↓ 在队列中移动并打开事件 · Alt+字母 执行操作 (悬停按钮可见) · Tab 切换输入"
+KEY_HINT = "键盘: ↑↓ 在队列中移动并打开事件 · Alt+字母 执行操作（悬停按钮可见）· Tab 切换输入"
 HIDDEN = {"display": "none"}
 
 
@@ -50,6 +52,7 @@ def header(data: ConsoleData, actor: Actor) -> html.Div:
         html.Span(center.name if center else actor.center, id=Id.CENTER_NAME),
         html.Span(data.watch(actor.center), id=Id.WATCH, className="watch"),
         notices_box(),
+        nav_bar(actor.role, "console"),     # the user's other screens (app.screens.nav)
         html.Span(className="who", children=[html.B(actor.name or actor.user_id), " · ",
                                              ROLE_NAMES[actor.role], " · ",
                                              html.A("退出", href="/logout")]),
@@ -77,8 +80,8 @@ def new_incident_form(landmarks: list[dict]) -> html.Details:
         html.Div(id=Id.NEW_WHERE, className="row", children="未选位置"),
         dcc.Textarea(id=Id.NEW_DESC, placeholder="来电/来访内容", maxLength=2000),
         html.Div(className="row", children=[
-            dcc.Input(id=Id.NEW_REF, type="text", placeholder="工单号/来电号码 (可选)", maxLength=64),
-            html.Button("提交 Submit", id=Id.NEW_SUBMIT, className="primary", accessKey="w")]),
+            dcc.Input(id=Id.NEW_REF, type="text", placeholder="工单号/来电号码（可选）", maxLength=64),
+            html.Button("提交", id=Id.NEW_SUBMIT, className="primary", accessKey="w")]),
         html.Div(id=Id.NEW_MSG, className="msg"),
     ])
 
@@ -157,6 +160,12 @@ def panel_controls() -> html.Div:
                                                     labels=DROPDOWN_LABELS)),
             dcc.Input(id=Id.ACT_REASON, type="text", className="reason", maxLength=500,
                       placeholder="原因/说明（退回、作废、核查不通过必填；处置反馈写处置情况）"),
+            html.Div(id=Id.PHOTO_BOX, className="photo-pick", hidden=True, children=[
+                dcc.Upload(id=Id.ACT_UPLOAD, multiple=True, accept="image/jpeg,image/png,image/webp",
+                           max_size=MAX_PHOTO_BYTES, className="upload",
+                           children=html.Button("＋ 处置后照片", type="button",
+                                                title="处置反馈附处置后照片（处置前后对比）")),
+                html.Span(id=Id.ACT_PHOTOS_TEXT, className="photo-count")]),
             html.Div(id=Id.SAT_BOX, hidden=True, children=dcc.Dropdown(
                 id=Id.ACT_SATISFACTION, options=[{"label": f"满意度 {k}", "value": k}
                                                  for k in (5, 4, 3, 2, 1)],
@@ -188,7 +197,7 @@ def quick_filters() -> html.Div:
                       options=[{"label": n, "value": v} for v, n in FLAG_FILTERS]),
         dcc.Dropdown(id=Id.F_SEVERITY, options=list(SEVERITIES), multi=True, placeholder="等级",
                      labels=DROPDOWN_LABELS, style={"width": "150px"}, searchable=False),
-        html.Button("标为已阅", id=Id.SEEN_ALL, title="「新」标记从现在起重新计算 (mark all as seen)"),
+        html.Button("标为已阅", id=Id.SEEN_ALL, title="「新」标记从现在起重新计算"),
         dcc.Checklist(id=Id.NOTIFY, value=[], inline=True, persistence=True, persistence_type="local",
                       options=[{"label": "声音/桌面提醒", "value": "on"}]),
     ])
@@ -198,7 +207,7 @@ def queue_table() -> dash_table.DataTable:
     return dash_table.DataTable(
         id=Id.QUEUE, data=[], page_size=PAGE_SIZE, sort_action="native",
         filter_action="native", cell_selectable=True, row_selectable="multi", selected_rows=[],
-        filter_options={"placeholder_text": "筛选…"},
+        filter_options={"placeholder_text": "筛选…", "case": "insensitive"},
         columns=[{"name": n, "id": k} for k, n in QUEUE_COLUMNS],
         # the dark theme through the table's own style props, so that the
         # conditional styles (overdue, the selected case) can colour rows
@@ -224,6 +233,7 @@ def page(data: ConsoleData, actor: Actor) -> html.Div:
         dcc.Graph(id=Id.MAP, style={"height": "100%"}, config={"displaylogo": False,
                                                                "scrollZoom": True},
                   figure=map_figure(data.city, actor, [], tile_url=data.tile_url)),
+        html.Div(id=Id.MAP_LABELS, className="map-labels"),
         html.Div("点击网格点选位置 · 点击事件打开详情", className="hint")])]
     left.append(panel_box(hidden=not may_command(data.service.policy, actor)))   # 应急响应 (issue 16)
     left += [new_incident_form(geo["landmarks"]), task_form(data.assign_targets(actor))]
@@ -253,6 +263,10 @@ def page(data: ConsoleData, actor: Actor) -> html.Div:
                         html.Div(id=Id.PANEL_HEAD), panel_controls()]),
                     html.Div(id=Id.PANEL_BODY, children=html.P(NO_SELECTION)),
                     html.Div(KEY_HINT, className="hint-keys")]),
+                # the enlarged photo (assets/console/photos.js; offline: the photo itself)
+                html.Div(id=Id.LIGHTBOX, className="lightbox", hidden=True, role="dialog",
+                         children=[html.Img(alt="照片"), html.Div(className="lb-caption"),
+                                   html.Button("关闭", type="button", className="lb-close")]),
             ]),
         ]),
     ])
@@ -263,6 +277,6 @@ def layout(data: ConsoleData):  # noqa: ANN201 (a Dash layout function)
     def serve():
         actor = current_actor()
         if actor is None or actor.role not in CONSOLE_ROLES:
-            return html.Div("请先登录 · Please log in", id=Id.DENIED)
+            return html.Div("请先登录", id=Id.DENIED)
         return page(data, actor)
     return serve

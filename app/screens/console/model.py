@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -22,11 +23,11 @@ from app.timefmt import fmt_cst
 from grid import centers as cc
 from grid.model import CITY_CENTER
 from incidents import queries as triage
-from incidents.actor import Actor
+from incidents.actor import SYSTEM, Actor
 from incidents.incident import CHANNELS, STATE_NAMES
 from incidents.policy import OFFERED, Offer
 from incidents.queries import awaiting_redispatch
-from incidents.roles import CONSOLE_ROLES
+from incidents.roles import CONSOLE_ROLES, ROLE_NAMES
 from incidents.vocab import Action
 from sensors.cameras import cameras_for, live_positions
 
@@ -95,8 +96,8 @@ def fmt(ts: float, with_date: bool = False) -> str:
 def action_name(action: str) -> str:
     """An audit entry's action as the timeline says it (越权被拒 for a refused attempt)."""
     if action.startswith("denied:"):
-        return f"越权被拒 ({ACTION_NAMES.get(action[7:], action[7:])})"
-    return ACTION_NAMES.get(action, action)
+        return f"越权被拒 ({ACTION_NAMES.get(action[7:], '操作')})"
+    return ACTION_NAMES.get(action, "操作")
 
 
 # --- the queue ---------------------------------------------------------------------------------
@@ -204,7 +205,8 @@ def bulk_message(label: str, results: list[dict], shown: int = 3) -> str:
     bad = [r for r in results if not r["ok"]]
     msg = f"✓ {len(ok)} {label}"
     if bad:
-        msg += f" · ✗ {len(bad)}: " + "; ".join(f"{r['id']}: {r['reason']}" for r in bad[:shown])
+        msg += f" · ✗ {len(bad)}: " + "; ".join(f"{r['id']}: {chinese(r['reason'])}"
+                                               for r in bad[:shown])
         if len(bad) > shown:
             msg += f"; 另 {len(bad) - shown} 件"
     return msg
@@ -272,6 +274,126 @@ def target_label(city, code: str) -> str:  # noqa: ANN001
 def options(city, codes: Iterable[str]) -> list[dict]:  # noqa: ANN001
     """Dropdown options for center codes, in the given order."""
     return [{"label": target_label(city, c), "value": c} for c in codes]
+
+
+# --- the panel's words: names, not codes; Chinese, not English asides (issue 21) --------------
+SYSTEM_NAME = "系统"
+"""Who did what the platform did by itself (intake, deadlines, automatic dispatch): never the
+role the system account happens to carry (市值班员)."""
+BEFORE_PHOTO, AFTER_PHOTO = "上报照片", "处置后照片"
+"""A case's photos: those of the report (and of later reports joining it), those a handler
+attached to 处置反馈 (处置前后对比)."""
+_LATIN_ASIDE = re.compile(r"\s*[(（][^()（）\u3400-\u9fff]*[A-Za-z][^()（）\u3400-\u9fff]*[)）]")
+"""An English gloss in brackets, "(accept due soon)": for logs and the API, not for clerks."""
+_CENTER_CODE = re.compile(r"(?<![A-Za-z0-9])(CITY|T\d{6,}|D[A-Z]{1,8}|W\d{6,})(?![A-Za-z0-9])")
+
+
+def chinese(text) -> str:  # noqa: ANN001
+    """``text`` without its English asides in brackets (a service's refusal, a stored reason)."""
+    return _LATIN_ASIDE.sub("", str(text or "")).strip()
+
+
+def readable(city, text) -> str:  # noqa: ANN001
+    """A stored reason (routing, deadlines, the trail) as a clerk reads it: English asides in
+    brackets dropped, center codes (T440981101, DCG) replaced by their names (东岸镇, 城管)."""
+    out = chinese(text)
+
+    def name(m: re.Match) -> str:
+        code = m.group(1)
+        known = code == CITY_CENTER or code in city.centers or cc.is_worker(code)
+        return short_center(city, code) if known else code
+    return _CENTER_CODE.sub(name, out).strip()
+
+
+def is_system(e: dict) -> bool:
+    """An audit entry the platform wrote by itself (``incidents.actor.SYSTEM``)."""
+    return str(e.get("actor", "")) == SYSTEM.user_id or not e.get("role")
+
+
+def who_did(city, e: dict) -> str:  # noqa: ANN001
+    """The person of an audit entry: 系统, or "name" (the role once when the
+    name is only the role's)."""
+    if is_system(e):
+        return SYSTEM_NAME
+    role = ROLE_NAMES.get(e.get("role", ""), e.get("role", ""))
+    where = short_center(city, e.get("center", "")) if e.get("center") else ""
+    name = e.get("name") or e.get("actor") or ""
+    if name == role or not name:
+        return f"{role}@{where}" if where else role
+    return f"{name} ({role}@{where})" if where else f"{name} ({role})"
+
+
+def _tasks_of(v) -> dict[str, str]:  # noqa: ANN001
+    """An audit value of ``tasks`` ("n:center:state" each) as n → center."""
+    out = {}
+    for t in v or ():
+        parts = str(t).split(":")
+        if len(parts) >= 2:
+            out[parts[0]] = parts[1]
+    return out
+
+
+def new_photos(e: dict) -> list[str]:
+    """The photos an audit entry added to the case (its before/after ``attachments``)."""
+    before = set((e.get("before") or {}).get("attachments") or ())
+    after = (e.get("after") or {}).get("attachments") or ()
+    return [u for u in after if u not in before] if isinstance(after, list) else []
+
+
+def entry_detail(city, e: dict) -> str:  # noqa: ANN001
+    """What an audit entry did beyond its action's name: 派遣 to whom, the 回访 score, the new
+    owner after 接管/上报/退回, the photos of a 处置反馈."""
+    action = e.get("action", "")
+    before, after = e.get("before") or {}, e.get("after") or {}
+    bits = []
+    if "tasks" in after:
+        old = _tasks_of(before.get("tasks"))
+        sent = [c for n, c in _tasks_of(after["tasks"]).items() if n not in old]
+        if sent:
+            bits.append("派往 " + "、".join(target_label(city, c).replace("网格员 ", "网格员")
+                                         for c in dict.fromkeys(sent)))
+    if action == Action.CALLBACK and after.get("satisfaction") not in (None, "", "0", 0):
+        bits.append(f"满意度 {after['satisfaction']} 分")
+    if action != "report" and after.get("center") and after["center"] != before.get("center"):
+        bits.append(f"转至 {short_center(city, str(after['center']))}")
+    photos = new_photos(e)
+    if photos:
+        bits.append(f"{AFTER_PHOTO if action == Action.HANDLE else '照片'} {len(photos)} 张")
+    return " · ".join(bits)
+
+
+def owner_reason(city, inc, trail: list[dict]) -> str:  # noqa: ANN001
+    """Why the case sits where it does: the routing reason, unless a person (or the deadline
+    watch) moved it since (接管, 上报, 退回): then who moved it, when and why."""
+    moved = None
+    for e in trail:
+        before, after = e.get("before") or {}, e.get("after") or {}
+        if (e.get("action") != "report" and after.get("center")
+                and after["center"] != before.get("center")):
+            moved = e
+    if moved is None:
+        return readable(city, inc.route_reason)
+    why = readable(city, moved.get("reason") or "")
+    return (f"{action_name(moved.get('action', ''))}: {who_did(city, moved)} · "
+            f"{fmt(float(moved.get('ts') or 0), True)}" + (f" · {why}" if why else ""))
+
+
+def photo_kinds(inc, trail: list[dict]) -> list[tuple[str, str]]:  # noqa: ANN001
+    """The case's own photos (served here: a path), each with what it shows: ``AFTER_PHOTO``
+    when a 处置反馈 attached it (the trail says so), else ``BEFORE_PHOTO``."""
+    after = {u for e in trail if e.get("action") == Action.HANDLE for u in new_photos(e)}
+    return [(str(u), AFTER_PHOTO if u in after else BEFORE_PHOTO)
+            for u in inc.attachments if str(u).startswith("/")]
+
+
+def trail_line(city, e: dict) -> str:  # noqa: ANN001
+    """One timeline entry after its time: who · action → state · what it did · why."""
+    state = e.get("state")
+    detail = entry_detail(city, e)
+    reason = readable(city, e.get("reason") or "")
+    return (f"{who_did(city, e)} · {action_name(e.get('action', ''))}"
+            + (f" → {STATE_NAMES.get(state, state)}" if state else "")
+            + (f" · {detail}" if detail else "") + (f" · {reason}" if reason else ""))
 
 
 # --- what the panel offers -------------------------------------------------------------------
@@ -346,6 +468,7 @@ class Inputs:
     severity: str | None = None
     others: tuple[str, ...] = ()
     source: int | None = None
+    photos: tuple[str, ...] = ()          # 处置后照片 (处置反馈 only)
 
 
 def action_body(action: str, given: Inputs) -> dict:
@@ -354,26 +477,28 @@ def action_body(action: str, given: Inputs) -> dict:
     text = (given.text or "").strip()
     body: dict = {"note": text, "reason": text, "text": text}
     if action == Action.REOPEN and not text:
-        raise ValueError("核查不通过须说明原因 (a reason is required)")
+        raise ValueError("核查不通过须说明原因")
     if action == Action.DISPATCH:
         body["depts"] = list(given.depts)
         if not body["depts"]:
-            raise ValueError("请选择派遣单位 (choose at least one department)")
+            raise ValueError("请选择派遣单位")
+    if action == Action.HANDLE and given.photos:
+        body["attachments"] = list(given.photos)      # checked by incidents.actions.photo_urls
     if action == Action.CALLBACK:
         body["satisfaction"] = given.satisfaction or 0
     if action == Action.NOTE and not text:
-        raise ValueError("备注内容为空 (the note is empty)")
+        raise ValueError("备注内容为空")
     if action == Action.SEVERITY:
         if not given.severity:
-            raise ValueError("请选择等级 (choose a severity)")
+            raise ValueError("请选择等级")
         body["severity"] = given.severity
     if action == Action.MERGE:
         if not given.others:
-            raise ValueError("请选择要合并的事件 (choose the cases to merge into this one)")
+            raise ValueError("请选择要合并的事件")
         body["others"] = list(given.others)
     if action == Action.SPLIT:
         if given.source is None:
-            raise ValueError("请选择要拆分出的来源 (choose the report to split off)")
+            raise ValueError("请选择要拆分出的来源")
         body["source_index"] = int(given.source)
     return body
 
@@ -415,7 +540,7 @@ def intake_message(city, inc) -> str:  # noqa: ANN001
     """What the new-incident form says about what the intake did: a new case, a report linked
     to an open case nearby as one more source (关联), or a repeat of one made before."""
     if inc.intake == "merged":    # joined a case outside the caller's scope: a receipt only
-        return f"✓ 已并入已有事件（回执 {inc.id}），由其承办单位处理 (merged: receipt {inc.id})"
+        return f"✓ 已并入已有事件（回执 {inc.id}），由其承办单位处理"
     c = city.centers.get(inc.center)
     where = c.name if c else inc.center
     if inc.intake == "correlated":
@@ -478,6 +603,73 @@ class ConsoleData:
             u = users.get(uid)
             return (u.name or uid) if u else uid
         return watch_line(self.redis, center, name_of)
+
+    def person(self, uid: str) -> str:
+        """Who a user id (a reporter, a handler) is, by name: 系统 for the platform, a center or
+        grid worker by its name, an account by its name; else the id as it is (a device)."""
+        if not uid or uid == SYSTEM.user_id:
+            return SYSTEM_NAME
+        if cc.kind_of(uid):
+            return short_center(self.city, uid)
+        from app.users import UserStore  # noqa: PLC0415
+
+        u = UserStore(self.redis).get(uid)
+        return (u.name or uid) if u else uid
+
+    def add_photos(self, actor: Actor, incident_id: str, files: list[bytes], secret: bytes
+                   ) -> tuple[int, list[str]]:
+        """处置后照片 uploaded in the panel for the next 处置反馈 of ``incident_id``: each stored
+        the way the phone stores one (``app.mobile_api``: the same key, id and URL, linked to the
+        case so whoever may read it may see them), kept for that action in
+        ``app.keys.console_photos``. (how many wait now, the refusals in Chinese)."""
+        import hashlib  # noqa: PLC0415
+        import hmac  # noqa: PLC0415
+
+        from app import security  # noqa: PLC0415
+        from app.keys import console_photos, mobile_photo  # noqa: PLC0415
+        from app.mobile_api import MAX_PHOTO_BYTES, PHOTO_TTL_S, photo_url  # noqa: PLC0415
+        from incidents.actions import ATTACHMENTS_MAX  # noqa: PLC0415
+
+        k = console_photos(actor.user_id, incident_id)
+        bad, urls = [], []
+        for data in files:
+            if len(data) > MAX_PHOTO_BYTES:
+                bad.append(f"照片过大（超过 {MAX_PHOTO_BYTES // (1024 * 1024)} MB）")
+                continue
+            try:
+                kind = security.check_image(data)
+            except security.UploadRejected as exc:
+                bad.append(chinese(exc))
+                continue
+            pid = hmac.new(secret, data, hashlib.sha256).hexdigest()[:32]
+            pk = mobile_photo(pid)
+            if not self.redis.exists(pk):
+                self.ctx.redis_bytes.hset(pk, mapping={
+                    "owner": actor.user_id, "type": f"image/{kind.lower()}", "data": data,
+                    "ts": str(int(time.time() * 1000))})
+                self.redis.expire(pk, PHOTO_TTL_S)
+            self.redis.hset(pk, "incident", incident_id)
+            urls.append(photo_url(pid))
+        if bad:
+            security.count(self.redis, "upload_rejected")
+        have = self.redis.lrange(k, 0, -1)
+        new = [u for u in dict.fromkeys(urls) if u not in have][:max(0, ATTACHMENTS_MAX - len(have))]
+        if new:
+            self.redis.rpush(k, *new)
+        self.redis.expire(k, 86400)
+        return len(have) + len(new), bad
+
+    def pending_photos(self, actor: Actor, incident_id: str) -> list[str]:
+        """The 处置后照片 waiting for the next 处置反馈 of ``incident_id`` (``add_photos``)."""
+        from app.keys import console_photos  # noqa: PLC0415
+
+        return self.redis.lrange(console_photos(actor.user_id, incident_id), 0, -1)
+
+    def clear_photos(self, actor: Actor, incident_id: str) -> None:
+        """The 处置反馈 took them (or the clerk removed them)."""
+        from app.keys import console_photos  # noqa: PLC0415
+
+        self.redis.delete(console_photos(actor.user_id, incident_id))
 
     @property
     def tile_url(self) -> str | None:

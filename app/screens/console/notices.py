@@ -59,7 +59,7 @@ def render(notices: list[dict]) -> tuple[str, list]:
     items = [html.Li(className="notice" + ("" if n["read"] else " unread"), children=[
         html.Span(notice_text(n), style={"opacity": 0.6} if n["read"] else {"fontWeight": 600}),
         *([] if n["read"] else [" ", html.Button("已读", id=notice_read_button(n["nid"]),
-                                                title="标为已读 (mark read)")])])
+                                                title="标为已读")])])
         for n in notices] or [html.Li("暂无通知", className="notice")]
     return head, items
 

@@ -9,12 +9,22 @@ import time
 from dash import dcc, html
 
 from app.screens.console.ids import Id
-from app.screens.console.model import ConsoleData, action_name, fmt, short_center, state_name
+from app.screens.console.model import (
+    AFTER_PHOTO,
+    ConsoleData,
+    fmt,
+    is_system,
+    owner_reason,
+    photo_kinds,
+    readable,
+    short_center,
+    state_name,
+    trail_line,
+)
 from grid import centers as cc
 from incidents.actor import Actor
-from incidents.incident import CHANNELS, STATE_NAMES, TASK_STATE_NAMES
+from incidents.incident import CHANNELS, TASK_STATE_NAMES
 from incidents.queries import HUMAN_CHANNELS, is_situation
-from incidents.roles import ROLE_NAMES
 
 
 def incident_panel(data: ConsoleData, actor: Actor, inc, trail: list[dict],  # noqa: ANN001
@@ -38,21 +48,21 @@ def incident_panel(data: ConsoleData, actor: Actor, inc, trail: list[dict],  # n
     loc = " / ".join(x for x in (city.town_names.get(inc.town_code, ""),
                                  city.village_names.get(inc.village_code, ""), inc.cell_code) if x)
     tasks = [html.Li(f"#{t.n} {name_of(t.center)} · {TASK_STATE_NAMES.get(t.state, t.state)}"
-                     + (f" · {t.note}" if t.note else "")) for t in inc.tasks]
+                     + (f" · {readable(city, t.note)}" if t.note else "")) for t in inc.tasks]
     details = html.Dl(className="kv", children=[
         html.Dt("类别"), html.Dd(f"{inc.category} {inc.category_name}"),
         html.Dt("渠道"), html.Dd(f"{CHANNELS.get(inc.channel, inc.channel)} · 上报人 "
-                               f"{name_of(inc.reporter)}"),
+                               f"{data.person(inc.reporter)}"),
         html.Dt("位置"), html.Dd(f"{loc} ({inc.lon:.5f}, {inc.lat:.5f})"),
-        html.Dt("归属"), html.Dd(f"{names.get(inc.center, inc.center)} · {inc.route_reason}"),
+        html.Dt("归属"), html.Dd(f"{names.get(inc.center, inc.center)} · {owner_reason(city, inc, trail)}"),
         html.Dt("时限"), html.Dd(fmt(inc.due_ts, True) or "—"),
         html.Dt("描述"), html.Dd(inc.description or "—"),
         html.Dt("子任务"), html.Dd(html.Ul(tasks) if tasks else "—"),
     ])
-    photos = [html.Img(src=u, alt="现场照片") for u in inc.attachments if str(u).startswith("/")]
     parts = [head, details]
+    photos = photo_kinds(inc, trail)
     if photos:
-        parts.append(html.Div(className="photos", children=photos))
+        parts.append(photo_block(photos))
     cams, seeing = data.camera_view(inc.lon, inc.lat)
     parts.append(html.H2("可视摄像机 (能看到事发点)" if seeing or not cams else
                          "最近的摄像机 (均未朝向事发点，非可视)", className="" if seeing else "cams-near"))
@@ -66,7 +76,7 @@ def incident_panel(data: ConsoleData, actor: Actor, inc, trail: list[dict],  # n
         parts.append(html.H2("告警设备 / 周边传感器" if any(x.get("alarm") for x in sens) else "周边传感器"))
         parts.append(sensor_block(sens))
     related = [html.Li(f"{CHANNELS.get(s.get('channel', ''), s.get('channel', ''))} · "
-                       f"{name_of(str(s.get('reporter', '')))} · "
+                       f"{data.person(str(s.get('reporter', '')))} · "
                        f"{fmt(float(s.get('ts') or 0), True)} · {s.get('description', '')}"
                        + (" · 已恢复" if s.get("cleared") or s.get("cleared_ts") else ""),
                        className="human" if s.get("channel") in HUMAN_CHANNELS else None)
@@ -78,14 +88,24 @@ def incident_panel(data: ConsoleData, actor: Actor, inc, trail: list[dict],  # n
     if related:
         title = f"态势来源 ({len(inc.sources)}，地图上以橙色标出)" if is_situation(inc) else "关联上报 / 相关事件"
         parts += [html.H2(title), html.Ul(className="related", children=related)]
-    parts.append(html.H2("处置时间线 (审计)"))
+    parts.append(html.H2("处置时间线（审计）"))
     parts.append(html.Ol(className="timeline", id=Id.TIMELINE, children=[
-        html.Li([html.Span(fmt(e["ts"], True), className="t"),
-                 f"{e.get('name') or e.get('actor')} ({ROLE_NAMES.get(e.get('role', ''), e.get('role', ''))}"
-                 f"@{name_of(e.get('center', ''))}) · {action_name(e.get('action', ''))}"
-                 + (f" → {STATE_NAMES.get(e.get('state', ''), e.get('state', ''))}" if e.get("state") else "")
-                 + (f" · {e.get('reason')}" if e.get("reason") else "")]) for e in trail]))
+        html.Li([html.Span(fmt(e["ts"], True), className="t"), trail_line(city, e)],
+                className="sys" if is_system(e) else None)
+        for e in trail]))
     return parts
+
+
+def photo_block(photos: list[tuple[str, str]]) -> html.Div:
+    """The case's photos, each captioned 上报照片 or 处置后照片 (处置前后对比), the report's
+    first; a click enlarges one (assets/console/photos.js: an overlay, nothing fetched from
+    outside)."""
+    photos = sorted(photos, key=lambda p: p[1] == AFTER_PHOTO)
+    return html.Div(className="photos", children=[
+        html.Figure(className="photo " + ("after" if kind == AFTER_PHOTO else "before"), children=[
+            html.Img(src=url, alt=kind, title="点击放大", className="zoomable"),
+            html.Figcaption(kind)])
+        for url, kind in photos])
 
 
 def sensor_block(sens: list[dict]) -> html.Div:

@@ -57,7 +57,8 @@ def mount(server: Flask, ctx: AppContext) -> Dash:
 
     def page() -> object:   # per request: an administrator gets the buttons that change things
         actor = current_actor()
-        return layout(admin=actor is not None and actor.role in ADMIN_ROLES)
+        return layout(admin=actor is not None and actor.role in ADMIN_ROLES,
+                      role=actor.role if actor else None)
 
     app.layout = page
     register_callbacks(app, server, ctx)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dash import dash_table, dcc, html
 
+from app.screens.nav import nav_bar
 from app.screens.ops.ids import Id
 from app.screens.ops.model import AUDIT_EVENT_NAMES, REFRESH_MS, counter_name, process_name
 from sensors.deadletter import REASON_NAMES, reason_name
@@ -170,11 +171,12 @@ def _audit_tab() -> html.Div:
                               ("path", "路径"), ("reason", "说明")], None)])
 
 
-def layout(admin: bool) -> html.Div:
-    """The page; ``admin``: whether the caller administers (buttons that change things)."""
+def layout(admin: bool, role: str | None = None) -> html.Div:
+    """The page; ``admin``: whether the caller administers (buttons that change things);
+    ``role``: the caller's, for the links to its other screens (app.screens.nav)."""
     tab = "ops-tab"
     return html.Div(className="ops", children=[
-        html.Header([html.H1("OneMap 运维监控"), html.Span(id=Id.TS),
+        html.Header([html.H1("OneMap 运维监控"), html.Span(id=Id.TS), nav_bar(role, "ops"),
                      html.A("退出", href="/logout")]),
         html.Main(dcc.Tabs(id=Id.TABS, value="health", className="tabs", children=[
             dcc.Tab(label="运行状态", value="health", className=tab, children=html.Div(id=Id.BODY)),

@@ -41,6 +41,7 @@ from app.screens.wall.data import (
 from app.screens.wall.figures import category_figure, trend_figure
 from app.screens.wall.ids import Id, kpi_tile, kpi_value
 from app.screens.wall.layout import kpi_cells
+from app.screens.wall.moves import register_moves, trace_indices
 from app.screens.wall.present import initial_ticker, legend_children, ticker_line
 from app.screens.wall.view import focus_from, screen_px, theme_from, town_code_from, view_for
 from incidents.actor import Actor
@@ -108,6 +109,7 @@ def register_callbacks(app: Dash, src: WallSources, naive: bool = False,
         return (mf.figure, legend_children(mf.legends), theme.name, theme.blurb,
                 {"code": code, "layers": mf.layers, "naive": naive, "screen": screen,
                  "em_trace": mf.index.get(emergency_areas.KEY),
+                 "mv_trace": trace_indices(mf.index),
                  "tile_crs": view.tile_crs},
                 cursor, kpi, initial_ticker(ctx, sc), f"{ctx.city.name}城市运行管理中心",
                 attribution, *tiles)
@@ -176,6 +178,8 @@ def register_callbacks(app: Dash, src: WallSources, naive: bool = False,
         fig["data"][i]["lon"] = lon
         fig["data"][i]["lat"] = lat
         return fig
+
+    register_moves(app, ctx, who, _responses)      # 调派力量 moving on the map (issue 16)
 
     @app.callback(Output(Id.RESPONSE, "children"), Output(Id.RESPONSE, "className"),
                   Output(Id.RESPONSE_SIG, "data"),

@@ -5,8 +5,9 @@ What it shows, read through the response service with the wall's caller (``Respo
 ``board``, the policy's ``read_response``): the plan and level, the area (镇街 or 全市; the map
 draws it: the city's response switches 应急模式, ``layers.emergency_areas``), the board's
 summary (each member unit's tasks done/total, 已超时), the resources committed with their state
-(在途 / 到场 …; their markers on the map are the resources layer's, by status) and the sources
-of the situation it was opened for. No inputs, no hover: legible at wall distance (the smallest
+(在途 / 到场 …; on the map ``layers.response_moves`` draws each team where its responders'
+phones last reported it, with its state and a line to the scene: ``moves``, patched by
+``app.screens.wall.moves``) and the sources of the situation it was opened for. No inputs, no hover: legible at wall distance (the smallest
 text is 0.9 rem = 1.67 % of the screen height, ``assets/wall/wall.css``).
 """
 
@@ -45,6 +46,7 @@ def summary(responses, service, city, actor: Actor | None) -> dict | None:  # no
              for u in board["units"]]
     units.sort(key=lambda u: (-u["overdue"], u["done"] / max(1, u["total"])))
     sources: dict[str, int] = {}
+    inc = None
     if r.get("incident"):
         try:
             inc = service.get(r["incident"], who)
@@ -53,13 +55,41 @@ def summary(responses, service, city, actor: Actor | None) -> dict | None:  # no
         except IncidentError:
             sources = {}
     town = r.get("town") or ""
+    scene = (inc.lon, inc.lat) if inc is not None else _area_point(city, town)
     return {"id": r["id"], "plan": r.get("plan_name", r["plan"]), "hazard": r.get("hazard", ""),
             "level": r["level"], "level_name": r.get("level_name", ""),
             "area": city.town_names.get(town, town) if town else "全市", "since": r.get("ts"),
             "exercise": r.get("exercise", False), "totals": board["totals"], "units": units,
             "resources": [{"name": a.get("name", ""), "state": a.get("state_name", "")}
                           for a in board.get("committed", []) if a.get("state") in MOVING],
-            "sources": sources, "others": len(active) - 1}
+            "sources": sources, "others": len(active) - 1,
+            "moves": moves(board.get("committed", []), scene)}
+
+
+def _area_point(city, town: str) -> tuple[float, float]:  # noqa: ANN001
+    """The response's place when it has no case: its town's (or the city's) inner point."""
+    t = city.towns[city.towns["code"].astype(str) == town] if town else None
+    g = t.geometry.iloc[0] if t is not None and len(t) else city.boundary
+    p = g.representative_point()
+    return float(p.x), float(p.y)
+
+
+def moves(committed: list[dict], scene: tuple[float, float]) -> list[dict]:
+    """调派力量 on the map (``layers.response_moves``): each committed team or expert still out,
+    where its responders' phones last reported it (``pos_lon/pos_lat``; else its base), its
+    state, and the scene it is going to."""
+    out = []
+    for a in committed:
+        if a.get("state") not in MOVING or a.get("category") == "material":
+            continue
+        live = a.get("pos_lon") is not None and a.get("pos_lat") is not None
+        lon, lat = (a["pos_lon"], a["pos_lat"]) if live else (a.get("base_lon"), a.get("base_lat"))
+        if lon is None or lat is None:
+            continue
+        out.append({"id": a.get("id", ""), "name": a.get("name", ""), "state": a["state"],
+                    "state_name": a.get("state_name", ""), "lon": float(lon), "lat": float(lat),
+                    "scene_lon": scene[0], "scene_lat": scene[1], "live": live})
+    return out
 
 
 def signature(s: dict | None) -> str:
@@ -69,7 +99,9 @@ def signature(s: dict | None) -> str:
     t = s["totals"]
     return "|".join(map(str, (s["id"], s["level"], t["tasks"], t["done"], t["overdue"],
                               t["acknowledged"], sorted(s["sources"].items()),
-                              [(x["name"], x["state"]) for x in s["resources"]], s["others"])))
+                              [(x["name"], x["state"]) for x in s["resources"]], s["others"],
+                              [(m["id"], m["state"], round(m["lon"], 6), round(m["lat"], 6))
+                               for m in s.get("moves", [])])))
 
 
 def children(s: dict) -> list:
@@ -102,4 +134,4 @@ def children(s: dict) -> list:
     ]
 
 
-__all__ = ["MOVING", "UNITS_SHOWN", "children", "signature", "summary"]
+__all__ = ["MOVING", "UNITS_SHOWN", "children", "moves", "signature", "summary"]

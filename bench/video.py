@@ -1,0 +1,378 @@
+"""Video through one gateway (issue 23): 16 simulated cameras (a keyframe every 2 s), 100 viewers
+as real HTTP clients spread over them, one `onemap video` process; beside it, in the same run, a
+naive gateway (one ffmpeg per viewer) serving the same viewers.
+
+Real parts: a private redis-server; Debian's GStreamer RTSP server with 16 live x264 cameras
+(``scripts/video_cameras.py``: 320×180, 15 fps, 300 kbit/s, keyframe every 2 s: small
+pictures, so that 16 software encoders leave this 2-core machine to the gateways); `onemap video`
+as its own process (ffmpeg pulls, asyncio fan-out); plain asyncio HTTP clients on loopback that
+read the MPEG-TS stream as mpegts.js does (no decoding). Grants and sessions are minted as the
+web API and the login form make them (``sensors.video.access.issue``; a signed session cookie
+with a server-side session record): the gateway checks them as it checks a browser's.
+
+Measured:
+
+- time to first frame: from the request to the first received keyframe (random access point of
+  the video stream) — *cold*: the camera's first viewer (RTSP connect, then up to a keyframe
+  interval), *warm*: a viewer joining a running upstream (the kept GOP is sent at once);
+- live latency: each frame's PTS is the gateway's ffmpeg's wall clock when the frame arrived
+  from the camera (``-use_wallclock_as_timestamps 1 -copyts``, as Frigate pulls RTSP); the
+  client compares it with its own clock when it received that frame (same host, same clock;
+  every camera's first viewer and one in four of the others are sampled, the rest only read):
+  gateway arrival → viewer, which is repackaging + fan-out + HTTP. Camera-side encoding (x264
+  zerolatency, ~1 frame) and the player's own buffer are not in it. Frames of the replayed GOP
+  (the first 2.5 s of each connection) are left out: they are old on purpose;
+- upstream pulls per camera: from the gateway's own count (``om:video:gw``);
+- CPU s/min: the gateway process + its ffmpeg children (psutil) over the same steady window,
+  then the naive gateway's process + its ffmpeg children over a window of the same length.
+
+    python bench/video.py            # options: --cameras 16 --viewers 100 --seconds 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+HOST = "127.0.0.1"
+SECRET = "v" * 64
+PASSWORD = "bench-pass-1"
+REPLAY_S = 2.5
+
+
+# --- a viewer: one HTTP/1.1 GET held open, the MPEG-TS parsed as it arrives --------------------
+class Client:
+    def __init__(self, port: int, path: str, cookie: str, sample: bool = True) -> None:
+        self.port, self.path, self.cookie, self.sample = port, path, cookie, sample
+        self.first_frame_ms: float | None = None
+        self.latencies: list[float] = []
+        self.status = 0
+        self.error = ""
+        self.bytes = 0
+        self.measure = False
+        self.task: asyncio.Task | None = None
+
+    async def run(self) -> None:
+        from sensors.video import ts
+
+        t0 = time.monotonic()
+        try:
+            reader, writer = await asyncio.open_connection(HOST, self.port)
+        except OSError as exc:
+            self.error = str(exc)
+            return
+        writer.write(f"GET {self.path} HTTP/1.1\r\nHost: {HOST}:{self.port}\r\n"
+                     f"Cookie: {self.cookie}\r\nConnection: close\r\n\r\n".encode())
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            self.status = int(head.split(b" ", 2)[1])
+            if self.status != 200:
+                self.error = (await reader.read(2000)).decode("utf-8", "replace")
+                return
+            chunked = b"chunked" in head.lower()
+            tracker, rem, started = ts.Tracker(), b"", None
+            async for data in _body(reader, chunked):
+                now = time.time()
+                self.bytes += len(data)
+                if started and not self.sample:
+                    continue        # not a latency sample: just read (keeps this process light)
+                buf = rem + data
+                n = len(buf) - len(buf) % ts.PKT
+                rem, buf = buf[n:], buf[:n]
+                keys = tracker.feed(buf)
+                if keys and self.first_frame_ms is None:
+                    self.first_frame_ms = (time.monotonic() - t0) * 1000
+                    started = time.monotonic()
+                if self.measure and started and time.monotonic() - started > REPLAY_S:
+                    for pts in ts.video_pts(tracker, buf):
+                        lat = ((int(now * 90000) - pts) % ts.PTS_WRAP) / 90.0
+                        if lat < 60_000:
+                            self.latencies.append(lat)
+        except (OSError, asyncio.IncompleteReadError) as exc:
+            self.error = self.error or repr(exc)
+        finally:
+            writer.close()
+
+
+async def _body(reader: asyncio.StreamReader, chunked: bool):
+    if not chunked:
+        while data := await reader.read(65536):
+            yield data
+        return
+    while True:
+        size = int((await reader.readuntil(b"\r\n")).strip().split(b";")[0], 16)
+        if size == 0:
+            return
+        yield await reader.readexactly(size)
+        await reader.readexactly(2)
+
+
+# --- the naive gateway: one ffmpeg per viewer ---------------------------------------------------
+async def naive_server(port: int, rtsp_base: str, pool: int) -> None:
+    from sensors.video.config import VideoConfig
+    from sensors.video.gateway import ffmpeg_args
+    from sensors.video.sources import demo_url
+
+    cfg = VideoConfig.from_table({"demo_rtsp": rtsp_base, "demo_pool": pool})
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        line = (await reader.readuntil(b"\r\n\r\n")).split(b"\r\n", 1)[0].decode()
+        camera = line.split(" ")[1].rsplit("/", 1)[-1].split(".ts")[0]
+        proc = await asyncio.create_subprocess_exec(
+            *ffmpeg_args("ffmpeg", demo_url(cfg, camera), 6.0), stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: video/mp2t\r\nConnection: close\r\n\r\n")
+        try:
+            while data := await proc.stdout.read(188 * 64):
+                writer.write(data)
+                await writer.drain()
+        except OSError:
+            pass
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+            await proc.wait()
+            writer.close()
+
+    server = await asyncio.start_server(handle, HOST, port, backlog=1024)
+    print("ready", flush=True)
+    async with server:
+        await server.serve_forever()
+
+
+# --- measuring ------------------------------------------------------------------------------
+def tree_cpu(pid: int) -> tuple[float, float]:
+    """CPU seconds so far of the process and of its live children (ffmpeg)."""
+    import psutil
+
+    own = kids = 0.0
+    try:
+        p = psutil.Process(pid)
+        t = p.cpu_times()
+        own = t.user + t.system
+        for q in p.children(recursive=True):
+            try:
+                t = q.cpu_times()
+                kids += t.user + t.system
+            except psutil.NoSuchProcess:
+                pass
+    except psutil.NoSuchProcess:
+        pass
+    return own, kids
+
+
+def pct(xs: list[float], q: float) -> float:
+    if not xs:
+        return float("nan")
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(q / 100 * (len(xs) - 1))))]
+
+
+async def audience(port: int, paths: list[str], cookie: str, cameras: int) -> tuple[list, list]:
+    """The first viewer of each camera (cold) together, then the others (warm), spread."""
+    cold = [Client(port, p, cookie) for p in paths[:cameras]]   # every camera's first: a sample
+    for c in cold:
+        c.task = asyncio.create_task(c.run())
+    deadline = time.monotonic() + 15
+    while any(c.first_frame_ms is None and not c.task.done() for c in cold) \
+            and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    warm = [Client(port, p, cookie, sample=k % 4 == 0) for k, p in enumerate(paths[cameras:])]
+    for c in warm:
+        c.task = asyncio.create_task(c.run())
+        await asyncio.sleep(0.02)
+    deadline = time.monotonic() + 15
+    while any(c.first_frame_ms is None and not c.task.done() for c in warm) \
+            and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    return cold, warm
+
+
+async def steady(pid: int, clients: list, seconds: float) -> tuple[float, float]:
+    """(the process's, its children's) CPU s/min over a steady window of ``seconds``."""
+    for c in clients:
+        c.measure = True
+    (o0, k0), t0 = tree_cpu(pid), time.monotonic()
+    await asyncio.sleep(seconds)
+    (o1, k1), dt = tree_cpu(pid), time.monotonic() - t0
+    for c in clients:
+        c.measure = False
+    return (o1 - o0) / dt * 60, (k1 - k0) / dt * 60
+
+
+async def hang_up(clients: list) -> None:
+    for c in clients:
+        if c.task and not c.task.done():
+            c.task.cancel()
+    await asyncio.gather(*(c.task for c in clients if c.task), return_exceptions=True)
+
+
+def wait_http(url: str, proc: subprocess.Popen, log: Path) -> None:
+    import urllib.request
+
+    for _ in range(600):
+        try:
+            urllib.request.urlopen(url, timeout=2).read()
+            return
+        except OSError:
+            if proc.poll() is not None:
+                raise RuntimeError(log.read_text()[-2000:]) from None
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cameras", type=int, default=16)
+    ap.add_argument("--viewers", type=int, default=100)
+    ap.add_argument("--seconds", type=float, default=20.0, help="steady window per gateway (s)")
+    ap.add_argument("--naive-server", nargs=3, metavar=("PORT", "RTSP", "POOL"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.naive_server:
+        port, base, pool = args.naive_server
+        asyncio.run(naive_server(int(port), base, int(pool)))
+        return
+
+    import redis as redis_lib
+    from flask import Flask
+
+    from app.config import Settings
+    from app.context import AppContext
+    from app.services import free_port, start_redis_server
+    from app.sessions import SessionStore
+    from app.users import UserStore, ensure_demo_users
+    from app.video import DemoCameras
+    from grid.io import load_or_build_city
+    from sensors.video import access
+    from sensors.video import keys as vkeys
+    from sensors.video.config import VideoConfig
+    from sensors.video.sources import demo_url
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-video-"))
+    city_dir = Path(os.environ.get("ONEMAP_BENCH_CITY_DIR") or tmp / "city")
+    svc = start_redis_server(tmp / "redis")
+    cams = gw = naive = None
+    keepers: list[subprocess.Popen] = []
+    try:
+        cams = DemoCameras(cameras=args.cameras, keyint_s=2.0, width=320, height=180, fps=15,
+                           kbps=300).start()
+        # a real camera encodes all the time: one always-on puller per camera (as an NVR
+        # records) keeps the demo server's encoders running, outside both gateways' CPU
+        keepers = [subprocess.Popen(["ffmpeg", "-nostdin", "-loglevel", "quiet", "-rtsp_transport",
+                                     "tcp", "-i", cams.url(k + 1), "-c", "copy", "-f", "null", "-"])
+                   for k in range(args.cameras)]
+        city = load_or_build_city("高州市", city_dir)
+        ctx = AppContext(Settings(secret_key=SECRET, data_dir=tmp, city_dir=city_dir), svc.url)
+        ctx.__dict__["city"] = city
+        ensure_demo_users(ctx.redis, city, PASSWORD)
+        video = {"demo_rtsp": cams.base, "demo_pool": args.cameras, "max_upstreams": 64,
+                 "token_ttl_s": 600, "idle_stop_s": 30, "connect_timeout_s": 15}
+        cfg = VideoConfig.from_table(video)
+        # registry cameras, one per pool camera (every registry camera maps onto the pool)
+        chosen: dict[str, str] = {}
+        for cid in ctx.devices.cameras["id"]:
+            chosen.setdefault(demo_url(cfg, cid), cid)
+            if len(chosen) == args.cameras:
+                break
+        cam_ids = list(chosen.values())
+
+        gport = free_port()
+        env = {**os.environ, "ONEMAP_REDIS_URL": svc.url, "ONEMAP_CITY_DIR": str(city_dir),
+               "ONEMAP_SECRET_KEY": SECRET, "ONEMAP_DATA_DIR": str(tmp),
+               "ONEMAP_VIDEO": json.dumps(video | {"port": gport})}
+        env.pop("ONEMAP_MQTT_URL", None)
+        glog = tmp / "video.log"
+        gw = subprocess.Popen([sys.executable, "-m", "app.cli", "video"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=open(glog, "w"))  # noqa: SIM115
+        wait_http(f"http://{HOST}:{gport}/video/healthz", gw, glog)
+
+        # a session as the login form makes it, and grants as POST /api/video/play makes them
+        signer = Flask("bench", static_folder=None)
+        signer.config["SECRET_KEY"] = SECRET
+        ser = signer.session_interface.get_signing_serializer(signer)
+        u = UserStore(ctx.redis, city).get("ops")
+        sid = SessionStore(ctx.redis).create("ops", u.epoch, idle_s=3600, absolute_s=3600)
+        cookie = f"session={ser.dumps({'_user_id': sid, '_fresh': True})}"
+        grants = {c: access.issue(ctx.redis, user="ops", role=u.role, center=u.center, sid=sid,
+                                  camera=c, ttl_s=600) for c in cam_ids}
+        order = [cam_ids[i % len(cam_ids)] for i in range(args.viewers)]
+        paths = [f"/video/live/{c}.ts?t={grants[c]}" for c in order]
+
+        async def run_gateway() -> dict:
+            cold, warm = await audience(gport, paths, cookie, len(cam_ids))
+            own, kids = await steady(gw.pid, cold + warm, args.seconds)
+            st = json.loads(redis_lib.Redis.from_url(svc.url).get(vkeys.GATEWAY) or "{}")
+            await hang_up(cold + warm)
+            return {"cold": cold, "warm": warm, "cpu": own + kids, "own": own, "kids": kids,
+                    "status": st}
+
+        g = asyncio.run(run_gateway())
+        gw.terminate()
+        gw.wait(10)
+
+        nport = free_port()
+        naive = subprocess.Popen([sys.executable, __file__, "--naive-server", str(nport), cams.base,
+                                  str(args.cameras)], stdout=subprocess.PIPE,
+                                 stderr=subprocess.DEVNULL, text=True)
+        assert naive.stdout.readline().startswith("ready")
+
+        async def run_naive() -> dict:
+            cold, warm = await audience(nport, paths, cookie, len(cam_ids))
+            own, kids = await steady(naive.pid, cold + warm, args.seconds)
+            await hang_up(cold + warm)
+            return {"cold": cold, "warm": warm, "cpu": own + kids, "own": own, "kids": kids}
+
+        n = asyncio.run(run_naive())
+    finally:
+        for p in (gw, naive, *keepers):
+            if p is not None and p.poll() is None:
+                p.terminate()
+                p.wait(10)
+        if cams is not None:
+            cams.stop()
+        svc.stop()
+
+    def ff(clients: list) -> list[float]:
+        return [c.first_frame_ms for c in clients if c.first_frame_ms is not None]
+
+    clients = g["cold"] + g["warm"]
+    failed = [c for c in clients if c.first_frame_ms is None]
+    lat = [x for c in clients for x in c.latencies]
+    pulls = [v["pulls"] for v in g["status"].get("cameras", {}).values()]
+    upc = max(pulls) if pulls else float("nan")
+    nlat = [x for c in n["cold"] + n["warm"] for x in c.latencies]
+    print(f"cameras {len(cam_ids)} (keyframe every 2 s), viewers {len(clients)} "
+          f"({len(failed)} without a frame{': ' + failed[0].error[:200] if failed else ''})")
+    print(f"gateway: first frame cold p50 {pct(ff(g['cold']), 50):.0f} ms p95 "
+          f"{pct(ff(g['cold']), 95):.0f} ms; warm p50 {pct(ff(g['warm']), 50):.0f} ms p95 "
+          f"{pct(ff(g['warm']), 95):.0f} ms")
+    print(f"gateway: live latency p50 {pct(lat, 50):.0f} ms p95 {pct(lat, 95):.0f} ms "
+          f"({len(lat)} frames); upstream pulls per camera {sorted(set(pulls))}")
+    print(f"gateway CPU {g['cpu']:.1f} s/min (process {g['own']:.1f} + {len(pulls)} ffmpeg "
+          f"{g['kids']:.1f}); naive (one ffmpeg per viewer) {n['cpu']:.1f} s/min (process "
+          f"{n['own']:.1f} + ffmpeg {n['kids']:.1f}); naive first frame p50 "
+          f"{pct(ff(n['cold'] + n['warm']), 50):.0f} ms p95 {pct(ff(n['cold'] + n['warm']), 95):.0f} "
+          f"ms, latency p95 {pct(nlat, 95):.0f} ms")
+    print(json.dumps({"bench": "video", "cameras": len(cam_ids), "viewers": len(clients),
+                      "first_frame_cold_p50_ms": round(pct(ff(g["cold"]), 50)),
+                      "first_frame_cold_p95_ms": round(pct(ff(g["cold"]), 95)),
+                      "first_frame_warm_p50_ms": round(pct(ff(g["warm"]), 50)),
+                      "first_frame_warm_p95_ms": round(pct(ff(g["warm"]), 95)),
+                      "latency_p95_ms": round(pct(lat, 95)),
+                      "upstream_per_camera": upc,
+                      "cpu_s_per_min": round(g["cpu"], 2),
+                      "naive_cpu_s_per_min": round(n["cpu"], 2),
+                      "ratio": round(n["cpu"] / g["cpu"], 1) if g["cpu"] else None}))
+
+
+if __name__ == "__main__":
+    main()

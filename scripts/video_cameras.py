@@ -1,0 +1,88 @@
+#!/usr/bin/python3
+"""演示摄像机: a real RTSP server with simulated cameras (issue 23, the demo and the tests).
+
+Run by Debian's own python3 (``/usr/bin/python3``: ``python3-gi`` and
+``gir1.2-gst-rtsp-server-1.0``), not the project's venv, as its own process::
+
+    /usr/bin/python3 scripts/video_cameras.py --port 8554 --cameras 8
+
+Serves ``rtsp://127.0.0.1:<port>/live/<n>`` for n = 1..cameras: a live test picture (each camera
+its own pattern) labelled with its id and the time (clockoverlay), H.264 baseline-ish
+(``x264enc tune=zerolatency``, a keyframe every ``--keyint-s`` seconds as real cameras send),
+one encoder per camera however many clients pull it (shared media, as a camera serves several
+sessions from one encoder). ``--h265 K`` adds ``/h265/1..K`` (H.265, for the gateway's refusal).
+Prints ``ready <port>`` on stdout once it listens. Stops on SIGTERM/SIGINT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+
+import gi
+
+gi.require_version("Gst", "1.0")
+gi.require_version("GstRtspServer", "1.0")
+from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
+
+PATTERNS = ("smpte", "ball", "snow", "bar", "circular", "pinwheel", "spokes", "gradient",
+            "colors", "checkers-8", "zone-plate", "smpte75")
+
+
+def launch(n: int, args: argparse.Namespace, codec: str) -> str:
+    pattern = PATTERNS[(n - 1) % len(PATTERNS)]
+    fps, key = args.fps, max(1, int(round(args.fps * args.keyint_s)))
+    label = f"演示摄像机 {n:02d}" if codec == "h264" else f"H.265 摄像机 {n:02d}"
+    src = (f"videotestsrc is-live=true pattern={pattern} ! "
+           f"video/x-raw,width={args.width},height={args.height},framerate={fps}/1 ! "
+           f"textoverlay text=\"{label}\" valignment=top halignment=left font-desc=\"Sans 14\" ! "
+           f"clockoverlay time-format=\"%Y-%m-%d %H:%M:%S\" valignment=bottom halignment=right "
+           f"font-desc=\"Sans 12\" ! videoconvert ! ")
+    if codec == "h265":
+        enc = (f"x265enc tune=zerolatency speed-preset=ultrafast bitrate={args.kbps} "
+               f"key-int-max={key} ! rtph265pay name=pay0 pt=96 config-interval=-1")
+    else:
+        enc = (f"x264enc tune=zerolatency speed-preset=ultrafast bitrate={args.kbps} "
+               f"key-int-max={key} ! video/x-h264,profile=baseline ! "
+               f"rtph264pay name=pay0 pt=96 config-interval=-1")
+    return f"( {src}{enc} )"
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8554)
+    p.add_argument("--cameras", type=int, default=8)
+    p.add_argument("--h265", type=int, default=0)
+    p.add_argument("--fps", type=int, default=15)
+    p.add_argument("--keyint-s", type=float, default=2.0)
+    p.add_argument("--width", type=int, default=640)
+    p.add_argument("--height", type=int, default=360)
+    p.add_argument("--kbps", type=int, default=500)
+    args = p.parse_args()
+
+    Gst.init(None)
+    server = GstRtspServer.RTSPServer()
+    server.set_address(args.host)
+    server.set_service(str(args.port))
+    mounts = server.get_mount_points()
+    for codec, count, prefix in (("h264", args.cameras, "live"), ("h265", args.h265, "h265")):
+        for n in range(1, count + 1):
+            factory = GstRtspServer.RTSPMediaFactory()
+            factory.set_launch(launch(n, args, codec))
+            factory.set_shared(True)          # one encoder per camera, whoever pulls it
+            mounts.add_factory(f"/{prefix}/{n}", factory)
+    if server.attach(None) == 0:
+        print(f"cannot listen on {args.host}:{args.port}", file=sys.stderr, flush=True)
+        return 1
+    loop = GLib.MainLoop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        GLib.unix_signal_add(GLib.PRIORITY_HIGH, sig, loop.quit)
+    print(f"ready {server.get_bound_port()}", flush=True)
+    loop.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

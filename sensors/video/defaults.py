@@ -1,0 +1,46 @@
+"""Video gateway tunables (V1 全时可用, V27 全程可控, M3): each with its unit and its reason.
+A deployment overrides them in the ``[video]`` table (``sensors.video.config.VideoConfig``)."""
+
+IDLE_STOP_S = 30.0
+"""An upstream pull with no viewer is stopped after this long (s) (无人观看自动断流): a viewer
+who reloads the page within it finds the stream still warm."""
+
+MAX_UPSTREAMS = 32
+"""Concurrent upstream pulls per gateway process: each is one RTSP session to a camera or a
+platform (platforms license channels; a camera serves few sessions). The next camera is refused
+with ``CHANNELS_FULL``."""
+
+CONNECT_TIMEOUT_S = 6.0
+"""A camera that sends no picture within this long (s) is offline (with ffmpeg's reason)."""
+
+TOKEN_TTL_S = 60.0
+"""A playback URL starts a stream only within this long (s) after it was issued (the stream then
+plays on); bound to the session that asked for it."""
+
+RECHECK_S = 60.0
+"""An open stream re-checks its viewer's session this often (s): a logout ends it."""
+
+GOP_MAX_BYTES = 4 * 1024 * 1024
+"""The kept last GOP (秒开) is capped at this many bytes (a camera with a 10 s keyframe interval
+at a high bitrate would otherwise grow it without bound)."""
+
+VIEWER_QUEUE_CHUNKS = 256
+"""Chunks queued for one viewer before it counts as too slow and is dropped (its player
+reconnects; one slow phone never holds the upstream back)."""
+
+READ_CHUNK = 188 * 64
+"""Bytes read from ffmpeg's stdout at once (whole MPEG-TS packets)."""
+
+VIEWS_MAXLEN = 100_000
+"""Entries kept in the 视频调阅 log stream (start/end/denied; ~a month of a busy hall)."""
+
+ROLE_QUOTA = {"grid_worker": 2, "responder": 2}
+"""Concurrent views per user of a role (configuration; unset roles: ``DEFAULT_QUOTA``): a phone
+on a mobile network watches at most two cameras at once."""
+
+DEFAULT_QUOTA = 9
+"""Concurrent views per user otherwise (a console's 2×2 grid, the wall's 3×3)."""
+
+CHANNELS_FULL = "视频通道已满，请稍后再试或关闭其他画面"
+H265_REFUSED = "该摄像机为 H.265 编码，浏览器无法直接播放（请在平台侧配置转码）"
+QUOTA_FULL = "同时调阅的视频路数已达上限"

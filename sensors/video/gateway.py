@@ -1,0 +1,331 @@
+"""The video gateway (视频网关): one upstream pull per camera, fanned out to every viewer (V1, V27,
+M3; the way WVP/ZLMediaKit and go2rtc work).
+
+- ``Gateway.open(camera, source)`` gives a ``Viewer`` whose ``chunks()`` is an MPEG-TS byte
+  stream starting at the last keyframe (the kept GOP: 秒开), then live;
+- the first viewer of a camera starts its upstream (``ffmpeg -c copy``: no transcoding); others
+  join it; when the last leaves, the upstream is stopped after ``idle_stop_s`` (无人观看自动断流);
+- at most ``max_upstreams`` upstreams run: the next camera is refused with
+  ``defaults.CHANNELS_FULL``; an H.265 camera with ``defaults.H265_REFUSED`` (browsers' MSE
+  plays H.264); a camera that sends no picture within ``connect_timeout_s`` (or whose pull
+  fails) is offline with ffmpeg's reason, told to ``on_state`` (device health).
+
+asyncio, one process: an open viewer costs a coroutine, a bounded queue and a socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+from sensors.video import defaults, ts
+from sensors.video.config import VideoConfig
+
+log = logging.getLogger("onemap.video")
+
+StateHook = Callable[[str, str, str], None]
+"""``on_state(camera, state, reason)``: ``live``, ``offline`` (with a reason), ``stopped``."""
+
+
+class Refused(Exception):
+    """A stream that cannot be given: ``code`` (channels_full, offline, h265, quota, …), a
+    Chinese ``message`` for people, an HTTP ``status``."""
+
+    def __init__(self, code: str, message: str, status: int = 503) -> None:
+        super().__init__(message)
+        self.code, self.message, self.status = code, message, status
+
+
+def ffmpeg_args(ffmpeg: str, url: str, timeout_s: float) -> list[str]:
+    """The upstream pull: RTSP over TCP, video only, repackaged without transcoding into
+    MPEG-TS on stdout. PTS are the gateway's arrival wall clock (``use_wallclock_as_timestamps``,
+    as Frigate does for RTSP cameras): players get monotonic timestamps, and a client can tell
+    a frame's age (bench/video.py's latency)."""
+    rtsp = ["-rtsp_transport", "tcp", "-timeout", str(int(timeout_s * 1e6))] \
+        if url.startswith("rtsp") else []
+    # no stream probing (``probesize 32``, ``analyzeduration 0``): nothing is decoded or
+    # transcoded, and the default 5 s analysis would delay every cold start by seconds
+    return [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "warning", *rtsp,
+            "-probesize", "32", "-analyzeduration", "0",
+            "-use_wallclock_as_timestamps", "1", "-fflags", "+genpts+discardcorrupt",
+            "-i", url, "-map", "0:v:0", "-c", "copy", "-copyts", "-muxdelay", "0",
+            "-muxpreload", "0", "-flush_packets", "1", "-f", "mpegts", "pipe:1"]
+
+
+_REASONS = (("connection refused", "连接被拒绝"), ("timed out", "连接超时"),
+            ("timeout", "连接超时"), ("404", "无此通道 (404)"), ("401", "认证失败 (401)"),
+            ("403", "拒绝访问 (403)"), ("no route", "网络不可达"),
+            ("name or service not known", "地址无法解析"), ("end of file", "视频流中断"),
+            ("invalid data", "视频流数据无效"), ("5xx", "摄像机服务错误 (5XX)"),
+            ("503", "摄像机服务错误 (503)"))
+
+
+def reason_cn(stderr_tail: str, fallback: str = "摄像机无响应") -> str:
+    """A Chinese reason for an operator from ffmpeg's last words (kept after it, for ops)."""
+    low = stderr_tail.lower()
+    for needle, cn in _REASONS:
+        if needle in low:
+            return f"{cn}: {stderr_tail.strip()[-160:]}"
+    return f"{fallback}: {stderr_tail.strip()[-160:]}" if stderr_tail.strip() else fallback
+
+
+_NOISE = ("deprecated", "Non-monotonous", "estimate rate", "probesize")
+"""ffmpeg's warnings that say nothing about the camera (kept out of an offline reason)."""
+
+
+@dataclass(eq=False)
+class Viewer:
+    """One open view: a bounded queue of chunks (None: the stream ended)."""
+
+    camera: str
+    queue: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(defaults.VIEWER_QUEUE_CHUNKS))
+    ended: str = ""         # why the stream ended for this viewer (empty: still open)
+
+    def push(self, chunk: bytes | None) -> bool:
+        try:
+            self.queue.put_nowait(chunk)
+            return True
+        except asyncio.QueueFull:
+            return False
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The bytes to send, coalesced when the client lags (fewer, larger writes)."""
+        while True:
+            chunk = await self.queue.get()
+            if chunk is None:
+                return
+            if not self.queue.empty():
+                parts = [chunk]
+                while not self.queue.empty():
+                    nxt = self.queue.get_nowait()
+                    if nxt is None:
+                        yield b"".join(parts)
+                        return
+                    parts.append(nxt)
+                chunk = b"".join(parts)
+            yield chunk
+
+
+@dataclass(eq=False)
+class Upstream:
+    """One camera's pull: its ffmpeg, its viewers, its kept GOP and state."""
+
+    camera: str
+    url: str
+    state: str = "starting"         # starting | live | offline | stopped
+    reason: str = ""
+    codec: str | None = None
+    viewers: set[Viewer] = field(default_factory=set)
+    waiting: set[Viewer] = field(default_factory=set)     # opened, not yet given the GOP
+    gop: list[bytes] = field(default_factory=list)
+    gop_bytes: int = 0
+    tracker: ts.Tracker = field(default_factory=ts.Tracker)
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    proc: asyncio.subprocess.Process | None = None
+    task: asyncio.Task | None = None
+    idle: asyncio.TimerHandle | None = None
+    started: float = field(default_factory=time.monotonic)
+    bytes_in: int = 0
+
+    @property
+    def running(self) -> bool:
+        return self.state in ("starting", "live")
+
+
+class Gateway:
+    """The upstream pulls of one gateway process (see the module docstring)."""
+
+    def __init__(self, cfg: VideoConfig, on_state: StateHook | None = None) -> None:
+        self.cfg = cfg
+        self.on_state = on_state or (lambda cam, state, reason: None)
+        self.upstreams: dict[str, Upstream] = {}
+        self.pulls: Counter[str] = Counter()      # upstream starts per camera (tests, bench)
+        self.stats: Counter[str] = Counter()
+
+    # --- viewers ------------------------------------------------------------------------
+    async def open(self, camera: str, url: str) -> Viewer:
+        """A viewer of ``camera`` (pulled from ``url`` if nobody watches it yet); ``Refused``
+        when it cannot be given (full, offline, H.265)."""
+        up = self.upstreams.get(camera)
+        if up is None or not up.running:
+            if sum(u.running for u in self.upstreams.values()) >= self.cfg.max_upstreams:
+                self.stats["refused_full"] += 1
+                raise Refused("channels_full", defaults.CHANNELS_FULL, 503)
+            up = self._start(camera, url)
+        if up.idle is not None:
+            up.idle.cancel()
+            up.idle = None
+        viewer = Viewer(camera)
+        up.waiting.add(viewer)          # counted at once: the idle stop waits for it
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(up.ready.wait(), self.cfg.connect_timeout_s)
+            if up.codec == "h265":
+                raise Refused("h265", defaults.H265_REFUSED, 415)
+            if up.state != "live":
+                if up.state == "starting":
+                    self._offline(up, "连接超时: 摄像机在 "
+                                      f"{self.cfg.connect_timeout_s:g} 秒内没有画面")
+                raise Refused("offline", f"摄像机离线: {up.reason}", 504)
+        except BaseException:
+            self.close(viewer)
+            raise
+        up.waiting.discard(viewer)
+        viewer.push(up.tracker.pat + up.tracker.pmt + b"".join(up.gop))
+        up.viewers.add(viewer)
+        self.stats["views"] += 1
+        return viewer
+
+    def close(self, viewer: Viewer) -> None:
+        """The viewer left: when it was the last, the upstream stops after ``idle_stop_s``."""
+        up = self.upstreams.get(viewer.camera)
+        if up is None or (viewer not in up.viewers and viewer not in up.waiting):
+            return
+        up.viewers.discard(viewer)
+        up.waiting.discard(viewer)
+        if not up.viewers and not up.waiting and up.running and up.idle is None:
+            loop = asyncio.get_running_loop()
+            up.idle = loop.call_later(self.cfg.idle_stop_s, self._idle_stop, up)
+
+    def viewers(self, camera: str) -> int:
+        up = self.upstreams.get(camera)
+        return len(up.viewers) if up else 0
+
+    def running(self) -> list[str]:
+        return [c for c, u in self.upstreams.items() if u.running]
+
+    def status(self) -> dict:
+        """Per camera: state, reason, codec, viewers, upstream starts; and the counters."""
+        return {"max_upstreams": self.cfg.max_upstreams, "running": len(self.running()),
+                "cameras": {c: {"state": u.state, "reason": u.reason, "codec": u.codec,
+                                "viewers": len(u.viewers), "pulls": self.pulls[c],
+                                "bytes_in": u.bytes_in} for c, u in self.upstreams.items()},
+                "stats": dict(self.stats)}
+
+    async def stop(self) -> None:
+        """Stop every upstream (the process is stopping)."""
+        for up in list(self.upstreams.values()):
+            self._stop(up, "stopped", "")
+        tasks = [u.task for u in self.upstreams.values() if u.task]
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    # --- upstreams -----------------------------------------------------------------------
+    def _start(self, camera: str, url: str) -> Upstream:
+        up = Upstream(camera, url)
+        self.upstreams[camera] = up
+        self.pulls[camera] += 1
+        self.stats["pulls"] += 1
+        up.task = asyncio.get_running_loop().create_task(self._pump(up), name=f"video:{camera}")
+        return up
+
+    async def _pump(self, up: Upstream) -> None:
+        tail: list[str] = []
+        try:
+            up.proc = await asyncio.create_subprocess_exec(
+                *ffmpeg_args(self.cfg.ffmpeg, up.url, self.cfg.connect_timeout_s),
+                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE)
+        except OSError as exc:
+            self._offline(up, f"无法启动 ffmpeg: {exc}")
+            return
+        err_task = asyncio.get_running_loop().create_task(self._stderr(up.proc, tail))
+        rem = b""
+        try:
+            assert up.proc.stdout is not None
+            while True:
+                data = await up.proc.stdout.read(defaults.READ_CHUNK)
+                if not data:
+                    break
+                up.bytes_in += len(data)
+                buf = rem + data if rem else data
+                n = len(buf) - len(buf) % ts.PKT
+                rem, chunk = buf[n:], buf[:n]
+                if chunk:
+                    self._chunk(up, chunk)
+                if not up.running:
+                    break
+        finally:
+            if up.proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    up.proc.kill()
+            await up.proc.wait()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(err_task, 2)
+            if up.running:   # ffmpeg ended by itself: the camera dropped or never answered
+                self._offline(up, reason_cn("\n".join(tail[-3:]), "视频流中断"))
+
+    async def _stderr(self, proc: asyncio.subprocess.Process, tail: list[str]) -> None:
+        assert proc.stderr is not None
+        async for line in proc.stderr:
+            text = line.decode("utf-8", "replace").strip()
+            if text and not any(w in text for w in _NOISE):
+                tail.append(text)
+                del tail[:-10]
+
+    def _chunk(self, up: Upstream, chunk: bytes) -> None:
+        keys = up.tracker.feed(chunk)
+        if up.codec is None and up.tracker.codec:
+            up.codec = up.tracker.codec
+            if up.codec == "h265":
+                up.reason = defaults.H265_REFUSED
+                self._stop(up, "offline", defaults.H265_REFUSED)
+                return
+        if keys:
+            up.gop, up.gop_bytes = [chunk[keys[-1]:]], len(chunk) - keys[-1]
+            if up.state == "starting":
+                up.state = "live"
+                up.ready.set()
+                self.on_state(up.camera, "live", "")
+        elif up.gop:
+            up.gop.append(chunk)
+            up.gop_bytes += len(chunk)
+            if up.gop_bytes > self.cfg.gop_max_bytes:     # a very long GOP: wait for the next
+                up.gop, up.gop_bytes = [], 0
+        slow = [v for v in up.viewers if not v.push(chunk)]
+        for v in slow:          # too slow: dropped (its player reconnects), never holds us back
+            v.ended = "slow"
+            up.viewers.discard(v)
+            with contextlib.suppress(asyncio.QueueFull):
+                v.queue.get_nowait()
+                v.queue.put_nowait(None)
+            self.stats["dropped_slow"] += 1
+        if slow and not up.viewers and not up.waiting and up.idle is None:
+            up.idle = asyncio.get_running_loop().call_later(self.cfg.idle_stop_s, self._idle_stop, up)
+
+    def _idle_stop(self, up: Upstream) -> None:
+        up.idle = None
+        if not up.viewers and not up.waiting and up.running:
+            self.stats["idle_stops"] += 1
+            self._stop(up, "stopped", "无人观看，已断流")
+
+    def _offline(self, up: Upstream, reason: str) -> None:
+        if up.running:
+            self._stop(up, "offline", reason)
+
+    def _stop(self, up: Upstream, state: str, reason: str) -> None:
+        was = up.state
+        up.state, up.reason = state, reason
+        up.ready.set()
+        if up.idle is not None:
+            up.idle.cancel()
+            up.idle = None
+        for v in list(up.viewers):
+            v.ended = state
+            if not v.push(None):
+                with contextlib.suppress(asyncio.QueueEmpty):
+                    v.queue.get_nowait()
+                v.push(None)
+        up.viewers.clear()
+        if up.proc is not None and up.proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                up.proc.terminate()
+        up.gop, up.gop_bytes = [], 0
+        if was != state:
+            log.info("camera %s: %s %s", up.camera, state, reason)
+            self.on_state(up.camera, state, reason)

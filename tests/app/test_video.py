@@ -1,0 +1,162 @@
+"""Video through OneMap's gateway, scoped and audited (issue 23; V27 全程可控, V28, M3) on a real
+RTSP server, ffmpeg, Redis and the gateway's HTTP server: a department cannot get a playback URL
+for a camera not shared to it (403, audited); a URL is refused after expiry and from another
+session; every view is in the 视频调阅 log with its start and end; a detection's snapshot is
+stored and served."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import requests
+
+from app import security
+from app.config import Settings
+from app.context import AppContext
+from sensors.video import access, ts
+from sensors.video import keys as vkeys
+from tests.app.authkit import KIOSK, login
+from tests.sensors.video.camkit import rtsp_cameras  # noqa: F401
+
+TTL_S = 3.0
+
+
+@pytest.fixture
+def vctx(redis_client, redis_service, demo_city, demo_devices, tmp_path, rtsp_cameras) -> AppContext:  # noqa: F811
+    settings = Settings(secret_key="t" * 64, kiosk_token=KIOSK, data_dir=tmp_path,
+                        video={"demo_rtsp": rtsp_cameras.base, "demo_pool": 2, "port": 0,
+                               "token_ttl_s": TTL_S, "idle_stop_s": 0.5, "connect_timeout_s": 5})
+    ctx = AppContext(settings, redis_service.url)
+    ctx.__dict__["city"] = demo_city
+    ctx.__dict__["devices"] = demo_devices
+    return ctx
+
+
+@pytest.fixture
+def web(vctx):
+    from app.server import create_server  # noqa: PLC0415
+    from app.users import ensure_demo_users  # noqa: PLC0415
+    from tests.app.authkit import PASSWORD  # noqa: PLC0415
+
+    ensure_demo_users(vctx.redis, vctx.city, PASSWORD)
+    server = create_server(vctx)
+    server.config["TESTING"] = True
+    return server
+
+
+@pytest.fixture
+def gateway(vctx):
+    from app.video import Background  # noqa: PLC0415
+
+    gw = Background(vctx, port=0).start()
+    yield gw
+    gw.stop()
+
+
+def _cams(ctx: AppContext):
+    return ctx.devices.cameras
+
+
+def _play(client, tok: str, camera: str, case: str = ""):
+    return client.post("/api/video/play", json={"camera": camera, "case": case},
+                       headers={"X-CSRFToken": tok})
+
+
+def _get(url: str, port: int, cookie: str | None, **kw) -> requests.Response:
+    url = url.split("/video/", 1)[1]
+    return requests.get(f"http://127.0.0.1:{port}/video/{url}", stream=True, timeout=15,
+                        cookies={"session": cookie} if cookie else None, **kw)
+
+
+def test_a_department_gets_no_url_for_a_camera_not_shared_to_it(web, vctx) -> None:
+    cams = _cams(vctx)
+    shared = cams[cams["share"].str.contains("城管")].iloc[0]["id"]
+    other = cams[~cams["share"].str.contains("城管")].iloc[0]["id"]
+    c = web.test_client()
+    tok = login(c, "chengguan")
+    r = _play(c, tok, other)
+    assert r.status_code == 403 and "未共享" in r.json["reason"]
+    denied = [e for e in security.audit_entries(vctx.redis) if e["event"] == "denied"]
+    assert denied and denied[0]["target"] == other and denied[0]["user"] == "chengguan"
+    log = access.views(vctx.redis)
+    assert log[0]["event"] == "denied" and log[0]["camera"] == other
+    r = _play(c, tok, shared)
+    assert r.status_code == 200 and f"/video/live/{shared}.ts?t=" in r.json["url"]
+    assert "rtsp" not in r.get_data(as_text=True)     # the camera's address stays on the server
+
+
+def test_a_url_plays_for_its_session_only_until_it_expires_and_each_view_is_logged(
+        web, vctx, gateway) -> None:
+    cams = _cams(vctx)
+    town = _center_of(vctx, "panzhou")[1:]
+    cam = cams[cams["town_code"].astype(str) == town].iloc[0]["id"]
+    c1, c2 = web.test_client(), web.test_client()
+    tok1 = login(c1, "panzhou")
+    login(c2, "panzhou")        # the same user, another session (another browser)
+    r = _play(c1, tok1, cam, "E2026120700001")
+    assert r.status_code == 200, r.json
+    url = r.json["url"]
+    s1, s2 = c1.get_cookie("session").value, c2.get_cookie("session").value
+
+    other = _get(url, gateway.port, s2)          # a copied URL, another session
+    assert other.status_code == 403 and "会话" in other.json()["reason"]
+    assert _get(url, gateway.port, None).status_code == 403
+
+    resp = _get(url, gateway.port, s1)
+    assert resp.status_code == 200 and resp.headers["content-type"] == "video/mp2t"
+    data = b""
+    for chunk in resp.iter_content(8192):
+        data += chunk
+        if len(data) > 188 * 40:
+            break
+    tr = ts.Tracker()
+    keys = tr.feed(data[:len(data) - len(data) % 188])
+    assert data[0] == ts.SYNC and tr.codec == "h264" and keys     # starts at a keyframe
+    resp.close()
+
+    def logged(event: str) -> list[dict]:
+        return [e for e in access.views(vctx.redis) if e["event"] == event and e["camera"] == cam]
+
+    deadline = time.monotonic() + 10
+    while not logged("end") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    start, end = logged("start")[0], logged("end")[0]
+    assert start["user"] == end["user"] == "panzhou" and start["case"] == "E2026120700001"
+    assert start["view"] == end["view"] and float(end["seconds"]) >= 0
+    assert [e["reason"] for e in logged("denied")] == ["url:session", "url:session"]
+
+    while vctx.redis.exists(vkeys.TOKEN + url.rsplit("t=", 1)[1]):   # the grant expires …
+        time.sleep(0.05)
+    late = _get(url, gateway.port, s1)                                # … and the URL with it
+    assert late.status_code == 403 and "过期" in late.json()["reason"]
+
+    admin = web.test_client()
+    login(admin, "admin")
+    r = admin.get("/api/video/views")
+    assert r.status_code == 200 and {"start", "end", "denied"} <= {e["event"] for e in r.json["items"]}
+    assert c1.get("/api/video/views").status_code == 403
+
+
+def _center_of(ctx: AppContext, user: str) -> str:
+    from app.users import UserStore  # noqa: PLC0415
+
+    return UserStore(ctx.redis).get(user).center
+
+
+def test_a_detection_snapshot_is_stored_and_served(web, vctx) -> None:
+    from app.video import SnapshotWorker  # noqa: PLC0415
+
+    cams = _cams(vctx)
+    cam = cams[~cams["share"].str.contains("城管")].iloc[0]["id"]
+    worker = SnapshotWorker(vctx)
+    snap = f"/snapshots/{cam}/1796660000000.jpg"
+    assert worker.handle({"device_id": cam, "snapshot_url": snap, "event": "raise"}) == ""
+    c = web.test_client()
+    login(c, "ops")
+    r = c.get(snap)
+    assert r.status_code == 200 and r.mimetype == "image/jpeg" and r.data[:2] == b"\xff\xd8"
+    d = web.test_client()
+    login(d, "chengguan")
+    assert d.get(snap).status_code == 403       # scoped like the live picture
+    assert c.get(f"/snapshots/{cam}/nothing.jpg").status_code == 404
