@@ -213,11 +213,13 @@ _LOGIN_PAGE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
 <body class="login"><main><h1>一网统管 · OneMap</h1>
 <form method="post" action="/login" autocomplete="on">
 <input type="hidden" name="csrf_token" value="{csrf}"><input type="hidden" name="next" value="{next}">
-<label>账号 <input name="user" id="user" autofocus required autocomplete="username"></label>
+<label>账号 <input name="user" id="user" autofocus required autocomplete="username"
+ autocapitalize="none" autocorrect="off" spellcheck="false"></label>
 <label>密码 <input name="password" id="password" type="password" required
  autocomplete="current-password"></label>
 <p class="error" role="alert">{error}</p>
-<button type="submit" id="login-button">登录</button></form>{notice}</main></body></html>"""
+<button type="submit" id="login-button">登录</button></form>{notice}</main>
+<script src="/static/login.js" defer></script></body></html>"""
 
 _NO_2FA_NOTICE = ('<p class="notice" id="no-2fa-notice">演示模式：未启用双因素认证的特权账号仍可登录；'
                   '请管理员运行 onemap users totp enable 账号 为其启用（生产环境须设置 '
@@ -517,6 +519,7 @@ def install(server: Flask, ctx) -> None:
                     sid = sessions().create(KIOSK_USER, 0, "kiosk", idle_s=10 ** 9,
                                             absolute_s=ctx.settings.kiosk_session_s)
                     login_user(SessionUser(_KIOSK_ACTOR, sid))
+                    session["onemap_kiosk"] = 1     # once it ends: KIOSK_INVALID, not a form
                     security.csrf_token()
                 rest = [(k, v) for k, v in request.args.items(multi=True) if k != "kiosk"]
                 return redirect(path + (f"?{urlencode(rest)}" if rest else ""))
@@ -527,8 +530,8 @@ def install(server: Flask, ctx) -> None:
         if actor is None:
             if _is_machine(path):
                 return security.json_error(401, "login_required")
-            if screen == "wall" and g.get("onemap_kiosk_ended"):
-                return _kiosk_invalid_page()
+            if screen == "wall" and (g.get("onemap_kiosk_ended") or session.get("onemap_kiosk")):
+                return _kiosk_invalid_page()    # this browser was the wall's kiosk
             return redirect(f"/login?next={path}")
         security.csrf_token()  # every session has one, so Dash's callbacks can send it
         if screen is not None and not may_open(actor, screen):

@@ -185,6 +185,9 @@ def cti_call():
     if recording and not RECORDING.match(recording):
         return _refuse("recording 应为 http(s) 地址 (recording must be an http(s) URL)")
     d, created = take_call(_ctx().redis, actor, call_id, number, recording, _clock())
+    if d.get("center") != actor.center:      # the call id is another center's: nothing of it shown
+        return security.json_error(409, "conflict", reason="该话单号已由其他中心受理 (call id taken "
+                                                            "by another center)")
     resp = jsonify(draft_view(d, actor.role))
     resp.status_code = 201 if created else 200
     return resp

@@ -58,12 +58,21 @@ def desk_over(ctx, service, send_sms: bool = False, consumer: str = "") -> Callb
     return CallbackDesk(service.r, service, cfg, on_closed=hook, consumer=name)
 
 
-def _view(rec: dict, role: str) -> dict:
+def _views(ctx, recs: list[dict], role: str) -> list[dict]:  # noqa: ANN001
+    """Queue entries as a role may see them: the deadline in Beijing time, and the caller's
+    number to call back (masked for a role without personal-data rights, ``incidents.masking``)."""
     from app.timefmt import fmt_cst  # noqa: PLC0415
+    from incidents.evaluation import caller_phone  # noqa: PLC0415
 
-    due = fmt_cst(float(rec.get("due_ts") or 0), "%m-%d %H:%M")   # Beijing time
-    return masking.view(dict(rec, status_name=STATUS_NAMES.get(rec.get("status", ""), ""), due=due),
-                        role)
+    cases = {i.id: i for i in ctx.incidents.store.load_many([r["id"] for r in recs])}
+    out = []
+    for rec in recs:
+        inc = cases.get(rec["id"])
+        out.append(masking.view(dict(
+            rec, status_name=STATUS_NAMES.get(rec.get("status", ""), ""),
+            due=fmt_cst(float(rec.get("due_ts") or 0), "%m-%d %H:%M"),
+            phone=caller_phone(inc) if inc is not None else ""), role))
+    return out
 
 
 def _result(incident_id: str):  # noqa: ANN202
@@ -152,7 +161,7 @@ def callbacks_list():
     from app.auth import require_actor  # noqa: PLC0415
 
     actor = require_actor()
-    return {"callbacks": [_view(r, actor.role) for r in desk(_ctx()).queue(center=actor.center)]}
+    return {"callbacks": _views(_ctx(), desk(_ctx()).queue(center=actor.center), actor.role)}
 
 
 @bp.post("/api/callbacks/<incident_id>", endpoint="callbacks_result")
@@ -167,7 +176,7 @@ def mobile_callbacks():
     actor = require_actor()
     if not actor.cell:
         return {"callbacks": []}
-    return {"callbacks": [_view(r, actor.role) for r in desk(_ctx()).queue(cell=actor.cell)]}
+    return {"callbacks": _views(_ctx(), desk(_ctx()).queue(cell=actor.cell), actor.role)}
 
 
 @bp.post("/m/api/callbacks/<incident_id>", endpoint="mobile_callbacks_result")

@@ -54,3 +54,9 @@ def setup_logging(level: int = logging.INFO) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(BeijingFormatter(LOG_FORMAT))
     logging.basicConfig(level=level, handlers=[handler])
+    for name in QUIET_LOGGERS:      # their INFO lines are steps, not news (warnings still show)
+        logging.getLogger(name).setLevel(max(level, logging.WARNING))
+
+
+QUIET_LOGGERS = ("alembic",)
+"""Libraries whose INFO lines bury the demo's own (alembic: a line per plugin and migration)."""

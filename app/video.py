@@ -30,6 +30,7 @@ import logging
 import subprocess
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from http.cookies import SimpleCookie
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -50,6 +51,7 @@ from sensors.video.gateway import Gateway, Refused, Viewer
 log = logging.getLogger("onemap.video")
 LIVE = "/video/live/"
 STATUS_EVERY_S = 1.0
+THREADS = 32
 STREAM_HEADERS = [(b"content-type", b"video/mp2t"), (b"cache-control", b"no-store"),
                   (b"x-content-type-options", b"nosniff")]
 DENIED = {"expired": "播放地址已过期，请重新打开画面", "camera": "播放地址与摄像机不符",
@@ -132,6 +134,11 @@ class GatewayApp:
             msg = await receive()
             if msg["type"] == "lifespan.startup":
                 self.loop = asyncio.get_running_loop()
+                # Redis calls of admissions and the log run in threads: enough of them for a
+                # wall's worth of viewers arriving at once (the default is cores + 4)
+                self.loop.set_default_executor(ThreadPoolExecutor(THREADS, "video-io"))
+                # the camera registry before the first viewer (loading it takes seconds)
+                await asyncio.to_thread(lambda: self.ctx.devices.camera(""))
                 self._status_task = self.loop.create_task(self._publish_status())
                 await send({"type": "lifespan.startup.complete"})
             elif msg["type"] == "lifespan.shutdown":
@@ -175,9 +182,7 @@ class GatewayApp:
         who = {"user": grant["user"], "role": grant["role"], "center": grant["center"],
                "camera": camera, "case": grant.get("case", "")}
         try:
-            cam = self.ctx.devices.camera(camera) or {}
-            url = await asyncio.to_thread(sources.resolve, self.cfg, self.platforms, camera,
-                                          str(cam.get("stream_url") or ""))
+            url = await asyncio.to_thread(self._source, camera)
             viewer = await self.gateway.open(camera, url)
         except sources.SourceError as exc:
             await _json(send, 502, {"error": "source", "reason": str(exc)}, cors)
@@ -200,6 +205,11 @@ class GatewayApp:
         sid = live_sid(self.server, cookie)
         grant, why = access.redeem(self.redis, tok, camera, sid)
         return sid, grant, why or ("" if sid else "login")
+
+    def _source(self, camera: str) -> str:
+        """The address to pull for ``camera`` (blocking: a VMS platform is asked over HTTP)."""
+        cam = self.ctx.devices.camera(camera) or {}
+        return sources.resolve(self.cfg, self.platforms, camera, str(cam.get("stream_url") or ""))
 
     def _began(self, view: str, who: dict) -> None:
         access.log_view(self.redis, "start", view=view, **who)
@@ -458,6 +468,7 @@ def start_demo_video(ctx: AppContext, runtime, say, cameras: int = 8) -> str:  #
             cfg = ctx.settings.video_config
         gw = Background(ctx, cfg).start()
         runtime.add("video", gw.stop)
+        ctx.settings.video = {**ctx.settings.video, "port": gw.port}   # port 0: the bound one
         snaps = SnapshotWorker(ctx, cfg).start()
         runtime.add("video-snapshots", snaps.stop)
     except Exception as e:  # noqa: BLE001 (never takes the demo down)

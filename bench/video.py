@@ -197,16 +197,18 @@ async def audience(port: int, paths: list[str], cookie: str, cameras: int) -> tu
     return cold, warm
 
 
-async def steady(pid: int, clients: list, seconds: float) -> tuple[float, float]:
-    """(the process's, its children's) CPU s/min over a steady window of ``seconds``."""
+async def steady(pid: int, clients: list, seconds: float) -> tuple[float, float, float]:
+    """(the process's, its children's) CPU s/min over a steady window of ``seconds``, and the
+    MB the viewers received in it (a starved gateway delivers less: CPU per MB compares work)."""
     for c in clients:
         c.measure = True
-    (o0, k0), t0 = tree_cpu(pid), time.monotonic()
+    (o0, k0), t0, b0 = tree_cpu(pid), time.monotonic(), sum(c.bytes for c in clients)
     await asyncio.sleep(seconds)
     (o1, k1), dt = tree_cpu(pid), time.monotonic() - t0
+    mb = (sum(c.bytes for c in clients) - b0) / 1e6
     for c in clients:
         c.measure = False
-    return (o1 - o0) / dt * 60, (k1 - k0) / dt * 60
+    return (o1 - o0) / dt * 60, (k1 - k0) / dt * 60, mb
 
 
 async def hang_up(clients: list) -> None:
@@ -309,11 +311,11 @@ def main() -> None:
 
         async def run_gateway() -> dict:
             cold, warm = await audience(gport, paths, cookie, len(cam_ids))
-            own, kids = await steady(gw.pid, cold + warm, args.seconds)
+            own, kids, mb = await steady(gw.pid, cold + warm, args.seconds)
             st = json.loads(redis_lib.Redis.from_url(svc.url).get(vkeys.GATEWAY) or "{}")
             await hang_up(cold + warm)
             return {"cold": cold, "warm": warm, "cpu": own + kids, "own": own, "kids": kids,
-                    "status": st}
+                    "mb": mb, "status": st}
 
         g = asyncio.run(run_gateway())
         gw.terminate()
@@ -327,9 +329,10 @@ def main() -> None:
 
         async def run_naive() -> dict:
             cold, warm = await audience(nport, paths, cookie, len(cam_ids))
-            own, kids = await steady(naive.pid, cold + warm, args.seconds)
+            own, kids, mb = await steady(naive.pid, cold + warm, args.seconds)
             await hang_up(cold + warm)
-            return {"cold": cold, "warm": warm, "cpu": own + kids, "own": own, "kids": kids}
+            return {"cold": cold, "warm": warm, "cpu": own + kids, "own": own, "kids": kids,
+                    "mb": mb}
 
         n = asyncio.run(run_naive())
     finally:
@@ -362,6 +365,10 @@ def main() -> None:
           f"{n['own']:.1f} + ffmpeg {n['kids']:.1f}); naive first frame p50 "
           f"{pct(ff(n['cold'] + n['warm']), 50):.0f} ms p95 {pct(ff(n['cold'] + n['warm']), 95):.0f} "
           f"ms, latency p95 {pct(nlat, 95):.0f} ms")
+    per_mb = [x["cpu"] / 60 * args.seconds / x["mb"] if x["mb"] else float("nan") for x in (g, n)]
+    print(f"delivered in the window: gateway {g['mb']:.1f} MB, naive {n['mb']:.1f} MB; CPU per "
+          f"delivered MB {per_mb[0] * 1000:.0f} ms vs {per_mb[1] * 1000:.0f} ms (ratio "
+          f"{per_mb[1] / per_mb[0]:.1f})")
     print(json.dumps({"bench": "video", "cameras": len(cam_ids), "viewers": len(clients),
                       "first_frame_cold_p50_ms": round(pct(ff(g["cold"]), 50)),
                       "first_frame_cold_p95_ms": round(pct(ff(g["cold"]), 95)),
@@ -371,7 +378,8 @@ def main() -> None:
                       "upstream_per_camera": upc,
                       "cpu_s_per_min": round(g["cpu"], 2),
                       "naive_cpu_s_per_min": round(n["cpu"], 2),
-                      "ratio": round(n["cpu"] / g["cpu"], 1) if g["cpu"] else None}))
+                      "ratio": round(n["cpu"] / g["cpu"], 1) if g["cpu"] else None,
+                      "ratio_per_mb": round(per_mb[1] / per_mb[0], 1)}))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,6 @@ events are claimed atomically and alarms are shared through the consumer group `
 
 from __future__ import annotations
 
-import logging
 import os
 import socket
 import threading
@@ -16,6 +15,7 @@ from app.config import load_settings
 from app.context import AppContext
 from app.runtime import tune_gc
 from app.secret_files import masked  # a password never in a log line (issue 19)
+from app.timefmt import setup_logging
 
 
 @click.command("dispatch")
@@ -32,7 +32,7 @@ def command(redis_url: str | None, name: str | None, poll: float, check: bool) -
     from incidents import invariants  # noqa: PLC0415
     from incidents.worker import DispatchWorker  # noqa: PLC0415
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging()   # Beijing time, the zone shown (app.timefmt)
     settings = load_settings()    # a bad configuration stops here, before Redis is needed
     redis_url = redis_url or settings.redis_url
     if not redis_url:

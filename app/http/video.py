@@ -27,6 +27,8 @@ from sensors.video import access
 from sensors.video import defaults as vdefaults
 
 bp = Blueprint("api_video", __name__)
+bp.record_once(lambda state: state.app.extensions.setdefault(
+    security.CSP_CONNECT, lambda: [gateway_base()]))   # pages may fetch from the gateway
 
 CAMERA_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 SNAP_NAME = re.compile(r"[A-Za-z0-9_-]{1,40}\.jpg")

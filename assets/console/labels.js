@@ -22,7 +22,7 @@
     state.els.forEach(function (e) {
       if (z < e.min) { e.el.style.visibility = "hidden"; return; }
       var p = map.project([e.lon, e.lat]);
-      var w = e.el.offsetWidth, h = e.el.offsetHeight;
+      var w = e.w, h = e.h;       // measured once (build): no layout forced per label per move
       var r = {x0: p.x - w / 2, x1: p.x + w / 2, y0: p.y - h / 2, y1: p.y + h / 2};
       var off = r.x1 < 0 || r.y1 < 0 || r.x0 > W || r.y0 > H;
       var hit = placed.some(function (q) {
@@ -56,6 +56,7 @@
       box.appendChild(el);
       state.els.push({el: el, lon: +t.lon[i], lat: +t.lat[i], min: +mins[i] || 0});
     }
+    state.els.forEach(function (e) { e.w = e.el.offsetWidth; e.h = e.el.offsetHeight; });
     box.dataset.count = String(state.els.length);
     place();
   }
@@ -64,5 +65,5 @@
     var gd = graphDiv(), fl = gd && gd._fullLayout;
     var sub = fl && fl.map && fl.map._subplot;
     if (sub && sub.map) { build(gd, sub.map); }
-  }, 250);
+  }, 500);
 })();

@@ -31,7 +31,8 @@
     }}, "不满意");
     return el("li", {class: "card callback" + (c.overdue ? " overdue" : ""), "data-id": c.id},
       el("div", {class: "title"}, c.title || c.id),
-      el("div", {class: "meta"}, c.id + " · 回访期限 " + (c.due || "") + (c.overdue ? " · 已逾期" : "")),
+      el("div", {class: "meta"}, c.id + " · 回访期限 " + (c.due || "") + (c.overdue ? " · 已逾期" : "") +
+        (c.phone ? " · 来电 " + c.phone : "")),
       reason,
       el("div", {class: "row"},
         el("button", {type: "button", class: "primary", onclick: () => answer(c.id, 5, "")}, "满意"),

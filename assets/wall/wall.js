@@ -114,6 +114,11 @@
     // --- incidents: one trace per tier + the overdue ring trace ---
     var tiers = ["department", "town", "city"];
     var ri = idx["incidents:overdue"];
+    // 部门: which cases are in a department's hands now (the server tells each change)
+    var dept = window.__omDept = window.__omDept || {};
+    (delta.incidents || []).forEach(function (c) {
+      if (c.dept && !c.closed) { dept[c.id] = true; } else { delete dept[c.id]; }
+    });
     if (ri !== undefined) {
       var appended = {};
       (delta.incidents || []).forEach(function (c) {
@@ -183,13 +188,23 @@
       }
     }
     // open incidents by tier and overdue: counted from the map's incident traces, which every
-    // tick keeps current (closed ones have size 0); the server's numbers until the map exists
-    var tiers = {}, shown = 0;
+    // tick keeps current (closed ones have size 0); the server's numbers until the map exists.
+    // Each case once: 部门 if a department has it now (the server's dept_ids at a render, then
+    // each change's flag: window.__omDept), else its owner's tier (the trace it is drawn in).
+    if (kpi.dept_ids && kpi.dept_rev !== window.__omDeptRev) {
+      window.__omDeptRev = kpi.dept_rev;
+      window.__omDept = {};
+      kpi.dept_ids.forEach(function (id) { window.__omDept[id] = true; });
+    }
+    var dept = window.__omDept || {};
+    var tiers = {city: 0, town: 0, department: 0, overdue: 0}, shown = 0;
     ((fig && fig.data) || []).forEach(function (t) {
       if (t.meta && t.meta.indexOf("incidents:") === 0) {
-        var n = 0, ss = (t.marker && t.marker.size) || [];
-        for (var j = 0; j < ss.length; j++) { if (ss[j] > 0) { n += 1; } }
-        tiers[t.meta.slice(10)] = n;
+        var tier = t.meta.slice(10), ss = (t.marker && t.marker.size) || [], cd = t.customdata || [];
+        for (var j = 0; j < ss.length; j++) {
+          if (!(ss[j] > 0)) { continue; }
+          tiers[tier !== "overdue" && dept[cd[j]] ? "department" : tier] += 1;
+        }
         shown += 1;
       }
     });
@@ -329,6 +344,62 @@
       }
     }
   }
-  setInterval(poll, 100);
-  window.addEventListener("resize", function () { setTimeout(place, 50); });
+  // --- the ticker shows whole items only (issue 21: never "井下水位距井…"): a line that does not
+  // fit entirely in the panel is hidden, with every line after it -----------------------------
+  function fitTicker() {
+    var box = document.getElementById("wall-ticker");
+    if (!box) { return; }
+    var lines = box.children, i;
+    for (i = 0; i < lines.length; i++) { lines[i].style.display = ""; }
+    var cs = getComputedStyle(box);
+    var bottom = box.getBoundingClientRect().bottom - parseFloat(cs.borderBottomWidth || 0) -
+      parseFloat(cs.paddingBottom || 0) + 0.5;
+    var full = false, shown = 0;
+    for (i = 0; i < lines.length; i++) {
+      if (!full && lines[i].getBoundingClientRect().bottom > bottom) { full = true; }
+      if (full) { lines[i].style.display = "none"; } else { shown += 1; }
+    }
+    box.dataset.shown = String(shown);
+  }
+  var tickerSeen = null;
+  function watchTicker() {
+    var box = document.getElementById("wall-ticker");
+    if (!box || box === tickerSeen || !window.MutationObserver) { return; }
+    tickerSeen = box;
+    new MutationObserver(fitTicker).observe(box, {childList: true, subtree: true, characterData: true});
+    fitTicker();
+  }
+
+  // --- a resized wall (another display mode) is laid out again for its new size: the map's
+  // view, the dots and the charts' type follow the height (render reads wall-screen) ----------
+  var resized = null;
+  function onResize() {
+    setTimeout(place, 50);
+    fitTicker();
+    clearTimeout(resized);
+    resized = setTimeout(function () {
+      fitTicker();
+      if (window.dash_clientside && window.dash_clientside.set_props) {
+        window.__omRelaid = (window.__omRelaid || 0) + 1;
+        window.dash_clientside.set_props("wall-screen", {data: screen()});
+      }
+    }, 400);
+  }
+
+  // --- a wall whose login ended (kiosk session over, token rotated) reloads once: the server
+  // then shows its full-screen message instead of a stale picture (app.auth KIOSK_INVALID) ---
+  var fetch0 = window.fetch;
+  window.fetch = function (url) {
+    return fetch0.apply(this, arguments).then(function (resp) {
+      if (resp.status === 401 && String(url).indexOf("_dash-update-component") >= 0 &&
+          !window.__omGone) {
+        window.__omGone = true;
+        setTimeout(function () { window.location.reload(); }, 1000);
+      }
+      return resp;
+    });
+  };
+
+  setInterval(function () { poll(); watchTicker(); }, 100);
+  window.addEventListener("resize", onResize);
 })();

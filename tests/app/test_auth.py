@@ -79,13 +79,13 @@ def test_csrf_refused_without_the_session_token(web, app_ctx):
 
 
 def test_screen_access_by_role(web, app_ctx, accounts):
-    expected = {"grid_worker": {"wall", "m"}, "wall_viewer": {"wall"}, "responder": {"m"},
+    expected = {"grid_worker": {"wall", "m"}, "wall_viewer": {"wall", "replay"}, "responder": {"m"},
                 "admin": {"wall", "analytics", "ops"},
-                "town_operator": {"wall", "console", "analytics"},
+                "town_operator": {"wall", "console", "analytics", "replay"},
                 "dept_operator": {"wall", "console", "analytics"},
-                "supervisor": {"wall", "console", "analytics"},
-                "city_operator": {"wall", "console", "m", "analytics"},
-                "city_commander": {"wall", "console", "m", "analytics", "ops"}}
+                "supervisor": {"wall", "console", "analytics", "replay"},
+                "city_operator": {"wall", "console", "m", "analytics", "replay"},
+                "city_commander": {"wall", "console", "m", "analytics", "ops", "replay"}}
     from incidents.actor import Actor
     for role in ROLES:
         got = {s for s in SCREEN_ROLES if may_open(Actor("x", role, "CITY"), s)}
@@ -108,7 +108,8 @@ def test_kiosk_token_opens_only_the_wall(web):
     assert c.get("/api/me").status_code == 401
     c.get(f"/wall/?kiosk={KIOSK}")
     me = c.get("/api/me").json
-    assert me["role"] == "wall_viewer" and me["screens"] == ["wall"]
+    # the wall and its read-only 复盘 (issue 20: /replay/?last=3600&speed=10&play=1 on the wall)
+    assert me["role"] == "wall_viewer" and me["screens"] == ["replay", "wall"]
     assert c.get("/console/").status_code == 403
     assert c.get("/api/incidents").status_code == 403   # no incident data for the kiosk
 

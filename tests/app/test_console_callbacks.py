@@ -15,7 +15,7 @@ def _new(con: Console, pick, landmark=None, desc="市民来电：路灯不亮", 
     out = _spec(con.deps, "new-msg.children")
     states = {"new-channel": ("value", channel), "new-category": ("value", "0103"),
               "new-severity": ("value", "一般"), "new-desc": ("value", desc),
-              "new-ref": ("value", "12345-77"), "pick": ("data", pick),
+              "new-ref": ("value", "GD-77"), "pick": ("data", pick),
               "new-landmark": ("value", landmark), "rev": ("data", 0)}
     return con.post({"output": out, "outputs": _outputs(out),
                      "inputs": [{"id": "new-submit", "property": "n_clicks", "value": 1}],
@@ -31,7 +31,7 @@ def test_hand_intake_from_a_picked_point_and_a_landmark(web, app_ctx):
     new_id = resp.json["response"]["sel"]["data"]
     inc = app_ctx.incidents.store.load(new_id)
     assert (inc.channel, inc.category, inc.center) == ("hotline", "0103", f"T{PZ}")
-    assert inc.reporter == "panzhou" and inc.sources[0]["ref"] == "12345-77"
+    assert inc.reporter == "panzhou" and inc.sources[0]["ref"] == "GD-77"   # a work-order ref (a number typed there is the caller's: app.cti)
     vil = app_ctx.city.villages[app_ctx.city.villages["town_code"] == PZ].iloc[0]
     p = vil.geometry.representative_point()
     resp = _new(con, None, landmark=f"{p.x:.6f},{p.y:.6f}", desc="来访：占道", channel="walk_in")

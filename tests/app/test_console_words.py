@@ -75,3 +75,13 @@ def test_a_handle_carries_the_uploaded_photos():
     assert body["attachments"] == list(urls) and body["note"] == "已修复"
     assert "attachments" not in model.action_body("handle", model.Inputs(text="已修复"))
     assert "attachments" not in model.action_body("note", model.Inputs(text="x", photos=urls))
+
+
+def test_the_header_names_the_role_once():
+    from app.screens.console.layout import who_am_i
+    from incidents.actor import Actor
+
+    def text(parts: list) -> str:
+        return "".join(p if isinstance(p, str) else p.children for p in parts)
+    assert text(who_am_i(Actor("ops", "city_operator", "CITY", "市值班员"))) == "市值班员"
+    assert text(who_am_i(Actor("town", "town_operator", "T1", "东岸镇值班员"))) == "东岸镇值班员 · 镇街值班员"

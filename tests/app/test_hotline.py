@@ -39,6 +39,9 @@ def test_the_cti_post_opens_a_draft_once_and_the_intake_takes_it_as_fields(web, 
     assert again.status_code == 200 and again.json == first.json       # idempotent on call id
     assert r.zrange(keys.cti_drafts(first.json["center"]), 0, -1) == [call["call_id"]]
     assert c.post("/api/cti/calls", json=dict(call, call_id="x y"), headers=bearer).status_code == 400
+    other = {"Authorization": f"Bearer {UserStore(r).issue_token('town')}"}
+    taken = c.post("/api/cti/calls", json=call, headers=other)   # another center, the same call id
+    assert taken.status_code == 409 and NUMBER not in taken.get_data(as_text=True)
     assert c.post("/api/cti/calls", json=dict(call, number="abc"), headers=bearer).status_code == 400
     pz = actor(app_ctx, "panzhou")
     notes = [n for n in app_ctx.incidents.notices(pz) if n.get("kind") == "cti_call"]
@@ -134,7 +137,10 @@ def test_the_grid_worker_calls_back_on_the_phone_for_their_cell(web, app_ctx, ac
     c = web.test_client()
     tok = login(c, worker)
     queue = c.get("/m/api/callbacks").json["callbacks"]
-    assert [q["id"] for q in queue] == [iid]
+    assert [q["id"] for q in queue] == [iid] and queue[0]["phone"] == "139****5678"   # masked
+    op = web.test_client()
+    login(op, "panzhou")                                       # the town's operator: to call back
+    assert [q["phone"] for q in op.get("/api/callbacks").json["callbacks"]] == [NUMBER]
     res = c.post(f"/m/api/callbacks/{iid}", json={"satisfaction": "差", "reason": "井盖仍松动"},
                  headers={"X-CSRFToken": tok})
     assert res.status_code == 200 and res.json["state"] == "dispatched"     # 不满意: reopened

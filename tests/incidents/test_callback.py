@@ -156,3 +156,15 @@ def test_a_closing_read_by_a_desk_that_died_is_taken_over(svc, who, here, redis_
     alive = CallbackDesk(redis_client, svc, consumer="alive", claim_idle_ms=0)
     assert alive.sync() == 1 and [q["id"] for q in alive.queue(center=who.town.center)] == [iid]
     assert redis_client.xpending(keys.FEED, keys.CALLBACK_GROUP)["pending"] == 0
+
+
+def test_the_operators_own_callback_settles_the_record(svc, who, here, clock, redis_client):
+    desk = CallbackDesk(redis_client, svc)
+    iid = hotline_case(svc, who, here)
+    desk.sync()
+    clock.advance(600)
+    svc.callback(iid, who.town, 4, note="市民表示满意")           # the console's 回访 button
+    assert desk.sync() == 1
+    rec = redis_client.hgetall(keys.callback(iid))
+    assert (rec["status"], rec["on_time"], rec["score"]) == ("done", "1", "4")
+    assert desk.queue(center=who.town.center) == [] and desk.urge_due() == []

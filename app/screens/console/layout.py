@@ -53,10 +53,17 @@ def header(data: ConsoleData, actor: Actor) -> html.Div:
         html.Span(data.watch(actor.center), id=Id.WATCH, className="watch"),
         notices_box(),
         nav_bar(actor.role, "console"),     # the user's other screens (app.screens.nav)
-        html.Span(className="who", children=[html.B(actor.name or actor.user_id), " · ",
-                                             ROLE_NAMES[actor.role], " · ",
+        html.Span(className="who", children=[*who_am_i(actor), " · ",
                                              html.A("退出", href="/logout")]),
     ])
+
+
+def who_am_i(actor: Actor) -> list:
+    """The header's name and role: the role once when the account's name is the role's own
+    ("市值班员", not "市值班员 · 市值班员"); a name, never the login id, when the account has one."""
+    role = ROLE_NAMES[actor.role]
+    name = actor.name or actor.user_id
+    return [html.B(name)] if name == role else [html.B(name), " · ", role]
 
 
 def new_incident_form(landmarks: list[dict]) -> html.Details:

@@ -121,6 +121,14 @@ def register_callbacks(app: Dash, server: Flask, ctx: AppContext) -> None:
             return no_update
         return model.audit_rows(ctx.redis, event or None, (user or "").strip()[:64] or None)
 
+    @app.callback(Output(Id.VID_TABLE, "data"), Input(Id.VID_CAMERA, "value"),
+                  Input(Id.TABS, "value"), Input(Id.TICK, "n_intervals"))
+    def video(camera, tab, _tick):  # noqa: ANN001
+        viewer()
+        if tab != "video":
+            return no_update
+        return model.video_rows(ctx.redis, (camera or "").strip()[:64] or None)
+
     @app.callback(Output(Id.AUD_MSG, "children"), Input(Id.AUD_VERIFY, "n_clicks"),
                   prevent_initial_call=True)
     def verify(_n):  # noqa: ANN001

@@ -33,3 +33,6 @@ class Id(StrEnum):
     AUD_TABLE = "aud-table"
     AUD_VERIFY = "aud-verify"
     AUD_MSG = "aud-msg"
+    # 视频调阅 (issue 23)
+    VID_CAMERA = "vid-camera"
+    VID_TABLE = "vid-table"

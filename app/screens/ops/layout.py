@@ -171,6 +171,17 @@ def _audit_tab() -> html.Div:
                               ("path", "路径"), ("reason", "说明")], None)])
 
 
+def _video_tab() -> html.Div:
+    """视频调阅: who watched which camera, for which case, from when to when (issue 23)."""
+    return html.Div([
+        html.Div([dcc.Input(id=Id.VID_CAMERA, placeholder="摄像机编号", debounce=True,
+                            className="filter")], className="tools"),
+        _table(Id.VID_TABLE, [("ts_txt", "时间"), ("event_cn", "事件"), ("user", "账号"),
+                              ("role_cn", "角色"), ("center", "中心"), ("camera", "摄像机"),
+                              ("case", "事件编号"), ("seconds", "时长（秒）"),
+                              ("reason_cn", "说明")], None)])
+
+
 def layout(admin: bool, role: str | None = None) -> html.Div:
     """The page; ``admin``: whether the caller administers (buttons that change things);
     ``role``: the caller's, for the links to its other screens (app.screens.nav)."""
@@ -184,6 +195,7 @@ def layout(admin: bool, role: str | None = None) -> html.Div:
             dcc.Tab(label="死信", value="dlq", className=tab, children=_deadletter_tab(admin)),
             dcc.Tab(label="账号", value="accounts", className=tab, children=_accounts_tab(admin)),
             dcc.Tab(label="安全审计", value="audit", className=tab, children=_audit_tab()),
+            dcc.Tab(label="视频调阅", value="video", className=tab, children=_video_tab()),
         ])),
         dcc.Interval(id=Id.TICK, interval=REFRESH_MS),
     ])

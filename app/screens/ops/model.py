@@ -321,3 +321,20 @@ def audit_rows(r: redis.Redis, event: str | None = None, user: str | None = None
         if len(out) >= limit:
             break
     return out
+
+
+# --- 视频调阅 (issue 23, V27 全程可控) --------------------------------------------------------------
+VIDEO_EVENT_NAMES = {"start": "开始调阅", "end": "结束调阅", "denied": "拒绝"}
+VIDEO_REASONS = {"url:expired": "播放地址已过期", "url:session": "会话不符", "url:camera": "摄像机不符",
+                 "url:login": "未登录", "quota": "超出路数上限", "closed": "关闭", "slow": "网络过慢",
+                 "logout": "已退出登录", "stopped": "视频流停止", "offline": "摄像机离线"}
+
+
+def video_rows(r: redis.Redis, camera: str | None = None, limit: int = 200) -> list[dict]:
+    """The 视频调阅 log (``sensors.video.access``), newest first, for the security officer."""
+    from sensors.video.access import views  # noqa: PLC0415
+
+    return [dict(e, event_cn=VIDEO_EVENT_NAMES.get(e.get("event", ""), e.get("event", "")),
+                 role_cn=ROLE_NAMES.get(e.get("role", ""), e.get("role", "")),
+                 reason_cn=VIDEO_REASONS.get(e.get("reason", ""), e.get("reason", "")),
+                 ts_txt=_ms(e.get("ts"))) for e in views(r, 2000 if camera else limit, camera)][:limit]

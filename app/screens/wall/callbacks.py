@@ -36,12 +36,14 @@ from app.screens.wall.data import (
     open_incidents,
     scoped_incidents,
     tick,
+    town_incidents,
     wall_scope,
 )
-from app.screens.wall.figures import category_figure, trend_figure
+from app.screens.wall.figures import category_figure, chart_font, trend_figure
 from app.screens.wall.ids import Id, kpi_tile, kpi_value
 from app.screens.wall.layout import kpi_cells
 from app.screens.wall.moves import register_moves, trace_indices
+from app.screens.wall.present import attribution as wall_attribution
 from app.screens.wall.present import initial_ticker, legend_children, ticker_line
 from app.screens.wall.view import focus_from, screen_px, theme_from, town_code_from, view_for
 from incidents.actor import Actor
@@ -59,6 +61,13 @@ def _responses() -> tuple:
     from app.http.emergency_plans import responses  # noqa: PLC0415
 
     return (responses(),)
+
+
+def city_title(ctx, town: str | None) -> str:  # noqa: ANN001 (AppContext)
+    """The header's name: the city's center, or on a town's screen the town (its figures)."""
+    if town:
+        return f"{ctx.city.name} · {ctx.city.town_names.get(town, town)}"
+    return f"{ctx.city.name}城市运行管理中心"
 
 
 def register_callbacks(app: Dash, src: WallSources, naive: bool = False,
@@ -94,24 +103,25 @@ def register_callbacks(app: Dash, src: WallSources, naive: bool = False,
         sc = scope()
         code, _ = theme_from(search, n_rotate)
         theme = THEMES[code]
-        data, cursor = map_data(src, sc)
+        town = town_code_from(ctx, search)
+        data, cursor = map_data(src, sc, town)
         focus = focus_bounds(data.situation, data.emergency) if focus_from(search) else None
-        view = view_for(ctx, screen, town_code_from(ctx, search), focus)
+        view = view_for(ctx, screen, town, focus)
         view.force_raw = naive
         mf = compose.compose(data, theme, view)
         cursor["hx"] = "hex_devices" in mf.layers
         cursor["hres"] = compose.hex_res(view)
         cursor["theme"] = code
-        kpi = {**incident_kpis(ctx, data.incidents, center=kpi_center(sc)),
-               **device_kpis(ctx.redis, src.index)}
+        kpi = {**incident_kpis(ctx, data.incidents, center=kpi_center(sc, town)),
+               **device_kpis(ctx.redis, src.index, town)}
         tiles = ["kpi-tile" if k in theme.kpis else "kpi-tile hidden" for k in KPI_KEYS]
-        attribution = (ctx.city.attribution or "") + " · 底图: OneMap 自有边界数据(离线)"
+        attribution = wall_attribution(ctx.city, ctx.settings.tile_url)
         return (mf.figure, legend_children(mf.legends), theme.name, theme.blurb,
                 {"code": code, "layers": mf.layers, "naive": naive, "screen": screen,
                  "em_trace": mf.index.get(emergency_areas.KEY),
                  "mv_trace": trace_indices(mf.index),
-                 "tile_crs": view.tile_crs},
-                cursor, kpi, initial_ticker(ctx, sc), f"{ctx.city.name}城市运行管理中心",
+                 "tile_crs": view.tile_crs, "town": town},
+                cursor, kpi, initial_ticker(ctx, sc, town), city_title(ctx, town),
                 attribution, *tiles)
 
     @app.callback(
@@ -209,15 +219,20 @@ def register_callbacks(app: Dash, src: WallSources, naive: bool = False,
         Input(Id.KPI, "data"), Input(Id.MAP, "figure"))
 
     @app.callback(Output(Id.TREND, "figure"), Output(Id.CATS, "figure"),
+                  Output(Id.TREND_NOTE, "children"), Output(Id.CATS_NOTE, "children"),
                   Input(Id.SLOW, "n_intervals"), Input(Id.READY, "data"),
                   Input(Id.THEME, "data"))
     def charts(_n, ready, theme):  # noqa: ANN001, ANN202
+        """The two charts, once the map has painted (they would compete with its first paint;
+        until then each panel says 正在统计…); a chart with nothing to draw says so."""
         sc = scope()
         if not isinstance(theme, dict) or not ready:
             raise PreventUpdate
         screen = theme.get("screen") if isinstance(theme.get("screen"), dict) else {}
-        font = 16 * max(1.0, screen_px(screen.get("h"), 1080) / 1080)
+        font = chart_font(screen_px(screen.get("h"), 1080))
         t = THEMES.get(theme.get("code"), THEMES["overview"])
-        return (trend_figure(ctx.redis, font=font),
-                category_figure(scoped_incidents(ctx, open_incidents(ctx), sc), t.categories,
-                                font=font))
+        trend, trend_note = trend_figure(ctx.redis, font=font)
+        cats, cats_note = category_figure(
+            town_incidents(scoped_incidents(ctx, open_incidents(ctx), sc), theme.get("town")),
+            t.categories, font=font)
+        return trend, cats, trend_note, cats_note

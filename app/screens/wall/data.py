@@ -31,6 +31,7 @@ import pandas as pd
 
 from app.context import AppContext
 from app.timefmt import cst_day_start, fmt_cst
+from grid.model import town_center_code
 from incidents import feed as incident_feed
 
 # stream and hash names come from their owners' keys.py (docs/architecture.md), never literals
@@ -38,6 +39,7 @@ from incidents import keys as ik
 from incidents.actor import Actor
 from incidents.incident import Incident
 from incidents.policy import visible_devices
+from incidents.vocab import State
 from layers import alarms as alarms_layer
 from layers import compose, emergency_areas, feed, hexbin, palette
 from layers.themes import THEMES
@@ -46,7 +48,8 @@ from sensors.health import WARM_KNOWN_SHARE
 from sensors.health import summary as health_summary
 
 ALARM_REPLAY = 5000       # stream entries folded at page load to find the active alarms
-TICKER_MAX = 14           # lines in the event ticker
+TICKER_MAX = 14           # lines in the event ticker (those that fit whole are shown)
+TICKER_SCAN = 500         # entries of each stream a town's screen reads for its own lines
 XREAD_COUNT = 500         # most entries one tick takes from each stream
 DEVICE_KPI_S = 10.0       # online rates: recomputed on alarm ticks at most this often (one
                           # HGETALL of om:dev:state is ~75 % of a tick's cost at stress size)
@@ -191,12 +194,63 @@ def scoped_devices(frame: pd.DataFrame, scope: WallScope | None, col: str = "id"
     return frame[frame[col].astype(str).isin(scope.devices)].reset_index(drop=True)
 
 
-def kpi_center(scope: WallScope | None) -> str | None:
-    """Whose KPIs the on-time tile shows: the city's, or the scoped actor's own center's."""
-    return None if scope is None else scope.actor.center
+def kpi_center(scope: WallScope | None, town: str | None = None) -> str | None:
+    """Whose KPIs the on-time tile shows: the city's, the scoped actor's own center's, or on a
+    town's screen (``?town=``) that town's center's (issue 21)."""
+    if scope is not None:
+        return scope.actor.center
+    return town_center_code(town) if town else None
+
+
+def town_cut(frame: pd.DataFrame, town: str | None, col: str = "town_code") -> pd.DataFrame:
+    """A town's screen (``?town=<code>``, issue 21): the rows of that town only (incidents,
+    devices, alarms by their ``town_code``); every row without one."""
+    if not town or frame is None or col not in frame:
+        return frame
+    return frame[frame[col].astype(str) == town].reset_index(drop=True)
+
+
+def town_incidents(frame: pd.DataFrame, town: object) -> pd.DataFrame:
+    """The open incidents of ``town`` (as the page's theme store carries it: a code or None)."""
+    return town_cut(frame, town if isinstance(town, str) else None)
+
+
+_WITH_HANDLERS = (State.DISPATCHED, State.IN_PROGRESS)
+"""The states in which a case is out with its handlers (sub-tasks open)."""
+
+
+def department_cases(ctx: AppContext, frame: pd.DataFrame) -> set[str]:
+    """部门 (issue 21): the open cases in a department's hands now: owned by a department
+    (its line, e.g. 12345 诉求), or out with an open sub-task at a department center (派遣到
+    部门). Owner tiers alone left the tile at 0 for ever: routing gives a case to its town or the
+    city, and the departments (业务分中心, the "N") get their work by dispatch."""
+    if frame is None or frame.empty:
+        return set()
+    centers = ctx.city.centers
+    dept = {c for c, v in centers.items() if v.tier == "department"}
+    owned = set(frame.loc[frame["center"].astype(str).isin(dept), "id"].astype(str))
+    out = frame.loc[frame["state"].astype(str).isin(_WITH_HANDLERS)
+                    & ~frame["id"].astype(str).isin(owned), "id"].astype(str).tolist()
+    return owned | {i.id for i in ctx.incidents.store.load_many(out) if _at_department(i, dept)}
+
+
+def _at_department(inc: Incident, dept: set[str]) -> bool:
+    return inc.center in dept or any(t.open and t.center in dept for t in inc.tasks)
+
+
+def department_flags(ctx: AppContext, ids: list[str]) -> dict[str, bool]:
+    """Of the incidents a live tick names, which are in a department's hands now
+    (``department_cases``): the browser keeps its 部门 set current from these."""
+    ids = [i for i in dict.fromkeys(ids) if i]
+    if not ids:
+        return {}
+    dept = {c for c, v in ctx.city.centers.items() if v.tier == "department"}
+    got = {i.id: _at_department(i, dept) for i in ctx.incidents.store.load_many(ids)}
+    return {i: got.get(i, False) for i in ids}
 
 
 _STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
+_TOWN_CODE = re.compile(r"^[0-9A-Za-z]{0,24}$")
 
 
 def clean_cursor(cursor: object) -> dict | None:
@@ -219,6 +273,8 @@ def clean_cursor(cursor: object) -> dict | None:
     if out["hres"] not in hexbin.RES_CHOICES:
         out["hres"] = hexbin.DEFAULT_RES
     out["theme"] = out.get("theme") if out.get("theme") in THEMES else "overview"
+    town = out.get("town")
+    out["town"] = town if isinstance(town, str) and _TOWN_CODE.match(town) else ""
     return out
 
 
@@ -240,9 +296,10 @@ def active_alarms(r) -> pd.DataFrame:  # noqa: ANN001
 
 
 # --- KPIs (M1/M3) --------------------------------------------------------------------------------
-def device_kpis(r, idx: DeviceIndex) -> dict:  # noqa: ANN001
+def device_kpis(r, idx: DeviceIndex, town: str | None = None) -> dict:  # noqa: ANN001
     """Online rates (在线率) of sensors and cameras: sensors.health.summary (heard from and not
-    offline) for the real registry, else from om:dev:state alone.
+    offline) for the real registry, else from om:dev:state alone; of one town's devices on a
+    town's screen (``town``, issue 21).
 
     While too few devices are known yet (after a restart: heard from, or declared offline by the
     health sweep; sensors.health.WARM_KNOWN_SHARE) a rate is None and ``*_warming`` is True: the
@@ -250,14 +307,21 @@ def device_kpis(r, idx: DeviceIndex) -> dict:  # noqa: ANN001
     if idx.registry is not None:
         h = health_summary(r, idx.registry)
         warm = h.get("warming_up", {})
-        return {"device_online": None if warm.get("sensors") else h["sensors"]["online_rate"],
-                "camera_online": None if warm.get("cameras") else h["cameras"]["online_rate"],
+        sens, cams = h["sensors"], h["cameras"]
+        if town:
+            mine = h.get("by_town", {}).get(town) or {"online_rate": None,
+                                                      "cameras": {"online_rate": None}}
+            sens, cams = mine, mine["cameras"]
+        return {"device_online": None if warm.get("sensors") else sens["online_rate"],
+                "camera_online": None if warm.get("cameras") else cams["online_rate"],
                 "device_warming": bool(warm.get("sensors")),
                 "camera_warming": bool(warm.get("cameras"))}
     states = r.hgetall(sk.DEV_STATE)
+    sensors, cameras = town_cut(idx.sensors, town), town_cut(idx.cameras, town)
+    mine = set(sensors["id"]) | set(cameras["id"]) if town else idx.pos
     off_cam = off_sens = known_cam = known_sens = 0
     for k, v in states.items():
-        if k not in idx.pos:                         # only devices of this registry count
+        if k not in mine:                            # only devices of this registry (town) count
             continue
         cam = k.startswith("cam-")
         known_cam += cam
@@ -267,9 +331,9 @@ def device_kpis(r, idx: DeviceIndex) -> dict:  # noqa: ANN001
                 off_cam += 1
             else:
                 off_sens += 1
-    n_s, n_c = max(len(idx.sensors), 1), max(len(idx.cameras), 1)
-    warm_s = known_sens < WARM_KNOWN_SHARE * len(idx.sensors)
-    warm_c = known_cam < WARM_KNOWN_SHARE * len(idx.cameras)
+    n_s, n_c = max(len(sensors), 1), max(len(cameras), 1)
+    warm_s = known_sens < WARM_KNOWN_SHARE * len(sensors)
+    warm_c = known_cam < WARM_KNOWN_SHARE * len(cameras)
     return {"device_online": None if warm_s else round(1 - off_sens / n_s, 4),
             "camera_online": None if warm_c else round(1 - off_cam / n_c, 4),
             "device_warming": warm_s, "camera_warming": warm_c}
@@ -284,17 +348,24 @@ def incident_kpis(ctx: AppContext, frame: pd.DataFrame | None = None, now: float
     A live tick asks only for the rate: the tier and overdue tiles are then counted in the
     browser from the map's own incident traces (assets/wall/wall.js), which the tick keeps
     current, so no tick reads every open incident. ``center``: a scoped wall's own center
-    (``kpi_center``); None: the city."""
+    (``kpi_center``); None: the city.
+
+    The tier cells split the open cases, each counted once: 部门 those in a department's hands
+    (``department_cases``; ``dept_ids`` tells the browser which, ``dept_rev`` when), 市级 and
+    镇街 the others by their owner's tier."""
     from layers.incidents import normalise  # noqa: PLC0415
 
     now = time.time() if now is None else now
     out: dict = {"on_time": None}
     if counts:
         f = normalise(open_incidents(ctx) if frame is None else frame, now=now)
-        tiers = f["tier"].value_counts()
+        dept = department_cases(ctx, f)
+        in_dept = f["id"].astype(str).isin(dept)
+        tiers = f.loc[~in_dept, "tier"].value_counts()
+        # one case, one cell: in a department's hands (部门), else its owner's tier (市级/镇街)
         out.update({"tier_city": int(tiers.get("city", 0)), "tier_town": int(tiers.get("town", 0)),
-                    "tier_department": int(tiers.get("department", 0)),
-                    "overdue": int(f["overdue"].sum())})
+                    "tier_department": int(in_dept.sum()), "dept_ids": sorted(dept),
+                    "dept_rev": now, "overdue": int(f["overdue"].sum())})
     day0 = cst_day_start(now)                        # today in China Standard Time
     k = ctx.incidents.kpis(center, day0, now)
     out.update(on_time_rate(k))
@@ -397,31 +468,40 @@ def focus_bounds(situation: dict | None, em_state: dict | None
 
 
 # --- the map's data and the live tick ------------------------------------------------------------
-def map_data(src: WallSources, scope: WallScope | None = None) -> tuple[compose.MapData, dict]:
+def map_data(src: WallSources, scope: WallScope | None = None,
+             town: str | None = None) -> tuple[compose.MapData, dict]:
     """Everything the map draws, plus the stream cursor taken BEFORE the reads (nothing lost);
-    cut to ``scope`` (a role's own map) when given."""
+    cut to ``scope`` (a role's own map) when given, and to one town on a town's screen
+    (``town``, ``?town=``: its incidents, devices and alarms; the tiles count the map's)."""
     ctx = src.ctx
     r = ctx.redis
     cursor = {"a": last_id(r, sk.ALARMS), "f": last_id(r, ik.FEED), "seq": 0, "n": 0,
-              "kt": time.time(), "ki": time.time()}
+              "kt": time.time(), "ki": time.time(), "town": town or ""}
     idx = src.index
     states = r.hgetall(sk.DEV_STATE)
-    frame = scoped_incidents(ctx, open_incidents(ctx), scope)
-    data = compose.MapData(ctx.city, scoped_devices(idx.sensors, scope),
-                           scoped_devices(idx.cameras, scope), states, frame,
-                           scoped_devices(active_alarms(r), scope, "device_id"), ctx.resources,
+    frame = town_cut(scoped_incidents(ctx, open_incidents(ctx), scope), town)
+    data = compose.MapData(ctx.city, town_cut(scoped_devices(idx.sensors, scope), town),
+                           town_cut(scoped_devices(idx.cameras, scope), town), states, frame,
+                           town_cut(scoped_devices(active_alarms(r), scope, "device_id"), town),
+                           ctx.resources,
                            emergency=ctx.incidents.emergency_state(),
                            situation=focus_situation(ctx, frame))
     return data, cursor
 
 
-def recent_ticker(ctx: AppContext, scope: WallScope | None = None) -> list[dict]:
+def recent_ticker(ctx: AppContext, scope: WallScope | None = None,
+                  town: str | None = None) -> list[dict]:
     """The ticker's lines at page load: the newest ``TICKER_MAX`` alarms and incident changes
-    together, newest first (``layers.feed`` texts); those of ``scope`` only when given."""
+    together, newest first (``layers.feed`` texts); those of ``scope`` only when given, of one
+    town on a town's screen (read further back: ``TICKER_SCAN`` entries of each stream)."""
     r = ctx.redis
     towns = ctx.city.town_names
-    alarms = [(eid, feed.alarm_item(eid, f)) for eid, f in r.xrevrange(sk.ALARMS, count=TICKER_MAX)]
-    incs = [(eid, feed.incident_item(eid, f)) for eid, f in r.xrevrange(ik.FEED, count=TICKER_MAX)]
+    n = TICKER_SCAN if town else TICKER_MAX
+    alarms = [(eid, feed.alarm_item(eid, f)) for eid, f in r.xrevrange(sk.ALARMS, count=n)]
+    incs = [(eid, feed.incident_item(eid, f)) for eid, f in r.xrevrange(ik.FEED, count=n)]
+    if town:
+        alarms = [(e, a) for e, a in alarms if a["town"] == town][:TICKER_MAX]
+        incs = [(e, i) for e, i in incs if i["town"] == town][:TICKER_MAX]
     mine = readable_ids(ctx, scope, [i["id"] for _, i in incs])
     lines = [(eid, feed.alarm_text(a, towns)) for eid, a in alarms
              if scope is None or a["dev"] in scope.devices]
@@ -441,6 +521,7 @@ def tick(src: WallSources, cursor: dict, theme: str = "overview", hexes_on: bool
     ctx = src.ctx
     r = ctx.redis
     now = time.time()
+    town = str(cursor.get("town") or "") or None     # a town's screen (map_data's cursor)
     got = r.xread({sk.ALARMS: cursor.get("a", "$"), ik.FEED: cursor.get("f", "$")}, count=XREAD_COUNT)
     stale = now - float(cursor.get("kt") or 0) >= DEVICE_KPI_IDLE_S
     if not got and not stale:
@@ -459,7 +540,8 @@ def tick(src: WallSources, cursor: dict, theme: str = "overview", hexes_on: bool
             new_cursor["a"] = entries[-1][0]
             for eid, f in entries:
                 a = feed.alarm_item(eid, f)
-                if scope is not None and a["dev"] not in scope.devices:
+                if (scope is not None and a["dev"] not in scope.devices) or \
+                        (town and a["town"] != town):
                     continue
                 alarms.append(a)
                 if a["ev"] != "clear" or len(entries) < 50:
@@ -469,11 +551,15 @@ def tick(src: WallSources, cursor: dict, theme: str = "overview", hexes_on: bool
             cats = THEMES.get(theme, THEMES["overview"]).categories
             for eid, f in entries:
                 i = feed.incident_item(eid, f)
-                if mine is not None and i["id"] not in mine:
+                if (mine is not None and i["id"] not in mine) or (town and i["town"] != town):
                     continue
                 i["in"] = not cats or i["cat"].startswith(tuple(cats))   # the theme's filter
                 incs.append(i)
                 ticker.append(feed.incident_text(i, towns))
+    if incs:            # the browser's 部门 set follows each case (incident_kpis)
+        flags = department_flags(ctx, [i["id"] for i in incs])
+        for i in incs:
+            i["dept"] = flags.get(i["id"], False)
     delta: dict = {"alarms": alarms, "incidents": incs}
     kpi: dict = {}
     if alarms:
@@ -498,10 +584,10 @@ def tick(src: WallSources, cursor: dict, theme: str = "overview", hexes_on: bool
                 hexes.setdefault("hex_devices", {})[h] = palette.STATE_RANK[worst]
         delta["hex"] = hexes
     if (alarms and now - float(cursor.get("kt") or 0) >= DEVICE_KPI_S) or stale:
-        kpi.update(device_kpis(r, src.index))
+        kpi.update(device_kpis(r, src.index, town))
         new_cursor["kt"] = now
     if incs and now - float(cursor.get("ki") or 0) >= INCIDENT_KPI_S:
-        kpi.update(incident_kpis(ctx, counts=False, center=kpi_center(scope)))
+        kpi.update(incident_kpis(ctx, counts=False, center=kpi_center(scope, town)))
         new_cursor["ki"] = now
     new_cursor["seq"] = int(cursor.get("seq", 0)) + 1
     delta["seq"] = new_cursor["seq"]

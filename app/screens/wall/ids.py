@@ -45,7 +45,9 @@ class Id(StrEnum):
     LEGEND = "wall-legend"
     TICKER = "wall-ticker"
     TREND = "wall-trend"
+    TREND_NOTE = "wall-trend-note"   # over the chart: 正在统计… / its empty state, in rem
     CATS = "wall-cats"
+    CATS_NOTE = "wall-cats-note"
 
 
 def kpi_value(cell: str) -> str:

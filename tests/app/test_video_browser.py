@@ -1,0 +1,48 @@
+"""A camera plays in headless Chromium through OneMap's gateway (issue 23; M3, V1 全时可用):
+mpegts.js (MSE, H.264) on the gateway's MPEG-TS stream, with the session cookie across ports;
+the picture advances; a camera killed mid-play shows 离线 and plays again by itself when it
+returns (assets/static/video/player.js)."""
+
+from __future__ import annotations
+
+from selenium.webdriver.common.by import By
+
+from app.services import free_port
+from app.video import DemoCameras
+from tests.app.browserkit import browser, browser_login, live, wait_for  # noqa: F401
+from tests.app.videokit import gateway, rtsp_cameras, vctx, web  # noqa: F401
+
+
+def _time(d) -> float:
+    return float(d.execute_script("return document.getElementById('video').currentTime") or 0)
+
+
+def test_a_camera_plays_goes_offline_and_recovers(vctx, web, live, browser) -> None:  # noqa: F811
+    port = free_port()
+    cams = DemoCameras(port=port, cameras=1, keyint_s=1.0, width=320, height=180, fps=10,
+                       kbps=200).start()
+    vctx.settings.video = {**vctx.settings.video, "demo_rtsp": cams.base, "demo_pool": 1,
+                           "connect_timeout_s": 3}
+    from app.video import Background  # noqa: PLC0415
+
+    gw = Background(vctx, port=0).start()       # after the camera pool is set
+    vctx.settings.video = {**vctx.settings.video, "port": gw.port}
+    try:
+        cam = str(vctx.devices.cameras["id"].iloc[0])
+        page = f"/static/video/check.html?camera={cam}"
+        browser_login(browser, live, "ops", next_=page)
+        state = browser.find_element(By.ID, "state")
+        wait_for(lambda: _time(browser) > 1.0, timeout=40, what="the picture to advance")
+        assert browser.execute_script("return document.getElementById('video').videoWidth") > 0
+        assert state.text == "直播"
+
+        cams.stop()                                     # the camera dies mid-play
+        wait_for(lambda: "离线" in state.text, timeout=30, what="离线")
+        cams = DemoCameras(port=port, cameras=1, keyint_s=1.0, width=320, height=180, fps=10,
+                           kbps=200).start()            # … and comes back on its address
+        wait_for(lambda: state.text == "直播", timeout=45, what="playing again")
+        t = _time(browser)
+        wait_for(lambda: _time(browser) > t + 0.5, timeout=20, what="the picture to advance again")
+    finally:
+        gw.stop()
+        cams.stop()
