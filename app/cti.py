@@ -77,7 +77,7 @@ def take_call(r, actor, call_id: str, number: str, recording: str, now: float) -
     if not r.eval(_CREATE, 2, k, keys.cti_drafts(actor.center), DRAFT_TTL_S, repr(now), call_id,
                   *[x for kv in d.items() for x in kv]):
         return r.hgetall(k), False
-    p = r.pipeline()
+    p = r.pipeline(transaction=True)
     p.xadd(keys.NOTICES, {"e": to_json({
         "kind": "cti_call", "center": actor.center, "call_id": call_id, "ts": now,
         "href": f"/console/?call={call_id}",
@@ -115,7 +115,7 @@ def mark_taken(r, actor, call_id: str, incident_id: str) -> None:  # noqa: ANN00
     """The draft became a case (after the intake succeeded: a refused intake keeps it open)."""
     k = keys.cti_call(call_id)
     if r.exists(k):
-        p = r.pipeline()
+        p = r.pipeline(transaction=True)
         p.hset(k, mapping={"state": "taken", "taken_by": actor.user_id, "incident": incident_id})
         p.zrem(keys.cti_drafts(actor.center), call_id)
         p.execute()

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import redis
 
-from app.keys import HEARTBEATS
+from app import keys as _keys
 
 BEAT_EVERY_S = 5.0      # demo default: how often a process should call beat()
 STALE_AFTER_S = 20.0    # demo default/assumption: 4 missed beats → shown as down
@@ -56,7 +56,7 @@ def beat(r: redis.Redis, kind: str, name: str | None = None, info: dict | None =
     now = clock()
     info = dict(info or {})
     rates: dict[str, float] = {}
-    prev_raw = r.hget(HEARTBEATS, field_name)
+    prev_raw = r.hget(_keys.HEARTBEATS, field_name)
     if prev_raw:
         prev = json.loads(prev_raw)
         dt = now - float(prev.get("ts", now))
@@ -64,7 +64,7 @@ def beat(r: redis.Redis, kind: str, name: str | None = None, info: dict | None =
             old = prev.get("info", {}).get(k)
             if dt > 0 and _is_num(v) and _is_num(old) and v >= old:
                 rates[k] = round((v - old) / dt, 3)
-    r.hset(HEARTBEATS, field_name, json.dumps(
+    r.hset(_keys.HEARTBEATS, field_name, json.dumps(
         {"kind": kind, "name": name, "ts": now, "info": info, "rates": rates},
         ensure_ascii=False, default=str))
 
@@ -73,7 +73,7 @@ def read(r: redis.Redis, clock: Callable[[], float] = time.time) -> list[Beat]:
     """Every process's last beat, sorted by kind then name, with its age."""
     now = clock()
     out = []
-    for raw in r.hgetall(HEARTBEATS).values():
+    for raw in r.hgetall(_keys.HEARTBEATS).values():
         d = json.loads(raw)
         ts = float(d.get("ts", 0))
         out.append(Beat(d["kind"], d["name"], ts, d.get("info", {}), d.get("rates", {}),
@@ -120,7 +120,7 @@ def stop_on_signals() -> threading.Event:
 
 def forget(r: redis.Redis, kind: str, name: str) -> None:
     """Remove a process that was retired on purpose."""
-    r.hdel(HEARTBEATS, f"{kind}:{name}")
+    r.hdel(_keys.HEARTBEATS, f"{kind}:{name}")
 
 
 def _is_num(v: object) -> bool:

@@ -64,20 +64,21 @@ def _ingest_keys() -> tuple[str, ...]:
     episodes and conditions, cameras, dead letter, ingest stats, health lock) and the two shared
     ones it writes: the ``om:alarms`` stream (grid/contracts.py) and heartbeats (app/keys.py)."""
     from app.keys import HEARTBEATS  # noqa: PLC0415
-    from grid.contracts import ALARMS_STREAM  # noqa: PLC0415
+    from grid.keyspace import city_pattern  # noqa: PLC0415
 
-    return ("om:dev:*", "om:alarm:*", "om:cam:*", "om:dlq", "om:dlq:*", "om:ingest:*",
-            "om:health:*", ALARMS_STREAM, HEARTBEATS)
+    c = city_pattern()      # om: (untagged), om:{*}: every city of a tagged keyspace (issue 20)
+    return (f"{c}dev:*", f"{c}alarm:*", f"{c}cam:*", f"{c}dlq", f"{c}dlq:*", f"{c}ingest:*",
+            f"{c}health:*", f"{c}alarms", HEARTBEATS)
 
 
 def _dispatch_keys() -> tuple[str, ...]:
     """Every incidents key (``incidents/keys.py``: ``om:inc:`` prefix), the alarm stream it
     consumes (group ``intake``) and heartbeats."""
     from app.keys import HEARTBEATS  # noqa: PLC0415
-    from grid.contracts import ALARMS_STREAM  # noqa: PLC0415
-    from incidents.keys import PREFIX  # noqa: PLC0415
+    from grid.keyspace import city_pattern  # noqa: PLC0415
 
-    return (f"{PREFIX}*", ALARMS_STREAM, HEARTBEATS)
+    c = city_pattern()
+    return (f"{c}inc:*", f"{c}alarms", HEARTBEATS)
 
 
 def users() -> tuple[AclUser, ...]:

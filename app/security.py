@@ -158,11 +158,10 @@ def count(r: redis.Redis, name: str, n: int = 1) -> None:
     r.hincrby(keys.COUNTERS, name, n)
 
 
-AUDIT_HEAD = keys.SECURITY_AUDIT_HEAD
-"""``seq|hash`` of the chain's newest entry (moved only by ``_APPEND_LUA``)."""
-AUDIT_ANCHOR = keys.SECURITY_AUDIT_ANCHOR
-"""``seq|hash|entry id`` of the last entry archived away (``onemap audit trim``): the chain then
-starts from it instead of from the genesis (seq 0, hash '')."""
+# keys.SECURITY_AUDIT_HEAD: ``seq|hash`` of the chain's newest entry (moved only by ``_APPEND_LUA``).
+# keys.SECURITY_AUDIT_ANCHOR: ``seq|hash|entry id`` of the last entry archived away (``onemap audit
+# trim``): the chain then starts from it instead of from the genesis (seq 0, hash '').
+# (Read at each use: shared keys are ``om:{g}:…`` on a tagged keyspace, grid/keyspace.py.)
 CHAIN_FIELDS = ("seq", "prev", "hash")
 """Fields the chain adds to each entry (everything else is the entry's content)."""
 
@@ -207,7 +206,7 @@ def chain_hash(prev: str, fields: dict, digest: str | None = None) -> str:
 
 
 def _run_append(r: redis.Redis, expected: str, new_head: str, flat: list[str]):
-    args = [keys.SECURITY_AUDIT, AUDIT_HEAD, expected, new_head, *flat]
+    args = [keys.SECURITY_AUDIT, keys.SECURITY_AUDIT_HEAD, expected, new_head, *flat]
     try:
         return r.evalsha(_APPEND_SHA, 2, *args)
     except redis.exceptions.NoScriptError:
@@ -222,7 +221,7 @@ def audit(r: redis.Redis, event: str, *, user: str = "", role: str = "", center:
     by ``onemap audit trim``, which leaves an anchor (docs/security.md)."""
     fields = {"event": event, "user": user, "role": role, "center": center, "path": path,
               "target": target, "reason": reason[:500], "ts": str(int(time.time() * 1000))}
-    head = r.get(AUDIT_HEAD) or ""
+    head = r.get(keys.SECURITY_AUDIT_HEAD) or ""
     for _ in range(_APPEND_TRIES):
         seq, prev = chain.parse_head(head)
         entry = {**fields, "seq": str(seq + 1)}
@@ -261,7 +260,7 @@ def verify_chain(r: redis.Redis, page: int = 1000) -> ChainReport:
     an entry whose content no longer matches its hash was altered; an entry whose ``prev`` is
     not its predecessor's hash, or whose ``seq`` skips, follows removed entries; a head ahead of
     the last entry means the newest entries were removed."""
-    anchor = (r.get(AUDIT_ANCHOR) or "").split("|")
+    anchor = (r.get(keys.SECURITY_AUDIT_ANCHOR) or "").split("|")
     seq, prev = (int(anchor[0]), anchor[1]) if len(anchor) >= 2 and anchor[0] else (0, "")
     after = anchor[2] if len(anchor) >= 3 else ""
     walk = chain.Walk(seq=seq, prev=prev, last_id=after or "(start)")
@@ -279,7 +278,7 @@ def verify_chain(r: redis.Redis, page: int = 1000) -> ChainReport:
         if len(rows) < page:
             break
         start = f"({rows[-1][0]}"
-    head = r.get(AUDIT_HEAD) or ""
+    head = r.get(keys.SECURITY_AUDIT_HEAD) or ""
     walk.finish(head)
     return ChainReport(walk.checked, walk.legacy, walk.problems, head)
 
@@ -295,7 +294,7 @@ def trim_chain(r: redis.Redis, keep: int) -> int:
     rows = r.xrange(keys.SECURITY_AUDIT, count=drop)
     last_id, f = rows[-1]
     if "hash" in f:
-        r.set(AUDIT_ANCHOR, f"{f['seq']}|{f['hash']}|{last_id}")
+        r.set(keys.SECURITY_AUDIT_ANCHOR, f"{f['seq']}|{f['hash']}|{last_id}")
     r.xtrim(keys.SECURITY_AUDIT, minid=_next_id(last_id), approximate=False)
     return drop
 

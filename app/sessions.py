@@ -24,7 +24,8 @@ from dataclasses import dataclass
 
 import redis
 
-from app.keys import KIOSK_TOKEN_KEY, session_key, user_sessions_key
+from app import keys as _keys
+from app.keys import session_key, user_sessions_key
 
 TOUCH_EVERY_S = 60
 """``seen`` is written at most once a minute per session: one HGETALL per request, rarely a write."""
@@ -54,7 +55,7 @@ class SessionStore:
         """A new session of ``user``; returns its id (256 random bits)."""
         sid = secrets.token_urlsafe(32)
         now = self.clock()
-        pipe = self.r.pipeline()
+        pipe = self.r.pipeline(transaction=True)
         pipe.hset(session_key(sid), mapping={"user": user, "epoch": str(epoch), "kind": kind,
                                                "created": repr(now), "seen": repr(now)})
         pipe.expire(session_key(sid), int(min(idle_s, absolute_s)) + 1)
@@ -89,7 +90,7 @@ class SessionStore:
             return rec, why
         if touch and now - rec.seen >= TOUCH_EVERY_S:
             left = absolute_s - (now - rec.created)
-            pipe = self.r.pipeline()
+            pipe = self.r.pipeline(transaction=True)
             pipe.hset(session_key(sid), "seen", repr(now))
             pipe.expire(session_key(sid), int(min(idle_s or left, left)) + 1)
             pipe.execute()
@@ -99,7 +100,7 @@ class SessionStore:
         """Delete one session (logout)."""
         if user is None:
             user = self.r.hget(session_key(sid), "user")
-        pipe = self.r.pipeline()
+        pipe = self.r.pipeline(transaction=True)
         pipe.delete(session_key(sid))
         if user:
             pipe.srem(user_sessions_key(user), sid)
@@ -117,7 +118,7 @@ class SessionStore:
     def revoke_user(self, user: str) -> int:
         """End every session of ``user``; returns how many were live."""
         sids = self.r.smembers(user_sessions_key(user))
-        pipe = self.r.pipeline()
+        pipe = self.r.pipeline(transaction=True)
         for s in sids:
             pipe.delete(session_key(s))
         pipe.delete(user_sessions_key(user))
@@ -138,7 +139,7 @@ def kiosk_token_ok(r: redis.Redis, configured: str | None, offered: str | None) 
     in Redis); before that, ``settings.kiosk_token``."""
     if not offered or len(offered) > 200:
         return False
-    rotated = r.get(KIOSK_TOKEN_KEY)
+    rotated = r.get(_keys.KIOSK_TOKEN_KEY)
     if rotated:
         return hmac.compare_digest(_sha(offered), rotated)
     return bool(configured) and hmac.compare_digest(offered, configured or "")
@@ -148,6 +149,6 @@ def rotate_kiosk(r: redis.Redis) -> str:
     """A new kiosk token (returned once, only its hash stored); the old one stops opening the
     wall and every kiosk session ends."""
     token = secrets.token_urlsafe(24)
-    r.set(KIOSK_TOKEN_KEY, _sha(token))
+    r.set(_keys.KIOSK_TOKEN_KEY, _sha(token))
     SessionStore(r).revoke_user(KIOSK_USER)
     return token

@@ -143,7 +143,7 @@ class UserStore:
         mapping = {"name": name or user_id, "role": role, "center": center, "cell": cell or "",
                    "pw": pw, "disabled": "0", "epoch": str(epoch),
                    "created": str(int(time.time())), "history": json.dumps([pw, *history])}
-        pipe = self.r.pipeline()
+        pipe = self.r.pipeline(transaction=True)
         pipe.delete(key)
         pipe.hset(key, mapping=mapping)
         pipe.sadd(keys.USERS, user_id)
@@ -179,7 +179,7 @@ class UserStore:
     def set_disabled(self, user_id: str, disabled: bool = True) -> User:
         """停用/启用: (dis)able an account; ends its open sessions."""
         self._require(user_id)
-        pipe = self.r.pipeline()
+        pipe = self.r.pipeline(transaction=True)
         pipe.hset(keys.user(user_id), "disabled", "1" if disabled else "0")
         pipe.hincrby(keys.user(user_id), "epoch", 1)
         pipe.execute()
@@ -196,7 +196,7 @@ class UserStore:
         check_password(user_id, password)
         history = self._new_history(user_id, password)
         pw = _HASHER.hash(password)
-        pipe = self.r.pipeline()
+        pipe = self.r.pipeline(transaction=True)
         pipe.hset(keys.user(user_id), mapping={"pw": pw, "history": json.dumps([pw, *history])})
         pipe.hincrby(keys.user(user_id), "epoch", 1)
         pipe.execute()
@@ -211,7 +211,7 @@ class UserStore:
         self._require(user_id)
         token = "om_" + secrets.token_urlsafe(32)
         h = hashlib.sha256(token.encode()).hexdigest()
-        pipe = self.r.pipeline()
+        pipe = self.r.pipeline(transaction=True)
         pipe.set(keys.api_token(h), user_id)
         pipe.sadd(keys.user_tokens(user_id), h)
         pipe.execute()
@@ -229,7 +229,7 @@ class UserStore:
     def revoke_tokens(self, user_id: str) -> int:
         """Revoke every API token of a user; returns how many."""
         hashes = self.r.smembers(keys.user_tokens(user_id))
-        pipe = self.r.pipeline()
+        pipe = self.r.pipeline(transaction=True)
         for h in hashes:
             pipe.delete(keys.api_token(h))
         pipe.delete(keys.user_tokens(user_id))

@@ -21,8 +21,15 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-ALARMS_STREAM = "om:alarms"
-"""The stream (``sensors.keys.ALARMS``); incidents read it in consumer group ``intake``."""
+
+def __getattr__(name: str) -> str:  # noqa: N807 (PEP 562: spelled under the current city)
+    """``ALARMS_STREAM``: the stream (``sensors.keys.ALARMS``, ``om:alarms``; ``om:{<city>}:alarms``
+    on a tagged keyspace, grid/keyspace.py); incidents read it in consumer group ``intake``."""
+    if name == "ALARMS_STREAM":
+        from grid import keyspace  # noqa: PLC0415
+
+        return keyspace.city() + "alarms"
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class Field(StrEnum):
@@ -106,5 +113,5 @@ def severity_of(entry: dict) -> str | None:
     return SEVERITY_OF_LEVEL.get(entry.get(Field.LEVEL) or "")
 
 
-__all__ = ["ALARMS_STREAM", "ALARM_FIELDS", "LEVELS", "LEVEL_CN", "SEVERITY_OF_LEVEL", "Event",
+__all__ = ["ALARM_FIELDS", "LEVELS", "LEVEL_CN", "SEVERITY_OF_LEVEL", "Event",
            "Field", "Level", "Source", "severity_of"]

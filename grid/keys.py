@@ -1,5 +1,6 @@
 """Redis key names of the emergency resource register (应急资源, X15/X18) and its dispatch
-(一键调度, X19/X23): the one home of every ``om:res:`` key (issue 16). ``grid.resources`` keeps
+(一键调度, X19/X23): the one home of every ``om:res:`` key (issue 16);
+``om:{<city>}:res:`` on a tagged keyspace (grid/keyspace.py). ``grid.resources`` keeps
 the register; ``incidents.emergency.dispatch`` commits resources to incidents and responses.
 
 - ``om:res:ids``                 set: every resource id of the register
@@ -23,34 +24,40 @@ the register; ``incidents.emergency.dispatch`` commits resources to incidents an
 
 from __future__ import annotations
 
-PREFIX = "om:res:"
-IDS = "om:res:ids"
-DEMO = "om:res:demo"
-IMPORT_LOG = "om:res:import:log"
-ASG_SEQ = "om:res:asg:seq"
-ASG_OPEN = "om:res:asg:open"
-ASG_ALL = "om:res:asg:all"
+from grid import keyspace as _ks
 
 
 def item(rid: str) -> str:
-    return f"om:res:item:{rid}"
+    return f"{_ks.city()}res:item:{rid}"
 
 
 def assignment(aid: str) -> str:
-    return f"om:res:asg:{aid}"
+    return f"{_ks.city()}res:asg:{aid}"
 
 
 def assignment_log(aid: str) -> str:
-    return f"om:res:asg:{aid}:log"
+    return f"{_ks.city()}res:asg:{aid}:log"
 
 
 def by_incident(incident_id: str) -> str:
-    return f"om:res:asg:inc:{incident_id}"
+    return f"{_ks.city()}res:asg:inc:{incident_id}"
 
 
 def by_response(response_id: str) -> str:
-    return f"om:res:asg:resp:{response_id}"
+    return f"{_ks.city()}res:asg:resp:{response_id}"
 
 
 def idem(user_id: str, key: str) -> str:
-    return f"om:res:idem:{user_id}:{key}"
+    return f"{_ks.city()}res:idem:{user_id}:{key}"
+
+
+_CITY_NAMES = {
+    "PREFIX": "res:",
+    "IDS": "res:ids",
+    "DEMO": "res:demo",
+    "IMPORT_LOG": "res:import:log",
+    "ASG_SEQ": "res:asg:seq",
+    "ASG_OPEN": "res:asg:open",
+    "ASG_ALL": "res:asg:all",
+}
+__getattr__ = _ks.lazy_names(globals(), _CITY_NAMES)

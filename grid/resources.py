@@ -265,12 +265,15 @@ def read_file(path: str | Path) -> list[tuple[str, dict]]:
 # --- the store ---------------------------------------------------------------------------------
 # Import in one call: first every check (a material's new quantity must cover what is committed
 # now), then every write; a refusal writes nothing. ARGV[1]: JSON list of {id, cat, owner, town,
-# doc, qty, demo}; ARGV[2] = "1": drop the generated demo resources nothing is committed from.
+# doc, qty, demo}; ARGV[2] = "1": drop the generated demo resources nothing is committed from;
+# ARGV[3] the import log entry; ARGV[4] the item key prefix. KEYS: ids, demo, import log (grid.keys:
+# one city's, one hash slot).
 _IMPORT_LUA = """
+local IDS, DEMO, LOG, ITEM = KEYS[1], KEYS[2], KEYS[3], ARGV[4]
 local recs = cjson.decode(ARGV[1])
 local short = {}
 for i, r in ipairs(recs) do
-  local k = 'om:res:item:' .. r.id
+  local k = ITEM .. r.id
   if r.cat == 'material' and redis.call('EXISTS', k) == 1 then
     local total = tonumber(redis.call('HGET', k, 'total') or '0')
     local avail = tonumber(redis.call('HGET', k, 'avail') or '0')
@@ -284,21 +287,21 @@ local mine = {}
 for i, r in ipairs(recs) do mine[r.id] = true end
 local dropped = 0
 if ARGV[2] == '1' then
-  for _, id in ipairs(redis.call('SMEMBERS', 'om:res:demo')) do
-    local k = 'om:res:item:' .. id
+  for _, id in ipairs(redis.call('SMEMBERS', DEMO)) do
+    local k = ITEM .. id
     local st = redis.call('HGET', k, 'state')
     local free = redis.call('HGET', k, 'asg') == false and (st == false or st == 'available')
     if redis.call('HGET', k, 'cat') == 'material' then
       free = redis.call('HGET', k, 'avail') == redis.call('HGET', k, 'total')
     end
     if free and not mine[id] then
-      redis.call('DEL', k); redis.call('SREM', 'om:res:ids', id); redis.call('SREM', 'om:res:demo', id)
+      redis.call('DEL', k); redis.call('SREM', IDS, id); redis.call('SREM', DEMO, id)
       dropped = dropped + 1
     end
   end
 end
 for i, r in ipairs(recs) do
-  local k = 'om:res:item:' .. r.id
+  local k = ITEM .. r.id
   redis.call('HSET', k, 'doc', r.doc, 'cat', r.cat, 'owner', r.owner, 'town', r.town, 'demo', r.demo)
   if r.cat == 'material' then
     local total = tonumber(redis.call('HGET', k, 'total') or '0')
@@ -307,10 +310,10 @@ for i, r in ipairs(recs) do
   elseif redis.call('HEXISTS', k, 'state') == 0 then
     redis.call('HSET', k, 'state', 'available')
   end
-  redis.call('SADD', 'om:res:ids', r.id)
-  if r.demo == '1' then redis.call('SADD', 'om:res:demo', r.id) else redis.call('SREM', 'om:res:demo', r.id) end
+  redis.call('SADD', IDS, r.id)
+  if r.demo == '1' then redis.call('SADD', DEMO, r.id) else redis.call('SREM', DEMO, r.id) end
 end
-redis.call('XADD', 'om:res:import:log', 'MAXLEN', '~', '1000', '*', 'e', ARGV[3])
+redis.call('XADD', LOG, 'MAXLEN', '~', '1000', '*', 'e', ARGV[3])
 return {'ok', tostring(#recs), tostring(dropped)}
 """
 
@@ -437,8 +440,9 @@ class Register:
                  "demo": "1" if r.demo else "0"} for r in records]
         entry = json.dumps({"ts": self.clock(), "by": by, "source": source, "n": len(recs)},
                            ensure_ascii=False)
-        got = self._import(args=[json.dumps(recs, ensure_ascii=False), "1" if replace_demo else "0",
-                                 entry])
+        got = self._import(keys=[keys.IDS, keys.DEMO, keys.IMPORT_LOG],
+                           args=[json.dumps(recs, ensure_ascii=False), "1" if replace_demo else "0",
+                                 entry, keys.item("")])
         if got[0] == "refused":
             problems = []
             for s in json.loads(got[1]):

@@ -22,6 +22,8 @@ class Actor:
     center: str                 # CITY, T<town code>, D<dept code>
     name: str = ""
     cell: str | None = None     # grid workers: their own grid cell code
+    city: str = ""              # several cities in one deployment: the city's keyspace tag
+                                # (grid/keyspace.py; incidents/cities.py); "*" the prefecture
 
     @property
     def is_city(self) -> bool:

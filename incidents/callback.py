@@ -223,7 +223,7 @@ class CallbackDesk:
             return False
         due = callback_due(closed_ts, self.config)
         rnd = int(old.get("round") or 0) + 1 if old else 1
-        p = self.r.pipeline()
+        p = self.r.pipeline(transaction=True)
         if old:
             self._unqueue(p, inc.id, old)
         p.delete(k)
@@ -254,7 +254,7 @@ class CallbackDesk:
         reopened = inc.state != "closed"
         if not reopened and not inc.satisfaction:
             return False
-        p = self.r.pipeline()
+        p = self.r.pipeline(transaction=True)
         self._unqueue(p, inc.id, rec)
         p.hset(k, mapping={"status": REOPENED if reopened else DONE, "done_ts": repr(ts),
                            "on_time": int(ts <= float(rec["due_ts"])),

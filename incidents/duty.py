@@ -245,7 +245,7 @@ class Roster:
 
     def _change(self, center: str, sid: str, by: str, change: dict) -> Shift:
         key = keys.duty_shifts(center)
-        with self.r.pipeline() as pipe:
+        with self.r.pipeline(transaction=True) as pipe:
             while True:
                 try:
                     pipe.watch(key)

@@ -62,7 +62,7 @@ class EmergencyMode:
         """Replace the emergency mode and append its audit entry (who, role, center, when, why,
         before/after: E32) in one MULTI/EXEC; the version bump makes reports route again."""
         while True:
-            with self.r.pipeline() as p:
+            with self.r.pipeline(transaction=True) as p:
                 try:
                     p.watch(keys.EMERGENCY)
                     before = p.hgetall(keys.EMERGENCY)

@@ -82,7 +82,7 @@ class Evaluations:
         token = secrets.token_urlsafe(18)
         h = _hash(token)
         expires = now + self.config.evaluation_ttl_s
-        p = self.r.pipeline()
+        p = self.r.pipeline(transaction=True)
         if old:
             p.delete(keys.evaluation_link(old))
         p.hset(keys.evaluation_link(h), mapping={"case": incident_id, "expires": repr(expires),

@@ -1,4 +1,5 @@
-"""Redis key names of the incidents package (and only here). Every key starts with ``om:inc:``.
+"""Redis key names of the incidents package (and only here). Every key starts with ``om:inc:``
+(``om:{<city>}:inc:`` on a tagged keyspace: Redis Cluster, several cities; ``grid/keyspace.py``).
 
 Layout (see docs/incidents.md):
 
@@ -85,163 +86,143 @@ Layout (see docs/incidents.md):
 
 from __future__ import annotations
 
-PREFIX = "om:inc:"
-SEQ = "om:inc:seq"
-OPEN = "om:inc:open"
-ALL = "om:inc:all"
-GEO = "om:inc:geo"
-GEO_HIST = "om:inc:geo:hist"
-DUE = "om:inc:due"
-FEED = "om:inc:feed"
-EMERGENCY = "om:inc:emergency"
-EMERGENCY_LOG = "om:inc:emergency:log"
-EMERGENCY_VERSION = "om:inc:emergency:v"
-DENIED = "om:inc:denied"
+from grid import keyspace as _ks
+
 QUEUE_GROUP = "ops"
-RECOVER = "om:inc:recover"
-NOTICES = "om:inc:notices"
-ALARMS = "om:alarms"          # owned by sensors; named in docs/architecture.md
 ALARMS_GROUP = "intake"
 ARCHIVE_GROUP = "archive"    # consumer group of the record's archiver on FEED (incidents/record)
 
 
 def incident(incident_id: str) -> str:
-    return f"om:inc:{incident_id}"
+    return f"{_ks.city()}inc:{incident_id}"
 
 
 def audit(incident_id: str) -> str:
-    return f"om:inc:audit:{incident_id}"
+    return f"{_ks.city()}inc:audit:{incident_id}"
 
 
 def queue(center: str) -> str:
     """The dispatch-queue stream of a center (或 a grid worker ``W<cell>``)."""
-    return f"om:inc:q:{center}"
+    return f"{_ks.city()}inc:q:{center}"
 
 
 def place(place_code: str) -> str:
-    return f"om:inc:place:{place_code}"
+    return f"{_ks.city()}inc:place:{place_code}"
 
 
 def town(town_code: str) -> str:
-    return f"om:inc:town:{town_code}"
+    return f"{_ks.city()}inc:town:{town_code}"
 
 
 def involved(center: str) -> str:
-    return f"om:inc:involved:{center}"
+    return f"{_ks.city()}inc:involved:{center}"
 
 
 def by_user(user_id: str) -> str:
-    return f"om:inc:by:{user_id}"
+    return f"{_ks.city()}inc:by:{user_id}"
 
 
 def notices_read(user_id: str) -> str:
     """The notices (``NOTICES`` stream ids) a user marked read (已读)."""
-    return f"om:inc:notices:read:{user_id}"
+    return f"{_ks.city()}inc:notices:read:{user_id}"
 
 
 def overdue(center: str) -> str:
-    return f"om:inc:overdue:{center}"
+    return f"{_ks.city()}inc:overdue:{center}"
 
 
 def idem(key: str) -> str:
-    return f"om:inc:idem:{key}"
+    return f"{_ks.city()}inc:idem:{key}"
 
 
 def kpi(scope: str, day: str) -> str:
-    return f"om:inc:kpi:{scope}:{day}"
+    return f"{_ks.city()}inc:kpi:{scope}:{day}"
 
 
 def kpi_durations(scope: str, day: str, stage: str) -> str:
-    return f"om:inc:kpid:{scope}:{day}:{stage}"
+    return f"{_ks.city()}inc:kpid:{scope}:{day}:{stage}"
 
 
 def kpi_centers() -> str:
     """Set of centers that have KPI counters."""
-    return "om:inc:kpicenters"
+    return _ks.city() + "inc:kpicenters"
 
 
 def kpi_days(scope: str) -> str:
     """Set of days (yyyymmdd) for which a scope has KPI buckets."""
-    return f"om:inc:kpidays:{scope}"
+    return f"{_ks.city()}inc:kpidays:{scope}"
 
 
 def escalation_limit(center: str, window: int) -> str:
     """Counter of a center's automatic escalations in rate window ``window``."""
-    return f"om:inc:esclimit:{center}:{window}"
+    return f"{_ks.city()}inc:esclimit:{center}:{window}"
 
 
 # --- duty roster (值班值守, incidents/duty.py) and notifications (incidents/notify/) -----------
 
-NOTIFY_OUTBOX = "om:inc:notify:outbox"
 NOTIFY_GROUP = "notify"
-NOTIFY_LATER = "om:inc:notify:later"
-NOTIFY_ESC = "om:inc:notify:esc"
-NOTIFY_AUDIT = "om:inc:notify:audit"
-NOTIFY_FAILED = "om:inc:notify:failed"
-NOTIFY_CONTACTS = "om:inc:notify:contacts"
 NOTIFY_FEED_GROUP = "notify"     # the notifier's consumer group on FEED (new work → on-duty)
 
 
 def duty_shifts(center: str) -> str:
-    return f"om:inc:duty:shifts:{center}"
+    return f"{_ks.city()}inc:duty:shifts:{center}"
 
 
 def duty_starts(center: str) -> str:
-    return f"om:inc:duty:starts:{center}"
+    return f"{_ks.city()}inc:duty:starts:{center}"
 
 
 def duty_log(center: str) -> str:
-    return f"om:inc:duty:log:{center}"
+    return f"{_ks.city()}inc:duty:log:{center}"
 
 
 def duty_handover(center: str) -> str:
-    return f"om:inc:duty:handover:{center}"
+    return f"{_ks.city()}inc:duty:handover:{center}"
 
 
 def duty_reports(center: str) -> str:
-    return f"om:inc:duty:reports:{center}"
+    return f"{_ks.city()}inc:duty:reports:{center}"
 
 
 def notify_dedup(day: int) -> str:
     """The dedup set of the triples queued on epoch day ``day``."""
-    return f"om:inc:notify:dedup:{day}"
+    return f"{_ks.city()}inc:notify:dedup:{day}"
 
 
 def notify_delivery(did: str) -> str:
-    return f"om:inc:notify:d:{did}"
+    return f"{_ks.city()}inc:notify:d:{did}"
 
 
 def notify_chain(event: str) -> str:
-    return f"om:inc:notify:chain:{event}"
+    return f"{_ks.city()}inc:notify:chain:{event}"
 
 
 def notify_rate(person: str, window: int) -> str:
-    return f"om:inc:notify:rate:{person}:{window}"
+    return f"{_ks.city()}inc:notify:rate:{person}:{window}"
 
 
 def notify_inbox(user_id: str) -> str:
-    return f"om:inc:notify:inbox:{user_id}"
+    return f"{_ks.city()}inc:notify:inbox:{user_id}"
 
 
 def notify_inbox_seen(user_id: str) -> str:
-    return f"om:inc:notify:inbox:seen:{user_id}"
+    return f"{_ks.city()}inc:notify:inbox:seen:{user_id}"
 
 
 # --- 预案 and 应急响应 (issue 16) -----------------------------------------------------------------
-PLANS = "om:inc:plans"
 
 
 def plan_version(plan_id: str, n: int) -> str:
-    return f"om:inc:plan:{plan_id}:{n}"
+    return f"{_ks.city()}inc:plan:{plan_id}:{n}"
 
 
 def plan_log(plan_id: str) -> str:
-    return f"om:inc:plan:{plan_id}:log"
+    return f"{_ks.city()}inc:plan:{plan_id}:log"
 
 
 def response_ns(exercise: bool) -> str:
     """The prefix of response keys: real (``om:inc:resp:``) or 推演 (``om:inc:ex:resp:``)."""
-    return "om:inc:ex:resp:" if exercise else "om:inc:resp:"
+    return _ks.city() + ("inc:ex:resp:" if exercise else "inc:resp:")
 
 
 def response(aid: str, exercise: bool = False) -> str:
@@ -269,95 +250,123 @@ def response_seq(exercise: bool = False) -> str:
 
 
 # --- 推演 runs (incidents/emergency/exercise.py, issue 16, X3): never the real keys -------------
-EXERCISE_SEQ = "om:inc:ex:run:seq"
-EXERCISES = "om:inc:ex:run:all"               # zset: exercise id → start ts
 
 
 def exercise(eid: str) -> str:
     """hash: one 推演 run (plan, scenario, town, its exercise response, state, the picture)."""
-    return f"om:inc:ex:run:{eid}"
+    return f"{_ks.city()}inc:ex:run:{eid}"
 
 
 def exercise_log(eid: str) -> str:
     """stream: the run's events in order (copy, alarms, suggestion, activation, dispatch, end)."""
-    return f"om:inc:ex:run:{eid}:log"
+    return f"{_ks.city()}inc:ex:run:{eid}:log"
 
 
 def exercise_resources(eid: str) -> str:
     """hash: the run's copy of the resource register (rid → JSON {state, avail, usable})."""
-    return f"om:inc:ex:run:{eid}:res"
+    return f"{_ks.city()}inc:ex:run:{eid}:res"
 
 
 # --- 信息报送 (首报/续报/终报, incidents/reports_upward.py, issue 17) ----------------------------
-REPORTS_UP_DUE = "om:inc:upreport:due"        # zset: report id → due ts (drafts not yet sent)
-REPORTS_UP_OUTBOX = "om:inc:upreport:outbox"  # stream: approved reports "sent" to the upper platform
 
 
 def report_up(rid: str) -> str:
     """hash: one information report (kind, incident, center, fields, status, approval)."""
-    return f"om:inc:upreport:{rid}"
+    return f"{_ks.city()}inc:upreport:{rid}"
 
 
 def reports_up_of(incident_id: str) -> str:
     """zset: an incident's information reports → created ts."""
-    return f"om:inc:upreport:of:{incident_id}"
+    return f"{_ks.city()}inc:upreport:of:{incident_id}"
 
 
 # --- 上报省平台 exchange (incidents/exchange.py, issue 18; T30–T36, SEC42–SEC46) ----------------
-EXCHANGE_READY = "om:inc:xchg:ready"        # zset: incident id → next attempt ts of its queue's head
-EXCHANGE_ITEMS = "om:inc:xchg:items"        # zset: item key → created ts (every item, newest listed)
-EXCHANGE_STATS = "om:inc:xchg:stats"        # hash: enqueued, delivered, failures, gave_up, backlog, inbound…
-EXCHANGE_SEQ = "om:inc:xchg:seq"            # hash: incident id → last item seq (order per incident)
-EXCHANGE_LAST_STATE = "om:inc:xchg:laststate"  # hash: incident id → last state sent up
 EXCHANGE_GROUP = "exchange"                 # the rules' consumer group on FEED and REPORTS_UP_OUTBOX
 
 
 def exchange_item(key: str) -> str:
     """hash: one outbound item (key, incident, seq, kind, payload, state, attempts, next_ts, reason)."""
-    return f"om:inc:xchg:item:{key}"
+    return f"{_ks.city()}inc:xchg:item:{key}"
 
 
 def exchange_queue(incident_id: str) -> str:
     """list: an incident's undelivered item keys, oldest first (the head is the one in flight)."""
-    return f"om:inc:xchg:q:{incident_id}"
+    return f"{_ks.city()}inc:xchg:q:{incident_id}"
 
 
 def exchange_nonce(key_id: str, nonce: str) -> str:
     """string (with TTL): an inbound request's nonce, seen once within the timestamp window."""
-    return f"om:inc:xchg:nonce:{key_id}:{nonce}"
+    return f"{_ks.city()}inc:xchg:nonce:{key_id}:{nonce}"
 
 
 # --- 12345: 回访 and 好差评 (incidents/callback.py, incidents/evaluation.py, issue 24) -------------
 CALLBACK_GROUP = "callback"                  # the callback desk's consumer group on FEED
-CALLBACK_DUE = "om:inc:cb:due"               # zset: case id → 回访 due ts (not yet urged)
-CALLBACK_ALL = "om:inc:cb:all"               # zset: case id → 结案 ts (every case called back or due)
 
 
 def callback(incident_id: str) -> str:
     """hash: a case's 回访 record (center, cell, closed_ts, due_ts, status, done_ts, score, …)."""
-    return f"om:inc:cb:{incident_id}"
+    return f"{_ks.city()}inc:cb:{incident_id}"
 
 
 def callback_queue(center: str) -> str:
     """zset: a center's 回访待办 (case id → due ts); ``W<cell>``: a grid worker's cell."""
-    return f"om:inc:cb:q:{center}"
+    return f"{_ks.city()}inc:cb:q:{center}"
 
 
 def evaluation_link(token_hash: str) -> str:
     """hash: a 好差评 link (case id, expires, used): by the SHA-256 of its token."""
-    return f"om:inc:eval:link:{token_hash}"
+    return f"{_ks.city()}inc:eval:link:{token_hash}"
 
 
 def evaluation(incident_id: str) -> str:
     """hash: a case's citizen evaluation (score, comment, ts); also its link's state (sent)."""
-    return f"om:inc:eval:{incident_id}"
+    return f"{_ks.city()}inc:eval:{incident_id}"
 
 
 def cti_call(call_id: str) -> str:
     """hash: an incoming 12345 call from the CTI (number, recording, center, draft state)."""
-    return f"om:inc:cti:{call_id}"
+    return f"{_ks.city()}inc:cti:{call_id}"
 
 
 def cti_drafts(center: str) -> str:
     """zset: a center's open call drafts (call id → ts)."""
-    return f"om:inc:cti:drafts:{center}"
+    return f"{_ks.city()}inc:cti:drafts:{center}"
+
+# The constant names, spelled at each access under the current city (grid/keyspace.py):
+# ``keys.OPEN`` is ``om:inc:open`` untagged, ``om:{<city>}:inc:open`` tagged.
+_CITY_NAMES = {
+    "PREFIX": "inc:",
+    "SEQ": "inc:seq",
+    "OPEN": "inc:open",
+    "ALL": "inc:all",
+    "GEO": "inc:geo",
+    "GEO_HIST": "inc:geo:hist",
+    "DUE": "inc:due",
+    "FEED": "inc:feed",
+    "EMERGENCY": "inc:emergency",
+    "EMERGENCY_LOG": "inc:emergency:log",
+    "EMERGENCY_VERSION": "inc:emergency:v",
+    "DENIED": "inc:denied",
+    "RECOVER": "inc:recover",
+    "NOTICES": "inc:notices",
+    "ALARMS": "alarms",  # owned by sensors; named in docs/architecture.md
+    "NOTIFY_OUTBOX": "inc:notify:outbox",
+    "NOTIFY_LATER": "inc:notify:later",
+    "NOTIFY_ESC": "inc:notify:esc",
+    "NOTIFY_AUDIT": "inc:notify:audit",
+    "NOTIFY_FAILED": "inc:notify:failed",
+    "NOTIFY_CONTACTS": "inc:notify:contacts",
+    "PLANS": "inc:plans",
+    "EXERCISE_SEQ": "inc:ex:run:seq",
+    "EXERCISES": "inc:ex:run:all",  # zset: exercise id → start ts
+    "REPORTS_UP_DUE": "inc:upreport:due",  # zset: report id → due ts (drafts not yet sent)
+    "REPORTS_UP_OUTBOX": "inc:upreport:outbox",  # stream: approved reports "sent" to the upper platform
+    "EXCHANGE_READY": "inc:xchg:ready",  # zset: incident id → next attempt ts of its queue's head
+    "EXCHANGE_ITEMS": "inc:xchg:items",  # zset: item key → created ts (every item, newest listed)
+    "EXCHANGE_STATS": "inc:xchg:stats",  # hash: enqueued, delivered, failures, gave_up, backlog, inbound…
+    "EXCHANGE_SEQ": "inc:xchg:seq",  # hash: incident id → last item seq (order per incident)
+    "EXCHANGE_LAST_STATE": "inc:xchg:laststate",  # hash: incident id → last state sent up
+    "CALLBACK_DUE": "inc:cb:due",  # zset: case id → 回访 due ts (not yet urged)
+    "CALLBACK_ALL": "inc:cb:all",  # zset: case id → 结案 ts (every case called back or due)
+}
+__getattr__ = _ks.lazy_names(globals(), _CITY_NAMES)

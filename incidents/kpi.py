@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import orjson
 import redis
 
+from grid import keyspace
 from incidents import defaults as D
 from incidents import keys
 from incidents.incident import TASK_OPEN, Incident, float_text
@@ -94,17 +95,18 @@ class KpiPlan:
 
 
 _KEPT = str(D.KPI_DURATIONS_KEPT)
-_BUCKETS: dict[tuple[str, str], tuple[str, str, str]] = {}
+_BUCKETS: dict[tuple[str, str, str], tuple[str, str, str]] = {}
 
 
 def _bucket_keys(center: str, day: str) -> tuple[str, str, str]:
     """(counters hash, days set, centers set) of a center's day: built once per center and day
     (a KPI plan runs for every change)."""
-    k = _BUCKETS.get((center, day))
+    ck = (keyspace.city(), center, day)      # per city (grid/keyspace.py)
+    k = _BUCKETS.get(ck)
     if k is None:
         if len(_BUCKETS) > 4096:      # a long-running process crosses many days
             _BUCKETS.clear()
-        k = _BUCKETS[(center, day)] = (keys.kpi(center, day), keys.kpi_days(center),
+        k = _BUCKETS[ck] = (keys.kpi(center, day), keys.kpi_days(center),
                                        keys.kpi_centers())
     return k
 

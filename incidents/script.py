@@ -32,6 +32,7 @@ import hashlib
 from collections.abc import Sequence
 
 import redis
+from redis.cluster import RedisCluster
 from redis.exceptions import NoScriptError, ResponseError
 
 try:
@@ -105,6 +106,7 @@ class ScriptStream:
         self.calls: list[Call] = []
         self._chunks: list[bytes] = []
         self._conn: redis.connection.AbstractConnection | None = None
+        self._pool: redis.ConnectionPool | None = None
         self._broken = False
 
     def send(self, calls: Sequence[Call]) -> None:
@@ -119,7 +121,8 @@ class ScriptStream:
             return                # sent again with the rest at the end
         try:
             if self._conn is None:
-                self._conn = self.script.r.connection_pool.get_connection()
+                self._pool = _pool(self.script.r, self.script._commands(calls[:1])[0])
+                self._conn = self._pool.get_connection()
             self._conn.send_packed_command([data])
         except (redis.ConnectionError, redis.TimeoutError, OSError):
             self._broken = True
@@ -128,7 +131,8 @@ class ScriptStream:
         """Every call's reply (or its ``ResponseError``), in order; the connection goes back."""
         if pack_command is None or not self._chunks:  # pragma: no cover
             return self.script.run_many(self.calls)
-        pool, n = self.script.r.connection_pool, len(self.calls)
+        pool = self._pool or _pool(self.script.r, self.script._commands(self.calls[:1])[0])
+        n = len(self.calls)
         conn = self._conn or pool.get_connection()
         try:
             out = None
@@ -144,7 +148,7 @@ class ScriptStream:
             raise
         finally:
             pool.release(conn)
-            self._conn, self._chunks = None, []
+            self._conn, self._pool, self._chunks = None, None, []
         return self.script._reload_missed(self.calls, out)
 
 
@@ -170,12 +174,22 @@ def exchange(r: redis.Redis, commands: Sequence[Sequence]) -> list:
         for c in commands:
             p.execute_command(*c)
         return p.execute(raise_on_error=False)
-    pool = r.connection_pool
+    pool = _pool(r, commands[0])
     conn = pool.get_connection()
     try:
         return _send_and_read(conn, _packed(commands), len(commands))
     finally:
         pool.release(conn)   # disconnected by _send_and_read if it failed
+
+
+def _pool(r: redis.Redis | RedisCluster, command: Sequence) -> redis.ConnectionPool:
+    """The pool to send ``command`` (and the rest of its batch) down: the client's own, or on a
+    Redis Cluster that of the primary holding the command's key. A batch is one city's (one hash
+    slot: grid/keyspace.py), so its first key routes it all."""
+    if isinstance(r, RedisCluster):
+        key = command[3] if str(command[0]).upper() == "EVALSHA" else command[1]
+        return r.get_redis_connection(r.get_node_from_key(key)).connection_pool
+    return r.connection_pool
 
 
 def _packed(commands: Sequence[Sequence]) -> bytes:

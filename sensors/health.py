@@ -52,6 +52,7 @@ class HealthChecker:
         self.devices = devices or compile_registry(registry)
         self.script = r.register_script((SCRIPTS / "health.lua").read_text(encoding="utf-8"))
         self._head = [keys.script_keys_json(), str(defaults.ALARMS_MAXLEN)]
+        self._route = [keys.DEV_STATE]   # KEYS[1]: the city's hash slot (Redis Cluster routes on it)
         self.started_ms = int(clock() * 1000)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -86,7 +87,7 @@ class HealthChecker:
                 if off and st != "offline"]
         for chunk in _chunks(cand, 500):
             args = [a for i, c in chunk for a in (i, str(c))]
-            out["offline"] += int(self.script(args=[*self._head, "offline", str(now), *args]))
+            out["offline"] += int(self.script(keys=self._route, args=[*self._head, "offline", str(now), *args]))
 
         # offline (and ever heard from) for longer than the grace → one fault episode each
         faults = r.smembers(keys.FAULTS_OPEN)
@@ -99,10 +100,10 @@ class HealthChecker:
                 dev = self.devices[i]
                 cat = FAULT_CATEGORY["camera" if dev.type == "camera" else "sensor"]
                 args += (i, dev.static, cat, str(s), str(max(1, (now - s) // 60000)))
-            out["faults"] += int(self.script(args=[*self._head, "fault", str(now), *args]))
+            out["faults"] += int(self.script(keys=self._route, args=[*self._head, "fault", str(now), *args]))
 
         cutoff = now - int(self.ai_clear_after_s * 1000)
-        out["ai_cleared"] = int(self.script(args=[*self._head, "ai_clear", str(now), str(cutoff),
+        out["ai_cleared"] = int(self.script(keys=self._route, args=[*self._head, "ai_clear", str(now), str(cutoff),
                                                   str(int(self.ai_clear_after_s // 60))]))
         return out
 

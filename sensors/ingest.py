@@ -37,6 +37,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 
 import redis
+from redis.cluster import RedisCluster
 
 from sensors import deadletter, defaults, keys, topics
 from sensors.kinds.camera import AI_LABELS
@@ -366,7 +367,7 @@ class IngestWorker:
             self._sha = r.script_load(self.engine.script.script)
         cmds = _Commands()
         if args:
-            cmds.evalsha(self._sha, 0, *self.engine.args(now_ms, args))
+            cmds.evalsha(self._sha, 1, self.engine.route, *self.engine.args(now_ms, args))
         for what, did, value in extra:
             if what == "offline":
                 cmds.hset(keys.DEV_STATE, did, "offline")
@@ -415,7 +416,7 @@ class _Commands:
         """Every reply in order; the first ``ResponseError`` (e.g. NOSCRIPT) is raised after
         all replies were read, so the connection goes back to the pool clean; a broken
         connection is disconnected before it is released (the pool makes a new socket)."""
-        if _pack is None:   # no hiredis: the ordinary pipeline
+        if _pack is None or isinstance(r, RedisCluster):   # the ordinary pipeline (a cluster's routes)
             p = r.pipeline(transaction=False)
             for c in self.cmds:
                 p.execute_command(*c)

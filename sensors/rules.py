@@ -320,6 +320,7 @@ class RuleEngine:
         self.redis = r
         self.script = r.register_script((SCRIPTS / "ingest.lua").read_text(encoding="utf-8"))
         self.head = [_dumps(keys.script_keys()), str(history_maxlen), str(alarms_maxlen)]
+        self.route = keys.DEV_STATE   # KEYS[1]: names the city's hash slot (Redis Cluster routes on it)
         self.combined = _dumps({"lv": defaults.COMBINED_LEVEL, "c": COMBINED_CATEGORY})
 
     def args(self, now_ms: int, batch: Batch) -> list[str]:
@@ -328,7 +329,7 @@ class RuleEngine:
 
     def run(self, now_ms: int, batch: Batch):  # noqa: ANN201
         """Run the script on ``batch`` now (one round trip); returns the alarm entries written."""
-        return self.script(keys=[], args=self.args(now_ms, batch))
+        return self.script(keys=[self.route], args=self.args(now_ms, batch))
 
 
 def num(v: float) -> str:

@@ -38,10 +38,75 @@ def redis_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]
     svc.stop()
 
 
+CLUSTER_TAG = "gz"
+"""The city hash tag the cluster runs use (grid/keyspace.py): every key ``om:{gz}:…``."""
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Tests marked ``also_on_cluster`` run twice: on the single redis-server and on a real
+    3-master Redis Cluster with tagged keys (issue 20)."""
+    if metafunc.definition.get_closest_marker("also_on_cluster") and \
+            "redis_client" in metafunc.fixturenames:
+        metafunc.parametrize("redis_backend", ["single", "cluster"], indirect=True)
+
+
 @pytest.fixture
-def redis_client(redis_service: Service) -> Iterator[redis.Redis]:
-    """A client on a flushed database of the private redis-server (decode_responses=True)."""
-    client = redis.Redis.from_url(redis_service.url, decode_responses=True)
+def redis_backend(request: pytest.FixtureRequest) -> str:
+    """``single`` (the default) or ``cluster`` (tests marked ``also_on_cluster``)."""
+    return getattr(request, "param", "single")
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_service(tmp_path_factory: pytest.TempPathFactory):
+    """A real 3-master Redis Cluster (redis-server --cluster-enabled yes ×3, redis-cli --cluster
+    create) for the whole session, started on first use."""
+    from tests.rediscluster import start_redis_cluster  # noqa: PLC0415
+
+    svc = start_redis_cluster(tmp_path_factory.mktemp("rediscluster"))
+    yield svc
+    svc.stop()
+
+
+@pytest.fixture
+def redis_connect(request: pytest.FixtureRequest, redis_backend: str):
+    """Open another client (another process's, in effect) of the backend ``redis_client`` is on."""
+    from app.context import connect as _client  # noqa: PLC0415
+
+    if redis_backend == "cluster":
+        url = request.getfixturevalue("redis_cluster_service").url
+    else:
+        url = request.getfixturevalue("redis_service").url
+    opened: list = []
+
+    def connect() -> redis.Redis:
+        opened.append(_client(url))
+        return opened[-1]
+
+    yield connect
+    for c in opened:
+        c.close()
+
+
+@pytest.fixture
+def redis_client(request: pytest.FixtureRequest, redis_backend: str) -> Iterator[redis.Redis]:
+    """A client on a flushed database of the private redis-server (decode_responses=True); for
+    ``cluster``, a ``RedisCluster`` client on the flushed cluster with the keyspace tagged."""
+    from grid import keyspace  # noqa: PLC0415
+
+    if redis_backend == "cluster":
+        from app.context import connect as _client  # noqa: PLC0415
+
+        client = _client(request.getfixturevalue("redis_cluster_service").url)
+        client.flushall(target_nodes="primaries")
+        keyspace.configure(CLUSTER_TAG)
+        try:
+            yield client
+        finally:
+            keyspace.configure("")
+            client.close()
+        return
+    service: Service = request.getfixturevalue("redis_service")
+    client = redis.Redis.from_url(service.url, decode_responses=True)
     client.flushall()
     yield client
     client.close()

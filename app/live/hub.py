@@ -32,11 +32,11 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from incidents import feed as incident_feed
+from incidents import keys as ik
 from incidents import scope
 from incidents.actor import Actor
 from incidents.incident import Incident
-from incidents.keys import EMERGENCY_LOG, FEED
-from sensors.keys import ALARMS
+from sensors import keys as sk
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +134,7 @@ class Hub:
         self.redis_url = redis_url
         self.load_many = load_many
         self.clients: set[Client] = set()
-        self.cursor = {FEED: "", ALARMS: "", EMERGENCY_LOG: ""}
+        self.cursor = {ik.FEED: "", sk.ALARMS: "", ik.EMERGENCY_LOG: ""}
         self.connected = asyncio.Event()
         self.reconnects = 0
         self._audience: OrderedDict[str, frozenset[Actor]] = OrderedDict()
@@ -171,10 +171,10 @@ class Hub:
 
     def cursor_feed(self) -> str:
         """Told up to here in the feed (the id a new stream starts from)."""
-        return self.cursor[FEED]
+        return self.cursor[ik.FEED]
 
     def cursor_alarms(self) -> str:
-        return self.cursor[ALARMS]
+        return self.cursor[sk.ALARMS]
 
     # --- the reader ----------------------------------------------------------------------------
     async def _top(self, r: aredis.Redis, stream: str) -> str:
@@ -184,9 +184,11 @@ class Hub:
     async def run(self) -> None:
         # the read timeout outlasts XREAD BLOCK: redis-py 8 defaults every socket to 5 s, which
         # an idle feed's 5 s block hit each time ("Redis unreachable", a reconnect, a backoff)
-        self._r = r = aredis.Redis.from_url(self.redis_url, decode_responses=True,
-                                            socket_connect_timeout=5, socket_keepalive=True,
-                                            socket_timeout=BLOCK_MS / 1000 + READ_SLACK_S)
+        from app.context import connect_async  # noqa: PLC0415 (a cluster's client for its URL)
+
+        self._r = r = connect_async(self.redis_url, decode_responses=True,
+                                    socket_connect_timeout=5, socket_keepalive=True,
+                                    socket_timeout=BLOCK_MS / 1000 + READ_SLACK_S)
         failures = 0
         while True:
             try:
@@ -220,9 +222,9 @@ class Hub:
             if not entries:
                 continue
             self.cursor[stream] = entries[-1][0]
-            if stream == FEED:
+            if stream == ik.FEED:
                 feed_ids += [incident_feed.fields(f).get("id", "") for _eid, f in entries]
-            elif stream == ALARMS:
+            elif stream == sk.ALARMS:
                 alarm_moved = True
             else:
                 em = True
@@ -230,7 +232,7 @@ class Hub:
             return
         feed_ids = list(dict.fromkeys(i for i in feed_ids if i))
         told = await self.audiences(feed_ids) if feed_ids else {}
-        fcur, acur = self.cursor[FEED], self.cursor[ALARMS]
+        fcur, acur = self.cursor[ik.FEED], self.cursor[sk.ALARMS]
         for c in list(self.clients):
             ids = told.get(c.actor, ([], False))
             if c.wants_alarms and (alarm_moved or feed_ids or em):
@@ -264,11 +266,11 @@ class Hub:
         if r is None or not self.connected.is_set():
             return None
         try:
-            entries = await r.xrange(FEED, min=f"({feed_id}", max="+", count=REPLAY_MAX)
-            alarms = (await r.xrange(ALARMS, min=f"({alarm_id}", max="+", count=1)
+            entries = await r.xrange(ik.FEED, min=f"({feed_id}", max="+", count=REPLAY_MAX)
+            alarms = (await r.xrange(sk.ALARMS, min=f"({alarm_id}", max="+", count=1)
                       if wants_alarms and alarm_id else [])
         except (RedisConnectionError, RedisTimeoutError, OSError, ValueError):
-            return Notice(self.cursor[FEED], self.cursor[ALARMS] if wants_alarms else "", [], True)
+            return Notice(self.cursor[ik.FEED], self.cursor[sk.ALARMS] if wants_alarms else "", [], True)
         if not entries and not alarms:
             return None
         ids = list(dict.fromkeys(incident_feed.fields(f).get("id", "") for _e, f in entries))

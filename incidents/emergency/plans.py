@@ -339,7 +339,7 @@ class PlanBook:
         plan = parse_plan(text_or_data, self.known)
         doc = plan.model_dump(mode="json")
         while True:
-            with self.r.pipeline() as p:
+            with self.r.pipeline(transaction=True) as p:
                 try:
                     p.watch(keys.PLANS)
                     cur = int(p.hget(keys.PLANS, plan.id) or 0)

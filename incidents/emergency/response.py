@@ -222,7 +222,7 @@ class Responses:
              "by": actor.user_id, "ts": repr(now), "state": ACTIVE, "exercise": int(exercise),
              "reason": reason, "incident": incident, "emergency": 0,
              f"issuer:{level}": json.dumps(issuer, ensure_ascii=False)}
-        with self.r.pipeline() as p:
+        with self.r.pipeline(transaction=True) as p:
             if idem:
                 p.set(idem, aid, nx=True, ex=86400)
             p.hset(keys.response(aid, exercise), mapping=h)
@@ -373,7 +373,7 @@ class Responses:
         MULTI/EXEC under WATCH (two commanders at once: one after the other, never lost)."""
         k = keys.response(aid, exercise)
         while True:
-            with self.r.pipeline() as p:
+            with self.r.pipeline(transaction=True) as p:
                 try:
                     p.watch(k)
                     h = p.hgetall(k)

@@ -62,6 +62,7 @@ class Archiver(StreamWorker):
 
     def __init__(self, r: redis.Redis, connect: Connect, **kw) -> None:
         super().__init__(r, connect, **kw)
+        self.stream = keys.FEED      # the city it was made for (grid/keyspace.py)
         self._swept = False
 
     def created(self, new_group: bool) -> None:

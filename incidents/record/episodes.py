@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 
 import orjson
 
-from grid.contracts import ALARMS_STREAM, LEVELS, Event, Field
+from grid import contracts
+from grid.contracts import LEVELS, Event, Field
 from incidents import keys
 from incidents.record.stream import Entry, StreamWorker
 
@@ -40,8 +41,11 @@ or the number of times an event arrives."""
 class AlarmEpisodeCopier(StreamWorker):
     """告警归档: ``om:alarms`` → ``alarm_episodes`` (one row per episode)."""
 
-    stream = ALARMS_STREAM
     group = keys.ARCHIVE_GROUP
+
+    def __init__(self, *a, **kw) -> None:  # noqa: ANN002, ANN003
+        super().__init__(*a, **kw)
+        self.stream = contracts.ALARMS_STREAM    # the city it was made for (grid/keyspace.py)
 
     def handle(self, entries: list[Entry]) -> None:
         rows = [r for r in map(episode_row, entries) if r is not None]

@@ -10,12 +10,14 @@
 | ``om:video:gw`` | string (JSON), TTL | the gateway's status (upstreams, viewers), for ops and tests |
 """
 
-TOKEN = "om:video:tok:"
-VIEWS = "om:video:views"
-ACTIVE = "om:video:active"
-STATE = "om:video:state"
-GATEWAY = "om:video:gw"
+from grid import keyspace as _ks
+
+# spelled at each access under the current city (``om:{<city>}:video:…`` on a tagged keyspace:
+# Redis Cluster, several cities; grid/keyspace.py)
+_CITY_NAMES = {"TOKEN": "video:tok:", "VIEWS": "video:views", "ACTIVE": "video:active",
+               "STATE": "video:state", "GATEWAY": "video:gw"}
+__getattr__ = _ks.lazy_names(globals(), _CITY_NAMES)
 
 
 def token(t: str) -> str:
-    return TOKEN + t
+    return _ks.city() + _CITY_NAMES["TOKEN"] + t

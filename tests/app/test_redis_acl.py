@@ -86,17 +86,29 @@ def test_each_component_reaches_only_its_keys(redis_service, redis_client):
 def _catalogue(module) -> set[str]:
     """Every key a keys module names: its constants and its functions called with sample args."""
     out = set()
-    for name, v in vars(module).items():
+    names = {n: getattr(module, n) for n in getattr(module, "_CITY_NAMES", {})}   # spelled lazily
+    for name, v in {**vars(module), **names}.items():
         if isinstance(v, str) and v.startswith("om:") and name != "PREFIX":   # (all of om:)
             out.add(v + "x" if v.endswith(":") else v)       # prefixes: a key under them
-        elif inspect.isfunction(v) and v.__module__ == module.__name__ and name != "script_keys_json":
+        elif (inspect.isfunction(v) and v.__module__ == module.__name__ and name != "script_keys_json"
+              and not name.startswith("_")):
             params = inspect.signature(v).parameters
             if params and all(p.annotation in ("str", "int", str, int) for p in params.values()):
                 out.add(v(*(["x"] * len(params))))
     return out
 
 
-def test_the_key_catalogues_fit_the_patterns():
+@pytest.fixture(params=["", "gz"])
+def keyspace_tag(request: pytest.FixtureRequest):
+    """Untagged (om:…) and tagged (om:{gz}:…, Redis Cluster / several cities: issue 20)."""
+    from grid import keyspace
+
+    keyspace.configure(request.param)
+    yield request.param
+    keyspace.configure("")
+
+
+def test_the_key_catalogues_fit_the_patterns(keyspace_tag):
     """A key added to sensors/keys.py or incidents/keys.py outside its component's patterns
     would be refused at run time (NOPERM): caught here first."""
     from incidents import keys as ik

@@ -1,6 +1,7 @@
 """Crash test: kill -9 a process that holds queue entries mid-flight; after XAUTOCLAIM every
 incident is in exactly one place, none lost, none done twice. Then restart redis-server (AOF):
-every incident, queue and consumer group comes back."""
+every incident, queue and consumer group comes back. Both run on a single redis-server and on a
+real 3-master Redis Cluster (issue 20: the master holding the city's slot restarts)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,15 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import pytest
 import redis
 
+from app.context import connect
 from app.services import restart_redis_server, start_redis_server
+from grid import keyspace
 from incidents import invariants, keys
 from incidents.errors import InvalidTransition
 from incidents.queue import QueueConsumer
@@ -26,14 +31,17 @@ N = 40
 
 # what both holders do first: take the town's N queue entries and keep them unacked
 TAKE = textwrap.dedent("""
-    import sys, time, redis
+    import sys, time
+    from app.context import connect
+    from grid import keyspace
     from grid.io import load_city
     from incidents import script
     from incidents.actor import Actor
     from incidents.queue import QueueConsumer
     from incidents.service import IncidentService
-    url, city_dir, town = sys.argv[1:4]
-    r = redis.Redis.from_url(url, decode_responses=True)
+    url, city_dir, town, tag = sys.argv[1:5]
+    keyspace.configure(tag)
+    r = connect(url)
     svc = IncidentService(r, load_city(city_dir))
     op = Actor("crashy-op", "town_operator", "T" + town)
     consumer = QueueConsumer(r, ["T" + town], "crashy")
@@ -48,6 +56,46 @@ HOLDER = TAKE + textwrap.dedent("""
     print("HELD", len(held), flush=True)
     time.sleep(600)
 """).replace("{n}", str(N))
+
+
+CLUSTER_TAG = "gz"
+
+
+@dataclass
+class Backend:
+    """Where the crash happens: a private redis-server, or the 3-master cluster (tagged keys)."""
+
+    url: str
+    tag: str
+    restart: Callable[[], None]
+
+    def connect(self) -> redis.Redis:
+        return connect(self.url)
+
+    def holder(self, source: str, city_dir, town: str) -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-c", source, self.url, str(city_dir), town, self.tag],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                cwd=os.getcwd())
+
+
+@pytest.fixture(params=["single", "cluster"])
+def backend(request: pytest.FixtureRequest, tmp_path):
+    if request.param == "single":
+        held = {"svc": start_redis_server(tmp_path / "redis")}
+
+        def restart() -> None:
+            held["svc"] = restart_redis_server(held["svc"])   # AOF recovery
+
+        yield Backend(held["svc"].url, "", restart)
+        held["svc"].stop()
+        return
+    cluster = request.getfixturevalue("redis_cluster_service")
+    cluster.client().flushall(target_nodes="primaries")
+    keyspace.configure(CLUSTER_TAG)
+    try:                      # the master that holds the city's slot restarts (AOF recovery)
+        yield Backend(cluster.url, CLUSTER_TAG, lambda: cluster.restart(cluster.owner_of(keys.ALL)))
+    finally:
+        keyspace.configure("")
 
 
 def n_reports(r: redis.Redis, demo_city):  # noqa: ANN001, ANN201
@@ -76,16 +124,13 @@ def wait_line(proc: subprocess.Popen, prefix: str, timeout: float = 60.0) -> str
 
 
 @pytest.mark.slow
-def test_kill_9_then_reclaim_then_aof_restart(tmp_path, demo_city, demo_city_dir):
-    service = start_redis_server(tmp_path / "redis")
+def test_kill_9_then_reclaim_then_aof_restart(backend, demo_city, demo_city_dir):
     proc = None
     try:
-        r = redis.Redis.from_url(service.url, decode_responses=True)
+        r = backend.connect()
         here, who, svc, ids = n_reports(r, demo_city)
 
-        proc = subprocess.Popen([sys.executable, "-c", HOLDER, service.url, str(demo_city_dir),
-                                 here.town], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, cwd=os.getcwd())
+        proc = backend.holder(HOLDER, demo_city_dir, here.town)
         assert wait_line(proc, "HELD").split() == ["HELD", str(N)]
         os.kill(proc.pid, signal.SIGKILL)                 # kill -9, mid-flight
         proc.wait(10)
@@ -115,8 +160,8 @@ def test_kill_9_then_reclaim_then_aof_restart(tmp_path, demo_city, demo_city_dir
         qlen = r.xlen(keys.queue(f"T{here.town}"))
 
         r.close()
-        service = restart_redis_server(service)          # AOF recovery
-        r = redis.Redis.from_url(service.url, decode_responses=True)
+        backend.restart()                                # AOF recovery
+        r = backend.connect()
         assert r.zcard(keys.ALL) == N
         assert r.zcard(keys.place(f"q:T{here.town}")) == N
         assert r.xlen(keys.queue(f"T{here.town}")) == qlen
@@ -132,7 +177,6 @@ def test_kill_9_then_reclaim_then_aof_restart(tmp_path, demo_city, demo_city_dir
         if proc is not None and proc.poll() is None:
             proc.kill()
             proc.wait(5)
-        service.stop()
 
 
 STREAMER = TAKE + textwrap.dedent("""
@@ -155,19 +199,16 @@ STREAMER = TAKE + textwrap.dedent("""
 
 
 @pytest.mark.slow
-def test_kill_9_in_the_middle_of_a_streamed_batch(tmp_path, demo_city, demo_city_dir):
+def test_kill_9_in_the_middle_of_a_streamed_batch(backend, demo_city, demo_city_dir):
     """A long batch goes out in chunks while it is prepared (store.CommitStream). Killed after
     its first chunk ran and before it read a reply or acked an entry: the first chunk's cases
     are dispatched, the rest untouched; a rescuer reclaims every entry and finishes the rest;
     each case is accepted and dispatched exactly once and sits in exactly one place."""
-    service = start_redis_server(tmp_path / "redis")
     proc = None
     try:
-        r = redis.Redis.from_url(service.url, decode_responses=True)
+        r = backend.connect()
         here, who, svc, ids = n_reports(r, demo_city)
-        proc = subprocess.Popen([sys.executable, "-c", STREAMER, service.url, str(demo_city_dir),
-                                 here.town], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, cwd=os.getcwd())
+        proc = backend.holder(STREAMER, demo_city_dir, here.town)
         first_chunk = int(wait_line(proc, "SENT").split()[1])     # script calls in the chunk
         deadline = time.monotonic() + 30                          # its calls are on the server:
         while sum(r.hget(keys.incident(i), "state") == "dispatched" for i in ids) < first_chunk:
@@ -199,4 +240,3 @@ def test_kill_9_in_the_middle_of_a_streamed_batch(tmp_path, demo_city, demo_city
         if proc is not None and proc.poll() is None:
             proc.kill()
             proc.wait(5)
-        service.stop()

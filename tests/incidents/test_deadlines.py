@@ -13,6 +13,8 @@ from incidents.actor import SYSTEM
 from incidents.deadlines import DeadlineWorker
 from incidents.service import IncidentService
 
+pytestmark = pytest.mark.also_on_cluster   # issue 20: also on a real 3-master Redis Cluster
+
 
 def race(workers: list[DeadlineWorker]) -> None:
     """Tick every worker at the same moment, in threads (as separate processes would)."""
@@ -35,11 +37,9 @@ def race(workers: list[DeadlineWorker]) -> None:
 
 
 @pytest.fixture
-def two_workers(redis_service, demo_city, clock):
-    clients = [redis.Redis.from_url(redis_service.url, decode_responses=True) for _ in range(2)]
-    yield [DeadlineWorker(IncidentService(c, demo_city, clock=clock)) for c in clients]
-    for c in clients:
-        c.close()
+def two_workers(redis_client, redis_connect, demo_city, clock):
+    clients = [redis_connect() for _ in range(2)]     # the same backend (single or cluster)
+    return [DeadlineWorker(IncidentService(c, demo_city, clock=clock)) for c in clients]
 
 
 def system_actions(svc, inc_id, who):

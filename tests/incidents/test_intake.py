@@ -4,7 +4,6 @@ routing defaults (1+N), emergency mode, and the alarm consumer (om:alarms, group
 from __future__ import annotations
 
 import pytest
-import redis as redis_lib
 
 from incidents import invariants, keys
 from incidents.actor import SYSTEM
@@ -12,6 +11,8 @@ from incidents.config import IncidentConfig
 from incidents.errors import Forbidden, KeyReused
 from incidents.intake import AlarmIntake
 from incidents.service import IncidentService
+
+pytestmark = pytest.mark.also_on_cluster   # issue 20: also on a real 3-master Redis Cluster
 
 
 def test_idempotent_retry_creates_nothing(svc, who, here):
@@ -190,13 +191,13 @@ def test_alarm_intake(svc, who, here):
     assert invariants.check(r) == []
 
 
-def test_emergency_switched_by_another_process_reroutes_at_once(svc, redis_service, who, here,
+def test_emergency_switched_by_another_process_reroutes_at_once(svc, redis_connect, who, here,
                                                                 clock, demo_city):
     """A report is one round trip: the service routes with its cached emergency mode and the
     creating script checks the cache is current (om:inc:emergency:v). Switched on elsewhere,
     the very next report must still go to the city center."""
     assert svc.report(who.worker, "0104", here.lon, here.lat).center == f"T{here.town}"  # cached
-    other_client = redis_lib.Redis.from_url(redis_service.url, decode_responses=True)
+    other_client = redis_connect()          # the same backend (single or cluster)
     commander_console = IncidentService(other_client, demo_city, clock=clock)
     town_geom = demo_city.towns.set_index("code").geometry[here.town]
     area = {"type": "Feature", "geometry": town_geom.__geo_interface__, "properties": {}}
@@ -205,7 +206,6 @@ def test_emergency_switched_by_another_process_reroutes_at_once(svc, redis_servi
     assert (inside.center, inside.priority, inside.emergency) == ("CITY", 1, 1)
     commander_console.emergency_off(who.commander)
     assert svc.report(who.worker, "0105", here.lon, here.lat).center == f"T{here.town}"
-    other_client.close()
 
 
 def test_case_numbers_are_unique_across_service_objects(svc, redis_client, demo_city, clock, who,

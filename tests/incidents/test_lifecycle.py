@@ -8,6 +8,8 @@ from incidents import invariants
 from incidents.actor import Actor
 from incidents.errors import Forbidden, InvalidTransition, NotFound
 
+pytestmark = pytest.mark.also_on_cluster   # issue 20: also on a real 3-master Redis Cluster
+
 
 def actions(svc, inc_id, actor):
     return [e["action"] for e in svc.timeline(inc_id, actor)]

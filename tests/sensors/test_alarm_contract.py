@@ -72,6 +72,7 @@ def test_both_sides_name_the_same_stream_and_tables():
     assert contracts.severity_of({Field.SEVERITY: "bogus", Field.LEVEL: "yellow"}) == "较大"
 
 
+@pytest.mark.also_on_cluster   # issue 20: ingest.lua → om:{city}:alarms → apply.lua on one slot
 def test_an_alarm_goes_from_the_producer_through_redis_into_an_incident(
         redis_client, demo_city, compiled):
     clock = Clock()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from sensors import keys, topics
 from sensors.health import HealthChecker, summary
 from sensors.ingest import IngestWorker
@@ -32,6 +34,7 @@ def faults(r) -> list[dict]:
     return [f for _, f in r.xrange(keys.ALARMS) if f["source"] == "device_fault"]
 
 
+@pytest.mark.also_on_cluster   # issue 20: health.lua routed on the city's slot
 def test_silent_device_goes_offline_then_raises_one_fault(redis_client, registry, compiled):
     clock = Clock()
     w = _worker(redis_client, compiled, clock)

@@ -33,20 +33,19 @@ from app.context import AppContext
 from app.timefmt import cst_day_start, fmt_cst
 from grid.model import town_center_code
 from incidents import feed as incident_feed
-from incidents.actor import Actor
-from incidents.incident import Incident
 
 # stream and hash names come from their owners' keys.py (docs/architecture.md), never literals
-from incidents.keys import ALL as INCIDENTS_ALL
-from incidents.keys import FEED
+from incidents import keys as ik
+from incidents.actor import Actor
+from incidents.incident import Incident
 from incidents.policy import visible_devices
 from incidents.vocab import State
 from layers import alarms as alarms_layer
 from layers import compose, emergency_areas, feed, hexbin, palette
 from layers.themes import THEMES
+from sensors import keys as sk
 from sensors.health import WARM_KNOWN_SHARE
 from sensors.health import summary as health_summary
-from sensors.keys import ALARMS, DEV_STATE
 
 ALARM_REPLAY = 5000       # stream entries folded at page load to find the active alarms
 TICKER_MAX = 14           # lines in the event ticker (those that fit whole are shown)
@@ -292,7 +291,7 @@ def last_id(r, stream: str) -> str:  # noqa: ANN001
 
 def active_alarms(r) -> pd.DataFrame:  # noqa: ANN001
     """Active episodes: the last ALARM_REPLAY entries of om:alarms folded in order."""
-    entries = r.xrevrange(ALARMS, count=ALARM_REPLAY)
+    entries = r.xrevrange(sk.ALARMS, count=ALARM_REPLAY)
     return alarms_layer.fold(reversed(entries))
 
 
@@ -317,7 +316,7 @@ def device_kpis(r, idx: DeviceIndex, town: str | None = None) -> dict:  # noqa: 
                 "camera_online": None if warm.get("cameras") else cams["online_rate"],
                 "device_warming": bool(warm.get("sensors")),
                 "camera_warming": bool(warm.get("cameras"))}
-    states = r.hgetall(DEV_STATE)
+    states = r.hgetall(sk.DEV_STATE)
     sensors, cameras = town_cut(idx.sensors, town), town_cut(idx.cameras, town)
     mine = set(sensors["id"]) | set(cameras["id"]) if town else idx.pos
     off_cam = off_sens = known_cam = known_sens = 0
@@ -393,7 +392,7 @@ def new_incidents_per_hour(r, start_s: float, hours: int = 24) -> list[int]:  # 
     pipe = r.pipeline(transaction=False)
     for h in range(hours):
         lo = int(start_s) + h * 3600
-        pipe.zcount(INCIDENTS_ALL, lo, f"({lo + 3600}" if h < hours - 1 else "+inf")
+        pipe.zcount(ik.ALL, lo, f"({lo + 3600}" if h < hours - 1 else "+inf")
     return [int(n) for n in pipe.execute()]
 
 
@@ -401,7 +400,7 @@ def alarms_raised_per_hour(r, start_ms: int, hours: int = 24) -> list[int]:  # n
     """Alarms raised in each hour from ``start_ms`` (epoch ms), from the alarm stream's
     time-ordered ids (raised live); the last hour takes everything after it."""
     a = np.zeros(hours, int)
-    for eid, f in r.xrange(ALARMS, min=f"{start_ms}-0", count=20000):
+    for eid, f in r.xrange(sk.ALARMS, min=f"{start_ms}-0", count=20000):
         if f.get("event") == "raise":
             a[min(hours - 1, (int(eid.split("-")[0]) - start_ms) // 3_600_000)] += 1
     return a.tolist()
@@ -476,10 +475,10 @@ def map_data(src: WallSources, scope: WallScope | None = None,
     (``town``, ``?town=``: its incidents, devices and alarms; the tiles count the map's)."""
     ctx = src.ctx
     r = ctx.redis
-    cursor = {"a": last_id(r, ALARMS), "f": last_id(r, FEED), "seq": 0, "n": 0,
+    cursor = {"a": last_id(r, sk.ALARMS), "f": last_id(r, ik.FEED), "seq": 0, "n": 0,
               "kt": time.time(), "ki": time.time(), "town": town or ""}
     idx = src.index
-    states = r.hgetall(DEV_STATE)
+    states = r.hgetall(sk.DEV_STATE)
     frame = town_cut(scoped_incidents(ctx, open_incidents(ctx), scope), town)
     data = compose.MapData(ctx.city, town_cut(scoped_devices(idx.sensors, scope), town),
                            town_cut(scoped_devices(idx.cameras, scope), town), states, frame,
@@ -498,8 +497,8 @@ def recent_ticker(ctx: AppContext, scope: WallScope | None = None,
     r = ctx.redis
     towns = ctx.city.town_names
     n = TICKER_SCAN if town else TICKER_MAX
-    alarms = [(eid, feed.alarm_item(eid, f)) for eid, f in r.xrevrange(ALARMS, count=n)]
-    incs = [(eid, feed.incident_item(eid, f)) for eid, f in r.xrevrange(FEED, count=n)]
+    alarms = [(eid, feed.alarm_item(eid, f)) for eid, f in r.xrevrange(sk.ALARMS, count=n)]
+    incs = [(eid, feed.incident_item(eid, f)) for eid, f in r.xrevrange(ik.FEED, count=n)]
     if town:
         alarms = [(e, a) for e, a in alarms if a["town"] == town][:TICKER_MAX]
         incs = [(e, i) for e, i in incs if i["town"] == town][:TICKER_MAX]
@@ -523,7 +522,7 @@ def tick(src: WallSources, cursor: dict, theme: str = "overview", hexes_on: bool
     r = ctx.redis
     now = time.time()
     town = str(cursor.get("town") or "") or None     # a town's screen (map_data's cursor)
-    got = r.xread({ALARMS: cursor.get("a", "$"), FEED: cursor.get("f", "$")}, count=XREAD_COUNT)
+    got = r.xread({sk.ALARMS: cursor.get("a", "$"), ik.FEED: cursor.get("f", "$")}, count=XREAD_COUNT)
     stale = now - float(cursor.get("kt") or 0) >= DEVICE_KPI_IDLE_S
     if not got and not stale:
         return None
@@ -532,12 +531,12 @@ def tick(src: WallSources, cursor: dict, theme: str = "overview", hexes_on: bool
     alarms, incs, ticker = [], [], []
     mine: set[str] | None = None
     if scope is not None:
-        mine = readable_ids(ctx, scope, [incident_feed_id(f) for s, es in got or [] if s == FEED
+        mine = readable_ids(ctx, scope, [incident_feed_id(f) for s, es in got or [] if s == ik.FEED
                                          for _e, f in es])
     for stream, entries in got or []:
         if not entries:
             continue
-        if stream == ALARMS:
+        if stream == sk.ALARMS:
             new_cursor["a"] = entries[-1][0]
             for eid, f in entries:
                 a = feed.alarm_item(eid, f)
@@ -566,7 +565,7 @@ def tick(src: WallSources, cursor: dict, theme: str = "overview", hexes_on: bool
     if alarms:
         idx = src.index
         devs = sorted({a["dev"] for a in alarms if a["dev"]})
-        states = dict(zip(devs, r.hmget(DEV_STATE, devs), strict=True)) if devs else {}
+        states = dict(zip(devs, r.hmget(sk.DEV_STATE, devs), strict=True)) if devs else {}
         shown, members = idx.theme(theme, res)
         if scope is not None:
             shown = shown & scope.devices
@@ -581,7 +580,7 @@ def tick(src: WallSources, cursor: dict, theme: str = "overview", hexes_on: bool
         if hexes_on:
             for h in sorted({idx.hex_of[res][d] for d in devs if d in shown}):
                 ids = [d for d in members[h] if d in shown]
-                worst = palette.worst_state(s for s in r.hmget(DEV_STATE, ids) if s)
+                worst = palette.worst_state(s for s in r.hmget(sk.DEV_STATE, ids) if s)
                 hexes.setdefault("hex_devices", {})[h] = palette.STATE_RANK[worst]
         delta["hex"] = hexes
     if (alarms and now - float(cursor.get("kt") or 0) >= DEVICE_KPI_S) or stale:
