@@ -28,7 +28,8 @@ fc-list 2>/dev/null | grep -qiE "wqy|noto.*cjk|droid.*fallback" || need+=(fonts-
 [ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need+=(fonts-wqy-microhei)
 sys_has pdftoppm || need+=(poppler-utils)
 if [ "${1:-}" = "--services-only" ]; then
-  need=("${need[@]/chromium-driver}"); need=("${need[@]/chromium}"); need=("${need[@]/fonts-wqy-microhei}")
+  # The font stays: the demo's reports (PDF) embed it. The browser is for tests only.
+  need=("${need[@]/chromium-driver}"); need=("${need[@]/chromium}")
 fi
 need=($(printf '%s\n' "${need[@]}" | grep -v '^$' || true))
 [ ${#need[@]} -eq 0 ] && exit 0
