@@ -323,7 +323,8 @@ class Background:
         self._stop = asyncio.Event()
         try:
             self.port = await self.app.start(self.host, self.want)
-        except BaseException as exc:    # noqa: BLE001 (told to start())
+        except BaseException as exc:    # noqa: BLE001 (told to start(), which raises it)
+            log.exception("the video gateway did not start")
             self.error = exc
             self.ready.set()
             return
@@ -357,13 +358,10 @@ class Background:
 
 
 def run_loop(coro) -> None:  # noqa: ANN001
-    """Run ``coro`` on uvloop (install_requires; as the web process runs), else asyncio's loop."""
-    try:
-        import uvloop  # noqa: PLC0415
-    except ImportError:
-        asyncio.run(coro)
-    else:
-        uvloop.run(coro)
+    """Run ``coro`` on uvloop (install_requires; as the web process runs)."""
+    import uvloop  # noqa: PLC0415
+
+    uvloop.run(coro)
 
 
 async def _call(fn, *args):  # noqa: ANN001, ANN002, ANN202
