@@ -37,10 +37,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import redis
 from flask import Flask
-from itsdangerous import BadSignature
 
 from app import auth
 from app.context import AppContext
+from app.live.session import sid_from_cookie
 from sensors import keys as skeys
 from sensors.video import access, sources
 from sensors.video import keys as vkeys
@@ -68,21 +68,7 @@ def session_server(ctx: AppContext) -> Flask:
     return server
 
 
-def live_sid(server: Flask, cookie: str | None) -> str | None:
-    """The session id of a signed session cookie when the session is live, else None
-    (blocking: Redis)."""
-    if not cookie:
-        return None
-    serializer = server.session_interface.get_signing_serializer(server)
-    if serializer is None:
-        return None
-    try:
-        data = serializer.loads(cookie, max_age=int(server.permanent_session_lifetime.total_seconds()))
-    except BadSignature:
-        return None
-    sid = data.get("_user_id")
-    check = server.extensions.get(auth.SESSION_CHECK)
-    return sid if sid and check and check(sid, touch=False) is not None else None
+live_sid = sid_from_cookie  # the one reading of a session cookie: app.live.session
 
 
 class GatewayServer:
