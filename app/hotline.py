@@ -127,21 +127,12 @@ def register_rates(app, ctx, roles: tuple[str, ...], period) -> None:  # noqa: A
     cards, for the chosen period. Added around the screen's own layout function."""
     from dash import Input, Output, dash_table, html  # noqa: PLC0415
 
-    inner = app.layout
+    from app.screens.analytics import add_section  # noqa: PLC0415
 
-    def page():  # noqa: ANN202
-        root = inner() if callable(inner) else inner
-        kids = list(root.children)
-        at = next((n + 1 for n, c in enumerate(kids) if getattr(c, "id", None) == "an-cards"),
-                  len(kids))
-        kids.insert(at, html.Section(id="an-rates-box", className="rates", children=[
-            html.H3("12345 回访与评价（按结案时间）"),
-            dash_table.DataTable(id="an-rates", columns=[{"name": n, "id": k} for k, n in RATE_COLUMNS],
-                                 data=[], style_cell={"textAlign": "center"})]))
-        root.children = kids
-        return root
-
-    app.layout = page
+    add_section(app, lambda: html.Section(id="an-rates-box", className="rates", children=[
+        html.H3("12345 回访与评价（按结案时间）"),
+        dash_table.DataTable(id="an-rates", columns=[{"name": n, "id": k} for k, n in RATE_COLUMNS],
+                             data=[], style_cell={"textAlign": "center"})]), after="an-cards")
 
     @app.callback(Output("an-rates", "data"), Input("an-period", "start_date"),
                   Input("an-period", "end_date"))

@@ -306,27 +306,23 @@ def register_section(app, ctx, roles: tuple[str, ...]) -> None:  # noqa: ANN001
     a button makes the chosen end day's 日报 now). Added around the screen's layout function."""
     from dash import Input, Output, State, dash_table, html  # noqa: PLC0415
 
-    inner = app.layout
+    from app.screens.analytics import add_section  # noqa: PLC0415
 
-    def page():  # noqa: ANN202
+    def section():  # noqa: ANN202
         from app.auth import current_actor  # noqa: PLC0415
 
-        root_ = inner() if callable(inner) else inner
         actor = current_actor()
         entries = listing(ctx, actor) if actor is not None and actor.role in roles else []
-        kids = list(root_.children)
-        kids.append(html.Section(id="an-reports-box", className="reports", children=[
+        return html.Section(id="an-reports-box", className="reports", children=[
             html.H3("报表（日报、周报、月报）"),
             html.Button("生成所选结束日的日报", id="an-report-make", n_clicks=0, className="btn"),
             html.Span(id="an-report-note", className="hint"),
             html.Div(id="an-reports", children=_links(entries)),
             html.H3("指标与目标（所选时间段）"),
             dash_table.DataTable(id="an-targets", data=[], style_cell={"textAlign": "center"},
-                                 columns=[{"name": n, "id": k} for k, n in TARGET_COLUMNS])]))
-        root_.children = kids
-        return root_
+                                 columns=[{"name": n, "id": k} for k, n in TARGET_COLUMNS])])
 
-    app.layout = page
+    add_section(app, section)
 
     @app.callback(Output("an-targets", "data"), Input("an-period", "start_date"),
                   Input("an-period", "end_date"))

@@ -68,6 +68,24 @@ def _day(value: str, name: str) -> dt.date:
                          f"({name} must be a date YYYY-MM-DD, got {value[:40]!r})") from None
 
 
+def add_section(app, build, after: str | None = None) -> None:  # noqa: ANN001
+    """Put a section made by ``build()`` (per request) into the /analytics page: after the
+    child with id ``after``, else at the end. The one way other modules add to the page (the
+    12345 rates, the 报表), instead of each wrapping the layout by hand."""
+    inner = app.layout
+
+    def page():  # noqa: ANN202
+        root = inner() if callable(inner) else inner
+        kids = list(root.children)
+        at = next((n + 1 for n, c in enumerate(kids) if after and getattr(c, "id", None) == after),
+                  len(kids))
+        kids.insert(at, build())
+        root.children = kids
+        return root
+
+    app.layout = page
+
+
 def period(start: str | None, end: str | None, now: float | None = None) -> tuple[float, float]:
     """[since, until] epoch seconds for whole CST days ``start``..``end`` (YYYY-MM-DD).
 
