@@ -115,8 +115,11 @@ def rates_rows(rates: list[dict]) -> list[dict]:
     """The rates as the analytics table's rows (Chinese only)."""
     return [{"name": r["name"], "value": _pct(r["value"]), "count": f"{r['num']}/{r['den']}",
              "target": _pct(r["target"]), "kind": r["kind"],
-             "met": {True: "达标", False: "未达标", None: "—"}[r["met"]]} for r in rates]
+             "met": MET_WORDS[r["met"]]} for r in rates]
 
+
+MET_WORDS = {True: "达标", False: "未达标", None: "—"}
+"""A KPI against its target, as people read it (the rates, the reports' 指标与目标)."""
 
 RATE_COLUMNS = (("name", "指标"), ("value", "实际"), ("count", "计数"), ("target", "目标"),
                 ("kind", "性质"), ("met", "是否达标"))

@@ -35,6 +35,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, current_app, request
 
 from app import security
+from app.hotline import MET_WORDS
 from app.reports import figures, render
 from app.timefmt import CST
 
@@ -297,7 +298,7 @@ TARGET_COLUMNS = (("name", "指标"), ("value", "实际"), ("target", "目标"),
 def target_rows(rows: list[dict]) -> list[dict]:
     """KPI-beside-target rows as the screen shows them (Chinese only)."""
     return [{"name": r["name"], "value": render.pct(r["value"]), "target": render.pct(r["target"]),
-             "kind": r["kind"], "met": {True: "达标", False: "未达标", None: "—"}[r["met"]]}
+             "kind": r["kind"], "met": MET_WORDS[r["met"]]}
             for r in rows]
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from app.hotline import MET_WORDS
 from app.reports.figures import Figures
 from app.timefmt import CST
 
@@ -63,7 +64,7 @@ def sections(f: Figures) -> list[tuple[str, list[str], list[list[str]]]]:
                  for k, n in KPI_ROWS]))
     out.append(("指标与目标", ["指标", "实际", "目标", "性质", "是否达标"],
                 [[t["name"], pct(t["value"]), pct(t["target"]), t["kind"],
-                  {True: "达标", False: "未达标", None: "—"}[t["met"]]] for t in f.targets]))
+                  MET_WORDS[t["met"]]] for t in f.targets]))
     for label, df in f.by.items():
         out.append((f"按{label}", [label, "事件数"], [[str(a), str(b)] for a, b in df.values]))
     for tier, label in (("town", "镇街"), ("department", "部门")):
