@@ -23,6 +23,7 @@ from flask_login import current_user
 from app import security
 from app.auth import deny, require_actor, require_role
 from app.http import check_incident_id, ctx
+from app.http.audit import AUDIT_READERS
 from sensors.video import access
 from sensors.video import defaults as vdefaults
 
@@ -86,7 +87,7 @@ def play():
 
 @bp.get("/api/video/views")
 def views():
-    require_role("admin", "city_commander")
+    require_role(*AUDIT_READERS)
     items = access.views(ctx().redis, request.args.get("count", 200, type=int),
                          request.args.get("camera") or None)
     return jsonify(items=items)
