@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dash import ClientsideFunction, Dash, Input, Output, Patch, State, no_update
 from dash.exceptions import PreventUpdate
 
+from app.screens.wall import kpi_targets
 from app.screens.wall import response_theme as wall_emergency
 from app.screens.wall.data import (
     TICKER_MAX,
@@ -208,6 +209,7 @@ def register_callbacks(app: Dash, src: WallSources, naive: bool = False,
         return fig
 
     register_moves(app, ctx, who, _responses)      # 调派力量 moving on the map (issue 16)
+    kpi_targets.register(app, src, who)            # 指标与目标 (issue 24)
 
     @app.callback(Output(Id.RESPONSE, "children"), Output(Id.RESPONSE, "className"),
                   Output(Id.RESPONSE_SIG, "data"),

@@ -51,6 +51,7 @@ class Id(StrEnum):
     TREND_NOTE = "wall-trend-note"   # over the chart: 正在统计… / its empty state, in rem
     CATS = "wall-cats"
     CATS_NOTE = "wall-cats-note"
+    TARGETS = "wall-targets"         # 指标与目标: each KPI beside its target (kpi_targets.py)
 
 
 def kpi_value(cell: str) -> str:

@@ -10,6 +10,7 @@ from dash import dcc, html
 from app.live import FALLBACK_POLL_MS
 from app.screens.wall.figures import blank_chart, placeholder_figure
 from app.screens.wall.ids import Id, kpi_tile, kpi_value
+from app.screens.wall.kpi_targets import panel as targets_panel
 from app.screens.wall.view import ROTATE_S
 from layers import palette
 from layers.themes import KPI_KEYS
@@ -108,6 +109,7 @@ def layout() -> html.Div:
                 _chart(Id.TREND, Id.TREND_NOTE),
                 html.Div("在办事件分类", className="panel-title"),
                 _chart(Id.CATS, Id.CATS_NOTE),
+                targets_panel(),                # 指标与目标 (issue 24, kpi_targets.py)
             ], className="wall-right"),
         ], className="wall-body"),
     ], className="wall")
