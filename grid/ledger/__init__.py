@@ -3,7 +3,8 @@ people, houses/buildings and units, each row in one grid cell of the city model.
 
 ``model``: the registers' columns and the vectorised validation of a file's rows (pure, pandas);
 ``store``: the PostgreSQL side (COPY into a staging table, validated INSERT … SELECT, one
-transaction; the cell roster; export), given a psycopg connection by ``app``.
+transaction; the cell roster; export), given a psycopg connection by ``app``;
+``visits``: 走访/服务记录 against a patrol task (migration 0005, idempotent by the phone's id).
 """
 
 from grid.ledger.model import KINDS, REGISTERS, ImportReport, Register, Rejection
