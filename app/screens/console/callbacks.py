@@ -40,6 +40,7 @@ from app.screens.console.model import (
     short_center,
 )
 from app.screens.console.notices import register_notices
+from app.screens.console.video import register_video
 from grid.categories import CATEGORIES
 from incidents.actor import Actor
 from incidents.errors import Forbidden, IncidentError
@@ -132,6 +133,7 @@ def register_callbacks(app: Dash, data: ConsoleData) -> None:
     register_notices(app, data, console_actor)
     register_emergency(app, data, console_actor)
     register_inbox(app, data)          # 我的通知: priority toast + beep + 知道了 (issue 17)
+    register_video(app, data, console_actor)   # the case's live video, 截图取证 (issue 23)
 
     @app.callback(Output(Id.FEED_LAST, "data"), Input(Id.TICK, "n_intervals"),
                   State(Id.FEED_LAST, "data"))

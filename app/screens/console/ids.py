@@ -129,6 +129,20 @@ class Id(StrEnum):
     RESP_TEXT = "resp-text"
     RESP_END = "resp-end"
     RESP_MSG = "resp-msg"
+    # live video of the open case (issue 23: app/screens/console/video.py, assets/console/video.js)
+    VIDEO_BOX = "video-box"
+    VIDEO_CAMS = "video-cams"        # the case's watchable cameras, best first (video.js plays them)
+    VIDEO_VER = "video-ver"          # the case's id:version the evidence list was read at
+    VIDEO_TITLE = "video-title"      # 可视摄像头 / 最近摄像头 · the main camera's name
+    VIDEO_STATE = "video-state"      # 连接中 / 直播 / 离线 / 视频通道已满 … (the gateway's words)
+    VIDEO_MAIN = "video-main"        # the main <video>
+    VIDEO_GRID = "video-grid"        # the 2×2 grid of the next cameras
+    VIDEO_TILE = "video-tile"        # a tile's id prefix: video-tile-0 … video-tile-3
+    VIDEO_EVIDENCE = "video-evidence"  # 截图取证
+    VIDEO_WALL = "video-wall"        # 上墙 (the main camera; each tile has its own)
+    VIDEO_MSG = "video-msg"          # the result of 截图取证 / 上墙
+    VIDEO_SHOTS = "video-shots"      # the case's evidence frames
+    VIDEO_ACK = "video-ack"          # the clientside player's output (nothing shown)
 
 
 ACT = "act"

@@ -27,6 +27,8 @@ from app.screens.console.model import (
     ConsoleData,
 )
 from app.screens.console.notices import notices_box
+from app.screens.console.video import stores as video_stores
+from app.screens.console.video import video_box
 from app.screens.nav import nav_bar
 from grid.categories import CATEGORIES
 from incidents.actor import Actor
@@ -249,6 +251,7 @@ def page(data: ConsoleData, actor: Actor) -> html.Div:
     return html.Div(className="con-root", children=[
         dcc.Store(id=Id.FEED_LAST), dcc.Store(id=Id.SEL), dcc.Store(id=Id.PICK),
         dcc.Store(id=Id.REV, data=0), dcc.Store(id=Id.SEL_VER),
+        *video_stores(),
         # pushed (assets/console/live.js): the intervals are the safety net, 30 s
         dcc.Interval(id=Id.TICK, interval=FALLBACK_POLL_MS),
         dcc.Interval(id=Id.SLOW, interval=FALLBACK_POLL_MS),
@@ -268,6 +271,7 @@ def page(data: ConsoleData, actor: Actor) -> html.Div:
                 html.Div(className="box panel-box", id=Id.PANEL, children=[
                     html.Div(className="panel-top", children=[
                         html.Div(id=Id.PANEL_HEAD), panel_controls()]),
+                    video_box(),        # the case's live video (issue 23: video.py)
                     html.Div(id=Id.PANEL_BODY, children=html.P(NO_SELECTION)),
                     html.Div(KEY_HINT, className="hint-keys")]),
                 # the enlarged photo (assets/console/photos.js; offline: the photo itself)
