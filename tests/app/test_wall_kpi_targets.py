@@ -72,6 +72,8 @@ def test_the_wall_shows_the_months_kpis_beside_their_targets(app_ctx, accounts):
     since, until = kpi_targets.month_span(time.time())
     rows = figures.targets_for(ctx, figures.scope_actor("CITY"), since, until)
     assert list(city) == [r["name"] for r in rows] and len(rows) == 8
+    # the panel has these rows from the first paint (its height never changes under the ticker)
+    assert [r["name"] for r in kpi_targets.skeleton()] == list(city)
     assert {k for k, *_ in city.values()} == {"约束性", "预期性"}
     # 潘州街道's screen: its own center's figures (all of this data set) …
     assert {r[0]: r[1:] for r in _targets(server, f"?town={PZ}")}["结案率"] == city["结案率"]

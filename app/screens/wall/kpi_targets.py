@@ -8,7 +8,7 @@ Whose: the hall's wall the city's; a scoped wall its caller's center; a town's s
 
 Legible at wall distance (tests/app/test_wall_legibility_browser.py): Chinese and numbers only,
 no text under 0.9rem (``assets/wall/kpi_targets.css``), the panel takes the rows it needs
-(``flex: none``) and the ticker above gives way. Refreshed with the charts (``wall-slow``,
+(``flex: none``, every row from the first paint: ``skeleton``) and the ticker above gives way. Refreshed with the charts (``wall-slow``,
 30 s), after the map's first paint (``wall-ready``).
 
 The hook into the wall is two lines: ``panel()`` at the end of the right column
@@ -32,7 +32,8 @@ from incidents.actor import Actor
 TITLE = "指标与目标 · 本月"
 """The panel's title: the period is the calendar month so far (考核 is monthly; the 按时率
 tile is today's)."""
-LOADING = "正在统计…"
+LOADING_MARK = "…"
+"""A figure not read yet (the panel's rows before its first refresh)."""
 HEADER = ("指标", "性质", "实际", "目标", "是否达标")
 MET_CLASS = {True: "kt-met", False: "kt-miss", None: "kt-none"}
 """A row's class by its 达标 (green, red, grey)."""
@@ -90,11 +91,23 @@ def children(view: list[dict]) -> list:
     return out
 
 
+def skeleton() -> list[dict]:
+    """The rows before the first refresh: every KPI by name, its figures "…". The panel has
+    its final height from the first paint, so the ticker above, fitted to whole readings when
+    its lines arrive (``assets/wall/wall.js`` fitTicker), is never squeezed afterwards."""
+    from app.reports.figures import KPI_TARGETS  # noqa: PLC0415
+    from incidents.rates import NAMES  # noqa: PLC0415
+
+    names = [name for name, _t, _b in KPI_TARGETS.values()] + list(NAMES.values())
+    return [{"name": n, "kind": LOADING_MARK, "value": LOADING_MARK, "target": LOADING_MARK,
+             "met": LOADING_MARK, "cls": "kt-none"} for n in names]
+
+
 def panel() -> html.Div:
-    """The wall's 指标与目标 panel (empty until its first refresh says 正在统计…)."""
+    """The wall's 指标与目标 panel (``skeleton`` rows until its first refresh)."""
     return html.Div([html.Div(TITLE, className="panel-title"),
-                     html.Div(html.Div(LOADING, className="kt-loading"), id=Id.TARGETS,
-                              className="wall-targets")], className="wall-targets-box")
+                     html.Div(children(skeleton()), id=Id.TARGETS, className="wall-targets")],
+                    className="wall-targets-box")
 
 
 def register(app: Dash, src, who: Callable[[], Actor | None]) -> None:  # noqa: ANN001 (WallSources)
@@ -115,4 +128,4 @@ def register(app: Dash, src, who: Callable[[], Actor | None]) -> None:  # noqa: 
 
 
 __all__ = ["HEADER", "MET_CLASS", "TITLE", "children", "month_span", "panel", "register", "rows",
-           "target_actor", "view_rows"]
+           "skeleton", "target_actor", "view_rows"]
