@@ -39,17 +39,18 @@ import orjson
 import psycopg
 import redis
 
+from grid import keyspace
 from incidents import keys
 from incidents.feed import fields as feed_fields
 from incidents.incident import Incident
-from incidents.record import kpi_daily, places, rows
+from incidents.record import kpi_daily, places, rows, scope
 from incidents.record.stream import Connect, Entry, StreamWorker, sid
 
 log = logging.getLogger(__name__)
 
 _LAST_AUDIT = """
 SELECT DISTINCT ON (incident_id) incident_id, seq, stream_id FROM incident_audit
-WHERE incident_id = ANY(%s) ORDER BY incident_id, seq DESC
+WHERE city = %s AND incident_id = ANY(%s) ORDER BY incident_id, seq DESC
 """
 
 
@@ -62,7 +63,7 @@ class Archiver(StreamWorker):
 
     def __init__(self, r: redis.Redis, connect: Connect, **kw) -> None:
         super().__init__(r, connect, **kw)
-        self.stream = keys.FEED      # the city it was made for (grid/keyspace.py)
+        self.stream = keys.FEED      # the city it was made for (grid/keyspace.py: self.city)
         self._swept = False
 
     def created(self, new_group: bool) -> None:
@@ -70,10 +71,11 @@ class Archiver(StreamWorker):
         self._swept = not (new_group or self._gap())
 
     def step(self, block_ms: int = 0) -> int:
-        self._ensure_group()
-        if not self._swept:
-            self.sweep()
-            self._swept = True
+        with keyspace.use(self.city):
+            self._ensure_group()
+            if not self._swept:
+                self.sweep()
+                self._swept = True
         return super().step(block_ms)
 
     def handle(self, entries: list[Entry]) -> None:
@@ -116,7 +118,8 @@ class Archiver(StreamWorker):
         """Copy these incidents (newest snapshot + audit tail) in one PostgreSQL transaction."""
         conn = self.connection()
         try:
-            self._archive(conn, ids)
+            with keyspace.use(self.city):
+                self._archive(conn, ids)
         except (psycopg.OperationalError, psycopg.InterfaceError):
             raise
         except psycopg.Error as e:
@@ -130,7 +133,7 @@ class Archiver(StreamWorker):
 
     def _archive(self, conn: psycopg.Connection, ids: list[str]) -> None:
         with conn.transaction():
-            last = {i: (seq, eid) for i, seq, eid in conn.execute(_LAST_AUDIT, (ids,))}
+            last = {i: (seq, eid) for i, seq, eid in conn.execute(_LAST_AUDIT, (self.city, ids))}
             pipe = self.r.pipeline(transaction=True)   # one snapshot of hashes and trails
             for i in ids:
                 pipe.hgetall(keys.incident(i))
@@ -145,28 +148,29 @@ class Archiver(StreamWorker):
                     except (ValueError, TypeError, KeyError) as e:
                         self._reject_row(conn, i, f"无法读取事件 / unreadable hash: {e}", h)
                         continue
-                    incs.append(rows.incident_row(inc))
-                    tasks += rows.task_rows(inc)
+                    incs.append(rows.incident_row(inc, self.city))
+                    tasks += rows.task_rows(inc, self.city)
                 else:
                     self.stats["gone"] += 1    # not in Redis (any more): nothing newer to copy
                 seq = last[i][0] if i in last else 0
                 for eid, raw in tail:
                     seq += 1
-                    audit.append(rows.audit_row(i, seq, eid, raw))
-            write_rows(conn, incs, tasks, audit)
+                    audit.append(rows.audit_row(i, seq, eid, raw, self.city))
+            write_rows(conn, incs, tasks, audit, self.city)
         self.stats["incidents"] += len(incs)
         self.stats["audit"] += len(audit)
         self.stats["batches"] += 1
 
     def _reject(self, conn: psycopg.Connection, incident_id: str, reason: str) -> None:
-        h = self.r.hgetall(keys.incident(incident_id))
+        with keyspace.use(self.city):
+            h = self.r.hgetall(keys.incident(incident_id))
         with conn.transaction():
             self._reject_row(conn, incident_id, reason, h)
 
     def _reject_row(self, conn: psycopg.Connection, key: str, reason: str, raw: dict,
                     source: str = "incident") -> None:
         conn.execute(rows.INSERT_REJECT, (source, key, reason[:2000],
-                                          orjson.dumps(raw, default=str).decode()))
+                                          orjson.dumps(raw, default=str).decode(), self.city))
         self.stats["rejected"] += 1
         log.error("归档拒收 archive rejected %s %s: %s", source, key, reason)
 
@@ -175,6 +179,10 @@ class Archiver(StreamWorker):
         """Copy every incident whose Redis version is newer than the record's (or missing
         there): the catch-up after a feed gap or when the archiver starts on an existing
         Redis. Returns how many incidents it copied."""
+        with keyspace.use(self.city):
+            return self._sweep(page)
+
+    def _sweep(self, page: int) -> int:
         conn = self.connection()
         copied = start = 0
         while True:
@@ -187,8 +195,8 @@ class Archiver(StreamWorker):
                 pipe.hget(keys.incident(i), "version")
             live = {i: int(v) for i, v in zip(ids, pipe.execute(), strict=True) if v}
             with conn.transaction():
-                held = dict(conn.execute("SELECT id, version FROM incidents WHERE id = ANY(%s)",
-                                         (list(live),)).fetchall())
+                held = dict(conn.execute("SELECT id, version FROM incidents WHERE city = %s "
+                                         "AND id = ANY(%s)", (self.city, list(live))).fetchall())
             behind = [i for i, v in live.items() if held.get(i, 0) < v]
             for chunk in _chunks(behind, self.batch):
                 self.archive(chunk)
@@ -197,37 +205,91 @@ class Archiver(StreamWorker):
         return copied
 
 
-def bulk_load(conn: psycopg.Connection, items: Iterable[tuple[Incident, list[Entry]]]) -> tuple[int, int]:
+def bulk_load(conn: psycopg.Connection, items: Iterable[tuple[Incident, list[Entry]]],
+              city: str | None = None) -> tuple[int, int]:
     """归档导入: incidents with their whole audit trails (stream id, fields) straight into the
-    record, through the feed path's own rows and statements (``rows.incident_row``/``audit_row``,
-    upserts keyed by id and version, trail rows ``ON CONFLICT DO NOTHING``: idempotent), in one
-    transaction: history Redis never held (an older system's cases, ``bench/history.py``'s
-    year). Returns (incidents, audit entries) written."""
+    record of ``city`` (default: the city the code works for, ``scope.writer_city``), from the
+    feed path's own rows (``rows.incident_row``/``task_rows``/``audit_row``) COPYed into
+    temporary tables, then upserted with the same keys and version guard (``COPY_UPSERTS``:
+    idempotent, a repeat changes nothing), in one transaction: history Redis never held (an
+    older system's cases, ``bench/history.py``'s year). Returns (incidents, audit entries)."""
+    city = scope.writer_city() if city is None else city
     incs, tasks, audit = [], [], []
     for inc, trail in items:
-        incs.append(rows.incident_row(inc))
-        tasks += rows.task_rows(inc)
-        audit += [rows.audit_row(inc.id, seq, eid, raw) for seq, (eid, raw) in enumerate(trail, 1)]
+        incs.append(rows.incident_row(inc, city))
+        tasks += rows.task_rows(inc, city)
+        audit += [rows.audit_row(inc.id, seq, eid, raw, city)
+                  for seq, (eid, raw) in enumerate(trail, 1)]
     with conn.transaction():
-        write_rows(conn, incs, tasks, audit)
+        write_rows(conn, incs, tasks, audit, city, copy=True)
     return len(incs), len(audit)
 
 
-def write_rows(conn: psycopg.Connection, incs: list, tasks: list, audit: list) -> None:
-    """The rows of a batch, in the caller's transaction: incidents and sub-tasks upserted by id and
-    version, audit entries inserted by (incident, seq) (a repeat changes nothing), and the
-    ``kpi_daily`` rows of the (center, day) groups the incidents were and are in and the
-    ``place_daily`` rows of those days, recomputed."""
-    groups = kpi_daily.held(conn, [r[0] for r in incs]) | kpi_daily.groups_of(incs)
+_STAGE_TYPES = ", ".join(f"{c} timestamptz" for c in rows.STAGE_COLUMNS.values())
+_STAGING = {
+    "incidents": f"""CREATE TEMP TABLE IF NOT EXISTS bulk_incidents (id text, version integer,
+        kind text, state text, category text, severity text, channel text, center text,
+        reporter_center text, tier text, centers text[], town_code text, village_code text,
+        cell_code text, priority integer, lon float8, lat float8, created_at timestamptz,
+        updated_at timestamptz, {_STAGE_TYPES}, record jsonb, city text) ON COMMIT DELETE ROWS""",
+    "tasks": """CREATE TEMP TABLE IF NOT EXISTS bulk_tasks (incident_id text, n integer,
+        version integer, center text, state text, handler text, dispatched_at timestamptz,
+        started_at timestamptz, handled_at timestamptz, due_at timestamptz, record jsonb,
+        city text) ON COMMIT DELETE ROWS""",
+    "audit": """CREATE TEMP TABLE IF NOT EXISTS bulk_audit (incident_id text, seq integer,
+        stream_id text, ts timestamptz, actor text, action text, entry jsonb, city text)
+        ON COMMIT DELETE ROWS""",
+}
+_STAGES = ", ".join(rows.STAGE_COLUMNS.values())
+COPY_UPSERTS = {
+    "incidents": f"""INSERT INTO incidents (id, version, kind, state, category, severity, channel,
+    center, reporter_center, tier, centers, town_code, village_code, cell_code, priority, geom,
+    created_at, updated_at, {_STAGES}, record, city)
+SELECT DISTINCT ON (city, id) id, version, kind, state, category, severity, channel, center,
+    reporter_center, tier, centers, town_code, village_code, cell_code, priority,
+    ST_SetSRID(ST_MakePoint(lon, lat), 4326), created_at, updated_at, {_STAGES}, record, city
+FROM bulk_incidents ORDER BY city, id, version DESC
+{rows.UPSERT_INCIDENT[rows.UPSERT_INCIDENT.index("ON CONFLICT"):]}""",
+    "tasks": f"""INSERT INTO incident_tasks (incident_id, n, version, center, state, handler,
+    dispatched_at, started_at, handled_at, due_at, record, city)
+SELECT DISTINCT ON (city, incident_id, n) * FROM bulk_tasks ORDER BY city, incident_id, n, version DESC
+{rows.UPSERT_TASK[rows.UPSERT_TASK.index("ON CONFLICT"):]}""",
+    "audit": """INSERT INTO incident_audit (incident_id, seq, stream_id, ts, actor, action, entry, city)
+SELECT * FROM bulk_audit ON CONFLICT DO NOTHING""",
+}
+"""The bulk path's upserts from its COPYed temporary tables: the feed path's conflict keys and
+version guard (``rows.UPSERT_INCIDENT``/``UPSERT_TASK``/``INSERT_AUDIT``)."""
+
+
+def _copy(cur: psycopg.Cursor, what: str, data: list) -> None:
+    cur.execute(_STAGING[what])
+    table = {"incidents": "bulk_incidents", "tasks": "bulk_tasks", "audit": "bulk_audit"}[what]
+    with cur.copy(f"COPY {table} FROM STDIN") as cp:
+        for row in data:
+            cp.write_row(row)
+    cur.execute(COPY_UPSERTS[what])
+
+
+def write_rows(conn: psycopg.Connection, incs: list, tasks: list, audit: list, city: str = "",
+               *, copy: bool = False) -> None:
+    """The rows of a batch of ``city``, in the caller's transaction: incidents and sub-tasks
+    upserted by (city, id) and version, audit entries inserted by (city, incident, seq) (a repeat
+    changes nothing), and the ``kpi_daily`` rows of the (center, day) groups the incidents were
+    and are in and the ``place_daily`` rows of those days, recomputed. ``copy``: COPY through
+    temporary tables (the bulk path: many rows at once), else one statement per row."""
+    groups = kpi_daily.held(conn, [r[0] for r in incs], city) | kpi_daily.groups_of(incs)
     with conn.cursor() as cur:
-        if incs:
-            cur.executemany(rows.UPSERT_INCIDENT, incs)
-        if tasks:
-            cur.executemany(rows.UPSERT_TASK, tasks)
-        if audit:
-            cur.executemany(rows.INSERT_AUDIT, audit)
-    kpi_daily.refresh(conn, groups)
-    places.refresh_daily(conn, {day for _, day in groups})
+        for what, data, sql in (("incidents", incs, rows.UPSERT_INCIDENT),
+                                ("tasks", tasks, rows.UPSERT_TASK),
+                                ("audit", audit, rows.INSERT_AUDIT)):
+            if not data:
+                continue
+            if copy:
+                _copy(cur, what, data)
+            else:
+                cur.executemany(sql, data)
+    kpi_daily.refresh(conn, groups, city)
+    places.refresh_daily(conn, {day for _, day in groups}, city)
 
 
 def _feed_id(f: dict) -> str:

@@ -21,11 +21,12 @@ from incidents.record.stream import Entry, StreamWorker
 _LEVELS_SQL = "ARRAY[" + ", ".join(f"'{x}'" for x in LEVELS) + "]"
 
 UPSERT_EPISODE = f"""
-INSERT INTO alarm_episodes (id, device_id, kind, rule, level, started_at, cleared_at, geom, record)
+INSERT INTO alarm_episodes (id, device_id, kind, rule, level, started_at, cleared_at, geom, record,
+                            city)
 VALUES (%s, %s, %s, %s, %s, %s, %s,
         CASE WHEN %s::float8 IS NULL THEN NULL
-             ELSE ST_SetSRID(ST_MakePoint(%s::float8, %s::float8), 4326) END, %s::jsonb)
-ON CONFLICT (id) DO UPDATE SET
+             ELSE ST_SetSRID(ST_MakePoint(%s::float8, %s::float8), 4326) END, %s::jsonb, %s)
+ON CONFLICT (city, id) DO UPDATE SET
     level = CASE WHEN coalesce(array_position({_LEVELS_SQL}, EXCLUDED.level), 0)
                       > coalesce(array_position({_LEVELS_SQL}, alarm_episodes.level), 0)
                  THEN EXCLUDED.level ELSE alarm_episodes.level END,
@@ -48,7 +49,7 @@ class AlarmEpisodeCopier(StreamWorker):
         self.stream = contracts.ALARMS_STREAM    # the city it was made for (grid/keyspace.py)
 
     def handle(self, entries: list[Entry]) -> None:
-        rows = [r for r in map(episode_row, entries) if r is not None]
+        rows = [r for r in (episode_row(e, self.city) for e in entries) if r is not None]
         if rows:
             conn = self.connection()
             with conn.transaction(), conn.cursor() as cur:
@@ -57,8 +58,8 @@ class AlarmEpisodeCopier(StreamWorker):
         self.stats["bad"] += len(entries) - len(rows)
 
 
-def episode_row(entry: Entry) -> tuple | None:
-    """The upsert's parameters for one stream entry (None: not an episode event)."""
+def episode_row(entry: Entry, city: str = "") -> tuple | None:
+    """The upsert's parameters for one stream entry of ``city`` (None: not an episode event)."""
     eid, f = entry
     episode = f.get(Field.EPISODE)
     if not episode:
@@ -75,7 +76,7 @@ def episode_row(entry: Entry) -> tuple | None:
     return (episode, str(f.get(Field.DEVICE_ID) or ""), str(f.get(Field.DEVICE_TYPE) or ""),
             str(f.get(Field.METRIC) or f.get(Field.SOURCE) or ""), level, ts, cleared,
             lon if point else None, lon if point else None, lat if point else None,
-            orjson.dumps({**f, "stream_id": eid}).decode())
+            orjson.dumps({**f, "stream_id": eid}).decode(), city)
 
 
 def _num(raw: str | None) -> float | None:

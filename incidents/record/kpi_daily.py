@@ -24,6 +24,7 @@ import redis
 
 from incidents import keys
 from incidents.incident import Incident
+from incidents.record import scope
 from incidents.record.rows import INCIDENT_COLUMNS
 
 CST = timedelta(hours=8)
@@ -50,43 +51,46 @@ def groups_of(incident_rows: Iterable[tuple]) -> set[Group]:
     return {(r[_CENTER], day_of(r[_CREATED])) for r in incident_rows if r[_CREATED]}
 
 
-def held(conn: psycopg.Connection, ids: list[str]) -> set[Group]:
-    """The groups these incidents are in now (before a batch rewrites them)."""
+def held(conn: psycopg.Connection, ids: list[str], city: str = "") -> set[Group]:
+    """The groups these incidents of ``city`` are in now (before a batch rewrites them)."""
     if not ids:
         return set()
     return {
         (c, day_of(t))
-        for c, t in conn.execute("SELECT center, created_at FROM incidents WHERE id = ANY(%s)", (ids,))
+        for c, t in conn.execute("SELECT center, created_at FROM incidents WHERE city = %s "
+                                 "AND id = ANY(%s)", (city, ids))
     }
 
 
 _LOCK = """
-SELECT pg_advisory_xact_lock(hashtextextended('kpi_daily:' || g.center || ':' || g.day, 0))
+SELECT pg_advisory_xact_lock(hashtextextended('kpi_daily:' || %s::text || ':' || g.center
+                                              || ':' || g.day, 0))
 FROM unnest(%s::text[], %s::date[]) g(center, day) ORDER BY g.center, g.day
 """
 _DELETE = """
 DELETE FROM kpi_daily k USING unnest(%s::text[], %s::date[]) g(center, day)
-WHERE k.center = g.center AND k.day = g.day
+WHERE k.city = %s AND k.center = g.center AND k.day = g.day
 """
 _REFRESH = """
-INSERT INTO kpi_daily
+INSERT INTO kpi_daily (center, day, received, closed, voided, accepted_1h, close_n, close_s_sum,
+                       close_s, city)
 SELECT g.center, g.day, count(*), count(i.closed_at), count(i.voided_at),
        count(*) FILTER (WHERE i.accepted_at - i.reported_at <= interval '1 hour'),
        count(i.closed_at - i.reported_at),
        coalesce(sum(extract(epoch FROM i.closed_at - i.reported_at)), 0),
        coalesce(array_agg(extract(epoch FROM i.closed_at - i.reported_at)::float8
                           ORDER BY i.closed_at - i.reported_at)
-                FILTER (WHERE i.closed_at - i.reported_at IS NOT NULL), '{}')
+                FILTER (WHERE i.closed_at - i.reported_at IS NOT NULL), '{}'), %s::text
 FROM unnest(%s::text[], %s::date[]) g(center, day)
-JOIN incidents i ON i.center = g.center
+JOIN incidents i ON i.city = %s AND i.center = g.center
  AND i.created_at >= (g.day::timestamp - interval '8 hours') AT TIME ZONE 'UTC'
  AND i.created_at < (g.day::timestamp + interval '16 hours') AT TIME ZONE 'UTC'
 GROUP BY g.center, g.day
 """
 
 
-def refresh(conn: psycopg.Connection, groups: set[Group]) -> None:
-    """Recompute these groups' rows from ``incidents`` (in the caller's transaction); a group
+def refresh(conn: psycopg.Connection, groups: set[Group], city: str = "") -> None:
+    """Recompute these groups' rows of ``city`` from ``incidents`` (in the caller's transaction); a group
     left with no case loses its row. Each group is locked for the transaction (an advisory
     lock, in one order), so that two archivers never count the same day from different
     snapshots: the second reads after the first committed."""
@@ -94,9 +98,9 @@ def refresh(conn: psycopg.Connection, groups: set[Group]) -> None:
         return
     g = sorted(groups)
     args = ([c for c, _ in g], [d for _, d in g])
-    conn.execute(_LOCK, args)
-    conn.execute(_DELETE, args)
-    conn.execute(_REFRESH, args)
+    conn.execute(_LOCK, (city, *args))
+    conn.execute(_DELETE, (*args, city))
+    conn.execute(_REFRESH, (city, *args, city))
 
 
 def live_rows(cases: Iterable[Incident]) -> list[dict[str, Any]]:
@@ -148,7 +152,7 @@ def day_start(day: date) -> float:
 PERIOD_SQL = """
 WITH d AS (
     SELECT center, received, closed, voided, accepted_1h, close_n, close_s_sum, close_s
-    FROM kpi_daily WHERE day >= %(d0)s AND day < %(d1)s {centers}
+    FROM kpi_daily WHERE day >= %(d0)s AND day < %(d1)s AND {city} {centers}
     UNION ALL
     SELECT center, received, closed, voided, accepted_1h, close_n, close_s_sum, close_s
     FROM jsonb_to_recordset(%(live)s::jsonb) AS l(center text, received int, closed int,
@@ -164,15 +168,17 @@ LEFT JOIN (SELECT center, percentile_cont(0.9) WITHIN GROUP (ORDER BY s) AS p90
 ORDER BY c.center
 """
 
-DIRECT_SQL = """
+DIRECT_SQL = f"""
 SELECT center, count(*)::int, count(closed_at)::int, count(voided_at)::int,
        avg(extract(epoch FROM closed_at - reported_at))::float8,
        percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM closed_at - reported_at)),
        (count(*) FILTER (WHERE accepted_at - reported_at <= interval '1 hour'))::int
-FROM incidents WHERE created_at >= %s AND created_at < %s GROUP BY center ORDER BY center
+FROM incidents WHERE created_at >= %(since)s AND created_at < %(until)s AND {scope.where()}
+GROUP BY center ORDER BY center
 """
 """The same figures straight from every case of the period (what ``period`` replaces; kept
-for tests and for a period that does not start and end on CST days)."""
+for tests and for a period that does not start and end on CST days); parameters ``since``,
+``until`` and ``city`` (``scope.city()``)."""
 
 
 def period(
@@ -184,10 +190,13 @@ def period(
 ) -> list[tuple]:
     """KPIs per center (``COLUMNS``) of the cases created on CST days ``d0`` ≤ day < ``d1``
     from ``kpi_daily``, plus ``live`` rows (``live_rows`` of the cases of days the caller
-    reads from the live store: give ``d1`` = that first day). ``centers``: only those."""
-    sql = PERIOD_SQL.format(centers="AND center = ANY(%(centers)s)" if centers else "")
+    reads from the live store: give ``d1`` = that first day). ``centers``: only those. Of the
+    reader's city (``scope.city()``: every city for the prefecture)."""
+    sql = PERIOD_SQL.format(centers="AND center = ANY(%(centers)s)" if centers else "",
+                            city=scope.where())
     return conn.execute(
-        sql, {"d0": d0, "d1": d1, "centers": centers, "live": orjson.dumps(live or []).decode()}
+        sql, {"d0": d0, "d1": d1, "centers": centers, "live": orjson.dumps(live or []).decode(),
+              "city": scope.city()}
     ).fetchall()
 
 

@@ -12,24 +12,31 @@ import psycopg
 
 from incidents.audit import CHANGE, DENIAL
 from incidents.incident import Incident
+from incidents.record import scope
 from incidents.record.archiver import Connect
 from incidents.record.rows import incident_of
 
 log = logging.getLogger(__name__)
 
 
-def load(conn: psycopg.Connection, incident_id: str) -> Incident | None:
-    """The archived incident (its newest archived version), or None."""
-    row = conn.execute("SELECT record FROM incidents WHERE id = %s", (incident_id,)).fetchone()
+def load(conn: psycopg.Connection, incident_id: str, city: str | None = None) -> Incident | None:
+    """The archived incident of ``city`` (its newest archived version), or None. ``city``:
+    default the city the code works for (``grid.keyspace.current``): a case number names a
+    case of one city (each city numbers its own)."""
+    city = scope.writer_city() if city is None else city
+    row = conn.execute("SELECT record FROM incidents WHERE city = %s AND id = %s",
+                       (city, incident_id)).fetchone()
     return incident_of(row[0]) if row else None
 
 
-def trail(conn: psycopg.Connection, incident_id: str) -> list[dict]:
-    """The archived audit trail, oldest first, as ``incidents.audit.timeline`` gives it (the
-    hash-chain links ``c``/``d`` the record keeps beside are left out)."""
+def trail(conn: psycopg.Connection, incident_id: str, city: str | None = None) -> list[dict]:
+    """The archived audit trail of ``city``'s case (default as ``load``), oldest first, as
+    ``incidents.audit.timeline`` gives it (the hash-chain links ``c``/``d`` the record keeps
+    beside are left out)."""
+    city = scope.writer_city() if city is None else city
     out = []
-    for (e,) in conn.execute("SELECT entry FROM incident_audit WHERE incident_id = %s "
-                             "ORDER BY seq", (incident_id,)):
+    for (e,) in conn.execute("SELECT entry FROM incident_audit WHERE city = %s AND "
+                             "incident_id = %s ORDER BY seq", (city, incident_id)):
         e.pop(CHANGE, None)
         e.pop(DENIAL, None)
         out.append(e)

@@ -35,9 +35,11 @@ from collections.abc import Callable
 import psycopg
 import redis
 
+from grid import keyspace
 from grid.model import town_center_code
 from incidents import keys
 from incidents.incident import FINAL_STATES, Incident
+from incidents.record import scope
 from incidents.record.stream import RETRY_FIRST_S, RETRY_MAX_S, Connect
 
 log = logging.getLogger(__name__)
@@ -63,9 +65,10 @@ return 1
 
 _HELD = """
 SELECT i.id, i.version,
-       (SELECT count(*) FROM incident_audit a WHERE a.incident_id = i.id),
-       (SELECT a.stream_id FROM incident_audit a WHERE a.incident_id = i.id ORDER BY a.seq DESC LIMIT 1)
-FROM incidents i WHERE i.id = ANY(%s)
+       (SELECT count(*) FROM incident_audit a WHERE a.city = i.city AND a.incident_id = i.id),
+       (SELECT a.stream_id FROM incident_audit a WHERE a.city = i.city AND a.incident_id = i.id
+        ORDER BY a.seq DESC LIMIT 1)
+FROM incidents i WHERE i.city = %s AND i.id = ANY(%s)
 """
 
 
@@ -103,6 +106,7 @@ class Retention:
         self.stats: Counter[str] = Counter()
         self._conn: psycopg.Connection | None = None
         self._evict = r.register_script(_EVICT)
+        self.city = scope.writer_city()     # the city it was made for: its keys and rows
 
     # --- the loop -------------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
@@ -124,6 +128,10 @@ class Retention:
 
     def pass_(self, limit: int = 100_000) -> int:
         """Evict every confirmed case past the retention (at most ``limit``); returns how many."""
+        with keyspace.use(self.city):       # its city's keys, in whatever thread it runs
+            return self._pass(limit)
+
+    def _pass(self, limit: int) -> int:
         cutoff = self.clock() - self.retention_s
         evicted = offset = 0
         while evicted < limit:
@@ -172,7 +180,7 @@ class Retention:
         got = pipe.execute()
         conn = self.connection()
         held = {i: (v, n, last) for i, v, n, last in
-                conn.execute(_HELD, ([i.id for i in incs],)).fetchall()}
+                conn.execute(_HELD, (self.city, [i.id for i in incs])).fetchall()}
         out = {}
         for k, inc in enumerate(incs):
             n, tail = got[2 * k], got[2 * k + 1]

@@ -20,9 +20,9 @@ STAGE_COLUMNS: dict[str, str] = {s.value: f"{s.value}_at" for s in State}
 INCIDENT_COLUMNS: tuple[str, ...] = (
     "id", "version", "kind", "state", "category", "severity", "channel", "center",
     "reporter_center", "tier", "centers", "town_code", "village_code", "cell_code", "priority",
-    "lon", "lat", "created_at", "updated_at", *STAGE_COLUMNS.values(), "record")
+    "lon", "lat", "created_at", "updated_at", *STAGE_COLUMNS.values(), "record", "city")
 """The parameters of one incident row, in ``UPSERT_INCIDENT``'s order (``lon``/``lat`` become
-``geom``)."""
+``geom``; ``city``: the city's keyspace tag, ``incidents.record.scope``)."""
 
 _FIELDS = {f.name for f in fields(Incident)} - {"intake"}
 _TASK_FIELDS = {f.name for f in fields(Task)}
@@ -49,8 +49,8 @@ def incident_of(record: dict[str, Any]) -> Incident:
     return Incident(**d)
 
 
-def incident_row(inc: Incident) -> tuple:
-    """The ``incidents`` row's parameters (``INCIDENT_COLUMNS``)."""
+def incident_row(inc: Incident, city: str = "") -> tuple:
+    """The ``incidents`` row's parameters (``INCIDENT_COLUMNS``) for ``city``'s record."""
     stage = [when(inc.times.get(s)) for s in STAGE_COLUMNS]
     has_point = bool(inc.lon or inc.lat)
     return (inc.id, inc.version, inc.kind, inc.state, inc.category, inc.severity, inc.channel,
@@ -58,17 +58,18 @@ def incident_row(inc: Incident) -> tuple:
             inc.village_code, inc.cell_code, inc.priority,
             inc.lon if has_point else None, inc.lat if has_point else None,
             when(inc.created_ts) or when(inc.updated_ts), when(inc.updated_ts) or when(inc.created_ts),
-            *stage, orjson.dumps(record_of(inc)).decode())
+            *stage, orjson.dumps(record_of(inc)).decode(), city)
 
 
-def task_rows(inc: Incident) -> list[tuple]:
+def task_rows(inc: Incident, city: str = "") -> list[tuple]:
     """The ``incident_tasks`` rows of the incident's sub-tasks (子任务)."""
     return [(inc.id, t.n, inc.version, t.center, t.state, t.handler, when(t.dispatched_ts),
              when(t.started_ts), when(t.handled_ts), when(t.due_ts),
-             orjson.dumps(asdict(t)).decode()) for t in inc.tasks]
+             orjson.dumps(asdict(t)).decode(), city) for t in inc.tasks]
 
 
-def audit_row(incident_id: str, seq: int, stream_id: str, raw: dict[str, str]) -> tuple:
+def audit_row(incident_id: str, seq: int, stream_id: str, raw: dict[str, str],
+              city: str = "") -> tuple:
     """An ``incident_audit`` row from an audit stream entry (the hash chain's link ``c``/``d``
     kept in ``entry``, so a copied trail can still be verified)."""
     e = audit_entry(stream_id, raw)
@@ -77,18 +78,18 @@ def audit_row(incident_id: str, seq: int, stream_id: str, raw: dict[str, str]) -
             e.setdefault(k, v)
     return (incident_id, seq, stream_id, when(e["ts"]) or datetime.fromtimestamp(
         int(stream_id.split("-")[0]) / 1000, UTC), str(e.get("actor") or ""),
-        str(e.get("action") or ""), orjson.dumps(e).decode())
+        str(e.get("action") or ""), orjson.dumps(e).decode(), city)
 
 
 _STAGES_SET = ", ".join(f"{c} = EXCLUDED.{c}" for c in STAGE_COLUMNS.values())
 UPSERT_INCIDENT = f"""
 INSERT INTO incidents (id, version, kind, state, category, severity, channel, center,
     reporter_center, tier, centers, town_code, village_code, cell_code, priority, geom,
-    created_at, updated_at, {", ".join(STAGE_COLUMNS.values())}, record)
+    created_at, updated_at, {", ".join(STAGE_COLUMNS.values())}, record, city)
 VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
     ST_SetSRID(ST_MakePoint(%s, %s), 4326), %s, %s, {", ".join(["%s"] * len(STAGE_COLUMNS))},
-    %s::jsonb)
-ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, kind = EXCLUDED.kind,
+    %s::jsonb, %s)
+ON CONFLICT (city, id) DO UPDATE SET version = EXCLUDED.version, kind = EXCLUDED.kind,
     state = EXCLUDED.state, category = EXCLUDED.category, severity = EXCLUDED.severity,
     channel = EXCLUDED.channel, center = EXCLUDED.center,
     reporter_center = EXCLUDED.reporter_center, tier = EXCLUDED.tier,
@@ -98,13 +99,13 @@ ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, kind = EXCLUDED.kind,
     updated_at = EXCLUDED.updated_at, {_STAGES_SET}, record = EXCLUDED.record, archived_at = now()
 WHERE incidents.version < EXCLUDED.version
 """
-"""Keyed by id and version: a lower (or equal) version never overwrites a higher one."""
+"""Keyed by (city, id) and version: a lower (or equal) version never overwrites a higher one."""
 
 UPSERT_TASK = """
 INSERT INTO incident_tasks (incident_id, n, version, center, state, handler, dispatched_at,
-    started_at, handled_at, due_at, record)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb)
-ON CONFLICT (incident_id, n) DO UPDATE SET version = EXCLUDED.version, center = EXCLUDED.center,
+    started_at, handled_at, due_at, record, city)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s)
+ON CONFLICT (city, incident_id, n) DO UPDATE SET version = EXCLUDED.version, center = EXCLUDED.center,
     state = EXCLUDED.state, handler = EXCLUDED.handler, dispatched_at = EXCLUDED.dispatched_at,
     started_at = EXCLUDED.started_at, handled_at = EXCLUDED.handled_at, due_at = EXCLUDED.due_at,
     record = EXCLUDED.record
@@ -112,14 +113,14 @@ WHERE incident_tasks.version < EXCLUDED.version
 """
 
 INSERT_AUDIT = """
-INSERT INTO incident_audit (incident_id, seq, stream_id, ts, actor, action, entry)
-VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb)
+INSERT INTO incident_audit (incident_id, seq, stream_id, ts, actor, action, entry, city)
+VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb, %s)
 ON CONFLICT DO NOTHING
 """
-"""Append-only, keyed by (incident, seq) and (incident, stream id): a copy made twice is one."""
+"""Append-only, keyed by (city, incident, seq) and (city, incident, stream id): a copy made twice is one."""
 
 INSERT_REJECT = """
-INSERT INTO archive_rejects (source, key, reason, raw) VALUES (%s, %s, %s, %s::jsonb)
+INSERT INTO archive_rejects (source, key, reason, raw, city) VALUES (%s, %s, %s, %s::jsonb, %s)
 """
 
 __all__ = ["INCIDENT_COLUMNS", "STAGE_COLUMNS", "UPSERT_INCIDENT", "UPSERT_TASK", "INSERT_AUDIT",

@@ -17,6 +17,7 @@ import orjson
 import psycopg
 import redis
 
+from grid import keyspace
 from incidents import keys
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ class StreamWorker:
         self._conn: psycopg.Connection | None = None
         self._pending = True        # own entries given before a crash come first
         self._group_ok = False
+        self.city = keyspace.current()  # the city it was made for: its keys (in any thread)
 
     def handle(self, entries: list[Entry]) -> None:
         raise NotImplementedError
@@ -94,6 +96,10 @@ class StreamWorker:
     def step(self, block_ms: int = 0) -> int:
         """One batch: read, handle (commit), acknowledge. Returns the entries it handled.
         Raises on a connection failure (``run`` retries: nothing was acknowledged)."""
+        with keyspace.use(self.city):
+            return self._step(block_ms)
+
+    def _step(self, block_ms: int) -> int:
         self._ensure_group()
         entries = self._read(block_ms)
         if not entries:

@@ -22,10 +22,11 @@ def _direct(url: str, d0, d1) -> list[tuple]:  # noqa: ANN001
     with psycopg.connect(url) as c:
         return c.execute(
             kpi_daily.DIRECT_SQL,
-            (
-                datetime.fromtimestamp(kpi_daily.day_start(d0), UTC),
-                datetime.fromtimestamp(kpi_daily.day_start(d1), UTC),
-            ),
+            {
+                "since": datetime.fromtimestamp(kpi_daily.day_start(d0), UTC),
+                "until": datetime.fromtimestamp(kpi_daily.day_start(d1), UTC),
+                "city": "",
+            },
         ).fetchall()
 
 

@@ -37,7 +37,7 @@ def test_migrations_apply_on_an_empty_database_and_again_change_nothing(pg_url: 
         uniques = {r[0] for r in c.execute(
             "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid IN "
             "('incident_audit'::regclass, 'telemetry_hourly'::regclass)")}
-        assert "PRIMARY KEY (incident_id, seq)" in uniques
+        assert "PRIMARY KEY (city, incident_id, seq)" in uniques   # 0007: per city
         assert "UNIQUE (device_id, metric, hour)" in uniques
     # the CLI: at head already, nothing to do, same revision
     res = CliRunner().invoke(db_command, ["upgrade", "--pg-url", pg_url])
