@@ -35,6 +35,7 @@ from incidents.audit import entry as audit_entry
 from incidents.feed import fields as feed_fields
 from incidents.incident import FINAL_STATES, Incident
 from incidents.policy import Policy, visible_devices
+from incidents.record import scope as record_scope
 from incidents.record.rows import incident_of
 from incidents.vocab import Action, State
 
@@ -158,20 +159,23 @@ def episode_events(row: dict) -> list[Event]:
 _CASES_SQL = """
 SELECT record FROM incidents
 WHERE created_at <= %(until)s AND (closed_at IS NULL OR closed_at >= %(since)s)
-  AND (voided_at IS NULL OR voided_at >= %(since)s)
+  AND (voided_at IS NULL OR voided_at >= %(since)s) AND {city}
 ORDER BY created_at LIMIT %(limit)s
 """
 _TRAILS_SQL = """
 SELECT incident_id, entry FROM incident_audit
-WHERE incident_id = ANY(%(ids)s) AND ts <= %(until)s ORDER BY incident_id, seq
+WHERE incident_id = ANY(%(ids)s) AND ts <= %(until)s AND {city} ORDER BY incident_id, seq
 """
 _EPISODES_SQL = """
 SELECT id, level, record, extract(epoch FROM started_at) * 1000 AS started_ms,
        extract(epoch FROM cleared_at) * 1000 AS cleared_ms
 FROM alarm_episodes
-WHERE started_at <= %(until)s AND (cleared_at IS NULL OR cleared_at >= %(since)s)
+WHERE started_at <= %(until)s AND (cleared_at IS NULL OR cleared_at >= %(since)s) AND {city}
 ORDER BY started_at LIMIT %(limit)s
 """
+# the reader's city (issue 20, several cities: incidents.record.scope; the prefecture: all)
+_CASES_SQL, _TRAILS_SQL, _EPISODES_SQL = (
+    q.format(city=record_scope.where()) for q in (_CASES_SQL, _TRAILS_SQL, _EPISODES_SQL))
 
 
 @dataclass
@@ -187,7 +191,8 @@ class Loaded:
 def from_record(conn: psycopg.Connection, since: float, until: float) -> Loaded:
     """The window as the record holds it."""
     p = {"since": dt.datetime.fromtimestamp(since, dt.UTC),
-         "until": dt.datetime.fromtimestamp(until, dt.UTC), "limit": MAX_CASES}
+         "until": dt.datetime.fromtimestamp(until, dt.UTC), "limit": MAX_CASES,
+         "city": record_scope.city()}
     cases = {}
     for (rec,) in conn.execute(_CASES_SQL, p):
         inc = incident_of(rec)
