@@ -63,4 +63,7 @@ def mount(server: Flask, ctx) -> Dash:  # noqa: ANN001 (AppContext)
     from app.cti import register_console  # noqa: PLC0415 (12345 screen pop ?call=<id>, issue 24)
 
     register_console(app, data)
+    from app.screens.console import collect  # noqa: PLC0415 (信息采集审核 page, issue 24)
+
+    collect.mount(server, ctx)
     return app
