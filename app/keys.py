@@ -155,6 +155,11 @@ def open311_token(token: str) -> str:
 # CAP_SENDERS: shared (``om:cap:senders`` untagged).
 #   Set of account ids registered as CAP senders (e.g. the weather bureau's API account).
 
+# --- the wall's video area (app.http.video_wall, app.screens.wall.video; issue 23) ----------
+# WALL_VIDEO_PINS: the city (``om:wall:video:pins`` untagged).
+#   Sorted set camera id → when it was pinned (epoch ms) by the hall operator (上墙): pinned
+#   cameras come first in the wall's video area, in the order they were pinned.
+
 
 _SHARED_NAMES = {
     "OPEN311_CLIENTS": "o311:clients",
@@ -173,5 +178,6 @@ _CITY_NAMES = {
     "UPPER_PUSH": "push:upper",
     "CAP_LOG": "cap:log",
     "CAP_REFS": "cap:refs",
+    "WALL_VIDEO_PINS": "wall:video:pins",
 }
 __getattr__ = _ks.lazy_names(globals(), _CITY_NAMES, _SHARED_NAMES)
