@@ -52,6 +52,7 @@ from app.screens.wall.layout import kpi_cells
 from app.screens.wall.moves import register_moves, trace_indices
 from app.screens.wall.present import attribution as wall_attribution
 from app.screens.wall.present import initial_ticker, legend_children, ticker_line
+from app.screens.wall.video import register_video
 from app.screens.wall.view import focus_from, screen_px, theme_from, town_code_from, view_for
 from incidents.actor import Actor
 from layers import compose, emergency_areas
@@ -209,6 +210,7 @@ def register_callbacks(app: Dash, src: WallSources, naive: bool = False,
         return fig
 
     register_moves(app, ctx, who, _responses)      # 调派力量 moving on the map (issue 16)
+    register_video(app, src, who)                  # 现场视频 tiles (issue 23)
     kpi_targets.register(app, src, who)            # 指标与目标 (issue 24)
 
     @app.callback(Output(Id.RESPONSE, "children"), Output(Id.RESPONSE, "className"),

@@ -51,6 +51,11 @@ class Id(StrEnum):
     TREND_NOTE = "wall-trend-note"   # over the chart: 正在统计… / its empty state, in rem
     CATS = "wall-cats"
     CATS_NOTE = "wall-cats-note"
+    # the video area (issue 23; app.screens.wall.video, assets/wall/video.js)
+    VIDEO = "wall-video"             # the tiles over the map's top-right corner (drawn by video.js)
+    VIDEO_DATA = "wall-video-data"   # what it shows: {on, title, case, tiles, n}
+    VIDEO_SIG = "wall-video-sig"     # video.js's echo (a clientside callback needs an output)
+    VIDEO_POLL = "wall-video-poll"   # its re-read (video.POLL_MS)
     TARGETS = "wall-targets"         # 指标与目标: each KPI beside its target (kpi_targets.py)
 
 

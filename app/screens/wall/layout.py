@@ -11,6 +11,7 @@ from app.live import FALLBACK_POLL_MS
 from app.screens.wall.figures import blank_chart, placeholder_figure
 from app.screens.wall.ids import Id, kpi_tile, kpi_value
 from app.screens.wall.kpi_targets import panel as targets_panel
+from app.screens.wall.video import POLL_MS as VIDEO_POLL_MS
 from app.screens.wall.view import ROTATE_S
 from layers import palette
 from layers.themes import KPI_KEYS
@@ -71,6 +72,9 @@ def layout() -> html.Div:
         dcc.Store(id=Id.SCREEN), dcc.Store(id=Id.CURSOR), dcc.Store(id=Id.DELTA),
         dcc.Store(id=Id.KPI), dcc.Store(id=Id.DEPT), dcc.Store(id=Id.THEME), dcc.Store(id=Id.READY),
         dcc.Store(id=Id.RESPONSE_SIG),
+        # the video area (issue 23): what it shows, re-read every VIDEO_POLL_MS
+        dcc.Store(id=Id.VIDEO_DATA), dcc.Store(id=Id.VIDEO_SIG),
+        dcc.Interval(id=Id.VIDEO_POLL, interval=VIDEO_POLL_MS),
         dcc.Interval(id=Id.TICK, interval=TICK_MS),     # the clock and highlights (browser)
         # changes by push (assets/wall/live.js sets wall-push, the next once wall-done echoes
         # the last: one tick in flight); the poll is the safety net until live.js takes over
@@ -99,6 +103,8 @@ def layout() -> html.Div:
                     html.Div(id=Id.ATTRIBUTION, className="wall-attr"),
                     # 应急专题 (issue 16): the active response, over the map's corner
                     html.Div(id=Id.RESPONSE, className="wall-response off"),
+                    # 现场视频 (issue 23): tiles drawn and played by assets/wall/video.js
+                    html.Div(id=Id.VIDEO, className="wall-video off"),
                 ], className="wall-mapbox", id=Id.MAPBOX),
                 html.Div(id=Id.LEGEND, className="wall-legend"),
             ], className="wall-center"),
