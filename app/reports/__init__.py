@@ -11,9 +11,10 @@
   download audited (``security.audit`` event ``report_download``); another scope's: 403, audited;
   ``GET /analytics/reports/case/<id>.pdf`` an incident's 专报 (``special``), the case's read
   scope enforced;
-- ``register_section``: the /analytics 报表 section (the caller's reports with download links and
-  a button to make the chosen end day's 日报) and 指标与目标 (each KPI of the chosen period beside
-  its target, 约束性/预期性, 达标).
+- ``register_section``: the /analytics 报表 section (the caller's reports — title, kind, period,
+  when made — with download links, and a button to make the chosen end day's 日报), 指标与目标
+  (each KPI of the chosen period beside its target, 约束性/预期性, 达标) and 设备在线率与鲜活率
+  (now, by device type and by town: the reports' tables, S5).
 
 Configuration ``[reports]``: ``daily_at = "07:00"`` (Beijing time; the previous day's 日报, the
 previous week's 周报 and month's 月报 are made after it), ``kinds = ["daily", "weekly",
@@ -279,16 +280,39 @@ def reports_case(incident_id: str):
 
 
 # --- /analytics 报表 section --------------------------------------------------------------
+LIST_HEADER = ("报表", "类型", "时间段", "生成时间", "下载")
+
+
+def _made(ts: float | None) -> str:
+    return dt.datetime.fromtimestamp(float(ts), CST).strftime("%Y-%m-%d %H:%M") if ts else "—"
+
+
 def _links(entries: list[dict]) -> list:
+    """The leader's list: each report's title, kind, period and when it was made, with its
+    打印版 (PDF) and 表格版 (XLSX) links (each download audited)."""
     from dash import html  # noqa: PLC0415
 
     if not entries:
         return [html.P("暂无报表", className="hint")]
-    return [html.Ul(className="report-list", children=[
-        html.Li([html.Span(e["title"], className="report-title"), " ",
-                 html.A("打印版", href=e["pdf"], className="btn report-pdf"), " ",
-                 html.A("表格版", href=e["xlsx"], className="btn report-xlsx")])
-        for e in entries[:60]])]
+    head = html.Thead(html.Tr([html.Th(h) for h in LIST_HEADER]))
+    rows = [html.Tr([
+        html.Td(e["title"], className="report-title"),
+        html.Td(figures.KINDS.get(e.get("kind", ""), e.get("kind", "")), className="report-kind"),
+        html.Td(e["start"] if e["start"] == e["end"] else f"{e['start']} 至 {e['end']}",
+                className="report-period"),
+        html.Td(_made(e.get("generated")), className="report-made"),
+        html.Td([html.A("打印版", href=e["pdf"], className="btn report-pdf"), " ",
+                 html.A("表格版", href=e["xlsx"], className="btn report-xlsx")])],
+        className="report-row") for e in entries[:60]]
+    return [html.Table([head, html.Tbody(rows)], className="report-list")]
+
+
+def device_tables(ctx, actor) -> tuple[list[dict], list[dict]]:  # noqa: ANN001
+    """The /analytics device tables of ``actor``'s scope now, as text (the reports' rows,
+    ``figures.devices_for``; 鲜活率, S5)."""
+    by_type, by_town = figures.devices_for(ctx, "CITY" if actor.is_city else actor.center)
+    return ([{k: render.cell(k, r.get(k)) for k, _ in render.DEVICE_COLS} for r in by_type],
+            [{k: render.cell(k, r.get(k)) for k, _ in render.TOWN_DEVICE_COLS} for r in by_town])
 
 
 TARGET_COLUMNS = (("name", "指标"), ("value", "实际"), ("target", "目标"), ("kind", "性质"),
@@ -325,6 +349,25 @@ def register_section(app, ctx, roles: tuple[str, ...]) -> None:  # noqa: ANN001
 
     add_section(app, section)
 
+    def devices():  # noqa: ANN202
+        from app.auth import current_actor  # noqa: PLC0415
+
+        actor = current_actor()
+        by_type, by_town = device_tables(ctx, actor) \
+            if actor is not None and actor.role in roles else ([], [])
+        return html.Section(id="an-devices-box", className="devices", children=[
+            html.H3("设备在线率与鲜活率（当前，按类型）"),
+            dash_table.DataTable(id="an-devices-type", data=by_type,
+                                 style_cell={"textAlign": "center"},
+                                 columns=[{"name": n, "id": k} for k, n in render.DEVICE_COLS]),
+            html.H3("设备鲜活率（当前，按镇街）"),
+            dash_table.DataTable(id="an-devices-town", data=by_town, page_size=40,
+                                 style_cell={"textAlign": "center"},
+                                 columns=[{"name": n, "id": k}
+                                          for k, n in render.TOWN_DEVICE_COLS])])
+
+    add_section(app, devices)
+
     @app.callback(Output("an-targets", "data"), Input("an-period", "start_date"),
                   Input("an-period", "end_date"))
     def targets(start, end):  # noqa: ANN001, ANN202
@@ -354,4 +397,5 @@ def register_section(app, ctx, roles: tuple[str, ...]) -> None:  # noqa: ANN001
         return _links(listing(ctx, actor)), f"已生成：{e['title']}"
 
 
-__all__ = ["Scheduler", "bp", "config", "due", "generate", "listing", "register_section"]
+__all__ = ["Scheduler", "bp", "config", "device_tables", "due", "generate", "listing",
+           "register_section"]

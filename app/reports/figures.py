@@ -9,7 +9,9 @@ figures equal /analytics for the same day and caller:
 - ``cases``: ``app.screens.analytics.period_incidents`` (what the scope may read), counted by
   channel, category, town and state; ``notable``: those overdue or of a severity in
   ``NOTABLE_SEVERITIES``;
-- ``devices``: ``sensors.health.summary`` (online rate and 鲜活率 by type; a town: its own);
+- ``devices`` / ``devices_by_town``: ``sensors.health.summary`` now (online rate and 鲜活率 by
+  device type and by town; a town: its own; a department: its types), the same tables as the
+  /analytics 设备 section (``devices_for``);
 - ``targets``: each KPI beside its target and whether it binds (约束性/预期性).
 """
 
@@ -102,6 +104,8 @@ class Figures:
     """The period's cases (lon, lat, overdue now): the hot-spot map."""
     outlines: list[tuple[str, list[list[tuple[float, float]]]]] = field(default_factory=list)
     """The scope's towns (name, rings of lon/lat), simplified: the map's base."""
+    devices_by_town: list[dict] = field(default_factory=list)
+    """Online rate and 鲜活率 by town (sensors, and cameras as ``cam_*``)."""
 
 
 def _outlines(ctx, scope: str) -> list[tuple[str, list[list[tuple[float, float]]]]]:  # noqa: ANN001
@@ -146,25 +150,61 @@ def targets_for(ctx, actor, since: float, until: float,  # noqa: ANN001
     return _targets(kpis, rates_for(ctx, actor, since, until), table or {})
 
 
-def _devices(ctx, scope: str) -> list[dict]:  # noqa: ANN001 (AppContext)
+DEVICE_TOTALS = {"sensors": "传感器（合计）", "cameras": "摄像机（合计）"}
+RATE_FIELDS = ("total", "online", "online_rate", "fresh", "fresh_rate")
+
+
+def type_label(kind: str) -> str:
+    """A device type as people read it (``Kind.label``: 水位监测, 视频监控 …)."""
+    from sensors.kinds import CAMERA, KINDS  # noqa: PLC0415
+
+    return CAMERA.label if kind == CAMERA.name else getattr(KINDS.get(kind), "label", kind)
+
+
+def device_rows(h: dict, scope: str) -> list[dict]:
+    """Online rate and 鲜活率 by device type (S5) from ``sensors.health.summary`` ``h``: the
+    city its totals then every type; a town its own sensors and cameras; a department center
+    the types it answers for (``Kind.dept``)."""
+    from sensors.kinds import CAMERA, KINDS  # noqa: PLC0415
+
+    if scope == "CITY":
+        rows = [dict(h[k], type=DEVICE_TOTALS[k]) for k in ("sensors", "cameras")]
+        return rows + [dict(v, type=type_label(t)) for t, v in h["by_type"].items()]
+    if scope.startswith("D"):
+        dept = {k.name: k.dept for k in (*KINDS.values(), CAMERA)}
+        return [dict(v, type=type_label(t)) for t, v in h["by_type"].items()
+                if dept.get(t) == scope[1:]]
+    got = h["by_town"].get(scope[1:] if scope.startswith("T") else "")
+    if not got:
+        return []
+    rows = [dict({k: got[k] for k in RATE_FIELDS}, type=DEVICE_TOTALS["sensors"])]
+    if (got.get("cameras") or {}).get("total"):
+        rows.append(dict(got["cameras"], type=DEVICE_TOTALS["cameras"]))
+    return rows
+
+
+def device_town_rows(h: dict, scope: str, town_names: dict[str, str]) -> list[dict]:
+    """Online rate and 鲜活率 by town (S5): sensors and cameras side by side (``cam_*``), the
+    city every town, a town its own row, a department none (its devices span towns)."""
+    if scope.startswith("D"):
+        return []
+    towns = h["by_town"] if scope == "CITY" else \
+        {k: v for k, v in h["by_town"].items() if scope == f"T{k}"}
+    out = []
+    for code, v in sorted(towns.items(), key=lambda kv: town_names.get(kv[0], kv[0])):
+        cams = v.get("cameras") or {}
+        out.append({"town": town_names.get(code, code) or "（未知）",
+                    **{k: v[k] for k in RATE_FIELDS},
+                    **{f"cam_{k}": cams.get(k) for k in RATE_FIELDS}})
+    return out
+
+
+def devices_for(ctx, scope: str) -> tuple[list[dict], list[dict]]:  # noqa: ANN001 (AppContext)
+    """(by type, by town) of ``scope`` now: the reports' and /analytics' device tables."""
     from sensors.health import summary  # noqa: PLC0415
 
     h = summary(ctx.redis, ctx.devices)
-    names = {"sensors": "传感器（合计）", "cameras": "摄像机（合计）"}
-    if scope == "CITY":
-        rows = [dict(v, type=names[k]) for k, v in (("sensors", h["sensors"]),
-                                                     ("cameras", h["cameras"]))]
-        rows += [dict(v, type=t) for t, v in h["by_type"].items()]
-        return rows
-    town = scope[1:] if scope.startswith("T") else ""
-    got = h["by_town"].get(town)
-    if not got:
-        return []
-    cams = got.get("cameras") or {}
-    return [dict({k: got[k] for k in ("total", "online", "online_rate", "fresh", "fresh_rate")},
-                 type=names["sensors"]), dict(cams, type=names["cameras"])] if cams else \
-        [dict({k: got[k] for k in ("total", "online", "online_rate", "fresh", "fresh_rate")},
-              type=names["sensors"])]
+    return device_rows(h, scope), device_town_rows(h, scope, ctx.city.town_names)
 
 
 def compute(ctx, kind: str, day: dt.date, scope: str = "CITY",  # noqa: ANN001 (AppContext)
@@ -195,15 +235,17 @@ def compute(ctx, kind: str, day: dt.date, scope: str = "CITY",  # noqa: ANN001 (
         ctx.city.town_names.get(scope[1:], getattr(center, "name", scope))
         if scope.startswith("T") else getattr(center, "name", scope))
     city_name = getattr(ctx.city, "name", "") or "高州市"
+    by_type, by_town = devices_for(ctx, scope)
     return Figures(kind=kind, scope=scope, scope_name=scope_name, start=d0, end=d1,
                    title=title(city_name, scope_name, kind, d0, d1), kpis=kpis, rates=rates,
                    targets=_targets(kpis, rates, targets or {}), ranking=ranks, by=by,
-                   devices=_devices(ctx, scope), notable=notable.reset_index(drop=True),
+                   devices=by_type, devices_by_town=by_town,
+                   notable=notable.reset_index(drop=True),
                    generated=time.time(),
                    points=list(zip(cases["lon"].astype(float), cases["lat"].astype(float),
                                    cases["overdue"].astype(bool), strict=True)),
                    outlines=_outlines(ctx, scope))
 
 
-__all__ = ["KINDS", "KPI_TARGETS", "Figures", "compute", "epoch_span", "scope_actor", "span",
-           "title"]
+__all__ = ["KINDS", "KPI_TARGETS", "Figures", "compute", "device_rows", "device_town_rows",
+           "devices_for", "epoch_span", "scope_actor", "span", "title", "type_label"]

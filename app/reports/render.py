@@ -30,13 +30,17 @@ NOTABLE_COLS = [("id", "编号"), ("category_name", "类别"), ("severity", "等
                 ("created", "上报时间"), ("overdue", "超期")]
 DEVICE_COLS = [("type", "类型"), ("total", "总数"), ("online", "在线"), ("online_rate", "在线率"),
                ("fresh", "鲜活"), ("fresh_rate", "鲜活率")]
+TOWN_DEVICE_COLS = [("town", "镇街"), ("total", "传感器"), ("online_rate", "传感器在线率"),
+                    ("fresh_rate", "传感器鲜活率"), ("cam_total", "摄像机"),
+                    ("cam_online_rate", "摄像机在线率"), ("cam_fresh_rate", "摄像机鲜活率")]
 KPI_ROWS = [("received", "受理量"), ("received_human", "人工上报"),
             ("received_machine", "机器生成"), ("closed", "结案"), ("open_now", "当前在办"),
             ("overdue_now", "当前超期"), ("closure_rate", "结案率"),
             ("handled_on_time_rate", "处置按时率"), ("reopen_rate", "返工率"),
             ("satisfaction", "满意度（5分制）")]
 RATE_KEYS = {"closure_rate", "handled_on_time_rate", "reopen_rate", "online_rate", "fresh_rate",
-             "accepted_on_time_rate", "dispatched_on_time_rate"}
+             "accepted_on_time_rate", "dispatched_on_time_rate", "cam_online_rate",
+             "cam_fresh_rate"}
 
 
 def pct(v) -> str:  # noqa: ANN001
@@ -74,6 +78,8 @@ def sections(f: Figures) -> list[tuple[str, list[str], list[list[str]]]]:
         out.append((f"{label}考核排名", [n for _, n in RANK_COLS], rows))
     out.append(("设备在线率与鲜活率", [n for _, n in DEVICE_COLS],
                 [[cell(k, d.get(k)) for k, _ in DEVICE_COLS] for d in f.devices]))
+    out.append(("设备鲜活率（按镇街）", [n for _, n in TOWN_DEVICE_COLS],
+                [[cell(k, d.get(k)) for k, _ in TOWN_DEVICE_COLS] for d in f.devices_by_town]))
     out.append(("重点事件（超期或重大）", [n for _, n in NOTABLE_COLS],
                 [[cell(k, r.get(k)) for k, _ in NOTABLE_COLS]
                  for r in f.notable.head(200).to_dict("records")]))

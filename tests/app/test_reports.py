@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import re
 import shutil
 import subprocess
 
@@ -55,6 +56,8 @@ def test_the_daily_report_says_what_analytics_says_for_the_same_day(app_ctx, dat
     assert [t["name"] for t in f.targets][:3] == ["处置按时率", "结案率", "受理按时率"]
     assert {"约束性", "预期性"} >= {t["kind"] for t in f.targets}
     assert any(d["type"] == "传感器（合计）" and "fresh_rate" in d for d in f.devices)
+    assert f.devices_by_town and all("fresh_rate" in d and "cam_fresh_rate" in d
+                                     for d in f.devices_by_town)
     assert figures.targets_for(ctx, city, since, until) == f.targets   # /analytics 指标与目标
     town = figures.compute(ctx, "daily", day, actor(ctx, "panzhou").center)
     assert town.kpis == ctx.incidents.kpis(actor(ctx, "panzhou").center, since, until)
@@ -81,7 +84,8 @@ def test_pdf_has_its_chinese_title_and_renders_and_the_workbook_opens(app_ctx, d
     assert lo < 100 < hi and dark > 200              # ink on paper, not a blank page
     wb = load_workbook(io.BytesIO(render.xlsx(f)), read_only=True)
     assert wb.sheetnames[:3] == ["报表", "总体指标", "指标与目标"]
-    assert {"按渠道", "按类别", "按镇街", "按状态", "镇街考核排名", "设备在线率与鲜活率"} <= set(wb.sheetnames)
+    assert {"按渠道", "按类别", "按镇街", "按状态", "镇街考核排名", "设备在线率与鲜活率",
+            "设备鲜活率（按镇街）"} <= set(wb.sheetnames)
     assert wb["报表"]["A1"].value == f.title
     counts = [row[1] for row in wb["按渠道"].iter_rows(min_row=2, values_only=True)]
     assert counts and all(isinstance(n, int) for n in counts)          # numbers, not text
@@ -97,6 +101,10 @@ def test_downloads_are_audited_and_a_town_cannot_take_the_citys(web, app_ctx, da
     assert [e["pdf"] for e in c.get("/analytics/reports").json] == [made.json["pdf"]]
     layout = json.dumps(c.get("/analytics/_dash-layout").json, ensure_ascii=False)  # 报表
     assert "an-reports-box" in layout and made.json["pdf"] in layout and "打印版" in layout
+    row = _find(c.get("/analytics/_dash-layout").json, "an-reports")      # the leader's list
+    cells = _texts(row, ("report-title", "report-kind", "report-period", "report-made"))
+    assert cells[:3] == [made.json["title"], "日报", day.isoformat()]
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}", cells[3])
     got = c.get(made.json["pdf"])
     assert got.status_code == 200 and got.data[:5] == b"%PDF-"
     assert c.get(made.json["xlsx"]).data[:2] == b"PK"
@@ -189,3 +197,76 @@ def test_a_bad_reports_table_is_refused_at_start():
         with pytest.raises(ValidationError, match="reports"):
             Settings(secret_key="t" * 64, reports=bad)
     assert Settings(secret_key="t" * 64, reports={"daily_at": "06:30"}).reports["daily_at"] == "06:30"
+
+
+def test_fresh_rate_by_device_type_and_town_in_the_report_and_on_analytics(web, app_ctx):  # noqa: F811
+    """S5 鲜活率: half of 潘州街道's sensors and one of its cameras heard from just now, nothing
+    else. The report's 按类型 and 按镇街 tables and /analytics' (the caller's scope) say so."""
+    import time
+
+    from sensors.keys import DEV_SEEN
+
+    ctx = app_ctx
+    fleet = ctx.devices.fleet
+    pz = fleet[fleet["town_code"] == PZ]
+    sensors, cams = pz[pz["type"] != "camera"], pz[pz["type"] == "camera"]
+    half = sensors["id"].tolist()[: len(sensors) // 2]
+    assert half and len(cams)
+    now_ms = time.time() * 1000
+    ctx.redis.zadd(DEV_SEEN, dict.fromkeys([*half, cams["id"].iloc[0]], now_ms))
+    f = figures.compute(ctx, "daily", dt.datetime.now(CST).date())
+    town = {r["town"]: r for r in f.devices_by_town}
+    name = ctx.city.town_names[PZ]
+    assert len(town) == fleet["town_code"].nunique()                   # every town
+    assert (town[name]["total"], town[name]["fresh"], town[name]["cam_fresh"]) == \
+        (len(sensors), len(half), 1)
+    assert town[name]["fresh_rate"] == round(len(half) / len(sensors), 4)
+    assert town[name]["cam_fresh_rate"] == round(1 / len(cams), 4)
+    assert sum(r["fresh"] for n, r in town.items() if n != name) == 0
+    by_type = {r["type"]: r for r in f.devices}
+    assert by_type["传感器（合计）"]["fresh"] == len(half)
+    assert by_type["视频监控"]["fresh"] == 1                            # types by their names
+    assert not [t for t in by_type if re.search(r"[A-Za-z]", t)]
+    assert sum(r["fresh"] for t, r in by_type.items() if "合计" not in t) == len(half) + 1
+    sheets = {name: rows for name, _h, rows in render.sections(f)}
+    assert [name, str(len(sensors)), render.pct(town[name]["online_rate"]),
+            render.pct(town[name]["fresh_rate"])] == sheets["设备鲜活率（按镇街）"][
+        [r[0] for r in sheets["设备鲜活率（按镇街）"]].index(name)][:4]
+    # /analytics: the same tables for the caller's scope (the city: every town; a town: its own)
+    c = web.test_client()
+    login(c, "commander")
+    layout = json.dumps(c.get("/analytics/_dash-layout").json, ensure_ascii=False)
+    assert "an-devices-box" in layout and "鲜活率" in layout
+    assert render.pct(town[name]["fresh_rate"]) in layout
+    t = web.test_client()
+    login(t, "panzhou")
+    mine = t.get("/analytics/_dash-layout").json
+    rows = _find(mine, "an-devices-town")["data"]
+    assert [r["town"] for r in rows] == [name]
+    assert rows[0]["fresh_rate"] == render.pct(town[name]["fresh_rate"])
+
+
+def _texts(node, classes: tuple[str, ...]) -> list[str]:  # noqa: ANN001
+    """The text of every component of a Dash layout's JSON whose class is one of ``classes``,
+    in document order."""
+    out: list[str] = []
+    if isinstance(node, dict):
+        props = node.get("props") or {}
+        if props.get("className") in classes and isinstance(props.get("children"), str):
+            out.append(props["children"])
+        node = list(node.values())
+    for child in node if isinstance(node, list) else ():
+        out += _texts(child, classes)
+    return out
+
+
+def _find(node, cid: str) -> dict:  # noqa: ANN001
+    """The props of the component ``cid`` in a Dash layout's JSON."""
+    if isinstance(node, dict):
+        if node.get("props", {}).get("id") == cid:
+            return node["props"]
+        node = list(node.values())
+    for child in node if isinstance(node, list) else ():
+        if isinstance(child, dict | list) and (got := _find(child, cid)):
+            return got
+    return {}
