@@ -633,6 +633,9 @@ def mount(server: Flask, ctx: AppContext) -> Dash:
     from app.reports import register_section  # noqa: PLC0415 (报表: 日报/周报/月报, issue 24)
 
     register_section(app, ctx, ANALYTICS_ROLES)
+    from app.minqing import register_section as register_minqing  # noqa: PLC0415 (民情, issue 24)
+
+    register_minqing(app, ctx, ANALYTICS_ROLES, period)
 
     @app.callback(Output("an-drill", "children"), Input("an-rank", "active_cell"),
                   State("an-rank", "derived_viewport_data"), State("an-period", "start_date"),
