@@ -14,7 +14,7 @@
 - ``register_section``: the /analytics 报表 section (the caller's reports — title, kind, period,
   when made — with download links, and a button to make the chosen end day's 日报), 指标与目标
   (each KPI of the chosen period beside its target, 约束性/预期性, 达标) and 设备在线率与鲜活率
-  (now, by device type and by town: the reports' tables, S5).
+  (now, by device type and by town: the reports' tables, S5); a case number opens its 专报.
 
 Configuration ``[reports]``: ``daily_at = "07:00"`` (Beijing time; the previous day's 日报, the
 previous week's 周报 and month's 月报 are made after it), ``kinds = ["daily", "weekly",
@@ -315,6 +315,15 @@ def device_tables(ctx, actor) -> tuple[list[dict], list[dict]]:  # noqa: ANN001
             [{k: render.cell(k, r.get(k)) for k, _ in render.TOWN_DEVICE_COLS} for r in by_town])
 
 
+CASE_RE = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+
+
+def special_href(case_id: str | None) -> str:
+    """An incident's 专报 download path, or "" for what cannot be a case number."""
+    case_id = (case_id or "").strip()
+    return f"/analytics/reports/case/{case_id}.pdf" if CASE_RE.match(case_id) else ""
+
+
 TARGET_COLUMNS = (("name", "指标"), ("value", "实际"), ("target", "目标"), ("kind", "性质"),
                   ("met", "是否达标"))
 
@@ -329,7 +338,7 @@ def target_rows(rows: list[dict]) -> list[dict]:
 def register_section(app, ctx, roles: tuple[str, ...]) -> None:  # noqa: ANN001
     """/analytics: the 报表 section (the caller's reports, newest first, with download links;
     a button makes the chosen end day's 日报 now). Added around the screen's layout function."""
-    from dash import Input, Output, State, dash_table, html  # noqa: PLC0415
+    from dash import Input, Output, State, dash_table, dcc, html  # noqa: PLC0415
 
     from app.screens.analytics import add_section  # noqa: PLC0415
 
@@ -343,6 +352,11 @@ def register_section(app, ctx, roles: tuple[str, ...]) -> None:  # noqa: ANN001
             html.Button("生成所选结束日的日报", id="an-report-make", n_clicks=0, className="btn"),
             html.Span(id="an-report-note", className="hint"),
             html.Div(id="an-reports", children=_links(entries)),
+            html.Div(className="report-special", children=[
+                html.Label("事件专报：事件编号 ", htmlFor="an-special-id"),
+                dcc.Input(id="an-special-id", type="text", debounce=True, maxLength=40),
+                " ", html.A("下载专报", id="an-special-link", className="btn report-special-pdf",
+                            href="", hidden=True)]),
             html.H3("指标与目标（所选时间段）"),
             dash_table.DataTable(id="an-targets", data=[], style_cell={"textAlign": "center"},
                                  columns=[{"name": n, "id": k} for k, n in TARGET_COLUMNS])])
@@ -381,6 +395,15 @@ def register_section(app, ctx, roles: tuple[str, ...]) -> None:  # noqa: ANN001
             return []
         return target_rows(figures.targets_for(ctx, actor, since, until,
                                                config(ctx).get("targets")))
+
+    @app.callback(Output("an-special-link", "href"), Output("an-special-link", "hidden"),
+                  Input("an-special-id", "value"), prevent_initial_call=True)
+    def special_link(value):  # noqa: ANN001, ANN202
+        """The 专报 link of a case number (the download checks the case's read scope)."""
+        from app.auth import require_role  # noqa: PLC0415
+
+        require_role(*roles)
+        return (special_href(value), False) if special_href(value) else ("", True)
 
     @app.callback(Output("an-reports", "children"), Output("an-report-note", "children"),
                   Input("an-report-make", "n_clicks"), State("an-period", "end_date"),

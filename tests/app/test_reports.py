@@ -21,6 +21,7 @@ from app.reports import Scheduler, due, figures, listing, render
 from app.screens.analytics import period, period_incidents, ranking
 from app.timefmt import CST
 from tests.app.authkit import accounts, app_ctx, csrf_of, login, web  # noqa: F401
+from tests.app.dashkit import DashPage, response_of
 from tests.app.test_api import PZ, point_in
 from tests.app.test_hotline import actor, closed_hotline_case
 
@@ -155,8 +156,15 @@ def test_an_incidents_special_report_for_those_who_may_read_it(web, app_ctx, acc
     ctx = app_ctx
     case = closed_hotline_case(ctx, *point_in(ctx.city, PZ, 3), phone="13912345678")
     c = web.test_client()
-    login(c, "supervisor_pz")                       # its town's supervisor: masked reader
-    got = c.get(f"/analytics/reports/case/{case}.pdf")
+    tok = login(c, "supervisor_pz")                 # its town's supervisor: masked reader
+    page = DashPage(c, "analytics", tok)            # the leader's console: a case number …
+    link = response_of(page.call("an-special-link.href", {"an-special-id.value": f" {case} "},
+                                 ["an-special-id.value"]))["an-special-link"]
+    assert link == {"href": f"/analytics/reports/case/{case}.pdf", "hidden": False}
+    bad = response_of(page.call("an-special-link.href", {"an-special-id.value": "../x"},
+                                ["an-special-id.value"]))["an-special-link"]
+    assert bad == {"href": "", "hidden": True}
+    got = c.get(link["href"])                       # … opens its 专报
     assert got.status_code == 200 and got.data[:5] == b"%PDF-"
     text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(got.data)).pages)
     assert f"事件专报{case}" in text.replace(" ", "") and "处置过程" in text and "处置任务" in text
