@@ -111,7 +111,10 @@
     function start() {
       if (s.stopped) { return; }
       say(slot, "connecting", "连接中");
-      post("/api/video/play", {camera: cam.id, "case": caseId}).then(function (res) {
+      // the player's code first: the grant is short-lived (token_ttl_s)
+      loadMpegts().then(function () {
+        return post("/api/video/play", {camera: cam.id, "case": caseId});
+      }).then(function (res) {
         if (s.stopped) { return null; }
         if (res.status !== 200) {
           var why = res.body.reason || STATUS_WORDS[res.status] || "无法调阅";

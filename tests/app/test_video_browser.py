@@ -46,3 +46,33 @@ def test_a_camera_plays_goes_offline_and_recovers(vctx, web, live, browser) -> N
     finally:
         gw.stop()
         cams.stop()
+
+
+def _main(d, prop: str) -> float:
+    return float(d.execute_script(f"return document.getElementById('video-main').{prop}") or 0)
+
+
+def test_the_console_case_panel_plays_the_cases_camera(vctx, web, live, browser, gateway) -> None:  # noqa: F811
+    """The console's case panel (app/screens/console/video.py, assets/console/video.js) plays
+    the best camera that can see the case's spot (or the nearest, labelled so): the picture
+    advances and has a size; the 2×2 grid shows the next cameras."""
+    from incidents.actor import SYSTEM  # noqa: PLC0415
+    from tests.app.test_api import PZ, point_in  # noqa: PLC0415
+
+    inc = vctx.incidents.report(SYSTEM, "0108", *point_in(vctx.city, PZ, 2), description="井盖缺失")
+    browser_login(browser, live, "ops")
+    wait_for(lambda: browser.find_element(By.ID, "queue") and browser.execute_script(
+        "return !!(window.dash_clientside && window.dash_clientside.set_props)"), timeout=30,
+        what="the console")
+    browser.execute_script("window.dash_clientside.set_props('sel', {data: arguments[0]})", inc.id)
+    wait_for(lambda: inc.id in browser.find_element(By.ID, "panel-head").text, timeout=30,
+             what="the case's panel")
+    box = browser.find_element(By.ID, "video-box")
+    wait_for(box.is_displayed, timeout=20, what="the video box")
+    title = browser.find_element(By.ID, "video-title").text
+    assert title.startswith(("可视摄像头", "最近摄像头")), title
+    wait_for(lambda: _main(browser, "currentTime") > 1.0, timeout=40, what="the picture to advance")
+    assert _main(browser, "videoWidth") > 0
+    assert browser.find_element(By.ID, "video-state").text == "直播"
+    tiles = [t for t in browser.find_elements(By.CSS_SELECTOR, "#video-grid .vid-tile") if t.is_displayed()]
+    assert 1 <= len(tiles) <= 4
