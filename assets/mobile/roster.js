@@ -193,6 +193,8 @@
     } catch (e) {
       online = false;   // offline (or the server failed): the copy kept at the last sync
       data = data || read();
+      // no record database on this server (503 ledger_off): no roster to offer at all
+      if (!data && /HTTP 503/.test(e.message)) { tab.hidden = true; return; }
     }
     render();
     decorateTasks();
