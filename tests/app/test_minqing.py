@@ -105,3 +105,19 @@ def test_an_entry_becomes_a_report_in_one_tap(web, led, app_ctx, accounts, recor
     assert {"垃圾", "路灯"} <= set(dict(pz["themes"])) and "纠纷" not in dict(pz["themes"])
     dept = view.view_data(app_ctx, Actor("chengguan", "dept_operator", "DCG"), now - 3600, now + 3600)
     assert dept["total"] == 0 and dept["counts"] == []
+
+    # the same on /analytics (add_section): the 民情 section and its callback for the period
+    import datetime as dt  # noqa: PLC0415
+
+    from tests.app.dashkit import DashPage, response_of  # noqa: PLC0415
+
+    c = web.test_client()
+    page = DashPage(c, "analytics", login(c, "panzhou"))
+    assert "an-minqing-box" in c.get("/analytics/_dash-layout").get_data(as_text=True)
+    day = dt.date.today()
+    span = {"an-period.start_date": str(day - dt.timedelta(days=1)),
+            "an-period.end_date": str(day + dt.timedelta(days=1))}
+    out = response_of(page.call("an-minqing-counts.data", span, ["an-period.start_date"]))
+    assert sorted((r["category"], r["n"]) for r in out["an-minqing-counts"]["data"]) == [
+        ("安全隐患", 1), ("环境卫生", 1)]
+    assert out["an-minqing-note"]["children"] == "共 2 条"
