@@ -51,12 +51,27 @@ def wait_for(fn, timeout: float = 15.0, what: str = "condition"):
     raise AssertionError(f"timed out waiting for {what}" + (f": {last_exc}" if last_exc else ""))
 
 
-def browser_login(driver, base: str, user: str, password: str = PASSWORD, next_: str = "/console/"):
+def browser_login(driver, base: str, user: str, password: str = PASSWORD, next_: str = "/console/",
+                  timeout: float = 30.0):
+    """Sign in through the real login form and wait to land on ``next_``. On a timeout the error
+    says where the browser is and how loaded the machine was (a CI failure explains itself)."""
     driver.get(f"{base}/login?next={next_}")
     driver.find_element(By.ID, "user").send_keys(user)
     driver.find_element(By.ID, "password").send_keys(password)
     driver.find_element(By.ID, "login-button").click()
-    wait_for(lambda: driver.current_url.startswith(base + next_), what="login redirect")
+    try:
+        wait_for(lambda: driver.current_url.startswith(base + next_), timeout, what="login redirect")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc} ({user}: at {driver.current_url!r}, {_machine()})") from None
+
+
+def _machine() -> str:
+    """The load average and the number of Chromium processes: the context of a browser timeout."""
+    import os  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+
+    chromes = subprocess.run(["pgrep", "-c", "-f", "chrom"], capture_output=True, text=True).stdout
+    return f"load {os.getloadavg()[0]:.1f}, {chromes.strip() or 0} chromium processes"
 
 
 def severe_logs(driver) -> list[str]:

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 from selenium import webdriver
-from selenium.webdriver.common.by import By
 from werkzeug.serving import make_server
 
 from tests.app.authkit import PASSWORD
@@ -73,11 +72,10 @@ def wait(pred: Callable[[], object], timeout: float = 30, what: str = "condition
 
 
 def browser_login(d: webdriver.Chrome, base: str, user: str, next_path: str) -> None:
-    d.get(f"{base}/login?next={next_path}")
-    d.find_element(By.ID, "user").send_keys(user)
-    d.find_element(By.ID, "password").send_keys(PASSWORD)
-    d.find_element(By.ID, "login-button").click()
-    wait(lambda: d.current_url.startswith(base + next_path), 30, f"landing on {next_path}")
+    """The one browser login (tests.app.browserkit), with the e2e tests' argument order."""
+    from tests.app.browserkit import browser_login as login  # noqa: PLC0415
+
+    login(d, base, user, PASSWORD, next_path)
 
 
 def foreign_requests(d: webdriver.Chrome, base: str) -> list[str]:
