@@ -68,11 +68,14 @@ class User:
     cell: str | None = None
     disabled: bool = False
     epoch: int = 0
+    city: str = ""      # several cities in one deployment: its city's tag, "*" the prefecture
+                        # (incidents/cities.py; issue 20); "" the deployment's own city
 
     @property
     def actor(self) -> Actor:
         """The subject of every scope check for this user."""
-        return Actor(self.user_id, self.role, self.center, self.name, self.cell)  # type: ignore[arg-type]
+        return Actor(self.user_id, self.role, self.center, self.name, self.cell,  # type: ignore[arg-type]
+                     city=self.city)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -126,7 +129,7 @@ class UserStore:
         self.city = city  # optional: validates center codes when given
 
     def add(self, user_id: str, password: str, role: str, center: str, name: str = "",
-            cell: str | None = None, *, replace: bool = False) -> User:
+            cell: str | None = None, *, replace: bool = False, city: str = "") -> User:
         """Create an account (raises UserError if it exists, unless ``replace``). The password
         rules apply (``check_password``); ``replace`` (scripts re-keying whole accounts: the
         demo, benches) keeps the password history but does not enforce it: ``reset`` does."""
@@ -143,6 +146,8 @@ class UserStore:
         mapping = {"name": name or user_id, "role": role, "center": center, "cell": cell or "",
                    "pw": pw, "disabled": "0", "epoch": str(epoch),
                    "created": str(int(time.time())), "history": json.dumps([pw, *history])}
+        if city:        # several cities (issue 20): the account's city
+            mapping["city"] = city
         pipe = self.r.pipeline(transaction=True)
         pipe.delete(key)
         pipe.hset(key, mapping=mapping)
@@ -158,7 +163,7 @@ class UserStore:
         if not h:
             return None
         return User(user_id, h.get("name", user_id), h["role"], h["center"], h.get("cell") or None,
-                    h.get("disabled") == "1", int(h.get("epoch", 0)))
+                    h.get("disabled") == "1", int(h.get("epoch", 0)), h.get("city", ""))
 
     def verify(self, user_id: str, password: str) -> User | None:
         """The user if the password matches and the account is enabled, else None.
