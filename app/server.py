@@ -21,7 +21,7 @@ from flask import Flask, redirect, send_from_directory
 import app.auth as auth  # the gate: if it cannot be imported, neither can the server
 from app import citizen, cti, hotline, http, keys, mobile_api, screens, secret_files
 from app.config import ASSETS_DIR
-from app.context import AppContext
+from app.context import AppContext, scope_requests
 
 SCREEN_ORDER = ("wall", "console", "mobile", "analytics", "ops")
 
@@ -46,6 +46,7 @@ def create_server(ctx: AppContext) -> Flask:
     server.extensions["onemap"] = ctx
 
     auth.install(server, ctx)          # first: the gate stands before any route is served
+    scope_requests(server, ctx)        # several cities: each request its user's (issue 20)
     http.install(server)
     server.register_blueprint(mobile_api.bp)
     for bp in (cti.bp, hotline.bp, citizen.bp):   # 12345: CTI hook, 回访, 好差评 page (issue 24)
