@@ -20,7 +20,10 @@ from app import nearby
 from app.config import Settings
 
 if TYPE_CHECKING:
+    from flask import Flask
+
     from grid.model import City
+    from incidents.cities import Cities
     from incidents.service import IncidentService
     from sensors.registry import DeviceRegistry
 
@@ -117,6 +120,10 @@ class AppContext:
     """Other components' Redis users in this process (``onemap demo`` runs them all: ``ingest``,
     ``dispatch`` of ``app.redis_acl``); ``redis_url`` is this process's own (the web's in the
     demo). Production runs one component per process, its user in ONEMAP_REDIS_URL."""
+    city_models: dict[str, City] = field(default_factory=dict)
+    """Several cities in one deployment (issue 20, T13/T27–T29): city tag → its city model, the
+    first the deployment's default. Each request then works for its user's city
+    (``scope_requests``): ``incidents`` is that city's service; empty: one city (``city``)."""
 
     def __post_init__(self) -> None:
         # the security audit chains with the incident trails' digest (SEC21: sha256 | sm3 国密)
@@ -170,8 +177,20 @@ class AppContext:
         return load_or_create(self.city, self.settings.resolved_city_dir)
 
     @cached_property
+    def cities(self) -> Cities | None:
+        """The deployment's cities (``city_models``), None for one city."""
+        if not self.city_models:
+            return None
+        from incidents.cities import Cities  # noqa: PLC0415
+
+        return Cities(self.redis, self.city_models, config=self.settings.incident_config)
+
+    @cached_property
     def incidents(self) -> IncidentService:
-        """The one API that changes incidents."""
+        """The one API that changes incidents (several cities: the service of the city the
+        request works for, ``CityServices``)."""
+        if self.cities is not None:
+            return CityServices(self.cities)  # type: ignore[return-value]
         from incidents.service import IncidentService  # noqa: PLC0415
         from sensors.cameras import cameras_seeing  # noqa: PLC0415
 
@@ -204,3 +223,62 @@ class AppContext:
         if cached is None or now - cached[0] > RESOURCES_TTL_S:
             cached = self.__dict__["_resources_frame"] = (now, self.resource_register.frame())
         return cached[1]
+
+
+class CityServices:
+    """``AppContext.incidents`` of several cities: every use goes to the service of the city the
+    code works for now (``grid.keyspace.current()``: the request's user's, ``scope_requests``);
+    an attribute set (``archive``, the record's reader) is set on every city's service."""
+
+    def __init__(self, cities: Cities) -> None:
+        object.__setattr__(self, "_cities", cities)
+
+    def __getattr__(self, name: str):  # noqa: ANN204
+        from grid import keyspace  # noqa: PLC0415
+
+        return getattr(self._cities._services[keyspace.current()], name)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        for svc in self._cities._services.values():
+            setattr(svc._obj, name, value)
+
+
+def scope_requests(server: Flask, ctx: AppContext) -> None:
+    """Several cities (``ctx.city_models``): each request works for its user's city — its keys
+    (``grid.keyspace.use``), its incident service, its record rows (``incidents.record.scope``)
+    — and a prefecture account's (``Actor.city == "*"``) record reads cover every city. An
+    account of a city this deployment does not have is refused (403); one without a city (made
+    before the deployment had several) is the default city's. Register after the login gate."""
+    if not ctx.city_models:
+        return
+    from flask import g  # noqa: PLC0415
+
+    from app.auth import current_actor  # noqa: PLC0415
+    from app.security import json_error  # noqa: PLC0415
+    from grid import keyspace  # noqa: PLC0415
+    from incidents.cities import PREFECTURE  # noqa: PLC0415
+    from incidents.record import scope  # noqa: PLC0415
+
+    @server.before_request
+    def _city_of_request():  # noqa: ANN202
+        actor = current_actor()
+        if actor is None or not actor.city:
+            return None
+        if actor.city == PREFECTURE:
+            g.onemap_city_scope = ("all", scope.set_all(True))
+            return None
+        if actor.city not in ctx.city_models:
+            return json_error(403, "forbidden", reason="账号不属于本部署的任何城市 (the account's "
+                              "city is not one of this deployment's)")
+        cm = keyspace.use(actor.city)
+        cm.__enter__()
+        g.onemap_city_scope = ("city", cm)
+        return None
+
+    @server.teardown_request
+    def _end_city_of_request(_exc: BaseException | None) -> None:
+        kind, held = g.pop("onemap_city_scope", (None, None))
+        if kind == "all":
+            scope.reset(held)
+        elif kind == "city":
+            held.__exit__(None, None, None)

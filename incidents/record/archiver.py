@@ -141,7 +141,7 @@ class Archiver(StreamWorker):
             got = pipe.execute()
             incs, tasks, audit = [], [], []
             for k, i in enumerate(ids):
-                h, tail = got[2 * k], got[2 * k + 1]
+                h, tail = _mapping(got[2 * k]), got[2 * k + 1]
                 if h:
                     try:
                         inc = Incident.from_hash(h)
@@ -155,7 +155,7 @@ class Archiver(StreamWorker):
                 seq = last[i][0] if i in last else 0
                 for eid, raw in tail:
                     seq += 1
-                    audit.append(rows.audit_row(i, seq, eid, raw, self.city))
+                    audit.append(rows.audit_row(i, seq, eid, _mapping(raw), self.city))
             write_rows(conn, incs, tasks, audit, self.city)
         self.stats["incidents"] += len(incs)
         self.stats["audit"] += len(audit)
@@ -290,6 +290,14 @@ def write_rows(conn: psycopg.Connection, incs: list, tasks: list, audit: list, c
                 cur.executemany(sql, data)
     kpi_daily.refresh(conn, groups, city)
     places.refresh_daily(conn, {day for _, day in groups}, city)
+
+
+def _mapping(raw: dict | list) -> dict:
+    """A hash or a stream entry's fields as a dict: a Redis Cluster's MULTI pipeline gives them
+    as the server's flat [field, value, …] list (no response callback on its transactions)."""
+    if isinstance(raw, dict):
+        return raw
+    return dict(zip(raw[::2], raw[1::2], strict=True)) if raw else {}
 
 
 def _feed_id(f: dict) -> str:
