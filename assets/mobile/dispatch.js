@@ -15,7 +15,7 @@
   const POSITION_EVERY_MS = 30000;   // one fix per 30 s: a moving team on the map, little battery
   const POLL_MS = 20000;             // dispatches are not pushed: look again while visible
   const STEP_NAMES = {acknowledged: "确认", en_route: "出发", on_scene: "到场", released: "完成"};
-  const share = (OM.share = {ids: new Set(), watch: null, last: 0, sent: 0, fix: null});
+  const share = (OM.share = {ids: new Set(), watch: null, last: 0, sent: 0, fix: null, asking: false});
   const user = OM.boot.user;
 
   // a responder does not report or patrol: the phone opens on its tasks and dispatches
@@ -36,7 +36,9 @@
       postNow("/m/api/dispatches/" + encodeURIComponent(id) + "/position",
         {lon: share.fix.lon, lat: share.fix.lat, accuracy_m: share.fix.accuracy})
         .then(() => { share.sent += 1; })
-        .catch(() => { /* offline or released: the next fix tries again */ });
+        // offline, released, or sent before the server had the step (出发 is still in the
+        // outbox): not counted as sent, so the next fix or the next look at the list tries again
+        .catch(() => { share.last = 0; });
     }
   }
   function setSharing(ids) {
@@ -54,6 +56,16 @@
       share.watch = null;
     } else if (on) {
       sendPosition(true);          // a new step: the map learns where the team is at once
+    }
+    if (on && !share.fix && navigator.geolocation && !share.asking) {
+      // no fix from the watch yet (it only calls back on a change, and may not have started
+      // before this step): ask once directly, so the first position does not wait for a move
+      share.asking = true;
+      navigator.geolocation.getCurrentPosition((p) => {
+        share.asking = false;
+        share.fix = {lon: p.coords.longitude, lat: p.coords.latitude, accuracy: p.coords.accuracy};
+        sendPosition(true);
+      }, () => { share.asking = false; }, {enableHighAccuracy: true, timeout: 30000, maximumAge: 15000});
     }
   }
 
