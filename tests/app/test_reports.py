@@ -278,3 +278,34 @@ def _find(node, cid: str) -> dict:  # noqa: ANN001
         if isinstance(child, dict | list) and (got := _find(child, cid)):
             return got
     return {}
+
+
+def test_the_analytics_screen_shows_the_daily_reports_figures_for_that_day(web, app_ctx, data_set):  # noqa: F811
+    """The screen itself, not only its functions: /analytics' callbacks for the report's day (the
+    cards, the ranking, the 12345 rates, 指标与目标) answer what the daily report holds."""
+    from app.hotline import rates_rows
+    from app.reports import target_rows
+    from app.screens.analytics import kpi_cards, rank_rows
+
+    ctx, day = app_ctx, data_set
+    c = web.test_client()
+    page = DashPage(c, "analytics", login(c, "commander"))
+    span = {"an-period.start_date": day.isoformat(), "an-period.end_date": day.isoformat()}
+    f = figures.compute(ctx, "daily", day)
+    got = response_of(page.call("an-cards.children", {**span, "an-tier.value": "town"},
+                                ["an-period.end_date"]))
+    assert got["an-cards"]["children"] == json.loads(json.dumps(
+        kpi_cards(f.kpis), cls=_PlotlyJSON))
+    assert got["an-rank"]["data"] == rank_rows(f.ranking["town"])
+    rates = response_of(page.call("an-rates.data", span, ["an-period.end_date"]))
+    assert rates["an-rates"]["data"] == rates_rows(f.rates)
+    targets = response_of(page.call("an-targets.data", span, ["an-period.end_date"]))
+    assert targets["an-targets"]["data"] == target_rows(f.targets)
+    assert f.kpis["received"] >= 3 and str(f.kpis["received"]) in json.dumps(got["an-cards"])
+
+
+class _PlotlyJSON(json.JSONEncoder):
+    """Dash components as the server sends them."""
+
+    def default(self, o):  # noqa: ANN001, ANN201
+        return o.to_plotly_json() if hasattr(o, "to_plotly_json") else super().default(o)
