@@ -3,7 +3,7 @@
 
 | method | path | what |
 |---|---|---|
-| GET | /m/api/ledger/roster | the worker's own cell: people, houses, units, always masked (SEC18), with the worker's patrol tasks (the phone keeps it for offline use) |
+| GET | /m/api/ledger/roster | the worker's own cell: people, houses, units and places (地: the emergency resource register's shelters and warehouses in the cell), always masked (SEC18), with the worker's patrol tasks (the phone keeps it for offline use) |
 | POST | /m/api/ledger/visits | a 走访/服务 record linked to one of the worker's patrol tasks, optionally to a roster object; the phone's outbox key is its id (a replay inserts nothing) |
 | GET | /m/api/ledger/visits | the worker's recent visits (``?task=`` one task's) |
 | GET | /api/ledger/tasks/<incident_id>/visits | a task's visits for whoever may read the task (the console) |
@@ -41,6 +41,8 @@ bp = Blueprint("mobile_ledger", __name__)
 
 ROSTER_KINDS = {"people": "person", "houses": "house", "units": "unit"}
 """The roster's registers and the object kind a visit names them by."""
+PLACE_KINDS = {"shelter": "避难场所", "warehouse": "物资仓库"}
+"""The places (地) of a cell on the roster: fixed points of the emergency resource register."""
 MAX_PAST_S = 30 * 86400
 """A visit kept offline longer than this gets the server's time (a phone clock gone wrong)."""
 MAX_FUTURE_S = 300
@@ -77,6 +79,24 @@ def _patrol_tasks(actor: Actor) -> list[dict]:
     return out
 
 
+def _places(cell: str) -> list[dict]:
+    """地: the shelters and warehouses of the emergency resource register whose point lies in
+    ``cell`` (no personal field: a resource's contact is not shown)."""
+    frame = ctx().resources
+    frame = frame[frame["kind"].isin(list(PLACE_KINDS))]
+    if frame.empty:
+        return []
+    city = ctx().city
+    rows = city.locate_many(frame["lon"].to_numpy(float), frame["lat"].to_numpy(float))
+    codes = city.cells["code"].astype(str).to_numpy()
+    out = []
+    for row, i in zip(frame.itertuples(index=False), rows, strict=True):
+        if i >= 0 and codes[i] == cell:
+            out.append({"ref": str(row.id), "name": str(row.name), "kind": PLACE_KINDS[row.kind],
+                        "lon": float(row.lon), "lat": float(row.lat)})
+    return out
+
+
 @bp.get("/m/api/ledger/roster", endpoint="mobile_ledger_roster")
 def roster():
     """辖区对象花名册 of the worker's own cell, masked, with the patrol tasks a visit is logged
@@ -97,6 +117,7 @@ def roster():
             else:
                 rows = [dict(r, ref=r["code"]) for r in rows]
             out[kind] = [MASKS[kind](r) for r in rows]   # always masked on the phone (SEC18)
+    out["places"] = _places(actor.cell)
     out["tasks"] = _patrol_tasks(actor)
     return security.no_store(jsonify(out))
 
@@ -111,7 +132,13 @@ def _resolve_object(led, actor: Actor, body: dict  # noqa: ANN001
         return None, None, ""
     if kind not in lv.OBJECT_KINDS or not ref:
         abort(security.json_error(400, "bad_request", reason="对象应为花名册中的人员、房屋或单位 "
-                                                             "(object_kind: person/house/unit)"))
+                                                             "(object_kind: person/house/unit/place)"))
+    if kind == "place":
+        place = next((p for p in _places(actor.cell) if p["ref"] == ref), None)
+        if place is None:
+            abort(security.json_error(400, "bad_request", reason="该场所不在本网格，请同步名册后重新登记 "
+                                                                 "(place not in your cell)"))
+        return kind, ref, place["name"]
     register = next(k for k, v in ROSTER_KINDS.items() if v == kind)
     with led.connect() as conn:
         rows = store.in_cell(conn, register, actor.cell)
@@ -205,8 +232,14 @@ def _view(rows: list[dict], role: str, secret: bytes) -> list[dict]:
     """Visits as a screen shows them: the object's label masked for a role without personal
     data; a person's key given as the phone's token, never the ID number."""
     out = []
+    places: dict[str, str] | None = None
     for r in rows:
         label = r["label"] or ""
+        if r["object_kind"] == "place":     # the resource register (Redis) names a place
+            if places is None:
+                frame = ctx().resources
+                places = dict(zip(frame["id"].astype(str), frame["name"].astype(str), strict=True))
+            label = places.get(r["object_ref"] or "", "")
         if r["object_kind"] == "person" and not masking.sees(role):
             label = masking.name(label)
         ref = r["object_ref"]

@@ -1,6 +1,6 @@
 /* OneMap phone: the grid worker's 辖区对象花名册 and 走访/服务记录 (issue 24; G8, E10).
  *
- * 花名册: the people, houses and units of the worker's own cell (GET /m/api/ledger/roster, masked
+ * 花名册: the people, houses, units and places (shelters, warehouses) of the worker's own cell (GET /m/api/ledger/roster, masked
  * on the server: the phone never holds an ID number or a phone number in clear). The last copy
  * is kept on the phone (localStorage, per user) with the time it was fetched, so the roster opens
  * without network ("离线名册 · 更新于 HH:MM") and is searched on the phone by name or address.
@@ -21,7 +21,8 @@
   const {el, toast, getJSON, sendSaved, $} = ui;
   const STORE = "om.roster.v1:" + OM.boot.user.id;   // per user: a shared phone shows B nothing of A's
   const SHOWN = 100;      // cards drawn at once (a cell has hundreds of people: search narrows)
-  const KINDS = [["people", "person", "人员"], ["houses", "house", "房屋"], ["units", "unit", "单位"]];
+  const KINDS = [["people", "person", "人员"], ["houses", "house", "房屋"], ["units", "unit", "单位"],
+                 ["places", "place", "场所"]];
 
   let data = read();
   let visits = [];        // the server's record of my visits (GET /m/api/ledger/visits)
@@ -67,7 +68,7 @@
         const title = r.name || r.address || r.code;
         const meta = kind === "person" ?
           [r.id_number, r.phone, (r.tags || []).join("、"), r.house ? "房屋 " + r.house : ""] :
-          kind === "house" ? [r.kind, r.code] : [r.kind, r.phone, r.code];
+          kind === "house" ? [r.kind, r.code] : kind === "place" ? [r.kind] : [r.kind, r.phone, r.code];
         out.push({kind, cn, ref: r.ref, title, meta: meta.filter(Boolean).join(" · "),
                   text: [title, r.address, r.house, r.code, (r.tags || []).join(" ")].join(" ")});
       }

@@ -20,9 +20,11 @@ from datetime import UTC, datetime
 import psycopg
 
 VISIT_KINDS = ("走访", "服务")
-OBJECT_KINDS = {"person": "ledger_people", "house": "ledger_houses", "unit": "ledger_units"}
+OBJECT_KINDS = {"person": "ledger_people", "house": "ledger_houses", "unit": "ledger_units",
+                "place": ""}
 """The roster object a visit may name (its register's table); the people's key is the ID number,
-houses' and units' their ``code``."""
+houses' and units' their ``code``; a place (地: a shelter or warehouse of the emergency resource
+register, kept in Redis) its resource id."""
 VISIT_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z\-]{7,63}")
 """A client-generated visit id (the outbox's 32 hex characters; 8–64 letters, digits, '-')."""
 TOKEN_CHARS = 20

@@ -1,6 +1,6 @@
 """The ledger on the grid worker's phone, on real PostgreSQL and Redis (issue 24; G8 辖区对象花名册
 and 按巡查任务登记服务记录, E10, SEC18, S1/S2): the roster is the worker's own cell only and always
-masked (a person named by a token, never the ID number); a 走访 record is linked to the worker's
+masked (a person named by a token, never the ID number), with the cell's places (shelters); a 走访 record is linked to the worker's
 patrol task (and its trail); a replay of the same visit id inserts nothing; a visit on another
 worker's task is 403 and audited."""
 
@@ -38,6 +38,17 @@ def _setup(app_ctx, accounts, record_url, tmp_path):  # noqa: ANN001, ANN202, F8
                                     f"13812345678,{cell},{lon},{lat}\n", encoding="utf-8")
     for f in ("p.csv", "h.csv", "u.csv"):
         assert led.import_file(tmp_path / f).rejected == []
+    # 地: a shelter in the worker's cell, one in the other's (the emergency resource register)
+    from grid.resources import Shelter  # noqa: PLC0415
+
+    olon, olat = led.city.cells[led.city.cells["code"] == other].geometry.iloc[0] \
+        .representative_point().coords[0]
+    app_ctx.resource_register.store([
+        Shelter(id="SH-1", name="幸福广场避难场所", owner="CITY", lon=lon, lat=lat,
+                category="shelter", capacity=200),
+        Shelter(id="SH-2", name="别处避难场所", owner="CITY", lon=olon, lat=olat,
+                category="shelter", capacity=50)])
+    app_ctx.__dict__.pop("_resources_frame", None)
     store = UserStore(app_ctx.redis)
     town_op = next(store.get(u).actor for u, a in accounts.items()
                    if a["role"] == "town_operator" and a["center"] == accounts[w1]["center"])
@@ -63,6 +74,8 @@ def test_roster_own_cell_masked_and_visit_linked_idempotent_scoped(  # noqa: PLR
     assert "13812345678" not in r.get_data(as_text=True)
     assert [h["ref"] for h in got["houses"]] == ["H-0001"]
     assert got["units"][0]["phone"] == "138****5678"
+    assert [(p["ref"], p["name"], p["kind"]) for p in got["places"]] == [
+        ("SH-1", "幸福广场避难场所", "避难场所")]
     assert got["tasks"] == [{"id": task.id, "title": "入户走访独居老人", "open": True}]
     assert len(security.audit_entries(app_ctx.redis, 1000)) == before   # masked: no unmasked read
 
@@ -94,6 +107,15 @@ def test_roster_own_cell_masked_and_visit_linked_idempotent_scoped(  # noqa: PLR
                                               "object_ref": "H-0001"},
                headers={"Idempotency-Key": "v0000000002"})
     assert h.status_code == 200 and not h.json["duplicate"]
+    pl = c.post("/m/api/ledger/visits", json={"task": task.id, "kind": "服务", "object_kind": "place",
+                                               "object_ref": "SH-1", "note": "检查应急物资"},
+                headers={"Idempotency-Key": "v0000000005"})
+    assert pl.status_code == 200, pl.get_data(as_text=True)
+    assert c.post("/m/api/ledger/visits", json={"task": task.id, "object_kind": "place",
+                                                "object_ref": "SH-2"},
+                  headers={"Idempotency-Key": "v0000000006"}).status_code == 400
+    labels = {v["id"]: v["label"] for v in c.get("/m/api/ledger/visits").json["visits"]}
+    assert labels == {"v0000000001": "张*", "v0000000002": "幸福路1号", "v0000000005": "幸福广场避难场所"}
     bad = c.post("/m/api/ledger/visits", json={"task": task.id, "object_kind": "house",
                                                 "object_ref": "H-0009"},
                  headers={"Idempotency-Key": "v0000000003"})
@@ -110,6 +132,6 @@ def test_roster_own_cell_masked_and_visit_linked_idempotent_scoped(  # noqa: PLR
     assert (entry["event"], entry["user"], entry["target"]) == ("denied", w2, task.id)
     assert c2.get(f"/m/api/ledger/visits?task={task.id}").status_code == 403
     # a town operator is not a grid worker: no phone roster (403)
-    assert op.get("/m/api/ledger/roster").status_code in (403,)
+    assert op.get("/m/api/ledger/roster").status_code == 403
     with psycopg.connect(record_url) as pg:
-        assert pg.execute("SELECT count(*) FROM ledger_visits").fetchone()[0] == 2
+        assert pg.execute("SELECT count(*) FROM ledger_visits").fetchone()[0] == 3
