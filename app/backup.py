@@ -5,6 +5,7 @@
 | file | what |
 |---|---|
 | ``redis.rdb`` | a point-in-time snapshot of Redis (``redis-cli --rdb``: the server forks and streams its RDB; works on a remote server too). Incidents still live, queues, feeds, device state, **the accounts (users)**, KPI counters |
+| ``redis-<n>.rdb`` | on a Redis Cluster (``redis+cluster://``) instead: one snapshot per master, each its slots' keys (manifest ``redis.nodes``) |
 | ``record.dump`` | the record: ``pg_dump -Fc`` (one consistent snapshot of every table: a REPEATABLE READ transaction) |
 | ``files/…`` | what the data dir holds that is neither: ``secrets/`` (the session key), the broker's credentials (``mqtt-auth/``: devices' passwords, passwd, acl), ``kiosk-token``, ``demo-accounts.json``, the ``ONEMAP_CONFIG`` file (as ``files/config/onemap.toml``), ``cities/`` (an imported city model) |
 | ``manifest.json`` | versions (Redis, PostgreSQL, pg_dump, the schema's Alembic revision, OneMap), times, sizes, SHA-256 of every file, key and row counts |
@@ -22,6 +23,16 @@ Redis a user with the rights reaches), restores the dump with ``pg_restore`` (th
 extension itself is left to the target, which has it), and puts the files back (0600/0700).
 The Redis URL must be a user allowed ``SYNC`` and ``RESTORE`` (``admin`` of the private Redis,
 ``app.redis_acl``). This module is ``app/``: it opens the connections and runs the tools.
+
+Redis Cluster (issue 20): ``backup`` asks the cluster for its masters and snapshots each
+(``redis-cli --rdb`` against that master; the same user and password, as ACLs are per node but
+the cluster's users are set alike); ``restore`` loads each snapshot in turn into the throw-away
+server and RESTOREs its keys through a cluster client, so each key lands on whichever master
+owns its slot in the TARGET (a cluster of another shape, or a single Redis, works as well).
+Each master's snapshot is a point in time of its own: a city's keys (one hash slot,
+grid/keyspace.py) are consistent together; two masters' snapshots are some seconds apart, as
+the record is from Redis, and the order argument above holds per city (its archiver and its
+retention work on its own slot).
 """
 
 from __future__ import annotations
@@ -43,6 +54,7 @@ import psycopg
 import redis
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from app.context import connect, is_cluster_url
 from app.pg import pg_bindir
 from app.secret_files import private_dir
 from app.services import start_redis_server, system_binary
@@ -83,7 +95,8 @@ def backup(dest: Path, src: Sources) -> dict:
     started = _now()
     manifest: dict = {"format": FORMAT, "onemap": _onemap_version(), "started_at": started,
                       "order": "redis snapshot first, then the record"}
-    manifest["redis"] = _redis_snapshot(src.redis_url, dest / REDIS_FILE)
+    manifest["redis"] = (_cluster_snapshot(src.redis_url, dest) if is_cluster_url(src.redis_url)
+                         else _redis_snapshot(src.redis_url, dest / REDIS_FILE))
     manifest["postgres"] = _pg_dump(src.pg_url, dest / PG_FILE) if src.pg_url else None
     manifest["files"] = _copy_files(src, dest / FILES)
     manifest["finished_at"] = _now()
@@ -113,6 +126,48 @@ def _redis_snapshot(url: str, out: Path) -> dict:
     os.chmod(out, 0o600)
     return {"file": REDIS_FILE, "version": info.get("redis_version"), "snapshot_at": at,
             "keys": keys, "used_memory": used, **_digest(out)}
+
+
+def _cluster_snapshot(url: str, dest: Path) -> dict:
+    """One ``redis-cli --rdb`` per master of the cluster ``url`` names (``redis-<n>.rdb``)."""
+    rc = connect(url)
+    try:
+        masters = sorted((n.host, int(n.port)) for n in rc.get_primaries())
+        slots = rc.cluster_slots()
+    finally:
+        rc.close()
+    nodes = []
+    for n, (host, port) in enumerate(masters, 1):
+        node = _redis_snapshot(_node_url(url, host, port), dest / f"redis-{n}.rdb")
+        node["file"] = f"redis-{n}.rdb"
+        node["node"] = f"{host}:{port}"
+        node["slots"] = sorted([int(a), int(b)] for (a, b), v in slots.items()
+                               if (str(v["primary"][0]), int(v["primary"][1])) == (host, port))
+        nodes.append(node)
+    return {"cluster": True, "version": nodes[0]["version"] if nodes else None,
+            "keys": sum(n["keys"] for n in nodes), "used_memory": sum(n["used_memory"] for n in nodes),
+            "nodes": nodes}
+
+
+def _node_url(url: str, host: str, port: int) -> str:
+    """The plain ``redis://`` URL of one node of the cluster ``url`` (same user and password)."""
+    scheme, rest = url.split("://", 1)
+    u = urlparse(f"{'rediss' if scheme.lower().startswith('rediss') else 'redis'}://{rest}")
+    cred = u.netloc.rpartition("@")[0]
+    return f"{u.scheme}://{cred + '@' if cred else ''}{host}:{port}/0"
+
+
+def _redis_files(manifest: dict) -> list[tuple[str, dict]]:
+    """(file, its entry) of every Redis snapshot of a backup (one, or one per cluster master)."""
+    red = manifest["redis"]
+    return [(n["file"], n) for n in red["nodes"]] if red.get("cluster") else [(red["file"], red)]
+
+
+def _dbsize(r: redis.Redis) -> int:
+    """Keys held (a cluster: every master's)."""
+    if hasattr(r, "get_primaries"):
+        return sum(int(r.dbsize(target_nodes=node)) for node in r.get_primaries())
+    return int(r.dbsize())
 
 
 def _redis_cli(url: str) -> tuple[list[str], dict[str, str]]:
@@ -219,7 +274,7 @@ def verify(src: Path) -> dict:
         raise BackupError(f"无法读取备份清单 / no readable manifest in {src}: {e}") from None
     if manifest.get("format") != FORMAT:
         raise BackupError(f"备份格式不支持 / unsupported backup format {manifest.get('format')}")
-    wanted = [(manifest["redis"]["file"], manifest["redis"])]
+    wanted = _redis_files(manifest)
     if manifest.get("postgres"):
         wanted.append((manifest["postgres"]["file"], manifest["postgres"]))
     wanted += [(f"{FILES}/{f['path']}", f) for f in manifest.get("files", [])]
@@ -235,9 +290,9 @@ def restore(src: Path, dst: Sources, *, force: bool = False) -> dict:
     was restored (keys, rows, files)."""
     src = Path(src).resolve()
     manifest = verify(src)
-    target = redis.Redis.from_url(dst.redis_url)
+    target = connect(dst.redis_url, decode_responses=False, health_check_interval=0)
     try:
-        if target.dbsize() and not force:
+        if _dbsize(target) and not force:
             raise BackupError("目标 Redis 非空 / the target Redis holds keys: restore goes into a "
                               "fresh one (or force)")
         if manifest.get("postgres") and not dst.pg_url:
@@ -245,7 +300,8 @@ def restore(src: Path, dst: Sources, *, force: bool = False) -> dict:
                               "give the PostgreSQL URL")
         if manifest.get("postgres"):
             _check_fresh_pg(dst.pg_url, force)
-        keys = _restore_redis(src / manifest["redis"]["file"], target, replace=force)
+        keys = sum(_restore_redis(src / f, target, replace=force)
+                   for f, _ in _redis_files(manifest))
     finally:
         target.close()
     rows = _pg_restore(src / manifest["postgres"]["file"], dst.pg_url) \
@@ -270,7 +326,7 @@ def _check_fresh_pg(url: str, force: bool) -> None:
 
 def _restore_redis(rdb: Path, target: redis.Redis, *, replace: bool) -> int:
     """Load ``rdb`` into a throw-away private redis-server, then DUMP/RESTORE every key into
-    ``target``. Returns the keys copied."""
+    ``target`` (a cluster client: each key to the master of its slot). Returns the keys copied."""
     tmp = Path(tempfile.mkdtemp(prefix="onemap-restore-"))
     try:
         private_dir(tmp)
