@@ -198,6 +198,10 @@
     for (var k = 0; k < SLOTS; k++) { stopSlot(cur.slots[k]); }
     cur = {data: data, cams: data ? data.cameras.slice(0, SLOTS) : [], slots: []};
     render();
+    if (data && data.gateway === false) {        // no gateway: no player, no failed request
+      cur.cams.forEach(function (cam, i) { say(i, "offline", "视频网关未运行，暂不能播放"); });
+      return window.dash_clientside.no_update;
+    }
     cur.cams.forEach(function (cam, i) { startSlot(i, cam); });
     return window.dash_clientside.no_update;
   }
@@ -205,7 +209,7 @@
   // a tile's picture becomes the main one (the main one takes the tile's place)
   function swap(slot) {
     var a = cur.cams[0], b = cur.cams[slot];
-    if (!a || !b) { return; }
+    if (!a || !b || (cur.data && cur.data.gateway === false)) { return; }
     cur.cams[0] = b;
     cur.cams[slot] = a;
     render();

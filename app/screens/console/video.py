@@ -30,6 +30,7 @@ from app.screens.console.model import ConsoleData, fmt, new_photos, who_did
 from incidents.actor import Actor
 from sensors.cameras import cameras_nearest, cameras_seeing, live_positions
 from sensors.video import access
+from sensors.video import keys as vkeys
 
 TILES = 4
 """The grid under the main picture: 2×2."""
@@ -143,7 +144,10 @@ def register_video(app: Dash, data: ConsoleData, console_actor) -> None:  # noqa
         cams = watchable_cameras(data, actor, inc.lon, inc.lat)
         if not cams:
             return None, True
-        return {"case": inc.id, "cameras": cams, "wall": actor.role in WALL_ROLES}, False
+        # no gateway running (its status key lapses within 10 s): say so, start no player
+        up = bool(data.redis.exists(vkeys.GATEWAY))
+        return {"case": inc.id, "cameras": cams, "wall": actor.role in WALL_ROLES,
+                "gateway": up}, False
 
     @app.callback(Output(Id.VIDEO_SHOTS, "children"), Output(Id.VIDEO_VER, "data"),
                   Input(Id.SEL, "data"), Input(Id.FEED_LAST, "data"), Input(Id.REV, "data"),
