@@ -80,4 +80,8 @@ def test_the_wall_shows_the_months_kpis_beside_their_targets(app_ctx, accounts):
     # … 东岸镇's: nothing received this month, nothing to judge (—, never 0 % or 达标)
     da = {r[0]: r[1:] for r in _targets(server, f"?town={DA}")}
     assert da["结案率"] == ["预期性", "—", "85.0%", "—"]
+    # a scoped wall (a town's operator, issue 19): its own center's, whatever ?town= says
+    mine = Flask("wall-kpi-targets-scoped")
+    wall.build_app(mine, wall.WallSources(ctx), who=lambda: actor(ctx, "panzhou"))
+    assert {r[0]: r[1:] for r in _targets(mine, f"?town={DA}")}["结案率"] == city["结案率"]
     assert "wall-targets" in json.dumps(wall.page().to_plotly_json(), default=str)
