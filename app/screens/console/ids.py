@@ -25,6 +25,7 @@ class Id(StrEnum):
     DENIED = "console-denied"
     CENTER_NAME = "center-name"
     WATCH = "watch"                  # 值班: who is on watch at this center now
+    COLLECT_LINK = "collect-link"    # 信息采集审核 (app/screens/console/collect.py, issue 24)
     BANNER = "banner"
     MAP = "map"
     MAP_LABELS = "map-labels"        # town / village names over the map (assets/console/labels.js)

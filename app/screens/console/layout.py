@@ -47,6 +47,16 @@ KEY_HINT = "键盘: ↑↓ 在队列中移动并打开事件 · Alt+字母 执�
 HIDDEN = {"display": "none"}
 
 
+def collect_link(actor: Actor) -> list:
+    """The link to 信息采集审核 for the roles that review it (a town's), else nothing."""
+    from app.http.ledger_collect import REVIEWER_ROLES  # noqa: PLC0415
+    from app.screens.console.collect import PATH  # noqa: PLC0415
+
+    if actor.role not in REVIEWER_ROLES or not actor.center.startswith("T"):
+        return []
+    return [html.A("信息采集审核", href=PATH, id=Id.COLLECT_LINK, className="collect-link")]
+
+
 def header(data: ConsoleData, actor: Actor) -> html.Div:
     center = data.city.centers.get(actor.center)
     return html.Div(className="con-top", children=[
@@ -55,6 +65,7 @@ def header(data: ConsoleData, actor: Actor) -> html.Div:
         html.Span(data.watch(actor.center), id=Id.WATCH, className="watch"),
         notices_box(),
         nav_bar(actor.role, "console"),     # the user's other screens (app.screens.nav)
+        *collect_link(actor),               # the town's 信息采集审核 (issue 24)
         html.Span(className="who", children=[*who_am_i(actor), " · ",
                                              html.A("退出", href="/logout")]),
     ])
