@@ -120,6 +120,7 @@ def test_collect_review_page_in_the_console(web, led, app_ctx, accounts) -> None
     sid = w.post("/m/api/ledger/collect", json={"key": "u1", "kind": "units", "row": unit}).json["id"]
 
     pz = _client(web, "panzhou")
+    assert "collect-link" in pz.get("/console/_dash-layout").get_data(as_text=True)
     page = pz.get("/console/collect/")
     assert page.status_code == 200
     text = page.get_data(as_text=True)
@@ -134,5 +135,7 @@ def test_collect_review_page_in_the_console(web, led, app_ctx, accounts) -> None
     # another town's operator opens the page: its own town's list, not this one
     assert f'id="collect-{sid}"' not in _client(web, "town").get(
         "/console/collect/?status=approved").get_data(as_text=True)
-    # a department cannot review at all: 403
-    assert _client(web, "chengguan").get("/console/collect/").status_code == 403
+    # a department cannot review at all: 403, and its console has no link to it
+    dept = _client(web, "chengguan")
+    assert dept.get("/console/collect/").status_code == 403
+    assert "collect-link" not in dept.get("/console/_dash-layout").get_data(as_text=True)
