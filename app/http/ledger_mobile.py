@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import time
 from datetime import UTC, datetime
+from typing import NoReturn
 
 from flask import Blueprint, abort, current_app, jsonify, request
 
@@ -46,6 +47,17 @@ PLACE_KINDS = {"shelter": "避难场所", "warehouse": "物资仓库"}
 MAX_PAST_S = 30 * 86400
 """A visit kept offline longer than this gets the server's time (a phone clock gone wrong)."""
 MAX_FUTURE_S = 300
+
+
+REJECTED = "ledger_visit_rejected"
+"""The security counter of refused visits (bad input: the phone keeps the record with the reason)."""
+
+
+def _refuse(reason: str) -> NoReturn:
+    """400 with the reason (Chinese first), counted: the phone's outbox keeps the record as
+    发送失败 with it, nothing is lost."""
+    security.count(ctx().redis, REJECTED)
+    abort(security.json_error(400, "bad_request", reason=reason))
 
 
 def _ledger():  # noqa: ANN202 (app.ledger.Ledger)
@@ -131,13 +143,13 @@ def _resolve_object(led, actor: Actor, body: dict  # noqa: ANN001
     if kind is None and ref is None:
         return None, None, ""
     if kind not in lv.OBJECT_KINDS or not ref:
-        abort(security.json_error(400, "bad_request", reason="对象应为花名册中的人员、房屋或单位 "
-                                                             "(object_kind: person/house/unit/place)"))
+        _refuse("对象应为花名册中的人员、房屋或单位 "
+                "(object_kind: person/house/unit/place)")
     if kind == "place":
         place = next((p for p in _places(actor.cell) if p["ref"] == ref), None)
         if place is None:
-            abort(security.json_error(400, "bad_request", reason="该场所不在本网格，请同步名册后重新登记 "
-                                                                 "(place not in your cell)"))
+            _refuse("该场所不在本网格，请同步名册后重新登记 "
+                    "(place not in your cell)")
         return kind, ref, place["name"]
     register = next(k for k, v in ROSTER_KINDS.items() if v == kind)
     with led.connect() as conn:
@@ -148,8 +160,8 @@ def _resolve_object(led, actor: Actor, body: dict  # noqa: ANN001
     else:
         hit = next((r for r in rows if r["code"] == ref), None)
     if hit is None:
-        abort(security.json_error(400, "bad_request", reason="该对象不在本网格花名册中，请同步名册后重新登记 "
-                                                             "(object not in your cell's roster)"))
+        _refuse("该对象不在本网格花名册中，请同步名册后重新登记 "
+                "(object not in your cell's roster)")
     shown = MASKS[register](hit)
     key = hit["id_number"] if kind == "person" else hit["code"]
     return kind, key, str(shown.get("name") or shown.get("address") or "")
@@ -174,8 +186,8 @@ def _my_patrol_task(actor: Actor, task_id: str):  # noqa: ANN202 (Incident)
     with guarded(task_id):
         inc = svc.get(task_id, actor)        # out of read scope: Forbidden → 403, audited
     if inc.kind != "task":
-        abort(security.json_error(400, "bad_request", reason="走访记录应登记在巡查任务上 "
-                                                             "(not a patrol task)"))
+        _refuse("走访记录应登记在巡查任务上 "
+                "(not a patrol task)")
     mine = [t for t in inc.tasks if t.state != "returned"
             and svc.policy.my_task(actor, inc, t.n, required=False) is not None]
     if not mine:
@@ -192,14 +204,14 @@ def visit_add():
     body = _body()
     _check_author(actor, body)
     if not lv.VISIT_ID.fullmatch(vid):
-        abort(security.json_error(400, "bad_request", reason="记录编号应为 8–64 位字母/数字 (visit id)"))
+        _refuse("记录编号应为 8–64 位字母/数字 (visit id)")
     led = _ledger()
     kind = _text(body, "kind", 4) or "走访"
     if kind not in lv.VISIT_KINDS:
-        abort(security.json_error(400, "bad_request", reason="记录类型应为 走访 或 服务 (kind)"))
+        _refuse("记录类型应为 走访 或 服务 (kind)")
     task_id = _text(body, "task", 40)
     if not task_id:
-        abort(security.json_error(400, "bad_request", reason="走访记录须关联一个巡查任务 (task required)"))
+        _refuse("走访记录须关联一个巡查任务 (task required)")
     inc = _my_patrol_task(actor, task_id)
     obj_kind, obj_key, label = _resolve_object(led, actor, body)
     lon = lat = None

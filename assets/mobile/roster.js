@@ -131,11 +131,18 @@
       el("div", {class: "row"},
         el("button", {type: "submit", class: "primary"}, "登记"),
         el("button", {type: "button", onclick: () => { form.remove(); done(); }}, "取消")));
+    // where the visit was made: the phone's latest fix (the page's GPS watch keeps one fresh),
+    // none rather than a guess when there is no fix
+    const at = {lon: null, lat: null};
+    if (navigator.geolocation) {
+      navigator.geolocation.getCurrentPosition((pos) => {
+        at.lon = pos.coords.longitude; at.lat = pos.coords.latitude;
+      }, () => { /* no fix: the record has no point */ }, {maximumAge: 300000, timeout: 10000});
+    }
     form.addEventListener("submit", (ev) => {
       ev.preventDefault();
-      const fb = OM.boot.fallback || [];
       const payload = {task: task.value, kind: kind.value, note: note.value.trim(),
-                       lon: fb[0], lat: fb[1], client_ts: Date.now()};
+                       lon: at.lon, lat: at.lat, client_ts: Date.now()};
       if (obj) Object.assign(payload, {object_kind: obj.kind, object_ref: obj.ref});
       let item;
       try {

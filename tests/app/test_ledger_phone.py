@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import psycopg
 
+from app import keys, security
 from app import ledger as app_ledger
-from app import security
 from app.users import UserStore
 from tests.app.authkit import accounts, app_ctx, login, web  # noqa: F401
 from tests.app.test_ledger import ident
@@ -120,6 +120,7 @@ def test_roster_own_cell_masked_and_visit_linked_idempotent_scoped(  # noqa: PLR
                                                 "object_ref": "H-0009"},
                  headers={"Idempotency-Key": "v0000000003"})
     assert bad.status_code == 400 and "不在本网格花名册" in bad.json["reason"]
+    assert app_ctx.redis.hget(keys.COUNTERS, "ledger_visit_rejected") == "2"   # counted
 
     # w2: its own cell's roster only; w1's task is not theirs → 403, audited, nothing stored
     c2 = _client(web, w2)
