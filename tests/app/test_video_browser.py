@@ -76,3 +76,8 @@ def test_the_console_case_panel_plays_the_cases_camera(vctx, web, live, browser,
     assert browser.find_element(By.ID, "video-state").text == "直播"
     tiles = [t for t in browser.find_elements(By.CSS_SELECTOR, "#video-grid .vid-tile") if t.is_displayed()]
     assert 1 <= len(tiles) <= 4
+    name = tiles[0].find_element(By.CSS_SELECTOR, ".vid-name").text.split(" · ")[-2]
+    tiles[0].find_element(By.TAG_NAME, "video").click()          # a tile becomes the main picture
+    wait_for(lambda: name in browser.find_element(By.ID, "video-title").text, what="the swap")
+    browser.find_element(By.ID, "video-wall").click()             # 上墙 (the hall operator's)
+    wait_for(lambda: "已上墙" in browser.find_element(By.ID, "video-msg").text, what="上墙 toast")

@@ -24,6 +24,7 @@ from dash import ClientsideFunction, Dash, Input, Output, State, dcc, html, no_u
 
 from app.auth import guarded
 from app.http.video_evidence import EVIDENCE
+from app.http.video_wall import hall_refusal
 from app.nearby import CAMERA_RADIUS_M
 from app.screens.console.ids import Id
 from app.screens.console.model import ConsoleData, fmt, new_photos, who_did
@@ -39,8 +40,6 @@ SCAN = 60
 those shared to it: enough to find five of its own)."""
 SEEING, NEAREST = "可视摄像头", "最近摄像头"
 """A camera's label: it sees the spot, or it is only near it (pointing elsewhere)."""
-WALL_ROLES = frozenset({"city_commander", "city_operator"})
-"""The hall's operators (市指挥中心大厅): they pin cameras to the wall (上墙)."""
 
 
 def watchable_cameras(data: ConsoleData, actor: Actor, lon: float, lat: float,
@@ -146,7 +145,7 @@ def register_video(app: Dash, data: ConsoleData, console_actor) -> None:  # noqa
             return None, True
         # no gateway running (its status key lapses within 10 s): say so, start no player
         up = bool(data.redis.exists(vkeys.GATEWAY))
-        return {"case": inc.id, "cameras": cams, "wall": actor.role in WALL_ROLES,
+        return {"case": inc.id, "cameras": cams, "wall": hall_refusal(actor) is None,   # 上墙 (video_wall)
                 "gateway": up}, False
 
     @app.callback(Output(Id.VIDEO_SHOTS, "children"), Output(Id.VIDEO_VER, "data"),
