@@ -12,7 +12,7 @@
   ``GET /analytics/reports/case/<id>.pdf`` an incident's 专报 (``special``), the case's read
   scope enforced;
 - ``register_section``: the /analytics 报表 section (the caller's reports — title, kind, period,
-  when made — with download links, and a button to make the chosen end day's 日报), 指标与目标
+  when made — with download links, and a button to make the 日报/周报/月报 of the chosen end day), 指标与目标
   (each KPI of the chosen period beside its target, 约束性/预期性, 达标) and 设备在线率与鲜活率
   (now, by device type and by town: the reports' tables, S5); a case number opens its 专报.
 
@@ -337,7 +337,8 @@ def target_rows(rows: list[dict]) -> list[dict]:
 
 def register_section(app, ctx, roles: tuple[str, ...]) -> None:  # noqa: ANN001
     """/analytics: the 报表 section (the caller's reports, newest first, with download links;
-    a button makes the chosen end day's 日报 now). Added around the screen's layout function."""
+    a button makes the 日报/周报/月报 containing the chosen end day now, for the caller's own
+    scope), 指标与目标 and 设备在线率与鲜活率. Added through ``analytics.add_section``."""
     from dash import Input, Output, State, dash_table, dcc, html  # noqa: PLC0415
 
     from app.screens.analytics import add_section  # noqa: PLC0415
@@ -349,7 +350,9 @@ def register_section(app, ctx, roles: tuple[str, ...]) -> None:  # noqa: ANN001
         entries = listing(ctx, actor) if actor is not None and actor.role in roles else []
         return html.Section(id="an-reports-box", className="reports", children=[
             html.H3("报表（日报、周报、月报）"),
-            html.Button("生成所选结束日的日报", id="an-report-make", n_clicks=0, className="btn"),
+            dcc.RadioItems(id="an-report-kind", value="daily", inline=True,
+                           options=[{"label": n, "value": k} for k, n in figures.KINDS.items()]),
+            html.Button("生成（含所选结束日）", id="an-report-make", n_clicks=0, className="btn"),
             html.Span(id="an-report-note", className="hint"),
             html.Div(id="an-reports", children=_links(entries)),
             html.Div(className="report-special", children=[
@@ -407,8 +410,8 @@ def register_section(app, ctx, roles: tuple[str, ...]) -> None:  # noqa: ANN001
 
     @app.callback(Output("an-reports", "children"), Output("an-report-note", "children"),
                   Input("an-report-make", "n_clicks"), State("an-period", "end_date"),
-                  prevent_initial_call=True)
-    def make(n, end):  # noqa: ANN001, ANN202
+                  State("an-report-kind", "value"), prevent_initial_call=True)
+    def make(n, end, kind):  # noqa: ANN001, ANN202
         from app.auth import require_role  # noqa: PLC0415
 
         actor = require_role(*roles)
@@ -416,7 +419,7 @@ def register_section(app, ctx, roles: tuple[str, ...]) -> None:  # noqa: ANN001
             day = dt.date.fromisoformat((end or "")[:10])
         except ValueError:
             return _links(listing(ctx, actor)), "✗ 请先选择结束日期"
-        e = generate(ctx, "daily", day, actor.center)
+        e = generate(ctx, kind if kind in figures.KINDS else "daily", day, actor.center)
         return _links(listing(ctx, actor)), f"已生成：{e['title']}"
 
 

@@ -302,6 +302,14 @@ def test_the_analytics_screen_shows_the_daily_reports_figures_for_that_day(web, 
     targets = response_of(page.call("an-targets.data", span, ["an-period.end_date"]))
     assert targets["an-targets"]["data"] == target_rows(f.targets)
     assert f.kpis["received"] >= 3 and str(f.kpis["received"]) in json.dumps(got["an-cards"])
+    # the button makes the chosen kind containing the end day (here its week), then lists it
+    made = response_of(page.call("an-reports.children", {
+        "an-report-make.n_clicks": 1, "an-period.end_date": day.isoformat(),
+        "an-report-kind.value": "weekly"}, ["an-report-make.n_clicks"]))
+    week = figures.span("weekly", day)
+    assert made["an-report-note"]["children"] == "已生成：" + figures.title(
+        ctx.city.name, "", "weekly", *week)
+    assert "周报" in _texts(made["an-reports"], ("report-kind",))
 
 
 class _PlotlyJSON(json.JSONEncoder):
