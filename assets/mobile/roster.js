@@ -48,7 +48,8 @@
   const section = el("section", {id: "tab-roster", hidden: ""},
     el("h2", {}, "辖区花名册"), status, el("div", {class: "field"}, search), list);
   $("main").append(section);
-  const tab = el("button", {type: "button", "data-tab": "roster"}, "花名册");
+  // two characters: six tabs share a 360-px phone's width
+  const tab = el("button", {type: "button", "data-tab": "roster", "aria-label": "辖区花名册"}, "名册");
   const outboxTab = $('nav.tabs button[data-tab="outbox"]');
   $("nav.tabs").insertBefore(tab, outboxTab);
   tab.addEventListener("click", () => {   // what app.js's show() does for its own tabs
