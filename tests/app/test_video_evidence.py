@@ -84,3 +84,38 @@ def test_a_department_gets_no_frame_of_a_camera_not_shared_to_it(web, vctx) -> N
     shared = cams[cams["share"].str.contains("城管")].iloc[0]["id"]
     r = _evidence(c, tok, fresh.id, shared)             # a case it may not read: 403 too
     assert r.status_code == 403
+
+
+def test_an_unreachable_camera_gives_a_clear_refusal_and_attaches_nothing(web, vctx) -> None:  # noqa: F811
+    from app.services import free_port  # noqa: PLC0415
+
+    svc, city = vctx.incidents, vctx.city
+    inc = svc.report(SYSTEM, "0108", *point_in(city, PZ, 3), description="井盖缺失")
+    vctx.settings.video = {**vctx.settings.video, "demo_rtsp": f"rtsp://127.0.0.1:{free_port()}/"}
+    cam = str(vctx.devices.cameras["id"].iloc[0])
+    c = web.test_client()
+    tok = login(c, "ops")
+    r = _evidence(c, tok, inc.id, cam)
+    assert r.status_code == 502 and r.json["reason"].startswith(f"{EVIDENCE}失败")
+    assert svc.store.load(inc.id).attachments == []
+    from app import keys  # noqa: PLC0415
+
+    assert vctx.redis.hget(keys.COUNTERS, "video_evidence_failed") == "1"     # counted
+
+
+def test_the_player_lists_seeing_cameras_first_and_an_offline_one_after_them(web, vctx) -> None:  # noqa: F811
+    cams = vctx.devices.cameras
+    ops = _actor(vctx, "ops")
+    data = ConsoleData(vctx)
+    for _, row in cams.iterrows():              # a spot two cameras can see
+        got = watchable_cameras(data, ops, float(row["lon"]), float(row["lat"]))
+        if sum(c["seeing"] for c in got) >= 2:
+            break
+    else:
+        raise AssertionError("no spot two cameras see")
+    assert got[0]["seeing"] and got[0]["label"] == SEEING
+    assert [c["seeing"] for c in got] == sorted((c["seeing"] for c in got), reverse=True)
+    access.record_state(vctx.redis, got[0]["id"], "offline", "连接被拒绝")
+    again = watchable_cameras(data, ops, float(row["lon"]), float(row["lat"]))
+    seeing = [c["id"] for c in again if c["seeing"]]
+    assert seeing[-1] == got[0]["id"] and seeing[0] != got[0]["id"]   # the offline one after
