@@ -16,6 +16,12 @@ opens Redis, starts ffmpeg processes and serves the browsers.
 The web screens are on another port of the same host: the browser sends the session cookie
 (cookies are per host), and the gateway answers CORS with credentials to that host's pages.
 
+``ClipWorker`` (in the gateway's loop): a video-AI detection that opens a case gets ``clip_s``
+seconds of its camera kept with the case, from the shared upstream (no second pull): an MP4
+under the snapshots dir (``/clips/<camera>/<incident>.mp4``, ``app.http.video_clips``), linked
+by ``om:video:clip:<incident>`` and a note on the case's trail; an unreachable camera leaves the
+reason there instead.
+
 ``SnapshotWorker``: a video-AI detection (``om:alarms``, ``snapshot_url`` ``/snapshots/<camera>/
 <name>.jpg``) gets its picture grabbed from the camera's stream and stored under the data dir,
 where ``GET /snapshots/…`` (``app.http.video``) serves it.
@@ -41,11 +47,12 @@ from flask import Flask
 from app import auth
 from app.context import AppContext
 from app.live.session import sid_from_cookie
+from grid.contracts import Event, Field, Source
 from sensors import keys as skeys
 from sensors.video import access, sources
 from sensors.video import keys as vkeys
 from sensors.video.config import VideoConfig
-from sensors.video.gateway import Gateway, Refused, Viewer
+from sensors.video.gateway import Gateway, Refused, Viewer, record_clip
 
 log = logging.getLogger("onemap.video")
 LIVE = "/video/live/"
@@ -89,6 +96,7 @@ class GatewayServer:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.listener: asyncio.base_events.Server | None = None
         self._tasks: set[asyncio.Task] = set()
+        self.clips: ClipWorker | None = None
 
     # --- life ----------------------------------------------------------------------------
     async def start(self, host: str, port: int) -> int:
@@ -102,6 +110,11 @@ class GatewayServer:
         self.listener = await asyncio.start_server(self._handle, host, port, backlog=2048,
                                                    limit=64 * 1024)
         self._spawn(self._publish_status())
+        if self.cfg.clip_s > 0:
+            self.clips = ClipWorker(self)
+            # alarms from now on (resolved here: one raised right after start() is not missed)
+            last = await asyncio.to_thread(_last_id, self.redis, skeys.ALARMS)
+            self._spawn(self.clips.run(last))
         return self.listener.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
@@ -352,6 +365,150 @@ def run_loop(coro) -> None:  # noqa: ANN001
 
 async def _call(fn, *args):  # noqa: ANN001, ANN002, ANN202
     return fn(*args)
+
+
+# --- a case's clip ------------------------------------------------------------------------
+CLIP_LINK_WAIT_S = 15.0
+"""How long a detection waits for the intake to open (or join) its case before its clip is
+given up (the intake takes an alarm in well under a second)."""
+
+
+def _last_id(r: redis.Redis, stream: str) -> str:
+    """The newest entry's id of ``stream`` ("0-0" when empty or missing)."""
+    got = r.xrevrange(stream, count=1)
+    return got[0][0] if got else "0-0"
+
+
+class ClipWorker:
+    """Keeps a short clip with each case a video-AI detection opens (issue 23: "a short clip
+    (e.g. 20 s) from the moment the incident opens is kept with the incident when the camera is
+    reachable"): reads ``om:alarms`` ``raise`` entries of the ``clip_sources`` (video-AI: the
+    detecting camera; others: the nearest camera that sees the spot), finds the case the intake
+    made of the episode, and records ``clip_s`` seconds from the gateway's shared upstream. One
+    clip per case (a detection joining an open situation adds none). Stored or not, the outcome
+    is linked to the case (``om:video:clip:<incident>``), noted on its trail and in the 视频调阅
+    log; a failure never stops the worker."""
+
+    def __init__(self, app: GatewayServer) -> None:
+        self.app, self.cfg, self.ctx = app, app.cfg, app.ctx
+        self.dir = Path(self.ctx.settings.data_dir) / "snapshots"
+        self.stats = {"stored": 0, "failed": 0, "skipped": 0}
+        self.source = app._source      # camera → address to pull (blocking)
+
+    async def run(self, last: str = "$") -> None:
+        while True:
+            try:
+                got = await asyncio.to_thread(self.ctx.redis.xread, {skeys.ALARMS: last},
+                                              count=100, block=1000)
+            except redis.RedisError as exc:
+                log.warning("clips: %s", exc)
+                await asyncio.sleep(2)
+                continue
+            for _stream, entries in got or []:
+                for entry_id, f in entries:
+                    last = entry_id
+                    if f.get(Field.EVENT) == Event.RAISE and \
+                            f.get(Field.SOURCE) in self.cfg.clip_sources:
+                        self.app._spawn(self._guarded(self.for_alarm(f)))
+
+    async def _guarded(self, coro) -> None:  # noqa: ANN001
+        try:
+            await coro
+        except Exception:   # one bad alarm never stops the worker
+            log.exception("clip")
+
+    def camera_of(self, f: dict) -> str:
+        """The detecting camera, or the nearest camera that sees the alarm's spot."""
+        dev = f.get(Field.DEVICE_ID) or ""
+        if f.get(Field.SOURCE) == Source.VIDEO_AI and self.ctx.devices.camera(dev):
+            return dev
+        from sensors.cameras import cameras_seeing  # noqa: PLC0415
+
+        with contextlib.suppress(ValueError, TypeError):
+            seeing = cameras_seeing(self.ctx.devices, float(f.get(Field.LON) or 0),
+                                    float(f.get(Field.LAT) or 0))
+            if seeing:
+                return seeing[0]["id"]
+        return ""
+
+    async def for_alarm(self, f: dict) -> dict | None:
+        """The clip of the case an alarm's episode opened (None: no case, camera or new clip)."""
+        from incidents.actor import SYSTEM  # noqa: PLC0415
+        from incidents.intake import episode_key  # noqa: PLC0415
+
+        camera = await asyncio.to_thread(self.camera_of, f)
+        episode = f.get(Field.EPISODE) or ""
+        if not camera or not episode:
+            self.stats["skipped"] += 1
+            return None
+        svc = self.ctx.incidents
+        # recording starts now (the moment the case opens); the case is linked when known
+        rec = asyncio.get_running_loop().create_task(self._record_pending(camera, episode))
+        deadline = time.monotonic() + CLIP_LINK_WAIT_S
+        inc = None
+        while inc is None and time.monotonic() < deadline:
+            inc = await asyncio.to_thread(svc.reported_with, SYSTEM, episode_key(episode))
+            if inc is None:
+                await asyncio.sleep(0.2)
+        if inc is None or not await asyncio.to_thread(self._claim, inc, camera):
+            rec.cancel()        # no case, or the case already has its clip
+            self.stats["skipped"] += 1
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await rec
+            return None
+        path, why = await rec
+        return await asyncio.to_thread(self._link, inc, camera, path, why)
+
+    async def clip(self, incident: str, camera: str) -> dict | None:
+        """Record the clip of ``incident`` from ``camera`` now (None: it has one already)."""
+        if not await asyncio.to_thread(self._claim, incident, camera):
+            return None
+        path, why = await self._record_pending(camera, incident)
+        return await asyncio.to_thread(self._link, incident, camera, path, why)
+
+    async def _record_pending(self, camera: str, tag: str) -> tuple[Path | None, str]:
+        tmp = self.dir / camera / f".clip-{tag}-{int(time.time() * 1000)}.mp4"
+        try:
+            url = await asyncio.to_thread(self.source, camera)
+        except sources.SourceError as exc:
+            return None, str(exc)
+        try:
+            why = await record_clip(self.app.gateway, camera, url, self.cfg.clip_s, tmp,
+                                    self.cfg.ffmpeg)
+        except asyncio.CancelledError:
+            tmp.unlink(missing_ok=True)
+            raise
+        return (None, why) if why else (tmp, "")
+
+    def _claim(self, incident: str, camera: str) -> bool:
+        return access.claim_clip(self.ctx.redis, incident, camera)
+
+    def _link(self, incident: str, camera: str, tmp: Path | None, why: str) -> dict:
+        """Keep the clip under its case's name and link it: the record, the case's trail, the
+        视频调阅 log."""
+        from incidents.actor import SYSTEM  # noqa: PLC0415
+
+        rec: dict = {"camera": camera, "ts": time.time(), "seconds": self.cfg.clip_s}
+        if tmp is not None:
+            out = self.dir / camera / f"{incident}.mp4"
+            tmp.replace(out)
+            rec |= {"state": "stored", "path": f"/clips/{camera}/{incident}.mp4",
+                    "bytes": out.stat().st_size, "reason": ""}
+            text = f"视频片段已保存（{self.cfg.clip_s:g} 秒，摄像机 {camera}）: {rec['path']}"
+        else:
+            rec |= {"state": "failed", "path": "", "reason": why}
+            text = f"视频片段未能保存（摄像机 {camera}）: {why}"
+        self.stats[rec["state"] if rec["state"] == "stored" else "failed"] += 1
+        r = self.ctx.redis
+        access.set_clip(r, incident, rec)
+        access.log_view(r, "clip", user="system", camera=camera, case=incident,
+                        seconds=self.cfg.clip_s, reason=why)
+        try:
+            self.ctx.incidents.note(incident, SYSTEM, text, idempotency_key=f"clip:{incident}")
+        except Exception:   # noqa: BLE001 (the clip and its record stay; the note is logged)
+            log.exception("clip note on %s", incident)
+        log.info("clip %s %s: %s", incident, camera, why or rec["path"])
+        return rec
 
 
 # --- video-AI snapshots -------------------------------------------------------------------

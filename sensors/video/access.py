@@ -97,3 +97,20 @@ def record_state(r: redis.Redis, camera: str, state: str, reason: str = "") -> N
 def stream_states(r: redis.Redis) -> dict[str, dict]:
     """Camera id → its last stream state (where a stream was tried)."""
     return {c: json.loads(v) for c, v in r.hgetall(keys.STATE).items()}
+
+
+def claim_clip(r: redis.Redis, incident: str, camera: str) -> bool:
+    """Mark ``incident``'s clip as being recorded; False when the case has one already."""
+    rec = {"state": "recording", "camera": camera, "ts": time.time()}
+    return bool(r.set(keys.clip(incident), json.dumps(rec), nx=True))
+
+
+def set_clip(r: redis.Redis, incident: str, rec: dict) -> None:
+    r.set(keys.clip(incident), json.dumps(rec, ensure_ascii=False))
+
+
+def clip_record(r: redis.Redis, incident: str) -> dict | None:
+    """The case's clip record (``app.video.ClipWorker``): camera, state (recording / stored /
+    failed), path, seconds, reason; or None."""
+    raw = r.get(keys.clip(incident))
+    return json.loads(raw) if raw else None

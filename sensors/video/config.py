@@ -22,6 +22,9 @@ class VideoConfig:
     token_ttl_s: float = defaults.TOKEN_TTL_S
     recheck_s: float = defaults.RECHECK_S
     gop_max_bytes: int = defaults.GOP_MAX_BYTES
+    coalesce_s: float = defaults.COALESCE_S
+    clip_s: float = defaults.CLIP_S
+    clip_sources: tuple[str, ...] = defaults.CLIP_SOURCES
     role_quota: dict[str, int] = field(default_factory=lambda: dict(defaults.ROLE_QUOTA))
     default_quota: int = defaults.DEFAULT_QUOTA
     host: str = "127.0.0.1"
@@ -41,11 +44,14 @@ class VideoConfig:
         bad = sorted(set(table) - known)
         if bad:
             raise ValueError(f"[video]: unknown keys {bad} (known: {sorted(known)})")
+        if "clip_sources" in table:
+            table["clip_sources"] = tuple(table["clip_sources"])
         cfg = cls(**table)
         if cfg.max_upstreams < 1 or cfg.idle_stop_s < 0 or cfg.token_ttl_s <= 0 \
-                or cfg.connect_timeout_s <= 0:
+                or cfg.connect_timeout_s <= 0 or not 0 <= cfg.coalesce_s <= 1 \
+                or not 0 <= cfg.clip_s <= 600:
             raise ValueError("[video]: max_upstreams ≥ 1, idle_stop_s ≥ 0, token_ttl_s > 0, "
-                             "connect_timeout_s > 0")
+                             "connect_timeout_s > 0, 0 ≤ coalesce_s ≤ 1, 0 ≤ clip_s ≤ 600")
         return cfg
 
     def quota(self, role: str) -> int:

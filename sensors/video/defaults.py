@@ -28,8 +28,15 @@ VIEWER_QUEUE_CHUNKS = 256
 """Chunks queued for one viewer before it counts as too slow and is dropped (its player
 reconnects; one slow phone never holds the upstream back)."""
 
-READ_CHUNK = 188 * 64
-"""Bytes read from ffmpeg's stdout at once (whole MPEG-TS packets)."""
+READ_CHUNK = 188 * 1024
+"""Bytes read from ffmpeg's stdout at once at most (whole MPEG-TS packets): room for
+``COALESCE_S`` of a high-bitrate camera (8 Mbit/s × 0.1 s = 100 kB)."""
+
+COALESCE_S = 0.1
+"""A live upstream is read at most this often (s): what ffmpeg wrote meanwhile waits in the pipe
+and goes to each viewer in one write. The gateway's own CPU is per chunk × viewer; at 15 fps
+one write per frame costs 1.5× to 3× more than one per 0.1 s (bench/video.py). Adds at most this
+much to the live latency; 0: one write per read (per frame)."""
 
 VIEWS_MAXLEN = 100_000
 """Entries kept in the 视频调阅 log stream (start/end/denied; ~a month of a busy hall)."""
@@ -44,3 +51,13 @@ DEFAULT_QUOTA = 9
 CHANNELS_FULL = "视频通道已满，请稍后再试或关闭其他画面"
 H265_REFUSED = "该摄像机为 H.265 编码，浏览器无法直接播放（请在平台侧配置转码）"
 QUOTA_FULL = "同时调阅的视频路数已达上限"
+
+CLIP_S = 20.0
+"""A video-AI detection that opens a case gets this long (s) of its camera kept with the case
+(an MP4, ``-c copy`` from the shared upstream: no second pull), from the kept GOP before the
+alarm on. 0: no clips."""
+
+CLIP_SOURCES = ("video_ai",)
+"""Alarm sources (``grid.contracts.Source``) whose new case gets a clip: a video-AI detection's
+own camera. Adding ``"iot"`` clips the nearest camera that sees a sensor's alarm (each takes an
+upstream channel for ``CLIP_S``)."""

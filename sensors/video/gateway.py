@@ -24,6 +24,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sensors.video import defaults, ts
 from sensors.video.config import VideoConfig
@@ -149,6 +150,14 @@ class Upstream:
     idle: asyncio.TimerHandle | None = None
     started: float = field(default_factory=time.monotonic)
     bytes_in: int = 0
+    # where a cold start's time goes (ms after ``started``): ffmpeg spawned, its first byte
+    # (RTSP handshake done, media flowing), the first keyframe (live); bench/video.py prints them
+    spawn_ms: float | None = None
+    first_byte_ms: float | None = None
+    live_ms: float | None = None
+
+    def mark(self) -> float:
+        return round((time.monotonic() - self.started) * 1000, 1)
 
     @property
     def running(self) -> bool:
@@ -223,7 +232,9 @@ class Gateway:
         return {"max_upstreams": self.cfg.max_upstreams, "running": len(self.running()),
                 "cameras": {c: {"state": u.state, "reason": u.reason, "codec": u.codec,
                                 "viewers": len(u.viewers), "pulls": self.pulls[c],
-                                "bytes_in": u.bytes_in} for c, u in self.upstreams.items()},
+                                "bytes_in": u.bytes_in, "spawn_ms": u.spawn_ms,
+                                "first_byte_ms": u.first_byte_ms, "live_ms": u.live_ms}
+                                for c, u in self.upstreams.items()},
                 "stats": dict(self.stats)}
 
     async def stop(self) -> None:
@@ -253,14 +264,18 @@ class Gateway:
         except OSError as exc:
             self._offline(up, f"无法启动 ffmpeg: {exc}")
             return
+        up.spawn_ms = up.mark()
         err_task = asyncio.get_running_loop().create_task(self._stderr(up.proc, tail))
         rem = b""
+        coalesce = self.cfg.coalesce_s
         try:
             assert up.proc.stdout is not None
             while True:
                 data = await up.proc.stdout.read(defaults.READ_CHUNK)
                 if not data:
                     break
+                if up.first_byte_ms is None:
+                    up.first_byte_ms = up.mark()
                 up.bytes_in += len(data)
                 buf = rem + data if rem else data
                 n = len(buf) - len(buf) % ts.PKT
@@ -269,6 +284,11 @@ class Gateway:
                     self._chunk(up, chunk)
                 if not up.running:
                     break
+                if coalesce > 0 and up.state == "live":
+                    # what arrives meanwhile waits in the pipe and the next read takes it all:
+                    # each viewer gets one write per ``coalesce_s`` rather than one per frame
+                    # (the fan-out's Python cost is per chunk × viewer, hardly per byte)
+                    await asyncio.sleep(coalesce)
         finally:
             if up.proc.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
@@ -299,6 +319,7 @@ class Gateway:
             up.gop, up.gop_bytes = [chunk[keys[-1]:]], len(chunk) - keys[-1]
             if up.state == "starting":
                 up.state = "live"
+                up.live_ms = up.mark()
                 up.ready.set()
                 self.on_state(up.camera, "live", "")
         elif up.gop:
@@ -341,3 +362,54 @@ class Gateway:
         if was != state:
             log.info("camera %s: %s %s", up.camera, state, reason)
             self.on_state(up.camera, state, reason)
+
+
+async def record_clip(gateway: Gateway, camera: str, url: str, seconds: float, out: Path,
+                      ffmpeg: str = "ffmpeg") -> str:
+    """Keep ``seconds`` of ``camera`` as an MP4 at ``out`` (issue 23: a detection's clip is kept
+    with its case): a viewer of the shared upstream (no second pull; it starts at the kept GOP,
+    i.e. at the keyframe before the alarm), its MPEG-TS written to a file, then ``ffmpeg -c copy``
+    into MP4 (no transcoding; ``+faststart`` so a browser plays it at once). "" when stored, else
+    the reason in Chinese (the camera offline, the channels full, the stream ended, …); nothing
+    is left behind on failure."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    part = out.with_name(out.stem + ".part.ts")
+    fh = part.open("wb")
+    done = asyncio.Event()
+
+    def sink(chunk: bytes | None) -> bool:
+        if chunk is None:
+            done.set()
+        elif not fh.closed:
+            fh.write(chunk)     # a local file: a few kB per coalesced read
+        return True
+
+    try:
+        try:
+            viewer = await gateway.open(camera, url, sink)
+        except Refused as exc:
+            return exc.message
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), seconds)
+        finally:
+            gateway.close(viewer)
+            fh.close()
+        if done.is_set() and viewer.ended not in ("", "closed"):
+            log.info("clip %s: the stream ended early (%s)", camera, viewer.ended)
+        mp4 = out.with_name(out.stem + ".part.mp4")
+        proc = await asyncio.create_subprocess_exec(
+            ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-i", str(part),
+            "-map", "0:v:0", "-c", "copy", "-movflags", "+faststart", "-f", "mp4", str(mp4),
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE)
+        _, err = await proc.communicate()
+        if proc.returncode != 0 or not mp4.is_file() or mp4.stat().st_size == 0:
+            mp4.unlink(missing_ok=True)
+            return f"视频片段封装失败: {err.decode('utf-8', 'replace').strip()[-160:]}"
+        mp4.replace(out)
+        return ""
+    finally:
+        if not fh.closed:
+            fh.close()
+        part.unlink(missing_ok=True)

@@ -8,6 +8,7 @@
 | ``om:video:active`` | hash | user id → open views (the per-role quota) |
 | ``om:video:state`` | hash | camera id → JSON {state, reason, ts} from its stream (device health) |
 | ``om:video:gw`` | string (JSON), TTL | the gateway's status (upstreams, viewers), for ops and tests |
+| ``om:video:clip:<incident>`` | string (JSON) | the case's video clip: camera, path, seconds, state (recording / stored / failed), reason |
 """
 
 from grid import keyspace as _ks
@@ -15,9 +16,13 @@ from grid import keyspace as _ks
 # spelled at each access under the current city (``om:{<city>}:video:…`` on a tagged keyspace:
 # Redis Cluster, several cities; grid/keyspace.py)
 _CITY_NAMES = {"TOKEN": "video:tok:", "VIEWS": "video:views", "ACTIVE": "video:active",
-               "STATE": "video:state", "GATEWAY": "video:gw"}
+               "STATE": "video:state", "GATEWAY": "video:gw", "CLIP": "video:clip:"}
 __getattr__ = _ks.lazy_names(globals(), _CITY_NAMES)
 
 
 def token(t: str) -> str:
     return _ks.city() + _CITY_NAMES["TOKEN"] + t
+
+
+def clip(incident: str) -> str:
+    return _ks.city() + _CITY_NAMES["CLIP"] + incident

@@ -133,3 +133,86 @@ def test_a_detection_snapshot_is_stored_and_served(web, vctx) -> None:  # noqa: 
     login(d, "chengguan")
     assert d.get(snap).status_code == 403       # scoped like the live picture
     assert c.get(f"/snapshots/{cam}/nothing.jpg").status_code == 404
+
+
+def _duration_s(path) -> float:  # noqa: ANN001
+    import subprocess  # noqa: PLC0415
+
+    out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
+                          "stream=codec_name:format=duration", "-of", "json", str(path)],
+                         capture_output=True, text=True, check=True, timeout=30)
+    import json  # noqa: PLC0415
+
+    doc = json.loads(out.stdout)
+    assert doc["streams"][0]["codec_name"] == "h264"
+    return float(doc["format"]["duration"])
+
+
+def test_a_detection_that_opens_a_case_keeps_a_clip_and_an_unreachable_camera_says_why(
+        web, vctx, gateway) -> None:  # noqa: F811
+    """Issue 23: "a short clip from the moment the incident opens is kept with the incident when
+    the camera is reachable" (V1, V27): a video-AI raise → the intake opens the case → the
+    gateway records CLIP_S seconds from the shared upstream (one pull), an MP4 linked to the case
+    (record, trail note, 视频调阅 log), served scoped; a camera that does not answer leaves no
+    clip and its reason."""
+    import asyncio  # noqa: PLC0415
+
+    from incidents.actor import SYSTEM  # noqa: PLC0415
+    from incidents.intake import AlarmIntake  # noqa: PLC0415
+    from sensors import keys as skeys  # noqa: PLC0415
+    from tests.app.videokit import CLIP_S  # noqa: PLC0415
+
+    cams = _cams(vctx)
+    row = cams[~cams["share"].str.contains("城管")].iloc[1]
+    cam = row["id"]
+    vctx.redis.xadd(skeys.ALARMS, {
+        "episode": "clip-ep-1", "event": "raise", "source": "video_ai", "device_id": cam,
+        "device_type": "camera", "category": "0701", "level": "orange", "severity": "较大",
+        "lon": f"{row['lon']:.6f}", "lat": f"{row['lat']:.6f}", "cell_code": "",
+        "town_code": str(row["town_code"]), "ts": str(int(time.time() * 1000)),
+        "message": "视频AI: 烟火 (smoke_fire 0.91)", "snapshot_url": f"/snapshots/{cam}/1.jpg"})
+    assert AlarmIntake(vctx.incidents).poll(block_ms=None) == 1      # the case opens
+    inc = vctx.incidents.reported_with(SYSTEM, "alarm:clip-ep-1")
+    assert inc
+
+    deadline = time.monotonic() + 40
+    while (access.clip_record(vctx.redis, inc) or {}).get("state") in (None, "recording") \
+            and time.monotonic() < deadline:
+        time.sleep(0.1)
+    rec = access.clip_record(vctx.redis, inc)
+    assert rec["state"] == "stored" and rec["camera"] == cam, rec
+    assert rec["path"] == f"/clips/{cam}/{inc}.mp4"
+    path = vctx.settings.data_dir / "snapshots" / cam / f"{inc}.mp4"
+    assert CLIP_S - 0.5 <= _duration_s(path) <= CLIP_S + 3      # + the kept GOP before the alarm
+    assert gateway.gateway.pulls[cam] == 1                     # the shared upstream: one pull
+
+    c = web.test_client()
+    login(c, "ops")
+    r = c.get(rec["path"])
+    assert r.status_code == 200 and r.mimetype == "video/mp4" and r.data[4:8] == b"ftyp"
+    got = c.get(f"/api/video/clips/{inc}")
+    assert got.status_code == 200 and got.json["state"] == "stored"
+    d = web.test_client()
+    login(d, "chengguan")
+    assert d.get(rec["path"]).status_code == 403               # scoped like the live picture
+    trail = " ".join(str(e) for e in vctx.incidents.timeline(inc, SYSTEM))
+    assert "视频片段已保存" in trail
+    assert any(e["event"] == "clip" and e["case"] == inc for e in access.views(vctx.redis))
+
+    # a camera that does not answer: no clip, the reason kept, the worker goes on
+    far = cams.iloc[-1]
+    other = vctx.incidents.report(SYSTEM, "1101", float(far["lon"]), float(far["lat"]),
+                                  description="占道经营", title="占道经营", channel="video_ai")
+    assert other.id != inc
+    worker = gateway.app.clips
+    worker.source = lambda camera: "rtsp://127.0.0.1:9/none"     # nothing listens there
+    try:
+        fut = asyncio.run_coroutine_threadsafe(worker.clip(other.id, "CAM-UNREACHABLE"),
+                                               gateway.app.loop)
+        rec2 = fut.result(30)
+    finally:
+        worker.source = gateway.app._source
+    assert rec2["state"] == "failed" and "离线" in rec2["reason"], rec2
+    assert access.clip_record(vctx.redis, other.id)["state"] == "failed"
+    assert not list((vctx.settings.data_dir / "snapshots").glob("CAM-UNREACHABLE/*"))
+    assert "视频片段未能保存" in " ".join(str(e) for e in vctx.incidents.timeline(other.id, SYSTEM))

@@ -16,6 +16,8 @@ from tests.app.authkit import KIOSK
 from tests.sensors.video.camkit import rtsp_cameras  # noqa: F401
 
 TTL_S = 3.0
+CLIP_S = 3.0
+"""A case's clip in the tests (the deployment's default is 20 s)."""
 
 
 @pytest.fixture
@@ -23,7 +25,8 @@ def vctx(redis_client, redis_service, demo_city, demo_devices, tmp_path,
          rtsp_cameras) -> AppContext:  # noqa: F811
     settings = Settings(secret_key="t" * 64, kiosk_token=KIOSK, data_dir=tmp_path,
                         video={"demo_rtsp": rtsp_cameras.base, "demo_pool": 2, "port": 0,
-                               "token_ttl_s": TTL_S, "idle_stop_s": 0.5, "connect_timeout_s": 5})
+                               "token_ttl_s": TTL_S, "idle_stop_s": 0.5, "connect_timeout_s": 5,
+                               "clip_s": CLIP_S})
     ctx = AppContext(settings, redis_service.url)
     ctx.__dict__["city"] = demo_city
     ctx.__dict__["devices"] = demo_devices
