@@ -33,7 +33,7 @@ MOBILE_ASSETS = ASSETS_DIR / "mobile"
 SCRIPTS = ("outbox.js", "photos.js", "minimap.js", "app.js", "live.js", "dispatch.js",
            "callbacks.js",   # 回访待办 of the cell (issue 24)
            "roster.js",      # 辖区花名册 (offline) and 走访/服务记录 (issue 24, app.http.ledger_mobile)
-           "minqing.js", "collect.js",   # 民情日志 and 信息采集 (the 民情 tab, issue 24)
+           "minqing.js", "collect.js",   # 民情日志 and 信息采集 (under 巡查, issue 24)
            "video.js")   # 附近视频 with the 流量提示 (issue 23; app.http.video_mobile)
 DEFAULT_RECENT = ("0101", "0107", "0106", "0108", "0302", "0202")
 """Categories offered first before a worker has reported anything (demo default)."""

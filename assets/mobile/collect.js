@@ -2,7 +2,7 @@
  * cell, sent through the offline outbox to the town's review (it enters the register only when
  * the town approves). The server checks it as an import's row; a refused one stays in 待发送 with
  * the reasons. My submissions show their state and, when returned (已退回), the town's reason.
- * Lives in the 民情 tab (minqing.js). */
+ * Lives under 巡查, below 民情日志 (minqing.js). */
 (function () {
   "use strict";
   const OM = (window.OM = window.OM || {});

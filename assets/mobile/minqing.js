@@ -2,7 +2,7 @@
  * phone's key: a replay records nothing twice). 记录 keeps an entry; 记录并上报 keeps it and turns
  * it into an incident report in the same request (offline too: it goes when the network does);
  * an entry already sent has 转为上报, one tap (the server's incident service, linked both ways).
- * Adds the 民情 tab; collect.js (信息采集) adds its form to the same tab. */
+ * Shown under 巡查 (the patrol tab); collect.js (信息采集) adds its form below. */
 (function () {
   "use strict";
   const OM = (window.OM = window.OM || {});
@@ -11,15 +11,12 @@
   const {el, toast, getJSON, postNow, sendSaved, $} = ui;
   const CATS = "om.minqing.categories";
 
-  // --- the tab ---------------------------------------------------------------------------------
-  const section = el("section", {id: "tab-minqing", hidden: ""});
-  $("main").append(section);
-  const tab = el("button", {type: "button", "data-tab": "minqing"}, "民情");
-  const outboxTab = $('nav.tabs button[data-tab="outbox"]');
-  outboxTab.parentNode.insertBefore(tab, outboxTab);
-  tab.addEventListener("click", () => {
-    document.querySelectorAll("main > section").forEach((s) => { s.hidden = s !== section; });
-    document.querySelectorAll("nav.tabs button").forEach((b) => b.classList.toggle("on", b === tab));
+  // --- where it lives: the 巡查 tab (the day's round: patrol, what residents say, collecting);
+  // not a tab of its own: the phone's tab bar is full at 360 px ------------------------------
+  const section = el("div", {id: "minqing"});
+  $("#tab-patrol").append(section);
+  const tab = $('nav.tabs button[data-tab="patrol"]');
+  if (tab) tab.addEventListener("click", () => {
     locate();
     load();
     if (OM.collect) OM.collect.load();

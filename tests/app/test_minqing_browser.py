@@ -1,4 +1,4 @@
-"""Browser: the grid worker's 民情 tab on a 360-px phone (issue 24; G7 民情日志, E10 信息采集, SPEC §4
+"""Browser: the grid worker's 民情日志 and 信息采集 (under 巡查) on a 360-px phone (issue 24; G7 民情日志, E10 信息采集, SPEC §4
 weak network). A 民情 entry recorded without network waits in the outbox and reaches the server
 once back online; 转为上报 turns it into an incident in one tap; a 信息采集 of a resident goes to
 the town's review and shows 待审核 (the register still without it)."""
@@ -28,8 +28,8 @@ def test_minqing_offline_then_one_tap_and_a_collect_to_review(live, app_ctx, acc
     try:
         browser_login(d, live, worker, "/m/")
         wait(lambda: d.execute_script("return window.OM && OM.ready === true && !!OM.minqing "
-                                      "&& !!OM.collect"), 30, "the phone page with its 民情 tab")
-        _tab(d, "minqing")
+                                      "&& !!OM.collect"), 30, "the phone page with 民情日志")
+        _tab(d, "patrol")
         wait(lambda: len(d.find_elements(By.CSS_SELECTOR, "#mq-category option")) > 5, 20,
              "the 民情 categories")
 
