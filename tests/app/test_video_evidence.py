@@ -82,8 +82,11 @@ def test_a_department_gets_no_frame_of_a_camera_not_shared_to_it(web, vctx) -> N
 
     fresh = svc.report(SYSTEM, "0108", *point_in(city, PZ, 6), description="路灯不亮")
     shared = cams[cams["share"].str.contains("城管")].iloc[0]["id"]
-    r = _evidence(c, tok, fresh.id, shared)             # a case it may not read: 403 too
+    r = _evidence(c, tok, fresh.id, shared)             # a case it may not read: 403 too …
     assert r.status_code == 403
+    denied = [e for e in security.audit_entries(vctx.redis) if e["event"] == "denied"]
+    assert denied[0]["target"] == fresh.id and denied[0]["user"] == "chengguan"   # … audited
+    assert svc.store.load(fresh.id).attachments == []
 
 
 def test_an_unreachable_camera_gives_a_clear_refusal_and_attaches_nothing(web, vctx) -> None:  # noqa: F811
