@@ -608,11 +608,13 @@ class DemoCameras:
 
     def __init__(self, port: int = 0, cameras: int = 8, h265: int = 0, keyint_s: float = 2.0,
                  width: int = 640, height: int = 360, fps: int = 15, kbps: int = 500,
-                 host: str = "127.0.0.1") -> None:
+                 host: str = "127.0.0.1", control: Path | None = None) -> None:
         self.args = [SYSTEM_PYTHON, str(CAMERA_SCRIPT), "--host", host, "--port", str(port),
                      "--cameras", str(cameras), "--h265", str(h265), "--keyint-s", str(keyint_s),
                      "--width", str(width), "--height", str(height), "--fps", str(fps),
                      "--kbps", str(kbps)]
+        if control is not None:       # the scene control file (SceneDirector writes it)
+            self.args += ["--control", str(control)]
         self.host = host
         self.proc: subprocess.Popen | None = None
         self.port = port
@@ -649,6 +651,91 @@ class DemoCameras:
                 self.proc.wait(5)
 
 
+# --- the demo's scenes -----------------------------------------------------------------------
+FIRE_CATEGORY = "0401"      # 消防/火灾: the fire sensors' rules and video-AI 烟火 (sensors.kinds)
+FIRE_SCENE_S = 300.0
+"""A fire scene stays on this long (s) after its episode's last alarm entry without a clear."""
+SCENE_RADIUS_M, SCENE_CAMERAS = 500.0, 3    # as the simulator picks a fire's cameras
+
+
+class SceneDirector:
+    """The demo's cameras show what the simulator plays (issue 23: "the fire scenario's camera
+    shows the scene changing"): a fire alarm (category 0401: the smoke and heat sensors of the
+    burning building, a video-AI 烟火 detection) turns the demo pool cameras behind the cameras
+    that see its spot to the fire scene, until the episode clears (or ``FIRE_SCENE_S`` pass
+    without news). It writes ``scripts/video_cameras.py``'s control file (``{"fire": [n…]}``)."""
+
+    def __init__(self, ctx: AppContext, cfg: VideoConfig, control: Path) -> None:
+        self.ctx, self.cfg, self.control = ctx, cfg, control
+        self.episodes: dict[str, tuple[set[int], float]] = {}     # episode → pool numbers, until
+        self.shown: list[int] | None = None
+        self.stop_event = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="video-scenes", daemon=True)
+
+    def pool_cameras(self, f: dict) -> set[int]:
+        """The demo pool numbers of the cameras that see an alarm's spot (and the detecting one)."""
+        from sensors.cameras import cameras_seeing  # noqa: PLC0415
+
+        ids = []
+        if f.get(Field.SOURCE) == Source.VIDEO_AI and f.get(Field.DEVICE_ID):
+            ids.append(f[Field.DEVICE_ID])
+        with contextlib.suppress(ValueError, TypeError):
+            ids += [c["id"] for c in cameras_seeing(
+                self.ctx.devices, float(f.get(Field.LON) or 0), float(f.get(Field.LAT) or 0),
+                SCENE_RADIUS_M, SCENE_CAMERAS)]
+        return {int(sources.demo_url(self.cfg, c).rsplit("/", 1)[1]) for c in ids}
+
+    def handle(self, f: dict, now: float | None = None) -> list[int]:
+        """Apply one ``om:alarms`` entry; the pool cameras now on fire."""
+        now = time.time() if now is None else now
+        ep = f.get(Field.EPISODE) or ""
+        if ep and f.get(Field.CATEGORY) == FIRE_CATEGORY:
+            if f.get(Field.EVENT) == Event.CLEAR:
+                self.episodes.pop(ep, None)
+            elif f.get(Field.EVENT) in (Event.RAISE, Event.LEVEL):
+                ns = self.episodes.get(ep, (set(), 0.0))[0] or self.pool_cameras(f)
+                self.episodes[ep] = (ns, now + FIRE_SCENE_S)
+        return self.write(now)
+
+    def write(self, now: float) -> list[int]:
+        self.episodes = {e: v for e, v in self.episodes.items() if v[1] > now}
+        fire = sorted(set().union(*(ns for ns, _ in self.episodes.values())))
+        if fire != self.shown:
+            tmp = self.control.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"fire": fire}), encoding="utf-8")
+            tmp.replace(self.control)       # atomic: the camera server never reads half a file
+            self.shown = fire
+            log.info("demo scenes: fire on cameras %s", fire)
+        return fire
+
+    def _run(self) -> None:
+        r, last = self.ctx.redis, "$"
+        while not self.stop_event.is_set():
+            try:
+                got = r.xread({skeys.ALARMS: last}, count=100, block=1000)
+            except redis.RedisError as exc:
+                log.warning("scenes: %s", exc)
+                self.stop_event.wait(2)
+                continue
+            try:
+                for _stream, entries in got or []:
+                    for entry_id, f in entries:
+                        last = entry_id
+                        self.handle(f)
+                self.write(time.time())
+            except Exception:   # noqa: BLE001 (the demo's scenery never stops the demo)
+                log.exception("scenes")
+
+    def start(self) -> SceneDirector:
+        self.write(time.time())
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self.thread.join(timeout=5)
+
+
 # --- started by onemap demo / onemap video --------------------------------------------------
 def start_demo_video(ctx: AppContext, runtime, say, cameras: int = 8) -> str:  # noqa: ANN001
     """``onemap demo``: the demo camera server (its pool: every registry camera maps onto it),
@@ -662,11 +749,14 @@ def start_demo_video(ctx: AppContext, runtime, say, cameras: int = 8) -> str:  #
         return ""
     try:
         if not cfg.demo_rtsp:
-            cams = DemoCameras(port=0, cameras=cameras).start()
+            control = Path(ctx.settings.data_dir) / "video-scenes.json"
+            cams = DemoCameras(port=0, cameras=cameras, control=control).start()
             runtime.add("video-cameras", cams.stop)
             ctx.settings.video = {**ctx.settings.video, "demo_rtsp": cams.base,
                                   "demo_pool": cameras}
             cfg = ctx.settings.video_config
+            scenes = SceneDirector(ctx, cfg, control).start()   # the fire scenario shows
+            runtime.add("video-scenes", scenes.stop)
         gw = Background(ctx, cfg).start()
         runtime.add("video", gw.stop)
         ctx.settings.video = {**ctx.settings.video, "port": gw.port}   # port 0: the bound one

@@ -12,7 +12,7 @@ import requests
 
 from app import security
 from app.context import AppContext
-from sensors.video import access, ts
+from sensors.video import access, sources, ts
 from sensors.video import keys as vkeys
 from tests.app.authkit import login
 from tests.app.videokit import gateway, rtsp_cameras, vctx, web  # noqa: F401
@@ -216,3 +216,51 @@ def test_a_detection_that_opens_a_case_keeps_a_clip_and_an_unreachable_camera_sa
     assert access.clip_record(vctx.redis, other.id)["state"] == "failed"
     assert not list((vctx.settings.data_dir / "snapshots").glob("CAM-UNREACHABLE/*"))
     assert "视频片段未能保存" in " ".join(str(e) for e in vctx.incidents.timeline(other.id, SYSTEM))
+
+
+def _mean_rgb(url: str) -> tuple[float, float, float]:
+    """The mean colour of one decoded frame of ``url`` (scaled down: 32×18 RGB)."""
+    import subprocess  # noqa: PLC0415
+
+    out = subprocess.run(["ffmpeg", "-loglevel", "error", "-rtsp_transport", "tcp", "-i", url,
+                          "-frames:v", "1", "-vf", "scale=32:18", "-f", "rawvideo", "-pix_fmt",
+                          "rgb24", "-"], capture_output=True, check=True, timeout=30).stdout
+    n = len(out) // 3
+    return tuple(sum(out[k::3]) / n for k in range(3))  # type: ignore[return-value]
+
+
+def test_the_fire_scenario_turns_the_cameras_that_see_it_to_a_fire_scene(vctx, tmp_path) -> None:  # noqa: F811
+    """Issue 23 demo: "the fire scenario's camera shows the scene changing": a fire alarm (0401)
+    turns the demo pool camera behind the camera that sees it to the fire scene (orange on dark
+    red, 火情) through the camera server's control file, and its clear turns it back."""
+    from app.video import DemoCameras, SceneDirector  # noqa: PLC0415
+    from sensors.video.config import VideoConfig  # noqa: PLC0415
+
+    control = tmp_path / "scenes.json"
+    cams = DemoCameras(cameras=2, keyint_s=1.0, width=320, height=180, fps=10, kbps=200,
+                       control=control).start()
+    try:
+        cfg = VideoConfig.from_table({"demo_rtsp": cams.base, "demo_pool": 2})
+        director = SceneDirector(vctx, cfg, control)
+        row = _cams(vctx).iloc[0]
+        alarm = {"episode": "fire-ep", "event": "raise", "source": "video_ai",
+                 "device_id": row["id"], "category": "0401", "lon": str(row["lon"]),
+                 "lat": str(row["lat"])}
+        fire = director.handle(alarm)
+        n = int(sources.demo_url(cfg, row["id"]).rsplit("/", 1)[1])
+        assert n in fire
+
+        def red(rgb: tuple[float, float, float]) -> bool:
+            return rgb[0] > 80 and rgb[0] > 2 * rgb[2]
+
+        deadline = time.monotonic() + 20
+        while not red(rgb := _mean_rgb(cams.url(n))) and time.monotonic() < deadline:
+            pass
+        assert red(rgb), rgb                                  # the picture is on fire
+        assert director.handle(alarm | {"event": "clear"}) == []
+        deadline = time.monotonic() + 20
+        while red(rgb := _mean_rgb(cams.url(n))) and time.monotonic() < deadline:
+            pass
+        assert not red(rgb), rgb                              # and back to its test picture
+    finally:
+        cams.stop()
