@@ -54,20 +54,20 @@ def watchable_cameras(data: ConsoleData, actor: Actor, lon: float, lat: float,
     seeing = cameras_seeing(devices, lon, lat, radius_m=CAMERA_RADIUS_M, limit=SCAN, positions=pos)
     seeing.sort(key=lambda c: (states.get(c["id"], {}).get("state") == "offline", c["distance_m"]))
     out: list[dict] = []
-    for group, sees in ((seeing, True), (None, False)):
-        if group is None:
-            if len(out) >= n:
-                break
-            group = cameras_nearest(devices, lon, lat, radius_m=4 * CAMERA_RADIUS_M, limit=SCAN,
-                                    positions=pos)
+
+    def take(group: list[dict], sees: bool) -> None:
         for c in group:
             if len(out) >= n:
-                break
+                return
             if any(o["id"] == c["id"] for o in out) or policy.may_watch(actor, c) is not None:
-                continue
+                continue                      # out of scope: never named to the page
             out.append({"id": str(c["id"]), "name": str(c["name"]),
                         "distance_m": float(c["distance_m"]), "seeing": sees,
                         "label": SEEING if sees else NEAREST})
+    take(seeing, True)
+    if len(out) < n:        # fill the grid (or stand in for none) with the nearest, so labelled
+        take(cameras_nearest(devices, lon, lat, radius_m=4 * CAMERA_RADIUS_M, limit=SCAN,
+                             positions=pos), False)
     return out
 
 
