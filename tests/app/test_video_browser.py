@@ -10,6 +10,7 @@ from selenium.webdriver.common.by import By
 from app.services import free_port
 from app.video import DemoCameras
 from tests.app.browserkit import browser, browser_login, live, wait_for  # noqa: F401
+from tests.app.e2ekit import SCREENSHOTS
 from tests.app.videokit import gateway, rtsp_cameras, vctx, web  # noqa: F401
 
 
@@ -76,6 +77,9 @@ def test_the_console_case_panel_plays_the_cases_camera(vctx, web, live, browser,
     assert browser.find_element(By.ID, "video-state").text == "直播"
     tiles = [t for t in browser.find_elements(By.CSS_SELECTOR, "#video-grid .vid-tile") if t.is_displayed()]
     assert 1 <= len(tiles) <= 4
+    wait_for(lambda: all(t.find_element(By.CSS_SELECTOR, ".vid-state").text == "直播" for t in tiles),
+             timeout=30, what="the grid playing")
+    browser.save_screenshot(str(SCREENSHOTS / "console-video.png"))     # README, docs/video.md
     name = tiles[0].find_element(By.CSS_SELECTOR, ".vid-name").text.split(" · ")[-2]
     tiles[0].find_element(By.TAG_NAME, "video").click()          # a tile becomes the main picture
     wait_for(lambda: name in browser.find_element(By.ID, "video-title").text, what="the swap")
