@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing as mp
 import random
 import shutil
 import statistics
@@ -98,12 +99,13 @@ class City:
 
 
 def one_day(svc: IncidentService, who: City, clock: Clock, day0: float, n: int, rng: random.Random,
-            hourly=None) -> list[str]:  # noqa: ANN001
-    """``n`` cases over one simulated day, each walked to 结案 (5 % 作废) within its slot."""
+            hourly=None, share: tuple[int, int] = (0, 1)) -> list[str]:  # noqa: ANN001
+    """``n`` cases over one simulated day, each walked to 结案 (5 % 作废) within its slot;
+    ``share`` (k, workers): only the cases k, k + workers, … (one of several writers)."""
     ids: list[str] = []
     slot = DAY / max(n, 1)
     hour = -1
-    for k in range(n):
+    for k in range(share[0], n, share[1]):
         t0 = day0 + k * slot
         if hourly is not None and int((t0 - day0) // 3600) != hour:
             hour = int((t0 - day0) // 3600)
@@ -130,6 +132,52 @@ def one_day(svc: IncidentService, who: City, clock: Clock, day0: float, n: int, 
     return ids
 
 
+_W: dict = {}
+"""A month worker's process state (``_worker_init``): its Redis client, service and clock."""
+
+
+def _worker_init(url: str, who: City) -> None:
+    """A worker process: its own connection and service (as each web or intake process has)."""
+    r = redis.Redis.from_url(url, decode_responses=True)
+    clock = Clock(START.timestamp())
+    _W.update(r=r, clock=clock, who=who, svc=IncidentService(r, who.city, clock=clock))
+
+
+def _worker_share(d: int, k: int, workers: int, n: int) -> list[str]:
+    """Worker ``k``'s share of day ``d``: the day's cases k, k + workers, … at their times."""
+    return one_day(_W["svc"], _W["who"], _W["clock"], START.timestamp() + d * DAY, n,
+                   random.Random(d * 1000 + k), share=(k, workers))
+
+
+def _archiver_proc(url: str, pg_url: str, stop, batch: int) -> None:  # noqa: ANN001 (mp.Event)
+    """The archiver as its own process (``onemap db archive``), until ``stop``: it drains what
+    the feed holds, then looks again after a pause, so that a case walked through its stages
+    within one pause is copied once (batches of ``batch`` feed entries)."""
+    r = redis.Redis.from_url(url, decode_responses=True)
+    archiver = Archiver(r, connector(pg_url, "bench-archiver"), batch=batch)
+    while not stop.is_set():
+        if archiver.drain() == 0:
+            stop.wait(0.5)
+    archiver.close()
+
+
+def _rollup_proc(pg_url: str, devices: int, days: int, out) -> None:  # noqa: ANN001 (Queue)
+    out.put(rollups(pg_url, devices, days))
+
+
+def _caught_up(r: redis.Redis, timeout: float = 600.0) -> None:
+    """Wait until the archiver's group has read and acknowledged everything on the feed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        g = next((g for g in r.xinfo_groups(keys.FEED) if g["name"] == keys.ARCHIVE_GROUP), None)
+        if g is not None and not g["pending"] and (g.get("lag") == 0 or (
+                g.get("lag") is None and g["last-delivered-id"]
+                == r.xinfo_stream(keys.FEED)["last-generated-id"])):
+            return
+        time.sleep(0.05)
+    raise TimeoutError("archiver did not catch up")
+
+
 def month(args, who: City, rng: random.Random) -> dict:  # noqa: ANN001
     tmp = Path(tempfile.mkdtemp(prefix="onemap-bench-history-"))
     tmp.chmod(0o755)            # as root, PostgreSQL runs as postgres: it must get through
@@ -143,26 +191,57 @@ def month(args, who: City, rng: random.Random) -> dict:  # noqa: ANN001
     with psycopg.connect(url, autocommit=True) as c:     # towns and cells for place_daily
         places.sync(c, who.city)
     clock = Clock(START.timestamp())
-    svc = IncidentService(r, who.city, clock=clock)
+    svc = IncidentService(r, who.city, clock=clock)      # (builds the city's lookups: forked)
     archiver = Archiver(r, connector(url, "bench-archiver"), batch=500)
     retention = Retention(r, connector(url, "bench-retention"), args.retention_days * DAY,
                           clock=clock, archive=Archiver(r, connector(url, "bench-copy")).archive)
     n = round(FULL_RATE * args.scale)
     created: list[str] = []
     mem: list[int] = []
+    mpc = mp.get_context("fork")
+    roll_q = mpc.Queue()
+    # the hourly rollups go on beside the month (their own statement, their own connection)
+    roller = mpc.Process(target=_rollup_proc, args=(url, max(1, round(FULL_DEVICES * args.scale)),
+                                                    args.days, roll_q), daemon=True)
+    roller.start()
+    stop = mpc.Event()
+    arch = pool = None
+    if args.workers > 1:
+        archiver.r.xgroup_create(keys.FEED, keys.ARCHIVE_GROUP, id="0", mkstream=True)
+        arch = mpc.Process(target=_archiver_proc, args=(rsvc.url, url, stop, args.archive_batch),
+                           daemon=True)
+        arch.start()
+        pool = mpc.Pool(args.workers, initializer=_worker_init, initargs=(rsvc.url, who))
     t0 = time.perf_counter()
-    for d in range(args.days):
-        day0 = START.timestamp() + d * DAY
-        created += one_day(svc, who, clock, day0, n, rng, hourly=archiver.drain)
-        archiver.drain()
-        clock.t = max(clock.t, day0 + DAY - 1)
-        evicted = retention.pass_()
-        mem.append(r.info("memory")["used_memory"])
-        print(f"  day {d + 1:2d}: {len(created):7d} cases, {r.zcard(keys.ALL):6d} in Redis "
-              f"(evicted {evicted:5d}), used_memory {mb(mem[-1]):7.1f} MB, "
-              f"{time.perf_counter() - t0:6.0f} s", flush=True)
+    try:
+        for d in range(args.days):
+            day0 = START.timestamp() + d * DAY
+            if pool is None:        # one process: the archiver drains every simulated hour
+                created += one_day(svc, who, clock, day0, n, rng, hourly=archiver.drain)
+                archiver.drain()
+            else:                   # several writers at once, the archiver its own process
+                shares = pool.starmap(_worker_share, [(d, k, args.workers, n)
+                                                      for k in range(args.workers)])
+                created += sorted(i for ids in shares for i in ids)
+                _caught_up(r)
+            clock.t = max(clock.t, day0 + DAY - 1)
+            evicted = retention.pass_()
+            mem.append(r.info("memory")["used_memory"])
+            print(f"  day {d + 1:2d}: {len(created):7d} cases, {r.zcard(keys.ALL):6d} in Redis "
+                  f"(evicted {evicted:5d}), used_memory {mb(mem[-1]):7.1f} MB, "
+                  f"{time.perf_counter() - t0:6.0f} s", flush=True)
+    finally:
+        if pool is not None:
+            pool.close()
+            pool.join()
+        stop.set()
+        if arch is not None:
+            arch.join(30)
+    month_s = time.perf_counter() - t0
+    out["rollups"] = roll_q.get()
+    roller.join(10)
     out["by_kind"] = memory_by_kind(r)
-    out.update(r=r, url=url, svc=svc, created=created, mem=mem, month_s=time.perf_counter() - t0,
+    out.update(r=r, url=url, svc=svc, created=created, mem=mem, month_s=month_s,
                per_day=n, archiver=archiver, retention=retention)
     return out
 
@@ -203,21 +282,59 @@ def rollups(url: str, devices: int, days: int) -> tuple[int, float]:
     return rows, time.perf_counter() - t0
 
 
-def _shift(record: dict, s: float) -> dict:
-    """The case ``s`` seconds earlier: every *_ts and stage time moved."""
-    d = dict(record)
-    for k, v in record.items():
-        if k.endswith("_ts") and isinstance(v, (int, float)) and v:
-            d[k] = v - s
-    d["times"] = {k: v - s for k, v in (record.get("times") or {}).items()}
-    d["tasks"] = [{k: (v - s if k.endswith("_ts") and isinstance(v, (int, float)) and v else v)
-                   for k, v in t.items()} for t in record.get("tasks") or ()]
-    return d
+def _templates(cases: list, trails: dict) -> list[tuple]:
+    """The month's archived cases made ready to copy: (id, record, its time fields, trail as
+    (ms, seq, entry without its chain links, ts, links))."""
+    out = []
+    for iid, rec in cases:
+        ts_keys = [k for k, v in rec.items() if k.endswith("_ts") and isinstance(v, int | float) and v]
+        trail = []
+        for sid, e in trails.get(iid, ()):
+            e = dict(e)
+            links = {k: e.pop(k) for k in ("c", "d") if k in e}
+            e.pop("entry", None)
+            ms_, _, seq = sid.partition("-")
+            trail.append((int(ms_), seq, e, float(e.get("ts") or 0), links))
+        out.append((iid, rec, ts_keys, trail))
+    return out
 
 
-def year_bulk(url: str, months: int, days: int) -> tuple[list[str], int, float]:
+def _bulk_month(url: str, m: int, days: int, templates: list) -> tuple[list[str], int]:
+    """Month -``m``: the month's cases and trails shifted back ``m`` months, one simulated day
+    per ``bulk_load`` (so that each day's ``kpi_daily``/``place_daily`` rows are counted once)."""
+    s = m * days * DAY
+    s_ms = int(s * 1000)
+    ids: list[str] = []
+    n_audit = 0
+    with psycopg.connect(url, autocommit=True) as conn:
+        items: list = []
+        day = None
+        for iid, rec, ts_keys, trail in templates:
+            if iid[1:9] != day and items:      # E<yyyymmdd><seq>: a new day, a new batch
+                n_audit += bulk_load(conn, items)[1]
+                items = []
+            day = iid[1:9]
+            new_id = f"{iid}-h{m:02d}"
+            d = dict(rec, id=new_id)
+            for k in ts_keys:
+                d[k] = rec[k] - s
+            d["times"] = {k: v - s for k, v in (rec.get("times") or {}).items()}
+            if rec.get("tasks"):
+                d["tasks"] = [{k: (v - s if k.endswith("_ts") and isinstance(v, int | float) and v
+                                   else v) for k, v in t.items()} for t in rec["tasks"]]
+            items.append((incident_of(d), [
+                (f"{ms_ - s_ms}-{seq}", {"e": orjson.dumps(dict(e, ts=ts - s)).decode(), **links})
+                for ms_, seq, e, ts, links in trail]))
+            ids.append(new_id)
+        if items:
+            n_audit += bulk_load(conn, items)[1]
+    return ids, n_audit
+
+
+def year_bulk(url: str, months: int, days: int, workers: int = 1) -> tuple[list[str], int, float]:
     """The rest of the year: ``months`` time-shifted copies of the month's archived cases and
-    trails, through the archiver's bulk path. Returns (ids, audit rows, seconds)."""
+    trails, through the archiver's bulk path (COPY), ``workers`` months at once. Returns (ids,
+    audit rows, seconds)."""
     with psycopg.connect(url) as c:
         cases = c.execute("SELECT id, record FROM incidents ORDER BY id").fetchall()
         trails: dict[str, list] = {}
@@ -227,31 +344,29 @@ def year_bulk(url: str, months: int, days: int) -> tuple[list[str], int, float]:
     ids: list[str] = []
     n_audit = 0
     t0 = time.perf_counter()
-    with psycopg.connect(url, autocommit=True) as conn:
-        for m in range(1, months + 1):
-            s = m * days * DAY
-            s_ms = int(s * 1000)
-            items = []
-            for iid, rec in cases:
-                new_id = f"{iid}-h{m:02d}"
-                inc = incident_of(dict(_shift(rec, s), id=new_id))
-                trail = []
-                for sid, e in trails.get(iid, ()):
-                    e = dict(e, ts=float(e.get("ts") or 0) - s)
-                    link = {k: e.pop(k) for k in ("c", "d") if k in e}
-                    e.pop("entry", None)
-                    ms_, _, seq = sid.partition("-")
-                    trail.append((f"{int(ms_) - s_ms}-{seq}", {"e": orjson.dumps(e).decode(), **link}))
-                items.append((inc, trail))
-                ids.append(new_id)
-                if len(items) >= 2000:
-                    n_audit += bulk_load(conn, items)[1]
-                    items = []
-            if items:
-                n_audit += bulk_load(conn, items)[1]
+    templates = _templates(cases, trails)
+    del cases, trails
+    args = [(url, m, days, templates) for m in range(1, months + 1)]
+    if workers > 1:
+        with mp.get_context("fork").Pool(workers) as pool:
+            results = pool.imap(_bulk_star, args)
+            for m, (got, na) in enumerate(results, 1):
+                ids += got
+                n_audit += na
+                print(f"  month -{m:2d}: {len(ids):8d} cases loaded, "
+                      f"{time.perf_counter() - t0:6.0f} s", flush=True)
+    else:
+        for m, a in enumerate(args, 1):
+            got, na = _bulk_month(*a)
+            ids += got
+            n_audit += na
             print(f"  month -{m:2d}: {len(ids):8d} cases loaded, {time.perf_counter() - t0:6.0f} s",
                   flush=True)
     return ids, n_audit, time.perf_counter() - t0
+
+
+def _bulk_star(a: tuple) -> tuple[list[str], int]:
+    return _bulk_month(*a)
 
 
 def sql_queries(url: str, city, year0: datetime, year1: datetime, r: redis.Redis,  # noqa: ANN001
@@ -290,7 +405,8 @@ def sql_queries(url: str, city, year0: datetime, year1: datetime, r: redis.Redis
         c.execute("CREATE INDEX bench_towns_sub_geom ON bench_towns_sub USING gist (geom)")
         c.execute("ANALYZE")
         t0 = time.perf_counter()
-        direct = c.execute(kpi_daily.DIRECT_SQL, (year0, year1)).fetchall()
+        direct = c.execute(kpi_daily.DIRECT_SQL, {"since": year0, "until": year1,
+                                                  "city": ""}).fetchall()
         direct_ms = ms(t0)
         times: dict[str, list[float]] = {"kpi": [], "town": []}
         times["adhoc"] = []
@@ -366,6 +482,12 @@ def main() -> None:
     ap.add_argument("--retention-days", type=float, default=7.0)
     ap.add_argument("--redis-only-days", type=int, default=2)
     ap.add_argument("--city-dir", default=None)
+    ap.add_argument("--workers", type=int, default=1, help="writer processes for the month (the "
+                    "archiver then runs as its own process, as in production); 1: one process, "
+                    "the archiver drained every simulated hour")
+    ap.add_argument("--archive-batch", type=int, default=2000, help="feed entries per archiver "
+                    "batch (with --workers > 1)")
+    ap.add_argument("--bulk-workers", type=int, default=1, help="processes loading months at once")
     args = ap.parse_args()
     t_all = time.perf_counter()
     if args.city_dir:
@@ -396,11 +518,11 @@ def main() -> None:
         print("  what Redis holds (MEMORY USAGE by kind of key; the largest):")
         for kind, n, b in m["by_kind"][:8]:
             print(f"    {kind:40s} {n:6d} keys {mb(b):7.1f} MB")
-        n_roll, roll_s = rollups(url, max(1, round(FULL_DEVICES * args.scale)), args.days)
-        print(f"rollups: {n_roll} device-hours ({round(FULL_DEVICES * args.scale)} devices × "
+        n_roll, roll_s = m["rollups"]
+        print(f"rollups (beside the month): {n_roll} device-hours ({round(FULL_DEVICES * args.scale)} devices × "
               f"{args.days * 24} h) in {roll_s:.0f} s")
 
-        bulk_ids, bulk_audit, bulk_s = year_bulk(url, args.months, args.days)
+        bulk_ids, bulk_audit, bulk_s = year_bulk(url, args.months, args.days, args.bulk_workers)
         print(f"bulk path: {len(bulk_ids)} cases, {bulk_audit} audit entries in {bulk_s:.0f} s "
               f"({len(bulk_ids) / bulk_s:.0f} cases/s)")
 

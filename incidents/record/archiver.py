@@ -261,6 +261,51 @@ SELECT * FROM bulk_audit ON CONFLICT DO NOTHING""",
 version guard (``rows.UPSERT_INCIDENT``/``UPSERT_TASK``/``INSERT_AUDIT``)."""
 
 
+_DIRECT = {
+    "incidents": f"""COPY incidents (id, version, kind, state, category, severity, channel, center,
+    reporter_center, tier, centers, town_code, village_code, cell_code, priority, geom, created_at,
+    updated_at, {_STAGES}, record, city) FROM STDIN""",
+    "tasks": """COPY incident_tasks (incident_id, n, version, center, state, handler, dispatched_at,
+    started_at, handled_at, due_at, record, city) FROM STDIN""",
+    "audit": """COPY incident_audit (incident_id, seq, stream_id, ts, actor, action, entry, city)
+    FROM STDIN""",
+}
+"""A batch the record holds nothing of yet (an import's usual case) is COPYed straight into the
+tables: no temporary table, no conflict handling (the keys' unique indexes still guard)."""
+
+_HELD_ANY = """
+SELECT EXISTS (SELECT 1 FROM incidents WHERE city = %(city)s AND id = ANY(%(ids)s))
+    OR EXISTS (SELECT 1 FROM incident_audit WHERE city = %(city)s AND incident_id = ANY(%(ids)s))
+"""
+_LON = rows.INCIDENT_COLUMNS.index("lon")
+
+
+def _point(row: tuple) -> tuple:
+    """An incident row with its lon/lat as the ``geom`` column's EWKT (COPY's text input)."""
+    lon, lat = row[_LON], row[_LON + 1]
+    geom = None if lon is None else f"SRID=4326;POINT({lon!r} {lat!r})"
+    return (*row[:_LON], geom, *row[_LON + 2:])
+
+
+def _copy_fresh(conn: psycopg.Connection, incs: list, tasks: list, audit: list, city: str) -> bool:
+    """COPY a batch straight into the tables when the record holds none of its incidents (in a
+    savepoint: a concurrent writer of the same ids makes it fall back). False: not fresh."""
+    ids = sorted({r[0] for r in incs} | {r[0] for r in audit})
+    if conn.execute(_HELD_ANY, {"city": city, "ids": ids}).fetchone()[0]:
+        return False
+    try:
+        with conn.transaction(), conn.cursor() as cur:
+            for what, data in (("incidents", [_point(r) for r in incs]), ("tasks", tasks),
+                               ("audit", audit)):
+                if data:
+                    with cur.copy(_DIRECT[what]) as cp:
+                        for row in data:
+                            cp.write_row(row)
+    except psycopg.errors.UniqueViolation:
+        return False
+    return True
+
+
 def _copy(cur: psycopg.Cursor, what: str, data: list) -> None:
     cur.execute(_STAGING[what])
     table = {"incidents": "bulk_incidents", "tasks": "bulk_tasks", "audit": "bulk_audit"}[what]
@@ -275,9 +320,13 @@ def write_rows(conn: psycopg.Connection, incs: list, tasks: list, audit: list, c
     """The rows of a batch of ``city``, in the caller's transaction: incidents and sub-tasks
     upserted by (city, id) and version, audit entries inserted by (city, incident, seq) (a repeat
     changes nothing), and the ``kpi_daily`` rows of the (center, day) groups the incidents were
-    and are in and the ``place_daily`` rows of those days, recomputed. ``copy``: COPY through
-    temporary tables (the bulk path: many rows at once), else one statement per row."""
+    and are in and the ``place_daily`` rows of those days, recomputed. ``copy`` (the bulk path:
+    many rows at once): COPY, straight into the tables when the record holds none of the batch
+    (``_copy_fresh``), else through temporary tables and the upserts; else one statement per
+    row."""
     groups = kpi_daily.held(conn, [r[0] for r in incs], city) | kpi_daily.groups_of(incs)
+    if copy and _copy_fresh(conn, incs, tasks, audit, city):
+        incs = tasks = audit = []           # all in: only the daily rows are left to count
     with conn.cursor() as cur:
         for what, data, sql in (("incidents", incs, rows.UPSERT_INCIDENT),
                                 ("tasks", tasks, rows.UPSERT_TASK),

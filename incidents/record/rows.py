@@ -4,7 +4,7 @@ is the whole incident, from which ``incident_of`` rebuilds it exactly."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, fields
+from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,10 +33,21 @@ def when(ts: float | None) -> datetime | None:
     return datetime.fromtimestamp(ts, UTC) if ts else None
 
 
+_RECORD_FIELDS = tuple(f.name for f in fields(Incident) if f.name != "intake")
+_TASK_NAMES = tuple(f.name for f in fields(Task))
+
+
+def task_of(t: Task) -> dict[str, Any]:
+    """A sub-task as its ``record`` object (``dataclasses.asdict`` without the deep copy)."""
+    return {k: getattr(t, k) for k in _TASK_NAMES}
+
+
 def record_of(inc: Incident) -> dict[str, Any]:
-    """The whole incident as JSON (``record``): every field, sub-tasks as objects."""
-    d = asdict(inc)
-    d.pop("intake", None)
+    """The whole incident as JSON (``record``): every field, sub-tasks as objects. The same as
+    ``dataclasses.asdict`` less ``intake``, without its deep copy (a third of the bulk path's
+    time): the lists and dicts are the incident's own, for dumping, not for changing."""
+    d = {k: getattr(inc, k) for k in _RECORD_FIELDS}
+    d["tasks"] = [task_of(t) for t in inc.tasks]
     return d
 
 
@@ -65,7 +76,7 @@ def task_rows(inc: Incident, city: str = "") -> list[tuple]:
     """The ``incident_tasks`` rows of the incident's sub-tasks (子任务)."""
     return [(inc.id, t.n, inc.version, t.center, t.state, t.handler, when(t.dispatched_ts),
              when(t.started_ts), when(t.handled_ts), when(t.due_ts),
-             orjson.dumps(asdict(t)).decode(), city) for t in inc.tasks]
+             orjson.dumps(task_of(t)).decode(), city) for t in inc.tasks]
 
 
 def audit_row(incident_id: str, seq: int, stream_id: str, raw: dict[str, str],

@@ -147,3 +147,30 @@ def test_what_cannot_be_archived_is_kept_with_its_reason(svc, who, here, clock, 
     assert kept[0][0] == "feed" and "incident id" in kept[0][2]
     assert a.stats["rejected"] == 2
     assert redis_client.xpending(keys.FEED, keys.ARCHIVE_GROUP)["pending"] == 0
+
+
+def test_bulk_path_copies_straight_in_then_upserts_a_repeat_and_newer_versions(
+        svc, who, here, clock, demo_city, redis_client, record_url):
+    """归档导入 (``bulk_load``): the same rows as the feed path — a batch the record holds none
+    of is COPYed straight in, a repeat goes through the upserts and changes nothing, a newer
+    version replaces the row; the daily KPI rows count each case once."""
+    from incidents.record.archiver import bulk_load  # noqa: PLC0415
+
+    ids = make_cases(svc, who, demo_city, 5, clock, here.town)
+    items = [(svc.store.load(i), [(eid, f) for eid, f in redis_client.xrange(keys.audit(i))])
+             for i in ids]
+    with psycopg.connect(record_url, autocommit=True) as c:
+        assert bulk_load(c, items) == (5, sum(len(t) for _, t in items))
+    assert record_view(record_url, ids) == redis_view(redis_client, ids)
+    digest = table_digest(record_url)
+    with psycopg.connect(record_url, autocommit=True) as c:
+        bulk_load(c, items)                             # a repeat: nothing changes
+        assert table_digest(record_url) == digest
+        inc = items[0][0]
+        inc.version += 1
+        inc.title = "新版本"
+        bulk_load(c, [(inc, items[0][1])])
+        got = c.execute("SELECT version, record->>'title', ST_X(geom), ST_Y(geom) FROM incidents "
+                        "WHERE id = %s", (inc.id,)).fetchone()
+        assert got == (inc.version, "新版本", pytest.approx(inc.lon), pytest.approx(inc.lat))
+        assert c.execute("SELECT sum(received) FROM kpi_daily").fetchone()[0] == 5
