@@ -50,6 +50,21 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("redis_backend", ["single", "cluster"], indirect=True)
 
 
+def _drives_a_browser(item: pytest.Item) -> bool:
+    names = getattr(item, "fixturenames", ())
+    return bool(item.get_closest_marker("browser")) or "live" in names or "dash_duo" in names \
+        or item.path.name.endswith("_browser.py") or item.path.name.startswith("test_e2e_")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under ``pytest -n 2 --dist loadgroup`` (``make test``) the tests that drive Chromium share
+    one worker, one after another: two Dash pages rendering at once on two cores make each slow
+    enough to flake, while the other worker runs the rest of the suite beside them."""
+    for item in items:
+        if _drives_a_browser(item):
+            item.add_marker(pytest.mark.xdist_group("browser"))
+
+
 @pytest.fixture
 def redis_backend(request: pytest.FixtureRequest) -> str:
     """``single`` (the default) or ``cluster`` (tests marked ``also_on_cluster``)."""

@@ -36,8 +36,10 @@ def browser():
     d.quit()
 
 
-def wait_for(fn, timeout: float = 15.0, what: str = "condition"):
-    """Poll ``fn`` until it returns a truthy value (deadline, never a bare sleep)."""
+def wait_for(fn, timeout: float = 30.0, what: str = "condition"):
+    """Poll ``fn`` until it returns a truthy value (deadline, never a bare sleep). The deadline is
+    generous: a Dash round trip on a loaded two-core CI machine takes seconds, and a wait that
+    succeeds returns as soon as the condition holds."""
     end = time.monotonic() + timeout
     last_exc = None
     while time.monotonic() < end:
