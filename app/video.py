@@ -191,7 +191,9 @@ class GatewayServer:
         cors = self._cors(headers)
         tok = parse_qs(query).get("t", [""])[0]
         cookie = self._session_cookie(headers)
-        sid, grant, why = await asyncio.to_thread(self._admit, cookie, tok, camera)
+        # one thread hop for the session, the grant and (once admitted) the camera's address:
+        # a cold start under load pays each hop's queueing (bench/video.py)
+        sid, grant, why, url = await asyncio.to_thread(self._admit_source, cookie, tok, camera)
         if why:
             g = grant or {}
             await asyncio.to_thread(access.log_view, self.redis, "denied", user=g.get("user", ""),
@@ -219,7 +221,8 @@ class GatewayServer:
             return True
 
         try:
-            url = await asyncio.to_thread(self._source, camera)
+            if isinstance(url, sources.SourceError):
+                raise url
             viewer = await self.gateway.open(camera, url, sink)
         except sources.SourceError as exc:
             await _reply(writer, 502, {"error": "source", "reason": str(exc)}, cors)
@@ -265,6 +268,18 @@ class GatewayServer:
         sid = live_sid(self.server, cookie)
         grant, why = access.redeem(self.redis, tok, camera, sid)
         return sid, grant, why or ("" if sid else "login")
+
+    def _admit_source(self, cookie: str | None, tok: str, camera: str
+                      ) -> tuple[str | None, dict | None, str, str | sources.SourceError]:
+        """``_admit``, then (admitted only: a platform is never asked for a refused request)
+        the address to pull, or why there is none."""
+        sid, grant, why = self._admit(cookie, tok, camera)
+        if why:
+            return sid, grant, why, ""
+        try:
+            return sid, grant, why, self._source(camera)
+        except sources.SourceError as exc:
+            return sid, grant, why, exc
 
     def _source(self, camera: str) -> str:
         """The address to pull for ``camera`` (blocking: a VMS platform is asked over HTTP)."""

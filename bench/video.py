@@ -358,6 +358,22 @@ def main() -> None:
     print(f"gateway: first frame cold p50 {pct(ff(g['cold']), 50):.0f} ms p95 "
           f"{pct(ff(g['cold']), 95):.0f} ms; warm p50 {pct(ff(g['warm']), 50):.0f} ms p95 "
           f"{pct(ff(g['warm']), 95):.0f} ms")
+    # where a cold start's time goes: the gateway's own marks per upstream (ms after the pull
+    # started: ffmpeg spawned, its first byte = RTSP handshake done, first keyframe = live) and
+    # the rest of the client's wait (request → pull started: the grant and session checks; live
+    # → the client has the keyframe: the HTTP response)
+    ups = g["status"].get("cameras", {})
+    marks = {k: [v[k] for v in ups.values() if v.get(k) is not None]
+             for k in ("spawn_ms", "first_byte_ms", "live_ms")}
+    cold_by_cam = {c.path.split("/live/", 1)[1].split(".ts")[0]: c.first_frame_ms for c in g["cold"]
+                   if c.first_frame_ms is not None}
+    rest = [ms - ups[cam]["live_ms"] for cam, ms in cold_by_cam.items()
+            if ups.get(cam, {}).get("live_ms") is not None]
+    print("gateway cold start, p50/p95 ms: ffmpeg spawned "
+          f"{pct(marks['spawn_ms'], 50):.0f}/{pct(marks['spawn_ms'], 95):.0f}, first byte (RTSP "
+          f"handshake) {pct(marks['first_byte_ms'], 50):.0f}/{pct(marks['first_byte_ms'], 95):.0f}, "
+          f"first keyframe {pct(marks['live_ms'], 50):.0f}/{pct(marks['live_ms'], 95):.0f}; "
+          f"admission + response {pct(rest, 50):.0f}/{pct(rest, 95):.0f}")
     print(f"gateway: live latency p50 {pct(lat, 50):.0f} ms p95 {pct(lat, 95):.0f} ms "
           f"({len(lat)} frames); upstream pulls per camera {sorted(set(pulls))}")
     print(f"gateway CPU {g['cpu']:.1f} s/min (process {g['own']:.1f} + {len(pulls)} ffmpeg "

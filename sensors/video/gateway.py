@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import subprocess
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -79,6 +80,54 @@ def reason_cn(stderr_tail: str, fallback: str = "摄像机无响应") -> str:
 
 _NOISE = ("deprecated", "Non-monotonous", "estimate rate", "probesize")
 """ffmpeg's warnings that say nothing about the camera (kept out of an offline reason)."""
+
+
+class Child:
+    """An ffmpeg child with asyncio pipes, started by ``subprocess.Popen`` (``vfork``: no copy of
+    the gateway's page tables) in a worker thread. ``asyncio.create_subprocess_exec`` on uvloop
+    forks on the event loop: with the camera registry loaded each fork copies ~0.5 GB of page
+    tables, and 16 cameras opened at once waited up to 2.5 s for their turn on a loaded 2-core
+    host (bench/video.py: "ffmpeg spawned" p95)."""
+
+    def __init__(self, popen: subprocess.Popen, stdout: asyncio.StreamReader,
+                 stderr: asyncio.StreamReader, transports: list[asyncio.BaseTransport]) -> None:
+        self.popen, self.stdout, self.stderr, self._transports = popen, stdout, stderr, transports
+
+    @classmethod
+    async def start(cls, args: list[str], limit: int = 1 << 20) -> Child:
+        loop = asyncio.get_running_loop()
+        popen = await asyncio.to_thread(
+            subprocess.Popen, args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,  # noqa: S603
+            stderr=subprocess.PIPE, bufsize=0)
+        readers, transports = [], []
+        for pipe in (popen.stdout, popen.stderr):
+            reader = asyncio.StreamReader(limit=limit)
+            t, _ = await loop.connect_read_pipe(lambda r=reader: asyncio.StreamReaderProtocol(r), pipe)
+            readers.append(reader)
+            transports.append(t)
+        return cls(popen, readers[0], readers[1], transports)
+
+    @property
+    def returncode(self) -> int | None:
+        return self.popen.poll()
+
+    def terminate(self) -> None:
+        if self.popen.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.popen.terminate()
+
+    def kill(self) -> None:
+        if self.popen.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.popen.kill()
+
+    async def wait(self) -> int:
+        """Its exit status (it has closed its stdout or was killed: the wait is short)."""
+        while (rc := self.popen.poll()) is None:
+            await asyncio.sleep(0.05)
+        for t in self._transports:
+            t.close()
+        return rc
 
 
 Sink = Callable[[bytes | None], bool]
@@ -145,7 +194,7 @@ class Upstream:
     gop_bytes: int = 0
     tracker: ts.Tracker = field(default_factory=ts.Tracker)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
-    proc: asyncio.subprocess.Process | None = None
+    proc: Child | None = None
     task: asyncio.Task | None = None
     idle: asyncio.TimerHandle | None = None
     started: float = field(default_factory=time.monotonic)
@@ -257,14 +306,14 @@ class Gateway:
     async def _pump(self, up: Upstream) -> None:
         tail: list[str] = []
         try:
-            up.proc = await asyncio.create_subprocess_exec(
-                *ffmpeg_args(self.cfg.ffmpeg, up.url, self.cfg.connect_timeout_s),
-                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE)
+            up.proc = await Child.start(
+                ffmpeg_args(self.cfg.ffmpeg, up.url, self.cfg.connect_timeout_s))
         except OSError as exc:
             self._offline(up, f"无法启动 ffmpeg: {exc}")
             return
         up.spawn_ms = up.mark()
+        if not up.running:          # stopped while it was being spawned
+            up.proc.terminate()
         err_task = asyncio.get_running_loop().create_task(self._stderr(up.proc, tail))
         rem = b""
         coalesce = self.cfg.coalesce_s
@@ -290,16 +339,14 @@ class Gateway:
                     # (the fan-out's Python cost is per chunk × viewer, hardly per byte)
                     await asyncio.sleep(coalesce)
         finally:
-            if up.proc.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    up.proc.kill()
+            up.proc.kill()
             await up.proc.wait()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(err_task, 2)
             if up.running:   # ffmpeg ended by itself: the camera dropped or never answered
                 self._offline(up, reason_cn("\n".join(tail[-3:]), "视频流中断"))
 
-    async def _stderr(self, proc: asyncio.subprocess.Process, tail: list[str]) -> None:
+    async def _stderr(self, proc: Child, tail: list[str]) -> None:
         assert proc.stderr is not None
         async for line in proc.stderr:
             text = line.decode("utf-8", "replace").strip()
@@ -355,9 +402,8 @@ class Gateway:
         for v in list(up.viewers):
             v.end(state)
         up.viewers.clear()
-        if up.proc is not None and up.proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                up.proc.terminate()
+        if up.proc is not None:
+            up.proc.terminate()
         up.gop, up.gop_bytes = [], 0
         if was != state:
             log.info("camera %s: %s %s", up.camera, state, reason)
@@ -398,15 +444,19 @@ async def record_clip(gateway: Gateway, camera: str, url: str, seconds: float, o
         if done.is_set() and viewer.ended not in ("", "closed"):
             log.info("clip %s: the stream ended early (%s)", camera, viewer.ended)
         mp4 = out.with_name(out.stem + ".part.mp4")
-        proc = await asyncio.create_subprocess_exec(
-            ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-i", str(part),
-            "-map", "0:v:0", "-c", "copy", "-movflags", "+faststart", "-f", "mp4", str(mp4),
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE)
-        _, err = await proc.communicate()
+        try:     # in a thread (vfork: see ``Child``), off the event loop
+            proc = await asyncio.to_thread(
+                subprocess.run, [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-y",  # noqa: S603
+                                 "-i", str(part), "-map", "0:v:0", "-c", "copy", "-movflags",
+                                 "+faststart", "-f", "mp4", str(mp4)],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                timeout=60, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            mp4.unlink(missing_ok=True)
+            return f"视频片段封装失败: {exc}"
         if proc.returncode != 0 or not mp4.is_file() or mp4.stat().st_size == 0:
             mp4.unlink(missing_ok=True)
-            return f"视频片段封装失败: {err.decode('utf-8', 'replace').strip()[-160:]}"
+            return f"视频片段封装失败: {proc.stderr.decode('utf-8', 'replace').strip()[-160:]}"
         mp4.replace(out)
         return ""
     finally:
