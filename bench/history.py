@@ -27,8 +27,16 @@ and day, each case placed by PostGIS ``ST_Within`` on the ``places`` polygons wh
 checked against the ad hoc spatial join over every case (printed beside it). ``kpi_year_ms`` =
 the two as the screens read them.
 
-    python bench/history.py                    # --scale 0.1 (300 cases a day): ~10 min busy
-    python bench/history.py --scale 1          # the full rate (3,000 a day): hours here
+With ``--workers N`` (N > 1) the month runs as production does: N writer processes at once
+(each its own connection and service, as web and intake workers are), each day's cases shared
+among them; the archiver as its own process (``onemap db archive``) draining the feed (batches
+of ``--archive-batch``, a pause when it is empty); the retention at each day's end once the
+archiver has caught up; the month's hourly rollups in another process beside it. The year's
+bulk path then loads ``--bulk-workers`` months at once, one simulated day per ``bulk_load``
+(COPY straight into the tables: the record holds none of those cases yet).
+
+    python bench/history.py                    # --scale 0.1 (300 cases a day), one process
+    python bench/history.py --scale 1 --workers 3 --bulk-workers 3     # the full rate
 """
 
 from __future__ import annotations
@@ -344,9 +352,9 @@ def year_bulk(url: str, months: int, days: int, workers: int = 1) -> tuple[list[
     ids: list[str] = []
     n_audit = 0
     t0 = time.perf_counter()
-    templates = _templates(cases, trails)
+    _TEMPLATES[:] = _templates(cases, trails)     # forked workers inherit it (never pickled)
     del cases, trails
-    args = [(url, m, days, templates) for m in range(1, months + 1)]
+    args = [(url, m, days) for m in range(1, months + 1)]
     if workers > 1:
         with mp.get_context("fork").Pool(workers) as pool:
             results = pool.imap(_bulk_star, args)
@@ -357,7 +365,7 @@ def year_bulk(url: str, months: int, days: int, workers: int = 1) -> tuple[list[
                       f"{time.perf_counter() - t0:6.0f} s", flush=True)
     else:
         for m, a in enumerate(args, 1):
-            got, na = _bulk_month(*a)
+            got, na = _bulk_month(*a, _TEMPLATES)
             ids += got
             n_audit += na
             print(f"  month -{m:2d}: {len(ids):8d} cases loaded, {time.perf_counter() - t0:6.0f} s",
@@ -365,8 +373,11 @@ def year_bulk(url: str, months: int, days: int, workers: int = 1) -> tuple[list[
     return ids, n_audit, time.perf_counter() - t0
 
 
+_TEMPLATES: list = []
+
+
 def _bulk_star(a: tuple) -> tuple[list[str], int]:
-    return _bulk_month(*a)
+    return _bulk_month(*a, _TEMPLATES)
 
 
 def sql_queries(url: str, city, year0: datetime, year1: datetime, r: redis.Redis,  # noqa: ANN001
