@@ -459,6 +459,15 @@ class IncidentService(UnitOfWork, Queries, EmergencyMode):
         return self._mutate(incident_id, actor, "note", fn, reason=text,
                             idem=_idem("note", actor, idempotency_key))
 
+    def attach_evidence(self, incident_id: str, actor: Actor, url: str, text: str) -> Incident:
+        """取证: a 备注 that also attaches a file the server made (a frame grabbed from a camera,
+        issue 23) to the case; the audit entry carries the attachments before and after."""
+        def fn(i: Incident) -> None:
+            self.policy.check("note", actor, i)
+            if url not in i.attachments:
+                i.attachments.append(url)
+        return self._mutate(incident_id, actor, "note", fn, reason=text)
+
     def update_severity(self, incident_id: str, actor: Actor, severity: str, reason: str = "",
                         idempotency_key: str | None = None) -> Incident:
         """定级: change the severity. Raised to 重大 or above, the case goes to the city center."""

@@ -118,3 +118,8 @@ def action_name(action: str) -> str:
         return Action(action).cn
     except ValueError:
         return action
+
+
+EVIDENCE = "截图取证"
+"""取证 (issue 23): the word that marks a frame grabbed from a camera and attached to a case (the
+audit entry's reason begins with it; the console captions such a photo with it)."""

@@ -36,17 +36,13 @@ from app.http.video import _camera, _may_watch
 from app.keys import mobile_photo
 from app.mobile_api import PHOTO_TTL_S, photo_url
 from incidents.actor import Actor
-from incidents.incident import Incident
-from incidents.vocab import Action
+from incidents.vocab import EVIDENCE, Action
 from sensors.video import sources
 
 log = logging.getLogger("onemap.video")
 bp = Blueprint("api_video_evidence", __name__)
 guard_incident_ids(bp)
 
-EVIDENCE = "截图取证"
-"""The word that marks an evidence frame in the case's trail (the audit entry's reason begins
-with it; the console's video box lists those entries)."""
 GRAB_TIMEOUT_S = 12.0
 """ffmpeg's whole grab (connect + the next keyframe): a camera sends one every ~2 s."""
 
@@ -86,19 +82,6 @@ def store_photo(actor: Actor, incident_id: str, camera: str, data: bytes) -> str
     return photo_url(pid)
 
 
-def attach(incident_id: str, actor: Actor, url: str, reason: str) -> Incident:
-    """Append ``url`` to the case's attachments through the service's one atomic write (the
-    policy's 备注 check on fresh data; the audit entry carries before/after attachments)."""
-    s = svc()
-
-    def fn(i: Incident) -> None:
-        s.policy.check(Action.NOTE, actor, i)
-        if url not in i.attachments:
-            i.attachments.append(url)
-    # the service has no public "attach" yet: its unit of work is the one write path
-    return s._mutate(incident_id, actor, Action.NOTE, fn, reason=reason)  # noqa: SLF001
-
-
 @bp.post("/api/incidents/<incident_id>/video/evidence")
 def evidence(incident_id: str):
     actor = require_actor()
@@ -115,6 +98,6 @@ def evidence(incident_id: str):
         abort(security.json_error(502, "grab_failed", reason=f"{EVIDENCE}失败：{why}"))
     url = store_photo(actor, incident_id, cam["id"], data)
     with guarded(incident_id):
-        attach(incident_id, actor, url, evidence_reason(cam))
+        svc().attach_evidence(incident_id, actor, url, evidence_reason(cam))
     return jsonify(url=url, incident=incident_id, ts=int(time.time() * 1000),
                    camera={"id": cam["id"], "name": cam["name"]})

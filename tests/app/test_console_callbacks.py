@@ -162,8 +162,11 @@ def test_panel_shows_photos_cameras_timeline_and_applicable_actions(web, app_ctx
     assert any(isinstance(n, html.Img) and n.src == "/media/photo/abc123" for n in nodes)
     timeline = next(n for n in nodes if getattr(n, "id", None) == "timeline")
     assert len(timeline.children) == 4                    # 上报 受理 派遣 处置反馈
-    assert any(isinstance(n, html.A) and str(n.href).startswith("rtsp://") for n in nodes) or \
-        any("附近无可视摄像机" in str(getattr(n, "children", "")) for n in nodes)
+    cams = next(n for n in nodes if getattr(n, "className", None) == "cams")
+    assert cams.children and all("摄像" in str(li.children) or " m" in str(li.children)
+                                 for li in cams.children)
+    # the stream's address stays on the server (issue 23): no rtsp:// link reaches the page
+    assert not any(isinstance(n, html.A) and "rtsp" in str(n.href) for n in nodes)
 
 
 # --- a refused action is shown, never a silent HTTP error (QA: 受理 after 接管) -----------------

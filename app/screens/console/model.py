@@ -28,7 +28,7 @@ from incidents.incident import CHANNELS, STATE_NAMES
 from incidents.policy import OFFERED, Offer
 from incidents.queries import awaiting_redispatch
 from incidents.roles import CONSOLE_ROLES, ROLE_NAMES
-from incidents.vocab import Action
+from incidents.vocab import EVIDENCE, Action
 from sensors.cameras import cameras_for, live_positions
 
 __all__ = ["CONSOLE_ROLES"]
@@ -280,7 +280,7 @@ def options(city, codes: Iterable[str]) -> list[dict]:  # noqa: ANN001
 SYSTEM_NAME = "系统"
 """Who did what the platform did by itself (intake, deadlines, automatic dispatch): never the
 role the system account happens to carry (市值班员)."""
-BEFORE_PHOTO, AFTER_PHOTO = "上报照片", "处置后照片"
+BEFORE_PHOTO, AFTER_PHOTO, EVIDENCE_PHOTO = "上报照片", "处置后照片", EVIDENCE
 """A case's photos: those of the report (and of later reports joining it), those a handler
 attached to 处置反馈 (处置前后对比)."""
 _LATIN_ASIDE = re.compile(r"\s*[(（][^()（）\u3400-\u9fff]*[A-Za-z][^()（）\u3400-\u9fff]*[)）]")
@@ -380,9 +380,11 @@ def owner_reason(city, inc, trail: list[dict]) -> str:  # noqa: ANN001
 
 def photo_kinds(inc, trail: list[dict]) -> list[tuple[str, str]]:  # noqa: ANN001
     """The case's own photos (served here: a path), each with what it shows: ``AFTER_PHOTO``
-    when a 处置反馈 attached it (the trail says so), else ``BEFORE_PHOTO``."""
+    when a 处置反馈 attached it (the trail says so), ``EVIDENCE_PHOTO`` when a 备注 did (截图取证),
+    else ``BEFORE_PHOTO``."""
     after = {u for e in trail if e.get("action") == Action.HANDLE for u in new_photos(e)}
-    return [(str(u), AFTER_PHOTO if u in after else BEFORE_PHOTO)
+    grabbed = {u for e in trail if e.get("action") == Action.NOTE for u in new_photos(e)}
+    return [(str(u), AFTER_PHOTO if u in after else EVIDENCE_PHOTO if u in grabbed else BEFORE_PHOTO)
             for u in inc.attachments if str(u).startswith("/")]
 
 

@@ -67,9 +67,10 @@ def incident_panel(data: ConsoleData, actor: Actor, inc, trail: list[dict],  # n
     parts.append(html.H2("可视摄像机 (能看到事发点)" if seeing or not cams else
                          "最近的摄像机 (均未朝向事发点，非可视)", className="" if seeing else "cams-near"))
     parts.append(html.Ul(className="cams", children=[
-        html.Li([f"{c['name']} · {c['cls']}类 · {c['distance_m']:.0f} m"
-                 + ("" if seeing else f" · 朝向 {c['heading_deg']:.0f}°") + " · ",
-                 html.A("视频流", href=c["stream_url"], target="_blank", rel="noopener")])
+        # no link to the stream: its address (and a real deployment's credentials) stays on the
+        # server; the video box above plays these cameras through the gateway (issue 23)
+        html.Li(f"{c['name']} · {c['cls']}类 · {c['distance_m']:.0f} m"
+                + ("" if seeing else f" · 朝向 {c['heading_deg']:.0f}°"))
         for c in cams] or [html.Li("附近无可视摄像机")]))
     sens = data.sensors(inc.lon, inc.lat, inc)
     if sens:
@@ -97,7 +98,7 @@ def incident_panel(data: ConsoleData, actor: Actor, inc, trail: list[dict],  # n
 
 
 def photo_block(photos: list[tuple[str, str]]) -> html.Div:
-    """The case's photos, each captioned 上报照片 or 处置后照片 (处置前后对比), the report's
+    """The case's photos, each captioned 上报照片, 处置后照片 (处置前后对比) or 截图取证, the report's
     first; a click enlarges one (assets/console/photos.js: an overlay, nothing fetched from
     outside)."""
     photos = sorted(photos, key=lambda p: p[1] == AFTER_PHOTO)
