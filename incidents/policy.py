@@ -487,6 +487,15 @@ class Policy:
             raise Forbidden("import_resources", actor, "只有市指挥长或管理员可以导入应急资源 "
                             "(only the city commander or an administrator imports resources)")
 
+    def may_pin_wall(self, actor: Actor) -> str | None:
+        """上墙 (issue 23): None if ``actor`` may choose what the city's wall shows: a role of the
+        city center that works the city's queue (``owns``: commander, city operator; the hall's
+        operators), else why not. The wall is the city's: a town, a department, a supervisor or
+        the kiosk itself may not."""
+        if actor.is_city and spec(actor.role).owns:
+            return None
+        return "只有市级指挥长、值班员可以设置大屏上墙画面 (only the city's hall operators pin wall cameras)"
+
     def may_watch(self, actor: Actor, camera: dict) -> str | None:
         """视频调阅 (V27 全程可控, issue 23): None if ``actor`` may watch ``camera`` (a registry
         row: ``town_code``, ``cell_code``, ``share``, ``owner``), else why not. The city's

@@ -21,24 +21,16 @@ from flask import Blueprint, abort, jsonify, request
 
 from app import keys, security
 from app.auth import deny, require_actor
-from app.http import ctx
+from app.http import ctx, svc
 from app.http import video as video_api
 from app.screens.wall.video import MAX_PINS
 from incidents.actor import Actor
-from incidents.roles import spec
 
 bp = Blueprint("api_video_wall", __name__)
 
-NOT_HALL = "只有市级指挥长、值班员可以设置大屏上墙画面 (only the city's hall operators pin wall cameras)"
-
-
 def hall_refusal(actor: Actor) -> str | None:
-    """None if ``actor`` may choose what the city's wall shows: a role of the city center that
-    works the city's queue (``owns``: commander, city operator; the hall's operators), else why
-    not. The wall is the city's: a town, a department, a supervisor or the kiosk itself may not."""
-    if actor.is_city and spec(actor.role).owns:
-        return None
-    return NOT_HALL
+    """上墙: the one policy's rule (``Policy.may_pin_wall``)."""
+    return svc().policy.may_pin_wall(actor)
 
 
 def _hall() -> Actor:
