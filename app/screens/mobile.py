@@ -35,6 +35,8 @@ SCRIPTS = ("outbox.js", "photos.js", "minimap.js", "app.js", "live.js", "dispatc
            "roster.js",      # 辖区花名册 (offline) and 走访/服务记录 (issue 24, app.http.ledger_mobile)
            "minqing.js", "collect.js",   # 民情日志 and 信息采集 (under 巡查, issue 24)
            "video.js")   # 附近视频 with the 流量提示 (issue 23; app.http.video_mobile)
+STYLES = ("m.css", "video.css")
+"""The phone's style sheets (video.css is added by video.js when the panel opens)."""
 DEFAULT_RECENT = ("0101", "0107", "0106", "0108", "0302", "0202")
 """Categories offered first before a worker has reported anything (demo default)."""
 MAP_SIMPLIFY_DEG = 0.0002   # ~20 m: cell outlines for a 360 px map, a few KB per town
@@ -52,10 +54,12 @@ def mount(server: Flask, ctx: AppContext) -> None:
         """The offline app shell (issue 17): served under /m/ so its scope is the phone page
         (no ``Service-Worker-Allowed`` needed); never cached by HTTP, so a new one is seen at
         once. CSP ``worker-src 'self'`` (app.security) already allows it."""
-        resp = send_from_directory(MOBILE_ASSETS, "sw.js", max_age=0)
-        resp.headers["Cache-Control"] = "no-cache"
-        resp.headers["Content-Type"] = "text/javascript; charset=utf-8"
-        return resp
+        shell = json.dumps([f"/m/assets/{a}" for a in (*STYLES, *SCRIPTS)])
+        body = (MOBILE_ASSETS / "sw.js").read_text(encoding="utf-8").replace("__SHELL__", shell)
+        # the shell it keeps is the page's own list (SCRIPTS): a script added to the page is
+        # kept for offline use without a second list to remember
+        return Response(body, headers={"Cache-Control": "no-cache",
+                                       "Content-Type": "text/javascript; charset=utf-8"})
 
     @server.get("/m/", endpoint="mobile_page")
     def mobile_page():

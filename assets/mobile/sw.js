@@ -8,10 +8,7 @@
  * carries its user's bootstrap: logout deletes the cached copy (app.js). */
 "use strict";
 const CACHE = "om-m-shell-v1";
-const SHELL = ["/m/assets/m.css", "/m/assets/outbox.js", "/m/assets/photos.js",
-               "/m/assets/minimap.js", "/m/assets/app.js", "/m/assets/live.js",
-               "/m/assets/dispatch.js", "/m/assets/roster.js", "/m/assets/minqing.js",
-               "/m/assets/collect.js"];
+const SHELL = __SHELL__;   // the page's styles and scripts (app.screens.mobile.SCRIPTS, STYLES)
 const TIMEOUT_MS = 8000;   // one bar of signal: after this the kept copy is shown
 
 self.addEventListener("install", (ev) => {
