@@ -237,6 +237,8 @@ def main() -> None:
     ap.add_argument("--cameras", type=int, default=16)
     ap.add_argument("--viewers", type=int, default=100)
     ap.add_argument("--seconds", type=float, default=20.0, help="steady window per gateway (s)")
+    ap.add_argument("--coalesce", type=float, default=None,
+                    help="the gateway's coalesce_s (default: its configured default)")
     ap.add_argument("--naive-server", nargs=3, metavar=("PORT", "RTSP", "POOL"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.naive_server:
@@ -278,6 +280,8 @@ def main() -> None:
         ensure_demo_users(ctx.redis, city, PASSWORD)
         video = {"demo_rtsp": cams.base, "demo_pool": args.cameras, "max_upstreams": 64,
                  "token_ttl_s": 600, "idle_stop_s": 30, "connect_timeout_s": 15}
+        if args.coalesce is not None:
+            video["coalesce_s"] = args.coalesce
         cfg = VideoConfig.from_table(video)
         # registry cameras, one per pool camera (every registry camera maps onto the pool)
         chosen: dict[str, str] = {}

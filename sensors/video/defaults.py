@@ -32,11 +32,12 @@ READ_CHUNK = 188 * 1024
 """Bytes read from ffmpeg's stdout at once at most (whole MPEG-TS packets): room for
 ``COALESCE_S`` of a high-bitrate camera (8 Mbit/s × 0.1 s = 100 kB)."""
 
-COALESCE_S = 0.1
+COALESCE_S = 0.2
 """A live upstream is read at most this often (s): what ffmpeg wrote meanwhile waits in the pipe
-and goes to each viewer in one write. The gateway's own CPU is per chunk × viewer; at 15 fps
-one write per frame costs 1.5× to 3× more than one per 0.1 s (bench/video.py). Adds at most this
-much to the live latency; 0: one write per read (per frame)."""
+and goes to each viewer in one write. The gateway's own CPU is per chunk × viewer: at 15 fps one
+write per frame cost 2.0 s/min for 100 viewers, one per 0.25 s 1.0 s/min (bench/video.py on the
+loaded 2-core host). Adds at most this much to the live latency (p95 163 → 319 ms at 0.25 s;
+the aim is < 2 s); 0: one write per read (per frame)."""
 
 VIEWS_MAXLEN = 100_000
 """Entries kept in the 视频调阅 log stream (start/end/denied; ~a month of a busy hall)."""

@@ -57,7 +57,11 @@ def ffmpeg_args(ffmpeg: str, url: str, timeout_s: float) -> list[str]:
     return [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "warning", *rtsp,
             "-probesize", "32", "-analyzeduration", "0",
             "-use_wallclock_as_timestamps", "1", "-fflags", "+genpts+discardcorrupt",
-            "-i", url, "-map", "0:v:0", "-c", "copy", "-copyts", "-muxdelay", "0",
+            # the frames before the first keyframe too (ffmpeg drops them by default): the
+            # gateway keeps nothing before a keyframe anyway, and its first byte then marks the
+            # RTSP handshake's end apart from the keyframe wait (the cold start's two parts)
+            "-i", url, "-map", "0:v:0", "-c", "copy", "-copyinkf",
+            "-copyts", "-muxdelay", "0",
             "-muxpreload", "0", "-flush_packets", "1", "-f", "mpegts", "pipe:1"]
 
 
