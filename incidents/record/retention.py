@@ -196,11 +196,21 @@ class Retention:
         """Remove each case (one guarded script each); returns how many left Redis."""
         if not cases:
             return 0
-        pipe = self.r.pipeline(transaction=False)
-        for inc, last in cases:
-            self._evict(keys=[keys.incident(inc.id), keys.audit(inc.id), *index_keys(inc)],
-                        args=[inc.id, str(inc.version), last, *sorted(FINAL_STATES)], client=pipe)
-        res = pipe.execute()
+        for attempt in (1, 2):
+            pipe = self.r.pipeline(transaction=False)
+            for inc, last in cases:
+                self._evict(keys=[keys.incident(inc.id), keys.audit(inc.id), *index_keys(inc)],
+                            args=[inc.id, str(inc.version), last, *sorted(FINAL_STATES)],
+                            client=pipe)
+            try:
+                res = pipe.execute()
+                break
+            except redis.exceptions.NoScriptError:
+                # a Redis Cluster's pipeline does not load the script first (a plain one does);
+                # loaded, the pass is run again (each eviction is guarded: a repeat is a no-op)
+                if attempt == 2:
+                    raise
+                self.r.script_load(_EVICT)
         n = sum(1 for x in res if x == 1)
         self.stats["evicted"] += n
         self.stats["changed"] += sum(1 for x in res if x in (-1, -2, -3))

@@ -15,6 +15,7 @@ import sys
 import time
 
 import psycopg
+import pytest
 
 from app.pg import connector
 from incidents import keys
@@ -42,6 +43,7 @@ def members(r, inc) -> list[str]:  # noqa: ANN001
     return [k for k in index_keys(inc) if r.zscore(k, inc.id) is not None]
 
 
+@pytest.mark.also_on_cluster   # issue 20: the record of a city on Redis Cluster
 def test_closed_confirmed_cases_leave_redis_and_are_found_by_id_with_their_timeline(
         svc, who, here, clock, demo_city, redis_client, record_url):
     r = redis_client
