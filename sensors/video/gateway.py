@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
 import subprocess
 import time
@@ -86,6 +87,10 @@ _NOISE = ("deprecated", "Non-monotonous", "estimate rate", "probesize")
 """ffmpeg's warnings that say nothing about the camera (kept out of an offline reason)."""
 
 
+F_SETPIPE_SZ = 1031     # Linux fcntl: a pipe's capacity
+PIPE_BYTES = 1 << 20    # /proc/sys/fs/pipe-max-size's default: 1 s of an 8 Mbit/s camera
+
+
 class Child:
     """An ffmpeg child with asyncio pipes, started by ``subprocess.Popen`` (``vfork``: no copy of
     the gateway's page tables) in a worker thread. ``asyncio.create_subprocess_exec`` on uvloop
@@ -103,6 +108,8 @@ class Child:
         popen = await asyncio.to_thread(
             subprocess.Popen, args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,  # noqa: S603
             stderr=subprocess.PIPE, bufsize=0)
+        with contextlib.suppress(OSError):     # room for a coalesce period of a fast camera
+            fcntl.fcntl(popen.stdout.fileno(), F_SETPIPE_SZ, PIPE_BYTES)
         readers, transports = [], []
         for pipe in (popen.stdout, popen.stderr):
             reader = asyncio.StreamReader(limit=limit)
@@ -110,6 +117,15 @@ class Child:
             readers.append(reader)
             transports.append(t)
         return cls(popen, readers[0], readers[1], transports)
+
+    def pause(self) -> None:
+        """Leave its output in the pipe (read it all at once on ``resume``: one wake-up per
+        coalesce period rather than one per frame)."""
+        self._transports[0].pause_reading()
+
+    def resume(self) -> None:
+        if not self._transports[0].is_closing():
+            self._transports[0].resume_reading()
 
     @property
     def returncode(self) -> int | None:
@@ -341,7 +357,11 @@ class Gateway:
                     # what arrives meanwhile waits in the pipe and the next read takes it all:
                     # each viewer gets one write per ``coalesce_s`` rather than one per frame
                     # (the fan-out's Python cost is per chunk × viewer, hardly per byte)
-                    await asyncio.sleep(coalesce)
+                    up.proc.pause()
+                    try:
+                        await asyncio.sleep(coalesce)
+                    finally:
+                        up.proc.resume()
         finally:
             up.proc.kill()
             await up.proc.wait()
