@@ -59,10 +59,12 @@ def _drives_a_browser(item: pytest.Item) -> bool:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under ``pytest -n 2 --dist loadgroup`` (``make test``) the tests that drive Chromium share
     one worker, one after another: two Dash pages rendering at once on two cores make each slow
-    enough to flake, while the other worker runs the rest of the suite beside them."""
+    enough to flake, while the other worker runs the rest of the suite beside them. Every other
+    module stays whole on one worker, in its own order (a module's fixtures are made once, and
+    its tests see each other's effects as they do in one process)."""
     for item in items:
-        if _drives_a_browser(item):
-            item.add_marker(pytest.mark.xdist_group("browser"))
+        group = "browser" if _drives_a_browser(item) else item.path.as_posix()
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture

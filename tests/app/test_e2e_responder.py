@@ -86,7 +86,15 @@ def test_responder_phone_and_priority_toast(web, app_ctx, accounts, live) -> Non
             wait(lambda s=step: state()["state"] == s, 20, f"the commander's view: {step}")
             if step == "en_route":     # the phone shares where the team is (resource map)
                 # within one look at the dispatches (POLL_MS 20 s) after the step, under load too
-                got = wait(lambda: state().get("pos_lon") and state(), 60, "a shared position")
+                try:
+                    got = wait(lambda: state().get("pos_lon") and state(), 60, "a shared position")
+                except AssertionError as exc:   # say what the phone knew (CI explains itself)
+                    share = phone.execute_script(
+                        "const s = OM.share; return {ids: [...s.ids], watch: s.watch, fix: s.fix,"
+                        " sent: s.sent, last: s.last, asking: s.asking, outbox: OM.outbox.items()"
+                        ".length}")
+                    logs = [e["message"][:200] for e in phone.get_log("browser")][-10:]
+                    raise AssertionError(f"{exc}; phone: {share}; console: {logs}") from None
                 assert abs(got["pos_lon"] - lon) < 1e-6 and abs(got["pos_lat"] - lat) < 1e-6
         log = boss.get(f"/api/resources/assignments/{aid}").json["log"]
         assert [(e["after"], e["actor"]) for e in log][1:] == [

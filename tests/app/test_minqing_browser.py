@@ -36,7 +36,11 @@ def test_minqing_offline_then_one_tap_and_a_collect_to_review(live, app_ctx, acc
         # no network: the entry is kept in the outbox
         d.set_network_conditions(offline=True, latency=0, throughput=0)
         d.execute_script(OFFLINE)
-        Select(d.find_element(By.ID, "mq-category")).select_by_value("环境卫生")
+
+        def choose() -> bool:   # the list may be drawn again (boot copy, then the server's)
+            Select(d.find_element(By.ID, "mq-category")).select_by_value("环境卫生")
+            return d.find_element(By.ID, "mq-category").get_attribute("value") == "环境卫生"
+        wait(choose, 20, "the category chosen")
         d.find_element(By.ID, "mq-place").send_keys("幸福小区3栋")
         d.find_element(By.ID, "mq-text").send_keys("垃圾桶满了没人清运")
         _tap(d, d.find_element(By.ID, "mq-save"))
