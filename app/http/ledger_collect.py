@@ -21,7 +21,8 @@ from flask import Blueprint, abort, jsonify, request
 from app import security
 from app.auth import deny, require_actor
 from app.http import ctx
-from app.ledger import MASKS, Ledger, ledger_of
+from app.http.ledger import grid_worker, ledger_or_503
+from app.ledger import MASKS
 from grid import centers as cc
 from grid.ledger import REGISTERS, collect
 from incidents import masking
@@ -62,21 +63,6 @@ def view(sub: dict, role: str | None) -> dict:
     return out
 
 
-def _led() -> Ledger:
-    led = ledger_of(ctx())
-    if led is None:
-        abort(security.json_error(503, "ledger_off", reason="花名册未启用：本进程没有历史档案库 "
-                                                            "(no record database)"))
-    return led
-
-
-def _worker() -> Actor:
-    actor = require_actor()
-    if actor.role != Role.GRID_WORKER or not actor.cell:
-        deny("只有网格员可以提交信息采集 (grid workers only)", actor=actor)
-    return actor
-
-
 def _key(body: dict) -> str:
     key = str(request.headers.get("Idempotency-Key") or body.get("key") or "").strip()
     if not key or len(key) > 64 or not key.replace("-", "").isalnum():
@@ -86,7 +72,7 @@ def _key(body: dict) -> str:
 
 @bp.post("/m/api/ledger/collect")
 def submit():
-    actor = _worker()
+    actor = grid_worker("提交信息采集")
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or not isinstance(body.get("row"), dict):
         abort(security.json_error(400, "bad_request", reason="请求体应为 {kind, row} (JSON object)"))
@@ -100,7 +86,7 @@ def submit():
     row["cell"] = row.get("cell") or actor.cell
     if row["cell"] != actor.cell:
         deny("网格员只能采集本网格的对象 (own cell only)", target=str(row["cell"])[:20], actor=actor)
-    led = _led()
+    led = ledger_or_503()
     try:
         with led.connect() as conn:
             sub, dup = collect.submit(conn, author=actor.user_id, client_key=key, kind=kind, row=row,
@@ -116,8 +102,8 @@ def submit():
 
 @bp.get("/m/api/ledger/collect")
 def mine():
-    actor = _worker()
-    with _led().connect() as conn:
+    actor = grid_worker("提交信息采集")
+    with ledger_or_503().connect() as conn:
         subs = collect.listing(conn, author=actor.user_id, status=None, limit=50)
     return security.no_store(jsonify({"submissions": [view(s, actor.role) for s in subs]}))
 
@@ -135,7 +121,7 @@ def review_list(actor: Actor, status: str | None = "pending", path: str = "") ->
     """The reviewer's town's submissions as ``actor`` may read them; an unmasked read of
     personal fields written to the security audit (SEC9)."""
     towns = reviewer_towns(actor)
-    with _led().connect() as conn:
+    with ledger_or_503().connect() as conn:
         subs = collect.listing(conn, towns=towns, status=status)
     if masking.sees(actor.role) and any(s["kind"] != "houses" for s in subs):
         security.audit(ctx().redis, AUDIT_READ, user=actor.user_id, role=actor.role,
@@ -147,7 +133,7 @@ def review_list(actor: Actor, status: str | None = "pending", path: str = "") ->
 def review(actor: Actor, sid: int, action: str, reason: str = "", path: str = "") -> dict:
     """Approve or reject submission ``sid`` as ``actor``: 404 unknown, 403 (audited) outside
     the reviewer's town, 409 reviewed already, 400 a rejection without a reason. Audited."""
-    led = _led()
+    led = ledger_or_503()
     with led.connect() as conn:
         sub = collect.get(conn, sid)
         if sub is None:

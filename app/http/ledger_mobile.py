@@ -30,7 +30,8 @@ from flask import Blueprint, abort, current_app, jsonify, request
 from app import security
 from app.auth import deny, guarded, require_actor
 from app.http import check_incident_id, ctx
-from app.ledger import MASKS, ledger_of, may_read_cell
+from app.http.ledger import grid_worker, ledger_or_503
+from app.ledger import MASKS, may_read_cell
 from app.mobile_api import _actor, _body, _check_author, _key, _text, my_tasks
 from grid.ledger import store
 from grid.ledger import visits as lv
@@ -60,24 +61,8 @@ def _refuse(reason: str) -> NoReturn:
     abort(security.json_error(400, "bad_request", reason=reason))
 
 
-def _ledger():  # noqa: ANN202 (app.ledger.Ledger)
-    led = ledger_of(ctx())
-    if led is None:
-        abort(security.json_error(503, "ledger_off", reason="花名册未启用：本进程没有历史档案库 "
-                                                            "(no record database)"))
-    return led
-
-
 def _secret() -> bytes:
     return str(current_app.config["SECRET_KEY"]).encode()
-
-
-def _worker() -> Actor:
-    """The phone's caller, a grid worker with a cell (the roster is a cell's): else 403."""
-    actor = _actor()
-    if actor.role != "grid_worker" or not actor.cell:
-        deny("只有网格员可以使用本网格花名册 (grid workers only)", actor=actor)
-    return actor
 
 
 def _patrol_tasks(actor: Actor) -> list[dict]:
@@ -113,8 +98,8 @@ def _places(cell: str) -> list[dict]:
 def roster():
     """辖区对象花名册 of the worker's own cell, masked, with the patrol tasks a visit is logged
     against: the phone stores it whole and shows it without network."""
-    actor = _worker()
-    led = _ledger()
+    actor = grid_worker("使用本网格花名册", _actor())
+    led = ledger_or_503()
     why = may_read_cell(actor, actor.cell, led.cell_towns)
     if why:
         deny(why, target=actor.cell, actor=actor)
@@ -199,13 +184,13 @@ def _my_patrol_task(actor: Actor, task_id: str):  # noqa: ANN202 (Incident)
 def visit_add():
     """走访/服务记录: linked to a patrol task of the worker, optionally to a roster object. The
     phone's key is the visit's id: a replay returns the first record (``duplicate``)."""
-    actor = _worker()
+    actor = grid_worker("使用本网格花名册", _actor())
     vid = _key()
     body = _body()
     _check_author(actor, body)
     if not lv.VISIT_ID.fullmatch(vid):
         _refuse("记录编号应为 8–64 位字母/数字 (visit id)")
-    led = _ledger()
+    led = ledger_or_503()
     kind = _text(body, "kind", 4) or "走访"
     if kind not in lv.VISIT_KINDS:
         _refuse("记录类型应为 走访 或 服务 (kind)")
@@ -266,8 +251,8 @@ def _view(rows: list[dict], role: str, secret: bytes) -> list[dict]:
 @bp.get("/m/api/ledger/visits", endpoint="mobile_ledger_visits")
 def visit_list():
     """The worker's own recent visits (``?task=``: of one of their patrol tasks)."""
-    actor = _worker()
-    led = _ledger()
+    actor = grid_worker("使用本网格花名册", _actor())
+    led = ledger_or_503()
     task = request.args.get("task")
     if task:
         _my_patrol_task(actor, task)
@@ -283,7 +268,7 @@ def task_visits(incident_id: str):
     check_incident_id(incident_id)
     with guarded(incident_id):
         inc = ctx().incidents.get(incident_id, actor)
-    led = _ledger()
+    led = ledger_or_503()
     with led.connect() as conn:
         rows = lv.listed(conn, task_ids=[inc.id], limit=500)
     return security.no_store(jsonify({"task": inc.id, "visits": _view(rows, actor.role, _secret())}))

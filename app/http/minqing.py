@@ -16,32 +16,17 @@ from __future__ import annotations
 from flask import Blueprint, abort, jsonify, request
 
 from app import security
-from app.auth import deny, guarded, require_actor
+from app.auth import deny, guarded
 from app.http import ctx
-from app.ledger import Ledger, ledger_of
+from app.http.ledger import grid_worker, ledger_or_503
+from app.ledger import Ledger
 from grid.categories import CATEGORIES as INCIDENT_CATEGORIES
 from grid.ledger import minqing
 from incidents.actor import Actor
-from incidents.roles import Role
 
 bp = Blueprint("api_minqing", __name__)
 
 AUDIT_REPORT = "minqing_report"
-
-
-def _led() -> Ledger:
-    led = ledger_of(ctx())
-    if led is None:
-        abort(security.json_error(503, "ledger_off", reason="民情日志未启用：本进程没有历史档案库 "
-                                                            "(no record database)"))
-    return led
-
-
-def _worker() -> Actor:
-    actor = require_actor()
-    if actor.role != Role.GRID_WORKER or not actor.cell:
-        deny("只有网格员可以记录民情日志 (grid workers only)", actor=actor)
-    return actor
 
 
 def _num(v: object) -> float | None:
@@ -64,7 +49,7 @@ def report_entry(actor: Actor, entry: dict, category: str = "") -> dict:
     """One tap: ``entry`` (the actor's own) as an incident report through the incident service,
     linked both ways and audited. The idempotency key is the entry's: a second tap, or the
     outbox replaying, returns the same incident."""
-    led = _led()
+    led = ledger_or_503("民情日志")
     if entry["author"] != actor.user_id:
         deny("只能将本人的民情日志转为上报 (own entries only)", target=f"minqing:{entry['id']}",
              actor=actor)
@@ -92,7 +77,7 @@ def report_entry(actor: Actor, entry: dict, category: str = "") -> dict:
 
 @bp.post("/m/api/minqing")
 def record():
-    actor = _worker()
+    actor = grid_worker("记录民情日志")
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         abort(security.json_error(400, "bad_request", reason="请求体应为 JSON 对象 (JSON object expected)"))
@@ -103,7 +88,7 @@ def record():
     if author != actor.user_id:     # a shared phone: only its author sends it (issue 17)
         abort(security.json_error(409, "author_mismatch", author=author[:64],
                                   reason="这条记录由其他账号填写，已保留在手机上，待该账号登录后发送"))
-    led = _led()
+    led = ledger_or_503("民情日志")
     try:
         with led.connect() as conn:
             entry, dup = minqing.record(
@@ -122,16 +107,16 @@ def record():
 
 @bp.get("/m/api/minqing")
 def mine():
-    actor = _worker()
-    with _led().connect() as conn:
+    actor = grid_worker("记录民情日志")
+    with ledger_or_503("民情日志").connect() as conn:
         items = minqing.entries(conn, author=actor.user_id, limit=30)
     return security.no_store(jsonify({"entries": items, "categories": list(minqing.CATEGORIES)}))
 
 
 @bp.post("/m/api/minqing/<int:entry_id>/report")
 def report(entry_id: int):
-    actor = _worker()
-    with _led().connect() as conn:
+    actor = grid_worker("记录民情日志")
+    with ledger_or_503("民情日志").connect() as conn:
         entry = minqing.get(conn, entry_id)
     if entry is None:
         abort(security.json_error(404, "not_found", reason="无此民情日志 (no such entry)"))
