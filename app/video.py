@@ -742,6 +742,7 @@ class SceneDirector:
                 log.exception("scenes")
 
     def start(self) -> SceneDirector:
+        self.control.parent.mkdir(parents=True, exist_ok=True)
         self.write(time.time())
         self.thread.start()
         return self
