@@ -9,20 +9,12 @@
 (function () {
   "use strict";
   const SCRIPTS = ["/static/video/mpegts.js", "/static/video/tile.js"];
+  const OM = window.OM || {};
+  if (!OM.ui) return;
+  const {el} = OM.ui;     // the page's one element builder (app.js)
   const $ = (sel, root) => (root || document).querySelector(sel);
   let loading = null;
   let current = null;       // {player, id}
-
-  function el(tag, attrs, ...kids) {
-    const e = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs || {})) {
-      if (k === "class") e.className = v;
-      else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
-      else if (v !== null && v !== undefined) e.setAttribute(k, v);
-    }
-    for (const k of kids.flat()) e.append(k instanceof Node ? k : document.createTextNode(String(k)));
-    return e;
-  }
 
   function load() {
     if (loading) return loading;
