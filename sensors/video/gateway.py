@@ -471,7 +471,8 @@ async def record_clip(gateway: Gateway, camera: str, url: str, seconds: float, o
         try:     # in a thread (vfork: see ``Child``), off the event loop
             proc = await asyncio.to_thread(
                 subprocess.run, [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-y",  # noqa: S603
-                                 "-i", str(part), "-map", "0:v:0", "-c", "copy", "-movflags",
+                                 "-i", str(part), "-map", "0:v:0", "-c", "copy", "-avoid_negative_ts",
+                                 "make_zero", "-movflags",
                                  "+faststart", "-f", "mp4", str(mp4)],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                 timeout=60, check=False)
