@@ -164,8 +164,13 @@ def _archiver_proc(url: str, pg_url: str, stop, batch: int) -> None:  # noqa: AN
     r = redis.Redis.from_url(url, decode_responses=True)
     archiver = Archiver(r, connector(pg_url, "bench-archiver"), batch=batch)
     while not stop.is_set():
-        if archiver.drain() == 0:
-            stop.wait(0.5)
+        try:
+            if archiver.drain() == 0:
+                stop.wait(0.5)
+        except Exception as e:  # noqa: BLE001  (said, then tried again: as ``run`` does)
+            print(f"  archiver: {e!r}", file=sys.stderr, flush=True)
+            archiver._reset()
+            stop.wait(1.0)
     archiver.close()
 
 
@@ -176,14 +181,20 @@ def _rollup_proc(pg_url: str, devices: int, days: int, out) -> None:  # noqa: AN
 def _caught_up(r: redis.Redis, timeout: float = 600.0) -> None:
     """Wait until the archiver's group has read and acknowledged everything on the feed."""
     deadline = time.monotonic() + timeout
+    said = time.monotonic()
     while time.monotonic() < deadline:
+        if time.monotonic() - said > 30:
+            said = time.monotonic()
+            print(f"  waiting for the archiver: {r.xinfo_groups(keys.FEED)}", file=sys.stderr,
+                  flush=True)
         g = next((g for g in r.xinfo_groups(keys.FEED) if g["name"] == keys.ARCHIVE_GROUP), None)
         if g is not None and not g["pending"] and (g.get("lag") == 0 or (
                 g.get("lag") is None and g["last-delivered-id"]
                 == r.xinfo_stream(keys.FEED)["last-generated-id"])):
             return
         time.sleep(0.05)
-    raise TimeoutError("archiver did not catch up")
+    raise TimeoutError(f"archiver did not catch up: {r.xinfo_groups(keys.FEED)} "
+                       f"{r.xinfo_stream(keys.FEED)}")
 
 
 def month(args, who: City, rng: random.Random) -> dict:  # noqa: ANN001
