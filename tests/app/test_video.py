@@ -218,15 +218,36 @@ def test_a_detection_that_opens_a_case_keeps_a_clip_and_an_unreachable_camera_sa
     assert "视频片段未能保存" in " ".join(str(e) for e in vctx.incidents.timeline(other.id, SYSTEM))
 
 
-def _mean_rgb(url: str) -> tuple[float, float, float]:
-    """The mean colour of one decoded frame of ``url`` (scaled down: 32×18 RGB)."""
-    import subprocess  # noqa: PLC0415
+class _Colours:
+    """One ffmpeg session decoding a camera (32×18 RGB, 5 frames a second): ``until(pred)``
+    reads frames until one's mean colour satisfies ``pred`` (or the deadline)."""
 
-    out = subprocess.run(["ffmpeg", "-loglevel", "error", "-rtsp_transport", "tcp", "-i", url,
-                          "-frames:v", "1", "-vf", "scale=32:18", "-f", "rawvideo", "-pix_fmt",
-                          "rgb24", "-"], capture_output=True, check=True, timeout=30).stdout
-    n = len(out) // 3
-    return tuple(sum(out[k::3]) / n for k in range(3))  # type: ignore[return-value]
+    W, H = 32, 18
+
+    def __init__(self, url: str) -> None:
+        import subprocess  # noqa: PLC0415
+
+        self.proc = subprocess.Popen(
+            ["ffmpeg", "-loglevel", "error", "-rtsp_transport", "tcp", "-i", url, "-vf",
+             f"fps=5,scale={self.W}:{self.H}", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+
+    def until(self, pred, timeout_s: float = 20.0) -> tuple[float, float, float]:  # noqa: ANN001
+        size = self.W * self.H * 3
+        deadline = time.monotonic() + timeout_s
+        rgb = (0.0, 0.0, 0.0)
+        while time.monotonic() < deadline:
+            frame = self.proc.stdout.read(size)
+            if len(frame) < size:
+                break
+            rgb = tuple(sum(frame[k::3]) / (self.W * self.H) for k in range(3))
+            if pred(rgb):
+                break
+        return rgb  # type: ignore[return-value]
+
+    def close(self) -> None:
+        self.proc.kill()
+        self.proc.wait(10)
 
 
 def test_the_fire_scenario_turns_the_cameras_that_see_it_to_a_fire_scene(vctx, tmp_path) -> None:  # noqa: F811
@@ -246,21 +267,21 @@ def test_the_fire_scenario_turns_the_cameras_that_see_it_to_a_fire_scene(vctx, t
         alarm = {"episode": "fire-ep", "event": "raise", "source": "video_ai",
                  "device_id": row["id"], "category": "0401", "lon": str(row["lon"]),
                  "lat": str(row["lat"])}
-        fire = director.handle(alarm)
         n = int(sources.demo_url(cfg, row["id"]).rsplit("/", 1)[1])
-        assert n in fire
 
         def red(rgb: tuple[float, float, float]) -> bool:
             return rgb[0] > 80 and rgb[0] > 2 * rgb[2]
 
-        deadline = time.monotonic() + 20
-        while not red(rgb := _mean_rgb(cams.url(n))) and time.monotonic() < deadline:
-            pass
-        assert red(rgb), rgb                                  # the picture is on fire
-        assert director.handle(alarm | {"event": "clear"}) == []
-        deadline = time.monotonic() + 20
-        while red(rgb := _mean_rgb(cams.url(n))) and time.monotonic() < deadline:
-            pass
-        assert not red(rgb), rgb                              # and back to its test picture
+        watch = _Colours(cams.url(n))     # one session: the running picture changes
+        try:
+            assert not red(watch.until(lambda c: True))       # its test picture
+            assert n in director.handle(alarm)                # the fire alarm …
+            rgb = watch.until(red)
+            assert red(rgb), rgb                              # the picture is on fire
+            assert director.handle(alarm | {"event": "clear"}) == []
+            rgb = watch.until(lambda c: not red(c))
+            assert not red(rgb), rgb                          # and back to its test picture
+        finally:
+            watch.close()
     finally:
         cams.stop()
