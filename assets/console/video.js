@@ -1,22 +1,19 @@
 /* The case panel's live video (issue 23; app/screens/console/video.py): the best camera that can
  * see the case's spot plays in #video-main, the next four in the 2×2 grid (a click on a tile makes
- * it the main picture). Each picture asks OneMap for a short-lived, session-bound playback URL
- * (POST /api/video/play: the policy, the quota and the 视频调阅 log are there) and plays the
- * gateway's MPEG-TS stream with mpegts.js (/static/video/mpegts.js, loaded on first use), muted.
- * A refusal or a dropped camera shows the gateway's own words in Chinese (离线：…, 视频通道已满…)
- * and the picture retries by itself with a new URL.
+ * it the main picture). Each picture plays through OneMap's one player (OneMapVideo,
+ * /static/video/player.js, loaded on first use; it loads mpegts.js): the grant from POST
+ * /api/video/play (the policy, the quota and the 视频调阅 log are there), muted, the gateway's
+ * own words when it refuses (离线：…, 视频通道已满…), a backoff and stall detection. This file
+ * keeps only the panel's UI: the slots, their labels, the swap, and the buttons:
  * 截图取证: POST /api/incidents/<id>/video/evidence {camera} (the server grabs the frame).
  * 上墙: POST /api/video/wall/pins {camera_id, pinned: true} (the wall's video area). */
 (function () {
   "use strict";
-  var RETRY_MS = 3000;
+  var PLAYER = "/static/video/player.js";
   var SLOTS = 5;                    // the main picture and the 2×2 grid
-  var STATUS_WORDS = {              // when the gateway's answer cannot be read
-    503: "视频通道已满，请稍后再试或关闭其他画面", 504: "离线", 502: "离线", 415: "该摄像机为 H.265 编码，浏览器无法直接播放",
-    403: "无权调阅或播放地址已失效", 429: "同时调阅的视频路数已达上限"
-  };
+  var RED = {busy: " offline", unsupported: " offline"};   // video.css colours offline as a refusal
   var cur = {data: null, cams: [], slots: []};
-  var mpegtsReady = null;
+  var playerReady = null;
 
   function csrf() {
     var m = document.cookie.match(/(?:^|;\s*)_csrf_token=([^;]+)/);
@@ -35,18 +32,18 @@
     });
   }
 
-  function loadMpegts() {
-    if (window.mpegts) { return Promise.resolve(window.mpegts); }
-    if (!mpegtsReady) {
-      mpegtsReady = new Promise(function (ok, fail) {
+  function loadPlayer() {
+    if (window.OneMapVideo) { return Promise.resolve(window.OneMapVideo); }
+    if (!playerReady) {
+      playerReady = new Promise(function (ok, fail) {
         var s = document.createElement("script");
-        s.src = "/static/video/mpegts.js";
-        s.onload = function () { ok(window.mpegts); };
-        s.onerror = function () { mpegtsReady = null; fail(new Error("mpegts")); };
+        s.src = PLAYER;
+        s.onload = function () { ok(window.OneMapVideo); };
+        s.onerror = function () { playerReady = null; fail(new Error("player")); };
         document.head.appendChild(s);
       });
     }
-    return mpegtsReady;
+    return playerReady;
   }
 
   function el(slot) {
@@ -65,7 +62,9 @@
 
   function say(slot, kind, text) {
     var e = el(slot);
-    if (e && e.state) { e.state.textContent = text; e.state.className = "vid-state " + kind; }
+    if (!e || !e.state) { return; }
+    e.state.textContent = text;
+    e.state.className = "vid-state " + kind + (RED[kind] || "");
   }
 
   function message(text, ok) {
@@ -77,91 +76,26 @@
     message.timer = setTimeout(function () { m.textContent = ""; }, 8000);
   }
 
-  // why the gateway refused a stream URL: its JSON answer (a second, short request)
-  function gatewayReason(url, status) {
-    var ctl = window.AbortController ? new AbortController() : null;
-    return fetch(url, {credentials: "include", signal: ctl && ctl.signal}).then(function (r) {
-      if (r.ok) { if (ctl) { ctl.abort(); } return "视频流中断"; }
-      return r.json().then(function (b) { return b.reason || STATUS_WORDS[r.status] || "离线"; },
-                           function () { return STATUS_WORDS[r.status] || "离线"; });
-    }).catch(function () { return STATUS_WORDS[status] || "网络错误"; });
-  }
-
   function stopSlot(s) {
     if (!s) { return; }
     s.stopped = true;
-    clearTimeout(s.timer);
-    if (s.player) { try { s.player.destroy(); } catch (e) { /* gone */ } s.player = null; }
+    if (s.player) { s.player.stop(); s.player = null; }
   }
 
   function startSlot(slot, cam) {
     stopSlot(cur.slots[slot]);
-    var s = {camera: cam.id, player: null, timer: null, stopped: false};
+    var s = {camera: cam.id, player: null, stopped: false};
     cur.slots[slot] = s;
     var e = el(slot);
     if (!e || !e.video) { return; }
-    var caseId = (cur.data && cur.data["case"]) || "";
-
-    function retry(text, ms) {
-      say(slot, "offline", text);
-      if (s.player) { try { s.player.destroy(); } catch (x) { /* gone */ } s.player = null; }
-      if (!s.stopped) { s.timer = setTimeout(start, ms || RETRY_MS); }
-    }
-
-    function start() {
+    say(slot, "connecting", "连接中");
+    loadPlayer().then(function (player) {
       if (s.stopped) { return; }
-      say(slot, "connecting", "连接中");
-      // the player's code first: the grant is short-lived (token_ttl_s)
-      loadMpegts().then(function () {
-        return post("/api/video/play", {camera: cam.id, "case": caseId});
-      }).then(function (res) {
-        if (s.stopped) { return null; }
-        if (res.status !== 200) {
-          var why = res.body.reason || STATUS_WORDS[res.status] || "无法调阅";
-          if (res.status >= 500 || res.status === 429) { retry(why, RETRY_MS * 3); }
-          else { say(slot, res.status === 403 ? "forbidden" : "refused", why); }
-          return null;
-        }
-        return loadMpegts().then(function (mpegts) {
-          if (s.stopped) { return; }
-          if (!mpegts || !mpegts.isSupported()) { say(slot, "unsupported", "浏览器不支持视频播放"); return; }
-          var url = res.body.url;
-          var p = mpegts.createPlayer(
-            {type: "mpegts", isLive: true, url: url, withCredentials: true},
-            {enableWorker: false, liveBufferLatencyChasing: true, liveBufferLatencyMaxLatency: 1.5,
-             liveBufferLatencyMinRemain: 0.3, lazyLoad: false, autoCleanupSourceBuffer: true});
-          s.player = p;
-          p.on(mpegts.Events.ERROR, function (type, detail, info) {
-            if (s.stopped || s.player !== p) { return; }
-            var code = info && info.code;
-            if (detail === mpegts.ErrorDetails.NETWORK_STATUS_CODE_INVALID) {
-              say(slot, "offline", "离线");
-              gatewayReason(url, code).then(function (why) {
-                if (s.stopped || s.player !== p) { return; }
-                var full = code === 503 || why.indexOf("通道已满") >= 0;
-                retry(full || why.indexOf("离线") === 0 ? why : "离线：" + why,
-                      full ? RETRY_MS * 3 : RETRY_MS);
-              });
-            } else {
-              retry("离线：" + (info && info.msg ? info.msg : "视频流中断"));
-            }
-          });
-          p.on(mpegts.Events.LOADING_COMPLETE, function () {
-            if (!s.stopped && s.player === p) { retry("离线：视频流中断"); }
-          });
-          e.video.muted = true;
-          p.attachMediaElement(e.video);
-          p.load();
-          var pr = p.play();
-          if (pr && pr.catch) { pr.catch(function () { /* muted autoplay: plays anyway */ }); }
-          e.video.addEventListener("playing", function once() {
-            e.video.removeEventListener("playing", once);
-            if (!s.stopped && s.player === p) { say(slot, "live", "直播"); }
-          });
-        });
-      }).catch(function () { retry("离线：网络错误"); });
-    }
-    start();
+      s.player = player.play(e.video, cam.id, {
+        "case": (cur.data && cur.data["case"]) || "",
+        onState: function (kind, text) { if (!s.stopped) { say(slot, kind, text); } }
+      });
+    }).catch(function () { say(slot, "offline", "播放器加载失败，请检查网络后重新打开事件"); });
   }
 
   function label(slot, cam) {

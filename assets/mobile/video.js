@@ -2,13 +2,14 @@
  * worker in their cell opens the cameras near them that they may watch (the server's policy:
  * GET /m/api/video/nearby), with the data-saving notice (流量提示: "视频将消耗流量，约 X MB/分钟").
  * Nothing plays until a camera is tapped; one camera at a time; playback stops when the panel
- * is closed, the page is hidden or left. The player (mpegts.js + /static/video/tile.js, ~200 KB)
- * is fetched only at the first tap, never with the page. Grants: POST /m/api/video/play.
+ * is closed, the page is hidden or left. OneMap's one player (/static/video/player.js, which
+ * loads mpegts.js: ~200 KB) is fetched only at the first tap, never with the page. Grants: POST
+ * /m/api/video/play; the state line carries the server's reason (离线：…, 视频通道已满…).
  * Self-contained: a header button (#video-open) and a full-screen panel (#video-panel).
  */
 (function () {
   "use strict";
-  const SCRIPTS = ["/static/video/mpegts.js", "/static/video/tile.js"];
+  const SCRIPTS = ["/static/video/player.js"];
   const OM = window.OM || {};
   if (!OM.ui) return;
   const {el} = OM.ui;     // the page's one element builder (app.js)
@@ -59,7 +60,7 @@
     li.append(el("div", {class: "vplayer"}, video, state));
     load().then(() => {
       if (!li.classList.contains("playing")) return;  // stopped while the player loaded
-      current = {id: cam.id, player: window.OneMapTile.play(video, cam.id, {
+      current = {id: cam.id, player: window.OneMapVideo.play(video, cam.id, {
         endpoint: "/m/api/video/play",
         onState: (s, text) => { state.textContent = s === "live" ? "直播" : text; state.dataset.state = s; }
       })};

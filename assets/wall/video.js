@@ -2,14 +2,15 @@
  * server says it shows (wall-video-data: app/screens/wall/video.py). A clientside callback
  * (namespace "wallvideo") reconciles the tiles: a camera still shown keeps its player (no
  * restart on a re-read), a camera no longer shown is stopped, a new one starts. Each tile plays
- * muted through OneMapTile (/static/video/tile.js, over mpegts.js; both loaded on first use),
- * asks its grant at POST /wall/video/play, shows 离线 when its stream drops and retries with a
- * backoff until the camera is back. Labels: the camera's name, 可视/最近/上墙, the town.
+ * muted through OneMap's one player (OneMapVideo, /static/video/player.js, loaded on first use;
+ * it loads mpegts.js), asks its grant at POST /wall/video/play, shows the state's word alone
+ * (brief: 离线, 视频通道已满 …, read from metres away) and retries with a backoff until the
+ * camera is back. Labels: the camera's name, 可视/最近/上墙, the town.
  * Each tile carries data-camera and data-state (connecting/live/offline/…) for tests.
  */
 (function () {
   "use strict";
-  var SCRIPTS = ["/static/video/mpegts.js", "/static/video/tile.js"];
+  var SCRIPTS = ["/static/video/player.js"];
   var ENDPOINT = "/wall/video/play";
   var loading = null;
   var tiles = {};           // camera id → {el, video, state, meta, player}
@@ -98,8 +99,8 @@
       list.forEach(function (t) {
         var tile = tiles[t.id];
         if (!tile || tile.player) { return; }
-        tile.player = window.OneMapTile.play(tile.video, t.id, {
-          endpoint: ENDPOINT, "case": data["case"] || "",
+        tile.player = window.OneMapVideo.play(tile.video, t.id, {
+          endpoint: ENDPOINT, "case": data["case"] || "", brief: true,
           onState: function (state, text) {
             tile.el.dataset.state = state;
             tile.state.textContent = state === "live" ? "" : text;

@@ -2,7 +2,7 @@
 kiosk opens /wall/, the area shows the cameras that can see the case in focus, playing (each
 video's time advances), with legible Chinese labels; the camera server killed mid-play turns the
 tiles 离线, and they play again by themselves when it returns (assets/wall/video.js,
-assets/static/video/tile.js: a backoff, a new grant each try)."""
+assets/static/video/player.js: a backoff, a new grant each try)."""
 
 from __future__ import annotations
 

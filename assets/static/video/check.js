@@ -1,4 +1,5 @@
-/* 视频调阅自检 page (check.html): play ?camera= with player.js, show its state. */
+/* 视频调阅自检 page (check.html): play ?camera= with the screens' one player (player.js), show
+ * its state and the gateway's reason. */
 (function () {
   var q = new URLSearchParams(location.search);
   var camera = q.get("camera") || "";
