@@ -21,9 +21,10 @@ then writes them to PostgreSQL in ONE transaction, then acknowledges the entries
   with a growing pause; a row PostgreSQL refuses (bad data) is kept in ``archive_rejects`` with
   its reason and counted, never stopping the rest.
 
-A feed trimmed past what the archiver had read (it was stopped longer than the feed's MAXLEN
-covers), or a group created on a Redis that already has incidents, is caught up by ``sweep``:
-every incident whose Redis version is newer than the record's is copied.
+A feed trimmed past what the archiver had read (it was stopped, or slowed, longer than the
+feed's MAXLEN covers: checked before every batch), or a group created on a Redis that already
+has incidents, is caught up by ``sweep``: every incident whose Redis version is newer than the
+record's is copied.
 
 The connection is opened by ``app/`` and handed in as ``connect`` (a function returning a new
 psycopg 3 connection), so that the archiver can open another after a failure. The Redis client
@@ -73,7 +74,9 @@ class Archiver(StreamWorker):
     def step(self, block_ms: int = 0) -> int:
         with keyspace.use(self.city):
             self._ensure_group()
-            if not self._swept:
+            # a gap while running too: at the full rate a feed capped at 10,000 entries is
+            # trimmed in seconds, so an archiver slowed by a busy PostgreSQL falls past it
+            if not self._swept or self._gap():
                 self.sweep()
                 self._swept = True
         return super().step(block_ms)

@@ -84,6 +84,20 @@ def test_a_feed_trimmed_while_the_archiver_was_away_is_swept_in(svc, who, here, 
     assert record_view(record_url, ids) == redis_view(redis_client, ids)
 
 
+def test_a_feed_trimmed_under_a_running_archiver_is_swept_in(svc, who, here, clock, demo_city,
+                                                              redis_client, record_url):
+    """The full rate trims the capped feed within seconds: an archiver that falls behind it
+    (PostgreSQL slow) finds the gap before its next batch and sweeps the cases in."""
+    a = archiver(redis_client, record_url)
+    ids = make_cases(svc, who, demo_city, 3, clock, here.town)
+    a.drain()
+    ids += make_cases(svc, who, demo_city, 4, clock, here.town)
+    redis_client.xtrim(keys.FEED, maxlen=2)                         # it had read none of them
+    a.drain()
+    assert a.stats["swept"] == 3 + 4        # the first 3: its group was new (swept at start)
+    assert record_view(record_url, ids) == redis_view(redis_client, ids)
+
+
 def test_a_case_redis_no_longer_holds_is_found_through_the_record(svc, who, here, clock, demo_city,
                                                                   redis_client, record_url):
     ids = make_cases(svc, who, demo_city, 3, clock, here.town)
