@@ -324,7 +324,7 @@ def audit_rows(r: redis.Redis, event: str | None = None, user: str | None = None
 
 
 # --- 视频调阅 (issue 23, V27 全程可控) --------------------------------------------------------------
-VIDEO_EVENT_NAMES = {"start": "开始调阅", "end": "结束调阅", "denied": "拒绝"}
+VIDEO_EVENT_NAMES = {"start": "开始调阅", "end": "结束调阅", "denied": "拒绝", "clip": "录制片段"}
 VIDEO_REASONS = {"url:expired": "播放地址已过期", "url:session": "会话不符", "url:camera": "摄像机不符",
                  "url:login": "未登录", "quota": "超出路数上限", "closed": "关闭", "slow": "网络过慢",
                  "logout": "已退出登录", "stopped": "视频流停止", "offline": "摄像机离线"}
