@@ -25,7 +25,7 @@ demo: $(BIN)/python
 test: $(BIN)/python
 	./scripts/install-system.sh
 	@$(PIP) -e ".[test]"
-	$(BIN)/python -m pytest -q -n 2 --dist loadgroup --durations=25
+	$(BIN)/python -m pytest -q -n 2 --dist loadscope --durations=25
 
 lint: $(BIN)/python
 	$(BIN)/ruff check .

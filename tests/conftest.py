@@ -50,21 +50,39 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("redis_backend", ["single", "cluster"], indirect=True)
 
 
-def _drives_a_browser(item: pytest.Item) -> bool:
-    names = getattr(item, "fixturenames", ())
-    return bool(item.get_closest_marker("browser")) or "live" in names or "dash_duo" in names \
-        or item.path.name.endswith("_browser.py") or item.path.name.startswith("test_e2e_")
+BROWSER_MARKS = ("selenium", "dash_duo", "browserkit", "e2ekit")
+"""What a test module that drives Chromium imports or uses (read from its source)."""
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under ``pytest -n 2 --dist loadgroup`` (``make test``) the tests that drive Chromium share
-    one worker, one after another: two Dash pages rendering at once on two cores make each slow
-    enough to flake, while the other worker runs the rest of the suite beside them. Every other
-    module stays whole on one worker, in its own order (a module's fixtures are made once, and
-    its tests see each other's effects as they do in one process)."""
-    for item in items:
-        group = "browser" if _drives_a_browser(item) else item.path.as_posix()
-        item.add_marker(pytest.mark.xdist_group(group))
+def pytest_xdist_make_scheduler(config: pytest.Config, log):  # noqa: ANN001, ANN201
+    """``make test`` runs ``pytest -n 2 --dist loadscope``: each module whole on one worker, in
+    its own order (a module's fixtures are made once; its tests see each other's effects as in
+    one process). On top of that, every module that drives Chromium is one unit: they run one
+    after another on one worker while the other runs the rest of the suite beside them (two
+    Dash pages rendering at once on two cores make each slow enough to flake). xdist's own
+    ``loadgroup`` marks do not reach the node ids under pytest 9, hence this scheduler."""
+    from xdist.scheduler import LoadScopeScheduling  # noqa: PLC0415
+
+    root = config.rootpath
+    browser: dict[str, bool] = {}
+
+    def drives_a_browser(module: str) -> bool:
+        if module not in browser:
+            try:
+                text = (root / module).read_text(encoding="utf-8")
+            except OSError:
+                text = ""
+            browser[module] = any(m in text for m in BROWSER_MARKS)
+        return browser[module]
+
+    class ModulesAndTheBrowser(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return "browser" if drives_a_browser(module) else module
+
+    if config.getvalue("dist") != "loadscope":
+        return None
+    return ModulesAndTheBrowser(config, log)
 
 
 @pytest.fixture

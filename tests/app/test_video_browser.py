@@ -33,8 +33,10 @@ def test_a_camera_plays_goes_offline_and_recovers(vctx, web, live, browser) -> N
         page = f"/static/video/check.html?camera={cam}"
         browser_login(browser, live, "ops", next_=page)
         state = browser.find_element(By.ID, "state")
-        wait_for(lambda: _time(browser) > 1.0, timeout=40, what="the picture to advance")
-        assert browser.execute_script("return document.getElementById('video').videoWidth") > 0
+        # the picture advances with its size known (a stalled stream restarts with neither)
+        wait_for(lambda: _time(browser) > 1.0 and browser.execute_script(
+            "return document.getElementById('video').videoWidth") > 0, timeout=40,
+            what="the picture to advance")
         assert state.text == "直播"
 
         cams.stop()                                     # the camera dies mid-play

@@ -179,9 +179,10 @@ def test_redis_outage_loses_nothing(compiled, mqtt_service, tmp_path, group):
         wait_for(lambda: n_stored(r, ids) == 100, 30, "first batch")
         svc.stop()                                            # Redis goes away (AOF flushed)
         pub.send_many(messages(ids, 100, T0_MS + 100_000))  # these arrive during the outage
+        # Redis comes back only once a write has met the outage (an event, not a guess)
+        wait_for(lambda: w.stats["redis_retries"] > 0, 30, "a write meeting the outage")
         svc = start_redis_server(svc.data_dir, svc.port)      # …and it comes back
         wait_for(lambda: len(set(stored_pairs(r, ids))) == 200, 60, "every message")
-        assert w.stats["redis_retries"] > 0, "precondition: a write met the outage"
     finally:
         pub.close()
         w.stop()
