@@ -545,7 +545,55 @@ def grab_frame(cfg: VideoConfig, url: str, out: Path, timeout_s: float = 10.0) -
     return ""
 
 
-class SnapshotWorker:
+class AlarmFollower:
+    """A thread that follows the alarm stream (``sensors.keys.ALARMS``) from now on: each entry
+    to ``on_alarm``, then ``after_batch`` once per read (at least every second). Redis away: it
+    says so and tries again; one bad entry is logged and never stops it. The subclass has
+    ``ctx`` (its AppContext)."""
+
+    ctx: AppContext
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.stop_event = threading.Event()
+        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def on_alarm(self, fields: dict) -> None:
+        raise NotImplementedError
+
+    def after_batch(self) -> None:
+        """Once per read of the stream (every second when nothing comes)."""
+
+    def _run(self) -> None:
+        r, last = self.ctx.redis, "$"
+        while not self.stop_event.is_set():
+            try:
+                got = r.xread({skeys.ALARMS: last}, count=100, block=1000)
+            except redis.RedisError as exc:
+                log.warning("%s: %s", self.name, exc)
+                self.stop_event.wait(2)
+                continue
+            for _stream, entries in got or []:
+                for entry_id, fields in entries:
+                    last = entry_id
+                    try:
+                        self.on_alarm(fields)
+                    except Exception:   # noqa: BLE001 (one bad entry never stops the worker)
+                        log.exception("%s: alarm %s", self.name, entry_id)
+            try:
+                self.after_batch()
+            except Exception:   # noqa: BLE001
+                log.exception("%s", self.name)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self.thread.join(timeout=5)
+
+
+class SnapshotWorker(AlarmFollower):
     """Stores a picture for each video-AI detection whose ``snapshot_url`` is OneMap's
     ``/snapshots/<camera>/<name>.jpg`` (the simulator's and a device's that only reports the
     detection). Failures are counted (``om:video:snapfail`` in the gateway's counters) and
@@ -555,9 +603,8 @@ class SnapshotWorker:
         self.ctx, self.cfg = ctx, cfg or ctx.settings.video_config
         self.dir = Path(ctx.settings.data_dir) / "snapshots"
         self.platforms = sources.adapters(self.cfg)
-        self.stop_event = threading.Event()
-        self.thread = threading.Thread(target=self._run, name="video-snapshots", daemon=True)
         self.stats = {"stored": 0, "failed": 0}
+        super().__init__("video-snapshots")
 
     def handle(self, fields: dict) -> str:
         """Store the snapshot an ``om:alarms`` entry names; "" (stored or nothing to do) or why
@@ -585,32 +632,13 @@ class SnapshotWorker:
             log.warning("snapshot %s: %s", snap, why)
         return why
 
-    def _run(self) -> None:
-        r = self.ctx.redis
-        last = "$"
-        while not self.stop_event.is_set():
-            try:
-                got = r.xread({skeys.ALARMS: last}, count=100, block=1000)
-            except redis.RedisError as exc:
-                log.warning("snapshots: %s", exc)
-                self.stop_event.wait(2)
-                continue
-            for _stream, entries in got or []:
-                for entry_id, fields in entries:
-                    last = entry_id
-                    if fields.get("snapshot_url") and fields.get("event") == "raise":
-                        try:
-                            self.handle(fields)
-                        except Exception:   # one bad entry never stops the worker
-                            log.exception("snapshot %s", fields.get("snapshot_url"))
+    def on_alarm(self, fields: dict) -> None:
+        if fields.get("snapshot_url") and fields.get("event") == "raise":
+            self.handle(fields)
 
     def start(self) -> SnapshotWorker:
-        self.thread.start()
+        super().start()
         return self
-
-    def stop(self) -> None:
-        self.stop_event.set()
-        self.thread.join(timeout=5)
 
 
 # --- the demo camera server ---------------------------------------------------------------
@@ -673,7 +701,7 @@ FIRE_SCENE_S = 300.0
 SCENE_RADIUS_M, SCENE_CAMERAS = 500.0, 3    # as the simulator picks a fire's cameras
 
 
-class SceneDirector:
+class SceneDirector(AlarmFollower):
     """The demo's cameras show what the simulator plays (issue 23: "the fire scenario's camera
     shows the scene changing"): a fire alarm (category 0401: the smoke and heat sensors of the
     burning building, a video-AI 烟火 detection) turns the demo pool cameras behind the cameras
@@ -684,8 +712,7 @@ class SceneDirector:
         self.ctx, self.cfg, self.control = ctx, cfg, control
         self.episodes: dict[str, tuple[set[int], float]] = {}     # episode → pool numbers, until
         self.shown: list[int] | None = None
-        self.stop_event = threading.Event()
-        self.thread = threading.Thread(target=self._run, name="video-scenes", daemon=True)
+        super().__init__("video-scenes")
 
     def pool_cameras(self, f: dict) -> set[int]:
         """The demo pool numbers of the cameras that see an alarm's spot (and the detecting one)."""
@@ -723,33 +750,17 @@ class SceneDirector:
             log.info("demo scenes: fire on cameras %s", fire)
         return fire
 
-    def _run(self) -> None:
-        r, last = self.ctx.redis, "$"
-        while not self.stop_event.is_set():
-            try:
-                got = r.xread({skeys.ALARMS: last}, count=100, block=1000)
-            except redis.RedisError as exc:
-                log.warning("scenes: %s", exc)
-                self.stop_event.wait(2)
-                continue
-            try:
-                for _stream, entries in got or []:
-                    for entry_id, f in entries:
-                        last = entry_id
-                        self.handle(f)
-                self.write(time.time())
-            except Exception:   # noqa: BLE001 (the demo's scenery never stops the demo)
-                log.exception("scenes")
+    def on_alarm(self, fields: dict) -> None:
+        self.handle(fields)
+
+    def after_batch(self) -> None:
+        self.write(time.time())
 
     def start(self) -> SceneDirector:
         self.control.parent.mkdir(parents=True, exist_ok=True)
         self.write(time.time())
-        self.thread.start()
+        super().start()
         return self
-
-    def stop(self) -> None:
-        self.stop_event.set()
-        self.thread.join(timeout=5)
 
 
 # --- started by onemap demo / onemap video --------------------------------------------------
