@@ -54,6 +54,7 @@ BROWSER_MARKS = ("selenium", "dash_duo", "browserkit", "e2ekit")
 """What a test module that drives Chromium imports or uses (read from its source)."""
 
 
+@pytest.hookimpl(optionalhook=True)   # a run without pytest-xdist (-p no:xdist) ignores it
 def pytest_xdist_make_scheduler(config: pytest.Config, log):  # noqa: ANN001, ANN201
     """``make test`` runs ``pytest -n 2 --dist loadscope``: each module whole on one worker, in
     its own order (a module's fixtures are made once; its tests see each other's effects as in

@@ -97,7 +97,12 @@ def category_figure(frame: pd.DataFrame, categories: tuple[str, ...] | None,
                            cliponaxis=False),
                     layout=_dark_layout(font={"color": palette.TEXT, "size": font},
                                         xaxis={"visible": False},
-                                        yaxis={"tickfont": {"size": font}, "automargin": True},
+                                        # every bar named: plotly thins a short category
+                                        # axis's labels, leaving bars nobody can read
+                                        yaxis={"tickfont": {"size": font}, "automargin": True,
+                                               "tickmode": "array",
+                                               "tickvals": counts.index.tolist(),
+                                               "ticktext": counts.index.tolist()},
                                         margin={"l": font / 2, "r": 3 * font, "t": font / 2,
                                                 "b": font / 2}, bargap=0.3))
     return fig, ""
