@@ -54,3 +54,10 @@ def login(client, user: str, password: str = PASSWORD) -> str:
                                      "csrf_token": csrf_of(client)})
     assert r.status_code == 302, r.get_data(as_text=True)[:300]
     return csrf_of(client)
+
+
+def client_as(web, user: str):  # noqa: ANN001, ANN201 (Flask, FlaskClient)
+    """A test client of ``web`` logged in as ``user``, sending its CSRF token on every request."""
+    c = web.test_client()
+    c.environ_base["HTTP_X_CSRFTOKEN"] = login(c, user)
+    return c

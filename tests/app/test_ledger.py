@@ -15,7 +15,7 @@ from app import ledger as app_ledger
 from app import security
 from grid.ledger import store
 from grid.ledger.model import check_digit
-from tests.app.authkit import accounts, app_ctx, login, web  # noqa: F401
+from tests.app.authkit import accounts, app_ctx, client_as, web  # noqa: F401
 from tests.app.test_api import PZ
 from tests.record.conftest import _record_template, pg_service, record_url  # noqa: F401
 
@@ -23,12 +23,6 @@ from tests.record.conftest import _record_template, pg_service, record_url  # no
 def ident(n: int) -> str:
     s = f"44098119800101{n:03d}"
     return s + check_digit(s)
-
-
-def _client(web, user):  # noqa: ANN001, ANN202, F811
-    c = web.test_client()
-    c.environ_base["HTTP_X_CSRFTOKEN"] = login(c, user)
-    return c
 
 
 def _cells(city, town: str) -> list[str]:
@@ -126,14 +120,14 @@ def test_roster_masked_scoped_and_audited(web, led, app_ctx, accounts, tmp_path)
     assert led.import_file(path).imported == 2
     url = f"/api/ledger/cells/{cell}/people"
 
-    w = _client(web, worker["user_id"])
+    w = client_as(web, worker["user_id"])
     before = len(security.audit_entries(app_ctx.redis, 1000))
     got = w.get(url).json["people"]
     assert got == [{"name": "张*", "id_number": ident(1)[:6] + "********" + ident(1)[-4:],
                     "phone": "138****5678", "tags": ["独居老人"], "house": "H-1"}]
     assert len(security.audit_entries(app_ctx.redis, 1000)) == before   # masked: not audited
 
-    t = _client(web, town_op["user_id"])
+    t = client_as(web, town_op["user_id"])
     got = t.get(url).json["people"]
     assert got[0]["id_number"] == ident(1) and got[0]["phone"] == "13812345678"
     entry = security.audit_entries(app_ctx.redis, 1)[0]
@@ -146,7 +140,7 @@ def test_roster_masked_scoped_and_audited(web, led, app_ctx, accounts, tmp_path)
     assert security.audit_entries(app_ctx.redis, 1)[0]["event"] == "denied"
     assert w.get(f"/api/ledger/cells/{other}/people").status_code == 403
     assert w.get("/api/ledger/cells/abc/people").status_code == 404
-    boss = _client(web, "commander")
+    boss = client_as(web, "commander")
     assert boss.get(f"/api/ledger/cells/{other}/people").json["people"][0]["name"] == "李四"
 
     # units and houses of the cell: the same scope; a unit's phone masked like a person's

@@ -12,16 +12,10 @@ import pytest
 from app import ledger as app_ledger
 from app import security
 from app.http import ledger_collect as api
-from tests.app.authkit import accounts, app_ctx, login, web  # noqa: F401
+from tests.app.authkit import accounts, app_ctx, client_as, web  # noqa: F401
 from tests.app.test_api import PZ
 from tests.app.test_ledger import ident
 from tests.record.conftest import _record_template, pg_service, record_url  # noqa: F401
-
-
-def _client(web, user):  # noqa: ANN001, ANN202, F811
-    c = web.test_client()
-    c.environ_base["HTTP_X_CSRFTOKEN"] = login(c, user)
-    return c
 
 
 @pytest.fixture
@@ -38,9 +32,9 @@ def test_collect_enters_the_register_only_after_the_towns_review(web, led, app_c
     worker = next(a for a in accounts.values()
                   if a["role"] == "grid_worker" and a["center"] == f"T{PZ}")
     cell = worker["cell"]
-    w = _client(web, worker["user_id"])
-    pz = _client(web, "panzhou")            # 潘州's 镇街值班员: the cell's town
-    other = _client(web, "town")            # another town's 值班员
+    w = client_as(web, worker["user_id"])
+    pz = client_as(web, "panzhou")            # 潘州's 镇街值班员: the cell's town
+    other = client_as(web, "town")            # another town's 值班员
     person = {"name": "张三", "id_number": ident(7), "phone": "13812345678", "tags": "独居老人",
               "house": "H-7"}
 
@@ -114,28 +108,28 @@ def test_collect_review_page_in_the_console(web, led, app_ctx, accounts) -> None
                   if a["role"] == "grid_worker" and a["center"] == f"T{PZ}")
     cell = worker["cell"]
     lon, lat = led.city.cells[led.city.cells["code"] == cell].geometry.iloc[0].representative_point().coords[0]
-    w = _client(web, worker["user_id"])
+    w = client_as(web, worker["user_id"])
     unit = {"code": "91440981MA4UABCD1X", "name": "某店", "kind": "商铺", "phone": "13812345678",
             "lon": lon, "lat": lat}
     sid = w.post("/m/api/ledger/collect", json={"key": "u1", "kind": "units", "row": unit}).json["id"]
 
-    pz = _client(web, "panzhou")
+    pz = client_as(web, "panzhou")
     assert "collect-link" in pz.get("/console/_dash-layout").get_data(as_text=True)
     page = pz.get("/console/collect/")
     assert page.status_code == 200
     text = page.get_data(as_text=True)
     assert "信息采集审核" in text and f'id="collect-{sid}"' in text and "13812345678" in text
     # a town 监督核查员 reviews too; the page's form approves it (CSRF in the form)
-    sup = _client(web, "supervisor_pz")
+    sup = client_as(web, "supervisor_pz")
     token = sup.environ_base.pop("HTTP_X_CSRFTOKEN")
     r = sup.post(f"/console/collect/{sid}", data={"action": "approve", "csrf_token": token})
     assert r.status_code == 303
     assert "已通过" in sup.get(r.headers["Location"]).get_data(as_text=True)
     assert w.get(f"/api/ledger/cells/{cell}/units").json["units"][0]["name"] == "某店"
     # another town's operator opens the page: its own town's list, not this one
-    assert f'id="collect-{sid}"' not in _client(web, "town").get(
+    assert f'id="collect-{sid}"' not in client_as(web, "town").get(
         "/console/collect/?status=approved").get_data(as_text=True)
     # a department cannot review at all: 403, and its console has no link to it
-    dept = _client(web, "chengguan")
+    dept = client_as(web, "chengguan")
     assert dept.get("/console/collect/").status_code == 403
     assert "collect-link" not in dept.get("/console/_dash-layout").get_data(as_text=True)

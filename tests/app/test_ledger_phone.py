@@ -11,15 +11,9 @@ import psycopg
 from app import keys, security
 from app import ledger as app_ledger
 from app.users import UserStore
-from tests.app.authkit import accounts, app_ctx, login, web  # noqa: F401
+from tests.app.authkit import accounts, app_ctx, client_as, web  # noqa: F401
 from tests.app.test_ledger import ident
 from tests.record.conftest import _record_template, pg_service, record_url  # noqa: F401
-
-
-def _client(web, user):  # noqa: ANN001, ANN202, F811
-    c = web.test_client()
-    c.environ_base["HTTP_X_CSRFTOKEN"] = login(c, user)
-    return c
 
 
 def _setup(app_ctx, accounts, record_url, tmp_path):  # noqa: ANN001, ANN202, F811
@@ -59,7 +53,7 @@ def test_roster_own_cell_masked_and_visit_linked_idempotent_scoped(  # noqa: PLR
         web, app_ctx, accounts, record_url, tmp_path) -> None:  # noqa: F811
     led, w1, w2, town_op = _setup(app_ctx, accounts, record_url, tmp_path)
     task = app_ctx.incidents.assign_task(town_op, f"W{accounts[w1]['cell']}", "入户走访独居老人")
-    c = _client(web, w1)
+    c = client_as(web, w1)
     before = len(security.audit_entries(app_ctx.redis, 1000))
     r = c.get("/m/api/ledger/roster")
     assert r.status_code == 200 and r.headers["Cache-Control"].startswith("no-store")
@@ -96,7 +90,7 @@ def test_roster_own_cell_masked_and_visit_linked_idempotent_scoped(  # noqa: PLR
     mine = c.get(f"/m/api/ledger/visits?task={task.id}").json["visits"]
     assert [(v["id"], v["label"], v["object_ref"]) for v in mine] == [
         ("v0000000001", "张*", person["ref"])]
-    op = _client(web, UserStore(app_ctx.redis).get(town_op.user_id).user_id)
+    op = client_as(web, UserStore(app_ctx.redis).get(town_op.user_id).user_id)
     console = op.get(f"/api/ledger/tasks/{task.id}/visits").json["visits"]
     assert [v["id"] for v in console] == ["v0000000001"]
     notes = [e for e in app_ctx.incidents.timeline(task.id, town_op) if e["action"] == "note"]
@@ -123,7 +117,7 @@ def test_roster_own_cell_masked_and_visit_linked_idempotent_scoped(  # noqa: PLR
     assert app_ctx.redis.hget(keys.COUNTERS, "ledger_visit_rejected") == "2"   # counted
 
     # w2: its own cell's roster only; w1's task is not theirs → 403, audited, nothing stored
-    c2 = _client(web, w2)
+    c2 = client_as(web, w2)
     assert [p["name"] for p in c2.get("/m/api/ledger/roster").json["people"]] == ["李*"]
     assert c2.get("/m/api/ledger/roster").json["tasks"] == []
     denied = c2.post("/m/api/ledger/visits", json={"task": task.id, "kind": "走访"},

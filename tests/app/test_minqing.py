@@ -17,15 +17,9 @@ from app import security
 from app.http import minqing as api
 from grid.ledger import minqing
 from incidents.actor import Actor
-from tests.app.authkit import accounts, app_ctx, login, web  # noqa: F401
+from tests.app.authkit import accounts, app_ctx, client_as, login, web  # noqa: F401
 from tests.app.test_api import PZ
 from tests.record.conftest import _record_template, pg_service, record_url  # noqa: F401
-
-
-def _client(web, user):  # noqa: ANN001, ANN202, F811
-    c = web.test_client()
-    c.environ_base["HTTP_X_CSRFTOKEN"] = login(c, user)
-    return c
 
 
 @pytest.fixture
@@ -48,7 +42,7 @@ def test_themes_of_a_fixed_set_are_the_expected_words() -> None:
 def test_an_entry_becomes_a_report_in_one_tap(web, led, app_ctx, accounts, record_url) -> None:  # noqa: ANN001, F811
     worker = next(a for a in accounts.values()
                   if a["role"] == "grid_worker" and a["center"] == f"T{PZ}")
-    w = _client(web, worker["user_id"])
+    w = client_as(web, worker["user_id"])
     body = {"key": "mq1", "author": worker["user_id"], "category": "环境卫生",
             "tags": "垃圾;夏季", "place": "幸福小区3栋", "text": ENTRIES[0]}
 
@@ -81,7 +75,7 @@ def test_an_entry_becomes_a_report_in_one_tap(web, led, app_ctx, accounts, recor
     # another worker cannot report my entry: 403
     other = next(a for a in accounts.values()
                  if a["role"] == "grid_worker" and a["user_id"] != worker["user_id"])
-    assert _client(web, other["user_id"]).post(f"/m/api/minqing/{eid}/report").status_code == 403
+    assert client_as(web, other["user_id"]).post(f"/m/api/minqing/{eid}/report").status_code == 403
 
     # recorded and reported in one request (the form's 记录并上报, through the outbox); replayed
     both = dict(body, key="mq3", text=ENTRIES[2], category="安全隐患", report=True)
@@ -91,7 +85,7 @@ def test_an_entry_becomes_a_report_in_one_tap(web, led, app_ctx, accounts, recor
     assert app_ctx.incidents.store.load(r.json["incident"]).category == "0402"
 
     # the leaders' view: the reader's territory only
-    _client(web, other["user_id"]).post("/m/api/minqing", json={
+    client_as(web, other["user_id"]).post("/m/api/minqing", json={
         "key": "o1", "author": other["user_id"], "category": "矛盾纠纷", "text": ENTRIES[5]})
     now = time.time()
     boss = Actor("commander", "city_commander", "CITY")

@@ -9,21 +9,15 @@ import json
 
 from incidents import keys
 from incidents.actor import SYSTEM
-from tests.app.authkit import accounts, app_ctx, login, web  # noqa: F401
+from tests.app.authkit import accounts, app_ctx, client_as, web  # noqa: F401
 from tests.app.test_api import DA, PZ, point_in
-
-
-def _client(web, user):  # noqa: ANN001, ANN202, F811
-    c = web.test_client()
-    c.environ_base["HTTP_X_CSRFTOKEN"] = login(c, user)
-    return c
 
 
 def test_responder_moves_its_own_dispatch(web, app_ctx, accounts) -> None:  # noqa: F811
     me = next(u for u, a in accounts.items() if a["role"] == "responder")
     team = accounts[me]["cell"]
     assert team == f"res-team-{PZ}" and accounts[me]["center"] == f"T{PZ}"
-    boss, phone = _client(web, "commander"), _client(web, me)
+    boss, phone = client_as(web, "commander"), client_as(web, me)
     city = app_ctx.city
     inc = app_ctx.incidents.report(SYSTEM, "0306", *point_in(city, PZ, 1), channel="iot",
                                    idempotency_key="responder-1")
