@@ -22,34 +22,49 @@ under the snapshots dir (``/clips/<camera>/<incident>.mp4``, ``app.http.video_cl
 by ``om:video:clip:<incident>`` and a note on the case's trail; an unreachable camera leaves the
 reason there instead.
 
+``GET /internal/frame/<camera>`` (header ``X-OneMap-Frame``: an HMAC of the camera id and the
+time, signed with the app's secret key: ``frame_token``): one JPEG frame of the camera from its
+shared upstream (``gateway_frame``: no second pull however many watch), for the video-AI snapshots
+and the console's 截图取证 of any process of the deployment (``frame_via_gateway``); a bad or
+expired HMAC is 403, a refusal (offline, channels full, H.265) its status with the Chinese reason.
+
 ``SnapshotWorker``: a video-AI detection (``om:alarms``, ``snapshot_url`` ``/snapshots/<camera>/
-<name>.jpg``) gets its picture grabbed from the camera's stream and stored under the data dir,
-where ``GET /snapshots/…`` (``app.http.video``) serves it.
+<name>.jpg``) gets its picture from the gateway's shared upstream (``camera_frame``; with no
+gateway running, one ffmpeg grab of its own) and stored under the data dir, where
+``GET /snapshots/…`` (``app.http.video``) serves it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import hashlib
+import hmac
 import json
 import logging
 import subprocess
 import threading
 import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from http.cookies import SimpleCookie
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import redis
 from flask import Flask
+from itsdangerous import BadSignature, TimestampSigner
 
 from app import auth
 from app.context import AppContext
 from app.live.session import sid_from_cookie
 from grid.contracts import Event, Field, Source
 from sensors import keys as skeys
-from sensors.video import access, sources
+from sensors.video import access, sources, ts
 from sensors.video import keys as vkeys
 from sensors.video.config import VideoConfig
 from sensors.video.gateway import Gateway, Refused, Viewer, record_clip
@@ -61,6 +76,46 @@ THREADS = 32
 DENIED = {"expired": "播放地址已过期，请重新打开画面", "camera": "播放地址与摄像机不符",
           "session": "播放地址与当前登录会话不符（不能转发他人使用）",
           "login": "请先登录"}
+
+FRAME = "/internal/frame/"
+FRAME_HEADER = "x-onemap-frame"
+FRAME_SALT = "onemap.video.frame"
+FRAME_TOKEN_TTL_S = 30.0
+"""A frame request's HMAC is good this long (s) after it was made: the web and the gateway run
+on one host or one clock; a request seen on the wire cannot be replayed for long."""
+FRAME_COLLECT_S = 1.0
+"""After the first chunk a frame's viewer gets (PAT+PMT+the kept GOP from its keyframe), bytes
+are collected at most this long (s), until the keyframe is whole (the next frame has begun)."""
+FRAME_DECODE_S = 10.0
+"""ffmpeg's decode of one frame from the collected bytes (a keyframe: well under a second)."""
+FRAME_DENIED = "内部截图请求未通过校验（签名无效或已过期）"
+FINAL_REFUSALS = ("offline", "channels_full", "source", "not_found", "decode")
+"""The gateway's answers a direct grab would only repeat (or that it must not get round: a full
+gateway means the platform's channels are taken): the caller reports them and grabs nothing.
+Others (no gateway, an older one, H.265, a key mismatch) fall back to a grab of its own."""
+
+
+def _frame_signer(secret: str) -> TimestampSigner:
+    """itsdangerous (Flask's own signing of the session cookie, ``app.live.session``): an HMAC
+    over the value and a timestamp, with its own salt so a frame token is no session cookie."""
+    return TimestampSigner(secret, salt=FRAME_SALT, digest_method=hashlib.sha256)
+
+
+def frame_token(secret: str, camera: str) -> str:
+    """The ``X-OneMap-Frame`` header of a frame request for ``camera`` (the app's secret key:
+    every process of a deployment has it, ``app.secret_files``)."""
+    return _frame_signer(secret).sign(camera.encode()).decode()
+
+
+def frame_token_ok(secret: str, token: str, camera: str, max_age: float = FRAME_TOKEN_TTL_S) -> bool:
+    """``token`` was made with ``secret`` for ``camera`` within ``max_age`` seconds."""
+    if not token or len(token) > 256:
+        return False
+    try:
+        got = _frame_signer(secret).unsign(token, max_age=max_age)
+    except BadSignature:        # forged, another key, another salt, expired
+        return False
+    return hmac.compare_digest(got, camera.encode())
 
 
 def session_server(ctx: AppContext) -> Flask:
@@ -97,6 +152,7 @@ class GatewayServer:
         self.listener: asyncio.base_events.Server | None = None
         self._tasks: set[asyncio.Task] = set()
         self.clips: ClipWorker | None = None
+        self.frames: Counter[str] = Counter()    # internal frame requests: served, refused, …
 
     # --- life ----------------------------------------------------------------------------
     async def start(self, host: str, port: int) -> int:
@@ -161,6 +217,8 @@ class GatewayServer:
                 await _reply(writer, 405, {"error": "method_not_allowed"})
             elif path.startswith(LIVE) and path.endswith(".ts"):
                 await self.live(reader, writer, headers, path[len(LIVE):-3], parts.query)
+            elif path.startswith(FRAME):
+                await self.frame(writer, headers, unquote(path[len(FRAME):]))
             elif path == "/video/healthz":
                 await _reply(writer, 200, {"ok": True, "running": len(self.gateway.running())})
             else:
@@ -241,6 +299,47 @@ class GatewayServer:
             self.gateway.close(viewer)
             await asyncio.to_thread(self._ended, view, who, time.monotonic() - t0, viewer.ended)
 
+    async def frame(self, writer: asyncio.StreamWriter, headers: dict, camera: str) -> None:
+        """``GET /internal/frame/<camera>``: one JPEG frame from the camera's shared upstream
+        (issue 23: one pull per camera however many watch; V1, M3). Only for OneMap's own
+        processes (the ``X-OneMap-Frame`` HMAC, ``frame_token``): a browser's grant is no use
+        here; else 403. Refusals: the gateway's (503 channels full, 504 offline, 415 H.265), 502
+        the platform's or a failed decode, 404 no such camera; a JSON body with the reason."""
+        secret = str(self.server.config["SECRET_KEY"])
+        if not frame_token_ok(secret, headers.get(FRAME_HEADER, ""), camera):
+            self.frames["denied"] += 1
+            log.warning("frame %s: a request without a valid signature", camera[:64])
+            await _reply(writer, 403, {"error": "forbidden", "reason": FRAME_DENIED})
+            return
+        url = await asyncio.to_thread(self._frame_source, camera)
+        if isinstance(url, tuple):
+            self.frames["refused"] += 1
+            await _reply(writer, url[0], {"error": url[1], "reason": url[2]})
+            return
+        try:
+            data, why = await gateway_frame(self.gateway, camera, url, self.cfg.ffmpeg)
+        except Refused as exc:
+            self.frames["refused"] += 1
+            await _reply(writer, exc.status, {"error": exc.code, "reason": exc.message})
+            return
+        if why:
+            self.frames["failed"] += 1
+            await _reply(writer, 502, {"error": "decode", "reason": why})
+            return
+        self.frames["served"] += 1
+        writer.write(_head(200, "image/jpeg", [], len(data)) + data)
+        with contextlib.suppress(OSError):
+            await writer.drain()
+
+    def _frame_source(self, camera: str) -> str | tuple[int, str, str]:
+        """The address to pull for a frame, or (status, code, reason) (blocking)."""
+        if self.ctx.devices.camera(camera) is None:
+            return 404, "not_found", "无此摄像机"
+        try:
+            return self._source(camera)
+        except sources.SourceError as exc:
+            return 502, "source", str(exc)
+
     async def _hold(self, reader: asyncio.StreamReader, viewer: Viewer, done: asyncio.Event,
                     cookie: str | None, sid: str) -> None:
         """Until the stream ends, the viewer hangs up, or its session does."""
@@ -293,6 +392,54 @@ class GatewayServer:
     def _ended(self, view: str, who: dict, secs: float, why: str) -> None:
         access.log_view(self.redis, "end", view=view, seconds=secs, reason=why, **who)
         access.ended(self.redis, who["user"])
+
+
+async def gateway_frame(gateway: Gateway, camera: str, url: str, ffmpeg: str = "ffmpeg",
+                        collect_s: float = FRAME_COLLECT_S) -> tuple[bytes, str]:
+    """One JPEG frame of ``camera`` from its shared upstream (started or joined: ``Refused`` as
+    for a viewer): a viewer's first chunk (PAT+PMT+the kept GOP from its last keyframe) and what
+    follows until the keyframe is whole (a second video frame has begun; at most ``collect_s``),
+    then the viewer is closed (the upstream's idle stop as for any viewer) and ffmpeg decodes one
+    frame of those bytes, in a thread. (jpeg, "") or (b"", why in Chinese)."""
+    buf = bytearray()
+    tracker = ts.Tracker()
+    frames = 0
+    whole = asyncio.Event()
+
+    def sink(chunk: bytes | None) -> bool:
+        nonlocal frames
+        if chunk is None:               # the stream ended: decode what came
+            whole.set()
+            return True
+        buf.extend(chunk)
+        tracker.feed(chunk)
+        frames += len(ts.video_pts(tracker, chunk))
+        if frames >= 2:
+            whole.set()
+        return True
+
+    viewer = await gateway.open(camera, url, sink)
+    try:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(whole.wait(), collect_s)
+    finally:
+        gateway.close(viewer)
+    return await asyncio.to_thread(decode_frame, ffmpeg, bytes(buf))
+
+
+def decode_frame(ffmpeg: str, data: bytes, timeout_s: float = FRAME_DECODE_S) -> tuple[bytes, str]:
+    """The first picture of MPEG-TS ``data`` as a JPEG (blocking): (jpeg, "") or (b"", why)."""
+    args = [ffmpeg, "-hide_banner", "-loglevel", "error", "-f", "mpegts", "-i", "pipe:0",
+            "-frames:v", "1", "-q:v", "4", "-f", "image2", "-c:v", "mjpeg", "pipe:1"]
+    try:
+        p = subprocess.run(args, input=data, capture_output=True, timeout=timeout_s, check=False)  # noqa: S603
+    except subprocess.TimeoutExpired:
+        return b"", "截图超时"
+    except OSError as exc:
+        return b"", f"截图失败: {exc}"
+    if p.returncode != 0 or not p.stdout.startswith(b"\xff\xd8"):
+        return b"", f"截图失败: {p.stderr.decode('utf-8', 'replace').strip()[-200:] or '无画面'}"
+    return p.stdout, ""
 
 
 _REASON = {200: "OK", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
@@ -526,9 +673,72 @@ class ClipWorker:
         return rec
 
 
-# --- video-AI snapshots -------------------------------------------------------------------
+# --- video-AI snapshots and 截图取证: a frame of a camera --------------------------------------
+def gateway_address(cfg: VideoConfig) -> str | None:
+    """Where this deployment's gateway listens, for OneMap's own processes (``host``:``port`` of
+    ``[video]``, as ``onemap video`` and ``onemap demo`` bind it; a wildcard host: loopback);
+    None when no port is known (port 0: the gateway's bound port was never told)."""
+    if not cfg.port:
+        return None
+    host = cfg.host if cfg.host not in ("", "0.0.0.0", "::") else "127.0.0.1"  # noqa: S104
+    return f"http://[{host}]:{cfg.port}" if ":" in host else f"http://{host}:{cfg.port}"
+
+
+def frame_via_gateway(cfg: VideoConfig, secret: str, camera: str,
+                      timeout_s: float | None = None) -> tuple[bytes, str] | None:
+    """One JPEG frame of ``camera`` from the gateway's shared upstream (``GET /internal/frame/``,
+    signed with ``secret``): (jpeg, "") or (b"", the gateway's Chinese refusal); None when no
+    gateway answered it (none runs, an older one, H.265, a key mismatch: the caller grabs
+    itself, ``FINAL_REFUSALS``)."""
+    base = gateway_address(cfg)
+    if base is None:
+        return None
+    timeout_s = timeout_s or cfg.connect_timeout_s + FRAME_COLLECT_S + 5.0
+    req = urllib.request.Request(f"{base}{FRAME}{quote(camera, safe='')}",
+                                 headers={FRAME_HEADER: frame_token(secret, camera)})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout_s) as resp:  # noqa: S310 (our own gateway)
+            data = resp.read(16 * 1024 * 1024)
+    except urllib.error.HTTPError as exc:
+        try:
+            body = json.loads(exc.read(64 * 1024) or b"{}")
+        except ValueError:
+            body = {}
+        if body.get("error") in FINAL_REFUSALS and body.get("reason"):
+            return b"", str(body["reason"])
+        log.warning("frame %s: the gateway said %s %s; grabbing directly", camera, exc.code,
+                    body.get("error", ""))
+        return None
+    except (OSError, ValueError) as exc:     # refused, unreachable, timed out
+        log.info("frame %s: no gateway at %s (%s); grabbing directly", camera, base, exc)
+        return None
+    return (data, "") if data.startswith(b"\xff\xd8") else (b"", "截图失败: 网关返回的不是图片")
+
+
+def camera_frame(cfg: VideoConfig, secret: str, camera: str, source: Callable[[], str],
+                 timeout_s: float = 10.0) -> tuple[bytes, str, str]:
+    """One JPEG frame of ``camera`` (issue 23: one upstream pull per camera however many
+    watch): from the gateway's shared upstream when a gateway runs (``frame_via_gateway``),
+    else by a pull of its own (``grab_frame`` of ``source()``, the camera's address, resolved
+    only then). (jpeg, "" or why not in Chinese, the path taken: ``gateway`` or ``direct``)."""
+    got = frame_via_gateway(cfg, secret, camera)
+    if got is not None:
+        return got[0], got[1], "gateway"
+    try:
+        url = source()
+    except sources.SourceError as exc:
+        return b"", str(exc), "direct"
+    import tempfile  # noqa: PLC0415
+
+    with tempfile.TemporaryDirectory(prefix="frame-") as tmp:
+        out = Path(tmp) / "frame.jpg"
+        why = grab_frame(cfg, url, out, timeout_s=timeout_s)
+        return (b"", why, "direct") if why else (out.read_bytes(), "", "direct")
+
+
 def grab_frame(cfg: VideoConfig, url: str, out: Path, timeout_s: float = 10.0) -> str:
-    """One JPEG frame of ``url`` into ``out`` (atomically); "" or why not."""
+    """One JPEG frame of ``url`` into ``out`` (atomically) by an ffmpeg pull of its own (a second
+    RTSP session to the camera): only when no gateway runs (``camera_frame``); "" or why not."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".part.jpg")
     args = [cfg.ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error"]
@@ -596,14 +806,18 @@ class AlarmFollower:
 class SnapshotWorker(AlarmFollower):
     """Stores a picture for each video-AI detection whose ``snapshot_url`` is OneMap's
     ``/snapshots/<camera>/<name>.jpg`` (the simulator's and a device's that only reports the
-    detection). Failures are counted (``om:video:snapfail`` in the gateway's counters) and
-    logged; the alarm itself is never held back."""
+    detection): from the gateway's shared upstream when it runs (no second pull of a watched
+    camera), else by a grab of its own (``camera_frame``). ``stats``: stored, failed, and the
+    path taken (gateway, direct); failures are logged; the alarm itself is never held back."""
 
     def __init__(self, ctx: AppContext, cfg: VideoConfig | None = None) -> None:
+        from app.secret_files import session_key  # noqa: PLC0415
+
         self.ctx, self.cfg = ctx, cfg or ctx.settings.video_config
         self.dir = Path(ctx.settings.data_dir) / "snapshots"
         self.platforms = sources.adapters(self.cfg)
-        self.stats = {"stored": 0, "failed": 0}
+        self.secret = session_key(ctx.settings)      # the web's and the gateway's key
+        self.stats = {"stored": 0, "failed": 0, "gateway": 0, "direct": 0}
         super().__init__("video-snapshots")
 
     def handle(self, fields: dict) -> str:
@@ -621,12 +835,15 @@ class SnapshotWorker(AlarmFollower):
         out = self.dir / cam_id / parts[2]
         if out.exists():
             return ""
-        try:
-            url = sources.resolve(self.cfg, self.platforms, cam_id, str(cam.get("stream_url") or ""))
-        except sources.SourceError as exc:
-            why = str(exc)
-        else:
-            why = grab_frame(self.cfg, url, out)
+        data, why, path = camera_frame(
+            self.cfg, self.secret, cam_id,
+            lambda: sources.resolve(self.cfg, self.platforms, cam_id, str(cam.get("stream_url") or "")))
+        self.stats[path] += 1
+        if not why:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            tmp = out.with_suffix(".part.jpg")
+            tmp.write_bytes(data)
+            tmp.replace(out)        # atomically: /snapshots/… never serves half a picture
         self.stats["failed" if why else "stored"] += 1
         if why:
             log.warning("snapshot %s: %s", snap, why)
@@ -651,11 +868,13 @@ class DemoCameras:
 
     def __init__(self, port: int = 0, cameras: int = 8, h265: int = 0, keyint_s: float = 2.0,
                  width: int = 640, height: int = 360, fps: int = 15, kbps: int = 500,
-                 host: str = "127.0.0.1", control: Path | None = None) -> None:
+                 host: str = "127.0.0.1", control: Path | None = None, auth: str = "") -> None:
         self.args = [SYSTEM_PYTHON, str(CAMERA_SCRIPT), "--host", host, "--port", str(port),
                      "--cameras", str(cameras), "--h265", str(h265), "--keyint-s", str(keyint_s),
                      "--width", str(width), "--height", str(height), "--fps", str(fps),
                      "--kbps", str(kbps)]
+        if auth:                      # "user:password": Digest authentication, as IP cameras ask
+            self.args += ["--auth", auth]
         if control is not None:       # the scene control file (SceneDirector writes it)
             self.args += ["--control", str(control)]
         self.host = host
@@ -787,6 +1006,7 @@ def start_demo_video(ctx: AppContext, runtime, say, cameras: int = 8) -> str:  #
         gw = Background(ctx, cfg).start()
         runtime.add("video", gw.stop)
         ctx.settings.video = {**ctx.settings.video, "port": gw.port}   # port 0: the bound one
+        cfg = ctx.settings.video_config         # the snapshots ask the gateway at that port
         snaps = SnapshotWorker(ctx, cfg).start()
         runtime.add("video-snapshots", snaps.stop)
     except Exception as e:  # noqa: BLE001 (never takes the demo down)
@@ -803,7 +1023,8 @@ def serve(ctx: AppContext, host: str, port: int) -> None:
     import signal  # noqa: PLC0415
 
     cfg = ctx.settings.video_config
-    snaps = SnapshotWorker(ctx, cfg).start()
+    # the worker asks this process's gateway for its frames: where it listens (--host/--port)
+    snaps = SnapshotWorker(ctx, dataclasses.replace(cfg, host=host, port=port)).start()
 
     async def main() -> None:
         app = GatewayServer(ctx, cfg)

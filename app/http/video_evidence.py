@@ -8,14 +8,17 @@ stream on the server and attached to a case as evidence.
    for "may act on this case"; read scope S1/S2 first): else 403 and a security-audit entry;
 2. the camera: the caller must be allowed to watch it (``Policy.may_watch``, through
    ``app.http.video``): else 403, in the security audit and the 视频调阅 log;
-3. one frame is grabbed from the camera's stream by ffmpeg (``app.video.grab_frame``, the same
-   grab as the video-AI snapshots), stored as the case's photos are stored (``app.keys.mobile_photo``,
+3. one frame of the camera, taken from the video gateway's shared upstream when a gateway runs
+   (``app.video.camera_frame``, as the video-AI snapshots: no second RTSP pull of a camera the
+   hall already watches, issue 23 "one upstream pull per camera"), else by an ffmpeg grab of its
+   own (``app.video.grab_frame``), stored as the case's photos are stored (``app.keys.mobile_photo``,
    served by ``GET /media/photo/<id>`` to whoever may read the case) and appended to the case's
    attachments through the incident service's one write path: the audit entry (备注, reason
    ``截图取证 · 摄像机 …``) says who, which camera and when, and the panel's timeline shows it.
 
-A frame that cannot be grabbed (camera offline, platform refusal) is 502 with the reason in
-Chinese, counted (``video_evidence_failed``) and logged; nothing is attached.
+A frame that cannot be grabbed (camera offline, channels full, platform refusal) is 502 with the
+reason in Chinese, counted (``video_evidence_failed``) and logged; nothing is attached. The path
+each frame took is counted too (``video_evidence_gateway``, ``video_evidence_direct``).
 """
 
 from __future__ import annotations
@@ -23,9 +26,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import tempfile
 import time
-from pathlib import Path
 
 from flask import Blueprint, abort, current_app, jsonify, request
 
@@ -44,7 +45,8 @@ bp = Blueprint("api_video_evidence", __name__)
 guard_incident_ids(bp)
 
 GRAB_TIMEOUT_S = 12.0
-"""ffmpeg's whole grab (connect + the next keyframe): a camera sends one every ~2 s."""
+"""ffmpeg's whole grab without a gateway (connect + the next keyframe): a camera sends one every
+~2 s."""
 
 
 def evidence_reason(cam: dict) -> str:
@@ -53,18 +55,17 @@ def evidence_reason(cam: dict) -> str:
 
 
 def grab(cam: dict) -> tuple[bytes, str]:
-    """One JPEG frame of ``cam``'s live stream (bytes, "") or (b"", why not, in Chinese)."""
-    from app.video import grab_frame  # noqa: PLC0415 (ffmpeg only on this path)
+    """One JPEG frame of ``cam``'s live stream (bytes, "") or (b"", why not, in Chinese): from
+    the gateway's shared upstream when it runs, else a grab of its own; the path is counted."""
+    from app.video import camera_frame  # noqa: PLC0415 (the gateway's client, ffmpeg)
 
     cfg = ctx().settings.video_config
-    try:
-        url = sources.resolve(cfg, sources.adapters(cfg), cam["id"], str(cam.get("stream_url") or ""))
-    except sources.SourceError as exc:
-        return b"", str(exc)
-    with tempfile.TemporaryDirectory(prefix="evidence-") as tmp:
-        out = Path(tmp) / "frame.jpg"
-        why = grab_frame(cfg, url, out, timeout_s=GRAB_TIMEOUT_S)
-        return (b"", why) if why else (out.read_bytes(), "")
+    data, why, path = camera_frame(
+        cfg, str(current_app.config["SECRET_KEY"]), cam["id"],
+        lambda: sources.resolve(cfg, sources.adapters(cfg), cam["id"], str(cam.get("stream_url") or "")),
+        timeout_s=GRAB_TIMEOUT_S)
+    security.count(ctx().redis, f"video_evidence_{path}")
+    return data, why
 
 
 def store_photo(actor: Actor, incident_id: str, camera: str, data: bytes) -> str:

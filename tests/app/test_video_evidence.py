@@ -104,6 +104,8 @@ def test_an_unreachable_camera_gives_a_clear_refusal_and_attaches_nothing(web, v
     from app import keys  # noqa: PLC0415
 
     assert vctx.redis.hget(keys.COUNTERS, "video_evidence_failed") == "1"     # counted
+    assert vctx.redis.hget(keys.COUNTERS, "video_evidence_direct") == "1"     # no gateway here:
+    # its own grab (through a gateway: tests/app/test_video_frames.py)
 
 
 def test_the_player_lists_seeing_cameras_first_and_an_offline_one_after_them(web, vctx) -> None:  # noqa: F811
