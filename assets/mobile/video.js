@@ -10,6 +10,7 @@
 (function () {
   "use strict";
   const SCRIPTS = ["/static/video/player.js"];
+  const WHERE_MS = 10000;   // a position not given by then: the worker's cell (boot.fallback)
   const OM = window.OM || {};
   if (!OM.ui) return;
   const {el} = OM.ui;     // the page's one element builder (app.js)
@@ -43,9 +44,16 @@
     const boot = (window.OM && window.OM.boot) || JSON.parse($("#boot").textContent);
     const fallback = {lon: boot.fallback[0], lat: boot.fallback[1], gps: false};
     if (!navigator.geolocation) return Promise.resolve(fallback);
-    return new Promise((ok) => navigator.geolocation.getCurrentPosition(
-      (p) => ok({lon: p.coords.longitude, lat: p.coords.latitude, gps: true}),
-      () => ok(fallback), {enableHighAccuracy: true, timeout: 8000, maximumAge: 60000}));
+    return new Promise((ok) => {
+      // our own deadline too: the option's timeout starts only once the permission is given, so
+      // a prompt left open (or a location service that never answers: measured in headless
+      // Chromium under load) kept the panel at 正在定位… for good; the cell stands in then
+      const guard = setTimeout(() => ok(fallback), WHERE_MS);
+      navigator.geolocation.getCurrentPosition(
+        (p) => { clearTimeout(guard); ok({lon: p.coords.longitude, lat: p.coords.latitude, gps: true}); },
+        () => { clearTimeout(guard); ok(fallback); },
+        {enableHighAccuracy: true, timeout: 8000, maximumAge: 60000});
+    });
   }
 
   function play(li, cam) {
@@ -99,13 +107,19 @@
       $("#video-where").textContent = p.gps ? "按当前位置" : "未能定位，按所在网格";
       return fetch("/m/api/video/nearby?lat=" + p.lat + "&lon=" + p.lon,
                    {credentials: "same-origin", headers: {"Accept": "application/json"}});
-    }).then((r) => r.json().then((b) => ({ok: r.ok, body: b}))).then((res) => {
-      if (!res.ok) throw new Error(res.body.reason || "无法获取附近视频");
-      render(list, res.body);
-    }).catch((e) => {
-      list.replaceChildren(el("li", {class: "meta"},
-        navigator.onLine ? String(e.message || "无法获取附近视频") : "离线：联网后可查看附近视频"));
-    });
+    }).then((r) => r.json().catch(() => ({})).then((b) => ({status: r.status, body: b || {}})))
+      .then((res) => {
+        // only the server's own Chinese reason is shown, never a library's English message
+        // (a proxy's HTML error page, "Failed to fetch"); an expired login says so
+        if (res.status === 401) throw {reason: "登录已过期，请重新登录"};
+        if (res.status !== 200 || !Array.isArray(res.body.cameras)) {
+          throw {reason: res.body.reason || "无法获取附近视频"};
+        }
+        render(list, res.body);
+      }).catch((e) => {
+        list.replaceChildren(el("li", {class: "meta"}, navigator.onLine
+          ? String((e && e.reason) || "无法获取附近视频，请稍后再试") : "离线：联网后可查看附近视频"));
+      });
   }
 
   function close() {
