@@ -262,6 +262,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=20.0, help="steady window per gateway (s)")
     ap.add_argument("--coalesce", type=float, default=None,
                     help="the gateway's coalesce_s (default: its configured default)")
+    ap.add_argument("--puller", choices=("native", "ffmpeg"), default=None,
+                    help="the gateway's puller (default: its configured default, native)")
     ap.add_argument("--naive-server", nargs=3, metavar=("PORT", "RTSP", "POOL"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.naive_server:
@@ -305,6 +307,8 @@ def main() -> None:
                  "token_ttl_s": 600, "idle_stop_s": 30, "connect_timeout_s": 15}
         if args.coalesce is not None:
             video["coalesce_s"] = args.coalesce
+        if args.puller is not None:
+            video["puller"] = args.puller
         cfg = VideoConfig.from_table(video)
         # registry cameras, one per pool camera (every registry camera maps onto the pool)
         chosen: dict[str, str] = {}

@@ -123,6 +123,8 @@ def main() -> int:
     p.add_argument("--height", type=int, default=360)
     p.add_argument("--kbps", type=int, default=500)
     p.add_argument("--control", default=None, help="JSON file: {\"fire\": [camera numbers]}")
+    p.add_argument("--auth", default=None, metavar="USER:PASSWORD",
+                   help="ask for these credentials by RTSP Digest authentication, as IP cameras do")
     args = p.parse_args()
 
     Gst.init(None)
@@ -131,11 +133,24 @@ def main() -> int:
     server.set_service(str(args.port))
     mounts = server.get_mount_points()
     scenes = Scenes(args.control)
+    role = None
+    if args.auth:
+        user, _, password = args.auth.partition(":")
+        auth = GstRtspServer.RTSPAuth()
+        token = GstRtspServer.RTSPToken.new_empty()
+        token.writable_structure().set_value("media.factory.role", "viewer")
+        auth.add_digest(user, password, token)
+        auth.set_supported_methods(GstRtspServer.RTSPAuthMethod.DIGEST)
+        server.set_auth(auth)
+        role = Gst.Structure.from_string(
+            "viewer, media.factory.access=(boolean)true, media.factory.construct=(boolean)true")[0]
     for codec, count, prefix in (("h264", args.cameras, "live"), ("h265", args.h265, "h265")):
         for n in range(1, count + 1):
             factory = GstRtspServer.RTSPMediaFactory()
             factory.set_launch(launch(n, args, codec))
             factory.set_shared(True)          # one encoder per camera, whoever pulls it
+            if role is not None:
+                factory.add_role_from_structure(role)
             if codec == "h264":
                 factory.connect("media-configure", scenes.configured, n)
             mounts.add_factory(f"/{prefix}/{n}", factory)

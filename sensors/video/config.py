@@ -34,6 +34,7 @@ class VideoConfig:
     demo_rtsp: str = ""
     demo_pool: int = 8
     ffmpeg: str = "ffmpeg"
+    puller: str = defaults.PULLER
 
     @classmethod
     def from_table(cls, table: dict[str, Any] | None) -> VideoConfig:
@@ -49,9 +50,10 @@ class VideoConfig:
         cfg = cls(**table)
         if cfg.max_upstreams < 1 or cfg.idle_stop_s < 0 or cfg.token_ttl_s <= 0 \
                 or cfg.connect_timeout_s <= 0 or not 0 <= cfg.coalesce_s <= 1 \
-                or not 0 <= cfg.clip_s <= 600:
+                or not 0 <= cfg.clip_s <= 600 or cfg.puller not in ("native", "ffmpeg"):
             raise ValueError("[video]: max_upstreams ≥ 1, idle_stop_s ≥ 0, token_ttl_s > 0, "
-                             "connect_timeout_s > 0, 0 ≤ coalesce_s ≤ 1, 0 ≤ clip_s ≤ 600")
+                             "connect_timeout_s > 0, 0 ≤ coalesce_s ≤ 1, 0 ≤ clip_s ≤ 600, "
+                             "puller native or ffmpeg")
         return cfg
 
     def quota(self, role: str) -> int:

@@ -32,6 +32,12 @@ READ_CHUNK = 188 * 1024
 """Bytes read from ffmpeg's stdout at once at most (whole MPEG-TS packets): room for
 ``COALESCE_S`` of a high-bitrate camera (8 Mbit/s × 0.1 s = 100 kB)."""
 
+PULLER = "native"
+"""How an ``rtsp://`` camera is pulled: ``native`` (``sensors.video.rtsp``: the gateway's own RTSP
+client, every camera in the gateway's one process, read in large reads) or ``ffmpeg`` (one
+``ffmpeg -c copy`` child per camera, as before; also what ``rtsps://`` and a platform's HTTP
+addresses always use). bench/video.py measures both."""
+
 COALESCE_S = 0.2
 """A live upstream is read at most this often (s): what ffmpeg wrote meanwhile waits in the pipe
 and goes to each viewer in one write. The gateway's own CPU is per chunk × viewer: at 15 fps one

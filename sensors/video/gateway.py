@@ -3,7 +3,8 @@ M3; the way WVP/ZLMediaKit and go2rtc work).
 
 - ``Gateway.open(camera, source)`` gives a ``Viewer`` whose ``chunks()`` is an MPEG-TS byte
   stream starting at the last keyframe (the kept GOP: 秒开), then live;
-- the first viewer of a camera starts its upstream (``ffmpeg -c copy``: no transcoding); others
+- the first viewer of a camera starts its upstream (the gateway's own RTSP client,
+  ``sensors.video.rtsp``, or an ``ffmpeg -c copy`` child; no transcoding either way); others
   join it; when the last leaves, the upstream is stopped after ``idle_stop_s`` (无人观看自动断流);
 - at most ``max_upstreams`` upstreams run: the next camera is refused with
   ``defaults.CHANNELS_FULL``; an H.265 camera with ``defaults.H265_REFUSED`` (browsers' MSE
@@ -28,8 +29,9 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sensors.video import defaults, ts
+from sensors.video import defaults, rtp, ts
 from sensors.video.config import VideoConfig
+from sensors.video.rtsp import RtspClient, RtspError
 
 log = logging.getLogger("onemap.video")
 
@@ -215,6 +217,7 @@ class Upstream:
     tracker: ts.Tracker = field(default_factory=ts.Tracker)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     proc: Child | None = None
+    client: RtspClient | None = None        # the native pull's RTSP session
     task: asyncio.Task | None = None
     idle: asyncio.TimerHandle | None = None
     started: float = field(default_factory=time.monotonic)
@@ -233,6 +236,20 @@ class Upstream:
         return self.state in ("starting", "live")
 
 
+@dataclass(eq=False)
+class Pull:
+    """A live native pull's reading state: its session, depacketizer, clock, muxer, the
+    incomplete interleaved frame left by the last read, and when data last came."""
+
+    up: Upstream
+    client: RtspClient
+    depay: rtp.H264Depacketizer
+    clock: rtp.Clock
+    mux: ts.Muxer
+    rem: bytes = b""
+    last: float = field(default_factory=time.monotonic)
+
+
 class Gateway:
     """The upstream pulls of one gateway process (see the module docstring)."""
 
@@ -242,6 +259,8 @@ class Gateway:
         self.upstreams: dict[str, Upstream] = {}
         self.pulls: Counter[str] = Counter()      # upstream starts per camera (tests, bench)
         self.stats: Counter[str] = Counter()
+        self._ticked: dict[str, Pull] = {}        # live native pulls, read by ``_tick``
+        self._ticker: asyncio.Task | None = None
 
     # --- viewers ------------------------------------------------------------------------
     async def open(self, camera: str, url: str, sink: Sink | None = None) -> Viewer:
@@ -311,6 +330,8 @@ class Gateway:
         for up in list(self.upstreams.values()):
             self._stop(up, "stopped", "")
         tasks = [u.task for u in self.upstreams.values() if u.task]
+        if self._ticker is not None:
+            tasks.append(self._ticker)
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
 
@@ -324,6 +345,112 @@ class Gateway:
         return up
 
     async def _pump(self, up: Upstream) -> None:
+        try:
+            if self.cfg.puller == "native" and up.url.startswith("rtsp://"):
+                await self._pump_rtsp(up)
+            else:
+                await self._pump_ffmpeg(up)
+        except Exception as exc:   # noqa: BLE001 (one camera's fault never stops the gateway)
+            log.exception("camera %s: pull failed", up.camera)
+            self.stats["pull_errors"] += 1
+            self._offline(up, f"视频网关拉流出错: {type(exc).__name__}: {exc}")
+
+    async def _pump_rtsp(self, up: Upstream) -> None:
+        """The gateway's own pull (``sensors.video.rtsp``): RTSP over TCP, the H.264 pictures
+        muxed into MPEG-TS here; ``spawn_ms`` marks the handshake's end (PLAY answered). Read
+        as it comes until the first keyframe (the cold start), then by the ticker."""
+        client = up.client = RtspClient(up.url, self.cfg.connect_timeout_s)
+        handed = False
+        try:
+            track = await client.open()
+            up.spawn_ms = up.mark()
+            if not up.running:
+                return
+            if track.codec != "h264":
+                if track.codec in ("h265", "hevc"):
+                    up.codec = "h265"
+                    self._stop(up, "offline", defaults.H265_REFUSED)
+                else:
+                    up.codec = track.codec or "unknown"
+                    self._offline(up, f"不支持的视频编码: {track.codec or '未知'}（浏览器可播放 H.264）")
+                return
+            up.codec = "h264"
+            pull = Pull(up, client, rtp.H264Depacketizer(track.payload_type), rtp.Clock(track.rate),
+                        ts.Muxer(track.params))
+            up.tracker.feed(pull.mux.tables())      # a viewer's GOP starts with these
+            ticked = self.cfg.coalesce_s > 0
+            while up.running and not (ticked and up.state == "live"):
+                data = await client.recv(defaults.READ_CHUNK, self._stall_s())
+                if not data:
+                    raise RtspError(f"视频流中断: {client.where} 关闭了连接 (end of file)")
+                self._feed(pull, data, time.time())
+            if up.running:
+                handed = True
+                self._ticked[up.camera] = pull
+                if self._ticker is None or self._ticker.done():
+                    self._ticker = asyncio.get_running_loop().create_task(self._tick(), name="video:tick")
+        except RtspError as exc:
+            self._offline(up, exc.reason)
+        finally:
+            if not handed:
+                client.close()
+
+    def _stall_s(self) -> float:
+        return max(self.cfg.connect_timeout_s, 2 * self.cfg.coalesce_s + 1)
+
+    def _feed(self, pull: Pull, data: bytes, now: float) -> None:
+        """One read of a camera's connection: RTP → pictures → MPEG-TS → every viewer."""
+        up = pull.up
+        if up.first_byte_ms is None:
+            up.first_byte_ms = up.mark()
+        up.bytes_in += len(data)
+        pull.last = time.monotonic()
+        buf = pull.rem + data if pull.rem else data
+        frames, used = rtp.interleaved(buf)
+        pull.rem = buf[used:]
+        units: list[rtp.AccessUnit] = []
+        channel, push = pull.client.channel, pull.depay.push
+        for ch, pkt in frames:
+            if ch == channel:
+                push(pkt, units)
+        if units:
+            mux, clock = pull.mux, pull.clock
+            self._chunk(up, b"".join([mux.mux(u.nals, clock.pts(u.rtp_ts, now), u.key) for u in units]))
+
+    async def _tick(self) -> None:
+        """Every live native pull, once per ``coalesce_s``: what each camera's socket holds,
+        taken in one ``recv`` and written to its viewers in one write each (ZLMediaKit's
+        合并写, ``mergeWriteMS``). One timer for every camera instead of a task, a timer and
+        two epoll changes per camera per period: the gateway's CPU was per wake-up, not per
+        byte (bench/video.py)."""
+        stall = self._stall_s()
+        while self._ticked:
+            await asyncio.sleep(self.cfg.coalesce_s)
+            now, mono = time.time(), time.monotonic()
+            for cam, pull in list(self._ticked.items()):
+                up = pull.up
+                if not up.running or up.client is not pull.client:
+                    self._ticked.pop(cam, None)
+                    continue
+                try:
+                    data, ended = pull.client.drain()
+                    if data:
+                        self._feed(pull, data, now)
+                    if ended:
+                        raise RtspError(f"视频流中断: {pull.client.where} 关闭了连接 (end of file)")
+                    if mono - pull.last > stall:
+                        raise RtspError(f"视频流中断: {pull.client.where} 在 {stall:g} 秒内没有数据 (timed out)")
+                    pull.client.keepalive()
+                except RtspError as exc:
+                    self._ticked.pop(cam, None)
+                    self._offline(up, exc.reason)
+                except Exception as exc:   # noqa: BLE001 (one camera's fault never stops the others)
+                    log.exception("camera %s: read failed", cam)
+                    self.stats["pull_errors"] += 1
+                    self._ticked.pop(cam, None)
+                    self._offline(up, f"视频网关拉流出错: {type(exc).__name__}: {exc}")
+
+    async def _pump_ffmpeg(self, up: Upstream) -> None:
         tail: list[str] = []
         try:
             up.proc = await Child.start(
@@ -428,6 +555,9 @@ class Gateway:
         up.viewers.clear()
         if up.proc is not None:
             up.proc.terminate()
+        if up.client is not None:
+            up.client.close()
+            self._ticked.pop(up.camera, None)
         up.gop, up.gop_bytes = [], 0
         if was != state:
             log.info("camera %s: %s %s", up.camera, state, reason)

@@ -1,4 +1,5 @@
-"""MPEG-TS (ISO/IEC 13818-1) just enough for a gateway: find the PAT/PMT, the video stream and
+"""MPEG-TS (ISO/IEC 13818-1) just enough for a gateway: write it from H.264 pictures (``Muxer``:
+the gateway's own RTSP puller); find the PAT/PMT, the video stream and
 its codec, and the packets where a keyframe starts (the random access indicator ffmpeg's muxer
 sets, or an IDR/IRAP NAL at the start of a PES), so that a new viewer is given the last GOP
 from its keyframe (秒开). No payload is decoded or copied per viewer.
@@ -131,3 +132,108 @@ def video_pts(tracker: Tracker, buf: bytes | memoryview) -> list[int]:
             if pts is not None:
                 out.append(pts)
     return out
+
+
+# --- the muxer (the gateway's own puller writes what ffmpeg's ``-f mpegts`` wrote) -------------
+PAT_PID, PMT_PID, VIDEO_PID = 0x0000, 0x1000, 0x0100
+START = b"\x00\x00\x00\x01"
+AUD = START + b"\x09\xf0"       # an access unit delimiter: H.264 in MPEG-TS starts each picture with one
+
+
+def _crc32_mpeg(data: bytes) -> int:
+    """CRC-32/MPEG-2 (polynomial 0x04C11DB7, not reflected) of a PSI section: computed once
+    per muxer for two constant tables, so a bitwise loop is enough."""
+    crc = 0xFFFFFFFF
+    for byte in data:
+        crc ^= byte << 24
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x04C11DB7) if crc & 0x80000000 else crc << 1
+            crc &= 0xFFFFFFFF
+    return crc
+
+
+def _psi_section(table_id: int, ext: int, body: bytes) -> bytes:
+    length = 5 + len(body) + 4
+    head = bytes((table_id, 0xB0 | (length >> 8), length & 0xFF, ext >> 8, ext & 0xFF,
+                  0xC1, 0x00, 0x00))
+    sec = head + body
+    return sec + _crc32_mpeg(sec).to_bytes(4, "big")
+
+
+class Muxer:
+    """H.264 access units → MPEG-TS (one program, video only; ISO/IEC 13818-1 as ffmpeg writes it
+    for ``-c copy``): PAT and PMT before every keyframe, one PES per picture with its PTS and an
+    access unit delimiter, the PCR on the video PID, the random access indicator on a keyframe's
+    first packet (``Tracker`` finds keyframes by it). ``params`` are the SPS/PPS from the SDP
+    (``sprop-parameter-sets``), put before each IDR that does not carry its own: many cameras
+    send them only out of band, and a viewer joining at a keyframe needs them."""
+
+    def __init__(self, params: list[bytes] | None = None) -> None:
+        self.params = list(params or [])
+        self.cc = {PAT_PID: 0, PMT_PID: 0, VIDEO_PID: 0}
+        pat = _psi_section(0x00, 1, bytes((0x00, 0x01, 0xE0 | (PMT_PID >> 8), PMT_PID & 0xFF)))
+        pmt = _psi_section(0x02, 1, bytes((0xE0 | (VIDEO_PID >> 8), VIDEO_PID & 0xFF, 0xF0, 0x00,
+                                       H264, 0xE0 | (VIDEO_PID >> 8), VIDEO_PID & 0xFF, 0xF0, 0x00)))
+        self._pat_body = b"\x00" + pat      # pointer field 0
+        self._pmt_body = b"\x00" + pmt
+        self._heads = {pid: [bytes((SYNC, pid >> 8, pid & 0xFF, 0x10 | c)) for c in range(16)]
+                       for pid in self.cc}
+
+    def tables(self) -> bytes:
+        return self._psi(PAT_PID, self._pat_body) + self._psi(PMT_PID, self._pmt_body)
+
+    def _psi(self, pid: int, body: bytes) -> bytes:
+        c = self.cc[pid]
+        self.cc[pid] = (c + 1) & 0x0F
+        return bytes((SYNC, 0x40 | (pid >> 8), pid & 0xFF, 0x10 | c)) + body + b"\xff" * (184 - len(body))
+
+    def mux(self, nals: list[bytes], pts: int, key: bool) -> bytes:
+        """One picture (its NAL units without start codes, its 90 kHz PTS) as TS packets."""
+        if key:
+            # the parameter sets once, before everything else: the stream's own win over the
+            # SDP's, and a payloader that repeats them before each slice of an IDR (GStreamer's
+            # ``config-interval=-1``) would otherwise split one picture into several for a parser
+            for n in nals:
+                if n[0] & 0x1F in (7, 8):
+                    self.params = sorted([p for p in self.params if p[0] & 0x1F != n[0] & 0x1F] + [n],
+                                         key=lambda p: p[0] & 0x1F)
+            nals = self.params + [n for n in nals if n[0] & 0x1F not in (7, 8, 9)]
+        elif any(n[0] & 0x1F == 9 for n in nals):
+            nals = [n for n in nals if n[0] & 0x1F != 9]    # the camera's delimiter: ours is first
+        es = AUD + START + START.join(nals)
+        p = pts % PTS_WRAP
+        pes = bytes((0, 0, 1, 0xE0, 0, 0, 0x80, 0x80, 5,
+                     0x21 | ((p >> 29) & 0x0E), (p >> 22) & 0xFF, 0x01 | ((p >> 14) & 0xFE),
+                     (p >> 7) & 0xFF, 0x01 | ((p << 1) & 0xFE))) + es
+        return (self.tables() if key else b"") + self._packetize(pes, pts, key)
+
+    def _packetize(self, pes: bytes, pcr: int, key: bool) -> bytes:
+        pid, cc, heads = VIDEO_PID, self.cc[VIDEO_PID], self._heads[VIDEO_PID]
+        # first packet: adaptation field with the PCR (33-bit base, 6 reserved bits, extension 0)
+        b = pcr % PTS_WRAP
+        pcr_bytes = bytes(((b >> 25) & 0xFF, (b >> 17) & 0xFF, (b >> 9) & 0xFF, (b >> 1) & 0xFF,
+                           ((b & 1) << 7) | 0x7E, 0x00))
+        flags = 0x50 if key else 0x10       # random access indicator + PCR flag
+        room = 184 - 8                      # after the adaptation field (length byte + 7)
+        first = pes[:room]
+        stuff = room - len(first)
+        out = [bytes((SYNC, 0x40 | (pid >> 8), pid & 0xFF, 0x30 | cc, 7 + stuff, flags)),
+               pcr_bytes, b"\xff" * stuff, first]
+        cc = (cc + 1) & 0x0F
+        n = len(pes)
+        i = room
+        while i + 184 <= n:
+            out.append(heads[cc])
+            out.append(pes[i:i + 184])
+            cc = (cc + 1) & 0x0F
+            i += 184
+        if i < n:                           # the last, short packet: stuffing in its adaptation field
+            rest = pes[i:]
+            af = 183 - len(rest)
+            out.append(bytes((SYNC, pid >> 8, pid & 0xFF, 0x30 | cc, af)))
+            if af:
+                out.append(b"\x00" + b"\xff" * (af - 1))
+            out.append(rest)
+            cc = (cc + 1) & 0x0F
+        self.cc[VIDEO_PID] = cc
+        return b"".join(out)
