@@ -3,6 +3,19 @@
 Counters live in one hash per center per day (China Standard Time, UTC+8); recent stage
 durations in a capped list for mean and p90. ``read`` sums the days (and, for the whole city,
 the centers) asked for and derives the rates. Feeds the wall and the assessment (考核) page.
+
+结案率 (``closure_rate``, ``human_closure_rate``, ``assessed_closure_rate``) is a cohort rate,
+never above 100 %: of the cases received (assessed) on the window's days, the share closed so
+far. A closure also counts ``*_cohort`` in the bucket of the day the case was received (a human
+report's arrival, a machine case's acceptance), not of the closing day; a closed case reopened
+(回访不满意) takes it back, so a case closed twice counts once, and a window's rate rises as its
+cases close later. The flow counters (``closed``, ``closed_human``, ``assessed_closed``: closures
+on the window's days, whenever received) stay: they are the 结案数. Days recorded before cohort
+counting (no ``cohort_base`` in their hash) lack the closures made before it: ``read`` counts
+their flow closures instead (plus their cases' cohort closures since), caps the window's rate at
+100 % and says so in ``closure_basis`` (``flow``: only such days, ``mixed``): an old window reads
+as it did, or 100 % where it read more. The day of the change itself counts as a cohort day and
+may read low (its cases closed before the change are not in its cohort counters).
 """
 
 from __future__ import annotations
@@ -27,7 +40,14 @@ COUNTERS = ("received", "accepted", "accepted_on_time", "registered", "dispatche
             "satisfaction_n",
             # human-reported vs machine-generated (考核 on the bad day, issue 15): see MACHINE
             "received_human", "received_machine", "accepted_human", "accepted_human_on_time",
-            "accepted_machine", "closed_human", "closed_machine", "assessed", "assessed_closed")
+            "accepted_machine", "closed_human", "closed_machine", "assessed", "assessed_closed",
+            # cohort closures, in the bucket of the day the case was received/assessed; and the
+            # day's receipts and acceptances counted with them (> 0: a cohort-counted day)
+            "closed_cohort", "closed_human_cohort", "assessed_closed_cohort", "cohort_base")
+COHORT_RATES = {"closure_rate": ("closed_cohort", "closed", "received"),
+                "human_closure_rate": ("closed_human_cohort", "closed_human", "received_human"),
+                "assessed_closure_rate": ("assessed_closed_cohort", "assessed_closed", "assessed")}
+"""rate: (cohort numerator, flow numerator of days recorded before it, denominator)."""
 MACHINE = frozenset({Channel.IOT, Channel.VIDEO_AI, Channel.DEVICE_FAULT, Channel.EXTERNAL})
 """Machine-generated channels (物联感知, 视频AI, 设备故障, 外部预警): a case no person reported.
 
@@ -49,6 +69,16 @@ def was_accepted(inc: Incident) -> bool:
     straight from 上报 on the 应急模式 fast path. An admin-marked automatic rule's dispatch
     (routing: ``auto_dispatch``) is not a person accepting: the machine case stays unassessed."""
     return S.ACCEPTED in inc.times or (S.DISPATCHED in inc.times and bool(inc.emergency))
+
+
+def accepted_ts(inc: Incident) -> float:
+    """When a person first accepted ``inc`` (``was_accepted``; ``times`` keeps each state's
+    first time): the day its ``assessed`` counted a machine case. 0 when nobody did."""
+    ts = [t for t in (inc.times.get(S.ACCEPTED),
+                      inc.times.get(S.DISPATCHED) if inc.emergency else None) if t]
+    return min(ts) if ts else 0.0
+
+
 STAGES = ("accept", "dispatch", "handle", "verify", "close", "total")
 
 
@@ -77,17 +107,21 @@ class KpiPlan:
         self.day = day_of(now)
         self.cmds: list[Sequence[str]] = []
 
-    def incr(self, center: str, counter: str, n: int = 1, also: str = "", also_n: int = 0) -> None:
+    def incr(self, center: str, counter: str, n: int = 1, also: str = "", also_n: int = 0,
+             day: str = "") -> None:
         """``counter`` += n and ``also`` += also_n (a zero increment changes nothing: the
-        reader counts a missing field as 0)."""
+        reader counts a missing field as 0; a negative one takes back). ``day``: another day's
+        bucket than the change's (a cohort closure: the day the case was received); the
+        ``KPI`` command registers that day and center like any other."""
         if also_n:
             words: tuple[str, ...] = (counter, str(n), also, str(also_n)) if n else (also, str(also_n))
         elif n:
             words = (counter, str(n))
         else:
             return
-        hkey, dkey, ckey = _bucket_keys(center, self.day)
-        self.cmds.append(("KPI", hkey, dkey, self.day, ckey, center, *words))
+        day = day or self.day
+        hkey, dkey, ckey = _bucket_keys(center, day)
+        self.cmds.append(("KPI", hkey, dkey, day, ckey, center, *words))
 
     def duration(self, center: str, stage: str, seconds: float) -> None:
         self.cmds.append(("LCAP", keys.kpi_durations(center, self.day, stage),
@@ -118,7 +152,7 @@ def plan(old: Incident | None, new: Incident, action: str, now: float,
     on_time = old is not None and (old.due_ts <= 0 or now <= old.due_ts)
     machine = is_machine(new)
     if old is None:
-        k.incr(new.center, "received")
+        k.incr(new.center, "received", 1, "cohort_base", 1)
         # a human report is assessed from its arrival; a machine case from its acceptance
         k.incr(new.center, "received_machine" if machine else "received_human", 1,
                "" if machine else "assessed", 0 if machine else 1)
@@ -131,6 +165,7 @@ def plan(old: Incident | None, new: Incident, action: str, now: float,
         k.duration(c, "accept", now - old.stage_ts)
         if machine and was_accepted(new):   # from now on the case is this center's (its
             k.incr(c, "accepted_machine", 1, "assessed", 1)    # accept time is not judged)
+            k.incr(c, "cohort_base")        # a day of acceptances only is cohort-counted too
         elif not machine:
             k.incr(c, "accepted_human", 1, "accepted_human_on_time", int(on_time))
     if new.state == S.REGISTERED and old.state == S.ACCEPTED:
@@ -161,6 +196,9 @@ def plan(old: Incident | None, new: Incident, action: str, now: float,
             k.incr(received_by(new), "closed_human", 1, "assessed_closed", 1)
         elif was_accepted(old):      # 自动恢复 of a case nobody accepted is nobody's closure
             k.incr(new.center, "closed_machine", 1, "assessed_closed", 1)
+        _cohort(k, new, machine, 1)
+    elif old.state == S.CLOSED and new.state != S.CLOSED:
+        _cohort(k, old, machine, -1)    # reopened (回访不满意): its next closure counts again
     if new.state == S.VOIDED and old.state != S.VOIDED:
         k.incr(received_by(new), "voided")
     if action == "escalate" and new.center != c:   # not the top tier's "overdue past the limit"
@@ -172,6 +210,23 @@ def plan(old: Incident | None, new: Incident, action: str, now: float,
     if action == "callback" and new.satisfaction and not old.satisfaction:
         k.incr(new.center, "satisfaction_sum", new.satisfaction, "satisfaction_n", 1)
     return k.cmds
+
+
+def _cohort(k: KpiPlan, inc: Incident, machine: bool, n: int) -> None:
+    """A closure (``n`` 1) or its reopening (-1) in the cohort counters: in the bucket of the day
+    ``inc`` was received (``closed_cohort``, ``closed_human_cohort``) and assessed
+    (``assessed_closed_cohort``: a human report's arrival, a machine case's acceptance). The
+    centers are the flow counters' (and ``inc`` is the closed case either way, so a reopening
+    takes back exactly what its closure gave): a machine case at the center that closes it, the
+    owner since acceptance; moved up after acceptance (上报/接管) it lands beside the center that
+    accepted it (the case does not record that one): ``read`` caps every rate at 100 %."""
+    first = received_by(inc)
+    day = day_of(inc.created_ts)
+    k.incr(first, "closed_cohort", n, day=day)
+    if not machine:
+        k.incr(first, "closed_human_cohort", n, "assessed_closed_cohort", n, day=day)
+    elif was_accepted(inc):
+        k.incr(inc.center, "assessed_closed_cohort", n, day=day_of(accepted_ts(inc)))
 
 
 def _tasks_overdue(r: redis.Redis, center: str, now: float) -> int:
@@ -233,10 +288,22 @@ def read(r: redis.Redis, center: str | None, since: float | None, until: float |
     res = p.execute()
     counts = dict.fromkeys(COUNTERS, 0)
     durs: dict[str, list[float]] = {st: [] for st in STAGES}
+    # per rate: [numerator, denominator]; per basis: the days with receipts counted either way
+    cohort = {name: [0, 0] for name in COHORT_RATES}
+    basis = {"cohort": 0, "flow": 0}
     i = 0
     for _ in wanted:
-        for f, v in res[i].items():
-            counts[f] = counts.get(f, 0) + int(v)
+        day = {f: int(v) for f, v in res[i].items()}
+        for f, v in day.items():
+            counts[f] = counts.get(f, 0) + v
+        counted_by_cohort = day.get("cohort_base", 0) > 0
+        if day.get("received"):
+            basis["cohort" if counted_by_cohort else "flow"] += 1
+        for name, (num_c, num_f, den) in COHORT_RATES.items():
+            # a day recorded before cohort counting: its flow closures, plus its cases' closures
+            # (and reopenings) counted in the cohort since
+            cohort[name][0] += day.get(num_c, 0) + (0 if counted_by_cohort else day.get(num_f, 0))
+            cohort[name][1] += day.get(den, 0)
         i += 1
         for st in STAGES:
             durs[st].extend(float(x) for x in res[i])
@@ -254,11 +321,15 @@ def read(r: redis.Redis, center: str | None, since: float | None, until: float |
                  "accepted_on_time_rate": rate("accepted_on_time", "accepted"),
                  "dispatched_on_time_rate": rate("dispatched_on_time", "dispatched"),
                  "handled_on_time_rate": rate("handled_on_time", "handled"),
-                 "closure_rate": rate("closed", "received"),
-                 # the fair measures (human from arrival, machine from acceptance: MACHINE)
-                 "assessed_closure_rate": rate("assessed_closed", "assessed"),
+                 # cohort rates (the module docstring): ≤ 100 %
+                 **{name: (round(min(1.0, max(0, num) / den), 4) if den else None)
+                    for name, (num, den) in cohort.items()},
+                 "closure_basis": (None if not (basis["cohort"] or basis["flow"]) else
+                                   "flow" if not basis["cohort"] else
+                                   "cohort" if not basis["flow"] else "mixed"),
+                 # the fair measures: assessed_closure_rate (human from arrival, machine from
+                 # acceptance: MACHINE), and these
                  "human_accepted_on_time_rate": rate("accepted_human_on_time", "accepted_human"),
-                 "human_closure_rate": rate("closed_human", "received_human"),
                  "reopen_rate": None,
                  "satisfaction": (round(counts["satisfaction_sum"] / counts["satisfaction_n"], 2)
                                   if counts["satisfaction_n"] else None)}
