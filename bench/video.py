@@ -5,7 +5,8 @@ naive gateway (one ffmpeg per viewer) serving the same viewers.
 Real parts: a private redis-server; Debian's GStreamer RTSP server with 16 live x264 cameras
 (``scripts/video_cameras.py``: 320×180, 15 fps, 300 kbit/s, keyframe every 2 s: small
 pictures, so that 16 software encoders leave this 2-core machine to the gateways); `onemap video`
-as its own process (ffmpeg pulls, asyncio fan-out); plain asyncio HTTP clients on loopback that
+as its own process (its own RTSP puller, ``sensors.video.rtsp``, or ``--puller ffmpeg``; asyncio
+fan-out); plain asyncio HTTP clients on loopback that
 read the MPEG-TS stream as mpegts.js does (no decoding). Grants and sessions are minted as the
 web API and the login form make them (``sensors.video.access.issue``; a signed session cookie
 with a server-side session record): the gateway checks them as it checks a browser's.
@@ -15,18 +16,21 @@ Measured:
 - time to first frame: from the request to the first received keyframe (random access point of
   the video stream) — *cold*: the camera's first viewer (RTSP connect, then up to a keyframe
   interval), *warm*: a viewer joining a running upstream (the kept GOP is sent at once);
-- live latency: each frame's PTS is the gateway's ffmpeg's wall clock when the frame arrived
-  from the camera (``-use_wallclock_as_timestamps 1 -copyts``, as Frigate pulls RTSP); the
+- live latency: each frame's PTS is on the gateway's wall clock: the native puller stamps the
+  first picture with its arrival and each next one by its RTP timestamp from it
+  (``sensors.video.rtp.Clock``); ffmpeg stamps each frame's arrival
+  (``-use_wallclock_as_timestamps 1 -copyts``, as Frigate pulls RTSP). The
   client compares it with its own clock when it received that frame (same host, same clock;
   every camera's first viewer and one in four of the others are sampled, the rest only read):
   gateway arrival → viewer, which is repackaging + fan-out + HTTP. Camera-side encoding (x264
   zerolatency, ~1 frame) and the player's own buffer are not in it. Frames of the replayed GOP
   (the first 2.5 s of each connection) are left out: they are old on purpose;
 - upstream pulls per camera: from the gateway's own count (``om:video:gw``);
-- CPU s/min: the gateway process + its ffmpeg children (psutil) over the same steady window,
+- CPU s/min: the gateway process + its ffmpeg children if any (psutil) over the same steady window,
   then the naive gateway's process + its ffmpeg children over a window of the same length.
 
     python bench/video.py            # options: --cameras 16 --viewers 100 --seconds 20
+                                     #          --coalesce S --puller native|ffmpeg
 """
 
 from __future__ import annotations
@@ -395,7 +399,8 @@ def main() -> None:
           f"{pct(ff(g['cold']), 95):.0f} ms; warm p50 {pct(ff(g['warm']), 50):.0f} ms p95 "
           f"{pct(ff(g['warm']), 95):.0f} ms")
     # where a cold start's time goes: the gateway's own marks per upstream (ms after the pull
-    # started: ffmpeg spawned, its first byte = RTSP handshake done, first keyframe = live) and
+    # started: native: PLAY answered, ffmpeg: spawned; the first byte of media; the first
+    # keyframe = live) and
     # the rest of the client's wait (request → pull started: the grant and session checks; live
     # → the client has the keyframe: the HTTP response)
     ups = g["status"].get("cameras", {})
@@ -405,9 +410,11 @@ def main() -> None:
                    if c.first_frame_ms is not None}
     rest = [ms - ups[cam]["live_ms"] for cam, ms in cold_by_cam.items()
             if ups.get(cam, {}).get("live_ms") is not None]
-    print("gateway cold start, p50/p95 ms after the pull started: ffmpeg spawned "
-          f"{pct(marks['spawn_ms'], 50):.0f}/{pct(marks['spawn_ms'], 95):.0f}, first byte out of "
-          f"ffmpeg {pct(marks['first_byte_ms'], 50):.0f}/{pct(marks['first_byte_ms'], 95):.0f}, "
+    native = (args.puller or "native") == "native"
+    print("gateway cold start, p50/p95 ms after the pull started: "
+          f"{'RTSP PLAY answered' if native else 'ffmpeg spawned'} "
+          f"{pct(marks['spawn_ms'], 50):.0f}/{pct(marks['spawn_ms'], 95):.0f}, first media byte "
+          f"{pct(marks['first_byte_ms'], 50):.0f}/{pct(marks['first_byte_ms'], 95):.0f}, "
           f"first keyframe {pct(marks['live_ms'], 50):.0f}/{pct(marks['live_ms'], 95):.0f}; "
           f"admission + response {pct(rest, 50):.0f}/{pct(rest, 95):.0f}; the RTSP OPTIONS + "
           f"DESCRIBE alone (16 at once, before) {pct([x for x, _ in shakes], 50):.0f}/"
@@ -415,8 +422,8 @@ def main() -> None:
           f"{sum(p for _, p in shakes)}/{len(shakes)}; a keyframe every 2 s")
     print(f"gateway: live latency p50 {pct(lat, 50):.0f} ms p95 {pct(lat, 95):.0f} ms "
           f"({len(lat)} frames); upstream pulls per camera {sorted(set(pulls))}")
-    print(f"gateway CPU {g['cpu']:.1f} s/min (process {g['own']:.1f} + {len(pulls)} ffmpeg "
-          f"{g['kids']:.1f}); naive (one ffmpeg per viewer) {n['cpu']:.1f} s/min (process "
+    print(f"gateway ({args.puller or 'native'} puller) CPU {g['cpu']:.2f} s/min (process "
+          f"{g['own']:.2f} + ffmpeg children {g['kids']:.2f}); naive (one ffmpeg per viewer) {n['cpu']:.1f} s/min (process "
           f"{n['own']:.1f} + ffmpeg {n['kids']:.1f}); naive first frame p50 "
           f"{pct(ff(n['cold'] + n['warm']), 50):.0f} ms p95 {pct(ff(n['cold'] + n['warm']), 95):.0f} "
           f"ms, latency p95 {pct(nlat, 95):.0f} ms")

@@ -30,8 +30,9 @@ import sys
 import gi
 
 gi.require_version("Gst", "1.0")
+gi.require_version("GstRtsp", "1.0")
 gi.require_version("GstRtspServer", "1.0")
-from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
+from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
 
 PATTERNS = ("smpte", "ball", "snow", "bar", "circular", "pinwheel", "spokes", "gradient",
             "colors", "checkers-8", "zone-plate", "smpte75")
@@ -137,10 +138,10 @@ def main() -> int:
     if args.auth:
         user, _, password = args.auth.partition(":")
         auth = GstRtspServer.RTSPAuth()
-        token = GstRtspServer.RTSPToken.new_empty()
-        token.writable_structure().set_value("media.factory.role", "viewer")
+        token = GstRtspServer.RTSPToken()
+        token.set_string("media.factory.role", "viewer")
         auth.add_digest(user, password, token)
-        auth.set_supported_methods(GstRtspServer.RTSPAuthMethod.DIGEST)
+        auth.set_supported_methods(GstRtsp.RTSPAuthMethod.DIGEST)
         server.set_auth(auth)
         role = Gst.Structure.from_string(
             "viewer, media.factory.access=(boolean)true, media.factory.construct=(boolean)true")[0]

@@ -556,8 +556,16 @@ class Gateway:
         if up.proc is not None:
             up.proc.terminate()
         if up.client is not None:
-            up.client.close()
             self._ticked.pop(up.camera, None)
+            task = up.task
+            if task is not None and not task.done() and task is not asyncio.current_task():
+                # still in its cold start, awaiting the socket: cancelling takes the socket off
+                # the event loop before its ``finally`` closes it (closed under a pending
+                # ``sock_recv``, its descriptor number, reused by the next camera's socket,
+                # stayed registered and that camera's connect failed at once)
+                task.cancel()
+            else:
+                up.client.close()
         up.gop, up.gop_bytes = [], 0
         if was != state:
             log.info("camera %s: %s %s", up.camera, state, reason)
