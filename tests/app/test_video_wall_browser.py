@@ -76,8 +76,16 @@ def test_the_wall_plays_the_cases_cameras_and_recovers_a_dropped_one(
         cams.stop()                                     # the camera dies mid-play …
         wait_for(lambda: any(t == "离线" for _, t in browser.execute_script(STATES)), 30, "离线")
         cams = _camera_server(port)                     # … and comes back on its address
-        wait_for(lambda: {s for s, _ in browser.execute_script(STATES)} == {"live"}, 45,
-                 "every tile playing again")
+        seen: list = []
+
+        def all_live_again() -> bool:
+            seen[:] = [browser.execute_script(STATES), gw.call(gw.gateway.status)]
+            return {s for s, _ in seen[0]} == {"live"}
+
+        try:
+            wait_for(all_live_again, 45, "every tile playing again")
+        except AssertionError as exc:     # say where the tiles and the gateway were
+            raise AssertionError(f"{exc}; tiles {seen[0]}; gateway {seen[1]}") from None
         _advancing(browser)
     finally:
         gw.stop()

@@ -8,19 +8,7 @@ import pytest
 
 from incidents import invariants, kpi
 from incidents.actor import SYSTEM
-
-
-def _close_loop(svc, who, inc_id, clock) -> None:
-    """受理 → 派遣 城管 → 处置 → 核查 → 结案, by the town (its own supervisor checks)."""
-    clock.advance(60)
-    svc.accept(inc_id, who.town)
-    svc.register(inc_id, who.town)
-    svc.dispatch(inc_id, who.town, ["CG"])
-    svc.start(inc_id, who.cg)
-    clock.advance(600)
-    svc.handle(inc_id, who.cg, note="已处置")
-    svc.verify(inc_id, who.town_sup, passed=True)
-    svc.close(inc_id, who.town)
+from tests.incidents.loopkit import close_loop
 
 
 @pytest.mark.parametrize("channel", sorted(kpi.MACHINE))
@@ -34,7 +22,8 @@ def test_machine_channels_are_machine(svc, here, channel):
 def test_a_storm_nobody_accepted_does_not_count_against_the_town(svc, who, here, clock):
     town = f"T{here.town}"
     human = svc.report(who.worker, "0108", here.lon, here.lat, description="井盖缺失")
-    _close_loop(svc, who, human.id, clock)
+    clock.advance(60)
+    close_loop(svc, who, human.id, clock)
     before = svc.kpis(town)
     assert before["assessed_closure_rate"] == before["closure_rate"] == 1.0
     storm = [svc.report(SYSTEM, "1101", here.lon + 1e-5 * i, here.lat, channel="device_fault",
@@ -50,7 +39,8 @@ def test_a_storm_nobody_accepted_does_not_count_against_the_town(svc, who, here,
     # water-level alarms the town accepts: from then on they are the town's, open until closed
     iot = [svc.report(SYSTEM, "0306", here.lon, here.lat + 1e-5 * i, channel="iot",
                       correlate=False, description=f"水位超警 {i}") for i in range(2)]
-    _close_loop(svc, who, iot[0].id, clock)
+    clock.advance(60)
+    close_loop(svc, who, iot[0].id, clock)
     svc.accept(iot[1].id, who.town)
     k = svc.kpis(town)
     assert k["accepted_machine"] == 2 and k["assessed"] == 3

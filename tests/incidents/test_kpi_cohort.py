@@ -10,22 +10,11 @@ import pytest
 
 from incidents import invariants, keys, kpi
 from incidents.actor import SYSTEM
+from tests.incidents.loopkit import close_loop
 
 pytestmark = pytest.mark.also_on_cluster
 
 DAY = 86400.0
-
-
-def _close_loop(svc, who, inc_id, clock) -> None:
-    """受理 → 立案 → 派遣 城管 → 处置 → 核查 → 结案, by the town (its own supervisor checks)."""
-    svc.accept(inc_id, who.town)
-    svc.register(inc_id, who.town)
-    svc.dispatch(inc_id, who.town, ["CG"])
-    svc.start(inc_id, who.cg)
-    clock.advance(600)
-    svc.handle(inc_id, who.cg, note="已处置")
-    svc.verify(inc_id, who.town_sup, passed=True)
-    svc.close(inc_id, who.town)
 
 
 def _day(svc, center, t):
@@ -43,7 +32,7 @@ def test_backlog_closed_in_a_window_keeps_its_rate_at_most_100(svc, who, here, c
     assert kpi.day_of(day2) != kpi.day_of(day1)
     svc.report(who.worker, "0108", here.lon, here.lat + 1e-4, description="今天的", correlate=False)
     for inc in old:                                  # yesterday's backlog closes today
-        _close_loop(svc, who, inc.id, clock)
+        close_loop(svc, who, inc.id, clock)
     k = _day(svc, town, day2)
     assert (k["received"], k["closed"]) == (1, 2)   # the 结案数 (flow) stays: 2 closed today
     # the flow ratio said 200 %; of today's one case none is closed yet
@@ -68,10 +57,10 @@ def test_a_windows_cases_closed_later_raise_its_rate(svc, who, here, clock):
     b = svc.report(who.worker, "0108", here.lon + 1e-4, here.lat, description="路灯不亮", correlate=False)
     assert _day(svc, town, day1)["closure_rate"] == 0.0
     clock.advance(DAY)
-    _close_loop(svc, who, a.id, clock)
+    close_loop(svc, who, a.id, clock)
     assert _day(svc, town, day1)["closure_rate"] == 0.5      # read later: one of two closed
     clock.advance(3 * DAY)
-    _close_loop(svc, who, b.id, clock)
+    close_loop(svc, who, b.id, clock)
     k = _day(svc, town, day1)
     assert (k["received"], k["closed"], k["closure_rate"]) == (2, 0, 1.0)
     assert [_day(svc, town, t)["closure_rate"] for t in (day1 + DAY, day1 + 4 * DAY)] == [None, None]
@@ -81,7 +70,7 @@ def test_closed_reopened_by_follow_up_and_closed_again_counts_once(svc, who, her
     town = f"T{here.town}"
     day1 = clock()
     inc = svc.report(who.worker, "0108", here.lon, here.lat, description="井盖缺失", correlate=False)
-    _close_loop(svc, who, inc.id, clock)
+    close_loop(svc, who, inc.id, clock)
     assert _day(svc, town, day1)["closure_rate"] == 1.0
     clock.advance(DAY)                               # 回访 the next day: 不满意, done again
     inc = svc.perform(inc.id, who.town, "follow_up", {"satisfaction": 1, "reason": "井盖仍然松动"})
@@ -110,23 +99,13 @@ def test_a_machine_case_counts_on_its_acceptance_day(svc, who, here, clock):
     svc.accept(inc.id, who.town)
     clock.advance(DAY)
     day3 = clock()
-    _close_loop_from_accepted(svc, who, inc.id, clock)
+    close_loop(svc, who, inc.id, clock, accept=False)
     k1, k2, k3 = (_day(svc, town, t) for t in (day1, day2, day3))
     assert (k1["received"], k1["closed_cohort"], k1["closure_rate"]) == (1, 1, 1.0)
     assert (k1["assessed"], k1["assessed_closure_rate"]) == (0, None)
     assert (k2["assessed"], k2["assessed_closed_cohort"], k2["assessed_closure_rate"]) == (1, 1, 1.0)
     assert k2["closure_basis"] is None               # no receipts that day, acceptances only
     assert (k3["assessed_closed"], k3["assessed_closure_rate"]) == (1, None)
-
-
-def _close_loop_from_accepted(svc, who, inc_id, clock) -> None:
-    svc.register(inc_id, who.town)
-    svc.dispatch(inc_id, who.town, ["CG"])
-    svc.start(inc_id, who.cg)
-    clock.advance(600)
-    svc.handle(inc_id, who.cg, note="已处置")
-    svc.verify(inc_id, who.town_sup, passed=True)
-    svc.close(inc_id, who.town)
 
 
 def test_days_recorded_before_cohort_counting_read_as_capped_flow(svc, who, here, clock):
@@ -147,7 +126,7 @@ def test_days_recorded_before_cohort_counting_read_as_capped_flow(svc, who, here
     day2 = clock()
     svc.report(who.worker, "0108", here.lon, here.lat + 1e-4, description="今天的", correlate=False)
     for inc in old:
-        _close_loop(svc, who, inc.id, clock)
+        close_loop(svc, who, inc.id, clock)
     as_before(day1, day2)
     k2 = _day(svc, town, day2)                       # the flow ratio read 200 %: capped
     assert (k2["received"], k2["closed"], k2["closure_rate"], k2["closure_basis"]) == (1, 2, 1.0, "flow")
@@ -161,7 +140,7 @@ def test_days_recorded_before_cohort_counting_read_as_capped_flow(svc, who, here
     as_before(day3)
     clock.advance(DAY)
     svc.report(who.worker, "0108", here.lon + 2e-4, here.lat, description="新的", correlate=False)
-    _close_loop(svc, who, late.id, clock)
+    close_loop(svc, who, late.id, clock)
     k3 = _day(svc, town, day3)
     assert (k3["received"], k3["closed"], k3["closed_cohort"], k3["closure_rate"]) == (1, 0, 1, 1.0)
     k = svc.kpis(town)
