@@ -59,7 +59,7 @@ import redis
 from flask import Flask
 from itsdangerous import BadSignature, TimestampSigner
 
-from app import auth
+from app import auth, heartbeat
 from app.context import AppContext
 from app.live.session import sid_from_cookie
 from grid.contracts import Event, Field, Source
@@ -166,6 +166,7 @@ class GatewayServer:
         self.listener = await asyncio.start_server(self._handle, host, port, backlog=2048,
                                                    limit=64 * 1024)
         self._spawn(self._publish_status())
+        self._spawn(self._beat())
         if self.cfg.clip_s > 0:
             self.clips = ClipWorker(self)
             # alarms from now on (resolved here: one raised right after start() is not missed)
@@ -192,10 +193,33 @@ class GatewayServer:
             asyncio.get_running_loop().run_in_executor(None, access.record_state, self.redis,
                                                        camera, state, reason)
 
+    def beat_info(self) -> dict:
+        """The gateway's heartbeat (``app.heartbeat``, /ops 进程): what runs now, and counters
+        that only grow (the ops page shows their rates): views, pulls, refusals, drops, frames."""
+        st = self.gateway.stats
+        running = self.gateway.running()
+        return {"upstreams": f"{len(running)}/{self.cfg.max_upstreams}",
+                "viewing": str(sum(self.gateway.viewers(c) for c in running)),
+                "views": st["views"], "pulls": st["pulls"], "refused_full": st["refused_full"],
+                "idle_stops": st["idle_stops"], "dropped_slow": st["dropped_slow"],
+                "pull_errors": st["pull_errors"], "frames_served": self.frames["served"],
+                "frames_failed": self.frames["failed"] + self.frames["refused"]}
+
+    async def _beat(self) -> None:
+        while True:
+            info = self.beat_info()      # read on the loop; written to Redis in a thread
+            try:
+                await asyncio.to_thread(heartbeat.beat, self.redis, "video", None, info)
+            except Exception as exc:   # noqa: BLE001 (Redis away: the next beat says so)
+                log.warning("heartbeat failed: %s", exc)
+            await asyncio.sleep(heartbeat.BEAT_EVERY_S)
+
     async def _publish_status(self) -> None:
         while True:
             with contextlib.suppress(redis.RedisError):
-                st = json.dumps(self.gateway.status(), ensure_ascii=False)
+                # the internal frame requests' counts beside the pulls': ops sees refusals
+                st = json.dumps(self.gateway.status() | {"frames": dict(self.frames)},
+                                ensure_ascii=False)
                 await asyncio.to_thread(self.redis.set, vkeys.GATEWAY, st, px=10_000)
             await asyncio.sleep(STATUS_EVERY_S)
 

@@ -110,6 +110,19 @@ def test_a_url_plays_for_its_session_only_until_it_expires_and_each_view_is_logg
     assert {"开始调阅", "结束调阅", "拒绝"} <= {x["event_cn"] for x in rows}
     assert "会话不符" in {x["reason_cn"] for x in rows}
 
+    # the gateway beats like every process (/ops 进程: down when it stops), its view counted
+    from app import heartbeat  # noqa: PLC0415
+
+    def video_beat() -> dict | None:
+        return next((b.info for b in heartbeat.read(vctx.redis) if b.kind == "video"), None)
+
+    deadline = time.monotonic() + 3 * heartbeat.BEAT_EVERY_S
+    while not ((video_beat() or {}).get("views", 0) >= 1) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    info = video_beat()
+    assert info is not None and info["views"] >= 1 and info["pulls"] >= 1, info
+    assert info["upstreams"].endswith(f"/{gateway.app.cfg.max_upstreams}")
+
 
 def _center_of(ctx: AppContext, user: str) -> str:
     from app.users import UserStore  # noqa: PLC0415

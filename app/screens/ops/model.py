@@ -183,6 +183,9 @@ COUNTER_NAMES = {
     "deadline_urge": "超时督办", "deadline_escalate": "超时上报", "deadline_limited": "上报限流",
     "deadline_recovered": "恢复结案", "sent": "已发送", "failed": "失败", "escalated": "已升级",
     "archived": "已归档", "batches_written": "写入批次",
+    "views": "调阅", "pulls": "拉流", "refused_full": "通道已满", "idle_stops": "无人断流",
+    "dropped_slow": "慢速断开", "pull_errors": "拉流出错", "frames_served": "截图",
+    "frames_failed": "截图失败",
 }
 """Counters the processes report, in the operator's words; an unknown counter shows as is."""
 
