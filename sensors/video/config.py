@@ -35,6 +35,9 @@ class VideoConfig:
     demo_pool: int = 8
     ffmpeg: str = "ffmpeg"
     puller: str = defaults.PULLER
+    transcode_h265: bool = defaults.TRANSCODE_H265
+    max_transcodes: int = defaults.MAX_TRANSCODES
+    transcode_width: int = defaults.TRANSCODE_WIDTH
 
     @classmethod
     def from_table(cls, table: dict[str, Any] | None) -> VideoConfig:
@@ -50,10 +53,11 @@ class VideoConfig:
         cfg = cls(**table)
         if cfg.max_upstreams < 1 or cfg.idle_stop_s < 0 or cfg.token_ttl_s <= 0 \
                 or cfg.connect_timeout_s <= 0 or not 0 <= cfg.coalesce_s <= 1 \
-                or not 0 <= cfg.clip_s <= 600 or cfg.puller not in ("native", "ffmpeg"):
+                or not 0 <= cfg.clip_s <= 600 or cfg.puller not in ("native", "ffmpeg") \
+                or cfg.max_transcodes < 0 or cfg.transcode_width < 160:
             raise ValueError("[video]: max_upstreams ≥ 1, idle_stop_s ≥ 0, token_ttl_s > 0, "
                              "connect_timeout_s > 0, 0 ≤ coalesce_s ≤ 1, 0 ≤ clip_s ≤ 600, "
-                             "puller native or ffmpeg")
+                             "puller native or ffmpeg, max_transcodes ≥ 0, transcode_width ≥ 160")
         return cfg
 
     def quota(self, role: str) -> int:

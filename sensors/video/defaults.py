@@ -55,7 +55,23 @@ on a mobile network watches at most two cameras at once."""
 DEFAULT_QUOTA = 9
 """Concurrent views per user otherwise (a console's 2×2 grid, the wall's 3×3)."""
 
+TRANSCODE_H265 = False
+"""An H.265 camera is transcoded to H.264 by the gateway (ffmpeg's libx264, ``veryfast``,
+``zerolatency``, a keyframe every 2 s, at most ``TRANSCODE_WIDTH`` wide) instead of refused with
+``H265_REFUSED``. Off by default: a transcode costs a CPU core's share per camera where a
+repackaging costs ~0; a deployment whose cameras are H.265 turns it on and sizes
+``MAX_TRANSCODES`` to its cores (or has its GB/T 28181 platform transcode per channel)."""
+
+MAX_TRANSCODES = 2
+"""Concurrent transcodes per gateway (each also counts in ``MAX_UPSTREAMS``): the next H.265
+camera is refused with ``TRANSCODE_FULL``."""
+
+TRANSCODE_WIDTH = 960
+"""A transcoded picture is scaled down to at most this many pixels wide (a wall tile, a console
+panel, a phone: a camera's 4K main stream at full size would cost a core by itself)."""
+
 CHANNELS_FULL = "视频通道已满，请稍后再试或关闭其他画面"
+TRANSCODE_FULL = "视频转码通道已满（H.265 摄像机需转码播放），请稍后再试或关闭其他画面"
 H265_REFUSED = "该摄像机为 H.265 编码，浏览器无法直接播放（请在平台侧配置转码）"
 QUOTA_FULL = "同时调阅的视频路数已达上限"
 

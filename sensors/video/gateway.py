@@ -8,7 +8,8 @@ M3; the way WVP/ZLMediaKit and go2rtc work).
   join it; when the last leaves, the upstream is stopped after ``idle_stop_s`` (无人观看自动断流);
 - at most ``max_upstreams`` upstreams run: the next camera is refused with
   ``defaults.CHANNELS_FULL``; an H.265 camera with ``defaults.H265_REFUSED`` (browsers' MSE
-  plays H.264); a camera that sends no picture within ``connect_timeout_s`` (or whose pull
+  plays H.264), or transcoded to H.264 where ``transcode_h265`` is set (at most
+  ``max_transcodes`` at once, then ``defaults.TRANSCODE_FULL``); a camera that sends no picture within ``connect_timeout_s`` (or whose pull
   fails) is offline with ffmpeg's reason, told to ``on_state`` (device health).
 
 asyncio, one process: an open viewer costs a socket (``app.video``'s server hands a ``sink``
@@ -48,11 +49,12 @@ class Refused(Exception):
         self.code, self.message, self.status = code, message, status
 
 
-def ffmpeg_args(ffmpeg: str, url: str, timeout_s: float) -> list[str]:
+def ffmpeg_args(ffmpeg: str, url: str, timeout_s: float, transcode_width: int = 0) -> list[str]:
     """The upstream pull: RTSP over TCP, video only, repackaged without transcoding into
-    MPEG-TS on stdout. PTS are the gateway's arrival wall clock (``use_wallclock_as_timestamps``,
-    as Frigate does for RTSP cameras): players get monotonic timestamps, and a client can tell
-    a frame's age (bench/video.py's latency)."""
+    MPEG-TS on stdout (``transcode_width``: transcoded to H.264 instead, at most that wide, for
+    an H.265 camera where the deployment configured it). PTS are the gateway's arrival wall
+    clock (``use_wallclock_as_timestamps``, as Frigate does for RTSP cameras): players get
+    monotonic timestamps, and a client can tell a frame's age (bench/video.py's latency)."""
     rtsp = ["-rtsp_transport", "tcp", "-timeout", str(int(timeout_s * 1e6))] \
         if url.startswith("rtsp") else []
     # no stream probing (``probesize 32``, ``analyzeduration 0``): nothing is decoded or
@@ -63,7 +65,13 @@ def ffmpeg_args(ffmpeg: str, url: str, timeout_s: float) -> list[str]:
             # the frames before the first keyframe too (ffmpeg drops them by default): the
             # gateway keeps nothing before a keyframe anyway, and its first byte then marks the
             # RTSP handshake's end apart from the keyframe wait (the cold start's two parts)
-            "-i", url, "-map", "0:v:0", "-c", "copy", "-copyinkf",
+            "-i", url, "-map", "0:v:0",
+            *(["-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency",
+               "-profile:v", "main", "-pix_fmt", "yuv420p",
+               "-vf", f"scale='min({transcode_width},iw)':-2",
+               # a keyframe every 2 s: a new viewer starts within one (秒开 from the kept GOP)
+               "-force_key_frames", "expr:gte(t,n_forced*2)"]
+              if transcode_width else ["-c", "copy", "-copyinkf"]),
             "-copyts", "-muxdelay", "0",
             "-muxpreload", "0", "-flush_packets", "1", "-f", "mpegts", "pipe:1"]
 
@@ -218,6 +226,8 @@ class Upstream:
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     proc: Child | None = None
     client: RtspClient | None = None        # the native pull's RTSP session
+    transcode: bool = False                 # an H.265 camera pulled through libx264
+    refusal: Refused | None = None          # why a viewer is refused (H.265, transcodes full)
     task: asyncio.Task | None = None
     idle: asyncio.TimerHandle | None = None
     started: float = field(default_factory=time.monotonic)
@@ -281,8 +291,8 @@ class Gateway:
         try:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(up.ready.wait(), self.cfg.connect_timeout_s)
-            if up.codec == "h265":
-                raise Refused("h265", defaults.H265_REFUSED, 415)
+            if up.refusal is not None:
+                raise up.refusal
             if up.state != "live":
                 if up.state == "starting":
                     self._offline(up, "连接超时: 摄像机在 "
@@ -319,6 +329,7 @@ class Gateway:
         """Per camera: state, reason, codec, viewers, upstream starts; and the counters."""
         return {"max_upstreams": self.cfg.max_upstreams, "running": len(self.running()),
                 "cameras": {c: {"state": u.state, "reason": u.reason, "codec": u.codec,
+                                "transcode": u.transcode,
                                 "viewers": len(u.viewers), "pulls": self.pulls[c],
                                 "bytes_in": u.bytes_in, "spawn_ms": u.spawn_ms,
                                 "first_byte_ms": u.first_byte_ms, "live_ms": u.live_ms}
@@ -350,6 +361,8 @@ class Gateway:
                 await self._pump_rtsp(up)
             else:
                 await self._pump_ffmpeg(up)
+            if up.running and up.transcode:     # H.265, and the deployment transcodes it
+                await self._pump_ffmpeg(up)
         except Exception as exc:   # noqa: BLE001 (one camera's fault never stops the gateway)
             log.exception("camera %s: pull failed", up.camera)
             self.stats["pull_errors"] += 1
@@ -369,7 +382,7 @@ class Gateway:
             if track.codec != "h264":
                 if track.codec in ("h265", "hevc"):
                     up.codec = "h265"
-                    self._stop(up, "offline", defaults.H265_REFUSED)
+                    self._h265(up)
                 else:
                     up.codec = track.codec or "unknown"
                     self._offline(up, f"不支持的视频编码: {track.codec or '未知'}（浏览器可播放 H.264）")
@@ -452,9 +465,13 @@ class Gateway:
 
     async def _pump_ffmpeg(self, up: Upstream) -> None:
         tail: list[str] = []
+        transcoding = up.transcode
+        if transcoding:         # a new stream (H.264 now): its tables and codec read afresh
+            up.tracker, up.codec = ts.Tracker(), None
         try:
             up.proc = await Child.start(
-                ffmpeg_args(self.cfg.ffmpeg, up.url, self.cfg.connect_timeout_s))
+                ffmpeg_args(self.cfg.ffmpeg, up.url, self.cfg.connect_timeout_s,
+                            self.cfg.transcode_width if transcoding else 0))
         except OSError as exc:
             self._offline(up, f"无法启动 ffmpeg: {exc}")
             return
@@ -478,7 +495,7 @@ class Gateway:
                 rem, chunk = buf[n:], buf[:n]
                 if chunk:
                     self._chunk(up, chunk)
-                if not up.running:
+                if not up.running or up.transcode != transcoding:
                     break
                 if coalesce > 0 and up.state == "live":
                     # what arrives meanwhile waits in the pipe and the next read takes it all:
@@ -494,7 +511,9 @@ class Gateway:
             await up.proc.wait()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(err_task, 2)
-            if up.running:   # ffmpeg ended by itself: the camera dropped or never answered
+            # ffmpeg ended by itself (the camera dropped or never answered), unless this copy
+            # was ended for the transcode that follows it
+            if up.running and not (up.transcode and not transcoding):
                 self._offline(up, reason_cn("\n".join(tail[-3:]), "视频流中断"))
 
     async def _stderr(self, proc: Child, tail: list[str]) -> None:
@@ -509,9 +528,10 @@ class Gateway:
         keys = up.tracker.feed(chunk)
         if up.codec is None and up.tracker.codec:
             up.codec = up.tracker.codec
-            if up.codec == "h265":
-                up.reason = defaults.H265_REFUSED
-                self._stop(up, "offline", defaults.H265_REFUSED)
+            if up.codec == "h265" and not up.transcode:
+                self._h265(up)
+                if up.transcode and up.proc is not None:
+                    up.proc.terminate()     # this copy ends; ``_pump`` starts the transcode
                 return
         if keys:
             up.gop, up.gop_bytes = [chunk[keys[-1]:]], len(chunk) - keys[-1]
@@ -532,6 +552,22 @@ class Gateway:
             self.stats["dropped_slow"] += 1
         if slow and not up.viewers and not up.waiting and up.idle is None:
             up.idle = asyncio.get_running_loop().call_later(self.cfg.idle_stop_s, self._idle_stop, up)
+
+    def _h265(self, up: Upstream) -> None:
+        """An H.265 camera: transcoded where configured and a transcode is free (``_pump`` then
+        runs it), else refused with the message (browsers' MSE plays H.264)."""
+        if self.cfg.transcode_h265:
+            busy = sum(u.transcode and u.running for u in self.upstreams.values())
+            if busy < self.cfg.max_transcodes:
+                up.transcode = True
+                self.stats["transcodes"] += 1
+                return
+            up.refusal = Refused("transcode_full", defaults.TRANSCODE_FULL, 503)
+            self.stats["refused_transcode"] += 1
+            self._stop(up, "offline", defaults.TRANSCODE_FULL)
+            return
+        up.refusal = Refused("h265", defaults.H265_REFUSED, 415)
+        self._stop(up, "offline", defaults.H265_REFUSED)
 
     def _idle_stop(self, up: Upstream) -> None:
         up.idle = None

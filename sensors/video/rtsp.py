@@ -238,6 +238,11 @@ class RtspClient:
             if resp.status == 401 and attempt == 0 and self.user and resp.auth:
                 chals = [_challenge(a) for a in resp.auth]
                 self._auth = next((c for c in chals if c[0] == "digest"), chals[0])
+                if resp.headers.get("connection", "").lower() == "close":
+                    # some cameras hang up after the challenge: ask again on a new connection
+                    self.sock.close()
+                    self.buf.clear()
+                    await self._connect()
                 continue
             if resp.status != 200:
                 raise RtspError(status_reason(resp.status, resp.reason) + f" ({method} {self.where})")

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import subprocess
+
+import pytest
 
 from sensors.video import defaults, ts
 from sensors.video.config import VideoConfig
@@ -107,3 +110,39 @@ def test_an_unreachable_camera_is_offline_with_a_reason_and_h265_is_refused(rtsp
     asyncio.run(run())
     offline = {c: w for c, s, w in states if s == "offline"}
     assert set(offline) == {"cam-x", "cam-y", "cam-h"} and all(offline.values())
+
+
+@pytest.mark.parametrize("puller", ["native", "ffmpeg"])
+def test_an_h265_camera_is_transcoded_where_configured_up_to_the_cap(
+        rtsp_cameras, puller, tmp_path) -> None:  # noqa: F811
+    """transcode_h265 (a deployment of H.265 cameras): the camera plays as H.264 that a real
+    decoder reads, starting at a keyframe; the next H.265 camera past max_transcodes is refused
+    with the message; an H.264 camera beside it is still repackaged, not transcoded."""
+    async def run() -> None:
+        gw = Gateway(_cfg(puller=puller, transcode_h265=True, max_transcodes=1,
+                          connect_timeout_s=8.0, max_upstreams=4))
+        v = await gw.open("cam-h", rtsp_cameras.url(1, "h265"))
+        data = await asyncio.wait_for(_first(v, 188 * 400), 20)
+        tr = ts.Tracker()
+        keys = tr.feed(data[:len(data) - len(data) % ts.PKT])
+        assert tr.codec == "h264" and keys and keys[0] <= 188 * 3
+        assert gw.upstreams["cam-h"].transcode and gw.stats["transcodes"] == 1
+        f = tmp_path / "h265-as-h264.ts"
+        f.write_bytes(data)
+        probe = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0",
+                                "-show_entries", "stream=codec_name,nb_read_frames", "-of",
+                                "default=nw=1", str(f)], capture_output=True, text=True, check=True)
+        assert "codec_name=h264" in probe.stdout and "nb_read_frames=0" not in probe.stdout
+        try:
+            await gw.open("cam-h2", rtsp_cameras.url(1, "h265"))
+            raise AssertionError("a second transcode past the cap")
+        except Refused as exc:
+            assert exc.code == "transcode_full" and exc.message == defaults.TRANSCODE_FULL
+            assert exc.status == 503
+        plain = await gw.open("cam-a", rtsp_cameras.url(2))
+        assert not gw.upstreams["cam-a"].transcode and gw.pulls["cam-a"] == 1
+        for viewer in (v, plain):
+            gw.close(viewer)
+        await gw.stop()
+
+    asyncio.run(run())
