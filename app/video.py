@@ -892,13 +892,16 @@ class DemoCameras:
 
     def __init__(self, port: int = 0, cameras: int = 8, h265: int = 0, keyint_s: float = 2.0,
                  width: int = 640, height: int = 360, fps: int = 15, kbps: int = 500,
-                 host: str = "127.0.0.1", control: Path | None = None, auth: str = "") -> None:
+                 host: str = "127.0.0.1", control: Path | None = None, auth: str = "",
+                 bframes: int = 0) -> None:
         self.args = [SYSTEM_PYTHON, str(CAMERA_SCRIPT), "--host", host, "--port", str(port),
                      "--cameras", str(cameras), "--h265", str(h265), "--keyint-s", str(keyint_s),
                      "--width", str(width), "--height", str(height), "--fps", str(fps),
                      "--kbps", str(kbps)]
         if auth:                      # "user:password": Digest authentication, as IP cameras ask
             self.args += ["--auth", auth]
+        if bframes:                   # H.264 cameras with B-frames at /bframes/N
+            self.args += ["--bframes", str(bframes)]
         if control is not None:       # the scene control file (SceneDirector writes it)
             self.args += ["--control", str(control)]
         self.host = host

@@ -41,7 +41,8 @@ PATTERNS = ("smpte", "ball", "snow", "bar", "circular", "pinwheel", "spokes", "g
 def launch(n: int, args: argparse.Namespace, codec: str) -> str:
     pattern = PATTERNS[(n - 1) % len(PATTERNS)]
     fps, key = args.fps, max(1, int(round(args.fps * args.keyint_s)))
-    label = f"演示摄像机 {n:02d}" if codec == "h264" else f"H.265 摄像机 {n:02d}"
+    label = {"h264": f"演示摄像机 {n:02d}", "h265": f"H.265 摄像机 {n:02d}"}.get(
+        codec, f"B 帧摄像机 {n:02d}")
     src = (f"videotestsrc name=src is-live=true pattern={pattern} ! "
            f"video/x-raw,width={args.width},height={args.height},framerate={fps}/1 ! "
            f"textoverlay text=\"{label}\" valignment=top halignment=left font-desc=\"Sans 14\" ! "
@@ -49,7 +50,11 @@ def launch(n: int, args: argparse.Namespace, codec: str) -> str:
            f"font-desc=\"Sans Bold 28\" color=0xFFFFD000 shaded-background=true ! "
            f"clockoverlay time-format=\"%Y-%m-%d %H:%M:%S\" valignment=bottom halignment=right "
            f"font-desc=\"Sans 12\" ! videoconvert ! ")
-    if codec == "h265":
+    if codec == "bframes":      # a main-profile camera with B-frames (decode order ≠ display order)
+        enc = (f"x264enc speed-preset=superfast bframes=2 b-adapt=false bitrate={args.kbps} "
+               f"key-int-max={key} ! video/x-h264,profile=main ! "
+               f"rtph264pay name=pay0 pt=96 config-interval=-1")
+    elif codec == "h265":
         enc = (f"x265enc tune=zerolatency speed-preset=ultrafast bitrate={args.kbps} "
                f"key-int-max={key} ! rtph265pay name=pay0 pt=96 config-interval=-1")
     else:
@@ -118,6 +123,7 @@ def main() -> int:
     p.add_argument("--port", type=int, default=8554)
     p.add_argument("--cameras", type=int, default=8)
     p.add_argument("--h265", type=int, default=0)
+    p.add_argument("--bframes", type=int, default=0, help="H.264 cameras with B-frames (/bframes/N)")
     p.add_argument("--fps", type=int, default=15)
     p.add_argument("--keyint-s", type=float, default=2.0)
     p.add_argument("--width", type=int, default=640)
@@ -145,7 +151,8 @@ def main() -> int:
         server.set_auth(auth)
         role = Gst.Structure.from_string(
             "viewer, media.factory.access=(boolean)true, media.factory.construct=(boolean)true")[0]
-    for codec, count, prefix in (("h264", args.cameras, "live"), ("h265", args.h265, "h265")):
+    for codec, count, prefix in (("h264", args.cameras, "live"), ("h265", args.h265, "h265"),
+                                 ("bframes", args.bframes, "bframes")):
         for n in range(1, count + 1):
             factory = GstRtspServer.RTSPMediaFactory()
             factory.set_launch(launch(n, args, codec))

@@ -258,6 +258,7 @@ class Pull:
     mux: ts.Muxer
     rem: bytes = b""
     last: float = field(default_factory=time.monotonic)
+    decode: rtp.DecodeTimes = field(default_factory=rtp.DecodeTimes)
 
 
 class Gateway:
@@ -427,8 +428,14 @@ class Gateway:
             if ch == channel:
                 push(pkt, units)
         if units:
-            mux, clock = pull.mux, pull.clock
-            self._chunk(up, b"".join([mux.mux(u.nals, clock.pts(u.rtp_ts, now), u.key) for u in units]))
+            mux, clock, decode, out = pull.mux, pull.clock, pull.decode, []
+            for u in units:
+                pts = clock.pts(u.rtp_ts, now)
+                dts = decode.dts(pts, u.key)
+                if dts is not None:             # None: B-frames found, dropped to a keyframe
+                    out.append(mux.mux(u.nals, pts, u.key, dts))
+            if out:
+                self._chunk(up, b"".join(out))
 
     async def _tick(self) -> None:
         """Every live native pull, once per ``coalesce_s``: what each camera's socket holds,

@@ -165,3 +165,63 @@ class Clock:
         if self.anchor_pts is None:
             self.anchor_pts, self.anchor_ext = int(arrival * 90000), self.ext
         return (self.anchor_pts + (self.ext - self.anchor_ext) * 90000 // self.rate) % (1 << 33)
+
+
+class DecodeTimes:
+    """Decode times (DTS, 90 kHz) for pictures in decode order, from their PTS. RTP carries only
+    presentation times; a stream without B-frames decodes in display order (DTS = PTS, no delay).
+    The first picture shown before one already decoded reveals B-frames: the reorder depth N is
+    how many earlier-decoded pictures of the recent window show later than a picture, the frame
+    interval d the smallest gap between recent PTS. The pictures up to the next keyframe are
+    dropped once (their decode times are already wrong); from it on DTS = PTS(key) − N·d, then
+    + d per picture (cameras send a constant frame rate), never above a picture's PTS. A picture
+    that breaks that (a deeper reordering, a jump) drops again to the next keyframe and relearns.
+    ``None``: drop this picture."""
+
+    WINDOW = 16
+
+    def __init__(self) -> None:
+        self.recent: list[int] = []      # PTS of the last pictures, decode order
+        self.reorder = False
+        self.depth = 0
+        self.step: int | None = None
+        self.last: int | None = None     # the last DTS given
+        self.wait_key = False
+        self.stats = {"reorder_resyncs": 0, "dropped": 0}
+
+    def dts(self, pts: int, key: bool) -> int | None:
+        later = sum(p > pts for p in self.recent)
+        for p in self.recent[-4:]:
+            gap = abs(pts - p)
+            if gap and (self.step is None or gap < self.step):
+                self.step = gap
+        self.recent.append(pts)
+        del self.recent[:-self.WINDOW]
+        if later:
+            self.depth = max(self.depth, later)
+        if not self.reorder:
+            if not later:
+                self.last = pts
+                return pts
+            self.reorder = True
+            return self._resync()
+        if self.wait_key:
+            if not key or self.step is None:
+                self.stats["dropped"] += 1
+                return None
+            self.wait_key = False
+            dts = pts - self.depth * self.step
+            if self.last is not None and dts <= self.last:
+                dts = self.last + 1
+        else:
+            dts = min(pts, (self.last or pts) + (self.step or 1))
+        if self.last is not None and dts <= self.last:
+            return self._resync()
+        self.last = dts
+        return dts
+
+    def _resync(self) -> None:
+        self.wait_key = True
+        self.stats["reorder_resyncs"] += 1
+        self.stats["dropped"] += 1
+        return None

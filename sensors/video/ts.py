@@ -160,6 +160,14 @@ def _psi_section(table_id: int, ext: int, body: bytes) -> bytes:
     return sec + _crc32_mpeg(sec).to_bytes(4, "big")
 
 
+def _stamp(prefix: int, t: int) -> bytes:
+    """A PES PTS/DTS field: 4-bit ``prefix`` (0x20 PTS alone, 0x30 PTS before a DTS, 0x10 the
+    DTS), 33 bits of 90 kHz time with marker bits."""
+    p = t % PTS_WRAP
+    return bytes((prefix | 0x01 | ((p >> 29) & 0x0E), (p >> 22) & 0xFF, 0x01 | ((p >> 14) & 0xFE),
+                  (p >> 7) & 0xFF, 0x01 | ((p << 1) & 0xFE)))
+
+
 class Muxer:
     """H.264 access units → MPEG-TS (one program, video only; ISO/IEC 13818-1 as ffmpeg writes it
     for ``-c copy``): PAT and PMT before every keyframe, one PES per picture with its PTS and an
@@ -187,8 +195,9 @@ class Muxer:
         self.cc[pid] = (c + 1) & 0x0F
         return bytes((SYNC, 0x40 | (pid >> 8), pid & 0xFF, 0x10 | c)) + body + b"\xff" * (184 - len(body))
 
-    def mux(self, nals: list[bytes], pts: int, key: bool) -> bytes:
-        """One picture (its NAL units without start codes, its 90 kHz PTS) as TS packets."""
+    def mux(self, nals: list[bytes], pts: int, key: bool, dts: int | None = None) -> bytes:
+        """One picture (its NAL units without start codes, its 90 kHz PTS, and its DTS where it
+        differs: B-frames) as TS packets."""
         if key:
             # the parameter sets once, before everything else: the stream's own win over the
             # SDP's, and a payloader that repeats them before each slice of an IDR (GStreamer's
@@ -201,11 +210,11 @@ class Muxer:
         elif any(n[0] & 0x1F == 9 for n in nals):
             nals = [n for n in nals if n[0] & 0x1F != 9]    # the camera's delimiter: ours is first
         es = AUD + START + START.join(nals)
-        p = pts % PTS_WRAP
-        pes = bytes((0, 0, 1, 0xE0, 0, 0, 0x80, 0x80, 5,
-                     0x21 | ((p >> 29) & 0x0E), (p >> 22) & 0xFF, 0x01 | ((p >> 14) & 0xFE),
-                     (p >> 7) & 0xFF, 0x01 | ((p << 1) & 0xFE))) + es
-        return (self.tables() if key else b"") + self._packetize(pes, pts, key)
+        if dts is None or dts == pts:
+            pes = bytes((0, 0, 1, 0xE0, 0, 0, 0x80, 0x80, 5)) + _stamp(0x20, pts) + es
+            return (self.tables() if key else b"") + self._packetize(pes, pts, key)
+        pes = bytes((0, 0, 1, 0xE0, 0, 0, 0x80, 0xC0, 10)) + _stamp(0x30, pts) + _stamp(0x10, dts) + es
+        return (self.tables() if key else b"") + self._packetize(pes, dts, key)
 
     def _packetize(self, pes: bytes, pcr: int, key: bool) -> bytes:
         pid, cc, heads = VIDEO_PID, self.cc[VIDEO_PID], self._heads[VIDEO_PID]

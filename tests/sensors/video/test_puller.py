@@ -274,3 +274,43 @@ def test_a_pull_stopped_while_it_reads_leaves_nothing_behind_for_the_next_camera
         await asyncio.wait_for(gw.stop(), 10)
 
     asyncio.run(run())
+
+
+def test_a_camera_with_b_frames_plays_with_decode_times() -> None:
+    """A main-profile camera with B-frames (GStreamer's x264enc bframes=2): RTP carries only
+    presentation times, so the native puller finds the reordering, drops the first pictures up
+    to the next keyframe once, then writes each picture's DTS; ffprobe sees decode times that
+    only grow and never pass a picture's PTS, B-frames among the pictures, and the decoder has
+    nothing to say."""
+    cams = DemoCameras(cameras=1, bframes=1, **SMALL).start()
+
+    async def run() -> bytes:
+        gw = Gateway(_cfg())
+        v = await gw.open("cam-bf", cams.url(1, "bframes"))
+        data = await _collect(v, 4)
+        gw.close(v)
+        await gw.stop()
+        return data
+
+    try:
+        data = asyncio.run(run())
+    finally:
+        cams.stop()
+    import tempfile  # noqa: PLC0415
+
+    with tempfile.NamedTemporaryFile(suffix=".ts") as f:
+        f.write(data)
+        f.flush()
+        pk = json.loads(subprocess.run(
+            ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts,dts",
+             "-of", "json", f.name], capture_output=True, text=True, check=True).stdout)["packets"]
+        frames = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_frames",
+                                 "-show_entries", "frame=pict_type", "-of", "csv=p=0", f.name],
+                                capture_output=True, text=True, check=True).stdout
+        dec = subprocess.run(["ffmpeg", "-v", "error", "-i", f.name, "-f", "null", "-"],
+                             capture_output=True, text=True, check=True)
+    stamps = [(int(x["pts"]), int(x["dts"])) for x in pk]
+    after = stamps[next(i for i, (p, d) in enumerate(stamps) if p != d):]   # from the first DTS ≠ PTS
+    assert len(after) > 10 and all(d <= p for p, d in after)
+    assert all(b[1] > a[1] for a, b in zip(after, after[1:], strict=False))
+    assert "B" in frames.split() and dec.stderr.strip() == ""

@@ -139,3 +139,38 @@ def test_the_muxer_writes_a_stream_ffmpeg_decodes_without_a_complaint(tmp_path) 
     dec = subprocess.run(["ffmpeg", "-v", "error", "-i", str(f), "-f", "null", "-"],
                          capture_output=True, text=True, check=True)
     assert dec.stderr.strip() == ""
+
+
+def test_decode_times_equal_presentation_times_without_b_frames() -> None:
+    d = rtp.DecodeTimes()
+    got = [d.dts(p, k) for p, k in ((0, True), (3600, False), (7200, False), (10800, True))]
+    assert got == [0, 3600, 7200, 10800] and d.stats["dropped"] == 0
+
+
+def test_b_frames_are_found_dropped_to_the_next_keyframe_then_given_decode_times() -> None:
+    """Decode order I0 P3 B1 B2 P6 B4 B5 | I9 P12 B10 B11 … (frames of 3600): the reordering shows
+    at B1; the rest of that GOP is dropped; from I9 on DTS = PTS(I9) − 1 frame, + 1 frame each."""
+    f = 3600
+    gop = [(0, True), (3, False), (1, False), (2, False), (6, False), (4, False), (5, False)]
+    d = rtp.DecodeTimes()
+    first = [d.dts(p * f, k) for p, k in gop]
+    assert first == [0, 3 * f, None, None, None, None, None]
+    second = [d.dts((p + 9) * f, k) for p, k in gop]
+    assert second == [k * f for k in range(8, 15)]
+    assert all(dt <= (p + 9) * f for (p, _), dt in zip(gop, second, strict=True))
+    third = [d.dts((p + 16) * f, k) for p, k in gop]                     # and on, no drop
+    assert third == [k * f for k in range(15, 22)] and d.stats["reorder_resyncs"] == 1
+
+
+def test_a_pts_dts_pair_is_written_and_read_back() -> None:
+    mux = ts.Muxer([SPS, PPS])
+    out = mux.mux([bytes((0x65,)) + b"k" * 300], 900000, True, 896400)
+    tr = ts.Tracker()
+    assert tr.feed(out) and ts.video_pts(tr, out) == [900000]
+    i = next(j for j in range(0, len(out), ts.PKT) if out[j + 1] & 0x40 and
+             ((out[j + 1] & 0x1F) << 8 | out[j + 2]) == ts.VIDEO_PID)
+    start = ts._payload_start(out, i)
+    assert out[start + 7] == 0xC0 and out[start + 8] == 10           # PTS and DTS flags, 10 bytes
+    b = out[start + 14:start + 19]
+    dts = (((b[0] >> 1) & 7) << 30) | (b[1] << 22) | ((b[2] >> 1) << 15) | (b[3] << 7) | (b[4] >> 1)
+    assert dts == 896400 and b[0] >> 4 == 0x1
