@@ -86,7 +86,8 @@ def test_the_wall_plays_the_cases_cameras_and_recovers_a_dropped_one(
         try:
             wait_for(all_live_again, 45, "every tile playing again")
         except AssertionError as exc:     # say where the tiles and the gateway were
-            raise AssertionError(f"{exc}; tiles {seen[0]}; gateway {seen[1]}") from None
+            raise AssertionError(f"{exc}; tiles {seen[0]}; gateway {seen[1]}; camera server "
+                                 f"exit {cams.proc.poll()}") from None
         _advancing(browser)
     finally:
         gw.stop()

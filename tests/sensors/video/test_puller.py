@@ -314,3 +314,29 @@ def test_a_camera_with_b_frames_plays_with_decode_times() -> None:
     assert len(after) > 10 and all(d <= p for p, d in after)
     assert all(b[1] > a[1] for a, b in zip(after, after[1:], strict=False))
     assert "B" in frames.split() and dec.stderr.strip() == ""
+
+
+def test_pulls_given_up_mid_handshake_leave_the_camera_server_standing() -> None:
+    """Three pulls of one shared camera opened and given up at once, again and again, some in
+    the middle of their handshake: the camera server stays up. GStreamer's RTSP server (1.22)
+    aborted (``gst_rtsp_media_get_rates``) on a PLAY with ``Range: npt=0-`` meeting another
+    session's TEARDOWN: the wall's camera that never came back (2 of 3 full runs)."""
+    cams = DemoCameras(cameras=1, **SMALL).start()
+
+    async def run() -> None:
+        for n in range(40):
+            gw = Gateway(_cfg(connect_timeout_s=(0.05, 0.1, 0.2, 0.4)[n % 4], idle_stop_s=0))
+            await asyncio.gather(*(gw.open(f"c{k}", cams.url(1), lambda _c: True) for k in range(3)),
+                                 return_exceptions=True)
+            await gw.stop()
+            assert cams.proc.poll() is None, f"the camera server died in round {n}"
+        gw = Gateway(_cfg())                # and it still serves
+        v = await gw.open("c-last", cams.url(1))
+        assert gw.upstreams["c-last"].state == "live"
+        gw.close(v)
+        await gw.stop()
+
+    try:
+        asyncio.run(run())
+    finally:
+        cams.stop()
