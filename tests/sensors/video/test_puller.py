@@ -330,7 +330,7 @@ def test_pulls_given_up_mid_handshake_leave_the_camera_server_standing() -> None
                                  return_exceptions=True)
             await gw.stop()
             assert cams.proc.poll() is None, f"the camera server died in round {n}"
-        gw = Gateway(_cfg())                # and it still serves
+        gw = Gateway(_cfg(connect_timeout_s=15.0))      # and it still serves (a bound only)
         v = await gw.open("c-last", cams.url(1))
         assert gw.upstreams["c-last"].state == "live"
         gw.close(v)
