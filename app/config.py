@@ -40,6 +40,9 @@ if TYPE_CHECKING:
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ASSETS_DIR = REPO_ROOT / "assets"
+VIDEO_PLAYER_JS = "/static/video/player.js"
+"""OneMap's one browser video player (``OneMapVideo``; it loads mpegts.js on first use): a page
+script of the console and the wall (``external_scripts``); the phone loads it when video opens."""
 
 
 class Settings(BaseSettings):

@@ -1,7 +1,8 @@
 /* The case panel's live video (issue 23; app/screens/console/video.py): the best camera that can
  * see the case's spot plays in #video-main, the next four in the 2×2 grid (a click on a tile makes
  * it the main picture). Each picture plays through OneMap's one player (OneMapVideo,
- * /static/video/player.js, loaded on first use; it loads mpegts.js): the grant from POST
+ * /static/video/player.js, a page script: app.config.VIDEO_PLAYER_JS; it loads mpegts.js on
+ * first use): the grant from POST
  * /api/video/play (the policy, the quota and the 视频调阅 log are there), muted, the gateway's
  * own words when it refuses (离线：…, 视频通道已满…), a backoff and stall detection. This file
  * keeps only the panel's UI: the slots, their labels, the swap, and the buttons:
@@ -9,11 +10,9 @@
  * 上墙: POST /api/video/wall/pins {camera_id, pinned: true} (the wall's video area). */
 (function () {
   "use strict";
-  var PLAYER = "/static/video/player.js";
   var SLOTS = 5;                    // the main picture and the 2×2 grid
   var RED = {busy: " offline", unsupported: " offline"};   // video.css colours offline as a refusal
   var cur = {data: null, cams: [], slots: []};
-  var playerReady = null;
 
   function csrf() {
     var m = document.cookie.match(/(?:^|;\s*)_csrf_token=([^;]+)/);
@@ -30,20 +29,6 @@
         return {status: r.status, body: b || {}};
       });
     });
-  }
-
-  function loadPlayer() {
-    if (window.OneMapVideo) { return Promise.resolve(window.OneMapVideo); }
-    if (!playerReady) {
-      playerReady = new Promise(function (ok, fail) {
-        var s = document.createElement("script");
-        s.src = PLAYER;
-        s.onload = function () { ok(window.OneMapVideo); };
-        s.onerror = function () { playerReady = null; fail(new Error("player")); };
-        document.head.appendChild(s);
-      });
-    }
-    return playerReady;
   }
 
   function el(slot) {
@@ -89,13 +74,14 @@
     var e = el(slot);
     if (!e || !e.video) { return; }
     say(slot, "connecting", "连接中");
-    loadPlayer().then(function (player) {
-      if (s.stopped) { return; }
-      s.player = player.play(e.video, cam.id, {
-        "case": (cur.data && cur.data["case"]) || "",
-        onState: function (kind, text) { if (!s.stopped) { say(slot, kind, text); } }
-      });
-    }).catch(function () { say(slot, "offline", "播放器加载失败，请检查网络后重新打开事件"); });
+    if (!window.OneMapVideo) {      // its page script did not load
+      say(slot, "offline", "播放器加载失败，请检查网络后重新打开事件");
+      return;
+    }
+    s.player = window.OneMapVideo.play(e.video, cam.id, {
+      "case": (cur.data && cur.data["case"]) || "",
+      onState: function (kind, text) { if (!s.stopped) { say(slot, kind, text); } }
+    });
   }
 
   function label(slot, cam) {

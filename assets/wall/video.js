@@ -2,35 +2,16 @@
  * server says it shows (wall-video-data: app/screens/wall/video.py). A clientside callback
  * (namespace "wallvideo") reconciles the tiles: a camera still shown keeps its player (no
  * restart on a re-read), a camera no longer shown is stopped, a new one starts. Each tile plays
- * muted through OneMap's one player (OneMapVideo, /static/video/player.js, loaded on first use;
- * it loads mpegts.js), asks its grant at POST /wall/video/play, shows the state's word alone
+ * muted through OneMap's one player (OneMapVideo, /static/video/player.js, a page script:
+ * app.config.VIDEO_PLAYER_JS; it loads mpegts.js on first use), asks its grant at POST /wall/video/play, shows the state's word alone
  * (brief: 离线, 视频通道已满 …, read from metres away) and retries with a backoff until the
  * camera is back. Labels: the camera's name, 可视/最近/上墙, the town.
  * Each tile carries data-camera and data-state (connecting/live/offline/…) for tests.
  */
 (function () {
   "use strict";
-  var SCRIPTS = ["/static/video/player.js"];
   var ENDPOINT = "/wall/video/play";
-  var loading = null;
   var tiles = {};           // camera id → {el, video, state, meta, player}
-
-  function load() {
-    if (loading) { return loading; }
-    loading = SCRIPTS.reduce(function (p, src) {
-      return p.then(function () {
-        return new Promise(function (ok, bad) {
-          var s = document.createElement("script");
-          s.src = src;
-          s.onload = ok;
-          s.onerror = bad;
-          document.head.appendChild(s);
-        });
-      });
-    }, Promise.resolve());
-    loading.catch(function () { loading = null; });      // try again at the next re-read
-    return loading;
-  }
 
   function el(tag, cls, text) {
     var e = document.createElement(tag);
@@ -95,20 +76,19 @@
       tile.meta.textContent = [t.kind, t.town].filter(Boolean).join(" · ");
       p.grid.appendChild(tile.el);          // in the server's order (pinned first)
     });
-    load().then(function () {
-      list.forEach(function (t) {
-        var tile = tiles[t.id];
-        if (!tile || tile.player) { return; }
-        tile.player = window.OneMapVideo.play(tile.video, t.id, {
-          endpoint: ENDPOINT, "case": data["case"] || "", brief: true,
-          onState: function (state, text) {
-            tile.el.dataset.state = state;
-            tile.state.textContent = state === "live" ? "" : text;
-            tile.state.className = "wv-state " + state;
-          }
-        });
+    if (!window.OneMapVideo) { return list.length; }     // its page script did not load
+    list.forEach(function (t) {
+      var tile = tiles[t.id];
+      if (tile.player) { return; }
+      tile.player = window.OneMapVideo.play(tile.video, t.id, {
+        endpoint: ENDPOINT, "case": data["case"] || "", brief: true,
+        onState: function (state, text) {
+          tile.el.dataset.state = state;
+          tile.state.textContent = state === "live" ? "" : text;
+          tile.state.className = "wv-state " + state;
+        }
       });
-    }).catch(function () { /* the scripts did not load: the next re-read tries again */ });
+    });
     return list.length;
   }
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 from dash import Dash
 from flask import Flask
 
-from app.config import ASSETS_DIR
+from app.config import ASSETS_DIR, VIDEO_PLAYER_JS
 from app.screens.console.callbacks import console_actor, refusal, register_callbacks
 from app.screens.console.layout import layout
 from app.screens.console.model import (
@@ -54,6 +54,7 @@ def mount(server: Flask, ctx) -> Dash:  # noqa: ANN001 (AppContext)
     app = Dash("onemap_console", server=server, url_base_pathname="/console/",
                assets_folder=str(ASSETS_DIR / "console"), title="分中心工作台 · OneMap",
                update_title=None, suppress_callback_exceptions=True,
+               external_scripts=[VIDEO_PLAYER_JS],
                # the dropdowns' code with the page, not fetched after it: 类别 / 地点 / 区域
                # have their options at first paint (issue 21: empty for seconds before)
                eager_loading=True)

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dash import Dash
 from flask import Flask
 
-from app.config import ASSETS_DIR
+from app.config import ASSETS_DIR, VIDEO_PLAYER_JS
 from app.context import AppContext
 from app.screens.wall.callbacks import register_callbacks
 from app.screens.wall.data import (
@@ -102,7 +102,8 @@ def build_app(server: Flask, src: WallSources, url_base: str = "/wall/", naive: 
     that serve the wall without the login gate)."""
     app = Dash(name, server=server, url_base_pathname=url_base,
                assets_folder=str(ASSETS_DIR / "wall"), title="一网统管 · 城市运行一张图",
-               update_title=None, serve_locally=True, compress=False)
+               update_title=None, serve_locally=True, compress=False,
+               external_scripts=[VIDEO_PLAYER_JS])
     app.layout = page
     # fetch plotly.js (4.8 MB) alongside Dash's own bundles instead of after the layout arrives
     app.index_string = app.index_string.replace(
