@@ -30,7 +30,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sensors.video import defaults, rtp, ts
+from sensors.video import defaults, rtp, rtsp, ts
 from sensors.video.config import VideoConfig
 from sensors.video.rtsp import RtspClient, RtspError
 
@@ -76,11 +76,11 @@ def ffmpeg_args(ffmpeg: str, url: str, timeout_s: float, transcode_width: int = 
             "-muxpreload", "0", "-flush_packets", "1", "-f", "mpegts", "pipe:1"]
 
 
-_REASONS = (("connection refused", "连接被拒绝"), ("timed out", "连接超时"),
-            ("timeout", "连接超时"), ("404", "无此通道 (404)"), ("401", "认证失败 (401)"),
-            ("403", "拒绝访问 (403)"), ("no route", "网络不可达"),
-            ("name or service not known", "地址无法解析"), ("end of file", "视频流中断"),
-            ("invalid data", "视频流数据无效"), ("5xx", "摄像机服务错误 (5XX)"),
+_REASONS = (("connection refused", rtsp.REFUSED), ("timed out", rtsp.TIMED_OUT),
+            ("timeout", rtsp.TIMED_OUT), ("404", rtsp.STATUS[404]), ("401", rtsp.STATUS[401]),
+            ("403", rtsp.STATUS[403]), ("no route", rtsp.UNREACHABLE),
+            ("name or service not known", rtsp.NO_NAME), ("end of file", rtsp.DROPPED),
+            ("invalid data", rtsp.BAD_DATA), ("5xx", "摄像机服务错误 (5XX)"),
             ("503", "摄像机服务错误 (503)"))
 
 
@@ -296,7 +296,7 @@ class Gateway:
                 raise up.refusal
             if up.state != "live":
                 if up.state == "starting":
-                    self._offline(up, "连接超时: 摄像机在 "
+                    self._offline(up, f"{rtsp.TIMED_OUT}: 摄像机在 "
                                       f"{self.cfg.connect_timeout_s:g} 秒内没有画面")
                 raise Refused("offline", f"摄像机离线: {up.reason}", 504)
         except BaseException:
@@ -396,7 +396,7 @@ class Gateway:
             while up.running and not (ticked and up.state == "live"):
                 data = await client.recv(defaults.READ_CHUNK, self._stall_s())
                 if not data:
-                    raise RtspError(f"视频流中断: {client.where} 关闭了连接 (end of file)")
+                    raise client.ended()
                 self._feed(pull, data, time.time())
             if up.running:
                 handed = True
@@ -457,9 +457,9 @@ class Gateway:
                     if data:
                         self._feed(pull, data, now)
                     if ended:
-                        raise RtspError(f"视频流中断: {pull.client.where} 关闭了连接 (end of file)")
+                        raise pull.client.ended()
                     if mono - pull.last > stall:
-                        raise RtspError(f"视频流中断: {pull.client.where} 在 {stall:g} 秒内没有数据 (timed out)")
+                        raise pull.client.stalled(stall)
                     pull.client.keepalive()
                 except RtspError as exc:
                     self._ticked.pop(cam, None)
@@ -521,7 +521,7 @@ class Gateway:
             # ffmpeg ended by itself (the camera dropped or never answered), unless this copy
             # was ended for the transcode that follows it
             if up.running and not (up.transcode and not transcoding):
-                self._offline(up, reason_cn("\n".join(tail[-3:]), "视频流中断"))
+                self._offline(up, reason_cn("\n".join(tail[-3:]), rtsp.DROPPED))
 
     async def _stderr(self, proc: Child, tail: list[str]) -> None:
         assert proc.stderr is not None

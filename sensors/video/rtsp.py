@@ -55,12 +55,16 @@ class Track:
     params: list[bytes]     # H.264 SPS/PPS from sprop-parameter-sets (no start codes)
 
 
-_STATUS = {401: "认证失败 (401)", 403: "拒绝访问 (403)", 404: "无此通道 (404)",
-           454: "会话不存在 (454)", 461: "摄像机不支持 RTP over TCP (461)"}
+REFUSED, TIMED_OUT, UNREACHABLE, NO_NAME, DROPPED, BAD_DATA = (
+    "连接被拒绝", "连接超时", "网络不可达", "地址无法解析", "视频流中断", "视频流数据无效")
+"""An offline camera's reason, first words (the operator's; the detail follows): one vocabulary
+for this client and for ffmpeg's words (``gateway.reason_cn``)."""
+STATUS = {401: "认证失败 (401)", 403: "拒绝访问 (403)", 404: "无此通道 (404)",
+          454: "会话不存在 (454)", 461: "摄像机不支持 RTP over TCP (461)"}
 
 
 def status_reason(status: int, text: str) -> str:
-    cn = _STATUS.get(status) or (f"摄像机服务错误 ({status})" if status >= 500 else f"摄像机拒绝 ({status})")
+    cn = STATUS.get(status) or (f"摄像机服务错误 ({status})" if status >= 500 else f"摄像机拒绝 ({status})")
     return f"{cn}: RTSP/1.0 {status} {text}"
 
 
@@ -189,7 +193,7 @@ class RtspClient:
             infos = await asyncio.wait_for(
                 loop.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM), self.timeout)
         except (socket.gaierror, TimeoutError) as exc:
-            raise RtspError(f"地址无法解析: {self.host} ({exc})") from exc
+            raise RtspError(f"{NO_NAME}: {self.host} ({exc})") from exc
         family, kind, proto, _, addr = infos[0]
         sock = socket.socket(family, kind, proto)
         try:
@@ -199,13 +203,13 @@ class RtspClient:
             await asyncio.wait_for(loop.sock_connect(sock, addr), self.timeout)
         except ConnectionRefusedError as exc:
             sock.close()
-            raise RtspError(f"连接被拒绝: {self.where} (Connection refused)") from exc
+            raise RtspError(f"{REFUSED}: {self.where} (Connection refused)") from exc
         except TimeoutError as exc:
             sock.close()
-            raise RtspError(f"连接超时: {self.where} 在 {self.timeout:g} 秒内没有应答") from exc
+            raise RtspError(f"{TIMED_OUT}: {self.where} 在 {self.timeout:g} 秒内没有应答") from exc
         except OSError as exc:
             sock.close()
-            raise RtspError(f"网络不可达: {self.where} ({exc.strerror or exc})") from exc
+            raise RtspError(f"{UNREACHABLE}: {self.where} ({exc.strerror or exc})") from exc
         self.sock = sock
 
     def _authorization(self, method: str, uri: str) -> dict[str, str]:
@@ -239,7 +243,7 @@ class RtspClient:
                 await asyncio.wait_for(asyncio.get_running_loop().sock_sendall(
                     self.sock, self._message(method, uri, headers)), self.timeout)
             except (OSError, TimeoutError) as exc:
-                raise RtspError(f"视频流中断: {self.where} ({exc or 'timed out'})") from exc
+                raise RtspError(f"{DROPPED}: {self.where} ({exc or 'timed out'})") from exc
             resp = await self._response()
             if resp.status == 401 and attempt == 0 and self.user and resp.auth:
                 chals = [_challenge(a) for a in resp.auth]
@@ -284,7 +288,7 @@ class RtspClient:
             lines = head.decode("utf-8", "replace").split("\r\n")
             first = lines[0].split(" ", 2)
             if len(first) < 2 or not first[0].startswith("RTSP/") or not first[1].isdigit():
-                raise RtspError(f"视频流数据无效: {self.where} 的应答不是 RTSP ({lines[0][:60]!r})")
+                raise RtspError(f"{BAD_DATA}: {self.where} 的应答不是 RTSP ({lines[0][:60]!r})")
             headers: dict[str, str] = {}
             auth = []
             for line in lines[1:]:
@@ -297,11 +301,11 @@ class RtspClient:
             length = int(headers.get("content-length", "0") or 0)
             body = await asyncio.wait_for(self._take(length), self.timeout) if length else b""
         except TimeoutError as exc:
-            raise RtspError(f"连接超时: {self.where} 在 {self.timeout:g} 秒内没有应答 RTSP 请求") from exc
+            raise RtspError(f"{TIMED_OUT}: {self.where} 在 {self.timeout:g} 秒内没有应答 RTSP 请求") from exc
         except (EOFError, OSError) as exc:
-            raise RtspError(f"视频流中断: {self.where} 关闭了连接 (end of file)") from exc
+            raise self.ended() from exc
         except ValueError as exc:
-            raise RtspError(f"视频流数据无效: {self.where} ({exc})") from exc
+            raise RtspError(f"{BAD_DATA}: {self.where} ({exc})") from exc
         return Response(int(first[1]), first[2] if len(first) > 2 else "", headers, body, auth)
 
     async def _next_message(self) -> bytes:
@@ -327,6 +331,14 @@ class RtspClient:
             await self._fill()
 
     # --- the stream -----------------------------------------------------------------------
+    def ended(self) -> RtspError:
+        """The camera closed the connection."""
+        return RtspError(f"{DROPPED}: {self.where} 关闭了连接 (end of file)")
+
+    def stalled(self, seconds: float) -> RtspError:
+        """Nothing came for ``seconds`` (a camera that hangs without closing)."""
+        return RtspError(f"{DROPPED}: {self.where} 在 {seconds:g} 秒内没有数据 (timed out)")
+
     def _early(self) -> bytes:
         early = bytes(self.early + self.buf)
         self.early, self.buf = bytearray(), bytearray()
@@ -340,9 +352,9 @@ class RtspClient:
         try:
             return await asyncio.wait_for(asyncio.get_running_loop().sock_recv(self.sock, n), stall_s)
         except TimeoutError as exc:
-            raise RtspError(f"视频流中断: {self.where} 在 {stall_s:g} 秒内没有数据 (timed out)") from exc
+            raise self.stalled(stall_s) from exc
         except OSError as exc:
-            raise RtspError(f"视频流中断: {self.where} ({exc})") from exc
+            raise RtspError(f"{DROPPED}: {self.where} ({exc})") from exc
 
     def drain(self, n: int = 1 << 20) -> tuple[bytes, bool]:
         """What the kernel holds, without waiting: ``(data, ended)``; ``ended`` when the camera
@@ -355,7 +367,7 @@ class RtspClient:
             except (BlockingIOError, InterruptedError):
                 return b"".join(parts), False
             except OSError as exc:
-                raise RtspError(f"视频流中断: {self.where} ({exc})") from exc
+                raise RtspError(f"{DROPPED}: {self.where} ({exc})") from exc
             if not data:
                 return b"".join(parts), True
             parts.append(data)
