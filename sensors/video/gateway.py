@@ -428,14 +428,21 @@ class Gateway:
             if ch == channel:
                 push(pkt, units)
         if units:
-            mux, clock, decode, out = pull.mux, pull.clock, pull.decode, []
+            mux, clock, decode = pull.mux, pull.clock, pull.decode
+            out: list[bytes] = []
+            keys: list[int] = []     # the muxer knows its keyframes: no scan of what it wrote
+            size = 0
             for u in units:
                 pts = clock.pts(u.rtp_ts, now)
                 dts = decode.dts(pts, u.key)
-                if dts is not None:             # None: B-frames found, dropped to a keyframe
-                    out.append(mux.mux(u.nals, pts, u.key, dts))
+                if dts is None:                 # B-frames found: dropped to a keyframe
+                    continue
+                if u.key:
+                    keys.append(size + ts.Muxer.KEY_AT)
+                out.append(data := mux.mux(u.nals, pts, u.key, dts))
+                size += len(data)
             if out:
-                self._chunk(up, b"".join(out))
+                self._chunk(up, b"".join(out), keys)
 
     async def _tick(self) -> None:
         """Every live native pull, once per ``coalesce_s``: what each camera's socket holds,
@@ -531,8 +538,11 @@ class Gateway:
                 tail.append(text)
                 del tail[:-10]
 
-    def _chunk(self, up: Upstream, chunk: bytes) -> None:
-        keys = up.tracker.feed(chunk)
+    def _chunk(self, up: Upstream, chunk: bytes, keys: list[int] | None = None) -> None:
+        """A chunk of whole TS packets for the viewers; ``keys``: where keyframes start in it
+        (the native muxer says; ffmpeg's output is scanned for them)."""
+        if keys is None:
+            keys = up.tracker.feed(chunk)
         if up.codec is None and up.tracker.codec:
             up.codec = up.tracker.codec
             if up.codec == "h265" and not up.transcode:

@@ -176,6 +176,9 @@ class Muxer:
     (``sprop-parameter-sets``), put before each IDR that does not carry its own: many cameras
     send them only out of band, and a viewer joining at a keyframe needs them."""
 
+    KEY_AT = 2 * PKT
+    """Where a keyframe's first video packet is in ``mux``'s bytes: after its PAT and PMT."""
+
     def __init__(self, params: list[bytes] | None = None) -> None:
         self.params = list(params or [])
         self.cc = {PAT_PID: 0, PMT_PID: 0, VIDEO_PID: 0}
